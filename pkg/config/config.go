@@ -1,0 +1,74 @@
+// Package config reads a service's typed configuration from environment variables once,
+// at start. Defaults work on a developer machine; Validate rejects what cannot work
+// before anything listens.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"reflect"
+	"strings"
+
+	"github.com/caarlos0/env/v11"
+)
+
+// Validator is implemented by configurations with rules beyond types and required
+// fields (ranges, combinations).
+type Validator interface {
+	Validate() error
+}
+
+// Load fills cfg (a pointer to a struct with `env` and `envDefault` tags) from the
+// environment and validates it. Errors name the variable, never its value.
+func Load[T any](cfg *T) error {
+	return LoadFrom(cfg, nil)
+}
+
+// LoadFrom is Load with an explicit environment (nil means the process environment);
+// tests and the dev command use it.
+func LoadFrom[T any](cfg *T, environ map[string]string) error {
+	opts := env.Options{}
+	if environ != nil {
+		opts.Environment = environ
+	}
+	if err := env.ParseWithOptions(cfg, opts); err != nil {
+		return fmt.Errorf("configuration: %w", scrub(err, reflect.TypeOf(*cfg)))
+	}
+	if v, ok := any(cfg).(Validator); ok {
+		if err := v.Validate(); err != nil {
+			return fmt.Errorf("configuration: %w", err)
+		}
+	}
+	return nil
+}
+
+// scrub rewrites parse errors to name the variable and drop the value, which may be
+// a secret.
+func scrub(err error, cfgType reflect.Type) error {
+	var agg env.AggregateError
+	if errors.As(err, &agg) {
+		msgs := make([]error, 0, len(agg.Errors))
+		for _, e := range agg.Errors {
+			var parseErr env.ParseError
+			if errors.As(e, &parseErr) {
+				msgs = append(msgs, fmt.Errorf("%s: cannot parse as %s", variableOf(cfgType, parseErr.Name), parseErr.Type))
+				continue
+			}
+			msgs = append(msgs, e)
+		}
+		return errors.Join(msgs...)
+	}
+	return err
+}
+
+// variableOf returns the environment variable of a struct field, or the field name.
+func variableOf(t reflect.Type, field string) string {
+	if t.Kind() == reflect.Struct {
+		if f, ok := t.FieldByName(field); ok {
+			if name, _, _ := strings.Cut(f.Tag.Get("env"), ","); name != "" {
+				return name
+			}
+		}
+	}
+	return field
+}

@@ -1,0 +1,99 @@
+// Package natsx is how firmflow processes reach NATS JetStream: connecting with the
+// project's reconnect policy, declaring each service's event stream by convention,
+// carrying OpenTelemetry trace context in message headers, and running nats-server
+// in-process for `firmflow dev` and tests.
+package natsx
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// DuplicateWindow is how long JetStream remembers a Nats-Msg-Id. It must outlast
+// the time between an event's first publish and any republish of it: the outbox
+// relay republishes an event whose acknowledgement it could not record, normally
+// within seconds, so two hours leaves a wide margin for a relay that stops between
+// publishing and committing and comes back much later.
+const DuplicateWindow = 2 * time.Hour
+
+// SyncMetadataKey is set to "always" in the metadata of streams that carry audit or
+// money. JetStream has no per-stream fsync option (PersistMode only offers a less
+// durable async mode), so fsync on every write is the server's sync_interval=always
+// setting (EmbeddedOptions.SyncAlways); the key records which streams rely on it.
+const SyncMetadataKey = "firmflow.sync"
+
+// Connect dials NATS for the named client and opens JetStream on the connection.
+// The connection reconnects forever: a service outlives broker restarts, and
+// publishers such as the outbox relay keep their events until JetStream
+// acknowledges them. The first connection attempt must succeed, so a wrong URL fails
+// at start.
+func Connect(url, name string) (*nats.Conn, jetstream.JetStream, error) {
+	logger := slog.Default().With("nats_client", name)
+	nc, err := nats.Connect(url,
+		nats.Name(name),
+		nats.Timeout(5*time.Second),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(500*time.Millisecond),
+		nats.ReconnectJitter(250*time.Millisecond, time.Second),
+		nats.PingInterval(20*time.Second),
+		nats.MaxPingsOutstanding(3),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil {
+				logger.Warn("nats disconnected; reconnecting", "error", err)
+			}
+		}),
+		nats.ReconnectHandler(func(nc *nats.Conn) {
+			logger.Info("nats reconnected", "server", nc.ConnectedServerId())
+		}),
+		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
+			attrs := []any{"error", err}
+			if sub != nil {
+				attrs = append(attrs, "subject", sub.Subject)
+			}
+			logger.Warn("nats asynchronous error", attrs...)
+		}),
+	)
+	if err != nil {
+		return nil, nil, fmt.Errorf("connect to nats: %w", err)
+	}
+	js, err := jetstream.New(nc, jetstream.WithDefaultTimeout(5*time.Second))
+	if err != nil {
+		nc.Close()
+		return nil, nil, fmt.Errorf("open jetstream: %w", err)
+	}
+	return nc, js, nil
+}
+
+// EnsureStream creates the stream or brings an existing one to cfg, so every
+// service start declares its stream idempotently.
+func EnsureStream(ctx context.Context, js jetstream.JetStream, cfg jetstream.StreamConfig) (jetstream.Stream, error) {
+	s, err := js.CreateOrUpdateStream(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("ensure stream %s: %w", cfg.Name, err)
+	}
+	return s, nil
+}
+
+// ServiceStream is the stream that carries a service's events: FIRMFLOW_<SERVICE>
+// holding firmflow.<service>.>, on disk, with the project's duplicate window.
+// syncAlways marks streams carrying audit or money, which need every write synced
+// before it is acknowledged; see SyncMetadataKey for how that is achieved.
+func ServiceStream(service string, syncAlways bool) jetstream.StreamConfig {
+	cfg := jetstream.StreamConfig{
+		Name:       "FIRMFLOW_" + strings.ToUpper(service),
+		Subjects:   []string{"firmflow." + service + ".>"},
+		Storage:    jetstream.FileStorage,
+		Retention:  jetstream.LimitsPolicy,
+		Duplicates: DuplicateWindow,
+	}
+	if syncAlways {
+		cfg.Metadata = map[string]string{SyncMetadataKey: "always"}
+	}
+	return cfg
+}

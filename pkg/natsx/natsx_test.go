@@ -1,0 +1,174 @@
+package natsx_test
+
+import (
+	"context"
+	"net"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/firmflow/firmflow/pkg/natsx"
+	"github.com/firmflow/firmflow/pkg/natsx/natstest"
+)
+
+func TestMain(m *testing.M) {
+	otel.SetTextMapPropagator(propagation.TraceContext{})
+	os.Exit(m.Run())
+}
+
+func TestServiceStreamFollowsConvention(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		service    string
+		syncAlways bool
+		name       string
+		subject    string
+	}{
+		{service: "workflow", name: "FIRMFLOW_WORKFLOW", subject: "firmflow.workflow.>"},
+		{service: "billing", syncAlways: true, name: "FIRMFLOW_BILLING", subject: "firmflow.billing.>"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.service, func(t *testing.T) {
+			cfg := natsx.ServiceStream(tt.service, tt.syncAlways)
+			if cfg.Name != tt.name {
+				t.Errorf("name = %q, want %q", cfg.Name, tt.name)
+			}
+			if len(cfg.Subjects) != 1 || cfg.Subjects[0] != tt.subject {
+				t.Errorf("subjects = %q, want [%q]", cfg.Subjects, tt.subject)
+			}
+			if cfg.Storage != jetstream.FileStorage {
+				t.Errorf("storage = %v, want file", cfg.Storage)
+			}
+			if cfg.Duplicates != natsx.DuplicateWindow {
+				t.Errorf("duplicate window = %v, want %v", cfg.Duplicates, natsx.DuplicateWindow)
+			}
+			if got := cfg.Metadata[natsx.SyncMetadataKey] == "always"; got != tt.syncAlways {
+				t.Errorf("marked sync-always = %v, want %v", got, tt.syncAlways)
+			}
+		})
+	}
+}
+
+func TestEnsureStreamDeclaresIdempotentlyAndDedupes(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	_, js := connect(t, natstest.Start(t))
+
+	cfg := natsx.ServiceStream("audit", true)
+	if _, err := natsx.EnsureStream(ctx, js, cfg); err != nil {
+		t.Fatal(err)
+	}
+	cfg.MaxAge = 24 * time.Hour
+	stream, err := natsx.EnsureStream(ctx, js, cfg)
+	if err != nil {
+		t.Fatalf("second declaration: %v", err)
+	}
+	info, err := stream.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Config.MaxAge != 24*time.Hour {
+		t.Errorf("max age = %v after update, want 24h", info.Config.MaxAge)
+	}
+
+	for range 2 {
+		if _, err := js.Publish(ctx, "firmflow.audit.recorded", []byte("x"), jetstream.WithMsgID("event-1")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	info, err = stream.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.State.Msgs != 1 {
+		t.Errorf("stream holds %d messages after publishing one event id twice, want 1", info.State.Msgs)
+	}
+}
+
+func TestTraceContextCrossesNATS(t *testing.T) {
+	t.Parallel()
+	nc, _ := connect(t, natstest.Start(t))
+	sub, err := nc.SubscribeSync("traced")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	sent := trace.NewSpanContext(trace.SpanContextConfig{
+		TraceID:    trace.TraceID{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16},
+		SpanID:     trace.SpanID{1, 2, 3, 4, 5, 6, 7, 8},
+		TraceFlags: trace.FlagsSampled,
+	})
+	msg := nats.NewMsg("traced")
+	natsx.InjectTrace(trace.ContextWithSpanContext(context.Background(), sent), msg.Header)
+	if msg.Header.Get("traceparent") == "" {
+		t.Fatalf("no lowercase traceparent header in %v", msg.Header)
+	}
+	if err := nc.PublishMsg(msg); err != nil {
+		t.Fatal(err)
+	}
+	got, err := sub.NextMsg(5 * time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	received := trace.SpanContextFromContext(natsx.ExtractTrace(context.Background(), got.Header))
+	if received.TraceID() != sent.TraceID() || received.SpanID() != sent.SpanID() || !received.IsRemote() {
+		t.Errorf("received span context %v, want remote %v", received, sent)
+	}
+}
+
+func TestClientReconnectsAndStreamSurvivesServerRestart(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	store := t.TempDir()
+	ns, err := natsx.RunEmbedded(natsx.EmbeddedOptions{Port: -1, StoreDir: store, SyncAlways: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ns.Addr().(*net.TCPAddr).Port
+	nc, js := connect(t, ns.ClientURL())
+	if _, err := natsx.EnsureStream(ctx, js, natsx.ServiceStream("billing", true)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.Publish(ctx, "firmflow.billing.paid", []byte("x"), jetstream.WithMsgID("event-1")); err != nil {
+		t.Fatal(err)
+	}
+
+	ns.Shutdown()
+	ns.WaitForShutdown()
+	ns, err = natsx.RunEmbedded(natsx.EmbeddedOptions{Port: port, StoreDir: store, SyncAlways: true})
+	if err != nil {
+		t.Fatalf("restart on port %d: %v", port, err)
+	}
+	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
+
+	deadline := time.Now().Add(30 * time.Second)
+	for !nc.IsConnected() {
+		if time.Now().After(deadline) {
+			t.Fatal("client did not reconnect")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	ack, err := js.Publish(ctx, "firmflow.billing.paid", []byte("x"), jetstream.WithMsgID("event-1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !ack.Duplicate || ack.Sequence != 1 {
+		t.Errorf("republished event after restart: ack %+v, want duplicate of sequence 1", ack)
+	}
+}
+
+func connect(t *testing.T, url string) (*nats.Conn, jetstream.JetStream) {
+	t.Helper()
+	nc, js, err := natsx.Connect(url, t.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	return nc, js
+}

@@ -1,0 +1,122 @@
+package pg_test
+
+import (
+	"context"
+	"testing"
+	"testing/fstest"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/firmflow/firmflow/pkg/pg"
+	"github.com/firmflow/firmflow/pkg/pg/pgtest"
+)
+
+var notesMigrations = fstest.MapFS{
+	"001_notes.sql": {Data: []byte(`
+{{ template "shared/tenancy.sql" . }}
+create table notes (id bigint generated always as identity primary key, firm_id uuid not null, body text not null);
+{{ template "shared/firm_table.sql" dict "table" "notes" "runtime_role" .runtime_role "privileges" "select, insert" }}
+`)},
+}
+
+const (
+	firmA = "0b8f5a4e-3d1c-4d7e-9a51-6f2c8b0e1a01"
+	firmB = "0b8f5a4e-3d1c-4d7e-9a51-6f2c8b0e1a02"
+)
+
+func TestFirmScopedTransactionsSeeOnlyTheirFirm(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := pgtest.New(t, "pgtest", notesMigrations).Open(t)
+
+	insert := func(firm, body string) {
+		t.Helper()
+		err := db.InFirm(ctx, firm, func(tx pgx.Tx) error {
+			_, err := tx.Exec(ctx, "insert into notes (firm_id, body) values ($1, $2)", firm, body)
+			return err
+		})
+		if err != nil {
+			t.Fatalf("insert for %s: %v", firm, err)
+		}
+	}
+	insert(firmA, "a1")
+	insert(firmA, "a2")
+	insert(firmB, "b1")
+
+	count := func(run func(context.Context, func(pgx.Tx) error) error) int {
+		t.Helper()
+		var n int
+		if err := run(ctx, func(tx pgx.Tx) error {
+			return tx.QueryRow(ctx, "select count(*) from notes").Scan(&n)
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if n := count(func(ctx context.Context, fn func(pgx.Tx) error) error { return db.InFirm(ctx, firmA, fn) }); n != 2 {
+		t.Errorf("firm A sees %d notes, want 2", n)
+	}
+	if n := count(func(ctx context.Context, fn func(pgx.Tx) error) error { return db.InFirm(ctx, firmB, fn) }); n != 1 {
+		t.Errorf("firm B sees %d notes, want 1", n)
+	}
+	if n := count(db.InTx); n != 0 {
+		t.Errorf("an unscoped transaction sees %d notes, want 0", n)
+	}
+
+	err := db.InFirm(ctx, firmA, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, "insert into notes (firm_id, body) values ($1, 'smuggled')", firmB)
+		return err
+	})
+	if err == nil {
+		t.Fatal("firm A wrote a row for firm B")
+	}
+	if n := count(func(ctx context.Context, fn func(pgx.Tx) error) error { return db.InFirm(ctx, firmB, fn) }); n != 1 {
+		t.Errorf("firm B sees %d notes after the refused write, want 1", n)
+	}
+}
+
+func TestFirmScopeEndsWithTheTransaction(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	d := pgtest.New(t, "pgtest", notesMigrations)
+	// One connection, so the second transaction reuses the first one's session.
+	db, err := pg.Open(ctx, d.RuntimeURL+"&pool_max_conns=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.InFirm(ctx, firmA, func(tx pgx.Tx) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	var setting *string
+	err = db.InTx(ctx, func(tx pgx.Tx) error {
+		return tx.QueryRow(ctx, "select current_firm_id()::text").Scan(&setting)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if setting != nil {
+		t.Errorf("firm setting leaked into the next transaction: %q", *setting)
+	}
+}
+
+func TestRuntimeRoleCannotDisableRowLevelSecurity(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := pgtest.New(t, "pgtest", notesMigrations).Open(t)
+	err := db.InTx(ctx, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, "alter table notes disable row level security")
+		return err
+	})
+	if err == nil {
+		t.Fatal("runtime role disabled row-level security")
+	}
+}
+
+func TestProvisionIsIdempotent(t *testing.T) {
+	t.Parallel()
+	d := pgtest.New(t, "pgtest", nil)
+	if err := pg.Provision(context.Background(), pgtest.AdminURL(), d.Name, d.Roles); err != nil {
+		t.Fatalf("second provision: %v", err)
+	}
+}

@@ -1,0 +1,66 @@
+package pg
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// Provision creates the service's roles and database when missing, as an administrator.
+// It is idempotent and safe to run from several processes at once. The owner role has
+// BYPASSRLS so that its narrowly written SECURITY DEFINER lookups (a session token's
+// firm, an email's firm) can cross firms; the runtime role has neither ownership nor
+// BYPASSRLS. Passwords are not set here: production supplies credentials out of band.
+func Provision(ctx context.Context, adminURL, database string, roles Roles) error {
+	conn, err := pgx.Connect(ctx, adminURL)
+	if err != nil {
+		return fmt.Errorf("connect as administrator: %w", err)
+	}
+	defer conn.Close(ctx)
+
+	statements := []string{
+		fmt.Sprintf("create role %s login bypassrls", pgx.Identifier{roles.Owner}.Sanitize()),
+		fmt.Sprintf("create role %s login nobypassrls", pgx.Identifier{roles.Runtime}.Sanitize()),
+	}
+	for _, stmt := range statements {
+		if _, err := conn.Exec(ctx, stmt); err != nil && !isAlreadyExists(err) {
+			return fmt.Errorf("create role: %w", err)
+		}
+	}
+	var exists bool
+	if err := conn.QueryRow(ctx, "select exists(select 1 from pg_database where datname = $1)", database).Scan(&exists); err != nil {
+		return fmt.Errorf("look up database: %w", err)
+	}
+	if !exists {
+		stmt := fmt.Sprintf("create database %s owner %s", pgx.Identifier{database}.Sanitize(), pgx.Identifier{roles.Owner}.Sanitize())
+		if _, err := conn.Exec(ctx, stmt); err != nil && !isAlreadyExists(err) {
+			return fmt.Errorf("create database: %w", err)
+		}
+	}
+	stmt := fmt.Sprintf("grant connect on database %s to %s", pgx.Identifier{database}.Sanitize(), pgx.Identifier{roles.Runtime}.Sanitize())
+	if _, err := conn.Exec(ctx, stmt); err != nil {
+		return fmt.Errorf("grant connect: %w", err)
+	}
+	return nil
+}
+
+// DropDatabase removes a database, disconnecting its sessions first.
+func DropDatabase(ctx context.Context, adminURL, database string) error {
+	conn, err := pgx.Connect(ctx, adminURL)
+	if err != nil {
+		return fmt.Errorf("connect as administrator: %w", err)
+	}
+	defer conn.Close(ctx)
+	_, err = conn.Exec(ctx, fmt.Sprintf("drop database if exists %s with (force)", pgx.Identifier{database}.Sanitize()))
+	return err
+}
+
+// isAlreadyExists covers both "already exists" and the unique violation a concurrent
+// CREATE ROLE/DATABASE raises on the catalog.
+func isAlreadyExists(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && (pgErr.Code == "42710" || pgErr.Code == "42P04" || pgErr.Code == "23505")
+}

@@ -1,0 +1,89 @@
+// Package principal is who is calling: the identity a request acts as, carried from the
+// gateway to every service as a short-lived token that identity signs with Ed25519 and
+// each service verifies locally with identity's public key.
+package principal
+
+import (
+	"context"
+	"slices"
+	"strings"
+)
+
+// MetadataKey is the gRPC metadata entry carrying the signed principal token.
+const MetadataKey = "x-firmflow-principal"
+
+// Kind tells what sort of caller a principal is.
+type Kind string
+
+const (
+	KindUser   Kind = "user"
+	KindAPIKey Kind = "api_key"
+	KindStaff  Kind = "staff"
+)
+
+// Role is a member's role in their firm.
+type Role string
+
+const (
+	RoleOwner  Role = "owner"
+	RoleAdmin  Role = "admin"
+	RoleMember Role = "member"
+)
+
+// Principal is the verified identity of a caller.
+type Principal struct {
+	Kind      Kind     `json:"knd"`
+	FirmID    string   `json:"fid"`
+	UserID    string   `json:"uid,omitempty"`
+	SessionID string   `json:"sid,omitempty"`
+	APIKeyID  string   `json:"kid,omitempty"`
+	StaffID   string   `json:"stf,omitempty"`
+	GrantID   string   `json:"gid,omitempty"`
+	Role      Role     `json:"rol,omitempty"`
+	Scopes    []string `json:"scp,omitempty"`
+	// Enrolling marks a user whose firm requires TOTP and who has not enrolled yet:
+	// they may only enroll (rpc.Policy.DuringEnrollment).
+	Enrolling bool `json:"enr,omitempty"`
+}
+
+// Actor names the principal in audit records and events: "users/{id}", "apiKeys/{id}"
+// or "staff/{id}".
+func (p Principal) Actor() string {
+	switch p.Kind {
+	case KindUser:
+		return "users/" + p.UserID
+	case KindAPIKey:
+		return "apiKeys/" + p.APIKeyID
+	case KindStaff:
+		return "staff/" + p.StaffID
+	}
+	return ""
+}
+
+// HasScope reports whether an API key's scopes allow access ("read" or "write") to a
+// resource family; write implies read.
+func (p Principal) HasScope(family, access string) bool {
+	if slices.Contains(p.Scopes, family+":"+access) {
+		return true
+	}
+	return access == "read" && slices.Contains(p.Scopes, family+":write")
+}
+
+// ParseScope splits "family:access".
+func ParseScope(scope string) (family, access string, ok bool) {
+	family, access, ok = strings.Cut(scope, ":")
+	return family, access, ok && family != "" && (access == "read" || access == "write")
+}
+
+type contextKey struct{}
+
+// NewContext returns ctx carrying p.
+func NewContext(ctx context.Context, p Principal) context.Context {
+	return context.WithValue(ctx, contextKey{}, p)
+}
+
+// FromContext returns the principal of the request, if it has one.
+func FromContext(ctx context.Context) (Principal, bool) {
+	p, ok := ctx.Value(contextKey{}).(Principal)
+	return p, ok
+}

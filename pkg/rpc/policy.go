@@ -1,0 +1,98 @@
+package rpc
+
+import (
+	"fmt"
+	"slices"
+	"sort"
+
+	"google.golang.org/grpc"
+
+	"github.com/firmflow/firmflow/pkg/apierr"
+	"github.com/firmflow/firmflow/pkg/principal"
+)
+
+// Policy says who may call one RPC method. Every method of a service needs an entry in
+// its Policies; a method without one is refused (default deny).
+type Policy struct {
+	// Public methods need no principal (sign-up, login). A principal, when present, is
+	// still verified and attached.
+	Public bool
+	// Peers are mTLS client certificate names allowed to call without a principal,
+	// for service-to-service methods such as Authenticate.
+	Peers []string
+	// Roles are the member roles allowed when the caller is a user.
+	Roles []principal.Role
+	// Scope ("family:read" or "family:write") lets API keys call the method; API keys
+	// are refused when it is empty.
+	Scope string
+	// DuringEnrollment lets a user who still has to enroll TOTP call the method
+	// (enrollment itself, logout, who-am-I).
+	DuringEnrollment bool
+}
+
+// Policies maps full method names ("/firmflow.identity.v1.IdentityService/GetFirm")
+// to their policy.
+type Policies map[string]Policy
+
+// Everyone is every member role, for methods any member may call.
+var Everyone = []principal.Role{principal.RoleOwner, principal.RoleAdmin, principal.RoleMember}
+
+// Managers are the roles that administer a firm.
+var Managers = []principal.Role{principal.RoleOwner, principal.RoleAdmin}
+
+// authorize decides a call from its policy, the verified principal (if any) and the
+// mTLS peer name.
+func (ps Policies) authorize(method string, p principal.Principal, hasPrincipal bool, peer string) error {
+	policy, ok := ps[method]
+	if !ok {
+		return apierr.PermissionDenied("NO_POLICY", "method is not available")
+	}
+	if policy.Public {
+		return nil
+	}
+	if slices.Contains(policy.Peers, peer) && peer != "" {
+		return nil
+	}
+	if !hasPrincipal {
+		return apierr.Unauthenticated("UNAUTHENTICATED", "sign in or send an API key")
+	}
+	switch p.Kind {
+	case principal.KindUser:
+		if p.Enrolling && !policy.DuringEnrollment {
+			return apierr.PermissionDenied("TOTP_ENROLLMENT_REQUIRED", "your firm requires two-factor sign-in; enroll TOTP first")
+		}
+		if slices.Contains(policy.Roles, p.Role) {
+			return nil
+		}
+		return apierr.PermissionDenied("ROLE_NOT_ALLOWED", "your role does not allow this")
+	case principal.KindAPIKey:
+		if policy.Scope == "" {
+			return apierr.PermissionDenied("API_KEY_NOT_ALLOWED", "API keys cannot call this method")
+		}
+		family, access, _ := principal.ParseScope(policy.Scope)
+		if p.HasScope(family, access) {
+			return nil
+		}
+		return apierr.PermissionDenied("SCOPE_MISSING", "the API key lacks scope "+policy.Scope)
+	}
+	return apierr.PermissionDenied("PRINCIPAL_NOT_ALLOWED", "this caller cannot call this method")
+}
+
+// MissingPolicies lists the methods registered on srv that have no policy; a service's
+// tests call it so that a new RPC without a policy fails the build, not production.
+func MissingPolicies(srv *grpc.Server, ps Policies) []string {
+	var missing []string
+	for service, info := range srv.GetServiceInfo() {
+		if service == "grpc.health.v1.Health" {
+			continue
+		}
+		for _, m := range info.Methods {
+			name := fmt.Sprintf("/%s/%s", service, m.Name)
+			if _, ok := ps[name]; !ok {
+				missing = append(missing, name)
+			}
+		}
+	}
+	sort.Strings(missing)
+	return missing
+}

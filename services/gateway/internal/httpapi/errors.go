@@ -1,0 +1,218 @@
+// Package httpapi is the gateway's HTTP surface: the REST mux that grpc-gateway drives,
+// and the middleware every request passes through on its way to a service (request
+// ids and access log, security headers, CORS, rate limits, body limits,
+// authentication) together with the one JSON error shape they all answer with.
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"math"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"google.golang.org/genproto/googleapis/rpc/code"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	"github.com/firmflow/firmflow/pkg/apierr"
+)
+
+// errorBody is the AIP-193 JSON error:
+// {"error":{"code":404,"status":"NOT_FOUND","message":"...","details":[...]}}.
+type errorBody struct {
+	Error errorPayload `json:"error"`
+}
+
+type errorPayload struct {
+	Code    int               `json:"code"`
+	Status  string            `json:"status"`
+	Message string            `json:"message"`
+	Details []json.RawMessage `json:"details,omitempty"`
+}
+
+// detailJSON writes status details with the same snake_case names as the rest of the
+// API; "@type" tells clients which google.rpc message each one is.
+var detailJSON = protojson.MarshalOptions{UseProtoNames: true}
+
+// writeStatus writes st as the JSON error with HTTP status httpCode (0 means the
+// status code's usual mapping). A RetryInfo detail becomes Retry-After, and 401 names
+// the schemes a client may authenticate with.
+func writeStatus(w http.ResponseWriter, httpCode int, st *status.Status) {
+	if httpCode == 0 {
+		httpCode = runtime.HTTPStatusFromCode(st.Code())
+	}
+	body := errorBody{Error: errorPayload{
+		Code:    httpCode,
+		Status:  code.Code(st.Code()).String(),
+		Message: st.Message(),
+	}}
+	for _, d := range st.Proto().GetDetails() {
+		raw, err := detailJSON.Marshal(d)
+		if err != nil {
+			continue // a detail type this binary does not know; the rest still helps
+		}
+		body.Error.Details = append(body.Error.Details, raw)
+	}
+	if delay, ok := retryAfter(st); ok {
+		w.Header().Set("Retry-After", delay)
+	}
+	if httpCode == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="firmflow"`)
+	}
+	buf, err := json.Marshal(body)
+	if err != nil {
+		buf = []byte(`{"error":{"code":500,"status":"INTERNAL","message":"internal error"}}`)
+		httpCode = http.StatusInternalServerError
+	}
+	w.Header().Del("Content-Length")
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(httpCode)
+	_, _ = w.Write(buf)
+}
+
+// writeError writes an *apierr.Error raised by the gateway itself.
+func writeError(w http.ResponseWriter, httpCode int, err *apierr.Error) {
+	writeStatus(w, httpCode, err.GRPCStatus())
+}
+
+// retryAfter is the Retry-After value, in whole seconds rounded up, of a
+// RESOURCE_EXHAUSTED status that says when to retry.
+func retryAfter(st *status.Status) (string, bool) {
+	if st.Code() != codes.ResourceExhausted {
+		return "", false
+	}
+	for _, d := range st.Details() {
+		if info, ok := d.(*errdetails.RetryInfo); ok && info.GetRetryDelay() != nil {
+			seconds := math.Ceil(info.GetRetryDelay().AsDuration().Seconds())
+			return strconv.Itoa(max(1, int(seconds))), true
+		}
+	}
+	return "", false
+}
+
+// Errors turns whatever went wrong behind the REST mux into the JSON error. Statuses
+// that carry a firmflow ErrorInfo were made client-safe by the service and pass
+// unchanged; anything else came from grpc-gateway itself or the transport, and is
+// rewritten so that a malformed body is a 400 naming what was wrong and nothing about
+// our network or internals reaches the client.
+type Errors struct {
+	Logger *slog.Logger
+}
+
+// Handle is a runtime.ErrorHandlerFunc.
+func (e Errors) Handle(ctx context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w http.ResponseWriter, r *http.Request, err error) {
+	var withStatus *runtime.HTTPStatusError
+	httpCode := 0
+	if errors.As(err, &withStatus) {
+		// Only the mux raises these, for paths with malformed escapes.
+		httpCode = withStatus.HTTPStatus
+		err = apierr.New(codes.InvalidArgument, "MALFORMED_PATH", "the request path is malformed")
+	}
+	writeStatus(w, httpCode, e.clientStatus(ctx, err))
+}
+
+// HandleRouting is a runtime.RoutingErrorHandlerFunc: no route, or no such method on it.
+func (e Errors) HandleRouting(_ context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w http.ResponseWriter, _ *http.Request, httpCode int) {
+	switch httpCode {
+	case http.StatusMethodNotAllowed:
+		writeError(w, httpCode, apierr.New(codes.Unimplemented, "METHOD_NOT_ALLOWED", "this route does not accept the HTTP method"))
+	case http.StatusNotFound:
+		writeError(w, httpCode, apierr.New(codes.NotFound, "ROUTE_NOT_FOUND", "no API route matches the request path"))
+	default:
+		writeError(w, httpCode, apierr.New(codes.InvalidArgument, "MALFORMED_PATH", "the request path is malformed"))
+	}
+}
+
+// clientStatus is the status a client may see for err.
+func (e Errors) clientStatus(ctx context.Context, err error) *status.Status {
+	st, ok := status.FromError(err)
+	if ok && hasErrorInfo(st) {
+		return st
+	}
+	if ok && st.Code() == codes.InvalidArgument {
+		return malformedRequest(st.Message())
+	}
+	c := codes.Internal
+	if ok {
+		c = st.Code()
+	}
+	level := slog.LevelWarn
+	if c == codes.Internal || c == codes.Unknown || c == codes.DataLoss {
+		level = slog.LevelError
+	}
+	if c != codes.Canceled {
+		e.Logger.Log(ctx, level, "request failed outside a service", slog.String("code", c.String()), slog.String("error", err.Error()))
+	}
+	return genericStatus(c)
+}
+
+func hasErrorInfo(st *status.Status) bool {
+	for _, d := range st.Details() {
+		if _, ok := d.(*errdetails.ErrorInfo); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// genericStatus replaces a status whose message may describe our network (dial
+// errors, addresses) with a fixed one.
+func genericStatus(c codes.Code) *status.Status {
+	switch c {
+	case codes.Unavailable:
+		return apierr.New(c, "UNAVAILABLE", "the service is unavailable; try again shortly").GRPCStatus()
+	case codes.DeadlineExceeded:
+		return apierr.New(c, "DEADLINE_EXCEEDED", "the request took too long").GRPCStatus()
+	case codes.Canceled:
+		return apierr.New(c, "CANCELED", "request canceled").GRPCStatus()
+	case codes.Unimplemented:
+		return apierr.New(c, "UNIMPLEMENTED", "this method is not available").GRPCStatus()
+	case codes.Unauthenticated:
+		return apierr.New(c, "UNAUTHENTICATED", "credential not accepted").GRPCStatus()
+	}
+	return apierr.New(codes.Internal, "INTERNAL", "internal error").GRPCStatus()
+}
+
+var (
+	// protojson prefixes its errors with "proto:" and a space it randomly makes
+	// non-breaking so that nobody matches on them; clients need neither.
+	protoPrefix  = regexp.MustCompile(`^proto:[\s\x{00a0}]*`)
+	unknownField = regexp.MustCompile(`unknown field "([^"]+)"`)
+	badValue     = regexp.MustCompile(`invalid value for [a-z0-9 ]*field ([A-Za-z0-9_.]+):`)
+	badParameter = regexp.MustCompile(`parameter: ([A-Za-z0-9_.]+),`)
+)
+
+// malformedRequest is the 400 for a body, query or path grpc-gateway could not
+// decode. The decoder's message names the problem; when it also names a field, the
+// field becomes a BadRequest violation, as the services' own validation errors do.
+func malformedRequest(message string) *status.Status {
+	message = protoPrefix.ReplaceAllString(message, "")
+	out := &apierr.Error{
+		Code:    codes.InvalidArgument,
+		Reason:  "INVALID_ARGUMENT",
+		Message: "malformed request: " + message,
+	}
+	switch {
+	case unknownField.MatchString(message):
+		field := unknownField.FindStringSubmatch(message)[1]
+		out.Violations = []apierr.FieldViolation{{Field: field, Rule: "unknown_field", Description: "no such field"}}
+	case badValue.MatchString(message):
+		field := badValue.FindStringSubmatch(message)[1]
+		out.Violations = []apierr.FieldViolation{{Field: field, Rule: "type", Description: "value has the wrong type"}}
+	case badParameter.MatchString(message):
+		field := badParameter.FindStringSubmatch(message)[1]
+		out.Violations = []apierr.FieldViolation{{Field: field, Rule: "type", Description: "value has the wrong type"}}
+	}
+	if strings.TrimSpace(message) == "" {
+		out.Message = "malformed request"
+	}
+	return out.GRPCStatus()
+}

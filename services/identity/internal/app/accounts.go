@@ -1,0 +1,382 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"google.golang.org/grpc/codes"
+
+	"github.com/firmflow/firmflow/pkg/apierr"
+	"github.com/firmflow/firmflow/pkg/fieldcrypt"
+	"github.com/firmflow/firmflow/pkg/principal"
+	"github.com/firmflow/firmflow/services/identity/internal/domain"
+	"github.com/firmflow/firmflow/services/identity/internal/store"
+)
+
+// SignUp creates a firm, its data key and its owner.
+func (a *App) SignUp(ctx context.Context, firmName, email, name, password string) (domain.Firm, domain.Member, error) {
+	hash, err := domain.HashPassword(password)
+	if err != nil {
+		return domain.Firm{}, domain.Member{}, err
+	}
+	now := a.now()
+	firm := domain.Firm{ID: newID(), DisplayName: firmName, Version: 1, CreateTime: now, UpdateTime: now}
+	owner := domain.Member{
+		ID: newID(), FirmID: firm.ID, Email: email, DisplayName: name, Role: domain.RoleOwner,
+		PasswordHash: hash, Version: 1, CreateTime: now,
+	}
+	key, wrapped, err := fieldcrypt.NewDataKey(a.kek, firm.ID)
+	if err != nil {
+		return domain.Firm{}, domain.Member{}, err
+	}
+	key.Destroy()
+	err = a.store.InFirm(ctx, firm.ID, func(q *store.Queries) error {
+		if err := q.CreateFirm(ctx, firm, wrapped, a.kekID); err != nil {
+			return err
+		}
+		return q.CreateMember(ctx, owner)
+	})
+	return firm, owner, err
+}
+
+// LoginResult is a new session and the credentials handed to the browser once.
+type LoginResult struct {
+	Session      domain.Session
+	Member       domain.Member
+	SessionToken string
+	CSRFToken    string
+}
+
+// Login checks email, password and (when enrolled) a TOTP code, and starts a session.
+// Failures are counted per account and lock it for a while.
+func (a *App) Login(ctx context.Context, email, password, code, userAgent, clientIP string) (LoginResult, error) {
+	var firmID, memberID string
+	var found bool
+	err := a.store.Lookups(ctx, func(q *store.Queries) error {
+		var err error
+		firmID, memberID, found, err = q.LoginTarget(ctx, email)
+		return err
+	})
+	if err != nil {
+		return LoginResult{}, err
+	}
+	if !found {
+		domain.CheckPassword(password, "") // same cost as a wrong password
+		return LoginResult{}, domain.ErrBadCredentials()
+	}
+
+	var result LoginResult
+	// refusal is returned after the transaction commits, so that the failure count
+	// it recorded is kept.
+	var refusal error
+	err = a.store.InFirm(ctx, firmID, func(q *store.Queries) error {
+		now := a.now()
+		m, err := q.MemberForUpdate(ctx, memberID)
+		if err != nil {
+			return err
+		}
+		if err := a.lockout.Check(m, now); err != nil {
+			refusal = err
+			return nil
+		}
+		if !domain.CheckPassword(password, m.PasswordHash) {
+			refusal = domain.ErrBadCredentials()
+			a.lockout.Failed(&m, now)
+			return q.SaveLoginState(ctx, m)
+		}
+		if m.TOTPEnabled() {
+			if code == "" {
+				refusal = apierr.FailedPrecondition("TOTP_REQUIRED", "enter the code from your authenticator app")
+				return nil
+			}
+			secret, err := a.openTOTPSecret(ctx, q, m, m.TOTPSecret)
+			if err != nil {
+				return err
+			}
+			step, ok := domain.MatchTOTP(secret, code, m.TOTPLastStep, now)
+			if !ok {
+				refusal = domain.ErrBadCredentials()
+				a.lockout.Failed(&m, now)
+				return q.SaveLoginState(ctx, m)
+			}
+			m.TOTPLastStep = step
+		}
+		firm, err := q.Firm(ctx, firmID)
+		if err != nil {
+			return err
+		}
+		a.lockout.Succeeded(&m)
+		if err := q.SaveLoginState(ctx, m); err != nil {
+			return err
+		}
+		token, csrf := domain.NewSecret("ffs_"), domain.NewSecret("")
+		s := a.sessions.NewSession(newID(), m, now)
+		s.CSRFHash, s.UserAgent, s.ClientIP = csrf.Hash, userAgent, clientIP
+		s.Enrolling = firm.RequireTOTP && !m.TOTPEnabled()
+		if err := q.CreateSession(ctx, s, token.Hash); err != nil {
+			return err
+		}
+		result = LoginResult{Session: s, Member: m, SessionToken: token.Plain, CSRFToken: csrf.Plain}
+		return nil
+	})
+	if err != nil {
+		return LoginResult{}, err
+	}
+	if refusal != nil {
+		return LoginResult{}, refusal
+	}
+	return result, nil
+}
+
+// Logout ends the caller's current session.
+func (a *App) Logout(ctx context.Context, p principal.Principal) error {
+	if p.SessionID == "" {
+		return apierr.FailedPrecondition("NOT_A_SESSION", "only a browser session can log out")
+	}
+	return a.store.InFirm(ctx, p.FirmID, func(q *store.Queries) error {
+		_, err := q.RevokeSession(ctx, p.UserID, p.SessionID, a.now())
+		return err
+	})
+}
+
+// Sessions lists the caller's live sessions.
+func (a *App) Sessions(ctx context.Context, p principal.Principal) ([]domain.Session, error) {
+	var sessions []domain.Session
+	err := a.store.InFirm(ctx, p.FirmID, func(q *store.Queries) error {
+		var err error
+		sessions, err = q.LiveSessions(ctx, p.UserID, a.now())
+		return err
+	})
+	return sessions, err
+}
+
+// RevokeSession ends one of the caller's own sessions.
+func (a *App) RevokeSession(ctx context.Context, p principal.Principal, sessionID string) error {
+	return a.store.InFirm(ctx, p.FirmID, func(q *store.Queries) error {
+		ok, err := q.RevokeSession(ctx, p.UserID, sessionID, a.now())
+		if err == nil && !ok {
+			return apierr.NotFound("session")
+		}
+		return err
+	})
+}
+
+// Caller is who is calling: the firm, and the member or the API key.
+type Caller struct {
+	Firm   domain.Firm
+	Member *domain.Member
+	APIKey *domain.APIKey
+}
+
+// WhoAmI returns the caller.
+func (a *App) WhoAmI(ctx context.Context, p principal.Principal) (Caller, error) {
+	var c Caller
+	err := a.store.InFirm(ctx, p.FirmID, func(q *store.Queries) error {
+		var err error
+		if c.Firm, err = q.Firm(ctx, p.FirmID); err != nil {
+			return err
+		}
+		switch p.Kind {
+		case principal.KindUser:
+			m, err := q.Member(ctx, p.UserID)
+			c.Member = &m
+			return err
+		case principal.KindAPIKey:
+			k, err := q.APIKey(ctx, p.APIKeyID)
+			c.APIKey = &k
+			return err
+		}
+		return nil
+	})
+	return c, err
+}
+
+// BeginTOTP creates a pending TOTP secret for the caller and returns it once.
+func (a *App) BeginTOTP(ctx context.Context, p principal.Principal) (secret, uri string, err error) {
+	err = a.store.InFirm(ctx, p.FirmID, func(q *store.Queries) error {
+		m, err := q.MemberForUpdate(ctx, p.UserID)
+		if err != nil {
+			return err
+		}
+		if m.TOTPEnabled() {
+			return apierr.FailedPrecondition("TOTP_ALREADY_ENABLED", "two-factor sign-in is already on")
+		}
+		secret, uri, err = domain.NewTOTPSecret(m.Email)
+		if err != nil {
+			return err
+		}
+		key, err := a.dataKey(ctx, q, p.FirmID)
+		if err != nil {
+			return err
+		}
+		defer key.Destroy()
+		m.TOTPPending, err = key.Seal([]byte(secret), totpBinding(m, "totp_pending"))
+		if err != nil {
+			return err
+		}
+		return q.SaveTOTP(ctx, m)
+	})
+	return secret, uri, err
+}
+
+// ConfirmTOTP turns the pending secret on after checking a current code from it.
+func (a *App) ConfirmTOTP(ctx context.Context, p principal.Principal, code string) (domain.Member, error) {
+	var m domain.Member
+	err := a.store.InFirm(ctx, p.FirmID, func(q *store.Queries) error {
+		var err error
+		if m, err = q.MemberForUpdate(ctx, p.UserID); err != nil {
+			return err
+		}
+		if len(m.TOTPPending) == 0 {
+			return apierr.FailedPrecondition("TOTP_NOT_STARTED", "begin TOTP enrollment first")
+		}
+		key, err := a.dataKey(ctx, q, p.FirmID)
+		if err != nil {
+			return err
+		}
+		defer key.Destroy()
+		secret, err := key.Open(m.TOTPPending, totpBinding(m, "totp_pending"))
+		if err != nil {
+			return err
+		}
+		step, ok := domain.MatchTOTP(string(secret), code, 0, a.now())
+		if !ok {
+			return apierr.InvalidArgument("code", "totp.match", "the code does not match; check the device clock and try the next code")
+		}
+		if m.TOTPSecret, err = key.Seal(secret, totpBinding(m, "totp_secret")); err != nil {
+			return err
+		}
+		m.TOTPPending, m.TOTPLastStep = nil, step
+		if err := q.SaveTOTP(ctx, m); err != nil {
+			return err
+		}
+		return q.ClearEnrolling(ctx, m.ID)
+	})
+	return m, err
+}
+
+func (a *App) openTOTPSecret(ctx context.Context, q *store.Queries, m domain.Member, sealed []byte) (string, error) {
+	key, err := a.dataKey(ctx, q, m.FirmID)
+	if err != nil {
+		return "", err
+	}
+	defer key.Destroy()
+	secret, err := key.Open(sealed, totpBinding(m, "totp_secret"))
+	if err != nil {
+		return "", errors.New("open totp secret: " + err.Error())
+	}
+	return string(secret), nil
+}
+
+func totpBinding(m domain.Member, column string) fieldcrypt.Binding {
+	return fieldcrypt.Binding{FirmID: m.FirmID, Table: "members", Column: column, RowID: m.ID}
+}
+
+// Authenticate turns a session token or API key into a signed principal.
+func (a *App) Authenticate(ctx context.Context, c Credential) (string, time.Time, error) {
+	var p principal.Principal
+	var err error
+	switch {
+	case c.SessionToken != "":
+		p, err = a.authenticateSession(ctx, c)
+	case c.APIKey != "":
+		p, err = a.authenticateAPIKey(ctx, c.APIKey)
+	default:
+		err = errUnauthenticated
+	}
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	return a.signer.Sign(p)
+}
+
+// Credential is what a client presented to the gateway.
+type Credential struct {
+	SessionToken string
+	APIKey       string
+	CSRFToken    string
+	RequireCSRF  bool
+}
+
+var errUnauthenticated = apierr.Unauthenticated("UNAUTHENTICATED", "sign in again")
+
+func (a *App) authenticateSession(ctx context.Context, c Credential) (principal.Principal, error) {
+	hash := domain.HashSecret(c.SessionToken)
+	var firmID, sessionID string
+	var found bool
+	err := a.store.Lookups(ctx, func(q *store.Queries) error {
+		var err error
+		firmID, sessionID, found, err = q.SessionTarget(ctx, hash)
+		return err
+	})
+	if err != nil {
+		return principal.Principal{}, err
+	}
+	if !found {
+		return principal.Principal{}, errUnauthenticated
+	}
+	var p principal.Principal
+	err = a.store.InFirm(ctx, firmID, func(q *store.Queries) error {
+		now := a.now()
+		s, err := q.Session(ctx, sessionID)
+		if apierr.HasCode(err, codes.NotFound) || (err == nil && !s.Live(now)) {
+			return errUnauthenticated
+		}
+		if err != nil {
+			return err
+		}
+		if c.RequireCSRF && (c.CSRFToken == "" || !domain.SameSecret(c.CSRFToken, s.CSRFHash)) {
+			return apierr.PermissionDenied("CSRF_TOKEN_INVALID", "send the X-CSRF-Token header given at login")
+		}
+		m, err := q.Member(ctx, s.MemberID)
+		if err != nil {
+			return errUnauthenticated
+		}
+		if a.sessions.Touch(&s, now) {
+			if err := q.TouchSession(ctx, s); err != nil {
+				return err
+			}
+		}
+		p = principal.Principal{
+			Kind: principal.KindUser, FirmID: firmID, UserID: m.ID, SessionID: s.ID,
+			Role: m.Role, Enrolling: s.Enrolling,
+		}
+		return nil
+	})
+	return p, err
+}
+
+func (a *App) authenticateAPIKey(ctx context.Context, secret string) (principal.Principal, error) {
+	hash := domain.HashSecret(secret)
+	var firmID, keyID string
+	var found bool
+	err := a.store.Lookups(ctx, func(q *store.Queries) error {
+		var err error
+		firmID, keyID, found, err = q.APIKeyTarget(ctx, hash)
+		return err
+	})
+	if err != nil {
+		return principal.Principal{}, err
+	}
+	if !found {
+		return principal.Principal{}, errUnauthenticated
+	}
+	var p principal.Principal
+	err = a.store.InFirm(ctx, firmID, func(q *store.Queries) error {
+		now := a.now()
+		k, err := q.APIKey(ctx, keyID)
+		if err != nil {
+			return err
+		}
+		if k.State(now) != domain.KeyActive {
+			return apierr.Unauthenticated("API_KEY_INACTIVE", "this API key is revoked or expired")
+		}
+		if err := q.TouchAPIKey(ctx, k.ID, now); err != nil {
+			return err
+		}
+		p = principal.Principal{Kind: principal.KindAPIKey, FirmID: firmID, APIKeyID: k.ID, Scopes: k.Scopes}
+		return nil
+	})
+	return p, err
+}

@@ -1,0 +1,82 @@
+// Package app is identity's use cases: one method each, each owning its transaction.
+// Callers pass the verified principal; a resource of another firm is NOT_FOUND.
+package app
+
+import (
+	"context"
+	"strconv"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/firmflow/firmflow/pkg/apierr"
+	"github.com/firmflow/firmflow/pkg/fieldcrypt"
+	"github.com/firmflow/firmflow/pkg/principal"
+	"github.com/firmflow/firmflow/services/identity/internal/domain"
+	"github.com/firmflow/firmflow/services/identity/internal/store"
+)
+
+// TokenSigner issues principal tokens.
+type TokenSigner interface {
+	Sign(principal.Principal) (string, time.Time, error)
+}
+
+// App is identity's use cases.
+type App struct {
+	store    *store.Store
+	kek      fieldcrypt.KeyWrapper
+	kekID    string
+	signer   TokenSigner
+	sessions domain.SessionPolicy
+	lockout  domain.Lockout
+	now      func() time.Time
+}
+
+// Config holds the rules that vary by deployment.
+type Config struct {
+	Sessions domain.SessionPolicy
+	Lockout  domain.Lockout
+}
+
+// New returns the use cases over a store.
+func New(s *store.Store, kek *fieldcrypt.KEK, signer TokenSigner, cfg Config) *App {
+	return &App{
+		store: s, kek: kek, kekID: kek.KEKID(), signer: signer,
+		sessions: cfg.Sessions, lockout: cfg.Lockout, now: time.Now,
+	}
+}
+
+// Ready reports whether identity can serve.
+func (a *App) Ready(ctx context.Context) error { return a.store.Ping(ctx) }
+
+// inFirm runs fn scoped to firmID after checking that the caller belongs to it.
+// Another firm's id gets NOT_FOUND, exactly as an id that does not exist.
+func (a *App) inFirm(ctx context.Context, p principal.Principal, firmID string, fn func(*store.Queries) error) error {
+	if p.FirmID != firmID {
+		return apierr.NotFound("firm")
+	}
+	return a.store.InFirm(ctx, firmID, fn)
+}
+
+func newID() string { return uuid.Must(uuid.NewV7()).String() }
+
+// Etag is a resource version as the API shows it.
+func Etag(version int64) string { return strconv.Quote(strconv.FormatInt(version, 10)) }
+
+// checkEtag compares a client's etag with the current version; an empty etag means
+// the client does not ask for the check.
+func checkEtag(etag string, version int64, resource string) error {
+	if etag != "" && etag != Etag(version) {
+		return apierr.StaleEtag(resource)
+	}
+	return nil
+}
+
+// dataKey opens the firm's data key inside a firm-scoped transaction.
+func (a *App) dataKey(ctx context.Context, q *store.Queries, firmID string) (*fieldcrypt.DataKey, error) {
+	wrapped, err := q.WrappedFirmKey(ctx, firmID)
+	if err != nil {
+		return nil, err
+	}
+	return fieldcrypt.OpenDataKey(a.kek, firmID, wrapped)
+}

@@ -1,0 +1,156 @@
+// Package server is the identity service as a library: configuration, wiring and the
+// serve loop, used by cmd/identity and by `firmflow dev`.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"google.golang.org/grpc"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/firmflow/firmflow/pkg/fieldcrypt"
+	"github.com/firmflow/firmflow/pkg/pg"
+	"github.com/firmflow/firmflow/pkg/principal"
+	"github.com/firmflow/firmflow/pkg/rpc"
+	"github.com/firmflow/firmflow/pkg/telemetry"
+	"github.com/firmflow/firmflow/pkg/tlsconf"
+	"github.com/firmflow/firmflow/services/identity/internal/app"
+	"github.com/firmflow/firmflow/services/identity/internal/domain"
+	"github.com/firmflow/firmflow/services/identity/internal/grpcapi"
+	"github.com/firmflow/firmflow/services/identity/internal/store"
+	"github.com/firmflow/firmflow/services/identity/migrations"
+)
+
+// Config is identity's configuration, read from the environment. Defaults match the
+// files and databases `firmflow dev` creates.
+type Config struct {
+	// GRPCAddr is where identity listens for the gateway and other services (mTLS).
+	GRPCAddr string `env:"FIRMFLOW_IDENTITY_ADDR" envDefault:"127.0.0.1:9101"`
+	// AdminAddr serves /metrics, /healthz and /readyz over plain HTTP; empty disables.
+	AdminAddr string `env:"FIRMFLOW_IDENTITY_ADMIN_ADDR" envDefault:"127.0.0.1:9201"`
+	// DatabaseURL connects as the runtime role, which owns nothing.
+	DatabaseURL string `env:"FIRMFLOW_IDENTITY_DATABASE_URL" envDefault:"postgres://identity_app@127.0.0.1:5432/firmflow_identity?sslmode=disable"`
+	// MigrateURL connects as the owner role; only `identity migrate` uses it.
+	MigrateURL string `env:"FIRMFLOW_IDENTITY_MIGRATE_URL" envDefault:"postgres://identity_owner@127.0.0.1:5432/firmflow_identity?sslmode=disable"`
+
+	TLSCA   string `env:"FIRMFLOW_TLS_CA" envDefault:".data/tls/ca.pem"`
+	TLSCert string `env:"FIRMFLOW_IDENTITY_TLS_CERT" envDefault:".data/tls/identity.pem"`
+	TLSKey  string `env:"FIRMFLOW_IDENTITY_TLS_KEY" envDefault:".data/tls/identity-key.pem"`
+
+	// SigningKeyFile is the Ed25519 private key (PKCS#8 PEM) that signs principal tokens.
+	SigningKeyFile string `env:"FIRMFLOW_PRINCIPAL_SIGNING_KEY" envDefault:".data/keys/principal.key"`
+	// PublicKeyFile is its public half, used to verify tokens on identity's own methods.
+	PublicKeyFile string `env:"FIRMFLOW_PRINCIPAL_PUBLIC_KEY" envDefault:".data/keys/principal.pub"`
+	// KEKFile holds the base64 AES-256 key-encryption key that wraps each firm's data key.
+	KEKFile string `env:"FIRMFLOW_KEK_FILE" envDefault:".data/keys/kek"`
+
+	SessionIdle     time.Duration `env:"FIRMFLOW_SESSION_IDLE" envDefault:"2h"`
+	SessionAbsolute time.Duration `env:"FIRMFLOW_SESSION_ABSOLUTE" envDefault:"12h"`
+
+	// Telemetry, when set, serves metrics on the admin port.
+	Telemetry *telemetry.Telemetry `env:"-"`
+}
+
+// Validate rejects settings that cannot work.
+func (c Config) Validate() error {
+	var errs []error
+	if c.SessionIdle <= 0 || c.SessionAbsolute < c.SessionIdle {
+		errs = append(errs, errors.New("FIRMFLOW_SESSION_IDLE must be positive and at most FIRMFLOW_SESSION_ABSOLUTE"))
+	}
+	for name, v := range map[string]string{
+		"FIRMFLOW_IDENTITY_ADDR": c.GRPCAddr, "FIRMFLOW_IDENTITY_DATABASE_URL": c.DatabaseURL,
+		"FIRMFLOW_TLS_CA": c.TLSCA, "FIRMFLOW_PRINCIPAL_SIGNING_KEY": c.SigningKeyFile, "FIRMFLOW_KEK_FILE": c.KEKFile,
+	} {
+		if v == "" {
+			errs = append(errs, fmt.Errorf("%s must be set", name))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Server is a running identity service.
+type Server struct {
+	cfg       Config
+	logger    *slog.Logger
+	db        *pg.DB
+	grpc      *grpc.Server
+	admin     *http.Server
+	listeners rpc.Listeners
+}
+
+// Migrate applies identity's migrations as the owner role.
+func Migrate(ctx context.Context, cfg Config) error {
+	return pg.Migrate(ctx, cfg.MigrateURL, migrations.FS, pg.RolesFor("identity"))
+}
+
+// New connects, wires and binds identity; Run serves it.
+func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) {
+	signingKey, err := principal.LoadPrivateKey(cfg.SigningKeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("load signing key: %w", err)
+	}
+	publicKey, err := principal.LoadPublicKey(cfg.PublicKeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("load public key: %w", err)
+	}
+	kekText, err := os.ReadFile(cfg.KEKFile)
+	if err != nil {
+		return nil, fmt.Errorf("read key-encryption key: %w", err)
+	}
+	kek, err := fieldcrypt.ParseKEK(strings.TrimSpace(string(kekText)))
+	if err != nil {
+		return nil, fmt.Errorf("key-encryption key in %s: %w", cfg.KEKFile, err)
+	}
+	tlsConfig, err := tlsconf.MutualServerConfig(cfg.TLSCA, cfg.TLSCert, cfg.TLSKey)
+	if err != nil {
+		return nil, err
+	}
+	db, err := pg.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return nil, err
+	}
+
+	a := app.New(store.New(db), kek, principal.NewSigner(signingKey), app.Config{
+		Sessions: domain.SessionPolicy{Idle: cfg.SessionIdle, Absolute: cfg.SessionAbsolute},
+		Lockout:  domain.DefaultLockout,
+	})
+	srv, health, err := rpc.NewServer(rpc.ServerConfig{
+		TLS: tlsConfig, Policies: grpcapi.Policies, Verifier: principal.NewVerifier(publicKey), Logger: logger,
+	})
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	grpcapi.Register(srv, a)
+	health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+
+	listeners, err := rpc.Listen(cfg.GRPCAddr, cfg.AdminAddr)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	return &Server{
+		cfg: cfg, logger: logger, db: db, grpc: srv, listeners: listeners,
+		admin: telemetry.AdminServer(cfg.AdminAddr, cfg.Telemetry, a.Ready),
+	}, nil
+}
+
+// Addr is the bound gRPC address.
+func (s *Server) Addr() string { return s.listeners.GRPC.Addr().String() }
+
+// GRPCServer exposes the server so tests can check that every method has a policy.
+func (s *Server) GRPCServer() *grpc.Server { return s.grpc }
+
+// Run serves until ctx ends.
+func (s *Server) Run(ctx context.Context) error {
+	defer s.db.Close()
+	s.logger.InfoContext(ctx, "identity serving", slog.String("addr", s.Addr()))
+	return rpc.Serve(ctx, s.grpc, s.admin, s.listeners)
+}
