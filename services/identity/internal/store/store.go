@@ -371,7 +371,7 @@ func (q *Queries) SaveAPIKeyLife(ctx context.Context, k domain.APIKey) error {
 // does not write on every request.
 func (q *Queries) TouchAPIKey(ctx context.Context, id string, now time.Time) error {
 	_, err := q.tx.Exec(ctx, `update api_keys set last_used_time = $2
-		where id = $1 and (last_used_time is null or last_used_time < $2 - interval '1 minute')`, id, now)
+		where id = $1 and (last_used_time is null or last_used_time < $2::timestamptz - interval '1 minute')`, id, now)
 	return err
 }
 
