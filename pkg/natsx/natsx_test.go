@@ -126,12 +126,13 @@ func TestClientReconnectsAndStreamSurvivesServerRestart(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	store := t.TempDir()
-	ns, err := natsx.RunEmbedded(natsx.EmbeddedOptions{Port: -1, StoreDir: store, SyncAlways: true})
+	first, err := natsx.RunEmbedded(natsx.EmbeddedOptions{Port: -1, StoreDir: store, SyncAlways: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	port := ns.Addr().(*net.TCPAddr).Port
-	nc, js := connect(t, ns.ClientURL())
+	t.Cleanup(func() { first.Shutdown(); first.WaitForShutdown() })
+	port := first.Addr().(*net.TCPAddr).Port
+	nc, js := connect(t, first.ClientURL())
 	if _, err := natsx.EnsureStream(ctx, js, natsx.ServiceStream("billing", true)); err != nil {
 		t.Fatal(err)
 	}
@@ -139,13 +140,13 @@ func TestClientReconnectsAndStreamSurvivesServerRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	ns.Shutdown()
-	ns.WaitForShutdown()
-	ns, err = natsx.RunEmbedded(natsx.EmbeddedOptions{Port: port, StoreDir: store, SyncAlways: true})
+	first.Shutdown()
+	first.WaitForShutdown()
+	restarted, err := natsx.RunEmbedded(natsx.EmbeddedOptions{Port: port, StoreDir: store, SyncAlways: true})
 	if err != nil {
 		t.Fatalf("restart on port %d: %v", port, err)
 	}
-	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
+	t.Cleanup(func() { restarted.Shutdown(); restarted.WaitForShutdown() })
 
 	deadline := time.Now().Add(30 * time.Second)
 	for !nc.IsConnected() {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/fstest"
 	"time"
@@ -222,10 +223,29 @@ func TestRelayStoppedMidwayAndRestartedPublishesEveryEventOnce(t *testing.T) {
 		}
 	}
 
-	first := e.relay(t, outbox.RelayOptions{Batch: 7})
-	stop := runRelay(t, first)
-	waitFor(t, "the first relay to publish something", func() bool { return streamInfo(t, e.stream).State.Msgs > 10 })
+	// Stop the first relay while it is publishing: on the 30th event it sends.
+	ctx, cancel := context.WithCancel(ctx)
+	var published atomic.Int32
+	sub, err := e.nc.Subscribe(subject, func(*nats.Msg) {
+		if published.Add(1) == 30 {
+			cancel()
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	stop := runRelayUntil(ctx, t, e.relay(t, outbox.RelayOptions{Batch: 7}))
+	<-ctx.Done()
 	stop()
+	_ = sub.Unsubscribe()
+	left := e.unpublished(t)
+	if left == 0 {
+		t.Fatal("the first relay published everything before it was stopped")
+	}
+	t.Logf("first relay stopped with %d of %d events unpublished", left, len(ids))
 
 	stop = runRelay(t, e.relay(t, outbox.RelayOptions{Batch: 7}))
 	waitFor(t, "every event to be published", func() bool { return e.unpublished(t) == 0 })
@@ -428,7 +448,13 @@ func writeCtx(ctx context.Context, t *testing.T, db *pg.DB, firm string, events 
 // that Run returned cleanly.
 func runRelay(t *testing.T, r *outbox.Relay) (stop func()) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
+	return runRelayUntil(context.Background(), t, r)
+}
+
+// runRelayUntil is runRelay that also stops when ctx ends.
+func runRelayUntil(ctx context.Context, t *testing.T, r *outbox.Relay) (stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- r.Run(ctx) }()
 	var once sync.Once

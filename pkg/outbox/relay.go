@@ -26,8 +26,8 @@ const notifyChannel = "outbox"
 const (
 	minBackoff = 250 * time.Millisecond
 	maxBackoff = 30 * time.Second
-	// bookkeepingTimeout bounds recording what JetStream acknowledged after the
-	// relay was told to stop.
+	// bookkeepingTimeout bounds recording what JetStream acknowledged, which
+	// goes on after the relay was told to stop.
 	bookkeepingTimeout = 5 * time.Second
 )
 
@@ -103,7 +103,7 @@ func (r *Relay) Run(ctx context.Context) error {
 			if ctx.Err() != nil {
 				return nil
 			}
-			r.logger.WarnContext(ctx, "outbox relay cannot publish; events stay queued", "error", err, "retry_in", backoff)
+			r.logger.WarnContext(ctx, "outbox relay failed; events stay queued", "error", err, "retry_in", backoff)
 			// A notification must not cut the back-off short while NATS is away.
 			wait, woken = backoff, nil
 			backoff = min(2*backoff, maxBackoff)
@@ -149,7 +149,11 @@ func (r *Relay) publishBatch(ctx context.Context) (claimed, published int, err e
 	if err != nil {
 		return 0, 0, fmt.Errorf("begin outbox transaction: %w", err)
 	}
-	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+	defer func() {
+		rctx, cancel := detached(ctx)
+		defer cancel()
+		_ = tx.Rollback(rctx) // a no-op once committed
+	}()
 
 	events, err := claim(ctx, tx, r.batch)
 	if err != nil {
@@ -176,7 +180,7 @@ func (r *Relay) publishBatch(ctx context.Context) (claimed, published int, err e
 
 	// Record what JetStream acknowledged even when ctx was cancelled mid-batch, so a
 	// stopped relay leaves as few events as possible to publish again.
-	bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), bookkeepingTimeout)
+	bctx, cancel := detached(ctx)
 	defer cancel()
 	if err := record(bctx, tx, acked, refused); err != nil {
 		return len(events), 0, errors.Join(brokerErr, err)
@@ -188,6 +192,12 @@ func (r *Relay) publishBatch(ctx context.Context) (claimed, published int, err e
 		r.logger.DebugContext(ctx, "published outbox events", "count", len(acked))
 	}
 	return len(events), len(acked), brokerErr
+}
+
+// detached is ctx without its cancellation but with a short deadline, for
+// recording outcomes that already happened in NATS.
+func detached(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), bookkeepingTimeout)
 }
 
 // publish sends one event and waits for JetStream's acknowledgement, under a
@@ -316,7 +326,7 @@ func (r *Relay) listenOnce(ctx context.Context, wake chan<- struct{}) (listened 
 		return false, fmt.Errorf("connect: %w", err)
 	}
 	defer func() {
-		closeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+		closeCtx, cancel := detached(ctx)
 		defer cancel()
 		_ = conn.Close(closeCtx)
 	}()

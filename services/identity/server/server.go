@@ -12,10 +12,14 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/firmflow/firmflow/pkg/fieldcrypt"
+	"github.com/firmflow/firmflow/pkg/natsx"
+	"github.com/firmflow/firmflow/pkg/outbox"
 	"github.com/firmflow/firmflow/pkg/pg"
 	"github.com/firmflow/firmflow/pkg/principal"
 	"github.com/firmflow/firmflow/pkg/rpc"
@@ -51,6 +55,9 @@ type Config struct {
 	// KEKFile holds the base64 AES-256 key-encryption key that wraps each firm's data key.
 	KEKFile string `env:"FIRMFLOW_KEK_FILE" envDefault:".data/keys/kek"`
 
+	// NATSURL is the JetStream server the outbox relay publishes identity's events to.
+	NATSURL string `env:"FIRMFLOW_NATS_URL" envDefault:"nats://127.0.0.1:4222"`
+
 	SessionIdle     time.Duration `env:"FIRMFLOW_SESSION_IDLE" envDefault:"2h"`
 	SessionAbsolute time.Duration `env:"FIRMFLOW_SESSION_ABSOLUTE" envDefault:"12h"`
 
@@ -83,6 +90,8 @@ type Server struct {
 	grpc      *grpc.Server
 	admin     *http.Server
 	listeners rpc.Listeners
+	nats      *nats.Conn
+	relay     *outbox.Relay
 }
 
 // Migrate applies identity's migrations as the owner role.
@@ -131,13 +140,25 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 	grpcapi.Register(srv, a)
 	health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 
-	listeners, err := rpc.Listen(cfg.GRPCAddr, cfg.AdminAddr)
+	nc, js, err := natsx.Connect(cfg.NATSURL, "identity")
 	if err != nil {
 		db.Close()
 		return nil, err
 	}
+	if _, err := natsx.EnsureStream(ctx, js, natsx.ServiceStream("identity", false)); err != nil {
+		nc.Close()
+		db.Close()
+		return nil, err
+	}
+	listeners, err := rpc.Listen(cfg.GRPCAddr, cfg.AdminAddr)
+	if err != nil {
+		nc.Close()
+		db.Close()
+		return nil, err
+	}
 	return &Server{
-		cfg: cfg, logger: logger, db: db, grpc: srv, listeners: listeners,
+		cfg: cfg, logger: logger, db: db, grpc: srv, listeners: listeners, nats: nc,
+		relay: outbox.NewRelay(db, js, logger, outbox.RelayOptions{}),
 		admin: telemetry.AdminServer(cfg.AdminAddr, cfg.Telemetry, a.Ready),
 	}, nil
 }
@@ -148,9 +169,13 @@ func (s *Server) Addr() string { return s.listeners.GRPC.Addr().String() }
 // GRPCServer exposes the server so tests can check that every method has a policy.
 func (s *Server) GRPCServer() *grpc.Server { return s.grpc }
 
-// Run serves until ctx ends.
+// Run serves until ctx ends, with the outbox relay beside the gRPC server.
 func (s *Server) Run(ctx context.Context) error {
 	defer s.db.Close()
+	defer s.nats.Close()
 	s.logger.InfoContext(ctx, "identity serving", slog.String("addr", s.Addr()))
-	return rpc.Serve(ctx, s.grpc, s.admin, s.listeners)
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return s.relay.Run(ctx) })
+	g.Go(func() error { return rpc.Serve(ctx, s.grpc, s.admin, s.listeners) })
+	return g.Wait()
 }

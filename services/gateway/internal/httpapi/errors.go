@@ -181,38 +181,56 @@ func genericStatus(c codes.Code) *status.Status {
 	return apierr.New(codes.Internal, "INTERNAL", "internal error").GRPCStatus()
 }
 
-var (
-	// protojson prefixes its errors with "proto:" and a space it randomly makes
-	// non-breaking so that nobody matches on them; clients need neither.
-	protoPrefix  = regexp.MustCompile(`^proto:[\s\x{00a0}]*`)
-	unknownField = regexp.MustCompile(`unknown field "([^"]+)"`)
-	badValue     = regexp.MustCompile(`invalid value for [a-z0-9 ]*field ([A-Za-z0-9_.]+):`)
-	badParameter = regexp.MustCompile(`parameter: ([A-Za-z0-9_.]+),`)
-)
+// protojson prefixes its errors with "proto:" and a space it randomly makes
+// non-breaking so that nobody matches on them; clients need neither.
+var protoPrefix = regexp.MustCompile(`^proto:[\s\x{00a0}]*`)
+
+// decodeFaults recognise the decoder messages that name a field (grpc-gateway's for
+// path and query, protojson's for bodies).
+var decodeFaults = []struct {
+	pattern     *regexp.Regexp
+	rule        string
+	description string
+}{
+	{regexp.MustCompile(`unknown field "([^"]+)"`), "unknown_field", "no such field"},
+	{regexp.MustCompile(`duplicate field "([^"]+)"`), "duplicate_field", "the field is given more than once"},
+	{regexp.MustCompile(`invalid value for [a-z0-9. ]*field ([A-Za-z0-9_]+):`), "type", "the value has the wrong type"},
+	{regexp.MustCompile(`parsing field "([^"]+)"`), "type", "the value has the wrong type"},
+	{regexp.MustCompile(`parameter: ([A-Za-z0-9_.]+),`), "type", "the value has the wrong type"},
+}
 
 // malformedRequest is the 400 for a body, query or path grpc-gateway could not
-// decode. The decoder's message names the problem; when it also names a field, the
-// field becomes a BadRequest violation, as the services' own validation errors do.
+// decode. The decoder's message says what is wrong; when it names a field, the field
+// becomes a BadRequest violation, as in the services' own validation errors.
 func malformedRequest(message string) *status.Status {
-	message = protoPrefix.ReplaceAllString(message, "")
-	out := &apierr.Error{
-		Code:    codes.InvalidArgument,
-		Reason:  "INVALID_ARGUMENT",
-		Message: "malformed request: " + message,
+	message = strings.TrimSpace(protoPrefix.ReplaceAllString(message, ""))
+	out := &apierr.Error{Code: codes.InvalidArgument, Reason: "INVALID_ARGUMENT", Message: "malformed request"}
+	if message != "" {
+		out.Message += ": " + message
 	}
-	switch {
-	case unknownField.MatchString(message):
-		field := unknownField.FindStringSubmatch(message)[1]
-		out.Violations = []apierr.FieldViolation{{Field: field, Rule: "unknown_field", Description: "no such field"}}
-	case badValue.MatchString(message):
-		field := badValue.FindStringSubmatch(message)[1]
-		out.Violations = []apierr.FieldViolation{{Field: field, Rule: "type", Description: "value has the wrong type"}}
-	case badParameter.MatchString(message):
-		field := badParameter.FindStringSubmatch(message)[1]
-		out.Violations = []apierr.FieldViolation{{Field: field, Rule: "type", Description: "value has the wrong type"}}
-	}
-	if strings.TrimSpace(message) == "" {
-		out.Message = "malformed request"
+	for _, fault := range decodeFaults {
+		if m := fault.pattern.FindStringSubmatch(message); m != nil {
+			field := m[1] // unknown and duplicate fields keep the name the client sent
+			if fault.rule == "type" {
+				field = protoName(field)
+			}
+			out.Violations = []apierr.FieldViolation{{Field: field, Rule: fault.rule, Description: fault.description}}
+			break
+		}
 	}
 	return out.GRPCStatus()
+}
+
+// protoName turns protojson's lowerCamelCase field names back into the snake_case
+// names the API uses; snake_case passes unchanged.
+func protoName(field string) string {
+	var b strings.Builder
+	for _, r := range field {
+		if r >= 'A' && r <= 'Z' {
+			b.WriteByte('_')
+			r += 'a' - 'A'
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }

@@ -34,7 +34,10 @@ func setSessionCookie(w http.ResponseWriter, token string, expires *timestamppb.
 	if expires != nil {
 		// Max-Age, unlike Expires, does not depend on the browser's clock.
 		seconds := math.Ceil(time.Until(expires.AsTime()).Seconds())
-		c.MaxAge = max(-1, int(seconds)) // a session already over deletes the cookie
+		c.MaxAge = int(seconds)
+		if seconds < 1 {
+			c.MaxAge = -1 // a session already over deletes the cookie
+		}
 	}
 	http.SetCookie(w, c)
 }

@@ -9,7 +9,9 @@ import (
 
 	"github.com/firmflow/firmflow/pkg/apierr"
 	"github.com/firmflow/firmflow/pkg/fieldcrypt"
+	eventsv1 "github.com/firmflow/firmflow/pkg/gen/firmflow/events/v1"
 	"github.com/firmflow/firmflow/pkg/principal"
+	"github.com/firmflow/firmflow/pkg/resource"
 	"github.com/firmflow/firmflow/services/identity/internal/domain"
 	"github.com/firmflow/firmflow/services/identity/internal/store"
 )
@@ -35,7 +37,15 @@ func (a *App) SignUp(ctx context.Context, firmName, email, name, password string
 		if err := q.CreateFirm(ctx, firm, wrapped, a.kekID); err != nil {
 			return err
 		}
-		return q.CreateMember(ctx, owner)
+		if err := q.CreateMember(ctx, owner); err != nil {
+			return err
+		}
+		actor := "users/" + owner.ID
+		if err := emit(ctx, q, firm.ID, actor, "firm_created",
+			&eventsv1.FirmCreated{Firm: resource.Name("firms", firm.ID), Owner: memberName(owner)}); err != nil {
+			return err
+		}
+		return memberJoined(ctx, q, owner, actor)
 	})
 	return firm, owner, err
 }
@@ -251,7 +261,10 @@ func (a *App) ConfirmTOTP(ctx context.Context, p principal.Principal, code strin
 		if err := q.SaveTOTP(ctx, m); err != nil {
 			return err
 		}
-		return q.ClearEnrolling(ctx, m.ID)
+		if err := q.ClearEnrolling(ctx, m.ID); err != nil {
+			return err
+		}
+		return emit(ctx, q, m.FirmID, p.Actor(), "totp_enabled", &eventsv1.TotpEnabled{Member: memberName(m)})
 	})
 	return m, err
 }

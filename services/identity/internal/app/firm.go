@@ -5,8 +5,10 @@ import (
 	"time"
 
 	"github.com/firmflow/firmflow/pkg/apierr"
+	eventsv1 "github.com/firmflow/firmflow/pkg/gen/firmflow/events/v1"
 	"github.com/firmflow/firmflow/pkg/paging"
 	"github.com/firmflow/firmflow/pkg/principal"
+	"github.com/firmflow/firmflow/pkg/resource"
 	"github.com/firmflow/firmflow/services/identity/internal/domain"
 	"github.com/firmflow/firmflow/services/identity/internal/store"
 )
@@ -41,14 +43,21 @@ func (a *App) UpdateFirm(ctx context.Context, p principal.Principal, firmID stri
 			return err
 		}
 		expected := f.Version
-		if patch.DisplayName != nil {
-			f.DisplayName = *patch.DisplayName
+		var changed []string
+		if patch.DisplayName != nil && *patch.DisplayName != f.DisplayName {
+			f.DisplayName, changed = *patch.DisplayName, append(changed, "display_name")
 		}
-		if patch.RequireTOTP != nil {
-			f.RequireTOTP = *patch.RequireTOTP
+		if patch.RequireTOTP != nil && *patch.RequireTOTP != f.RequireTOTP {
+			f.RequireTOTP, changed = *patch.RequireTOTP, append(changed, "require_totp")
 		}
-		f, err = q.UpdateFirm(ctx, f, expected)
-		return err
+		if len(changed) == 0 {
+			return nil
+		}
+		if f, err = q.UpdateFirm(ctx, f, expected); err != nil {
+			return err
+		}
+		return emit(ctx, q, firmID, p.Actor(), "firm_updated",
+			&eventsv1.FirmUpdated{Firm: resource.Name("firms", firmID), ChangedFields: changed})
 	})
 	return f, err
 }
@@ -99,8 +108,10 @@ func (a *App) ChangeRole(ctx context.Context, p principal.Principal, firmID, mem
 		if err := q.UpdateMemberRole(ctx, m.ID, role, m.Version); err != nil {
 			return err
 		}
+		old := m.Role
 		m.Role, m.Version = role, m.Version+1
-		return nil
+		return emit(ctx, q, firmID, p.Actor(), "member_role_changed",
+			&eventsv1.MemberRoleChanged{Member: memberName(m), OldRole: string(old), NewRole: string(role)})
 	})
 	return m, err
 }
@@ -119,7 +130,15 @@ func (a *App) RemoveMember(ctx context.Context, p principal.Principal, firmID, m
 		if err := domain.CheckRemoval(p.Role, m.Role, owners); err != nil {
 			return err
 		}
-		return q.DeleteMember(ctx, m.ID)
+		if err := q.DeleteMember(ctx, m.ID); err != nil {
+			return err
+		}
+		n, err := q.CountMembers(ctx)
+		if err != nil {
+			return err
+		}
+		return emit(ctx, q, firmID, p.Actor(), "member_removed",
+			&eventsv1.MemberRemoved{Member: memberName(m), ActiveMembers: int32(n)})
 	})
 }
 
@@ -200,7 +219,10 @@ func (a *App) AcceptInvitation(ctx context.Context, token, name, password string
 		if err := q.CreateMember(ctx, m); err != nil {
 			return err
 		}
-		return q.AcceptInvitation(ctx, inv.ID, now)
+		if err := q.AcceptInvitation(ctx, inv.ID, now); err != nil {
+			return err
+		}
+		return memberJoined(ctx, q, m, "users/"+m.ID)
 	})
 	return m, err
 }
@@ -215,8 +237,10 @@ func (a *App) CreateAPIKey(ctx context.Context, p principal.Principal, firmID, n
 	key.RequestID = requestID
 	var existing bool
 	err = a.inFirm(ctx, p, firmID, func(q *store.Queries) error {
-		key, existing, err = q.CreateAPIKey(ctx, key)
-		return err
+		if key, existing, err = q.CreateAPIKey(ctx, key); err != nil || existing {
+			return err
+		}
+		return emit(ctx, q, firmID, p.Actor(), "api_key_created", &eventsv1.ApiKeyChanged{ApiKey: apiKeyName(key), Scopes: key.Scopes})
 	})
 	if err != nil || existing {
 		return key, "", err
@@ -263,8 +287,11 @@ func (a *App) RotateAPIKey(ctx context.Context, p principal.Principal, firmID, k
 		if err := q.SaveAPIKeyLife(ctx, old); err != nil {
 			return err
 		}
-		next, _, err = q.CreateAPIKey(ctx, next)
-		return err
+		if next, _, err = q.CreateAPIKey(ctx, next); err != nil {
+			return err
+		}
+		return emit(ctx, q, firmID, p.Actor(), "api_key_rotated",
+			&eventsv1.ApiKeyChanged{ApiKey: apiKeyName(next), Scopes: next.Scopes, RotatedFrom: apiKeyName(old)})
 	})
 	return next, secret.Plain, err
 }
@@ -277,8 +304,14 @@ func (a *App) RevokeAPIKey(ctx context.Context, p principal.Principal, firmID, k
 		if k, err = q.APIKeyForUpdate(ctx, keyID); err != nil {
 			return err
 		}
+		if !k.RevokeTime.IsZero() {
+			return nil
+		}
 		k.Revoke(a.now())
-		return q.SaveAPIKeyLife(ctx, k)
+		if err := q.SaveAPIKeyLife(ctx, k); err != nil {
+			return err
+		}
+		return emit(ctx, q, firmID, p.Actor(), "api_key_revoked", &eventsv1.ApiKeyChanged{ApiKey: apiKeyName(k), Scopes: k.Scopes})
 	})
 	return k, err
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/firmflow/firmflow/pkg/apierr"
+	"github.com/firmflow/firmflow/pkg/outbox"
 	"github.com/firmflow/firmflow/pkg/paging"
 	"github.com/firmflow/firmflow/pkg/pg"
 	"github.com/firmflow/firmflow/services/identity/internal/domain"
@@ -457,4 +458,18 @@ func unepoch(t time.Time) time.Time {
 		return time.Time{}
 	}
 	return t
+}
+
+// ---- events ----
+
+// Emit queues change events in the transaction; the relay publishes them after commit.
+func (q *Queries) Emit(ctx context.Context, events ...outbox.Event) error {
+	return outbox.Write(ctx, q.tx, events...)
+}
+
+// CountMembers counts the firm's members.
+func (q *Queries) CountMembers(ctx context.Context) (int, error) {
+	var n int
+	err := q.tx.QueryRow(ctx, "select count(*) from members").Scan(&n)
+	return n, err
 }

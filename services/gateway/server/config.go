@@ -1,0 +1,130 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"net/url"
+	"time"
+
+	"github.com/firmflow/firmflow/pkg/telemetry"
+)
+
+// Config is everything the gateway needs, read from the environment by config.Load.
+// Tests and the dev command fill it directly; an address with port 0 picks a free
+// port (see Server.Addr).
+type Config struct {
+	// FIRMFLOW_GATEWAY_ADDR is the public HTTPS listener, the only one the internet
+	// reaches.
+	Addr string `env:"FIRMFLOW_GATEWAY_ADDR" envDefault:"127.0.0.1:8443"`
+	// FIRMFLOW_GATEWAY_TLS_CERT and FIRMFLOW_GATEWAY_TLS_KEY are the PEM certificate
+	// and key the public listener presents; there is no plain-HTTP mode. The
+	// defaults are the files of the development PKI (tlsconf.EnsureDevPKI in
+	// .data/tls), as are those of the next three variables.
+	TLSCert string `env:"FIRMFLOW_GATEWAY_TLS_CERT" envDefault:".data/tls/gateway.pem"`
+	TLSKey  string `env:"FIRMFLOW_GATEWAY_TLS_KEY" envDefault:".data/tls/gateway-key.pem"`
+
+	// FIRMFLOW_TLS_CA is the PEM CA that issues the services' certificates; the
+	// gateway trusts only it when calling services.
+	CAFile string `env:"FIRMFLOW_TLS_CA" envDefault:".data/tls/ca.pem"`
+	// FIRMFLOW_GATEWAY_CLIENT_CERT and FIRMFLOW_GATEWAY_CLIENT_KEY are the
+	// certificate the gateway presents to services (mTLS). Its common name is what
+	// identity's policy admits to AuthService.Authenticate ("gateway"). In
+	// production it differs from the public certificate, which a public CA issues.
+	ClientCert string `env:"FIRMFLOW_GATEWAY_CLIENT_CERT" envDefault:".data/tls/gateway.pem"`
+	ClientKey  string `env:"FIRMFLOW_GATEWAY_CLIENT_KEY" envDefault:".data/tls/gateway-key.pem"`
+
+	// FIRMFLOW_IDENTITY_ADDR is identity's gRPC address (host:port).
+	IdentityAddr string `env:"FIRMFLOW_IDENTITY_ADDR" envDefault:"127.0.0.1:9101"`
+
+	// FIRMFLOW_CORS_ORIGINS are the browser origins (scheme://host[:port], comma
+	// separated) allowed to call the API with credentials: the single-page app's.
+	CORSOrigins []string `env:"FIRMFLOW_CORS_ORIGINS" envSeparator:"," envDefault:"http://localhost:5173"`
+
+	// FIRMFLOW_GATEWAY_BODY_LIMIT is the largest request body accepted, in bytes;
+	// larger ones get 413 and reach no service.
+	BodyLimit int64 `env:"FIRMFLOW_GATEWAY_BODY_LIMIT" envDefault:"1048576"`
+
+	// FIRMFLOW_GATEWAY_IP_RATE and FIRMFLOW_GATEWAY_IP_BURST limit requests per
+	// client address (IPv6: per /64): the sustained rate per second and the burst.
+	IPRate  float64 `env:"FIRMFLOW_GATEWAY_IP_RATE" envDefault:"20"`
+	IPBurst int     `env:"FIRMFLOW_GATEWAY_IP_BURST" envDefault:"40"`
+	// FIRMFLOW_GATEWAY_CREDENTIAL_RATE and FIRMFLOW_GATEWAY_CREDENTIAL_BURST limit
+	// requests per session or API key, whatever address they come from.
+	CredentialRate  float64 `env:"FIRMFLOW_GATEWAY_CREDENTIAL_RATE" envDefault:"50"`
+	CredentialBurst int     `env:"FIRMFLOW_GATEWAY_CREDENTIAL_BURST" envDefault:"100"`
+
+	// FIRMFLOW_TRUSTED_PROXIES are the networks (CIDRs, comma separated) of load
+	// balancers whose X-Forwarded-For the gateway believes. Empty: the client is the
+	// connection's peer, whatever headers say.
+	TrustedProxies []netip.Prefix `env:"FIRMFLOW_TRUSTED_PROXIES" envSeparator:","`
+
+	// FIRMFLOW_GATEWAY_ADMIN_ADDR is the plain-HTTP admin listener for /metrics,
+	// /healthz and /readyz, reached only from inside the cluster. "off" (or an empty
+	// Addr in a Config built in code) runs none.
+	AdminAddr string `env:"FIRMFLOW_GATEWAY_ADMIN_ADDR" envDefault:"127.0.0.1:9200"`
+
+	// FIRMFLOW_GATEWAY_SHUTDOWN_TIMEOUT is how long requests in flight may finish
+	// once the gateway is told to stop.
+	ShutdownTimeout time.Duration `env:"FIRMFLOW_GATEWAY_SHUTDOWN_TIMEOUT" envDefault:"10s"`
+
+	// Telemetry, set by the process after telemetry.Setup, feeds /metrics on the
+	// admin listener; nil serves no metrics. Not read from the environment.
+	Telemetry *telemetry.Telemetry `env:"-"`
+}
+
+// Validate rejects a configuration the gateway cannot serve with; errors name the
+// variable (and show no value but a refused CORS origin, which is public anyway).
+func (c *Config) Validate() error {
+	var errs []error
+	need := func(value, variable string) {
+		if value == "" {
+			errs = append(errs, fmt.Errorf("%s is required", variable))
+		}
+	}
+	need(c.Addr, "FIRMFLOW_GATEWAY_ADDR")
+	need(c.TLSCert, "FIRMFLOW_GATEWAY_TLS_CERT")
+	need(c.TLSKey, "FIRMFLOW_GATEWAY_TLS_KEY")
+	need(c.CAFile, "FIRMFLOW_TLS_CA")
+	need(c.ClientCert, "FIRMFLOW_GATEWAY_CLIENT_CERT")
+	need(c.ClientKey, "FIRMFLOW_GATEWAY_CLIENT_KEY")
+	need(c.IdentityAddr, "FIRMFLOW_IDENTITY_ADDR")
+	for _, origin := range c.CORSOrigins {
+		if err := checkOrigin(origin); err != nil {
+			errs = append(errs, fmt.Errorf("FIRMFLOW_CORS_ORIGINS: %w", err))
+		}
+	}
+	if c.BodyLimit <= 0 {
+		errs = append(errs, errors.New("FIRMFLOW_GATEWAY_BODY_LIMIT must be positive"))
+	}
+	if c.IPRate <= 0 || c.IPBurst < 1 {
+		errs = append(errs, errors.New("FIRMFLOW_GATEWAY_IP_RATE must be positive and FIRMFLOW_GATEWAY_IP_BURST at least 1"))
+	}
+	if c.CredentialRate <= 0 || c.CredentialBurst < 1 {
+		errs = append(errs, errors.New("FIRMFLOW_GATEWAY_CREDENTIAL_RATE must be positive and FIRMFLOW_GATEWAY_CREDENTIAL_BURST at least 1"))
+	}
+	for _, p := range c.TrustedProxies {
+		if !p.IsValid() {
+			errs = append(errs, errors.New("FIRMFLOW_TRUSTED_PROXIES holds an invalid network"))
+		}
+	}
+	if c.ShutdownTimeout < 0 {
+		errs = append(errs, errors.New("FIRMFLOW_GATEWAY_SHUTDOWN_TIMEOUT must not be negative"))
+	}
+	return errors.Join(errs...)
+}
+
+// checkOrigin accepts exactly what browsers send in Origin: scheme, host and
+// optional port. A wildcard is refused, since the API allows credentials.
+func checkOrigin(origin string) error {
+	u, err := url.Parse(origin)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
+		u.Path != "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return fmt.Errorf("origin %q is not scheme://host[:port]", origin)
+	}
+	return nil
+}
+
+func (c *Config) adminEnabled() bool {
+	return c.AdminAddr != "" && c.AdminAddr != "off"
+}

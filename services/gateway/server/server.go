@@ -1,0 +1,202 @@
+// Package server is the gateway as a library: it wires the public HTTPS listener, the
+// REST mux for each service's API and the middleware in front of it, used by
+// cmd/gateway and by `firmflow dev`.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	"google.golang.org/grpc"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	identityv1 "github.com/firmflow/firmflow/pkg/gen/firmflow/identity/v1"
+	"github.com/firmflow/firmflow/pkg/gen/openapi"
+	"github.com/firmflow/firmflow/pkg/rpc"
+	"github.com/firmflow/firmflow/pkg/telemetry"
+	"github.com/firmflow/firmflow/pkg/tlsconf"
+	"github.com/firmflow/firmflow/services/gateway/internal/httpapi"
+)
+
+// maxLimiterKeys bounds each rate limiter's table (clients, credentials): about
+// 200 bytes a key, so some 20 MB at worst.
+const maxLimiterKeys = 100_000
+
+// readyTimeout bounds the readiness probe's call to identity.
+const readyTimeout = 2 * time.Second
+
+// Server is a gateway bound to its addresses, ready to Run.
+type Server struct {
+	cfg      Config
+	logger   *slog.Logger
+	identity *grpc.ClientConn
+
+	public   *http.Server
+	listener net.Listener
+	admin    *http.Server // nil when disabled
+	adminLn  net.Listener
+}
+
+// New builds the gateway and binds its listeners, so Addr is known before Run. It
+// does not wait for identity: the connection is made in the background, and /readyz
+// says when it works.
+func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("gateway configuration: %w", err)
+	}
+	publicTLS, err := tlsconf.ServerConfig(cfg.TLSCert, cfg.TLSKey)
+	if err != nil {
+		return nil, fmt.Errorf("gateway TLS: %w", err)
+	}
+	servicesTLS, err := tlsconf.ClientConfig(cfg.CAFile, cfg.ClientCert, cfg.ClientKey)
+	if err != nil {
+		return nil, fmt.Errorf("gateway client TLS: %w", err)
+	}
+	conn, err := rpc.Dial(cfg.IdentityAddr, servicesTLS)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, logger: logger, identity: conn}
+	handler, err := s.routes(ctx)
+	if err != nil {
+		return nil, errors.Join(err, conn.Close())
+	}
+	s.public = &http.Server{
+		Handler:           handler,
+		TLSConfig:         publicTLS,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		// Failed handshakes from scanners are routine on a public port: debug level.
+		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelDebug),
+	}
+	if err := s.listen(ctx); err != nil {
+		return nil, errors.Join(err, conn.Close())
+	}
+	conn.Connect()
+	return s, nil
+}
+
+// routes is the public handler: every request gets tracing, a request id and an
+// access log line, security headers and CORS; API requests then pass the per-client
+// rate limit, the per-credential rate limit, the body checks and authentication, in
+// that order, so each costlier step runs only for requests the cheaper ones let by.
+func (s *Server) routes(ctx context.Context) (http.Handler, error) {
+	errs := httpapi.Errors{Logger: s.logger}
+	rest := httpapi.NewREST(errs)
+	if err := identityv1.RegisterIdentityServiceHandlerClient(ctx, rest, identityv1.NewIdentityServiceClient(s.identity)); err != nil {
+		return nil, fmt.Errorf("register identity routes: %w", err)
+	}
+	perClient := httpapi.LimitClients(httpapi.NewRateLimiter(s.cfg.IPRate, s.cfg.IPBurst, maxLimiterKeys))
+	perCredential := httpapi.LimitCredentials(httpapi.NewRateLimiter(s.cfg.CredentialRate, s.cfg.CredentialBurst, maxLimiterKeys))
+	authenticate := httpapi.Authenticate(identityv1.NewAuthServiceClient(s.identity), errs)
+
+	api := perClient(perCredential(httpapi.LimitBody(s.cfg.BodyLimit)(httpapi.RequireJSON(authenticate(rest)))))
+
+	mux := http.NewServeMux()
+	// Liveness is not rate-limited: a probe that got 429 would restart a healthy
+	// gateway under load.
+	mux.HandleFunc("GET /healthz", httpapi.Healthz)
+	mux.Handle("GET /readyz", perClient(httpapi.Readyz(s.logger, s.ready)))
+	mux.Handle("GET /openapi.json", perClient(httpapi.OpenAPI(openapi.Document)))
+	mux.Handle("/", api)
+
+	var handler http.Handler = mux
+	handler = httpapi.CORS(s.cfg.CORSOrigins)(handler)
+	handler = httpapi.SecurityHeaders(handler)
+	handler = httpapi.Track(s.logger, httpapi.TrustedProxies(s.cfg.TrustedProxies))(handler)
+	return otelhttp.NewHandler(handler, "gateway"), nil
+}
+
+func (s *Server) listen(ctx context.Context) error {
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", s.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", s.cfg.Addr, err)
+	}
+	s.listener = ln
+	if !s.cfg.adminEnabled() {
+		return nil
+	}
+	adminLn, err := lc.Listen(ctx, "tcp", s.cfg.AdminAddr)
+	if err != nil {
+		return errors.Join(fmt.Errorf("listen on %s: %w", s.cfg.AdminAddr, err), ln.Close())
+	}
+	s.adminLn = adminLn
+	s.admin = telemetry.AdminServer(adminLn.Addr().String(), s.cfg.Telemetry, s.ready)
+	return nil
+}
+
+// Addr is the address the public HTTPS listener is bound to.
+func (s *Server) Addr() string { return s.listener.Addr().String() }
+
+// AdminAddr is the address the admin listener is bound to, or "" when it is off.
+func (s *Server) AdminAddr() string {
+	if s.adminLn == nil {
+		return ""
+	}
+	return s.adminLn.Addr().String()
+}
+
+// Run serves until ctx ends, then stops taking requests, lets those in flight finish
+// for up to the shutdown timeout, and closes the connection to identity. It returns
+// early, with the error, if a listener fails.
+func (s *Server) Run(ctx context.Context) error {
+	failed := make(chan error, 2)
+	go func() { failed <- serveErr(s.public.ServeTLS(s.listener, "", "")) }()
+	if s.admin != nil {
+		go func() { failed <- serveErr(s.admin.Serve(s.adminLn)) }()
+	}
+	s.logger.InfoContext(ctx, "gateway serving", slog.String("addr", s.Addr()), slog.String("admin_addr", s.AdminAddr()))
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-failed:
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.ShutdownTimeout)
+	defer cancel()
+	errs := []error{runErr, shutdown(shutdownCtx, s.public)}
+	if s.admin != nil {
+		errs = append(errs, shutdown(shutdownCtx, s.admin))
+	}
+	errs = append(errs, s.identity.Close())
+	return errors.Join(errs...)
+}
+
+// ready reports whether identity answers its gRPC health check as serving: without
+// identity no request can be authenticated.
+func (s *Server) ready(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, readyTimeout)
+	defer cancel()
+	resp, err := healthpb.NewHealthClient(s.identity).Check(ctx, &healthpb.HealthCheckRequest{})
+	if err != nil {
+		return fmt.Errorf("identity health check: %w", err)
+	}
+	if resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+		return fmt.Errorf("identity is %s", resp.GetStatus())
+	}
+	return nil
+}
+
+func serveErr(err error) error {
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return fmt.Errorf("serve: %w", err)
+}
+
+func shutdown(ctx context.Context, srv *http.Server) error {
+	if err := srv.Shutdown(ctx); err != nil {
+		return errors.Join(fmt.Errorf("shutdown: %w", err), srv.Close())
+	}
+	return nil
+}

@@ -1,0 +1,2 @@
+-- Identity's change events leave through the transactional outbox.
+{{ template "shared/outbox.sql" . }}
