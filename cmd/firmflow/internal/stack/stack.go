@@ -1,0 +1,210 @@
+// Package stack brings the whole system up in one process: development TLS and keys,
+// each service's database and roles, NATS, and every service on its own port with
+// mutual TLS between them. `firmflow dev` and the end-to-end tests both use it.
+package stack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	natsserver "github.com/nats-io/nats-server/v2/server"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/firmflow/firmflow/pkg/config"
+	"github.com/firmflow/firmflow/pkg/fieldcrypt"
+	"github.com/firmflow/firmflow/pkg/natsx"
+	"github.com/firmflow/firmflow/pkg/pg"
+	"github.com/firmflow/firmflow/pkg/principal"
+	"github.com/firmflow/firmflow/pkg/telemetry"
+	"github.com/firmflow/firmflow/pkg/tlsconf"
+	gateway "github.com/firmflow/firmflow/services/gateway/server"
+	identity "github.com/firmflow/firmflow/services/identity/server"
+)
+
+// Options say where the stack keeps its state and listens.
+type Options struct {
+	// AdminDatabaseURL connects as a PostgreSQL superuser, to create databases and roles.
+	AdminDatabaseURL string
+	// DatabasePrefix names each service's database: prefix + service.
+	DatabasePrefix string
+	// DataDir keeps TLS material, keys and the embedded NATS store.
+	DataDir string
+	// NATSURL is an external NATS server; empty runs one embedded, stored in DataDir.
+	NATSURL string
+	// NATSPort is the embedded server's port; -1 picks a free one.
+	NATSPort int
+
+	GatewayAddr  string
+	IdentityAddr string
+	// AdminAddrs enables each service's admin (metrics) listener on a free port.
+	AdminAddrs bool
+	// GatewayTuning, when set, adjusts the gateway configuration (tests lower rate limits).
+	GatewayTuning func(*gateway.Config)
+
+	Logger    *slog.Logger
+	Telemetry *telemetry.Telemetry
+}
+
+// Material is the development PKI and keys on disk.
+type Material struct {
+	PKI        *tlsconf.DevPKI
+	SigningKey string
+	PublicKey  string
+	KEKFile    string
+}
+
+// Stack is a running system.
+type Stack struct {
+	GatewayURL string
+	NATSURL    string
+	Material   Material
+	Databases  map[string]string // service -> database name
+
+	run  func(context.Context) error
+	nats *natsserver.Server
+}
+
+// services lists every service with a database, in start order.
+var services = []string{"identity"}
+
+// Init creates the development TLS material and keys under dataDir when missing.
+func Init(dataDir string) (Material, error) {
+	pki, err := tlsconf.EnsureDevPKI(filepath.Join(dataDir, "tls"), []string{"gateway", "identity"})
+	if err != nil {
+		return Material{}, fmt.Errorf("development TLS: %w", err)
+	}
+	keys := filepath.Join(dataDir, "keys")
+	signing, public, err := principal.EnsureKeyPair(keys)
+	if err != nil {
+		return Material{}, fmt.Errorf("principal signing key: %w", err)
+	}
+	kekFile := filepath.Join(keys, "kek")
+	if _, err := os.Stat(kekFile); errors.Is(err, os.ErrNotExist) {
+		if err := os.WriteFile(kekFile, []byte(fieldcrypt.GenerateKEK()+"\n"), 0o600); err != nil {
+			return Material{}, fmt.Errorf("key-encryption key: %w", err)
+		}
+	}
+	return Material{PKI: pki, SigningKey: signing, PublicKey: public, KEKFile: kekFile}, nil
+}
+
+// Start prepares everything and binds every listener; Run serves.
+func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
+	material, err := Init(opts.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	s := &Stack{Material: material, Databases: map[string]string{}}
+	defer func() {
+		if err != nil && s.nats != nil {
+			s.nats.Shutdown()
+		}
+	}()
+
+	urls := map[string][2]string{} // service -> runtime, owner URL
+	for _, svc := range services {
+		name := opts.DatabasePrefix + svc
+		roles := pg.RolesFor(svc)
+		if err := pg.Provision(ctx, opts.AdminDatabaseURL, name, roles); err != nil {
+			return nil, fmt.Errorf("provision %s: %w", svc, err)
+		}
+		runtime, _ := pg.WithUserAndDatabase(opts.AdminDatabaseURL, roles.Runtime, name)
+		owner, _ := pg.WithUserAndDatabase(opts.AdminDatabaseURL, roles.Owner, name)
+		urls[svc] = [2]string{runtime, owner}
+		s.Databases[svc] = name
+	}
+
+	s.NATSURL = opts.NATSURL
+	if s.NATSURL == "" {
+		s.nats, err = natsx.RunEmbedded(natsx.EmbeddedOptions{
+			Port: opts.NATSPort, StoreDir: filepath.Join(opts.DataDir, "nats"), SyncAlways: true,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("embedded NATS: %w", err)
+		}
+		s.NATSURL = s.nats.ClientURL()
+	}
+
+	adminAddr := func() string {
+		if opts.AdminAddrs {
+			return "127.0.0.1:0"
+		}
+		return ""
+	}
+
+	var idCfg identity.Config
+	if err := config.LoadFrom(&idCfg, map[string]string{}); err != nil {
+		return nil, err
+	}
+	idCfg.GRPCAddr, idCfg.AdminAddr = opts.IdentityAddr, adminAddr()
+	idCfg.DatabaseURL, idCfg.MigrateURL = urls["identity"][0], urls["identity"][1]
+	idCfg.TLSCA, idCfg.TLSCert, idCfg.TLSKey = material.PKI.CAFile, material.PKI.CertFile("identity"), material.PKI.KeyFile("identity")
+	idCfg.SigningKeyFile, idCfg.PublicKeyFile, idCfg.KEKFile = material.SigningKey, material.PublicKey, material.KEKFile
+	idCfg.NATSURL, idCfg.Telemetry = s.NATSURL, opts.Telemetry
+	if err := identity.Migrate(ctx, idCfg); err != nil {
+		return nil, fmt.Errorf("migrate identity: %w", err)
+	}
+	idSrv, err := identity.New(ctx, idCfg, opts.Logger.With("component", "identity"))
+	if err != nil {
+		return nil, fmt.Errorf("identity: %w", err)
+	}
+
+	var gwCfg gateway.Config
+	if err := config.LoadFrom(&gwCfg, map[string]string{}); err != nil {
+		return nil, err
+	}
+	gwCfg.Addr, gwCfg.AdminAddr = opts.GatewayAddr, adminAddr()
+	gwCfg.TLSCert, gwCfg.TLSKey = material.PKI.CertFile("gateway"), material.PKI.KeyFile("gateway")
+	gwCfg.CAFile, gwCfg.ClientCert, gwCfg.ClientKey = material.PKI.CAFile, material.PKI.CertFile("gateway"), material.PKI.KeyFile("gateway")
+	gwCfg.IdentityAddr, gwCfg.Telemetry = idSrv.Addr(), opts.Telemetry
+	if opts.GatewayTuning != nil {
+		opts.GatewayTuning(&gwCfg)
+	}
+	gwSrv, err := gateway.New(ctx, gwCfg, opts.Logger.With("component", "gateway"))
+	if err != nil {
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
+	s.GatewayURL = "https://" + strings.Replace(gwSrv.Addr(), "127.0.0.1", "localhost", 1)
+
+	s.run = func(ctx context.Context) error {
+		g, ctx := errgroup.WithContext(ctx)
+		g.Go(func() error { return idSrv.Run(ctx) })
+		g.Go(func() error { return gwSrv.Run(ctx) })
+		return g.Wait()
+	}
+	return s, nil
+}
+
+// Run serves every service until ctx ends or one fails, then stops the rest.
+func (s *Stack) Run(ctx context.Context) error {
+	defer func() {
+		if s.nats != nil {
+			s.nats.Shutdown()
+			s.nats.WaitForShutdown()
+		}
+	}()
+	err := s.run(ctx)
+	if errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
+}
+
+// WaitReady polls the gateway's /readyz until it answers 200 or ctx ends.
+func WaitReady(ctx context.Context, ready func(context.Context) error) error {
+	for {
+		if err := ready(ctx); err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}

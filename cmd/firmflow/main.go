@@ -1,0 +1,84 @@
+// Command firmflow is the developer and operator CLI.
+//
+//	firmflow dev    run every service in one process (what `make run` does)
+//	firmflow init   create development TLS material and keys under the data dir
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/firmflow/firmflow/cmd/firmflow/internal/stack"
+	"github.com/firmflow/firmflow/pkg/config"
+	"github.com/firmflow/firmflow/pkg/process"
+)
+
+// devConfig is `firmflow dev`'s configuration; each service's own variables
+// (FIRMFLOW_GATEWAY_*, FIRMFLOW_IDENTITY_*) apply on top where they make sense.
+type devConfig struct {
+	// DatabaseURL connects as a PostgreSQL superuser; dev creates each service's
+	// database (firmflow_<service>) and roles (<service>_owner, <service>_app).
+	DatabaseURL string `env:"FIRMFLOW_DATABASE_URL" envDefault:"postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"`
+	// DataDir keeps TLS material, keys and the embedded NATS store.
+	DataDir string `env:"FIRMFLOW_DATA_DIR" envDefault:".data"`
+	// NATSURL points at an external NATS with JetStream; empty embeds one.
+	NATSURL string `env:"FIRMFLOW_NATS_URL"`
+	// NATSPort is the embedded NATS port (4222 is often the machine's own NATS).
+	NATSPort     int    `env:"FIRMFLOW_DEV_NATS_PORT" envDefault:"4322"`
+	GatewayAddr  string `env:"FIRMFLOW_GATEWAY_ADDR" envDefault:"127.0.0.1:8443"`
+	IdentityAddr string `env:"FIRMFLOW_IDENTITY_ADDR" envDefault:"127.0.0.1:9101"`
+}
+
+func main() {
+	command := "dev"
+	if len(os.Args) > 1 {
+		command = os.Args[1]
+	}
+	process.Main("firmflow", func(ctx context.Context, env process.Env) error {
+		var cfg devConfig
+		if err := config.Load(&cfg); err != nil {
+			return err
+		}
+		switch command {
+		case "init":
+			m, err := stack.Init(cfg.DataDir)
+			if err != nil {
+				return err
+			}
+			fmt.Printf("development CA: %s\n", m.PKI.CAFile)
+			return nil
+		case "dev":
+			return dev(ctx, env, cfg)
+		}
+		return fmt.Errorf("unknown command %q; use dev or init", command)
+	})
+}
+
+func dev(ctx context.Context, env process.Env, cfg devConfig) error {
+	s, err := stack.Start(ctx, stack.Options{
+		AdminDatabaseURL: cfg.DatabaseURL, DatabasePrefix: "firmflow_", DataDir: cfg.DataDir,
+		NATSURL: cfg.NATSURL, NATSPort: cfg.NATSPort,
+		GatewayAddr: cfg.GatewayAddr, IdentityAddr: cfg.IdentityAddr,
+		Logger: env.Logger, Telemetry: env.Telemetry,
+	})
+	if err != nil {
+		return err
+	}
+	ca, _ := filepath.Abs(s.Material.PKI.CAFile)
+	fmt.Printf(`
+firmflow is running
+  gateway  %[1]s   (OpenAPI: %[1]s/openapi.json)
+  NATS     %[2]s
+  CA       %[3]s
+
+Try it:
+  curl --cacert %[3]s -X POST %[1]s/v1/signup \
+    -H 'Content-Type: application/json' \
+    -d '{"firm_display_name":"Ledger & Co","email":"owner@ledger.example","display_name":"Olive Owner","password":"correct horse battery staple"}'
+
+Stop with Ctrl-C.
+`, s.GatewayURL, s.NATSURL, ca)
+	return s.Run(ctx)
+}
