@@ -65,7 +65,7 @@ type Config struct {
 	AdminAddr string `env:"FIRMFLOW_GATEWAY_ADMIN_ADDR" envDefault:"127.0.0.1:9200"`
 
 	// FIRMFLOW_GATEWAY_SHUTDOWN_TIMEOUT is how long requests in flight may finish
-	// once the gateway is told to stop.
+	// once the gateway is told to stop (zero in a Config built in code: 10s).
 	ShutdownTimeout time.Duration `env:"FIRMFLOW_GATEWAY_SHUTDOWN_TIMEOUT" envDefault:"10s"`
 
 	// Telemetry, set by the process after telemetry.Setup, feeds /metrics on the
@@ -123,6 +123,13 @@ func checkOrigin(origin string) error {
 		return fmt.Errorf("origin %q is not scheme://host[:port]", origin)
 	}
 	return nil
+}
+
+func (c *Config) shutdownTimeout() time.Duration {
+	if c.ShutdownTimeout == 0 {
+		return 10 * time.Second
+	}
+	return c.ShutdownTimeout
 }
 
 func (c *Config) adminEnabled() bool {

@@ -113,7 +113,11 @@ func (s *Server) routes(ctx context.Context) (http.Handler, error) {
 	handler = httpapi.CORS(s.cfg.CORSOrigins)(handler)
 	handler = httpapi.SecurityHeaders(handler)
 	handler = httpapi.Track(s.logger, httpapi.TrustedProxies(s.cfg.TrustedProxies))(handler)
-	return otelhttp.NewHandler(handler, "gateway"), nil
+	// Spans start named by method alone; RecordRoute adds the route once the REST
+	// mux has matched one. Never the raw path, which holds resource ids.
+	return otelhttp.NewHandler(handler, "gateway",
+		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return r.Method }),
+	), nil
 }
 
 func (s *Server) listen(ctx context.Context) error {
@@ -162,7 +166,7 @@ func (s *Server) Run(ctx context.Context) error {
 	case <-ctx.Done():
 	case runErr = <-failed:
 	}
-	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.ShutdownTimeout)
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.shutdownTimeout())
 	defer cancel()
 	errs := []error{runErr, shutdown(shutdownCtx, s.public)}
 	if s.admin != nil {

@@ -95,8 +95,10 @@ func TestCookieWritesRequireCSRFToken(t *testing.T) {
 	}
 }
 
-func withSession(r *http.Request) { r.AddCookie(&http.Cookie{Name: SessionCookie, Value: "session-secret"}) }
-func withAPIKey(r *http.Request)  { r.Header.Set("Authorization", "Bearer ffk_live_secret") }
+func withSession(r *http.Request) {
+	r.AddCookie(&http.Cookie{Name: SessionCookie, Value: "session-secret"})
+}
+func withAPIKey(r *http.Request) { r.Header.Set("Authorization", "Bearer ffk_live_secret") }
 
 func TestRefusedCredentialEndsTheRequest(t *testing.T) {
 	cases := []struct {

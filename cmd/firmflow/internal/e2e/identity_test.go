@@ -1,0 +1,259 @@
+package e2e
+
+import (
+	"context"
+	"crypto/tls"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/pquerna/otp/totp"
+
+	"github.com/firmflow/firmflow/pkg/natsx"
+)
+
+// TestFirmLifecycleAsBrowserAndIntegration walks the identity API the way a firm
+// uses it: sign-up, login with and without TOTP, inviting a member, API keys for a
+// CRM through creation, use, rotation and revocation, and logout.
+func TestFirmLifecycleAsBrowserAndIntegration(t *testing.T) {
+	t.Parallel()
+	sys := start(t, nil)
+	alpha := sys.signUp(t, "alpha")
+	owner := alpha.client
+	var secrets []string // every credential handed out, to look for in the logs
+
+	caller := want(t, owner.do("GET", "/v1/caller", nil), http.StatusOK, "caller")
+	if caller.str("member", "role") != "ROLE_OWNER" || caller.str("firm", "name") != alpha.name {
+		t.Fatalf("caller = %s", caller.raw)
+	}
+
+	t.Run("cookie writes need the CSRF header", func(t *testing.T) {
+		csrf := owner.csrf
+		owner.csrf = ""
+		r := want(t, owner.do("PATCH", "/v1/"+alpha.name+"?update_mask=display_name", map[string]any{"display_name": "Hijacked"}),
+			http.StatusForbidden, "write without CSRF token")
+		if r.reason() != "CSRF_TOKEN_INVALID" {
+			t.Errorf("reason %q", r.reason())
+		}
+		owner.csrf = "forged-" + csrf
+		want(t, owner.do("PATCH", "/v1/"+alpha.name+"?update_mask=display_name", map[string]any{"display_name": "Hijacked"}),
+			http.StatusForbidden, "write with a forged CSRF token")
+		owner.csrf = csrf
+		firm := want(t, owner.do("GET", "/v1/"+alpha.name, nil), http.StatusOK, "get firm")
+		if firm.str("display_name") != "alpha Bookkeeping" {
+			t.Errorf("refused writes changed the firm: %s", firm.raw)
+		}
+	})
+
+	t.Run("TOTP enrollment makes login ask for a code", func(t *testing.T) {
+		begin := want(t, owner.do("POST", "/v1/caller/totp:begin", map[string]any{}), http.StatusOK, "begin TOTP")
+		secret := begin.str("secret")
+		if !strings.HasPrefix(begin.str("otpauth_uri"), "otpauth://totp/") || secret == "" {
+			t.Fatalf("begin = %s", begin.raw)
+		}
+		secrets = append(secrets, secret)
+		code, _ := totp.GenerateCode(secret, time.Now())
+		confirmed := want(t, owner.do("POST", "/v1/caller/totp:confirm", map[string]any{"code": code}), http.StatusOK, "confirm TOTP")
+		if confirmed.get("totp_enabled") != true {
+			t.Fatalf("confirm = %s", confirmed.raw)
+		}
+		other := sys.browser()
+		r := want(t, other.do("POST", "/v1/login", map[string]any{"email": alpha.email, "password": password}),
+			http.StatusBadRequest, "login without code")
+		if r.reason() != "TOTP_REQUIRED" {
+			t.Errorf("reason %q", r.reason())
+		}
+		want(t, other.do("POST", "/v1/login", map[string]any{"email": alpha.email, "password": password, "totp_code": code}),
+			http.StatusUnauthorized, "login replaying the enrollment code")
+		next, _ := totp.GenerateCode(secret, time.Now().Add(30*time.Second))
+		other.login(t, alpha.email, next)
+		want(t, other.do("GET", "/v1/caller", nil), http.StatusOK, "caller after TOTP login")
+	})
+
+	var memberClient *client
+	var memberName string
+	t.Run("an invited member joins and cannot do an admin's work", func(t *testing.T) {
+		inv := want(t, owner.do("POST", "/v1/"+alpha.name+"/invitations", map[string]any{
+			"email": "staff@alpha.example", "role": "ROLE_MEMBER",
+		}), http.StatusCreated, "invite")
+		token := inv.str("token")
+		secrets = append(secrets, token)
+		list := want(t, owner.do("GET", "/v1/"+alpha.name+"/invitations", nil), http.StatusOK, "list invitations")
+		if n := len(list.list("invitations")); n != 1 || list.list("invitations")[0]["token"] != nil {
+			t.Errorf("invitations listed: %s", list.raw)
+		}
+		anon := sys.browser()
+		m := want(t, anon.do("POST", "/v1/invitations:accept", map[string]any{
+			"token": token, "display_name": "Sam Staff", "password": password,
+		}), http.StatusCreated, "accept invitation")
+		memberName = m.str("name")
+		want(t, anon.do("POST", "/v1/invitations:accept", map[string]any{
+			"token": token, "display_name": "Sam Again", "password": password,
+		}), http.StatusBadRequest, "accept twice")
+
+		memberClient = sys.browser()
+		memberClient.login(t, "staff@alpha.example", "")
+		want(t, memberClient.do("GET", "/v1/"+alpha.name+"/members", nil), http.StatusOK, "member lists members")
+		for _, c := range []struct{ method, path string; body any }{
+			{"POST", "/v1/" + alpha.name + "/apiKeys", map[string]any{"display_name": "x", "scopes": []string{"clients:read"}}},
+			{"POST", "/v1/" + alpha.name + "/invitations", map[string]any{"email": "x@alpha.example", "role": "ROLE_ADMIN"}},
+			{"PATCH", "/v1/" + alpha.name + "?update_mask=require_totp", map[string]any{"require_totp": true}},
+			{"PATCH", "/v1/" + memberName + "?update_mask=role", map[string]any{"role": "ROLE_OWNER"}},
+			{"DELETE", "/v1/" + alpha.owner, nil},
+			{"GET", "/v1/" + alpha.name + "/apiKeys", nil},
+		} {
+			r := want(t, memberClient.do(c.method, c.path, c.body), http.StatusForbidden, "member "+c.method+" "+c.path)
+			if r.reason() != "ROLE_NOT_ALLOWED" {
+				t.Errorf("member %s %s: reason %q", c.method, c.path, r.reason())
+			}
+		}
+		self := want(t, memberClient.do("GET", "/v1/caller", nil), http.StatusOK, "member caller")
+		if self.str("member", "role") != "ROLE_MEMBER" {
+			t.Errorf("member escalated: %s", self.raw)
+		}
+	})
+
+	t.Run("API keys are created, used, rotated and revoked", func(t *testing.T) {
+		created := want(t, owner.do("POST", "/v1/"+alpha.name+"/apiKeys", map[string]any{
+			"display_name": "HubSpot sync", "scopes": []string{"identity:read"},
+		}), http.StatusCreated, "create API key")
+		key, keyName := created.str("secret"), created.str("name")
+		if !strings.HasPrefix(key, "ffk_") || !strings.HasPrefix(key, created.str("prefix")) {
+			t.Fatalf("created = %s", created.raw)
+		}
+		secrets = append(secrets, key)
+		crm := sys.integration(key)
+		want(t, crm.do("GET", "/v1/"+alpha.name, nil), http.StatusOK, "integration reads the firm")
+		want(t, crm.do("GET", "/v1/"+alpha.name+"/members", nil), http.StatusOK, "integration lists members")
+		r := want(t, crm.do("POST", "/v1/"+alpha.name+"/invitations", map[string]any{"email": "y@alpha.example", "role": "ROLE_MEMBER"}),
+			http.StatusForbidden, "read-only key writes")
+		if r.reason() != "SCOPE_MISSING" {
+			t.Errorf("reason %q", r.reason())
+		}
+		want(t, crm.do("POST", "/v1/"+alpha.name+"/apiKeys", map[string]any{"display_name": "mint", "scopes": []string{"identity:write"}}),
+			http.StatusForbidden, "a key minting keys")
+
+		got := want(t, owner.do("GET", "/v1/"+keyName, nil), http.StatusOK, "get key")
+		if got.get("secret") != nil || got.str("state") != "API_KEY_STATE_ACTIVE" || got.get("last_used_time") == nil {
+			t.Errorf("get key = %s", got.raw)
+		}
+
+		rotated := want(t, owner.do("POST", "/v1/"+keyName+":rotate", map[string]any{"overlap": "3600s"}), http.StatusCreated, "rotate")
+		next := rotated.str("secret")
+		secrets = append(secrets, next)
+		if next == "" || next == key || rotated.str("rotated_from") != keyName {
+			t.Fatalf("rotated = %s", rotated.raw)
+		}
+		want(t, crm.do("GET", "/v1/"+alpha.name, nil), http.StatusOK, "old key during the overlap")
+		nextCRM := sys.integration(next)
+		want(t, nextCRM.do("GET", "/v1/"+alpha.name, nil), http.StatusOK, "new key")
+		keys := want(t, owner.do("GET", "/v1/"+alpha.name+"/apiKeys", nil), http.StatusOK, "list keys")
+		if n := len(keys.list("api_keys")); n != 2 {
+			t.Errorf("%d keys listed, want 2", n)
+		}
+		if strings.Contains(string(keys.raw), key) || strings.Contains(string(keys.raw), next) {
+			t.Error("key list shows secrets")
+		}
+
+		want(t, owner.do("POST", "/v1/"+keyName+":revoke", map[string]any{}), http.StatusOK, "revoke")
+		r = want(t, crm.do("GET", "/v1/"+alpha.name, nil), http.StatusUnauthorized, "revoked key")
+		if r.reason() != "API_KEY_INACTIVE" {
+			t.Errorf("revoked key reason %q", r.reason())
+		}
+		want(t, nextCRM.do("GET", "/v1/"+alpha.name, nil), http.StatusOK, "successor after the old key's revocation")
+		want(t, sys.integration("ffk_made-up").do("GET", "/v1/"+alpha.name, nil), http.StatusUnauthorized, "unknown key")
+	})
+
+	t.Run("removing a member ends their sessions at once", func(t *testing.T) {
+		want(t, owner.do("DELETE", "/v1/"+memberName, nil), http.StatusOK, "remove member")
+		want(t, memberClient.do("GET", "/v1/caller", nil), http.StatusUnauthorized, "removed member's session")
+	})
+
+	t.Run("sessions are listed and logout ends the current one", func(t *testing.T) {
+		sessions := want(t, owner.do("GET", "/v1/sessions", nil), http.StatusOK, "list sessions")
+		if len(sessions.list("sessions")) < 2 {
+			t.Errorf("sessions = %s", sessions.raw)
+		}
+		r := want(t, owner.do("POST", "/v1/logout", map[string]any{}), http.StatusOK, "logout")
+		if !strings.Contains(r.header.Get("Set-Cookie"), "Max-Age=0") {
+			t.Errorf("logout did not clear the cookie: %q", r.header.Get("Set-Cookie"))
+		}
+		want(t, owner.do("GET", "/v1/caller", nil), http.StatusUnauthorized, "after logout")
+	})
+
+	logs := sys.logs.String()
+	for _, s := range append(secrets, password) {
+		if strings.Contains(logs, s) {
+			t.Errorf("a credential (%.6s...) appears in the logs", s)
+		}
+	}
+	if strings.Contains(logs, "ffs_") {
+		t.Error("a session token appears in the logs")
+	}
+}
+
+// TestIdentityEventsReachJetStream checks that sign-up leaves through the outbox
+// to NATS with the event id as the message id.
+func TestIdentityEventsReachJetStream(t *testing.T) {
+	t.Parallel()
+	sys := start(t, nil)
+	sys.signUp(t, "events")
+	nc, js, err := natsx.Connect(sys.nats, "e2e")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	stream, err := js.Stream(ctx, "FIRMFLOW_IDENTITY")
+	if err != nil {
+		t.Fatal(err)
+	}
+	consumer, err := stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for len(seen) < 2 {
+		msg, err := consumer.Next(jetstream.FetchMaxWait(10 * time.Second))
+		if err != nil {
+			t.Fatalf("waiting for events (seen %v): %v", seen, err)
+		}
+		if msg.Headers().Get("Nats-Msg-Id") == "" || msg.Headers().Get("Firmflow-Firm-Id") == "" {
+			t.Errorf("event %s without ids: %v", msg.Subject(), msg.Headers())
+		}
+		seen[msg.Subject()] = true
+	}
+	for _, subject := range []string{"firmflow.identity.firm_created", "firmflow.identity.member_joined"} {
+		if !seen[subject] {
+			t.Errorf("no %s event; saw %v", subject, seen)
+		}
+	}
+}
+
+// TestOldTLSVersionsAreRefused tries TLS 1.0 and 1.1 handshakes against the gateway.
+func TestOldTLSVersionsAreRefused(t *testing.T) {
+	t.Parallel()
+	sys := start(t, nil)
+	host := strings.TrimPrefix(sys.url, "https://")
+	for _, v := range []struct {
+		name    string
+		version uint16
+		ok      bool
+	}{
+		{"TLS 1.0", tls.VersionTLS10, false},
+		{"TLS 1.1", tls.VersionTLS11, false},
+		{"TLS 1.2", tls.VersionTLS12, true},
+		{"TLS 1.3", tls.VersionTLS13, true},
+	} {
+		conn, err := tls.Dial("tcp", host, &tls.Config{RootCAs: sys.ca, MinVersion: v.version, MaxVersion: v.version})
+		if err == nil {
+			conn.Close()
+		}
+		if (err == nil) != v.ok {
+			t.Errorf("%s handshake: err = %v, want success %v", v.name, err, v.ok)
+		}
+	}
+}
