@@ -63,10 +63,18 @@ func start(t *testing.T, tune func(*gateway.Config)) *system {
 	logs := &syncBuffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 
+	// Tests share one client address, so the per-address limit is raised unless a
+	// test tunes it itself.
+	tuning := func(c *gateway.Config) {
+		c.IPRate, c.IPBurst = 10000, 10000
+		if tune != nil {
+			tune(c)
+		}
+	}
 	s, err := stack.Start(ctx, stack.Options{
 		AdminDatabaseURL: pgtest.AdminURL(), DatabasePrefix: prefix, DataDir: t.TempDir(),
 		NATSPort: -1, GatewayAddr: "127.0.0.1:0", IdentityAddr: "127.0.0.1:0",
-		GatewayTuning: tune, Logger: logger,
+		GatewayTuning: tuning, Logger: logger,
 	})
 	if err != nil {
 		cancel()

@@ -96,7 +96,10 @@ func TestFirmLifecycleAsBrowserAndIntegration(t *testing.T) {
 		memberClient = sys.browser()
 		memberClient.login(t, "staff@alpha.example", "")
 		want(t, memberClient.do("GET", "/v1/"+alpha.name+"/members", nil), http.StatusOK, "member lists members")
-		for _, c := range []struct{ method, path string; body any }{
+		for _, c := range []struct {
+			method, path string
+			body         any
+		}{
 			{"POST", "/v1/" + alpha.name + "/apiKeys", map[string]any{"display_name": "x", "scopes": []string{"clients:read"}}},
 			{"POST", "/v1/" + alpha.name + "/invitations", map[string]any{"email": "x@alpha.example", "role": "ROLE_ADMIN"}},
 			{"PATCH", "/v1/" + alpha.name + "?update_mask=require_totp", map[string]any{"require_totp": true}},

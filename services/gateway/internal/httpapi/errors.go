@@ -134,7 +134,7 @@ func (e Errors) HandleRouting(_ context.Context, _ *runtime.ServeMux, _ runtime.
 // clientStatus is the status a client may see for err.
 func (e Errors) clientStatus(ctx context.Context, err error) *status.Status {
 	st, ok := status.FromError(err)
-	if ok && hasErrorInfo(st) {
+	if ok && fromFirmflow(st) {
 		return st
 	}
 	if ok && st.Code() == codes.InvalidArgument {
@@ -154,9 +154,10 @@ func (e Errors) clientStatus(ctx context.Context, err error) *status.Status {
 	return genericStatus(c)
 }
 
-func hasErrorInfo(st *status.Status) bool {
+// fromFirmflow reports a status made by apierr, which is fit for clients.
+func fromFirmflow(st *status.Status) bool {
 	for _, d := range st.Details() {
-		if _, ok := d.(*errdetails.ErrorInfo); ok {
+		if info, ok := d.(*errdetails.ErrorInfo); ok && info.GetDomain() == apierr.Domain {
 			return true
 		}
 	}

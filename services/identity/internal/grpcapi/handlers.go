@@ -157,6 +157,9 @@ func (s *Server) UpdateFirm(ctx context.Context, req *identityv1.UpdateFirmReque
 	for _, path := range req.GetUpdateMask().GetPaths() {
 		switch path {
 		case "display_name":
+			if req.GetFirm().GetDisplayName() == "" {
+				return nil, apierr.InvalidArgument("firm.display_name", "required", "must not be empty")
+			}
 			patch.DisplayName = &req.Firm.DisplayName
 		case "require_totp":
 			patch.RequireTOTP = &req.Firm.RequireTotp

@@ -135,7 +135,8 @@ func (ApiKeyState) EnumDescriptor() ([]byte, []int) {
 type Firm struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// firms/{firm}
-	Name        string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// Checked when present; UpdateFirm refuses an empty one in its update_mask.
 	DisplayName string `protobuf:"bytes,2,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
 	// When true every member must log in with a TOTP code.
 	RequireTotp   bool                   `protobuf:"varint,3,opt,name=require_totp,json=requireTotp,proto3" json:"require_totp,omitempty"`
@@ -2346,10 +2347,10 @@ var File_firmflow_identity_v1_identity_proto protoreflect.FileDescriptor
 
 const file_firmflow_identity_v1_identity_proto_rawDesc = "" +
 	"\n" +
-	"#firmflow/identity/v1/identity.proto\x12\x14firmflow.identity.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\"\xa6\x02\n" +
+	"#firmflow/identity/v1/identity.proto\x12\x14firmflow.identity.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\"\xa7\x02\n" +
 	"\x04Firm\x120\n" +
-	"\x04name\x18\x01 \x01(\tB\x1c\xbaH\x19r\x172\x15^firms/[0-9a-f-]{36}$R\x04name\x12;\n" +
-	"\fdisplay_name\x18\x02 \x01(\tB\x18\xbaH\x15r\x13\x10\x01\x18\xc8\x012\f^[^\\p{Cc}]*$R\vdisplayName\x12!\n" +
+	"\x04name\x18\x01 \x01(\tB\x1c\xbaH\x19r\x172\x15^firms/[0-9a-f-]{36}$R\x04name\x12<\n" +
+	"\fdisplay_name\x18\x02 \x01(\tB\x19\xbaH\x16\xd8\x01\x01r\x11\x18\xc8\x012\f^[^\\p{Cc}]*$R\vdisplayName\x12!\n" +
 	"\frequire_totp\x18\x03 \x01(\bR\vrequireTotp\x12;\n" +
 	"\vcreate_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"createTime\x12;\n" +
