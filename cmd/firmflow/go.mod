@@ -6,6 +6,7 @@ require (
 	github.com/firmflow/firmflow/pkg v0.0.0
 	github.com/firmflow/firmflow/services/gateway v0.0.0
 	github.com/firmflow/firmflow/services/identity v0.0.0
+	github.com/firmflow/firmflow/services/workflow v0.0.0
 	github.com/nats-io/nats-server/v2 v2.15.2
 	github.com/nats-io/nats.go v1.55.0
 	github.com/pquerna/otp v1.5.0
@@ -87,4 +88,5 @@ replace (
 	github.com/firmflow/firmflow/pkg => ../../pkg
 	github.com/firmflow/firmflow/services/gateway => ../../services/gateway
 	github.com/firmflow/firmflow/services/identity => ../../services/identity
+	github.com/firmflow/firmflow/services/workflow => ../../services/workflow
 )

@@ -29,6 +29,7 @@ type devConfig struct {
 	NATSPort     int    `env:"FIRMFLOW_DEV_NATS_PORT" envDefault:"4322"`
 	GatewayAddr  string `env:"FIRMFLOW_GATEWAY_ADDR" envDefault:"127.0.0.1:8443"`
 	IdentityAddr string `env:"FIRMFLOW_IDENTITY_ADDR" envDefault:"127.0.0.1:9101"`
+	WorkflowAddr string `env:"FIRMFLOW_WORKFLOW_ADDR" envDefault:"127.0.0.1:9102"`
 }
 
 func main() {
@@ -60,7 +61,7 @@ func dev(ctx context.Context, env process.Env, cfg devConfig) error {
 	s, err := stack.Start(ctx, stack.Options{
 		AdminDatabaseURL: cfg.DatabaseURL, DatabasePrefix: "firmflow_", DataDir: cfg.DataDir,
 		NATSURL: cfg.NATSURL, NATSPort: cfg.NATSPort,
-		GatewayAddr: cfg.GatewayAddr, IdentityAddr: cfg.IdentityAddr,
+		GatewayAddr: cfg.GatewayAddr, IdentityAddr: cfg.IdentityAddr, WorkflowAddr: cfg.WorkflowAddr,
 		Logger: env.Logger, Telemetry: env.Telemetry,
 	})
 	if err != nil {

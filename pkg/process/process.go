@@ -63,3 +63,33 @@ func run(name string, body func(ctx context.Context, env Env) error) error {
 	}()
 	return body(ctx, Env{Logger: logger, Telemetry: tel})
 }
+
+// ServiceCommands are a service binary's two subcommands.
+type ServiceCommands[C any] struct {
+	// Migrate applies the service's migrations as its owner role.
+	Migrate func(ctx context.Context, cfg C) error
+	// Serve runs the service until ctx ends.
+	Serve func(ctx context.Context, cfg C, env Env) error
+}
+
+// Service is the main of every service binary: `<name> serve` (the default) or
+// `<name> migrate`, with C loaded from the environment.
+func Service[C any](name string, cmds ServiceCommands[C]) {
+	command := "serve"
+	if len(os.Args) > 1 {
+		command = os.Args[1]
+	}
+	Main(name, func(ctx context.Context, env Env) error {
+		var cfg C
+		if err := config.Load(&cfg); err != nil {
+			return err
+		}
+		switch command {
+		case "migrate":
+			return cmds.Migrate(ctx, cfg)
+		case "serve":
+			return cmds.Serve(ctx, cfg, env)
+		}
+		return fmt.Errorf("unknown command %q; use serve or migrate", command)
+	})
+}

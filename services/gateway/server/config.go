@@ -36,6 +36,8 @@ type Config struct {
 
 	// FIRMFLOW_IDENTITY_ADDR is identity's gRPC address (host:port).
 	IdentityAddr string `env:"FIRMFLOW_IDENTITY_ADDR" envDefault:"127.0.0.1:9101"`
+	// FIRMFLOW_WORKFLOW_ADDR is workflow's gRPC address (host:port).
+	WorkflowAddr string `env:"FIRMFLOW_WORKFLOW_ADDR" envDefault:"127.0.0.1:9102"`
 
 	// FIRMFLOW_CORS_ORIGINS are the browser origins (scheme://host[:port], comma
 	// separated) allowed to call the API with credentials: the single-page app's.
@@ -89,6 +91,7 @@ func (c *Config) Validate() error {
 	need(c.ClientCert, "FIRMFLOW_GATEWAY_CLIENT_CERT")
 	need(c.ClientKey, "FIRMFLOW_GATEWAY_CLIENT_KEY")
 	need(c.IdentityAddr, "FIRMFLOW_IDENTITY_ADDR")
+	need(c.WorkflowAddr, "FIRMFLOW_WORKFLOW_ADDR")
 	for _, origin := range c.CORSOrigins {
 		if err := checkOrigin(origin); err != nil {
 			errs = append(errs, fmt.Errorf("FIRMFLOW_CORS_ORIGINS: %w", err))

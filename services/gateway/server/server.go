@@ -36,6 +36,8 @@ type Server struct {
 	cfg      Config
 	logger   *slog.Logger
 	identity *grpc.ClientConn
+	// upstreams are every service connection, identity's included, closed on stop.
+	upstreams []*grpc.ClientConn
 
 	public   *http.Server
 	listener net.Listener
@@ -62,10 +64,14 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, logger: logger, identity: conn}
-	handler, err := s.routes(ctx)
+	workflow, err := rpc.Dial(cfg.WorkflowAddr, servicesTLS)
 	if err != nil {
 		return nil, errors.Join(err, conn.Close())
+	}
+	s := &Server{cfg: cfg, logger: logger, identity: conn, upstreams: []*grpc.ClientConn{conn, workflow}}
+	handler, err := s.routes(ctx, upstreams{workflow: workflow})
+	if err != nil {
+		return nil, errors.Join(err, s.closeUpstreams())
 	}
 	s.public = &http.Server{
 		Handler:           handler,
@@ -79,9 +85,11 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelDebug),
 	}
 	if err := s.listen(ctx); err != nil {
-		return nil, errors.Join(err, conn.Close())
+		return nil, errors.Join(err, s.closeUpstreams())
 	}
-	conn.Connect()
+	for _, c := range s.upstreams {
+		c.Connect()
+	}
 	return s, nil
 }
 
@@ -89,11 +97,14 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 // access log line, security headers and CORS; API requests then pass the per-client
 // rate limit, the per-credential rate limit, the body checks and authentication, in
 // that order, so each costlier step runs only for requests the cheaper ones let by.
-func (s *Server) routes(ctx context.Context) (http.Handler, error) {
+func (s *Server) routes(ctx context.Context, up upstreams) (http.Handler, error) {
 	errs := httpapi.Errors{Logger: s.logger}
 	rest := httpapi.NewREST(errs)
 	if err := identityv1.RegisterIdentityServiceHandlerClient(ctx, rest, identityv1.NewIdentityServiceClient(s.identity)); err != nil {
 		return nil, fmt.Errorf("register identity routes: %w", err)
+	}
+	if err := registerRoutes(ctx, rest, up); err != nil {
+		return nil, err
 	}
 	perClient := httpapi.LimitClients(httpapi.NewRateLimiter(s.cfg.IPRate, s.cfg.IPBurst, maxLimiterKeys))
 	perCredential := httpapi.LimitCredentials(httpapi.NewRateLimiter(s.cfg.CredentialRate, s.cfg.CredentialBurst, maxLimiterKeys))
@@ -172,7 +183,7 @@ func (s *Server) Run(ctx context.Context) error {
 	if s.admin != nil {
 		errs = append(errs, shutdown(shutdownCtx, s.admin))
 	}
-	errs = append(errs, s.identity.Close())
+	errs = append(errs, s.closeUpstreams())
 	return errors.Join(errs...)
 }
 
@@ -203,4 +214,12 @@ func shutdown(ctx context.Context, srv *http.Server) error {
 		return errors.Join(fmt.Errorf("shutdown: %w", err), srv.Close())
 	}
 	return nil
+}
+
+func (s *Server) closeUpstreams() error {
+	var errs []error
+	for _, c := range s.upstreams {
+		errs = append(errs, c.Close())
+	}
+	return errors.Join(errs...)
 }

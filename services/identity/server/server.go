@@ -7,24 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
-	"os"
-	"strings"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"golang.org/x/sync/errgroup"
-	"google.golang.org/grpc"
-	healthpb "google.golang.org/grpc/health/grpc_health_v1"
-
-	"github.com/firmflow/firmflow/pkg/fieldcrypt"
-	"github.com/firmflow/firmflow/pkg/natsx"
-	"github.com/firmflow/firmflow/pkg/outbox"
 	"github.com/firmflow/firmflow/pkg/pg"
 	"github.com/firmflow/firmflow/pkg/principal"
-	"github.com/firmflow/firmflow/pkg/rpc"
+	"github.com/firmflow/firmflow/pkg/svc"
 	"github.com/firmflow/firmflow/pkg/telemetry"
-	"github.com/firmflow/firmflow/pkg/tlsconf"
 	"github.com/firmflow/firmflow/services/identity/internal/app"
 	"github.com/firmflow/firmflow/services/identity/internal/domain"
 	"github.com/firmflow/firmflow/services/identity/internal/grpcapi"
@@ -84,14 +72,7 @@ func (c Config) Validate() error {
 
 // Server is a running identity service.
 type Server struct {
-	cfg       Config
-	logger    *slog.Logger
-	db        *pg.DB
-	grpc      *grpc.Server
-	admin     *http.Server
-	listeners rpc.Listeners
-	nats      *nats.Conn
-	relay     *outbox.Relay
+	rt *svc.Runtime
 }
 
 // Migrate applies identity's migrations as the owner role.
@@ -105,77 +86,29 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 	if err != nil {
 		return nil, fmt.Errorf("load signing key: %w", err)
 	}
-	publicKey, err := principal.LoadPublicKey(cfg.PublicKeyFile)
-	if err != nil {
-		return nil, fmt.Errorf("load public key: %w", err)
-	}
-	kekText, err := os.ReadFile(cfg.KEKFile)
-	if err != nil {
-		return nil, fmt.Errorf("read key-encryption key: %w", err)
-	}
-	kek, err := fieldcrypt.ParseKEK(strings.TrimSpace(string(kekText)))
-	if err != nil {
-		return nil, fmt.Errorf("key-encryption key in %s: %w", cfg.KEKFile, err)
-	}
-	tlsConfig, err := tlsconf.MutualServerConfig(cfg.TLSCA, cfg.TLSCert, cfg.TLSKey)
+	kek, err := svc.LoadKEK(cfg.KEKFile)
 	if err != nil {
 		return nil, err
 	}
-	db, err := pg.Open(ctx, cfg.DatabaseURL)
+	rt, err := svc.Start(ctx, svc.Options{
+		Name: "identity", GRPCAddr: cfg.GRPCAddr, AdminAddr: cfg.AdminAddr, DatabaseURL: cfg.DatabaseURL,
+		TLSCA: cfg.TLSCA, TLSCert: cfg.TLSCert, TLSKey: cfg.TLSKey, PublicKeyFile: cfg.PublicKeyFile,
+		NATSURL: cfg.NATSURL, Policies: grpcapi.Policies, Telemetry: cfg.Telemetry,
+	}, logger)
 	if err != nil {
 		return nil, err
 	}
-
-	a := app.New(store.New(db), kek, principal.NewSigner(signingKey), app.Config{
+	a := app.New(store.New(rt.DB), kek, principal.NewSigner(signingKey), app.Config{
 		Sessions: domain.SessionPolicy{Idle: cfg.SessionIdle, Absolute: cfg.SessionAbsolute},
 		Lockout:  domain.DefaultLockout,
 	})
-	srv, health, err := rpc.NewServer(rpc.ServerConfig{
-		TLS: tlsConfig, Policies: grpcapi.Policies, Verifier: principal.NewVerifier(publicKey), Logger: logger,
-	})
-	if err != nil {
-		db.Close()
-		return nil, err
-	}
-	grpcapi.Register(srv, a)
-	health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
-
-	nc, js, err := natsx.Connect(cfg.NATSURL, "identity")
-	if err != nil {
-		db.Close()
-		return nil, err
-	}
-	if _, err := natsx.EnsureStream(ctx, js, natsx.ServiceStream("identity", false)); err != nil {
-		nc.Close()
-		db.Close()
-		return nil, err
-	}
-	listeners, err := rpc.Listen(cfg.GRPCAddr, cfg.AdminAddr)
-	if err != nil {
-		nc.Close()
-		db.Close()
-		return nil, err
-	}
-	return &Server{
-		cfg: cfg, logger: logger, db: db, grpc: srv, listeners: listeners, nats: nc,
-		relay: outbox.NewRelay(db, js, logger, outbox.RelayOptions{}),
-		admin: telemetry.AdminServer(cfg.AdminAddr, cfg.Telemetry, a.Ready),
-	}, nil
+	grpcapi.Register(rt.GRPC, a)
+	rt.SetReady(a.Ready)
+	return &Server{rt: rt}, nil
 }
 
 // Addr is the bound gRPC address.
-func (s *Server) Addr() string { return s.listeners.GRPC.Addr().String() }
-
-// GRPCServer exposes the server so tests can check that every method has a policy.
-func (s *Server) GRPCServer() *grpc.Server { return s.grpc }
+func (s *Server) Addr() string { return s.rt.Addr() }
 
 // Run serves until ctx ends, with the outbox relay beside the gRPC server.
-func (s *Server) Run(ctx context.Context) error {
-	defer s.db.Close()
-	defer s.nats.Close()
-	s.logger.InfoContext(ctx, "identity serving", slog.String("addr", s.Addr()))
-	g, ctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return s.relay.Run(ctx) })
-	g.Go(func() error { return rpc.Serve(ctx, s.grpc, s.admin, s.listeners) })
-	return g.Wait()
-}
+func (s *Server) Run(ctx context.Context) error { return s.rt.Run(ctx) }

@@ -73,7 +73,7 @@ func start(t *testing.T, tune func(*gateway.Config)) *system {
 	}
 	s, err := stack.Start(ctx, stack.Options{
 		AdminDatabaseURL: pgtest.AdminURL(), DatabasePrefix: prefix, DataDir: t.TempDir(),
-		NATSPort: -1, GatewayAddr: "127.0.0.1:0", IdentityAddr: "127.0.0.1:0",
+		NATSPort: -1, GatewayAddr: "127.0.0.1:0", IdentityAddr: "127.0.0.1:0", WorkflowAddr: "127.0.0.1:0",
 		GatewayTuning: tuning, Logger: logger,
 	})
 	if err != nil {

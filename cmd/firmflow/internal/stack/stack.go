@@ -25,6 +25,7 @@ import (
 	"github.com/firmflow/firmflow/pkg/tlsconf"
 	gateway "github.com/firmflow/firmflow/services/gateway/server"
 	identity "github.com/firmflow/firmflow/services/identity/server"
+	workflow "github.com/firmflow/firmflow/services/workflow/server"
 )
 
 // Options say where the stack keeps its state and listens.
@@ -42,6 +43,7 @@ type Options struct {
 
 	GatewayAddr  string
 	IdentityAddr string
+	WorkflowAddr string
 	// AdminAddrs enables each service's admin (metrics) listener on a free port.
 	AdminAddrs bool
 	// GatewayTuning, when set, adjusts the gateway configuration (tests lower rate limits).
@@ -71,11 +73,11 @@ type Stack struct {
 }
 
 // services lists every service with a database, in start order.
-var services = []string{"identity"}
+var services = []string{"identity", "workflow"}
 
 // Init creates the development TLS material and keys under dataDir when missing.
 func Init(dataDir string) (Material, error) {
-	pki, err := tlsconf.EnsureDevPKI(filepath.Join(dataDir, "tls"), []string{"gateway", "identity"})
+	pki, err := tlsconf.EnsureDevPKI(filepath.Join(dataDir, "tls"), []string{"gateway", "identity", "workflow"})
 	if err != nil {
 		return Material{}, fmt.Errorf("development TLS: %w", err)
 	}
@@ -154,6 +156,23 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		return nil, fmt.Errorf("identity: %w", err)
 	}
 
+	var wfCfg workflow.Config
+	if err := config.LoadFrom(&wfCfg, map[string]string{}); err != nil {
+		return nil, err
+	}
+	wfCfg.GRPCAddr, wfCfg.AdminAddr = opts.WorkflowAddr, adminAddr()
+	wfCfg.DatabaseURL, wfCfg.MigrateURL = urls["workflow"][0], urls["workflow"][1]
+	wfCfg.TLSCA, wfCfg.TLSCert, wfCfg.TLSKey = material.PKI.CAFile, material.PKI.CertFile("workflow"), material.PKI.KeyFile("workflow")
+	wfCfg.PublicKeyFile, wfCfg.KEKFile = material.PublicKey, material.KEKFile
+	wfCfg.NATSURL, wfCfg.Telemetry = s.NATSURL, opts.Telemetry
+	if err := workflow.Migrate(ctx, wfCfg); err != nil {
+		return nil, fmt.Errorf("migrate workflow: %w", err)
+	}
+	wfSrv, err := workflow.New(ctx, wfCfg, opts.Logger.With("component", "workflow"))
+	if err != nil {
+		return nil, fmt.Errorf("workflow: %w", err)
+	}
+
 	var gwCfg gateway.Config
 	if err := config.LoadFrom(&gwCfg, map[string]string{}); err != nil {
 		return nil, err
@@ -161,7 +180,7 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	gwCfg.Addr, gwCfg.AdminAddr = opts.GatewayAddr, adminAddr()
 	gwCfg.TLSCert, gwCfg.TLSKey = material.PKI.CertFile("gateway"), material.PKI.KeyFile("gateway")
 	gwCfg.CAFile, gwCfg.ClientCert, gwCfg.ClientKey = material.PKI.CAFile, material.PKI.CertFile("gateway"), material.PKI.KeyFile("gateway")
-	gwCfg.IdentityAddr, gwCfg.Telemetry = idSrv.Addr(), opts.Telemetry
+	gwCfg.IdentityAddr, gwCfg.WorkflowAddr, gwCfg.Telemetry = idSrv.Addr(), wfSrv.Addr(), opts.Telemetry
 	if opts.GatewayTuning != nil {
 		opts.GatewayTuning(&gwCfg)
 	}
@@ -174,6 +193,7 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	s.run = func(ctx context.Context) error {
 		g, ctx := errgroup.WithContext(ctx)
 		g.Go(func() error { return idSrv.Run(ctx) })
+		g.Go(func() error { return wfSrv.Run(ctx) })
 		g.Go(func() error { return gwSrv.Run(ctx) })
 		return g.Wait()
 	}

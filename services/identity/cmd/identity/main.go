@@ -1,42 +1,24 @@
-// Command identity runs the identity service: `identity serve` (default) or
-// `identity migrate`.
+// Command identity runs the identity service: `identity serve` (the default) or `identity migrate`.
+// Configuration comes from the environment; see server.Config.
 package main
 
 import (
 	"context"
-	"fmt"
-	"os"
 
-	"github.com/firmflow/firmflow/pkg/config"
 	"github.com/firmflow/firmflow/pkg/process"
 	"github.com/firmflow/firmflow/services/identity/server"
 )
 
 func main() {
-	process.Main("identity", func(ctx context.Context, env process.Env) error {
-		var cfg server.Config
-		if err := config.Load(&cfg); err != nil {
-			return err
-		}
-		cfg.Telemetry = env.Telemetry
-		switch command(os.Args) {
-		case "migrate":
-			return server.Migrate(ctx, cfg)
-		case "serve":
+	process.Service("identity", process.ServiceCommands[server.Config]{
+		Migrate: server.Migrate,
+		Serve: func(ctx context.Context, cfg server.Config, env process.Env) error {
+			cfg.Telemetry = env.Telemetry
 			srv, err := server.New(ctx, cfg, env.Logger)
 			if err != nil {
 				return err
 			}
 			return srv.Run(ctx)
-		default:
-			return fmt.Errorf("unknown command %q; use serve or migrate", os.Args[1])
-		}
+		},
 	})
-}
-
-func command(args []string) string {
-	if len(args) < 2 {
-		return "serve"
-	}
-	return args[1]
 }

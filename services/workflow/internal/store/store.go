@@ -1,0 +1,135 @@
+// Package store is workflow's SQL: every query it runs, each inside a firm-scoped
+// transaction the app opened. Files split by resource; this one holds the shared parts.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/firmflow/firmflow/pkg/apierr"
+	"github.com/firmflow/firmflow/pkg/outbox"
+	"github.com/firmflow/firmflow/pkg/pg"
+	"github.com/firmflow/firmflow/pkg/principal"
+	"github.com/firmflow/firmflow/services/workflow/internal/domain"
+)
+
+// Store runs workflow's queries on a pool.
+type Store struct {
+	db *pg.DB
+}
+
+// New returns a store on db.
+func New(db *pg.DB) *Store { return &Store{db: db} }
+
+// Queries are the statements available inside one firm-scoped transaction.
+type Queries struct {
+	tx     pgx.Tx
+	firmID string
+}
+
+// InFirm runs fn in a transaction scoped to firmID.
+func (s *Store) InFirm(ctx context.Context, firmID string, fn func(*Queries) error) error {
+	return s.db.InFirm(ctx, firmID, func(tx pgx.Tx) error { return fn(&Queries{tx: tx, firmID: firmID}) })
+}
+
+// Ping checks the database for readiness.
+func (s *Store) Ping(ctx context.Context) error { return s.db.Ping(ctx) }
+
+// FirmID is the firm the transaction is scoped to.
+func (q *Queries) FirmID() string { return q.firmID }
+
+// Emit queues change events in the transaction; the relay publishes them after commit.
+func (q *Queries) Emit(ctx context.Context, events ...outbox.Event) error {
+	return outbox.Write(ctx, q.tx, events...)
+}
+
+// WrappedFirmKey returns the firm's wrapped data key; ok is false when it has none yet.
+func (q *Queries) WrappedFirmKey(ctx context.Context) (wrapped []byte, ok bool, err error) {
+	err = q.tx.QueryRow(ctx, "select wrapped_key from firm_keys where firm_id = $1", q.firmID).Scan(&wrapped)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, false, nil
+	}
+	return wrapped, err == nil, err
+}
+
+// InsertFirmKey stores a new wrapped data key unless another transaction stored one
+// first; it returns the key that is stored.
+func (q *Queries) InsertFirmKey(ctx context.Context, wrapped []byte, kekID string) ([]byte, error) {
+	_, err := q.tx.Exec(ctx, `insert into firm_keys (firm_id, wrapped_key, kek_id) values ($1, $2, $3)
+		on conflict (firm_id) do nothing`, q.firmID, wrapped, kekID)
+	if err != nil {
+		return nil, err
+	}
+	stored, _, err := q.WrappedFirmKey(ctx)
+	return stored, err
+}
+
+// Permissions returns the firm's permission matrix: defaults with its overrides.
+func (q *Queries) Permissions(ctx context.Context) (domain.Permissions, error) {
+	p := domain.DefaultPermissions()
+	rows, err := q.tx.Query(ctx, "select role, category, action, scope from permissions")
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var role, category, action, scope string
+		if err := rows.Scan(&role, &category, &action, &scope); err != nil {
+			return nil, err
+		}
+		p[domain.PermissionKey{Role: principal.Role(role), Category: domain.Category(category), Action: domain.Action(action)}] = domain.Scope(scope)
+	}
+	return p, rows.Err()
+}
+
+// SetPermission writes one cell of the firm's matrix.
+func (q *Queries) SetPermission(ctx context.Context, k domain.PermissionKey, s domain.Scope) error {
+	_, err := q.tx.Exec(ctx, `insert into permissions (firm_id, role, category, action, scope) values ($1, $2, $3, $4, $5)
+		on conflict (firm_id, role, category, action) do update set scope = excluded.scope`,
+		q.firmID, string(k.Role), string(k.Category), string(k.Action), string(s))
+	return err
+}
+
+// ClaimRequest records that request_id created resource. When the id was used before
+// it returns the earlier resource name and claimed=false, and the caller returns that
+// resource instead of creating another (AIP-155).
+func (q *Queries) ClaimRequest(ctx context.Context, requestID, resource string) (earlier string, claimed bool, err error) {
+	if requestID == "" {
+		return "", true, nil
+	}
+	tag, err := q.tx.Exec(ctx, `insert into create_requests (firm_id, request_id, resource) values ($1, $2, $3)
+		on conflict (firm_id, request_id) do nothing`, q.firmID, requestID, resource)
+	if err != nil {
+		return "", false, err
+	}
+	if tag.RowsAffected() == 1 {
+		return "", true, nil
+	}
+	err = q.tx.QueryRow(ctx, "select resource from create_requests where request_id = $1", requestID).Scan(&earlier)
+	return earlier, false, err
+}
+
+// notFound maps a missing row to NOT_FOUND naming the resource.
+func notFound(err error, what string) error {
+	if errors.Is(err, pgx.ErrNoRows) {
+		return apierr.NotFound(what)
+	}
+	return err
+}
+
+func nullTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
+
+func nullString(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}

@@ -1,0 +1,95 @@
+// Package server is the workflow service as a library: configuration, wiring and the
+// serve loop, used by cmd/workflow and by `firmflow dev`.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/firmflow/firmflow/pkg/pg"
+	"github.com/firmflow/firmflow/pkg/svc"
+	"github.com/firmflow/firmflow/pkg/telemetry"
+	"github.com/firmflow/firmflow/services/workflow/internal/app"
+	"github.com/firmflow/firmflow/services/workflow/internal/grpcapi"
+	"github.com/firmflow/firmflow/services/workflow/internal/store"
+	"github.com/firmflow/firmflow/services/workflow/migrations"
+)
+
+// Config is workflow's configuration, read from the environment. Defaults match the
+// files and databases `firmflow dev` creates.
+type Config struct {
+	// GRPCAddr is where workflow listens for the gateway (mTLS).
+	GRPCAddr string `env:"FIRMFLOW_WORKFLOW_ADDR" envDefault:"127.0.0.1:9102"`
+	// AdminAddr serves /metrics, /healthz and /readyz over plain HTTP; empty disables.
+	AdminAddr string `env:"FIRMFLOW_WORKFLOW_ADMIN_ADDR" envDefault:"127.0.0.1:9202"`
+	// DatabaseURL connects as the runtime role, which owns nothing.
+	DatabaseURL string `env:"FIRMFLOW_WORKFLOW_DATABASE_URL" envDefault:"postgres://workflow_app@127.0.0.1:5432/firmflow_workflow?sslmode=disable"`
+	// MigrateURL connects as the owner role; only `workflow migrate` uses it.
+	MigrateURL string `env:"FIRMFLOW_WORKFLOW_MIGRATE_URL" envDefault:"postgres://workflow_owner@127.0.0.1:5432/firmflow_workflow?sslmode=disable"`
+
+	TLSCA   string `env:"FIRMFLOW_TLS_CA" envDefault:".data/tls/ca.pem"`
+	TLSCert string `env:"FIRMFLOW_WORKFLOW_TLS_CERT" envDefault:".data/tls/workflow.pem"`
+	TLSKey  string `env:"FIRMFLOW_WORKFLOW_TLS_KEY" envDefault:".data/tls/workflow-key.pem"`
+
+	// PublicKeyFile is identity's Ed25519 public key, to verify principal tokens.
+	PublicKeyFile string `env:"FIRMFLOW_PRINCIPAL_PUBLIC_KEY" envDefault:".data/keys/principal.pub"`
+	// KEKFile holds the base64 AES-256 key-encryption key that wraps each firm's data key.
+	KEKFile string `env:"FIRMFLOW_KEK_FILE" envDefault:".data/keys/kek"`
+	// NATSURL is the JetStream server for workflow's events.
+	NATSURL string `env:"FIRMFLOW_NATS_URL" envDefault:"nats://127.0.0.1:4222"`
+
+	// Telemetry, when set, serves metrics on the admin port.
+	Telemetry *telemetry.Telemetry `env:"-"`
+}
+
+// Validate rejects settings that cannot work.
+func (c Config) Validate() error {
+	var errs []error
+	for name, v := range map[string]string{
+		"FIRMFLOW_WORKFLOW_ADDR": c.GRPCAddr, "FIRMFLOW_WORKFLOW_DATABASE_URL": c.DatabaseURL,
+		"FIRMFLOW_TLS_CA": c.TLSCA, "FIRMFLOW_PRINCIPAL_PUBLIC_KEY": c.PublicKeyFile, "FIRMFLOW_KEK_FILE": c.KEKFile,
+	} {
+		if v == "" {
+			errs = append(errs, fmt.Errorf("%s must be set", name))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Server is a running workflow service.
+type Server struct {
+	rt *svc.Runtime
+}
+
+// Migrate applies workflow's migrations as the owner role.
+func Migrate(ctx context.Context, cfg Config) error {
+	return pg.Migrate(ctx, cfg.MigrateURL, migrations.FS, pg.RolesFor("workflow"))
+}
+
+// New connects, wires and binds workflow; Run serves it.
+func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) {
+	kek, err := svc.LoadKEK(cfg.KEKFile)
+	if err != nil {
+		return nil, err
+	}
+	rt, err := svc.Start(ctx, svc.Options{
+		Name: "workflow", GRPCAddr: cfg.GRPCAddr, AdminAddr: cfg.AdminAddr, DatabaseURL: cfg.DatabaseURL,
+		TLSCA: cfg.TLSCA, TLSCert: cfg.TLSCert, TLSKey: cfg.TLSKey, PublicKeyFile: cfg.PublicKeyFile,
+		NATSURL: cfg.NATSURL, Policies: grpcapi.Policies(), Telemetry: cfg.Telemetry,
+	}, logger)
+	if err != nil {
+		return nil, err
+	}
+	a := app.New(store.New(rt.DB), kek)
+	grpcapi.Register(rt.GRPC, a)
+	rt.SetReady(a.Ready)
+	return &Server{rt: rt}, nil
+}
+
+// Addr is the bound gRPC address.
+func (s *Server) Addr() string { return s.rt.Addr() }
+
+// Run serves until ctx ends.
+func (s *Server) Run(ctx context.Context) error { return s.rt.Run(ctx) }
