@@ -1,7 +1,8 @@
 # firmflow developer commands. Everything runs offline once Go modules are cached.
 SHELL := /bin/bash
 BIN := $(CURDIR)/.bin
-PACKAGES := ./pkg/... ./services/... ./cmd/...
+# Every module of go.work, by directory: patterns like ./services/... stop at module borders.
+PACKAGES = $(shell go list -m -f '{{.Dir}}/...')
 GO_TEST_FLAGS ?= -count=1 -timeout 20m
 
 .PHONY: run test gen check-gen lint bench tools fmt
