@@ -155,9 +155,19 @@ func TestClientReconnectsAndStreamSurvivesServerRestart(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	ack, err := js.Publish(ctx, "firmflow.billing.paid", []byte("x"), jetstream.WithMsgID("event-1"))
-	if err != nil {
-		t.Fatal(err)
+	// JetStream recovers its streams after the client is back; retry until it answers.
+	var ack *jetstream.PubAck
+	for {
+		pubCtx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		ack, err = js.Publish(pubCtx, "firmflow.billing.paid", []byte("x"), jetstream.WithMsgID("event-1"))
+		cancel()
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("publish after restart: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 	if !ack.Duplicate || ack.Sequence != 1 {
 		t.Errorf("republished event after restart: ack %+v, want duplicate of sequence 1", ack)
