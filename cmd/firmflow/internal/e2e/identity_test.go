@@ -169,6 +169,24 @@ func TestFirmLifecycleAsBrowserAndIntegration(t *testing.T) {
 		want(t, sys.integration("ffk_made-up").do("GET", "/v1/"+alpha.name, nil), http.StatusUnauthorized, "unknown key")
 	})
 
+	t.Run("a firm requiring TOTP lets unenrolled members only enroll", func(t *testing.T) {
+		etag := want(t, owner.do("GET", "/v1/"+alpha.name, nil), http.StatusOK, "firm").str("etag")
+		want(t, owner.do("PATCH", "/v1/"+alpha.name+"?update_mask=require_totp", map[string]any{"require_totp": true, "etag": etag}),
+			http.StatusOK, "require TOTP")
+		strict := sys.browser()
+		strict.login(t, "staff@alpha.example", "")
+		r := want(t, strict.do("GET", "/v1/"+alpha.name+"/members", nil), http.StatusForbidden, "unenrolled member reads members")
+		if r.reason() != "TOTP_ENROLLMENT_REQUIRED" {
+			t.Errorf("reason %q", r.reason())
+		}
+		want(t, strict.do("GET", "/v1/caller", nil), http.StatusOK, "unenrolled member sees who they are")
+		begin := want(t, strict.do("POST", "/v1/caller/totp:begin", map[string]any{}), http.StatusOK, "member begins TOTP")
+		secrets = append(secrets, begin.str("secret"))
+		code, _ := totp.GenerateCode(begin.str("secret"), time.Now())
+		want(t, strict.do("POST", "/v1/caller/totp:confirm", map[string]any{"code": code}), http.StatusOK, "member confirms TOTP")
+		want(t, strict.do("GET", "/v1/"+alpha.name+"/members", nil), http.StatusOK, "enrolled member reads members")
+	})
+
 	t.Run("removing a member ends their sessions at once", func(t *testing.T) {
 		want(t, owner.do("DELETE", "/v1/"+memberName, nil), http.StatusOK, "remove member")
 		want(t, memberClient.do("GET", "/v1/caller", nil), http.StatusUnauthorized, "removed member's session")
