@@ -33,15 +33,18 @@ const SyncMetadataKey = "firmflow.sync"
 // publishers such as the outbox relay keep their events until JetStream
 // acknowledges them. The first connection attempt must succeed, so a wrong URL fails
 // at start.
-func Connect(url, name string) (*nats.Conn, jetstream.JetStream, error) {
+//
+// extra options go after the defaults, e.g. nats.ReconnectBufSize(-1) for a publisher
+// that must fail at once during an outage rather than buffer.
+func Connect(url, name string, extra ...nats.Option) (*nats.Conn, jetstream.JetStream, error) {
 	logger := slog.Default().With("nats_client", name)
-	nc, err := nats.Connect(url,
+	opts := []nats.Option{
 		nats.Name(name),
-		nats.Timeout(5*time.Second),
+		nats.Timeout(5 * time.Second),
 		nats.MaxReconnects(-1),
-		nats.ReconnectWait(500*time.Millisecond),
+		nats.ReconnectWait(500 * time.Millisecond),
 		nats.ReconnectJitter(250*time.Millisecond, time.Second),
-		nats.PingInterval(20*time.Second),
+		nats.PingInterval(20 * time.Second),
 		nats.MaxPingsOutstanding(3),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			if err != nil {
@@ -58,7 +61,8 @@ func Connect(url, name string) (*nats.Conn, jetstream.JetStream, error) {
 			}
 			logger.Warn("nats asynchronous error", attrs...)
 		}),
-	)
+	}
+	nc, err := nats.Connect(url, append(opts, extra...)...)
 	if err != nil {
 		return nil, nil, fmt.Errorf("connect to nats: %w", err)
 	}

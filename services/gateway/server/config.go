@@ -36,6 +36,13 @@ type Config struct {
 
 	// FIRMFLOW_IDENTITY_ADDR is identity's gRPC address (host:port).
 	IdentityAddr string `env:"FIRMFLOW_IDENTITY_ADDR" envDefault:"127.0.0.1:9101"`
+	// FIRMFLOW_NATS_URL is the JetStream server that access events are made durable
+	// on before any response leaves.
+	NATSURL string `env:"FIRMFLOW_NATS_URL" envDefault:"nats://127.0.0.1:4222"`
+	// FIRMFLOW_PRINCIPAL_PUBLIC_KEY is identity's Ed25519 public key; the gateway reads
+	// who called from the principal token for the access event.
+	PublicKeyFile string `env:"FIRMFLOW_PRINCIPAL_PUBLIC_KEY" envDefault:".data/keys/principal.pub"`
+
 	// FIRMFLOW_WORKFLOW_ADDR is workflow's gRPC address (host:port).
 	WorkflowAddr string `env:"FIRMFLOW_WORKFLOW_ADDR" envDefault:"127.0.0.1:9102"`
 
@@ -92,6 +99,8 @@ func (c *Config) Validate() error {
 	need(c.ClientKey, "FIRMFLOW_GATEWAY_CLIENT_KEY")
 	need(c.IdentityAddr, "FIRMFLOW_IDENTITY_ADDR")
 	need(c.WorkflowAddr, "FIRMFLOW_WORKFLOW_ADDR")
+	need(c.NATSURL, "FIRMFLOW_NATS_URL")
+	need(c.PublicKeyFile, "FIRMFLOW_PRINCIPAL_PUBLIC_KEY")
 	for _, origin := range c.CORSOrigins {
 		if err := checkOrigin(origin); err != nil {
 			errs = append(errs, fmt.Errorf("FIRMFLOW_CORS_ORIGINS: %w", err))

@@ -12,12 +12,15 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"google.golang.org/grpc"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	identityv1 "github.com/firmflow/firmflow/pkg/gen/firmflow/identity/v1"
 	"github.com/firmflow/firmflow/pkg/gen/openapi"
+	"github.com/firmflow/firmflow/pkg/natsx"
+	"github.com/firmflow/firmflow/pkg/principal"
 	"github.com/firmflow/firmflow/pkg/rpc"
 	"github.com/firmflow/firmflow/pkg/telemetry"
 	"github.com/firmflow/firmflow/pkg/tlsconf"
@@ -38,6 +41,9 @@ type Server struct {
 	identity *grpc.ClientConn
 	// upstreams are every service connection, identity's included, closed on stop.
 	upstreams []*grpc.ClientConn
+	nats      *nats.Conn
+	access    httpapi.AccessPublisher
+	verifier  *principal.Verifier
 
 	public   *http.Server
 	listener net.Listener
@@ -60,15 +66,34 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 	if err != nil {
 		return nil, fmt.Errorf("gateway client TLS: %w", err)
 	}
+	publicKey, err := principal.LoadPublicKey(cfg.PublicKeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("principal public key: %w", err)
+	}
+	// No reconnect buffer: during an outage an access event must fail at once (and the
+	// client get 503), not wait in memory and arrive after the client was refused.
+	nc, js, err := natsx.Connect(cfg.NATSURL, "gateway", nats.ReconnectBufSize(-1))
+	if err != nil {
+		return nil, err
+	}
+	if _, err := natsx.EnsureStream(ctx, js, natsx.ServiceStream("gateway", true)); err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("access event stream: %w", err)
+	}
 	conn, err := rpc.Dial(cfg.IdentityAddr, servicesTLS)
 	if err != nil {
+		nc.Close()
 		return nil, err
 	}
 	workflow, err := rpc.Dial(cfg.WorkflowAddr, servicesTLS)
 	if err != nil {
+		nc.Close()
 		return nil, errors.Join(err, conn.Close())
 	}
-	s := &Server{cfg: cfg, logger: logger, identity: conn, upstreams: []*grpc.ClientConn{conn, workflow}}
+	s := &Server{
+		cfg: cfg, logger: logger, identity: conn, upstreams: []*grpc.ClientConn{conn, workflow},
+		nats: nc, access: js, verifier: principal.NewVerifier(publicKey),
+	}
 	handler, err := s.routes(ctx, upstreams{workflow: workflow})
 	if err != nil {
 		return nil, errors.Join(err, s.closeUpstreams())
@@ -123,6 +148,8 @@ func (s *Server) routes(ctx context.Context, up upstreams) (http.Handler, error)
 	var handler http.Handler = mux
 	handler = httpapi.CORS(s.cfg.CORSOrigins)(handler)
 	handler = httpapi.SecurityHeaders(handler)
+	// Every response waits here until its access event is durable.
+	handler = httpapi.RecordAccess(s.access, s.verifier, s.logger)(handler)
 	handler = httpapi.Track(s.logger, httpapi.TrustedProxies(s.cfg.TrustedProxies))(handler)
 	// Spans start named by method alone; RecordRoute adds the route once the REST
 	// mux has matched one. Never the raw path, which holds resource ids.
@@ -217,6 +244,9 @@ func shutdown(ctx context.Context, srv *http.Server) error {
 }
 
 func (s *Server) closeUpstreams() error {
+	if s.nats != nil {
+		s.nats.Close()
+	}
 	var errs []error
 	for _, c := range s.upstreams {
 		errs = append(errs, c.Close())

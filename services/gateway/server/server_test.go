@@ -22,6 +22,8 @@ import (
 
 	"github.com/firmflow/firmflow/pkg/config"
 	"github.com/firmflow/firmflow/pkg/gen/openapi"
+	"github.com/firmflow/firmflow/pkg/natsx/natstest"
+	"github.com/firmflow/firmflow/pkg/principal"
 	"github.com/firmflow/firmflow/pkg/tlsconf"
 	"github.com/firmflow/firmflow/services/gateway/server"
 )
@@ -46,17 +48,23 @@ func startGateway(t *testing.T, identityAddr string) *stack {
 		identityAddr = st.startHealthService(t)
 	}
 
+	_, publicKey, err := principal.EnsureKeyPair(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
 	var cfg server.Config
 	err = config.LoadFrom(&cfg, map[string]string{
-		"FIRMFLOW_GATEWAY_ADDR":        "127.0.0.1:0",
-		"FIRMFLOW_GATEWAY_ADMIN_ADDR":  "127.0.0.1:0",
-		"FIRMFLOW_GATEWAY_TLS_CERT":    pki.CertFile("gateway"),
-		"FIRMFLOW_GATEWAY_TLS_KEY":     pki.KeyFile("gateway"),
-		"FIRMFLOW_GATEWAY_CLIENT_CERT": pki.CertFile("gateway"),
-		"FIRMFLOW_GATEWAY_CLIENT_KEY":  pki.KeyFile("gateway"),
-		"FIRMFLOW_TLS_CA":              pki.CAFile,
-		"FIRMFLOW_IDENTITY_ADDR":       identityAddr,
-		"FIRMFLOW_GATEWAY_BODY_LIMIT":  "64",
+		"FIRMFLOW_NATS_URL":             natstest.Start(t),
+		"FIRMFLOW_PRINCIPAL_PUBLIC_KEY": publicKey,
+		"FIRMFLOW_GATEWAY_ADDR":         "127.0.0.1:0",
+		"FIRMFLOW_GATEWAY_ADMIN_ADDR":   "127.0.0.1:0",
+		"FIRMFLOW_GATEWAY_TLS_CERT":     pki.CertFile("gateway"),
+		"FIRMFLOW_GATEWAY_TLS_KEY":      pki.KeyFile("gateway"),
+		"FIRMFLOW_GATEWAY_CLIENT_CERT":  pki.CertFile("gateway"),
+		"FIRMFLOW_GATEWAY_CLIENT_KEY":   pki.KeyFile("gateway"),
+		"FIRMFLOW_TLS_CA":               pki.CAFile,
+		"FIRMFLOW_IDENTITY_ADDR":        identityAddr,
+		"FIRMFLOW_GATEWAY_BODY_LIMIT":   "64",
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -245,7 +253,12 @@ func TestRunReturnsWhenContextEnds(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	_, publicKey, err := principal.EnsureKeyPair(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
 	cfg := server.Config{
+		NATSURL: natstest.Start(t), PublicKeyFile: publicKey,
 		Addr: "127.0.0.1:0", TLSCert: pki.CertFile("gateway"), TLSKey: pki.KeyFile("gateway"),
 		CAFile: pki.CAFile, ClientCert: pki.CertFile("gateway"), ClientKey: pki.KeyFile("gateway"),
 		IdentityAddr: "127.0.0.1:9", WorkflowAddr: "127.0.0.1:9", BodyLimit: 1 << 20,

@@ -29,11 +29,12 @@ import (
 
 // system is a running stack and what the test needs to reach it.
 type system struct {
-	t    *testing.T
-	url  string
-	ca   *x509.CertPool
-	nats string
-	logs *syncBuffer
+	t     *testing.T
+	stack *stack.Stack
+	url   string
+	ca    *x509.CertPool
+	nats  string
+	logs  *syncBuffer
 }
 
 type syncBuffer struct {
@@ -103,7 +104,7 @@ func start(t *testing.T, tune func(*gateway.Config)) *system {
 	}
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(pem)
-	sys := &system{t: t, url: s.GatewayURL, ca: pool, nats: s.NATSURL, logs: logs}
+	sys := &system{t: t, stack: s, url: s.GatewayURL, ca: pool, nats: s.NATSURL, logs: logs}
 	readyCtx, readyCancel := context.WithTimeout(ctx, 20*time.Second)
 	defer readyCancel()
 	if err := stack.WaitReady(readyCtx, func(ctx context.Context) error {

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -68,8 +69,9 @@ type Stack struct {
 	Material   Material
 	Databases  map[string]string // service -> database name
 
-	run  func(context.Context) error
-	nats *natsserver.Server
+	run      func(context.Context) error
+	nats     *natsserver.Server
+	natsOpts natsx.EmbeddedOptions
 }
 
 // services lists every service with a database, in start order.
@@ -123,13 +125,16 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 
 	s.NATSURL = opts.NATSURL
 	if s.NATSURL == "" {
-		s.nats, err = natsx.RunEmbedded(natsx.EmbeddedOptions{
+		s.natsOpts = natsx.EmbeddedOptions{
 			Port: opts.NATSPort, StoreDir: filepath.Join(opts.DataDir, "nats"), SyncAlways: true,
-		})
+		}
+		s.nats, err = natsx.RunEmbedded(s.natsOpts)
 		if err != nil {
 			return nil, fmt.Errorf("embedded NATS: %w", err)
 		}
 		s.NATSURL = s.nats.ClientURL()
+		// A restart (StartNATS) comes back on the same port, where clients reconnect.
+		s.natsOpts.Port = s.nats.Addr().(*net.TCPAddr).Port
 	}
 
 	adminAddr := func() string {
@@ -181,6 +186,7 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	gwCfg.TLSCert, gwCfg.TLSKey = material.PKI.CertFile("gateway"), material.PKI.KeyFile("gateway")
 	gwCfg.CAFile, gwCfg.ClientCert, gwCfg.ClientKey = material.PKI.CAFile, material.PKI.CertFile("gateway"), material.PKI.KeyFile("gateway")
 	gwCfg.IdentityAddr, gwCfg.WorkflowAddr, gwCfg.Telemetry = idSrv.Addr(), wfSrv.Addr(), opts.Telemetry
+	gwCfg.NATSURL, gwCfg.PublicKeyFile = s.NATSURL, material.PublicKey
 	if opts.GatewayTuning != nil {
 		opts.GatewayTuning(&gwCfg)
 	}
@@ -213,6 +219,22 @@ func (s *Stack) Run(ctx context.Context) error {
 		return nil
 	}
 	return err
+}
+
+// StopNATS shuts the embedded NATS server down, as an outage would.
+func (s *Stack) StopNATS() {
+	s.nats.Shutdown()
+	s.nats.WaitForShutdown()
+}
+
+// StartNATS brings the embedded NATS server back on its port with its store.
+func (s *Stack) StartNATS() error {
+	srv, err := natsx.RunEmbedded(s.natsOpts)
+	if err != nil {
+		return err
+	}
+	s.nats = srv
+	return nil
 }
 
 // WaitReady polls the gateway's /readyz until it answers 200 or ctx ends.

@@ -98,6 +98,7 @@ func Authenticate(identity Authenticator, errs Errors) func(http.Handler) http.H
 					return
 				}
 				ctx = withPrincipalToken(ctx, resp.GetPrincipalToken())
+				req.principalToken = resp.GetPrincipalToken()
 			}
 			next.ServeHTTP(w, withoutCredentials(r.WithContext(ctx)))
 		})

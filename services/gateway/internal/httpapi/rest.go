@@ -61,6 +61,9 @@ func forwardNone(string) (string, bool) { return "", false }
 // the request was authenticated), the request id, and the client's address and agent.
 func serviceMetadata(ctx context.Context, r *http.Request) metadata.MD {
 	md := metadata.MD{}
+	if method, ok := runtime.RPCMethod(ctx); ok {
+		requestFrom(r).rpcMethod = method
+	}
 	if token := principalToken(ctx); token != "" {
 		md.Set(principal.MetadataKey, token)
 	}

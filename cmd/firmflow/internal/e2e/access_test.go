@@ -1,0 +1,159 @@
+package e2e
+
+import (
+	"context"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/protobuf/proto"
+
+	eventsv1 "github.com/firmflow/firmflow/pkg/gen/firmflow/events/v1"
+	"github.com/firmflow/firmflow/pkg/natsx"
+)
+
+// accessEvents reads every access event in the gateway's stream, keyed by request id.
+func (s *system) accessEvents(t *testing.T) map[string]*eventsv1.AccessEvent {
+	t.Helper()
+	nc, js, err := natsx.Connect(s.nats, "e2e-access")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	stream, err := js.Stream(ctx, "FIRMFLOW_GATEWAY")
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := stream.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]*eventsv1.AccessEvent{}
+	if info.State.Msgs == 0 {
+		return out
+	}
+	consumer, err := stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range info.State.Msgs {
+		msg, err := consumer.Next(jetstream.FetchMaxWait(5 * time.Second))
+		if err != nil {
+			t.Fatalf("read access events: %v", err)
+		}
+		var e eventsv1.AccessEvent
+		if err := proto.Unmarshal(msg.Data(), &e); err != nil {
+			t.Fatal(err)
+		}
+		if _, dup := out[e.GetRequestId()]; dup {
+			t.Errorf("two access events for request %s", e.GetRequestId())
+		}
+		out[e.GetRequestId()] = &e
+	}
+	return out
+}
+
+// TestEveryResponseHasExactlyOneAccessEvent counts responses against access events:
+// successes, refusals, bad input, unknown routes and anonymous calls alike.
+func TestEveryResponseHasExactlyOneAccessEvent(t *testing.T) {
+	t.Parallel()
+	sys := start(t, nil)
+	f := sys.signUp(t, "counted")
+	key := want(t, f.client.do("POST", "/v1/"+f.name+"/apiKeys", map[string]any{"display_name": "crm", "scopes": []string{"identity:read"}}),
+		http.StatusCreated, "key").str("secret")
+	crm := sys.integration(key)
+	anon := sys.browser()
+
+	var responses []response
+	keep := func(r response) { responses = append(responses, r) }
+	keep(f.client.do("GET", "/v1/"+f.name, nil))
+	keep(f.client.do("GET", "/v1/"+f.name+"/members", nil))
+	keep(crm.do("GET", "/v1/"+f.name+"/members", nil))
+	keep(crm.do("POST", "/v1/"+f.name+"/invitations", map[string]any{"email": "x@counted.example", "role": "ROLE_MEMBER"}))
+	keep(anon.do("GET", "/v1/"+f.name, nil))
+	keep(anon.do("POST", "/v1/login", map[string]any{"email": f.email, "password": "wrong password!"}))
+	keep(anon.do("POST", "/v1/signup", "{broken"))
+	keep(anon.do("GET", "/v1/nowhere", nil))
+	keep(sys.integration("ffk_forged").do("GET", "/v1/"+f.name, nil))
+	keep(f.client.do("GET", "/v1/firms/00000000-0000-0000-0000-000000000000", nil))
+
+	events := sys.accessEvents(t)
+	for _, r := range responses {
+		id := r.header.Get("X-Request-Id")
+		e, ok := events[id]
+		if !ok {
+			t.Errorf("no access event for a %d response (request %s)", r.status, id)
+			continue
+		}
+		if int(e.GetHttpStatus()) != r.status {
+			t.Errorf("request %s: event says %d, response was %d", id, e.GetHttpStatus(), r.status)
+		}
+	}
+	// Sign-up, login, key creation and the requests above: nothing more, nothing less.
+	if want := len(responses) + 3; len(events) != want {
+		t.Errorf("%d access events for %d responses", len(events), want)
+	}
+
+	byStatus := map[int]*eventsv1.AccessEvent{}
+	for _, r := range responses {
+		byStatus[r.status] = events[r.header.Get("X-Request-Id")]
+	}
+	ok := events[responses[2].header.Get("X-Request-Id")]
+	if ok.GetFirm() != f.name || ok.GetActorKind() != "api_key" || ok.GetRpcMethod() != "/firmflow.identity.v1.IdentityService/ListMembers" ||
+		ok.GetRoute() == "" || ok.GetGrpcCode() != "OK" || len(ok.GetResources()) != 1 || ok.GetClientIp() == "" {
+		t.Errorf("API key access event incomplete: %v", ok)
+	}
+	denied := events[responses[3].header.Get("X-Request-Id")]
+	if denied.GetGrpcCode() != "PERMISSION_DENIED" || denied.GetActor() == "anonymous" {
+		t.Errorf("refused write recorded as %v", denied)
+	}
+	login := events[responses[5].header.Get("X-Request-Id")]
+	if login.GetCategory() != "auth" || login.GetActor() != "anonymous" || login.GetGrpcCode() != "UNAUTHENTICATED" {
+		t.Errorf("failed login recorded as %v", login)
+	}
+}
+
+// TestNoResponseLeavesWithoutADurableAccessEvent stops NATS: the gateway answers 503
+// with no data; once NATS is back, requests succeed and every acknowledged event is
+// still there.
+func TestNoResponseLeavesWithoutADurableAccessEvent(t *testing.T) {
+	t.Parallel()
+	sys := start(t, nil)
+	f := sys.signUp(t, "outage")
+	before := want(t, f.client.do("GET", "/v1/"+f.name, nil), http.StatusOK, "before the outage")
+
+	sys.stack.StopNATS()
+	r := f.client.do("GET", "/v1/"+f.name, nil)
+	if r.status != http.StatusServiceUnavailable || r.reason() != "AUDIT_UNAVAILABLE" {
+		t.Errorf("during the outage: status %d reason %q, want 503 AUDIT_UNAVAILABLE", r.status, r.reason())
+	}
+	if r.get("display_name") != nil || r.get("name") != nil {
+		t.Errorf("firm data left without an access record: %s", r.raw)
+	}
+
+	if err := sys.stack.StartNATS(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	var after response
+	for {
+		after = f.client.do("GET", "/v1/"+f.name, nil)
+		if after.status == http.StatusOK || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	want(t, after, http.StatusOK, "after NATS returned")
+	events := sys.accessEvents(t)
+	for _, r := range []response{before, after} {
+		if _, ok := events[r.header.Get("X-Request-Id")]; !ok {
+			t.Errorf("acknowledged access event for request %s is missing", r.header.Get("X-Request-Id"))
+		}
+	}
+	if _, ok := events[r.header.Get("X-Request-Id")]; ok && r.status == http.StatusServiceUnavailable {
+		t.Error("a refused response has an access event though publishing failed")
+	}
+}
