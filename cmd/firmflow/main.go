@@ -2,6 +2,7 @@
 //
 //	firmflow dev    run every service in one process (what `make run` does)
 //	firmflow init   create development TLS material and keys under the data dir
+//	firmflow staff  create or offboard a staff (support) account, as an operator
 package main
 
 import (
@@ -52,6 +53,8 @@ func main() {
 			return nil
 		case "dev":
 			return dev(ctx, env, cfg)
+		case "staff":
+			return staffCommand(ctx, cfg, os.Args[2:])
 		}
 		return fmt.Errorf("unknown command %q; use dev or init", command)
 	})

@@ -30,7 +30,18 @@ const (
 	RoleMember Role = "member"
 )
 
-// Principal is the verified identity of a caller.
+// GrantScope is what a support grant lets a staff member do inside a firm: read
+// only, or whatever an admin may do.
+type GrantScope string
+
+const (
+	GrantRead  GrantScope = "read"
+	GrantWrite GrantScope = "write"
+)
+
+// Principal is the verified identity of a caller. Users and API keys always act in
+// their firm; staff act in a firm only through a support grant (FirmID, GrantID and
+// GrantScope set together) and otherwise have no firm at all.
 type Principal struct {
 	Kind      Kind     `json:"knd"`
 	FirmID    string   `json:"fid"`
@@ -41,6 +52,8 @@ type Principal struct {
 	GrantID   string   `json:"gid,omitempty"`
 	Role      Role     `json:"rol,omitempty"`
 	Scopes    []string `json:"scp,omitempty"`
+	// GrantScope is what the support grant GrantID lets a staff member do in FirmID.
+	GrantScope GrantScope `json:"gsc,omitempty"`
 	// Enrolling marks a user whose firm requires TOTP and who has not enrolled yet:
 	// they may only enroll (rpc.Policy.DuringEnrollment).
 	Enrolling bool `json:"enr,omitempty"`
@@ -58,6 +71,30 @@ func (p Principal) Actor() string {
 		return "staff/" + p.StaffID
 	}
 	return ""
+}
+
+// HasGrant reports whether the principal is a staff member inside a firm on a
+// support grant.
+func (p Principal) HasGrant() bool {
+	return p.Kind == KindStaff && p.FirmID != "" && p.GrantID != ""
+}
+
+// complete reports whether a principal has what its kind needs, so that a token
+// missing its firm, or a staff token naming a firm without a grant, is refused.
+func (p Principal) complete() bool {
+	switch p.Kind {
+	case KindUser, KindAPIKey:
+		return p.FirmID != ""
+	case KindStaff:
+		if p.StaffID == "" {
+			return false
+		}
+		if p.FirmID == "" {
+			return p.GrantID == "" && p.GrantScope == ""
+		}
+		return p.GrantID != "" && (p.GrantScope == GrantRead || p.GrantScope == GrantWrite)
+	}
+	return false
 }
 
 // HasScope reports whether an API key's scopes allow access ("read" or "write") to a

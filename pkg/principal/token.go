@@ -68,7 +68,8 @@ type Verifier struct {
 // NewVerifier returns a verifier for the public key.
 func NewVerifier(key ed25519.PublicKey) *Verifier { return &Verifier{key: key, now: time.Now} }
 
-// Verify returns the principal of a valid, unexpired token signed by identity.
+// Verify returns the principal of a valid, unexpired token signed by identity. A
+// staff principal may lack a firm (no support grant); every other kind needs one.
 func (v *Verifier) Verify(token string) (Principal, error) {
 	var c claims
 	_, err := jwt.ParseWithClaims(token, &c, func(*jwt.Token) (any, error) { return v.key, nil },
@@ -80,7 +81,7 @@ func (v *Verifier) Verify(token string) (Principal, error) {
 		jwt.WithLeeway(5*time.Second),
 		jwt.WithTimeFunc(v.now),
 	)
-	if err != nil || c.FirmID == "" || c.Kind == "" {
+	if err != nil || !c.complete() {
 		return Principal{}, ErrInvalidToken
 	}
 	return c.Principal, nil

@@ -90,3 +90,37 @@ func TestEnsureKeyPairIsStable(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestStaffTokensNeedAGrantToNameAFirm(t *testing.T) {
+	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
+	cases := []struct {
+		name string
+		p    Principal
+		ok   bool
+	}{
+		{"staff without a firm", Principal{Kind: KindStaff, StaffID: "s1"}, true},
+		{"staff on a read grant", Principal{Kind: KindStaff, StaffID: "s1", FirmID: "f1", GrantID: "g1", GrantScope: GrantRead}, true},
+		{"staff on a write grant", Principal{Kind: KindStaff, StaffID: "s1", FirmID: "f1", GrantID: "g1", GrantScope: GrantWrite}, true},
+		{"staff in a firm without a grant", Principal{Kind: KindStaff, StaffID: "s1", FirmID: "f1"}, false},
+		{"staff grant without a scope", Principal{Kind: KindStaff, StaffID: "s1", FirmID: "f1", GrantID: "g1"}, false},
+		{"staff grant without a firm", Principal{Kind: KindStaff, StaffID: "s1", GrantID: "g1", GrantScope: GrantRead}, false},
+		{"staff without an id", Principal{Kind: KindStaff}, false},
+		{"user without a firm", Principal{Kind: KindUser, UserID: "u1", Role: RoleOwner}, false},
+		{"API key without a firm", Principal{Kind: KindAPIKey, APIKeyID: "k1"}, false},
+		{"unknown kind", Principal{Kind: "robot", FirmID: "f1"}, false},
+	}
+	for _, c := range cases {
+		token, _, err := NewSigner(priv).Sign(c.p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := NewVerifier(pub).Verify(token)
+		if (err == nil) != c.ok {
+			t.Errorf("%s: err = %v, want ok=%v", c.name, err, c.ok)
+			continue
+		}
+		if c.ok && (got.HasGrant() != (c.p.GrantID != "") || got.GrantScope != c.p.GrantScope) {
+			t.Errorf("%s: verified as %+v", c.name, got)
+		}
+	}
+}

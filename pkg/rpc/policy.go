@@ -31,6 +31,13 @@ type Policy struct {
 	// DuringEnrollment lets a user who still has to enroll TOTP call the method
 	// (enrollment itself, logout, who-am-I).
 	DuringEnrollment bool
+	// Staff lets staff members call the method whether or not they hold a support
+	// grant: their own sign-out, their requests for access.
+	Staff bool
+	// NoSupport keeps staff out even on a write grant, for methods that would
+	// outlast the grant or decide who enters the firm: credentials, members,
+	// security settings, the support grants themselves.
+	NoSupport bool
 }
 
 // Policies maps full method names ("/firmflow.identity.v1.IdentityService/GetFirm")
@@ -71,6 +78,8 @@ func (ps Policies) authorize(method string, p principal.Principal, hasPrincipal 
 			return nil
 		}
 		return apierr.PermissionDenied("ROLE_NOT_ALLOWED", "your role does not allow this")
+	case principal.KindStaff:
+		return policy.authorizeStaff(method, p)
 	case principal.KindAPIKey:
 		if policy.Scope == "" {
 			return apierr.PermissionDenied("API_KEY_NOT_ALLOWED", "API keys cannot call this method")
@@ -82,6 +91,54 @@ func (ps Policies) authorize(method string, p principal.Principal, hasPrincipal 
 		return apierr.PermissionDenied("SCOPE_MISSING", "the API key lacks scope "+policy.Scope)
 	}
 	return apierr.PermissionDenied("PRINCIPAL_NOT_ALLOWED", "this caller cannot call this method")
+}
+
+// authorizeStaff applies the support-access rules. A staff member without a grant
+// is told NOT_FOUND, as for a firm that does not exist, so a support account learns
+// nothing about firms that have not let it in. On a grant, staff may call what the
+// firm's admins may, read-only methods only when the grant is read-only. Whether the
+// grant's firm is the firm the request addresses is the service's check (the
+// principal's firm against the resource's), as for every other caller.
+func (policy Policy) authorizeStaff(method string, p principal.Principal) error {
+	if policy.Staff {
+		return nil
+	}
+	if !p.HasGrant() {
+		return apierr.NotFound("firm")
+	}
+	if policy.NoSupport || !slices.Contains(policy.Roles, principal.RoleAdmin) {
+		return apierr.PermissionDenied("SUPPORT_NOT_ALLOWED", "support access does not extend to this method")
+	}
+	switch p.GrantScope {
+	case principal.GrantWrite:
+		return nil
+	case principal.GrantRead:
+		if ReadOnly(method) {
+			return nil
+		}
+		return apierr.PermissionDenied("SUPPORT_GRANT_READ_ONLY", "the support grant allows reading only")
+	}
+	return apierr.PermissionDenied("PRINCIPAL_NOT_ALLOWED", "this caller cannot call this method")
+}
+
+// readOnlyVerbs are the AIP method-name prefixes of methods that change nothing.
+// Export is not among them: a bulk export is more than a support read should reach.
+var readOnlyVerbs = []string{"Get", "List", "Lookup", "Search", "Verify"}
+
+// ReadOnly reports whether a full method name ("/pkg.Service/GetThing") names a
+// method that only reads, by its AIP verb. Every other name counts as a write, so a
+// method named outside the convention is refused to a read-only grant rather than
+// let through.
+func ReadOnly(fullMethod string) bool {
+	name := fullMethod[strings.LastIndex(fullMethod, "/")+1:]
+	for _, verb := range readOnlyVerbs {
+		rest, ok := strings.CutPrefix(name, verb)
+		// The verb must end where a new word starts: "Listen" is not a List.
+		if ok && rest != "" && rest[0] >= 'A' && rest[0] <= 'Z' {
+			return true
+		}
+	}
+	return false
 }
 
 // MissingPolicies lists the methods registered on srv that have no policy; a service's

@@ -72,7 +72,9 @@ func (c Config) Validate() error {
 
 // Server is a running identity service.
 type Server struct {
-	rt *svc.Runtime
+	rt     *svc.Runtime
+	app    *app.App
+	logger *slog.Logger
 }
 
 // Migrate applies identity's migrations as the owner role.
@@ -104,11 +106,37 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 	})
 	grpcapi.Register(rt.GRPC, a)
 	rt.SetReady(a.Ready)
-	return &Server{rt: rt}, nil
+	return &Server{rt: rt, app: a, logger: logger}, nil
 }
 
 // Addr is the bound gRPC address.
 func (s *Server) Addr() string { return s.rt.Addr() }
 
-// Run serves until ctx ends, with the outbox relay beside the gRPC server.
-func (s *Server) Run(ctx context.Context) error { return s.rt.Run(ctx) }
+// Run serves until ctx ends, with the outbox relay and the support grant sweeper
+// beside the gRPC server.
+func (s *Server) Run(ctx context.Context) error { return s.rt.Run(ctx, s.sweepSupportGrants) }
+
+// supportSweepInterval is how often firms are told about grants that ran out. The
+// grants themselves stop working at their expiry whatever the sweeper does.
+const supportSweepInterval = time.Minute
+
+// sweepSupportGrants runs the sweeper until ctx ends. A failed sweep is logged and
+// tried again next time rather than stopping identity.
+func (s *Server) sweepSupportGrants(ctx context.Context) error {
+	tick := time.NewTicker(supportSweepInterval)
+	defer tick.Stop()
+	for {
+		n, err := s.app.SweepSupportGrants(ctx, time.Now())
+		switch {
+		case err != nil && ctx.Err() == nil:
+			s.logger.ErrorContext(ctx, "support grant sweep failed", slog.String("error", err.Error()))
+		case n > 0:
+			s.logger.InfoContext(ctx, "expired support grants announced", slog.Int("count", n))
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+	}
+}

@@ -114,7 +114,10 @@ func accessEvent(r *http.Request, held *heldResponse, verifier *principal.Verifi
 	}
 	if req.principalToken != "" && verifier != nil {
 		if p, err := verifier.Verify(req.principalToken); err == nil {
-			e.Firm, e.Actor, e.ActorKind = "firms/"+p.FirmID, p.Actor(), string(p.Kind)
+			e.Actor, e.ActorKind = p.Actor(), string(p.Kind)
+			if p.FirmID != "" {
+				e.Firm = "firms/" + p.FirmID
+			}
 			if p.GrantID != "" {
 				e.SupportGrant = "firms/" + p.FirmID + "/supportGrants/" + p.GrantID
 			}
@@ -139,7 +142,7 @@ func resourceOf(path string) string {
 }
 
 // authMethods are the identity methods about signing in and credentials.
-var authMethods = []string{"/SignUp", "/Login", "/Logout", "Session", "ApiKey", "Totp", "AcceptInvitation"}
+var authMethods = []string{"/SignUp", "/Login", "/Logout", "/StaffLogin", "/StaffLogout", "Session", "ApiKey", "Totp", "AcceptInvitation"}
 
 // categoryOf sorts a request for the audit log: billing for anything touching payment
 // or billing data, auth for credentials and sessions, general for the rest.

@@ -23,10 +23,18 @@ const SessionCookie = "firmflow_session"
 // CSRFHeader carries the csrf_token from Login on cookie-authenticated writes.
 const CSRFHeader = "X-CSRF-Token"
 
+// SupportGrantHeader names the support grant a staff member acts under:
+// firms/{firm}/supportGrants/{grant}. Identity decides whether it opens the firm.
+const SupportGrantHeader = "X-Support-Grant"
+
+// staffTokenPrefix marks a staff session token among bearer tokens.
+const staffTokenPrefix = "ffst_"
+
 // Credential kinds, as the access log names them.
 const (
 	credentialSession = "session"
 	credentialAPIKey  = "api_key"
+	credentialStaff   = "staff_session"
 )
 
 // authenticateTimeout bounds the call to identity: a credential check that takes
@@ -44,14 +52,18 @@ type credential struct {
 	token string
 }
 
-// credentialOf reads the request's credential: an API key in the Authorization
-// header, otherwise the session cookie. A zero credential means none was sent.
+// credentialOf reads the request's credential: an API key or a staff session token
+// in the Authorization header, otherwise the session cookie. A zero credential means
+// none was sent.
 func credentialOf(r *http.Request) (credential, *apierr.Error) {
 	if header := r.Header.Get("Authorization"); header != "" {
 		scheme, token, ok := strings.Cut(header, " ")
 		token = strings.TrimSpace(token)
 		if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" || !utf8.ValidString(token) {
 			return credential{}, apierr.Unauthenticated("MALFORMED_CREDENTIAL", "send an API key as Authorization: Bearer <api key>")
+		}
+		if strings.HasPrefix(token, staffTokenPrefix) {
+			return credential{kind: credentialStaff, token: token}, nil
 		}
 		return credential{kind: credentialAPIKey, token: token}, nil
 	}
@@ -72,8 +84,10 @@ func credentialOf(r *http.Request) (credential, *apierr.Error) {
 //
 // Browser writes must prove they come from our app: with the session cookie, a
 // request that may change something needs the X-CSRF-Token from Login, which identity
-// checks. Credentials never travel further than this: services see the principal
-// token, not the cookie or the key.
+// checks. A staff member's request also carries X-Support-Grant to identity, which
+// puts the grant's firm in the principal only while the grant is live. Credentials
+// never travel further than this: services see the principal token, not the cookie,
+// the key or the header.
 func Authenticate(identity Authenticator, errs Errors) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -113,6 +127,10 @@ func authenticateRequest(r *http.Request, req *request, cred credential) *identi
 	switch cred.kind {
 	case credentialAPIKey:
 		in.Credential = &identityv1.AuthenticateRequest_ApiKey{ApiKey: cred.token}
+	case credentialStaff:
+		// Staff tokens travel like API keys; identity tells them apart by prefix.
+		in.Credential = &identityv1.AuthenticateRequest_ApiKey{ApiKey: cred.token}
+		in.SupportGrant = strings.ToValidUTF8(strings.TrimSpace(r.Header.Get(SupportGrantHeader)), "")
 	case credentialSession:
 		in.Credential = &identityv1.AuthenticateRequest_SessionToken{SessionToken: cred.token}
 		if !safeMethod(r.Method) {

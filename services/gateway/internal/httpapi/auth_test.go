@@ -57,6 +57,43 @@ func TestAPIKeyIsExchangedForPrincipalToken(t *testing.T) {
 	}
 }
 
+func TestStaffTokenCarriesItsSupportGrantToIdentityOnly(t *testing.T) {
+	const grant = "firms/0190a1b2-0000-7000-8000-000000000001/supportGrants/0190a1b2-0000-7000-8000-000000000002"
+	cases := []struct {
+		name      string
+		token     string
+		wantGrant string
+	}{
+		{"staff token", "ffst_staff_secret", grant},
+		{"API key", "ffk_live_secret", ""}, // the header means nothing without a staff token
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			auth := &fakeAuthenticator{token: "signed-principal"}
+			identity := &fakeIdentity{}
+			req := jsonRequest(http.MethodPost, "/v1/logout", `{}`)
+			req.Header.Set("Authorization", "Bearer "+tc.token)
+			req.Header.Set(SupportGrantHeader, grant)
+
+			res := serve(authenticatedAPI(t, auth, identity), req)
+
+			if res.StatusCode != http.StatusOK {
+				t.Fatalf("status = %d", res.StatusCode)
+			}
+			in := auth.requests[0]
+			if in.GetApiKey() != tc.token || in.GetSupportGrant() != tc.wantGrant || in.GetRequireCsrf() {
+				t.Errorf("authenticate request = %v", in)
+			}
+			md := identity.lastMetadata()
+			for key := range md {
+				if strings.Contains(key, "support") || strings.Contains(key, "authorization") {
+					t.Errorf("the service saw %s: %v", key, md.Get(key))
+				}
+			}
+		})
+	}
+}
+
 func TestCookieWritesRequireCSRFToken(t *testing.T) {
 	cases := []struct {
 		name        string

@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -86,13 +87,13 @@ func (a *App) Login(ctx context.Context, email, password, code, userAgent, clien
 		if err != nil {
 			return err
 		}
-		if err := a.lockout.Check(m, now); err != nil {
+		if err := a.lockout.Check(m.LoginAttempts, now); err != nil {
 			refusal = err
 			return nil
 		}
 		if !domain.CheckPassword(password, m.PasswordHash) {
 			refusal = domain.ErrBadCredentials()
-			a.lockout.Failed(&m, now)
+			a.lockout.Failed(&m.LoginAttempts, now)
 			return q.SaveLoginState(ctx, m)
 		}
 		if m.TOTPEnabled() {
@@ -107,7 +108,7 @@ func (a *App) Login(ctx context.Context, email, password, code, userAgent, clien
 			step, ok := domain.MatchTOTP(secret, code, m.TOTPLastStep, now)
 			if !ok {
 				refusal = domain.ErrBadCredentials()
-				a.lockout.Failed(&m, now)
+				a.lockout.Failed(&m.LoginAttempts, now)
 				return q.SaveLoginState(ctx, m)
 			}
 			m.TOTPLastStep = step
@@ -116,7 +117,7 @@ func (a *App) Login(ctx context.Context, email, password, code, userAgent, clien
 		if err != nil {
 			return err
 		}
-		a.lockout.Succeeded(&m)
+		a.lockout.Succeeded(&m.LoginAttempts)
 		if err := q.SaveLoginState(ctx, m); err != nil {
 			return err
 		}
@@ -286,13 +287,16 @@ func totpBinding(m domain.Member, column string) fieldcrypt.Binding {
 	return fieldcrypt.Binding{FirmID: m.FirmID, Table: "members", Column: column, RowID: m.ID}
 }
 
-// Authenticate turns a session token or API key into a signed principal.
+// Authenticate turns a session token, API key or staff session token into a signed
+// principal. Bearer tokens come in APIKey; a staff token is told by its prefix.
 func (a *App) Authenticate(ctx context.Context, c Credential) (string, time.Time, error) {
 	var p principal.Principal
 	var err error
 	switch {
 	case c.SessionToken != "":
 		p, err = a.authenticateSession(ctx, c)
+	case strings.HasPrefix(c.APIKey, domain.StaffTokenPrefix):
+		p, err = a.authenticateStaff(ctx, c.APIKey, c.SupportGrant)
 	case c.APIKey != "":
 		p, err = a.authenticateAPIKey(ctx, c.APIKey)
 	default:
@@ -307,9 +311,11 @@ func (a *App) Authenticate(ctx context.Context, c Credential) (string, time.Time
 // Credential is what a client presented to the gateway.
 type Credential struct {
 	SessionToken string
-	APIKey       string
+	APIKey       string // or a staff session token
 	CSRFToken    string
 	RequireCSRF  bool
+	// SupportGrant is the grant a staff member acts under (firms/{firm}/supportGrants/{id}).
+	SupportGrant string
 }
 
 var errUnauthenticated = apierr.Unauthenticated("UNAUTHENTICATED", "sign in again")
@@ -346,7 +352,7 @@ func (a *App) authenticateSession(ctx context.Context, c Credential) (principal.
 		if err != nil {
 			return errUnauthenticated
 		}
-		if a.sessions.Touch(&s, now) {
+		if a.sessions.Touch(&s.SessionTimes, now) {
 			if err := q.TouchSession(ctx, s); err != nil {
 				return err
 			}

@@ -36,13 +36,19 @@ type App struct {
 type Config struct {
 	Sessions domain.SessionPolicy
 	Lockout  domain.Lockout
+	// Now is the clock; nil means time.Now. Tests move it to see grants expire.
+	Now func() time.Time
 }
 
 // New returns the use cases over a store.
 func New(s *store.Store, kek *fieldcrypt.KEK, signer TokenSigner, cfg Config) *App {
+	now := cfg.Now
+	if now == nil {
+		now = time.Now
+	}
 	return &App{
 		store: s, kek: kek, kekID: kek.KEKID(), signer: signer,
-		sessions: cfg.Sessions, lockout: cfg.Lockout, now: time.Now,
+		sessions: cfg.Sessions, lockout: cfg.Lockout, now: now,
 	}
 }
 

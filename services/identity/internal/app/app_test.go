@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -27,6 +28,25 @@ type fixture struct {
 	app      *app.App
 	verifier *principal.Verifier
 	db       *pgtest.Database
+	clock    *clock
+}
+
+// clock is the app's time: the real time moved forward by what a test advanced it.
+type clock struct {
+	mu     sync.Mutex
+	offset time.Duration
+}
+
+func (c *clock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return time.Now().Add(c.offset)
+}
+
+func (c *clock) advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.offset += d
 }
 
 func newFixture(t *testing.T) fixture {
@@ -37,11 +57,13 @@ func newFixture(t *testing.T) fixture {
 		t.Fatal(err)
 	}
 	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
+	c := &clock{}
 	a := app.New(store.New(d.Open(t)), kek, principal.NewSigner(priv), app.Config{
 		Sessions: domain.SessionPolicy{Idle: time.Hour, Absolute: 8 * time.Hour},
 		Lockout:  domain.DefaultLockout,
+		Now:      c.now,
 	})
-	return fixture{app: a, verifier: principal.NewVerifier(pub), db: d}
+	return fixture{app: a, verifier: principal.NewVerifier(pub), db: d, clock: c}
 }
 
 const password = "correct horse battery staple"

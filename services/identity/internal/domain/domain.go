@@ -1,5 +1,6 @@
 // Package domain holds identity's entities and rules: roles and what each may do,
-// sessions and their expiry, API keys and their rotation, login lockout. It knows
+// sessions and their expiry, API keys and their rotation, login lockout, and support
+// access (staff, their grants into firms, and the firm's notifications). It knows
 // nothing of gRPC or SQL.
 package domain
 
@@ -44,10 +45,9 @@ type Member struct {
 	TOTPSecret   []byte // ciphertext; nil until enrollment is confirmed
 	TOTPPending  []byte // ciphertext of a secret awaiting confirmation
 	TOTPLastStep int64
-	FailedLogins int
-	LockedUntil  time.Time
-	Version      int64
-	CreateTime   time.Time
+	LoginAttempts
+	Version    int64
+	CreateTime time.Time
 }
 
 // TOTPEnabled reports whether login needs a code.

@@ -9,7 +9,7 @@ import (
 
 func TestLockoutDoublesAfterFreeAttempts(t *testing.T) {
 	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
-	var m Member
+	var m LoginAttempts
 	for range DefaultLockout.FreeAttempts {
 		DefaultLockout.Failed(&m, now)
 	}
@@ -51,7 +51,7 @@ func TestSessionEndsWhenIdleOrAtAbsoluteExpiry(t *testing.T) {
 	// Kept busy, it still ends at the absolute expiry.
 	for at := start; at.Before(start.Add(3 * time.Hour)); at = at.Add(20 * time.Minute) {
 		if s.Live(at) {
-			p.Touch(&s, at)
+			p.Touch(&s.SessionTimes, at)
 		}
 	}
 	if s.Live(start.Add(2*time.Hour + time.Second)) {

@@ -17,19 +17,26 @@ type Lockout struct {
 // DefaultLockout allows five failures, then locks for 1, 2, 4 ... minutes up to a day.
 var DefaultLockout = Lockout{FreeAttempts: 5, FirstLock: time.Minute, MaxLock: 24 * time.Hour}
 
+// LoginAttempts is an account's record of failed sign-ins, kept for members and
+// staff alike.
+type LoginAttempts struct {
+	FailedLogins int
+	LockedUntil  time.Time
+}
+
 // Check refuses a login attempt on a locked account.
-func (l Lockout) Check(m Member, now time.Time) error {
-	if now.Before(m.LockedUntil) {
-		wait := m.LockedUntil.Sub(now).Round(time.Second)
+func (l Lockout) Check(a LoginAttempts, now time.Time) error {
+	if now.Before(a.LockedUntil) {
+		wait := a.LockedUntil.Sub(now).Round(time.Second)
 		return apierr.TooMany("ACCOUNT_LOCKED", "too many failed sign-in attempts; try again later", wait)
 	}
 	return nil
 }
 
-// Failed records a failed attempt on m.
-func (l Lockout) Failed(m *Member, now time.Time) {
-	m.FailedLogins++
-	over := m.FailedLogins - l.FreeAttempts
+// Failed records a failed attempt.
+func (l Lockout) Failed(a *LoginAttempts, now time.Time) {
+	a.FailedLogins++
+	over := a.FailedLogins - l.FreeAttempts
 	if over <= 0 {
 		return
 	}
@@ -37,13 +44,13 @@ func (l Lockout) Failed(m *Member, now time.Time) {
 	for i := 1; i < over && lock < l.MaxLock; i++ {
 		lock *= 2
 	}
-	m.LockedUntil = now.Add(min(lock, l.MaxLock))
+	a.LockedUntil = now.Add(min(lock, l.MaxLock))
 }
 
 // Succeeded clears the failure count.
-func (l Lockout) Succeeded(m *Member) {
-	m.FailedLogins = 0
-	m.LockedUntil = time.Time{}
+func (l Lockout) Succeeded(a *LoginAttempts) {
+	a.FailedLogins = 0
+	a.LockedUntil = time.Time{}
 }
 
 // ErrBadCredentials is the one answer to a wrong email, password or code, so the
@@ -52,20 +59,30 @@ func ErrBadCredentials() error {
 	return apierr.Unauthenticated("BAD_CREDENTIALS", "email, password or code is wrong")
 }
 
-// Session is a signed-in browser.
-type Session struct {
-	ID             string
-	FirmID         string
-	MemberID       string
-	CSRFHash       []byte
-	Enrolling      bool
-	UserAgent      string
-	ClientIP       string
+// SessionTimes bound a session's life; member and staff sessions share them.
+type SessionTimes struct {
 	CreateTime     time.Time
 	LastSeenTime   time.Time
 	IdleExpireTime time.Time
 	ExpireTime     time.Time
 	RevokeTime     time.Time
+}
+
+// Live reports whether the session may still be used at now.
+func (t SessionTimes) Live(now time.Time) bool {
+	return t.RevokeTime.IsZero() && now.Before(t.IdleExpireTime) && now.Before(t.ExpireTime)
+}
+
+// Session is a signed-in browser.
+type Session struct {
+	ID        string
+	FirmID    string
+	MemberID  string
+	CSRFHash  []byte
+	Enrolling bool
+	UserAgent string
+	ClientIP  string
+	SessionTimes
 }
 
 // SessionPolicy bounds a session's life: it ends after Idle without use, and after
@@ -75,30 +92,26 @@ type SessionPolicy struct {
 	Absolute time.Duration
 }
 
-// NewSession starts a session for a member at now.
-func (p SessionPolicy) NewSession(id string, m Member, now time.Time) Session {
-	return Session{
-		ID: id, FirmID: m.FirmID, MemberID: m.ID,
-		CreateTime: now, LastSeenTime: now,
-		IdleExpireTime: now.Add(p.Idle), ExpireTime: now.Add(p.Absolute),
-	}
+// Start returns the times of a session begun at now.
+func (p SessionPolicy) Start(now time.Time) SessionTimes {
+	return SessionTimes{CreateTime: now, LastSeenTime: now, IdleExpireTime: now.Add(p.Idle), ExpireTime: now.Add(p.Absolute)}
 }
 
-// Live reports whether the session may still be used at now.
-func (s Session) Live(now time.Time) bool {
-	return s.RevokeTime.IsZero() && now.Before(s.IdleExpireTime) && now.Before(s.ExpireTime)
+// NewSession starts a session for a member at now.
+func (p SessionPolicy) NewSession(id string, m Member, now time.Time) Session {
+	return Session{ID: id, FirmID: m.FirmID, MemberID: m.ID, SessionTimes: p.Start(now)}
 }
 
 // Touch extends the idle expiry on use, never past the absolute expiry. It reports
 // whether the change is worth writing: at most once a minute per session.
-func (p SessionPolicy) Touch(s *Session, now time.Time) bool {
-	if now.Sub(s.LastSeenTime) < time.Minute {
+func (p SessionPolicy) Touch(t *SessionTimes, now time.Time) bool {
+	if now.Sub(t.LastSeenTime) < time.Minute {
 		return false
 	}
-	s.LastSeenTime = now
-	s.IdleExpireTime = now.Add(p.Idle)
-	if s.IdleExpireTime.After(s.ExpireTime) {
-		s.IdleExpireTime = s.ExpireTime
+	t.LastSeenTime = now
+	t.IdleExpireTime = now.Add(p.Idle)
+	if t.IdleExpireTime.After(t.ExpireTime) {
+		t.IdleExpireTime = t.ExpireTime
 	}
 	return true
 }

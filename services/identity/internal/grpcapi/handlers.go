@@ -20,10 +20,13 @@ import (
 	"github.com/firmflow/firmflow/services/identity/internal/domain"
 )
 
-// Server implements IdentityService and AuthService.
+// Server implements identity's gRPC services.
 type Server struct {
 	identityv1.UnimplementedIdentityServiceServer
 	identityv1.UnimplementedAuthServiceServer
+	identityv1.UnimplementedStaffServiceServer
+	identityv1.UnimplementedSupportServiceServer
+	identityv1.UnimplementedStaffAdminServiceServer
 	app *app.App
 }
 
@@ -32,6 +35,9 @@ func Register(srv *grpc.Server, a *app.App) {
 	s := &Server{app: a}
 	identityv1.RegisterIdentityServiceServer(srv, s)
 	identityv1.RegisterAuthServiceServer(srv, s)
+	identityv1.RegisterStaffServiceServer(srv, s)
+	identityv1.RegisterSupportServiceServer(srv, s)
+	identityv1.RegisterStaffAdminServiceServer(srv, s)
 }
 
 // caller is the verified principal; the policy table guarantees one on every
@@ -355,7 +361,7 @@ func (s *Server) RevokeApiKey(ctx context.Context, req *identityv1.RevokeApiKeyR
 func (s *Server) Authenticate(ctx context.Context, req *identityv1.AuthenticateRequest) (*identityv1.AuthenticateResponse, error) {
 	token, exp, err := s.app.Authenticate(ctx, app.Credential{
 		SessionToken: req.GetSessionToken(), APIKey: req.GetApiKey(),
-		CSRFToken: req.GetCsrfToken(), RequireCSRF: req.GetRequireCsrf(),
+		CSRFToken: req.GetCsrfToken(), RequireCSRF: req.GetRequireCsrf(), SupportGrant: req.GetSupportGrant(),
 	})
 	if err != nil {
 		return nil, err

@@ -40,6 +40,12 @@ func (s *Store) Lookups(ctx context.Context, fn func(*Queries) error) error {
 	return s.db.InTx(ctx, func(tx pgx.Tx) error { return fn(&Queries{tx: tx}) })
 }
 
+// InRealm runs fn in a transaction outside any firm, for the staff realm's tables and
+// the SECURITY DEFINER functions that cross firms; firm tables show nothing in it.
+func (s *Store) InRealm(ctx context.Context, fn func(*Queries) error) error {
+	return s.db.InTx(ctx, func(tx pgx.Tx) error { return fn(&Queries{tx: tx}) })
+}
+
 // Ping checks the database for readiness.
 func (s *Store) Ping(ctx context.Context) error { return s.db.Ping(ctx) }
 
