@@ -24,6 +24,12 @@ func registerRoutes(ctx context.Context, rest *runtime.ServeMux, up upstreams) e
 		fn   func(context.Context, *runtime.ServeMux, *grpc.ClientConn) error
 	}{
 		{"workflow permissions", workflowv1.RegisterPermissionServiceHandler},
+		{"workflow clients", workflowv1.RegisterClientServiceHandler},
+		{"workflow contacts", workflowv1.RegisterContactServiceHandler},
+		{"workflow templates", workflowv1.RegisterTemplateServiceHandler},
+		{"workflow projects", workflowv1.RegisterProjectServiceHandler},
+		{"workflow series", workflowv1.RegisterSeriesServiceHandler},
+		{"workflow workload", workflowv1.RegisterWorkloadServiceHandler},
 	}
 	for _, r := range register {
 		if err := r.fn(ctx, rest, up.workflow); err != nil {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/firmflow/firmflow/pkg/pg"
 	"github.com/firmflow/firmflow/pkg/svc"
@@ -60,7 +61,8 @@ func (c Config) Validate() error {
 
 // Server is a running workflow service.
 type Server struct {
-	rt *svc.Runtime
+	rt        *svc.Runtime
+	scheduler func(context.Context) error // creates due series periods
 }
 
 // Migrate applies workflow's migrations as the owner role.
@@ -85,11 +87,11 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 	a := app.New(store.New(rt.DB), kek)
 	grpcapi.Register(rt.GRPC, a)
 	rt.SetReady(a.Ready)
-	return &Server{rt: rt}, nil
+	return &Server{rt: rt, scheduler: a.SeriesScheduler(logger, time.Minute)}, nil
 }
 
 // Addr is the bound gRPC address.
 func (s *Server) Addr() string { return s.rt.Addr() }
 
 // Run serves until ctx ends.
-func (s *Server) Run(ctx context.Context) error { return s.rt.Run(ctx) }
+func (s *Server) Run(ctx context.Context) error { return s.rt.Run(ctx, s.scheduler) }

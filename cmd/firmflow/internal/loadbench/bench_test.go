@@ -1,0 +1,620 @@
+package loadbench
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	mathrand "math/rand/v2"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"google.golang.org/grpc/metadata"
+
+	"github.com/firmflow/firmflow/cmd/firmflow/internal/stack"
+	workflowv1 "github.com/firmflow/firmflow/pkg/gen/firmflow/workflow/v1"
+	"github.com/firmflow/firmflow/pkg/pg"
+	"github.com/firmflow/firmflow/pkg/pg/pgtest"
+	"github.com/firmflow/firmflow/pkg/principal"
+	"github.com/firmflow/firmflow/pkg/rpc"
+	"github.com/firmflow/firmflow/pkg/tlsconf"
+	gateway "github.com/firmflow/firmflow/services/gateway/server"
+)
+
+// Load shape. Every measurement runs for a fixed time rather than b.N requests, so
+// each sub-benchmark runs once and reports its own figures (req/s, p50, p99).
+const (
+	clients        = 10_000
+	tasksTotal     = 200_000
+	tasksPerProj   = 8
+	busyClients    = 100   // clients with busyProjects projects, for full pages of 50
+	busyProjects   = 60    // per busy client
+	giantProjects  = 5_000 // one client with this many, for deep pages
+	concurrency    = 16    // requests in flight in the closed-loop runs
+	measureFor     = 5 * time.Second
+	warmUpFor      = time.Second
+	pacedRate      = 1000 // requests per second in the open-loop run
+	deepPageNumber = 100  // page of 50 compared with the first
+	pacedTimeout   = 5 * time.Second
+)
+
+// BenchmarkWorkflowLoad seeds a firm and drives get project, list a client's
+// projects (page of 50) and create task three ways with the same load: through the
+// gateway over HTTPS (the full path), straight to workflow over gRPC with mutual TLS
+// (the service alone), and to a minimal net/http + pgx server over HTTPS doing the
+// same SQL (the baseline). It reports requests/s, p50 and p99 of each and the
+// full/baseline throughput ratio, then first-page against deep-page list latency and
+// open-loop runs at half the measured capacity and at 1,000 requests/s.
+func BenchmarkWorkflowLoad(b *testing.B) {
+	e := setUp(b)
+	projectName := func() string { return "firms/" + e.firmID + "/projects/" + pick(e.projects) }
+	clientName := func(ids []string) string { return "firms/" + e.firmID + "/clients/" + pick(ids) }
+
+	getProject := func() error { return e.call(e.full, "GET", e.gateway+"/v1/"+projectName(), nil) }
+	b.Run("get_project", func(b *testing.B) {
+		full := compare(b, getProject,
+			func() error {
+				_, err := e.grpc.GetProject(e.grpcContext(), &workflowv1.GetProjectRequest{Name: projectName()})
+				return err
+			},
+			func() error { return e.call(e.base, "GET", e.baseline+"/project?id="+pick(e.projects), nil) })
+		e.getProjectRPS = full.rps()
+	})
+	b.Run("list_client_projects_50", func(b *testing.B) {
+		compare(b,
+			func() error {
+				return e.call(e.full, "GET", e.gateway+"/v1/firms/"+e.firmID+"/projects?page_size=50&client="+url.QueryEscape(clientName(e.busy)), nil)
+			},
+			func() error {
+				_, err := e.grpc.ListProjects(e.grpcContext(), &workflowv1.ListProjectsRequest{
+					Parent: "firms/" + e.firmID, Client: clientName(e.busy), PageSize: 50,
+				})
+				return err
+			},
+			func() error { return e.call(e.base, "GET", e.baseline+"/projects?client="+pick(e.busy), nil) })
+	})
+	b.Run("create_task", func(b *testing.B) {
+		body := []byte(`{"title":"Load task","estimate_minutes":15}`)
+		compare(b,
+			func() error { return e.call(e.full, "POST", e.gateway+"/v1/"+projectName()+"/tasks", body) },
+			func() error {
+				_, err := e.grpc.CreateTask(e.grpcContext(), &workflowv1.CreateTaskRequest{
+					Parent: projectName(), Task: &workflowv1.Task{Title: "Load task", EstimateMinutes: 15},
+				})
+				return err
+			},
+			func() error { return e.call(e.base, "POST", e.baseline+"/tasks?project="+pick(e.projects), body) })
+	})
+	b.Run("list_first_vs_deep_page", func(b *testing.B) {
+		first := e.gateway + "/v1/firms/" + e.firmID + "/projects?page_size=50&client=" + url.QueryEscape("firms/"+e.firmID+"/clients/"+e.giant)
+		deep := first + "&page_token=" + e.deepToken
+		// Alternate the two in the same run, so both meet the same background load.
+		var firstRec, deepRec recorder
+		alternate := func(d time.Duration) {
+			closedLoop(concurrency, d, func() error {
+				for _, page := range []struct {
+					target string
+					rec    *recorder
+				}{{first, &firstRec}, {deep, &deepRec}} {
+					t0 := time.Now()
+					err := e.call(e.full, "GET", page.target, nil)
+					page.rec.record(time.Since(t0), err)
+				}
+				return nil
+			})
+		}
+		alternate(warmUpFor)
+		firstRec, deepRec = recorder{}, recorder{}
+		alternate(measureFor)
+		f, d := firstRec.r, deepRec.r
+		failOnErrors(b, f, d)
+		b.ReportMetric(ms(f.pct(50)), "first_p50_ms")
+		b.ReportMetric(ms(d.pct(50)), "deep_p50_ms")
+		b.ReportMetric(ms(d.pct(50))/ms(f.pct(50)), "deep/first_p50")
+		b.Logf("client with %d projects: page 1 p50 %.1f ms p99 %.1f ms; page %d p50 %.1f ms p99 %.1f ms",
+			giantProjects, ms(f.pct(50)), ms(f.pct(99)), deepPageNumber, ms(d.pct(50)), ms(d.pct(99)))
+	})
+	pacedGet := func() error { return e.call(e.paced, "GET", e.gateway+"/v1/"+projectName(), nil) }
+	b.Run("get_project_paced_half_capacity", func(b *testing.B) {
+		rate := max(1, int(e.getProjectRPS/2))
+		reportPaced(b, paced(rate, measureFor, pacedGet), rate)
+	})
+	// Last: when the stack cannot keep up, the backlog outlives the run.
+	b.Run("get_project_paced_1000rps", func(b *testing.B) {
+		reportPaced(b, paced(pacedRate, measureFor, pacedGet), pacedRate)
+	})
+}
+
+// compare measures the full path, the service alone and the baseline with the same
+// load, one after the other.
+func compare(b *testing.B, full, direct, base func() error) result {
+	measure := func(do func() error) result {
+		closedLoop(concurrency, warmUpFor, do)
+		return closedLoop(concurrency, measureFor, do)
+	}
+	f, d, bl := measure(full), measure(direct), measure(base)
+	failOnErrors(b, f, d, bl)
+	b.ReportMetric(float64(f.elapsed.Nanoseconds())/float64(f.n), "ns/op")
+	for _, m := range []struct {
+		prefix string
+		r      result
+	}{{"", f}, {"grpc_", d}, {"base_", bl}} {
+		b.ReportMetric(m.r.rps(), m.prefix+"req/s")
+		b.ReportMetric(ms(m.r.pct(50)), m.prefix+"p50_ms")
+		b.ReportMetric(ms(m.r.pct(99)), m.prefix+"p99_ms")
+	}
+	b.ReportMetric(f.rps()/bl.rps(), "full/base")
+	b.Logf("full path %.0f req/s p50 %.1f ms p99 %.1f ms | workflow gRPC %.0f req/s p50 %.1f ms p99 %.1f ms | "+
+		"baseline %.0f req/s p50 %.1f ms p99 %.1f ms | full/baseline %.2f",
+		f.rps(), ms(f.pct(50)), ms(f.pct(99)), d.rps(), ms(d.pct(50)), ms(d.pct(99)),
+		bl.rps(), ms(bl.pct(50)), ms(bl.pct(99)), f.rps()/bl.rps())
+	return f
+}
+
+// reportPaced reports an open-loop run; requests that time out count as errors.
+func reportPaced(b *testing.B, r result, rate int) {
+	b.ReportMetric(r.rps(), "req/s")
+	b.ReportMetric(ms(r.pct(50)), "p50_ms")
+	b.ReportMetric(ms(r.pct(99)), "p99_ms")
+	b.ReportMetric(float64(r.errors), "errors")
+	b.Logf("paced %d req/s for %s: achieved %.0f req/s, p50 %.1f ms, p99 %.1f ms, %d errors (first: %s)",
+		rate, measureFor, r.rps(), ms(r.pct(50)), ms(r.pct(99)), r.errors, r.firstError)
+}
+
+func failOnErrors(b *testing.B, results ...result) {
+	for _, r := range results {
+		if r.errors > 0 {
+			b.Fatalf("%d of %d requests failed; first: %s", r.errors, r.n, r.firstError)
+		}
+	}
+}
+
+// ---- load generation ----
+
+type result struct {
+	n, errors  int
+	firstError string
+	elapsed    time.Duration
+	latencies  []time.Duration
+}
+
+func (r result) rps() float64 { return float64(r.n) / r.elapsed.Seconds() }
+
+func (r result) pct(p float64) time.Duration {
+	if len(r.latencies) == 0 {
+		return 0
+	}
+	sorted := slices.Clone(r.latencies)
+	slices.Sort(sorted)
+	return sorted[min(len(sorted)-1, int(float64(len(sorted))*p/100))]
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+type recorder struct {
+	mu sync.Mutex
+	r  result
+}
+
+func (rec *recorder) record(latency time.Duration, err error) {
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	rec.r.n++
+	rec.r.latencies = append(rec.r.latencies, latency)
+	if err != nil {
+		rec.r.errors++
+		if rec.r.firstError == "" {
+			rec.r.firstError = err.Error()
+		}
+	}
+}
+
+// closedLoop keeps workers requests in flight for d.
+func closedLoop(workers int, d time.Duration, do func() error) result {
+	var rec recorder
+	start := time.Now()
+	deadline := start.Add(d)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for time.Now().Before(deadline) {
+				t0 := time.Now()
+				err := do()
+				rec.record(time.Since(t0), err)
+			}
+		})
+	}
+	wg.Wait()
+	rec.r.elapsed = time.Since(start)
+	return rec.r
+}
+
+// paced sends rate requests a second for d whatever the answers take (open loop)
+// and times each from when it was due to be sent, so a stall shows in the latencies
+// instead of slowing the load down.
+func paced(rate int, d time.Duration, do func() error) result {
+	var rec recorder
+	interval := time.Second / time.Duration(rate)
+	total := int(d / interval)
+	start := time.Now()
+	var wg sync.WaitGroup
+	for i := range total {
+		due := start.Add(time.Duration(i) * interval)
+		time.Sleep(time.Until(due))
+		wg.Go(func() {
+			err := do()
+			rec.record(time.Since(due), err)
+		})
+	}
+	wg.Wait()
+	rec.r.elapsed = time.Since(start)
+	return rec.r
+}
+
+// ---- the system under test ----
+
+type env struct {
+	gateway, baseline string
+	full, base        *http.Client
+	paced             *http.Client // gives up after pacedTimeout, so an overload ends
+	getProjectRPS     float64      // the full path's closed-loop throughput
+	grpc              workflowv1.ProjectServiceClient
+	signer            *principal.Signer
+	tokenMu           sync.Mutex
+	token             string
+	tokenExpiry       time.Time
+	apiKey, apiKeyID  string
+	firmID            string
+	projects          []string // projects with tasks
+	busy              []string // clients with busyProjects projects
+	giant             string   // the client with giantProjects projects
+	deepToken         string   // page token of the giant client's page deepPageNumber
+}
+
+// pick is a random id: requests spread over the firm's data, not one hot row.
+func pick(ids []string) string { return ids[mathrand.IntN(len(ids))] }
+
+// call sends one request with the API key and reads the whole answer; a status
+// other than 2xx is an error.
+func (e *env) call(c *http.Client, method, target string, body []byte) error {
+	req, err := http.NewRequest(method, target, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+e.apiKey)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err == nil && resp.StatusCode >= 300 {
+		err = fmt.Errorf("%s %s: status %d: %.300s", method, target, resp.StatusCode, raw)
+	}
+	return err
+}
+
+// grpcContext carries a principal token for the API key's firm, as the gateway
+// forwards it; tokens are re-signed before they expire.
+func (e *env) grpcContext() context.Context {
+	e.tokenMu.Lock()
+	defer e.tokenMu.Unlock()
+	if time.Until(e.tokenExpiry) < 10*time.Second {
+		token, exp, err := e.signer.Sign(principal.Principal{
+			Kind: principal.KindAPIKey, FirmID: e.firmID, APIKeyID: e.apiKeyID, Scopes: []string{"projects:write", "tasks:write"},
+		})
+		if err != nil {
+			panic(err)
+		}
+		e.token, e.tokenExpiry = token, exp
+	}
+	return metadata.AppendToOutgoingContext(context.Background(), principal.MetadataKey, e.token)
+}
+
+func setUp(b *testing.B) *env {
+	b.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	suffix := make([]byte, 4)
+	_, _ = rand.Read(suffix)
+	workflowAddr := freeAddr(b) // the benchmark calls workflow directly too
+	s, err := stack.Start(ctx, stack.Options{
+		AdminDatabaseURL: pgtest.AdminURL(), DatabasePrefix: "bench_" + hex.EncodeToString(suffix) + "_", DataDir: b.TempDir(),
+		NATSPort: -1, GatewayAddr: "127.0.0.1:0", IdentityAddr: "127.0.0.1:0", WorkflowAddr: workflowAddr,
+		// The load comes from one address and one key: lift the abuse limits.
+		GatewayTuning: func(c *gateway.Config) {
+			c.IPRate, c.IPBurst, c.CredentialRate, c.CredentialBurst = 1e9, 1<<30, 1e9, 1<<30
+		},
+		Logger: slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		cancel()
+		b.Fatalf("start stack: %v", err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	b.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			b.Errorf("stack stopped with: %v", err)
+		}
+		for _, db := range s.Databases {
+			if err := pg.DropDatabase(context.Background(), pgtest.AdminURL(), db); err != nil {
+				b.Errorf("drop %s: %v", db, err)
+			}
+		}
+	})
+	pem, err := os.ReadFile(s.Material.PKI.CAFile)
+	if err != nil {
+		b.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pem)
+	e := &env{gateway: s.GatewayURL, full: httpsClient(pool, nil), paced: httpsClient(pool, nil)}
+	e.paced.Timeout = pacedTimeout
+	waitCtx, waitCancel := context.WithTimeout(ctx, 30*time.Second)
+	defer waitCancel()
+	if err := stack.WaitReady(waitCtx, func(context.Context) error {
+		resp, err := e.full.Get(e.gateway + "/readyz")
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("readyz %d", resp.StatusCode)
+		}
+		return nil
+	}); err != nil {
+		b.Fatalf("stack never became ready: %v", err)
+	}
+
+	e.signUp(b, pool)
+	adminURL, err := pg.WithUserAndDatabase(pgtest.AdminURL(), "", s.Databases["workflow"])
+	if err != nil {
+		b.Fatal(err)
+	}
+	started := time.Now()
+	e.seed(b, adminURL)
+	b.Logf("seeded %d clients, %d projects and %d tasks in %s", clients,
+		busyClients*busyProjects+(clients-1-busyClients)*2+giantProjects, tasksTotal, time.Since(started).Round(time.Millisecond))
+	e.findDeepToken(b)
+
+	runtimeURL, err := pg.WithUserAndDatabase(pgtest.AdminURL(), pg.RolesFor("workflow").Runtime, s.Databases["workflow"])
+	if err != nil {
+		b.Fatal(err)
+	}
+	e.logPlans(b, runtimeURL)
+	e.baseline, e.base = startBaseline(b, runtimeURL, e.firmID)
+	e.dialWorkflow(b, s.Material, workflowAddr)
+	return e
+}
+
+// freeAddr is a loopback address nothing listens on right now.
+func freeAddr(b *testing.B) string {
+	b.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// dialWorkflow connects to workflow as the gateway does (mutual TLS with the
+// gateway's certificate) and signs principal tokens as identity does.
+func (e *env) dialWorkflow(b *testing.B, m stack.Material, addr string) {
+	b.Helper()
+	tlsConfig, err := tlsconf.ClientConfig(m.PKI.CAFile, m.PKI.CertFile("gateway"), m.PKI.KeyFile("gateway"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	conn, err := rpc.Dial(addr, tlsConfig)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { conn.Close() })
+	key, err := principal.LoadPrivateKey(m.SigningKey)
+	if err != nil {
+		b.Fatal(err)
+	}
+	e.grpc, e.signer = workflowv1.NewProjectServiceClient(conn), principal.NewSigner(key)
+}
+
+// logPlans shows how PostgreSQL runs a client's first and deep project pages, as the
+// runtime role under row-level security: an index range scan either way, no sort.
+func (e *env) logPlans(b *testing.B, runtimeURL string) {
+	b.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, runtimeURL)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, sqlScope, e.firmID); err != nil {
+			return err
+		}
+		var at time.Time
+		var id string
+		if err := tx.QueryRow(ctx, "select create_time, id::text from projects where client_id = $1 order by create_time, id offset $2 limit 1",
+			e.giant, (deepPageNumber-1)*50-1).Scan(&at, &id); err != nil {
+			return err
+		}
+		for name, q := range map[string][]any{
+			"first page": {"explain (analyze, costs off) select id from projects where client_id = $1 order by create_time, id limit 51", e.giant},
+			"deep page": {`explain (analyze, costs off) select id from projects where client_id = $1 and (create_time, id) > ($2, $3)
+				order by create_time, id limit 51`, e.giant, at, id},
+		} {
+			rows, err := tx.Query(ctx, q[0].(string), q[1:]...)
+			if err != nil {
+				return err
+			}
+			lines, err := pgx.CollectRows(rows, pgx.RowTo[string])
+			if err != nil {
+				return err
+			}
+			b.Logf("plan of the %s:\n  %s", name, strings.Join(lines, "\n  "))
+		}
+		return nil
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+}
+
+func httpsClient(pool *x509.CertPool, jar http.CookieJar) *http.Client {
+	return &http.Client{
+		Jar: jar, Timeout: 30 * time.Second,
+		Transport: &http.Transport{
+			TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}, ForceAttemptHTTP2: true,
+			MaxIdleConnsPerHost: concurrency * 2,
+		},
+	}
+}
+
+// signUp makes the firm and an API key for the load, as a firm would.
+func (e *env) signUp(b *testing.B, pool *x509.CertPool) {
+	b.Helper()
+	jar, _ := cookiejar.New(nil)
+	browser := httpsClient(pool, jar)
+	call := func(method, path, csrf string, body any) map[string]any {
+		raw, _ := json.Marshal(body)
+		req, _ := http.NewRequest(method, e.gateway+path, bytes.NewReader(raw))
+		req.Header.Set("Content-Type", "application/json")
+		if csrf != "" {
+			req.Header.Set("X-CSRF-Token", csrf)
+		}
+		resp, err := browser.Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out map[string]any
+		_ = json.NewDecoder(resp.Body).Decode(&out)
+		if resp.StatusCode >= 300 {
+			b.Fatalf("%s %s: %d %v", method, path, resp.StatusCode, out)
+		}
+		return out
+	}
+	const password = "correct horse battery staple"
+	signed := call("POST", "/v1/signup", "", map[string]any{
+		"firm_display_name": "Load Bookkeeping", "email": "owner@load.example", "display_name": "Owner", "password": password,
+	})
+	firmName := signed["firm"].(map[string]any)["name"].(string)
+	e.firmID = strings.TrimPrefix(firmName, "firms/")
+	csrf := call("POST", "/v1/login", "", map[string]any{"email": "owner@load.example", "password": password})["csrf_token"].(string)
+	key := call("POST", "/v1/"+firmName+"/apiKeys", csrf, map[string]any{
+		"display_name": "load", "scopes": []string{"projects:write", "tasks:write"},
+	})
+	e.apiKey = key["secret"].(string)
+	e.apiKeyID = key["name"].(string)[strings.LastIndex(key["name"].(string), "/")+1:]
+}
+
+// seed writes the firm's clients, projects and tasks in a few set-based statements
+// as the administrator.
+func (e *env) seed(b *testing.B, adminURL string) {
+	b.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, adminURL)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	statements := []string{
+		`insert into clients (id, firm_id, display_name, kind, priority, create_time, update_time)
+		 select gen_random_uuid(), $1, 'Client ' || i, 'business', 'normal', now() - make_interval(secs => i), now()
+		 from generate_series(1, ` + fmt.Sprint(clients) + `) i`,
+		`create temporary table seed_clients as
+		 select id, row_number() over (order by id) as n from clients where firm_id = $1`,
+		// Client 1 has giantProjects projects, the next busyClients have busyProjects, the rest two.
+		`insert into projects (id, firm_id, client_id, display_name, status, start_date, due_date, budget_minutes,
+		   task_count, completed_task_count, version, create_time, update_time)
+		 select gen_random_uuid(), $1, c.id, 'Project ' || c.n || '-' || k, 'not_started', date '2026-01-01',
+		   date '2026-01-01' + (k % 90), 240, 0, 0, 1, now() - make_interval(secs => c.n * 10000 + k), now()
+		 from seed_clients c cross join lateral generate_series(1,
+		   case when c.n = 1 then ` + fmt.Sprint(giantProjects) + ` when c.n <= ` + fmt.Sprint(busyClients+1) + ` then ` +
+			fmt.Sprint(busyProjects) + ` else 2 end) k`,
+		`create temporary table seed_projects as
+		 select p.id, p.client_id, p.due_date, p.create_time from projects p join seed_clients c on c.id = p.client_id
+		 where p.firm_id = $1 and c.n > 1 order by p.id limit ` + fmt.Sprint(tasksTotal/tasksPerProj),
+		`insert into tasks (id, firm_id, project_id, client_id, position, title, status, due_date, estimate_minutes,
+		   version, create_time, update_time)
+		 select gen_random_uuid(), $1, p.id, p.client_id, k, 'Task ' || k, case when k <= 2 then 'complete' else 'ready' end,
+		   p.due_date - (` + fmt.Sprint(tasksPerProj) + ` - k), 30, 1, p.create_time, p.create_time
+		 from seed_projects p cross join generate_series(1, ` + fmt.Sprint(tasksPerProj) + `) k`,
+		`update projects set task_count = ` + fmt.Sprint(tasksPerProj) + `, completed_task_count = 2, status = 'in_progress'
+		 where id in (select id from seed_projects)`,
+		`analyze`,
+	}
+	// Nothing here needs to survive a crash before the benchmark reads it.
+	if _, err := conn.Exec(ctx, "set synchronous_commit = off"); err != nil {
+		b.Fatal(err)
+	}
+	for _, sql := range statements {
+		args := []any{e.firmID}
+		if !strings.Contains(sql, "$1") {
+			args = nil
+		}
+		started := time.Now()
+		if _, err := conn.Exec(ctx, sql, args...); err != nil {
+			b.Fatalf("seed: %v\n%s", err, sql)
+		}
+		words := strings.Fields(sql)
+		b.Logf("seed %5dms  %s", time.Since(started).Milliseconds(), strings.Join(words[:min(3, len(words))], " "))
+	}
+	rows, _ := conn.Query(ctx, "select id::text from seed_projects")
+	if e.projects, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
+		b.Fatal(err)
+	}
+	rows, _ = conn.Query(ctx, "select id::text from seed_clients where n between 2 and $1", busyClients+1)
+	if e.busy, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
+		b.Fatal(err)
+	}
+	if err := conn.QueryRow(ctx, "select id::text from seed_clients where n = 1").Scan(&e.giant); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// findDeepToken pages through the giant client's projects to page deepPageNumber, as
+// a client of the API would.
+func (e *env) findDeepToken(b *testing.B) {
+	b.Helper()
+	client := url.QueryEscape("firms/" + e.firmID + "/clients/" + e.giant)
+	first := e.gateway + "/v1/firms/" + e.firmID + "/projects?page_size=50&client=" + client
+	token := ""
+	for range deepPageNumber - 1 {
+		req, _ := http.NewRequest(http.MethodGet, first+"&page_token="+token, nil)
+		req.Header.Set("Authorization", "Bearer "+e.apiKey)
+		resp, err := e.full.Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		var page struct {
+			NextPageToken string `json:"next_page_token"`
+		}
+		err = json.NewDecoder(resp.Body).Decode(&page)
+		resp.Body.Close()
+		if err != nil || page.NextPageToken == "" {
+			b.Fatalf("paging the giant client stopped early: %v", err)
+		}
+		token = page.NextPageToken
+	}
+	e.deepToken = token
+}

@@ -1,0 +1,190 @@
+package app
+
+import (
+	"context"
+
+	eventsv1 "github.com/firmflow/firmflow/pkg/gen/firmflow/events/v1"
+	"github.com/firmflow/firmflow/pkg/paging"
+	"github.com/firmflow/firmflow/pkg/principal"
+	"github.com/firmflow/firmflow/services/workflow/internal/domain"
+	"github.com/firmflow/firmflow/services/workflow/internal/store"
+)
+
+// Templates have no assignee, so the "assigned" scope reaches none of them.
+
+// CreateTemplate stores a new template at revision 1. A retry with the same request
+// id returns the first template.
+func (a *App) CreateTemplate(ctx context.Context, p principal.Principal, firmID string, t domain.Template, requestID string) (domain.Template, error) {
+	now := a.workNow()
+	t.ID, t.FirmID, t.Revision, t.CreateTime, t.UpdateTime = newID(), firmID, 1, now, now
+	if err := t.Validate(); err != nil {
+		return t, err
+	}
+	err := a.inFirm(ctx, p, firmID, func(q *store.Queries) error {
+		if err := require(ctx, q, p, domain.CategoryTemplates, domain.ActionCreate, false); err != nil {
+			return err
+		}
+		earlier, claimed, err := q.ClaimRequest(ctx, requestID, templateName(firmID, t.ID))
+		if err != nil {
+			return err
+		}
+		if !claimed {
+			ids, err := earlierCreate(earlier, firmID, "templates")
+			if err != nil {
+				return err
+			}
+			t, err = q.Template(ctx, ids[1])
+			return err
+		}
+		if err := q.CreateTemplate(ctx, t); err != nil {
+			return err
+		}
+		return emit(ctx, q, p, "template_created", &eventsv1.TemplateChanged{Template: templateName(firmID, t.ID), Revision: t.Revision})
+	})
+	return t, err
+}
+
+// Template returns a template at its current revision.
+func (a *App) Template(ctx context.Context, p principal.Principal, firmID, id string) (domain.Template, error) {
+	var t domain.Template
+	err := a.inFirm(ctx, p, firmID, func(q *store.Queries) error {
+		if err := require(ctx, q, p, domain.CategoryTemplates, domain.ActionRead, false); err != nil {
+			return err
+		}
+		var err error
+		t, err = q.Template(ctx, id)
+		return err
+	})
+	return t, err
+}
+
+// Templates lists a page of the firm's templates.
+func (a *App) Templates(ctx context.Context, p principal.Principal, firmID string, page paging.Page) ([]domain.Template, bool, error) {
+	var out []domain.Template
+	var more bool
+	err := a.inFirm(ctx, p, firmID, func(q *store.Queries) error {
+		if err := require(ctx, q, p, domain.CategoryTemplates, domain.ActionRead, false); err != nil {
+			return err
+		}
+		var err error
+		out, more, err = q.Templates(ctx, page)
+		return err
+	})
+	return out, more, err
+}
+
+// TemplateRevisions lists a page of a template's revisions, newest first.
+func (a *App) TemplateRevisions(ctx context.Context, p principal.Principal, firmID, id string, page paging.Page) ([]domain.Template, bool, error) {
+	var out []domain.Template
+	var more bool
+	err := a.inFirm(ctx, p, firmID, func(q *store.Queries) error {
+		if err := require(ctx, q, p, domain.CategoryTemplates, domain.ActionRead, false); err != nil {
+			return err
+		}
+		var err error
+		out, more, err = q.TemplateRevisions(ctx, id, page)
+		return err
+	})
+	return out, more, err
+}
+
+// TemplatePatch is an UpdateTemplate: nil fields stay as they are.
+type TemplatePatch struct {
+	DisplayName   *string
+	Description   *string
+	BudgetMinutes *int
+	Tasks         *[]domain.TemplateTask
+	Etag          string
+}
+
+// UpdateTemplate makes a new revision and replans the template's projects that have
+// not started: their template tasks are rebuilt from the new revision.
+func (a *App) UpdateTemplate(ctx context.Context, p principal.Principal, firmID, id string, patch TemplatePatch) (domain.Template, error) {
+	var t domain.Template
+	err := a.inFirm(ctx, p, firmID, func(q *store.Queries) error {
+		if err := require(ctx, q, p, domain.CategoryTemplates, domain.ActionUpdate, false); err != nil {
+			return err
+		}
+		var err error
+		if t, err = q.TemplateForUpdate(ctx, id); err != nil {
+			return err
+		}
+		if err := checkEtag(patch.Etag, t.Revision, "template"); err != nil {
+			return err
+		}
+		changed := patch.apply(&t)
+		if len(changed) == 0 {
+			return nil
+		}
+		if err := t.Validate(); err != nil {
+			return err
+		}
+		t.UpdateTime = a.workNow()
+		if t, err = q.SaveTemplate(ctx, t, t.Revision); err != nil {
+			return err
+		}
+		events := newWorkEvents(q, p.Actor())
+		replanned, err := a.replanTemplateProjects(ctx, q, events, t)
+		if err != nil {
+			return err
+		}
+		events.add("template_updated", &eventsv1.TemplateChanged{
+			Template: templateName(firmID, t.ID), Revision: t.Revision, ChangedFields: changed, ReplannedProjects: int32(replanned),
+		})
+		return events.write(ctx, q)
+	})
+	return t, err
+}
+
+// DeleteTemplate removes a template; the projects made from it keep their tasks.
+func (a *App) DeleteTemplate(ctx context.Context, p principal.Principal, firmID, id, etag string) error {
+	return a.inFirm(ctx, p, firmID, func(q *store.Queries) error {
+		if err := require(ctx, q, p, domain.CategoryTemplates, domain.ActionDelete, false); err != nil {
+			return err
+		}
+		t, err := q.TemplateForUpdate(ctx, id)
+		if err != nil {
+			return err
+		}
+		if err := checkEtag(etag, t.Revision, "template"); err != nil {
+			return err
+		}
+		if err := q.DeleteTemplate(ctx, id); err != nil {
+			return err
+		}
+		return emit(ctx, q, p, "template_deleted", &eventsv1.TemplateChanged{Template: templateName(firmID, id), Revision: t.Revision})
+	})
+}
+
+// replanTemplateProjects moves the template's not-started projects to its new
+// revision, keeping each project's own dates, assignee and budget.
+func (a *App) replanTemplateProjects(ctx context.Context, q *store.Queries, events *workEvents, t domain.Template) (int, error) {
+	projects, err := q.NotStartedProjectsOfTemplate(ctx, t.ID)
+	if err != nil {
+		return 0, err
+	}
+	for _, project := range projects {
+		if err := a.replan(ctx, q, events, project, t, planOf(project)); err != nil {
+			return 0, err
+		}
+	}
+	return len(projects), nil
+}
+
+// apply changes t as the patch says and names the fields that changed.
+func (patch TemplatePatch) apply(t *domain.Template) []string {
+	var changed []string
+	if patch.DisplayName != nil && *patch.DisplayName != t.DisplayName {
+		t.DisplayName, changed = *patch.DisplayName, append(changed, "display_name")
+	}
+	if patch.Description != nil && *patch.Description != t.Description {
+		t.Description, changed = *patch.Description, append(changed, "description")
+	}
+	if patch.BudgetMinutes != nil && *patch.BudgetMinutes != t.BudgetMinutes {
+		t.BudgetMinutes, changed = *patch.BudgetMinutes, append(changed, "budget_minutes")
+	}
+	if patch.Tasks != nil {
+		t.Tasks, changed = *patch.Tasks, append(changed, "tasks")
+	}
+	return changed
+}

@@ -1,0 +1,34 @@
+package domain
+
+import (
+	"slices"
+	"testing"
+)
+
+func TestContactProblemsNameTheBadEntry(t *testing.T) {
+	c := Contact{
+		DisplayName: "Grace Hopper",
+		Emails:      []ContactEmail{{Address: "grace@example.com"}, {Address: "Grace <g@example.com>"}},
+		Phones:      []ContactPhone{{Number: "+1 (555) 010-9999"}, {Number: "call me"}},
+		Addresses:   []PostalAddress{{Lines: []string{"1 Navy Way"}, CountryCode: "us"}},
+	}
+	var got []string
+	for _, p := range c.Problems() {
+		got = append(got, p.Field)
+	}
+	if want := []string{"addresses[0]", "emails[1].address", "phones[1].number"}; !slices.Equal(got, want) {
+		t.Errorf("problems at %v, want %v", got, want)
+	}
+}
+
+func TestContactApplyReportsOnlyRealChanges(t *testing.T) {
+	c := Contact{DisplayName: "Grace", Emails: []ContactEmail{{Address: "g@example.com"}}}
+	changed, err := c.Apply(Contact{DisplayName: "Grace", Emails: []ContactEmail{{Address: "grace@example.com"}}, JobTitle: "ignored"},
+		[]string{"display_name", "emails"})
+	if err != nil || !slices.Equal(changed, []string{"emails"}) || c.JobTitle != "" {
+		t.Errorf("changed %v, contact %+v, %v", changed, c, err)
+	}
+	if _, err := c.Apply(Contact{}, []string{"id"}); err == nil {
+		t.Error("path id accepted")
+	}
+}

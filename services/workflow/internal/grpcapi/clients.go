@@ -1,0 +1,329 @@
+package grpcapi
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+
+	"google.golang.org/grpc"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/types/known/emptypb"
+
+	"github.com/firmflow/firmflow/pkg/apierr"
+	workflowv1 "github.com/firmflow/firmflow/pkg/gen/firmflow/workflow/v1"
+	"github.com/firmflow/firmflow/pkg/paging"
+	"github.com/firmflow/firmflow/pkg/rpc"
+	"github.com/firmflow/firmflow/services/workflow/internal/app"
+	"github.com/firmflow/firmflow/services/workflow/internal/domain"
+)
+
+// clientService is ClientService on the shared Server.
+type clientService struct {
+	workflowv1.UnimplementedClientServiceServer
+	*Server
+}
+
+func init() {
+	registrations = append(registrations, func(r grpc.ServiceRegistrar, s *Server) {
+		workflowv1.RegisterClientServiceServer(r, &clientService{Server: s})
+	})
+	read := rpc.Policy{Roles: rpc.Everyone, Scope: "clients:read"}
+	write := rpc.Policy{Roles: rpc.Everyone, Scope: "clients:write"}
+	configure := rpc.Policy{Roles: rpc.Managers}
+	policyTables = append(policyTables, rpc.Policies{
+		workflowv1.ClientService_GetClient_FullMethodName:           read,
+		workflowv1.ClientService_ListClients_FullMethodName:         read,
+		workflowv1.ClientService_LookupClientByTaxId_FullMethodName: read,
+		workflowv1.ClientService_ExportClients_FullMethodName:       read,
+		workflowv1.ClientService_CreateClient_FullMethodName:        write,
+		workflowv1.ClientService_UpdateClient_FullMethodName:        write,
+		workflowv1.ClientService_DeleteClient_FullMethodName:        write,
+		workflowv1.ClientService_ImportClients_FullMethodName:       write,
+		workflowv1.ClientService_ListCustomFields_FullMethodName:    read,
+		workflowv1.ClientService_GetCustomField_FullMethodName:      read,
+		workflowv1.ClientService_CreateCustomField_FullMethodName:   configure,
+		workflowv1.ClientService_UpdateCustomField_FullMethodName:   configure,
+		workflowv1.ClientService_DeleteCustomField_FullMethodName:   configure,
+	})
+}
+
+func parentFirm(field, parent string) (string, error) {
+	ids, err := uuidsIn(field, parent, "firm", "firms")
+	if err != nil {
+		return "", err
+	}
+	return ids[0], nil
+}
+
+func clientIDs(field, name string) (firmID, clientID string, err error) {
+	ids, err := uuidsIn(field, name, "client", "firms", "clients")
+	if err != nil {
+		return "", "", err
+	}
+	return ids[0], ids[1], nil
+}
+
+func wantsReveal(v workflowv1.ClientView) bool {
+	return v == workflowv1.ClientView_CLIENT_VIEW_REVEALED
+}
+
+func (s *clientService) GetClient(ctx context.Context, req *workflowv1.GetClientRequest) (*workflowv1.Client, error) {
+	firmID, clientID, err := clientIDs("name", req.GetName())
+	if err != nil {
+		return nil, err
+	}
+	c, err := s.app.Client(ctx, caller(ctx), firmID, clientID, wantsReveal(req.GetView()))
+	if err != nil {
+		return nil, err
+	}
+	return toClient(c, wantsReveal(req.GetView())), nil
+}
+
+func (s *clientService) LookupClientByTaxId(ctx context.Context, req *workflowv1.LookupClientByTaxIdRequest) (*workflowv1.Client, error) {
+	firmID, err := parentFirm("parent", req.GetParent())
+	if err != nil {
+		return nil, err
+	}
+	c, err := s.app.LookupClientByTaxID(ctx, caller(ctx), firmID, req.GetTaxId(), wantsReveal(req.GetView()))
+	if err != nil {
+		return nil, err
+	}
+	return toClient(c, wantsReveal(req.GetView())), nil
+}
+
+// clientFilter reads a list's filter and the canonical form its page tokens are
+// bound to.
+func clientFilter(firmID, tag, assignee string, kind workflowv1.ClientKind, externalID, orderBy string) (domain.ClientFilter, string, error) {
+	f := domain.ClientFilter{Tag: tag, Kind: domainEnum(clientKinds, kind), ExternalID: externalID, Order: domain.ClientOrder(orderBy)}
+	if assignee != "" {
+		ids, err := uuidsIn("assignee", assignee, "member", "firms", "members")
+		if err != nil || ids[0] != firmID {
+			return f, "", errAssigneeOutsideFirm
+		}
+		f.AssigneeID = ids[1]
+	}
+	key := fmt.Sprintf("clients\x00%s\x00%s\x00%s\x00%s\x00%s\x00%s", firmID, f.Tag, f.AssigneeID, f.Kind, f.ExternalID, f.Order)
+	return f, key, nil
+}
+
+var errAssigneeOutsideFirm = apierr.InvalidArgument("assignee", "member.firm", "a member of this firm: firms/{firm}/members/{member}")
+
+func (s *clientService) ListClients(ctx context.Context, req *workflowv1.ListClientsRequest) (*workflowv1.ListClientsResponse, error) {
+	firmID, err := parentFirm("parent", req.GetParent())
+	if err != nil {
+		return nil, err
+	}
+	f, key, err := clientFilter(firmID, req.GetTag(), req.GetAssignee(), req.GetKind(), req.GetExternalId(), req.GetOrderBy())
+	if err != nil {
+		return nil, err
+	}
+	page, err := paging.Request(req.GetPageSize(), req.GetPageToken(), key)
+	if err != nil {
+		return nil, err
+	}
+	clients, next, err := s.app.Clients(ctx, caller(ctx), firmID, f, page)
+	if err != nil {
+		return nil, err
+	}
+	out := &workflowv1.ListClientsResponse{}
+	for _, c := range clients {
+		out.Clients = append(out.Clients, toClient(c, false))
+	}
+	if next != nil {
+		out.NextPageToken = paging.Next(*next, true, key)
+	}
+	return out, nil
+}
+
+func (s *clientService) CreateClient(ctx context.Context, req *workflowv1.CreateClientRequest) (*workflowv1.Client, error) {
+	firmID, err := parentFirm("parent", req.GetParent())
+	if err != nil {
+		return nil, err
+	}
+	c, err := fromClient(req.GetClient(), firmID)
+	if err != nil {
+		return nil, err
+	}
+	created, err := s.app.CreateClient(ctx, caller(ctx), firmID, c, req.GetRequestId())
+	if err != nil {
+		return nil, err
+	}
+	return toClient(created, false), nil
+}
+
+func (s *clientService) UpdateClient(ctx context.Context, req *workflowv1.UpdateClientRequest) (*workflowv1.Client, error) {
+	firmID, clientID, err := clientIDs("client.name", req.GetClient().GetName())
+	if err != nil {
+		return nil, err
+	}
+	c, err := fromClient(req.GetClient(), firmID)
+	if err != nil {
+		return nil, err
+	}
+	paths := maskPaths(req.GetUpdateMask().GetPaths(), clientOutputOnly)
+	updated, err := s.app.UpdateClient(ctx, caller(ctx), firmID, clientID, c, paths, req.GetClient().GetEtag())
+	if err != nil {
+		return nil, err
+	}
+	return toClient(updated, false), nil
+}
+
+func (s *clientService) DeleteClient(ctx context.Context, req *workflowv1.DeleteClientRequest) (*emptypb.Empty, error) {
+	firmID, clientID, err := clientIDs("name", req.GetName())
+	if err != nil {
+		return nil, err
+	}
+	if err := s.app.DeleteClient(ctx, caller(ctx), firmID, clientID, req.GetEtag()); err != nil {
+		return nil, err
+	}
+	return &emptypb.Empty{}, nil
+}
+
+func (s *clientService) ImportClients(ctx context.Context, req *workflowv1.ImportClientsRequest) (*workflowv1.ImportClientsResponse, error) {
+	firmID, err := parentFirm("parent", req.GetParent())
+	if err != nil {
+		return nil, err
+	}
+	imp, err := s.app.ImportClients(ctx, caller(ctx), firmID, req.GetCsv(), req.GetRequestId(), req.GetValidateOnly())
+	if err != nil {
+		return nil, err
+	}
+	out := &workflowv1.ImportClientsResponse{Import: imp.Name, ImportedCount: int32(imp.Count)}
+	for _, id := range imp.ClientIDs {
+		out.Clients = append(out.Clients, app.ClientName(firmID, id))
+	}
+	return out, nil
+}
+
+// exportPageSize is the default and largest page of an export.
+const exportPageSize = 1000
+
+func (s *clientService) ExportClients(ctx context.Context, req *workflowv1.ExportClientsRequest) (*workflowv1.ExportClientsResponse, error) {
+	firmID, err := parentFirm("parent", req.GetParent())
+	if err != nil {
+		return nil, err
+	}
+	format := "csv"
+	if req.GetFormat() == workflowv1.ExportFormat_EXPORT_FORMAT_JSON {
+		format = "json"
+	}
+	f, key, err := clientFilter(firmID, req.GetTag(), "", 0, "", "")
+	if err != nil {
+		return nil, err
+	}
+	key += "\x00export\x00" + format
+	size := req.GetPageSize()
+	if size <= 0 {
+		size = exportPageSize
+	}
+	page, err := paging.Request(size, req.GetPageToken(), key)
+	if err != nil {
+		return nil, err
+	}
+	page.Size = int(min(size, exportPageSize)) // paging caps ordinary lists lower
+	reveal := wantsReveal(req.GetView())
+	exp, err := s.app.ExportClients(ctx, caller(ctx), firmID, format, f, reveal, page)
+	if err != nil {
+		return nil, err
+	}
+	out := &workflowv1.ExportClientsResponse{ClientCount: int32(len(exp.Clients))}
+	if exp.Next != nil {
+		out.NextPageToken = paging.Next(*exp.Next, true, key)
+	}
+	var buf bytes.Buffer
+	if format == "csv" {
+		out.ContentType = "text/csv; charset=utf-8"
+		if err := domain.WriteClientCSV(&buf, exp.Clients, exp.CustomFields); err != nil {
+			return nil, err
+		}
+	} else {
+		out.ContentType = "application/json"
+		buf.WriteByte('[')
+		opts := protojson.MarshalOptions{UseProtoNames: true}
+		for i, c := range exp.Clients {
+			if i > 0 {
+				buf.WriteByte(',')
+			}
+			doc, err := opts.Marshal(toClient(c, reveal))
+			if err != nil {
+				return nil, err
+			}
+			buf.Write(doc)
+		}
+		buf.WriteByte(']')
+	}
+	out.Content = buf.String()
+	return out, nil
+}
+
+func (s *clientService) ListCustomFields(ctx context.Context, req *workflowv1.ListCustomFieldsRequest) (*workflowv1.ListCustomFieldsResponse, error) {
+	firmID, err := parentFirm("parent", req.GetParent())
+	if err != nil {
+		return nil, err
+	}
+	fields, err := s.app.CustomFields(ctx, caller(ctx), firmID)
+	if err != nil {
+		return nil, err
+	}
+	out := &workflowv1.ListCustomFieldsResponse{}
+	for _, f := range fields {
+		out.CustomFields = append(out.CustomFields, toCustomField(f))
+	}
+	return out, nil
+}
+
+func customFieldIDs(field, name string) (firmID, id string, err error) {
+	ids, err := uuidsIn(field, name, "custom field", "firms", "customFields")
+	if err != nil {
+		return "", "", err
+	}
+	return ids[0], ids[1], nil
+}
+
+func (s *clientService) GetCustomField(ctx context.Context, req *workflowv1.GetCustomFieldRequest) (*workflowv1.CustomField, error) {
+	firmID, id, err := customFieldIDs("name", req.GetName())
+	if err != nil {
+		return nil, err
+	}
+	f, err := s.app.CustomField(ctx, caller(ctx), firmID, id)
+	if err != nil {
+		return nil, err
+	}
+	return toCustomField(f), nil
+}
+
+func (s *clientService) CreateCustomField(ctx context.Context, req *workflowv1.CreateCustomFieldRequest) (*workflowv1.CustomField, error) {
+	firmID, err := parentFirm("parent", req.GetParent())
+	if err != nil {
+		return nil, err
+	}
+	f, err := s.app.CreateCustomField(ctx, caller(ctx), firmID, fromCustomField(req.GetCustomField()), req.GetRequestId())
+	if err != nil {
+		return nil, err
+	}
+	return toCustomField(f), nil
+}
+
+func (s *clientService) UpdateCustomField(ctx context.Context, req *workflowv1.UpdateCustomFieldRequest) (*workflowv1.CustomField, error) {
+	firmID, id, err := customFieldIDs("custom_field.name", req.GetCustomField().GetName())
+	if err != nil {
+		return nil, err
+	}
+	paths := maskPaths(req.GetUpdateMask().GetPaths(), customFieldOutputOnly)
+	f, err := s.app.UpdateCustomField(ctx, caller(ctx), firmID, id, fromCustomField(req.GetCustomField()), paths, req.GetCustomField().GetEtag())
+	if err != nil {
+		return nil, err
+	}
+	return toCustomField(f), nil
+}
+
+func (s *clientService) DeleteCustomField(ctx context.Context, req *workflowv1.DeleteCustomFieldRequest) (*emptypb.Empty, error) {
+	firmID, id, err := customFieldIDs("name", req.GetName())
+	if err != nil {
+		return nil, err
+	}
+	if err := s.app.DeleteCustomField(ctx, caller(ctx), firmID, id, req.GetEtag()); err != nil {
+		return nil, err
+	}
+	return &emptypb.Empty{}, nil
+}

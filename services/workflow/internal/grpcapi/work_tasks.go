@@ -1,0 +1,201 @@
+package grpcapi
+
+import (
+	"context"
+	"strings"
+
+	"google.golang.org/protobuf/types/known/emptypb"
+
+	"github.com/firmflow/firmflow/pkg/apierr"
+	workflowv1 "github.com/firmflow/firmflow/pkg/gen/firmflow/workflow/v1"
+	"github.com/firmflow/firmflow/pkg/paging"
+	"github.com/firmflow/firmflow/pkg/resource"
+	"github.com/firmflow/firmflow/services/workflow/internal/app"
+	"github.com/firmflow/firmflow/services/workflow/internal/domain"
+	"github.com/firmflow/firmflow/services/workflow/internal/store"
+)
+
+func (s *projectServer) CreateTask(ctx context.Context, req *workflowv1.CreateTaskRequest) (*workflowv1.Task, error) {
+	ids, err := workIDs("parent", req.GetParent(), "firms", "projects")
+	if err != nil {
+		return nil, err
+	}
+	firmID, in := ids[0], req.GetTask()
+	t := domain.Task{
+		Title: in.GetTitle(), Description: in.GetDescription(), Role: in.GetRole(), Status: fromProto(taskStatusToProto, in.GetStatus()),
+		EstimateMinutes: int(in.GetEstimateMinutes()), Position: int(in.GetPosition()), Checklist: checklistFromProto(in.GetChecklist()),
+	}
+	if t.AssigneeID, err = referenceID("task.assignee", in.GetAssignee(), firmID, "members"); err != nil {
+		return nil, err
+	}
+	if t.DueDate, err = workDate("task.due_date", in.GetDueDate()); err != nil {
+		return nil, err
+	}
+	t, err = s.app.CreateTask(ctx, caller(ctx), firmID, ids[1], t, req.GetRequestId())
+	if err != nil {
+		return nil, err
+	}
+	return toTask(t, s.app.Today()), nil
+}
+
+func (s *projectServer) GetTask(ctx context.Context, req *workflowv1.GetTaskRequest) (*workflowv1.Task, error) {
+	ids, err := workIDs("name", req.GetName(), "firms", "projects", "tasks")
+	if err != nil {
+		return nil, err
+	}
+	t, err := s.app.Task(ctx, caller(ctx), ids[0], ids[1], ids[2])
+	if err != nil {
+		return nil, err
+	}
+	return toTask(t, s.app.Today()), nil
+}
+
+func (s *projectServer) ListTasks(ctx context.Context, req *workflowv1.ListTasksRequest) (*workflowv1.ListTasksResponse, error) {
+	firmID, projectID, err := taskParent(req.GetParent())
+	if err != nil {
+		return nil, err
+	}
+	f := store.TaskFilter{
+		ProjectID: projectID, Status: fromProto(taskStatusToProto, req.GetStatus()), OpenOnly: req.GetOpenOnly(),
+		Order: store.TaskOrder(req.GetOrderBy()),
+	}
+	switch {
+	case f.Order == "" && projectID == "":
+		f.Order = store.TasksByDueDate
+	case f.Order == "":
+		f.Order = store.TasksByPosition
+	}
+	if f.AssigneeID, err = referenceID("assignee", req.GetAssignee(), firmID, "members"); err != nil {
+		return nil, err
+	}
+	if f.ClientID, err = referenceID("client", req.GetClient(), firmID, "clients"); err != nil {
+		return nil, err
+	}
+	if f.DueAfter, err = workDate("due_after", req.GetDueAfter()); err != nil {
+		return nil, err
+	}
+	if f.DueBefore, err = workDate("due_before", req.GetDueBefore()); err != nil {
+		return nil, err
+	}
+	filter := listFilter("tasks", req.GetParent(), req.GetStatus(), req.GetAssignee(), req.GetClient(), req.GetDueAfter(),
+		req.GetDueBefore(), req.GetOpenOnly(), f.Order)
+	page, err := paging.Request(req.GetPageSize(), req.GetPageToken(), filter)
+	if err != nil {
+		return nil, err
+	}
+	tasks, more, err := s.app.Tasks(ctx, caller(ctx), firmID, f, page)
+	if err != nil {
+		return nil, err
+	}
+	today := s.app.Today()
+	out := &workflowv1.ListTasksResponse{}
+	for _, t := range tasks {
+		out.Tasks = append(out.Tasks, toTask(t, today))
+	}
+	if n := len(tasks); n > 0 {
+		out.NextPageToken = paging.Next(f.Cursor(tasks[n-1]), more, filter)
+	}
+	return out, nil
+}
+
+func (s *projectServer) UpdateTask(ctx context.Context, req *workflowv1.UpdateTaskRequest) (*workflowv1.Task, error) {
+	in := req.GetTask()
+	ids, err := workIDs("task.name", in.GetName(), "firms", "projects", "tasks")
+	if err != nil {
+		return nil, err
+	}
+	firmID := ids[0]
+	patch := app.TaskPatch{Etag: in.GetEtag()}
+	for _, path := range req.GetUpdateMask().GetPaths() {
+		switch path {
+		case "title":
+			patch.Title = &in.Title
+		case "description":
+			patch.Description = &in.Description
+		case "role":
+			patch.Role = &in.Role
+		case "status":
+			status := fromProto(taskStatusToProto, in.GetStatus())
+			if status == "" {
+				return nil, apierr.InvalidArgument("task.status", "required", "must be set when in update_mask")
+			}
+			patch.Status = &status
+		case "assignee":
+			id, err := referenceID("task.assignee", in.GetAssignee(), firmID, "members")
+			if err != nil {
+				return nil, err
+			}
+			patch.AssigneeID = &id
+		case "due_date":
+			if patch.DueDate, err = datePatch("task.due_date", in.GetDueDate()); err != nil {
+				return nil, err
+			}
+		case "estimate_minutes":
+			minutes := int(in.GetEstimateMinutes())
+			patch.EstimateMinutes = &minutes
+		case "position":
+			position := int(in.GetPosition())
+			patch.Position = &position
+		case "checklist":
+			items := checklistFromProto(in.GetChecklist())
+			patch.Checklist = &items
+		default:
+			return nil, unknownPath(path, "title, description, role, status, assignee, due_date, estimate_minutes, position and checklist")
+		}
+	}
+	t, err := s.app.UpdateTask(ctx, caller(ctx), firmID, ids[1], ids[2], patch)
+	if err != nil {
+		return nil, err
+	}
+	return toTask(t, s.app.Today()), nil
+}
+
+func (s *projectServer) DeleteTask(ctx context.Context, req *workflowv1.DeleteTaskRequest) (*emptypb.Empty, error) {
+	ids, err := workIDs("name", req.GetName(), "firms", "projects", "tasks")
+	if err != nil {
+		return nil, err
+	}
+	return &emptypb.Empty{}, s.app.DeleteTask(ctx, caller(ctx), ids[0], ids[1], ids[2], req.GetEtag())
+}
+
+// taskParent parses firms/{firm}/projects/{project}, where project "-" (every
+// project, AIP-159) gives an empty project id.
+func taskParent(parent string) (firmID, projectID string, err error) {
+	wildcard := strings.HasSuffix(parent, "/projects/-")
+	if wildcard {
+		ids, err := workIDs("parent", strings.TrimSuffix(parent, "/projects/-"), "firms")
+		if err != nil {
+			return "", "", err
+		}
+		return ids[0], "", nil
+	}
+	ids, err := workIDs("parent", parent, "firms", "projects")
+	if err != nil {
+		return "", "", err
+	}
+	return ids[0], ids[1], nil
+}
+
+func checklistFromProto(in []*workflowv1.ChecklistItem) []domain.ChecklistItem {
+	out := make([]domain.ChecklistItem, len(in))
+	for i, it := range in {
+		out[i] = domain.ChecklistItem{ID: it.GetId(), Text: it.GetText(), Done: it.GetDone()}
+	}
+	return out
+}
+
+func toTask(t domain.Task, today domain.Date) *workflowv1.Task {
+	flags := t.Flags(today)
+	out := &workflowv1.Task{
+		Name: resource.Name("firms", t.FirmID, "projects", t.ProjectID, "tasks", t.ID), Title: t.Title, Description: t.Description,
+		Role: t.Role, Status: taskStatusToProto[t.Status], Assignee: refName(t.FirmID, "members", t.AssigneeID),
+		DueDate: t.DueDate.String(), EstimateMinutes: int32(t.EstimateMinutes), Position: int32(t.Position),
+		UpNext: flags.UpNext, Overdue: flags.Overdue, Blocked: flags.Blocked,
+		Project: resource.Name("firms", t.FirmID, "projects", t.ProjectID), Client: refName(t.FirmID, "clients", t.ClientID),
+		CompleteTime: ts(t.CompleteTime), CreateTime: ts(t.CreateTime), UpdateTime: ts(t.UpdateTime), Etag: app.Etag(t.Version),
+	}
+	for _, it := range t.Checklist {
+		out.Checklist = append(out.Checklist, &workflowv1.ChecklistItem{Id: it.ID, Text: it.Text, Done: it.Done})
+	}
+	return out
+}

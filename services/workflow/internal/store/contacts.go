@@ -1,0 +1,185 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/firmflow/firmflow/pkg/apierr"
+	"github.com/firmflow/firmflow/pkg/paging"
+	"github.com/firmflow/firmflow/pkg/pg"
+	"github.com/firmflow/firmflow/services/workflow/internal/domain"
+)
+
+const contactColumns = `k.id::text, k.firm_id::text, k.display_name, k.given_name, k.family_name, k.job_title,
+	k.emails, k.phones, k.addresses, k.version, k.create_time, k.update_time`
+
+func scanContact(row pgx.Row) (domain.Contact, error) {
+	var c domain.Contact
+	err := row.Scan(&c.ID, &c.FirmID, &c.DisplayName, &c.GivenName, &c.FamilyName, &c.JobTitle,
+		&c.Emails, &c.Phones, &c.Addresses, &c.Version, &c.CreateTime, &c.UpdateTime)
+	return c, err
+}
+
+// CreateContact inserts a contact.
+func (q *Queries) CreateContact(ctx context.Context, c domain.Contact) error {
+	_, err := q.tx.Exec(ctx, `insert into contacts (id, firm_id, display_name, given_name, family_name, job_title,
+		emails, phones, addresses, create_time, update_time) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)`,
+		c.ID, q.firmID, c.DisplayName, c.GivenName, c.FamilyName, c.JobTitle,
+		jsonList(c.Emails), jsonList(c.Phones), jsonList(c.Addresses), c.CreateTime)
+	return err
+}
+
+// jsonList keeps a nil slice from being stored as JSON null.
+func jsonList[T any](list []T) []T {
+	if list == nil {
+		return []T{}
+	}
+	return list
+}
+
+// Contact reads one contact.
+func (q *Queries) Contact(ctx context.Context, id string) (domain.Contact, error) {
+	c, err := scanContact(q.tx.QueryRow(ctx, "select "+contactColumns+" from contacts k where k.id = $1", id))
+	return c, notFound(err, "contact")
+}
+
+// ContactForUpdate reads one contact and locks it.
+func (q *Queries) ContactForUpdate(ctx context.Context, id string) (domain.Contact, error) {
+	c, err := scanContact(q.tx.QueryRow(ctx, "select "+contactColumns+" from contacts k where k.id = $1 for update", id))
+	return c, notFound(err, "contact")
+}
+
+// UpdateContact writes c if its version is still expectedVersion.
+func (q *Queries) UpdateContact(ctx context.Context, c domain.Contact, expectedVersion int64, now time.Time) (domain.Contact, error) {
+	err := q.tx.QueryRow(ctx, `update contacts set display_name = $2, given_name = $3, family_name = $4, job_title = $5,
+		emails = $6, phones = $7, addresses = $8, version = version + 1, update_time = $10
+		where id = $1 and version = $9 returning version, update_time`,
+		c.ID, c.DisplayName, c.GivenName, c.FamilyName, c.JobTitle, jsonList(c.Emails), jsonList(c.Phones),
+		jsonList(c.Addresses), expectedVersion, now).Scan(&c.Version, &c.UpdateTime)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return c, apierr.StaleEtag("contact")
+	}
+	return c, err
+}
+
+// DeleteContact removes a contact and its links to clients, and returns the clients
+// it was the primary contact of.
+func (q *Queries) DeleteContact(ctx context.Context, id string) (primaryOf []string, err error) {
+	rows, err := q.tx.Query(ctx, "select client_id::text from client_contacts where contact_id = $1 and is_primary", id)
+	if err != nil {
+		return nil, err
+	}
+	if primaryOf, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
+		return nil, err
+	}
+	_, err = q.tx.Exec(ctx, "delete from contacts where id = $1", id)
+	return primaryOf, err
+}
+
+// Contacts lists a page of contacts, oldest first. visibleTo, when set, limits them to
+// contacts of clients assigned to that member.
+func (q *Queries) Contacts(ctx context.Context, page paging.Page, visibleTo string) ([]domain.Contact, *paging.Cursor, error) {
+	after := paging.Cursor{}
+	if page.After != nil {
+		after = *page.After
+	}
+	id, _ := cursorParts(after.ID)
+	rows, err := q.tx.Query(ctx, "select "+contactColumns+` from contacts k
+		where ($1::boolean or (k.create_time, k.id) > ($2, $3::uuid))
+		  and ($4 = '' or exists (select 1 from client_contacts cc
+		       join client_assignees a on a.firm_id = cc.firm_id and a.client_id = cc.client_id
+		       where cc.firm_id = k.firm_id and cc.contact_id = k.id and a.member_id = nullif($4, '')::uuid))
+		order by k.create_time, k.id limit $5`, page.After == nil, after.Time, id, visibleTo, page.Size+1)
+	if err != nil {
+		return nil, nil, err
+	}
+	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (domain.Contact, error) { return scanContact(r) })
+	if err != nil || len(list) <= page.Size {
+		return list, nil, err
+	}
+	list = list[:page.Size]
+	last := list[len(list)-1]
+	return list, &paging.Cursor{Time: last.CreateTime, ID: last.ID}, nil
+}
+
+// ContactVisibleTo reports whether the contact belongs to a client assigned to the
+// member, which is what an "assigned" contacts scope reaches.
+func (q *Queries) ContactVisibleTo(ctx context.Context, contactID, memberID string) (bool, error) {
+	var ok bool
+	err := q.tx.QueryRow(ctx, `select exists (select 1 from client_contacts cc
+		join client_assignees a on a.firm_id = cc.firm_id and a.client_id = cc.client_id
+		where cc.contact_id = $1 and a.member_id = $2::uuid)`, contactID, memberID).Scan(&ok)
+	return ok, err
+}
+
+// ---- links between clients and contacts ----
+
+const clientContactColumns = `l.firm_id::text, l.client_id::text, l.contact_id::text, l.is_primary, l.relationship,
+	k.display_name, l.version, l.create_time`
+
+func scanClientContact(row pgx.Row) (domain.ClientContact, error) {
+	var l domain.ClientContact
+	err := row.Scan(&l.FirmID, &l.ClientID, &l.ContactID, &l.Primary, &l.Relationship, &l.DisplayName, &l.Version, &l.CreateTime)
+	return l, err
+}
+
+// ErrContactLinked refuses linking a contact to a client twice.
+var ErrContactLinked = apierr.AlreadyExists("CONTACT_ALREADY_LINKED", "the contact is linked to this client already")
+
+// ClientContacts lists a client's contacts, the primary first, then by name.
+func (q *Queries) ClientContacts(ctx context.Context, clientID string) ([]domain.ClientContact, error) {
+	rows, err := q.tx.Query(ctx, "select "+clientContactColumns+` from client_contacts l
+		join contacts k on k.firm_id = l.firm_id and k.id = l.contact_id
+		where l.client_id = $1 order by l.is_primary desc, k.display_name, l.contact_id limit $2`, clientID, domain.MaxClientContacts)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (domain.ClientContact, error) { return scanClientContact(r) })
+}
+
+// ClientContactForUpdate reads one link and locks it.
+func (q *Queries) ClientContactForUpdate(ctx context.Context, clientID, contactID string) (domain.ClientContact, error) {
+	l, err := scanClientContact(q.tx.QueryRow(ctx, "select "+clientContactColumns+` from client_contacts l
+		join contacts k on k.firm_id = l.firm_id and k.id = l.contact_id
+		where l.client_id = $1 and l.contact_id = $2 for update of l`, clientID, contactID))
+	return l, notFound(err, "client contact")
+}
+
+// CountClientContacts counts a client's contacts.
+func (q *Queries) CountClientContacts(ctx context.Context, clientID string) (int, error) {
+	var n int
+	err := q.tx.QueryRow(ctx, "select count(*) from client_contacts where client_id = $1", clientID).Scan(&n)
+	return n, err
+}
+
+// DemotePrimary makes the client's primary contact, if any, an ordinary one.
+func (q *Queries) DemotePrimary(ctx context.Context, clientID string) error {
+	_, err := q.tx.Exec(ctx, "update client_contacts set is_primary = false, version = version + 1 where client_id = $1 and is_primary", clientID)
+	return err
+}
+
+// CreateClientContact inserts a link.
+func (q *Queries) CreateClientContact(ctx context.Context, l domain.ClientContact) error {
+	_, err := q.tx.Exec(ctx, `insert into client_contacts (firm_id, client_id, contact_id, is_primary, relationship, create_time)
+		values ($1, $2, $3, $4, $5, $6)`, q.firmID, l.ClientID, l.ContactID, l.Primary, l.Relationship, l.CreateTime)
+	if pg.IsUniqueViolation(err, "client_contacts_pkey") {
+		return ErrContactLinked
+	}
+	return err
+}
+
+// UpdateClientContact writes a link's primary flag and relationship.
+func (q *Queries) UpdateClientContact(ctx context.Context, l domain.ClientContact) (domain.ClientContact, error) {
+	err := q.tx.QueryRow(ctx, `update client_contacts set is_primary = $3, relationship = $4, version = version + 1
+		where client_id = $1 and contact_id = $2 returning version`, l.ClientID, l.ContactID, l.Primary, l.Relationship).Scan(&l.Version)
+	return l, notFound(err, "client contact")
+}
+
+// DeleteClientContact removes a link.
+func (q *Queries) DeleteClientContact(ctx context.Context, clientID, contactID string) error {
+	_, err := q.tx.Exec(ctx, "delete from client_contacts where client_id = $1 and contact_id = $2", clientID, contactID)
+	return err
+}
