@@ -128,6 +128,12 @@ func (s *Server) routes(ctx context.Context, up upstreams) (http.Handler, error)
 	if err := identityv1.RegisterIdentityServiceHandlerClient(ctx, rest, identityv1.NewIdentityServiceClient(s.identity)); err != nil {
 		return nil, fmt.Errorf("register identity routes: %w", err)
 	}
+	if err := identityv1.RegisterStaffServiceHandlerClient(ctx, rest, identityv1.NewStaffServiceClient(s.identity)); err != nil {
+		return nil, fmt.Errorf("register staff routes: %w", err)
+	}
+	if err := identityv1.RegisterSupportServiceHandlerClient(ctx, rest, identityv1.NewSupportServiceClient(s.identity)); err != nil {
+		return nil, fmt.Errorf("register support routes: %w", err)
+	}
 	if err := registerRoutes(ctx, rest, up); err != nil {
 		return nil, err
 	}

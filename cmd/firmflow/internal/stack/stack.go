@@ -66,8 +66,10 @@ type Material struct {
 type Stack struct {
 	GatewayURL string
 	NATSURL    string
-	Material   Material
-	Databases  map[string]string // service -> database name
+	// IdentityAddr is identity's gRPC address (mTLS), for operator tools.
+	IdentityAddr string
+	Material     Material
+	Databases    map[string]string // service -> database name
 
 	run      func(context.Context) error
 	nats     *natsserver.Server
@@ -79,7 +81,7 @@ var services = []string{"identity", "workflow"}
 
 // Init creates the development TLS material and keys under dataDir when missing.
 func Init(dataDir string) (Material, error) {
-	pki, err := tlsconf.EnsureDevPKI(filepath.Join(dataDir, "tls"), []string{"gateway", "identity", "workflow"})
+	pki, err := tlsconf.EnsureDevPKI(filepath.Join(dataDir, "tls"), []string{"gateway", "identity", "workflow", "operator"})
 	if err != nil {
 		return Material{}, fmt.Errorf("development TLS: %w", err)
 	}
@@ -178,6 +180,12 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		return nil, fmt.Errorf("workflow: %w", err)
 	}
 
+	// audit (see audit.go): the gateway routes to auSrv.Addr().
+	auSrv, err := startAudit(ctx, opts, s, material, adminAddr())
+	if err != nil {
+		return nil, err
+	}
+
 	var gwCfg gateway.Config
 	if err := config.LoadFrom(&gwCfg, map[string]string{}); err != nil {
 		return nil, err
@@ -195,11 +203,13 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
 	s.GatewayURL = "https://" + strings.Replace(gwSrv.Addr(), "127.0.0.1", "localhost", 1)
+	s.IdentityAddr = idSrv.Addr()
 
 	s.run = func(ctx context.Context) error {
 		g, ctx := errgroup.WithContext(ctx)
 		g.Go(func() error { return idSrv.Run(ctx) })
 		g.Go(func() error { return wfSrv.Run(ctx) })
+		g.Go(func() error { return auSrv.Run(ctx) })
 		g.Go(func() error { return gwSrv.Run(ctx) })
 		return g.Wait()
 	}

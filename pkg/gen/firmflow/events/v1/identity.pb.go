@@ -9,6 +9,7 @@ package eventsv1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -415,11 +416,95 @@ func (x *TotpEnabled) GetMember() string {
 	return ""
 }
 
+// firmflow.identity.support_grant_requested, support_grant_approved,
+// support_grant_denied, support_grant_first_used, support_grant_expired,
+// support_grant_revoked: a support grant's life, in the firm's audit log.
+type SupportGrantChanged struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// firms/{firm}/supportGrants/{support_grant}
+	SupportGrant string `protobuf:"bytes,1,opt,name=support_grant,json=supportGrant,proto3" json:"support_grant,omitempty"`
+	// staff/{staff}
+	Staff string `protobuf:"bytes,2,opt,name=staff,proto3" json:"staff,omitempty"`
+	// read or write, once approved.
+	Scope string `protobuf:"bytes,3,opt,name=scope,proto3" json:"scope,omitempty"`
+	// The support ticket the request named.
+	Ticket string `protobuf:"bytes,4,opt,name=ticket,proto3" json:"ticket,omitempty"`
+	// When the request lapses or the grant ends.
+	ExpireTime    *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SupportGrantChanged) Reset() {
+	*x = SupportGrantChanged{}
+	mi := &file_firmflow_events_v1_identity_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SupportGrantChanged) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SupportGrantChanged) ProtoMessage() {}
+
+func (x *SupportGrantChanged) ProtoReflect() protoreflect.Message {
+	mi := &file_firmflow_events_v1_identity_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SupportGrantChanged.ProtoReflect.Descriptor instead.
+func (*SupportGrantChanged) Descriptor() ([]byte, []int) {
+	return file_firmflow_events_v1_identity_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *SupportGrantChanged) GetSupportGrant() string {
+	if x != nil {
+		return x.SupportGrant
+	}
+	return ""
+}
+
+func (x *SupportGrantChanged) GetStaff() string {
+	if x != nil {
+		return x.Staff
+	}
+	return ""
+}
+
+func (x *SupportGrantChanged) GetScope() string {
+	if x != nil {
+		return x.Scope
+	}
+	return ""
+}
+
+func (x *SupportGrantChanged) GetTicket() string {
+	if x != nil {
+		return x.Ticket
+	}
+	return ""
+}
+
+func (x *SupportGrantChanged) GetExpireTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpireTime
+	}
+	return nil
+}
+
 var File_firmflow_events_v1_identity_proto protoreflect.FileDescriptor
 
 const file_firmflow_events_v1_identity_proto_rawDesc = "" +
 	"\n" +
-	"!firmflow/events/v1/identity.proto\x12\x12firmflow.events.v1\"7\n" +
+	"!firmflow/events/v1/identity.proto\x12\x12firmflow.events.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"7\n" +
 	"\vFirmCreated\x12\x12\n" +
 	"\x04firm\x18\x01 \x01(\tR\x04firm\x12\x14\n" +
 	"\x05owner\x18\x02 \x01(\tR\x05owner\"H\n" +
@@ -442,7 +527,14 @@ const file_firmflow_events_v1_identity_proto_rawDesc = "" +
 	"\x06scopes\x18\x02 \x03(\tR\x06scopes\x12!\n" +
 	"\frotated_from\x18\x03 \x01(\tR\vrotatedFrom\"%\n" +
 	"\vTotpEnabled\x12\x16\n" +
-	"\x06member\x18\x01 \x01(\tR\x06memberBBZ@github.com/firmflow/firmflow/pkg/gen/firmflow/events/v1;eventsv1b\x06proto3"
+	"\x06member\x18\x01 \x01(\tR\x06member\"\xbb\x01\n" +
+	"\x13SupportGrantChanged\x12#\n" +
+	"\rsupport_grant\x18\x01 \x01(\tR\fsupportGrant\x12\x14\n" +
+	"\x05staff\x18\x02 \x01(\tR\x05staff\x12\x14\n" +
+	"\x05scope\x18\x03 \x01(\tR\x05scope\x12\x16\n" +
+	"\x06ticket\x18\x04 \x01(\tR\x06ticket\x12;\n" +
+	"\vexpire_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"expireTimeBBZ@github.com/firmflow/firmflow/pkg/gen/firmflow/events/v1;eventsv1b\x06proto3"
 
 var (
 	file_firmflow_events_v1_identity_proto_rawDescOnce sync.Once
@@ -456,22 +548,25 @@ func file_firmflow_events_v1_identity_proto_rawDescGZIP() []byte {
 	return file_firmflow_events_v1_identity_proto_rawDescData
 }
 
-var file_firmflow_events_v1_identity_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
+var file_firmflow_events_v1_identity_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
 var file_firmflow_events_v1_identity_proto_goTypes = []any{
-	(*FirmCreated)(nil),       // 0: firmflow.events.v1.FirmCreated
-	(*FirmUpdated)(nil),       // 1: firmflow.events.v1.FirmUpdated
-	(*MemberJoined)(nil),      // 2: firmflow.events.v1.MemberJoined
-	(*MemberRemoved)(nil),     // 3: firmflow.events.v1.MemberRemoved
-	(*MemberRoleChanged)(nil), // 4: firmflow.events.v1.MemberRoleChanged
-	(*ApiKeyChanged)(nil),     // 5: firmflow.events.v1.ApiKeyChanged
-	(*TotpEnabled)(nil),       // 6: firmflow.events.v1.TotpEnabled
+	(*FirmCreated)(nil),           // 0: firmflow.events.v1.FirmCreated
+	(*FirmUpdated)(nil),           // 1: firmflow.events.v1.FirmUpdated
+	(*MemberJoined)(nil),          // 2: firmflow.events.v1.MemberJoined
+	(*MemberRemoved)(nil),         // 3: firmflow.events.v1.MemberRemoved
+	(*MemberRoleChanged)(nil),     // 4: firmflow.events.v1.MemberRoleChanged
+	(*ApiKeyChanged)(nil),         // 5: firmflow.events.v1.ApiKeyChanged
+	(*TotpEnabled)(nil),           // 6: firmflow.events.v1.TotpEnabled
+	(*SupportGrantChanged)(nil),   // 7: firmflow.events.v1.SupportGrantChanged
+	(*timestamppb.Timestamp)(nil), // 8: google.protobuf.Timestamp
 }
 var file_firmflow_events_v1_identity_proto_depIdxs = []int32{
-	0, // [0:0] is the sub-list for method output_type
-	0, // [0:0] is the sub-list for method input_type
-	0, // [0:0] is the sub-list for extension type_name
-	0, // [0:0] is the sub-list for extension extendee
-	0, // [0:0] is the sub-list for field type_name
+	8, // 0: firmflow.events.v1.SupportGrantChanged.expire_time:type_name -> google.protobuf.Timestamp
+	1, // [1:1] is the sub-list for method output_type
+	1, // [1:1] is the sub-list for method input_type
+	1, // [1:1] is the sub-list for extension type_name
+	1, // [1:1] is the sub-list for extension extendee
+	0, // [0:1] is the sub-list for field type_name
 }
 
 func init() { file_firmflow_events_v1_identity_proto_init() }
@@ -485,7 +580,7 @@ func file_firmflow_events_v1_identity_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_firmflow_events_v1_identity_proto_rawDesc), len(file_firmflow_events_v1_identity_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   7,
+			NumMessages:   8,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

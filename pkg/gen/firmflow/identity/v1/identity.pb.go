@@ -2183,10 +2183,14 @@ type AuthenticateRequest struct {
 	//	*AuthenticateRequest_ApiKey
 	Credential isAuthenticateRequest_Credential `protobuf_oneof:"credential"`
 	// Required with a session token on writes (require_csrf).
-	CsrfToken     string `protobuf:"bytes,3,opt,name=csrf_token,json=csrfToken,proto3" json:"csrf_token,omitempty"`
-	RequireCsrf   bool   `protobuf:"varint,4,opt,name=require_csrf,json=requireCsrf,proto3" json:"require_csrf,omitempty"`
-	ClientIp      string `protobuf:"bytes,5,opt,name=client_ip,json=clientIp,proto3" json:"client_ip,omitempty"`
-	UserAgent     string `protobuf:"bytes,6,opt,name=user_agent,json=userAgent,proto3" json:"user_agent,omitempty"`
+	CsrfToken   string `protobuf:"bytes,3,opt,name=csrf_token,json=csrfToken,proto3" json:"csrf_token,omitempty"`
+	RequireCsrf bool   `protobuf:"varint,4,opt,name=require_csrf,json=requireCsrf,proto3" json:"require_csrf,omitempty"`
+	ClientIp    string `protobuf:"bytes,5,opt,name=client_ip,json=clientIp,proto3" json:"client_ip,omitempty"`
+	UserAgent   string `protobuf:"bytes,6,opt,name=user_agent,json=userAgent,proto3" json:"user_agent,omitempty"`
+	// The X-Support-Grant header of a staff request: the grant to act under. The
+	// principal names the grant's firm only while the grant is approved, unexpired,
+	// unrevoked and the caller's; otherwise it names no firm. Ignored for other credentials.
+	SupportGrant  string `protobuf:"bytes,7,opt,name=support_grant,json=supportGrant,proto3" json:"support_grant,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2270,6 +2274,13 @@ func (x *AuthenticateRequest) GetClientIp() string {
 func (x *AuthenticateRequest) GetUserAgent() string {
 	if x != nil {
 		return x.UserAgent
+	}
+	return ""
+}
+
+func (x *AuthenticateRequest) GetSupportGrant() string {
+	if x != nil {
+		return x.SupportGrant
 	}
 	return ""
 }
@@ -2507,7 +2518,7 @@ const file_firmflow_identity_v1_identity_proto_rawDesc = "" +
 	"\x04name\x18\x01 \x01(\tB2\xbaH/r-2+^firms/[0-9a-f-]{36}/apiKeys/[0-9a-f-]{36}$R\x04name\x12D\n" +
 	"\aoverlap\x18\x02 \x01(\v2\x19.google.protobuf.DurationB\x0f\xbaH\f\xaa\x01\t\"\x05\b\x80\x9a\x9e\x012\x00R\aoverlap\"]\n" +
 	"\x13RevokeApiKeyRequest\x12F\n" +
-	"\x04name\x18\x01 \x01(\tB2\xbaH/r-2+^firms/[0-9a-f-]{36}/apiKeys/[0-9a-f-]{36}$R\x04name\"\x9b\x02\n" +
+	"\x04name\x18\x01 \x01(\tB2\xbaH/r-2+^firms/[0-9a-f-]{36}/apiKeys/[0-9a-f-]{36}$R\x04name\"\xfd\x02\n" +
 	"\x13AuthenticateRequest\x12/\n" +
 	"\rsession_token\x18\x01 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x02H\x00R\fsessionToken\x12#\n" +
 	"\aapi_key\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x02H\x00R\x06apiKey\x12'\n" +
@@ -2516,7 +2527,8 @@ const file_firmflow_identity_v1_identity_proto_rawDesc = "" +
 	"\frequire_csrf\x18\x04 \x01(\bR\vrequireCsrf\x12$\n" +
 	"\tclient_ip\x18\x05 \x01(\tB\a\xbaH\x04r\x02\x18@R\bclientIp\x12'\n" +
 	"\n" +
-	"user_agent\x18\x06 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\tuserAgentB\x13\n" +
+	"user_agent\x18\x06 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\tuserAgent\x12`\n" +
+	"\rsupport_grant\x18\a \x01(\tB;\xbaH8r624^(firms/[0-9a-f-]{36}/supportGrants/[0-9a-f-]{36})?$R\fsupportGrantB\x13\n" +
 	"\n" +
 	"credential\x12\x05\xbaH\x02\b\x01\"|\n" +
 	"\x14AuthenticateResponse\x12'\n" +

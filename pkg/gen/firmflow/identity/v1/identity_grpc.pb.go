@@ -1001,7 +1001,9 @@ const (
 //
 // AuthService is internal: only the gateway calls it, over mTLS.
 type AuthServiceClient interface {
-	// Turns a session token or API key into a short-lived principal token signed by identity.
+	// Turns a session token, API key or staff session token into a short-lived
+	// principal token signed by identity. Bearer tokens arrive in api_key and are told
+	// apart by their prefix: ffk_ for API keys, ffst_ for staff sessions.
 	Authenticate(ctx context.Context, in *AuthenticateRequest, opts ...grpc.CallOption) (*AuthenticateResponse, error)
 }
 
@@ -1029,7 +1031,9 @@ func (c *authServiceClient) Authenticate(ctx context.Context, in *AuthenticateRe
 //
 // AuthService is internal: only the gateway calls it, over mTLS.
 type AuthServiceServer interface {
-	// Turns a session token or API key into a short-lived principal token signed by identity.
+	// Turns a session token, API key or staff session token into a short-lived
+	// principal token signed by identity. Bearer tokens arrive in api_key and are told
+	// apart by their prefix: ffk_ for API keys, ffst_ for staff sessions.
 	Authenticate(context.Context, *AuthenticateRequest) (*AuthenticateResponse, error)
 	mustEmbedUnimplementedAuthServiceServer()
 }

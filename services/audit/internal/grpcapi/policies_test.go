@@ -1,0 +1,70 @@
+package grpcapi
+
+import (
+	"log/slog"
+	"testing"
+
+	auditv1 "github.com/firmflow/firmflow/pkg/gen/firmflow/audit/v1"
+	"github.com/firmflow/firmflow/pkg/principal"
+	"github.com/firmflow/firmflow/pkg/rpc"
+	"github.com/firmflow/firmflow/services/audit/internal/app"
+)
+
+func TestEveryMethodHasAPolicy(t *testing.T) {
+	srv, _, err := rpc.NewServer(rpc.ServerConfig{Policies: Policies(), Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	Register(srv, &app.App{})
+	if missing := rpc.MissingPolicies(srv, Policies()); len(missing) > 0 {
+		t.Errorf("methods without a policy (refused at runtime): %v", missing)
+	}
+	if _, ok := srv.GetServiceInfo()["firmflow.audit.v1.AuditService"]; !ok {
+		t.Fatal("audit service not registered")
+	}
+}
+
+// The log is for those who run the firm: members never read it, and an API key
+// reads it only with audit:read and changes nothing.
+func TestOnlyManagersAndAuditReadersReachTheLog(t *testing.T) {
+	for method, p := range Policies() {
+		if p.Public || p.AnyPeer || len(p.Peers) > 0 {
+			t.Errorf("%s is open beyond the firm", method)
+		}
+		for _, role := range p.Roles {
+			if role == principal.RoleMember {
+				t.Errorf("%s admits members", method)
+			}
+		}
+		if p.Scope != "" && p.Scope != "audit:read" {
+			t.Errorf("%s admits API keys with %s", method, p.Scope)
+		}
+	}
+	for _, write := range []string{
+		auditv1.AuditService_CreateAuditCheckpoint_FullMethodName, auditv1.AuditService_UpdateAuditSettings_FullMethodName,
+	} {
+		if Policies()[write].Scope != "" {
+			t.Errorf("API keys may call %s", write)
+		}
+	}
+}
+
+func TestChangeEventsShowTheirFields(t *testing.T) {
+	for subject, want := range map[string]string{
+		"firmflow.identity.member_joined":   "MemberJoined",
+		"firmflow.identity.api_key_revoked": "ApiKeyChanged",
+		"firmflow.workflow.contact_created": "ContactChanged",
+		"firmflow.billing.seats_changed":    "SeatsChanged",
+		"firmflow.workflow.no_such_thing":   "",
+		"not.a.firmflow.subject.at.all":     "",
+	} {
+		mt := changeType(subject)
+		got := ""
+		if mt != nil {
+			got = string(mt.Descriptor().Name())
+		}
+		if got != want {
+			t.Errorf("%s: type %q, want %q", subject, got, want)
+		}
+	}
+}

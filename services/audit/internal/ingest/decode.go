@@ -1,0 +1,124 @@
+package ingest
+
+import (
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
+
+	eventsv1 "github.com/firmflow/firmflow/pkg/gen/firmflow/events/v1"
+	"github.com/firmflow/firmflow/pkg/outbox"
+	"github.com/firmflow/firmflow/services/audit/chain"
+	"github.com/firmflow/firmflow/services/audit/internal/domain"
+)
+
+// AccessSubject carries the gateway's access events.
+const AccessSubject = "firmflow.gateway.access"
+
+// Message is what the log reads from a JetStream message.
+type Message struct {
+	Subject   string
+	Header    nats.Header
+	Data      []byte
+	Stream    string
+	Sequence  uint64    // stream sequence
+	Published time.Time // when JetStream stored it
+}
+
+// Event turns a delivered message into its chain event. Every message becomes one:
+// a payload that does not decode is still recorded, described by its headers.
+func Event(msg jetstream.Msg) chain.Event {
+	m := Message{Subject: msg.Subject(), Header: msg.Headers(), Data: msg.Data()}
+	if meta, err := msg.Metadata(); err == nil {
+		m.Stream, m.Sequence, m.Published = meta.Stream, meta.Sequence.Stream, meta.Timestamp
+	}
+	return m.Event()
+}
+
+// Event turns the message into its chain event.
+func (m Message) Event() chain.Event {
+	if m.Subject == AccessSubject {
+		return m.access().Event()
+	}
+	return domain.Change{
+		EventID: m.eventID(), FirmID: m.Header.Get(outbox.HeaderFirmID), Actor: m.Header.Get(outbox.HeaderActor),
+		Subject: m.Subject, Resource: firstResource(m.Data), Time: m.occurred(), Payload: m.Data,
+	}.Event()
+}
+
+func (m Message) access() domain.Access {
+	var e eventsv1.AccessEvent
+	if err := proto.Unmarshal(m.Data, &e); err != nil {
+		// Recorded all the same, in the firm its headers name.
+		return domain.Access{
+			EventID: m.eventID(), Firm: m.Header.Get(outbox.HeaderFirmID), Actor: m.Header.Get(outbox.HeaderActor),
+			Category: domain.CategoryGeneral, HTTPMethod: "UNDECODABLE", Route: "access event", Time: m.occurred(),
+			Subject: m.Subject, Payload: m.Data,
+		}
+	}
+	id := e.GetEventId()
+	if id == "" {
+		id = m.eventID()
+	}
+	t := m.occurred()
+	if e.GetTime().IsValid() {
+		t = e.GetTime().AsTime()
+	}
+	return domain.Access{
+		EventID: id, Firm: e.GetFirm(), Actor: e.GetActor(), Category: e.GetCategory(), RPCMethod: e.GetRpcMethod(),
+		HTTPMethod: e.GetHttpMethod(), Route: e.GetRoute(), Resources: e.GetResources(), Code: e.GetGrpcCode(),
+		Time: t, Subject: m.Subject, Payload: m.Data,
+	}
+}
+
+// eventID is the event's own id, or failing that one fixed by its place in the
+// stream, so that a redelivery maps to the same id.
+func (m Message) eventID() string {
+	if id := m.Header.Get(outbox.HeaderEventID); id != "" {
+		return id
+	}
+	if id := m.Header.Get(jetstream.MsgIDHeader); id != "" {
+		return id
+	}
+	return fmt.Sprintf("%s:%d", m.Stream, m.Sequence)
+}
+
+// occurred is when the event happened, as its producer said, else when JetStream
+// stored it.
+func (m Message) occurred() time.Time {
+	if t, err := time.Parse(time.RFC3339Nano, m.Header.Get(outbox.HeaderOccurredAt)); err == nil {
+		return t
+	}
+	return m.Published
+}
+
+// firstResource reads the resource a change event is about: by convention the first
+// field of every firmflow event payload is the resource's name. Read from the wire
+// format, so events of a service this build does not know are covered too.
+func firstResource(payload []byte) string {
+	for len(payload) > 0 {
+		num, typ, n := protowire.ConsumeTag(payload)
+		if n < 0 {
+			return ""
+		}
+		payload = payload[n:]
+		if num == 1 && typ == protowire.BytesType {
+			v, n := protowire.ConsumeBytes(payload)
+			if n < 0 || !utf8.Valid(v) || !strings.Contains(string(v), "/") {
+				return ""
+			}
+			return string(v)
+		}
+		n = protowire.ConsumeFieldValue(num, typ, payload)
+		if n < 0 {
+			return ""
+		}
+		payload = payload[n:]
+	}
+	return ""
+}

@@ -1,0 +1,202 @@
+// Package ingest feeds the audit log from JetStream: a durable consumer on each
+// stream, whose messages are taken in batches, appended to their firms' chains in
+// one transaction and acknowledged only after it commits. A batch that fails is
+// redelivered; an event delivered twice is recognised by its id and appended once.
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/firmflow/firmflow/services/audit/chain"
+)
+
+// Appender is where batches go: app.App.
+type Appender interface {
+	Append(ctx context.Context, events []chain.Event) (int, error)
+}
+
+// Options tune the consumers; zero values take the defaults.
+type Options struct {
+	// Streams are the JetStream streams read, e.g. FIRMFLOW_GATEWAY.
+	Streams []string
+	// Durable names the consumer on every stream; default "audit".
+	Durable string
+	// Batch is the most messages appended in one transaction; default 500.
+	Batch int
+	// AckWait is how long a delivered message may wait for its acknowledgement
+	// before JetStream delivers it again; default 30s.
+	AckWait time.Duration
+	// Linger is how long a batch waits for more messages once it has one; default 2ms.
+	Linger time.Duration
+	// Create are streams to create when missing rather than wait for.
+	Create []jetstream.StreamConfig
+	Logger *slog.Logger
+}
+
+// Consumer runs one durable consumer per stream.
+type Consumer struct {
+	js     jetstream.JetStream
+	app    Appender
+	opts   Options
+	logger *slog.Logger
+}
+
+const (
+	minBackoff = 250 * time.Millisecond
+	maxBackoff = 30 * time.Second
+)
+
+// New returns consumers reading opts.Streams through js into app.
+func New(js jetstream.JetStream, app Appender, opts Options) *Consumer {
+	if opts.Durable == "" {
+		opts.Durable = "audit"
+	}
+	if opts.Batch <= 0 {
+		opts.Batch = 500
+	}
+	if opts.AckWait <= 0 {
+		opts.AckWait = 30 * time.Second
+	}
+	if opts.Linger <= 0 {
+		opts.Linger = 2 * time.Millisecond
+	}
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.Default()
+	}
+	return &Consumer{js: js, app: app, opts: opts, logger: logger}
+}
+
+// Run consumes every stream until ctx ends, then returns nil. A stream that does not
+// exist yet (its service has not started) or a broker or database failure is logged
+// and retried with growing pauses; nothing is acknowledged that was not committed.
+func (c *Consumer) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	for _, stream := range c.opts.Streams {
+		wg.Go(func() { c.consumeStream(ctx, stream) })
+	}
+	wg.Wait()
+	return nil
+}
+
+func (c *Consumer) consumeStream(ctx context.Context, stream string) {
+	backoff := minBackoff
+	for ctx.Err() == nil {
+		progressed, err := c.consume(ctx, stream)
+		if ctx.Err() != nil {
+			return
+		}
+		if progressed {
+			backoff = minBackoff
+		}
+		c.logger.WarnContext(ctx, "audit consumer stopped; retrying", "stream", stream, "error", err, "retry_in", backoff)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, maxBackoff)
+	}
+}
+
+// consume reads stream until ctx ends or something fails; progressed says whether
+// any batch was committed.
+func (c *Consumer) consume(ctx context.Context, stream string) (progressed bool, err error) {
+	s, err := c.js.Stream(ctx, stream)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		for _, cfg := range c.opts.Create {
+			if cfg.Name == stream {
+				s, err = c.js.CreateOrUpdateStream(ctx, cfg)
+			}
+		}
+	}
+	if err != nil {
+		return false, fmt.Errorf("open stream: %w", err)
+	}
+	cons, err := s.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
+		Durable:       c.opts.Durable,
+		Description:   "audit log: every event of the stream, appended to its firm's chain",
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       c.opts.AckWait,
+		// The log must take every event: no delivery limit.
+		MaxDeliver:    -1,
+		MaxAckPending: 20 * c.opts.Batch,
+	})
+	if err != nil {
+		return false, fmt.Errorf("create consumer: %w", err)
+	}
+	it, err := cons.Messages(jetstream.PullMaxMessages(2 * c.opts.Batch))
+	if err != nil {
+		return false, fmt.Errorf("pull messages: %w", err)
+	}
+	defer it.Stop()
+	stop := context.AfterFunc(ctx, it.Stop)
+	defer stop()
+
+	for {
+		batch, err := c.nextBatch(ctx, it)
+		if err != nil {
+			return progressed, err
+		}
+		if err := c.appendBatch(ctx, batch); err != nil {
+			return progressed, err
+		}
+		progressed = true
+	}
+}
+
+// nextBatch waits for one message, then takes whatever else arrives within the
+// linger time, up to a batch.
+func (c *Consumer) nextBatch(ctx context.Context, it jetstream.MessagesContext) ([]jetstream.Msg, error) {
+	first, err := it.Next(jetstream.NextContext(ctx))
+	if err != nil {
+		return nil, fmt.Errorf("next message: %w", err)
+	}
+	batch := make([]jetstream.Msg, 1, c.opts.Batch)
+	batch[0] = first
+	for len(batch) < c.opts.Batch {
+		msg, err := it.Next(jetstream.NextMaxWait(c.opts.Linger))
+		if errors.Is(err, nats.ErrTimeout) {
+			break
+		}
+		if err != nil {
+			// Append what we have; the iterator's failure shows on the next call.
+			break
+		}
+		batch = append(batch, msg)
+	}
+	return batch, nil
+}
+
+// appendBatch appends a batch and acknowledges it after the commit. On failure it
+// asks for the batch again after a pause, so nothing is lost and nothing waits for
+// the full acknowledgement timeout.
+func (c *Consumer) appendBatch(ctx context.Context, batch []jetstream.Msg) error {
+	events := make([]chain.Event, len(batch))
+	for i, msg := range batch {
+		events[i] = Event(msg)
+	}
+	if _, err := c.app.Append(ctx, events); err != nil {
+		for _, msg := range batch {
+			_ = msg.NakWithDelay(minBackoff)
+		}
+		return fmt.Errorf("append %d events: %w", len(batch), err)
+	}
+	for _, msg := range batch {
+		// A lost acknowledgement means a redelivery, which the log recognises.
+		if err := msg.Ack(); err != nil {
+			c.logger.WarnContext(ctx, "acknowledging an audited event failed; it will be redelivered and skipped",
+				"subject", msg.Subject(), "error", err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,432 @@
+// Package store is audit's SQL: appending to the chains, reading them back, the
+// checkpoints and the settings. Reads run in a firm-scoped transaction; appends run in
+// one transaction that scopes each statement to its firm.
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/firmflow/firmflow/pkg/outbox"
+	"github.com/firmflow/firmflow/pkg/pg"
+	"github.com/firmflow/firmflow/services/audit/chain"
+	"github.com/firmflow/firmflow/services/audit/internal/domain"
+)
+
+// Store runs audit's queries on a pool.
+type Store struct {
+	db *pg.DB
+}
+
+// New returns a store on db.
+func New(db *pg.DB) *Store { return &Store{db: db} }
+
+// Ping checks the database for readiness.
+func (s *Store) Ping(ctx context.Context) error { return s.db.Ping(ctx) }
+
+// Queries are the statements available inside one firm-scoped transaction.
+type Queries struct {
+	tx   pgx.Tx
+	firm uuid.UUID
+}
+
+// InFirmSnapshot runs fn in a read-only transaction scoped to firm that sees one
+// snapshot throughout (REPEATABLE READ), so that a verification compares the chain
+// head, the checkpoints and the events as they were at one instant, and an event
+// appended meanwhile is not mistaken for a forged one. pg.DB.InFirm takes its
+// snapshot at the statement that scopes it, too early to choose the isolation.
+func (s *Store) InFirmSnapshot(ctx context.Context, firm uuid.UUID, fn func(*Queries) error) error {
+	return pgx.BeginTxFunc(ctx, s.db.Pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "select set_config($1, $2, true)", pg.FirmSetting, firm.String()); err != nil {
+			return fmt.Errorf("scope transaction to firm: %w", err)
+		}
+		return fn(&Queries{tx: tx, firm: firm})
+	})
+}
+
+// FirmID is the firm the transaction is scoped to.
+func (q *Queries) FirmID() uuid.UUID { return q.firm }
+
+// InFirm runs fn in a transaction scoped to firm.
+func (s *Store) InFirm(ctx context.Context, firm uuid.UUID, fn func(*Queries) error) error {
+	return s.db.InFirm(ctx, firm.String(), func(tx pgx.Tx) error { return fn(&Queries{tx: tx, firm: firm}) })
+}
+
+// EnsurePartition creates the month's partition of the log when missing.
+func (s *Store) EnsurePartition(ctx context.Context, t time.Time) error {
+	_, err := s.db.Pool.Exec(ctx, "select audit_ensure_partition($1)", t)
+	if err != nil {
+		return fmt.Errorf("ensure audit partition for %s: %w", t.UTC().Format("2006-01"), err)
+	}
+	return nil
+}
+
+// FirmsToCheckpoint lists the firms whose chain head moved since their last
+// checkpoint.
+func (s *Store) FirmsToCheckpoint(ctx context.Context) ([]uuid.UUID, error) {
+	rows, err := s.db.Pool.Query(ctx, "select audit_firms_to_checkpoint()")
+	if err != nil {
+		return nil, fmt.Errorf("firms to checkpoint: %w", err)
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
+}
+
+// Emit queues audit's own events in the transaction.
+func (q *Queries) Emit(ctx context.Context, events ...outbox.Event) error {
+	return outbox.Write(ctx, q.tx, events...)
+}
+
+// ---- appending ----
+
+// Appender is one transaction appending to several firms' chains.
+type Appender struct {
+	tx pgx.Tx
+}
+
+// Append runs fn in one transaction; each statement sets the firm it writes for, so
+// row-level security checks every row.
+func (s *Store) Append(ctx context.Context, fn func(*Appender) error) error {
+	return s.db.InTx(ctx, func(tx pgx.Tx) error { return fn(&Appender{tx: tx}) })
+}
+
+// zeroHash is the previous hash of every chain's first event.
+var zeroHash = make([]byte, len(chain.Hash{}))
+
+// Claim locks the chain heads of firms, creating missing ones, and records the event
+// ids of each firm's batch. It returns each firm's head and the set of ids that were
+// new; the others are already in the log. The caller passes firms in ascending id
+// order, so concurrent appenders lock heads in the same order and never deadlock.
+func (a *Appender) Claim(ctx context.Context, firms []uuid.UUID, ids [][]uuid.UUID) ([]chain.Head, []map[uuid.UUID]bool, error) {
+	heads := make([]chain.Head, len(firms))
+	fresh := make([]map[uuid.UUID]bool, len(firms))
+	b := &pgx.Batch{}
+	for i, firm := range firms {
+		heads[i].FirmID = firm
+		fresh[i] = make(map[uuid.UUID]bool, len(ids[i]))
+		b.Queue("select set_config($1, $2, true)", pg.FirmSetting, firm.String())
+		b.Queue(`insert into audit_chain_heads (firm_id, seq, hash, record_time) values ($1, 0, $2, 'epoch')
+			on conflict (firm_id) do nothing`, firm, zeroHash)
+		b.Queue("select seq, hash, record_time from audit_chain_heads where firm_id = $1 for update", firm).
+			QueryRow(func(row pgx.Row) error {
+				var hash []byte
+				if err := row.Scan(&heads[i].Sequence, &hash, &heads[i].RecordTime); err != nil {
+					return fmt.Errorf("lock chain head: %w", err)
+				}
+				copy(heads[i].Hash[:], hash)
+				return nil
+			})
+		b.Queue(`insert into audit_event_ids (event_id, firm_id) select unnest($2::uuid[]), $1
+			on conflict (event_id) do nothing returning event_id`, firm, binaryUUIDs(ids[i])).
+			Query(func(rows pgx.Rows) error {
+				for rows.Next() {
+					var id uuid.UUID
+					if err := rows.Scan(&id); err != nil {
+						return err
+					}
+					fresh[i][id] = true
+				}
+				return rows.Err()
+			})
+	}
+	if err := a.tx.SendBatch(ctx, b).Close(); err != nil {
+		return nil, nil, fmt.Errorf("claim chain heads: %w", err)
+	}
+	return heads, fresh, nil
+}
+
+// Insert stores each firm's appended events and moves its head to the last of them.
+func (a *Appender) Insert(ctx context.Context, heads []chain.Head, events [][]chain.Event) error {
+	b := &pgx.Batch{}
+	for i, h := range heads {
+		if len(events[i]) == 0 {
+			continue
+		}
+		b.Queue("select set_config($1, $2, true)", pg.FirmSetting, h.FirmID.String())
+		cols := columnsOf(events[i])
+		b.Queue(`insert into audit_events (firm_id, seq, event_id, time, record_time, kind, category, actor, action,
+			resources, code, subject, payload, prev_hash, hash)
+			select $1, e.seq, e.event_id, e.time, e.record_time, e.kind, e.category, e.actor, e.action,
+				string_to_array(e.resources, E'\x1f'), e.code, e.subject, e.payload, e.prev_hash, e.hash
+			from unnest($2::bigint[], $3::uuid[], $4::timestamptz[], $5::timestamptz[], $6::text[], $7::text[], $8::text[],
+				$9::text[], $10::text[], $11::text[], $12::text[], $13::bytea[], $14::bytea[], $15::bytea[])
+				as e(seq, event_id, time, record_time, kind, category, actor, action, resources, code, subject, payload, prev_hash, hash)`,
+			h.FirmID, cols.seq, cols.id, cols.time, cols.recordTime, cols.kind, cols.category, cols.actor, cols.action,
+			cols.resources, cols.code, cols.subject, cols.payload, cols.prevHash, cols.hash)
+		b.Queue("update audit_chain_heads set seq = $2, hash = $3, record_time = $4 where firm_id = $1",
+			h.FirmID, h.Sequence, h.Hash[:], h.RecordTime)
+	}
+	if b.Len() == 0 {
+		return nil
+	}
+	if err := a.tx.SendBatch(ctx, b).Close(); err != nil {
+		return fmt.Errorf("insert audit events: %w", err)
+	}
+	return nil
+}
+
+// binaryUUIDs lets pgx send ids in binary; uuid.UUID would travel as text through
+// driver.Valuer.
+func binaryUUIDs(ids []uuid.UUID) [][16]byte {
+	out := make([][16]byte, len(ids))
+	for i, id := range ids {
+		out[i] = id
+	}
+	return out
+}
+
+// resourceSeparator joins an event's resource names into one string per row, since
+// unnest cannot take an array of arrays; domain keeps control characters out of them.
+const resourceSeparator = "\x1f"
+
+// columns are a batch of events as one array per column, for unnest.
+type columns struct {
+	seq                                                       []int64
+	id                                                        [][16]byte
+	time, recordTime                                          []time.Time
+	kind, category, actor, action, resources, code, subject   []string
+	payload, prevHash, hash                                   [][]byte
+}
+
+func columnsOf(events []chain.Event) columns {
+	n := len(events)
+	c := columns{
+		seq: make([]int64, n), id: make([][16]byte, n), time: make([]time.Time, n), recordTime: make([]time.Time, n),
+		kind: make([]string, n), category: make([]string, n), actor: make([]string, n), action: make([]string, n),
+		resources: make([]string, n), code: make([]string, n), subject: make([]string, n),
+		payload: make([][]byte, n), prevHash: make([][]byte, n), hash: make([][]byte, n),
+	}
+	for i := range events {
+		e := &events[i]
+		payload := e.Payload
+		if payload == nil {
+			payload = []byte{}
+		}
+		c.seq[i], c.id[i], c.time[i], c.recordTime[i] = e.Sequence, e.ID, e.Time, e.RecordTime
+		c.kind[i], c.category[i], c.actor[i], c.action[i] = e.Kind, e.Category, e.Actor, e.Action
+		c.resources[i], c.code[i], c.subject[i] = strings.Join(e.Resources, resourceSeparator), e.Code, e.Subject
+		c.payload[i], c.prevHash[i], c.hash[i] = payload, e.PrevHash[:], e.Hash[:]
+	}
+	return c
+}
+
+// ---- reading the chain ----
+
+const eventColumns = `firm_id, seq, event_id, time, record_time, kind, category, actor, action, resources, code,
+	subject, payload, prev_hash, hash`
+
+func scanEvent(row pgx.Row) (chain.Event, error) {
+	var e chain.Event
+	var prev, hash []byte
+	err := row.Scan(&e.FirmID, &e.Sequence, &e.ID, &e.Time, &e.RecordTime, &e.Kind, &e.Category, &e.Actor, &e.Action,
+		&e.Resources, &e.Code, &e.Subject, &e.Payload, &prev, &hash)
+	copy(e.PrevHash[:], prev)
+	copy(e.Hash[:], hash)
+	return e, err
+}
+
+// Events lists a page of the firm's events matching f, newest first; before, when
+// positive, is the sequence the page ends below.
+func (q *Queries) Events(ctx context.Context, f domain.Filter, before int64, size int) ([]chain.Event, bool, error) {
+	where := []string{"firm_id = $1"}
+	args := []any{q.firm}
+	add := func(cond string, arg any) {
+		args = append(args, arg)
+		where = append(where, strings.ReplaceAll(cond, "?", "$"+strconv.Itoa(len(args))))
+	}
+	if f.Actor != "" {
+		add("actor = ?", f.Actor)
+	}
+	if f.Action != "" {
+		add("action = ?", f.Action)
+	}
+	if f.Resource != "" {
+		add("? = any(resources)", f.Resource)
+	}
+	if f.Category != "" {
+		add("category = ?", f.Category)
+	}
+	if f.Kind != "" {
+		add("kind = ?", f.Kind)
+	}
+	switch f.Outcome {
+	case domain.Succeeded:
+		add("code = ?", domain.CodeOK)
+	case domain.Failed:
+		add("code <> ?", domain.CodeOK)
+	}
+	if !f.Start.IsZero() {
+		add("time >= ?", f.Start)
+	}
+	if !f.End.IsZero() {
+		add("time < ?", f.End)
+	}
+	if before > 0 {
+		add("seq < ?", before)
+	}
+	args = append(args, size+1)
+	sql := "select " + eventColumns + " from audit_events where " + strings.Join(where, " and ") +
+		" order by seq desc limit $" + strconv.Itoa(len(args))
+	rows, err := q.tx.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, false, fmt.Errorf("list audit events: %w", err)
+	}
+	events, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (chain.Event, error) { return scanEvent(r) })
+	if err != nil {
+		return nil, false, fmt.Errorf("list audit events: %w", err)
+	}
+	more := len(events) > size
+	return events[:min(len(events), size)], more, nil
+}
+
+// ChainFrom calls fn with the firm's events after sequence after, in chain order,
+// until fn returns false or limit events were read (limit 0: no limit). Rows stream
+// from the server, so a whole chain never sits in memory.
+func (q *Queries) ChainFrom(ctx context.Context, after int64, limit int, fn func(*chain.Event) bool) error {
+	sql := "select " + eventColumns + " from audit_events where firm_id = $1 and seq > $2 order by seq, record_time"
+	args := []any{q.firm, after}
+	if limit > 0 {
+		sql += " limit $3"
+		args = append(args, limit)
+	}
+	rows, err := q.tx.Query(ctx, sql, args...)
+	if err != nil {
+		return fmt.Errorf("read audit chain: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		e, err := scanEvent(rows)
+		if err != nil {
+			return fmt.Errorf("read audit chain: %w", err)
+		}
+		if !fn(&e) {
+			break
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read audit chain: %w", err)
+	}
+	return nil
+}
+
+// Head reads the firm's chain head; a firm without events has sequence 0.
+func (q *Queries) Head(ctx context.Context) (chain.Head, error) {
+	h := chain.Head{FirmID: q.firm}
+	var hash []byte
+	err := q.tx.QueryRow(ctx, "select seq, hash, record_time from audit_chain_heads where firm_id = $1", q.firm).
+		Scan(&h.Sequence, &hash, &h.RecordTime)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return h, nil
+	}
+	copy(h.Hash[:], hash)
+	return h, err
+}
+
+// Start reads where the firm's retained chain begins.
+func (q *Queries) Start(ctx context.Context) (chain.Start, error) {
+	var s chain.Start
+	var prev []byte
+	err := q.tx.QueryRow(ctx, "select first_seq, prev_hash from audit_chain_starts where firm_id = $1 order by first_seq desc limit 1", q.firm).
+		Scan(&s.Sequence, &prev)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return chain.Genesis(), nil
+	}
+	copy(s.PrevHash[:], prev)
+	return s, err
+}
+
+// ---- checkpoints ----
+
+// InsertCheckpoint stores a signed checkpoint.
+func (q *Queries) InsertCheckpoint(ctx context.Context, c chain.Checkpoint, signed string) error {
+	_, err := q.tx.Exec(ctx, `insert into audit_checkpoints (firm_id, seq, hash, time, signed_note) values ($1, $2, $3, $4, $5)
+		on conflict do nothing`, q.firm, c.Sequence, c.Hash[:], c.Time, signed)
+	if err != nil {
+		return fmt.Errorf("store checkpoint: %w", err)
+	}
+	return nil
+}
+
+// Checkpoints returns the firm's signed checkpoints with from <= sequence <= to
+// (to 0: no upper bound), oldest first.
+func (q *Queries) Checkpoints(ctx context.Context, from, to int64) ([]string, error) {
+	rows, err := q.tx.Query(ctx, `select signed_note from audit_checkpoints
+		where firm_id = $1 and seq >= $2 and ($3 = 0 or seq <= $3) order by seq, time`, q.firm, from, to)
+	if err != nil {
+		return nil, fmt.Errorf("read checkpoints: %w", err)
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[string])
+}
+
+// ---- settings ----
+
+// Settings reads the firm's settings, or the defaults.
+func (q *Queries) Settings(ctx context.Context) (domain.Settings, error) {
+	s := domain.DefaultSettings(q.firm.String())
+	err := q.tx.QueryRow(ctx, "select retention_days from audit_settings where firm_id = $1", q.firm).Scan(&s.RetentionDays)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return s, nil
+	}
+	return s, err
+}
+
+// SaveSettings writes the firm's settings.
+func (q *Queries) SaveSettings(ctx context.Context, s domain.Settings) error {
+	_, err := q.tx.Exec(ctx, `insert into audit_settings (firm_id, retention_days) values ($1, $2)
+		on conflict (firm_id) do update set retention_days = excluded.retention_days, update_time = now()`,
+		q.firm, s.RetentionDays)
+	return err
+}
+
+// ---- retention ----
+
+// DropExpiredPartitions connects to databaseURL and runs retention as role
+// (audit_retention): it drops the partitions every firm has kept long enough at now
+// and returns their names.
+func DropExpiredPartitions(ctx context.Context, databaseURL, role string, now time.Time) ([]string, error) {
+	conn, err := pgx.Connect(ctx, databaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("connect for retention: %w", err)
+	}
+	defer conn.Close(ctx)
+	var dropped []string
+	err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "set local role "+pgx.Identifier{role}.Sanitize()); err != nil {
+			return fmt.Errorf("act as %s: %w", role, err)
+		}
+		rows, err := tx.Query(ctx, "select audit_drop_expired_partitions($1)", now)
+		if err != nil {
+			return fmt.Errorf("drop expired partitions: %w", err)
+		}
+		dropped, err = pgx.CollectRows(rows, pgx.RowTo[string])
+		return err
+	})
+	return dropped, err
+}
+
+// ProvisionRetentionRole creates the audit_retention group role as an administrator;
+// roles belong to the cluster, and the owner that migrates may not create them.
+func ProvisionRetentionRole(ctx context.Context, adminURL, role string) error {
+	conn, err := pgx.Connect(ctx, adminURL)
+	if err != nil {
+		return fmt.Errorf("connect as administrator: %w", err)
+	}
+	defer conn.Close(ctx)
+	// CREATE ROLE takes no parameters; the name is quoted as an identifier.
+	_, err = conn.Exec(ctx, `do $$
+		begin
+		  create role `+pgx.Identifier{role}.Sanitize()+` nologin;
+		exception when duplicate_object or unique_violation then null;
+		end $$`)
+	if err != nil {
+		return fmt.Errorf("create role %s: %w", role, err)
+	}
+	return nil
+}
