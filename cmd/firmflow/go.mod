@@ -19,6 +19,11 @@ require (
 )
 
 require (
+	github.com/stripe/stripe-go/v76 v76.25.0 // indirect
+	golang.org/x/mod v0.42.0 // indirect
+)
+
+require (
 	buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go v1.36.12-20260825204119-511051f7f437.1 // indirect
 	buf.build/go/protovalidate v1.4.0 // indirect
 	cel.dev/cel-go v0.32.0 // indirect
@@ -36,6 +41,7 @@ require (
 	github.com/cenkalti/backoff/v5 v5.0.3 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
 	github.com/felixge/httpsnoop v1.1.0 // indirect
+	github.com/firmflow/firmflow/services/billing v0.0.0
 	github.com/go-logr/logr v1.4.4 // indirect
 	github.com/go-logr/stdr v1.2.2 // indirect
 	github.com/golang-jwt/jwt/v5 v5.3.1 // indirect
@@ -92,3 +98,5 @@ replace (
 	github.com/firmflow/firmflow/services/identity => ../../services/identity
 	github.com/firmflow/firmflow/services/workflow => ../../services/workflow
 )
+
+replace github.com/firmflow/firmflow/services/billing => ../../services/billing

@@ -31,6 +31,10 @@ type devConfig struct {
 	GatewayAddr  string `env:"FIRMFLOW_GATEWAY_ADDR" envDefault:"127.0.0.1:8443"`
 	IdentityAddr string `env:"FIRMFLOW_IDENTITY_ADDR" envDefault:"127.0.0.1:9101"`
 	WorkflowAddr string `env:"FIRMFLOW_WORKFLOW_ADDR" envDefault:"127.0.0.1:9102"`
+	BillingAddr  string `env:"FIRMFLOW_BILLING_ADDR" envDefault:"127.0.0.1:9104"`
+	// StripeAPIURL defaults to a local stripe-mock (`stripe-mock -http-port 12111`);
+	// set it empty, with FIRMFLOW_STRIPE_API_KEY, to use Stripe's test mode.
+	StripeAPIURL string `env:"FIRMFLOW_STRIPE_API_URL" envDefault:"http://127.0.0.1:12111"`
 }
 
 func main() {
@@ -65,6 +69,7 @@ func dev(ctx context.Context, env process.Env, cfg devConfig) error {
 		AdminDatabaseURL: cfg.DatabaseURL, DatabasePrefix: "firmflow_", DataDir: cfg.DataDir,
 		NATSURL: cfg.NATSURL, NATSPort: cfg.NATSPort,
 		GatewayAddr: cfg.GatewayAddr, IdentityAddr: cfg.IdentityAddr, WorkflowAddr: cfg.WorkflowAddr,
+		BillingAddr: cfg.BillingAddr, StripeAPIURL: cfg.StripeAPIURL,
 		Logger: env.Logger, Telemetry: env.Telemetry,
 	})
 	if err != nil {

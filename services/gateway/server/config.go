@@ -45,6 +45,8 @@ type Config struct {
 
 	// FIRMFLOW_WORKFLOW_ADDR is workflow's gRPC address (host:port).
 	WorkflowAddr string `env:"FIRMFLOW_WORKFLOW_ADDR" envDefault:"127.0.0.1:9102"`
+	// FIRMFLOW_BILLING_ADDR is billing's gRPC address (host:port).
+	BillingAddr string `env:"FIRMFLOW_BILLING_ADDR" envDefault:"127.0.0.1:9104"`
 
 	// FIRMFLOW_CORS_ORIGINS are the browser origins (scheme://host[:port], comma
 	// separated) allowed to call the API with credentials: the single-page app's.
@@ -99,6 +101,7 @@ func (c *Config) Validate() error {
 	need(c.ClientKey, "FIRMFLOW_GATEWAY_CLIENT_KEY")
 	need(c.IdentityAddr, "FIRMFLOW_IDENTITY_ADDR")
 	need(c.WorkflowAddr, "FIRMFLOW_WORKFLOW_ADDR")
+	need(c.BillingAddr, "FIRMFLOW_BILLING_ADDR")
 	need(c.NATSURL, "FIRMFLOW_NATS_URL")
 	need(c.PublicKeyFile, "FIRMFLOW_PRINCIPAL_PUBLIC_KEY")
 	for _, origin := range c.CORSOrigins {

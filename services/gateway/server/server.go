@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	billingv1 "github.com/firmflow/firmflow/pkg/gen/firmflow/billing/v1"
 	identityv1 "github.com/firmflow/firmflow/pkg/gen/firmflow/identity/v1"
 	"github.com/firmflow/firmflow/pkg/gen/openapi"
 	"github.com/firmflow/firmflow/pkg/natsx"
@@ -90,11 +91,16 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 		nc.Close()
 		return nil, errors.Join(err, conn.Close())
 	}
+	billing, err := rpc.Dial(cfg.BillingAddr, servicesTLS)
+	if err != nil {
+		nc.Close()
+		return nil, errors.Join(err, conn.Close(), workflow.Close())
+	}
 	s := &Server{
-		cfg: cfg, logger: logger, identity: conn, upstreams: []*grpc.ClientConn{conn, workflow},
+		cfg: cfg, logger: logger, identity: conn, upstreams: []*grpc.ClientConn{conn, workflow, billing},
 		nats: nc, access: js, verifier: principal.NewVerifier(publicKey),
 	}
-	handler, err := s.routes(ctx, upstreams{workflow: workflow})
+	handler, err := s.routes(ctx, upstreams{workflow: workflow, billing: billing})
 	if err != nil {
 		return nil, errors.Join(err, s.closeUpstreams())
 	}
@@ -150,6 +156,11 @@ func (s *Server) routes(ctx context.Context, up upstreams) (http.Handler, error)
 	mux.Handle("GET /readyz", perClient(httpapi.Readyz(s.logger, s.ready)))
 	mux.Handle("GET /openapi.json", perClient(httpapi.OpenAPI(openapi.Document)))
 	mux.Handle("/", api)
+	// Stripe's webhooks carry no firmflow credential and a body billing must get byte
+	// for byte (Stripe signed those bytes): they skip authentication and the JSON
+	// checks, and billing verifies the signature.
+	mux.Handle("POST "+httpapi.StripeWebhookRoute, perClient(httpapi.StripeWebhook(
+		billingv1.NewBillingWebhookServiceClient(up.billing), s.cfg.BodyLimit, errs)))
 
 	var handler http.Handler = mux
 	handler = httpapi.CORS(s.cfg.CORSOrigins)(handler)

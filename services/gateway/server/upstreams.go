@@ -7,6 +7,7 @@ import (
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/grpc"
 
+	billingv1 "github.com/firmflow/firmflow/pkg/gen/firmflow/billing/v1"
 	workflowv1 "github.com/firmflow/firmflow/pkg/gen/firmflow/workflow/v1"
 )
 
@@ -14,6 +15,7 @@ import (
 // is the Server's own, since authentication needs it too).
 type upstreams struct {
 	workflow *grpc.ClientConn
+	billing  *grpc.ClientConn
 }
 
 // registerRoutes adds every service's REST routes to the mux. A new service or a new
@@ -22,17 +24,19 @@ func registerRoutes(ctx context.Context, rest *runtime.ServeMux, up upstreams) e
 	register := []struct {
 		name string
 		fn   func(context.Context, *runtime.ServeMux, *grpc.ClientConn) error
+		conn *grpc.ClientConn
 	}{
-		{"workflow permissions", workflowv1.RegisterPermissionServiceHandler},
-		{"workflow clients", workflowv1.RegisterClientServiceHandler},
-		{"workflow contacts", workflowv1.RegisterContactServiceHandler},
-		{"workflow templates", workflowv1.RegisterTemplateServiceHandler},
-		{"workflow projects", workflowv1.RegisterProjectServiceHandler},
-		{"workflow series", workflowv1.RegisterSeriesServiceHandler},
-		{"workflow workload", workflowv1.RegisterWorkloadServiceHandler},
+		{"workflow permissions", workflowv1.RegisterPermissionServiceHandler, up.workflow},
+		{"workflow clients", workflowv1.RegisterClientServiceHandler, up.workflow},
+		{"workflow contacts", workflowv1.RegisterContactServiceHandler, up.workflow},
+		{"workflow templates", workflowv1.RegisterTemplateServiceHandler, up.workflow},
+		{"workflow projects", workflowv1.RegisterProjectServiceHandler, up.workflow},
+		{"workflow series", workflowv1.RegisterSeriesServiceHandler, up.workflow},
+		{"workflow workload", workflowv1.RegisterWorkloadServiceHandler, up.workflow},
+		{"billing", billingv1.RegisterBillingServiceHandler, up.billing},
 	}
 	for _, r := range register {
-		if err := r.fn(ctx, rest, up.workflow); err != nil {
+		if err := r.fn(ctx, rest, r.conn); err != nil {
 			return fmt.Errorf("register %s routes: %w", r.name, err)
 		}
 	}

@@ -24,6 +24,7 @@ import (
 	"github.com/firmflow/firmflow/cmd/firmflow/internal/stack"
 	"github.com/firmflow/firmflow/pkg/pg"
 	"github.com/firmflow/firmflow/pkg/pg/pgtest"
+	"github.com/firmflow/firmflow/services/billing/stripetest"
 	gateway "github.com/firmflow/firmflow/services/gateway/server"
 )
 
@@ -35,6 +36,8 @@ type system struct {
 	ca    *x509.CertPool
 	nats  string
 	logs  *syncBuffer
+	// stripe is the Stripe billing talks to: stripe-mock behind a recording proxy.
+	stripe *stripetest.Stripe
 }
 
 type syncBuffer struct {
@@ -72,9 +75,11 @@ func start(t *testing.T, tune func(*gateway.Config)) *system {
 			tune(c)
 		}
 	}
+	stripe := stripetest.New(t)
 	s, err := stack.Start(ctx, stack.Options{
 		AdminDatabaseURL: pgtest.AdminURL(), DatabasePrefix: prefix, DataDir: t.TempDir(),
 		NATSPort: -1, GatewayAddr: "127.0.0.1:0", IdentityAddr: "127.0.0.1:0", WorkflowAddr: "127.0.0.1:0",
+		StripeAPIURL: stripe.URL, StripeWebhookSecret: stripeWebhookSecret,
 		GatewayTuning: tuning, Logger: logger,
 	})
 	if err != nil {
@@ -104,7 +109,7 @@ func start(t *testing.T, tune func(*gateway.Config)) *system {
 	}
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(pem)
-	sys := &system{t: t, stack: s, url: s.GatewayURL, ca: pool, nats: s.NATSURL, logs: logs}
+	sys := &system{t: t, stack: s, url: s.GatewayURL, ca: pool, nats: s.NATSURL, logs: logs, stripe: stripe}
 	readyCtx, readyCancel := context.WithTimeout(ctx, 20*time.Second)
 	defer readyCancel()
 	if err := stack.WaitReady(readyCtx, func(ctx context.Context) error {

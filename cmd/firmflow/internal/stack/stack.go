@@ -45,6 +45,14 @@ type Options struct {
 	GatewayAddr  string
 	IdentityAddr string
 	WorkflowAddr string
+	// BillingAddr is billing's gRPC address; empty picks a free port.
+	BillingAddr string
+	// StripeAPIURL is where billing reaches Stripe: stripe-mock's URL in development
+	// and tests; empty means api.stripe.com (FIRMFLOW_STRIPE_API_KEY must be real).
+	StripeAPIURL string
+	// StripeWebhookSecret signs the Stripe webhooks billing accepts; empty keeps
+	// billing's default (FIRMFLOW_STRIPE_WEBHOOK_SECRET).
+	StripeWebhookSecret string
 	// AdminAddrs enables each service's admin (metrics) listener on a free port.
 	AdminAddrs bool
 	// GatewayTuning, when set, adjusts the gateway configuration (tests lower rate limits).
@@ -186,6 +194,12 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		return nil, err
 	}
 
+	// billing (see billing.go): the gateway routes to biSrv.Addr().
+	biSrv, err := startBilling(ctx, opts, s, material, adminAddr())
+	if err != nil {
+		return nil, err
+	}
+
 	var gwCfg gateway.Config
 	if err := config.LoadFrom(&gwCfg, map[string]string{}); err != nil {
 		return nil, err
@@ -195,6 +209,7 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	gwCfg.CAFile, gwCfg.ClientCert, gwCfg.ClientKey = material.PKI.CAFile, material.PKI.CertFile("gateway"), material.PKI.KeyFile("gateway")
 	gwCfg.IdentityAddr, gwCfg.WorkflowAddr, gwCfg.Telemetry = idSrv.Addr(), wfSrv.Addr(), opts.Telemetry
 	gwCfg.NATSURL, gwCfg.PublicKeyFile = s.NATSURL, material.PublicKey
+	gwCfg.BillingAddr = biSrv.Addr()
 	if opts.GatewayTuning != nil {
 		opts.GatewayTuning(&gwCfg)
 	}
@@ -209,6 +224,7 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		g, ctx := errgroup.WithContext(ctx)
 		g.Go(func() error { return idSrv.Run(ctx) })
 		g.Go(func() error { return wfSrv.Run(ctx) })
+		g.Go(func() error { return biSrv.Run(ctx) })
 		g.Go(func() error { return auSrv.Run(ctx) })
 		g.Go(func() error { return gwSrv.Run(ctx) })
 		return g.Wait()

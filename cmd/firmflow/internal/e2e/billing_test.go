@@ -1,0 +1,123 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/firmflow/firmflow/pkg/pg"
+	"github.com/firmflow/firmflow/pkg/pg/pgtest"
+	"github.com/firmflow/firmflow/services/billing/stripetest"
+)
+
+// TestMain stops the stripe-mock the tests start.
+func TestMain(m *testing.M) { stripetest.Main(m) }
+
+// stripeWebhookSecret is the webhook signing secret the stack's billing is given.
+const stripeWebhookSecret = "whsec_e2e"
+
+// TestBillingThroughTheGateway subscribes a firm the way the app and Stripe do: the
+// owner gets a Checkout page, Stripe's signed webhook reports the subscription through
+// the gateway, seats follow a new member, and members see no billing data.
+func TestBillingThroughTheGateway(t *testing.T) {
+	t.Parallel()
+	sys := start(t, nil)
+	alpha := sys.signUp(t, "billing-alpha")
+	owner := alpha.client
+
+	// Billing sets the firm up from identity's event; until then checkout says so.
+	var checkout response
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		checkout = owner.do("POST", "/v1/"+alpha.name+"/subscription:checkout", map[string]any{"plan": "standard", "request_id": "first"})
+		if checkout.status != http.StatusBadRequest || checkout.reason() != "BILLING_NOT_READY" || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	want(t, checkout, http.StatusOK, "checkout")
+	if !strings.HasPrefix(checkout.str("url"), "https://") {
+		t.Fatalf("checkout = %s", checkout.raw)
+	}
+	sub := want(t, owner.do("GET", "/v1/"+alpha.name+"/subscription", nil), http.StatusOK, "subscription")
+	if sub.str("state") != "SUBSCRIPTION_STATE_NONE" || sub.str("access") != "ACCESS_FULL" {
+		t.Fatalf("new firm's subscription = %s", sub.raw)
+	}
+
+	customer := sys.billingCustomer(t, strings.TrimPrefix(alpha.name, "firms/"))
+	object := stripetest.Subscription{ID: "sub_e2e", Customer: customer, Status: "active", PriceID: "price_standard",
+		ItemID: "si_e2e", Quantity: 1, Created: time.Now().Add(-time.Minute), CurrentPeriodEnd: time.Now().Add(30 * 24 * time.Hour)}
+	payload := stripetest.Event("evt_e2e_1", "customer.subscription.created", time.Now().Add(-time.Minute), object.Object())
+	if status := sys.stripeWebhook(t, payload, ""); status != http.StatusBadRequest {
+		t.Errorf("unsigned webhook: %d, want 400", status)
+	}
+	if status := sys.stripeWebhook(t, payload, stripetest.Sign(payload, "whsec_guess", time.Now())); status != http.StatusBadRequest {
+		t.Errorf("forged webhook: %d, want 400", status)
+	}
+	for range 2 {
+		if status := sys.stripeWebhook(t, payload, stripetest.Sign(payload, stripeWebhookSecret, time.Now())); status != http.StatusOK {
+			t.Fatalf("signed webhook: %d", status)
+		}
+	}
+	sub = want(t, owner.do("GET", "/v1/"+alpha.name+"/subscription", nil), http.StatusOK, "subscription")
+	if sub.str("state") != "SUBSCRIPTION_STATE_ACTIVE" || sub.str("plan") != "standard" || sub.get("seats") != "1" {
+		t.Errorf("subscription after the webhook = %s", sub.raw)
+	}
+
+	member, _ := alpha.member(t, sys, "sam@billing-alpha.example")
+	want(t, member.do("GET", "/v1/"+alpha.name+"/subscription", nil), http.StatusForbidden, "member reads billing")
+	want(t, member.do("GET", "/v1/"+alpha.name+"/invoices", nil), http.StatusForbidden, "member lists invoices")
+	deadline = time.Now().Add(20 * time.Second)
+	for len(sys.stripe.Requests(http.MethodPost, "/v1/subscription_items/si_e2e")) == 0 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	seats := sys.stripe.Requests(http.MethodPost, "/v1/subscription_items/si_e2e")
+	if len(seats) != 1 || seats[0].Form.Get("quantity") != "2" || !strings.HasPrefix(seats[0].IdempotencyKey, "firmflow-seats-") {
+		t.Errorf("seat changes after a member joined: %+v", seats)
+	}
+	want(t, owner.do("GET", "/v1/"+alpha.name+"/invoices", nil), http.StatusOK, "owner lists invoices")
+}
+
+// stripeWebhook posts a webhook as Stripe does and returns the status.
+func (s *system) stripeWebhook(t *testing.T, payload []byte, signature string) int {
+	t.Helper()
+	req, err := http.NewRequest("POST", s.url+"/v1/billing/stripe/webhook", bytes.NewReader(payload))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json; charset=utf-8")
+	if signature != "" {
+		req.Header.Set("Stripe-Signature", signature)
+	}
+	resp, err := s.httpClient(nil).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// billingCustomer is the Stripe customer billing created for the firm.
+func (s *system) billingCustomer(t *testing.T, firmID string) string {
+	t.Helper()
+	ctx := context.Background()
+	url, err := pg.WithUserAndDatabase(pgtest.AdminURL(), "", s.stack.Databases["billing"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var customer string
+	if err := conn.QueryRow(ctx, "select stripe_customer_id from accounts where firm_id = $1", firmID).Scan(&customer); err != nil {
+		t.Fatal(err)
+	}
+	return customer
+}
