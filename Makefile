@@ -9,6 +9,7 @@ GO_TEST_FLAGS ?= -count=1 -timeout 20m
 
 ## run: start every service in one process (PostgreSQL must be running; NATS is embedded unless FIRMFLOW_NATS_URL is set)
 run:
+	go install github.com/stripe/stripe-mock@v0.203.0
 	go run ./cmd/firmflow dev
 
 ## test: every unit, integration and end-to-end test
