@@ -161,7 +161,7 @@ func (q *Queries) SaveSubscription(ctx context.Context, s domain.Subscription) e
 			subscription_created = excluded.subscription_created, observed_at = excluded.observed_at,
 			lapsed_at = excluded.lapsed_at, update_time = now()`,
 		s.FirmID, s.ID, string(s.Status), s.PriceID, s.ItemID, s.Quantity,
-		nullTime(s.CurrentPeriodEnd), s.CancelAtPeriodEnd, nullTime(s.CanceledAt), s.Created, s.ObservedAt, nullTime(s.LapsedAt))
+		pg.NullTime(s.CurrentPeriodEnd), s.CancelAtPeriodEnd, pg.NullTime(s.CanceledAt), s.Created, s.ObservedAt, pg.NullTime(s.LapsedAt))
 	if err != nil {
 		return fmt.Errorf("save subscription: %w", err)
 	}
@@ -206,13 +206,6 @@ func (q *Queries) SaveReconcilerPosition(ctx context.Context, t time.Time) error
 	_, err := q.tx.Exec(ctx, `insert into reconciler_position (events_through) values ($1)
 		on conflict (id) do update set events_through = greatest(reconciler_position.events_through, excluded.events_through)`, t)
 	return err
-}
-
-func nullTime(t time.Time) *time.Time {
-	if t.IsZero() {
-		return nil
-	}
-	return &t
 }
 
 func deref(t *time.Time) time.Time {

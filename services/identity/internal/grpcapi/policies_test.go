@@ -1,26 +1,17 @@
 package grpcapi
 
 import (
-	"log/slog"
 	"strings"
 	"testing"
 
-	"github.com/firmflow/firmflow/pkg/rpc"
+	"google.golang.org/grpc"
+
+	"github.com/firmflow/firmflow/pkg/rpc/rpctest"
 	"github.com/firmflow/firmflow/services/identity/internal/app"
 )
 
 func TestEveryMethodHasAPolicy(t *testing.T) {
-	srv, _, err := rpc.NewServer(rpc.ServerConfig{Policies: Policies, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	Register(srv, &app.App{})
-	if missing := rpc.MissingPolicies(srv, Policies); len(missing) > 0 {
-		t.Errorf("methods without a policy (refused at runtime): %v", missing)
-	}
-	if len(srv.GetServiceInfo()) < 2 {
-		t.Fatal("identity services not registered")
-	}
+	rpctest.EveryMethodHasAPolicy(t, Policies, func(srv *grpc.Server) { Register(srv, &app.App{}) }, 5)
 }
 
 // TestSupportGrantsCannotOpenTheFirmFurther checks the table for what staff on a

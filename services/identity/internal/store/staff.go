@@ -30,7 +30,7 @@ func (q *Queries) EnsureRealmKey(ctx context.Context, realm string, wrapped []by
 func (q *Queries) RealmKey(ctx context.Context, realm string) ([]byte, error) {
 	var stored []byte
 	err := q.tx.QueryRow(ctx, "select wrapped_key from realm_keys where realm = $1", realm).Scan(&stored)
-	return stored, notFound(err, "realm key")
+	return stored, pg.NotFound(err, "realm key")
 }
 
 const staffColumns = `id::text, email, display_name, password_hash, totp_secret, totp_last_step, failed_logins,
@@ -60,26 +60,26 @@ func (q *Queries) CreateStaff(ctx context.Context, s domain.Staff) error {
 // Staff reads a staff member.
 func (q *Queries) Staff(ctx context.Context, id string) (domain.Staff, error) {
 	s, err := scanStaff(q.tx.QueryRow(ctx, "select "+staffColumns+" from staff where id = $1", id))
-	return s, notFound(err, "staff member")
+	return s, pg.NotFound(err, "staff member")
 }
 
 // StaffForUpdate reads a staff member and locks the row, so that concurrent logins
 // count failures one at a time and offboarding waits for them.
 func (q *Queries) StaffForUpdate(ctx context.Context, id string) (domain.Staff, error) {
 	s, err := scanStaff(q.tx.QueryRow(ctx, "select "+staffColumns+" from staff where id = $1 for update", id))
-	return s, notFound(err, "staff member")
+	return s, pg.NotFound(err, "staff member")
 }
 
 // StaffByEmailForUpdate is StaffForUpdate by email (any letter case).
 func (q *Queries) StaffByEmailForUpdate(ctx context.Context, email string) (domain.Staff, error) {
 	s, err := scanStaff(q.tx.QueryRow(ctx, "select "+staffColumns+" from staff where lower(email) = lower($1) for update", email))
-	return s, notFound(err, "staff member")
+	return s, pg.NotFound(err, "staff member")
 }
 
 // SaveStaffLoginState writes the failure counter, lock and last TOTP step.
 func (q *Queries) SaveStaffLoginState(ctx context.Context, s domain.Staff) error {
 	_, err := q.tx.Exec(ctx, `update staff set failed_logins = $2, locked_until = $3, totp_last_step = $4 where id = $1`,
-		s.ID, s.FailedLogins, nullTime(s.LockedUntil), s.TOTPLastStep)
+		s.ID, s.FailedLogins, pg.NullTime(s.LockedUntil), s.TOTPLastStep)
 	return err
 }
 
@@ -137,7 +137,7 @@ func (q *Queries) DeleteStaffSession(ctx context.Context, staffID, sessionID str
 // StaffSupportGrants lists a page of a staff member's grants in every firm, newest first.
 func (q *Queries) StaffSupportGrants(ctx context.Context, staffID string, before *time.Time, beforeID string, limit int) ([]domain.SupportGrant, error) {
 	rows, err := q.tx.Query(ctx, "select "+grantColumns+" from staff_support_grants($1, $2, $3, $4)",
-		staffID, before, nullUUID(beforeID), limit)
+		staffID, before, pg.NullString(beforeID), limit)
 	if err != nil {
 		return nil, err
 	}

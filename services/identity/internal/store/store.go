@@ -111,7 +111,7 @@ func (q *Queries) Firm(ctx context.Context, id string) (domain.Firm, error) {
 	var f domain.Firm
 	err := q.tx.QueryRow(ctx, `select id::text, display_name, require_totp, version, create_time, update_time
 		from firms where id = $1`, id).Scan(&f.ID, &f.DisplayName, &f.RequireTOTP, &f.Version, &f.CreateTime, &f.UpdateTime)
-	return f, notFound(err, "firm")
+	return f, pg.NotFound(err, "firm")
 }
 
 // UpdateFirm writes f if its version is still expectedVersion.
@@ -129,7 +129,7 @@ func (q *Queries) UpdateFirm(ctx context.Context, f domain.Firm, expectedVersion
 func (q *Queries) WrappedFirmKey(ctx context.Context, firmID string) ([]byte, error) {
 	var wrapped []byte
 	err := q.tx.QueryRow(ctx, "select wrapped_key from firm_keys where firm_id = $1", firmID).Scan(&wrapped)
-	return wrapped, notFound(err, "firm key")
+	return wrapped, pg.NotFound(err, "firm key")
 }
 
 // ---- members ----
@@ -163,14 +163,14 @@ func (q *Queries) CreateMember(ctx context.Context, m domain.Member) error {
 // Member reads a member of the transaction's firm.
 func (q *Queries) Member(ctx context.Context, id string) (domain.Member, error) {
 	m, err := scanMember(q.tx.QueryRow(ctx, "select "+memberColumns+" from members where id = $1", id))
-	return m, notFound(err, "member")
+	return m, pg.NotFound(err, "member")
 }
 
 // MemberForUpdate reads a member and locks the row until the transaction ends, so that
 // concurrent logins count failures one at a time.
 func (q *Queries) MemberForUpdate(ctx context.Context, id string) (domain.Member, error) {
 	m, err := scanMember(q.tx.QueryRow(ctx, "select "+memberColumns+" from members where id = $1 for update", id))
-	return m, notFound(err, "member")
+	return m, pg.NotFound(err, "member")
 }
 
 // Members lists a page of the firm's members, oldest first.
@@ -181,7 +181,7 @@ func (q *Queries) Members(ctx context.Context, page paging.Page) ([]domain.Membe
 	}
 	rows, err := q.tx.Query(ctx, "select "+memberColumns+` from members
 		where $1::boolean or (create_time, id) > ($2, $3::uuid)
-		order by create_time, id limit $4`, page.After == nil, after.Time, nullUUID(after.ID), page.Size+1)
+		order by create_time, id limit $4`, page.After == nil, after.Time, pg.NullString(after.ID), page.Size+1)
 	if err != nil {
 		return nil, false, err
 	}
@@ -264,7 +264,7 @@ func (q *Queries) CreateSession(ctx context.Context, s domain.Session, tokenHash
 // Session reads one session.
 func (q *Queries) Session(ctx context.Context, id string) (domain.Session, error) {
 	s, err := scanSession(q.tx.QueryRow(ctx, "select "+sessionColumns+" from sessions where id = $1", id))
-	return s, notFound(err, "session")
+	return s, pg.NotFound(err, "session")
 }
 
 // LiveSessions lists a member's sessions that can still be used at now, newest first.
@@ -321,7 +321,7 @@ func (q *Queries) CreateAPIKey(ctx context.Context, k domain.APIKey) (stored dom
 		values ($1, $2, $3, $4, $5, $6, $7, nullif($8, ''), nullif($9, '')::uuid, $10, $11)
 		on conflict (firm_id, request_id) do nothing`,
 		k.ID, k.FirmID, k.DisplayName, k.Prefix, k.SecretHash, k.Scopes, k.CreatedBy, k.RequestID, k.RotatedFrom,
-		k.CreateTime, nullTime(k.ExpireTime))
+		k.CreateTime, pg.NullTime(k.ExpireTime))
 	if pg.IsUniqueViolation(err, "api_keys_one_successor") {
 		return domain.APIKey{}, false, apierr.FailedPrecondition("API_KEY_ALREADY_ROTATED", "this key already has a successor")
 	}
@@ -338,13 +338,13 @@ func (q *Queries) CreateAPIKey(ctx context.Context, k domain.APIKey) (stored dom
 // APIKey reads one key.
 func (q *Queries) APIKey(ctx context.Context, id string) (domain.APIKey, error) {
 	k, err := scanAPIKey(q.tx.QueryRow(ctx, "select "+apiKeyColumns+" from api_keys where id = $1", id))
-	return k, notFound(err, "API key")
+	return k, pg.NotFound(err, "API key")
 }
 
 // APIKeyForUpdate reads one key and locks it.
 func (q *Queries) APIKeyForUpdate(ctx context.Context, id string) (domain.APIKey, error) {
 	k, err := scanAPIKey(q.tx.QueryRow(ctx, "select "+apiKeyColumns+" from api_keys where id = $1 for update", id))
-	return k, notFound(err, "API key")
+	return k, pg.NotFound(err, "API key")
 }
 
 // APIKeys lists a page of the firm's keys, oldest first.
@@ -355,7 +355,7 @@ func (q *Queries) APIKeys(ctx context.Context, page paging.Page) ([]domain.APIKe
 	}
 	rows, err := q.tx.Query(ctx, "select "+apiKeyColumns+` from api_keys
 		where $1::boolean or (create_time, id) > ($2, $3::uuid)
-		order by create_time, id limit $4`, page.After == nil, after.Time, nullUUID(after.ID), page.Size+1)
+		order by create_time, id limit $4`, page.After == nil, after.Time, pg.NullString(after.ID), page.Size+1)
 	if err != nil {
 		return nil, false, err
 	}
@@ -370,7 +370,7 @@ func (q *Queries) APIKeys(ctx context.Context, page paging.Page) ([]domain.APIKe
 // SaveAPIKeyLife writes a key's expiry and revocation.
 func (q *Queries) SaveAPIKeyLife(ctx context.Context, k domain.APIKey) error {
 	_, err := q.tx.Exec(ctx, "update api_keys set expire_time = $2, revoke_time = $3 where id = $1",
-		k.ID, nullTime(k.ExpireTime), nullTime(k.RevokeTime))
+		k.ID, pg.NullTime(k.ExpireTime), pg.NullTime(k.RevokeTime))
 	return err
 }
 
@@ -426,7 +426,7 @@ func (q *Queries) PendingInvitations(ctx context.Context, now time.Time) ([]doma
 // InvitationForUpdate reads and locks one invitation.
 func (q *Queries) InvitationForUpdate(ctx context.Context, id string) (domain.Invitation, error) {
 	i, err := scanInvitation(q.tx.QueryRow(ctx, "select "+invitationColumns+" from invitations where id = $1 for update", id))
-	return i, notFound(err, "invitation")
+	return i, pg.NotFound(err, "invitation")
 }
 
 // AcceptInvitation marks an invitation used.
@@ -436,27 +436,6 @@ func (q *Queries) AcceptInvitation(ctx context.Context, id string, now time.Time
 }
 
 // ---- helpers ----
-
-func notFound(err error, what string) error {
-	if errors.Is(err, pgx.ErrNoRows) {
-		return apierr.NotFound(what)
-	}
-	return err
-}
-
-func nullTime(t time.Time) *time.Time {
-	if t.IsZero() {
-		return nil
-	}
-	return &t
-}
-
-func nullUUID(id string) *string {
-	if id == "" {
-		return nil
-	}
-	return &id
-}
 
 // unepoch turns the 'epoch' that stands for NULL in scans back into the zero time.
 func unepoch(t time.Time) time.Time {

@@ -7,6 +7,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/firmflow/firmflow/pkg/paging"
+	"github.com/firmflow/firmflow/pkg/pg"
 	"github.com/firmflow/firmflow/pkg/principal"
 	"github.com/firmflow/firmflow/services/identity/internal/domain"
 )
@@ -39,13 +40,13 @@ func (q *Queries) CreateSupportGrant(ctx context.Context, g domain.SupportGrant)
 // SupportGrant reads one grant of the transaction's firm.
 func (q *Queries) SupportGrant(ctx context.Context, id string) (domain.SupportGrant, error) {
 	g, err := scanGrant(q.tx.QueryRow(ctx, "select "+grantColumns+" from support_grants where id = $1", id))
-	return g, notFound(err, "support grant")
+	return g, pg.NotFound(err, "support grant")
 }
 
 // SupportGrantForUpdate reads one grant and locks it until the transaction ends.
 func (q *Queries) SupportGrantForUpdate(ctx context.Context, id string) (domain.SupportGrant, error) {
 	g, err := scanGrant(q.tx.QueryRow(ctx, "select "+grantColumns+" from support_grants where id = $1 for update", id))
-	return g, notFound(err, "support grant")
+	return g, pg.NotFound(err, "support grant")
 }
 
 // SupportGrants lists a page of the firm's grants, newest first.
@@ -56,7 +57,7 @@ func (q *Queries) SupportGrants(ctx context.Context, page paging.Page) ([]domain
 	}
 	rows, err := q.tx.Query(ctx, "select "+grantColumns+` from support_grants
 		where $1::boolean or (request_time, id) < ($2, $3::uuid)
-		order by request_time desc, id desc limit $4`, page.After == nil, after.Time, nullUUID(after.ID), page.Size+1)
+		order by request_time desc, id desc limit $4`, page.After == nil, after.Time, pg.NullString(after.ID), page.Size+1)
 	if err != nil {
 		return nil, false, err
 	}
@@ -72,8 +73,8 @@ func (q *Queries) SupportGrants(ctx context.Context, page paging.Page) ([]domain
 func (q *Queries) SaveSupportGrant(ctx context.Context, g domain.SupportGrant) error {
 	_, err := q.tx.Exec(ctx, `update support_grants set state = $2, scope = nullif($3, ''), decided_by = nullif($4, ''),
 		decide_time = $5, expire_time = $6, revoke_time = $7, revoked_by = nullif($8, '') where id = $1`,
-		g.ID, string(g.Status), string(g.Scope), g.DecidedBy, nullTime(g.DecideTime), g.ExpireTime,
-		nullTime(g.RevokeTime), g.RevokedBy)
+		g.ID, string(g.Status), string(g.Scope), g.DecidedBy, pg.NullTime(g.DecideTime), g.ExpireTime,
+		pg.NullTime(g.RevokeTime), g.RevokedBy)
 	return err
 }
 
@@ -91,7 +92,7 @@ func (q *Queries) MarkGrantFirstUse(ctx context.Context, id string, now time.Tim
 func (q *Queries) AddNotification(ctx context.Context, n domain.Notification) (bool, error) {
 	tag, err := q.tx.Exec(ctx, `insert into notifications (id, firm_id, kind, grant_id, text, create_time)
 		values ($1, $2, $3, $4, $5, $6) on conflict (grant_id, kind) do nothing`,
-		n.ID, n.FirmID, string(n.Kind), nullUUID(n.GrantID), n.Text, n.CreateTime)
+		n.ID, n.FirmID, string(n.Kind), pg.NullString(n.GrantID), n.Text, n.CreateTime)
 	return tag.RowsAffected() == 1, err
 }
 
@@ -103,7 +104,7 @@ func (q *Queries) Notifications(ctx context.Context, page paging.Page) ([]domain
 	}
 	rows, err := q.tx.Query(ctx, `select id::text, firm_id::text, kind, coalesce(grant_id::text, ''), text, create_time
 		from notifications where $1::boolean or (create_time, id) < ($2, $3::uuid)
-		order by create_time desc, id desc limit $4`, page.After == nil, after.Time, nullUUID(after.ID), page.Size+1)
+		order by create_time desc, id desc limit $4`, page.After == nil, after.Time, pg.NullString(after.ID), page.Size+1)
 	if err != nil {
 		return nil, false, err
 	}

@@ -135,19 +135,19 @@ func (q *Queries) insertFieldValues(ctx context.Context, clientID string, values
 // Client reads one client.
 func (q *Queries) Client(ctx context.Context, id string) (ClientRecord, error) {
 	r, err := scanClient(q.tx.QueryRow(ctx, "select "+clientColumns+" from clients c where c.id = $1", id))
-	return r, notFound(err, "client")
+	return r, pg.NotFound(err, "client")
 }
 
 // ClientForUpdate reads one client and locks it until the transaction ends.
 func (q *Queries) ClientForUpdate(ctx context.Context, id string) (ClientRecord, error) {
 	r, err := scanClient(q.tx.QueryRow(ctx, "select "+clientColumns+" from clients c where c.id = $1 for update of c", id))
-	return r, notFound(err, "client")
+	return r, pg.NotFound(err, "client")
 }
 
 // ClientByTaxIDIndex finds the client whose tax id has this blind index.
 func (q *Queries) ClientByTaxIDIndex(ctx context.Context, index []byte) (ClientRecord, error) {
 	r, err := scanClient(q.tx.QueryRow(ctx, "select "+clientColumns+" from clients c where c.tax_id_index = $1", index))
-	return r, notFound(err, "client")
+	return r, pg.NotFound(err, "client")
 }
 
 // UpdateClient writes r if the client's version is still expectedVersion and
@@ -394,13 +394,13 @@ func (q *Queries) CustomFieldsByKey(ctx context.Context) (map[string]domain.Cust
 // CustomField reads one definition.
 func (q *Queries) CustomField(ctx context.Context, id string) (domain.CustomField, error) {
 	f, err := scanCustomField(q.tx.QueryRow(ctx, "select "+customFieldColumns+" from custom_field_definitions where id = $1", id))
-	return f, notFound(err, "custom field")
+	return f, pg.NotFound(err, "custom field")
 }
 
 // CustomFieldForUpdate reads one definition and locks it.
 func (q *Queries) CustomFieldForUpdate(ctx context.Context, id string) (domain.CustomField, error) {
 	f, err := scanCustomField(q.tx.QueryRow(ctx, "select "+customFieldColumns+" from custom_field_definitions where id = $1 for update", id))
-	return f, notFound(err, "custom field")
+	return f, pg.NotFound(err, "custom field")
 }
 
 // CreateCustomField inserts a definition unless the firm has MaxCustomFields.

@@ -43,13 +43,13 @@ func jsonList[T any](list []T) []T {
 // Contact reads one contact.
 func (q *Queries) Contact(ctx context.Context, id string) (domain.Contact, error) {
 	c, err := scanContact(q.tx.QueryRow(ctx, "select "+contactColumns+" from contacts k where k.id = $1", id))
-	return c, notFound(err, "contact")
+	return c, pg.NotFound(err, "contact")
 }
 
 // ContactForUpdate reads one contact and locks it.
 func (q *Queries) ContactForUpdate(ctx context.Context, id string) (domain.Contact, error) {
 	c, err := scanContact(q.tx.QueryRow(ctx, "select "+contactColumns+" from contacts k where k.id = $1 for update", id))
-	return c, notFound(err, "contact")
+	return c, pg.NotFound(err, "contact")
 }
 
 // UpdateContact writes c if its version is still expectedVersion.
@@ -145,7 +145,7 @@ func (q *Queries) ClientContactForUpdate(ctx context.Context, clientID, contactI
 	l, err := scanClientContact(q.tx.QueryRow(ctx, "select "+clientContactColumns+` from client_contacts l
 		join contacts k on k.firm_id = l.firm_id and k.id = l.contact_id
 		where l.client_id = $1 and l.contact_id = $2 for update of l`, clientID, contactID))
-	return l, notFound(err, "client contact")
+	return l, pg.NotFound(err, "client contact")
 }
 
 // CountClientContacts counts a client's contacts.
@@ -175,7 +175,7 @@ func (q *Queries) CreateClientContact(ctx context.Context, l domain.ClientContac
 func (q *Queries) UpdateClientContact(ctx context.Context, l domain.ClientContact) (domain.ClientContact, error) {
 	err := q.tx.QueryRow(ctx, `update client_contacts set is_primary = $3, relationship = $4, version = version + 1
 		where client_id = $1 and contact_id = $2 returning version`, l.ClientID, l.ContactID, l.Primary, l.Relationship).Scan(&l.Version)
-	return l, notFound(err, "client contact")
+	return l, pg.NotFound(err, "client contact")
 }
 
 // DeleteClientContact removes a link.

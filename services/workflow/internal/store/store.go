@@ -5,11 +5,9 @@ package store
 import (
 	"context"
 	"errors"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/firmflow/firmflow/pkg/apierr"
 	"github.com/firmflow/firmflow/pkg/outbox"
 	"github.com/firmflow/firmflow/pkg/pg"
 	"github.com/firmflow/firmflow/pkg/principal"
@@ -110,26 +108,4 @@ func (q *Queries) ClaimRequest(ctx context.Context, requestID, resource string) 
 	}
 	err = q.tx.QueryRow(ctx, "select resource from create_requests where request_id = $1", requestID).Scan(&earlier)
 	return earlier, false, err
-}
-
-// notFound maps a missing row to NOT_FOUND naming the resource.
-func notFound(err error, what string) error {
-	if errors.Is(err, pgx.ErrNoRows) {
-		return apierr.NotFound(what)
-	}
-	return err
-}
-
-func nullTime(t time.Time) *time.Time {
-	if t.IsZero() {
-		return nil
-	}
-	return &t
-}
-
-func nullString(s string) *string {
-	if s == "" {
-		return nil
-	}
-	return &s
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/firmflow/firmflow/pkg/apierr"
 	"github.com/firmflow/firmflow/pkg/paging"
+	"github.com/firmflow/firmflow/pkg/pg"
 	"github.com/firmflow/firmflow/services/workflow/internal/domain"
 )
 
@@ -87,14 +88,14 @@ func (q *Queries) InsertProject(ctx context.Context, p domain.Project) error {
 // Project reads one project.
 func (q *Queries) Project(ctx context.Context, id string) (domain.Project, error) {
 	p, err := scanProject(q.tx.QueryRow(ctx, "select "+projectColumns+" from projects where id = $1", id))
-	return p, notFound(err, "project")
+	return p, pg.NotFound(err, "project")
 }
 
 // ProjectForUpdate reads and locks a project; task changes lock it too, so its
 // derived status and counts are computed one change at a time.
 func (q *Queries) ProjectForUpdate(ctx context.Context, id string) (domain.Project, error) {
 	p, err := scanProject(q.tx.QueryRow(ctx, "select "+projectColumns+" from projects where id = $1 for update", id))
-	return p, notFound(err, "project")
+	return p, pg.NotFound(err, "project")
 }
 
 // Projects lists a page of projects matching f, in f's order.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/firmflow/firmflow/pkg/apierr"
 	"github.com/firmflow/firmflow/pkg/paging"
+	"github.com/firmflow/firmflow/pkg/pg"
 	"github.com/firmflow/firmflow/services/workflow/internal/domain"
 )
 
@@ -66,14 +67,14 @@ func (q *Queries) InsertSeries(ctx context.Context, s domain.Series) error {
 // Series reads one series.
 func (q *Queries) Series(ctx context.Context, id string) (domain.Series, error) {
 	s, err := scanSeries(q.tx.QueryRow(ctx, "select "+seriesColumns+" from series where id = $1", id))
-	return s, notFound(err, "series")
+	return s, pg.NotFound(err, "series")
 }
 
 // SeriesForUpdate reads and locks a series: runs and edits of one series take turns,
 // so two schedulers never create the same period twice.
 func (q *Queries) SeriesForUpdate(ctx context.Context, id string) (domain.Series, error) {
 	s, err := scanSeries(q.tx.QueryRow(ctx, "select "+seriesColumns+" from series where id = $1 for update", id))
-	return s, notFound(err, "series")
+	return s, pg.NotFound(err, "series")
 }
 
 // SeriesList lists a page of the firm's series by creation, optionally one client's.

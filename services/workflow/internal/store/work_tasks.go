@@ -13,6 +13,7 @@ import (
 
 	"github.com/firmflow/firmflow/pkg/apierr"
 	"github.com/firmflow/firmflow/pkg/paging"
+	"github.com/firmflow/firmflow/pkg/pg"
 	"github.com/firmflow/firmflow/services/workflow/internal/domain"
 )
 
@@ -106,7 +107,7 @@ const insertTask = `insert into tasks (id, firm_id, project_id, client_id, posit
 func (q *Queries) insertTaskArgs(t domain.Task) []any {
 	return []any{t.ID, q.firmID, t.ProjectID, t.ClientID, t.Position, t.Title, t.Description, t.Role, string(t.Status),
 		sqlUUID(t.AssigneeID), sqlDate(t.DueDate), t.EstimateMinutes, encodeChecklist(t.Checklist), t.FromTemplate,
-		nullTime(t.CompleteTime), t.Version, t.CreateTime}
+		pg.NullTime(t.CompleteTime), t.Version, t.CreateTime}
 }
 
 // InsertTasks stores new tasks in one round trip.
@@ -131,14 +132,14 @@ func (q *Queries) InsertTasks(ctx context.Context, tasks []domain.Task) error {
 // Task reads one task of a project.
 func (q *Queries) Task(ctx context.Context, projectID, id string) (domain.Task, error) {
 	t, err := scanTask(q.tx.QueryRow(ctx, "select "+taskColumns+" from tasks t where t.id = $1 and t.project_id = $2", id, projectID))
-	return t, notFound(err, "task")
+	return t, pg.NotFound(err, "task")
 }
 
 // TaskForUpdate reads and locks one task of a project.
 func (q *Queries) TaskForUpdate(ctx context.Context, projectID, id string) (domain.Task, error) {
 	t, err := scanTask(q.tx.QueryRow(ctx, "select "+taskColumns+" from tasks t where t.id = $1 and t.project_id = $2 for update of t",
 		id, projectID))
-	return t, notFound(err, "task")
+	return t, pg.NotFound(err, "task")
 }
 
 // Tasks lists a page of tasks matching f, in f's order.
@@ -200,7 +201,7 @@ func (q *Queries) SaveTask(ctx context.Context, t domain.Task, expectedVersion i
 			version = version + 1, update_time = $13
 		where id = $1 and project_id = $2 and version = $14 returning version, update_time`,
 		t.ID, t.ProjectID, t.Position, t.Title, t.Description, t.Role, string(t.Status), sqlUUID(t.AssigneeID), sqlDate(t.DueDate),
-		t.EstimateMinutes, encodeChecklist(t.Checklist), nullTime(t.CompleteTime), t.UpdateTime, expectedVersion,
+		t.EstimateMinutes, encodeChecklist(t.Checklist), pg.NullTime(t.CompleteTime), t.UpdateTime, expectedVersion,
 	).Scan(&t.Version, &t.UpdateTime)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return t, apierr.StaleEtag("task")

@@ -11,6 +11,7 @@ import (
 
 	"github.com/firmflow/firmflow/pkg/apierr"
 	"github.com/firmflow/firmflow/pkg/paging"
+	"github.com/firmflow/firmflow/pkg/pg"
 	"github.com/firmflow/firmflow/services/workflow/internal/domain"
 )
 
@@ -93,13 +94,13 @@ func (q *Queries) insertTemplateRevision(ctx context.Context, t domain.Template,
 // Template reads a template at its current revision.
 func (q *Queries) Template(ctx context.Context, id string) (domain.Template, error) {
 	t, err := scanTemplate(q.tx.QueryRow(ctx, "select "+templateColumns+" from templates where id = $1", id))
-	return t, notFound(err, "template")
+	return t, pg.NotFound(err, "template")
 }
 
 // TemplateForUpdate reads and locks a template for a change.
 func (q *Queries) TemplateForUpdate(ctx context.Context, id string) (domain.Template, error) {
 	t, err := scanTemplate(q.tx.QueryRow(ctx, "select "+templateColumns+" from templates where id = $1 for update", id))
-	return t, notFound(err, "template")
+	return t, pg.NotFound(err, "template")
 }
 
 // Templates lists a page of the firm's templates by creation.
