@@ -3,6 +3,7 @@
 //	firmflow dev    run every service in one process (what `make run` does)
 //	firmflow init   create development TLS material and keys under the data dir
 //	firmflow staff  create or offboard a staff (support) account, as an operator
+//	firmflow audit  verify FILE --public-key PATH: check an audit export offline
 package main
 
 import (
@@ -57,6 +58,8 @@ func main() {
 			return nil
 		case "dev":
 			return dev(ctx, env, cfg)
+		case "audit":
+			return auditCommand(os.Args[2:], os.Stdout)
 		case "staff":
 			return staffCommand(ctx, cfg, os.Args[2:])
 		}

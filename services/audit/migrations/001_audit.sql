@@ -32,8 +32,8 @@ begin
 end
 $$;
 
--- The end of each firm's chain. Appending locks this row, so a firm's events are
--- numbered and linked one transaction at a time.
+-- The end of each firm's chain. Appending locks this row (audit_lock_heads), so a
+-- firm's events are numbered and linked one transaction at a time.
 create table audit_chain_heads (
   firm_id      uuid primary key,
   seq          bigint not null check (seq >= 0),
@@ -41,7 +41,7 @@ create table audit_chain_heads (
   -- Record time of the last event; the next one is never recorded earlier.
   record_time  timestamptz not null
 );
-{{ template "shared/firm_table.sql" dict "table" "audit_chain_heads" "runtime_role" .runtime_role "privileges" "select, insert, update" }}
+{{ template "shared/firm_table.sql" dict "table" "audit_chain_heads" "runtime_role" .runtime_role "privileges" "select" }}
 
 -- The log. Partitioned by month of record time (when the log appended the event),
 -- which grows with each firm's sequence, so dropping the oldest partition always
@@ -69,8 +69,9 @@ create table audit_events (
 ) partition by range (record_time);
 -- "What did this person do" is the common question.
 create index audit_events_actor on audit_events (firm_id, actor, seq);
-{{ template "shared/firm_table.sql" dict "table" "audit_events" "runtime_role" .runtime_role "privileges" "select, insert" }}
-revoke update, delete, truncate on audit_events from public, {{.runtime_role}};
+-- The runtime role reads; it appends only through audit_append below.
+{{ template "shared/firm_table.sql" dict "table" "audit_events" "runtime_role" .runtime_role "privileges" "select" }}
+revoke insert, update, delete, truncate on audit_events from public, {{.runtime_role}};
 create trigger audit_events_append_only before update or delete on audit_events
   for each row execute function audit_refuse_change();
 create trigger audit_events_no_truncate before truncate on audit_events
@@ -84,7 +85,7 @@ create table audit_event_ids (
   event_id  uuid primary key,
   firm_id   uuid not null
 );
-{{ template "shared/firm_table.sql" dict "table" "audit_event_ids" "runtime_role" .runtime_role "privileges" "select, insert" }}
+{{ template "shared/firm_table.sql" dict "table" "audit_event_ids" "runtime_role" .runtime_role "privileges" "select" }}
 
 -- Signed checkpoints of chain heads (signed notes; see services/audit/chain).
 create table audit_checkpoints (
@@ -170,6 +171,70 @@ revoke execute on function audit_ensure_partition(timestamptz) from public;
 grant execute on function audit_ensure_partition(timestamptz) to {{.runtime_role}};
 select audit_ensure_partition(now());
 select audit_ensure_partition(now() + interval '1 month');
+
+-- Appending: the consumer appends a batch for many firms in one transaction, through
+-- three SECURITY DEFINER functions, one statement each however many firms the batch
+-- holds; the alternative, a statement per firm scoped with app.firm_id, costs the
+-- database twice as much per event. They are the only cross-firm writes, and they
+-- only add: events, their ids, and the heads' new positions.
+
+-- Locks the chain heads of the firms (creating missing ones), in firm id order, so
+-- concurrent appenders never deadlock, and returns them.
+create function audit_lock_heads(p_firms uuid[]) returns table (firm_id uuid, seq bigint, hash bytea, record_time timestamptz)
+language plpgsql volatile security definer
+set search_path = pg_catalog, public, pg_temp
+as $$
+begin
+  insert into public.audit_chain_heads (firm_id, seq, hash, record_time)
+  select f, 0, decode(repeat('00', 32), 'hex'), 'epoch' from unnest(p_firms) f order by f
+  on conflict on constraint audit_chain_heads_pkey do nothing;
+  return query
+    select h.firm_id, h.seq, h.hash, h.record_time from public.audit_chain_heads h
+    where h.firm_id = any(p_firms) order by h.firm_id for update;
+end
+$$;
+
+-- Records event ids and returns those that were new: the others are redeliveries of
+-- events the log already holds.
+create function audit_claim_events(p_ids uuid[], p_firms uuid[]) returns setof uuid
+language sql volatile security definer
+set search_path = pg_catalog, public, pg_temp
+as $$
+  insert into public.audit_event_ids (event_id, firm_id)
+  select * from unnest(p_ids, p_firms)
+  on conflict (event_id) do nothing
+  returning event_id
+$$;
+
+-- Inserts appended events (hashed by the caller, under the head locks it holds) and
+-- moves each head to its firm's last event. Resources come joined by U+001F, since
+-- unnest cannot take an array of arrays.
+create function audit_append(
+  p_firm uuid[], p_seq bigint[], p_event_id uuid[], p_time timestamptz[], p_record_time timestamptz[],
+  p_kind text[], p_category text[], p_actor text[], p_action text[], p_resources text[], p_code text[],
+  p_subject text[], p_payload bytea[], p_prev_hash bytea[], p_hash bytea[],
+  p_head_firm uuid[], p_head_seq bigint[], p_head_hash bytea[], p_head_record_time timestamptz[]) returns void
+language sql volatile security definer
+set search_path = pg_catalog, public, pg_temp
+as $$
+  insert into public.audit_events (firm_id, seq, event_id, time, record_time, kind, category, actor, action,
+    resources, code, subject, payload, prev_hash, hash)
+  select e.firm_id, e.seq, e.event_id, e.time, e.record_time, e.kind, e.category, e.actor, e.action,
+    string_to_array(e.resources, E'\x1f'), e.code, e.subject, e.payload, e.prev_hash, e.hash
+  from unnest(p_firm, p_seq, p_event_id, p_time, p_record_time, p_kind, p_category, p_actor, p_action,
+    p_resources, p_code, p_subject, p_payload, p_prev_hash, p_hash)
+    as e(firm_id, seq, event_id, time, record_time, kind, category, actor, action, resources, code, subject, payload, prev_hash, hash);
+  update public.audit_chain_heads h set seq = n.seq, hash = n.hash, record_time = n.record_time
+  from unnest(p_head_firm, p_head_seq, p_head_hash, p_head_record_time) as n(firm_id, seq, hash, record_time)
+  where h.firm_id = n.firm_id;
+$$;
+
+revoke execute on function audit_lock_heads(uuid[]), audit_claim_events(uuid[], uuid[]),
+  audit_append(uuid[], bigint[], uuid[], timestamptz[], timestamptz[], text[], text[], text[], text[], text[], text[],
+    text[], bytea[], bytea[], bytea[], uuid[], bigint[], bytea[], timestamptz[]) from public;
+grant execute on function audit_lock_heads(uuid[]), audit_claim_events(uuid[], uuid[]),
+  audit_append(uuid[], bigint[], uuid[], timestamptz[], timestamptz[], text[], text[], text[], text[], text[], text[],
+    text[], bytea[], bytea[], bytea[], uuid[], bigint[], bytea[], timestamptz[]) to {{.runtime_role}};
 
 -- The firms whose chain head moved since their last checkpoint; the checkpointer
 -- then signs each one inside that firm's own transaction.

@@ -57,7 +57,7 @@ type Config struct {
 	// change events. FIRMFLOW_GATEWAY is created when missing; the others are waited for.
 	Streams []string `env:"FIRMFLOW_AUDIT_STREAMS" envSeparator:"," envDefault:"FIRMFLOW_GATEWAY,FIRMFLOW_IDENTITY,FIRMFLOW_WORKFLOW"`
 	// Batch is the most events appended in one transaction.
-	Batch int `env:"FIRMFLOW_AUDIT_BATCH" envDefault:"500"`
+	Batch int `env:"FIRMFLOW_AUDIT_BATCH" envDefault:"1000"`
 	// AckWait is how long JetStream waits for an acknowledgement before redelivering.
 	AckWait time.Duration `env:"FIRMFLOW_AUDIT_ACK_WAIT" envDefault:"30s"`
 	// CheckpointInterval is how often every moved chain head is signed.
@@ -79,7 +79,7 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("%s must be set", name))
 		}
 	}
-	if len(c.Streams) == 0 {
+	if len(trimmed(c.Streams)) == 0 {
 		errs = append(errs, errors.New("FIRMFLOW_AUDIT_STREAMS must name at least one stream"))
 	}
 	if c.Batch < 1 || c.Batch > 5000 {

@@ -47,6 +47,8 @@ type Config struct {
 	WorkflowAddr string `env:"FIRMFLOW_WORKFLOW_ADDR" envDefault:"127.0.0.1:9102"`
 	// FIRMFLOW_BILLING_ADDR is billing's gRPC address (host:port).
 	BillingAddr string `env:"FIRMFLOW_BILLING_ADDR" envDefault:"127.0.0.1:9104"`
+	// FIRMFLOW_AUDIT_ADDR is audit's gRPC address (host:port).
+	AuditAddr string `env:"FIRMFLOW_AUDIT_ADDR" envDefault:"127.0.0.1:9103"`
 
 	// FIRMFLOW_CORS_ORIGINS are the browser origins (scheme://host[:port], comma
 	// separated) allowed to call the API with credentials: the single-page app's.
@@ -102,6 +104,7 @@ func (c *Config) Validate() error {
 	need(c.IdentityAddr, "FIRMFLOW_IDENTITY_ADDR")
 	need(c.WorkflowAddr, "FIRMFLOW_WORKFLOW_ADDR")
 	need(c.BillingAddr, "FIRMFLOW_BILLING_ADDR")
+	need(c.AuditAddr, "FIRMFLOW_AUDIT_ADDR")
 	need(c.NATSURL, "FIRMFLOW_NATS_URL")
 	need(c.PublicKeyFile, "FIRMFLOW_PRINCIPAL_PUBLIC_KEY")
 	for _, origin := range c.CORSOrigins {

@@ -96,11 +96,16 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 		nc.Close()
 		return nil, errors.Join(err, conn.Close(), workflow.Close())
 	}
+	audit, err := rpc.Dial(cfg.AuditAddr, servicesTLS)
+	if err != nil {
+		nc.Close()
+		return nil, errors.Join(err, conn.Close(), workflow.Close(), billing.Close())
+	}
 	s := &Server{
-		cfg: cfg, logger: logger, identity: conn, upstreams: []*grpc.ClientConn{conn, workflow, billing},
+		cfg: cfg, logger: logger, identity: conn, upstreams: []*grpc.ClientConn{conn, workflow, billing, audit},
 		nats: nc, access: js, verifier: principal.NewVerifier(publicKey),
 	}
-	handler, err := s.routes(ctx, upstreams{workflow: workflow, billing: billing})
+	handler, err := s.routes(ctx, upstreams{workflow: workflow, billing: billing, audit: audit})
 	if err != nil {
 		return nil, errors.Join(err, s.closeUpstreams())
 	}

@@ -7,6 +7,7 @@ import (
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/grpc"
 
+	auditv1 "github.com/firmflow/firmflow/pkg/gen/firmflow/audit/v1"
 	billingv1 "github.com/firmflow/firmflow/pkg/gen/firmflow/billing/v1"
 	workflowv1 "github.com/firmflow/firmflow/pkg/gen/firmflow/workflow/v1"
 )
@@ -16,6 +17,7 @@ import (
 type upstreams struct {
 	workflow *grpc.ClientConn
 	billing  *grpc.ClientConn
+	audit    *grpc.ClientConn
 }
 
 // registerRoutes adds every service's REST routes to the mux. A new service or a new
@@ -34,6 +36,7 @@ func registerRoutes(ctx context.Context, rest *runtime.ServeMux, up upstreams) e
 		{"workflow series", workflowv1.RegisterSeriesServiceHandler, up.workflow},
 		{"workflow workload", workflowv1.RegisterWorkloadServiceHandler, up.workflow},
 		{"billing", billingv1.RegisterBillingServiceHandler, up.billing},
+		{"audit", auditv1.RegisterAuditServiceHandler, up.audit},
 	}
 	for _, r := range register {
 		if err := r.fn(ctx, rest, r.conn); err != nil {

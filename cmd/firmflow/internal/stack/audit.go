@@ -45,6 +45,8 @@ func startAudit(ctx context.Context, opts Options, s *Stack, material Material, 
 	cfg.TLSCA, cfg.TLSCert, cfg.TLSKey = pki.CAFile, pki.CertFile("audit"), pki.KeyFile("audit")
 	cfg.PublicKeyFile, cfg.SigningKeyFile = material.PublicKey, signingKey
 	cfg.NATSURL, cfg.Telemetry = s.NATSURL, opts.Telemetry
+	// The stack runs billing too, whose changes of billing data the log must hold.
+	cfg.Streams = append(cfg.Streams, "FIRMFLOW_BILLING")
 	if err := audit.Migrate(ctx, cfg); err != nil {
 		return nil, fmt.Errorf("migrate audit: %w", err)
 	}

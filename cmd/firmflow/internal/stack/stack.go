@@ -210,6 +210,7 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	gwCfg.IdentityAddr, gwCfg.WorkflowAddr, gwCfg.Telemetry = idSrv.Addr(), wfSrv.Addr(), opts.Telemetry
 	gwCfg.NATSURL, gwCfg.PublicKeyFile = s.NATSURL, material.PublicKey
 	gwCfg.BillingAddr = biSrv.Addr()
+	gwCfg.AuditAddr = auSrv.Addr()
 	if opts.GatewayTuning != nil {
 		opts.GatewayTuning(&gwCfg)
 	}

@@ -95,45 +95,40 @@ func (a *App) Append(ctx context.Context, events []chain.Event) (int, error) {
 	return n, err
 }
 
-var ClaimTime, InsertTime, TotalTime time.Duration
-var Batches int
-
 func (a *App) appendOnce(ctx context.Context, firms []uuid.UUID, byFirm map[uuid.UUID][]chain.Event, now time.Time) (int, error) {
-	appended := 0
-	Batches++
-	t2 := time.Now()
-	defer func() { TotalTime += time.Since(t2) }()
-	err := a.store.Append(ctx, func(ap *store.Appender) error {
-		ids := make([][]uuid.UUID, len(firms))
-		for i, f := range firms {
-			for _, e := range byFirm[f] {
-				ids[i] = append(ids[i], e.ID)
-			}
+	var ids, idFirms []uuid.UUID
+	for _, f := range firms {
+		for _, e := range byFirm[f] {
+			ids, idFirms = append(ids, e.ID), append(idFirms, f)
 		}
-		t0 := time.Now()
-		heads, fresh, err := ap.Claim(ctx, firms, ids)
-		ClaimTime += time.Since(t0)
+	}
+	appended := 0
+	err := a.store.Append(ctx, func(ap *store.Appender) error {
+		heads, fresh, err := ap.Claim(ctx, firms, ids, idFirms)
 		if err != nil {
 			return err
 		}
-		out := make([][]chain.Event, len(firms))
-		appended = 0
-		for i, f := range firms {
-			for _, e := range byFirm[f] {
-				if !fresh[i][e.ID] {
-					continue
+		var out []chain.Event
+		var moved []chain.Head
+		for i := range heads {
+			h := &heads[i]
+			before := len(out)
+			for _, e := range byFirm[h.FirmID] {
+				if fresh[e.ID] {
+					h.Append(&e, now)
+					out = append(out, e)
 				}
-				heads[i].Append(&e, now)
-				out[i] = append(out[i], e)
 			}
-			appended += len(out[i])
-			if len(out[i]) > 0 && !a.knownMonth(heads[i].RecordTime) {
-				return errPartitionMissing{at: heads[i].RecordTime}
+			if len(out) == before {
+				continue
 			}
+			if !a.knownMonth(h.RecordTime) {
+				return errPartitionMissing{at: h.RecordTime}
+			}
+			moved = append(moved, *h)
 		}
-		t1 := time.Now()
-		defer func() { InsertTime += time.Since(t1) }()
-		return ap.Insert(ctx, heads, out)
+		appended = len(out)
+		return ap.Insert(ctx, moved, out)
 	})
 	if err != nil {
 		return 0, err

@@ -3,6 +3,7 @@ package app_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"testing"
@@ -395,5 +396,49 @@ func TestCheckpointsCoverMovedHeadsOnly(t *testing.T) {
 	}
 	if opened, err := chain.Open(signed, f.Verifier); err != nil || opened.Hash != cp.Hash {
 		t.Errorf("signed note: %v", err)
+	}
+}
+
+// TestExportPagesAppendIntoOneVerifiableFile exports a chain too long for one page
+// and checks the pages, appended in order, as one file.
+func TestExportPagesAppendIntoOneVerifiableFile(t *testing.T) {
+	t.Parallel()
+	f := audittest.New(t)
+	ctx := context.Background()
+	firm := uuid.New()
+	for range 10 {
+		appendN(t, f.App, firm, 1000)
+	}
+	if _, err := f.App.CheckpointAll(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var file bytes.Buffer
+	token, pages := "", 0
+	for {
+		page, err := f.App.Export(ctx, owner(firm), firm.String(), token)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pages++
+		file.Write(page)
+		lines := bytes.Split(bytes.TrimSpace(page), []byte("\n"))
+		var last struct {
+			Type      string `json:"type"`
+			PageToken string `json:"page_token"`
+		}
+		if err := json.Unmarshal(lines[len(lines)-1], &last); err != nil {
+			t.Fatal(err)
+		}
+		if last.Type != export.TypeNextPage {
+			break
+		}
+		token = last.PageToken
+	}
+	if pages < 2 {
+		t.Fatalf("%d page(s); the test needs a chain longer than one page", pages)
+	}
+	report, err := export.Verify(bytes.NewReader(file.Bytes()), f.Verifier)
+	if err != nil || !report.Valid() || report.Events != 10000 || report.Checkpoints != 1 {
+		t.Errorf("%d pages appended: %+v, %v", pages, report, err)
 	}
 }

@@ -31,15 +31,16 @@ func Register(srv grpc.ServiceRegistrar, a *app.App) {
 
 // Policies is audit's authorization table: every RPC and who may call it. The log
 // is the owners' and admins' to read; integrations read it with audit:read and can
-// change nothing.
+// change nothing. Staff on a support grant are kept out altogether: the log is how a
+// firm watches what support did in it.
 func Policies() rpc.Policies {
 	return rpc.Policies{
-		auditv1.AuditService_ListAuditEvents_FullMethodName:       {Roles: rpc.Managers, Scope: "audit:read"},
-		auditv1.AuditService_ExportAuditEvents_FullMethodName:     {Roles: rpc.Managers, Scope: "audit:read"},
-		auditv1.AuditService_VerifyAuditChain_FullMethodName:      {Roles: rpc.Managers, Scope: "audit:read"},
-		auditv1.AuditService_GetAuditSettings_FullMethodName:      {Roles: rpc.Managers, Scope: "audit:read"},
-		auditv1.AuditService_CreateAuditCheckpoint_FullMethodName: {Roles: rpc.Managers},
-		auditv1.AuditService_UpdateAuditSettings_FullMethodName:   {Roles: rpc.Managers},
+		auditv1.AuditService_ListAuditEvents_FullMethodName:       {Roles: rpc.Managers, Scope: "audit:read", NoSupport: true},
+		auditv1.AuditService_ExportAuditEvents_FullMethodName:     {Roles: rpc.Managers, Scope: "audit:read", NoSupport: true},
+		auditv1.AuditService_VerifyAuditChain_FullMethodName:      {Roles: rpc.Managers, Scope: "audit:read", NoSupport: true},
+		auditv1.AuditService_GetAuditSettings_FullMethodName:      {Roles: rpc.Managers, Scope: "audit:read", NoSupport: true},
+		auditv1.AuditService_CreateAuditCheckpoint_FullMethodName: {Roles: rpc.Managers, NoSupport: true},
+		auditv1.AuditService_UpdateAuditSettings_FullMethodName:   {Roles: rpc.Managers, NoSupport: true},
 	}
 }
 

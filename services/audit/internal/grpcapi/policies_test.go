@@ -1,35 +1,26 @@
 package grpcapi
 
 import (
-	"log/slog"
 	"testing"
+
+	"google.golang.org/grpc"
 
 	auditv1 "github.com/firmflow/firmflow/pkg/gen/firmflow/audit/v1"
 	"github.com/firmflow/firmflow/pkg/principal"
-	"github.com/firmflow/firmflow/pkg/rpc"
+	"github.com/firmflow/firmflow/pkg/rpc/rpctest"
 	"github.com/firmflow/firmflow/services/audit/internal/app"
 )
 
 func TestEveryMethodHasAPolicy(t *testing.T) {
-	srv, _, err := rpc.NewServer(rpc.ServerConfig{Policies: Policies(), Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	Register(srv, &app.App{})
-	if missing := rpc.MissingPolicies(srv, Policies()); len(missing) > 0 {
-		t.Errorf("methods without a policy (refused at runtime): %v", missing)
-	}
-	if _, ok := srv.GetServiceInfo()["firmflow.audit.v1.AuditService"]; !ok {
-		t.Fatal("audit service not registered")
-	}
+	rpctest.EveryMethodHasAPolicy(t, Policies(), func(srv *grpc.Server) { Register(srv, &app.App{}) }, 1)
 }
 
-// The log is for those who run the firm: members never read it, and an API key
-// reads it only with audit:read and changes nothing.
+// The log is for those who run the firm: members and support staff never read it,
+// and an API key reads it only with audit:read and changes nothing.
 func TestOnlyManagersAndAuditReadersReachTheLog(t *testing.T) {
 	for method, p := range Policies() {
-		if p.Public || p.AnyPeer || len(p.Peers) > 0 {
-			t.Errorf("%s is open beyond the firm", method)
+		if p.Public || p.AnyPeer || len(p.Peers) > 0 || p.Staff || !p.NoSupport {
+			t.Errorf("%s is open beyond the firm's owners, admins and audit readers: %+v", method, p)
 		}
 		for _, role := range p.Roles {
 			if role == principal.RoleMember {

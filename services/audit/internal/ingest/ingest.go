@@ -6,6 +6,7 @@ package ingest
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -29,13 +30,17 @@ type Options struct {
 	Streams []string
 	// Durable names the consumer on every stream; default "audit".
 	Durable string
-	// Batch is the most messages appended in one transaction; default 500.
+	// Batch is the most messages appended in one transaction; default 1000.
 	Batch int
 	// AckWait is how long a delivered message may wait for its acknowledgement
 	// before JetStream delivers it again; default 30s.
 	AckWait time.Duration
 	// Linger is how long a batch waits for more messages once it has one; default 2ms.
 	Linger time.Duration
+	// Lanes append in parallel, each for its own share of the firms; default 1. On a
+	// small machine a second lane costs the database half as much again per event
+	// (measured on 2 cores) for no gain; on a larger one it adds throughput.
+	Lanes int
 	// Create are streams to create when missing rather than wait for.
 	Create []jetstream.StreamConfig
 	Logger *slog.Logger
@@ -60,10 +65,13 @@ func New(js jetstream.JetStream, app Appender, opts Options) *Consumer {
 		opts.Durable = "audit"
 	}
 	if opts.Batch <= 0 {
-		opts.Batch = 500
+		opts.Batch = 1000
 	}
 	if opts.AckWait <= 0 {
 		opts.AckWait = 30 * time.Second
+	}
+	if opts.Lanes <= 0 {
+		opts.Lanes = 1
 	}
 	if opts.Linger <= 0 {
 		opts.Linger = 2 * time.Millisecond
@@ -142,12 +150,14 @@ func (c *Consumer) consume(ctx context.Context, stream string) (progressed bool,
 	stop := context.AfterFunc(ctx, it.Stop)
 	defer stop()
 
+	lanes := c.startLanes(ctx, stream)
+	defer lanes.stop()
 	for {
 		batch, err := c.nextBatch(ctx, it)
 		if err != nil {
 			return progressed, err
 		}
-		if err := c.appendBatch(ctx, batch); err != nil {
+		if err := lanes.dispatch(ctx, batch); err != nil {
 			return progressed, err
 		}
 		progressed = true
@@ -177,21 +187,91 @@ func (c *Consumer) nextBatch(ctx context.Context, it jetstream.MessagesContext) 
 	return batch, nil
 }
 
-// appendBatch appends a batch and acknowledges it after the commit. On failure it
-// asks for the batch again after a pause, so nothing is lost and nothing waits for
-// the full acknowledgement timeout.
-func (c *Consumer) appendBatch(ctx context.Context, batch []jetstream.Msg) error {
-	events := make([]chain.Event, len(batch))
-	for i, msg := range batch {
-		events[i] = Event(msg)
+// part is the share of a batch that falls to one lane.
+type part struct {
+	msgs   []jetstream.Msg
+	events []chain.Event
+}
+
+// lanes append a stream's batches in parallel, each lane the firms whose id hashes
+// to it, so that two lanes never wait for the same chain head and each firm's events
+// keep their order. The next batch is read while lanes append the last.
+type lanes struct {
+	c     *Consumer
+	queue []chan part
+	wg    sync.WaitGroup
+}
+
+func (c *Consumer) startLanes(ctx context.Context, stream string) *lanes {
+	l := &lanes{c: c, queue: make([]chan part, c.opts.Lanes)}
+	for i := range l.queue {
+		l.queue[i] = make(chan part, 1)
+		l.wg.Go(func() { l.run(ctx, stream, l.queue[i]) })
 	}
-	if _, err := c.app.Append(ctx, events); err != nil {
-		for _, msg := range batch {
-			_ = msg.NakWithDelay(minBackoff)
-		}
-		return fmt.Errorf("append %d events: %w", len(batch), err)
-	}
+	return l
+}
+
+// dispatch splits a batch by lane and queues each share.
+func (l *lanes) dispatch(ctx context.Context, batch []jetstream.Msg) error {
+	parts := make([]part, len(l.queue))
 	for _, msg := range batch {
+		e := Event(msg)
+		lane := int(binary.BigEndian.Uint32(e.FirmID[12:]) % uint32(len(parts)))
+		parts[lane].msgs = append(parts[lane].msgs, msg)
+		parts[lane].events = append(parts[lane].events, e)
+	}
+	for i, p := range parts {
+		if len(p.msgs) == 0 {
+			continue
+		}
+		select {
+		case l.queue[i] <- p:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+// stop lets the lanes finish what is queued and waits for them.
+func (l *lanes) stop() {
+	for _, q := range l.queue {
+		close(q)
+	}
+	l.wg.Wait()
+}
+
+// run appends a lane's shares one after another. A share that fails is asked for
+// again after a pause, so nothing is lost; the lane pauses too, growing the pause
+// while the database stays away.
+func (l *lanes) run(ctx context.Context, stream string, queue <-chan part) {
+	backoff := minBackoff
+	for p := range queue {
+		if err := l.c.appendPart(ctx, p, backoff); err != nil {
+			if ctx.Err() == nil {
+				l.c.logger.WarnContext(ctx, "audit batch not appended; it will be redelivered", "stream", stream, "error", err, "retry_in", backoff)
+			}
+			select {
+			case <-ctx.Done():
+			case <-time.After(backoff):
+			}
+			backoff = min(2*backoff, maxBackoff)
+			continue
+		}
+		backoff = minBackoff
+	}
+}
+
+// appendPart appends a share and acknowledges its messages after the commit; on
+// failure it asks for them again after delay.
+func (c *Consumer) appendPart(ctx context.Context, p part, delay time.Duration) error {
+	if _, err := c.app.Append(ctx, p.events); err != nil {
+		for _, msg := range p.msgs {
+			_ = msg.NakWithDelay(delay)
+		}
+		return fmt.Errorf("append %d events: %w", len(p.msgs), err)
+	}
+	for _, msg := range p.msgs {
 		// A lost acknowledgement means a redelivery, which the log recognises.
 		if err := msg.Ack(); err != nil {
 			c.logger.WarnContext(ctx, "acknowledging an audited event failed; it will be redelivered and skipped",

@@ -90,82 +90,64 @@ type Appender struct {
 	tx pgx.Tx
 }
 
-// Append runs fn in one transaction; each statement sets the firm it writes for, so
-// row-level security checks every row.
+// Append runs fn in one transaction. Appends cross firms, so they go through the
+// migration's SECURITY DEFINER functions rather than firm-scoped statements.
 func (s *Store) Append(ctx context.Context, fn func(*Appender) error) error {
 	return s.db.InTx(ctx, func(tx pgx.Tx) error { return fn(&Appender{tx: tx}) })
 }
 
-// zeroHash is the previous hash of every chain's first event.
-var zeroHash = make([]byte, len(chain.Hash{}))
-
-// Claim locks the chain heads of firms, creating missing ones, and records the event
-// ids of each firm's batch. It returns each firm's head and the set of ids that were
-// new; the others are already in the log. The caller passes firms in ascending id
-// order, so concurrent appenders lock heads in the same order and never deadlock.
-func (a *Appender) Claim(ctx context.Context, firms []uuid.UUID, ids [][]uuid.UUID) ([]chain.Head, []map[uuid.UUID]bool, error) {
-	heads := make([]chain.Head, len(firms))
-	fresh := make([]map[uuid.UUID]bool, len(firms))
+// Claim locks the chain heads of firms, creating missing ones, and records the ids
+// of the batch's events (ids[i] of firm idFirms[i]). It returns the heads in firm id
+// order and the ids that were new; the others are already in the log.
+func (a *Appender) Claim(ctx context.Context, firms []uuid.UUID, ids, idFirms []uuid.UUID) ([]chain.Head, map[uuid.UUID]bool, error) {
+	var heads []chain.Head
+	fresh := make(map[uuid.UUID]bool, len(ids))
 	b := &pgx.Batch{}
-	for i, firm := range firms {
-		heads[i].FirmID = firm
-		fresh[i] = make(map[uuid.UUID]bool, len(ids[i]))
-		b.Queue("select set_config($1, $2, true)", pg.FirmSetting, firm.String())
-		b.Queue(`insert into audit_chain_heads (firm_id, seq, hash, record_time) values ($1, 0, $2, 'epoch')
-			on conflict (firm_id) do nothing`, firm, zeroHash)
-		b.Queue("select seq, hash, record_time from audit_chain_heads where firm_id = $1 for update", firm).
-			QueryRow(func(row pgx.Row) error {
+	b.Queue("select firm_id, seq, hash, record_time from audit_lock_heads($1)", binaryUUIDs(firms)).
+		Query(func(rows pgx.Rows) error {
+			for rows.Next() {
+				var h chain.Head
 				var hash []byte
-				if err := row.Scan(&heads[i].Sequence, &hash, &heads[i].RecordTime); err != nil {
-					return fmt.Errorf("lock chain head: %w", err)
+				if err := rows.Scan(&h.FirmID, &h.Sequence, &hash, &h.RecordTime); err != nil {
+					return err
 				}
-				copy(heads[i].Hash[:], hash)
-				return nil
-			})
-		b.Queue(`insert into audit_event_ids (event_id, firm_id) select unnest($2::uuid[]), $1
-			on conflict (event_id) do nothing returning event_id`, firm, binaryUUIDs(ids[i])).
-			Query(func(rows pgx.Rows) error {
-				for rows.Next() {
-					var id uuid.UUID
-					if err := rows.Scan(&id); err != nil {
-						return err
-					}
-					fresh[i][id] = true
+				copy(h.Hash[:], hash)
+				heads = append(heads, h)
+			}
+			return rows.Err()
+		})
+	b.Queue("select audit_claim_events($1, $2)", binaryUUIDs(ids), binaryUUIDs(idFirms)).
+		Query(func(rows pgx.Rows) error {
+			for rows.Next() {
+				var id uuid.UUID
+				if err := rows.Scan(&id); err != nil {
+					return err
 				}
-				return rows.Err()
-			})
-	}
+				fresh[id] = true
+			}
+			return rows.Err()
+		})
 	if err := a.tx.SendBatch(ctx, b).Close(); err != nil {
 		return nil, nil, fmt.Errorf("claim chain heads: %w", err)
+	}
+	if len(heads) != len(firms) {
+		return nil, nil, fmt.Errorf("claim chain heads: %d heads for %d firms", len(heads), len(firms))
 	}
 	return heads, fresh, nil
 }
 
-// Insert stores each firm's appended events and moves its head to the last of them.
-func (a *Appender) Insert(ctx context.Context, heads []chain.Head, events [][]chain.Event) error {
-	b := &pgx.Batch{}
-	for i, h := range heads {
-		if len(events[i]) == 0 {
-			continue
-		}
-		b.Queue("select set_config($1, $2, true)", pg.FirmSetting, h.FirmID.String())
-		cols := columnsOf(events[i])
-		b.Queue(`insert into audit_events (firm_id, seq, event_id, time, record_time, kind, category, actor, action,
-			resources, code, subject, payload, prev_hash, hash)
-			select $1, e.seq, e.event_id, e.time, e.record_time, e.kind, e.category, e.actor, e.action,
-				string_to_array(e.resources, E'\x1f'), e.code, e.subject, e.payload, e.prev_hash, e.hash
-			from unnest($2::bigint[], $3::uuid[], $4::timestamptz[], $5::timestamptz[], $6::text[], $7::text[], $8::text[],
-				$9::text[], $10::text[], $11::text[], $12::text[], $13::bytea[], $14::bytea[], $15::bytea[])
-				as e(seq, event_id, time, record_time, kind, category, actor, action, resources, code, subject, payload, prev_hash, hash)`,
-			h.FirmID, cols.seq, cols.id, cols.time, cols.recordTime, cols.kind, cols.category, cols.actor, cols.action,
-			cols.resources, cols.code, cols.subject, cols.payload, cols.prevHash, cols.hash)
-		b.Queue("update audit_chain_heads set seq = $2, hash = $3, record_time = $4 where firm_id = $1",
-			h.FirmID, h.Sequence, h.Hash[:], h.RecordTime)
-	}
-	if b.Len() == 0 {
+// Insert stores the appended events, whatever their firms, and moves the heads.
+func (a *Appender) Insert(ctx context.Context, heads []chain.Head, events []chain.Event) error {
+	if len(events) == 0 {
 		return nil
 	}
-	if err := a.tx.SendBatch(ctx, b).Close(); err != nil {
+	c := columnsOf(events)
+	h := headColumnsOf(heads)
+	_, err := a.tx.Exec(ctx, `select audit_append($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,
+		$16, $17, $18, $19)`,
+		c.firm, c.seq, c.id, c.time, c.recordTime, c.kind, c.category, c.actor, c.action, c.resources, c.code,
+		c.subject, c.payload, c.prevHash, c.hash, h.firm, h.seq, h.hash, h.recordTime)
+	if err != nil {
 		return fmt.Errorf("insert audit events: %w", err)
 	}
 	return nil
@@ -187,17 +169,18 @@ const resourceSeparator = "\x1f"
 
 // columns are a batch of events as one array per column, for unnest.
 type columns struct {
-	seq                                                       []int64
-	id                                                        [][16]byte
-	time, recordTime                                          []time.Time
-	kind, category, actor, action, resources, code, subject   []string
-	payload, prevHash, hash                                   [][]byte
+	firm, id                                                [][16]byte
+	seq                                                     []int64
+	time, recordTime                                        []time.Time
+	kind, category, actor, action, resources, code, subject []string
+	payload, prevHash, hash                                 [][]byte
 }
 
 func columnsOf(events []chain.Event) columns {
 	n := len(events)
 	c := columns{
-		seq: make([]int64, n), id: make([][16]byte, n), time: make([]time.Time, n), recordTime: make([]time.Time, n),
+		firm: make([][16]byte, n), id: make([][16]byte, n), seq: make([]int64, n),
+		time: make([]time.Time, n), recordTime: make([]time.Time, n),
 		kind: make([]string, n), category: make([]string, n), actor: make([]string, n), action: make([]string, n),
 		resources: make([]string, n), code: make([]string, n), subject: make([]string, n),
 		payload: make([][]byte, n), prevHash: make([][]byte, n), hash: make([][]byte, n),
@@ -208,12 +191,31 @@ func columnsOf(events []chain.Event) columns {
 		if payload == nil {
 			payload = []byte{}
 		}
-		c.seq[i], c.id[i], c.time[i], c.recordTime[i] = e.Sequence, e.ID, e.Time, e.RecordTime
+		c.firm[i], c.id[i], c.seq[i], c.time[i], c.recordTime[i] = e.FirmID, e.ID, e.Sequence, e.Time, e.RecordTime
 		c.kind[i], c.category[i], c.actor[i], c.action[i] = e.Kind, e.Category, e.Actor, e.Action
 		c.resources[i], c.code[i], c.subject[i] = strings.Join(e.Resources, resourceSeparator), e.Code, e.Subject
 		c.payload[i], c.prevHash[i], c.hash[i] = payload, e.PrevHash[:], e.Hash[:]
 	}
 	return c
+}
+
+// headColumns are the heads' new positions, one array per column.
+type headColumns struct {
+	firm       [][16]byte
+	seq        []int64
+	hash       [][]byte
+	recordTime []time.Time
+}
+
+func headColumnsOf(heads []chain.Head) headColumns {
+	var h headColumns
+	for _, head := range heads {
+		h.firm = append(h.firm, head.FirmID)
+		h.seq = append(h.seq, head.Sequence)
+		h.hash = append(h.hash, head.Hash[:])
+		h.recordTime = append(h.recordTime, head.RecordTime)
+	}
+	return h
 }
 
 // ---- reading the chain ----

@@ -75,6 +75,7 @@ func TestLogIsAppendOnly(t *testing.T) {
 		"delete from audit_checkpoints",
 		"truncate audit_checkpoints",
 		"delete from audit_chain_starts",
+		"update audit_chain_heads set seq = 0",
 		"select audit_drop_expired_partitions(now() + interval '100 years')",
 	} {
 		_, err := runtime.Exec(ctx, stmt)
@@ -136,10 +137,13 @@ func TestRuntimeRoleSeesOnlyTheScopedFirm(t *testing.T) {
 	if n := count(); n != 1 {
 		t.Errorf("scoped to one firm: %d events visible", n)
 	}
-	_, err := runtime.Exec(ctx, `insert into audit_events (firm_id, seq, event_id, record_time, time, kind, category, actor,
-		action, resources, code, subject, payload, prev_hash, hash)
-		values ($1, 9, gen_random_uuid(), now(), now(), 'access', 'general', '', '', '{}', 'OK', '', '', '', '')`, b)
-	if sqlState(err) != "42501" {
-		t.Errorf("insert into another firm's chain: %v", err)
+	// Appends go through audit_append only: no row written by hand, in any firm.
+	for _, firm := range []uuid.UUID{a, b} {
+		_, err := runtime.Exec(ctx, `insert into audit_events (firm_id, seq, event_id, record_time, time, kind, category, actor,
+			action, resources, code, subject, payload, prev_hash, hash)
+			values ($1, 9, gen_random_uuid(), now(), now(), 'access', 'general', '', '', '{}', 'OK', '', '', '', '')`, firm)
+		if sqlState(err) != "42501" {
+			t.Errorf("insert by hand into firm %s's chain: %v", firm, err)
+		}
 	}
 }

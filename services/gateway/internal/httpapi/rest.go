@@ -32,10 +32,11 @@ const (
 // session cookie on Login and Logout, 201 on creates.
 func NewREST(errs Errors) *runtime.ServeMux {
 	return runtime.NewServeMux(
-		runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.JSONPb{
+		// google.api.HttpBody responses (the audit export) go out as their own bytes.
+		runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.HTTPBodyMarshaler{Marshaler: &runtime.JSONPb{
 			MarshalOptions:   protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: false},
 			UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: false},
-		}),
+		}}),
 		// Nothing from the client's headers or the services' response metadata crosses
 		// the gateway except what serviceMetadata sets: no cookies, no credentials,
 		// no client-chosen metadata keys, no internal headers leaking out.
