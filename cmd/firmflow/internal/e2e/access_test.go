@@ -78,7 +78,17 @@ func TestEveryResponseHasExactlyOneAccessEvent(t *testing.T) {
 	keep(anon.do("POST", "/v1/signup", "{broken"))
 	keep(anon.do("GET", "/v1/nowhere", nil))
 	keep(sys.integration("ffk_forged").do("GET", "/v1/"+f.name, nil))
+	keep(anon.do("POST", "/v1/billing/stripe/webhook", `{"id":"evt_unsigned"}`))
 	keep(f.client.do("GET", "/v1/firms/00000000-0000-0000-0000-000000000000", nil))
+	// Every service behind the gateway: workflow, billing and audit routes too.
+	keep(f.client.do("POST", "/v1/"+f.name+"/clients", map[string]any{"display_name": "Counted Client"}))
+	keep(f.client.do("GET", "/v1/"+f.name+"/clients", nil))
+	keep(f.client.do("GET", "/v1/"+f.name+"/projects", nil))
+	keep(f.client.do("GET", "/v1/"+f.name+"/permissions", nil))
+	subscription := f.client.do("GET", "/v1/"+f.name+"/subscription", nil)
+	keep(subscription)
+	keep(f.client.do("GET", "/v1/"+f.name+"/auditEvents", nil))
+	keep(crm.do("GET", "/v1/"+f.name+"/clients", nil))
 
 	events := sys.accessEvents(t)
 	for _, r := range responses {
@@ -109,6 +119,9 @@ func TestEveryResponseHasExactlyOneAccessEvent(t *testing.T) {
 	denied := events[responses[3].header.Get("X-Request-Id")]
 	if denied.GetGrpcCode() != "PERMISSION_DENIED" || denied.GetActor() == "anonymous" {
 		t.Errorf("refused write recorded as %v", denied)
+	}
+	if billing := events[subscription.header.Get("X-Request-Id")]; billing.GetCategory() != "billing" || billing.GetFirm() != f.name {
+		t.Errorf("billing read recorded as %v", billing)
 	}
 	login := events[responses[5].header.Get("X-Request-Id")]
 	if login.GetCategory() != "auth" || login.GetActor() != "anonymous" || login.GetGrpcCode() != "UNAUTHENTICATED" {
