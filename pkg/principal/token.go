@@ -2,16 +2,13 @@ package principal
 
 import (
 	"crypto/ed25519"
-	"crypto/rand"
-	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/firmflow/firmflow/pkg/keyfile"
 )
 
 const (
@@ -87,100 +84,14 @@ func (v *Verifier) Verify(token string) (Principal, error) {
 	return c.Principal, nil
 }
 
-// EnsureKeyPair loads the Ed25519 signing key pair at dir/principal.key and
-// dir/principal.pub, creating it on first run (development; production mounts both).
+// EnsureKeyPair creates the Ed25519 signing key pair dir/principal.key and
+// dir/principal.pub on first run (development; production mounts both).
 func EnsureKeyPair(dir string) (privatePath, publicPath string, err error) {
-	privatePath = filepath.Join(dir, "principal.key")
-	publicPath = filepath.Join(dir, "principal.pub")
-	if _, err := os.Stat(privatePath); err == nil {
-		return privatePath, publicPath, nil
-	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return "", "", err
-	}
-	pub, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		return "", "", err
-	}
-	privDER, err := x509.MarshalPKCS8PrivateKey(priv)
-	if err != nil {
-		return "", "", err
-	}
-	pubDER, err := x509.MarshalPKIXPublicKey(pub)
-	if err != nil {
-		return "", "", err
-	}
-	if err := writeAtomic(publicPath, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER}), 0o644); err != nil {
-		return "", "", err
-	}
-	if err := writeAtomic(privatePath, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: privDER}), 0o600); err != nil {
-		return "", "", err
-	}
-	return privatePath, publicPath, nil
+	return keyfile.EnsureEd25519(dir, "principal")
 }
 
-// LoadPrivateKey reads a PKCS#8 PEM Ed25519 private key.
-func LoadPrivateKey(path string) (ed25519.PrivateKey, error) {
-	der, err := readPEM(path, "PRIVATE KEY")
-	if err != nil {
-		return nil, err
-	}
-	key, err := x509.ParsePKCS8PrivateKey(der)
-	if err != nil {
-		return nil, fmt.Errorf("parse signing key %s: %w", path, err)
-	}
-	priv, ok := key.(ed25519.PrivateKey)
-	if !ok {
-		return nil, fmt.Errorf("signing key %s is not Ed25519", path)
-	}
-	return priv, nil
-}
+// LoadPrivateKey reads identity's signing key.
+func LoadPrivateKey(path string) (ed25519.PrivateKey, error) { return keyfile.LoadPrivate(path) }
 
-// LoadPublicKey reads a PKIX PEM Ed25519 public key.
-func LoadPublicKey(path string) (ed25519.PublicKey, error) {
-	der, err := readPEM(path, "PUBLIC KEY")
-	if err != nil {
-		return nil, err
-	}
-	key, err := x509.ParsePKIXPublicKey(der)
-	if err != nil {
-		return nil, fmt.Errorf("parse public key %s: %w", path, err)
-	}
-	pub, ok := key.(ed25519.PublicKey)
-	if !ok {
-		return nil, fmt.Errorf("public key %s is not Ed25519", path)
-	}
-	return pub, nil
-}
-
-func readPEM(path, blockType string) ([]byte, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	block, _ := pem.Decode(data)
-	if block == nil || block.Type != blockType {
-		return nil, fmt.Errorf("%s: no %s PEM block", path, blockType)
-	}
-	return block.Bytes, nil
-}
-
-func writeAtomic(path string, data []byte, mode os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
-}
+// LoadPublicKey reads identity's public key.
+func LoadPublicKey(path string) (ed25519.PublicKey, error) { return keyfile.LoadPublic(path) }

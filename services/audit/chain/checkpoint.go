@@ -2,20 +2,18 @@ package chain
 
 import (
 	"crypto/ed25519"
-	"crypto/rand"
-	"crypto/x509"
 	"encoding/base64"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/google/uuid"
 	"golang.org/x/mod/sumdb/note"
+
+	"github.com/firmflow/firmflow/pkg/keyfile"
 )
 
 // KeyName names the audit signing key in signed notes.
@@ -122,17 +120,9 @@ func NewVerifier(key ed25519.PublicKey) (note.Verifier, error) {
 // LoadSigningKey reads the audit signing key (an Ed25519 private key, PKCS#8 PEM)
 // and returns the signer and the verifier of its public half.
 func LoadSigningKey(path string) (note.Signer, note.Verifier, error) {
-	block, err := readPEM(path, "PRIVATE KEY")
+	priv, err := keyfile.LoadPrivate(path)
 	if err != nil {
-		return nil, nil, err
-	}
-	key, err := x509.ParsePKCS8PrivateKey(block)
-	if err != nil {
-		return nil, nil, fmt.Errorf("parse audit signing key %s: %w", path, err)
-	}
-	priv, ok := key.(ed25519.PrivateKey)
-	if !ok {
-		return nil, nil, fmt.Errorf("audit signing key %s is not Ed25519", path)
+		return nil, nil, fmt.Errorf("audit signing key: %w", err)
 	}
 	signer, err := NewSigner(priv)
 	if err != nil {
@@ -156,82 +146,15 @@ func LoadVerifier(path string) (note.Verifier, error) {
 		}
 		return v, nil
 	}
-	der, err := readPEM(path, "PUBLIC KEY")
+	pub, err := keyfile.LoadPublic(path)
 	if err != nil {
-		return nil, err
-	}
-	key, err := x509.ParsePKIXPublicKey(der)
-	if err != nil {
-		return nil, fmt.Errorf("parse audit public key %s: %w", path, err)
-	}
-	pub, ok := key.(ed25519.PublicKey)
-	if !ok {
-		return nil, fmt.Errorf("audit public key %s is not Ed25519", path)
+		return nil, fmt.Errorf("audit public key: %w", err)
 	}
 	return NewVerifier(pub)
 }
 
-// EnsureKeyPair creates audit.key (PKCS#8 PEM, mode 0600) and audit.pub (PKIX PEM) in
-// dir unless audit.key exists, for development; production supplies its own key.
+// EnsureKeyPair creates audit.key and audit.pub in dir unless audit.key exists, for
+// development; production supplies its own key.
 func EnsureKeyPair(dir string) (signingPath, publicPath string, err error) {
-	signingPath, publicPath = filepath.Join(dir, "audit.key"), filepath.Join(dir, "audit.pub")
-	if _, err := os.Stat(signingPath); err == nil {
-		return signingPath, publicPath, nil
-	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return "", "", fmt.Errorf("audit key directory: %w", err)
-	}
-	pub, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		return "", "", err
-	}
-	privDER, err := x509.MarshalPKCS8PrivateKey(priv)
-	if err != nil {
-		return "", "", err
-	}
-	pubDER, err := x509.MarshalPKIXPublicKey(pub)
-	if err != nil {
-		return "", "", err
-	}
-	if err := writeAtomic(publicPath, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER}), 0o644); err != nil {
-		return "", "", err
-	}
-	if err := writeAtomic(signingPath, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: privDER}), 0o600); err != nil {
-		return "", "", err
-	}
-	return signingPath, publicPath, nil
-}
-
-func readPEM(path, blockType string) ([]byte, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", path, err)
-	}
-	block, _ := pem.Decode(data)
-	if block == nil || block.Type != blockType {
-		return nil, fmt.Errorf("%s holds no %s PEM block", path, blockType)
-	}
-	return block.Bytes, nil
-}
-
-// writeAtomic writes through a temporary file and a rename, so that a crash never
-// leaves half a key.
-func writeAtomic(path string, data []byte, mode os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".audit-key-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return keyfile.EnsureEd25519(dir, "audit")
 }
