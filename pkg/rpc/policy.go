@@ -38,6 +38,8 @@ type Policy struct {
 	// outlast the grant or decide who enters the firm: credentials, members,
 	// security settings, the support grants themselves.
 	NoSupport bool
+	// Created marks methods that create a resource; the gateway answers them 201.
+	Created bool
 }
 
 // Policies maps full method names ("/firmflow.identity.v1.IdentityService/GetFirm")
