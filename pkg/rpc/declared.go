@@ -48,6 +48,7 @@ func policyFrom(d *apiv1.Policy) Policy {
 	p := Policy{
 		Public:           d.GetPublic(),
 		Peers:            d.GetPeers(),
+		AnyPeer:          d.GetAnyPeer(),
 		Scope:            d.GetScope(),
 		DuringEnrollment: d.GetDuringEnrollment(),
 		Staff:            d.GetStaff(),

@@ -102,7 +102,10 @@ type Policy struct {
 	// decide who enters the firm.
 	NoSupport bool `protobuf:"varint,7,opt,name=no_support,json=noSupport,proto3" json:"no_support,omitempty"`
 	// The method creates a resource: the gateway answers 201 Created.
-	Created       bool `protobuf:"varint,8,opt,name=created,proto3" json:"created,omitempty"`
+	Created bool `protobuf:"varint,8,opt,name=created,proto3" json:"created,omitempty"`
+	// Lets every caller with a verified mTLS certificate in: an internal question any
+	// service may ask, such as whether a firm is read-only.
+	AnyPeer       bool `protobuf:"varint,9,opt,name=any_peer,json=anyPeer,proto3" json:"any_peer,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -193,6 +196,13 @@ func (x *Policy) GetCreated() bool {
 	return false
 }
 
+func (x *Policy) GetAnyPeer() bool {
+	if x != nil {
+		return x.AnyPeer
+	}
+	return false
+}
+
 var file_firmflow_api_v1_policy_proto_extTypes = []protoimpl.ExtensionInfo{
 	{
 		ExtendedType:  (*descriptorpb.MethodOptions)(nil),
@@ -216,7 +226,7 @@ var File_firmflow_api_v1_policy_proto protoreflect.FileDescriptor
 
 const file_firmflow_api_v1_policy_proto_rawDesc = "" +
 	"\n" +
-	"\x1cfirmflow/api/v1/policy.proto\x12\x0ffirmflow.api.v1\x1a google/protobuf/descriptor.proto\"\xf5\x01\n" +
+	"\x1cfirmflow/api/v1/policy.proto\x12\x0ffirmflow.api.v1\x1a google/protobuf/descriptor.proto\"\x90\x02\n" +
 	"\x06Policy\x12\x16\n" +
 	"\x06public\x18\x01 \x01(\bR\x06public\x12\x14\n" +
 	"\x05peers\x18\x02 \x03(\tR\x05peers\x12+\n" +
@@ -226,7 +236,8 @@ const file_firmflow_api_v1_policy_proto_rawDesc = "" +
 	"\x05staff\x18\x06 \x01(\bR\x05staff\x12\x1d\n" +
 	"\n" +
 	"no_support\x18\a \x01(\bR\tnoSupport\x12\x18\n" +
-	"\acreated\x18\b \x01(\bR\acreated*M\n" +
+	"\acreated\x18\b \x01(\bR\acreated\x12\x19\n" +
+	"\bany_peer\x18\t \x01(\bR\aanyPeer*M\n" +
 	"\x04Role\x12\x14\n" +
 	"\x10ROLE_UNSPECIFIED\x10\x00\x12\x0e\n" +
 	"\n" +

@@ -8,6 +8,7 @@ package auditv1
 
 import (
 	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
+	_ "github.com/firmflow/firmflow/pkg/gen/firmflow/api/v1"
 	v1 "github.com/firmflow/firmflow/pkg/gen/firmflow/events/v1"
 	_ "google.golang.org/genproto/googleapis/api/annotations"
 	httpbody "google.golang.org/genproto/googleapis/api/httpbody"
@@ -1116,7 +1117,7 @@ var File_firmflow_audit_v1_audit_proto protoreflect.FileDescriptor
 
 const file_firmflow_audit_v1_audit_proto_rawDesc = "" +
 	"\n" +
-	"\x1dfirmflow/audit/v1/audit.proto\x12\x11firmflow.audit.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1efirmflow/events/v1/audit.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x19google/api/httpbody.proto\x1a google/protobuf/field_mask.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x8a\x04\n" +
+	"\x1dfirmflow/audit/v1/audit.proto\x12\x11firmflow.audit.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cfirmflow/api/v1/policy.proto\x1a\x1efirmflow/events/v1/audit.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x19google/api/httpbody.proto\x1a google/protobuf/field_mask.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x8a\x04\n" +
 	"\n" +
 	"AuditEvent\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1a\n" +
@@ -1202,14 +1203,18 @@ const file_firmflow_audit_v1_audit_proto_rawDesc = "" +
 	"\fAuditOutcome\x12\x1d\n" +
 	"\x19AUDIT_OUTCOME_UNSPECIFIED\x10\x00\x12\x1b\n" +
 	"\x17AUDIT_OUTCOME_SUCCEEDED\x10\x01\x12\x18\n" +
-	"\x14AUDIT_OUTCOME_FAILED\x10\x022\xa3\a\n" +
-	"\fAuditService\x12\x92\x01\n" +
-	"\x0fListAuditEvents\x12).firmflow.audit.v1.ListAuditEventsRequest\x1a*.firmflow.audit.v1.ListAuditEventsResponse\"(\x82\xd3\xe4\x93\x02\"\x12 /v1/{parent=firms/*}/auditEvents\x12\x87\x01\n" +
-	"\x11ExportAuditEvents\x12+.firmflow.audit.v1.ExportAuditEventsRequest\x1a\x14.google.api.HttpBody\"/\x82\xd3\xe4\x93\x02)\x12'/v1/{parent=firms/*}/auditEvents:export\x12\x9f\x01\n" +
-	"\x10VerifyAuditChain\x12*.firmflow.audit.v1.VerifyAuditChainRequest\x1a+.firmflow.audit.v1.VerifyAuditChainResponse\"2\x82\xd3\xe4\x93\x02,:\x01*\"'/v1/{parent=firms/*}/auditEvents:verify\x12\x9e\x01\n" +
-	"\x15CreateAuditCheckpoint\x12/.firmflow.audit.v1.CreateAuditCheckpointRequest\x1a\".firmflow.audit.v1.AuditCheckpoint\"0\x82\xd3\xe4\x93\x02*:\x01*\"%/v1/{parent=firms/*}/auditCheckpoints\x12\x8a\x01\n" +
-	"\x10GetAuditSettings\x12*.firmflow.audit.v1.GetAuditSettingsRequest\x1a .firmflow.audit.v1.AuditSettings\"(\x82\xd3\xe4\x93\x02\"\x12 /v1/{name=firms/*/auditSettings}\x12\xa3\x01\n" +
-	"\x13UpdateAuditSettings\x12-.firmflow.audit.v1.UpdateAuditSettingsRequest\x1a .firmflow.audit.v1.AuditSettings\";\x82\xd3\xe4\x93\x025:\bsettings2)/v1/{settings.name=firms/*/auditSettings}B@Z>github.com/firmflow/firmflow/pkg/gen/firmflow/audit/v1;auditv1b\x06proto3"
+	"\x14AUDIT_OUTCOME_FAILED\x10\x022\x91\b\n" +
+	"\fAuditService\x12\xa8\x01\n" +
+	"\x0fListAuditEvents\x12).firmflow.audit.v1.ListAuditEventsRequest\x1a*.firmflow.audit.v1.ListAuditEventsResponse\">\xa2\xbb\x18\x12\x1a\x02\x01\x02\"\n" +
+	"audit:read8\x01\x82\xd3\xe4\x93\x02\"\x12 /v1/{parent=firms/*}/auditEvents\x12\x9d\x01\n" +
+	"\x11ExportAuditEvents\x12+.firmflow.audit.v1.ExportAuditEventsRequest\x1a\x14.google.api.HttpBody\"E\xa2\xbb\x18\x12\x1a\x02\x01\x02\"\n" +
+	"audit:read8\x01\x82\xd3\xe4\x93\x02)\x12'/v1/{parent=firms/*}/auditEvents:export\x12\xb5\x01\n" +
+	"\x10VerifyAuditChain\x12*.firmflow.audit.v1.VerifyAuditChainRequest\x1a+.firmflow.audit.v1.VerifyAuditChainResponse\"H\xa2\xbb\x18\x12\x1a\x02\x01\x02\"\n" +
+	"audit:read8\x01\x82\xd3\xe4\x93\x02,:\x01*\"'/v1/{parent=firms/*}/auditEvents:verify\x12\xaa\x01\n" +
+	"\x15CreateAuditCheckpoint\x12/.firmflow.audit.v1.CreateAuditCheckpointRequest\x1a\".firmflow.audit.v1.AuditCheckpoint\"<\xa2\xbb\x18\b\x1a\x02\x01\x028\x01@\x01\x82\xd3\xe4\x93\x02*:\x01*\"%/v1/{parent=firms/*}/auditCheckpoints\x12\xa0\x01\n" +
+	"\x10GetAuditSettings\x12*.firmflow.audit.v1.GetAuditSettingsRequest\x1a .firmflow.audit.v1.AuditSettings\">\xa2\xbb\x18\x12\x1a\x02\x01\x02\"\n" +
+	"audit:read8\x01\x82\xd3\xe4\x93\x02\"\x12 /v1/{name=firms/*/auditSettings}\x12\xad\x01\n" +
+	"\x13UpdateAuditSettings\x12-.firmflow.audit.v1.UpdateAuditSettingsRequest\x1a .firmflow.audit.v1.AuditSettings\"E\xa2\xbb\x18\x06\x1a\x02\x01\x028\x01\x82\xd3\xe4\x93\x025:\bsettings2)/v1/{settings.name=firms/*/auditSettings}B@Z>github.com/firmflow/firmflow/pkg/gen/firmflow/audit/v1;auditv1b\x06proto3"
 
 var (
 	file_firmflow_audit_v1_audit_proto_rawDescOnce sync.Once

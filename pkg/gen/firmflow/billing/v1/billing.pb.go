@@ -8,6 +8,7 @@ package billingv1
 
 import (
 	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
+	_ "github.com/firmflow/firmflow/pkg/gen/firmflow/api/v1"
 	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
@@ -1066,7 +1067,7 @@ var File_firmflow_billing_v1_billing_proto protoreflect.FileDescriptor
 
 const file_firmflow_billing_v1_billing_proto_rawDesc = "" +
 	"\n" +
-	"!firmflow/billing/v1/billing.proto\x12\x13firmflow.billing.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x9d\x04\n" +
+	"!firmflow/billing/v1/billing.proto\x12\x13firmflow.billing.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cfirmflow/api/v1/policy.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x9d\x04\n" +
 	"\fSubscription\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12<\n" +
 	"\x05state\x18\x02 \x01(\x0e2&.firmflow.billing.v1.SubscriptionStateR\x05state\x12\x12\n" +
@@ -1152,17 +1153,17 @@ const file_firmflow_billing_v1_billing_proto_rawDesc = "" +
 	"\x06Access\x12\x16\n" +
 	"\x12ACCESS_UNSPECIFIED\x10\x00\x12\x0f\n" +
 	"\vACCESS_FULL\x10\x01\x12\x14\n" +
-	"\x10ACCESS_READ_ONLY\x10\x022\x9b\x06\n" +
-	"\x0eBillingService\x12\x8a\x01\n" +
-	"\x0fGetSubscription\x12+.firmflow.billing.v1.GetSubscriptionRequest\x1a!.firmflow.billing.v1.Subscription\"'\x82\xd3\xe4\x93\x02!\x12\x1f/v1/{name=firms/*/subscription}\x12\xa3\x01\n" +
-	"\x14CheckoutSubscription\x120.firmflow.billing.v1.CheckoutSubscriptionRequest\x1a$.firmflow.billing.v1.CheckoutSession\"3\x82\xd3\xe4\x93\x02-:\x01*\"(/v1/{name=firms/*/subscription}:checkout\x12\xab\x01\n" +
-	"\x11OpenBillingPortal\x12-.firmflow.billing.v1.OpenBillingPortalRequest\x1a).firmflow.billing.v1.BillingPortalSession\"<\x82\xd3\xe4\x93\x026:\x01*\"1/v1/{name=firms/*/subscription}:openBillingPortal\x12\x9a\x01\n" +
-	"\x12CancelSubscription\x12..firmflow.billing.v1.CancelSubscriptionRequest\x1a!.firmflow.billing.v1.Subscription\"1\x82\xd3\xe4\x93\x02+:\x01*\"&/v1/{name=firms/*/subscription}:cancel\x12\x8a\x01\n" +
-	"\fListInvoices\x12(.firmflow.billing.v1.ListInvoicesRequest\x1a).firmflow.billing.v1.ListInvoicesResponse\"%\x82\xd3\xe4\x93\x02\x1f\x12\x1d/v1/{parent=firms/*}/invoices2\x91\x01\n" +
-	"\x15BillingWebhookService\x12x\n" +
-	"\x13HandleStripeWebhook\x12/.firmflow.billing.v1.HandleStripeWebhookRequest\x1a0.firmflow.billing.v1.HandleStripeWebhookResponse2t\n" +
-	"\x12EntitlementService\x12^\n" +
-	"\x0eGetEntitlement\x12*.firmflow.billing.v1.GetEntitlementRequest\x1a .firmflow.billing.v1.EntitlementBDZBgithub.com/firmflow/firmflow/pkg/gen/firmflow/billing/v1;billingv1b\x06proto3"
+	"\x10ACCESS_READ_ONLY\x10\x022\xc0\x06\n" +
+	"\x0eBillingService\x12\x92\x01\n" +
+	"\x0fGetSubscription\x12+.firmflow.billing.v1.GetSubscriptionRequest\x1a!.firmflow.billing.v1.Subscription\"/\xa2\xbb\x18\x04\x1a\x02\x01\x02\x82\xd3\xe4\x93\x02!\x12\x1f/v1/{name=firms/*/subscription}\x12\xaa\x01\n" +
+	"\x14CheckoutSubscription\x120.firmflow.billing.v1.CheckoutSubscriptionRequest\x1a$.firmflow.billing.v1.CheckoutSession\":\xa2\xbb\x18\x03\x1a\x01\x01\x82\xd3\xe4\x93\x02-:\x01*\"(/v1/{name=firms/*/subscription}:checkout\x12\xb2\x01\n" +
+	"\x11OpenBillingPortal\x12-.firmflow.billing.v1.OpenBillingPortalRequest\x1a).firmflow.billing.v1.BillingPortalSession\"C\xa2\xbb\x18\x03\x1a\x01\x01\x82\xd3\xe4\x93\x026:\x01*\"1/v1/{name=firms/*/subscription}:openBillingPortal\x12\xa1\x01\n" +
+	"\x12CancelSubscription\x12..firmflow.billing.v1.CancelSubscriptionRequest\x1a!.firmflow.billing.v1.Subscription\"8\xa2\xbb\x18\x03\x1a\x01\x01\x82\xd3\xe4\x93\x02+:\x01*\"&/v1/{name=firms/*/subscription}:cancel\x12\x92\x01\n" +
+	"\fListInvoices\x12(.firmflow.billing.v1.ListInvoicesRequest\x1a).firmflow.billing.v1.ListInvoicesResponse\"-\xa2\xbb\x18\x04\x1a\x02\x01\x02\x82\xd3\xe4\x93\x02\x1f\x12\x1d/v1/{parent=firms/*}/invoices2\xa1\x01\n" +
+	"\x15BillingWebhookService\x12\x87\x01\n" +
+	"\x13HandleStripeWebhook\x12/.firmflow.billing.v1.HandleStripeWebhookRequest\x1a0.firmflow.billing.v1.HandleStripeWebhookResponse\"\r\xa2\xbb\x18\t\x12\agateway2|\n" +
+	"\x12EntitlementService\x12f\n" +
+	"\x0eGetEntitlement\x12*.firmflow.billing.v1.GetEntitlementRequest\x1a .firmflow.billing.v1.Entitlement\"\x06\xa2\xbb\x18\x02H\x01BDZBgithub.com/firmflow/firmflow/pkg/gen/firmflow/billing/v1;billingv1b\x06proto3"
 
 var (
 	file_firmflow_billing_v1_billing_proto_rawDescOnce sync.Once

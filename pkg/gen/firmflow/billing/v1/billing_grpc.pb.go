@@ -336,7 +336,8 @@ type BillingWebhookServiceClient interface {
 	// Verifies the Stripe-Signature of a webhook (300 s tolerance) and applies the event
 	// once: a repeated delivery changes nothing. Errors: INVALID_ARGUMENT (400) with
 	// reason WEBHOOK_SIGNATURE_INVALID, WEBHOOK_TOO_OLD or WEBHOOK_PAYLOAD_INVALID, with
-	// nothing changed; any other error asks Stripe to deliver again.
+	// nothing changed; any other error asks Stripe to deliver again. The gateway only
+	// (mTLS peer).
 	HandleStripeWebhook(ctx context.Context, in *HandleStripeWebhookRequest, opts ...grpc.CallOption) (*HandleStripeWebhookResponse, error)
 }
 
@@ -368,7 +369,8 @@ type BillingWebhookServiceServer interface {
 	// Verifies the Stripe-Signature of a webhook (300 s tolerance) and applies the event
 	// once: a repeated delivery changes nothing. Errors: INVALID_ARGUMENT (400) with
 	// reason WEBHOOK_SIGNATURE_INVALID, WEBHOOK_TOO_OLD or WEBHOOK_PAYLOAD_INVALID, with
-	// nothing changed; any other error asks Stripe to deliver again.
+	// nothing changed; any other error asks Stripe to deliver again. The gateway only
+	// (mTLS peer).
 	HandleStripeWebhook(context.Context, *HandleStripeWebhookRequest) (*HandleStripeWebhookResponse, error)
 	mustEmbedUnimplementedBillingWebhookServiceServer()
 }

@@ -8,6 +8,7 @@ package identityv1
 
 import (
 	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
+	_ "github.com/firmflow/firmflow/pkg/gen/firmflow/api/v1"
 	_ "github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-openapiv2/options"
 	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
@@ -2358,7 +2359,7 @@ var File_firmflow_identity_v1_identity_proto protoreflect.FileDescriptor
 
 const file_firmflow_identity_v1_identity_proto_rawDesc = "" +
 	"\n" +
-	"#firmflow/identity/v1/identity.proto\x12\x14firmflow.identity.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\"\xa7\x02\n" +
+	"#firmflow/identity/v1/identity.proto\x12\x14firmflow.identity.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cfirmflow/api/v1/policy.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\"\xa7\x02\n" +
 	"\x04Firm\x120\n" +
 	"\x04name\x18\x01 \x01(\tB\x1c\xbaH\x19r\x172\x15^firms/[0-9a-f-]{36}$R\x04name\x12<\n" +
 	"\fdisplay_name\x18\x02 \x01(\tB\x19\xbaH\x16\xd8\x01\x01r\x11\x18\xc8\x012\f^[^\\p{Cc}]*$R\vdisplayName\x12!\n" +
@@ -2546,37 +2547,37 @@ const file_firmflow_identity_v1_identity_proto_rawDesc = "" +
 	"\x19API_KEY_STATE_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14API_KEY_STATE_ACTIVE\x10\x01\x12\x19\n" +
 	"\x15API_KEY_STATE_EXPIRED\x10\x02\x12\x19\n" +
-	"\x15API_KEY_STATE_REVOKED\x10\x032\x96\x16\n" +
-	"\x0fIdentityService\x12j\n" +
-	"\x06SignUp\x12#.firmflow.identity.v1.SignUpRequest\x1a$.firmflow.identity.v1.SignUpResponse\"\x15\x82\xd3\xe4\x93\x02\x0f:\x01*\"\n" +
-	"/v1/signup\x12f\n" +
-	"\x05Login\x12\".firmflow.identity.v1.LoginRequest\x1a#.firmflow.identity.v1.LoginResponse\"\x14\x82\xd3\xe4\x93\x02\x0e:\x01*\"\t/v1/login\x12\\\n" +
-	"\x06Logout\x12#.firmflow.identity.v1.LogoutRequest\x1a\x16.google.protobuf.Empty\"\x15\x82\xd3\xe4\x93\x02\x0f:\x01*\"\n" +
-	"/v1/logout\x12{\n" +
-	"\fListSessions\x12).firmflow.identity.v1.ListSessionsRequest\x1a*.firmflow.identity.v1.ListSessionsResponse\"\x14\x82\xd3\xe4\x93\x02\x0e\x12\f/v1/sessions\x12r\n" +
-	"\rRevokeSession\x12*.firmflow.identity.v1.RevokeSessionRequest\x1a\x16.google.protobuf.Empty\"\x1d\x82\xd3\xe4\x93\x02\x17*\x15/v1/{name=sessions/*}\x12e\n" +
-	"\tGetCaller\x12&.firmflow.identity.v1.GetCallerRequest\x1a\x1c.firmflow.identity.v1.Caller\"\x12\x82\xd3\xe4\x93\x02\f\x12\n" +
-	"/v1/caller\x12\x9c\x01\n" +
-	"\x13BeginTotpEnrollment\x120.firmflow.identity.v1.BeginTotpEnrollmentRequest\x1a1.firmflow.identity.v1.BeginTotpEnrollmentResponse\" \x82\xd3\xe4\x93\x02\x1a:\x01*\"\x15/v1/caller/totp:begin\x12\x8d\x01\n" +
-	"\x15ConfirmTotpEnrollment\x122.firmflow.identity.v1.ConfirmTotpEnrollmentRequest\x1a\x1c.firmflow.identity.v1.Member\"\"\x82\xd3\xe4\x93\x02\x1c:\x01*\"\x17/v1/caller/totp:confirm\x12g\n" +
-	"\aGetFirm\x12$.firmflow.identity.v1.GetFirmRequest\x1a\x1a.firmflow.identity.v1.Firm\"\x1a\x82\xd3\xe4\x93\x02\x14\x12\x12/v1/{name=firms/*}\x12x\n" +
+	"\x15API_KEY_STATE_REVOKED\x10\x032\xd6\x18\n" +
+	"\x0fIdentityService\x12r\n" +
+	"\x06SignUp\x12#.firmflow.identity.v1.SignUpRequest\x1a$.firmflow.identity.v1.SignUpResponse\"\x1d\xa2\xbb\x18\x04\b\x01@\x01\x82\xd3\xe4\x93\x02\x0f:\x01*\"\n" +
+	"/v1/signup\x12l\n" +
+	"\x05Login\x12\".firmflow.identity.v1.LoginRequest\x1a#.firmflow.identity.v1.LoginResponse\"\x1a\xa2\xbb\x18\x02\b\x01\x82\xd3\xe4\x93\x02\x0e:\x01*\"\t/v1/login\x12i\n" +
+	"\x06Logout\x12#.firmflow.identity.v1.LogoutRequest\x1a\x16.google.protobuf.Empty\"\"\xa2\xbb\x18\t\x1a\x03\x01\x02\x03(\x018\x01\x82\xd3\xe4\x93\x02\x0f:\x01*\"\n" +
+	"/v1/logout\x12\x88\x01\n" +
+	"\fListSessions\x12).firmflow.identity.v1.ListSessionsRequest\x1a*.firmflow.identity.v1.ListSessionsResponse\"!\xa2\xbb\x18\t\x1a\x03\x01\x02\x03(\x018\x01\x82\xd3\xe4\x93\x02\x0e\x12\f/v1/sessions\x12\x7f\n" +
+	"\rRevokeSession\x12*.firmflow.identity.v1.RevokeSessionRequest\x1a\x16.google.protobuf.Empty\"*\xa2\xbb\x18\t\x1a\x03\x01\x02\x03(\x018\x01\x82\xd3\xe4\x93\x02\x17*\x15/v1/{name=sessions/*}\x12\x7f\n" +
+	"\tGetCaller\x12&.firmflow.identity.v1.GetCallerRequest\x1a\x1c.firmflow.identity.v1.Caller\",\xa2\xbb\x18\x16\x1a\x03\x01\x02\x03\"\ridentity:read(\x01\x82\xd3\xe4\x93\x02\f\x12\n" +
+	"/v1/caller\x12\xa9\x01\n" +
+	"\x13BeginTotpEnrollment\x120.firmflow.identity.v1.BeginTotpEnrollmentRequest\x1a1.firmflow.identity.v1.BeginTotpEnrollmentResponse\"-\xa2\xbb\x18\t\x1a\x03\x01\x02\x03(\x018\x01\x82\xd3\xe4\x93\x02\x1a:\x01*\"\x15/v1/caller/totp:begin\x12\x9a\x01\n" +
+	"\x15ConfirmTotpEnrollment\x122.firmflow.identity.v1.ConfirmTotpEnrollmentRequest\x1a\x1c.firmflow.identity.v1.Member\"/\xa2\xbb\x18\t\x1a\x03\x01\x02\x03(\x018\x01\x82\xd3\xe4\x93\x02\x1c:\x01*\"\x17/v1/caller/totp:confirm\x12\x7f\n" +
+	"\aGetFirm\x12$.firmflow.identity.v1.GetFirmRequest\x1a\x1a.firmflow.identity.v1.Firm\"2\xa2\xbb\x18\x14\x1a\x03\x01\x02\x03\"\ridentity:read\x82\xd3\xe4\x93\x02\x14\x12\x12/v1/{name=firms/*}\x12\x82\x01\n" +
 	"\n" +
-	"UpdateFirm\x12'.firmflow.identity.v1.UpdateFirmRequest\x1a\x1a.firmflow.identity.v1.Firm\"%\x82\xd3\xe4\x93\x02\x1f:\x04firm2\x17/v1/{firm.name=firms/*}\x12\x88\x01\n" +
-	"\vListMembers\x12(.firmflow.identity.v1.ListMembersRequest\x1a).firmflow.identity.v1.ListMembersResponse\"$\x82\xd3\xe4\x93\x02\x1e\x12\x1c/v1/{parent=firms/*}/members\x12w\n" +
-	"\tGetMember\x12&.firmflow.identity.v1.GetMemberRequest\x1a\x1c.firmflow.identity.v1.Member\"$\x82\xd3\xe4\x93\x02\x1e\x12\x1c/v1/{name=firms/*/members/*}\x12\x8c\x01\n" +
-	"\fUpdateMember\x12).firmflow.identity.v1.UpdateMemberRequest\x1a\x1c.firmflow.identity.v1.Member\"3\x82\xd3\xe4\x93\x02-:\x06member2#/v1/{member.name=firms/*/members/*}\x12w\n" +
-	"\fRemoveMember\x12).firmflow.identity.v1.RemoveMemberRequest\x1a\x16.google.protobuf.Empty\"$\x82\xd3\xe4\x93\x02\x1e*\x1c/v1/{name=firms/*/members/*}\x12\x99\x01\n" +
-	"\x10CreateInvitation\x12-.firmflow.identity.v1.CreateInvitationRequest\x1a .firmflow.identity.v1.Invitation\"4\x82\xd3\xe4\x93\x02.:\n" +
-	"invitation\" /v1/{parent=firms/*}/invitations\x12\x98\x01\n" +
-	"\x0fListInvitations\x12,.firmflow.identity.v1.ListInvitationsRequest\x1a-.firmflow.identity.v1.ListInvitationsResponse\"(\x82\xd3\xe4\x93\x02\"\x12 /v1/{parent=firms/*}/invitations\x12\x82\x01\n" +
-	"\x10AcceptInvitation\x12-.firmflow.identity.v1.AcceptInvitationRequest\x1a\x1c.firmflow.identity.v1.Member\"!\x82\xd3\xe4\x93\x02\x1b:\x01*\"\x16/v1/invitations:accept\x12\x86\x01\n" +
-	"\fCreateApiKey\x12).firmflow.identity.v1.CreateApiKeyRequest\x1a\x1c.firmflow.identity.v1.ApiKey\"-\x82\xd3\xe4\x93\x02':\aapi_key\"\x1c/v1/{parent=firms/*}/apiKeys\x12\x88\x01\n" +
-	"\vListApiKeys\x12(.firmflow.identity.v1.ListApiKeysRequest\x1a).firmflow.identity.v1.ListApiKeysResponse\"$\x82\xd3\xe4\x93\x02\x1e\x12\x1c/v1/{parent=firms/*}/apiKeys\x12w\n" +
-	"\tGetApiKey\x12&.firmflow.identity.v1.GetApiKeyRequest\x1a\x1c.firmflow.identity.v1.ApiKey\"$\x82\xd3\xe4\x93\x02\x1e\x12\x1c/v1/{name=firms/*/apiKeys/*}\x12\x87\x01\n" +
-	"\fRotateApiKey\x12).firmflow.identity.v1.RotateApiKeyRequest\x1a\x1c.firmflow.identity.v1.ApiKey\".\x82\xd3\xe4\x93\x02(:\x01*\"#/v1/{name=firms/*/apiKeys/*}:rotate\x12\x87\x01\n" +
-	"\fRevokeApiKey\x12).firmflow.identity.v1.RevokeApiKeyRequest\x1a\x1c.firmflow.identity.v1.ApiKey\".\x82\xd3\xe4\x93\x02(:\x01*\"#/v1/{name=firms/*/apiKeys/*}:revoke2t\n" +
-	"\vAuthService\x12e\n" +
-	"\fAuthenticate\x12).firmflow.identity.v1.AuthenticateRequest\x1a*.firmflow.identity.v1.AuthenticateResponseB\xf6\x03\x92A\xac\x03\x12\xd3\x01\n" +
+	"UpdateFirm\x12'.firmflow.identity.v1.UpdateFirmRequest\x1a\x1a.firmflow.identity.v1.Firm\"/\xa2\xbb\x18\x06\x1a\x02\x01\x028\x01\x82\xd3\xe4\x93\x02\x1f:\x04firm2\x17/v1/{firm.name=firms/*}\x12\xa0\x01\n" +
+	"\vListMembers\x12(.firmflow.identity.v1.ListMembersRequest\x1a).firmflow.identity.v1.ListMembersResponse\"<\xa2\xbb\x18\x14\x1a\x03\x01\x02\x03\"\ridentity:read\x82\xd3\xe4\x93\x02\x1e\x12\x1c/v1/{parent=firms/*}/members\x12\x8f\x01\n" +
+	"\tGetMember\x12&.firmflow.identity.v1.GetMemberRequest\x1a\x1c.firmflow.identity.v1.Member\"<\xa2\xbb\x18\x14\x1a\x03\x01\x02\x03\"\ridentity:read\x82\xd3\xe4\x93\x02\x1e\x12\x1c/v1/{name=firms/*/members/*}\x12\x96\x01\n" +
+	"\fUpdateMember\x12).firmflow.identity.v1.UpdateMemberRequest\x1a\x1c.firmflow.identity.v1.Member\"=\xa2\xbb\x18\x06\x1a\x02\x01\x028\x01\x82\xd3\xe4\x93\x02-:\x06member2#/v1/{member.name=firms/*/members/*}\x12\x81\x01\n" +
+	"\fRemoveMember\x12).firmflow.identity.v1.RemoveMemberRequest\x1a\x16.google.protobuf.Empty\".\xa2\xbb\x18\x06\x1a\x02\x01\x028\x01\x82\xd3\xe4\x93\x02\x1e*\x1c/v1/{name=firms/*/members/*}\x12\xb5\x01\n" +
+	"\x10CreateInvitation\x12-.firmflow.identity.v1.CreateInvitationRequest\x1a .firmflow.identity.v1.Invitation\"P\xa2\xbb\x18\x18\x1a\x02\x01\x02\"\x0eidentity:write8\x01@\x01\x82\xd3\xe4\x93\x02.:\n" +
+	"invitation\" /v1/{parent=firms/*}/invitations\x12\xaf\x01\n" +
+	"\x0fListInvitations\x12,.firmflow.identity.v1.ListInvitationsRequest\x1a-.firmflow.identity.v1.ListInvitationsResponse\"?\xa2\xbb\x18\x13\x1a\x02\x01\x02\"\ridentity:read\x82\xd3\xe4\x93\x02\"\x12 /v1/{parent=firms/*}/invitations\x12\x8a\x01\n" +
+	"\x10AcceptInvitation\x12-.firmflow.identity.v1.AcceptInvitationRequest\x1a\x1c.firmflow.identity.v1.Member\")\xa2\xbb\x18\x04\b\x01@\x01\x82\xd3\xe4\x93\x02\x1b:\x01*\"\x16/v1/invitations:accept\x12\x92\x01\n" +
+	"\fCreateApiKey\x12).firmflow.identity.v1.CreateApiKeyRequest\x1a\x1c.firmflow.identity.v1.ApiKey\"9\xa2\xbb\x18\b\x1a\x02\x01\x028\x01@\x01\x82\xd3\xe4\x93\x02':\aapi_key\"\x1c/v1/{parent=firms/*}/apiKeys\x12\x90\x01\n" +
+	"\vListApiKeys\x12(.firmflow.identity.v1.ListApiKeysRequest\x1a).firmflow.identity.v1.ListApiKeysResponse\",\xa2\xbb\x18\x04\x1a\x02\x01\x02\x82\xd3\xe4\x93\x02\x1e\x12\x1c/v1/{parent=firms/*}/apiKeys\x12\x7f\n" +
+	"\tGetApiKey\x12&.firmflow.identity.v1.GetApiKeyRequest\x1a\x1c.firmflow.identity.v1.ApiKey\",\xa2\xbb\x18\x04\x1a\x02\x01\x02\x82\xd3\xe4\x93\x02\x1e\x12\x1c/v1/{name=firms/*/apiKeys/*}\x12\x93\x01\n" +
+	"\fRotateApiKey\x12).firmflow.identity.v1.RotateApiKeyRequest\x1a\x1c.firmflow.identity.v1.ApiKey\":\xa2\xbb\x18\b\x1a\x02\x01\x028\x01@\x01\x82\xd3\xe4\x93\x02(:\x01*\"#/v1/{name=firms/*/apiKeys/*}:rotate\x12\x91\x01\n" +
+	"\fRevokeApiKey\x12).firmflow.identity.v1.RevokeApiKeyRequest\x1a\x1c.firmflow.identity.v1.ApiKey\"8\xa2\xbb\x18\x06\x1a\x02\x01\x028\x01\x82\xd3\xe4\x93\x02(:\x01*\"#/v1/{name=firms/*/apiKeys/*}:revoke2\x83\x01\n" +
+	"\vAuthService\x12t\n" +
+	"\fAuthenticate\x12).firmflow.identity.v1.AuthenticateRequest\x1a*.firmflow.identity.v1.AuthenticateResponse\"\r\xa2\xbb\x18\t\x12\agatewayB\xf6\x03\x92A\xac\x03\x12\xd3\x01\n" +
 	"\ffirmflow API\x12\xbf\x01Practice management for accounting and bookkeeping firms. Authenticate with the session cookie set by Login (plus the X-CSRF-Token header on writes) or with `Authorization: Bearer <api key>`.2\x011*\x01\x022\x10application/json:\x10application/jsonZ\x8f\x01\n" +
 	"/\n" +
 	"\x06ApiKey\x12%\b\x02\x12\x10Bearer <api key>\x1a\rAuthorization \x02\n" +

@@ -65,12 +65,16 @@ type IdentityServiceClient interface {
 	// Lists the caller's own live sessions. Any signed-in user.
 	ListSessions(ctx context.Context, in *ListSessionsRequest, opts ...grpc.CallOption) (*ListSessionsResponse, error)
 	// Revokes one of the caller's own sessions; it stops working on the next request.
+	// Any signed-in user.
 	RevokeSession(ctx context.Context, in *RevokeSessionRequest, opts ...grpc.CallOption) (*emptypb.Empty, error)
-	// Returns the caller: member record for users, key record for API keys.
+	// Returns the caller: member record for users, key record for API keys. Any signed-in
+	// user, also before TOTP enrollment; API keys with identity:read.
 	GetCaller(ctx context.Context, in *GetCallerRequest, opts ...grpc.CallOption) (*Caller, error)
-	// Starts TOTP enrollment for the signed-in user; returns the secret once.
+	// Starts TOTP enrollment for the signed-in user; returns the secret once. Any
+	// signed-in user.
 	BeginTotpEnrollment(ctx context.Context, in *BeginTotpEnrollmentRequest, opts ...grpc.CallOption) (*BeginTotpEnrollmentResponse, error)
 	// Confirms TOTP enrollment with a current code; from then on login needs a code.
+	// Any signed-in user.
 	ConfirmTotpEnrollment(ctx context.Context, in *ConfirmTotpEnrollmentRequest, opts ...grpc.CallOption) (*Member, error)
 	// Returns the caller's firm. Any member; API keys with identity:read.
 	GetFirm(ctx context.Context, in *GetFirmRequest, opts ...grpc.CallOption) (*Firm, error)
@@ -357,12 +361,16 @@ type IdentityServiceServer interface {
 	// Lists the caller's own live sessions. Any signed-in user.
 	ListSessions(context.Context, *ListSessionsRequest) (*ListSessionsResponse, error)
 	// Revokes one of the caller's own sessions; it stops working on the next request.
+	// Any signed-in user.
 	RevokeSession(context.Context, *RevokeSessionRequest) (*emptypb.Empty, error)
-	// Returns the caller: member record for users, key record for API keys.
+	// Returns the caller: member record for users, key record for API keys. Any signed-in
+	// user, also before TOTP enrollment; API keys with identity:read.
 	GetCaller(context.Context, *GetCallerRequest) (*Caller, error)
-	// Starts TOTP enrollment for the signed-in user; returns the secret once.
+	// Starts TOTP enrollment for the signed-in user; returns the secret once. Any
+	// signed-in user.
 	BeginTotpEnrollment(context.Context, *BeginTotpEnrollmentRequest) (*BeginTotpEnrollmentResponse, error)
 	// Confirms TOTP enrollment with a current code; from then on login needs a code.
+	// Any signed-in user.
 	ConfirmTotpEnrollment(context.Context, *ConfirmTotpEnrollmentRequest) (*Member, error)
 	// Returns the caller's firm. Any member; API keys with identity:read.
 	GetFirm(context.Context, *GetFirmRequest) (*Firm, error)
@@ -1003,7 +1011,8 @@ const (
 type AuthServiceClient interface {
 	// Turns a session token, API key or staff session token into a short-lived
 	// principal token signed by identity. Bearer tokens arrive in api_key and are told
-	// apart by their prefix: ffk_ for API keys, ffst_ for staff sessions.
+	// apart by their prefix: ffk_ for API keys, ffst_ for staff sessions. The gateway
+	// only (mTLS peer).
 	Authenticate(ctx context.Context, in *AuthenticateRequest, opts ...grpc.CallOption) (*AuthenticateResponse, error)
 }
 
@@ -1033,7 +1042,8 @@ func (c *authServiceClient) Authenticate(ctx context.Context, in *AuthenticateRe
 type AuthServiceServer interface {
 	// Turns a session token, API key or staff session token into a short-lived
 	// principal token signed by identity. Bearer tokens arrive in api_key and are told
-	// apart by their prefix: ffk_ for API keys, ffst_ for staff sessions.
+	// apart by their prefix: ffk_ for API keys, ffst_ for staff sessions. The gateway
+	// only (mTLS peer).
 	Authenticate(context.Context, *AuthenticateRequest) (*AuthenticateResponse, error)
 	mustEmbedUnimplementedAuthServiceServer()
 }

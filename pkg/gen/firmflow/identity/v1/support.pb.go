@@ -8,6 +8,7 @@ package identityv1
 
 import (
 	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
+	_ "github.com/firmflow/firmflow/pkg/gen/firmflow/api/v1"
 	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
@@ -1529,7 +1530,7 @@ var File_firmflow_identity_v1_support_proto protoreflect.FileDescriptor
 
 const file_firmflow_identity_v1_support_proto_rawDesc = "" +
 	"\n" +
-	"\"firmflow/identity/v1/support.proto\x12\x14firmflow.identity.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd2\x01\n" +
+	"\"firmflow/identity/v1/support.proto\x12\x14firmflow.identity.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cfirmflow/api/v1/policy.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd2\x01\n" +
 	"\x05Staff\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
 	"\x05email\x18\x02 \x01(\tR\x05email\x12!\n" +
@@ -1657,23 +1658,24 @@ const file_firmflow_identity_v1_support_proto_rawDesc = "" +
 	" NOTIFICATION_KIND_SUPPORT_DENIED\x10\x03\x12(\n" +
 	"$NOTIFICATION_KIND_SUPPORT_FIRST_USED\x10\x04\x12%\n" +
 	"!NOTIFICATION_KIND_SUPPORT_EXPIRED\x10\x05\x12%\n" +
-	"!NOTIFICATION_KIND_SUPPORT_REVOKED\x10\x062\xb6\x04\n" +
-	"\fStaffService\x12{\n" +
+	"!NOTIFICATION_KIND_SUPPORT_REVOKED\x10\x062\xd1\x04\n" +
+	"\fStaffService\x12\x81\x01\n" +
 	"\n" +
-	"StaffLogin\x12'.firmflow.identity.v1.StaffLoginRequest\x1a(.firmflow.identity.v1.StaffLoginResponse\"\x1a\x82\xd3\xe4\x93\x02\x14:\x01*\"\x0f/v1/staff/login\x12l\n" +
-	"\vStaffLogout\x12(.firmflow.identity.v1.StaffLogoutRequest\x1a\x16.google.protobuf.Empty\"\x1b\x82\xd3\xe4\x93\x02\x15:\x01*\"\x10/v1/staff/logout\x12\x9c\x01\n" +
-	"\x14RequestSupportAccess\x121.firmflow.identity.v1.RequestSupportAccessRequest\x1a\".firmflow.identity.v1.SupportGrant\"-\x82\xd3\xe4\x93\x02':\x01*\"\"/v1/{parent=firms/*}/supportGrants\x12\x9b\x01\n" +
-	"\x13ListMySupportGrants\x120.firmflow.identity.v1.ListMySupportGrantsRequest\x1a1.firmflow.identity.v1.ListMySupportGrantsResponse\"\x1f\x82\xd3\xe4\x93\x02\x19\x12\x17/v1/staff/supportGrants2\xcb\a\n" +
-	"\x0eSupportService\x12\xa0\x01\n" +
-	"\x11ListSupportGrants\x12..firmflow.identity.v1.ListSupportGrantsRequest\x1a/.firmflow.identity.v1.ListSupportGrantsResponse\"*\x82\xd3\xe4\x93\x02$\x12\"/v1/{parent=firms/*}/supportGrants\x12\x8f\x01\n" +
-	"\x0fGetSupportGrant\x12,.firmflow.identity.v1.GetSupportGrantRequest\x1a\".firmflow.identity.v1.SupportGrant\"*\x82\xd3\xe4\x93\x02$\x12\"/v1/{name=firms/*/supportGrants/*}\x12\xa2\x01\n" +
-	"\x13ApproveSupportGrant\x120.firmflow.identity.v1.ApproveSupportGrantRequest\x1a\".firmflow.identity.v1.SupportGrant\"5\x82\xd3\xe4\x93\x02/:\x01*\"*/v1/{name=firms/*/supportGrants/*}:approve\x12\x99\x01\n" +
-	"\x10DenySupportGrant\x12-.firmflow.identity.v1.DenySupportGrantRequest\x1a\".firmflow.identity.v1.SupportGrant\"2\x82\xd3\xe4\x93\x02,:\x01*\"'/v1/{name=firms/*/supportGrants/*}:deny\x12\x9f\x01\n" +
-	"\x12RevokeSupportGrant\x12/.firmflow.identity.v1.RevokeSupportGrantRequest\x1a\".firmflow.identity.v1.SupportGrant\"4\x82\xd3\xe4\x93\x02.:\x01*\")/v1/{name=firms/*/supportGrants/*}:revoke\x12\xa0\x01\n" +
-	"\x11ListNotifications\x12..firmflow.identity.v1.ListNotificationsRequest\x1a/.firmflow.identity.v1.ListNotificationsResponse\"*\x82\xd3\xe4\x93\x02$\x12\"/v1/{parent=firms/*}/notifications2\xe1\x01\n" +
-	"\x11StaffAdminService\x12b\n" +
-	"\vCreateStaff\x12(.firmflow.identity.v1.CreateStaffRequest\x1a).firmflow.identity.v1.CreateStaffResponse\x12h\n" +
-	"\rOffboardStaff\x12*.firmflow.identity.v1.OffboardStaffRequest\x1a+.firmflow.identity.v1.OffboardStaffResponseBFZDgithub.com/firmflow/firmflow/pkg/gen/firmflow/identity/v1;identityv1b\x06proto3"
+	"StaffLogin\x12'.firmflow.identity.v1.StaffLoginRequest\x1a(.firmflow.identity.v1.StaffLoginResponse\" \xa2\xbb\x18\x02\b\x01\x82\xd3\xe4\x93\x02\x14:\x01*\"\x0f/v1/staff/login\x12r\n" +
+	"\vStaffLogout\x12(.firmflow.identity.v1.StaffLogoutRequest\x1a\x16.google.protobuf.Empty\"!\xa2\xbb\x18\x020\x01\x82\xd3\xe4\x93\x02\x15:\x01*\"\x10/v1/staff/logout\x12\xa4\x01\n" +
+	"\x14RequestSupportAccess\x121.firmflow.identity.v1.RequestSupportAccessRequest\x1a\".firmflow.identity.v1.SupportGrant\"5\xa2\xbb\x18\x040\x01@\x01\x82\xd3\xe4\x93\x02':\x01*\"\"/v1/{parent=firms/*}/supportGrants\x12\xa1\x01\n" +
+	"\x13ListMySupportGrants\x120.firmflow.identity.v1.ListMySupportGrantsRequest\x1a1.firmflow.identity.v1.ListMySupportGrantsResponse\"%\xa2\xbb\x18\x020\x01\x82\xd3\xe4\x93\x02\x19\x12\x17/v1/staff/supportGrants2\x87\b\n" +
+	"\x0eSupportService\x12\xaa\x01\n" +
+	"\x11ListSupportGrants\x12..firmflow.identity.v1.ListSupportGrantsRequest\x1a/.firmflow.identity.v1.ListSupportGrantsResponse\"4\xa2\xbb\x18\x06\x1a\x02\x01\x028\x01\x82\xd3\xe4\x93\x02$\x12\"/v1/{parent=firms/*}/supportGrants\x12\x99\x01\n" +
+	"\x0fGetSupportGrant\x12,.firmflow.identity.v1.GetSupportGrantRequest\x1a\".firmflow.identity.v1.SupportGrant\"4\xa2\xbb\x18\x06\x1a\x02\x01\x028\x01\x82\xd3\xe4\x93\x02$\x12\"/v1/{name=firms/*/supportGrants/*}\x12\xac\x01\n" +
+	"\x13ApproveSupportGrant\x120.firmflow.identity.v1.ApproveSupportGrantRequest\x1a\".firmflow.identity.v1.SupportGrant\"?\xa2\xbb\x18\x06\x1a\x02\x01\x028\x01\x82\xd3\xe4\x93\x02/:\x01*\"*/v1/{name=firms/*/supportGrants/*}:approve\x12\xa3\x01\n" +
+	"\x10DenySupportGrant\x12-.firmflow.identity.v1.DenySupportGrantRequest\x1a\".firmflow.identity.v1.SupportGrant\"<\xa2\xbb\x18\x06\x1a\x02\x01\x028\x01\x82\xd3\xe4\x93\x02,:\x01*\"'/v1/{name=firms/*/supportGrants/*}:deny\x12\xa9\x01\n" +
+	"\x12RevokeSupportGrant\x12/.firmflow.identity.v1.RevokeSupportGrantRequest\x1a\".firmflow.identity.v1.SupportGrant\">\xa2\xbb\x18\x06\x1a\x02\x01\x028\x01\x82\xd3\xe4\x93\x02.:\x01*\")/v1/{name=firms/*/supportGrants/*}:revoke\x12\xaa\x01\n" +
+	"\x11ListNotifications\x12..firmflow.identity.v1.ListNotificationsRequest\x1a/.firmflow.identity.v1.ListNotificationsResponse\"4\xa2\xbb\x18\x06\x1a\x02\x01\x028\x01\x82\xd3\xe4\x93\x02$\x12\"/v1/{parent=firms/*}/notifications2\x83\x02\n" +
+	"\x11StaffAdminService\x12t\n" +
+	"\vCreateStaff\x12(.firmflow.identity.v1.CreateStaffRequest\x1a).firmflow.identity.v1.CreateStaffResponse\"\x10\xa2\xbb\x18\f\x12\boperator@\x01\x12x\n" +
+	"\rOffboardStaff\x12*.firmflow.identity.v1.OffboardStaffRequest\x1a+.firmflow.identity.v1.OffboardStaffResponse\"\x0e\xa2\xbb\x18\n" +
+	"\x12\boperatorBFZDgithub.com/firmflow/firmflow/pkg/gen/firmflow/identity/v1;identityv1b\x06proto3"
 
 var (
 	file_firmflow_identity_v1_support_proto_rawDescOnce sync.Once

@@ -282,23 +282,25 @@ const (
 // answer, and the notifications about it. Owners and admins; staff cannot call it,
 // even on a grant.
 type SupportServiceClient interface {
-	// Lists the firm's support grants, newest first.
+	// Lists the firm's support grants, newest first. Owners and admins.
 	ListSupportGrants(ctx context.Context, in *ListSupportGrantsRequest, opts ...grpc.CallOption) (*ListSupportGrantsResponse, error)
-	// Returns one support grant.
+	// Returns one support grant. Owners and admins.
 	GetSupportGrant(ctx context.Context, in *GetSupportGrantRequest, opts ...grpc.CallOption) (*SupportGrant, error)
 	// Lets the staff member in: read-only unless scope is SUPPORT_SCOPE_WRITE, for ttl
-	// (default 4 hours, at most 72). Errors: FAILED_PRECONDITION with reason
-	// SUPPORT_GRANT_NOT_REQUESTED when the grant is no longer a pending request.
+	// (default 4 hours, at most 72). Owners and admins. Errors: FAILED_PRECONDITION
+	// with reason SUPPORT_GRANT_NOT_REQUESTED when the grant is no longer a pending
+	// request.
 	ApproveSupportGrant(ctx context.Context, in *ApproveSupportGrantRequest, opts ...grpc.CallOption) (*SupportGrant, error)
-	// Refuses a pending request. Errors: FAILED_PRECONDITION with reason
-	// SUPPORT_GRANT_NOT_REQUESTED when it is no longer pending.
+	// Refuses a pending request. Owners and admins. Errors: FAILED_PRECONDITION with
+	// reason SUPPORT_GRANT_NOT_REQUESTED when it is no longer pending.
 	DenySupportGrant(ctx context.Context, in *DenySupportGrantRequest, opts ...grpc.CallOption) (*SupportGrant, error)
 	// Ends a grant (or withdraws a pending request) at once: the staff member's next
-	// request is refused. Revoking twice changes nothing. Errors: FAILED_PRECONDITION
-	// with reason SUPPORT_GRANT_ENDED when it was denied or has expired.
+	// request is refused. Revoking twice changes nothing. Owners and admins.
+	// Errors: FAILED_PRECONDITION with reason SUPPORT_GRANT_ENDED when it was denied or
+	// has expired.
 	RevokeSupportGrant(ctx context.Context, in *RevokeSupportGrantRequest, opts ...grpc.CallOption) (*SupportGrant, error)
 	// Lists the firm's notifications, newest first: support access requested,
-	// approved, denied, first used, expired and revoked.
+	// approved, denied, first used, expired and revoked. Owners and admins.
 	ListNotifications(ctx context.Context, in *ListNotificationsRequest, opts ...grpc.CallOption) (*ListNotificationsResponse, error)
 }
 
@@ -378,23 +380,25 @@ func (c *supportServiceClient) ListNotifications(ctx context.Context, in *ListNo
 // answer, and the notifications about it. Owners and admins; staff cannot call it,
 // even on a grant.
 type SupportServiceServer interface {
-	// Lists the firm's support grants, newest first.
+	// Lists the firm's support grants, newest first. Owners and admins.
 	ListSupportGrants(context.Context, *ListSupportGrantsRequest) (*ListSupportGrantsResponse, error)
-	// Returns one support grant.
+	// Returns one support grant. Owners and admins.
 	GetSupportGrant(context.Context, *GetSupportGrantRequest) (*SupportGrant, error)
 	// Lets the staff member in: read-only unless scope is SUPPORT_SCOPE_WRITE, for ttl
-	// (default 4 hours, at most 72). Errors: FAILED_PRECONDITION with reason
-	// SUPPORT_GRANT_NOT_REQUESTED when the grant is no longer a pending request.
+	// (default 4 hours, at most 72). Owners and admins. Errors: FAILED_PRECONDITION
+	// with reason SUPPORT_GRANT_NOT_REQUESTED when the grant is no longer a pending
+	// request.
 	ApproveSupportGrant(context.Context, *ApproveSupportGrantRequest) (*SupportGrant, error)
-	// Refuses a pending request. Errors: FAILED_PRECONDITION with reason
-	// SUPPORT_GRANT_NOT_REQUESTED when it is no longer pending.
+	// Refuses a pending request. Owners and admins. Errors: FAILED_PRECONDITION with
+	// reason SUPPORT_GRANT_NOT_REQUESTED when it is no longer pending.
 	DenySupportGrant(context.Context, *DenySupportGrantRequest) (*SupportGrant, error)
 	// Ends a grant (or withdraws a pending request) at once: the staff member's next
-	// request is refused. Revoking twice changes nothing. Errors: FAILED_PRECONDITION
-	// with reason SUPPORT_GRANT_ENDED when it was denied or has expired.
+	// request is refused. Revoking twice changes nothing. Owners and admins.
+	// Errors: FAILED_PRECONDITION with reason SUPPORT_GRANT_ENDED when it was denied or
+	// has expired.
 	RevokeSupportGrant(context.Context, *RevokeSupportGrantRequest) (*SupportGrant, error)
 	// Lists the firm's notifications, newest first: support access requested,
-	// approved, denied, first used, expired and revoked.
+	// approved, denied, first used, expired and revoked. Owners and admins.
 	ListNotifications(context.Context, *ListNotificationsRequest) (*ListNotificationsResponse, error)
 	mustEmbedUnimplementedSupportServiceServer()
 }
@@ -601,12 +605,12 @@ const (
 // StaffAdminService is internal: only operators call it, over mTLS with the operator
 // certificate (`firmflow staff ...`). It has no REST routes.
 type StaffAdminServiceClient interface {
-	// Creates a staff account with its TOTP secret, returned once.
+	// Creates a staff account with its TOTP secret, returned once. Operators only.
 	// Errors: ALREADY_EXISTS with reason EMAIL_TAKEN.
 	CreateStaff(ctx context.Context, in *CreateStaffRequest, opts ...grpc.CallOption) (*CreateStaffResponse, error)
 	// Offboards a staff member in one step: their sessions end and every grant they
 	// hold or asked for, in every firm, is revoked (each firm is notified). Offboarding
-	// twice changes nothing. Errors: NOT_FOUND.
+	// twice changes nothing. Operators only. Errors: NOT_FOUND.
 	OffboardStaff(ctx context.Context, in *OffboardStaffRequest, opts ...grpc.CallOption) (*OffboardStaffResponse, error)
 }
 
@@ -645,12 +649,12 @@ func (c *staffAdminServiceClient) OffboardStaff(ctx context.Context, in *Offboar
 // StaffAdminService is internal: only operators call it, over mTLS with the operator
 // certificate (`firmflow staff ...`). It has no REST routes.
 type StaffAdminServiceServer interface {
-	// Creates a staff account with its TOTP secret, returned once.
+	// Creates a staff account with its TOTP secret, returned once. Operators only.
 	// Errors: ALREADY_EXISTS with reason EMAIL_TAKEN.
 	CreateStaff(context.Context, *CreateStaffRequest) (*CreateStaffResponse, error)
 	// Offboards a staff member in one step: their sessions end and every grant they
 	// hold or asked for, in every firm, is revoked (each firm is notified). Offboarding
-	// twice changes nothing. Errors: NOT_FOUND.
+	// twice changes nothing. Operators only. Errors: NOT_FOUND.
 	OffboardStaff(context.Context, *OffboardStaffRequest) (*OffboardStaffResponse, error)
 	mustEmbedUnimplementedStaffAdminServiceServer()
 }

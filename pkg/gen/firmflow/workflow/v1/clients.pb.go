@@ -8,6 +8,7 @@ package workflowv1
 
 import (
 	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
+	_ "github.com/firmflow/firmflow/pkg/gen/firmflow/api/v1"
 	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
@@ -2631,7 +2632,7 @@ var File_firmflow_workflow_v1_clients_proto protoreflect.FileDescriptor
 
 const file_firmflow_workflow_v1_clients_proto_rawDesc = "" +
 	"\n" +
-	"\"firmflow/workflow/v1/clients.proto\x12\x14firmflow.workflow.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a google/protobuf/field_mask.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa2\v\n" +
+	"\"firmflow/workflow/v1/clients.proto\x12\x14firmflow.workflow.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cfirmflow/api/v1/policy.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a google/protobuf/field_mask.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa2\v\n" +
 	"\x06Client\x12I\n" +
 	"\x04name\x18\x01 \x01(\tB5\xbaH2\xd8\x01\x01r-2+^firms/[0-9a-f-]{36}/clients/[0-9a-f-]{36}$R\x04name\x12<\n" +
 	"\fdisplay_name\x18\x02 \x01(\tB\x19\xbaH\x16\xd8\x01\x01r\x11\x18\xc8\x012\f^[^\\p{Cc}]*$R\vdisplayName\x12>\n" +
@@ -2851,33 +2852,32 @@ const file_firmflow_workflow_v1_clients_proto_rawDesc = "" +
 	"\x19CUSTOM_FIELD_TYPE_BOOLEAN\x10\x04\x12\x1c\n" +
 	"\x18CUSTOM_FIELD_TYPE_MEMBER\x10\x05\x12#\n" +
 	"\x1fCUSTOM_FIELD_TYPE_SINGLE_SELECT\x10\x06\x12\"\n" +
-	"\x1eCUSTOM_FIELD_TYPE_MULTI_SELECT\x10\a2\xff\x0e\n" +
-	"\rClientService\x12w\n" +
-	"\tGetClient\x12&.firmflow.workflow.v1.GetClientRequest\x1a\x1c.firmflow.workflow.v1.Client\"$\x82\xd3\xe4\x93\x02\x1e\x12\x1c/v1/{name=firms/*/clients/*}\x12\x88\x01\n" +
-	"\vListClients\x12(.firmflow.workflow.v1.ListClientsRequest\x1a).firmflow.workflow.v1.ListClientsResponse\"$\x82\xd3\xe4\x93\x02\x1e\x12\x1c/v1/{parent=firms/*}/clients\x12\x85\x01\n" +
-	"\fCreateClient\x12).firmflow.workflow.v1.CreateClientRequest\x1a\x1c.firmflow.workflow.v1.Client\",\x82\xd3\xe4\x93\x02&:\x06client\"\x1c/v1/{parent=firms/*}/clients\x12\x8c\x01\n" +
-	"\fUpdateClient\x12).firmflow.workflow.v1.UpdateClientRequest\x1a\x1c.firmflow.workflow.v1.Client\"3\x82\xd3\xe4\x93\x02-:\x06client2#/v1/{client.name=firms/*/clients/*}\x12w\n" +
-	"\fDeleteClient\x12).firmflow.workflow.v1.DeleteClientRequest\x1a\x16.google.protobuf.Empty\"$\x82\xd3\xe4\x93\x02\x1e*\x1c/v1/{name=firms/*/clients/*}\x12\x9c\x01\n" +
-	"\x13LookupClientByTaxId\x120.firmflow.workflow.v1.LookupClientByTaxIdRequest\x1a\x1c.firmflow.workflow.v1.Client\"5\x82\xd3\xe4\x93\x02/:\x01*\"*/v1/{parent=firms/*}/clients:lookupByTaxId\x12\x98\x01\n" +
-	"\rImportClients\x12*.firmflow.workflow.v1.ImportClientsRequest\x1a+.firmflow.workflow.v1.ImportClientsResponse\".\x82\xd3\xe4\x93\x02(:\x01*\"#/v1/{parent=firms/*}/clients:import\x12\x98\x01\n" +
-	"\rExportClients\x12*.firmflow.workflow.v1.ExportClientsRequest\x1a+.firmflow.workflow.v1.ExportClientsResponse\".\x82\xd3\xe4\x93\x02(:\x01*\"#/v1/{parent=firms/*}/clients:export\x12\x9c\x01\n" +
-	"\x10ListCustomFields\x12-.firmflow.workflow.v1.ListCustomFieldsRequest\x1a..firmflow.workflow.v1.ListCustomFieldsResponse\")\x82\xd3\xe4\x93\x02#\x12!/v1/{parent=firms/*}/customFields\x12\x8b\x01\n" +
-	"\x0eGetCustomField\x12+.firmflow.workflow.v1.GetCustomFieldRequest\x1a!.firmflow.workflow.v1.CustomField\")\x82\xd3\xe4\x93\x02#\x12!/v1/{name=firms/*/customFields/*}\x12\x9f\x01\n" +
-	"\x11CreateCustomField\x12..firmflow.workflow.v1.CreateCustomFieldRequest\x1a!.firmflow.workflow.v1.CustomField\"7\x82\xd3\xe4\x93\x021:\fcustom_field\"!/v1/{parent=firms/*}/customFields\x12\xac\x01\n" +
-	"\x11UpdateCustomField\x12..firmflow.workflow.v1.UpdateCustomFieldRequest\x1a!.firmflow.workflow.v1.CustomField\"D\x82\xd3\xe4\x93\x02>:\fcustom_field2./v1/{custom_field.name=firms/*/customFields/*}\x12\x86\x01\n" +
-	"\x11DeleteCustomField\x12..firmflow.workflow.v1.DeleteCustomFieldRequest\x1a\x16.google.protobuf.Empty\")\x82\xd3\xe4\x93\x02#*!/v1/{name=firms/*/customFields/*}2\xe7\n" +
+	"\x1eCUSTOM_FIELD_TYPE_MULTI_SELECT\x10\a2\x89\x11\n" +
+	"\rClientService\x12\x8e\x01\n" +
+	"\tGetClient\x12&.firmflow.workflow.v1.GetClientRequest\x1a\x1c.firmflow.workflow.v1.Client\";\xa2\xbb\x18\x13\x1a\x03\x01\x02\x03\"\fclients:read\x82\xd3\xe4\x93\x02\x1e\x12\x1c/v1/{name=firms/*/clients/*}\x12\x9f\x01\n" +
+	"\vListClients\x12(.firmflow.workflow.v1.ListClientsRequest\x1a).firmflow.workflow.v1.ListClientsResponse\";\xa2\xbb\x18\x13\x1a\x03\x01\x02\x03\"\fclients:read\x82\xd3\xe4\x93\x02\x1e\x12\x1c/v1/{parent=firms/*}/clients\x12\x9f\x01\n" +
+	"\fCreateClient\x12).firmflow.workflow.v1.CreateClientRequest\x1a\x1c.firmflow.workflow.v1.Client\"F\xa2\xbb\x18\x16\x1a\x03\x01\x02\x03\"\rclients:write@\x01\x82\xd3\xe4\x93\x02&:\x06client\"\x1c/v1/{parent=firms/*}/clients\x12\xa4\x01\n" +
+	"\fUpdateClient\x12).firmflow.workflow.v1.UpdateClientRequest\x1a\x1c.firmflow.workflow.v1.Client\"K\xa2\xbb\x18\x14\x1a\x03\x01\x02\x03\"\rclients:write\x82\xd3\xe4\x93\x02-:\x06client2#/v1/{client.name=firms/*/clients/*}\x12\x8f\x01\n" +
+	"\fDeleteClient\x12).firmflow.workflow.v1.DeleteClientRequest\x1a\x16.google.protobuf.Empty\"<\xa2\xbb\x18\x14\x1a\x03\x01\x02\x03\"\rclients:write\x82\xd3\xe4\x93\x02\x1e*\x1c/v1/{name=firms/*/clients/*}\x12\xb3\x01\n" +
+	"\x13LookupClientByTaxId\x120.firmflow.workflow.v1.LookupClientByTaxIdRequest\x1a\x1c.firmflow.workflow.v1.Client\"L\xa2\xbb\x18\x13\x1a\x03\x01\x02\x03\"\fclients:read\x82\xd3\xe4\x93\x02/:\x01*\"*/v1/{parent=firms/*}/clients:lookupByTaxId\x12\xb2\x01\n" +
+	"\rImportClients\x12*.firmflow.workflow.v1.ImportClientsRequest\x1a+.firmflow.workflow.v1.ImportClientsResponse\"H\xa2\xbb\x18\x16\x1a\x03\x01\x02\x03\"\rclients:write@\x01\x82\xd3\xe4\x93\x02(:\x01*\"#/v1/{parent=firms/*}/clients:import\x12\xaf\x01\n" +
+	"\rExportClients\x12*.firmflow.workflow.v1.ExportClientsRequest\x1a+.firmflow.workflow.v1.ExportClientsResponse\"E\xa2\xbb\x18\x13\x1a\x03\x01\x02\x03\"\fclients:read\x82\xd3\xe4\x93\x02(:\x01*\"#/v1/{parent=firms/*}/clients:export\x12\xb3\x01\n" +
+	"\x10ListCustomFields\x12-.firmflow.workflow.v1.ListCustomFieldsRequest\x1a..firmflow.workflow.v1.ListCustomFieldsResponse\"@\xa2\xbb\x18\x13\x1a\x03\x01\x02\x03\"\fclients:read\x82\xd3\xe4\x93\x02#\x12!/v1/{parent=firms/*}/customFields\x12\xa2\x01\n" +
+	"\x0eGetCustomField\x12+.firmflow.workflow.v1.GetCustomFieldRequest\x1a!.firmflow.workflow.v1.CustomField\"@\xa2\xbb\x18\x13\x1a\x03\x01\x02\x03\"\fclients:read\x82\xd3\xe4\x93\x02#\x12!/v1/{name=firms/*/customFields/*}\x12\xa9\x01\n" +
+	"\x11CreateCustomField\x12..firmflow.workflow.v1.CreateCustomFieldRequest\x1a!.firmflow.workflow.v1.CustomField\"A\xa2\xbb\x18\x06\x1a\x02\x01\x02@\x01\x82\xd3\xe4\x93\x021:\fcustom_field\"!/v1/{parent=firms/*}/customFields\x12\xb4\x01\n" +
+	"\x11UpdateCustomField\x12..firmflow.workflow.v1.UpdateCustomFieldRequest\x1a!.firmflow.workflow.v1.CustomField\"L\xa2\xbb\x18\x04\x1a\x02\x01\x02\x82\xd3\xe4\x93\x02>:\fcustom_field2./v1/{custom_field.name=firms/*/customFields/*}\x12\x8e\x01\n" +
+	"\x11DeleteCustomField\x12..firmflow.workflow.v1.DeleteCustomFieldRequest\x1a\x16.google.protobuf.Empty\"1\xa2\xbb\x18\x04\x1a\x02\x01\x02\x82\xd3\xe4\x93\x02#*!/v1/{name=firms/*/customFields/*}2\xc7\f\n" +
+	"\x0eContactService\x12\x93\x01\n" +
 	"\n" +
-	"\x0eContactService\x12{\n" +
-	"\n" +
-	"GetContact\x12'.firmflow.workflow.v1.GetContactRequest\x1a\x1d.firmflow.workflow.v1.Contact\"%\x82\xd3\xe4\x93\x02\x1f\x12\x1d/v1/{name=firms/*/contacts/*}\x12\x8c\x01\n" +
-	"\fListContacts\x12).firmflow.workflow.v1.ListContactsRequest\x1a*.firmflow.workflow.v1.ListContactsResponse\"%\x82\xd3\xe4\x93\x02\x1f\x12\x1d/v1/{parent=firms/*}/contacts\x12\x8a\x01\n" +
-	"\rCreateContact\x12*.firmflow.workflow.v1.CreateContactRequest\x1a\x1d.firmflow.workflow.v1.Contact\".\x82\xd3\xe4\x93\x02(:\acontact\"\x1d/v1/{parent=firms/*}/contacts\x12\x92\x01\n" +
-	"\rUpdateContact\x12*.firmflow.workflow.v1.UpdateContactRequest\x1a\x1d.firmflow.workflow.v1.Contact\"6\x82\xd3\xe4\x93\x020:\acontact2%/v1/{contact.name=firms/*/contacts/*}\x12z\n" +
-	"\rDeleteContact\x12*.firmflow.workflow.v1.DeleteContactRequest\x1a\x16.google.protobuf.Empty\"%\x82\xd3\xe4\x93\x02\x1f*\x1d/v1/{name=firms/*/contacts/*}\x12\xa8\x01\n" +
-	"\x12ListClientContacts\x12/.firmflow.workflow.v1.ListClientContactsRequest\x1a0.firmflow.workflow.v1.ListClientContactsResponse\"/\x82\xd3\xe4\x93\x02)\x12'/v1/{parent=firms/*/clients/*}/contacts\x12\xad\x01\n" +
-	"\x13CreateClientContact\x120.firmflow.workflow.v1.CreateClientContactRequest\x1a#.firmflow.workflow.v1.ClientContact\"?\x82\xd3\xe4\x93\x029:\x0eclient_contact\"'/v1/{parent=firms/*/clients/*}/contacts\x12\xbc\x01\n" +
-	"\x13UpdateClientContact\x120.firmflow.workflow.v1.UpdateClientContactRequest\x1a#.firmflow.workflow.v1.ClientContact\"N\x82\xd3\xe4\x93\x02H:\x0eclient_contact26/v1/{client_contact.name=firms/*/clients/*/contacts/*}\x12\x90\x01\n" +
-	"\x13DeleteClientContact\x120.firmflow.workflow.v1.DeleteClientContactRequest\x1a\x16.google.protobuf.Empty\"/\x82\xd3\xe4\x93\x02)*'/v1/{name=firms/*/clients/*/contacts/*}BFZDgithub.com/firmflow/firmflow/pkg/gen/firmflow/workflow/v1;workflowv1b\x06proto3"
+	"GetContact\x12'.firmflow.workflow.v1.GetContactRequest\x1a\x1d.firmflow.workflow.v1.Contact\"=\xa2\xbb\x18\x14\x1a\x03\x01\x02\x03\"\rcontacts:read\x82\xd3\xe4\x93\x02\x1f\x12\x1d/v1/{name=firms/*/contacts/*}\x12\xa4\x01\n" +
+	"\fListContacts\x12).firmflow.workflow.v1.ListContactsRequest\x1a*.firmflow.workflow.v1.ListContactsResponse\"=\xa2\xbb\x18\x14\x1a\x03\x01\x02\x03\"\rcontacts:read\x82\xd3\xe4\x93\x02\x1f\x12\x1d/v1/{parent=firms/*}/contacts\x12\xa5\x01\n" +
+	"\rCreateContact\x12*.firmflow.workflow.v1.CreateContactRequest\x1a\x1d.firmflow.workflow.v1.Contact\"I\xa2\xbb\x18\x17\x1a\x03\x01\x02\x03\"\x0econtacts:write@\x01\x82\xd3\xe4\x93\x02(:\acontact\"\x1d/v1/{parent=firms/*}/contacts\x12\xab\x01\n" +
+	"\rUpdateContact\x12*.firmflow.workflow.v1.UpdateContactRequest\x1a\x1d.firmflow.workflow.v1.Contact\"O\xa2\xbb\x18\x15\x1a\x03\x01\x02\x03\"\x0econtacts:write\x82\xd3\xe4\x93\x020:\acontact2%/v1/{contact.name=firms/*/contacts/*}\x12\x93\x01\n" +
+	"\rDeleteContact\x12*.firmflow.workflow.v1.DeleteContactRequest\x1a\x16.google.protobuf.Empty\">\xa2\xbb\x18\x15\x1a\x03\x01\x02\x03\"\x0econtacts:write\x82\xd3\xe4\x93\x02\x1f*\x1d/v1/{name=firms/*/contacts/*}\x12\xbf\x01\n" +
+	"\x12ListClientContacts\x12/.firmflow.workflow.v1.ListClientContactsRequest\x1a0.firmflow.workflow.v1.ListClientContactsResponse\"F\xa2\xbb\x18\x13\x1a\x03\x01\x02\x03\"\fclients:read\x82\xd3\xe4\x93\x02)\x12'/v1/{parent=firms/*/clients/*}/contacts\x12\xc7\x01\n" +
+	"\x13CreateClientContact\x120.firmflow.workflow.v1.CreateClientContactRequest\x1a#.firmflow.workflow.v1.ClientContact\"Y\xa2\xbb\x18\x16\x1a\x03\x01\x02\x03\"\rclients:write@\x01\x82\xd3\xe4\x93\x029:\x0eclient_contact\"'/v1/{parent=firms/*/clients/*}/contacts\x12\xd4\x01\n" +
+	"\x13UpdateClientContact\x120.firmflow.workflow.v1.UpdateClientContactRequest\x1a#.firmflow.workflow.v1.ClientContact\"f\xa2\xbb\x18\x14\x1a\x03\x01\x02\x03\"\rclients:write\x82\xd3\xe4\x93\x02H:\x0eclient_contact26/v1/{client_contact.name=firms/*/clients/*/contacts/*}\x12\xa8\x01\n" +
+	"\x13DeleteClientContact\x120.firmflow.workflow.v1.DeleteClientContactRequest\x1a\x16.google.protobuf.Empty\"G\xa2\xbb\x18\x14\x1a\x03\x01\x02\x03\"\rclients:write\x82\xd3\xe4\x93\x02)*'/v1/{name=firms/*/clients/*/contacts/*}BFZDgithub.com/firmflow/firmflow/pkg/gen/firmflow/workflow/v1;workflowv1b\x06proto3"
 
 var (
 	file_firmflow_workflow_v1_clients_proto_rawDescOnce sync.Once

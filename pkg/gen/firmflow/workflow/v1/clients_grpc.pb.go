@@ -704,7 +704,7 @@ type ContactServiceClient interface {
 	// Returns one contact. Needs contacts read; with scope "assigned", only contacts
 	// of clients assigned to the caller.
 	GetContact(ctx context.Context, in *GetContactRequest, opts ...grpc.CallOption) (*Contact, error)
-	// Lists contacts, 50 a page by default.
+	// Lists contacts, 50 a page by default. Needs contacts read.
 	ListContacts(ctx context.Context, in *ListContactsRequest, opts ...grpc.CallOption) (*ListContactsResponse, error)
 	// Creates a contact. Needs contacts create. A retry with the same request_id
 	// returns the first contact.
@@ -838,7 +838,7 @@ type ContactServiceServer interface {
 	// Returns one contact. Needs contacts read; with scope "assigned", only contacts
 	// of clients assigned to the caller.
 	GetContact(context.Context, *GetContactRequest) (*Contact, error)
-	// Lists contacts, 50 a page by default.
+	// Lists contacts, 50 a page by default. Needs contacts read.
 	ListContacts(context.Context, *ListContactsRequest) (*ListContactsResponse, error)
 	// Creates a contact. Needs contacts create. A retry with the same request_id
 	// returns the first contact.

@@ -8,6 +8,7 @@ package workflowv1
 
 import (
 	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
+	_ "github.com/firmflow/firmflow/pkg/gen/firmflow/api/v1"
 	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
@@ -242,7 +243,7 @@ var File_firmflow_workflow_v1_permissions_proto protoreflect.FileDescriptor
 
 const file_firmflow_workflow_v1_permissions_proto_rawDesc = "" +
 	"\n" +
-	"&firmflow/workflow/v1/permissions.proto\x12\x14firmflow.workflow.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\"\x93\x02\n" +
+	"&firmflow/workflow/v1/permissions.proto\x12\x14firmflow.workflow.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cfirmflow/api/v1/policy.proto\x1a\x1cgoogle/api/annotations.proto\"\x93\x02\n" +
 	"\x0ePermissionRule\x12(\n" +
 	"\x04role\x18\x01 \x01(\tB\x14\xbaH\x11r\x0fR\x05adminR\x06memberR\x04role\x12X\n" +
 	"\bcategory\x18\x02 \x01(\tB<\xbaH9r7R\aclientsR\bcontactsR\ttemplatesR\bprojectsR\x05tasksR\x06seriesR\bcategory\x12K\n" +
@@ -254,10 +255,10 @@ const file_firmflow_workflow_v1_permissions_proto_rawDesc = "" +
 	"\x15GetPermissionsRequest\x12<\n" +
 	"\x04name\x18\x01 \x01(\tB(\xbaH%r#2!^firms/[0-9a-f-]{36}/permissions$R\x04name\"g\n" +
 	"\x18UpdatePermissionsRequest\x12K\n" +
-	"\vpermissions\x18\x01 \x01(\v2!.firmflow.workflow.v1.PermissionsB\x06\xbaH\x03\xc8\x01\x01R\vpermissions2\xc8\x02\n" +
-	"\x11PermissionService\x12\x88\x01\n" +
-	"\x0eGetPermissions\x12+.firmflow.workflow.v1.GetPermissionsRequest\x1a!.firmflow.workflow.v1.Permissions\"&\x82\xd3\xe4\x93\x02 \x12\x1e/v1/{name=firms/*/permissions}\x12\xa7\x01\n" +
-	"\x11UpdatePermissions\x12..firmflow.workflow.v1.UpdatePermissionsRequest\x1a!.firmflow.workflow.v1.Permissions\"?\x82\xd3\xe4\x93\x029:\vpermissions2*/v1/{permissions.name=firms/*/permissions}BFZDgithub.com/firmflow/firmflow/pkg/gen/firmflow/workflow/v1;workflowv1b\x06proto3"
+	"\vpermissions\x18\x01 \x01(\v2!.firmflow.workflow.v1.PermissionsB\x06\xbaH\x03\xc8\x01\x01R\vpermissions2\xd9\x02\n" +
+	"\x11PermissionService\x12\x91\x01\n" +
+	"\x0eGetPermissions\x12+.firmflow.workflow.v1.GetPermissionsRequest\x1a!.firmflow.workflow.v1.Permissions\"/\xa2\xbb\x18\x05\x1a\x03\x01\x02\x03\x82\xd3\xe4\x93\x02 \x12\x1e/v1/{name=firms/*/permissions}\x12\xaf\x01\n" +
+	"\x11UpdatePermissions\x12..firmflow.workflow.v1.UpdatePermissionsRequest\x1a!.firmflow.workflow.v1.Permissions\"G\xa2\xbb\x18\x04\x1a\x02\x01\x02\x82\xd3\xe4\x93\x029:\vpermissions2*/v1/{permissions.name=firms/*/permissions}BFZDgithub.com/firmflow/firmflow/pkg/gen/firmflow/workflow/v1;workflowv1b\x06proto3"
 
 var (
 	file_firmflow_workflow_v1_permissions_proto_rawDescOnce sync.Once

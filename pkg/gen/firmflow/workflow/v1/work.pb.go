@@ -8,6 +8,7 @@ package workflowv1
 
 import (
 	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
+	_ "github.com/firmflow/firmflow/pkg/gen/firmflow/api/v1"
 	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
@@ -3528,7 +3529,7 @@ var File_firmflow_workflow_v1_work_proto protoreflect.FileDescriptor
 
 const file_firmflow_workflow_v1_work_proto_rawDesc = "" +
 	"\n" +
-	"\x1ffirmflow/workflow/v1/work.proto\x12\x14firmflow.workflow.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xfe\x03\n" +
+	"\x1ffirmflow/workflow/v1/work.proto\x12\x14firmflow.workflow.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cfirmflow/api/v1/policy.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xfe\x03\n" +
 	"\fTemplateTask\x12.\n" +
 	"\x05title\x18\x01 \x01(\tB\x18\xbaH\x15r\x13\x10\x01\x18\xc8\x012\f^[^\\p{Cc}]*$R\x05title\x12P\n" +
 	"\vdescription\x18\x02 \x01(\tB.\xbaH+r)\x18\x90N2$^[^\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f]*$R\vdescription\x12)\n" +
@@ -3835,43 +3836,44 @@ const file_firmflow_workflow_v1_work_proto_rawDesc = "" +
 	"\x14DAY_OF_WEEK_THURSDAY\x10\x04\x12\x16\n" +
 	"\x12DAY_OF_WEEK_FRIDAY\x10\x05\x12\x18\n" +
 	"\x14DAY_OF_WEEK_SATURDAY\x10\x06\x12\x16\n" +
-	"\x12DAY_OF_WEEK_SUNDAY\x10\a2\x8a\a\n" +
-	"\x0fTemplateService\x12\x8f\x01\n" +
-	"\x0eCreateTemplate\x12+.firmflow.workflow.v1.CreateTemplateRequest\x1a\x1e.firmflow.workflow.v1.Template\"0\x82\xd3\xe4\x93\x02*:\btemplate\"\x1e/v1/{parent=firms/*}/templates\x12\x7f\n" +
-	"\vGetTemplate\x12(.firmflow.workflow.v1.GetTemplateRequest\x1a\x1e.firmflow.workflow.v1.Template\"&\x82\xd3\xe4\x93\x02 \x12\x1e/v1/{name=firms/*/templates/*}\x12\x90\x01\n" +
-	"\rListTemplates\x12*.firmflow.workflow.v1.ListTemplatesRequest\x1a+.firmflow.workflow.v1.ListTemplatesResponse\"&\x82\xd3\xe4\x93\x02 \x12\x1e/v1/{parent=firms/*}/templates\x12\xb6\x01\n" +
-	"\x15ListTemplateRevisions\x122.firmflow.workflow.v1.ListTemplateRevisionsRequest\x1a3.firmflow.workflow.v1.ListTemplateRevisionsResponse\"4\x82\xd3\xe4\x93\x02.\x12,/v1/{name=firms/*/templates/*}:listRevisions\x12\x98\x01\n" +
-	"\x0eUpdateTemplate\x12+.firmflow.workflow.v1.UpdateTemplateRequest\x1a\x1e.firmflow.workflow.v1.Template\"9\x82\xd3\xe4\x93\x023:\btemplate2'/v1/{template.name=firms/*/templates/*}\x12}\n" +
-	"\x0eDeleteTemplate\x12+.firmflow.workflow.v1.DeleteTemplateRequest\x1a\x16.google.protobuf.Empty\"&\x82\xd3\xe4\x93\x02 *\x1e/v1/{name=firms/*/templates/*}2\xd9\n" +
+	"\x12DAY_OF_WEEK_SUNDAY\x10\a2\xa7\b\n" +
+	"\x0fTemplateService\x12\xab\x01\n" +
+	"\x0eCreateTemplate\x12+.firmflow.workflow.v1.CreateTemplateRequest\x1a\x1e.firmflow.workflow.v1.Template\"L\xa2\xbb\x18\x18\x1a\x03\x01\x02\x03\"\x0ftemplates:write@\x01\x82\xd3\xe4\x93\x02*:\btemplate\"\x1e/v1/{parent=firms/*}/templates\x12\x98\x01\n" +
+	"\vGetTemplate\x12(.firmflow.workflow.v1.GetTemplateRequest\x1a\x1e.firmflow.workflow.v1.Template\"?\xa2\xbb\x18\x15\x1a\x03\x01\x02\x03\"\x0etemplates:read\x82\xd3\xe4\x93\x02 \x12\x1e/v1/{name=firms/*/templates/*}\x12\xa9\x01\n" +
+	"\rListTemplates\x12*.firmflow.workflow.v1.ListTemplatesRequest\x1a+.firmflow.workflow.v1.ListTemplatesResponse\"?\xa2\xbb\x18\x15\x1a\x03\x01\x02\x03\"\x0etemplates:read\x82\xd3\xe4\x93\x02 \x12\x1e/v1/{parent=firms/*}/templates\x12\xcf\x01\n" +
+	"\x15ListTemplateRevisions\x122.firmflow.workflow.v1.ListTemplateRevisionsRequest\x1a3.firmflow.workflow.v1.ListTemplateRevisionsResponse\"M\xa2\xbb\x18\x15\x1a\x03\x01\x02\x03\"\x0etemplates:read\x82\xd3\xe4\x93\x02.\x12,/v1/{name=firms/*/templates/*}:listRevisions\x12\xb2\x01\n" +
+	"\x0eUpdateTemplate\x12+.firmflow.workflow.v1.UpdateTemplateRequest\x1a\x1e.firmflow.workflow.v1.Template\"S\xa2\xbb\x18\x16\x1a\x03\x01\x02\x03\"\x0ftemplates:write\x82\xd3\xe4\x93\x023:\btemplate2'/v1/{template.name=firms/*/templates/*}\x12\x97\x01\n" +
+	"\x0eDeleteTemplate\x12+.firmflow.workflow.v1.DeleteTemplateRequest\x1a\x16.google.protobuf.Empty\"@\xa2\xbb\x18\x16\x1a\x03\x01\x02\x03\"\x0ftemplates:write\x82\xd3\xe4\x93\x02 *\x1e/v1/{name=firms/*/templates/*}2\xc8\f\n" +
+	"\x0eProjectService\x12\xa5\x01\n" +
+	"\rCreateProject\x12*.firmflow.workflow.v1.CreateProjectRequest\x1a\x1d.firmflow.workflow.v1.Project\"I\xa2\xbb\x18\x17\x1a\x03\x01\x02\x03\"\x0eprojects:write@\x01\x82\xd3\xe4\x93\x02(:\aproject\"\x1d/v1/{parent=firms/*}/projects\x12\x93\x01\n" +
 	"\n" +
-	"\x0eProjectService\x12\x8a\x01\n" +
-	"\rCreateProject\x12*.firmflow.workflow.v1.CreateProjectRequest\x1a\x1d.firmflow.workflow.v1.Project\".\x82\xd3\xe4\x93\x02(:\aproject\"\x1d/v1/{parent=firms/*}/projects\x12{\n" +
+	"GetProject\x12'.firmflow.workflow.v1.GetProjectRequest\x1a\x1d.firmflow.workflow.v1.Project\"=\xa2\xbb\x18\x14\x1a\x03\x01\x02\x03\"\rprojects:read\x82\xd3\xe4\x93\x02\x1f\x12\x1d/v1/{name=firms/*/projects/*}\x12\xa4\x01\n" +
+	"\fListProjects\x12).firmflow.workflow.v1.ListProjectsRequest\x1a*.firmflow.workflow.v1.ListProjectsResponse\"=\xa2\xbb\x18\x14\x1a\x03\x01\x02\x03\"\rprojects:read\x82\xd3\xe4\x93\x02\x1f\x12\x1d/v1/{parent=firms/*}/projects\x12\xab\x01\n" +
+	"\rUpdateProject\x12*.firmflow.workflow.v1.UpdateProjectRequest\x1a\x1d.firmflow.workflow.v1.Project\"O\xa2\xbb\x18\x15\x1a\x03\x01\x02\x03\"\x0eprojects:write\x82\xd3\xe4\x93\x020:\aproject2%/v1/{project.name=firms/*/projects/*}\x12\x93\x01\n" +
+	"\rDeleteProject\x12*.firmflow.workflow.v1.DeleteProjectRequest\x1a\x16.google.protobuf.Empty\">\xa2\xbb\x18\x15\x1a\x03\x01\x02\x03\"\x0eprojects:write\x82\xd3\xe4\x93\x02\x1f*\x1d/v1/{name=firms/*/projects/*}\x12\x9e\x01\n" +
 	"\n" +
-	"GetProject\x12'.firmflow.workflow.v1.GetProjectRequest\x1a\x1d.firmflow.workflow.v1.Project\"%\x82\xd3\xe4\x93\x02\x1f\x12\x1d/v1/{name=firms/*/projects/*}\x12\x8c\x01\n" +
-	"\fListProjects\x12).firmflow.workflow.v1.ListProjectsRequest\x1a*.firmflow.workflow.v1.ListProjectsResponse\"%\x82\xd3\xe4\x93\x02\x1f\x12\x1d/v1/{parent=firms/*}/projects\x12\x92\x01\n" +
-	"\rUpdateProject\x12*.firmflow.workflow.v1.UpdateProjectRequest\x1a\x1d.firmflow.workflow.v1.Project\"6\x82\xd3\xe4\x93\x020:\aproject2%/v1/{project.name=firms/*/projects/*}\x12z\n" +
-	"\rDeleteProject\x12*.firmflow.workflow.v1.DeleteProjectRequest\x1a\x16.google.protobuf.Empty\"%\x82\xd3\xe4\x93\x02\x1f*\x1d/v1/{name=firms/*/projects/*}\x12\x86\x01\n" +
+	"CreateTask\x12'.firmflow.workflow.v1.CreateTaskRequest\x1a\x1a.firmflow.workflow.v1.Task\"K\xa2\xbb\x18\x14\x1a\x03\x01\x02\x03\"\vtasks:write@\x01\x82\xd3\xe4\x93\x02-:\x04task\"%/v1/{parent=firms/*/projects/*}/tasks\x12\x8f\x01\n" +
+	"\aGetTask\x12$.firmflow.workflow.v1.GetTaskRequest\x1a\x1a.firmflow.workflow.v1.Task\"B\xa2\xbb\x18\x11\x1a\x03\x01\x02\x03\"\n" +
+	"tasks:read\x82\xd3\xe4\x93\x02'\x12%/v1/{name=firms/*/projects/*/tasks/*}\x12\xa0\x01\n" +
+	"\tListTasks\x12&.firmflow.workflow.v1.ListTasksRequest\x1a'.firmflow.workflow.v1.ListTasksResponse\"B\xa2\xbb\x18\x11\x1a\x03\x01\x02\x03\"\n" +
+	"tasks:read\x82\xd3\xe4\x93\x02'\x12%/v1/{parent=firms/*/projects/*}/tasks\x12\xa1\x01\n" +
 	"\n" +
-	"CreateTask\x12'.firmflow.workflow.v1.CreateTaskRequest\x1a\x1a.firmflow.workflow.v1.Task\"3\x82\xd3\xe4\x93\x02-:\x04task\"%/v1/{parent=firms/*/projects/*}/tasks\x12z\n" +
-	"\aGetTask\x12$.firmflow.workflow.v1.GetTaskRequest\x1a\x1a.firmflow.workflow.v1.Task\"-\x82\xd3\xe4\x93\x02'\x12%/v1/{name=firms/*/projects/*/tasks/*}\x12\x8b\x01\n" +
-	"\tListTasks\x12&.firmflow.workflow.v1.ListTasksRequest\x1a'.firmflow.workflow.v1.ListTasksResponse\"-\x82\xd3\xe4\x93\x02'\x12%/v1/{parent=firms/*/projects/*}/tasks\x12\x8b\x01\n" +
+	"UpdateTask\x12'.firmflow.workflow.v1.UpdateTaskRequest\x1a\x1a.firmflow.workflow.v1.Task\"N\xa2\xbb\x18\x12\x1a\x03\x01\x02\x03\"\vtasks:write\x82\xd3\xe4\x93\x022:\x04task2*/v1/{task.name=firms/*/projects/*/tasks/*}\x12\x92\x01\n" +
 	"\n" +
-	"UpdateTask\x12'.firmflow.workflow.v1.UpdateTaskRequest\x1a\x1a.firmflow.workflow.v1.Task\"8\x82\xd3\xe4\x93\x022:\x04task2*/v1/{task.name=firms/*/projects/*/tasks/*}\x12|\n" +
+	"DeleteTask\x12'.firmflow.workflow.v1.DeleteTaskRequest\x1a\x16.google.protobuf.Empty\"C\xa2\xbb\x18\x12\x1a\x03\x01\x02\x03\"\vtasks:write\x82\xd3\xe4\x93\x02'*%/v1/{name=firms/*/projects/*/tasks/*}2\xb2\a\n" +
+	"\rSeriesService\x12\x9d\x01\n" +
+	"\fCreateSeries\x12).firmflow.workflow.v1.CreateSeriesRequest\x1a\x1c.firmflow.workflow.v1.Series\"D\xa2\xbb\x18\x15\x1a\x03\x01\x02\x03\"\fseries:write@\x01\x82\xd3\xe4\x93\x02%:\x06series\"\x1b/v1/{parent=firms/*}/series\x12\x8c\x01\n" +
+	"\tGetSeries\x12&.firmflow.workflow.v1.GetSeriesRequest\x1a\x1c.firmflow.workflow.v1.Series\"9\xa2\xbb\x18\x12\x1a\x03\x01\x02\x03\"\vseries:read\x82\xd3\xe4\x93\x02\x1d\x12\x1b/v1/{name=firms/*/series/*}\x12\x9a\x01\n" +
 	"\n" +
-	"DeleteTask\x12'.firmflow.workflow.v1.DeleteTaskRequest\x1a\x16.google.protobuf.Empty\"-\x82\xd3\xe4\x93\x02'*%/v1/{name=firms/*/projects/*/tasks/*}2\xa6\x06\n" +
-	"\rSeriesService\x12\x84\x01\n" +
-	"\fCreateSeries\x12).firmflow.workflow.v1.CreateSeriesRequest\x1a\x1c.firmflow.workflow.v1.Series\"+\x82\xd3\xe4\x93\x02%:\x06series\"\x1b/v1/{parent=firms/*}/series\x12v\n" +
-	"\tGetSeries\x12&.firmflow.workflow.v1.GetSeriesRequest\x1a\x1c.firmflow.workflow.v1.Series\"#\x82\xd3\xe4\x93\x02\x1d\x12\x1b/v1/{name=firms/*/series/*}\x12\x84\x01\n" +
-	"\n" +
-	"ListSeries\x12'.firmflow.workflow.v1.ListSeriesRequest\x1a(.firmflow.workflow.v1.ListSeriesResponse\"#\x82\xd3\xe4\x93\x02\x1d\x12\x1b/v1/{parent=firms/*}/series\x12\x8b\x01\n" +
-	"\fUpdateSeries\x12).firmflow.workflow.v1.UpdateSeriesRequest\x1a\x1c.firmflow.workflow.v1.Series\"2\x82\xd3\xe4\x93\x02,:\x06series2\"/v1/{series.name=firms/*/series/*}\x12v\n" +
-	"\fDeleteSeries\x12).firmflow.workflow.v1.DeleteSeriesRequest\x1a\x16.google.protobuf.Empty\"#\x82\xd3\xe4\x93\x02\x1d*\x1b/v1/{name=firms/*/series/*}\x12\x88\x01\n" +
-	"\tRunSeries\x12&.firmflow.workflow.v1.RunSeriesRequest\x1a'.firmflow.workflow.v1.RunSeriesResponse\"*\x82\xd3\xe4\x93\x02$:\x01*\"\x1f/v1/{name=firms/*/series/*}:run2\xc8\x04\n" +
-	"\x0fWorkloadService\x12|\n" +
-	"\vGetWorkload\x12(.firmflow.workflow.v1.GetWorkloadRequest\x1a\x1e.firmflow.workflow.v1.Workload\"#\x82\xd3\xe4\x93\x02\x1d\x12\x1b/v1/{name=firms/*/workload}\x12t\n" +
-	"\tGetMyWork\x12&.firmflow.workflow.v1.GetMyWorkRequest\x1a\x1c.firmflow.workflow.v1.MyWork\"!\x82\xd3\xe4\x93\x02\x1b\x12\x19/v1/{name=firms/*/myWork}\x12\x92\x01\n" +
-	"\x11GetMemberCapacity\x12..firmflow.workflow.v1.GetMemberCapacityRequest\x1a$.firmflow.workflow.v1.MemberCapacity\"'\x82\xd3\xe4\x93\x02!\x12\x1f/v1/{name=firms/*/capacities/*}\x12\xab\x01\n" +
-	"\x14UpdateMemberCapacity\x121.firmflow.workflow.v1.UpdateMemberCapacityRequest\x1a$.firmflow.workflow.v1.MemberCapacity\":\x82\xd3\xe4\x93\x024:\bcapacity2(/v1/{capacity.name=firms/*/capacities/*}BFZDgithub.com/firmflow/firmflow/pkg/gen/firmflow/workflow/v1;workflowv1b\x06proto3"
+	"ListSeries\x12'.firmflow.workflow.v1.ListSeriesRequest\x1a(.firmflow.workflow.v1.ListSeriesResponse\"9\xa2\xbb\x18\x12\x1a\x03\x01\x02\x03\"\vseries:read\x82\xd3\xe4\x93\x02\x1d\x12\x1b/v1/{parent=firms/*}/series\x12\xa2\x01\n" +
+	"\fUpdateSeries\x12).firmflow.workflow.v1.UpdateSeriesRequest\x1a\x1c.firmflow.workflow.v1.Series\"I\xa2\xbb\x18\x13\x1a\x03\x01\x02\x03\"\fseries:write\x82\xd3\xe4\x93\x02,:\x06series2\"/v1/{series.name=firms/*/series/*}\x12\x8d\x01\n" +
+	"\fDeleteSeries\x12).firmflow.workflow.v1.DeleteSeriesRequest\x1a\x16.google.protobuf.Empty\":\xa2\xbb\x18\x13\x1a\x03\x01\x02\x03\"\fseries:write\x82\xd3\xe4\x93\x02\x1d*\x1b/v1/{name=firms/*/series/*}\x12\x9f\x01\n" +
+	"\tRunSeries\x12&.firmflow.workflow.v1.RunSeriesRequest\x1a'.firmflow.workflow.v1.RunSeriesResponse\"A\xa2\xbb\x18\x13\x1a\x03\x01\x02\x03\"\fseries:write\x82\xd3\xe4\x93\x02$:\x01*\"\x1f/v1/{name=firms/*/series/*}:run2\x8a\x05\n" +
+	"\x0fWorkloadService\x12\x94\x01\n" +
+	"\vGetWorkload\x12(.firmflow.workflow.v1.GetWorkloadRequest\x1a\x1e.firmflow.workflow.v1.Workload\";\xa2\xbb\x18\x14\x1a\x03\x01\x02\x03\"\rworkload:read\x82\xd3\xe4\x93\x02\x1d\x12\x1b/v1/{name=firms/*/workload}\x12}\n" +
+	"\tGetMyWork\x12&.firmflow.workflow.v1.GetMyWorkRequest\x1a\x1c.firmflow.workflow.v1.MyWork\"*\xa2\xbb\x18\x05\x1a\x03\x01\x02\x03\x82\xd3\xe4\x93\x02\x1b\x12\x19/v1/{name=firms/*/myWork}\x12\xaa\x01\n" +
+	"\x11GetMemberCapacity\x12..firmflow.workflow.v1.GetMemberCapacityRequest\x1a$.firmflow.workflow.v1.MemberCapacity\"?\xa2\xbb\x18\x14\x1a\x03\x01\x02\x03\"\rworkload:read\x82\xd3\xe4\x93\x02!\x12\x1f/v1/{name=firms/*/capacities/*}\x12\xb3\x01\n" +
+	"\x14UpdateMemberCapacity\x121.firmflow.workflow.v1.UpdateMemberCapacityRequest\x1a$.firmflow.workflow.v1.MemberCapacity\"B\xa2\xbb\x18\x04\x1a\x02\x01\x02\x82\xd3\xe4\x93\x024:\bcapacity2(/v1/{capacity.name=firms/*/capacities/*}BFZDgithub.com/firmflow/firmflow/pkg/gen/firmflow/workflow/v1;workflowv1b\x06proto3"
 
 var (
 	file_firmflow_workflow_v1_work_proto_rawDescOnce sync.Once
