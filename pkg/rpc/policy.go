@@ -12,8 +12,9 @@ import (
 	"github.com/firmflow/firmflow/pkg/principal"
 )
 
-// Policy says who may call one RPC method. Every method of a service needs an entry in
-// its Policies; a method without one is refused (default deny).
+// Policy says who may call one RPC method. It is declared on the method in the proto
+// (option (firmflow.api.v1.policy), read by DeclaredPolicies); a method without one
+// is refused (default deny).
 type Policy struct {
 	// Public methods need no principal (sign-up, login). A principal, when present, is
 	// still verified and attached.
@@ -45,12 +46,6 @@ type Policy struct {
 // Policies maps full method names ("/firmflow.identity.v1.IdentityService/GetFirm")
 // to their policy.
 type Policies map[string]Policy
-
-// Everyone is every member role, for methods any member may call.
-var Everyone = []principal.Role{principal.RoleOwner, principal.RoleAdmin, principal.RoleMember}
-
-// Managers are the roles that administer a firm.
-var Managers = []principal.Role{principal.RoleOwner, principal.RoleAdmin}
 
 // authorize decides a call from its policy, the verified principal (if any) and the
 // mTLS peer name.

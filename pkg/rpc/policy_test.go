@@ -9,6 +9,12 @@ import (
 	"github.com/firmflow/firmflow/pkg/principal"
 )
 
+// The role lists a table names most, as the protos spell them out.
+var (
+	Everyone = []principal.Role{principal.RoleOwner, principal.RoleAdmin, principal.RoleMember}
+	Managers = []principal.Role{principal.RoleOwner, principal.RoleAdmin}
+)
+
 // staffPolicies is a service's table as the staff rules see it: a staff method,
 // methods for everyone, for managers, for owners only, one kept from support, and
 // one only a peer may call.

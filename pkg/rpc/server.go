@@ -1,6 +1,7 @@
 // Package rpc builds every service's gRPC server and clients the same way: mTLS,
-// recovery, tracing, logging, the signed principal, the per-method policy table,
-// protovalidate request validation and the one mapping of errors to statuses.
+// recovery, tracing, logging, the signed principal, the per-method policy declared in
+// the proto, protovalidate request validation and the one mapping of errors to
+// statuses.
 package rpc
 
 import (
@@ -34,16 +35,23 @@ const RequestIDKey = "x-request-id"
 
 // ServerConfig is what every service's gRPC server needs.
 type ServerConfig struct {
-	TLS      *tls.Config // mutual TLS; nil only in tests of this package
+	TLS *tls.Config // mutual TLS; nil only in tests of this package
+	// Policies decide who may call each method; nil means the policies declared in the
+	// protos (DeclaredPolicies), which is what every service uses.
 	Policies Policies
 	Verifier *principal.Verifier
 	Logger   *slog.Logger
 }
 
 // NewServer returns a gRPC server with the standard interceptor chain and a health
-// service. Register the service's implementations on it, then call
-// MissingPolicies in a test.
+// service. Register the service's implementations on it, and check in a test that
+// each has a declared policy (rpctest.EveryMethodHasAPolicy).
 func NewServer(cfg ServerConfig) (*grpc.Server, *health.Server, error) {
+	if cfg.Policies == nil {
+		// Read at construction, not at package init: by now every generated package the
+		// process links has registered its descriptors.
+		cfg.Policies = DeclaredPolicies()
+	}
 	validator, err := protovalidate.New()
 	if err != nil {
 		return nil, nil, fmt.Errorf("create validator: %w", err)

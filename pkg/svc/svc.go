@@ -43,7 +43,6 @@ type Options struct {
 	NATSURL       string
 	// SyncStream marks the service's stream as one that carries audit or money.
 	SyncStream bool
-	Policies   rpc.Policies
 	Telemetry  *telemetry.Telemetry
 }
 
@@ -92,7 +91,7 @@ func Start(ctx context.Context, opts Options, logger *slog.Logger) (_ *Runtime, 
 		return nil, err
 	}
 	if r.GRPC, r.health, err = rpc.NewServer(rpc.ServerConfig{
-		TLS: tlsConfig, Policies: opts.Policies, Verifier: principal.NewVerifier(publicKey), Logger: logger,
+		TLS: tlsConfig, Verifier: principal.NewVerifier(publicKey), Logger: logger,
 	}); err != nil {
 		return nil, err
 	}

@@ -3,6 +3,7 @@ package rpctest
 
 import (
 	"log/slog"
+	"strings"
 	"testing"
 
 	"google.golang.org/grpc"
@@ -11,20 +12,62 @@ import (
 )
 
 // EveryMethodHasAPolicy registers a service's implementations on a server built like
-// production's and fails the test for any method without an entry in policies (such
-// a method is refused at runtime) or when fewer than wantServices services appear.
-func EveryMethodHasAPolicy(t *testing.T, policies rpc.Policies, register func(*grpc.Server), wantServices int) {
+// production's and fails the test for any method without a policy declared in its
+// proto (such a method is refused at runtime), for any method whose created flag
+// disagrees with its name (see CreatesAnswerCreated), or when fewer than
+// wantServices services appear.
+func EveryMethodHasAPolicy(t *testing.T, register func(*grpc.Server), wantServices int) {
 	t.Helper()
-	srv, _, err := rpc.NewServer(rpc.ServerConfig{Policies: policies, Logger: slog.New(slog.DiscardHandler)})
+	srv, _, err := rpc.NewServer(rpc.ServerConfig{Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	register(srv)
-	if missing := rpc.MissingPolicies(srv, policies); len(missing) > 0 {
-		t.Errorf("methods without a policy (refused at runtime): %v", missing)
+	declared := rpc.DeclaredPolicies()
+	if missing := rpc.MissingPolicies(srv, declared); len(missing) > 0 {
+		t.Errorf("methods without a declared policy (refused at runtime): %v", missing)
 	}
+	served := rpc.Policies{}
+	for service, info := range srv.GetServiceInfo() {
+		for _, m := range info.Methods {
+			name := "/" + service + "/" + m.Name
+			if p, ok := declared[name]; ok {
+				served[name] = p
+			}
+		}
+	}
+	CreatesAnswerCreated(t, served)
 	// The health service is always there; count the service's own.
 	if got := len(srv.GetServiceInfo()) - 1; got < wantServices {
 		t.Errorf("%d services registered, want at least %d", got, wantServices)
 	}
+}
+
+// createVerbs begin the names of methods that make a new resource: AIP's Create and
+// Import, and the few custom methods whose answer is a new resource (a rotated key's
+// successor, a requested grant, an accepted invitation's member, a signed-up firm).
+var createVerbs = []string{"Create", "Import", "Rotate", "Request", "Accept", "SignUp"}
+
+// CreatesAnswerCreated fails the test for a method declared created whose name is not
+// a create verb's, or a create verb's method not declared created: the gateway answers
+// 201 from the flag, and the name is what a reader expects it from.
+func CreatesAnswerCreated(t *testing.T, policies rpc.Policies) {
+	t.Helper()
+	for method, p := range policies {
+		name := method[strings.LastIndex(method, "/")+1:]
+		if creates := isCreate(name); creates != p.Created {
+			t.Errorf("%s: created is %v, but its name says %v (create verbs: %v)", method, p.Created, creates, createVerbs)
+		}
+	}
+}
+
+func isCreate(name string) bool {
+	for _, verb := range createVerbs {
+		rest, ok := strings.CutPrefix(name, verb)
+		// The verb must end where a new word starts: "Creates" or "Requested" are not.
+		if ok && (rest == "" || rest[0] >= 'A' && rest[0] <= 'Z') {
+			return true
+		}
+	}
+	return false
 }

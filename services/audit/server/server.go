@@ -136,7 +136,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 	rt, err := svc.Start(ctx, svc.Options{
 		Name: "audit", GRPCAddr: cfg.GRPCAddr, AdminAddr: cfg.AdminAddr, DatabaseURL: cfg.DatabaseURL,
 		TLSCA: cfg.TLSCA, TLSCert: cfg.TLSCert, TLSKey: cfg.TLSKey, PublicKeyFile: cfg.PublicKeyFile,
-		NATSURL: cfg.NATSURL, SyncStream: true, Policies: grpcapi.Policies(), Telemetry: cfg.Telemetry,
+		NATSURL: cfg.NATSURL, SyncStream: true, Telemetry: cfg.Telemetry,
 	}, logger)
 	if err != nil {
 		return nil, err

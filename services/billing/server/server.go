@@ -191,7 +191,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Server, err e
 
 	a := app.New(store.New(db), stripeapi.New(cfg.StripeConfig(logger)), cfg.AppConfig(), logger)
 	srv, health, err := rpc.NewServer(rpc.ServerConfig{
-		TLS: tlsConfig, Policies: grpcapi.Policies, Verifier: principal.NewVerifier(publicKey), Logger: logger,
+		TLS: tlsConfig, Verifier: principal.NewVerifier(publicKey), Logger: logger,
 	})
 	if err != nil {
 		return nil, err

@@ -13,7 +13,6 @@ import (
 	auditv1 "github.com/firmflow/firmflow/pkg/gen/firmflow/audit/v1"
 	"github.com/firmflow/firmflow/pkg/principal"
 	"github.com/firmflow/firmflow/pkg/resource"
-	"github.com/firmflow/firmflow/pkg/rpc"
 	"github.com/firmflow/firmflow/services/audit/internal/app"
 	"github.com/firmflow/firmflow/services/audit/internal/domain"
 )
@@ -29,22 +28,7 @@ func Register(srv grpc.ServiceRegistrar, a *app.App) {
 	auditv1.RegisterAuditServiceServer(srv, &Server{app: a})
 }
 
-// Policies is audit's authorization table: every RPC and who may call it. The log
-// is the owners' and admins' to read; integrations read it with audit:read and can
-// change nothing. Staff on a support grant are kept out altogether: the log is how a
-// firm watches what support did in it.
-func Policies() rpc.Policies {
-	return rpc.Policies{
-		auditv1.AuditService_ListAuditEvents_FullMethodName:       {Roles: rpc.Managers, Scope: "audit:read", NoSupport: true},
-		auditv1.AuditService_ExportAuditEvents_FullMethodName:     {Roles: rpc.Managers, Scope: "audit:read", NoSupport: true},
-		auditv1.AuditService_VerifyAuditChain_FullMethodName:      {Roles: rpc.Managers, Scope: "audit:read", NoSupport: true},
-		auditv1.AuditService_GetAuditSettings_FullMethodName:      {Roles: rpc.Managers, Scope: "audit:read", NoSupport: true},
-		auditv1.AuditService_CreateAuditCheckpoint_FullMethodName: {Roles: rpc.Managers, NoSupport: true},
-		auditv1.AuditService_UpdateAuditSettings_FullMethodName:   {Roles: rpc.Managers, NoSupport: true},
-	}
-}
-
-// caller is the verified principal; the policy table guarantees one on every method.
+// caller is the verified principal; the declared policies guarantee one on every method.
 func caller(ctx context.Context) principal.Principal {
 	p, _ := principal.FromContext(ctx)
 	return p

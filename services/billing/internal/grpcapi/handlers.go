@@ -56,8 +56,8 @@ func firmOf(field, name string) (string, error) {
 	return ids[0], nil
 }
 
-// caller is the verified principal; the policy table guarantees one on every method
-// of BillingService.
+// caller is the verified principal; the declared policies guarantee one on every
+// method of BillingService.
 func caller(ctx context.Context) principal.Principal {
 	p, _ := principal.FromContext(ctx)
 	return p

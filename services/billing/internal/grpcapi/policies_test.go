@@ -10,5 +10,5 @@ import (
 )
 
 func TestEveryMethodHasAPolicy(t *testing.T) {
-	rpctest.EveryMethodHasAPolicy(t, Policies, func(srv *grpc.Server) { Register(srv, &app.App{}) }, 3)
+	rpctest.EveryMethodHasAPolicy(t, func(srv *grpc.Server) { Register(srv, &app.App{}) }, 3)
 }

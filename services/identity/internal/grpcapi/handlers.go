@@ -40,7 +40,7 @@ func Register(srv *grpc.Server, a *app.App) {
 	identityv1.RegisterStaffAdminServiceServer(srv, s)
 }
 
-// caller is the verified principal; the policy table guarantees one on every
+// caller is the verified principal; the declared policies guarantee one on every
 // non-public method.
 func caller(ctx context.Context) principal.Principal {
 	p, _ := principal.FromContext(ctx)

@@ -5,14 +5,12 @@ import (
 	"context"
 	"fmt"
 
-	"google.golang.org/grpc"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/types/known/emptypb"
 
 	"github.com/firmflow/firmflow/pkg/apierr"
 	workflowv1 "github.com/firmflow/firmflow/pkg/gen/firmflow/workflow/v1"
 	"github.com/firmflow/firmflow/pkg/paging"
-	"github.com/firmflow/firmflow/pkg/rpc"
 	"github.com/firmflow/firmflow/services/workflow/internal/app"
 	"github.com/firmflow/firmflow/services/workflow/internal/domain"
 )
@@ -21,30 +19,6 @@ import (
 type clientService struct {
 	workflowv1.UnimplementedClientServiceServer
 	*Server
-}
-
-func init() {
-	registrations = append(registrations, func(r grpc.ServiceRegistrar, s *Server) {
-		workflowv1.RegisterClientServiceServer(r, &clientService{Server: s})
-	})
-	read := rpc.Policy{Roles: rpc.Everyone, Scope: "clients:read"}
-	write := rpc.Policy{Roles: rpc.Everyone, Scope: "clients:write"}
-	configure := rpc.Policy{Roles: rpc.Managers}
-	policyTables = append(policyTables, rpc.Policies{
-		workflowv1.ClientService_GetClient_FullMethodName:           read,
-		workflowv1.ClientService_ListClients_FullMethodName:         read,
-		workflowv1.ClientService_LookupClientByTaxId_FullMethodName: read,
-		workflowv1.ClientService_ExportClients_FullMethodName:       read,
-		workflowv1.ClientService_CreateClient_FullMethodName:        write,
-		workflowv1.ClientService_UpdateClient_FullMethodName:        write,
-		workflowv1.ClientService_DeleteClient_FullMethodName:        write,
-		workflowv1.ClientService_ImportClients_FullMethodName:       write,
-		workflowv1.ClientService_ListCustomFields_FullMethodName:    read,
-		workflowv1.ClientService_GetCustomField_FullMethodName:      read,
-		workflowv1.ClientService_CreateCustomField_FullMethodName:   configure,
-		workflowv1.ClientService_UpdateCustomField_FullMethodName:   configure,
-		workflowv1.ClientService_DeleteCustomField_FullMethodName:   configure,
-	})
 }
 
 func parentFirm(field, parent string) (string, error) {

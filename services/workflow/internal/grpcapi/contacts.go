@@ -3,13 +3,11 @@ package grpcapi
 import (
 	"context"
 
-	"google.golang.org/grpc"
 	"google.golang.org/protobuf/types/known/emptypb"
 
 	"github.com/firmflow/firmflow/pkg/apierr"
 	workflowv1 "github.com/firmflow/firmflow/pkg/gen/firmflow/workflow/v1"
 	"github.com/firmflow/firmflow/pkg/paging"
-	"github.com/firmflow/firmflow/pkg/rpc"
 	"github.com/firmflow/firmflow/services/workflow/internal/domain"
 )
 
@@ -17,27 +15,6 @@ import (
 type contactService struct {
 	workflowv1.UnimplementedContactServiceServer
 	*Server
-}
-
-func init() {
-	registrations = append(registrations, func(r grpc.ServiceRegistrar, s *Server) {
-		workflowv1.RegisterContactServiceServer(r, &contactService{Server: s})
-	})
-	contactsRead := rpc.Policy{Roles: rpc.Everyone, Scope: "contacts:read"}
-	contactsWrite := rpc.Policy{Roles: rpc.Everyone, Scope: "contacts:write"}
-	clientsRead := rpc.Policy{Roles: rpc.Everyone, Scope: "clients:read"}
-	clientsWrite := rpc.Policy{Roles: rpc.Everyone, Scope: "clients:write"}
-	policyTables = append(policyTables, rpc.Policies{
-		workflowv1.ContactService_GetContact_FullMethodName:          contactsRead,
-		workflowv1.ContactService_ListContacts_FullMethodName:        contactsRead,
-		workflowv1.ContactService_CreateContact_FullMethodName:       contactsWrite,
-		workflowv1.ContactService_UpdateContact_FullMethodName:       contactsWrite,
-		workflowv1.ContactService_DeleteContact_FullMethodName:       contactsWrite,
-		workflowv1.ContactService_ListClientContacts_FullMethodName:  clientsRead,
-		workflowv1.ContactService_CreateClientContact_FullMethodName: clientsWrite,
-		workflowv1.ContactService_UpdateClientContact_FullMethodName: clientsWrite,
-		workflowv1.ContactService_DeleteClientContact_FullMethodName: clientsWrite,
-	})
 }
 
 func contactIDs(field, name string) (firmID, contactID string, err error) {

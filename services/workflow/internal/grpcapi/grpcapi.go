@@ -4,7 +4,6 @@ package grpcapi
 
 import (
 	"context"
-	"maps"
 	"time"
 
 	"google.golang.org/grpc"
@@ -12,7 +11,6 @@ import (
 
 	workflowv1 "github.com/firmflow/firmflow/pkg/gen/firmflow/workflow/v1"
 	"github.com/firmflow/firmflow/pkg/principal"
-	"github.com/firmflow/firmflow/pkg/rpc"
 	"github.com/firmflow/firmflow/services/workflow/internal/app"
 )
 
@@ -22,35 +20,19 @@ type Server struct {
 	app *app.App
 }
 
-// registrations add the services of each resource file to a gRPC server.
-var registrations []func(grpc.ServiceRegistrar, *Server)
-
-// policyTables are the per-file authorization tables, merged into Policies.
-var policyTables []rpc.Policies
-
 // Register adds every workflow service to srv.
 func Register(srv grpc.ServiceRegistrar, a *app.App) {
 	s := &Server{app: a}
 	workflowv1.RegisterPermissionServiceServer(srv, s)
-	for _, register := range registrations {
-		register(srv, s)
-	}
+	workflowv1.RegisterClientServiceServer(srv, &clientService{Server: s})
+	workflowv1.RegisterContactServiceServer(srv, &contactService{Server: s})
+	workflowv1.RegisterTemplateServiceServer(srv, &templateServer{app: a})
+	workflowv1.RegisterProjectServiceServer(srv, &projectServer{app: a})
+	workflowv1.RegisterSeriesServiceServer(srv, &seriesServer{app: a})
+	workflowv1.RegisterWorkloadServiceServer(srv, &workloadServer{app: a})
 }
 
-// Policies is workflow's authorization table: every RPC and who may call it. The
-// finer, per-firm permission matrix is applied in app on top of it.
-func Policies() rpc.Policies {
-	all := rpc.Policies{
-		workflowv1.PermissionService_GetPermissions_FullMethodName:    {Roles: rpc.Everyone},
-		workflowv1.PermissionService_UpdatePermissions_FullMethodName: {Roles: rpc.Managers},
-	}
-	for _, t := range policyTables {
-		maps.Copy(all, t)
-	}
-	return all
-}
-
-// caller is the verified principal; the policy table guarantees one on every method.
+// caller is the verified principal; the declared policies guarantee one on every method.
 func caller(ctx context.Context) principal.Principal {
 	p, _ := principal.FromContext(ctx)
 	return p

@@ -5,12 +5,10 @@ import (
 	"strings"
 
 	"github.com/google/uuid"
-	"google.golang.org/grpc"
 
 	"github.com/firmflow/firmflow/pkg/apierr"
 	workflowv1 "github.com/firmflow/firmflow/pkg/gen/firmflow/workflow/v1"
 	"github.com/firmflow/firmflow/pkg/resource"
-	"github.com/firmflow/firmflow/pkg/rpc"
 	"github.com/firmflow/firmflow/services/workflow/internal/app"
 	"github.com/firmflow/firmflow/services/workflow/internal/domain"
 )
@@ -36,48 +34,6 @@ type seriesServer struct {
 type workloadServer struct {
 	workflowv1.UnimplementedWorkloadServiceServer
 	app *app.App
-}
-
-func init() {
-	registrations = append(registrations, func(srv grpc.ServiceRegistrar, s *Server) {
-		workflowv1.RegisterTemplateServiceServer(srv, &templateServer{app: s.app})
-		workflowv1.RegisterProjectServiceServer(srv, &projectServer{app: s.app})
-		workflowv1.RegisterSeriesServiceServer(srv, &seriesServer{app: s.app})
-		workflowv1.RegisterWorkloadServiceServer(srv, &workloadServer{app: s.app})
-	})
-	// The role gate only; the firm's permission matrix decides the rest in app.
-	policyTables = append(policyTables, rpc.Policies{
-		workflowv1.TemplateService_CreateTemplate_FullMethodName:        {Roles: rpc.Everyone, Scope: "templates:write"},
-		workflowv1.TemplateService_GetTemplate_FullMethodName:           {Roles: rpc.Everyone, Scope: "templates:read"},
-		workflowv1.TemplateService_ListTemplates_FullMethodName:         {Roles: rpc.Everyone, Scope: "templates:read"},
-		workflowv1.TemplateService_ListTemplateRevisions_FullMethodName: {Roles: rpc.Everyone, Scope: "templates:read"},
-		workflowv1.TemplateService_UpdateTemplate_FullMethodName:        {Roles: rpc.Everyone, Scope: "templates:write"},
-		workflowv1.TemplateService_DeleteTemplate_FullMethodName:        {Roles: rpc.Everyone, Scope: "templates:write"},
-
-		workflowv1.ProjectService_CreateProject_FullMethodName: {Roles: rpc.Everyone, Scope: "projects:write"},
-		workflowv1.ProjectService_GetProject_FullMethodName:    {Roles: rpc.Everyone, Scope: "projects:read"},
-		workflowv1.ProjectService_ListProjects_FullMethodName:  {Roles: rpc.Everyone, Scope: "projects:read"},
-		workflowv1.ProjectService_UpdateProject_FullMethodName: {Roles: rpc.Everyone, Scope: "projects:write"},
-		workflowv1.ProjectService_DeleteProject_FullMethodName: {Roles: rpc.Everyone, Scope: "projects:write"},
-		workflowv1.ProjectService_CreateTask_FullMethodName:    {Roles: rpc.Everyone, Scope: "tasks:write"},
-		workflowv1.ProjectService_GetTask_FullMethodName:       {Roles: rpc.Everyone, Scope: "tasks:read"},
-		workflowv1.ProjectService_ListTasks_FullMethodName:     {Roles: rpc.Everyone, Scope: "tasks:read"},
-		workflowv1.ProjectService_UpdateTask_FullMethodName:    {Roles: rpc.Everyone, Scope: "tasks:write"},
-		workflowv1.ProjectService_DeleteTask_FullMethodName:    {Roles: rpc.Everyone, Scope: "tasks:write"},
-
-		workflowv1.SeriesService_CreateSeries_FullMethodName: {Roles: rpc.Everyone, Scope: "series:write"},
-		workflowv1.SeriesService_GetSeries_FullMethodName:    {Roles: rpc.Everyone, Scope: "series:read"},
-		workflowv1.SeriesService_ListSeries_FullMethodName:   {Roles: rpc.Everyone, Scope: "series:read"},
-		workflowv1.SeriesService_UpdateSeries_FullMethodName: {Roles: rpc.Everyone, Scope: "series:write"},
-		workflowv1.SeriesService_DeleteSeries_FullMethodName: {Roles: rpc.Everyone, Scope: "series:write"},
-		workflowv1.SeriesService_RunSeries_FullMethodName:    {Roles: rpc.Everyone, Scope: "series:write"},
-
-		workflowv1.WorkloadService_GetWorkload_FullMethodName:       {Roles: rpc.Everyone, Scope: "workload:read"},
-		workflowv1.WorkloadService_GetMyWork_FullMethodName:         {Roles: rpc.Everyone},
-		workflowv1.WorkloadService_GetMemberCapacity_FullMethodName: {Roles: rpc.Everyone, Scope: "workload:read"},
-		// Capacity is a staffing decision: people who manage the firm make it.
-		workflowv1.WorkloadService_UpdateMemberCapacity_FullMethodName: {Roles: rpc.Managers},
-	})
 }
 
 // workIDs parses a resource name into its ids, each a UUID: a name that does not
