@@ -47,7 +47,7 @@ func TestFirmReadsExportsAndVerifiesItsAuditLog(t *testing.T) {
 		t.Errorf("sign-up's changes: %v", changes)
 	}
 
-	want(t, f.client.do("POST", "/v1/"+f.name+"/auditCheckpoints", map[string]any{}), http.StatusOK, "checkpoint")
+	want(t, f.client.do("POST", "/v1/"+f.name+"/auditCheckpoints", map[string]any{}), http.StatusCreated, "checkpoint")
 	verified := want(t, f.client.do("POST", "/v1/"+f.name+"/auditEvents:verify", map[string]any{}), http.StatusOK, "verify")
 	if verified.get("valid") != true {
 		t.Errorf("stored chain: %s", verified.raw)

@@ -29,7 +29,7 @@ const (
 // registered on it. JSON uses proto field names (snake_case) and omits unset fields;
 // unknown fields are refused (400) rather than silently dropped, so a misspelt field
 // is not mistaken for a default. Responses follow NewREST's forward options: the
-// session cookie on Login and Logout, 201 on creates.
+// session cookie on Login and Logout, 201 on the methods declared created.
 func NewREST(errs Errors) *runtime.ServeMux {
 	return runtime.NewServeMux(
 		// google.api.HttpBody responses (the audit export) go out as their own bytes.
@@ -45,7 +45,9 @@ func NewREST(errs Errors) *runtime.ServeMux {
 		runtime.WithOutgoingTrailerMatcher(forwardNone),
 		runtime.WithMetadata(serviceMetadata),
 		runtime.WithForwardResponseOption(sessionCookie),
-		runtime.WithForwardResponseOption(createdStatus), // last: it writes the status line
+		// Last: it writes the status line. The policies are read here, not at package
+		// init, when every service's generated package has registered its methods.
+		runtime.WithForwardResponseOption(createdStatus(rpc.DeclaredPolicies())),
 		runtime.WithErrorHandler(errs.Handle),
 		runtime.WithRoutingErrorHandler(errs.HandleRouting),
 		runtime.WithMiddlewares(RecordRoute),
