@@ -12,7 +12,7 @@ import (
 	"github.com/firmflow/firmflow/services/workflow/internal/store"
 )
 
-// Custom field definitions are the firm's configuration: the policy table lets any
+// Custom field definitions are the firm's configuration: the declared policies let any
 // member read them and only owners and admins change them, so these use cases add
 // no permission-matrix check of their own.
 

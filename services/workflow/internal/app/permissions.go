@@ -21,8 +21,8 @@ func (a *App) Permissions(ctx context.Context, p principal.Principal, firmID str
 }
 
 // SetPermissions changes cells of the matrix. Only owners and admins reach this (the
-// policy table), and admins cannot grant more than they have: every cell they set for
-// admins stays within their own.
+// method's declared policy), and admins cannot grant more than they have: every cell
+// they set for admins stays within their own.
 func (a *App) SetPermissions(ctx context.Context, p principal.Principal, firmID string, cells domain.Permissions) (domain.Permissions, error) {
 	for k, s := range cells {
 		if !domain.ValidCell(k.Role, k.Category, k.Action, s) {

@@ -79,7 +79,7 @@ func (a *App) Capacity(ctx context.Context, p principal.Principal, firmID, membe
 }
 
 // SetCapacity changes a member's weekly capacity. Only owners and admins reach this
-// (the policy table).
+// (the method's declared policy).
 func (a *App) SetCapacity(ctx context.Context, p principal.Principal, firmID, memberID string, minutes int, etag string) (domain.Capacity, error) {
 	var c domain.Capacity
 	err := a.inFirm(ctx, p, firmID, func(q *store.Queries) error {

@@ -78,14 +78,14 @@ func DefaultPermissions() Permissions {
 }
 
 // ScopeFor returns how far the caller reaches with action on category. Owners reach
-// everything; API keys reach everything their scopes (checked by the policy table)
+// everything; API keys reach everything their scopes (checked by the declared policy)
 // allow; users get their role's cell.
 func (p Permissions) ScopeFor(caller principal.Principal, c Category, a Action) Scope {
 	switch {
 	case caller.Kind == principal.KindAPIKey:
 		return ScopeAll
 	case caller.Kind == principal.KindStaff && caller.HasGrant():
-		// The firm's grant decides, and the policy table has already held a
+		// The firm's grant decides, and the declared policy has already held a
 		// read-only grant to reading methods.
 		return ScopeAll
 	case caller.Kind == principal.KindUser && caller.Role == principal.RoleOwner:

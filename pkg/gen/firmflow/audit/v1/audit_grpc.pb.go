@@ -35,7 +35,8 @@ const (
 // AuditService is the firm's audit log: every request through the gateway and every
 // change a service made, appended to the firm's hash chain, with signed checkpoints of
 // the chain head. Owners and admins may call every method; API keys need audit:read
-// for the read methods and cannot call the others.
+// for the read methods and cannot call the others. Support staff cannot call it even
+// on a grant: the log is how a firm watches what support did in it.
 // Errors: INVALID_ARGUMENT (400) names the field and rule; NOT_FOUND (404) for any firm
 // but the caller's; PERMISSION_DENIED (403) for members and keys without the scope.
 type AuditServiceClient interface {
@@ -140,7 +141,8 @@ func (c *auditServiceClient) UpdateAuditSettings(ctx context.Context, in *Update
 // AuditService is the firm's audit log: every request through the gateway and every
 // change a service made, appended to the firm's hash chain, with signed checkpoints of
 // the chain head. Owners and admins may call every method; API keys need audit:read
-// for the read methods and cannot call the others.
+// for the read methods and cannot call the others. Support staff cannot call it even
+// on a grant: the log is how a firm watches what support did in it.
 // Errors: INVALID_ARGUMENT (400) names the field and rule; NOT_FOUND (404) for any firm
 // but the caller's; PERMISSION_DENIED (403) for members and keys without the scope.
 type AuditServiceServer interface {

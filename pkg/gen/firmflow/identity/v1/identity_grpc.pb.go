@@ -52,6 +52,9 @@ const (
 // Errors: INVALID_ARGUMENT (400) names the field and rule; UNAUTHENTICATED (401) when the
 // credential is missing or no longer valid; NOT_FOUND (404) for anything outside the caller's
 // firm; PERMISSION_DENIED (403) when the caller's role or scopes do not allow the method.
+// Support staff on a grant may call what admins may, except a member's own sessions and
+// TOTP, the firm's settings, who belongs to the firm, and credentials, which would
+// outlive the grant.
 type IdentityServiceClient interface {
 	// Creates a firm and its owner. Anyone may call it.
 	SignUp(ctx context.Context, in *SignUpRequest, opts ...grpc.CallOption) (*SignUpResponse, error)
@@ -98,7 +101,8 @@ type IdentityServiceClient interface {
 	// Accepts an invitation: creates the member with a password. Anyone holding the token.
 	AcceptInvitation(ctx context.Context, in *AcceptInvitationRequest, opts ...grpc.CallOption) (*Member, error)
 	// Creates an API key for an integration; the secret is in this response only.
-	// Owners and admins. A retry with the same request_id returns the key without its secret.
+	// Owners and admins; never an API key, so a leaked key cannot mint more. A retry with
+	// the same request_id returns the key without its secret.
 	CreateApiKey(ctx context.Context, in *CreateApiKeyRequest, opts ...grpc.CallOption) (*ApiKey, error)
 	// Lists the firm's API keys, never their secrets. Owners and admins.
 	ListApiKeys(ctx context.Context, in *ListApiKeysRequest, opts ...grpc.CallOption) (*ListApiKeysResponse, error)
@@ -348,6 +352,9 @@ func (c *identityServiceClient) RevokeApiKey(ctx context.Context, in *RevokeApiK
 // Errors: INVALID_ARGUMENT (400) names the field and rule; UNAUTHENTICATED (401) when the
 // credential is missing or no longer valid; NOT_FOUND (404) for anything outside the caller's
 // firm; PERMISSION_DENIED (403) when the caller's role or scopes do not allow the method.
+// Support staff on a grant may call what admins may, except a member's own sessions and
+// TOTP, the firm's settings, who belongs to the firm, and credentials, which would
+// outlive the grant.
 type IdentityServiceServer interface {
 	// Creates a firm and its owner. Anyone may call it.
 	SignUp(context.Context, *SignUpRequest) (*SignUpResponse, error)
@@ -394,7 +401,8 @@ type IdentityServiceServer interface {
 	// Accepts an invitation: creates the member with a password. Anyone holding the token.
 	AcceptInvitation(context.Context, *AcceptInvitationRequest) (*Member, error)
 	// Creates an API key for an integration; the secret is in this response only.
-	// Owners and admins. A retry with the same request_id returns the key without its secret.
+	// Owners and admins; never an API key, so a leaked key cannot mint more. A retry with
+	// the same request_id returns the key without its secret.
 	CreateApiKey(context.Context, *CreateApiKeyRequest) (*ApiKey, error)
 	// Lists the firm's API keys, never their secrets. Owners and admins.
 	ListApiKeys(context.Context, *ListApiKeysRequest) (*ListApiKeysResponse, error)

@@ -1176,7 +1176,7 @@ type WorkloadServiceClient interface {
 	GetMyWork(ctx context.Context, in *GetMyWorkRequest, opts ...grpc.CallOption) (*MyWork, error)
 	// Returns a member's weekly capacity (40 hours until set). Any member; workload:read.
 	GetMemberCapacity(ctx context.Context, in *GetMemberCapacityRequest, opts ...grpc.CallOption) (*MemberCapacity, error)
-	// Sets a member's weekly capacity. Owners and admins.
+	// Sets a member's weekly capacity. Owners and admins: capacity is a staffing decision.
 	UpdateMemberCapacity(ctx context.Context, in *UpdateMemberCapacityRequest, opts ...grpc.CallOption) (*MemberCapacity, error)
 }
 
@@ -1242,7 +1242,7 @@ type WorkloadServiceServer interface {
 	GetMyWork(context.Context, *GetMyWorkRequest) (*MyWork, error)
 	// Returns a member's weekly capacity (40 hours until set). Any member; workload:read.
 	GetMemberCapacity(context.Context, *GetMemberCapacityRequest) (*MemberCapacity, error)
-	// Sets a member's weekly capacity. Owners and admins.
+	// Sets a member's weekly capacity. Owners and admins: capacity is a staffing decision.
 	UpdateMemberCapacity(context.Context, *UpdateMemberCapacityRequest) (*MemberCapacity, error)
 	mustEmbedUnimplementedWorkloadServiceServer()
 }
