@@ -53,7 +53,15 @@ func TestReadmeExamples(t *testing.T) {
 		commands = append(commands, cmds...)
 	}
 
+	// The CLI builds while the stack starts.
+	binDir := t.TempDir()
+	built := make(chan error, 1)
+	go func() { built <- buildFirmflow(root, binDir) }()
 	sys := start(t, nil)
+	if err := <-built; err != nil {
+		t.Fatal(err)
+	}
+	firmflow := filepath.Join(binDir, "firmflow")
 	work := t.TempDir()
 	caFile := sys.stack.Material.PKI.CAFile
 	// The stack's data dir is what `make run` keeps in .data: tls/ca.pem, keys/audit.pub.
@@ -63,7 +71,6 @@ func TestReadmeExamples(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(work, ".curlrc"), []byte("fail-with-body\nsilent\nshow-error\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	firmflow := buildFirmflow(t, root)
 
 	var script strings.Builder
 	script.WriteString("set -euo pipefail\n")
@@ -242,14 +249,64 @@ func repoRootFrom(dir string) string {
 	}
 }
 
-// buildFirmflow builds the CLI the README calls as `go run ./cmd/firmflow`.
-func buildFirmflow(t *testing.T, root string) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "firmflow")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/firmflow")
+// buildFirmflow builds the CLI the README calls as `go run ./cmd/firmflow` into dir.
+func buildFirmflow(root, dir string) error {
+	build := exec.Command("go", "build", "-o", filepath.Join(dir, "firmflow"), "./cmd/firmflow")
 	build.Dir = root
 	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build firmflow: %v\n%s", err, out)
+		return fmt.Errorf("build firmflow: %v\n%s", err, out)
 	}
-	return bin
+	return nil
+}
+
+// TestReadmeCommandSplitting pins how the runner reads Markdown: only ```sh blocks
+// run, a command goes on over a trailing backslash or an open quote, and comments
+// and blank lines are no commands.
+func TestReadmeCommandSplitting(t *testing.T) {
+	dir := t.TempDir()
+	doc := "# Title\n\n```console\nmake run\n```\n\n```sh\n# a comment\nA=1\n\ncurl -X POST \\\n  -d '{}' x\necho '{\n  \"multi\": \"line\"\n}'\n```\n\n```\nfirm id\n```\n\n```sh\nB=$(echo \"$A\")   # trailing comment\n```\n"
+	if err := os.WriteFile(filepath.Join(dir, "README.md"), []byte(doc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	parsed, err := readmeBlocks(dir, "README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if parsed.run != 2 || parsed.skipped != 2 {
+		t.Fatalf("ran %d blocks, skipped %d; want 2 and 2", parsed.run, parsed.skipped)
+	}
+	cmds, err := parsed.commands()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []readmeCommand{
+		{"README.md", 9, "A=1"},
+		{"README.md", 11, "curl -X POST \\\n  -d '{}' x"},
+		{"README.md", 13, "echo '{\n  \"multi\": \"line\"\n}'"},
+		{"README.md", 23, `B=$(echo "$A")   # trailing comment`},
+	}
+	if len(cmds) != len(want) {
+		t.Fatalf("got %d commands %+v, want %d", len(cmds), cmds, len(want))
+	}
+	for i := range want {
+		if cmds[i] != want[i] {
+			t.Errorf("command %d = %+v, want %+v", i, cmds[i], want[i])
+		}
+	}
+
+	if err := os.WriteFile(filepath.Join(dir, "broken.md"), []byte("```sh\necho 'never closed\n```\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	broken, err := readmeBlocks(dir, "broken.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := broken.commands(); err == nil || !strings.Contains(err.Error(), "broken.md:2") {
+		t.Errorf("an unterminated quote: %v, want an error naming broken.md:2", err)
+	}
+
+	outputs, reached := splitOutputs("\n@@readme-cmd 0@@\n{\"a\":1}\n@@readme-cmd 1@@\ncurl: (22) 415\n")
+	if reached != 1 || outputs[0] != `{"a":1}` || outputs[1] != "curl: (22) 415" {
+		t.Errorf("splitOutputs: reached %d, outputs %v", reached, outputs)
+	}
 }
