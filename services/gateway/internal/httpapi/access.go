@@ -124,7 +124,9 @@ func accessEvent(r *http.Request, held *heldResponse, verifier *principal.Verifi
 		}
 	}
 	if name := resourceOf(r.URL.Path); name != "" && req.route != "" {
-		e.Resources = []string{name}
+		// A path that is not UTF-8 is refused, but still recorded: its raw bytes
+		// escaped, since a protobuf string cannot hold them.
+		e.Resources = []string{escapeInvalidUTF8(name)}
 	}
 	e.Category = categoryOf(e.GetRpcMethod(), e.GetRoute())
 	return e

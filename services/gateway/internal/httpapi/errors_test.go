@@ -49,7 +49,6 @@ func TestMalformedBodyIsBadRequestNeverServerError(t *testing.T) {
 		{name: "unknown field", body: `{"emial":"a@example.com"}`, field: "emial"},
 		{name: "duplicate field", body: `{"email":"a@example.com","email":"b@example.com"}`, field: "email"},
 		{name: "wrong type", body: `{"firm_display_name":{"a":1}}`, field: "firm_display_name"},
-		{name: "invalid UTF-8", body: "{\"email\":\"\xff\"}"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
