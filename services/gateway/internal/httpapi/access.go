@@ -105,8 +105,12 @@ func publishAccess(ctx context.Context, pub AccessPublisher, e *eventsv1.AccessE
 // some 1 KB each, so about 10 MB at worst.
 const maxReplacements = 10_000
 
-// replacementRetry caps the wait between attempts to publish a follow-up.
-const replacementRetry = 2 * time.Second
+// A follow-up that JetStream did not take is tried again after 250 ms, doubling up
+// to 2 s: soon after NATS returns, without hammering it while it is away.
+const (
+	replacementFirstRetry = 250 * time.Millisecond
+	replacementRetry      = 2 * time.Second
+)
 
 // replacements publishes, in the order the requests were refused and retrying until
 // JetStream acknowledges, the follow-up events of responses replaced by 503. One
@@ -151,7 +155,7 @@ func (q *replacements) add(refused *eventsv1.AccessEvent) {
 // drain publishes the queue's head until the queue is empty. Each event keeps its id
 // across attempts, so an attempt that was stored after all is not stored twice.
 func (q *replacements) drain() {
-	wait := accessPublishTimeout / 20
+	wait := replacementFirstRetry
 	for {
 		q.mu.Lock()
 		if len(q.queue) == 0 {
@@ -172,7 +176,7 @@ func (q *replacements) drain() {
 			wait = min(2*wait, replacementRetry)
 			continue
 		}
-		wait = accessPublishTimeout / 20
+		wait = replacementFirstRetry
 		q.mu.Lock()
 		if len(q.queue) > 0 && q.queue[0] == head {
 			q.queue = q.queue[1:]
