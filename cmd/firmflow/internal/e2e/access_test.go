@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"net/http"
+	"slices"
 	"testing"
 	"time"
 
@@ -177,5 +178,43 @@ func TestNoResponseLeavesWithoutADurableAccessEvent(t *testing.T) {
 	}
 	if e, ok := events[refused]; !ok || e.GetHttpStatus() != http.StatusServiceUnavailable || e.GetGrpcCode() != "UNAVAILABLE" {
 		t.Errorf("refused request recorded as %v, want its 503 UNAVAILABLE", e)
+	}
+}
+
+// TestInvalidUTF8IsA400NamingTheParameterAndIsRecorded sends what the probe found:
+// percent-encoded invalid UTF-8 in query parameters of list routes of every service
+// and in a path. Each is a 400 naming the parameter, with its access event.
+func TestInvalidUTF8IsA400NamingTheParameterAndIsRecorded(t *testing.T) {
+	t.Parallel()
+	sys := start(t, nil)
+	f := sys.signUp(t, "bytes")
+	cases := []struct{ path, field string }{
+		{"/v1/" + f.name + "/clients?order_by=%ED%A0%80", "order_by"},
+		{"/v1/" + f.name + "/members?page_token=%ED%BF%BF", "page_token"},
+		{"/v1/" + f.name + "/auditEvents?actor=%ED%BF%BF", "actor"},
+		{"/v1/" + f.name + "/projects?client=%ff", "client"},
+		{"/v1/firms/%ff/apiKeys", "parent"},
+	}
+	var responses []response
+	for _, tc := range cases {
+		r := f.client.do("GET", tc.path, nil)
+		responses = append(responses, r)
+		if r.status != http.StatusBadRequest || !slices.Equal(r.fields(), []string{tc.field}) {
+			t.Errorf("GET %s: %d fields %v (%s), want 400 naming %s", tc.path, r.status, r.fields(), r.raw, tc.field)
+		}
+	}
+	events := sys.accessEvents(t)
+	for i, r := range responses {
+		e, ok := events[r.header.Get("X-Request-Id")]
+		if !ok || e.GetHttpStatus() != http.StatusBadRequest || e.GetFirm() != f.name {
+			t.Errorf("GET %s recorded as %v, want a 400 of the firm", cases[i].path, e)
+		}
+	}
+
+	key := want(t, f.client.do("POST", "/v1/"+f.name+"/apiKeys", map[string]any{"display_name": "hr", "scopes": []string{"identity:write"}}),
+		http.StatusCreated, "key").str("secret")
+	r := sys.integration(key).do("POST", "/v1/"+f.name+"/invitations", map[string]any{"email": "sam@bytes.example", "role": "ROLE_MEMBER"})
+	if r.status != http.StatusForbidden || r.reason() != "API_KEY_CANNOT_INVITE" {
+		t.Errorf("API key inviting a member: %d %s, want 403 API_KEY_CANNOT_INVITE", r.status, r.raw)
 	}
 }
