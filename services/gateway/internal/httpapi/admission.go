@@ -13,15 +13,17 @@ import (
 type AdmissionOptions struct {
 	// Initial, Min and Max bound how many requests may be in flight at once; the
 	// limit moves between Min and Max with the latency the gateway sees. Defaults
-	// 64, 8 and 1024.
+	// 128, 32 and 1024.
 	Initial, Min, Max int
 	// Queue is how many requests may wait for a slot (default Max/4), and QueueWait
 	// how long each may wait (default 50ms) before it is refused.
 	Queue     int
 	QueueWait time.Duration
 	// Tolerance is how many times the lowest recent latency a request may take before
-	// the limit is lowered (default 2); latencies under Floor (default 250ms) never
-	// lower it, so fast requests of different kinds do not count as congestion.
+	// the limit is lowered (default 2); latencies under Floor (default 1s) never
+	// lower it, so requests that are slow by nature (a login's password hash) do not
+	// count as congestion, while the multi-second waits of a saturated access write
+	// or upstream do.
 	Tolerance float64
 	Floor     time.Duration
 }
@@ -56,10 +58,10 @@ func NewConcurrencyLimit(opts AdmissionOptions) *ConcurrencyLimit {
 		opts.Max = 1024
 	}
 	if opts.Min <= 0 {
-		opts.Min = min(8, opts.Max)
+		opts.Min = min(32, opts.Max)
 	}
 	if opts.Initial <= 0 {
-		opts.Initial = min(64, opts.Max)
+		opts.Initial = min(128, opts.Max)
 	}
 	opts.Initial = max(opts.Min, min(opts.Initial, opts.Max))
 	if opts.Queue < 0 {
@@ -74,7 +76,7 @@ func NewConcurrencyLimit(opts AdmissionOptions) *ConcurrencyLimit {
 		opts.Tolerance = 2
 	}
 	if opts.Floor <= 0 {
-		opts.Floor = 250 * time.Millisecond
+		opts.Floor = time.Second
 	}
 	return &ConcurrencyLimit{opts: opts, limit: float64(opts.Initial), windowStart: time.Now()}
 }
