@@ -8,8 +8,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
+	"strings"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/puddle/v2"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
@@ -108,6 +116,18 @@ func StaleEtag(resource string) *Error {
 	return &Error{Code: codes.Aborted, Reason: "ETAG_MISMATCH", Message: resource + " was changed since it was read; read it again"}
 }
 
+// RetryAfterUnavailable is how long a client is told to wait when a dependency is
+// away: long enough for a pool to reconnect or a restart to finish, short enough
+// not to turn a blip into an outage.
+const RetryAfterUnavailable = 2 * time.Second
+
+// Unavailable reports a dependency (database, broker, another service) that cannot
+// serve now, with when to try again. The request may or may not have been applied
+// (the dependency can fail after a commit); a retry with the same request_id is safe.
+func Unavailable(reason, message string) *Error {
+	return &Error{Code: codes.Unavailable, Reason: reason, Message: message, RetryAfter: RetryAfterUnavailable}
+}
+
 // TooMany reports throttling, with when to try again.
 func TooMany(reason, message string, retryAfter time.Duration) *Error {
 	return &Error{Code: codes.ResourceExhausted, Reason: reason, Message: message, RetryAfter: retryAfter}
@@ -122,15 +142,87 @@ func Status(ctx context.Context, logger *slog.Logger, err error) *status.Status 
 		return apiErr.GRPCStatus()
 	case errors.Is(err, context.Canceled):
 		return status.New(codes.Canceled, "request canceled")
-	case errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil:
 		return status.New(codes.DeadlineExceeded, "deadline exceeded")
+	case dependencyUnavailable(err):
+		logger.WarnContext(ctx, "dependency unavailable", slog.String("error", err.Error()))
+		return unavailable.GRPCStatus()
 	}
 	if st, ok := status.FromError(err); ok && st.Code() != codes.Unknown {
-		// Already a status, e.g. from the gRPC runtime or a downstream service.
+		// Already a status, e.g. from the gRPC runtime or a downstream service. The
+		// runtime's UNAVAILABLE describes the connection and says nothing of when to
+		// retry; ours replaces it.
+		if st.Code() == codes.Unavailable && retryDelay(st) == 0 {
+			logger.WarnContext(ctx, "dependency unavailable", slog.String("error", st.Message()))
+			return unavailable.GRPCStatus()
+		}
 		return st
 	}
 	logger.ErrorContext(ctx, "internal error", slog.String("error", err.Error()))
 	return (&Error{Code: codes.Internal, Reason: "INTERNAL", Message: "internal error"}).GRPCStatus()
+}
+
+// unavailable is what a client sees of an unreachable dependency; the cause, which
+// may name hosts and ports, stays in our logs.
+var unavailable = Unavailable("UNAVAILABLE", "a service the request needs is unavailable; try again shortly")
+
+// dependencyUnavailable reports an error that says a dependency could not be reached
+// or went away, rather than that the request was wrong or our code failed: the
+// database refusing or dropping connections, the broker gone, another service
+// unreachable, or a bounded wait on one of them (a pool acquire, a publish
+// acknowledgement) running out while the request itself still had time.
+func dependencyUnavailable(err error) bool {
+	var (
+		connectErr *pgconn.ConnectError
+		pgErr      *pgconn.PgError
+		netErr     net.Error
+	)
+	switch {
+	case errors.As(err, &connectErr), errors.As(err, &netErr),
+		errors.Is(err, context.DeadlineExceeded),
+		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
+		errors.Is(err, puddle.ErrClosedPool):
+		return true
+	case errors.As(err, &pgErr):
+		return serverUnavailable(pgErr.Code)
+	case pgconn.Timeout(err):
+		return true
+	}
+	for _, e := range brokerUnavailable {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
+// retryDelay is the RetryInfo delay a status carries, or 0.
+func retryDelay(st *status.Status) time.Duration {
+	for _, d := range st.Details() {
+		if info, ok := d.(*errdetails.RetryInfo); ok && info.GetRetryDelay() != nil {
+			return info.GetRetryDelay().AsDuration()
+		}
+	}
+	return 0
+}
+
+// serverUnavailable reports a PostgreSQL error code that means the server cannot
+// serve now: connection exceptions (class 08), shutting down or starting up (57P01-
+// 57P03), or out of connections (53300).
+func serverUnavailable(sqlState string) bool {
+	switch sqlState {
+	case "57P01", "57P02", "57P03", "53300":
+		return true
+	}
+	return strings.HasPrefix(sqlState, "08")
+}
+
+// brokerUnavailable are the NATS client's errors for a broker that is away or not
+// answering.
+var brokerUnavailable = []error{
+	nats.ErrNoServers, nats.ErrConnectionClosed, nats.ErrConnectionReconnecting,
+	nats.ErrConnectionDraining, nats.ErrTimeout, nats.ErrNoResponders,
+	jetstream.ErrNoStreamResponse,
 }
 
 // Reason returns the ErrorInfo reason of a status error, or "".

@@ -25,6 +25,9 @@ const (
 	HeaderFirmID     = "Firmflow-Firm-Id"
 	HeaderActor      = "Firmflow-Actor"
 	HeaderOccurredAt = "Firmflow-Occurred-At" // RFC 3339 with nanoseconds
+	// HeaderReplaces names, on an access event, the earlier event of the same request
+	// whose response the client never got: the gateway answered 503 instead.
+	HeaderReplaces = "Firmflow-Replaces"
 )
 
 // Event is one fact a service announces, published on Subject

@@ -541,3 +541,58 @@ func waitFor(t *testing.T, what string, done func() bool) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestRelayCatchesUpSoonAfterTheDatabaseReturns stops the relay's PostgreSQL long
+// enough for its back-off to grow, starts it again and commits events: the relay
+// must publish them promptly (woken by their notification, its back-off capped),
+// not after sitting out a back-off that grew during the outage.
+func TestRelayCatchesUpSoonAfterTheDatabaseReturns(t *testing.T) {
+	t.Parallel()
+	cluster := pgtest.NewCluster(t)
+	e := &env{database: pgtest.NewOn(t, cluster.URL(), "outboxtest", migrations)}
+	e.db = e.database.Open(t)
+	admin, err := pg.Open(context.Background(), e.database.AdminURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(admin.Close)
+	e.admin = admin
+	e.nc, e.js = connectNATS(t, natstest.Start(t))
+	if e.stream, err = natsx.EnsureStream(context.Background(), e.js, natsx.ServiceStream("outboxtest", false)); err != nil {
+		t.Fatal(err)
+	}
+	// Frequent polling, so that the relay meets the outage and backs off.
+	stop := runRelay(t, e.relay(t, outbox.RelayOptions{Interval: 200 * time.Millisecond}))
+	defer stop()
+	before := note(firmA, "before the outage")
+	write(t, e.db, firmA, before)
+	waitFor(t, "the first event to be published", func() bool { return e.unpublished(t) == 0 })
+
+	cluster.Stop(t)
+	// An outage long enough for a doubling back-off to grow to 16 s (retries at about
+	// 0.25, 0.75, 1.75, 3.75, 7.75 and 15.75 s, the next at 31.75 s).
+	time.Sleep(17 * time.Second)
+	cluster.Start(t)
+
+	var ids []string
+	for i := range 10 {
+		ev := note(firmA, fmt.Sprintf("after the outage %d", i))
+		ids = append(ids, ev.ID)
+		for {
+			err := e.db.InFirm(context.Background(), firmA, func(tx pgx.Tx) error { return outbox.Write(context.Background(), tx, ev) })
+			if err == nil {
+				break // the pool's first attempts may meet connections the restart ended
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	// Generous against the 2 s promise; the unbounded back-off needed some 13 s more.
+	deadline := time.Now().Add(6 * time.Second)
+	for e.unpublished(t) > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d events still queued 6 s after the database returned", e.unpublished(t))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	assertEachOnce(t, e.stream, append(ids, before.ID))
+}

@@ -25,7 +25,9 @@ const notifyChannel = "outbox"
 
 const (
 	minBackoff = 250 * time.Millisecond
-	maxBackoff = 30 * time.Second
+	// maxBackoff is short on purpose: a failed attempt costs one connection attempt,
+	// and a longer wait would hold events back long after a brief restart is over.
+	maxBackoff = 2 * time.Second
 	// bookkeepingTimeout bounds recording what JetStream acknowledged, which
 	// goes on after the relay was told to stop.
 	bookkeepingTimeout = 5 * time.Second
@@ -88,8 +90,10 @@ func NewRelay(db *pg.DB, js jetstream.JetStream, logger *slog.Logger, opts Relay
 
 // Run publishes events as they are committed until ctx ends, then returns nil.
 // A notification from the insert trigger wakes it at once; Interval polling covers
-// a lost listener connection. When NATS or the database fails it logs, backs off
-// (up to 30s) and tries again: events wait in the outbox meanwhile.
+// a lost listener connection. When NATS or the database fails it logs and tries
+// again after a back-off of at most 2 s, sooner when a notification arrives (the
+// database is back, or the listener reconnected): events wait in the outbox
+// meanwhile, and go out within moments of the outage ending.
 func (r *Relay) Run(ctx context.Context) error {
 	wake := make(chan struct{}, 1)
 	var wg sync.WaitGroup
@@ -98,14 +102,18 @@ func (r *Relay) Run(ctx context.Context) error {
 
 	backoff := minBackoff
 	for {
-		wait, woken := r.interval, wake
+		wait := r.interval
 		if _, err := r.PublishPending(ctx); err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
 			r.logger.WarnContext(ctx, "outbox relay failed; events stay queued", "error", err, "retry_in", backoff)
-			// A notification must not cut the back-off short while NATS is away.
-			wait, woken = backoff, nil
+			// At least the shortest back-off even when notifications keep coming, so a
+			// busy database during a NATS outage does not turn into a busy loop.
+			if !sleep(ctx, minBackoff) {
+				return nil
+			}
+			wait = backoff - minBackoff
 			backoff = min(2*backoff, maxBackoff)
 		} else {
 			backoff = minBackoff
@@ -115,10 +123,22 @@ func (r *Relay) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			timer.Stop()
 			return nil
-		case <-woken:
+		case <-wake:
 		case <-timer.C:
 		}
 		timer.Stop()
+	}
+}
+
+// sleep waits for d or until ctx ends; false means ctx ended.
+func sleep(ctx context.Context, d time.Duration) bool {
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-timer.C:
+		return true
 	}
 }
 
@@ -307,10 +327,8 @@ func (r *Relay) listen(ctx context.Context, wake chan<- struct{}) {
 			backoff = minBackoff
 		}
 		r.logger.WarnContext(ctx, "outbox relay lost its notification connection; polling meanwhile", "error", err, "retry_in", backoff)
-		select {
-		case <-ctx.Done():
+		if !sleep(ctx, backoff) {
 			return
-		case <-time.After(backoff):
 		}
 		backoff = min(2*backoff, maxBackoff)
 	}

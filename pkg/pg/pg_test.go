@@ -2,10 +2,12 @@ package pg_test
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"testing/fstest"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/firmflow/firmflow/pkg/pg"
 	"github.com/firmflow/firmflow/pkg/pg/pgtest"
@@ -118,5 +120,35 @@ func TestProvisionIsIdempotent(t *testing.T) {
 	d := pgtest.New(t, "pgtest", nil)
 	if err := pg.Provision(context.Background(), pgtest.AdminURL(), d.Name, d.Roles); err != nil {
 		t.Fatalf("second provision: %v", err)
+	}
+}
+
+func TestEachRoleConnectsOnlyToItsOwnDatabase(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	a := pgtest.New(t, "connscope_a", nil)
+	b := pgtest.New(t, "connscope_b", nil)
+	connect := func(user, database string) error {
+		url, err := pg.WithUserAndDatabase(pgtest.AdminURL(), user, database)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conn, err := pgx.Connect(ctx, url)
+		if err == nil {
+			conn.Close(ctx)
+		}
+		return err
+	}
+	for _, tc := range []struct{ own, other *pgtest.Database }{{a, b}, {b, a}} {
+		for _, role := range []string{tc.own.Roles.Runtime, tc.own.Roles.Owner} {
+			if err := connect(role, tc.own.Name); err != nil {
+				t.Errorf("%s cannot connect to its own database: %v", role, err)
+			}
+			err := connect(role, tc.other.Name)
+			var pgErr *pgconn.PgError
+			if !errors.As(err, &pgErr) || pgErr.Code != "42501" {
+				t.Errorf("%s connecting to %s: %v, want permission denied (42501)", role, tc.other.Name, err)
+			}
+		}
 	}
 }

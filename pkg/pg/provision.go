@@ -13,7 +13,8 @@ import (
 // It is idempotent and safe to run from several processes at once. The owner role has
 // BYPASSRLS so that its narrowly written SECURITY DEFINER lookups (a session token's
 // firm, an email's firm) can cross firms; the runtime role has neither ownership nor
-// BYPASSRLS. Passwords are not set here: production supplies credentials out of band.
+// BYPASSRLS. Only these two roles may connect to the database (CONNECT is revoked
+// from PUBLIC). Passwords are not set here: production supplies credentials out of band.
 func Provision(ctx context.Context, adminURL, database string, roles Roles) error {
 	conn, err := pgx.Connect(ctx, adminURL)
 	if err != nil {
@@ -40,9 +41,19 @@ func Provision(ctx context.Context, adminURL, database string, roles Roles) erro
 			return fmt.Errorf("create database: %w", err)
 		}
 	}
-	stmt := fmt.Sprintf("grant connect on database %s to %s", pgx.Identifier{database}.Sanitize(), pgx.Identifier{roles.Runtime}.Sanitize())
-	if _, err := conn.Exec(ctx, stmt); err != nil {
-		return fmt.Errorf("grant connect: %w", err)
+	// PostgreSQL lets PUBLIC connect to every new database, so any service's role
+	// could reach any other's. Only the service's own two roles may connect to it;
+	// run again, this also closes databases provisioned before the rule.
+	db := pgx.Identifier{database}.Sanitize()
+	statements = []string{
+		fmt.Sprintf("revoke connect on database %s from public", db),
+		fmt.Sprintf("grant connect on database %s to %s, %s", db,
+			pgx.Identifier{roles.Owner}.Sanitize(), pgx.Identifier{roles.Runtime}.Sanitize()),
+	}
+	for _, stmt := range statements {
+		if _, err := conn.Exec(ctx, stmt); err != nil {
+			return fmt.Errorf("restrict connect: %w", err)
+		}
 	}
 	return nil
 }

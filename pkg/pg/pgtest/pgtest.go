@@ -36,6 +36,12 @@ type Database struct {
 // whose roles are given, and drops it when the test ends.
 func New(t testing.TB, service string, migrations fs.FS) *Database {
 	t.Helper()
+	return NewOn(t, AdminURL(), service, migrations)
+}
+
+// NewOn is New on the server an administrator reaches at admin (a Cluster's URL, say).
+func NewOn(t testing.TB, admin, service string, migrations fs.FS) *Database {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 
@@ -43,7 +49,6 @@ func New(t testing.TB, service string, migrations fs.FS) *Database {
 	_, _ = rand.Read(suffix)
 	name := "test_" + service + "_" + hex.EncodeToString(suffix)
 	roles := pg.RolesFor(service)
-	admin := AdminURL()
 	if err := pg.Provision(ctx, admin, name, roles); err != nil {
 		t.Fatalf("provision test database: %v", err)
 	}

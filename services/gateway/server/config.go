@@ -67,6 +67,12 @@ type Config struct {
 	CredentialRate  float64 `env:"FIRMFLOW_GATEWAY_CREDENTIAL_RATE" envDefault:"50"`
 	CredentialBurst int     `env:"FIRMFLOW_GATEWAY_CREDENTIAL_BURST" envDefault:"100"`
 
+	// FIRMFLOW_GATEWAY_MAX_IN_FLIGHT caps the adaptive limit on requests in flight
+	// (httpapi.ConcurrencyLimit); past the current limit and a short queue, requests
+	// are refused at once with 503 OVERLOADED and Retry-After. Zero in a Config built
+	// in code: 1024.
+	MaxInFlight int `env:"FIRMFLOW_GATEWAY_MAX_IN_FLIGHT" envDefault:"1024"`
+
 	// FIRMFLOW_TRUSTED_PROXIES are the networks (CIDRs, comma separated) of load
 	// balancers whose X-Forwarded-For the gateway believes. Empty: the client is the
 	// connection's peer, whatever headers say.
@@ -125,6 +131,9 @@ func (c *Config) Validate() error {
 		if !p.IsValid() {
 			errs = append(errs, errors.New("FIRMFLOW_TRUSTED_PROXIES holds an invalid network"))
 		}
+	}
+	if c.MaxInFlight < 0 {
+		errs = append(errs, errors.New("FIRMFLOW_GATEWAY_MAX_IN_FLIGHT must not be negative"))
 	}
 	if c.ShutdownTimeout < 0 {
 		errs = append(errs, errors.New("FIRMFLOW_GATEWAY_SHUTDOWN_TIMEOUT must not be negative"))

@@ -172,6 +172,12 @@ func (s *Server) routes(ctx context.Context, up upstreams) (http.Handler, error)
 	handler = httpapi.SecurityHeaders(handler)
 	// Every response waits here until its access event is durable.
 	handler = httpapi.RecordAccess(s.access, s.verifier, s.logger)(handler)
+	// In front of the access write and the upstreams: under overload the excess is
+	// refused within milliseconds instead of queueing until clients time out. A
+	// refused request reached no service and no data, and is not an access event
+	// (recording it would load the very write that is saturated); the log line and
+	// the request metrics still count it.
+	handler = httpapi.Admit(httpapi.NewConcurrencyLimit(httpapi.AdmissionOptions{Max: s.cfg.MaxInFlight}))(handler)
 	handler = httpapi.Track(s.logger, httpapi.TrustedProxies(s.cfg.TrustedProxies))(handler)
 	// Spans start named by method alone; RecordRoute adds the route once the REST
 	// mux has matched one. Never the raw path, which holds resource ids.

@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"net/http"
+	"slices"
 	"testing"
 	"time"
 
@@ -130,8 +131,8 @@ func TestEveryResponseHasExactlyOneAccessEvent(t *testing.T) {
 }
 
 // TestNoResponseLeavesWithoutADurableAccessEvent stops NATS: the gateway answers 503
-// with no data; once NATS is back, requests succeed and every acknowledged event is
-// still there.
+// with no data; once NATS is back, requests succeed, every acknowledged event is
+// still there, and the refused request is recorded as the 503 its client got.
 func TestNoResponseLeavesWithoutADurableAccessEvent(t *testing.T) {
 	t.Parallel()
 	sys := start(t, nil)
@@ -166,7 +167,54 @@ func TestNoResponseLeavesWithoutADurableAccessEvent(t *testing.T) {
 			t.Errorf("acknowledged access event for request %s is missing", r.header.Get("X-Request-Id"))
 		}
 	}
-	if _, ok := events[r.header.Get("X-Request-Id")]; ok && r.status == http.StatusServiceUnavailable {
-		t.Error("a refused response has an access event though publishing failed")
+	// The refused request is recorded as what its client got: the gateway follows a
+	// failed publish with an event saying the response was 503, once NATS takes it.
+	refused := r.header.Get("X-Request-Id")
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		if _, ok := events[refused]; ok || time.Now().After(deadline) {
+			break
+		}
+		events = sys.accessEvents(t)
+	}
+	if e, ok := events[refused]; !ok || e.GetHttpStatus() != http.StatusServiceUnavailable || e.GetGrpcCode() != "UNAVAILABLE" {
+		t.Errorf("refused request recorded as %v, want its 503 UNAVAILABLE", e)
+	}
+}
+
+// TestInvalidUTF8IsA400NamingTheParameterAndIsRecorded sends what the probe found:
+// percent-encoded invalid UTF-8 in query parameters of list routes of every service
+// and in a path. Each is a 400 naming the parameter, with its access event.
+func TestInvalidUTF8IsA400NamingTheParameterAndIsRecorded(t *testing.T) {
+	t.Parallel()
+	sys := start(t, nil)
+	f := sys.signUp(t, "bytes")
+	cases := []struct{ path, field string }{
+		{"/v1/" + f.name + "/clients?order_by=%ED%A0%80", "order_by"},
+		{"/v1/" + f.name + "/members?page_token=%ED%BF%BF", "page_token"},
+		{"/v1/" + f.name + "/auditEvents?actor=%ED%BF%BF", "actor"},
+		{"/v1/" + f.name + "/projects?client=%ff", "client"},
+		{"/v1/firms/%ff/apiKeys", "parent"},
+	}
+	var responses []response
+	for _, tc := range cases {
+		r := f.client.do("GET", tc.path, nil)
+		responses = append(responses, r)
+		if r.status != http.StatusBadRequest || !slices.Equal(r.fields(), []string{tc.field}) {
+			t.Errorf("GET %s: %d fields %v (%s), want 400 naming %s", tc.path, r.status, r.fields(), r.raw, tc.field)
+		}
+	}
+	events := sys.accessEvents(t)
+	for i, r := range responses {
+		e, ok := events[r.header.Get("X-Request-Id")]
+		if !ok || e.GetHttpStatus() != http.StatusBadRequest || e.GetFirm() != f.name {
+			t.Errorf("GET %s recorded as %v, want a 400 of the firm", cases[i].path, e)
+		}
+	}
+
+	key := want(t, f.client.do("POST", "/v1/"+f.name+"/apiKeys", map[string]any{"display_name": "hr", "scopes": []string{"identity:write"}}),
+		http.StatusCreated, "key").str("secret")
+	r := sys.integration(key).do("POST", "/v1/"+f.name+"/invitations", map[string]any{"email": "sam@bytes.example", "role": "ROLE_MEMBER"})
+	if r.status != http.StatusForbidden || r.reason() != "API_KEY_CANNOT_INVITE" {
+		t.Errorf("API key inviting a member: %d %s, want 403 API_KEY_CANNOT_INVITE", r.status, r.raw)
 	}
 }

@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -69,11 +70,24 @@ func (m Message) access() domain.Access {
 	if e.GetTime().IsValid() {
 		t = e.GetTime().AsTime()
 	}
+	resources := e.GetResources()
+	if replaced := m.Header.Get(outbox.HeaderReplaces); replaced != "" {
+		// The gateway answered 503 instead of the outcome an earlier event of the same
+		// request states (it may have been stored late, or not at all). This event is
+		// recorded as its own, naming the other, so the log says what the client got.
+		resources = append(slices.Clip(resources), ReplacedResource(replaced))
+	}
 	return domain.Access{
 		EventID: id, Firm: e.GetFirm(), Actor: e.GetActor(), Category: e.GetCategory(), RPCMethod: e.GetRpcMethod(),
-		HTTPMethod: e.GetHttpMethod(), Route: e.GetRoute(), Resources: e.GetResources(), Code: e.GetGrpcCode(),
+		HTTPMethod: e.GetHttpMethod(), Route: e.GetRoute(), Resources: resources, Code: e.GetGrpcCode(),
 		Time: t, Subject: m.Subject, Payload: m.Data,
 	}
+}
+
+// ReplacedResource is the resource by which a follow-up access event names the event
+// whose response it replaced: accessEvents/{event_id}, the event_id the log shows.
+func ReplacedResource(eventID string) string {
+	return "accessEvents/" + domain.EventID(eventID).String()
 }
 
 // eventID is the event's own id, or failing that one fixed by its place in the

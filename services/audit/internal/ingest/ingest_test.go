@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -218,5 +219,35 @@ func TestEveryMessageIsRecorded(t *testing.T) {
 	foreign.Header.Set(outbox.HeaderFirmID, "not a uuid")
 	if e := foreign.Event(); e.FirmID != chain.SystemFirm || e.Resources[0] != "firms/x/exports" || e.Category != domain.CategoryChange {
 		t.Errorf("event of an unknown service: %+v", e)
+	}
+}
+
+// TestReplacedResponseIsRecordedAsItsOwnEventNamingTheFirst: when the gateway could
+// not record a request in time it answered 503 and followed up with an event saying
+// so; the log keeps both, the follow-up failed and pointing at the first.
+func TestReplacedResponseIsRecordedAsItsOwnEventNamingTheFirst(t *testing.T) {
+	t.Parallel()
+	firm, first := uuid.NewString(), uuid.NewString()
+	original := accessMsg(t, first, firm, "users/u1", first)
+	followUpID := uuid.NewString()
+	followUp := accessMsg(t, followUpID, firm, "users/u1", followUpID)
+	var e eventsv1.AccessEvent
+	if err := proto.Unmarshal(followUp.Data, &e); err != nil {
+		t.Fatal(err)
+	}
+	e.HttpStatus, e.GrpcCode = 503, "UNAVAILABLE"
+	followUp.Data, _ = proto.Marshal(&e)
+	followUp.Header.Set(outbox.HeaderReplaces, first)
+
+	was := ingest.Message{Subject: ingest.AccessSubject, Header: original.Header, Data: original.Data}.Event()
+	now := ingest.Message{Subject: ingest.AccessSubject, Header: followUp.Header, Data: followUp.Data}.Event()
+	if now.ID == was.ID || now.Code != "UNAVAILABLE" || was.Code != "OK" {
+		t.Fatalf("follow-up %s %s after %s %s; want its own failed event", now.ID, now.Code, was.ID, was.Code)
+	}
+	if !slices.Contains(now.Resources, "accessEvents/"+first) || !slices.Contains(now.Resources, "firms/"+firm) {
+		t.Errorf("follow-up resources = %v, want the request's resource and accessEvents/%s", now.Resources, first)
+	}
+	if slices.ContainsFunc(was.Resources, func(r string) bool { return strings.HasPrefix(r, "accessEvents/") }) {
+		t.Errorf("an ordinary access event names another: %v", was.Resources)
 	}
 }

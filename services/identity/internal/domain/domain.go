@@ -92,6 +92,23 @@ func CanManage(actor, target Role) bool {
 	return false
 }
 
+// CheckInvitation applies who may invite whom. An invitation gives a person their
+// own sign-in to the firm, so only a member acting as themselves sends one, and only
+// for a role they manage; an API key is refused whatever its scopes, since a leaked
+// key must not be able to mint people.
+func CheckInvitation(actorKind principal.Kind, actor, target Role) error {
+	if actorKind != principal.KindUser {
+		return apierr.PermissionDenied("API_KEY_CANNOT_INVITE", "invitations are sent by an owner or admin signed in as themselves; API keys cannot invite anyone")
+	}
+	if !CanManage(actor, target) {
+		if actor == RoleAdmin {
+			return apierr.PermissionDenied("OWNER_ROLE_RESERVED", "only owners may invite owners")
+		}
+		return apierr.PermissionDenied("MANAGER_ROLE_REQUIRED", "only owners and admins may invite")
+	}
+	return nil
+}
+
 // CheckRoleChange applies the rules for changing a member's role.
 func CheckRoleChange(actor Role, from, to Role, owners int) error {
 	if !CanManage(actor, from) || !CanManage(actor, to) {

@@ -1,0 +1,171 @@
+package httpapi
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/protobuf/proto"
+
+	eventsv1 "github.com/firmflow/firmflow/pkg/gen/firmflow/events/v1"
+	"github.com/firmflow/firmflow/pkg/natsx"
+	"github.com/firmflow/firmflow/pkg/natsx/natstest"
+	"github.com/firmflow/firmflow/pkg/outbox"
+)
+
+// stallingProxy forwards TCP to a server and can hold what the client sends, as a
+// hung broker or a partition does: the bytes are not lost, only late.
+type stallingProxy struct {
+	ln      net.Listener
+	target  string
+	mu      sync.Mutex
+	stalled bool
+	resumed chan struct{}
+}
+
+func startStallingProxy(t *testing.T, target string) *stallingProxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &stallingProxy{ln: ln, target: target, resumed: make(chan struct{})}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			client, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			server, err := net.Dial("tcp", target)
+			if err != nil {
+				client.Close()
+				continue
+			}
+			t.Cleanup(func() { client.Close(); server.Close() })
+			go p.copy(server, client, true)
+			go p.copy(client, server, false)
+		}
+	}()
+	return p
+}
+
+func (p *stallingProxy) copy(dst io.Writer, src io.Reader, stallable bool) {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 && stallable {
+			p.mu.Lock()
+			stalled, resumed := p.stalled, p.resumed
+			p.mu.Unlock()
+			if stalled {
+				<-resumed
+			}
+		}
+		if n > 0 {
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+func (p *stallingProxy) stall() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.stalled, p.resumed = true, make(chan struct{})
+}
+
+func (p *stallingProxy) resume() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.stalled = false
+	close(p.resumed)
+}
+
+// TestLogEndsWithTheResponseTheClientGot stalls NATS while a request's access event
+// is on the wire: the client gets 503, and when NATS resumes and stores the event
+// that says 201, the log must go on to say the response was replaced by 503.
+func TestLogEndsWithTheResponseTheClientGot(t *testing.T) {
+	url := natstest.Start(t)
+	admin, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	adminJS, _ := jetstream.New(admin)
+	stream, err := natsx.EnsureStream(context.Background(), adminJS, natsx.ServiceStream("gateway", true))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	proxy := startStallingProxy(t, admin.ConnectedAddr())
+	nc, js, err := natsx.Connect("nats://"+proxy.ln.Addr().String(), "gateway-test", nats.ReconnectBufSize(-1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	h := Track(discardLogger(), nil)(RecordAccess(js, nil, discardLogger())(newRESTForTest(t, &fakeIdentity{})))
+
+	proxy.stall()
+	res := serve(h, jsonRequest(http.MethodPost, "/v1/signup", `{"firm_display_name":"Ledger & Co"}`))
+	if res.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("status with NATS stalled = %d, want 503", res.StatusCode)
+	}
+	requestID := res.Header.Get(RequestIDHeader)
+	proxy.resume()
+
+	// The stream ends up with the event that was on the wire (201) followed by the
+	// follow-up (503) that names it.
+	var events []*eventsv1.AccessEvent
+	var replaces []string
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		events, replaces = nil, nil
+		info, err := stream.Info(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for seq := info.State.FirstSeq; info.State.Msgs > 0 && seq <= info.State.LastSeq; seq++ {
+			msg, err := stream.GetMsg(context.Background(), seq)
+			if err != nil {
+				t.Fatal(err)
+			}
+			e := &eventsv1.AccessEvent{}
+			if err := proto.Unmarshal(msg.Data, e); err != nil {
+				t.Fatal(err)
+			}
+			if e.GetRequestId() == requestID {
+				events = append(events, e)
+				replaces = append(replaces, msg.Header.Get(outbox.HeaderReplaces))
+			}
+		}
+		if len(events) >= 2 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if len(events) != 2 {
+		t.Fatalf("stream holds %d events of the request, want the stalled one and its follow-up", len(events))
+	}
+	first, last := events[0], events[1]
+	if first.GetHttpStatus() != http.StatusCreated {
+		t.Errorf("first event says %d, want the 201 that was on the wire", first.GetHttpStatus())
+	}
+	if last.GetHttpStatus() != http.StatusServiceUnavailable || last.GetGrpcCode() != "UNAVAILABLE" || replaces[1] != first.GetEventId() {
+		t.Errorf("last event says %d %s replacing %q, want 503 UNAVAILABLE replacing %s",
+			last.GetHttpStatus(), last.GetGrpcCode(), replaces[1], first.GetEventId())
+	}
+	if last.GetEventId() == first.GetEventId() || last.GetRoute() != first.GetRoute() {
+		t.Errorf("follow-up %+v does not describe the same request as %+v as an event of its own", last, first)
+	}
+}
