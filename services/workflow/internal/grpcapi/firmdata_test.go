@@ -13,8 +13,10 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/firmflow/firmflow/pkg/fieldcrypt"
 	"github.com/firmflow/firmflow/pkg/firmdata/firmdatatest"
 	lifecyclev1 "github.com/firmflow/firmflow/pkg/gen/firmflow/lifecycle/v1"
+	"github.com/firmflow/firmflow/pkg/keystore"
 	"github.com/firmflow/firmflow/pkg/keystore/keystoretest"
 	"github.com/firmflow/firmflow/pkg/pg/pgtest"
 	"github.com/firmflow/firmflow/pkg/principal"
@@ -27,6 +29,9 @@ import (
 
 type firmDataFixture struct {
 	db      *pgtest.Database
+	keysDB  *pgtest.Database
+	kek     *fieldcrypt.KEK
+	keys    *keystore.Postgres
 	app     *app.App
 	callers firmdatatest.Callers
 }
@@ -34,9 +39,11 @@ type firmDataFixture struct {
 func newFirmDataFixture(t *testing.T) firmDataFixture {
 	t.Helper()
 	d := pgtest.New(t, "workflow", migrations.FS)
-	a := app.New(store.New(d.Open(t)), keystoretest.New(t, "workflow"))
+	keysDB, kek := keystoretest.Database(t), keystoretest.KEK(t)
+	keys := keystoretest.Open(t, keysDB, kek, "workflow")
+	a := app.New(store.New(d.Open(t)), keys)
 	callers := firmdatatest.Serve(t, "workflow", grpcapi.Policies(), func(srv *grpc.Server) { grpcapi.Register(srv, a) })
-	return firmDataFixture{db: d, app: a, callers: callers}
+	return firmDataFixture{db: d, keysDB: keysDB, kek: kek, keys: keys, app: a, callers: callers}
 }
 
 // seed gives firm one row of every workflow table: a client with all four sensitive
@@ -180,4 +187,46 @@ func mapsKeys(m map[string]int64) []string {
 		out = append(out, k)
 	}
 	return out
+}
+
+// sealedClientFields lists every sealed value in a workflow database.
+const sealedClientFields = `
+	select firm_id::text, 'clients', c.column_name, id::text, c.value from clients,
+	lateral (values ('tax_id', tax_id), ('bank_account', bank_account), ('bank_routing', bank_routing), ('notes', notes))
+	  as c(column_name, value)
+	where c.value is not null`
+
+// TestDeletedFirmStaysUnreadableInRestoredBackups takes backups of workflow's
+// database and of the key store, deletes the firm and destroys its keys (as
+// identity's deletion does at the end of the saga), restores workflow's backup and
+// tries every sealed value with all the live system holds: the key store and the
+// KEK. None of the firm's opens; all of the control firm's do. The key store's own
+// backup still opens them, which is why it is kept for days, not months.
+func TestDeletedFirmStaysUnreadableInRestoredBackups(t *testing.T) {
+	f := newFirmDataFixture(t)
+	firmID, controlID := uuid.NewString(), uuid.NewString()
+	f.seed(t, firmID, "firm")
+	f.seed(t, controlID, "control")
+	backup, keysBackup := pgtest.Dump(t, f.db), pgtest.Dump(t, f.keysDB)
+
+	firmdatatest.Delete(t, f.callers.Lifecycle, "firms/"+firmID)
+	if ids, err := f.keys.DestroyFirm(context.Background(), firmID); err != nil || len(ids) != 1 {
+		t.Fatalf("destroy the firm's keys: %v, %v", ids, err)
+	}
+
+	values := keystoretest.ReadSealed(t, pgtest.Restore(t, backup), sealedClientFields)
+	total := keystoretest.Count(values)
+	if total[firmID] != 4 || total[controlID] != 4 {
+		t.Fatalf("restored backup holds %v sealed values, want 4 of each firm", total)
+	}
+	opened := keystoretest.Opened(t, f.keysDB, f.kek, values)
+	if opened[firmID] != 0 {
+		t.Errorf("%d sealed values of the deleted firm opened from the restored backup", opened[firmID])
+	}
+	if opened[controlID] != total[controlID] {
+		t.Errorf("%d of %d values of the control firm opened", opened[controlID], total[controlID])
+	}
+	if fromKeysBackup := keystoretest.Opened(t, pgtest.Restore(t, keysBackup), f.kek, values); fromKeysBackup[firmID] != total[firmID] {
+		t.Errorf("the key store's backup opened %d of %d values: the check above would prove nothing", fromKeysBackup[firmID], total[firmID])
+	}
 }

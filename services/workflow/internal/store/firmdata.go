@@ -3,8 +3,6 @@ package store
 import (
 	"context"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/firmflow/firmflow/pkg/firmdata"
 )
 
@@ -45,23 +43,29 @@ var exportEntities = []firmdata.Entity{
 		from member_capacities where firm_id = current_firm_id() order by member_id`},
 }
 
-// ExportEntities names what an export holds. Not exported: client_tags and
-// client_assignees (copies of clients.tags and clients.assignees kept by a trigger
-// for filtering), the blind index of tax ids (a keyed digest, not data),
-// create_requests (retry bookkeeping) and queued events.
-func ExportEntities() []string {
-	names := make([]string, len(exportEntities))
-	for i, e := range exportEntities {
-		names[i] = e.Name
-	}
-	return names
-}
+// firmTables: not exported are client_tags and client_assignees (copies of
+// clients.tags and clients.assignees kept by a trigger for filtering), the blind
+// index of tax ids (a keyed digest, not data), create_requests (retry bookkeeping)
+// and queued events; every table is deleted.
+var firmTables = firmdata.Tables{Export: exportEntities, Delete: firmDeletes}
+
+// ExportEntities names what an export holds.
+func ExportEntities() []string { return firmTables.EntityNames() }
 
 // ExportFirm streams every exported entity of the firm from one snapshot.
 func (s *Store) ExportFirm(ctx context.Context, firmID string, key func() (firmdata.Opener, error), send func(firmdata.Batch) error) error {
-	return s.db.InFirmSnapshot(ctx, firmID, func(tx pgx.Tx) error {
-		return firmdata.Export(ctx, tx, firmID, exportEntities, key, send)
-	})
+	return firmTables.ExportFirm(ctx, s.db, firmID, key, send)
+}
+
+// DeleteFirm removes every row of the firm, its queued events included, in one
+// transaction, and answers the rows removed per table.
+func (s *Store) DeleteFirm(ctx context.Context, firmID string) ([]firmdata.Count, error) {
+	return firmTables.DeleteFirm(ctx, s.db, firmID)
+}
+
+// CountFirmRows counts the firm's rows in every table that has a firm_id column.
+func (s *Store) CountFirmRows(ctx context.Context, firmID string) ([]firmdata.Count, error) {
+	return firmdata.CountFirm(ctx, s.db, firmID)
 }
 
 // firmDeletes remove the firm's rows child tables first, so no foreign key refuses.
@@ -82,30 +86,4 @@ var firmDeletes = []firmdata.TableDelete{
 	{Table: "member_capacities", SQL: "delete from member_capacities where firm_id = $1"},
 	{Table: "permissions", SQL: "delete from permissions where firm_id = $1"},
 	{Table: "create_requests", SQL: "delete from create_requests where firm_id = $1"},
-}
-
-// DeleteFirm removes every row of the firm, its queued events included, in one
-// transaction, and answers the rows removed per table.
-func (s *Store) DeleteFirm(ctx context.Context, firmID string) ([]firmdata.Count, error) {
-	var out []firmdata.Count
-	err := s.db.InFirm(ctx, firmID, func(tx pgx.Tx) error {
-		tables, err := firmdata.Delete(ctx, tx, firmID, firmDeletes)
-		if err != nil {
-			return err
-		}
-		queues, err := firmdata.DeleteQueues(ctx, tx, firmID)
-		out = append(tables, queues...)
-		return err
-	})
-	return out, err
-}
-
-// CountFirmRows counts the firm's rows in every table that has a firm_id column.
-func (s *Store) CountFirmRows(ctx context.Context, firmID string) ([]firmdata.Count, error) {
-	var out []firmdata.Count
-	err := s.db.InFirm(ctx, firmID, func(tx pgx.Tx) (err error) {
-		out, err = firmdata.CountRows(ctx, tx, firmID)
-		return err
-	})
-	return out, err
 }
