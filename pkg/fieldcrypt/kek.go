@@ -5,9 +5,8 @@
 //
 // Wrapped data keys live in the key store (package keystore), apart from the
 // firm's rows; a service opens one with [OpenDataKey] and seals each field bound
-// to where it is stored
-// ([Binding]), so a ciphertext copied to another row, column or firm does not
-// open. Exact-match lookups (find a client by tax id) use [DataKey.BlindIndex]
+// to where it is stored ([Binding]), so a ciphertext copied to another row,
+// column or firm does not open. Exact-match lookups (find a client by tax id) use [DataKey.BlindIndex]
 // instead of scanning plaintext.
 //
 // Crypto-shredding: deleting a firm's wrapped data key (and every backup of it)

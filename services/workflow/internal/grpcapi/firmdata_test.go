@@ -115,6 +115,14 @@ func TestFirmDataRefusesCallersOtherThanLifecycle(t *testing.T) {
 	if _, err := f.callers.Lifecycle.CountFirmRows(ctx, &lifecyclev1.CountFirmRowsRequest{Firm: "firms/" + strings.Repeat("-", 36)}); status.Code(err) != codes.InvalidArgument {
 		t.Errorf("CountFirmRows of a malformed firm: %v, want InvalidArgument", err)
 	}
+	// The stream's request is validated like a unary one (protovalidate's pattern).
+	stream, err = f.callers.Lifecycle.ExportFirmData(ctx, &lifecyclev1.ExportFirmDataRequest{Firm: "firms/1"})
+	if err == nil {
+		_, err = stream.Recv()
+	}
+	if status.Code(err) != codes.InvalidArgument || !strings.Contains(status.Convert(err).Message(), "string.pattern") {
+		t.Errorf("ExportFirmData of a malformed firm: %v, want InvalidArgument from the string.pattern rule", err)
+	}
 }
 
 func TestFirmDataExportsEverythingThenDeletesOnlyTheFirm(t *testing.T) {
