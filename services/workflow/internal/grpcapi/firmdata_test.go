@@ -238,3 +238,28 @@ func TestDeletedFirmStaysUnreadableInRestoredBackups(t *testing.T) {
 		t.Errorf("the key store's backup opened %d of %d values: the check above would prove nothing", fromKeysBackup[firmID], total[firmID])
 	}
 }
+
+// A table added later is counted without touching the scan, so a deletion that
+// forgets it shows up as rows left behind rather than passing unnoticed.
+func TestCountFirmRowsFindsATableAddedLater(t *testing.T) {
+	f := newFirmDataFixture(t)
+	firmID := uuid.NewString()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, f.db.OwnerURL) // as a migration would
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	for _, stmt := range []string{
+		"create table invoices_later (id uuid primary key, firm_id uuid not null)",
+		"insert into invoices_later values (gen_random_uuid(), '" + firmID + "')",
+	} {
+		if _, err := conn.Exec(ctx, stmt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	firmdatatest.Delete(t, f.callers.Lifecycle, "firms/"+firmID)
+	if n := firmdatatest.Counts(t, f.callers.Lifecycle, "firms/"+firmID)["invoices_later"]; n != 1 {
+		t.Errorf("rows of the firm in a new table: %d, want 1 counted", n)
+	}
+}
