@@ -4,6 +4,7 @@ package grpcapi
 
 import (
 	"context"
+	"github.com/firmflow/firmflow/pkg/firmdata"
 	"strings"
 
 	"google.golang.org/genproto/googleapis/api/httpbody"
@@ -26,6 +27,8 @@ type Server struct {
 // Register adds audit's service to srv.
 func Register(srv grpc.ServiceRegistrar, a *app.App) {
 	auditv1.RegisterAuditServiceServer(srv, &Server{app: a})
+	// lifecycle exports and deletes the firm's audit chain through FirmDataService.
+	firmdata.Register(srv, a)
 }
 
 // caller is the verified principal; the declared policies guarantee one on every method.

@@ -4,6 +4,7 @@ package grpcapi
 
 import (
 	"context"
+	"github.com/firmflow/firmflow/pkg/firmdata"
 	"strings"
 
 	"github.com/google/uuid"
@@ -31,6 +32,8 @@ func Register(srv *grpc.Server, a *app.App) {
 	billingv1.RegisterBillingServiceServer(srv, s)
 	billingv1.RegisterBillingWebhookServiceServer(srv, s)
 	billingv1.RegisterEntitlementServiceServer(srv, s)
+	// lifecycle exports and deletes the firm's data through FirmDataService.
+	firmdata.Register(srv, a)
 }
 
 // subscriptionFirm reads the firm of a subscription's name, firms/{firm}/subscription.

@@ -4,6 +4,7 @@ package grpcapi
 
 import (
 	"context"
+	"github.com/firmflow/firmflow/pkg/firmdata"
 	"slices"
 	"time"
 
@@ -38,6 +39,8 @@ func Register(srv *grpc.Server, a *app.App) {
 	identityv1.RegisterStaffServiceServer(srv, s)
 	identityv1.RegisterSupportServiceServer(srv, s)
 	identityv1.RegisterStaffAdminServiceServer(srv, s)
+	// lifecycle exports and deletes the firm's data through FirmDataService.
+	firmdata.Register(srv, a)
 }
 
 // caller is the verified principal; the declared policies guarantee one on every

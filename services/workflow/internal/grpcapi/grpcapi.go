@@ -4,6 +4,7 @@ package grpcapi
 
 import (
 	"context"
+	"github.com/firmflow/firmflow/pkg/firmdata"
 	"time"
 
 	"google.golang.org/grpc"
@@ -30,6 +31,8 @@ func Register(srv grpc.ServiceRegistrar, a *app.App) {
 	workflowv1.RegisterProjectServiceServer(srv, &projectServer{app: a})
 	workflowv1.RegisterSeriesServiceServer(srv, &seriesServer{app: a})
 	workflowv1.RegisterWorkloadServiceServer(srv, &workloadServer{app: a})
+	// lifecycle exports and deletes the firm's workflow data through FirmDataService.
+	firmdata.Register(srv, a)
 }
 
 // caller is the verified principal; the declared policies guarantee one on every method.
