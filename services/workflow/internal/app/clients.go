@@ -207,9 +207,9 @@ func (a *App) CreateClient(ctx context.Context, p principal.Principal, firmID st
 
 // earlierClient returns the client an earlier create with the same request id made.
 func (a *App) earlierClient(ctx context.Context, q *store.Queries, p principal.Principal, firmID, name string) (domain.Client, error) {
-	ids, err := resource.Parse("request_id", name, "firms", "clients")
-	if err != nil || ids[0] != firmID {
-		return domain.Client{}, apierr.InvalidArgument("request_id", "request_id.unique", "this request id was used for another kind of request")
+	ids, err := earlierCreate(name, firmID, "firms/{firm}/clients/{client}")
+	if err != nil {
+		return domain.Client{}, err
 	}
 	r, err := q.Client(ctx, ids[1])
 	if err != nil {

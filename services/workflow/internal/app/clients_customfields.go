@@ -59,9 +59,9 @@ func (a *App) CreateCustomField(ctx context.Context, p principal.Principal, firm
 			return err
 		}
 		if !claimed {
-			ids, err := resource.Parse("request_id", earlier, "firms", "customFields")
-			if err != nil || ids[0] != firmID {
-				return apierr.InvalidArgument("request_id", "request_id.unique", "this request id was used for another kind of request")
+			ids, err := earlierCreate(earlier, firmID, "firms/{firm}/customFields/{customField}")
+			if err != nil {
+				return err
 			}
 			out, err = q.CustomField(ctx, ids[1])
 			return err

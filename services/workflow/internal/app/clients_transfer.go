@@ -154,9 +154,9 @@ func workflowEvent(q *store.Queries, p principal.Principal, event string, payloa
 
 // earlierImport returns the import an earlier request with the same id made.
 func earlierImport(ctx context.Context, q *store.Queries, firmID, name string) (ClientImport, error) {
-	ids, err := resource.Parse("request_id", name, "firms", "clientImports")
-	if err != nil || ids[0] != firmID {
-		return ClientImport{}, apierr.InvalidArgument("request_id", "request_id.unique", "this request id was used for another kind of request")
+	ids, err := earlierCreate(name, firmID, "firms/{firm}/clientImports/{import}")
+	if err != nil {
+		return ClientImport{}, err
 	}
 	out := ClientImport{Name: name}
 	page := paging.Page{Size: domain.MaxImportRows}

@@ -100,9 +100,9 @@ func (a *App) CreateContact(ctx context.Context, p principal.Principal, firmID s
 			return err
 		}
 		if !claimed {
-			ids, err := resource.Parse("request_id", earlier, "firms", "contacts")
-			if err != nil || ids[0] != firmID {
-				return apierr.InvalidArgument("request_id", "request_id.unique", "this request id was used for another kind of request")
+			ids, err := earlierCreate(earlier, firmID, "firms/{firm}/contacts/{contact}")
+			if err != nil {
+				return err
 			}
 			out, err = q.Contact(ctx, ids[1])
 			return err

@@ -53,10 +53,10 @@ func (e *workEvents) write(ctx context.Context, q *store.Queries) error {
 // earlierCreate is the id of the resource a reused request_id created, which must be
 // of the same collection in the same firm: a request id reused for another kind of
 // create is refused rather than answered with the wrong resource.
-func earlierCreate(earlier, firmID string, collections ...string) ([]string, error) {
-	ids, err := resource.Parse("request_id", earlier, append([]string{"firms"}, collections...)...)
+func earlierCreate(earlier, firmID, pattern string) ([]string, error) {
+	ids, err := resource.Parse("request_id", earlier, pattern)
 	if err != nil || ids[0] != firmID {
-		return nil, apierr.InvalidArgument("request_id", "request_id.reused", "was already used for another request")
+		return nil, apierr.InvalidArgument("request_id", "request_id.unique", "this request id was used for another kind of request")
 	}
 	return ids, nil
 }

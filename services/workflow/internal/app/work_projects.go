@@ -35,7 +35,7 @@ func (a *App) CreateProject(ctx context.Context, p principal.Principal, firmID s
 			return err
 		}
 		if !claimed {
-			ids, err := earlierCreate(earlier, firmID, "projects")
+			ids, err := earlierCreate(earlier, firmID, "firms/{firm}/projects/{project}")
 			if err != nil {
 				return err
 			}

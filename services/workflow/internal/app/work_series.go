@@ -35,7 +35,7 @@ func (a *App) CreateSeries(ctx context.Context, p principal.Principal, firmID st
 			return err
 		}
 		if !claimed {
-			ids, err := earlierCreate(earlier, firmID, "series")
+			ids, err := earlierCreate(earlier, firmID, "firms/{firm}/series/{series}")
 			if err != nil {
 				return err
 			}

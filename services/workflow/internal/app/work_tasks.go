@@ -46,7 +46,7 @@ func (a *App) CreateTask(ctx context.Context, p principal.Principal, firmID, pro
 			return err
 		}
 		if !claimed {
-			ids, err := earlierCreate(earlier, firmID, "projects", "tasks")
+			ids, err := earlierCreate(earlier, firmID, "firms/{firm}/projects/{project}/tasks/{task}")
 			if err != nil {
 				return err
 			}

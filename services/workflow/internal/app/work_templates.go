@@ -29,7 +29,7 @@ func (a *App) CreateTemplate(ctx context.Context, p principal.Principal, firmID 
 			return err
 		}
 		if !claimed {
-			ids, err := earlierCreate(earlier, firmID, "templates")
+			ids, err := earlierCreate(earlier, firmID, "firms/{firm}/templates/{template}")
 			if err != nil {
 				return err
 			}

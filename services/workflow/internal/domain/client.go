@@ -10,10 +10,9 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/google/uuid"
-
 	"github.com/firmflow/firmflow/pkg/apierr"
 	"github.com/firmflow/firmflow/pkg/principal"
+	"github.com/firmflow/firmflow/pkg/resource"
 )
 
 // ClientKind says who a client is.
@@ -397,7 +396,7 @@ func checkAssignees(ids []string) string {
 	}
 	seen := map[string]bool{}
 	for _, id := range ids {
-		if _, err := uuid.Parse(id); err != nil || len(id) != 36 {
+		if !resource.IsID(id) {
 			return "assignees are members: firms/{firm}/members/{member} of this firm"
 		}
 		if seen[id] {
@@ -475,4 +474,14 @@ type ClientFilter struct {
 	Kind       ClientKind
 	ExternalID string
 	Order      ClientOrder
+}
+
+// MemberID is the member id in name when name is a member of the firm,
+// firms/{firm}/members/{member}.
+func MemberID(firmID, name string) (string, bool) {
+	ids, err := resource.Parse("member", name, "firms/{firm}/members/{member}")
+	if err != nil || ids[0] != firmID {
+		return "", false
+	}
+	return ids[1], true
 }

@@ -9,9 +9,9 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/types/known/emptypb"
 
-	"github.com/firmflow/firmflow/pkg/apierr"
 	workflowv1 "github.com/firmflow/firmflow/pkg/gen/firmflow/workflow/v1"
 	"github.com/firmflow/firmflow/pkg/paging"
+	"github.com/firmflow/firmflow/pkg/resource"
 	"github.com/firmflow/firmflow/pkg/rpc"
 	"github.com/firmflow/firmflow/services/workflow/internal/app"
 	"github.com/firmflow/firmflow/services/workflow/internal/domain"
@@ -47,31 +47,16 @@ func init() {
 	})
 }
 
-func parentFirm(field, parent string) (string, error) {
-	ids, err := uuidsIn(field, parent, "firm", "firms")
-	if err != nil {
-		return "", err
-	}
-	return ids[0], nil
-}
-
-func clientIDs(field, name string) (firmID, clientID string, err error) {
-	ids, err := uuidsIn(field, name, "client", "firms", "clients")
-	if err != nil {
-		return "", "", err
-	}
-	return ids[0], ids[1], nil
-}
-
 func wantsReveal(v workflowv1.ClientView) bool {
 	return v == workflowv1.ClientView_CLIENT_VIEW_REVEALED
 }
 
 func (s *clientService) GetClient(ctx context.Context, req *workflowv1.GetClientRequest) (*workflowv1.Client, error) {
-	firmID, clientID, err := clientIDs("name", req.GetName())
+	ids, err := resource.Parse("name", req.GetName(), clientPattern)
 	if err != nil {
 		return nil, err
 	}
+	firmID, clientID := ids[0], ids[1]
 	c, err := s.app.Client(ctx, caller(ctx), firmID, clientID, wantsReveal(req.GetView()))
 	if err != nil {
 		return nil, err
@@ -80,10 +65,11 @@ func (s *clientService) GetClient(ctx context.Context, req *workflowv1.GetClient
 }
 
 func (s *clientService) LookupClientByTaxId(ctx context.Context, req *workflowv1.LookupClientByTaxIdRequest) (*workflowv1.Client, error) {
-	firmID, err := parentFirm("parent", req.GetParent())
+	ids, err := resource.Parse("parent", req.GetParent(), firmPattern)
 	if err != nil {
 		return nil, err
 	}
+	firmID := ids[0]
 	c, err := s.app.LookupClientByTaxID(ctx, caller(ctx), firmID, req.GetTaxId(), wantsReveal(req.GetView()))
 	if err != nil {
 		return nil, err
@@ -95,24 +81,20 @@ func (s *clientService) LookupClientByTaxId(ctx context.Context, req *workflowv1
 // bound to.
 func clientFilter(firmID, tag, assignee string, kind workflowv1.ClientKind, externalID, orderBy string) (domain.ClientFilter, string, error) {
 	f := domain.ClientFilter{Tag: tag, Kind: domainEnum(clientKinds, kind), ExternalID: externalID, Order: domain.ClientOrder(orderBy)}
-	if assignee != "" {
-		ids, err := uuidsIn("assignee", assignee, "member", "firms", "members")
-		if err != nil || ids[0] != firmID {
-			return f, "", errAssigneeOutsideFirm
-		}
-		f.AssigneeID = ids[1]
+	var err error
+	if f.AssigneeID, err = referenceID("assignee", assignee, firmID, "members"); err != nil {
+		return f, "", err
 	}
 	key := fmt.Sprintf("clients\x00%s\x00%s\x00%s\x00%s\x00%s\x00%s", firmID, f.Tag, f.AssigneeID, f.Kind, f.ExternalID, f.Order)
 	return f, key, nil
 }
 
-var errAssigneeOutsideFirm = apierr.InvalidArgument("assignee", "member.firm", "a member of this firm: firms/{firm}/members/{member}")
-
 func (s *clientService) ListClients(ctx context.Context, req *workflowv1.ListClientsRequest) (*workflowv1.ListClientsResponse, error) {
-	firmID, err := parentFirm("parent", req.GetParent())
+	ids, err := resource.Parse("parent", req.GetParent(), firmPattern)
 	if err != nil {
 		return nil, err
 	}
+	firmID := ids[0]
 	f, key, err := clientFilter(firmID, req.GetTag(), req.GetAssignee(), req.GetKind(), req.GetExternalId(), req.GetOrderBy())
 	if err != nil {
 		return nil, err
@@ -136,10 +118,11 @@ func (s *clientService) ListClients(ctx context.Context, req *workflowv1.ListCli
 }
 
 func (s *clientService) CreateClient(ctx context.Context, req *workflowv1.CreateClientRequest) (*workflowv1.Client, error) {
-	firmID, err := parentFirm("parent", req.GetParent())
+	ids, err := resource.Parse("parent", req.GetParent(), firmPattern)
 	if err != nil {
 		return nil, err
 	}
+	firmID := ids[0]
 	c, err := fromClient(req.GetClient(), firmID)
 	if err != nil {
 		return nil, err
@@ -152,10 +135,11 @@ func (s *clientService) CreateClient(ctx context.Context, req *workflowv1.Create
 }
 
 func (s *clientService) UpdateClient(ctx context.Context, req *workflowv1.UpdateClientRequest) (*workflowv1.Client, error) {
-	firmID, clientID, err := clientIDs("client.name", req.GetClient().GetName())
+	ids, err := resource.Parse("client.name", req.GetClient().GetName(), clientPattern)
 	if err != nil {
 		return nil, err
 	}
+	firmID, clientID := ids[0], ids[1]
 	c, err := fromClient(req.GetClient(), firmID)
 	if err != nil {
 		return nil, err
@@ -169,10 +153,11 @@ func (s *clientService) UpdateClient(ctx context.Context, req *workflowv1.Update
 }
 
 func (s *clientService) DeleteClient(ctx context.Context, req *workflowv1.DeleteClientRequest) (*emptypb.Empty, error) {
-	firmID, clientID, err := clientIDs("name", req.GetName())
+	ids, err := resource.Parse("name", req.GetName(), clientPattern)
 	if err != nil {
 		return nil, err
 	}
+	firmID, clientID := ids[0], ids[1]
 	if err := s.app.DeleteClient(ctx, caller(ctx), firmID, clientID, req.GetEtag()); err != nil {
 		return nil, err
 	}
@@ -180,10 +165,11 @@ func (s *clientService) DeleteClient(ctx context.Context, req *workflowv1.Delete
 }
 
 func (s *clientService) ImportClients(ctx context.Context, req *workflowv1.ImportClientsRequest) (*workflowv1.ImportClientsResponse, error) {
-	firmID, err := parentFirm("parent", req.GetParent())
+	ids, err := resource.Parse("parent", req.GetParent(), firmPattern)
 	if err != nil {
 		return nil, err
 	}
+	firmID := ids[0]
 	imp, err := s.app.ImportClients(ctx, caller(ctx), firmID, req.GetCsv(), req.GetRequestId(), req.GetValidateOnly())
 	if err != nil {
 		return nil, err
@@ -199,10 +185,11 @@ func (s *clientService) ImportClients(ctx context.Context, req *workflowv1.Impor
 const exportPageSize = 1000
 
 func (s *clientService) ExportClients(ctx context.Context, req *workflowv1.ExportClientsRequest) (*workflowv1.ExportClientsResponse, error) {
-	firmID, err := parentFirm("parent", req.GetParent())
+	ids, err := resource.Parse("parent", req.GetParent(), firmPattern)
 	if err != nil {
 		return nil, err
 	}
+	firmID := ids[0]
 	format := "csv"
 	if req.GetFormat() == workflowv1.ExportFormat_EXPORT_FORMAT_JSON {
 		format = "json"
@@ -257,10 +244,11 @@ func (s *clientService) ExportClients(ctx context.Context, req *workflowv1.Expor
 }
 
 func (s *clientService) ListCustomFields(ctx context.Context, req *workflowv1.ListCustomFieldsRequest) (*workflowv1.ListCustomFieldsResponse, error) {
-	firmID, err := parentFirm("parent", req.GetParent())
+	ids, err := resource.Parse("parent", req.GetParent(), firmPattern)
 	if err != nil {
 		return nil, err
 	}
+	firmID := ids[0]
 	fields, err := s.app.CustomFields(ctx, caller(ctx), firmID)
 	if err != nil {
 		return nil, err
@@ -272,19 +260,12 @@ func (s *clientService) ListCustomFields(ctx context.Context, req *workflowv1.Li
 	return out, nil
 }
 
-func customFieldIDs(field, name string) (firmID, id string, err error) {
-	ids, err := uuidsIn(field, name, "custom field", "firms", "customFields")
-	if err != nil {
-		return "", "", err
-	}
-	return ids[0], ids[1], nil
-}
-
 func (s *clientService) GetCustomField(ctx context.Context, req *workflowv1.GetCustomFieldRequest) (*workflowv1.CustomField, error) {
-	firmID, id, err := customFieldIDs("name", req.GetName())
+	ids, err := resource.Parse("name", req.GetName(), customFieldPattern)
 	if err != nil {
 		return nil, err
 	}
+	firmID, id := ids[0], ids[1]
 	f, err := s.app.CustomField(ctx, caller(ctx), firmID, id)
 	if err != nil {
 		return nil, err
@@ -293,10 +274,11 @@ func (s *clientService) GetCustomField(ctx context.Context, req *workflowv1.GetC
 }
 
 func (s *clientService) CreateCustomField(ctx context.Context, req *workflowv1.CreateCustomFieldRequest) (*workflowv1.CustomField, error) {
-	firmID, err := parentFirm("parent", req.GetParent())
+	ids, err := resource.Parse("parent", req.GetParent(), firmPattern)
 	if err != nil {
 		return nil, err
 	}
+	firmID := ids[0]
 	f, err := s.app.CreateCustomField(ctx, caller(ctx), firmID, fromCustomField(req.GetCustomField()), req.GetRequestId())
 	if err != nil {
 		return nil, err
@@ -305,10 +287,11 @@ func (s *clientService) CreateCustomField(ctx context.Context, req *workflowv1.C
 }
 
 func (s *clientService) UpdateCustomField(ctx context.Context, req *workflowv1.UpdateCustomFieldRequest) (*workflowv1.CustomField, error) {
-	firmID, id, err := customFieldIDs("custom_field.name", req.GetCustomField().GetName())
+	ids, err := resource.Parse("custom_field.name", req.GetCustomField().GetName(), customFieldPattern)
 	if err != nil {
 		return nil, err
 	}
+	firmID, id := ids[0], ids[1]
 	paths := maskPaths(req.GetUpdateMask().GetPaths(), customFieldOutputOnly)
 	f, err := s.app.UpdateCustomField(ctx, caller(ctx), firmID, id, fromCustomField(req.GetCustomField()), paths, req.GetCustomField().GetEtag())
 	if err != nil {
@@ -318,10 +301,11 @@ func (s *clientService) UpdateCustomField(ctx context.Context, req *workflowv1.U
 }
 
 func (s *clientService) DeleteCustomField(ctx context.Context, req *workflowv1.DeleteCustomFieldRequest) (*emptypb.Empty, error) {
-	firmID, id, err := customFieldIDs("name", req.GetName())
+	ids, err := resource.Parse("name", req.GetName(), customFieldPattern)
 	if err != nil {
 		return nil, err
 	}
+	firmID, id := ids[0], ids[1]
 	if err := s.app.DeleteCustomField(ctx, caller(ctx), firmID, id, req.GetEtag()); err != nil {
 		return nil, err
 	}

@@ -3,32 +3,14 @@ package grpcapi
 import (
 	"slices"
 	"strconv"
-	"strings"
 
-	"github.com/google/uuid"
 	"google.golang.org/protobuf/types/known/structpb"
 
-	"github.com/firmflow/firmflow/pkg/apierr"
 	workflowv1 "github.com/firmflow/firmflow/pkg/gen/firmflow/workflow/v1"
 	"github.com/firmflow/firmflow/pkg/resource"
 	"github.com/firmflow/firmflow/services/workflow/internal/app"
 	"github.com/firmflow/firmflow/services/workflow/internal/domain"
 )
-
-// uuidsIn parses a resource name into its ids. An id that is not a UUID names
-// nothing that could exist, so it is NOT_FOUND like any unknown id.
-func uuidsIn(field, name, what string, collections ...string) ([]string, error) {
-	ids, err := resource.Parse(field, name, collections...)
-	if err != nil {
-		return nil, err
-	}
-	for _, id := range ids {
-		if len(id) != 36 || uuid.Validate(id) != nil {
-			return nil, apierr.NotFound(what)
-		}
-	}
-	return ids, nil
-}
 
 // Output-only fields may appear in an update mask (grpc-gateway derives the mask
 // from the body's keys when none is given); they are ignored, as AIP-203 asks.
@@ -135,11 +117,10 @@ func fromClient(m *workflowv1.Client, firmID string) (domain.Client, error) {
 			TaxID: m.GetTaxId(), BankAccount: m.GetBankAccountNumber(), BankRouting: m.GetBankRoutingNumber(), Notes: m.GetNotes(),
 		},
 	}
-	prefix := "firms/" + firmID + "/members/"
 	for i, name := range m.GetAssignees() {
-		id, ok := strings.CutPrefix(name, prefix)
-		if !ok {
-			return c, apierr.InvalidArgument("client.assignees", "member.firm", "assignees["+strconv.Itoa(i)+"] is not a member of this firm")
+		id, err := referenceID("client.assignees["+strconv.Itoa(i)+"]", name, firmID, "members")
+		if err != nil {
+			return c, err
 		}
 		c.Assignees = append(c.Assignees, id)
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/firmflow/firmflow/pkg/apierr"
 	workflowv1 "github.com/firmflow/firmflow/pkg/gen/firmflow/workflow/v1"
 	"github.com/firmflow/firmflow/pkg/paging"
+	"github.com/firmflow/firmflow/pkg/resource"
 	"github.com/firmflow/firmflow/pkg/rpc"
 	"github.com/firmflow/firmflow/services/workflow/internal/domain"
 )
@@ -40,27 +41,12 @@ func init() {
 	})
 }
 
-func contactIDs(field, name string) (firmID, contactID string, err error) {
-	ids, err := uuidsIn(field, name, "contact", "firms", "contacts")
-	if err != nil {
-		return "", "", err
-	}
-	return ids[0], ids[1], nil
-}
-
-func clientContactIDs(field, name string) (firmID, clientID, contactID string, err error) {
-	ids, err := uuidsIn(field, name, "client contact", "firms", "clients", "contacts")
-	if err != nil {
-		return "", "", "", err
-	}
-	return ids[0], ids[1], ids[2], nil
-}
-
 func (s *contactService) GetContact(ctx context.Context, req *workflowv1.GetContactRequest) (*workflowv1.Contact, error) {
-	firmID, id, err := contactIDs("name", req.GetName())
+	ids, err := resource.Parse("name", req.GetName(), contactPattern)
 	if err != nil {
 		return nil, err
 	}
+	firmID, id := ids[0], ids[1]
 	c, err := s.app.Contact(ctx, caller(ctx), firmID, id)
 	if err != nil {
 		return nil, err
@@ -69,10 +55,11 @@ func (s *contactService) GetContact(ctx context.Context, req *workflowv1.GetCont
 }
 
 func (s *contactService) ListContacts(ctx context.Context, req *workflowv1.ListContactsRequest) (*workflowv1.ListContactsResponse, error) {
-	firmID, err := parentFirm("parent", req.GetParent())
+	ids, err := resource.Parse("parent", req.GetParent(), firmPattern)
 	if err != nil {
 		return nil, err
 	}
+	firmID := ids[0]
 	key := "contacts\x00" + firmID
 	page, err := paging.Request(req.GetPageSize(), req.GetPageToken(), key)
 	if err != nil {
@@ -93,10 +80,11 @@ func (s *contactService) ListContacts(ctx context.Context, req *workflowv1.ListC
 }
 
 func (s *contactService) CreateContact(ctx context.Context, req *workflowv1.CreateContactRequest) (*workflowv1.Contact, error) {
-	firmID, err := parentFirm("parent", req.GetParent())
+	ids, err := resource.Parse("parent", req.GetParent(), firmPattern)
 	if err != nil {
 		return nil, err
 	}
+	firmID := ids[0]
 	c, err := s.app.CreateContact(ctx, caller(ctx), firmID, fromContact(req.GetContact()), req.GetRequestId())
 	if err != nil {
 		return nil, err
@@ -105,10 +93,11 @@ func (s *contactService) CreateContact(ctx context.Context, req *workflowv1.Crea
 }
 
 func (s *contactService) UpdateContact(ctx context.Context, req *workflowv1.UpdateContactRequest) (*workflowv1.Contact, error) {
-	firmID, id, err := contactIDs("contact.name", req.GetContact().GetName())
+	ids, err := resource.Parse("contact.name", req.GetContact().GetName(), contactPattern)
 	if err != nil {
 		return nil, err
 	}
+	firmID, id := ids[0], ids[1]
 	paths := maskPaths(req.GetUpdateMask().GetPaths(), contactOutputOnly)
 	c, err := s.app.UpdateContact(ctx, caller(ctx), firmID, id, fromContact(req.GetContact()), paths, req.GetContact().GetEtag())
 	if err != nil {
@@ -118,10 +107,11 @@ func (s *contactService) UpdateContact(ctx context.Context, req *workflowv1.Upda
 }
 
 func (s *contactService) DeleteContact(ctx context.Context, req *workflowv1.DeleteContactRequest) (*emptypb.Empty, error) {
-	firmID, id, err := contactIDs("name", req.GetName())
+	ids, err := resource.Parse("name", req.GetName(), contactPattern)
 	if err != nil {
 		return nil, err
 	}
+	firmID, id := ids[0], ids[1]
 	if err := s.app.DeleteContact(ctx, caller(ctx), firmID, id, req.GetEtag()); err != nil {
 		return nil, err
 	}
@@ -129,10 +119,11 @@ func (s *contactService) DeleteContact(ctx context.Context, req *workflowv1.Dele
 }
 
 func (s *contactService) ListClientContacts(ctx context.Context, req *workflowv1.ListClientContactsRequest) (*workflowv1.ListClientContactsResponse, error) {
-	firmID, clientID, err := clientIDs("parent", req.GetParent())
+	ids, err := resource.Parse("parent", req.GetParent(), clientPattern)
 	if err != nil {
 		return nil, err
 	}
+	firmID, clientID := ids[0], ids[1]
 	links, err := s.app.ClientContacts(ctx, caller(ctx), firmID, clientID)
 	if err != nil {
 		return nil, err
@@ -145,20 +136,18 @@ func (s *contactService) ListClientContacts(ctx context.Context, req *workflowv1
 }
 
 func (s *contactService) CreateClientContact(ctx context.Context, req *workflowv1.CreateClientContactRequest) (*workflowv1.ClientContact, error) {
-	firmID, clientID, err := clientIDs("parent", req.GetParent())
+	ids, err := resource.Parse("parent", req.GetParent(), clientPattern)
 	if err != nil {
 		return nil, err
 	}
+	firmID, clientID := ids[0], ids[1]
 	link := req.GetClientContact()
 	if link.GetContact() == "" {
 		return nil, apierr.InvalidArgument("client_contact.contact", "required", "the contact to link: firms/{firm}/contacts/{contact}")
 	}
-	contactFirm, contactID, err := contactIDs("client_contact.contact", link.GetContact())
+	contactID, err := referenceID("client_contact.contact", link.GetContact(), firmID, "contacts")
 	if err != nil {
 		return nil, err
-	}
-	if contactFirm != firmID {
-		return nil, apierr.NotFound("contact")
 	}
 	l, err := s.app.LinkContact(ctx, caller(ctx), firmID, domain.ClientContact{
 		ClientID: clientID, ContactID: contactID, Primary: link.GetPrimary(), Relationship: link.GetRelationship(),
@@ -171,10 +160,11 @@ func (s *contactService) CreateClientContact(ctx context.Context, req *workflowv
 
 func (s *contactService) UpdateClientContact(ctx context.Context, req *workflowv1.UpdateClientContactRequest) (*workflowv1.ClientContact, error) {
 	link := req.GetClientContact()
-	firmID, clientID, contactID, err := clientContactIDs("client_contact.name", link.GetName())
+	ids, err := resource.Parse("client_contact.name", link.GetName(), clientContactPattern)
 	if err != nil {
 		return nil, err
 	}
+	firmID, clientID, contactID := ids[0], ids[1], ids[2]
 	paths := maskPaths(req.GetUpdateMask().GetPaths(), clientContactOutputOnly)
 	l, err := s.app.UpdateClientContact(ctx, caller(ctx), firmID, domain.ClientContact{
 		ClientID: clientID, ContactID: contactID, Primary: link.GetPrimary(), Relationship: link.GetRelationship(),
@@ -186,10 +176,11 @@ func (s *contactService) UpdateClientContact(ctx context.Context, req *workflowv
 }
 
 func (s *contactService) DeleteClientContact(ctx context.Context, req *workflowv1.DeleteClientContactRequest) (*emptypb.Empty, error) {
-	firmID, clientID, contactID, err := clientContactIDs("name", req.GetName())
+	ids, err := resource.Parse("name", req.GetName(), clientContactPattern)
 	if err != nil {
 		return nil, err
 	}
+	firmID, clientID, contactID := ids[0], ids[1], ids[2]
 	if err := s.app.UnlinkContact(ctx, caller(ctx), firmID, clientID, contactID); err != nil {
 		return nil, err
 	}

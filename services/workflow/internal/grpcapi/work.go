@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/google/uuid"
 	"google.golang.org/grpc"
 
 	"github.com/firmflow/firmflow/pkg/apierr"
@@ -78,37 +77,6 @@ func init() {
 		// Capacity is a staffing decision: people who manage the firm make it.
 		workflowv1.WorkloadService_UpdateMemberCapacity_FullMethodName: {Roles: rpc.Managers},
 	})
-}
-
-// workIDs parses a resource name into its ids, each a UUID: a name that does not
-// parse is a bad request, never a database error.
-func workIDs(field, name string, collections ...string) ([]string, error) {
-	ids, err := resource.Parse(field, name, collections...)
-	if err != nil {
-		return nil, err
-	}
-	for _, id := range ids {
-		if _, err := uuid.Parse(id); err != nil {
-			return nil, apierr.InvalidArgument(field, "resource_name", "ids must be UUIDs")
-		}
-	}
-	return ids, nil
-}
-
-// referenceID is the id in a name of a firm's collection ("firms/{firm}/clients/{id}")
-// used as a reference; "" stays "". A name in another firm is refused.
-func referenceID(field, name, firmID, collection string) (string, error) {
-	if name == "" {
-		return "", nil
-	}
-	ids, err := workIDs(field, name, "firms", collection)
-	if err != nil {
-		return "", err
-	}
-	if ids[0] != firmID {
-		return "", apierr.InvalidArgument(field, "same_firm", "must name a "+strings.TrimSuffix(collection, "s")+" of this firm")
-	}
-	return ids[1], nil
 }
 
 func workDate(field, s string) (domain.Date, error) { return domain.ParseDate(field, s) }

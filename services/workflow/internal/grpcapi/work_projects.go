@@ -14,7 +14,7 @@ import (
 )
 
 func (s *projectServer) CreateProject(ctx context.Context, req *workflowv1.CreateProjectRequest) (*workflowv1.Project, error) {
-	ids, err := workIDs("parent", req.GetParent(), "firms")
+	ids, err := resource.Parse("parent", req.GetParent(), firmPattern)
 	if err != nil {
 		return nil, err
 	}
@@ -49,7 +49,7 @@ func (s *projectServer) CreateProject(ctx context.Context, req *workflowv1.Creat
 }
 
 func (s *projectServer) GetProject(ctx context.Context, req *workflowv1.GetProjectRequest) (*workflowv1.Project, error) {
-	ids, err := workIDs("name", req.GetName(), "firms", "projects")
+	ids, err := resource.Parse("name", req.GetName(), projectPattern)
 	if err != nil {
 		return nil, err
 	}
@@ -61,7 +61,7 @@ func (s *projectServer) GetProject(ctx context.Context, req *workflowv1.GetProje
 }
 
 func (s *projectServer) ListProjects(ctx context.Context, req *workflowv1.ListProjectsRequest) (*workflowv1.ListProjectsResponse, error) {
-	ids, err := workIDs("parent", req.GetParent(), "firms")
+	ids, err := resource.Parse("parent", req.GetParent(), firmPattern)
 	if err != nil {
 		return nil, err
 	}
@@ -106,7 +106,7 @@ func (s *projectServer) ListProjects(ctx context.Context, req *workflowv1.ListPr
 
 func (s *projectServer) UpdateProject(ctx context.Context, req *workflowv1.UpdateProjectRequest) (*workflowv1.Project, error) {
 	in := req.GetProject()
-	ids, err := workIDs("project.name", in.GetName(), "firms", "projects")
+	ids, err := resource.Parse("project.name", in.GetName(), projectPattern)
 	if err != nil {
 		return nil, err
 	}
@@ -154,7 +154,7 @@ func (s *projectServer) UpdateProject(ctx context.Context, req *workflowv1.Updat
 }
 
 func (s *projectServer) DeleteProject(ctx context.Context, req *workflowv1.DeleteProjectRequest) (*emptypb.Empty, error) {
-	ids, err := workIDs("name", req.GetName(), "firms", "projects")
+	ids, err := resource.Parse("name", req.GetName(), projectPattern)
 	if err != nil {
 		return nil, err
 	}

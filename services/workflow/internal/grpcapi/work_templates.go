@@ -15,7 +15,7 @@ import (
 )
 
 func (s *templateServer) CreateTemplate(ctx context.Context, req *workflowv1.CreateTemplateRequest) (*workflowv1.Template, error) {
-	ids, err := workIDs("parent", req.GetParent(), "firms")
+	ids, err := resource.Parse("parent", req.GetParent(), firmPattern)
 	if err != nil {
 		return nil, err
 	}
@@ -34,7 +34,7 @@ func (s *templateServer) CreateTemplate(ctx context.Context, req *workflowv1.Cre
 }
 
 func (s *templateServer) GetTemplate(ctx context.Context, req *workflowv1.GetTemplateRequest) (*workflowv1.Template, error) {
-	ids, err := workIDs("name", req.GetName(), "firms", "templates")
+	ids, err := resource.Parse("name", req.GetName(), templatePattern)
 	if err != nil {
 		return nil, err
 	}
@@ -46,7 +46,7 @@ func (s *templateServer) GetTemplate(ctx context.Context, req *workflowv1.GetTem
 }
 
 func (s *templateServer) ListTemplates(ctx context.Context, req *workflowv1.ListTemplatesRequest) (*workflowv1.ListTemplatesResponse, error) {
-	ids, err := workIDs("parent", req.GetParent(), "firms")
+	ids, err := resource.Parse("parent", req.GetParent(), firmPattern)
 	if err != nil {
 		return nil, err
 	}
@@ -70,7 +70,7 @@ func (s *templateServer) ListTemplates(ctx context.Context, req *workflowv1.List
 }
 
 func (s *templateServer) ListTemplateRevisions(ctx context.Context, req *workflowv1.ListTemplateRevisionsRequest) (*workflowv1.ListTemplateRevisionsResponse, error) {
-	ids, err := workIDs("name", req.GetName(), "firms", "templates")
+	ids, err := resource.Parse("name", req.GetName(), templatePattern)
 	if err != nil {
 		return nil, err
 	}
@@ -95,7 +95,7 @@ func (s *templateServer) ListTemplateRevisions(ctx context.Context, req *workflo
 
 func (s *templateServer) UpdateTemplate(ctx context.Context, req *workflowv1.UpdateTemplateRequest) (*workflowv1.Template, error) {
 	in := req.GetTemplate()
-	ids, err := workIDs("template.name", in.GetName(), "firms", "templates")
+	ids, err := resource.Parse("template.name", in.GetName(), templatePattern)
 	if err != nil {
 		return nil, err
 	}
@@ -127,7 +127,7 @@ func (s *templateServer) UpdateTemplate(ctx context.Context, req *workflowv1.Upd
 }
 
 func (s *templateServer) DeleteTemplate(ctx context.Context, req *workflowv1.DeleteTemplateRequest) (*emptypb.Empty, error) {
-	ids, err := workIDs("name", req.GetName(), "firms", "templates")
+	ids, err := resource.Parse("name", req.GetName(), templatePattern)
 	if err != nil {
 		return nil, err
 	}

@@ -13,7 +13,7 @@ import (
 )
 
 func (s *workloadServer) GetWorkload(ctx context.Context, req *workflowv1.GetWorkloadRequest) (*workflowv1.Workload, error) {
-	ids, err := firmOfSingleton("name", req.GetName(), "workload")
+	ids, err := resource.Parse("name", req.GetName(), workloadPattern)
 	if err != nil {
 		return nil, err
 	}
@@ -33,7 +33,7 @@ func (s *workloadServer) GetWorkload(ctx context.Context, req *workflowv1.GetWor
 }
 
 func (s *workloadServer) GetMyWork(ctx context.Context, req *workflowv1.GetMyWorkRequest) (*workflowv1.MyWork, error) {
-	ids, err := firmOfSingleton("name", req.GetName(), "myWork")
+	ids, err := resource.Parse("name", req.GetName(), myWorkPattern)
 	if err != nil {
 		return nil, err
 	}
@@ -62,7 +62,7 @@ func (s *workloadServer) GetMyWork(ctx context.Context, req *workflowv1.GetMyWor
 }
 
 func (s *workloadServer) GetMemberCapacity(ctx context.Context, req *workflowv1.GetMemberCapacityRequest) (*workflowv1.MemberCapacity, error) {
-	ids, err := workIDs("name", req.GetName(), "firms", "capacities")
+	ids, err := resource.Parse("name", req.GetName(), capacityPattern)
 	if err != nil {
 		return nil, err
 	}
@@ -75,7 +75,7 @@ func (s *workloadServer) GetMemberCapacity(ctx context.Context, req *workflowv1.
 
 func (s *workloadServer) UpdateMemberCapacity(ctx context.Context, req *workflowv1.UpdateMemberCapacityRequest) (*workflowv1.MemberCapacity, error) {
 	in := req.GetCapacity()
-	ids, err := workIDs("capacity.name", in.GetName(), "firms", "capacities")
+	ids, err := resource.Parse("capacity.name", in.GetName(), capacityPattern)
 	if err != nil {
 		return nil, err
 	}
