@@ -184,18 +184,18 @@ func (a *App) Project(ctx context.Context, p principal.Principal, firmID, id str
 
 // Projects lists a page of projects. A caller whose scope is "assigned" sees only
 // projects assigned to them.
-func (a *App) Projects(ctx context.Context, p principal.Principal, firmID string, f store.ProjectFilter, page paging.Page) ([]domain.Project, bool, error) {
+func (a *App) Projects(ctx context.Context, p principal.Principal, firmID string, f domain.ProjectFilter, page paging.Page) ([]domain.Project, *paging.Cursor, error) {
 	var out []domain.Project
-	var more bool
+	var next *paging.Cursor
 	err := a.inFirm(ctx, p, firmID, func(q *store.Queries) error {
 		var err error
 		if f.AssigneeID, err = listScope(ctx, q, p, domain.CategoryProjects, f.AssigneeID); err != nil {
 			return err
 		}
-		out, more, err = q.Projects(ctx, f, page)
+		out, next, err = q.Projects(ctx, f, page)
 		return err
 	})
-	return out, more, err
+	return out, next, err
 }
 
 // listScope narrows a list to the caller's own work when their scope is "assigned":

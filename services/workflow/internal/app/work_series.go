@@ -92,18 +92,18 @@ func (a *App) Series(ctx context.Context, p principal.Principal, firmID, id stri
 }
 
 // SeriesList lists a page of the firm's series, optionally one client's.
-func (a *App) SeriesList(ctx context.Context, p principal.Principal, firmID, clientID string, page paging.Page) ([]domain.Series, bool, error) {
+func (a *App) SeriesList(ctx context.Context, p principal.Principal, firmID, clientID string, page paging.Page) ([]domain.Series, *paging.Cursor, error) {
 	var out []domain.Series
-	var more bool
+	var next *paging.Cursor
 	err := a.inFirm(ctx, p, firmID, func(q *store.Queries) error {
 		if err := require(ctx, q, p, domain.CategorySeries, domain.ActionRead, false); err != nil {
 			return err
 		}
 		var err error
-		out, more, err = q.SeriesList(ctx, clientID, page)
+		out, next, err = q.SeriesList(ctx, clientID, page)
 		return err
 	})
-	return out, more, err
+	return out, next, err
 }
 
 // SeriesPatch is an UpdateSeries: nil fields stay as they are.

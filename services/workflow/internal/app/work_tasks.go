@@ -104,9 +104,9 @@ func (a *App) Task(ctx context.Context, p principal.Principal, firmID, projectID
 
 // Tasks lists a page of tasks, of one project or (f.ProjectID empty) of every project.
 // A caller whose scope is "assigned" sees only their own tasks.
-func (a *App) Tasks(ctx context.Context, p principal.Principal, firmID string, f store.TaskFilter, page paging.Page) ([]domain.Task, bool, error) {
+func (a *App) Tasks(ctx context.Context, p principal.Principal, firmID string, f domain.TaskFilter, page paging.Page) ([]domain.Task, *paging.Cursor, error) {
 	var out []domain.Task
-	var more bool
+	var next *paging.Cursor
 	err := a.inFirm(ctx, p, firmID, func(q *store.Queries) error {
 		var err error
 		if f.ProjectID != "" {
@@ -117,10 +117,10 @@ func (a *App) Tasks(ctx context.Context, p principal.Principal, firmID string, f
 		if f.AssigneeID, err = listScope(ctx, q, p, domain.CategoryTasks, f.AssigneeID); err != nil {
 			return err
 		}
-		out, more, err = q.Tasks(ctx, f, page)
+		out, next, err = q.Tasks(ctx, f, page)
 		return err
 	})
-	return out, more, err
+	return out, next, err
 }
 
 // TaskPatch is an UpdateTask: nil fields stay as they are.

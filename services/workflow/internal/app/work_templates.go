@@ -59,33 +59,33 @@ func (a *App) Template(ctx context.Context, p principal.Principal, firmID, id st
 }
 
 // Templates lists a page of the firm's templates.
-func (a *App) Templates(ctx context.Context, p principal.Principal, firmID string, page paging.Page) ([]domain.Template, bool, error) {
+func (a *App) Templates(ctx context.Context, p principal.Principal, firmID string, page paging.Page) ([]domain.Template, *paging.Cursor, error) {
 	var out []domain.Template
-	var more bool
+	var next *paging.Cursor
 	err := a.inFirm(ctx, p, firmID, func(q *store.Queries) error {
 		if err := require(ctx, q, p, domain.CategoryTemplates, domain.ActionRead, false); err != nil {
 			return err
 		}
 		var err error
-		out, more, err = q.Templates(ctx, page)
+		out, next, err = q.Templates(ctx, page)
 		return err
 	})
-	return out, more, err
+	return out, next, err
 }
 
 // TemplateRevisions lists a page of a template's revisions, newest first.
-func (a *App) TemplateRevisions(ctx context.Context, p principal.Principal, firmID, id string, page paging.Page) ([]domain.Template, bool, error) {
+func (a *App) TemplateRevisions(ctx context.Context, p principal.Principal, firmID, id string, page paging.Page) ([]domain.Template, *paging.Cursor, error) {
 	var out []domain.Template
-	var more bool
+	var next *paging.Cursor
 	err := a.inFirm(ctx, p, firmID, func(q *store.Queries) error {
 		if err := require(ctx, q, p, domain.CategoryTemplates, domain.ActionRead, false); err != nil {
 			return err
 		}
 		var err error
-		out, more, err = q.TemplateRevisions(ctx, id, page)
+		out, next, err = q.TemplateRevisions(ctx, id, page)
 		return err
 	})
-	return out, more, err
+	return out, next, err
 }
 
 // TemplatePatch is an UpdateTemplate: nil fields stay as they are.

@@ -110,7 +110,7 @@ func closeTasks() []domain.TemplateTask {
 
 func (f workFixture) tasks(t *testing.T, p principal.Principal, projectID string) []domain.Task {
 	t.Helper()
-	tasks, _, err := f.app.Tasks(context.Background(), p, f.firm, store.TaskFilter{ProjectID: projectID, Order: store.TasksByPosition}, paging.Page{Size: 100})
+	tasks, _, err := f.app.Tasks(context.Background(), p, f.firm, domain.TaskFilter{ProjectID: projectID, Order: domain.TasksByPosition}, paging.Page{Size: 100})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -296,7 +296,7 @@ func TestSeriesCreatesEachPeriodOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	projects := func() []domain.Project {
-		out, _, err := f.app.Projects(ctx, f.owner, f.firm, store.ProjectFilter{ClientID: client, Order: store.ProjectsByDueDate}, paging.Page{Size: 100})
+		out, _, err := f.app.Projects(ctx, f.owner, f.firm, domain.ProjectFilter{ClientID: client, Order: domain.ProjectsByDueDate}, paging.Page{Size: 100})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -366,7 +366,7 @@ func TestSeriesEditReplansOnlyNotStartedProjects(t *testing.T) {
 		t.Fatal(err)
 	}
 	list := func() []domain.Project {
-		out, _, err := f.app.Projects(ctx, f.owner, f.firm, store.ProjectFilter{Order: store.ProjectsByDueDate}, paging.Page{Size: 100})
+		out, _, err := f.app.Projects(ctx, f.owner, f.firm, domain.ProjectFilter{Order: domain.ProjectsByDueDate}, paging.Page{Size: 100})
 		if err != nil {
 			t.Fatal(err)
 		}

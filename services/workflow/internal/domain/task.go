@@ -134,3 +134,23 @@ func (t Task) Validate() error {
 	}
 	return nil
 }
+
+// TaskOrder is a keyset order ListTasks offers.
+type TaskOrder string
+
+const (
+	TasksByPosition TaskOrder = "position" // within one project
+	TasksByDueDate  TaskOrder = "due_date"
+)
+
+// TaskFilter narrows a task list; zero fields do not filter.
+type TaskFilter struct {
+	ProjectID  string // empty: every project
+	Status     TaskStatus
+	AssigneeID string
+	ClientID   string
+	DueAfter   Date
+	DueBefore  Date
+	OpenOnly   bool
+	Order      TaskOrder
+}

@@ -3,7 +3,6 @@ package grpcapi
 import (
 	"bytes"
 	"context"
-	"fmt"
 
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -77,16 +76,12 @@ func (s *clientService) LookupClientByTaxId(ctx context.Context, req *workflowv1
 	return toClient(c, wantsReveal(req.GetView())), nil
 }
 
-// clientFilter reads a list's filter and the canonical form its page tokens are
-// bound to.
-func clientFilter(firmID, tag, assignee string, kind workflowv1.ClientKind, externalID, orderBy string) (domain.ClientFilter, string, error) {
+// clientFilter reads a list's filter.
+func clientFilter(firmID, tag, assignee string, kind workflowv1.ClientKind, externalID, orderBy string) (domain.ClientFilter, error) {
 	f := domain.ClientFilter{Tag: tag, Kind: domainEnum(clientKinds, kind), ExternalID: externalID, Order: domain.ClientOrder(orderBy)}
 	var err error
-	if f.AssigneeID, err = referenceID("assignee", assignee, firmID, "members"); err != nil {
-		return f, "", err
-	}
-	key := fmt.Sprintf("clients\x00%s\x00%s\x00%s\x00%s\x00%s\x00%s", firmID, f.Tag, f.AssigneeID, f.Kind, f.ExternalID, f.Order)
-	return f, key, nil
+	f.AssigneeID, err = referenceID("assignee", assignee, firmID, "members")
+	return f, err
 }
 
 func (s *clientService) ListClients(ctx context.Context, req *workflowv1.ListClientsRequest) (*workflowv1.ListClientsResponse, error) {
@@ -95,11 +90,12 @@ func (s *clientService) ListClients(ctx context.Context, req *workflowv1.ListCli
 		return nil, err
 	}
 	firmID := ids[0]
-	f, key, err := clientFilter(firmID, req.GetTag(), req.GetAssignee(), req.GetKind(), req.GetExternalId(), req.GetOrderBy())
+	f, err := clientFilter(firmID, req.GetTag(), req.GetAssignee(), req.GetKind(), req.GetExternalId(), req.GetOrderBy())
 	if err != nil {
 		return nil, err
 	}
-	page, err := paging.Request(req.GetPageSize(), req.GetPageToken(), key)
+	filter := listFilter("clients", firmID, f.Tag, f.AssigneeID, f.Kind, f.ExternalID, f.Order)
+	page, err := paging.Request(req.GetPageSize(), req.GetPageToken(), filter)
 	if err != nil {
 		return nil, err
 	}
@@ -111,9 +107,7 @@ func (s *clientService) ListClients(ctx context.Context, req *workflowv1.ListCli
 	for _, c := range clients {
 		out.Clients = append(out.Clients, toClient(c, false))
 	}
-	if next != nil {
-		out.NextPageToken = paging.Next(*next, true, key)
-	}
+	out.NextPageToken = nextPageToken(next, filter)
 	return out, nil
 }
 
@@ -194,16 +188,16 @@ func (s *clientService) ExportClients(ctx context.Context, req *workflowv1.Expor
 	if req.GetFormat() == workflowv1.ExportFormat_EXPORT_FORMAT_JSON {
 		format = "json"
 	}
-	f, key, err := clientFilter(firmID, req.GetTag(), "", 0, "", "")
+	f, err := clientFilter(firmID, req.GetTag(), "", 0, "", "")
 	if err != nil {
 		return nil, err
 	}
-	key += "\x00export\x00" + format
+	filter := listFilter("client export", firmID, f.Tag, format)
 	size := req.GetPageSize()
 	if size <= 0 {
 		size = exportPageSize
 	}
-	page, err := paging.Request(size, req.GetPageToken(), key)
+	page, err := paging.Request(size, req.GetPageToken(), filter)
 	if err != nil {
 		return nil, err
 	}
@@ -214,9 +208,7 @@ func (s *clientService) ExportClients(ctx context.Context, req *workflowv1.Expor
 		return nil, err
 	}
 	out := &workflowv1.ExportClientsResponse{ClientCount: int32(len(exp.Clients))}
-	if exp.Next != nil {
-		out.NextPageToken = paging.Next(*exp.Next, true, key)
-	}
+	out.NextPageToken = nextPageToken(exp.Next, filter)
 	var buf bytes.Buffer
 	if format == "csv" {
 		out.ContentType = "text/csv; charset=utf-8"

@@ -60,8 +60,8 @@ func (s *contactService) ListContacts(ctx context.Context, req *workflowv1.ListC
 		return nil, err
 	}
 	firmID := ids[0]
-	key := "contacts\x00" + firmID
-	page, err := paging.Request(req.GetPageSize(), req.GetPageToken(), key)
+	filter := listFilter("contacts", firmID)
+	page, err := paging.Request(req.GetPageSize(), req.GetPageToken(), filter)
 	if err != nil {
 		return nil, err
 	}
@@ -73,9 +73,7 @@ func (s *contactService) ListContacts(ctx context.Context, req *workflowv1.ListC
 	for _, c := range contacts {
 		out.Contacts = append(out.Contacts, toContact(c))
 	}
-	if next != nil {
-		out.NextPageToken = paging.Next(*next, true, key)
-	}
+	out.NextPageToken = nextPageToken(next, filter)
 	return out, nil
 }
 

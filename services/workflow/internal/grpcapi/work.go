@@ -8,6 +8,7 @@ import (
 
 	"github.com/firmflow/firmflow/pkg/apierr"
 	workflowv1 "github.com/firmflow/firmflow/pkg/gen/firmflow/workflow/v1"
+	"github.com/firmflow/firmflow/pkg/paging"
 	"github.com/firmflow/firmflow/pkg/resource"
 	"github.com/firmflow/firmflow/pkg/rpc"
 	"github.com/firmflow/firmflow/services/workflow/internal/app"
@@ -90,13 +91,21 @@ func refName(firmID, collection, id string) string {
 }
 
 // listFilter is the canonical form of a list request's filters, which its page
-// tokens are bound to.
+// tokens are bound to; every list makes its page tokens' key with it.
 func listFilter(parts ...any) string {
 	var b strings.Builder
 	for _, p := range parts {
 		fmt.Fprintf(&b, "%v\x1f", p)
 	}
 	return b.String()
+}
+
+// nextPageToken is the token of the page after next, "" when the list ended.
+func nextPageToken(next *paging.Cursor, filter string) string {
+	if next == nil {
+		return ""
+	}
+	return paging.Next(*next, true, filter)
 }
 
 func unknownPath(field, allowed string) error {

@@ -10,7 +10,6 @@ import (
 	"github.com/firmflow/firmflow/pkg/resource"
 	"github.com/firmflow/firmflow/services/workflow/internal/app"
 	"github.com/firmflow/firmflow/services/workflow/internal/domain"
-	"github.com/firmflow/firmflow/services/workflow/internal/store"
 )
 
 func (s *projectServer) CreateProject(ctx context.Context, req *workflowv1.CreateProjectRequest) (*workflowv1.Project, error) {
@@ -66,11 +65,11 @@ func (s *projectServer) ListProjects(ctx context.Context, req *workflowv1.ListPr
 		return nil, err
 	}
 	firmID := ids[0]
-	f := store.ProjectFilter{
-		Status: fromProto(projectStatusToProto, req.GetStatus()), Tag: req.GetTag(), Order: store.ProjectOrder(req.GetOrderBy()),
+	f := domain.ProjectFilter{
+		Status: fromProto(projectStatusToProto, req.GetStatus()), Tag: req.GetTag(), Order: domain.ProjectOrder(req.GetOrderBy()),
 	}
 	if f.Order == "" {
-		f.Order = store.ProjectsByCreateTime
+		f.Order = domain.ProjectsByCreateTime
 	}
 	if f.ClientID, err = referenceID("client", req.GetClient(), firmID, "clients"); err != nil {
 		return nil, err
@@ -90,7 +89,7 @@ func (s *projectServer) ListProjects(ctx context.Context, req *workflowv1.ListPr
 	if err != nil {
 		return nil, err
 	}
-	projects, more, err := s.app.Projects(ctx, caller(ctx), firmID, f, page)
+	projects, next, err := s.app.Projects(ctx, caller(ctx), firmID, f, page)
 	if err != nil {
 		return nil, err
 	}
@@ -98,9 +97,7 @@ func (s *projectServer) ListProjects(ctx context.Context, req *workflowv1.ListPr
 	for _, p := range projects {
 		out.Projects = append(out.Projects, toProject(p))
 	}
-	if n := len(projects); n > 0 {
-		out.NextPageToken = paging.Next(f.Cursor(projects[n-1]), more, filter)
-	}
+	out.NextPageToken = nextPageToken(next, filter)
 	return out, nil
 }
 

@@ -72,7 +72,7 @@ func (s *seriesServer) ListSeries(ctx context.Context, req *workflowv1.ListSerie
 	if err != nil {
 		return nil, err
 	}
-	list, more, err := s.app.SeriesList(ctx, caller(ctx), ids[0], clientID, page)
+	list, next, err := s.app.SeriesList(ctx, caller(ctx), ids[0], clientID, page)
 	if err != nil {
 		return nil, err
 	}
@@ -80,9 +80,7 @@ func (s *seriesServer) ListSeries(ctx context.Context, req *workflowv1.ListSerie
 	for _, series := range list {
 		out.Series = append(out.Series, toSeries(series))
 	}
-	if n := len(list); n > 0 {
-		out.NextPageToken = paging.Next(paging.Cursor{Time: list[n-1].CreateTime, ID: list[n-1].ID}, more, filter)
-	}
+	out.NextPageToken = nextPageToken(next, filter)
 	return out, nil
 }
 

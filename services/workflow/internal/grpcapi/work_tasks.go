@@ -11,7 +11,6 @@ import (
 	"github.com/firmflow/firmflow/pkg/resource"
 	"github.com/firmflow/firmflow/services/workflow/internal/app"
 	"github.com/firmflow/firmflow/services/workflow/internal/domain"
-	"github.com/firmflow/firmflow/services/workflow/internal/store"
 )
 
 func (s *projectServer) CreateTask(ctx context.Context, req *workflowv1.CreateTaskRequest) (*workflowv1.Task, error) {
@@ -55,15 +54,15 @@ func (s *projectServer) ListTasks(ctx context.Context, req *workflowv1.ListTasks
 		return nil, err
 	}
 	firmID, projectID := ids[0], ids[1]
-	f := store.TaskFilter{
+	f := domain.TaskFilter{
 		ProjectID: projectID, Status: fromProto(taskStatusToProto, req.GetStatus()), OpenOnly: req.GetOpenOnly(),
-		Order: store.TaskOrder(req.GetOrderBy()),
+		Order: domain.TaskOrder(req.GetOrderBy()),
 	}
 	switch {
 	case f.Order == "" && projectID == "":
-		f.Order = store.TasksByDueDate
+		f.Order = domain.TasksByDueDate
 	case f.Order == "":
-		f.Order = store.TasksByPosition
+		f.Order = domain.TasksByPosition
 	}
 	if f.AssigneeID, err = referenceID("assignee", req.GetAssignee(), firmID, "members"); err != nil {
 		return nil, err
@@ -83,7 +82,7 @@ func (s *projectServer) ListTasks(ctx context.Context, req *workflowv1.ListTasks
 	if err != nil {
 		return nil, err
 	}
-	tasks, more, err := s.app.Tasks(ctx, caller(ctx), firmID, f, page)
+	tasks, next, err := s.app.Tasks(ctx, caller(ctx), firmID, f, page)
 	if err != nil {
 		return nil, err
 	}
@@ -92,9 +91,7 @@ func (s *projectServer) ListTasks(ctx context.Context, req *workflowv1.ListTasks
 	for _, t := range tasks {
 		out.Tasks = append(out.Tasks, toTask(t, today))
 	}
-	if n := len(tasks); n > 0 {
-		out.NextPageToken = paging.Next(f.Cursor(tasks[n-1]), more, filter)
-	}
+	out.NextPageToken = nextPageToken(next, filter)
 	return out, nil
 }
 

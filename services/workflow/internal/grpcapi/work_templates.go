@@ -3,7 +3,6 @@ package grpcapi
 import (
 	"context"
 	"fmt"
-	"strconv"
 
 	"google.golang.org/protobuf/types/known/emptypb"
 
@@ -55,7 +54,7 @@ func (s *templateServer) ListTemplates(ctx context.Context, req *workflowv1.List
 	if err != nil {
 		return nil, err
 	}
-	templates, more, err := s.app.Templates(ctx, caller(ctx), ids[0], page)
+	templates, next, err := s.app.Templates(ctx, caller(ctx), ids[0], page)
 	if err != nil {
 		return nil, err
 	}
@@ -63,9 +62,7 @@ func (s *templateServer) ListTemplates(ctx context.Context, req *workflowv1.List
 	for _, t := range templates {
 		out.Templates = append(out.Templates, toTemplate(t))
 	}
-	if n := len(templates); n > 0 {
-		out.NextPageToken = paging.Next(paging.Cursor{Time: templates[n-1].CreateTime, ID: templates[n-1].ID}, more, filter)
-	}
+	out.NextPageToken = nextPageToken(next, filter)
 	return out, nil
 }
 
@@ -79,7 +76,7 @@ func (s *templateServer) ListTemplateRevisions(ctx context.Context, req *workflo
 	if err != nil {
 		return nil, err
 	}
-	revisions, more, err := s.app.TemplateRevisions(ctx, caller(ctx), ids[0], ids[1], page)
+	revisions, next, err := s.app.TemplateRevisions(ctx, caller(ctx), ids[0], ids[1], page)
 	if err != nil {
 		return nil, err
 	}
@@ -87,9 +84,7 @@ func (s *templateServer) ListTemplateRevisions(ctx context.Context, req *workflo
 	for _, t := range revisions {
 		out.Templates = append(out.Templates, toTemplate(t))
 	}
-	if n := len(revisions); n > 0 {
-		out.NextPageToken = paging.Next(paging.Cursor{ID: strconv.FormatInt(revisions[n-1].Revision, 10)}, more, filter)
-	}
+	out.NextPageToken = nextPageToken(next, filter)
 	return out, nil
 }
 

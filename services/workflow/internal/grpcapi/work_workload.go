@@ -46,7 +46,7 @@ func (s *workloadServer) GetMyWork(ctx context.Context, req *workflowv1.GetMyWor
 	if err != nil {
 		return nil, err
 	}
-	summary, tasks, more, err := s.app.MyWork(ctx, p, ids[0], page)
+	summary, tasks, next, err := s.app.MyWork(ctx, p, ids[0], page)
 	if err != nil {
 		return nil, err
 	}
@@ -55,9 +55,7 @@ func (s *workloadServer) GetMyWork(ctx context.Context, req *workflowv1.GetMyWor
 	for _, t := range tasks {
 		out.Tasks = append(out.Tasks, toTask(t, today))
 	}
-	if n := len(tasks); n > 0 {
-		out.NextPageToken = paging.Next(app.MyWorkFilter(p).Cursor(tasks[n-1]), more, filter)
-	}
+	out.NextPageToken = nextPageToken(next, filter)
 	return out, nil
 }
 
