@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 
-	"google.golang.org/grpc"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/types/known/emptypb"
 
@@ -16,16 +15,7 @@ import (
 	"github.com/firmflow/firmflow/services/workflow/internal/domain"
 )
 
-// clientService is ClientService on the shared Server.
-type clientService struct {
-	workflowv1.UnimplementedClientServiceServer
-	*Server
-}
-
 func init() {
-	registrations = append(registrations, func(r grpc.ServiceRegistrar, s *Server) {
-		workflowv1.RegisterClientServiceServer(r, &clientService{Server: s})
-	})
 	read := rpc.Policy{Roles: rpc.Everyone, Scope: "clients:read"}
 	write := rpc.Policy{Roles: rpc.Everyone, Scope: "clients:write"}
 	configure := rpc.Policy{Roles: rpc.Managers}
@@ -50,7 +40,7 @@ func wantsReveal(v workflowv1.ClientView) bool {
 	return v == workflowv1.ClientView_CLIENT_VIEW_REVEALED
 }
 
-func (s *clientService) GetClient(ctx context.Context, req *workflowv1.GetClientRequest) (*workflowv1.Client, error) {
+func (s *clientServer) GetClient(ctx context.Context, req *workflowv1.GetClientRequest) (*workflowv1.Client, error) {
 	ids, err := resource.Parse("name", req.GetName(), clientPattern)
 	if err != nil {
 		return nil, err
@@ -63,7 +53,7 @@ func (s *clientService) GetClient(ctx context.Context, req *workflowv1.GetClient
 	return toClient(c, wantsReveal(req.GetView())), nil
 }
 
-func (s *clientService) LookupClientByTaxId(ctx context.Context, req *workflowv1.LookupClientByTaxIdRequest) (*workflowv1.Client, error) {
+func (s *clientServer) LookupClientByTaxId(ctx context.Context, req *workflowv1.LookupClientByTaxIdRequest) (*workflowv1.Client, error) {
 	ids, err := resource.Parse("parent", req.GetParent(), firmPattern)
 	if err != nil {
 		return nil, err
@@ -84,7 +74,7 @@ func clientFilter(firmID, tag, assignee string, kind workflowv1.ClientKind, exte
 	return f, err
 }
 
-func (s *clientService) ListClients(ctx context.Context, req *workflowv1.ListClientsRequest) (*workflowv1.ListClientsResponse, error) {
+func (s *clientServer) ListClients(ctx context.Context, req *workflowv1.ListClientsRequest) (*workflowv1.ListClientsResponse, error) {
 	ids, err := resource.Parse("parent", req.GetParent(), firmPattern)
 	if err != nil {
 		return nil, err
@@ -111,7 +101,7 @@ func (s *clientService) ListClients(ctx context.Context, req *workflowv1.ListCli
 	return out, nil
 }
 
-func (s *clientService) CreateClient(ctx context.Context, req *workflowv1.CreateClientRequest) (*workflowv1.Client, error) {
+func (s *clientServer) CreateClient(ctx context.Context, req *workflowv1.CreateClientRequest) (*workflowv1.Client, error) {
 	ids, err := resource.Parse("parent", req.GetParent(), firmPattern)
 	if err != nil {
 		return nil, err
@@ -128,7 +118,7 @@ func (s *clientService) CreateClient(ctx context.Context, req *workflowv1.Create
 	return toClient(created, false), nil
 }
 
-func (s *clientService) UpdateClient(ctx context.Context, req *workflowv1.UpdateClientRequest) (*workflowv1.Client, error) {
+func (s *clientServer) UpdateClient(ctx context.Context, req *workflowv1.UpdateClientRequest) (*workflowv1.Client, error) {
 	ids, err := resource.Parse("client.name", req.GetClient().GetName(), clientPattern)
 	if err != nil {
 		return nil, err
@@ -146,7 +136,7 @@ func (s *clientService) UpdateClient(ctx context.Context, req *workflowv1.Update
 	return toClient(updated, false), nil
 }
 
-func (s *clientService) DeleteClient(ctx context.Context, req *workflowv1.DeleteClientRequest) (*emptypb.Empty, error) {
+func (s *clientServer) DeleteClient(ctx context.Context, req *workflowv1.DeleteClientRequest) (*emptypb.Empty, error) {
 	ids, err := resource.Parse("name", req.GetName(), clientPattern)
 	if err != nil {
 		return nil, err
@@ -158,7 +148,7 @@ func (s *clientService) DeleteClient(ctx context.Context, req *workflowv1.Delete
 	return &emptypb.Empty{}, nil
 }
 
-func (s *clientService) ImportClients(ctx context.Context, req *workflowv1.ImportClientsRequest) (*workflowv1.ImportClientsResponse, error) {
+func (s *clientServer) ImportClients(ctx context.Context, req *workflowv1.ImportClientsRequest) (*workflowv1.ImportClientsResponse, error) {
 	ids, err := resource.Parse("parent", req.GetParent(), firmPattern)
 	if err != nil {
 		return nil, err
@@ -178,7 +168,7 @@ func (s *clientService) ImportClients(ctx context.Context, req *workflowv1.Impor
 // exportPageSize is the default and largest page of an export.
 const exportPageSize = 1000
 
-func (s *clientService) ExportClients(ctx context.Context, req *workflowv1.ExportClientsRequest) (*workflowv1.ExportClientsResponse, error) {
+func (s *clientServer) ExportClients(ctx context.Context, req *workflowv1.ExportClientsRequest) (*workflowv1.ExportClientsResponse, error) {
 	ids, err := resource.Parse("parent", req.GetParent(), firmPattern)
 	if err != nil {
 		return nil, err
@@ -235,7 +225,7 @@ func (s *clientService) ExportClients(ctx context.Context, req *workflowv1.Expor
 	return out, nil
 }
 
-func (s *clientService) ListCustomFields(ctx context.Context, req *workflowv1.ListCustomFieldsRequest) (*workflowv1.ListCustomFieldsResponse, error) {
+func (s *clientServer) ListCustomFields(ctx context.Context, req *workflowv1.ListCustomFieldsRequest) (*workflowv1.ListCustomFieldsResponse, error) {
 	ids, err := resource.Parse("parent", req.GetParent(), firmPattern)
 	if err != nil {
 		return nil, err
@@ -252,7 +242,7 @@ func (s *clientService) ListCustomFields(ctx context.Context, req *workflowv1.Li
 	return out, nil
 }
 
-func (s *clientService) GetCustomField(ctx context.Context, req *workflowv1.GetCustomFieldRequest) (*workflowv1.CustomField, error) {
+func (s *clientServer) GetCustomField(ctx context.Context, req *workflowv1.GetCustomFieldRequest) (*workflowv1.CustomField, error) {
 	ids, err := resource.Parse("name", req.GetName(), customFieldPattern)
 	if err != nil {
 		return nil, err
@@ -265,7 +255,7 @@ func (s *clientService) GetCustomField(ctx context.Context, req *workflowv1.GetC
 	return toCustomField(f), nil
 }
 
-func (s *clientService) CreateCustomField(ctx context.Context, req *workflowv1.CreateCustomFieldRequest) (*workflowv1.CustomField, error) {
+func (s *clientServer) CreateCustomField(ctx context.Context, req *workflowv1.CreateCustomFieldRequest) (*workflowv1.CustomField, error) {
 	ids, err := resource.Parse("parent", req.GetParent(), firmPattern)
 	if err != nil {
 		return nil, err
@@ -278,7 +268,7 @@ func (s *clientService) CreateCustomField(ctx context.Context, req *workflowv1.C
 	return toCustomField(f), nil
 }
 
-func (s *clientService) UpdateCustomField(ctx context.Context, req *workflowv1.UpdateCustomFieldRequest) (*workflowv1.CustomField, error) {
+func (s *clientServer) UpdateCustomField(ctx context.Context, req *workflowv1.UpdateCustomFieldRequest) (*workflowv1.CustomField, error) {
 	ids, err := resource.Parse("custom_field.name", req.GetCustomField().GetName(), customFieldPattern)
 	if err != nil {
 		return nil, err
@@ -292,7 +282,7 @@ func (s *clientService) UpdateCustomField(ctx context.Context, req *workflowv1.U
 	return toCustomField(f), nil
 }
 
-func (s *clientService) DeleteCustomField(ctx context.Context, req *workflowv1.DeleteCustomFieldRequest) (*emptypb.Empty, error) {
+func (s *clientServer) DeleteCustomField(ctx context.Context, req *workflowv1.DeleteCustomFieldRequest) (*emptypb.Empty, error) {
 	ids, err := resource.Parse("name", req.GetName(), customFieldPattern)
 	if err != nil {
 		return nil, err

@@ -3,7 +3,6 @@ package grpcapi
 import (
 	"context"
 
-	"google.golang.org/grpc"
 	"google.golang.org/protobuf/types/known/emptypb"
 
 	"github.com/firmflow/firmflow/pkg/apierr"
@@ -14,16 +13,7 @@ import (
 	"github.com/firmflow/firmflow/services/workflow/internal/domain"
 )
 
-// contactService is ContactService on the shared Server.
-type contactService struct {
-	workflowv1.UnimplementedContactServiceServer
-	*Server
-}
-
 func init() {
-	registrations = append(registrations, func(r grpc.ServiceRegistrar, s *Server) {
-		workflowv1.RegisterContactServiceServer(r, &contactService{Server: s})
-	})
 	contactsRead := rpc.Policy{Roles: rpc.Everyone, Scope: "contacts:read"}
 	contactsWrite := rpc.Policy{Roles: rpc.Everyone, Scope: "contacts:write"}
 	clientsRead := rpc.Policy{Roles: rpc.Everyone, Scope: "clients:read"}
@@ -41,7 +31,7 @@ func init() {
 	})
 }
 
-func (s *contactService) GetContact(ctx context.Context, req *workflowv1.GetContactRequest) (*workflowv1.Contact, error) {
+func (s *contactServer) GetContact(ctx context.Context, req *workflowv1.GetContactRequest) (*workflowv1.Contact, error) {
 	ids, err := resource.Parse("name", req.GetName(), contactPattern)
 	if err != nil {
 		return nil, err
@@ -54,7 +44,7 @@ func (s *contactService) GetContact(ctx context.Context, req *workflowv1.GetCont
 	return toContact(c), nil
 }
 
-func (s *contactService) ListContacts(ctx context.Context, req *workflowv1.ListContactsRequest) (*workflowv1.ListContactsResponse, error) {
+func (s *contactServer) ListContacts(ctx context.Context, req *workflowv1.ListContactsRequest) (*workflowv1.ListContactsResponse, error) {
 	ids, err := resource.Parse("parent", req.GetParent(), firmPattern)
 	if err != nil {
 		return nil, err
@@ -77,7 +67,7 @@ func (s *contactService) ListContacts(ctx context.Context, req *workflowv1.ListC
 	return out, nil
 }
 
-func (s *contactService) CreateContact(ctx context.Context, req *workflowv1.CreateContactRequest) (*workflowv1.Contact, error) {
+func (s *contactServer) CreateContact(ctx context.Context, req *workflowv1.CreateContactRequest) (*workflowv1.Contact, error) {
 	ids, err := resource.Parse("parent", req.GetParent(), firmPattern)
 	if err != nil {
 		return nil, err
@@ -90,7 +80,7 @@ func (s *contactService) CreateContact(ctx context.Context, req *workflowv1.Crea
 	return toContact(c), nil
 }
 
-func (s *contactService) UpdateContact(ctx context.Context, req *workflowv1.UpdateContactRequest) (*workflowv1.Contact, error) {
+func (s *contactServer) UpdateContact(ctx context.Context, req *workflowv1.UpdateContactRequest) (*workflowv1.Contact, error) {
 	ids, err := resource.Parse("contact.name", req.GetContact().GetName(), contactPattern)
 	if err != nil {
 		return nil, err
@@ -104,7 +94,7 @@ func (s *contactService) UpdateContact(ctx context.Context, req *workflowv1.Upda
 	return toContact(c), nil
 }
 
-func (s *contactService) DeleteContact(ctx context.Context, req *workflowv1.DeleteContactRequest) (*emptypb.Empty, error) {
+func (s *contactServer) DeleteContact(ctx context.Context, req *workflowv1.DeleteContactRequest) (*emptypb.Empty, error) {
 	ids, err := resource.Parse("name", req.GetName(), contactPattern)
 	if err != nil {
 		return nil, err
@@ -116,7 +106,7 @@ func (s *contactService) DeleteContact(ctx context.Context, req *workflowv1.Dele
 	return &emptypb.Empty{}, nil
 }
 
-func (s *contactService) ListClientContacts(ctx context.Context, req *workflowv1.ListClientContactsRequest) (*workflowv1.ListClientContactsResponse, error) {
+func (s *contactServer) ListClientContacts(ctx context.Context, req *workflowv1.ListClientContactsRequest) (*workflowv1.ListClientContactsResponse, error) {
 	ids, err := resource.Parse("parent", req.GetParent(), clientPattern)
 	if err != nil {
 		return nil, err
@@ -133,7 +123,7 @@ func (s *contactService) ListClientContacts(ctx context.Context, req *workflowv1
 	return out, nil
 }
 
-func (s *contactService) CreateClientContact(ctx context.Context, req *workflowv1.CreateClientContactRequest) (*workflowv1.ClientContact, error) {
+func (s *contactServer) CreateClientContact(ctx context.Context, req *workflowv1.CreateClientContactRequest) (*workflowv1.ClientContact, error) {
 	ids, err := resource.Parse("parent", req.GetParent(), clientPattern)
 	if err != nil {
 		return nil, err
@@ -156,7 +146,7 @@ func (s *contactService) CreateClientContact(ctx context.Context, req *workflowv
 	return toClientContact(l), nil
 }
 
-func (s *contactService) UpdateClientContact(ctx context.Context, req *workflowv1.UpdateClientContactRequest) (*workflowv1.ClientContact, error) {
+func (s *contactServer) UpdateClientContact(ctx context.Context, req *workflowv1.UpdateClientContactRequest) (*workflowv1.ClientContact, error) {
 	link := req.GetClientContact()
 	ids, err := resource.Parse("client_contact.name", link.GetName(), clientContactPattern)
 	if err != nil {
@@ -173,7 +163,7 @@ func (s *contactService) UpdateClientContact(ctx context.Context, req *workflowv
 	return toClientContact(l), nil
 }
 
-func (s *contactService) DeleteClientContact(ctx context.Context, req *workflowv1.DeleteClientContactRequest) (*emptypb.Empty, error) {
+func (s *contactServer) DeleteClientContact(ctx context.Context, req *workflowv1.DeleteClientContactRequest) (*emptypb.Empty, error) {
 	ids, err := resource.Parse("name", req.GetName(), clientContactPattern)
 	if err != nil {
 		return nil, err

@@ -16,25 +16,50 @@ import (
 	"github.com/firmflow/firmflow/services/workflow/internal/app"
 )
 
-// Server implements workflow's gRPC services.
-type Server struct {
-	workflowv1.UnimplementedPermissionServiceServer
-	app *app.App
-}
-
-// registrations add the services of each resource file to a gRPC server.
-var registrations []func(grpc.ServiceRegistrar, *Server)
+// One server per gRPC service, each a translation over the same use cases.
+type (
+	permissionServer struct {
+		workflowv1.UnimplementedPermissionServiceServer
+		app *app.App
+	}
+	clientServer struct {
+		workflowv1.UnimplementedClientServiceServer
+		app *app.App
+	}
+	contactServer struct {
+		workflowv1.UnimplementedContactServiceServer
+		app *app.App
+	}
+	templateServer struct {
+		workflowv1.UnimplementedTemplateServiceServer
+		app *app.App
+	}
+	projectServer struct {
+		workflowv1.UnimplementedProjectServiceServer
+		app *app.App
+	}
+	seriesServer struct {
+		workflowv1.UnimplementedSeriesServiceServer
+		app *app.App
+	}
+	workloadServer struct {
+		workflowv1.UnimplementedWorkloadServiceServer
+		app *app.App
+	}
+)
 
 // policyTables are the per-file authorization tables, merged into Policies.
 var policyTables []rpc.Policies
 
 // Register adds every workflow service to srv.
 func Register(srv grpc.ServiceRegistrar, a *app.App) {
-	s := &Server{app: a}
-	workflowv1.RegisterPermissionServiceServer(srv, s)
-	for _, register := range registrations {
-		register(srv, s)
-	}
+	workflowv1.RegisterPermissionServiceServer(srv, &permissionServer{app: a})
+	workflowv1.RegisterClientServiceServer(srv, &clientServer{app: a})
+	workflowv1.RegisterContactServiceServer(srv, &contactServer{app: a})
+	workflowv1.RegisterTemplateServiceServer(srv, &templateServer{app: a})
+	workflowv1.RegisterProjectServiceServer(srv, &projectServer{app: a})
+	workflowv1.RegisterSeriesServiceServer(srv, &seriesServer{app: a})
+	workflowv1.RegisterWorkloadServiceServer(srv, &workloadServer{app: a})
 }
 
 // Policies is workflow's authorization table: every RPC and who may call it. The

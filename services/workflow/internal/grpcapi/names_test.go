@@ -23,8 +23,8 @@ const (
 // firm's resource is NOT_FOUND, as for an id that does not exist.
 func TestNamesAreReadOneWay(t *testing.T) {
 	ctx := context.Background()
-	s := &Server{}
-	clients, contacts := &clientService{Server: s}, &contactService{Server: s}
+	s := &permissionServer{}
+	clients, contacts := &clientServer{}, &contactServer{}
 	projects, templates, series := &projectServer{}, &templateServer{}, &seriesServer{}
 	bad := "firms/" + firmA + "/clients/not-a-uuid"
 	cases := []struct {

@@ -10,7 +10,7 @@ import (
 	"github.com/firmflow/firmflow/services/workflow/internal/domain"
 )
 
-func (s *Server) GetPermissions(ctx context.Context, req *workflowv1.GetPermissionsRequest) (*workflowv1.Permissions, error) {
+func (s *permissionServer) GetPermissions(ctx context.Context, req *workflowv1.GetPermissionsRequest) (*workflowv1.Permissions, error) {
 	ids, err := resource.Parse("name", req.GetName(), permissionsPattern)
 	if err != nil {
 		return nil, err
@@ -22,7 +22,7 @@ func (s *Server) GetPermissions(ctx context.Context, req *workflowv1.GetPermissi
 	return toPermissions(ids[0], perms), nil
 }
 
-func (s *Server) UpdatePermissions(ctx context.Context, req *workflowv1.UpdatePermissionsRequest) (*workflowv1.Permissions, error) {
+func (s *permissionServer) UpdatePermissions(ctx context.Context, req *workflowv1.UpdatePermissionsRequest) (*workflowv1.Permissions, error) {
 	ids, err := resource.Parse("permissions.name", req.GetPermissions().GetName(), permissionsPattern)
 	if err != nil {
 		return nil, err

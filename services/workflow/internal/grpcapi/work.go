@@ -4,47 +4,15 @@ import (
 	"fmt"
 	"strings"
 
-	"google.golang.org/grpc"
-
 	"github.com/firmflow/firmflow/pkg/apierr"
 	workflowv1 "github.com/firmflow/firmflow/pkg/gen/firmflow/workflow/v1"
 	"github.com/firmflow/firmflow/pkg/paging"
 	"github.com/firmflow/firmflow/pkg/resource"
 	"github.com/firmflow/firmflow/pkg/rpc"
-	"github.com/firmflow/firmflow/services/workflow/internal/app"
 	"github.com/firmflow/firmflow/services/workflow/internal/domain"
 )
 
-// The work services: templates, projects and tasks, series, workload. Each is its own
-// gRPC service with its own server value, registered with the shared Server's app.
-
-type templateServer struct {
-	workflowv1.UnimplementedTemplateServiceServer
-	app *app.App
-}
-
-type projectServer struct {
-	workflowv1.UnimplementedProjectServiceServer
-	app *app.App
-}
-
-type seriesServer struct {
-	workflowv1.UnimplementedSeriesServiceServer
-	app *app.App
-}
-
-type workloadServer struct {
-	workflowv1.UnimplementedWorkloadServiceServer
-	app *app.App
-}
-
 func init() {
-	registrations = append(registrations, func(srv grpc.ServiceRegistrar, s *Server) {
-		workflowv1.RegisterTemplateServiceServer(srv, &templateServer{app: s.app})
-		workflowv1.RegisterProjectServiceServer(srv, &projectServer{app: s.app})
-		workflowv1.RegisterSeriesServiceServer(srv, &seriesServer{app: s.app})
-		workflowv1.RegisterWorkloadServiceServer(srv, &workloadServer{app: s.app})
-	})
 	// The role gate only; the firm's permission matrix decides the rest in app.
 	policyTables = append(policyTables, rpc.Policies{
 		workflowv1.TemplateService_CreateTemplate_FullMethodName:        {Roles: rpc.Everyone, Scope: "templates:write"},
