@@ -1,17 +1,12 @@
 package app
 
 import (
-	"context"
 	"time"
 
-	"google.golang.org/protobuf/proto"
-
 	"github.com/firmflow/firmflow/pkg/apierr"
-	"github.com/firmflow/firmflow/pkg/outbox"
 	"github.com/firmflow/firmflow/pkg/principal"
 	"github.com/firmflow/firmflow/pkg/resource"
 	"github.com/firmflow/firmflow/services/workflow/internal/domain"
-	"github.com/firmflow/firmflow/services/workflow/internal/store"
 )
 
 // Shared by the work use cases (templates, projects, tasks, series, workload).
@@ -30,24 +25,6 @@ func (a *App) Today() domain.Date { return domain.DateOf(a.now()) }
 // which is what the "assigned" permission scope reaches.
 func assignedToCaller(p principal.Principal, assigneeID string) bool {
 	return p.Kind == principal.KindUser && assigneeID != "" && assigneeID == p.UserID
-}
-
-// workEvents collects the events of one use case, written together at its end.
-type workEvents struct {
-	firmID, actor string
-	events        []outbox.Event
-}
-
-func newWorkEvents(q *store.Queries, actor string) *workEvents {
-	return &workEvents{firmID: q.FirmID(), actor: actor}
-}
-
-func (e *workEvents) add(event string, payload proto.Message) {
-	e.events = append(e.events, outbox.Event{FirmID: e.firmID, Subject: "firmflow.workflow." + event, Actor: e.actor, Payload: payload})
-}
-
-func (e *workEvents) write(ctx context.Context, q *store.Queries) error {
-	return q.Emit(ctx, e.events...)
 }
 
 // earlierCreate is the id of the resource a reused request_id created, which must be

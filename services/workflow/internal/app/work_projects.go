@@ -53,7 +53,7 @@ func (a *App) CreateProject(ctx context.Context, p principal.Principal, firmID s
 			}
 			tmpl = &t
 		}
-		events := newWorkEvents(q, p.Actor())
+		events := newEventBatch(q, p.Actor())
 		project, err = a.insertProject(ctx, q, events, id, project, tmpl)
 		if err != nil {
 			return err
@@ -65,7 +65,7 @@ func (a *App) CreateProject(ctx context.Context, p principal.Principal, firmID s
 
 // insertProject stores a new project and, from a template, its tasks. Unset fields
 // come from the template: name, budget, and a due date from the task offsets.
-func (a *App) insertProject(ctx context.Context, q *store.Queries, events *workEvents, id string, project domain.Project, tmpl *domain.Template) (domain.Project, error) {
+func (a *App) insertProject(ctx context.Context, q *store.Queries, events *eventBatch, id string, project domain.Project, tmpl *domain.Template) (domain.Project, error) {
 	now := a.workNow()
 	project.ID, project.FirmID, project.Status, project.Version, project.CreateTime, project.UpdateTime =
 		id, q.FirmID(), domain.ProjectNotStarted, 1, now, now
@@ -120,7 +120,7 @@ func (a *App) newTasks(project domain.Project, tasks []domain.Task) []domain.Tas
 // replan rewrites a project that has not started from a template revision and a
 // plan: the plan's fields, and the template's tasks rebuilt in front of the tasks
 // people added by hand.
-func (a *App) replan(ctx context.Context, q *store.Queries, events *workEvents, project domain.Project, tmpl domain.Template, plan domain.ProjectPlan) error {
+func (a *App) replan(ctx context.Context, q *store.Queries, events *eventBatch, project domain.Project, tmpl domain.Template, plan domain.ProjectPlan) error {
 	if !project.Replannable() {
 		return nil
 	}
@@ -153,7 +153,7 @@ func (a *App) replan(ctx context.Context, q *store.Queries, events *workEvents, 
 
 // retally recounts a project's tasks and derives its status, recording a status
 // change as an event. The caller saves the project.
-func (a *App) retally(ctx context.Context, q *store.Queries, events *workEvents, project *domain.Project) (bool, error) {
+func (a *App) retally(ctx context.Context, q *store.Queries, events *eventBatch, project *domain.Project) (bool, error) {
 	tally, err := q.ProjectTally(ctx, project.ID)
 	if err != nil {
 		return false, err

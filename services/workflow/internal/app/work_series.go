@@ -52,7 +52,7 @@ func (a *App) CreateSeries(ctx context.Context, p principal.Principal, firmID st
 		if err := q.InsertSeries(ctx, s); err != nil {
 			return err
 		}
-		events := newWorkEvents(q, p.Actor())
+		events := newEventBatch(q, p.Actor())
 		events.add("series_created", &eventsv1.SeriesChanged{Series: seriesName(firmID, s.ID)})
 		if _, err := a.runSeries(ctx, q, events, &s, tmpl, a.Today()); err != nil {
 			return err
@@ -153,7 +153,7 @@ func (a *App) UpdateSeries(ctx context.Context, p principal.Principal, firmID, i
 		if s, err = q.SaveSeries(ctx, s, s.Version); err != nil {
 			return err
 		}
-		events := newWorkEvents(q, p.Actor())
+		events := newEventBatch(q, p.Actor())
 		projects, err := q.NotStartedProjectsOfSeries(ctx, s.ID)
 		if err != nil {
 			return err
@@ -262,7 +262,7 @@ func (a *App) RunSeries(ctx context.Context, p principal.Principal, firmID, id s
 		if err != nil {
 			return err
 		}
-		events := newWorkEvents(q, p.Actor())
+		events := newEventBatch(q, p.Actor())
 		if created, err = a.runSeries(ctx, q, events, &s, tmpl, a.Today()); err != nil {
 			return err
 		}
@@ -274,7 +274,7 @@ func (a *App) RunSeries(ctx context.Context, p principal.Principal, firmID, id s
 
 // runSeries creates the due periods of a locked series and records when it next has
 // work. A paused series creates nothing and waits to be resumed.
-func (a *App) runSeries(ctx context.Context, q *store.Queries, events *workEvents, s *domain.Series, tmpl domain.Template, today domain.Date) ([]domain.Project, error) {
+func (a *App) runSeries(ctx context.Context, q *store.Queries, events *eventBatch, s *domain.Series, tmpl domain.Template, today domain.Date) ([]domain.Project, error) {
 	var periods []domain.Period
 	var next domain.Date
 	if !s.Paused {
@@ -366,7 +366,7 @@ func (a *App) runDueSeries(ctx context.Context, ref store.SeriesRef, today domai
 		if err != nil {
 			return err
 		}
-		events := newWorkEvents(q, SchedulerActor)
+		events := newEventBatch(q, SchedulerActor)
 		if _, err := a.runSeries(ctx, q, events, &s, tmpl, today); err != nil {
 			return err
 		}

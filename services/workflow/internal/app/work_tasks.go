@@ -61,7 +61,7 @@ func (a *App) CreateTask(ctx context.Context, p principal.Principal, firmID, pro
 		if err := q.InsertTasks(ctx, []domain.Task{t}); err != nil {
 			return err
 		}
-		events := newWorkEvents(q, p.Actor())
+		events := newEventBatch(q, p.Actor())
 		events.add("task_created", &eventsv1.TaskChanged{
 			Task: taskName(firmID, projectID, t.ID), Project: projectName(firmID, projectID), Status: string(t.Status),
 		})
@@ -79,7 +79,7 @@ func (a *App) CreateTask(ctx context.Context, p principal.Principal, firmID, pro
 
 // settleProject recounts a locked project after a task change and saves it when its
 // status or counts moved.
-func (a *App) settleProject(ctx context.Context, q *store.Queries, events *workEvents, project domain.Project) error {
+func (a *App) settleProject(ctx context.Context, q *store.Queries, events *eventBatch, project domain.Project) error {
 	changed, err := a.retally(ctx, q, events, &project)
 	if err != nil || !changed {
 		return err
@@ -165,7 +165,7 @@ func (a *App) UpdateTask(ctx context.Context, p principal.Principal, firmID, pro
 		if t, err = q.SaveTask(ctx, t, t.Version); err != nil {
 			return err
 		}
-		events := newWorkEvents(q, p.Actor())
+		events := newEventBatch(q, p.Actor())
 		events.add("task_updated", &eventsv1.TaskChanged{
 			Task: taskName(firmID, projectID, id), Project: projectName(firmID, projectID), ChangedFields: changed, Status: string(t.Status),
 		})
@@ -248,7 +248,7 @@ func (a *App) DeleteTask(ctx context.Context, p principal.Principal, firmID, pro
 		if err := q.DeleteTask(ctx, projectID, id); err != nil {
 			return err
 		}
-		events := newWorkEvents(q, p.Actor())
+		events := newEventBatch(q, p.Actor())
 		events.add("task_deleted", &eventsv1.TaskChanged{Task: taskName(firmID, projectID, id), Project: projectName(firmID, projectID)})
 		if err := a.settleProject(ctx, q, events, project); err != nil {
 			return err

@@ -123,7 +123,7 @@ func (a *App) UpdateTemplate(ctx context.Context, p principal.Principal, firmID,
 		if t, err = q.SaveTemplate(ctx, t, t.Revision); err != nil {
 			return err
 		}
-		events := newWorkEvents(q, p.Actor())
+		events := newEventBatch(q, p.Actor())
 		replanned, err := a.replanTemplateProjects(ctx, q, events, t)
 		if err != nil {
 			return err
@@ -158,7 +158,7 @@ func (a *App) DeleteTemplate(ctx context.Context, p principal.Principal, firmID,
 
 // replanTemplateProjects moves the template's not-started projects to its new
 // revision, keeping each project's own dates, assignee and budget.
-func (a *App) replanTemplateProjects(ctx context.Context, q *store.Queries, events *workEvents, t domain.Template) (int, error) {
+func (a *App) replanTemplateProjects(ctx context.Context, q *store.Queries, events *eventBatch, t domain.Template) (int, error) {
 	projects, err := q.NotStartedProjectsOfTemplate(ctx, t.ID)
 	if err != nil {
 		return 0, err
