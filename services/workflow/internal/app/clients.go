@@ -225,12 +225,9 @@ func nilIfEmpty(m map[string]any) map[string]any {
 	return m
 }
 
-// UpdateClient changes the fields named by paths. etag, when not empty, must match
-// the client's current version.
-func (a *App) UpdateClient(ctx context.Context, p principal.Principal, firmID, clientID string, update domain.Client, paths []string, etag string) (domain.Client, error) {
-	if len(paths) == 0 {
-		return domain.Client{}, apierr.InvalidArgument("update_mask", "required", "name the fields to change")
-	}
+// UpdateClient changes the fields the patch sets. Its etag, when not empty, must
+// match the client's current version.
+func (a *App) UpdateClient(ctx context.Context, p principal.Principal, firmID, clientID string, patch ClientPatch) (domain.Client, error) {
 	var out domain.Client
 	err := a.inFirm(ctx, p, firmID, func(q *store.Queries) error {
 		r, err := q.ClientForUpdate(ctx, clientID)
@@ -240,7 +237,7 @@ func (a *App) UpdateClient(ctx context.Context, p principal.Principal, firmID, c
 		if err := a.requireOnClient(ctx, q, p, r.Client, domain.ActionUpdate); err != nil {
 			return err
 		}
-		if err := checkEtag(etag, r.Client.Version, "client"); err != nil {
+		if err := checkEtag(patch.Etag, r.Client.Version, "client"); err != nil {
 			return err
 		}
 		key := a.lazyFirmKey(ctx, q)
@@ -250,10 +247,7 @@ func (a *App) UpdateClient(ctx context.Context, p principal.Principal, firmID, c
 			return err
 		}
 		before := domain.CloneClient(c)
-		changed, err := c.Apply(update, paths)
-		if err != nil {
-			return err
-		}
+		changed := patch.apply(&c)
 		if len(changed) == 0 {
 			out = c.Masked()
 			return nil

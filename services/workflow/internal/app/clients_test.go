@@ -211,26 +211,22 @@ func TestClientUpdatesFollowTheMaskAndTheEtag(t *testing.T) {
 	c := f.create(t, f.owner, taxed)
 	etag := app.Etag(c.Version)
 
-	u, err := f.app.UpdateClient(ctx, f.member, f.firm, c.ID,
-		domain.Client{DisplayName: "Ada King", Description: "ignored: not in the mask", Sensitive: domain.Sensitive{TaxID: "987-65-4321"}},
-		[]string{"display_name", "tax_id"}, etag)
+	u, err := f.app.UpdateClient(ctx, f.member, f.firm, c.ID, app.ClientPatch{DisplayName: ptr("Ada King"), TaxID: ptr("987-65-4321"), Etag: etag})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if u.DisplayName != "Ada King" || u.Description != "" || u.Sensitive.TaxID != "***-**-4321" || u.Version != c.Version+1 {
 		t.Errorf("updated %+v", u)
 	}
-	_, err = f.app.UpdateClient(ctx, f.member, f.firm, c.ID, domain.Client{DisplayName: "Late"}, []string{"display_name"}, etag)
+	_, err = f.app.UpdateClient(ctx, f.member, f.firm, c.ID, app.ClientPatch{DisplayName: ptr("Late"), Etag: etag})
 	wantReason(t, err, "ETAG_MISMATCH")
 
 	// A masked value read back and written again is refused, never stored.
-	_, err = f.app.UpdateClient(ctx, f.owner, f.firm, c.ID, domain.Client{Sensitive: domain.Sensitive{TaxID: u.Sensitive.TaxID}}, []string{"tax_id"}, "")
+	_, err = f.app.UpdateClient(ctx, f.owner, f.firm, c.ID, app.ClientPatch{TaxID: ptr(u.Sensitive.TaxID)})
 	wantCode(t, err, codes.InvalidArgument)
 	if got := violations(err); !slices.Equal(got, []string{"client.tax_id"}) {
 		t.Errorf("violations %v", got)
 	}
-	_, err = f.app.UpdateClient(ctx, f.owner, f.firm, c.ID, domain.Client{}, []string{"firm_id"}, "")
-	wantCode(t, err, codes.InvalidArgument)
 
 	full, _ := f.app.Client(ctx, f.owner, f.firm, c.ID, true)
 	if full.Sensitive.TaxID != "987-65-4321" || full.Sensitive.BankAccount != taxed.Sensitive.BankAccount {
@@ -245,7 +241,7 @@ func TestClientUpdatesFollowTheMaskAndTheEtag(t *testing.T) {
 	}
 
 	// Clearing a sensitive field removes its ciphertext.
-	if _, err := f.app.UpdateClient(ctx, f.owner, f.firm, c.ID, domain.Client{}, []string{"tax_id", "notes"}, ""); err != nil {
+	if _, err := f.app.UpdateClient(ctx, f.owner, f.firm, c.ID, app.ClientPatch{TaxID: ptr(""), Notes: ptr("")}); err != nil {
 		t.Fatal(err)
 	}
 	full, _ = f.app.Client(ctx, f.owner, f.firm, c.ID, true)
@@ -337,7 +333,7 @@ func TestClientListPagesFiltersAndHonoursAssignedScope(t *testing.T) {
 		byName[c.DisplayName] = c
 	}
 	for name, tags := range map[string][]string{"Alan": {"payroll", "new"}, "Grace": nil} {
-		if _, err := f.app.UpdateClient(ctx, f.owner, f.firm, byName[name].ID, domain.Client{Tags: tags}, []string{"tags"}, ""); err != nil {
+		if _, err := f.app.UpdateClient(ctx, f.owner, f.firm, byName[name].ID, app.ClientPatch{Tags: &tags}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -411,15 +407,14 @@ func TestCustomFieldValuesAreCheckedAgainstTheirDefinitions(t *testing.T) {
 	}
 
 	// One value changes through custom_fields.<key>; null removes it.
-	u, err := f.app.UpdateClient(ctx, f.owner, f.firm, c.ID, domain.Client{CustomFields: map[string]any{"fee": 900.0, "vip": nil}},
-		[]string{"custom_fields.fee", "custom_fields.vip"}, "")
+	u, err := f.app.UpdateClient(ctx, f.owner, f.firm, c.ID, app.ClientPatch{CustomValues: []app.CustomValue{{Key: "fee", Value: 900.0}, {Key: "vip"}}})
 	if err != nil || u.CustomFields["fee"] != 900.0 || u.CustomFields["vip"] != nil || u.CustomFields["entity"] != "LLC" {
 		t.Fatalf("partial custom update: %v %v", u.CustomFields, err)
 	}
 
-	_, err = f.app.UpdateCustomField(ctx, f.admin, f.firm, entity.ID, domain.CustomField{Options: []string{"S-Corp"}}, []string{"options"}, "")
+	_, err = f.app.UpdateCustomField(ctx, f.admin, f.firm, entity.ID, app.CustomFieldPatch{Options: &[]string{"S-Corp"}})
 	wantReason(t, err, "OPTION_IN_USE")
-	if _, err := f.app.UpdateCustomField(ctx, f.admin, f.firm, entity.ID, domain.CustomField{Options: []string{"LLC", "S-Corp"}}, []string{"options"}, ""); err != nil {
+	if _, err := f.app.UpdateCustomField(ctx, f.admin, f.firm, entity.ID, app.CustomFieldPatch{Options: &[]string{"LLC", "S-Corp"}}); err != nil {
 		t.Errorf("removing an unused option: %v", err)
 	}
 	if err := f.app.DeleteCustomField(ctx, f.admin, f.firm, entity.ID, ""); err != nil {
@@ -569,7 +564,7 @@ func TestContactsLinkToClientsWithOnePrimary(t *testing.T) {
 		t.Error("client's primary contact is not Grace")
 	}
 	before, _ := f.app.Client(ctx, f.member, f.firm, c.ID, false)
-	if _, err := f.app.UpdateClientContact(ctx, f.member, f.firm, domain.ClientContact{ClientID: c.ID, ContactID: alan.ID, Primary: true}, []string{"primary"}, ""); err != nil {
+	if _, err := f.app.UpdateClientContact(ctx, f.member, f.firm, c.ID, alan.ID, app.ClientContactPatch{Primary: ptr(true)}); err != nil {
 		t.Fatal(err)
 	}
 	links, err := f.app.ClientContacts(ctx, f.member, f.firm, c.ID)
@@ -621,17 +616,17 @@ func TestAnotherFirmsClientsContactsAndFieldsAreNotFound(t *testing.T) {
 	checks := map[string]error{}
 	_, checks["get via victim firm"] = f.app.Client(ctx, o, f.firm, c.ID, false)
 	_, checks["get via own firm"] = f.app.Client(ctx, o, theirs, c.ID, true)
-	_, checks["update"] = f.app.UpdateClient(ctx, o, theirs, c.ID, domain.Client{DisplayName: "pwned"}, []string{"display_name"}, "")
+	_, checks["update"] = f.app.UpdateClient(ctx, o, theirs, c.ID, app.ClientPatch{DisplayName: ptr("pwned")})
 	checks["delete"] = f.app.DeleteClient(ctx, o, theirs, c.ID, "")
 	_, checks["lookup"] = f.app.LookupClientByTaxID(ctx, o, f.firm, "123-45-6789", true)
 	_, checks["contact"] = f.app.Contact(ctx, o, theirs, k.ID)
-	_, checks["update contact"] = f.app.UpdateContact(ctx, o, theirs, k.ID, domain.Contact{DisplayName: "x"}, []string{"display_name"}, "")
+	_, checks["update contact"] = f.app.UpdateContact(ctx, o, theirs, k.ID, app.ContactPatch{DisplayName: ptr("x")})
 	checks["delete contact"] = f.app.DeleteContact(ctx, o, theirs, k.ID, "")
 	_, checks["link their contact to my client"] = f.app.LinkContact(ctx, o, theirs, domain.ClientContact{ClientID: mine.ID, ContactID: k.ID})
 	_, checks["list links"] = f.app.ClientContacts(ctx, o, theirs, c.ID)
 	checks["unlink"] = f.app.UnlinkContact(ctx, o, theirs, c.ID, k.ID)
 	_, checks["field"] = f.app.CustomField(ctx, o, theirs, def.ID)
-	_, checks["update field"] = f.app.UpdateCustomField(ctx, o, theirs, def.ID, domain.CustomField{DisplayName: "x"}, []string{"display_name"}, "")
+	_, checks["update field"] = f.app.UpdateCustomField(ctx, o, theirs, def.ID, app.CustomFieldPatch{DisplayName: ptr("x")})
 	checks["delete field"] = f.app.DeleteCustomField(ctx, o, theirs, def.ID, "")
 	_, checks["import into victim"] = f.app.ImportClients(ctx, o, f.firm, importCSV, "", false)
 	_, checks["export victim"] = f.app.ExportClients(ctx, o, f.firm, "csv", domain.ClientFilter{}, false, paging.Page{Size: 10})
@@ -655,9 +650,7 @@ func TestEventsNameChangedFieldsNeverSensitiveValues(t *testing.T) {
 	ctx := context.Background()
 	canary := domain.Sensitive{TaxID: "CANARY-TAX-7A1", BankAccount: "CANARY-BANK-7A2", BankRouting: "CANARY-RT-7A3", Notes: "canary note 7A4"}
 	c := f.create(t, f.owner, domain.Client{DisplayName: "Canary", Sensitive: canary})
-	if _, err := f.app.UpdateClient(ctx, f.owner, f.firm, c.ID, domain.Client{Sensitive: domain.Sensitive{
-		TaxID: "CANARY-TAX-7B1", Notes: "canary note 7B4",
-	}}, []string{"tax_id", "notes"}, ""); err != nil {
+	if _, err := f.app.UpdateClient(ctx, f.owner, f.firm, c.ID, app.ClientPatch{TaxID: ptr("CANARY-TAX-7B1"), Notes: ptr("canary note 7B4")}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := f.app.Client(ctx, f.owner, f.firm, c.ID, true); err != nil {
@@ -724,3 +717,5 @@ func TestLargeExportsEndPagesEarlyAndLoseNoClient(t *testing.T) {
 		t.Errorf("%d clients in %d pages, want %d in several", len(seen), pages, n)
 	}
 }
+
+func ptr[T any](v T) *T { return &v }

@@ -124,12 +124,11 @@ func (s *clientServer) UpdateClient(ctx context.Context, req *workflowv1.UpdateC
 		return nil, err
 	}
 	firmID, clientID := ids[0], ids[1]
-	c, err := fromClient(req.GetClient(), firmID)
+	patch, err := clientPatch(req.GetClient(), req.GetUpdateMask().GetPaths(), firmID)
 	if err != nil {
 		return nil, err
 	}
-	paths := maskPaths(req.GetUpdateMask().GetPaths(), clientOutputOnly)
-	updated, err := s.app.UpdateClient(ctx, caller(ctx), firmID, clientID, c, paths, req.GetClient().GetEtag())
+	updated, err := s.app.UpdateClient(ctx, caller(ctx), firmID, clientID, patch)
 	if err != nil {
 		return nil, err
 	}
@@ -274,8 +273,11 @@ func (s *clientServer) UpdateCustomField(ctx context.Context, req *workflowv1.Up
 		return nil, err
 	}
 	firmID, id := ids[0], ids[1]
-	paths := maskPaths(req.GetUpdateMask().GetPaths(), customFieldOutputOnly)
-	f, err := s.app.UpdateCustomField(ctx, caller(ctx), firmID, id, fromCustomField(req.GetCustomField()), paths, req.GetCustomField().GetEtag())
+	patch, err := customFieldPatch(req.GetCustomField(), req.GetUpdateMask().GetPaths())
+	if err != nil {
+		return nil, err
+	}
+	f, err := s.app.UpdateCustomField(ctx, caller(ctx), firmID, id, patch)
 	if err != nil {
 		return nil, err
 	}

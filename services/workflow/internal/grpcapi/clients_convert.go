@@ -3,9 +3,11 @@ package grpcapi
 import (
 	"slices"
 	"strconv"
+	"strings"
 
 	"google.golang.org/protobuf/types/known/structpb"
 
+	"github.com/firmflow/firmflow/pkg/apierr"
 	workflowv1 "github.com/firmflow/firmflow/pkg/gen/firmflow/workflow/v1"
 	"github.com/firmflow/firmflow/pkg/resource"
 	"github.com/firmflow/firmflow/services/workflow/internal/app"
@@ -29,6 +31,133 @@ func maskPaths(paths, outputOnly []string) []string {
 		}
 	}
 	return out
+}
+
+// errNoPaths refuses an update that names no field to change.
+var errNoPaths = apierr.InvalidArgument("update_mask", "required", "name the fields to change")
+
+// clientPatch reads an UpdateClient's mask into a patch: custom_fields replaces
+// every custom value, custom_fields.<key> sets one (null removes it).
+func clientPatch(m *workflowv1.Client, paths []string, firmID string) (app.ClientPatch, error) {
+	patch := app.ClientPatch{Etag: m.GetEtag()}
+	u, err := fromClient(m, firmID)
+	if err != nil {
+		return patch, err
+	}
+	u = u.WithDefaults()
+	paths = maskPaths(paths, clientOutputOnly)
+	if len(paths) == 0 {
+		return patch, errNoPaths
+	}
+	for _, path := range paths {
+		if key, ok := strings.CutPrefix(path, "custom_fields."); ok {
+			if !domain.CustomFieldKeyPattern.MatchString(key) {
+				return patch, apierr.InvalidArgument("update_mask", "update_mask.paths", "no custom field key "+key)
+			}
+			patch.CustomValues = append(patch.CustomValues, app.CustomValue{Key: key, Value: u.CustomFields[key]})
+			continue
+		}
+		switch path {
+		case "display_name":
+			patch.DisplayName = &u.DisplayName
+		case "kind":
+			patch.Kind = &u.Kind
+		case "description":
+			patch.Description = &u.Description
+		case "priority":
+			patch.Priority = &u.Priority
+		case "assignees":
+			patch.Assignees = &u.Assignees
+		case "services":
+			patch.Services = &u.Services
+		case "tags":
+			patch.Tags = &u.Tags
+		case "external_id":
+			patch.ExternalID = &u.ExternalID
+		case "tax_id":
+			patch.TaxID = &u.Sensitive.TaxID
+		case "bank_account_number":
+			patch.BankAccount = &u.Sensitive.BankAccount
+		case "bank_routing_number":
+			patch.BankRouting = &u.Sensitive.BankRouting
+		case "notes":
+			patch.Notes = &u.Sensitive.Notes
+		case "custom_fields":
+			patch.CustomFields = &u.CustomFields
+		default:
+			return patch, unknownPath(path, "display_name, kind, description, priority, assignees, services, tags, external_id, "+
+				"tax_id, bank_account_number, bank_routing_number, notes, custom_fields and custom_fields.<key>")
+		}
+	}
+	return patch, nil
+}
+
+// customFieldPatch reads an UpdateCustomField's mask into a patch.
+func customFieldPatch(m *workflowv1.CustomField, paths []string) (app.CustomFieldPatch, error) {
+	patch := app.CustomFieldPatch{Etag: m.GetEtag()}
+	u := fromCustomField(m)
+	for _, path := range maskPaths(paths, customFieldOutputOnly) {
+		switch path {
+		case "display_name":
+			patch.DisplayName = &u.DisplayName
+		case "options":
+			patch.Options = &u.Options
+		case "key":
+			patch.Key = &u.Key
+		case "type":
+			patch.Type = &u.Type
+		default:
+			return patch, unknownPath(path, "display_name and options")
+		}
+	}
+	return patch, nil
+}
+
+// contactPatch reads an UpdateContact's mask into a patch.
+func contactPatch(m *workflowv1.Contact, paths []string) (app.ContactPatch, error) {
+	patch := app.ContactPatch{Etag: m.GetEtag()}
+	u := fromContact(m)
+	paths = maskPaths(paths, contactOutputOnly)
+	if len(paths) == 0 {
+		return patch, errNoPaths
+	}
+	for _, path := range paths {
+		switch path {
+		case "display_name":
+			patch.DisplayName = &u.DisplayName
+		case "given_name":
+			patch.GivenName = &u.GivenName
+		case "family_name":
+			patch.FamilyName = &u.FamilyName
+		case "job_title":
+			patch.JobTitle = &u.JobTitle
+		case "emails":
+			patch.Emails = &u.Emails
+		case "phones":
+			patch.Phones = &u.Phones
+		case "addresses":
+			patch.Addresses = &u.Addresses
+		default:
+			return patch, unknownPath(path, "display_name, given_name, family_name, job_title, emails, phones and addresses")
+		}
+	}
+	return patch, nil
+}
+
+// clientContactPatch reads an UpdateClientContact's mask into a patch.
+func clientContactPatch(m *workflowv1.ClientContact, paths []string) (app.ClientContactPatch, error) {
+	patch := app.ClientContactPatch{Etag: m.GetEtag()}
+	for _, path := range maskPaths(paths, clientContactOutputOnly) {
+		switch path {
+		case "primary":
+			patch.Primary = &m.Primary
+		case "relationship":
+			patch.Relationship = &m.Relationship
+		default:
+			return patch, unknownPath(path, "primary and relationship")
+		}
+	}
+	return patch, nil
 }
 
 var clientKinds = map[domain.ClientKind]workflowv1.ClientKind{

@@ -86,8 +86,11 @@ func (s *contactServer) UpdateContact(ctx context.Context, req *workflowv1.Updat
 		return nil, err
 	}
 	firmID, id := ids[0], ids[1]
-	paths := maskPaths(req.GetUpdateMask().GetPaths(), contactOutputOnly)
-	c, err := s.app.UpdateContact(ctx, caller(ctx), firmID, id, fromContact(req.GetContact()), paths, req.GetContact().GetEtag())
+	patch, err := contactPatch(req.GetContact(), req.GetUpdateMask().GetPaths())
+	if err != nil {
+		return nil, err
+	}
+	c, err := s.app.UpdateContact(ctx, caller(ctx), firmID, id, patch)
 	if err != nil {
 		return nil, err
 	}
@@ -153,10 +156,11 @@ func (s *contactServer) UpdateClientContact(ctx context.Context, req *workflowv1
 		return nil, err
 	}
 	firmID, clientID, contactID := ids[0], ids[1], ids[2]
-	paths := maskPaths(req.GetUpdateMask().GetPaths(), clientContactOutputOnly)
-	l, err := s.app.UpdateClientContact(ctx, caller(ctx), firmID, domain.ClientContact{
-		ClientID: clientID, ContactID: contactID, Primary: link.GetPrimary(), Relationship: link.GetRelationship(),
-	}, paths, link.GetEtag())
+	patch, err := clientContactPatch(link, req.GetUpdateMask().GetPaths())
+	if err != nil {
+		return nil, err
+	}
+	l, err := s.app.UpdateClientContact(ctx, caller(ctx), firmID, clientID, contactID, patch)
 	if err != nil {
 		return nil, err
 	}
