@@ -7,7 +7,6 @@ import (
 	"github.com/firmflow/firmflow/services/workflow/internal/domain"
 )
 
-
 func TestClientPatchCopiesOnlyItsFieldsAndReportsRealChanges(t *testing.T) {
 	c := domain.Client{DisplayName: "Ada", Kind: domain.ClientPerson, Priority: domain.PriorityNormal, Tags: []string{"a"},
 		CustomFields: map[string]any{"fee": 10.0, "vip": true}}

@@ -2,7 +2,6 @@ package app
 
 import (
 	"context"
-	"slices"
 
 	"github.com/firmflow/firmflow/pkg/apierr"
 	eventsv1 "github.com/firmflow/firmflow/pkg/gen/firmflow/events/v1"
@@ -265,36 +264,14 @@ func (a *App) UpdateProject(ctx context.Context, p principal.Principal, firmID, 
 
 func (patch ProjectPatch) apply(p *domain.Project) []string {
 	var changed []string
-	set := func(name string, differs bool, assign func()) {
-		if differs {
-			assign()
-			changed = append(changed, name)
-		}
-	}
-	if v := patch.DisplayName; v != nil {
-		set("display_name", *v != p.DisplayName, func() { p.DisplayName = *v })
-	}
-	if v := patch.Description; v != nil {
-		set("description", *v != p.Description, func() { p.Description = *v })
-	}
-	if v := patch.AssigneeID; v != nil {
-		set("assignee", *v != p.AssigneeID, func() { p.AssigneeID = *v })
-	}
-	if v := patch.StartDate; v != nil {
-		set("start_date", *v != p.StartDate, func() { p.StartDate = *v })
-	}
-	if v := patch.DueDate; v != nil {
-		set("due_date", *v != p.DueDate, func() { p.DueDate = *v })
-	}
-	if v := patch.DeadlineDate; v != nil {
-		set("deadline_date", *v != p.DeadlineDate, func() { p.DeadlineDate = *v })
-	}
-	if v := patch.BudgetMinutes; v != nil {
-		set("budget_minutes", *v != p.BudgetMinutes, func() { p.BudgetMinutes = *v })
-	}
-	if v := patch.Tags; v != nil {
-		set("tags", !slices.Equal(*v, p.Tags), func() { p.Tags = *v })
-	}
+	setField(&changed, "display_name", &p.DisplayName, patch.DisplayName)
+	setField(&changed, "description", &p.Description, patch.Description)
+	setField(&changed, "assignee", &p.AssigneeID, patch.AssigneeID)
+	setField(&changed, "start_date", &p.StartDate, patch.StartDate)
+	setField(&changed, "due_date", &p.DueDate, patch.DueDate)
+	setField(&changed, "deadline_date", &p.DeadlineDate, patch.DeadlineDate)
+	setField(&changed, "budget_minutes", &p.BudgetMinutes, patch.BudgetMinutes)
+	setList(&changed, "tags", &p.Tags, patch.Tags)
 	return changed
 }
 

@@ -177,51 +177,23 @@ func (a *App) UpdateSeries(ctx context.Context, p principal.Principal, firmID, i
 
 func (patch SeriesPatch) apply(s *domain.Series) []string {
 	var changed []string
-	set := func(name string, differs bool, assign func()) {
-		if differs {
-			assign()
-			changed = append(changed, name)
-		}
-	}
 	r := &s.Recurrence
-	if v := patch.DisplayName; v != nil {
-		set("display_name", *v != s.DisplayName, func() { s.DisplayName = *v })
-	}
-	if v := patch.TemplateID; v != nil {
-		set("template", *v != s.TemplateID, func() { s.TemplateID = *v })
-	}
-	if v := patch.AssigneeID; v != nil {
-		set("assignee", *v != s.AssigneeID, func() { s.AssigneeID = *v })
-	}
-	if v := patch.BudgetMinutes; v != nil {
-		set("budget_minutes", *v != s.BudgetMinutes, func() { s.BudgetMinutes = *v })
-	}
-	if v := patch.Frequency; v != nil {
-		set("frequency", *v != r.Frequency, func() { r.Frequency = *v })
-	}
-	if v := patch.Interval; v != nil {
-		set("interval", *v != r.Interval, func() { r.Interval = *v })
-	}
-	if v := patch.StartDate; v != nil {
-		set("start_date", *v != r.Start, func() { r.Start = *v })
-	}
-	if v := patch.EndDate; v != nil {
-		set("end_date", *v != r.End, func() { r.End = *v })
-	}
+	setField(&changed, "display_name", &s.DisplayName, patch.DisplayName)
+	setField(&changed, "template", &s.TemplateID, patch.TemplateID)
+	setField(&changed, "assignee", &s.AssigneeID, patch.AssigneeID)
+	setField(&changed, "budget_minutes", &s.BudgetMinutes, patch.BudgetMinutes)
+	setField(&changed, "frequency", &r.Frequency, patch.Frequency)
+	setField(&changed, "interval", &r.Interval, patch.Interval)
+	setField(&changed, "start_date", &r.Start, patch.StartDate)
+	setField(&changed, "end_date", &r.End, patch.EndDate)
 	if v := patch.DueRule; v != nil {
 		rule := *v
-		rule.Shift = r.Due.Shift
-		set("due_rule", rule != r.Due, func() { r.Due = rule })
+		rule.Shift = r.Due.Shift // weekend_shift is a field of its own
+		setField(&changed, "due_rule", &r.Due, &rule)
 	}
-	if v := patch.WeekendShift; v != nil {
-		set("weekend_shift", *v != r.Due.Shift, func() { r.Due.Shift = *v })
-	}
-	if v := patch.CreateAheadDays; v != nil {
-		set("create_ahead_days", *v != r.CreateAheadDays, func() { r.CreateAheadDays = *v })
-	}
-	if v := patch.Paused; v != nil {
-		set("paused", *v != s.Paused, func() { s.Paused = *v })
-	}
+	setField(&changed, "weekend_shift", &r.Due.Shift, patch.WeekendShift)
+	setField(&changed, "create_ahead_days", &r.CreateAheadDays, patch.CreateAheadDays)
+	setField(&changed, "paused", &s.Paused, patch.Paused)
 	return changed
 }
 

@@ -183,33 +183,13 @@ func (a *App) UpdateTask(ctx context.Context, p principal.Principal, firmID, pro
 
 func (patch TaskPatch) apply(t *domain.Task, now time.Time) ([]string, error) {
 	var changed []string
-	set := func(name string, differs bool, assign func()) {
-		if differs {
-			assign()
-			changed = append(changed, name)
-		}
-	}
-	if v := patch.Title; v != nil {
-		set("title", *v != t.Title, func() { t.Title = *v })
-	}
-	if v := patch.Description; v != nil {
-		set("description", *v != t.Description, func() { t.Description = *v })
-	}
-	if v := patch.Role; v != nil {
-		set("role", *v != t.Role, func() { t.Role = *v })
-	}
-	if v := patch.AssigneeID; v != nil {
-		set("assignee", *v != t.AssigneeID, func() { t.AssigneeID = *v })
-	}
-	if v := patch.DueDate; v != nil {
-		set("due_date", *v != t.DueDate, func() { t.DueDate = *v })
-	}
-	if v := patch.EstimateMinutes; v != nil {
-		set("estimate_minutes", *v != t.EstimateMinutes, func() { t.EstimateMinutes = *v })
-	}
-	if v := patch.Position; v != nil {
-		set("position", *v != t.Position, func() { t.Position = *v })
-	}
+	setField(&changed, "title", &t.Title, patch.Title)
+	setField(&changed, "description", &t.Description, patch.Description)
+	setField(&changed, "role", &t.Role, patch.Role)
+	setField(&changed, "assignee", &t.AssigneeID, patch.AssigneeID)
+	setField(&changed, "due_date", &t.DueDate, patch.DueDate)
+	setField(&changed, "estimate_minutes", &t.EstimateMinutes, patch.EstimateMinutes)
+	setField(&changed, "position", &t.Position, patch.Position)
 	if v := patch.Status; v != nil && *v != t.Status {
 		if err := t.SetStatus(*v, now); err != nil {
 			return nil, err

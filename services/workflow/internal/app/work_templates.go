@@ -174,15 +174,9 @@ func (a *App) replanTemplateProjects(ctx context.Context, q *store.Queries, even
 // apply changes t as the patch says and names the fields that changed.
 func (patch TemplatePatch) apply(t *domain.Template) []string {
 	var changed []string
-	if patch.DisplayName != nil && *patch.DisplayName != t.DisplayName {
-		t.DisplayName, changed = *patch.DisplayName, append(changed, "display_name")
-	}
-	if patch.Description != nil && *patch.Description != t.Description {
-		t.Description, changed = *patch.Description, append(changed, "description")
-	}
-	if patch.BudgetMinutes != nil && *patch.BudgetMinutes != t.BudgetMinutes {
-		t.BudgetMinutes, changed = *patch.BudgetMinutes, append(changed, "budget_minutes")
-	}
+	setField(&changed, "display_name", &t.DisplayName, patch.DisplayName)
+	setField(&changed, "description", &t.Description, patch.Description)
+	setField(&changed, "budget_minutes", &t.BudgetMinutes, patch.BudgetMinutes)
 	if patch.Tasks != nil {
 		t.Tasks, changed = *patch.Tasks, append(changed, "tasks")
 	}
