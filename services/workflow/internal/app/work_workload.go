@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 
+	"github.com/firmflow/firmflow/pkg/apierr"
 	eventsv1 "github.com/firmflow/firmflow/pkg/gen/firmflow/events/v1"
 	"github.com/firmflow/firmflow/pkg/paging"
 	"github.com/firmflow/firmflow/pkg/principal"
@@ -37,8 +38,11 @@ func (a *App) Workload(ctx context.Context, p principal.Principal, firmID string
 }
 
 // MyWork is the caller's summary for this week and a page of their open tasks by
-// due date.
+// due date. It is a member's own view: an API key has none.
 func (a *App) MyWork(ctx context.Context, p principal.Principal, firmID string, page paging.Page) (domain.MemberLoad, []domain.Task, *paging.Cursor, error) {
+	if p.Kind != principal.KindUser {
+		return domain.MemberLoad{}, nil, nil, apierr.PermissionDenied("MEMBERS_ONLY", "my work is a member's own view")
+	}
 	today := a.Today()
 	monday, sunday := domain.WeekOf(today)
 	summary := domain.MemberLoad{MemberID: p.UserID, CapacityMinutes: domain.DefaultWeeklyCapacityMinutes}

@@ -96,6 +96,14 @@ const (
 	ProjectsByDueDateDesc    ProjectOrder = "due_date desc"
 )
 
+// OrDefault is o, or creation order when unset.
+func (o ProjectOrder) OrDefault() ProjectOrder {
+	if o == "" {
+		return ProjectsByCreateTime
+	}
+	return o
+}
+
 // ProjectFilter narrows a project list; zero fields do not filter.
 type ProjectFilter struct {
 	ClientID   string

@@ -68,7 +68,7 @@ func (s *clientServer) LookupClientByTaxId(ctx context.Context, req *workflowv1.
 
 // clientFilter reads a list's filter.
 func clientFilter(firmID, tag, assignee string, kind workflowv1.ClientKind, externalID, orderBy string) (domain.ClientFilter, error) {
-	f := domain.ClientFilter{Tag: tag, Kind: domainEnum(clientKinds, kind), ExternalID: externalID, Order: domain.ClientOrder(orderBy)}
+	f := domain.ClientFilter{Tag: tag, Kind: fromProto(clientKinds, kind), ExternalID: externalID, Order: domain.ClientOrder(orderBy)}
 	var err error
 	f.AssigneeID, err = referenceID("assignee", assignee, firmID, "members")
 	return f, err

@@ -182,17 +182,6 @@ var customFieldTypes = map[domain.CustomFieldType]workflowv1.CustomFieldType{
 	domain.FieldMultiSelect:  workflowv1.CustomFieldType_CUSTOM_FIELD_TYPE_MULTI_SELECT,
 }
 
-// reverse finds the domain value of an enum; zero (unspecified) maps to "".
-func domainEnum[D comparable, P comparable](m map[D]P, v P) D {
-	for d, p := range m {
-		if p == v {
-			return d
-		}
-	}
-	var zero D
-	return zero
-}
-
 func assigneeName(firmID, id string) string { return resource.Name("firms", firmID, "members", id) }
 
 func toClient(c domain.Client, revealed bool) *workflowv1.Client {
@@ -236,9 +225,9 @@ func toClient(c domain.Client, revealed bool) *workflowv1.Client {
 func fromClient(m *workflowv1.Client, firmID string) (domain.Client, error) {
 	c := domain.Client{
 		DisplayName: m.GetDisplayName(),
-		Kind:        domainEnum(clientKinds, m.GetKind()),
+		Kind:        fromProto(clientKinds, m.GetKind()),
 		Description: m.GetDescription(),
-		Priority:    domainEnum(clientPriorities, m.GetPriority()),
+		Priority:    fromProto(clientPriorities, m.GetPriority()),
 		Services:    m.GetServices(),
 		Tags:        m.GetTags(),
 		ExternalID:  m.GetExternalId(),
@@ -271,7 +260,7 @@ func toCustomField(f domain.CustomField) *workflowv1.CustomField {
 
 func fromCustomField(m *workflowv1.CustomField) domain.CustomField {
 	return domain.CustomField{
-		Key: m.GetKey(), DisplayName: m.GetDisplayName(), Type: domainEnum(customFieldTypes, m.GetType()), Options: m.GetOptions(),
+		Key: m.GetKey(), DisplayName: m.GetDisplayName(), Type: fromProto(customFieldTypes, m.GetType()), Options: m.GetOptions(),
 	}
 }
 

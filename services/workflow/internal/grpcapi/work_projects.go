@@ -66,10 +66,7 @@ func (s *projectServer) ListProjects(ctx context.Context, req *workflowv1.ListPr
 	}
 	firmID := ids[0]
 	f := domain.ProjectFilter{
-		Status: fromProto(projectStatusToProto, req.GetStatus()), Tag: req.GetTag(), Order: domain.ProjectOrder(req.GetOrderBy()),
-	}
-	if f.Order == "" {
-		f.Order = domain.ProjectsByCreateTime
+		Status: fromProto(projectStatusToProto, req.GetStatus()), Tag: req.GetTag(), Order: domain.ProjectOrder(req.GetOrderBy()).OrDefault(),
 	}
 	if f.ClientID, err = referenceID("client", req.GetClient(), firmID, "clients"); err != nil {
 		return nil, err

@@ -56,13 +56,7 @@ func (s *projectServer) ListTasks(ctx context.Context, req *workflowv1.ListTasks
 	firmID, projectID := ids[0], ids[1]
 	f := domain.TaskFilter{
 		ProjectID: projectID, Status: fromProto(taskStatusToProto, req.GetStatus()), OpenOnly: req.GetOpenOnly(),
-		Order: domain.TaskOrder(req.GetOrderBy()),
-	}
-	switch {
-	case f.Order == "" && projectID == "":
-		f.Order = domain.TasksByDueDate
-	case f.Order == "":
-		f.Order = domain.TasksByPosition
+		Order: domain.TaskOrder(req.GetOrderBy()).OrDefault(projectID),
 	}
 	if f.AssigneeID, err = referenceID("assignee", req.GetAssignee(), firmID, "members"); err != nil {
 		return nil, err

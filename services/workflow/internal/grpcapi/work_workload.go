@@ -3,10 +3,8 @@ package grpcapi
 import (
 	"context"
 
-	"github.com/firmflow/firmflow/pkg/apierr"
 	workflowv1 "github.com/firmflow/firmflow/pkg/gen/firmflow/workflow/v1"
 	"github.com/firmflow/firmflow/pkg/paging"
-	"github.com/firmflow/firmflow/pkg/principal"
 	"github.com/firmflow/firmflow/pkg/resource"
 	"github.com/firmflow/firmflow/services/workflow/internal/app"
 	"github.com/firmflow/firmflow/services/workflow/internal/domain"
@@ -38,9 +36,6 @@ func (s *workloadServer) GetMyWork(ctx context.Context, req *workflowv1.GetMyWor
 		return nil, err
 	}
 	p := caller(ctx)
-	if p.Kind != principal.KindUser {
-		return nil, apierr.PermissionDenied("MEMBERS_ONLY", "my work is a member's own view")
-	}
 	filter := listFilter("my work", req.GetName(), p.UserID)
 	page, err := paging.Request(req.GetPageSize(), req.GetPageToken(), filter)
 	if err != nil {
