@@ -31,6 +31,10 @@ func New(s *store.Store, kek *fieldcrypt.KEK) *App {
 	return &App{store: s, kek: kek, now: time.Now}
 }
 
+// stamp is the current time as PostgreSQL stores it (microseconds), so what a
+// create returns equals what a later read returns (and page cursors match rows).
+func (a *App) stamp() time.Time { return a.now().UTC().Truncate(time.Microsecond) }
+
 // Ready reports whether workflow can serve.
 func (a *App) Ready(ctx context.Context) error { return a.store.Ping(ctx) }
 

@@ -3,7 +3,6 @@ package app
 import (
 	"context"
 	"strings"
-	"time"
 
 	"github.com/firmflow/firmflow/pkg/apierr"
 	eventsv1 "github.com/firmflow/firmflow/pkg/gen/firmflow/events/v1"
@@ -18,10 +17,6 @@ import (
 func ClientName(firmID, clientID string) string {
 	return resource.Name("firms", firmID, "clients", clientID)
 }
-
-// stamp is the current time as PostgreSQL stores it (microseconds), so what a
-// create returns equals what a later read returns.
-func (a *App) stamp() time.Time { return a.now().UTC().Truncate(time.Microsecond) }
 
 // Client returns one client: masked, or with tax and bank numbers in full when
 // reveal is asked for and domain.MayReveal allows it (and then recorded as an event).

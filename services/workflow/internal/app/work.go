@@ -1,8 +1,6 @@
 package app
 
 import (
-	"time"
-
 	"github.com/firmflow/firmflow/pkg/apierr"
 	"github.com/firmflow/firmflow/pkg/principal"
 	"github.com/firmflow/firmflow/pkg/resource"
@@ -13,10 +11,6 @@ import (
 
 // SchedulerActor names the series scheduler in events it causes.
 const SchedulerActor = "system/series-scheduler"
-
-// workNow is the time work records carry, at the microsecond PostgreSQL keeps, so
-// what a create returns equals what a read returns (and page cursors match rows).
-func (a *App) workNow() time.Time { return a.now().UTC().Truncate(time.Microsecond) }
 
 // Today is the calendar day the firm's work is judged against (overdue, this week).
 func (a *App) Today() domain.Date { return domain.DateOf(a.now()) }
@@ -46,5 +40,4 @@ func taskName(firmID, projectID, id string) string {
 	return resource.Name("firms", firmID, "projects", projectID, "tasks", id)
 }
 
-func workClientName(firmID, id string) string { return resource.Name("firms", firmID, "clients", id) }
 func workMemberName(firmID, id string) string { return resource.Name("firms", firmID, "members", id) }

@@ -65,7 +65,7 @@ func (a *App) CreateProject(ctx context.Context, p principal.Principal, firmID s
 // insertProject stores a new project and, from a template, its tasks. Unset fields
 // come from the template: name, budget, and a due date from the task offsets.
 func (a *App) insertProject(ctx context.Context, q *store.Queries, events *eventBatch, id string, project domain.Project, tmpl *domain.Template) (domain.Project, error) {
-	now := a.workNow()
+	now := a.stamp()
 	project.ID, project.FirmID, project.Status, project.Version, project.CreateTime, project.UpdateTime =
 		id, q.FirmID(), domain.ProjectNotStarted, 1, now, now
 	if project.StartDate.IsZero() {
@@ -96,7 +96,7 @@ func (a *App) insertProject(ctx context.Context, q *store.Queries, events *event
 	}
 	name := projectName(project.FirmID, project.ID)
 	events.add("project_created", &eventsv1.ProjectChanged{
-		Project: name, Client: workClientName(project.FirmID, project.ClientID), Template: optionalName(templateName, project.FirmID, project.TemplateID),
+		Project: name, Client: ClientName(project.FirmID, project.ClientID), Template: optionalName(templateName, project.FirmID, project.TemplateID),
 		TemplateRevision: project.TemplateRevision, Series: optionalName(seriesName, project.FirmID, project.SeriesID),
 	})
 	for _, t := range tasks {
@@ -107,7 +107,7 @@ func (a *App) insertProject(ctx context.Context, q *store.Queries, events *event
 
 // newTasks gives instantiated template tasks their ids and project.
 func (a *App) newTasks(project domain.Project, tasks []domain.Task) []domain.Task {
-	now := a.workNow()
+	now := a.stamp()
 	for i := range tasks {
 		t := &tasks[i]
 		t.ID, t.FirmID, t.ProjectID, t.ClientID, t.Version, t.CreateTime, t.UpdateTime =
@@ -139,7 +139,7 @@ func (a *App) replan(ctx context.Context, q *store.Queries, events *eventBatch, 
 	if _, err := a.retally(ctx, q, events, &project); err != nil {
 		return err
 	}
-	project.UpdateTime = a.workNow()
+	project.UpdateTime = a.stamp()
 	if _, err := q.SaveProject(ctx, project, project.Version); err != nil {
 		return err
 	}
@@ -249,12 +249,12 @@ func (a *App) UpdateProject(ctx context.Context, p principal.Principal, firmID, 
 		if err := project.Validate(); err != nil {
 			return err
 		}
-		project.UpdateTime = a.workNow()
+		project.UpdateTime = a.stamp()
 		if project, err = q.SaveProject(ctx, project, project.Version); err != nil {
 			return err
 		}
 		return emit(ctx, q, p, "project_updated", &eventsv1.ProjectChanged{
-			Project: projectName(firmID, id), Client: workClientName(firmID, project.ClientID), ChangedFields: changed,
+			Project: projectName(firmID, id), Client: ClientName(firmID, project.ClientID), ChangedFields: changed,
 			Template: optionalName(templateName, firmID, project.TemplateID), TemplateRevision: project.TemplateRevision,
 			Series: optionalName(seriesName, firmID, project.SeriesID),
 		})
@@ -292,7 +292,7 @@ func (a *App) DeleteProject(ctx context.Context, p principal.Principal, firmID, 
 			return err
 		}
 		return emit(ctx, q, p, "project_deleted", &eventsv1.ProjectChanged{
-			Project: projectName(firmID, id), Client: workClientName(firmID, project.ClientID),
+			Project: projectName(firmID, id), Client: ClientName(firmID, project.ClientID),
 		})
 	})
 }

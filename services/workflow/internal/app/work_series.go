@@ -21,7 +21,7 @@ import (
 
 // CreateSeries stores a series and creates the projects of the periods already due.
 func (a *App) CreateSeries(ctx context.Context, p principal.Principal, firmID string, s domain.Series, requestID string) (domain.Series, error) {
-	now := a.workNow()
+	now := a.stamp()
 	s.ID, s.FirmID, s.Version, s.CreateTime, s.UpdateTime = newID(), firmID, 1, now, now
 	if err := validateSeries(s); err != nil {
 		return s, err
@@ -149,7 +149,7 @@ func (a *App) UpdateSeries(ctx context.Context, p principal.Principal, firmID, i
 		if err != nil {
 			return err
 		}
-		s.UpdateTime = a.workNow()
+		s.UpdateTime = a.stamp()
 		if s, err = q.SaveSeries(ctx, s, s.Version); err != nil {
 			return err
 		}
@@ -265,7 +265,7 @@ func (a *App) runSeries(ctx context.Context, q *store.Queries, events *eventBatc
 	var created []domain.Project
 	for _, period := range periods {
 		id := newID()
-		claimed, err := q.ClaimSeriesPeriod(ctx, s.ID, period.Start, id, a.workNow())
+		claimed, err := q.ClaimSeriesPeriod(ctx, s.ID, period.Start, id, a.stamp())
 		if err != nil {
 			return nil, err
 		}
@@ -353,7 +353,7 @@ func (a *App) SeriesScheduler(logger *slog.Logger, every time.Duration) func(con
 		ticker := time.NewTicker(every)
 		defer ticker.Stop()
 		for {
-			if err := a.RunDueSeries(ctx, a.workNow()); err != nil && ctx.Err() == nil {
+			if err := a.RunDueSeries(ctx, a.stamp()); err != nil && ctx.Err() == nil {
 				logger.ErrorContext(ctx, "series scheduler run failed", slog.String("error", err.Error()))
 			}
 			select {

@@ -17,7 +17,7 @@ import (
 
 // CreateTask adds a task to a project, after its last task unless a position is given.
 func (a *App) CreateTask(ctx context.Context, p principal.Principal, firmID, projectID string, t domain.Task, requestID string) (domain.Task, error) {
-	now := a.workNow()
+	now := a.stamp()
 	if t.Status == "" {
 		t.Status = domain.TaskReady
 	}
@@ -84,7 +84,7 @@ func (a *App) settleProject(ctx context.Context, q *store.Queries, events *event
 	if err != nil || !changed {
 		return err
 	}
-	project.UpdateTime = a.workNow()
+	project.UpdateTime = a.stamp()
 	_, err = q.SaveProject(ctx, project, project.Version)
 	return err
 }
@@ -154,14 +154,14 @@ func (a *App) UpdateTask(ctx context.Context, p principal.Principal, firmID, pro
 		if err := checkEtag(patch.Etag, t.Version, "task"); err != nil {
 			return err
 		}
-		changed, err := patch.apply(&t, a.workNow())
+		changed, err := patch.apply(&t, a.stamp())
 		if err != nil || len(changed) == 0 {
 			return err
 		}
 		if err := t.Validate(); err != nil {
 			return err
 		}
-		t.UpdateTime = a.workNow()
+		t.UpdateTime = a.stamp()
 		if t, err = q.SaveTask(ctx, t, t.Version); err != nil {
 			return err
 		}

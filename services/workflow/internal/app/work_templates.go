@@ -15,7 +15,7 @@ import (
 // CreateTemplate stores a new template at revision 1. A retry with the same request
 // id returns the first template.
 func (a *App) CreateTemplate(ctx context.Context, p principal.Principal, firmID string, t domain.Template, requestID string) (domain.Template, error) {
-	now := a.workNow()
+	now := a.stamp()
 	t.ID, t.FirmID, t.Revision, t.CreateTime, t.UpdateTime = newID(), firmID, 1, now, now
 	if err := t.Validate(); err != nil {
 		return t, err
@@ -119,7 +119,7 @@ func (a *App) UpdateTemplate(ctx context.Context, p principal.Principal, firmID,
 		if err := t.Validate(); err != nil {
 			return err
 		}
-		t.UpdateTime = a.workNow()
+		t.UpdateTime = a.stamp()
 		if t, err = q.SaveTemplate(ctx, t, t.Revision); err != nil {
 			return err
 		}
