@@ -1,7 +1,6 @@
 package grpcapi
 
 import (
-	"slices"
 	"strconv"
 	"strings"
 
@@ -22,19 +21,6 @@ var (
 	contactOutputOnly       = []string{"name", "etag", "create_time", "update_time"}
 	clientContactOutputOnly = []string{"name", "etag", "create_time", "contact", "display_name"}
 )
-
-func maskPaths(paths, outputOnly []string) []string {
-	out := make([]string, 0, len(paths))
-	for _, p := range paths {
-		if !slices.Contains(outputOnly, p) {
-			out = append(out, p)
-		}
-	}
-	return out
-}
-
-// errNoPaths refuses an update that names no field to change.
-var errNoPaths = apierr.InvalidArgument("update_mask", "required", "name the fields to change")
 
 // clientPatch reads an UpdateClient's mask into a patch: custom_fields replaces
 // every custom value, custom_fields.<key> sets one (null removes it).

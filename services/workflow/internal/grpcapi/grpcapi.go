@@ -4,13 +4,18 @@ package grpcapi
 
 import (
 	"context"
+	"fmt"
 	"maps"
+	"slices"
+	"strings"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/firmflow/firmflow/pkg/apierr"
 	workflowv1 "github.com/firmflow/firmflow/pkg/gen/firmflow/workflow/v1"
+	"github.com/firmflow/firmflow/pkg/paging"
 	"github.com/firmflow/firmflow/pkg/principal"
 	"github.com/firmflow/firmflow/pkg/rpc"
 	"github.com/firmflow/firmflow/services/workflow/internal/app"
@@ -86,4 +91,50 @@ func ts(t time.Time) *timestamppb.Timestamp {
 		return nil
 	}
 	return timestamppb.New(t)
+}
+
+// listFilter is the canonical form of a list request's filters, which its page
+// tokens are bound to; every list makes its page tokens' key with it.
+func listFilter(parts ...any) string {
+	var b strings.Builder
+	for _, p := range parts {
+		fmt.Fprintf(&b, "%v\x1f", p)
+	}
+	return b.String()
+}
+
+// nextPageToken is the token of the page after next, "" when the list ended.
+func nextPageToken(next *paging.Cursor, filter string) string {
+	if next == nil {
+		return ""
+	}
+	return paging.Next(*next, true, filter)
+}
+
+func maskPaths(paths, outputOnly []string) []string {
+	out := make([]string, 0, len(paths))
+	for _, p := range paths {
+		if !slices.Contains(outputOnly, p) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// errNoPaths refuses an update that names no field to change.
+var errNoPaths = apierr.InvalidArgument("update_mask", "required", "name the fields to change")
+
+func unknownPath(field, allowed string) error {
+	return apierr.InvalidArgument("update_mask", "update_mask.paths", field+": can only change "+allowed)
+}
+
+// fromProto inverts one of the enum maps; unspecified (0) maps to the zero value.
+func fromProto[D comparable, P comparable](m map[D]P, v P) D {
+	for d, p := range m {
+		if p == v {
+			return d
+		}
+	}
+	var zero D
+	return zero
 }

@@ -1,12 +1,7 @@
 package grpcapi
 
 import (
-	"fmt"
-	"strings"
-
-	"github.com/firmflow/firmflow/pkg/apierr"
 	workflowv1 "github.com/firmflow/firmflow/pkg/gen/firmflow/workflow/v1"
-	"github.com/firmflow/firmflow/pkg/paging"
 	"github.com/firmflow/firmflow/pkg/resource"
 	"github.com/firmflow/firmflow/pkg/rpc"
 	"github.com/firmflow/firmflow/services/workflow/internal/domain"
@@ -58,28 +53,6 @@ func refName(firmID, collection, id string) string {
 	return resource.Name("firms", firmID, collection, id)
 }
 
-// listFilter is the canonical form of a list request's filters, which its page
-// tokens are bound to; every list makes its page tokens' key with it.
-func listFilter(parts ...any) string {
-	var b strings.Builder
-	for _, p := range parts {
-		fmt.Fprintf(&b, "%v\x1f", p)
-	}
-	return b.String()
-}
-
-// nextPageToken is the token of the page after next, "" when the list ended.
-func nextPageToken(next *paging.Cursor, filter string) string {
-	if next == nil {
-		return ""
-	}
-	return paging.Next(*next, true, filter)
-}
-
-func unknownPath(field, allowed string) error {
-	return apierr.InvalidArgument("update_mask", "update_mask.paths", field+": can only change "+allowed)
-}
-
 // ---- enums ----
 
 var projectStatusToProto = map[domain.ProjectStatus]workflowv1.ProjectStatus{
@@ -111,15 +84,4 @@ var shiftToProto = map[domain.WeekendShift]workflowv1.WeekendShift{
 	domain.ShiftNone:            workflowv1.WeekendShift_WEEKEND_SHIFT_NONE,
 	domain.ShiftPreviousWeekday: workflowv1.WeekendShift_WEEKEND_SHIFT_PREVIOUS_WEEKDAY,
 	domain.ShiftNextWeekday:     workflowv1.WeekendShift_WEEKEND_SHIFT_NEXT_WEEKDAY,
-}
-
-// fromProto inverts one of the enum maps; unspecified (0) maps to the zero value.
-func fromProto[D comparable, P comparable](m map[D]P, v P) D {
-	for d, p := range m {
-		if p == v {
-			return d
-		}
-	}
-	var zero D
-	return zero
 }
