@@ -268,7 +268,7 @@ type TableDelete struct {
 
 // ParseFirm reads "firms/{firm}" into the firm id.
 func ParseFirm(name string) (string, error) {
-	ids, err := resource.Parse("firm", name, "firms")
+	ids, err := resource.Parse("firm", name, "firms/{firm}")
 	if err != nil {
 		return "", err
 	}

@@ -5,7 +5,6 @@ package grpcapi
 import (
 	"context"
 	"github.com/firmflow/firmflow/pkg/firmdata"
-	"strings"
 
 	"google.golang.org/genproto/googleapis/api/httpbody"
 	"google.golang.org/grpc"
@@ -37,9 +36,9 @@ func caller(ctx context.Context) principal.Principal {
 	return p
 }
 
-// firmOf reads the firm id from a firms/{firm} parent.
-func firmOf(field, parent string) (string, error) {
-	ids, err := resource.Parse(field, parent, "firms")
+// firmOf reads the firm id of a name that pattern describes, e.g. firms/{firm}.
+func firmOf(field, name, pattern string) (string, error) {
+	ids, err := resource.Parse(field, name, pattern)
 	if err != nil {
 		return "", err
 	}
@@ -47,7 +46,7 @@ func firmOf(field, parent string) (string, error) {
 }
 
 func (s *Server) ListAuditEvents(ctx context.Context, req *auditv1.ListAuditEventsRequest) (*auditv1.ListAuditEventsResponse, error) {
-	firm, err := firmOf("parent", req.GetParent())
+	firm, err := firmOf("parent", req.GetParent(), "firms/{firm}")
 	if err != nil {
 		return nil, err
 	}
@@ -63,7 +62,7 @@ func (s *Server) ListAuditEvents(ctx context.Context, req *auditv1.ListAuditEven
 }
 
 func (s *Server) ExportAuditEvents(ctx context.Context, req *auditv1.ExportAuditEventsRequest) (*httpbody.HttpBody, error) {
-	firm, err := firmOf("parent", req.GetParent())
+	firm, err := firmOf("parent", req.GetParent(), "firms/{firm}")
 	if err != nil {
 		return nil, err
 	}
@@ -75,7 +74,7 @@ func (s *Server) ExportAuditEvents(ctx context.Context, req *auditv1.ExportAudit
 }
 
 func (s *Server) VerifyAuditChain(ctx context.Context, req *auditv1.VerifyAuditChainRequest) (*auditv1.VerifyAuditChainResponse, error) {
-	firm, err := firmOf("parent", req.GetParent())
+	firm, err := firmOf("parent", req.GetParent(), "firms/{firm}")
 	if err != nil {
 		return nil, err
 	}
@@ -87,7 +86,7 @@ func (s *Server) VerifyAuditChain(ctx context.Context, req *auditv1.VerifyAuditC
 }
 
 func (s *Server) CreateAuditCheckpoint(ctx context.Context, req *auditv1.CreateAuditCheckpointRequest) (*auditv1.AuditCheckpoint, error) {
-	firm, err := firmOf("parent", req.GetParent())
+	firm, err := firmOf("parent", req.GetParent(), "firms/{firm}")
 	if err != nil {
 		return nil, err
 	}
@@ -99,7 +98,7 @@ func (s *Server) CreateAuditCheckpoint(ctx context.Context, req *auditv1.CreateA
 }
 
 func (s *Server) GetAuditSettings(ctx context.Context, req *auditv1.GetAuditSettingsRequest) (*auditv1.AuditSettings, error) {
-	firm, err := settingsFirm("name", req.GetName())
+	firm, err := firmOf("name", req.GetName(), "firms/{firm}/auditSettings")
 	if err != nil {
 		return nil, err
 	}
@@ -111,7 +110,7 @@ func (s *Server) GetAuditSettings(ctx context.Context, req *auditv1.GetAuditSett
 }
 
 func (s *Server) UpdateAuditSettings(ctx context.Context, req *auditv1.UpdateAuditSettingsRequest) (*auditv1.AuditSettings, error) {
-	firm, err := settingsFirm("settings.name", req.GetSettings().GetName())
+	firm, err := firmOf("settings.name", req.GetSettings().GetName(), "firms/{firm}/auditSettings")
 	if err != nil {
 		return nil, err
 	}
@@ -131,15 +130,4 @@ func (s *Server) UpdateAuditSettings(ctx context.Context, req *auditv1.UpdateAud
 		return nil, err
 	}
 	return toSettings(settings), nil
-}
-
-// settingsFirm reads the firm id from firms/{firm}/auditSettings, a singleton that
-// resource.Parse's collection/id pairs do not describe.
-func settingsFirm(field, name string) (string, error) {
-	rest, ok := strings.CutPrefix(name, "firms/")
-	firm, single := strings.CutSuffix(rest, "/auditSettings")
-	if !ok || !single || firm == "" || strings.Contains(firm, "/") {
-		return "", apierr.InvalidArgument(field, "resource_name", "must look like firms/{id}/auditSettings")
-	}
-	return firm, nil
 }

@@ -5,12 +5,12 @@ package eventapi
 import (
 	"context"
 	"fmt"
-	"strings"
 
 	"google.golang.org/protobuf/proto"
 
 	eventsv1 "github.com/firmflow/firmflow/pkg/gen/firmflow/events/v1"
 	"github.com/firmflow/firmflow/pkg/inbox"
+	"github.com/firmflow/firmflow/pkg/resource"
 	"github.com/firmflow/firmflow/services/billing/internal/app"
 )
 
@@ -75,7 +75,7 @@ func decode(m inbox.Message, into proto.Message) error {
 
 // ofFirm checks that a member event's member belongs to the firm in its headers.
 func ofFirm(m inbox.Message, member string) error {
-	if !strings.HasPrefix(member, "firms/"+m.FirmID+"/members/") {
+	if ids, err := resource.Parse("member", member, "firms/{firm}/members/{member}"); err != nil || ids[0] != m.FirmID {
 		return inbox.Permanent(fmt.Errorf("%s names member %q under firm header %s", m.Subject, member, m.FirmID))
 	}
 	return nil

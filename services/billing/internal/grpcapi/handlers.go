@@ -5,12 +5,9 @@ package grpcapi
 import (
 	"context"
 	"github.com/firmflow/firmflow/pkg/firmdata"
-	"strings"
 
-	"github.com/google/uuid"
 	"google.golang.org/grpc"
 
-	"github.com/firmflow/firmflow/pkg/apierr"
 	billingv1 "github.com/firmflow/firmflow/pkg/gen/firmflow/billing/v1"
 	"github.com/firmflow/firmflow/pkg/paging"
 	"github.com/firmflow/firmflow/pkg/principal"
@@ -36,25 +33,11 @@ func Register(srv *grpc.Server, a *app.App) {
 	firmdata.Register(srv, a)
 }
 
-// subscriptionFirm reads the firm of a subscription's name, firms/{firm}/subscription.
-func subscriptionFirm(name string) (string, error) {
-	firm, ok := strings.CutSuffix(name, "/subscription")
-	id, err := firmOf("name", firm)
-	if !ok || err != nil {
-		return "", apierr.InvalidArgument("name", "resource_name", "must look like firms/{id}/subscription")
-	}
-	return id, nil
-}
-
-// firmOf reads the firm id of a name firms/{firm}; the id must be a UUID, as firm
-// ids are.
-func firmOf(field, name string) (string, error) {
-	ids, err := resource.Parse(field, name, "firms")
+// firmOf reads the firm id of a name that pattern describes, e.g. firms/{firm}.
+func firmOf(field, name, pattern string) (string, error) {
+	ids, err := resource.Parse(field, name, pattern)
 	if err != nil {
 		return "", err
-	}
-	if _, err := uuid.Parse(ids[0]); err != nil {
-		return "", apierr.InvalidArgument(field, "resource_name", "must look like firms/{id} with a UUID id")
 	}
 	return ids[0], nil
 }
@@ -67,7 +50,7 @@ func caller(ctx context.Context) principal.Principal {
 }
 
 func (s *Server) GetSubscription(ctx context.Context, req *billingv1.GetSubscriptionRequest) (*billingv1.Subscription, error) {
-	firmID, err := subscriptionFirm(req.GetName())
+	firmID, err := firmOf("name", req.GetName(), "firms/{firm}/subscription")
 	if err != nil {
 		return nil, err
 	}
@@ -79,7 +62,7 @@ func (s *Server) GetSubscription(ctx context.Context, req *billingv1.GetSubscrip
 }
 
 func (s *Server) CheckoutSubscription(ctx context.Context, req *billingv1.CheckoutSubscriptionRequest) (*billingv1.CheckoutSession, error) {
-	firmID, err := subscriptionFirm(req.GetName())
+	firmID, err := firmOf("name", req.GetName(), "firms/{firm}/subscription")
 	if err != nil {
 		return nil, err
 	}
@@ -91,7 +74,7 @@ func (s *Server) CheckoutSubscription(ctx context.Context, req *billingv1.Checko
 }
 
 func (s *Server) OpenBillingPortal(ctx context.Context, req *billingv1.OpenBillingPortalRequest) (*billingv1.BillingPortalSession, error) {
-	firmID, err := subscriptionFirm(req.GetName())
+	firmID, err := firmOf("name", req.GetName(), "firms/{firm}/subscription")
 	if err != nil {
 		return nil, err
 	}
@@ -103,7 +86,7 @@ func (s *Server) OpenBillingPortal(ctx context.Context, req *billingv1.OpenBilli
 }
 
 func (s *Server) CancelSubscription(ctx context.Context, req *billingv1.CancelSubscriptionRequest) (*billingv1.Subscription, error) {
-	firmID, err := subscriptionFirm(req.GetName())
+	firmID, err := firmOf("name", req.GetName(), "firms/{firm}/subscription")
 	if err != nil {
 		return nil, err
 	}
@@ -115,7 +98,7 @@ func (s *Server) CancelSubscription(ctx context.Context, req *billingv1.CancelSu
 }
 
 func (s *Server) ListInvoices(ctx context.Context, req *billingv1.ListInvoicesRequest) (*billingv1.ListInvoicesResponse, error) {
-	firmID, err := firmOf("parent", req.GetParent())
+	firmID, err := firmOf("parent", req.GetParent(), "firms/{firm}")
 	if err != nil {
 		return nil, err
 	}
@@ -150,7 +133,7 @@ func (s *Server) HandleStripeWebhook(ctx context.Context, req *billingv1.HandleS
 }
 
 func (s *Server) GetEntitlement(ctx context.Context, req *billingv1.GetEntitlementRequest) (*billingv1.Entitlement, error) {
-	firmID, err := firmOf("firm", req.GetFirm())
+	firmID, err := firmOf("firm", req.GetFirm(), "firms/{firm}")
 	if err != nil {
 		return nil, err
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/google/uuid"
 	"google.golang.org/grpc/codes"
 
 	"github.com/firmflow/firmflow/pkg/apierr"
@@ -137,7 +136,7 @@ func (a *App) OffboardStaff(ctx context.Context, ref StaffRef) (domain.Staff, in
 	err := a.store.InRealm(ctx, func(q *store.Queries) error {
 		var err error
 		if ref.ID != "" {
-			if uuid.Validate(ref.ID) != nil {
+			if !resource.IsID(ref.ID) {
 				return apierr.NotFound("staff member")
 			}
 			s, err = q.StaffForUpdate(ctx, ref.ID)
@@ -233,8 +232,8 @@ func grantOf(name string) (firmID, grantID string) {
 	if name == "" {
 		return "", ""
 	}
-	ids, err := resource.Parse("support_grant", name, "firms", "supportGrants")
-	if err != nil || uuid.Validate(ids[0]) != nil || uuid.Validate(ids[1]) != nil {
+	ids, err := resource.Parse("support_grant", name, "firms/{firm}/supportGrants/{grant}")
+	if err != nil {
 		return "", ""
 	}
 	return ids[0], ids[1]

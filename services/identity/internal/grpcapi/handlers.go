@@ -107,7 +107,7 @@ func (s *Server) ListSessions(ctx context.Context, _ *identityv1.ListSessionsReq
 }
 
 func (s *Server) RevokeSession(ctx context.Context, req *identityv1.RevokeSessionRequest) (*emptypb.Empty, error) {
-	ids, err := resource.Parse("name", req.GetName(), "sessions")
+	ids, err := resource.Parse("name", req.GetName(), "sessions/{session}")
 	if err != nil {
 		return nil, err
 	}
@@ -146,7 +146,7 @@ func (s *Server) ConfirmTotpEnrollment(ctx context.Context, req *identityv1.Conf
 }
 
 func (s *Server) GetFirm(ctx context.Context, req *identityv1.GetFirmRequest) (*identityv1.Firm, error) {
-	ids, err := resource.Parse("name", req.GetName(), "firms")
+	ids, err := resource.Parse("name", req.GetName(), "firms/{firm}")
 	if err != nil {
 		return nil, err
 	}
@@ -158,7 +158,7 @@ func (s *Server) GetFirm(ctx context.Context, req *identityv1.GetFirmRequest) (*
 }
 
 func (s *Server) UpdateFirm(ctx context.Context, req *identityv1.UpdateFirmRequest) (*identityv1.Firm, error) {
-	ids, err := resource.Parse("firm.name", req.GetFirm().GetName(), "firms")
+	ids, err := resource.Parse("firm.name", req.GetFirm().GetName(), "firms/{firm}")
 	if err != nil {
 		return nil, err
 	}
@@ -184,7 +184,7 @@ func (s *Server) UpdateFirm(ctx context.Context, req *identityv1.UpdateFirmReque
 }
 
 func (s *Server) ListMembers(ctx context.Context, req *identityv1.ListMembersRequest) (*identityv1.ListMembersResponse, error) {
-	ids, err := resource.Parse("parent", req.GetParent(), "firms")
+	ids, err := resource.Parse("parent", req.GetParent(), "firms/{firm}")
 	if err != nil {
 		return nil, err
 	}
@@ -208,7 +208,7 @@ func (s *Server) ListMembers(ctx context.Context, req *identityv1.ListMembersReq
 }
 
 func (s *Server) GetMember(ctx context.Context, req *identityv1.GetMemberRequest) (*identityv1.Member, error) {
-	ids, err := resource.Parse("name", req.GetName(), "firms", "members")
+	ids, err := resource.Parse("name", req.GetName(), "firms/{firm}/members/{member}")
 	if err != nil {
 		return nil, err
 	}
@@ -220,7 +220,7 @@ func (s *Server) GetMember(ctx context.Context, req *identityv1.GetMemberRequest
 }
 
 func (s *Server) UpdateMember(ctx context.Context, req *identityv1.UpdateMemberRequest) (*identityv1.Member, error) {
-	ids, err := resource.Parse("member.name", req.GetMember().GetName(), "firms", "members")
+	ids, err := resource.Parse("member.name", req.GetMember().GetName(), "firms/{firm}/members/{member}")
 	if err != nil {
 		return nil, err
 	}
@@ -235,7 +235,7 @@ func (s *Server) UpdateMember(ctx context.Context, req *identityv1.UpdateMemberR
 }
 
 func (s *Server) RemoveMember(ctx context.Context, req *identityv1.RemoveMemberRequest) (*emptypb.Empty, error) {
-	ids, err := resource.Parse("name", req.GetName(), "firms", "members")
+	ids, err := resource.Parse("name", req.GetName(), "firms/{firm}/members/{member}")
 	if err != nil {
 		return nil, err
 	}
@@ -243,7 +243,7 @@ func (s *Server) RemoveMember(ctx context.Context, req *identityv1.RemoveMemberR
 }
 
 func (s *Server) CreateInvitation(ctx context.Context, req *identityv1.CreateInvitationRequest) (*identityv1.Invitation, error) {
-	ids, err := resource.Parse("parent", req.GetParent(), "firms")
+	ids, err := resource.Parse("parent", req.GetParent(), "firms/{firm}")
 	if err != nil {
 		return nil, err
 	}
@@ -256,7 +256,7 @@ func (s *Server) CreateInvitation(ctx context.Context, req *identityv1.CreateInv
 }
 
 func (s *Server) ListInvitations(ctx context.Context, req *identityv1.ListInvitationsRequest) (*identityv1.ListInvitationsResponse, error) {
-	ids, err := resource.Parse("parent", req.GetParent(), "firms")
+	ids, err := resource.Parse("parent", req.GetParent(), "firms/{firm}")
 	if err != nil {
 		return nil, err
 	}
@@ -280,7 +280,7 @@ func (s *Server) AcceptInvitation(ctx context.Context, req *identityv1.AcceptInv
 }
 
 func (s *Server) CreateApiKey(ctx context.Context, req *identityv1.CreateApiKeyRequest) (*identityv1.ApiKey, error) {
-	ids, err := resource.Parse("parent", req.GetParent(), "firms")
+	ids, err := resource.Parse("parent", req.GetParent(), "firms/{firm}")
 	if err != nil {
 		return nil, err
 	}
@@ -297,7 +297,7 @@ func (s *Server) CreateApiKey(ctx context.Context, req *identityv1.CreateApiKeyR
 }
 
 func (s *Server) ListApiKeys(ctx context.Context, req *identityv1.ListApiKeysRequest) (*identityv1.ListApiKeysResponse, error) {
-	ids, err := resource.Parse("parent", req.GetParent(), "firms")
+	ids, err := resource.Parse("parent", req.GetParent(), "firms/{firm}")
 	if err != nil {
 		return nil, err
 	}
@@ -322,7 +322,7 @@ func (s *Server) ListApiKeys(ctx context.Context, req *identityv1.ListApiKeysReq
 }
 
 func (s *Server) GetApiKey(ctx context.Context, req *identityv1.GetApiKeyRequest) (*identityv1.ApiKey, error) {
-	ids, err := resource.Parse("name", req.GetName(), "firms", "apiKeys")
+	ids, err := resource.Parse("name", req.GetName(), "firms/{firm}/apiKeys/{apiKey}")
 	if err != nil {
 		return nil, err
 	}
@@ -334,7 +334,7 @@ func (s *Server) GetApiKey(ctx context.Context, req *identityv1.GetApiKeyRequest
 }
 
 func (s *Server) RotateApiKey(ctx context.Context, req *identityv1.RotateApiKeyRequest) (*identityv1.ApiKey, error) {
-	ids, err := resource.Parse("name", req.GetName(), "firms", "apiKeys")
+	ids, err := resource.Parse("name", req.GetName(), "firms/{firm}/apiKeys/{apiKey}")
 	if err != nil {
 		return nil, err
 	}
@@ -350,7 +350,7 @@ func (s *Server) RotateApiKey(ctx context.Context, req *identityv1.RotateApiKeyR
 }
 
 func (s *Server) RevokeApiKey(ctx context.Context, req *identityv1.RevokeApiKeyRequest) (*identityv1.ApiKey, error) {
-	ids, err := resource.Parse("name", req.GetName(), "firms", "apiKeys")
+	ids, err := resource.Parse("name", req.GetName(), "firms/{firm}/apiKeys/{apiKey}")
 	if err != nil {
 		return nil, err
 	}

@@ -4,10 +4,8 @@ import (
 	"context"
 	"time"
 
-	"github.com/google/uuid"
 	"google.golang.org/protobuf/types/known/emptypb"
 
-	"github.com/firmflow/firmflow/pkg/apierr"
 	identityv1 "github.com/firmflow/firmflow/pkg/gen/firmflow/identity/v1"
 	"github.com/firmflow/firmflow/pkg/paging"
 	"github.com/firmflow/firmflow/pkg/principal"
@@ -15,21 +13,6 @@ import (
 	"github.com/firmflow/firmflow/services/identity/internal/app"
 	"github.com/firmflow/firmflow/services/identity/internal/domain"
 )
-
-// parseIDs is resource.Parse for names whose ids are UUIDs: a name that is well
-// formed but holds no UUID names nothing, and is NOT_FOUND like any unknown id.
-func parseIDs(field, name, what string, collections ...string) ([]string, error) {
-	ids, err := resource.Parse(field, name, collections...)
-	if err != nil {
-		return nil, err
-	}
-	for _, id := range ids {
-		if uuid.Validate(id) != nil {
-			return nil, apierr.NotFound(what)
-		}
-	}
-	return ids, nil
-}
 
 func (s *Server) StaffLogin(ctx context.Context, req *identityv1.StaffLoginRequest) (*identityv1.StaffLoginResponse, error) {
 	res, err := s.app.StaffLogin(ctx, req.GetEmail(), req.GetPassword(), req.GetTotpCode())
@@ -46,7 +29,7 @@ func (s *Server) StaffLogout(ctx context.Context, _ *identityv1.StaffLogoutReque
 }
 
 func (s *Server) RequestSupportAccess(ctx context.Context, req *identityv1.RequestSupportAccessRequest) (*identityv1.SupportGrant, error) {
-	ids, err := parseIDs("parent", req.GetParent(), "firm", "firms")
+	ids, err := resource.Parse("parent", req.GetParent(), "firms/{firm}")
 	if err != nil {
 		return nil, err
 	}
@@ -77,7 +60,7 @@ func (s *Server) ListMySupportGrants(ctx context.Context, req *identityv1.ListMy
 }
 
 func (s *Server) ListSupportGrants(ctx context.Context, req *identityv1.ListSupportGrantsRequest) (*identityv1.ListSupportGrantsResponse, error) {
-	ids, err := parseIDs("parent", req.GetParent(), "firm", "firms")
+	ids, err := resource.Parse("parent", req.GetParent(), "firms/{firm}")
 	if err != nil {
 		return nil, err
 	}
@@ -98,7 +81,7 @@ func (s *Server) ListSupportGrants(ctx context.Context, req *identityv1.ListSupp
 }
 
 func (s *Server) GetSupportGrant(ctx context.Context, req *identityv1.GetSupportGrantRequest) (*identityv1.SupportGrant, error) {
-	ids, err := parseIDs("name", req.GetName(), "support grant", "firms", "supportGrants")
+	ids, err := resource.Parse("name", req.GetName(), "firms/{firm}/supportGrants/{grant}")
 	if err != nil {
 		return nil, err
 	}
@@ -110,7 +93,7 @@ func (s *Server) GetSupportGrant(ctx context.Context, req *identityv1.GetSupport
 }
 
 func (s *Server) ApproveSupportGrant(ctx context.Context, req *identityv1.ApproveSupportGrantRequest) (*identityv1.SupportGrant, error) {
-	ids, err := parseIDs("name", req.GetName(), "support grant", "firms", "supportGrants")
+	ids, err := resource.Parse("name", req.GetName(), "firms/{firm}/supportGrants/{grant}")
 	if err != nil {
 		return nil, err
 	}
@@ -126,7 +109,7 @@ func (s *Server) ApproveSupportGrant(ctx context.Context, req *identityv1.Approv
 }
 
 func (s *Server) DenySupportGrant(ctx context.Context, req *identityv1.DenySupportGrantRequest) (*identityv1.SupportGrant, error) {
-	ids, err := parseIDs("name", req.GetName(), "support grant", "firms", "supportGrants")
+	ids, err := resource.Parse("name", req.GetName(), "firms/{firm}/supportGrants/{grant}")
 	if err != nil {
 		return nil, err
 	}
@@ -138,7 +121,7 @@ func (s *Server) DenySupportGrant(ctx context.Context, req *identityv1.DenySuppo
 }
 
 func (s *Server) RevokeSupportGrant(ctx context.Context, req *identityv1.RevokeSupportGrantRequest) (*identityv1.SupportGrant, error) {
-	ids, err := parseIDs("name", req.GetName(), "support grant", "firms", "supportGrants")
+	ids, err := resource.Parse("name", req.GetName(), "firms/{firm}/supportGrants/{grant}")
 	if err != nil {
 		return nil, err
 	}
@@ -150,7 +133,7 @@ func (s *Server) RevokeSupportGrant(ctx context.Context, req *identityv1.RevokeS
 }
 
 func (s *Server) ListNotifications(ctx context.Context, req *identityv1.ListNotificationsRequest) (*identityv1.ListNotificationsResponse, error) {
-	ids, err := parseIDs("parent", req.GetParent(), "firm", "firms")
+	ids, err := resource.Parse("parent", req.GetParent(), "firms/{firm}")
 	if err != nil {
 		return nil, err
 	}
@@ -184,7 +167,7 @@ func (s *Server) CreateStaff(ctx context.Context, req *identityv1.CreateStaffReq
 func (s *Server) OffboardStaff(ctx context.Context, req *identityv1.OffboardStaffRequest) (*identityv1.OffboardStaffResponse, error) {
 	ref := app.StaffRef{Email: req.GetEmail()}
 	if req.GetName() != "" {
-		ids, err := parseIDs("name", req.GetName(), "staff member", "staff")
+		ids, err := resource.Parse("name", req.GetName(), "staff/{staff}")
 		if err != nil {
 			return nil, err
 		}

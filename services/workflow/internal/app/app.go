@@ -33,6 +33,10 @@ func New(s *store.Store, keys keystore.Store) *App {
 	return &App{store: s, keys: keys, now: time.Now}
 }
 
+// stamp is the current time as PostgreSQL stores it (microseconds), so what a
+// create returns equals what a later read returns (and page cursors match rows).
+func (a *App) stamp() time.Time { return a.now().UTC().Truncate(time.Microsecond) }
+
 // Ready reports whether workflow can serve.
 func (a *App) Ready(ctx context.Context) error { return a.store.Ping(ctx) }
 
@@ -70,10 +74,32 @@ func (a *App) dataKey(ctx context.Context, q *store.Queries) (*fieldcrypt.DataKe
 	return a.keys.DataKey(ctx, q.FirmID())
 }
 
-// emit queues one workflow event in the use case's transaction. Payloads name
-// resources and changed fields, never sensitive values.
+// eventBatch collects the workflow events of one use case, queued together in its
+// transaction with one statement however many there are (an import of thousands
+// stays one round trip). Payloads name resources and changed fields, never
+// sensitive values.
+type eventBatch struct {
+	firmID, actor string
+	events        []outbox.Event
+}
+
+func newEventBatch(q *store.Queries, actor string) *eventBatch {
+	return &eventBatch{firmID: q.FirmID(), actor: actor}
+}
+
+func (b *eventBatch) add(event string, payload proto.Message) {
+	b.events = append(b.events, outbox.Event{FirmID: b.firmID, Subject: "firmflow.workflow." + event, Actor: b.actor, Payload: payload})
+}
+
+func (b *eventBatch) write(ctx context.Context, q *store.Queries) error {
+	return q.Emit(ctx, b.events...)
+}
+
+// emit queues the one event of a use case that makes one change.
 func emit(ctx context.Context, q *store.Queries, p principal.Principal, event string, payload proto.Message) error {
-	return q.Emit(ctx, outbox.Event{FirmID: q.FirmID(), Subject: "firmflow.workflow." + event, Actor: p.Actor(), Payload: payload})
+	b := newEventBatch(q, p.Actor())
+	b.add(event, payload)
+	return b.write(ctx, q)
 }
 
 func newID() string { return uuid.Must(uuid.NewV7()).String() }

@@ -3,7 +3,6 @@ package app
 import (
 	"context"
 	"strings"
-	"time"
 
 	"github.com/firmflow/firmflow/pkg/apierr"
 	eventsv1 "github.com/firmflow/firmflow/pkg/gen/firmflow/events/v1"
@@ -18,10 +17,6 @@ import (
 func ClientName(firmID, clientID string) string {
 	return resource.Name("firms", firmID, "clients", clientID)
 }
-
-// stamp is the current time as PostgreSQL stores it (microseconds), so what a
-// create returns equals what a later read returns.
-func (a *App) stamp() time.Time { return a.now().UTC().Truncate(time.Microsecond) }
 
 // Client returns one client: masked, or with tax and bank numbers in full when
 // reveal is asked for and domain.MayReveal allows it (and then recorded as an event).
@@ -207,9 +202,9 @@ func (a *App) CreateClient(ctx context.Context, p principal.Principal, firmID st
 
 // earlierClient returns the client an earlier create with the same request id made.
 func (a *App) earlierClient(ctx context.Context, q *store.Queries, p principal.Principal, firmID, name string) (domain.Client, error) {
-	ids, err := resource.Parse("request_id", name, "firms", "clients")
-	if err != nil || ids[0] != firmID {
-		return domain.Client{}, apierr.InvalidArgument("request_id", "request_id.unique", "this request id was used for another kind of request")
+	ids, err := earlierCreate(name, firmID, "firms/{firm}/clients/{client}")
+	if err != nil {
+		return domain.Client{}, err
 	}
 	r, err := q.Client(ctx, ids[1])
 	if err != nil {
@@ -225,12 +220,9 @@ func nilIfEmpty(m map[string]any) map[string]any {
 	return m
 }
 
-// UpdateClient changes the fields named by paths. etag, when not empty, must match
-// the client's current version.
-func (a *App) UpdateClient(ctx context.Context, p principal.Principal, firmID, clientID string, update domain.Client, paths []string, etag string) (domain.Client, error) {
-	if len(paths) == 0 {
-		return domain.Client{}, apierr.InvalidArgument("update_mask", "required", "name the fields to change")
-	}
+// UpdateClient changes the fields the patch sets. Its etag, when not empty, must
+// match the client's current version.
+func (a *App) UpdateClient(ctx context.Context, p principal.Principal, firmID, clientID string, patch ClientPatch) (domain.Client, error) {
 	var out domain.Client
 	err := a.inFirm(ctx, p, firmID, func(q *store.Queries) error {
 		r, err := q.ClientForUpdate(ctx, clientID)
@@ -240,7 +232,7 @@ func (a *App) UpdateClient(ctx context.Context, p principal.Principal, firmID, c
 		if err := a.requireOnClient(ctx, q, p, r.Client, domain.ActionUpdate); err != nil {
 			return err
 		}
-		if err := checkEtag(etag, r.Client.Version, "client"); err != nil {
+		if err := checkEtag(patch.Etag, r.Client.Version, "client"); err != nil {
 			return err
 		}
 		key := a.lazyFirmKey(ctx, q)
@@ -250,10 +242,7 @@ func (a *App) UpdateClient(ctx context.Context, p principal.Principal, firmID, c
 			return err
 		}
 		before := domain.CloneClient(c)
-		changed, err := c.Apply(update, paths)
-		if err != nil {
-			return err
-		}
+		changed := patch.apply(&c)
 		if len(changed) == 0 {
 			out = c.Masked()
 			return nil

@@ -1,4 +1,4 @@
-package app_test
+package app
 
 import (
 	"context"
@@ -15,7 +15,7 @@ import (
 // same path for a client without sensitive values, in the same run. It reports
 // both and their ratio: what encryption at rest costs a request.
 func BenchmarkClientCreateAndGet(b *testing.B) {
-	f := newClientsFixture(b)
+	f := newFixture(b)
 	ctx := context.Background()
 	roundTrip := func(c domain.Client) time.Duration {
 		start := time.Now()

@@ -2,7 +2,6 @@ package app
 
 import (
 	"context"
-	"slices"
 
 	"github.com/firmflow/firmflow/pkg/apierr"
 	eventsv1 "github.com/firmflow/firmflow/pkg/gen/firmflow/events/v1"
@@ -59,9 +58,9 @@ func (a *App) CreateCustomField(ctx context.Context, p principal.Principal, firm
 			return err
 		}
 		if !claimed {
-			ids, err := resource.Parse("request_id", earlier, "firms", "customFields")
-			if err != nil || ids[0] != firmID {
-				return apierr.InvalidArgument("request_id", "request_id.unique", "this request id was used for another kind of request")
+			ids, err := earlierCreate(earlier, firmID, "firms/{firm}/customFields/{customField}")
+			if err != nil {
+				return err
 			}
 			out, err = q.CustomField(ctx, ids[1])
 			return err
@@ -76,36 +75,23 @@ func (a *App) CreateCustomField(ctx context.Context, p principal.Principal, firm
 
 // UpdateCustomField changes a definition's display name or options. Options still
 // used by a client cannot be removed.
-func (a *App) UpdateCustomField(ctx context.Context, p principal.Principal, firmID, id string, update domain.CustomField, paths []string, etag string) (domain.CustomField, error) {
+func (a *App) UpdateCustomField(ctx context.Context, p principal.Principal, firmID, id string, patch CustomFieldPatch) (domain.CustomField, error) {
 	var out domain.CustomField
 	err := a.inFirm(ctx, p, firmID, func(q *store.Queries) error {
 		f, err := q.CustomFieldForUpdate(ctx, id)
 		if err != nil {
 			return err
 		}
-		if err := checkEtag(etag, f.Version, "custom field"); err != nil {
+		if err := checkEtag(patch.Etag, f.Version, "custom field"); err != nil {
 			return err
 		}
-		var changed []string
 		var removed []string
-		for _, path := range paths {
-			switch path {
-			case "display_name":
-				if f.DisplayName != update.DisplayName {
-					f.DisplayName, changed = update.DisplayName, append(changed, path)
-				}
-			case "key", "type":
-				if (path == "key" && update.Key != f.Key) || (path == "type" && update.Type != f.Type) {
-					return apierr.InvalidArgument("update_mask", "field_mask.immutable", path+" never changes; define a new field instead")
-				}
-			case "options":
-				if !slices.Equal(f.Options, update.Options) {
-					removed = f.RemovedOptions(update.Options)
-					f.Options, changed = slices.Clone(update.Options), append(changed, path)
-				}
-			default:
-				return apierr.InvalidArgument("update_mask", "field_mask.path", "cannot update "+path+"; only display_name and options change")
-			}
+		if patch.Options != nil {
+			removed = f.RemovedOptions(*patch.Options)
+		}
+		changed, err := patch.apply(&f)
+		if err != nil {
+			return err
 		}
 		out = f
 		if len(changed) == 0 {

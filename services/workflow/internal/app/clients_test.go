@@ -1,9 +1,8 @@
-package app_test
+package app
 
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -16,111 +15,10 @@ import (
 
 	"github.com/firmflow/firmflow/pkg/apierr"
 	eventsv1 "github.com/firmflow/firmflow/pkg/gen/firmflow/events/v1"
-	"github.com/firmflow/firmflow/pkg/keystore/keystoretest"
 	"github.com/firmflow/firmflow/pkg/paging"
-	"github.com/firmflow/firmflow/pkg/pg/pgtest"
 	"github.com/firmflow/firmflow/pkg/principal"
-	"github.com/firmflow/firmflow/services/workflow/internal/app"
 	"github.com/firmflow/firmflow/services/workflow/internal/domain"
-	"github.com/firmflow/firmflow/services/workflow/internal/store"
-	"github.com/firmflow/firmflow/services/workflow/migrations"
 )
-
-// clientsFixture is a migrated database, the app on it, and callers of two firms.
-type clientsFixture struct {
-	app    *app.App
-	db     *pgtest.Database
-	firm   string
-	owner  principal.Principal
-	admin  principal.Principal
-	member principal.Principal
-	reader principal.Principal // API key with clients:read
-	writer principal.Principal // API key with clients:write
-	other  principal.Principal // owner of another firm
-}
-
-func newClientsFixture(t testing.TB) clientsFixture {
-	t.Helper()
-	d := pgtest.New(t, "workflow", migrations.FS)
-	keys := keystoretest.New(t, "workflow")
-	firm := uuid.NewString()
-	user := func(role principal.Role) principal.Principal {
-		return principal.Principal{Kind: principal.KindUser, FirmID: firm, UserID: uuid.NewString(), Role: role}
-	}
-	key := func(scopes ...string) principal.Principal {
-		return principal.Principal{Kind: principal.KindAPIKey, FirmID: firm, APIKeyID: uuid.NewString(), Scopes: scopes}
-	}
-	return clientsFixture{
-		app: app.New(store.New(d.Open(t)), keys), db: d, firm: firm,
-		owner: user(principal.RoleOwner), admin: user(principal.RoleAdmin), member: user(principal.RoleMember),
-		reader: key("clients:read"), writer: key("clients:write"),
-		other: principal.Principal{Kind: principal.KindUser, FirmID: uuid.NewString(), UserID: uuid.NewString(), Role: principal.RoleOwner},
-	}
-}
-
-func (f clientsFixture) create(t testing.TB, p principal.Principal, c domain.Client) domain.Client {
-	t.Helper()
-	created, err := f.app.CreateClient(context.Background(), p, p.FirmID, c, "")
-	if err != nil {
-		t.Fatalf("create client %q: %v", c.DisplayName, err)
-	}
-	return created
-}
-
-// events returns the payloads of the firm's queued events with the subject.
-func (f clientsFixture) events(t testing.TB, firmID, subject string, into func() proto.Message) []proto.Message {
-	t.Helper()
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, f.db.AdminURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	rows, err := conn.Query(ctx, "select payload from outbox where firm_id = $1 and subject = $2 order by seq", firmID, "firmflow.workflow."+subject)
-	if err != nil {
-		t.Fatal(err)
-	}
-	payloads, err := pgx.CollectRows(rows, pgx.RowTo[[]byte])
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []proto.Message
-	for _, raw := range payloads {
-		m := into()
-		if err := proto.Unmarshal(raw, m); err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, m)
-	}
-	return out
-}
-
-func wantCode(t testing.TB, err error, code codes.Code) {
-	t.Helper()
-	if !apierr.HasCode(err, code) {
-		t.Fatalf("err = %v, want %s", err, code)
-	}
-}
-
-func wantReason(t testing.TB, err error, reason string) {
-	t.Helper()
-	var e *apierr.Error
-	if !errors.As(err, &e) || e.Reason != reason {
-		t.Fatalf("err = %v, want reason %s", err, reason)
-	}
-}
-
-func violations(err error) []string {
-	var e *apierr.Error
-	if !errors.As(err, &e) {
-		return nil
-	}
-	var out []string
-	for _, v := range e.Violations {
-		out = append(out, v.Field)
-	}
-	return out
-}
 
 var taxed = domain.Client{
 	DisplayName: "Ada Lovelace", Kind: domain.ClientPerson, Tags: []string{"1040"},
@@ -129,7 +27,7 @@ var taxed = domain.Client{
 
 func TestClientTaxAndBankNumbersAreMaskedUnlessRevealedToThoseAllowed(t *testing.T) {
 	t.Parallel()
-	f := newClientsFixture(t)
+	f := newFixture(t)
 	ctx := context.Background()
 	c := f.create(t, f.owner, taxed)
 	if c.Sensitive.TaxID != "***-**-6789" || c.Sensitive.BankAccount != "********6789" || c.Sensitive.BankRouting != "*****0021" {
@@ -170,7 +68,7 @@ func TestClientTaxAndBankNumbersAreMaskedUnlessRevealedToThoseAllowed(t *testing
 
 func TestTaxIDLookupGoesThroughTheBlindIndexPerFirm(t *testing.T) {
 	t.Parallel()
-	f := newClientsFixture(t)
+	f := newFixture(t)
 	ctx := context.Background()
 	c := f.create(t, f.owner, taxed)
 	for _, written := range []string{"123-45-6789", "123 45 6789", "123456789", " 123.45.6789 "} {
@@ -203,31 +101,27 @@ func TestTaxIDLookupGoesThroughTheBlindIndexPerFirm(t *testing.T) {
 
 func TestClientUpdatesFollowTheMaskAndTheEtag(t *testing.T) {
 	t.Parallel()
-	f := newClientsFixture(t)
+	f := newFixture(t)
 	ctx := context.Background()
 	c := f.create(t, f.owner, taxed)
-	etag := app.Etag(c.Version)
+	etag := Etag(c.Version)
 
-	u, err := f.app.UpdateClient(ctx, f.member, f.firm, c.ID,
-		domain.Client{DisplayName: "Ada King", Description: "ignored: not in the mask", Sensitive: domain.Sensitive{TaxID: "987-65-4321"}},
-		[]string{"display_name", "tax_id"}, etag)
+	u, err := f.app.UpdateClient(ctx, f.member, f.firm, c.ID, ClientPatch{DisplayName: ptr("Ada King"), TaxID: ptr("987-65-4321"), Etag: etag})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if u.DisplayName != "Ada King" || u.Description != "" || u.Sensitive.TaxID != "***-**-4321" || u.Version != c.Version+1 {
 		t.Errorf("updated %+v", u)
 	}
-	_, err = f.app.UpdateClient(ctx, f.member, f.firm, c.ID, domain.Client{DisplayName: "Late"}, []string{"display_name"}, etag)
+	_, err = f.app.UpdateClient(ctx, f.member, f.firm, c.ID, ClientPatch{DisplayName: ptr("Late"), Etag: etag})
 	wantReason(t, err, "ETAG_MISMATCH")
 
 	// A masked value read back and written again is refused, never stored.
-	_, err = f.app.UpdateClient(ctx, f.owner, f.firm, c.ID, domain.Client{Sensitive: domain.Sensitive{TaxID: u.Sensitive.TaxID}}, []string{"tax_id"}, "")
+	_, err = f.app.UpdateClient(ctx, f.owner, f.firm, c.ID, ClientPatch{TaxID: ptr(u.Sensitive.TaxID)})
 	wantCode(t, err, codes.InvalidArgument)
 	if got := violations(err); !slices.Equal(got, []string{"client.tax_id"}) {
 		t.Errorf("violations %v", got)
 	}
-	_, err = f.app.UpdateClient(ctx, f.owner, f.firm, c.ID, domain.Client{}, []string{"firm_id"}, "")
-	wantCode(t, err, codes.InvalidArgument)
 
 	full, _ := f.app.Client(ctx, f.owner, f.firm, c.ID, true)
 	if full.Sensitive.TaxID != "987-65-4321" || full.Sensitive.BankAccount != taxed.Sensitive.BankAccount {
@@ -242,7 +136,7 @@ func TestClientUpdatesFollowTheMaskAndTheEtag(t *testing.T) {
 	}
 
 	// Clearing a sensitive field removes its ciphertext.
-	if _, err := f.app.UpdateClient(ctx, f.owner, f.firm, c.ID, domain.Client{}, []string{"tax_id", "notes"}, ""); err != nil {
+	if _, err := f.app.UpdateClient(ctx, f.owner, f.firm, c.ID, ClientPatch{TaxID: ptr(""), Notes: ptr("")}); err != nil {
 		t.Fatal(err)
 	}
 	full, _ = f.app.Client(ctx, f.owner, f.firm, c.ID, true)
@@ -253,7 +147,7 @@ func TestClientUpdatesFollowTheMaskAndTheEtag(t *testing.T) {
 
 func TestRetriedCreateReturnsTheFirstClient(t *testing.T) {
 	t.Parallel()
-	f := newClientsFixture(t)
+	f := newFixture(t)
 	ctx := context.Background()
 	first, err := f.app.CreateClient(ctx, f.writer, f.firm, domain.Client{DisplayName: "Babbage Ltd"}, "crm-42")
 	if err != nil {
@@ -274,7 +168,7 @@ func TestRetriedCreateReturnsTheFirstClient(t *testing.T) {
 
 func TestClientListPagesFiltersAndHonoursAssignedScope(t *testing.T) {
 	t.Parallel()
-	f := newClientsFixture(t)
+	f := newFixture(t)
 	ctx := context.Background()
 	for i, name := range []string{"Grace", "Alan", "Edsger", "Barbara", "Donald", "Ken", "Frances"} {
 		c := domain.Client{DisplayName: name}
@@ -334,7 +228,7 @@ func TestClientListPagesFiltersAndHonoursAssignedScope(t *testing.T) {
 		byName[c.DisplayName] = c
 	}
 	for name, tags := range map[string][]string{"Alan": {"payroll", "new"}, "Grace": nil} {
-		if _, err := f.app.UpdateClient(ctx, f.owner, f.firm, byName[name].ID, domain.Client{Tags: tags}, []string{"tags"}, ""); err != nil {
+		if _, err := f.app.UpdateClient(ctx, f.owner, f.firm, byName[name].ID, ClientPatch{Tags: &tags}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -368,7 +262,7 @@ func TestClientListPagesFiltersAndHonoursAssignedScope(t *testing.T) {
 
 func TestCustomFieldValuesAreCheckedAgainstTheirDefinitions(t *testing.T) {
 	t.Parallel()
-	f := newClientsFixture(t)
+	f := newFixture(t)
 	ctx := context.Background()
 	define := func(key string, typ domain.CustomFieldType, options ...string) domain.CustomField {
 		t.Helper()
@@ -408,15 +302,14 @@ func TestCustomFieldValuesAreCheckedAgainstTheirDefinitions(t *testing.T) {
 	}
 
 	// One value changes through custom_fields.<key>; null removes it.
-	u, err := f.app.UpdateClient(ctx, f.owner, f.firm, c.ID, domain.Client{CustomFields: map[string]any{"fee": 900.0, "vip": nil}},
-		[]string{"custom_fields.fee", "custom_fields.vip"}, "")
+	u, err := f.app.UpdateClient(ctx, f.owner, f.firm, c.ID, ClientPatch{CustomValues: []CustomValue{{Key: "fee", Value: 900.0}, {Key: "vip"}}})
 	if err != nil || u.CustomFields["fee"] != 900.0 || u.CustomFields["vip"] != nil || u.CustomFields["entity"] != "LLC" {
 		t.Fatalf("partial custom update: %v %v", u.CustomFields, err)
 	}
 
-	_, err = f.app.UpdateCustomField(ctx, f.admin, f.firm, entity.ID, domain.CustomField{Options: []string{"S-Corp"}}, []string{"options"}, "")
+	_, err = f.app.UpdateCustomField(ctx, f.admin, f.firm, entity.ID, CustomFieldPatch{Options: &[]string{"S-Corp"}})
 	wantReason(t, err, "OPTION_IN_USE")
-	if _, err := f.app.UpdateCustomField(ctx, f.admin, f.firm, entity.ID, domain.CustomField{Options: []string{"LLC", "S-Corp"}}, []string{"options"}, ""); err != nil {
+	if _, err := f.app.UpdateCustomField(ctx, f.admin, f.firm, entity.ID, CustomFieldPatch{Options: &[]string{"LLC", "S-Corp"}}); err != nil {
 		t.Errorf("removing an unused option: %v", err)
 	}
 	if err := f.app.DeleteCustomField(ctx, f.admin, f.firm, entity.ID, ""); err != nil {
@@ -435,7 +328,7 @@ const importCSV = "display_name,kind,tags,tax_id,bank_account_number,external_id
 
 func TestImportCreatesEveryRowOrNone(t *testing.T) {
 	t.Parallel()
-	f := newClientsFixture(t)
+	f := newFixture(t)
 	ctx := context.Background()
 	if _, err := f.app.CreateCustomField(ctx, f.owner, f.firm, domain.CustomField{Key: "fee", DisplayName: "Fee", Type: domain.FieldNumber}, ""); err != nil {
 		t.Fatal(err)
@@ -490,7 +383,7 @@ func TestImportCreatesEveryRowOrNone(t *testing.T) {
 
 func TestExportNeedsTheExportPermissionAndMasksByDefault(t *testing.T) {
 	t.Parallel()
-	f := newClientsFixture(t)
+	f := newFixture(t)
 	ctx := context.Background()
 	f.create(t, f.owner, taxed)
 	f.create(t, f.owner, domain.Client{DisplayName: "-1+1", Tags: []string{"other"}})
@@ -525,7 +418,7 @@ func TestExportNeedsTheExportPermissionAndMasksByDefault(t *testing.T) {
 
 func TestContactsLinkToClientsWithOnePrimary(t *testing.T) {
 	t.Parallel()
-	f := newClientsFixture(t)
+	f := newFixture(t)
 	ctx := context.Background()
 	c := f.create(t, f.owner, domain.Client{DisplayName: "Hopper & Co"})
 	contact := func(name string) domain.Contact {
@@ -566,7 +459,7 @@ func TestContactsLinkToClientsWithOnePrimary(t *testing.T) {
 		t.Error("client's primary contact is not Grace")
 	}
 	before, _ := f.app.Client(ctx, f.member, f.firm, c.ID, false)
-	if _, err := f.app.UpdateClientContact(ctx, f.member, f.firm, domain.ClientContact{ClientID: c.ID, ContactID: alan.ID, Primary: true}, []string{"primary"}, ""); err != nil {
+	if _, err := f.app.UpdateClientContact(ctx, f.member, f.firm, c.ID, alan.ID, ClientContactPatch{Primary: ptr(true)}); err != nil {
 		t.Fatal(err)
 	}
 	links, err := f.app.ClientContacts(ctx, f.member, f.firm, c.ID)
@@ -599,7 +492,7 @@ func TestContactsLinkToClientsWithOnePrimary(t *testing.T) {
 
 func TestAnotherFirmsClientsContactsAndFieldsAreNotFound(t *testing.T) {
 	t.Parallel()
-	f := newClientsFixture(t)
+	f := newFixture(t)
 	ctx := context.Background()
 	c := f.create(t, f.owner, taxed)
 	k, err := f.app.CreateContact(ctx, f.owner, f.firm, domain.Contact{DisplayName: "Kept"}, "")
@@ -618,17 +511,17 @@ func TestAnotherFirmsClientsContactsAndFieldsAreNotFound(t *testing.T) {
 	checks := map[string]error{}
 	_, checks["get via victim firm"] = f.app.Client(ctx, o, f.firm, c.ID, false)
 	_, checks["get via own firm"] = f.app.Client(ctx, o, theirs, c.ID, true)
-	_, checks["update"] = f.app.UpdateClient(ctx, o, theirs, c.ID, domain.Client{DisplayName: "pwned"}, []string{"display_name"}, "")
+	_, checks["update"] = f.app.UpdateClient(ctx, o, theirs, c.ID, ClientPatch{DisplayName: ptr("pwned")})
 	checks["delete"] = f.app.DeleteClient(ctx, o, theirs, c.ID, "")
 	_, checks["lookup"] = f.app.LookupClientByTaxID(ctx, o, f.firm, "123-45-6789", true)
 	_, checks["contact"] = f.app.Contact(ctx, o, theirs, k.ID)
-	_, checks["update contact"] = f.app.UpdateContact(ctx, o, theirs, k.ID, domain.Contact{DisplayName: "x"}, []string{"display_name"}, "")
+	_, checks["update contact"] = f.app.UpdateContact(ctx, o, theirs, k.ID, ContactPatch{DisplayName: ptr("x")})
 	checks["delete contact"] = f.app.DeleteContact(ctx, o, theirs, k.ID, "")
 	_, checks["link their contact to my client"] = f.app.LinkContact(ctx, o, theirs, domain.ClientContact{ClientID: mine.ID, ContactID: k.ID})
 	_, checks["list links"] = f.app.ClientContacts(ctx, o, theirs, c.ID)
 	checks["unlink"] = f.app.UnlinkContact(ctx, o, theirs, c.ID, k.ID)
 	_, checks["field"] = f.app.CustomField(ctx, o, theirs, def.ID)
-	_, checks["update field"] = f.app.UpdateCustomField(ctx, o, theirs, def.ID, domain.CustomField{DisplayName: "x"}, []string{"display_name"}, "")
+	_, checks["update field"] = f.app.UpdateCustomField(ctx, o, theirs, def.ID, CustomFieldPatch{DisplayName: ptr("x")})
 	checks["delete field"] = f.app.DeleteCustomField(ctx, o, theirs, def.ID, "")
 	_, checks["import into victim"] = f.app.ImportClients(ctx, o, f.firm, importCSV, "", false)
 	_, checks["export victim"] = f.app.ExportClients(ctx, o, f.firm, "csv", domain.ClientFilter{}, false, paging.Page{Size: 10})
@@ -648,13 +541,11 @@ func TestAnotherFirmsClientsContactsAndFieldsAreNotFound(t *testing.T) {
 
 func TestEventsNameChangedFieldsNeverSensitiveValues(t *testing.T) {
 	t.Parallel()
-	f := newClientsFixture(t)
+	f := newFixture(t)
 	ctx := context.Background()
 	canary := domain.Sensitive{TaxID: "CANARY-TAX-7A1", BankAccount: "CANARY-BANK-7A2", BankRouting: "CANARY-RT-7A3", Notes: "canary note 7A4"}
 	c := f.create(t, f.owner, domain.Client{DisplayName: "Canary", Sensitive: canary})
-	if _, err := f.app.UpdateClient(ctx, f.owner, f.firm, c.ID, domain.Client{Sensitive: domain.Sensitive{
-		TaxID: "CANARY-TAX-7B1", Notes: "canary note 7B4",
-	}}, []string{"tax_id", "notes"}, ""); err != nil {
+	if _, err := f.app.UpdateClient(ctx, f.owner, f.firm, c.ID, ClientPatch{TaxID: ptr("CANARY-TAX-7B1"), Notes: ptr("canary note 7B4")}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := f.app.Client(ctx, f.owner, f.firm, c.ID, true); err != nil {
@@ -681,7 +572,7 @@ func TestEventsNameChangedFieldsNeverSensitiveValues(t *testing.T) {
 
 func TestLargeExportsEndPagesEarlyAndLoseNoClient(t *testing.T) {
 	t.Parallel()
-	f := newClientsFixture(t)
+	f := newFixture(t)
 	ctx := context.Background()
 	var b strings.Builder
 	b.WriteString("display_name,notes\n")
@@ -709,7 +600,7 @@ func TestLargeExportsEndPagesEarlyAndLoseNoClient(t *testing.T) {
 			seen[c.ID] = true
 			size += c.ExportSize()
 		}
-		if size > app.MaxExportBytes+domain.MaxClientNotes*3 {
+		if size > MaxExportBytes+domain.MaxClientNotes*3 {
 			t.Errorf("page of %d bytes", size)
 		}
 		if exp.Next == nil {

@@ -4,11 +4,8 @@ import (
 	"context"
 	"fmt"
 
-	"google.golang.org/protobuf/proto"
-
 	"github.com/firmflow/firmflow/pkg/apierr"
 	eventsv1 "github.com/firmflow/firmflow/pkg/gen/firmflow/events/v1"
-	"github.com/firmflow/firmflow/pkg/outbox"
 	"github.com/firmflow/firmflow/pkg/paging"
 	"github.com/firmflow/firmflow/pkg/principal"
 	"github.com/firmflow/firmflow/pkg/resource"
@@ -98,15 +95,13 @@ func (a *App) ImportClients(ctx context.Context, p principal.Principal, firmID, 
 			return err
 		}
 		out.Name = name
-		events := make([]outbox.Event, 0, len(records)+1)
+		events := newEventBatch(q, p.Actor())
 		for _, r := range records {
 			out.ClientIDs = append(out.ClientIDs, r.Client.ID)
-			events = append(events, workflowEvent(q, p, "client_created",
-				&eventsv1.ClientCreated{Client: ClientName(firmID, r.Client.ID), Import: name}))
+			events.add("client_created", &eventsv1.ClientCreated{Client: ClientName(firmID, r.Client.ID), Import: name})
 		}
-		events = append(events, workflowEvent(q, p, "clients_imported", &eventsv1.ClientsImported{Import: name, ClientCount: int32(len(records))}))
-		// One statement for all of them: an import of thousands stays one round trip.
-		return q.Emit(ctx, events...)
+		events.add("clients_imported", &eventsv1.ClientsImported{Import: name, ClientCount: int32(len(records))})
+		return events.write(ctx, q)
 	})
 	return out, err
 }
@@ -147,16 +142,11 @@ func (a *App) importCollisions(ctx context.Context, q *store.Queries, rows []dom
 	return problems, nil
 }
 
-// workflowEvent is one event as emit would queue it, for batches.
-func workflowEvent(q *store.Queries, p principal.Principal, event string, payload proto.Message) outbox.Event {
-	return outbox.Event{FirmID: q.FirmID(), Subject: "firmflow.workflow." + event, Actor: p.Actor(), Payload: payload}
-}
-
 // earlierImport returns the import an earlier request with the same id made.
 func earlierImport(ctx context.Context, q *store.Queries, firmID, name string) (ClientImport, error) {
-	ids, err := resource.Parse("request_id", name, "firms", "clientImports")
-	if err != nil || ids[0] != firmID {
-		return ClientImport{}, apierr.InvalidArgument("request_id", "request_id.unique", "this request id was used for another kind of request")
+	ids, err := earlierCreate(name, firmID, "firms/{firm}/clientImports/{import}")
+	if err != nil {
+		return ClientImport{}, err
 	}
 	out := ClientImport{Name: name}
 	page := paging.Page{Size: domain.MaxImportRows}

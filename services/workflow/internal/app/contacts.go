@@ -100,9 +100,9 @@ func (a *App) CreateContact(ctx context.Context, p principal.Principal, firmID s
 			return err
 		}
 		if !claimed {
-			ids, err := resource.Parse("request_id", earlier, "firms", "contacts")
-			if err != nil || ids[0] != firmID {
-				return apierr.InvalidArgument("request_id", "request_id.unique", "this request id was used for another kind of request")
+			ids, err := earlierCreate(earlier, firmID, "firms/{firm}/contacts/{contact}")
+			if err != nil {
+				return err
 			}
 			out, err = q.Contact(ctx, ids[1])
 			return err
@@ -115,11 +115,8 @@ func (a *App) CreateContact(ctx context.Context, p principal.Principal, firmID s
 	return out, err
 }
 
-// UpdateContact changes the fields named by paths.
-func (a *App) UpdateContact(ctx context.Context, p principal.Principal, firmID, id string, update domain.Contact, paths []string, etag string) (domain.Contact, error) {
-	if len(paths) == 0 {
-		return domain.Contact{}, apierr.InvalidArgument("update_mask", "required", "name the fields to change")
-	}
+// UpdateContact changes the fields the patch sets.
+func (a *App) UpdateContact(ctx context.Context, p principal.Principal, firmID, id string, patch ContactPatch) (domain.Contact, error) {
 	var out domain.Contact
 	err := a.inFirm(ctx, p, firmID, func(q *store.Queries) error {
 		c, err := q.ContactForUpdate(ctx, id)
@@ -129,13 +126,10 @@ func (a *App) UpdateContact(ctx context.Context, p principal.Principal, firmID, 
 		if err := requireOnContact(ctx, q, p, id, domain.ActionUpdate); err != nil {
 			return err
 		}
-		if err := checkEtag(etag, c.Version, "contact"); err != nil {
+		if err := checkEtag(patch.Etag, c.Version, "contact"); err != nil {
 			return err
 		}
-		changed, err := c.Apply(update, paths)
-		if err != nil {
-			return err
-		}
+		changed := patch.apply(&c)
 		out = c
 		if len(changed) == 0 {
 			return nil
@@ -244,38 +238,24 @@ func (a *App) LinkContact(ctx context.Context, p principal.Principal, firmID str
 
 // UpdateClientContact changes a link's primary flag or relationship; making a
 // contact primary demotes the former primary.
-func (a *App) UpdateClientContact(ctx context.Context, p principal.Principal, firmID string, update domain.ClientContact, paths []string, etag string) (domain.ClientContact, error) {
+func (a *App) UpdateClientContact(ctx context.Context, p principal.Principal, firmID, clientID, contactID string, patch ClientContactPatch) (domain.ClientContact, error) {
 	var out domain.ClientContact
 	err := a.inFirm(ctx, p, firmID, func(q *store.Queries) error {
-		r, err := q.ClientForUpdate(ctx, update.ClientID)
+		r, err := q.ClientForUpdate(ctx, clientID)
 		if err != nil {
 			return err
 		}
 		if err := a.requireOnClient(ctx, q, p, r.Client, domain.ActionUpdate); err != nil {
 			return err
 		}
-		l, err := q.ClientContactForUpdate(ctx, update.ClientID, update.ContactID)
+		l, err := q.ClientContactForUpdate(ctx, clientID, contactID)
 		if err != nil {
 			return err
 		}
-		if err := checkEtag(etag, l.Version, "client contact"); err != nil {
+		if err := checkEtag(patch.Etag, l.Version, "client contact"); err != nil {
 			return err
 		}
-		var changed []string
-		for _, path := range paths {
-			switch path {
-			case "primary":
-				if l.Primary != update.Primary {
-					l.Primary, changed = update.Primary, append(changed, path)
-				}
-			case "relationship":
-				if l.Relationship != update.Relationship {
-					l.Relationship, changed = update.Relationship, append(changed, path)
-				}
-			default:
-				return apierr.InvalidArgument("update_mask", "field_mask.path", "cannot update "+path+"; only primary and relationship change")
-			}
-		}
+		changed := patch.apply(&l)
 		out = l
 		if len(changed) == 0 {
 			return nil

@@ -2,7 +2,6 @@ package app
 
 import (
 	"context"
-	"slices"
 
 	"github.com/firmflow/firmflow/pkg/apierr"
 	eventsv1 "github.com/firmflow/firmflow/pkg/gen/firmflow/events/v1"
@@ -35,7 +34,7 @@ func (a *App) CreateProject(ctx context.Context, p principal.Principal, firmID s
 			return err
 		}
 		if !claimed {
-			ids, err := earlierCreate(earlier, firmID, "projects")
+			ids, err := earlierCreate(earlier, firmID, "firms/{firm}/projects/{project}")
 			if err != nil {
 				return err
 			}
@@ -53,7 +52,7 @@ func (a *App) CreateProject(ctx context.Context, p principal.Principal, firmID s
 			}
 			tmpl = &t
 		}
-		events := newWorkEvents(q, p.Actor())
+		events := newEventBatch(q, p.Actor())
 		project, err = a.insertProject(ctx, q, events, id, project, tmpl)
 		if err != nil {
 			return err
@@ -65,8 +64,8 @@ func (a *App) CreateProject(ctx context.Context, p principal.Principal, firmID s
 
 // insertProject stores a new project and, from a template, its tasks. Unset fields
 // come from the template: name, budget, and a due date from the task offsets.
-func (a *App) insertProject(ctx context.Context, q *store.Queries, events *workEvents, id string, project domain.Project, tmpl *domain.Template) (domain.Project, error) {
-	now := a.workNow()
+func (a *App) insertProject(ctx context.Context, q *store.Queries, events *eventBatch, id string, project domain.Project, tmpl *domain.Template) (domain.Project, error) {
+	now := a.stamp()
 	project.ID, project.FirmID, project.Status, project.Version, project.CreateTime, project.UpdateTime =
 		id, q.FirmID(), domain.ProjectNotStarted, 1, now, now
 	if project.StartDate.IsZero() {
@@ -97,7 +96,7 @@ func (a *App) insertProject(ctx context.Context, q *store.Queries, events *workE
 	}
 	name := projectName(project.FirmID, project.ID)
 	events.add("project_created", &eventsv1.ProjectChanged{
-		Project: name, Client: workClientName(project.FirmID, project.ClientID), Template: optionalName(templateName, project.FirmID, project.TemplateID),
+		Project: name, Client: ClientName(project.FirmID, project.ClientID), Template: optionalName(templateName, project.FirmID, project.TemplateID),
 		TemplateRevision: project.TemplateRevision, Series: optionalName(seriesName, project.FirmID, project.SeriesID),
 	})
 	for _, t := range tasks {
@@ -108,7 +107,7 @@ func (a *App) insertProject(ctx context.Context, q *store.Queries, events *workE
 
 // newTasks gives instantiated template tasks their ids and project.
 func (a *App) newTasks(project domain.Project, tasks []domain.Task) []domain.Task {
-	now := a.workNow()
+	now := a.stamp()
 	for i := range tasks {
 		t := &tasks[i]
 		t.ID, t.FirmID, t.ProjectID, t.ClientID, t.Version, t.CreateTime, t.UpdateTime =
@@ -120,7 +119,7 @@ func (a *App) newTasks(project domain.Project, tasks []domain.Task) []domain.Tas
 // replan rewrites a project that has not started from a template revision and a
 // plan: the plan's fields, and the template's tasks rebuilt in front of the tasks
 // people added by hand.
-func (a *App) replan(ctx context.Context, q *store.Queries, events *workEvents, project domain.Project, tmpl domain.Template, plan domain.ProjectPlan) error {
+func (a *App) replan(ctx context.Context, q *store.Queries, events *eventBatch, project domain.Project, tmpl domain.Template, plan domain.ProjectPlan) error {
 	if !project.Replannable() {
 		return nil
 	}
@@ -140,7 +139,7 @@ func (a *App) replan(ctx context.Context, q *store.Queries, events *workEvents, 
 	if _, err := a.retally(ctx, q, events, &project); err != nil {
 		return err
 	}
-	project.UpdateTime = a.workNow()
+	project.UpdateTime = a.stamp()
 	if _, err := q.SaveProject(ctx, project, project.Version); err != nil {
 		return err
 	}
@@ -153,7 +152,7 @@ func (a *App) replan(ctx context.Context, q *store.Queries, events *workEvents, 
 
 // retally recounts a project's tasks and derives its status, recording a status
 // change as an event. The caller saves the project.
-func (a *App) retally(ctx context.Context, q *store.Queries, events *workEvents, project *domain.Project) (bool, error) {
+func (a *App) retally(ctx context.Context, q *store.Queries, events *eventBatch, project *domain.Project) (bool, error) {
 	tally, err := q.ProjectTally(ctx, project.ID)
 	if err != nil {
 		return false, err
@@ -184,18 +183,18 @@ func (a *App) Project(ctx context.Context, p principal.Principal, firmID, id str
 
 // Projects lists a page of projects. A caller whose scope is "assigned" sees only
 // projects assigned to them.
-func (a *App) Projects(ctx context.Context, p principal.Principal, firmID string, f store.ProjectFilter, page paging.Page) ([]domain.Project, bool, error) {
+func (a *App) Projects(ctx context.Context, p principal.Principal, firmID string, f domain.ProjectFilter, page paging.Page) ([]domain.Project, *paging.Cursor, error) {
 	var out []domain.Project
-	var more bool
+	var next *paging.Cursor
 	err := a.inFirm(ctx, p, firmID, func(q *store.Queries) error {
 		var err error
 		if f.AssigneeID, err = listScope(ctx, q, p, domain.CategoryProjects, f.AssigneeID); err != nil {
 			return err
 		}
-		out, more, err = q.Projects(ctx, f, page)
+		out, next, err = q.Projects(ctx, f, page)
 		return err
 	})
-	return out, more, err
+	return out, next, err
 }
 
 // listScope narrows a list to the caller's own work when their scope is "assigned":
@@ -250,12 +249,12 @@ func (a *App) UpdateProject(ctx context.Context, p principal.Principal, firmID, 
 		if err := project.Validate(); err != nil {
 			return err
 		}
-		project.UpdateTime = a.workNow()
+		project.UpdateTime = a.stamp()
 		if project, err = q.SaveProject(ctx, project, project.Version); err != nil {
 			return err
 		}
 		return emit(ctx, q, p, "project_updated", &eventsv1.ProjectChanged{
-			Project: projectName(firmID, id), Client: workClientName(firmID, project.ClientID), ChangedFields: changed,
+			Project: projectName(firmID, id), Client: ClientName(firmID, project.ClientID), ChangedFields: changed,
 			Template: optionalName(templateName, firmID, project.TemplateID), TemplateRevision: project.TemplateRevision,
 			Series: optionalName(seriesName, firmID, project.SeriesID),
 		})
@@ -265,36 +264,14 @@ func (a *App) UpdateProject(ctx context.Context, p principal.Principal, firmID, 
 
 func (patch ProjectPatch) apply(p *domain.Project) []string {
 	var changed []string
-	set := func(name string, differs bool, assign func()) {
-		if differs {
-			assign()
-			changed = append(changed, name)
-		}
-	}
-	if v := patch.DisplayName; v != nil {
-		set("display_name", *v != p.DisplayName, func() { p.DisplayName = *v })
-	}
-	if v := patch.Description; v != nil {
-		set("description", *v != p.Description, func() { p.Description = *v })
-	}
-	if v := patch.AssigneeID; v != nil {
-		set("assignee", *v != p.AssigneeID, func() { p.AssigneeID = *v })
-	}
-	if v := patch.StartDate; v != nil {
-		set("start_date", *v != p.StartDate, func() { p.StartDate = *v })
-	}
-	if v := patch.DueDate; v != nil {
-		set("due_date", *v != p.DueDate, func() { p.DueDate = *v })
-	}
-	if v := patch.DeadlineDate; v != nil {
-		set("deadline_date", *v != p.DeadlineDate, func() { p.DeadlineDate = *v })
-	}
-	if v := patch.BudgetMinutes; v != nil {
-		set("budget_minutes", *v != p.BudgetMinutes, func() { p.BudgetMinutes = *v })
-	}
-	if v := patch.Tags; v != nil {
-		set("tags", !slices.Equal(*v, p.Tags), func() { p.Tags = *v })
-	}
+	setField(&changed, "display_name", &p.DisplayName, patch.DisplayName)
+	setField(&changed, "description", &p.Description, patch.Description)
+	setField(&changed, "assignee", &p.AssigneeID, patch.AssigneeID)
+	setField(&changed, "start_date", &p.StartDate, patch.StartDate)
+	setField(&changed, "due_date", &p.DueDate, patch.DueDate)
+	setField(&changed, "deadline_date", &p.DeadlineDate, patch.DeadlineDate)
+	setField(&changed, "budget_minutes", &p.BudgetMinutes, patch.BudgetMinutes)
+	setList(&changed, "tags", &p.Tags, patch.Tags)
 	return changed
 }
 
@@ -315,7 +292,7 @@ func (a *App) DeleteProject(ctx context.Context, p principal.Principal, firmID, 
 			return err
 		}
 		return emit(ctx, q, p, "project_deleted", &eventsv1.ProjectChanged{
-			Project: projectName(firmID, id), Client: workClientName(firmID, project.ClientID),
+			Project: projectName(firmID, id), Client: ClientName(firmID, project.ClientID),
 		})
 	})
 }

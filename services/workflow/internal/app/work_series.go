@@ -21,7 +21,7 @@ import (
 
 // CreateSeries stores a series and creates the projects of the periods already due.
 func (a *App) CreateSeries(ctx context.Context, p principal.Principal, firmID string, s domain.Series, requestID string) (domain.Series, error) {
-	now := a.workNow()
+	now := a.stamp()
 	s.ID, s.FirmID, s.Version, s.CreateTime, s.UpdateTime = newID(), firmID, 1, now, now
 	if err := validateSeries(s); err != nil {
 		return s, err
@@ -35,7 +35,7 @@ func (a *App) CreateSeries(ctx context.Context, p principal.Principal, firmID st
 			return err
 		}
 		if !claimed {
-			ids, err := earlierCreate(earlier, firmID, "series")
+			ids, err := earlierCreate(earlier, firmID, "firms/{firm}/series/{series}")
 			if err != nil {
 				return err
 			}
@@ -52,7 +52,7 @@ func (a *App) CreateSeries(ctx context.Context, p principal.Principal, firmID st
 		if err := q.InsertSeries(ctx, s); err != nil {
 			return err
 		}
-		events := newWorkEvents(q, p.Actor())
+		events := newEventBatch(q, p.Actor())
 		events.add("series_created", &eventsv1.SeriesChanged{Series: seriesName(firmID, s.ID)})
 		if _, err := a.runSeries(ctx, q, events, &s, tmpl, a.Today()); err != nil {
 			return err
@@ -92,18 +92,18 @@ func (a *App) Series(ctx context.Context, p principal.Principal, firmID, id stri
 }
 
 // SeriesList lists a page of the firm's series, optionally one client's.
-func (a *App) SeriesList(ctx context.Context, p principal.Principal, firmID, clientID string, page paging.Page) ([]domain.Series, bool, error) {
+func (a *App) SeriesList(ctx context.Context, p principal.Principal, firmID, clientID string, page paging.Page) ([]domain.Series, *paging.Cursor, error) {
 	var out []domain.Series
-	var more bool
+	var next *paging.Cursor
 	err := a.inFirm(ctx, p, firmID, func(q *store.Queries) error {
 		if err := require(ctx, q, p, domain.CategorySeries, domain.ActionRead, false); err != nil {
 			return err
 		}
 		var err error
-		out, more, err = q.SeriesList(ctx, clientID, page)
+		out, next, err = q.SeriesList(ctx, clientID, page)
 		return err
 	})
-	return out, more, err
+	return out, next, err
 }
 
 // SeriesPatch is an UpdateSeries: nil fields stay as they are.
@@ -149,11 +149,11 @@ func (a *App) UpdateSeries(ctx context.Context, p principal.Principal, firmID, i
 		if err != nil {
 			return err
 		}
-		s.UpdateTime = a.workNow()
+		s.UpdateTime = a.stamp()
 		if s, err = q.SaveSeries(ctx, s, s.Version); err != nil {
 			return err
 		}
-		events := newWorkEvents(q, p.Actor())
+		events := newEventBatch(q, p.Actor())
 		projects, err := q.NotStartedProjectsOfSeries(ctx, s.ID)
 		if err != nil {
 			return err
@@ -177,51 +177,23 @@ func (a *App) UpdateSeries(ctx context.Context, p principal.Principal, firmID, i
 
 func (patch SeriesPatch) apply(s *domain.Series) []string {
 	var changed []string
-	set := func(name string, differs bool, assign func()) {
-		if differs {
-			assign()
-			changed = append(changed, name)
-		}
-	}
 	r := &s.Recurrence
-	if v := patch.DisplayName; v != nil {
-		set("display_name", *v != s.DisplayName, func() { s.DisplayName = *v })
-	}
-	if v := patch.TemplateID; v != nil {
-		set("template", *v != s.TemplateID, func() { s.TemplateID = *v })
-	}
-	if v := patch.AssigneeID; v != nil {
-		set("assignee", *v != s.AssigneeID, func() { s.AssigneeID = *v })
-	}
-	if v := patch.BudgetMinutes; v != nil {
-		set("budget_minutes", *v != s.BudgetMinutes, func() { s.BudgetMinutes = *v })
-	}
-	if v := patch.Frequency; v != nil {
-		set("frequency", *v != r.Frequency, func() { r.Frequency = *v })
-	}
-	if v := patch.Interval; v != nil {
-		set("interval", *v != r.Interval, func() { r.Interval = *v })
-	}
-	if v := patch.StartDate; v != nil {
-		set("start_date", *v != r.Start, func() { r.Start = *v })
-	}
-	if v := patch.EndDate; v != nil {
-		set("end_date", *v != r.End, func() { r.End = *v })
-	}
+	setField(&changed, "display_name", &s.DisplayName, patch.DisplayName)
+	setField(&changed, "template", &s.TemplateID, patch.TemplateID)
+	setField(&changed, "assignee", &s.AssigneeID, patch.AssigneeID)
+	setField(&changed, "budget_minutes", &s.BudgetMinutes, patch.BudgetMinutes)
+	setField(&changed, "frequency", &r.Frequency, patch.Frequency)
+	setField(&changed, "interval", &r.Interval, patch.Interval)
+	setField(&changed, "start_date", &r.Start, patch.StartDate)
+	setField(&changed, "end_date", &r.End, patch.EndDate)
 	if v := patch.DueRule; v != nil {
 		rule := *v
-		rule.Shift = r.Due.Shift
-		set("due_rule", rule != r.Due, func() { r.Due = rule })
+		rule.Shift = r.Due.Shift // weekend_shift is a field of its own
+		setField(&changed, "due_rule", &r.Due, &rule)
 	}
-	if v := patch.WeekendShift; v != nil {
-		set("weekend_shift", *v != r.Due.Shift, func() { r.Due.Shift = *v })
-	}
-	if v := patch.CreateAheadDays; v != nil {
-		set("create_ahead_days", *v != r.CreateAheadDays, func() { r.CreateAheadDays = *v })
-	}
-	if v := patch.Paused; v != nil {
-		set("paused", *v != s.Paused, func() { s.Paused = *v })
-	}
+	setField(&changed, "weekend_shift", &r.Due.Shift, patch.WeekendShift)
+	setField(&changed, "create_ahead_days", &r.CreateAheadDays, patch.CreateAheadDays)
+	setField(&changed, "paused", &s.Paused, patch.Paused)
 	return changed
 }
 
@@ -262,7 +234,7 @@ func (a *App) RunSeries(ctx context.Context, p principal.Principal, firmID, id s
 		if err != nil {
 			return err
 		}
-		events := newWorkEvents(q, p.Actor())
+		events := newEventBatch(q, p.Actor())
 		if created, err = a.runSeries(ctx, q, events, &s, tmpl, a.Today()); err != nil {
 			return err
 		}
@@ -274,7 +246,7 @@ func (a *App) RunSeries(ctx context.Context, p principal.Principal, firmID, id s
 
 // runSeries creates the due periods of a locked series and records when it next has
 // work. A paused series creates nothing and waits to be resumed.
-func (a *App) runSeries(ctx context.Context, q *store.Queries, events *workEvents, s *domain.Series, tmpl domain.Template, today domain.Date) ([]domain.Project, error) {
+func (a *App) runSeries(ctx context.Context, q *store.Queries, events *eventBatch, s *domain.Series, tmpl domain.Template, today domain.Date) ([]domain.Project, error) {
 	var periods []domain.Period
 	var next domain.Date
 	if !s.Paused {
@@ -293,7 +265,7 @@ func (a *App) runSeries(ctx context.Context, q *store.Queries, events *workEvent
 	var created []domain.Project
 	for _, period := range periods {
 		id := newID()
-		claimed, err := q.ClaimSeriesPeriod(ctx, s.ID, period.Start, id, a.workNow())
+		claimed, err := q.ClaimSeriesPeriod(ctx, s.ID, period.Start, id, a.stamp())
 		if err != nil {
 			return nil, err
 		}
@@ -366,7 +338,7 @@ func (a *App) runDueSeries(ctx context.Context, ref store.SeriesRef, today domai
 		if err != nil {
 			return err
 		}
-		events := newWorkEvents(q, SchedulerActor)
+		events := newEventBatch(q, SchedulerActor)
 		if _, err := a.runSeries(ctx, q, events, &s, tmpl, today); err != nil {
 			return err
 		}
@@ -381,7 +353,7 @@ func (a *App) SeriesScheduler(logger *slog.Logger, every time.Duration) func(con
 		ticker := time.NewTicker(every)
 		defer ticker.Stop()
 		for {
-			if err := a.RunDueSeries(ctx, a.workNow()); err != nil && ctx.Err() == nil {
+			if err := a.RunDueSeries(ctx, a.stamp()); err != nil && ctx.Err() == nil {
 				logger.ErrorContext(ctx, "series scheduler run failed", slog.String("error", err.Error()))
 			}
 			select {

@@ -17,7 +17,7 @@ import (
 
 // CreateTask adds a task to a project, after its last task unless a position is given.
 func (a *App) CreateTask(ctx context.Context, p principal.Principal, firmID, projectID string, t domain.Task, requestID string) (domain.Task, error) {
-	now := a.workNow()
+	now := a.stamp()
 	if t.Status == "" {
 		t.Status = domain.TaskReady
 	}
@@ -46,7 +46,7 @@ func (a *App) CreateTask(ctx context.Context, p principal.Principal, firmID, pro
 			return err
 		}
 		if !claimed {
-			ids, err := earlierCreate(earlier, firmID, "projects", "tasks")
+			ids, err := earlierCreate(earlier, firmID, "firms/{firm}/projects/{project}/tasks/{task}")
 			if err != nil {
 				return err
 			}
@@ -61,7 +61,7 @@ func (a *App) CreateTask(ctx context.Context, p principal.Principal, firmID, pro
 		if err := q.InsertTasks(ctx, []domain.Task{t}); err != nil {
 			return err
 		}
-		events := newWorkEvents(q, p.Actor())
+		events := newEventBatch(q, p.Actor())
 		events.add("task_created", &eventsv1.TaskChanged{
 			Task: taskName(firmID, projectID, t.ID), Project: projectName(firmID, projectID), Status: string(t.Status),
 		})
@@ -79,12 +79,12 @@ func (a *App) CreateTask(ctx context.Context, p principal.Principal, firmID, pro
 
 // settleProject recounts a locked project after a task change and saves it when its
 // status or counts moved.
-func (a *App) settleProject(ctx context.Context, q *store.Queries, events *workEvents, project domain.Project) error {
+func (a *App) settleProject(ctx context.Context, q *store.Queries, events *eventBatch, project domain.Project) error {
 	changed, err := a.retally(ctx, q, events, &project)
 	if err != nil || !changed {
 		return err
 	}
-	project.UpdateTime = a.workNow()
+	project.UpdateTime = a.stamp()
 	_, err = q.SaveProject(ctx, project, project.Version)
 	return err
 }
@@ -104,9 +104,9 @@ func (a *App) Task(ctx context.Context, p principal.Principal, firmID, projectID
 
 // Tasks lists a page of tasks, of one project or (f.ProjectID empty) of every project.
 // A caller whose scope is "assigned" sees only their own tasks.
-func (a *App) Tasks(ctx context.Context, p principal.Principal, firmID string, f store.TaskFilter, page paging.Page) ([]domain.Task, bool, error) {
+func (a *App) Tasks(ctx context.Context, p principal.Principal, firmID string, f domain.TaskFilter, page paging.Page) ([]domain.Task, *paging.Cursor, error) {
 	var out []domain.Task
-	var more bool
+	var next *paging.Cursor
 	err := a.inFirm(ctx, p, firmID, func(q *store.Queries) error {
 		var err error
 		if f.ProjectID != "" {
@@ -117,10 +117,10 @@ func (a *App) Tasks(ctx context.Context, p principal.Principal, firmID string, f
 		if f.AssigneeID, err = listScope(ctx, q, p, domain.CategoryTasks, f.AssigneeID); err != nil {
 			return err
 		}
-		out, more, err = q.Tasks(ctx, f, page)
+		out, next, err = q.Tasks(ctx, f, page)
 		return err
 	})
-	return out, more, err
+	return out, next, err
 }
 
 // TaskPatch is an UpdateTask: nil fields stay as they are.
@@ -154,18 +154,18 @@ func (a *App) UpdateTask(ctx context.Context, p principal.Principal, firmID, pro
 		if err := checkEtag(patch.Etag, t.Version, "task"); err != nil {
 			return err
 		}
-		changed, err := patch.apply(&t, a.workNow())
+		changed, err := patch.apply(&t, a.stamp())
 		if err != nil || len(changed) == 0 {
 			return err
 		}
 		if err := t.Validate(); err != nil {
 			return err
 		}
-		t.UpdateTime = a.workNow()
+		t.UpdateTime = a.stamp()
 		if t, err = q.SaveTask(ctx, t, t.Version); err != nil {
 			return err
 		}
-		events := newWorkEvents(q, p.Actor())
+		events := newEventBatch(q, p.Actor())
 		events.add("task_updated", &eventsv1.TaskChanged{
 			Task: taskName(firmID, projectID, id), Project: projectName(firmID, projectID), ChangedFields: changed, Status: string(t.Status),
 		})
@@ -183,33 +183,13 @@ func (a *App) UpdateTask(ctx context.Context, p principal.Principal, firmID, pro
 
 func (patch TaskPatch) apply(t *domain.Task, now time.Time) ([]string, error) {
 	var changed []string
-	set := func(name string, differs bool, assign func()) {
-		if differs {
-			assign()
-			changed = append(changed, name)
-		}
-	}
-	if v := patch.Title; v != nil {
-		set("title", *v != t.Title, func() { t.Title = *v })
-	}
-	if v := patch.Description; v != nil {
-		set("description", *v != t.Description, func() { t.Description = *v })
-	}
-	if v := patch.Role; v != nil {
-		set("role", *v != t.Role, func() { t.Role = *v })
-	}
-	if v := patch.AssigneeID; v != nil {
-		set("assignee", *v != t.AssigneeID, func() { t.AssigneeID = *v })
-	}
-	if v := patch.DueDate; v != nil {
-		set("due_date", *v != t.DueDate, func() { t.DueDate = *v })
-	}
-	if v := patch.EstimateMinutes; v != nil {
-		set("estimate_minutes", *v != t.EstimateMinutes, func() { t.EstimateMinutes = *v })
-	}
-	if v := patch.Position; v != nil {
-		set("position", *v != t.Position, func() { t.Position = *v })
-	}
+	setField(&changed, "title", &t.Title, patch.Title)
+	setField(&changed, "description", &t.Description, patch.Description)
+	setField(&changed, "role", &t.Role, patch.Role)
+	setField(&changed, "assignee", &t.AssigneeID, patch.AssigneeID)
+	setField(&changed, "due_date", &t.DueDate, patch.DueDate)
+	setField(&changed, "estimate_minutes", &t.EstimateMinutes, patch.EstimateMinutes)
+	setField(&changed, "position", &t.Position, patch.Position)
 	if v := patch.Status; v != nil && *v != t.Status {
 		if err := t.SetStatus(*v, now); err != nil {
 			return nil, err
@@ -248,7 +228,7 @@ func (a *App) DeleteTask(ctx context.Context, p principal.Principal, firmID, pro
 		if err := q.DeleteTask(ctx, projectID, id); err != nil {
 			return err
 		}
-		events := newWorkEvents(q, p.Actor())
+		events := newEventBatch(q, p.Actor())
 		events.add("task_deleted", &eventsv1.TaskChanged{Task: taskName(firmID, projectID, id), Project: projectName(firmID, projectID)})
 		if err := a.settleProject(ctx, q, events, project); err != nil {
 			return err

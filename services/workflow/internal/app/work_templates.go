@@ -15,7 +15,7 @@ import (
 // CreateTemplate stores a new template at revision 1. A retry with the same request
 // id returns the first template.
 func (a *App) CreateTemplate(ctx context.Context, p principal.Principal, firmID string, t domain.Template, requestID string) (domain.Template, error) {
-	now := a.workNow()
+	now := a.stamp()
 	t.ID, t.FirmID, t.Revision, t.CreateTime, t.UpdateTime = newID(), firmID, 1, now, now
 	if err := t.Validate(); err != nil {
 		return t, err
@@ -29,7 +29,7 @@ func (a *App) CreateTemplate(ctx context.Context, p principal.Principal, firmID 
 			return err
 		}
 		if !claimed {
-			ids, err := earlierCreate(earlier, firmID, "templates")
+			ids, err := earlierCreate(earlier, firmID, "firms/{firm}/templates/{template}")
 			if err != nil {
 				return err
 			}
@@ -59,33 +59,33 @@ func (a *App) Template(ctx context.Context, p principal.Principal, firmID, id st
 }
 
 // Templates lists a page of the firm's templates.
-func (a *App) Templates(ctx context.Context, p principal.Principal, firmID string, page paging.Page) ([]domain.Template, bool, error) {
+func (a *App) Templates(ctx context.Context, p principal.Principal, firmID string, page paging.Page) ([]domain.Template, *paging.Cursor, error) {
 	var out []domain.Template
-	var more bool
+	var next *paging.Cursor
 	err := a.inFirm(ctx, p, firmID, func(q *store.Queries) error {
 		if err := require(ctx, q, p, domain.CategoryTemplates, domain.ActionRead, false); err != nil {
 			return err
 		}
 		var err error
-		out, more, err = q.Templates(ctx, page)
+		out, next, err = q.Templates(ctx, page)
 		return err
 	})
-	return out, more, err
+	return out, next, err
 }
 
 // TemplateRevisions lists a page of a template's revisions, newest first.
-func (a *App) TemplateRevisions(ctx context.Context, p principal.Principal, firmID, id string, page paging.Page) ([]domain.Template, bool, error) {
+func (a *App) TemplateRevisions(ctx context.Context, p principal.Principal, firmID, id string, page paging.Page) ([]domain.Template, *paging.Cursor, error) {
 	var out []domain.Template
-	var more bool
+	var next *paging.Cursor
 	err := a.inFirm(ctx, p, firmID, func(q *store.Queries) error {
 		if err := require(ctx, q, p, domain.CategoryTemplates, domain.ActionRead, false); err != nil {
 			return err
 		}
 		var err error
-		out, more, err = q.TemplateRevisions(ctx, id, page)
+		out, next, err = q.TemplateRevisions(ctx, id, page)
 		return err
 	})
-	return out, more, err
+	return out, next, err
 }
 
 // TemplatePatch is an UpdateTemplate: nil fields stay as they are.
@@ -119,11 +119,11 @@ func (a *App) UpdateTemplate(ctx context.Context, p principal.Principal, firmID,
 		if err := t.Validate(); err != nil {
 			return err
 		}
-		t.UpdateTime = a.workNow()
+		t.UpdateTime = a.stamp()
 		if t, err = q.SaveTemplate(ctx, t, t.Revision); err != nil {
 			return err
 		}
-		events := newWorkEvents(q, p.Actor())
+		events := newEventBatch(q, p.Actor())
 		replanned, err := a.replanTemplateProjects(ctx, q, events, t)
 		if err != nil {
 			return err
@@ -158,7 +158,7 @@ func (a *App) DeleteTemplate(ctx context.Context, p principal.Principal, firmID,
 
 // replanTemplateProjects moves the template's not-started projects to its new
 // revision, keeping each project's own dates, assignee and budget.
-func (a *App) replanTemplateProjects(ctx context.Context, q *store.Queries, events *workEvents, t domain.Template) (int, error) {
+func (a *App) replanTemplateProjects(ctx context.Context, q *store.Queries, events *eventBatch, t domain.Template) (int, error) {
 	projects, err := q.NotStartedProjectsOfTemplate(ctx, t.ID)
 	if err != nil {
 		return 0, err
@@ -174,15 +174,9 @@ func (a *App) replanTemplateProjects(ctx context.Context, q *store.Queries, even
 // apply changes t as the patch says and names the fields that changed.
 func (patch TemplatePatch) apply(t *domain.Template) []string {
 	var changed []string
-	if patch.DisplayName != nil && *patch.DisplayName != t.DisplayName {
-		t.DisplayName, changed = *patch.DisplayName, append(changed, "display_name")
-	}
-	if patch.Description != nil && *patch.Description != t.Description {
-		t.Description, changed = *patch.Description, append(changed, "description")
-	}
-	if patch.BudgetMinutes != nil && *patch.BudgetMinutes != t.BudgetMinutes {
-		t.BudgetMinutes, changed = *patch.BudgetMinutes, append(changed, "budget_minutes")
-	}
+	setField(&changed, "display_name", &t.DisplayName, patch.DisplayName)
+	setField(&changed, "description", &t.Description, patch.Description)
+	setField(&changed, "budget_minutes", &t.BudgetMinutes, patch.BudgetMinutes)
 	if patch.Tasks != nil {
 		t.Tasks, changed = *patch.Tasks, append(changed, "tasks")
 	}

@@ -1,7 +1,5 @@
 package app
 
-// Inside the package so the tests can set the clock the firm's calendar runs on.
-
 import (
 	"context"
 	"errors"
@@ -10,85 +8,14 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 	"google.golang.org/grpc/codes"
 
-	"github.com/firmflow/firmflow/pkg/apierr"
-	"github.com/firmflow/firmflow/pkg/keystore/keystoretest"
 	"github.com/firmflow/firmflow/pkg/paging"
-	"github.com/firmflow/firmflow/pkg/pg/pgtest"
 	"github.com/firmflow/firmflow/pkg/principal"
 	"github.com/firmflow/firmflow/services/workflow/internal/domain"
-	"github.com/firmflow/firmflow/services/workflow/internal/store"
-	"github.com/firmflow/firmflow/services/workflow/migrations"
 )
 
-// workFixture is a migrated database, the app on it with a settable clock, and the
-// people of one firm.
-type workFixture struct {
-	app    *App
-	db     *pgtest.Database
-	clock  *time.Time
-	firm   string
-	owner  principal.Principal
-	member principal.Principal
-	key    principal.Principal
-}
-
-func newWorkFixture(t *testing.T) workFixture {
-	t.Helper()
-	d := pgtest.New(t, "workflow", migrations.FS)
-	keys := keystoretest.New(t, "workflow")
-	clock := time.Date(2026, 3, 10, 9, 0, 0, 0, time.UTC) // a Tuesday
-	a := New(store.New(d.Open(t)), keys)
-	a.now = func() time.Time { return clock }
-	firm := uuid.NewString()
-	return workFixture{
-		app: a, db: d, clock: &clock, firm: firm,
-		owner:  principal.Principal{Kind: principal.KindUser, FirmID: firm, UserID: uuid.NewString(), Role: principal.RoleOwner},
-		member: principal.Principal{Kind: principal.KindUser, FirmID: firm, UserID: uuid.NewString(), Role: principal.RoleMember},
-		key:    principal.Principal{Kind: principal.KindAPIKey, FirmID: firm, APIKeyID: uuid.NewString(), Scopes: []string{"projects:write"}},
-	}
-}
-
-// client inserts a client row as the administrator: clients are another part of the
-// service, and these tests need only that one exists.
-func (f workFixture) client(t *testing.T, firmID string) string {
-	t.Helper()
-	id := uuid.NewString()
-	f.admin(t, func(conn *pgx.Conn) error {
-		_, err := conn.Exec(context.Background(), `insert into clients (id, firm_id, display_name, kind, priority, create_time, update_time)
-			values ($1, $2, 'Client', 'business', 'normal', now(), now())`, id, firmID)
-		return err
-	})
-	return id
-}
-
-func (f workFixture) admin(t *testing.T, fn func(*pgx.Conn) error) {
-	t.Helper()
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, f.db.AdminURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	if err := fn(conn); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// eventCount counts the firm's queued events with the subject.
-func (f workFixture) eventCount(t *testing.T, event string) int {
-	t.Helper()
-	var n int
-	f.admin(t, func(conn *pgx.Conn) error {
-		return conn.QueryRow(context.Background(), "select count(*) from outbox where firm_id = $1 and subject = $2",
-			f.firm, "firmflow.workflow."+event).Scan(&n)
-	})
-	return n
-}
-
-func (f workFixture) template(t *testing.T, tasks ...domain.TemplateTask) domain.Template {
+func (f fixture) template(t *testing.T, tasks ...domain.TemplateTask) domain.Template {
 	t.Helper()
 	tmpl, err := f.app.CreateTemplate(context.Background(), f.owner, f.firm, domain.Template{DisplayName: "Monthly close", BudgetMinutes: 300, Tasks: tasks}, "")
 	if err != nil {
@@ -105,16 +32,16 @@ func closeTasks() []domain.TemplateTask {
 	}
 }
 
-func (f workFixture) tasks(t *testing.T, p principal.Principal, projectID string) []domain.Task {
+func (f fixture) tasks(t *testing.T, p principal.Principal, projectID string) []domain.Task {
 	t.Helper()
-	tasks, _, err := f.app.Tasks(context.Background(), p, f.firm, store.TaskFilter{ProjectID: projectID, Order: store.TasksByPosition}, paging.Page{Size: 100})
+	tasks, _, err := f.app.Tasks(context.Background(), p, f.firm, domain.TaskFilter{ProjectID: projectID, Order: domain.TasksByPosition}, paging.Page{Size: 100})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return tasks
 }
 
-func (f workFixture) setStatus(t *testing.T, task domain.Task, s domain.TaskStatus) domain.Task {
+func (f fixture) setStatus(t *testing.T, task domain.Task, s domain.TaskStatus) domain.Task {
 	t.Helper()
 	out, err := f.app.UpdateTask(context.Background(), f.owner, f.firm, task.ProjectID, task.ID, TaskPatch{Status: &s})
 	if err != nil {
@@ -123,16 +50,9 @@ func (f workFixture) setStatus(t *testing.T, task domain.Task, s domain.TaskStat
 	return out
 }
 
-func wantCode(t *testing.T, err error, code codes.Code, what string) {
-	t.Helper()
-	if !apierr.HasCode(err, code) {
-		t.Errorf("%s: error %v, want %s", what, err, code)
-	}
-}
-
 func TestProjectFromTemplateRunsToCompletion(t *testing.T) {
 	t.Parallel()
-	f := newWorkFixture(t)
+	f := newFixture(t).withClock(tuesday)
 	ctx := context.Background()
 	client := f.client(t, f.firm)
 	tmpl := f.template(t, closeTasks()...)
@@ -198,7 +118,7 @@ func TestProjectFromTemplateRunsToCompletion(t *testing.T) {
 
 func TestTemplateEditReachesOnlyNotStartedProjects(t *testing.T) {
 	t.Parallel()
-	f := newWorkFixture(t)
+	f := newFixture(t).withClock(tuesday)
 	ctx := context.Background()
 	client := f.client(t, f.firm)
 	tmpl := f.template(t, closeTasks()...)
@@ -277,7 +197,7 @@ func TestTemplateEditReachesOnlyNotStartedProjects(t *testing.T) {
 
 func TestSeriesCreatesEachPeriodOnce(t *testing.T) {
 	t.Parallel()
-	f := newWorkFixture(t)
+	f := newFixture(t).withClock(tuesday)
 	ctx := context.Background()
 	client := f.client(t, f.firm)
 	tmpl := f.template(t, closeTasks()...)
@@ -293,7 +213,7 @@ func TestSeriesCreatesEachPeriodOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	projects := func() []domain.Project {
-		out, _, err := f.app.Projects(ctx, f.owner, f.firm, store.ProjectFilter{ClientID: client, Order: store.ProjectsByDueDate}, paging.Page{Size: 100})
+		out, _, err := f.app.Projects(ctx, f.owner, f.firm, domain.ProjectFilter{ClientID: client, Order: domain.ProjectsByDueDate}, paging.Page{Size: 100})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -348,7 +268,7 @@ func TestSeriesCreatesEachPeriodOnce(t *testing.T) {
 
 func TestSeriesEditReplansOnlyNotStartedProjects(t *testing.T) {
 	t.Parallel()
-	f := newWorkFixture(t)
+	f := newFixture(t).withClock(tuesday)
 	ctx := context.Background()
 	client := f.client(t, f.firm)
 	tmpl := f.template(t, closeTasks()...)
@@ -363,7 +283,7 @@ func TestSeriesEditReplansOnlyNotStartedProjects(t *testing.T) {
 		t.Fatal(err)
 	}
 	list := func() []domain.Project {
-		out, _, err := f.app.Projects(ctx, f.owner, f.firm, store.ProjectFilter{Order: store.ProjectsByDueDate}, paging.Page{Size: 100})
+		out, _, err := f.app.Projects(ctx, f.owner, f.firm, domain.ProjectFilter{Order: domain.ProjectsByDueDate}, paging.Page{Size: 100})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -404,7 +324,7 @@ func TestSeriesEditReplansOnlyNotStartedProjects(t *testing.T) {
 
 func TestWorkloadCountsOpenOverdueAndThisWeek(t *testing.T) {
 	t.Parallel()
-	f := newWorkFixture(t)
+	f := newFixture(t).withClock(tuesday)
 	ctx := context.Background()
 	client := f.client(t, f.firm)
 	project, err := f.app.CreateProject(ctx, f.owner, f.firm, NewProject{Project: domain.Project{ClientID: client, DisplayName: "Ad hoc"}})
@@ -462,7 +382,7 @@ func TestWorkloadCountsOpenOverdueAndThisWeek(t *testing.T) {
 
 func TestWorkPermissionsAndIsolation(t *testing.T) {
 	t.Parallel()
-	f := newWorkFixture(t)
+	f := newFixture(t).withClock(tuesday)
 	ctx := context.Background()
 	client := f.client(t, f.firm)
 	tmpl := f.template(t, closeTasks()...)
@@ -516,7 +436,7 @@ func TestWorkPermissionsAndIsolation(t *testing.T) {
 
 func TestRetriedCreatesReturnTheFirstResult(t *testing.T) {
 	t.Parallel()
-	f := newWorkFixture(t)
+	f := newFixture(t).withClock(tuesday)
 	ctx := context.Background()
 	client := f.client(t, f.firm)
 	first, err := f.app.CreateProject(ctx, f.key, f.firm, NewProject{Project: domain.Project{ClientID: client, DisplayName: "Audit"}, RequestID: "crm-42"})
@@ -544,7 +464,7 @@ func TestRetriedCreatesReturnTheFirstResult(t *testing.T) {
 
 func TestClientWithWorkCannotBeDeleted(t *testing.T) {
 	t.Parallel()
-	f := newWorkFixture(t)
+	f := newFixture(t).withClock(tuesday)
 	ctx := context.Background()
 	client := f.client(t, f.firm)
 	project, err := f.app.CreateProject(ctx, f.owner, f.firm, NewProject{Project: domain.Project{ClientID: client, DisplayName: "x"}})
@@ -556,5 +476,3 @@ func TestClientWithWorkCannotBeDeleted(t *testing.T) {
 		t.Errorf("the project went with the refused delete: %v", err)
 	}
 }
-
-func ptr[T any](v T) *T { return &v }

@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 
+	"github.com/firmflow/firmflow/pkg/apierr"
 	eventsv1 "github.com/firmflow/firmflow/pkg/gen/firmflow/events/v1"
 	"github.com/firmflow/firmflow/pkg/paging"
 	"github.com/firmflow/firmflow/pkg/principal"
@@ -37,13 +38,16 @@ func (a *App) Workload(ctx context.Context, p principal.Principal, firmID string
 }
 
 // MyWork is the caller's summary for this week and a page of their open tasks by
-// due date.
-func (a *App) MyWork(ctx context.Context, p principal.Principal, firmID string, page paging.Page) (domain.MemberLoad, []domain.Task, bool, error) {
+// due date. It is a member's own view: an API key has none.
+func (a *App) MyWork(ctx context.Context, p principal.Principal, firmID string, page paging.Page) (domain.MemberLoad, []domain.Task, *paging.Cursor, error) {
+	if p.Kind != principal.KindUser {
+		return domain.MemberLoad{}, nil, nil, apierr.PermissionDenied("MEMBERS_ONLY", "my work is a member's own view")
+	}
 	today := a.Today()
 	monday, sunday := domain.WeekOf(today)
 	summary := domain.MemberLoad{MemberID: p.UserID, CapacityMinutes: domain.DefaultWeeklyCapacityMinutes}
 	var tasks []domain.Task
-	var more bool
+	var next *paging.Cursor
 	err := a.inFirm(ctx, p, firmID, func(q *store.Queries) error {
 		if err := require(ctx, q, p, domain.CategoryTasks, domain.ActionRead, true); err != nil {
 			return err
@@ -55,16 +59,16 @@ func (a *App) MyWork(ctx context.Context, p principal.Principal, firmID string, 
 		if len(loads) == 1 {
 			summary = loads[0]
 		}
-		tasks, more, err = q.Tasks(ctx, MyWorkFilter(p), page)
+		tasks, next, err = q.Tasks(ctx, myWorkFilter(p), page)
 		return err
 	})
-	return summary, tasks, more, err
+	return summary, tasks, next, err
 }
 
-// MyWorkFilter selects the caller's open tasks by due date: MyWork lists with it and
+// myWorkFilter selects the caller's open tasks by due date.
 // the handler makes page tokens with it.
-func MyWorkFilter(p principal.Principal) store.TaskFilter {
-	return store.TaskFilter{AssigneeID: p.UserID, OpenOnly: true, Order: store.TasksByDueDate}
+func myWorkFilter(p principal.Principal) domain.TaskFilter {
+	return domain.TaskFilter{AssigneeID: p.UserID, OpenOnly: true, Order: domain.TasksByDueDate}
 }
 
 // Capacity returns a member's weekly capacity.

@@ -3,17 +3,15 @@ package domain
 import (
 	"fmt"
 	"maps"
-	"reflect"
 	"slices"
 	"strings"
 	"time"
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/google/uuid"
-
 	"github.com/firmflow/firmflow/pkg/apierr"
 	"github.com/firmflow/firmflow/pkg/principal"
+	"github.com/firmflow/firmflow/pkg/resource"
 )
 
 // ClientKind says who a client is.
@@ -147,118 +145,6 @@ func (c Client) Problems() []apierr.FieldViolation {
 		add("notes", "string.text", fmt.Sprintf("at most %d characters, no control characters but line breaks and tabs", MaxClientNotes))
 	}
 	return out
-}
-
-// ClientFields are the update_mask paths a client update may name, besides
-// custom_fields.<key>.
-var ClientFields = []string{
-	"display_name", "kind", "description", "priority", "assignees", "services", "tags", "external_id",
-	"tax_id", "bank_account_number", "bank_routing_number", "notes", "custom_fields",
-}
-
-// Apply copies the fields named by paths from update into c and returns the names of
-// those whose value changed. custom_fields replaces every value; custom_fields.<key>
-// sets one (a nil value removes it).
-func (c *Client) Apply(update Client, paths []string) (changed []string, err error) {
-	for _, path := range paths {
-		if key, ok := strings.CutPrefix(path, "custom_fields."); ok {
-			if !CustomFieldKeyPattern.MatchString(key) {
-				return nil, apierr.InvalidArgument("update_mask", "field_mask.path", "no custom field key "+key)
-			}
-			old, had := c.CustomFields[key]
-			v, has := update.CustomFields[key]
-			if has && v == nil {
-				has = false
-			}
-			if had == has && reflect.DeepEqual(old, v) {
-				continue
-			}
-			if c.CustomFields == nil {
-				c.CustomFields = map[string]any{}
-			}
-			if has {
-				c.CustomFields[key] = v
-			} else {
-				delete(c.CustomFields, key)
-			}
-			changed = append(changed, path)
-			continue
-		}
-		if !slices.Contains(ClientFields, path) {
-			return nil, apierr.InvalidArgument("update_mask", "field_mask.path", "cannot update "+path+"; see UpdateClientRequest.update_mask")
-		}
-		if c.copyField(update, path) {
-			changed = append(changed, path)
-		}
-	}
-	return changed, nil
-}
-
-// copyField sets one field of c from u and reports whether it changed.
-func (c *Client) copyField(u Client, path string) bool {
-	setString := func(dst *string, v string) bool {
-		if *dst == v {
-			return false
-		}
-		*dst = v
-		return true
-	}
-	setList := func(dst *[]string, v []string) bool {
-		if slices.Equal(*dst, v) {
-			return false
-		}
-		*dst = slices.Clone(v)
-		return true
-	}
-	switch path {
-	case "display_name":
-		return setString(&c.DisplayName, u.DisplayName)
-	case "kind":
-		k := u.WithDefaults().Kind
-		if c.Kind == k {
-			return false
-		}
-		c.Kind = k
-		return true
-	case "description":
-		return setString(&c.Description, u.Description)
-	case "priority":
-		p := u.WithDefaults().Priority
-		if c.Priority == p {
-			return false
-		}
-		c.Priority = p
-		return true
-	case "assignees":
-		return setList(&c.Assignees, u.Assignees)
-	case "services":
-		return setList(&c.Services, u.Services)
-	case "tags":
-		return setList(&c.Tags, u.Tags)
-	case "external_id":
-		return setString(&c.ExternalID, u.ExternalID)
-	case "tax_id":
-		return setString(&c.Sensitive.TaxID, u.Sensitive.TaxID)
-	case "bank_account_number":
-		return setString(&c.Sensitive.BankAccount, u.Sensitive.BankAccount)
-	case "bank_routing_number":
-		return setString(&c.Sensitive.BankRouting, u.Sensitive.BankRouting)
-	case "notes":
-		return setString(&c.Sensitive.Notes, u.Sensitive.Notes)
-	case "custom_fields":
-		next := map[string]any{}
-		for k, v := range u.CustomFields {
-			if v != nil {
-				next[k] = v
-			}
-		}
-		if reflect.DeepEqual(c.CustomFields, next) || (len(c.CustomFields) == 0 && len(next) == 0) {
-			return false
-		}
-		c.CustomFields = next
-		return true
-	}
-	return false
 }
 
 // CloneClient returns a copy of c that shares no slices or maps with it.
@@ -397,7 +283,7 @@ func checkAssignees(ids []string) string {
 	}
 	seen := map[string]bool{}
 	for _, id := range ids {
-		if _, err := uuid.Parse(id); err != nil || len(id) != 36 {
+		if !resource.IsID(id) {
 			return "assignees are members: firms/{firm}/members/{member} of this firm"
 		}
 		if seen[id] {
@@ -475,4 +361,14 @@ type ClientFilter struct {
 	Kind       ClientKind
 	ExternalID string
 	Order      ClientOrder
+}
+
+// MemberID is the member id in name when name is a member of the firm,
+// firms/{firm}/members/{member}.
+func MemberID(firmID, name string) (string, bool) {
+	ids, err := resource.Parse("member", name, "firms/{firm}/members/{member}")
+	if err != nil || ids[0] != firmID {
+		return "", false
+	}
+	return ids[1], true
 }

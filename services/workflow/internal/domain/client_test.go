@@ -1,7 +1,6 @@
 package domain
 
 import (
-	"slices"
 	"strings"
 	"testing"
 
@@ -91,31 +90,6 @@ func TestClientProblemsNameEveryBadField(t *testing.T) {
 		p := c.Problems()
 		if len(p) != 1 || p[0].Field != tc.field {
 			t.Errorf("%s broken: problems %v", tc.field, p)
-		}
-	}
-}
-
-func TestApplyCopiesOnlyMaskedFieldsAndReportsRealChanges(t *testing.T) {
-	c := Client{DisplayName: "Ada", Kind: ClientPerson, Priority: PriorityNormal, Tags: []string{"a"},
-		CustomFields: map[string]any{"fee": 10.0, "vip": true}}
-	update := Client{DisplayName: "Ada", Description: "new", Tags: []string{"a", "b"}, Kind: ClientBusiness,
-		CustomFields: map[string]any{"fee": 12.0, "vip": nil}}
-	changed, err := c.Apply(update, []string{"display_name", "tags", "custom_fields.fee", "custom_fields.vip"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !slices.Equal(changed, []string{"tags", "custom_fields.fee", "custom_fields.vip"}) {
-		t.Errorf("changed %v", changed)
-	}
-	if c.Description != "" || c.Kind != ClientPerson || c.CustomFields["fee"] != 12.0 || c.CustomFields["vip"] != nil {
-		t.Errorf("after apply %+v", c)
-	}
-	if _, ok := c.CustomFields["vip"]; ok {
-		t.Error("a null custom value was kept instead of removed")
-	}
-	for _, bad := range []string{"id", "firm_id", "version", "custom_fields.Bad-Key"} {
-		if _, err := c.Apply(update, []string{bad}); err == nil {
-			t.Errorf("path %q accepted", bad)
 		}
 	}
 }

@@ -119,43 +119,6 @@ func (c Contact) Problems() []apierr.FieldViolation {
 	return out
 }
 
-// ContactFields are the update_mask paths a contact update may name.
-var ContactFields = []string{"display_name", "given_name", "family_name", "job_title", "emails", "phones", "addresses"}
-
-// Apply copies the fields named by paths from u into c and returns those that changed.
-func (c *Contact) Apply(u Contact, paths []string) ([]string, error) {
-	var changed []string
-	for _, path := range paths {
-		var same bool
-		switch path {
-		case "display_name":
-			same, c.DisplayName = c.DisplayName == u.DisplayName, u.DisplayName
-		case "given_name":
-			same, c.GivenName = c.GivenName == u.GivenName, u.GivenName
-		case "family_name":
-			same, c.FamilyName = c.FamilyName == u.FamilyName, u.FamilyName
-		case "job_title":
-			same, c.JobTitle = c.JobTitle == u.JobTitle, u.JobTitle
-		case "emails":
-			same, c.Emails = slices.Equal(c.Emails, u.Emails), slices.Clone(u.Emails)
-		case "phones":
-			same, c.Phones = slices.Equal(c.Phones, u.Phones), slices.Clone(u.Phones)
-		case "addresses":
-			same = slices.EqualFunc(c.Addresses, u.Addresses, func(a, b PostalAddress) bool {
-				return a.Label == b.Label && slices.Equal(a.Lines, b.Lines) && a.Locality == b.Locality &&
-					a.Region == b.Region && a.PostalCode == b.PostalCode && a.CountryCode == b.CountryCode
-			})
-			c.Addresses = slices.Clone(u.Addresses)
-		default:
-			return nil, apierr.InvalidArgument("update_mask", "field_mask.path", "cannot update "+path+"; see UpdateContactRequest.update_mask")
-		}
-		if !same {
-			changed = append(changed, path)
-		}
-	}
-	return changed, nil
-}
-
 // ClientContact links a contact to a client.
 type ClientContact struct {
 	FirmID       string

@@ -20,15 +20,3 @@ func TestContactProblemsNameTheBadEntry(t *testing.T) {
 		t.Errorf("problems at %v, want %v", got, want)
 	}
 }
-
-func TestContactApplyReportsOnlyRealChanges(t *testing.T) {
-	c := Contact{DisplayName: "Grace", Emails: []ContactEmail{{Address: "g@example.com"}}}
-	changed, err := c.Apply(Contact{DisplayName: "Grace", Emails: []ContactEmail{{Address: "grace@example.com"}}, JobTitle: "ignored"},
-		[]string{"display_name", "emails"})
-	if err != nil || !slices.Equal(changed, []string{"emails"}) || c.JobTitle != "" {
-		t.Errorf("changed %v, contact %+v, %v", changed, c, err)
-	}
-	if _, err := c.Apply(Contact{}, []string{"id"}); err == nil {
-		t.Error("path id accepted")
-	}
-}

@@ -197,7 +197,7 @@ func clientFromRecord(record, columns []string, firmID string, defs map[string]C
 			c.Priority = ClientPriority(strings.ToLower(strings.TrimSpace(cell)))
 		case "assignees":
 			for _, name := range splitList(cell) {
-				id, ok := strings.CutPrefix(name, "firms/"+firmID+"/members/")
+				id, ok := MemberID(firmID, name)
 				if !ok {
 					report.add(line, col, "csv.member", "members as firms/{firm}/members/{member} of this firm, separated by ;")
 					break

@@ -9,8 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/uuid"
-
 	"github.com/firmflow/firmflow/pkg/apierr"
 )
 
@@ -143,7 +141,7 @@ func (f CustomField) CheckValue(v any, firmID string) (any, string) {
 		return nil, "true or false"
 	case FieldMember:
 		if s, ok := v.(string); ok {
-			if id, ok := strings.CutPrefix(s, "firms/"+firmID+"/members/"); ok && len(id) == 36 && uuid.Validate(id) == nil {
+			if _, ok := MemberID(firmID, s); ok {
 				return s, ""
 			}
 		}

@@ -85,3 +85,32 @@ func (p *Project) ApplyPlan(plan ProjectPlan) {
 	p.DisplayName, p.AssigneeID, p.BudgetMinutes = plan.DisplayName, plan.AssigneeID, plan.BudgetMinutes
 	p.StartDate, p.DueDate = plan.StartDate, plan.DueDate
 }
+
+// ProjectOrder is a keyset order ListProjects offers.
+type ProjectOrder string
+
+const (
+	ProjectsByCreateTime     ProjectOrder = "create_time"
+	ProjectsByCreateTimeDesc ProjectOrder = "create_time desc"
+	ProjectsByDueDate        ProjectOrder = "due_date"
+	ProjectsByDueDateDesc    ProjectOrder = "due_date desc"
+)
+
+// OrDefault is o, or creation order when unset.
+func (o ProjectOrder) OrDefault() ProjectOrder {
+	if o == "" {
+		return ProjectsByCreateTime
+	}
+	return o
+}
+
+// ProjectFilter narrows a project list; zero fields do not filter.
+type ProjectFilter struct {
+	ClientID   string
+	AssigneeID string
+	Status     ProjectStatus
+	Tag        string
+	DueAfter   Date
+	DueBefore  Date
+	Order      ProjectOrder
+}

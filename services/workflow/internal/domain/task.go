@@ -134,3 +134,36 @@ func (t Task) Validate() error {
 	}
 	return nil
 }
+
+// TaskOrder is a keyset order ListTasks offers.
+type TaskOrder string
+
+const (
+	TasksByPosition TaskOrder = "position" // within one project
+	TasksByDueDate  TaskOrder = "due_date"
+)
+
+// OrDefault is o, or when unset the order a task list takes by default: by position
+// within one project, by due date across projects.
+func (o TaskOrder) OrDefault(projectID string) TaskOrder {
+	switch {
+	case o != "":
+		return o
+	case projectID == "":
+		return TasksByDueDate
+	default:
+		return TasksByPosition
+	}
+}
+
+// TaskFilter narrows a task list; zero fields do not filter.
+type TaskFilter struct {
+	ProjectID  string // empty: every project
+	Status     TaskStatus
+	AssigneeID string
+	ClientID   string
+	DueAfter   Date
+	DueBefore  Date
+	OpenOnly   bool
+	Order      TaskOrder
+}

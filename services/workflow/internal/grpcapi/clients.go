@@ -3,49 +3,27 @@ package grpcapi
 import (
 	"bytes"
 	"context"
-	"fmt"
 
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/types/known/emptypb"
 
-	"github.com/firmflow/firmflow/pkg/apierr"
 	workflowv1 "github.com/firmflow/firmflow/pkg/gen/firmflow/workflow/v1"
 	"github.com/firmflow/firmflow/pkg/paging"
+	"github.com/firmflow/firmflow/pkg/resource"
 	"github.com/firmflow/firmflow/services/workflow/internal/app"
 	"github.com/firmflow/firmflow/services/workflow/internal/domain"
 )
-
-// clientService is ClientService on the shared Server.
-type clientService struct {
-	workflowv1.UnimplementedClientServiceServer
-	*Server
-}
-
-func parentFirm(field, parent string) (string, error) {
-	ids, err := uuidsIn(field, parent, "firm", "firms")
-	if err != nil {
-		return "", err
-	}
-	return ids[0], nil
-}
-
-func clientIDs(field, name string) (firmID, clientID string, err error) {
-	ids, err := uuidsIn(field, name, "client", "firms", "clients")
-	if err != nil {
-		return "", "", err
-	}
-	return ids[0], ids[1], nil
-}
 
 func wantsReveal(v workflowv1.ClientView) bool {
 	return v == workflowv1.ClientView_CLIENT_VIEW_REVEALED
 }
 
-func (s *clientService) GetClient(ctx context.Context, req *workflowv1.GetClientRequest) (*workflowv1.Client, error) {
-	firmID, clientID, err := clientIDs("name", req.GetName())
+func (s *clientServer) GetClient(ctx context.Context, req *workflowv1.GetClientRequest) (*workflowv1.Client, error) {
+	ids, err := resource.Parse("name", req.GetName(), clientPattern)
 	if err != nil {
 		return nil, err
 	}
+	firmID, clientID := ids[0], ids[1]
 	c, err := s.app.Client(ctx, caller(ctx), firmID, clientID, wantsReveal(req.GetView()))
 	if err != nil {
 		return nil, err
@@ -53,11 +31,12 @@ func (s *clientService) GetClient(ctx context.Context, req *workflowv1.GetClient
 	return toClient(c, wantsReveal(req.GetView())), nil
 }
 
-func (s *clientService) LookupClientByTaxId(ctx context.Context, req *workflowv1.LookupClientByTaxIdRequest) (*workflowv1.Client, error) {
-	firmID, err := parentFirm("parent", req.GetParent())
+func (s *clientServer) LookupClientByTaxId(ctx context.Context, req *workflowv1.LookupClientByTaxIdRequest) (*workflowv1.Client, error) {
+	ids, err := resource.Parse("parent", req.GetParent(), firmPattern)
 	if err != nil {
 		return nil, err
 	}
+	firmID := ids[0]
 	c, err := s.app.LookupClientByTaxID(ctx, caller(ctx), firmID, req.GetTaxId(), wantsReveal(req.GetView()))
 	if err != nil {
 		return nil, err
@@ -65,33 +44,26 @@ func (s *clientService) LookupClientByTaxId(ctx context.Context, req *workflowv1
 	return toClient(c, wantsReveal(req.GetView())), nil
 }
 
-// clientFilter reads a list's filter and the canonical form its page tokens are
-// bound to.
-func clientFilter(firmID, tag, assignee string, kind workflowv1.ClientKind, externalID, orderBy string) (domain.ClientFilter, string, error) {
-	f := domain.ClientFilter{Tag: tag, Kind: domainEnum(clientKinds, kind), ExternalID: externalID, Order: domain.ClientOrder(orderBy)}
-	if assignee != "" {
-		ids, err := uuidsIn("assignee", assignee, "member", "firms", "members")
-		if err != nil || ids[0] != firmID {
-			return f, "", errAssigneeOutsideFirm
-		}
-		f.AssigneeID = ids[1]
-	}
-	key := fmt.Sprintf("clients\x00%s\x00%s\x00%s\x00%s\x00%s\x00%s", firmID, f.Tag, f.AssigneeID, f.Kind, f.ExternalID, f.Order)
-	return f, key, nil
+// clientFilter reads a list's filter.
+func clientFilter(firmID, tag, assignee string, kind workflowv1.ClientKind, externalID, orderBy string) (domain.ClientFilter, error) {
+	f := domain.ClientFilter{Tag: tag, Kind: fromProto(clientKinds, kind), ExternalID: externalID, Order: domain.ClientOrder(orderBy)}
+	var err error
+	f.AssigneeID, err = referenceID("assignee", assignee, firmID, "members")
+	return f, err
 }
 
-var errAssigneeOutsideFirm = apierr.InvalidArgument("assignee", "member.firm", "a member of this firm: firms/{firm}/members/{member}")
-
-func (s *clientService) ListClients(ctx context.Context, req *workflowv1.ListClientsRequest) (*workflowv1.ListClientsResponse, error) {
-	firmID, err := parentFirm("parent", req.GetParent())
+func (s *clientServer) ListClients(ctx context.Context, req *workflowv1.ListClientsRequest) (*workflowv1.ListClientsResponse, error) {
+	ids, err := resource.Parse("parent", req.GetParent(), firmPattern)
 	if err != nil {
 		return nil, err
 	}
-	f, key, err := clientFilter(firmID, req.GetTag(), req.GetAssignee(), req.GetKind(), req.GetExternalId(), req.GetOrderBy())
+	firmID := ids[0]
+	f, err := clientFilter(firmID, req.GetTag(), req.GetAssignee(), req.GetKind(), req.GetExternalId(), req.GetOrderBy())
 	if err != nil {
 		return nil, err
 	}
-	page, err := paging.Request(req.GetPageSize(), req.GetPageToken(), key)
+	filter := listFilter("clients", firmID, f.Tag, f.AssigneeID, f.Kind, f.ExternalID, f.Order)
+	page, err := paging.Request(req.GetPageSize(), req.GetPageToken(), filter)
 	if err != nil {
 		return nil, err
 	}
@@ -103,17 +75,16 @@ func (s *clientService) ListClients(ctx context.Context, req *workflowv1.ListCli
 	for _, c := range clients {
 		out.Clients = append(out.Clients, toClient(c, false))
 	}
-	if next != nil {
-		out.NextPageToken = paging.Next(*next, true, key)
-	}
+	out.NextPageToken = nextPageToken(next, filter)
 	return out, nil
 }
 
-func (s *clientService) CreateClient(ctx context.Context, req *workflowv1.CreateClientRequest) (*workflowv1.Client, error) {
-	firmID, err := parentFirm("parent", req.GetParent())
+func (s *clientServer) CreateClient(ctx context.Context, req *workflowv1.CreateClientRequest) (*workflowv1.Client, error) {
+	ids, err := resource.Parse("parent", req.GetParent(), firmPattern)
 	if err != nil {
 		return nil, err
 	}
+	firmID := ids[0]
 	c, err := fromClient(req.GetClient(), firmID)
 	if err != nil {
 		return nil, err
@@ -125,39 +96,41 @@ func (s *clientService) CreateClient(ctx context.Context, req *workflowv1.Create
 	return toClient(created, false), nil
 }
 
-func (s *clientService) UpdateClient(ctx context.Context, req *workflowv1.UpdateClientRequest) (*workflowv1.Client, error) {
-	firmID, clientID, err := clientIDs("client.name", req.GetClient().GetName())
+func (s *clientServer) UpdateClient(ctx context.Context, req *workflowv1.UpdateClientRequest) (*workflowv1.Client, error) {
+	ids, err := resource.Parse("client.name", req.GetClient().GetName(), clientPattern)
 	if err != nil {
 		return nil, err
 	}
-	c, err := fromClient(req.GetClient(), firmID)
+	firmID, clientID := ids[0], ids[1]
+	patch, err := clientPatch(req.GetClient(), req.GetUpdateMask().GetPaths(), firmID)
 	if err != nil {
 		return nil, err
 	}
-	paths := maskPaths(req.GetUpdateMask().GetPaths(), clientOutputOnly)
-	updated, err := s.app.UpdateClient(ctx, caller(ctx), firmID, clientID, c, paths, req.GetClient().GetEtag())
+	updated, err := s.app.UpdateClient(ctx, caller(ctx), firmID, clientID, patch)
 	if err != nil {
 		return nil, err
 	}
 	return toClient(updated, false), nil
 }
 
-func (s *clientService) DeleteClient(ctx context.Context, req *workflowv1.DeleteClientRequest) (*emptypb.Empty, error) {
-	firmID, clientID, err := clientIDs("name", req.GetName())
+func (s *clientServer) DeleteClient(ctx context.Context, req *workflowv1.DeleteClientRequest) (*emptypb.Empty, error) {
+	ids, err := resource.Parse("name", req.GetName(), clientPattern)
 	if err != nil {
 		return nil, err
 	}
+	firmID, clientID := ids[0], ids[1]
 	if err := s.app.DeleteClient(ctx, caller(ctx), firmID, clientID, req.GetEtag()); err != nil {
 		return nil, err
 	}
 	return &emptypb.Empty{}, nil
 }
 
-func (s *clientService) ImportClients(ctx context.Context, req *workflowv1.ImportClientsRequest) (*workflowv1.ImportClientsResponse, error) {
-	firmID, err := parentFirm("parent", req.GetParent())
+func (s *clientServer) ImportClients(ctx context.Context, req *workflowv1.ImportClientsRequest) (*workflowv1.ImportClientsResponse, error) {
+	ids, err := resource.Parse("parent", req.GetParent(), firmPattern)
 	if err != nil {
 		return nil, err
 	}
+	firmID := ids[0]
 	imp, err := s.app.ImportClients(ctx, caller(ctx), firmID, req.GetCsv(), req.GetRequestId(), req.GetValidateOnly())
 	if err != nil {
 		return nil, err
@@ -172,25 +145,26 @@ func (s *clientService) ImportClients(ctx context.Context, req *workflowv1.Impor
 // exportPageSize is the default and largest page of an export.
 const exportPageSize = 1000
 
-func (s *clientService) ExportClients(ctx context.Context, req *workflowv1.ExportClientsRequest) (*workflowv1.ExportClientsResponse, error) {
-	firmID, err := parentFirm("parent", req.GetParent())
+func (s *clientServer) ExportClients(ctx context.Context, req *workflowv1.ExportClientsRequest) (*workflowv1.ExportClientsResponse, error) {
+	ids, err := resource.Parse("parent", req.GetParent(), firmPattern)
 	if err != nil {
 		return nil, err
 	}
+	firmID := ids[0]
 	format := "csv"
 	if req.GetFormat() == workflowv1.ExportFormat_EXPORT_FORMAT_JSON {
 		format = "json"
 	}
-	f, key, err := clientFilter(firmID, req.GetTag(), "", 0, "", "")
+	f, err := clientFilter(firmID, req.GetTag(), "", 0, "", "")
 	if err != nil {
 		return nil, err
 	}
-	key += "\x00export\x00" + format
+	filter := listFilter("client export", firmID, f.Tag, format)
 	size := req.GetPageSize()
 	if size <= 0 {
 		size = exportPageSize
 	}
-	page, err := paging.Request(size, req.GetPageToken(), key)
+	page, err := paging.Request(size, req.GetPageToken(), filter)
 	if err != nil {
 		return nil, err
 	}
@@ -201,9 +175,7 @@ func (s *clientService) ExportClients(ctx context.Context, req *workflowv1.Expor
 		return nil, err
 	}
 	out := &workflowv1.ExportClientsResponse{ClientCount: int32(len(exp.Clients))}
-	if exp.Next != nil {
-		out.NextPageToken = paging.Next(*exp.Next, true, key)
-	}
+	out.NextPageToken = nextPageToken(exp.Next, filter)
 	var buf bytes.Buffer
 	if format == "csv" {
 		out.ContentType = "text/csv; charset=utf-8"
@@ -230,11 +202,12 @@ func (s *clientService) ExportClients(ctx context.Context, req *workflowv1.Expor
 	return out, nil
 }
 
-func (s *clientService) ListCustomFields(ctx context.Context, req *workflowv1.ListCustomFieldsRequest) (*workflowv1.ListCustomFieldsResponse, error) {
-	firmID, err := parentFirm("parent", req.GetParent())
+func (s *clientServer) ListCustomFields(ctx context.Context, req *workflowv1.ListCustomFieldsRequest) (*workflowv1.ListCustomFieldsResponse, error) {
+	ids, err := resource.Parse("parent", req.GetParent(), firmPattern)
 	if err != nil {
 		return nil, err
 	}
+	firmID := ids[0]
 	fields, err := s.app.CustomFields(ctx, caller(ctx), firmID)
 	if err != nil {
 		return nil, err
@@ -246,19 +219,12 @@ func (s *clientService) ListCustomFields(ctx context.Context, req *workflowv1.Li
 	return out, nil
 }
 
-func customFieldIDs(field, name string) (firmID, id string, err error) {
-	ids, err := uuidsIn(field, name, "custom field", "firms", "customFields")
-	if err != nil {
-		return "", "", err
-	}
-	return ids[0], ids[1], nil
-}
-
-func (s *clientService) GetCustomField(ctx context.Context, req *workflowv1.GetCustomFieldRequest) (*workflowv1.CustomField, error) {
-	firmID, id, err := customFieldIDs("name", req.GetName())
+func (s *clientServer) GetCustomField(ctx context.Context, req *workflowv1.GetCustomFieldRequest) (*workflowv1.CustomField, error) {
+	ids, err := resource.Parse("name", req.GetName(), customFieldPattern)
 	if err != nil {
 		return nil, err
 	}
+	firmID, id := ids[0], ids[1]
 	f, err := s.app.CustomField(ctx, caller(ctx), firmID, id)
 	if err != nil {
 		return nil, err
@@ -266,11 +232,12 @@ func (s *clientService) GetCustomField(ctx context.Context, req *workflowv1.GetC
 	return toCustomField(f), nil
 }
 
-func (s *clientService) CreateCustomField(ctx context.Context, req *workflowv1.CreateCustomFieldRequest) (*workflowv1.CustomField, error) {
-	firmID, err := parentFirm("parent", req.GetParent())
+func (s *clientServer) CreateCustomField(ctx context.Context, req *workflowv1.CreateCustomFieldRequest) (*workflowv1.CustomField, error) {
+	ids, err := resource.Parse("parent", req.GetParent(), firmPattern)
 	if err != nil {
 		return nil, err
 	}
+	firmID := ids[0]
 	f, err := s.app.CreateCustomField(ctx, caller(ctx), firmID, fromCustomField(req.GetCustomField()), req.GetRequestId())
 	if err != nil {
 		return nil, err
@@ -278,24 +245,29 @@ func (s *clientService) CreateCustomField(ctx context.Context, req *workflowv1.C
 	return toCustomField(f), nil
 }
 
-func (s *clientService) UpdateCustomField(ctx context.Context, req *workflowv1.UpdateCustomFieldRequest) (*workflowv1.CustomField, error) {
-	firmID, id, err := customFieldIDs("custom_field.name", req.GetCustomField().GetName())
+func (s *clientServer) UpdateCustomField(ctx context.Context, req *workflowv1.UpdateCustomFieldRequest) (*workflowv1.CustomField, error) {
+	ids, err := resource.Parse("custom_field.name", req.GetCustomField().GetName(), customFieldPattern)
 	if err != nil {
 		return nil, err
 	}
-	paths := maskPaths(req.GetUpdateMask().GetPaths(), customFieldOutputOnly)
-	f, err := s.app.UpdateCustomField(ctx, caller(ctx), firmID, id, fromCustomField(req.GetCustomField()), paths, req.GetCustomField().GetEtag())
+	firmID, id := ids[0], ids[1]
+	patch, err := customFieldPatch(req.GetCustomField(), req.GetUpdateMask().GetPaths())
+	if err != nil {
+		return nil, err
+	}
+	f, err := s.app.UpdateCustomField(ctx, caller(ctx), firmID, id, patch)
 	if err != nil {
 		return nil, err
 	}
 	return toCustomField(f), nil
 }
 
-func (s *clientService) DeleteCustomField(ctx context.Context, req *workflowv1.DeleteCustomFieldRequest) (*emptypb.Empty, error) {
-	firmID, id, err := customFieldIDs("name", req.GetName())
+func (s *clientServer) DeleteCustomField(ctx context.Context, req *workflowv1.DeleteCustomFieldRequest) (*emptypb.Empty, error) {
+	ids, err := resource.Parse("name", req.GetName(), customFieldPattern)
 	if err != nil {
 		return nil, err
 	}
+	firmID, id := ids[0], ids[1]
 	if err := s.app.DeleteCustomField(ctx, caller(ctx), firmID, id, req.GetEtag()); err != nil {
 		return nil, err
 	}

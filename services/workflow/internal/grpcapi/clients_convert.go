@@ -1,11 +1,9 @@
 package grpcapi
 
 import (
-	"slices"
 	"strconv"
 	"strings"
 
-	"github.com/google/uuid"
 	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/firmflow/firmflow/pkg/apierr"
@@ -14,21 +12,6 @@ import (
 	"github.com/firmflow/firmflow/services/workflow/internal/app"
 	"github.com/firmflow/firmflow/services/workflow/internal/domain"
 )
-
-// uuidsIn parses a resource name into its ids. An id that is not a UUID names
-// nothing that could exist, so it is NOT_FOUND like any unknown id.
-func uuidsIn(field, name, what string, collections ...string) ([]string, error) {
-	ids, err := resource.Parse(field, name, collections...)
-	if err != nil {
-		return nil, err
-	}
-	for _, id := range ids {
-		if len(id) != 36 || uuid.Validate(id) != nil {
-			return nil, apierr.NotFound(what)
-		}
-	}
-	return ids, nil
-}
 
 // Output-only fields may appear in an update mask (grpc-gateway derives the mask
 // from the body's keys when none is given); they are ignored, as AIP-203 asks.
@@ -39,14 +22,128 @@ var (
 	clientContactOutputOnly = []string{"name", "etag", "create_time", "contact", "display_name"}
 )
 
-func maskPaths(paths, outputOnly []string) []string {
-	out := make([]string, 0, len(paths))
-	for _, p := range paths {
-		if !slices.Contains(outputOnly, p) {
-			out = append(out, p)
+// clientPatch reads an UpdateClient's mask into a patch: custom_fields replaces
+// every custom value, custom_fields.<key> sets one (null removes it).
+func clientPatch(m *workflowv1.Client, paths []string, firmID string) (app.ClientPatch, error) {
+	patch := app.ClientPatch{Etag: m.GetEtag()}
+	u, err := fromClient(m, firmID)
+	if err != nil {
+		return patch, err
+	}
+	u = u.WithDefaults()
+	paths = maskPaths(paths, clientOutputOnly)
+	if len(paths) == 0 {
+		return patch, errNoPaths
+	}
+	for _, path := range paths {
+		if key, ok := strings.CutPrefix(path, "custom_fields."); ok {
+			if !domain.CustomFieldKeyPattern.MatchString(key) {
+				return patch, apierr.InvalidArgument("update_mask", "update_mask.paths", "no custom field key "+key)
+			}
+			patch.CustomValues = append(patch.CustomValues, app.CustomValue{Key: key, Value: u.CustomFields[key]})
+			continue
+		}
+		switch path {
+		case "display_name":
+			patch.DisplayName = &u.DisplayName
+		case "kind":
+			patch.Kind = &u.Kind
+		case "description":
+			patch.Description = &u.Description
+		case "priority":
+			patch.Priority = &u.Priority
+		case "assignees":
+			patch.Assignees = &u.Assignees
+		case "services":
+			patch.Services = &u.Services
+		case "tags":
+			patch.Tags = &u.Tags
+		case "external_id":
+			patch.ExternalID = &u.ExternalID
+		case "tax_id":
+			patch.TaxID = &u.Sensitive.TaxID
+		case "bank_account_number":
+			patch.BankAccount = &u.Sensitive.BankAccount
+		case "bank_routing_number":
+			patch.BankRouting = &u.Sensitive.BankRouting
+		case "notes":
+			patch.Notes = &u.Sensitive.Notes
+		case "custom_fields":
+			patch.CustomFields = &u.CustomFields
+		default:
+			return patch, unknownPath(path, "display_name, kind, description, priority, assignees, services, tags, external_id, "+
+				"tax_id, bank_account_number, bank_routing_number, notes, custom_fields and custom_fields.<key>")
 		}
 	}
-	return out
+	return patch, nil
+}
+
+// customFieldPatch reads an UpdateCustomField's mask into a patch.
+func customFieldPatch(m *workflowv1.CustomField, paths []string) (app.CustomFieldPatch, error) {
+	patch := app.CustomFieldPatch{Etag: m.GetEtag()}
+	u := fromCustomField(m)
+	for _, path := range maskPaths(paths, customFieldOutputOnly) {
+		switch path {
+		case "display_name":
+			patch.DisplayName = &u.DisplayName
+		case "options":
+			patch.Options = &u.Options
+		case "key":
+			patch.Key = &u.Key
+		case "type":
+			patch.Type = &u.Type
+		default:
+			return patch, unknownPath(path, "display_name and options")
+		}
+	}
+	return patch, nil
+}
+
+// contactPatch reads an UpdateContact's mask into a patch.
+func contactPatch(m *workflowv1.Contact, paths []string) (app.ContactPatch, error) {
+	patch := app.ContactPatch{Etag: m.GetEtag()}
+	u := fromContact(m)
+	paths = maskPaths(paths, contactOutputOnly)
+	if len(paths) == 0 {
+		return patch, errNoPaths
+	}
+	for _, path := range paths {
+		switch path {
+		case "display_name":
+			patch.DisplayName = &u.DisplayName
+		case "given_name":
+			patch.GivenName = &u.GivenName
+		case "family_name":
+			patch.FamilyName = &u.FamilyName
+		case "job_title":
+			patch.JobTitle = &u.JobTitle
+		case "emails":
+			patch.Emails = &u.Emails
+		case "phones":
+			patch.Phones = &u.Phones
+		case "addresses":
+			patch.Addresses = &u.Addresses
+		default:
+			return patch, unknownPath(path, "display_name, given_name, family_name, job_title, emails, phones and addresses")
+		}
+	}
+	return patch, nil
+}
+
+// clientContactPatch reads an UpdateClientContact's mask into a patch.
+func clientContactPatch(m *workflowv1.ClientContact, paths []string) (app.ClientContactPatch, error) {
+	patch := app.ClientContactPatch{Etag: m.GetEtag()}
+	for _, path := range maskPaths(paths, clientContactOutputOnly) {
+		switch path {
+		case "primary":
+			patch.Primary = &m.Primary
+		case "relationship":
+			patch.Relationship = &m.Relationship
+		default:
+			return patch, unknownPath(path, "primary and relationship")
+		}
+	}
+	return patch, nil
 }
 
 var clientKinds = map[domain.ClientKind]workflowv1.ClientKind{
@@ -69,17 +166,6 @@ var customFieldTypes = map[domain.CustomFieldType]workflowv1.CustomFieldType{
 	domain.FieldMember:       workflowv1.CustomFieldType_CUSTOM_FIELD_TYPE_MEMBER,
 	domain.FieldSingleSelect: workflowv1.CustomFieldType_CUSTOM_FIELD_TYPE_SINGLE_SELECT,
 	domain.FieldMultiSelect:  workflowv1.CustomFieldType_CUSTOM_FIELD_TYPE_MULTI_SELECT,
-}
-
-// reverse finds the domain value of an enum; zero (unspecified) maps to "".
-func domainEnum[D comparable, P comparable](m map[D]P, v P) D {
-	for d, p := range m {
-		if p == v {
-			return d
-		}
-	}
-	var zero D
-	return zero
 }
 
 func assigneeName(firmID, id string) string { return resource.Name("firms", firmID, "members", id) }
@@ -125,9 +211,9 @@ func toClient(c domain.Client, revealed bool) *workflowv1.Client {
 func fromClient(m *workflowv1.Client, firmID string) (domain.Client, error) {
 	c := domain.Client{
 		DisplayName: m.GetDisplayName(),
-		Kind:        domainEnum(clientKinds, m.GetKind()),
+		Kind:        fromProto(clientKinds, m.GetKind()),
 		Description: m.GetDescription(),
-		Priority:    domainEnum(clientPriorities, m.GetPriority()),
+		Priority:    fromProto(clientPriorities, m.GetPriority()),
 		Services:    m.GetServices(),
 		Tags:        m.GetTags(),
 		ExternalID:  m.GetExternalId(),
@@ -135,11 +221,10 @@ func fromClient(m *workflowv1.Client, firmID string) (domain.Client, error) {
 			TaxID: m.GetTaxId(), BankAccount: m.GetBankAccountNumber(), BankRouting: m.GetBankRoutingNumber(), Notes: m.GetNotes(),
 		},
 	}
-	prefix := "firms/" + firmID + "/members/"
 	for i, name := range m.GetAssignees() {
-		id, ok := strings.CutPrefix(name, prefix)
-		if !ok {
-			return c, apierr.InvalidArgument("client.assignees", "member.firm", "assignees["+strconv.Itoa(i)+"] is not a member of this firm")
+		id, err := referenceID("client.assignees["+strconv.Itoa(i)+"]", name, firmID, "members")
+		if err != nil {
+			return c, err
 		}
 		c.Assignees = append(c.Assignees, id)
 	}
@@ -161,7 +246,7 @@ func toCustomField(f domain.CustomField) *workflowv1.CustomField {
 
 func fromCustomField(m *workflowv1.CustomField) domain.CustomField {
 	return domain.CustomField{
-		Key: m.GetKey(), DisplayName: m.GetDisplayName(), Type: domainEnum(customFieldTypes, m.GetType()), Options: m.GetOptions(),
+		Key: m.GetKey(), DisplayName: m.GetDisplayName(), Type: fromProto(customFieldTypes, m.GetType()), Options: m.GetOptions(),
 	}
 }
 

@@ -8,36 +8,16 @@ import (
 	"github.com/firmflow/firmflow/pkg/apierr"
 	workflowv1 "github.com/firmflow/firmflow/pkg/gen/firmflow/workflow/v1"
 	"github.com/firmflow/firmflow/pkg/paging"
+	"github.com/firmflow/firmflow/pkg/resource"
 	"github.com/firmflow/firmflow/services/workflow/internal/domain"
 )
 
-// contactService is ContactService on the shared Server.
-type contactService struct {
-	workflowv1.UnimplementedContactServiceServer
-	*Server
-}
-
-func contactIDs(field, name string) (firmID, contactID string, err error) {
-	ids, err := uuidsIn(field, name, "contact", "firms", "contacts")
-	if err != nil {
-		return "", "", err
-	}
-	return ids[0], ids[1], nil
-}
-
-func clientContactIDs(field, name string) (firmID, clientID, contactID string, err error) {
-	ids, err := uuidsIn(field, name, "client contact", "firms", "clients", "contacts")
-	if err != nil {
-		return "", "", "", err
-	}
-	return ids[0], ids[1], ids[2], nil
-}
-
-func (s *contactService) GetContact(ctx context.Context, req *workflowv1.GetContactRequest) (*workflowv1.Contact, error) {
-	firmID, id, err := contactIDs("name", req.GetName())
+func (s *contactServer) GetContact(ctx context.Context, req *workflowv1.GetContactRequest) (*workflowv1.Contact, error) {
+	ids, err := resource.Parse("name", req.GetName(), contactPattern)
 	if err != nil {
 		return nil, err
 	}
+	firmID, id := ids[0], ids[1]
 	c, err := s.app.Contact(ctx, caller(ctx), firmID, id)
 	if err != nil {
 		return nil, err
@@ -45,13 +25,14 @@ func (s *contactService) GetContact(ctx context.Context, req *workflowv1.GetCont
 	return toContact(c), nil
 }
 
-func (s *contactService) ListContacts(ctx context.Context, req *workflowv1.ListContactsRequest) (*workflowv1.ListContactsResponse, error) {
-	firmID, err := parentFirm("parent", req.GetParent())
+func (s *contactServer) ListContacts(ctx context.Context, req *workflowv1.ListContactsRequest) (*workflowv1.ListContactsResponse, error) {
+	ids, err := resource.Parse("parent", req.GetParent(), firmPattern)
 	if err != nil {
 		return nil, err
 	}
-	key := "contacts\x00" + firmID
-	page, err := paging.Request(req.GetPageSize(), req.GetPageToken(), key)
+	firmID := ids[0]
+	filter := listFilter("contacts", firmID)
+	page, err := paging.Request(req.GetPageSize(), req.GetPageToken(), filter)
 	if err != nil {
 		return nil, err
 	}
@@ -63,17 +44,16 @@ func (s *contactService) ListContacts(ctx context.Context, req *workflowv1.ListC
 	for _, c := range contacts {
 		out.Contacts = append(out.Contacts, toContact(c))
 	}
-	if next != nil {
-		out.NextPageToken = paging.Next(*next, true, key)
-	}
+	out.NextPageToken = nextPageToken(next, filter)
 	return out, nil
 }
 
-func (s *contactService) CreateContact(ctx context.Context, req *workflowv1.CreateContactRequest) (*workflowv1.Contact, error) {
-	firmID, err := parentFirm("parent", req.GetParent())
+func (s *contactServer) CreateContact(ctx context.Context, req *workflowv1.CreateContactRequest) (*workflowv1.Contact, error) {
+	ids, err := resource.Parse("parent", req.GetParent(), firmPattern)
 	if err != nil {
 		return nil, err
 	}
+	firmID := ids[0]
 	c, err := s.app.CreateContact(ctx, caller(ctx), firmID, fromContact(req.GetContact()), req.GetRequestId())
 	if err != nil {
 		return nil, err
@@ -81,35 +61,41 @@ func (s *contactService) CreateContact(ctx context.Context, req *workflowv1.Crea
 	return toContact(c), nil
 }
 
-func (s *contactService) UpdateContact(ctx context.Context, req *workflowv1.UpdateContactRequest) (*workflowv1.Contact, error) {
-	firmID, id, err := contactIDs("contact.name", req.GetContact().GetName())
+func (s *contactServer) UpdateContact(ctx context.Context, req *workflowv1.UpdateContactRequest) (*workflowv1.Contact, error) {
+	ids, err := resource.Parse("contact.name", req.GetContact().GetName(), contactPattern)
 	if err != nil {
 		return nil, err
 	}
-	paths := maskPaths(req.GetUpdateMask().GetPaths(), contactOutputOnly)
-	c, err := s.app.UpdateContact(ctx, caller(ctx), firmID, id, fromContact(req.GetContact()), paths, req.GetContact().GetEtag())
+	firmID, id := ids[0], ids[1]
+	patch, err := contactPatch(req.GetContact(), req.GetUpdateMask().GetPaths())
+	if err != nil {
+		return nil, err
+	}
+	c, err := s.app.UpdateContact(ctx, caller(ctx), firmID, id, patch)
 	if err != nil {
 		return nil, err
 	}
 	return toContact(c), nil
 }
 
-func (s *contactService) DeleteContact(ctx context.Context, req *workflowv1.DeleteContactRequest) (*emptypb.Empty, error) {
-	firmID, id, err := contactIDs("name", req.GetName())
+func (s *contactServer) DeleteContact(ctx context.Context, req *workflowv1.DeleteContactRequest) (*emptypb.Empty, error) {
+	ids, err := resource.Parse("name", req.GetName(), contactPattern)
 	if err != nil {
 		return nil, err
 	}
+	firmID, id := ids[0], ids[1]
 	if err := s.app.DeleteContact(ctx, caller(ctx), firmID, id, req.GetEtag()); err != nil {
 		return nil, err
 	}
 	return &emptypb.Empty{}, nil
 }
 
-func (s *contactService) ListClientContacts(ctx context.Context, req *workflowv1.ListClientContactsRequest) (*workflowv1.ListClientContactsResponse, error) {
-	firmID, clientID, err := clientIDs("parent", req.GetParent())
+func (s *contactServer) ListClientContacts(ctx context.Context, req *workflowv1.ListClientContactsRequest) (*workflowv1.ListClientContactsResponse, error) {
+	ids, err := resource.Parse("parent", req.GetParent(), clientPattern)
 	if err != nil {
 		return nil, err
 	}
+	firmID, clientID := ids[0], ids[1]
 	links, err := s.app.ClientContacts(ctx, caller(ctx), firmID, clientID)
 	if err != nil {
 		return nil, err
@@ -121,21 +107,19 @@ func (s *contactService) ListClientContacts(ctx context.Context, req *workflowv1
 	return out, nil
 }
 
-func (s *contactService) CreateClientContact(ctx context.Context, req *workflowv1.CreateClientContactRequest) (*workflowv1.ClientContact, error) {
-	firmID, clientID, err := clientIDs("parent", req.GetParent())
+func (s *contactServer) CreateClientContact(ctx context.Context, req *workflowv1.CreateClientContactRequest) (*workflowv1.ClientContact, error) {
+	ids, err := resource.Parse("parent", req.GetParent(), clientPattern)
 	if err != nil {
 		return nil, err
 	}
+	firmID, clientID := ids[0], ids[1]
 	link := req.GetClientContact()
 	if link.GetContact() == "" {
 		return nil, apierr.InvalidArgument("client_contact.contact", "required", "the contact to link: firms/{firm}/contacts/{contact}")
 	}
-	contactFirm, contactID, err := contactIDs("client_contact.contact", link.GetContact())
+	contactID, err := referenceID("client_contact.contact", link.GetContact(), firmID, "contacts")
 	if err != nil {
 		return nil, err
-	}
-	if contactFirm != firmID {
-		return nil, apierr.NotFound("contact")
 	}
 	l, err := s.app.LinkContact(ctx, caller(ctx), firmID, domain.ClientContact{
 		ClientID: clientID, ContactID: contactID, Primary: link.GetPrimary(), Relationship: link.GetRelationship(),
@@ -146,27 +130,30 @@ func (s *contactService) CreateClientContact(ctx context.Context, req *workflowv
 	return toClientContact(l), nil
 }
 
-func (s *contactService) UpdateClientContact(ctx context.Context, req *workflowv1.UpdateClientContactRequest) (*workflowv1.ClientContact, error) {
+func (s *contactServer) UpdateClientContact(ctx context.Context, req *workflowv1.UpdateClientContactRequest) (*workflowv1.ClientContact, error) {
 	link := req.GetClientContact()
-	firmID, clientID, contactID, err := clientContactIDs("client_contact.name", link.GetName())
+	ids, err := resource.Parse("client_contact.name", link.GetName(), clientContactPattern)
 	if err != nil {
 		return nil, err
 	}
-	paths := maskPaths(req.GetUpdateMask().GetPaths(), clientContactOutputOnly)
-	l, err := s.app.UpdateClientContact(ctx, caller(ctx), firmID, domain.ClientContact{
-		ClientID: clientID, ContactID: contactID, Primary: link.GetPrimary(), Relationship: link.GetRelationship(),
-	}, paths, link.GetEtag())
+	firmID, clientID, contactID := ids[0], ids[1], ids[2]
+	patch, err := clientContactPatch(link, req.GetUpdateMask().GetPaths())
+	if err != nil {
+		return nil, err
+	}
+	l, err := s.app.UpdateClientContact(ctx, caller(ctx), firmID, clientID, contactID, patch)
 	if err != nil {
 		return nil, err
 	}
 	return toClientContact(l), nil
 }
 
-func (s *contactService) DeleteClientContact(ctx context.Context, req *workflowv1.DeleteClientContactRequest) (*emptypb.Empty, error) {
-	firmID, clientID, contactID, err := clientContactIDs("name", req.GetName())
+func (s *contactServer) DeleteClientContact(ctx context.Context, req *workflowv1.DeleteClientContactRequest) (*emptypb.Empty, error) {
+	ids, err := resource.Parse("name", req.GetName(), clientContactPattern)
 	if err != nil {
 		return nil, err
 	}
+	firmID, clientID, contactID := ids[0], ids[1], ids[2]
 	if err := s.app.UnlinkContact(ctx, caller(ctx), firmID, clientID, contactID); err != nil {
 		return nil, err
 	}

@@ -10,8 +10,8 @@ import (
 	"github.com/firmflow/firmflow/services/workflow/internal/domain"
 )
 
-func (s *Server) GetPermissions(ctx context.Context, req *workflowv1.GetPermissionsRequest) (*workflowv1.Permissions, error) {
-	ids, err := firmOfSingleton("name", req.GetName(), "permissions")
+func (s *permissionServer) GetPermissions(ctx context.Context, req *workflowv1.GetPermissionsRequest) (*workflowv1.Permissions, error) {
+	ids, err := resource.Parse("name", req.GetName(), permissionsPattern)
 	if err != nil {
 		return nil, err
 	}
@@ -22,8 +22,8 @@ func (s *Server) GetPermissions(ctx context.Context, req *workflowv1.GetPermissi
 	return toPermissions(ids[0], perms), nil
 }
 
-func (s *Server) UpdatePermissions(ctx context.Context, req *workflowv1.UpdatePermissionsRequest) (*workflowv1.Permissions, error) {
-	ids, err := firmOfSingleton("permissions.name", req.GetPermissions().GetName(), "permissions")
+func (s *permissionServer) UpdatePermissions(ctx context.Context, req *workflowv1.UpdatePermissionsRequest) (*workflowv1.Permissions, error) {
+	ids, err := resource.Parse("permissions.name", req.GetPermissions().GetName(), permissionsPattern)
 	if err != nil {
 		return nil, err
 	}
@@ -36,11 +36,6 @@ func (s *Server) UpdatePermissions(ctx context.Context, req *workflowv1.UpdatePe
 		return nil, err
 	}
 	return toPermissions(ids[0], perms), nil
-}
-
-// firmOfSingleton parses "firms/{firm}/<singleton>".
-func firmOfSingleton(field, name, singleton string) ([]string, error) {
-	return resource.Parse(field, name+"/x", "firms", singleton)
 }
 
 func toPermissions(firmID string, perms domain.Permissions) *workflowv1.Permissions {

@@ -10,11 +10,10 @@ import (
 	"github.com/firmflow/firmflow/pkg/resource"
 	"github.com/firmflow/firmflow/services/workflow/internal/app"
 	"github.com/firmflow/firmflow/services/workflow/internal/domain"
-	"github.com/firmflow/firmflow/services/workflow/internal/store"
 )
 
 func (s *projectServer) CreateProject(ctx context.Context, req *workflowv1.CreateProjectRequest) (*workflowv1.Project, error) {
-	ids, err := workIDs("parent", req.GetParent(), "firms")
+	ids, err := resource.Parse("parent", req.GetParent(), firmPattern)
 	if err != nil {
 		return nil, err
 	}
@@ -49,7 +48,7 @@ func (s *projectServer) CreateProject(ctx context.Context, req *workflowv1.Creat
 }
 
 func (s *projectServer) GetProject(ctx context.Context, req *workflowv1.GetProjectRequest) (*workflowv1.Project, error) {
-	ids, err := workIDs("name", req.GetName(), "firms", "projects")
+	ids, err := resource.Parse("name", req.GetName(), projectPattern)
 	if err != nil {
 		return nil, err
 	}
@@ -61,16 +60,13 @@ func (s *projectServer) GetProject(ctx context.Context, req *workflowv1.GetProje
 }
 
 func (s *projectServer) ListProjects(ctx context.Context, req *workflowv1.ListProjectsRequest) (*workflowv1.ListProjectsResponse, error) {
-	ids, err := workIDs("parent", req.GetParent(), "firms")
+	ids, err := resource.Parse("parent", req.GetParent(), firmPattern)
 	if err != nil {
 		return nil, err
 	}
 	firmID := ids[0]
-	f := store.ProjectFilter{
-		Status: fromProto(projectStatusToProto, req.GetStatus()), Tag: req.GetTag(), Order: store.ProjectOrder(req.GetOrderBy()),
-	}
-	if f.Order == "" {
-		f.Order = store.ProjectsByCreateTime
+	f := domain.ProjectFilter{
+		Status: fromProto(projectStatusToProto, req.GetStatus()), Tag: req.GetTag(), Order: domain.ProjectOrder(req.GetOrderBy()).OrDefault(),
 	}
 	if f.ClientID, err = referenceID("client", req.GetClient(), firmID, "clients"); err != nil {
 		return nil, err
@@ -90,7 +86,7 @@ func (s *projectServer) ListProjects(ctx context.Context, req *workflowv1.ListPr
 	if err != nil {
 		return nil, err
 	}
-	projects, more, err := s.app.Projects(ctx, caller(ctx), firmID, f, page)
+	projects, next, err := s.app.Projects(ctx, caller(ctx), firmID, f, page)
 	if err != nil {
 		return nil, err
 	}
@@ -98,15 +94,13 @@ func (s *projectServer) ListProjects(ctx context.Context, req *workflowv1.ListPr
 	for _, p := range projects {
 		out.Projects = append(out.Projects, toProject(p))
 	}
-	if n := len(projects); n > 0 {
-		out.NextPageToken = paging.Next(f.Cursor(projects[n-1]), more, filter)
-	}
+	out.NextPageToken = nextPageToken(next, filter)
 	return out, nil
 }
 
 func (s *projectServer) UpdateProject(ctx context.Context, req *workflowv1.UpdateProjectRequest) (*workflowv1.Project, error) {
 	in := req.GetProject()
-	ids, err := workIDs("project.name", in.GetName(), "firms", "projects")
+	ids, err := resource.Parse("project.name", in.GetName(), projectPattern)
 	if err != nil {
 		return nil, err
 	}
@@ -154,7 +148,7 @@ func (s *projectServer) UpdateProject(ctx context.Context, req *workflowv1.Updat
 }
 
 func (s *projectServer) DeleteProject(ctx context.Context, req *workflowv1.DeleteProjectRequest) (*emptypb.Empty, error) {
-	ids, err := workIDs("name", req.GetName(), "firms", "projects")
+	ids, err := resource.Parse("name", req.GetName(), projectPattern)
 	if err != nil {
 		return nil, err
 	}

@@ -14,7 +14,7 @@ import (
 )
 
 func (s *seriesServer) CreateSeries(ctx context.Context, req *workflowv1.CreateSeriesRequest) (*workflowv1.Series, error) {
-	ids, err := workIDs("parent", req.GetParent(), "firms")
+	ids, err := resource.Parse("parent", req.GetParent(), firmPattern)
 	if err != nil {
 		return nil, err
 	}
@@ -47,7 +47,7 @@ func (s *seriesServer) CreateSeries(ctx context.Context, req *workflowv1.CreateS
 }
 
 func (s *seriesServer) GetSeries(ctx context.Context, req *workflowv1.GetSeriesRequest) (*workflowv1.Series, error) {
-	ids, err := workIDs("name", req.GetName(), "firms", "series")
+	ids, err := resource.Parse("name", req.GetName(), seriesPattern)
 	if err != nil {
 		return nil, err
 	}
@@ -59,7 +59,7 @@ func (s *seriesServer) GetSeries(ctx context.Context, req *workflowv1.GetSeriesR
 }
 
 func (s *seriesServer) ListSeries(ctx context.Context, req *workflowv1.ListSeriesRequest) (*workflowv1.ListSeriesResponse, error) {
-	ids, err := workIDs("parent", req.GetParent(), "firms")
+	ids, err := resource.Parse("parent", req.GetParent(), firmPattern)
 	if err != nil {
 		return nil, err
 	}
@@ -72,7 +72,7 @@ func (s *seriesServer) ListSeries(ctx context.Context, req *workflowv1.ListSerie
 	if err != nil {
 		return nil, err
 	}
-	list, more, err := s.app.SeriesList(ctx, caller(ctx), ids[0], clientID, page)
+	list, next, err := s.app.SeriesList(ctx, caller(ctx), ids[0], clientID, page)
 	if err != nil {
 		return nil, err
 	}
@@ -80,15 +80,13 @@ func (s *seriesServer) ListSeries(ctx context.Context, req *workflowv1.ListSerie
 	for _, series := range list {
 		out.Series = append(out.Series, toSeries(series))
 	}
-	if n := len(list); n > 0 {
-		out.NextPageToken = paging.Next(paging.Cursor{Time: list[n-1].CreateTime, ID: list[n-1].ID}, more, filter)
-	}
+	out.NextPageToken = nextPageToken(next, filter)
 	return out, nil
 }
 
 func (s *seriesServer) UpdateSeries(ctx context.Context, req *workflowv1.UpdateSeriesRequest) (*workflowv1.Series, error) {
 	in := req.GetSeries()
-	ids, err := workIDs("series.name", in.GetName(), "firms", "series")
+	ids, err := resource.Parse("series.name", in.GetName(), seriesPattern)
 	if err != nil {
 		return nil, err
 	}
@@ -151,7 +149,7 @@ func (s *seriesServer) UpdateSeries(ctx context.Context, req *workflowv1.UpdateS
 }
 
 func (s *seriesServer) DeleteSeries(ctx context.Context, req *workflowv1.DeleteSeriesRequest) (*emptypb.Empty, error) {
-	ids, err := workIDs("name", req.GetName(), "firms", "series")
+	ids, err := resource.Parse("name", req.GetName(), seriesPattern)
 	if err != nil {
 		return nil, err
 	}
@@ -159,7 +157,7 @@ func (s *seriesServer) DeleteSeries(ctx context.Context, req *workflowv1.DeleteS
 }
 
 func (s *seriesServer) RunSeries(ctx context.Context, req *workflowv1.RunSeriesRequest) (*workflowv1.RunSeriesResponse, error) {
-	ids, err := workIDs("name", req.GetName(), "firms", "series")
+	ids, err := resource.Parse("name", req.GetName(), seriesPattern)
 	if err != nil {
 		return nil, err
 	}

@@ -2,7 +2,6 @@ package grpcapi
 
 import (
 	"context"
-	"strings"
 
 	"google.golang.org/protobuf/types/known/emptypb"
 
@@ -12,11 +11,10 @@ import (
 	"github.com/firmflow/firmflow/pkg/resource"
 	"github.com/firmflow/firmflow/services/workflow/internal/app"
 	"github.com/firmflow/firmflow/services/workflow/internal/domain"
-	"github.com/firmflow/firmflow/services/workflow/internal/store"
 )
 
 func (s *projectServer) CreateTask(ctx context.Context, req *workflowv1.CreateTaskRequest) (*workflowv1.Task, error) {
-	ids, err := workIDs("parent", req.GetParent(), "firms", "projects")
+	ids, err := resource.Parse("parent", req.GetParent(), projectPattern)
 	if err != nil {
 		return nil, err
 	}
@@ -39,7 +37,7 @@ func (s *projectServer) CreateTask(ctx context.Context, req *workflowv1.CreateTa
 }
 
 func (s *projectServer) GetTask(ctx context.Context, req *workflowv1.GetTaskRequest) (*workflowv1.Task, error) {
-	ids, err := workIDs("name", req.GetName(), "firms", "projects", "tasks")
+	ids, err := resource.Parse("name", req.GetName(), taskPattern)
 	if err != nil {
 		return nil, err
 	}
@@ -51,19 +49,14 @@ func (s *projectServer) GetTask(ctx context.Context, req *workflowv1.GetTaskRequ
 }
 
 func (s *projectServer) ListTasks(ctx context.Context, req *workflowv1.ListTasksRequest) (*workflowv1.ListTasksResponse, error) {
-	firmID, projectID, err := taskParent(req.GetParent())
+	ids, err := resource.Parse("parent", req.GetParent(), taskParentPattern)
 	if err != nil {
 		return nil, err
 	}
-	f := store.TaskFilter{
+	firmID, projectID := ids[0], ids[1]
+	f := domain.TaskFilter{
 		ProjectID: projectID, Status: fromProto(taskStatusToProto, req.GetStatus()), OpenOnly: req.GetOpenOnly(),
-		Order: store.TaskOrder(req.GetOrderBy()),
-	}
-	switch {
-	case f.Order == "" && projectID == "":
-		f.Order = store.TasksByDueDate
-	case f.Order == "":
-		f.Order = store.TasksByPosition
+		Order: domain.TaskOrder(req.GetOrderBy()).OrDefault(projectID),
 	}
 	if f.AssigneeID, err = referenceID("assignee", req.GetAssignee(), firmID, "members"); err != nil {
 		return nil, err
@@ -83,7 +76,7 @@ func (s *projectServer) ListTasks(ctx context.Context, req *workflowv1.ListTasks
 	if err != nil {
 		return nil, err
 	}
-	tasks, more, err := s.app.Tasks(ctx, caller(ctx), firmID, f, page)
+	tasks, next, err := s.app.Tasks(ctx, caller(ctx), firmID, f, page)
 	if err != nil {
 		return nil, err
 	}
@@ -92,15 +85,13 @@ func (s *projectServer) ListTasks(ctx context.Context, req *workflowv1.ListTasks
 	for _, t := range tasks {
 		out.Tasks = append(out.Tasks, toTask(t, today))
 	}
-	if n := len(tasks); n > 0 {
-		out.NextPageToken = paging.Next(f.Cursor(tasks[n-1]), more, filter)
-	}
+	out.NextPageToken = nextPageToken(next, filter)
 	return out, nil
 }
 
 func (s *projectServer) UpdateTask(ctx context.Context, req *workflowv1.UpdateTaskRequest) (*workflowv1.Task, error) {
 	in := req.GetTask()
-	ids, err := workIDs("task.name", in.GetName(), "firms", "projects", "tasks")
+	ids, err := resource.Parse("task.name", in.GetName(), taskPattern)
 	if err != nil {
 		return nil, err
 	}
@@ -151,29 +142,11 @@ func (s *projectServer) UpdateTask(ctx context.Context, req *workflowv1.UpdateTa
 }
 
 func (s *projectServer) DeleteTask(ctx context.Context, req *workflowv1.DeleteTaskRequest) (*emptypb.Empty, error) {
-	ids, err := workIDs("name", req.GetName(), "firms", "projects", "tasks")
+	ids, err := resource.Parse("name", req.GetName(), taskPattern)
 	if err != nil {
 		return nil, err
 	}
 	return &emptypb.Empty{}, s.app.DeleteTask(ctx, caller(ctx), ids[0], ids[1], ids[2], req.GetEtag())
-}
-
-// taskParent parses firms/{firm}/projects/{project}, where project "-" (every
-// project, AIP-159) gives an empty project id.
-func taskParent(parent string) (firmID, projectID string, err error) {
-	wildcard := strings.HasSuffix(parent, "/projects/-")
-	if wildcard {
-		ids, err := workIDs("parent", strings.TrimSuffix(parent, "/projects/-"), "firms")
-		if err != nil {
-			return "", "", err
-		}
-		return ids[0], "", nil
-	}
-	ids, err := workIDs("parent", parent, "firms", "projects")
-	if err != nil {
-		return "", "", err
-	}
-	return ids[0], ids[1], nil
 }
 
 func checklistFromProto(in []*workflowv1.ChecklistItem) []domain.ChecklistItem {

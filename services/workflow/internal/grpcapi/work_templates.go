@@ -3,7 +3,6 @@ package grpcapi
 import (
 	"context"
 	"fmt"
-	"strconv"
 
 	"google.golang.org/protobuf/types/known/emptypb"
 
@@ -15,7 +14,7 @@ import (
 )
 
 func (s *templateServer) CreateTemplate(ctx context.Context, req *workflowv1.CreateTemplateRequest) (*workflowv1.Template, error) {
-	ids, err := workIDs("parent", req.GetParent(), "firms")
+	ids, err := resource.Parse("parent", req.GetParent(), firmPattern)
 	if err != nil {
 		return nil, err
 	}
@@ -34,7 +33,7 @@ func (s *templateServer) CreateTemplate(ctx context.Context, req *workflowv1.Cre
 }
 
 func (s *templateServer) GetTemplate(ctx context.Context, req *workflowv1.GetTemplateRequest) (*workflowv1.Template, error) {
-	ids, err := workIDs("name", req.GetName(), "firms", "templates")
+	ids, err := resource.Parse("name", req.GetName(), templatePattern)
 	if err != nil {
 		return nil, err
 	}
@@ -46,7 +45,7 @@ func (s *templateServer) GetTemplate(ctx context.Context, req *workflowv1.GetTem
 }
 
 func (s *templateServer) ListTemplates(ctx context.Context, req *workflowv1.ListTemplatesRequest) (*workflowv1.ListTemplatesResponse, error) {
-	ids, err := workIDs("parent", req.GetParent(), "firms")
+	ids, err := resource.Parse("parent", req.GetParent(), firmPattern)
 	if err != nil {
 		return nil, err
 	}
@@ -55,7 +54,7 @@ func (s *templateServer) ListTemplates(ctx context.Context, req *workflowv1.List
 	if err != nil {
 		return nil, err
 	}
-	templates, more, err := s.app.Templates(ctx, caller(ctx), ids[0], page)
+	templates, next, err := s.app.Templates(ctx, caller(ctx), ids[0], page)
 	if err != nil {
 		return nil, err
 	}
@@ -63,14 +62,12 @@ func (s *templateServer) ListTemplates(ctx context.Context, req *workflowv1.List
 	for _, t := range templates {
 		out.Templates = append(out.Templates, toTemplate(t))
 	}
-	if n := len(templates); n > 0 {
-		out.NextPageToken = paging.Next(paging.Cursor{Time: templates[n-1].CreateTime, ID: templates[n-1].ID}, more, filter)
-	}
+	out.NextPageToken = nextPageToken(next, filter)
 	return out, nil
 }
 
 func (s *templateServer) ListTemplateRevisions(ctx context.Context, req *workflowv1.ListTemplateRevisionsRequest) (*workflowv1.ListTemplateRevisionsResponse, error) {
-	ids, err := workIDs("name", req.GetName(), "firms", "templates")
+	ids, err := resource.Parse("name", req.GetName(), templatePattern)
 	if err != nil {
 		return nil, err
 	}
@@ -79,7 +76,7 @@ func (s *templateServer) ListTemplateRevisions(ctx context.Context, req *workflo
 	if err != nil {
 		return nil, err
 	}
-	revisions, more, err := s.app.TemplateRevisions(ctx, caller(ctx), ids[0], ids[1], page)
+	revisions, next, err := s.app.TemplateRevisions(ctx, caller(ctx), ids[0], ids[1], page)
 	if err != nil {
 		return nil, err
 	}
@@ -87,15 +84,13 @@ func (s *templateServer) ListTemplateRevisions(ctx context.Context, req *workflo
 	for _, t := range revisions {
 		out.Templates = append(out.Templates, toTemplate(t))
 	}
-	if n := len(revisions); n > 0 {
-		out.NextPageToken = paging.Next(paging.Cursor{ID: strconv.FormatInt(revisions[n-1].Revision, 10)}, more, filter)
-	}
+	out.NextPageToken = nextPageToken(next, filter)
 	return out, nil
 }
 
 func (s *templateServer) UpdateTemplate(ctx context.Context, req *workflowv1.UpdateTemplateRequest) (*workflowv1.Template, error) {
 	in := req.GetTemplate()
-	ids, err := workIDs("template.name", in.GetName(), "firms", "templates")
+	ids, err := resource.Parse("template.name", in.GetName(), templatePattern)
 	if err != nil {
 		return nil, err
 	}
@@ -127,7 +122,7 @@ func (s *templateServer) UpdateTemplate(ctx context.Context, req *workflowv1.Upd
 }
 
 func (s *templateServer) DeleteTemplate(ctx context.Context, req *workflowv1.DeleteTemplateRequest) (*emptypb.Empty, error) {
-	ids, err := workIDs("name", req.GetName(), "firms", "templates")
+	ids, err := resource.Parse("name", req.GetName(), templatePattern)
 	if err != nil {
 		return nil, err
 	}

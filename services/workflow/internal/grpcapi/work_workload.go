@@ -3,17 +3,15 @@ package grpcapi
 import (
 	"context"
 
-	"github.com/firmflow/firmflow/pkg/apierr"
 	workflowv1 "github.com/firmflow/firmflow/pkg/gen/firmflow/workflow/v1"
 	"github.com/firmflow/firmflow/pkg/paging"
-	"github.com/firmflow/firmflow/pkg/principal"
 	"github.com/firmflow/firmflow/pkg/resource"
 	"github.com/firmflow/firmflow/services/workflow/internal/app"
 	"github.com/firmflow/firmflow/services/workflow/internal/domain"
 )
 
 func (s *workloadServer) GetWorkload(ctx context.Context, req *workflowv1.GetWorkloadRequest) (*workflowv1.Workload, error) {
-	ids, err := firmOfSingleton("name", req.GetName(), "workload")
+	ids, err := resource.Parse("name", req.GetName(), workloadPattern)
 	if err != nil {
 		return nil, err
 	}
@@ -33,20 +31,17 @@ func (s *workloadServer) GetWorkload(ctx context.Context, req *workflowv1.GetWor
 }
 
 func (s *workloadServer) GetMyWork(ctx context.Context, req *workflowv1.GetMyWorkRequest) (*workflowv1.MyWork, error) {
-	ids, err := firmOfSingleton("name", req.GetName(), "myWork")
+	ids, err := resource.Parse("name", req.GetName(), myWorkPattern)
 	if err != nil {
 		return nil, err
 	}
 	p := caller(ctx)
-	if p.Kind != principal.KindUser {
-		return nil, apierr.PermissionDenied("MEMBERS_ONLY", "my work is a member's own view")
-	}
 	filter := listFilter("my work", req.GetName(), p.UserID)
 	page, err := paging.Request(req.GetPageSize(), req.GetPageToken(), filter)
 	if err != nil {
 		return nil, err
 	}
-	summary, tasks, more, err := s.app.MyWork(ctx, p, ids[0], page)
+	summary, tasks, next, err := s.app.MyWork(ctx, p, ids[0], page)
 	if err != nil {
 		return nil, err
 	}
@@ -55,14 +50,12 @@ func (s *workloadServer) GetMyWork(ctx context.Context, req *workflowv1.GetMyWor
 	for _, t := range tasks {
 		out.Tasks = append(out.Tasks, toTask(t, today))
 	}
-	if n := len(tasks); n > 0 {
-		out.NextPageToken = paging.Next(app.MyWorkFilter(p).Cursor(tasks[n-1]), more, filter)
-	}
+	out.NextPageToken = nextPageToken(next, filter)
 	return out, nil
 }
 
 func (s *workloadServer) GetMemberCapacity(ctx context.Context, req *workflowv1.GetMemberCapacityRequest) (*workflowv1.MemberCapacity, error) {
-	ids, err := workIDs("name", req.GetName(), "firms", "capacities")
+	ids, err := resource.Parse("name", req.GetName(), capacityPattern)
 	if err != nil {
 		return nil, err
 	}
@@ -75,7 +68,7 @@ func (s *workloadServer) GetMemberCapacity(ctx context.Context, req *workflowv1.
 
 func (s *workloadServer) UpdateMemberCapacity(ctx context.Context, req *workflowv1.UpdateMemberCapacityRequest) (*workflowv1.MemberCapacity, error) {
 	in := req.GetCapacity()
-	ids, err := workIDs("capacity.name", in.GetName(), "firms", "capacities")
+	ids, err := resource.Parse("capacity.name", in.GetName(), capacityPattern)
 	if err != nil {
 		return nil, err
 	}

@@ -67,7 +67,7 @@ func TestDatabaseDumpHoldsNoSensitiveValue(t *testing.T) {
 		}
 		// An update re-seals: old and new values must both stay out of the dump.
 		s.Notes += " (edited)"
-		if _, err := a.UpdateClient(ctx, owner, firm, c.ID, domain.Client{Sensitive: s}, []string{"notes"}, ""); err != nil {
+		if _, err := a.UpdateClient(ctx, owner, firm, c.ID, app.ClientPatch{Notes: &s.Notes}); err != nil {
 			t.Fatal(err)
 		}
 		wanted = append(wanted, s.TaxID, domain.NormalizeTaxID(s.TaxID), s.BankAccount, s.BankRouting, s.Notes, canaries[i].Notes)

@@ -16,30 +16,9 @@ import (
 	"github.com/firmflow/firmflow/services/workflow/internal/domain"
 )
 
-// ProjectOrder is a keyset order ListProjects offers.
-type ProjectOrder string
-
-const (
-	ProjectsByCreateTime     ProjectOrder = "create_time"
-	ProjectsByCreateTimeDesc ProjectOrder = "create_time desc"
-	ProjectsByDueDate        ProjectOrder = "due_date"
-	ProjectsByDueDateDesc    ProjectOrder = "due_date desc"
-)
-
-// ProjectFilter narrows a project list; zero fields do not filter.
-type ProjectFilter struct {
-	ClientID   string
-	AssigneeID string
-	Status     domain.ProjectStatus
-	Tag        string
-	DueAfter   domain.Date
-	DueBefore  domain.Date
-	Order      ProjectOrder
-}
-
-// Cursor is the keyset position after p in the filter's order.
-func (f ProjectFilter) Cursor(p domain.Project) paging.Cursor {
-	if f.Order == ProjectsByDueDate || f.Order == ProjectsByDueDateDesc {
+// ProjectCursor is the keyset position just after p in a list in the given order.
+func ProjectCursor(p domain.Project, order domain.ProjectOrder) paging.Cursor {
+	if order == domain.ProjectsByDueDate || order == domain.ProjectsByDueDateDesc {
 		return paging.Cursor{Time: sortDue(p.DueDate), ID: p.ID}
 	}
 	return paging.Cursor{Time: p.CreateTime, ID: p.ID}
@@ -99,7 +78,7 @@ func (q *Queries) ProjectForUpdate(ctx context.Context, id string) (domain.Proje
 }
 
 // Projects lists a page of projects matching f, in f's order.
-func (q *Queries) Projects(ctx context.Context, f ProjectFilter, page paging.Page) ([]domain.Project, bool, error) {
+func (q *Queries) Projects(ctx context.Context, f domain.ProjectFilter, page paging.Page) ([]domain.Project, *paging.Cursor, error) {
 	var conds []string
 	var args []any
 	arg := func(v any) string {
@@ -126,11 +105,11 @@ func (q *Queries) Projects(ctx context.Context, f ProjectFilter, page paging.Pag
 	}
 	key, dir, cmp := "create_time", "", ">"
 	switch f.Order {
-	case ProjectsByCreateTimeDesc:
+	case domain.ProjectsByCreateTimeDesc:
 		dir, cmp = " desc", "<"
-	case ProjectsByDueDate:
+	case domain.ProjectsByDueDate:
 		key = "sort_due"
-	case ProjectsByDueDateDesc:
+	case domain.ProjectsByDueDateDesc:
 		key, dir, cmp = "sort_due", " desc", "<"
 	}
 	if page.After != nil {
@@ -143,9 +122,9 @@ func (q *Queries) Projects(ctx context.Context, f ProjectFilter, page paging.Pag
 	sql := fmt.Sprintf("select %s from projects %s order by %s%s, id%s limit %s", projectColumns, where, key, dir, dir, arg(page.Size+1))
 	rows, err := q.tx.Query(ctx, sql, args...)
 	if err != nil {
-		return nil, false, err
+		return nil, nil, err
 	}
-	return collectWorkPage(rows, page.Size, scanProject)
+	return collectPage(rows, page.Size, scanProject, func(p domain.Project) paging.Cursor { return ProjectCursor(p, f.Order) })
 }
 
 // SaveProject writes p's changeable fields if its version is still expectedVersion.

@@ -78,7 +78,7 @@ func (q *Queries) SeriesForUpdate(ctx context.Context, id string) (domain.Series
 }
 
 // SeriesList lists a page of the firm's series by creation, optionally one client's.
-func (q *Queries) SeriesList(ctx context.Context, clientID string, page paging.Page) ([]domain.Series, bool, error) {
+func (q *Queries) SeriesList(ctx context.Context, clientID string, page paging.Page) ([]domain.Series, *paging.Cursor, error) {
 	args := []any{page.Size + 1, sqlUUID(clientID)}
 	where := "where ($2::uuid is null or client_id = $2)"
 	if page.After != nil {
@@ -87,9 +87,11 @@ func (q *Queries) SeriesList(ctx context.Context, clientID string, page paging.P
 	}
 	rows, err := q.tx.Query(ctx, "select "+seriesColumns+" from series "+where+" order by create_time, id limit $1", args...)
 	if err != nil {
-		return nil, false, err
+		return nil, nil, err
 	}
-	return collectWorkPage(rows, page.Size, scanSeries)
+	return collectPage(rows, page.Size, scanSeries, func(s domain.Series) paging.Cursor {
+		return paging.Cursor{Time: s.CreateTime, ID: s.ID}
+	})
 }
 
 // SaveSeries writes s if its version is still expectedVersion.

@@ -17,29 +17,9 @@ import (
 	"github.com/firmflow/firmflow/services/workflow/internal/domain"
 )
 
-// TaskOrder is a keyset order ListTasks offers.
-type TaskOrder string
-
-const (
-	TasksByPosition TaskOrder = "position" // within one project
-	TasksByDueDate  TaskOrder = "due_date"
-)
-
-// TaskFilter narrows a task list; zero fields do not filter.
-type TaskFilter struct {
-	ProjectID  string // empty: every project
-	Status     domain.TaskStatus
-	AssigneeID string
-	ClientID   string
-	DueAfter   domain.Date
-	DueBefore  domain.Date
-	OpenOnly   bool
-	Order      TaskOrder
-}
-
-// Cursor is the keyset position after t in the filter's order.
-func (f TaskFilter) Cursor(t domain.Task) paging.Cursor {
-	if f.Order == TasksByPosition {
+// TaskCursor is the keyset position just after t in a list in the given order.
+func TaskCursor(t domain.Task, order domain.TaskOrder) paging.Cursor {
+	if order == domain.TasksByPosition {
 		return positionCursor(t.Position, t.ID)
 	}
 	return paging.Cursor{Time: sortDue(t.DueDate), ID: t.ID}
@@ -143,7 +123,7 @@ func (q *Queries) TaskForUpdate(ctx context.Context, projectID, id string) (doma
 }
 
 // Tasks lists a page of tasks matching f, in f's order.
-func (q *Queries) Tasks(ctx context.Context, f TaskFilter, page paging.Page) ([]domain.Task, bool, error) {
+func (q *Queries) Tasks(ctx context.Context, f domain.TaskFilter, page paging.Page) ([]domain.Task, *paging.Cursor, error) {
 	var conds []string
 	var args []any
 	arg := func(v any) string {
@@ -172,12 +152,12 @@ func (q *Queries) Tasks(ctx context.Context, f TaskFilter, page paging.Page) ([]
 		conds = append(conds, "t.due_date <= "+arg(f.DueBefore.Time()))
 	}
 	key := "t.sort_due"
-	if f.Order == TasksByPosition {
+	if f.Order == domain.TasksByPosition {
 		key = "t.position"
 	}
 	if page.After != nil {
 		var after any = page.After.Time
-		if f.Order == TasksByPosition {
+		if f.Order == domain.TasksByPosition {
 			after = page.After.Time.Unix()
 		}
 		conds = append(conds, fmt.Sprintf("(%s, t.id) > (%s, %s)", key, arg(after), arg(page.After.ID)))
@@ -189,9 +169,9 @@ func (q *Queries) Tasks(ctx context.Context, f TaskFilter, page paging.Page) ([]
 	sql := fmt.Sprintf("select %s from tasks t %s order by %s, t.id limit %s", taskColumns, where, key, arg(page.Size+1))
 	rows, err := q.tx.Query(ctx, sql, args...)
 	if err != nil {
-		return nil, false, err
+		return nil, nil, err
 	}
-	return collectWorkPage(rows, page.Size, scanTask)
+	return collectPage(rows, page.Size, scanTask, func(t domain.Task) paging.Cursor { return TaskCursor(t, f.Order) })
 }
 
 // SaveTask writes t's changeable fields if its version is still expectedVersion.

@@ -104,7 +104,7 @@ func (q *Queries) TemplateForUpdate(ctx context.Context, id string) (domain.Temp
 }
 
 // Templates lists a page of the firm's templates by creation.
-func (q *Queries) Templates(ctx context.Context, page paging.Page) ([]domain.Template, bool, error) {
+func (q *Queries) Templates(ctx context.Context, page paging.Page) ([]domain.Template, *paging.Cursor, error) {
 	args := []any{page.Size + 1}
 	where := ""
 	if page.After != nil {
@@ -113,26 +113,28 @@ func (q *Queries) Templates(ctx context.Context, page paging.Page) ([]domain.Tem
 	}
 	rows, err := q.tx.Query(ctx, "select "+templateColumns+" from templates "+where+" order by create_time, id limit $1", args...)
 	if err != nil {
-		return nil, false, err
+		return nil, nil, err
 	}
-	return collectWorkPage(rows, page.Size, scanTemplate)
+	return collectPage(rows, page.Size, scanTemplate, func(t domain.Template) paging.Cursor {
+		return paging.Cursor{Time: t.CreateTime, ID: t.ID}
+	})
 }
 
 // TemplateRevisions lists a page of a template's revisions, newest first. The page
 // cursor carries the revision number in its id.
-func (q *Queries) TemplateRevisions(ctx context.Context, id string, page paging.Page) ([]domain.Template, bool, error) {
+func (q *Queries) TemplateRevisions(ctx context.Context, id string, page paging.Page) ([]domain.Template, *paging.Cursor, error) {
 	var exists bool
 	if err := q.tx.QueryRow(ctx, "select exists (select 1 from templates where id = $1)", id).Scan(&exists); err != nil {
-		return nil, false, err
+		return nil, nil, err
 	}
 	if !exists {
-		return nil, false, apierr.NotFound("template")
+		return nil, nil, apierr.NotFound("template")
 	}
 	before := int64(1) << 62
 	if page.After != nil {
 		n, err := strconv.ParseInt(page.After.ID, 10, 64)
 		if err != nil {
-			return nil, false, apierr.InvalidArgument("page_token", "page_token.valid", "not a token from the previous page of this query")
+			return nil, nil, apierr.InvalidArgument("page_token", "page_token.valid", "not a token from the previous page of this query")
 		}
 		before = n
 	}
@@ -141,9 +143,11 @@ func (q *Queries) TemplateRevisions(ctx context.Context, id string, page paging.
 		from template_revisions r join templates t on t.id = r.template_id
 		where r.template_id = $1 and r.revision < $2 order by r.revision desc limit $3`, id, before, page.Size+1)
 	if err != nil {
-		return nil, false, err
+		return nil, nil, err
 	}
-	return collectWorkPage(rows, page.Size, scanTemplate)
+	return collectPage(rows, page.Size, scanTemplate, func(t domain.Template) paging.Cursor {
+		return paging.Cursor{ID: strconv.FormatInt(t.Revision, 10)}
+	})
 }
 
 // SaveTemplate writes t as a new revision if the template is still at
@@ -182,22 +186,25 @@ func (q *Queries) DeleteTemplate(ctx context.Context, id string) error {
 	return nil
 }
 
-// collectWorkPage reads up to size rows and reports whether there were more.
-func collectWorkPage[T any](rows pgx.Rows, size int, scan func(pgx.Row) (T, error)) ([]T, bool, error) {
+// collectPage reads up to size rows and, when there were more, the cursor just after
+// the last one: the shape every list returns.
+func collectPage[T any](rows pgx.Rows, size int, scan func(pgx.Row) (T, error), cursor func(T) paging.Cursor) ([]T, *paging.Cursor, error) {
 	defer rows.Close()
 	var out []T
 	for rows.Next() {
 		v, err := scan(rows)
 		if err != nil {
-			return nil, false, err
+			return nil, nil, err
 		}
 		out = append(out, v)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, false, err
+		return nil, nil, err
 	}
-	if len(out) > size {
-		return out[:size], true, nil
+	if len(out) <= size {
+		return out, nil, nil
 	}
-	return out, false, nil
+	out = out[:size]
+	next := cursor(out[size-1])
+	return out, &next, nil
 }

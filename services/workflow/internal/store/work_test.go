@@ -76,25 +76,24 @@ func TestProjectListsPageByKeysetInEveryOrder(t *testing.T) {
 		}
 		return nil
 	})
-	for _, order := range []store.ProjectOrder{store.ProjectsByCreateTime, store.ProjectsByCreateTimeDesc, store.ProjectsByDueDate, store.ProjectsByDueDateDesc} {
+	for _, order := range []domain.ProjectOrder{domain.ProjectsByCreateTime, domain.ProjectsByCreateTimeDesc, domain.ProjectsByDueDate, domain.ProjectsByDueDateDesc} {
 		for _, client := range []string{"", w.client} {
-			f := store.ProjectFilter{ClientID: client, Order: order}
+			f := domain.ProjectFilter{ClientID: client, Order: order}
 			var all []domain.Project
 			page := paging.Page{Size: 4}
 			for range 20 {
 				var got []domain.Project
-				var more bool
+				var next *paging.Cursor
 				w.in(t, func(q *store.Queries) error {
 					var err error
-					got, more, err = q.Projects(ctx, f, page)
+					got, next, err = q.Projects(ctx, f, page)
 					return err
 				})
 				all = append(all, got...)
-				if !more {
+				if next == nil {
 					break
 				}
-				cursor := f.Cursor(got[len(got)-1])
-				page.After = &cursor
+				page.After = next
 			}
 			want := 23
 			if client != "" {
@@ -106,7 +105,7 @@ func TestProjectListsPageByKeysetInEveryOrder(t *testing.T) {
 					t.Errorf("%s client=%q: %s twice", order, client, p.ID)
 				}
 				seen[p.ID] = true
-				if i > 0 && !inOrder(order, f, all[i-1], p) {
+				if i > 0 && !inOrder(order, all[i-1], p) {
 					t.Errorf("%s client=%q: %s before %s", order, client, all[i-1].DisplayName, p.DisplayName)
 				}
 			}
@@ -117,10 +116,10 @@ func TestProjectListsPageByKeysetInEveryOrder(t *testing.T) {
 	}
 }
 
-func inOrder(order store.ProjectOrder, f store.ProjectFilter, a, b domain.Project) bool {
-	ca, cb := f.Cursor(a), f.Cursor(b)
+func inOrder(order domain.ProjectOrder, a, b domain.Project) bool {
+	ca, cb := store.ProjectCursor(a, order), store.ProjectCursor(b, order)
 	less := ca.Time.Before(cb.Time) || (ca.Time.Equal(cb.Time) && ca.ID < cb.ID)
-	if order == store.ProjectsByCreateTimeDesc || order == store.ProjectsByDueDateDesc {
+	if order == domain.ProjectsByCreateTimeDesc || order == domain.ProjectsByDueDateDesc {
 		return !less
 	}
 	return less
@@ -145,15 +144,15 @@ func TestTasksPageInPositionOrder(t *testing.T) {
 		}
 		return q.InsertTasks(ctx, tasks)
 	})
-	f := store.TaskFilter{ProjectID: project.ID, Order: store.TasksByPosition}
+	f := domain.TaskFilter{ProjectID: project.ID, Order: domain.TasksByPosition}
 	var positions []int
 	page := paging.Page{Size: 2}
 	for range 10 {
 		var got []domain.Task
-		var more bool
+		var next *paging.Cursor
 		w.in(t, func(q *store.Queries) error {
 			var err error
-			got, more, err = q.Tasks(ctx, f, page)
+			got, next, err = q.Tasks(ctx, f, page)
 			return err
 		})
 		for _, task := range got {
@@ -162,11 +161,10 @@ func TestTasksPageInPositionOrder(t *testing.T) {
 				t.Errorf("task %d at %d: earlier task open = %v, want %v", len(positions), task.Position, task.EarlierOpen, !first)
 			}
 		}
-		if !more {
+		if next == nil {
 			break
 		}
-		cursor := f.Cursor(got[len(got)-1])
-		page.After = &cursor
+		page.After = next
 	}
 	if fmt.Sprint(positions) != "[1 1 2 2 3 3 4 4 5]" {
 		t.Errorf("positions %v", positions)
