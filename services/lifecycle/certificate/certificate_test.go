@@ -12,12 +12,12 @@ func sample() Certificate {
 	return Certificate{
 		Deletion: "operations/0d4c6c53-0000-4000-8000-000000000001", Firm: "firms/0d4c6c53-0000-4000-8000-000000000002",
 		RequestedBy: "users/0d4c6c53-0000-4000-8000-000000000003", RequestTime: t0, GraceEnd: t0, CompleteAt: t0.Add(time.Minute),
-		Deleted:        map[string][]TableCount{"workflow": {{Table: "clients", Rows: 3}}},
-		DestroyedKeys:  []string{"k1"},
-		AuditChainHead: "ab12",
-		Residue:        map[string][]TableCount{"workflow": {{Table: "clients", Rows: 0}}},
-		ResidueClean:   true,
-		Streams:        []Stream{{Stream: "FIRMFLOW_WORKFLOW", Unbounded: true}},
+		Deleted:           map[string][]TableCount{"workflow": {{Table: "clients", Rows: 3}}},
+		DestroyedKeys:     []string{"k1"},
+		AuditChainHead:    "ab12",
+		Residue:           map[string][]TableCount{"workflow": {{Table: "clients", Rows: 0}}},
+		ResidueClean:      true,
+		Streams:           []Stream{{Stream: "FIRMFLOW_WORKFLOW", Unbounded: true}},
 		BackupsClearAfter: t0.AddDate(0, 0, 35),
 	}
 }
