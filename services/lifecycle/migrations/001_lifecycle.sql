@@ -90,3 +90,7 @@ as $$ select id, firm_id, archive from operations
       where kind = 'export' and archive is not null and expire_time <= p_now $$;
 revoke all on function expired_exports(timestamptz) from public;
 grant execute on function expired_exports(timestamptz) to {{.runtime_role}};
+
+-- Lifecycle's own events (none yet) would leave through the transactional outbox,
+-- like every service's; the runtime's relay reads it.
+{{ template "shared/outbox.sql" . }}

@@ -56,7 +56,7 @@ type Identity interface {
 
 // KeyShredder destroys the firm's data keys and answers their ids.
 type KeyShredder interface {
-	DestroyFirmKeys(ctx context.Context, firmID string) ([]string, error)
+	DestroyFirm(ctx context.Context, firmID string) ([]string, error)
 }
 
 // Streams tells, for every JetStream stream, by when it holds none of the firm's

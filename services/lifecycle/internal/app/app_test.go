@@ -154,7 +154,7 @@ type keys struct {
 	destroyed []string
 }
 
-func (k *keys) DestroyFirmKeys(ctx context.Context, firm string) ([]string, error) {
+func (k *keys) DestroyFirm(ctx context.Context, firm string) ([]string, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	ids := k.byFirm[firm]

@@ -144,7 +144,7 @@ func (a *App) runStep(ctx context.Context, d *domain.Deletion, step domain.Step,
 			}
 		}, nil, ""
 	case domain.StepDestroyKeys:
-		ids, err := a.keys.DestroyFirmKeys(ctx, d.FirmID)
+		ids, err := a.keys.DestroyFirm(ctx, d.FirmID)
 		if err != nil {
 			return fail("key store", err)
 		}
