@@ -69,6 +69,22 @@ func (db *DB) InFirm(ctx context.Context, firmID string, fn func(pgx.Tx) error) 
 	return db.inTx(ctx, firmID, fn)
 }
 
+// InFirmSnapshot is InFirm in a read-only transaction that sees one snapshot
+// throughout (REPEATABLE READ), for reads that must agree with each other, such as a
+// firm's export taken entity by entity.
+func (db *DB) InFirmSnapshot(ctx context.Context, firmID string, fn func(pgx.Tx) error) error {
+	if firmID == "" {
+		return errors.New("pg: firm-scoped transaction without a firm")
+	}
+	opts := pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}
+	return pgx.BeginTxFunc(ctx, db.Pool, opts, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "select set_config($1, $2, true)", FirmSetting, firmID); err != nil {
+			return fmt.Errorf("scope transaction to firm: %w", err)
+		}
+		return fn(tx)
+	})
+}
+
 // InTx runs fn in a transaction with no firm set: only rows reachable through
 // SECURITY DEFINER lookups (credential and token lookups) are visible.
 func (db *DB) InTx(ctx context.Context, fn func(pgx.Tx) error) error {

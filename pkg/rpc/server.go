@@ -52,6 +52,7 @@ func NewServer(cfg ServerConfig) (*grpc.Server, *health.Server, error) {
 	opts := []grpc.ServerOption{
 		grpc.StatsHandler(otelgrpc.NewServerHandler()),
 		grpc.ChainUnaryInterceptor(chain.unary),
+		grpc.ChainStreamInterceptor(chain.stream),
 		grpc.MaxRecvMsgSize(2 << 20),
 	}
 	if cfg.TLS != nil {
@@ -105,6 +106,61 @@ func (i *interceptor) unary(ctx context.Context, req any, info *grpc.UnaryServer
 		}
 	}
 	return handler(ctx, req)
+}
+
+// stream applies to streaming methods what unary applies to unary ones: the
+// principal, the method's policy, then validation of each request message as the
+// handler receives it. Without it a streaming method would run with no policy at all.
+func (i *interceptor) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) (err error) {
+	start := time.Now()
+	ctx := ss.Context()
+	md, _ := metadata.FromIncomingContext(ctx)
+	if ids := md.Get(RequestIDKey); len(ids) > 0 {
+		ctx = logging.WithRequestID(ctx, ids[0])
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			i.cfg.Logger.ErrorContext(ctx, "panic in handler", slog.String("method", info.FullMethod),
+				slog.Any("panic", r), slog.String("stack", string(debug.Stack())))
+			err = errors.New("panic")
+		}
+		if err != nil {
+			err = apierr.Status(ctx, i.cfg.Logger, err).Err()
+		}
+		i.log(ctx, info.FullMethod, err, time.Since(start))
+	}()
+
+	p, hasPrincipal, err := i.principal(md)
+	if err != nil {
+		return err
+	}
+	if hasPrincipal {
+		ctx = principal.NewContext(ctx, p)
+	}
+	if err := i.cfg.Policies.authorize(info.FullMethod, p, hasPrincipal, peerName(ctx)); err != nil {
+		return err
+	}
+	return handler(srv, &checkedStream{ServerStream: ss, ctx: ctx, validate: i.validate})
+}
+
+// checkedStream carries the interceptor's context to the handler and validates every
+// message it receives.
+type checkedStream struct {
+	grpc.ServerStream
+	ctx      context.Context
+	validate func(proto.Message) error
+}
+
+func (s *checkedStream) Context() context.Context { return s.ctx }
+
+func (s *checkedStream) RecvMsg(m any) error {
+	if err := s.ServerStream.RecvMsg(m); err != nil {
+		return err
+	}
+	if msg, ok := m.(proto.Message); ok {
+		return s.validate(msg)
+	}
+	return nil
 }
 
 func (i *interceptor) principal(md metadata.MD) (principal.Principal, bool, error) {
