@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/firmflow/firmflow/pkg/keyfile"
+	"github.com/firmflow/firmflow/pkg/keystore"
 	"github.com/firmflow/firmflow/pkg/pg"
 	"github.com/firmflow/firmflow/pkg/rpc"
 	"github.com/firmflow/firmflow/pkg/svc"
@@ -54,6 +55,11 @@ type Config struct {
 	WorkflowAddr string `env:"FIRMFLOW_WORKFLOW_ADDR" envDefault:"127.0.0.1:9102"`
 	AuditAddr    string `env:"FIRMFLOW_AUDIT_ADDR" envDefault:"127.0.0.1:9103"`
 	BillingAddr  string `env:"FIRMFLOW_BILLING_ADDR" envDefault:"127.0.0.1:9104"`
+
+	// KeysDatabaseURL is the key store's database (pkg/keystore), where the firm's
+	// data keys are destroyed; KEKFile is the key-encryption key it is opened with.
+	KeysDatabaseURL string `env:"FIRMFLOW_KEYS_DATABASE_URL" envDefault:"postgres://keys_app@127.0.0.1:5432/firmflow_keys?sslmode=disable"`
+	KEKFile         string `env:"FIRMFLOW_KEK_FILE" envDefault:".data/keys/kek"`
 
 	// NATSURL is the JetStream server whose streams the deletion accounts for.
 	NATSURL string `env:"FIRMFLOW_NATS_URL" envDefault:"nats://127.0.0.1:4222"`
@@ -112,6 +118,28 @@ func Migrate(ctx context.Context, cfg Config) error {
 // when missing and returns the private and public key paths.
 func EnsureSigningKey(dir string) (privatePath, publicPath string, err error) {
 	return keyfile.EnsureEd25519(dir, "lifecycle")
+}
+
+// KeyStore is the key store lifecycle destroys firms' keys in, and its pool.
+type KeyStore struct {
+	*keystore.Postgres
+	db *pg.DB
+}
+
+// Close releases the key store's connections.
+func (k *KeyStore) Close() { k.db.Close() }
+
+// OpenKeyStore connects to the key store.
+func OpenKeyStore(ctx context.Context, cfg Config) (*KeyStore, error) {
+	kek, err := svc.LoadKEK(cfg.KEKFile)
+	if err != nil {
+		return nil, err
+	}
+	db, err := pg.Open(ctx, cfg.KeysDatabaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("key store: %w", err)
+	}
+	return &KeyStore{Postgres: keystore.NewPostgres(db, kek, "lifecycle"), db: db}, nil
 }
 
 // Server is a running lifecycle service.

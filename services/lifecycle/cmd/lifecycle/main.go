@@ -27,6 +27,7 @@ func main() {
 			if err != nil {
 				return err
 			}
+			defer keys.Close()
 			srv, err := server.New(ctx, cfg, keys, env.Logger)
 			if err != nil {
 				return err
