@@ -38,6 +38,7 @@ func Register(srv *grpc.Server, a *app.App) {
 	identityv1.RegisterStaffServiceServer(srv, s)
 	identityv1.RegisterSupportServiceServer(srv, s)
 	identityv1.RegisterStaffAdminServiceServer(srv, s)
+	identityv1.RegisterClosureServiceServer(srv, closureServer{s: s})
 }
 
 // caller is the verified principal; the policy table guarantees one on every

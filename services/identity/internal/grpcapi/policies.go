@@ -42,6 +42,9 @@ var Policies = rpc.Policies{
 
 	identityv1.AuthService_Authenticate_FullMethodName: {Peers: []string{"gateway"}},
 
+	identityv1.ClosureService_VerifyOwnerCredentials_FullMethodName:   {Peers: []string{"lifecycle"}},
+	identityv1.ClosureService_SetFirmDeletionScheduled_FullMethodName: {Peers: []string{"lifecycle"}},
+
 	identityv1.StaffService_StaffLogin_FullMethodName:           {Public: true},
 	identityv1.StaffService_StaffLogout_FullMethodName:          {Staff: true},
 	identityv1.StaffService_RequestSupportAccess_FullMethodName: {Staff: true},
