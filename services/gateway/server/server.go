@@ -101,11 +101,16 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 		nc.Close()
 		return nil, errors.Join(err, conn.Close(), workflow.Close(), billing.Close())
 	}
+	lifecycle, err := rpc.Dial(cfg.LifecycleAddr, servicesTLS)
+	if err != nil {
+		nc.Close()
+		return nil, errors.Join(err, conn.Close(), workflow.Close(), billing.Close(), audit.Close())
+	}
 	s := &Server{
-		cfg: cfg, logger: logger, identity: conn, upstreams: []*grpc.ClientConn{conn, workflow, billing, audit},
+		cfg: cfg, logger: logger, identity: conn, upstreams: []*grpc.ClientConn{conn, workflow, billing, audit, lifecycle},
 		nats: nc, access: js, verifier: principal.NewVerifier(publicKey),
 	}
-	handler, err := s.routes(ctx, upstreams{workflow: workflow, billing: billing, audit: audit})
+	handler, err := s.routes(ctx, upstreams{workflow: workflow, billing: billing, audit: audit, lifecycle: lifecycle})
 	if err != nil {
 		return nil, errors.Join(err, s.closeUpstreams())
 	}
