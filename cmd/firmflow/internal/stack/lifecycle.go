@@ -14,7 +14,9 @@ import (
 
 // LifecyclePublicKey is where the development certificate-signing public key lives
 // under the data dir: what `firmflow lifecycle verify-certificate --public-key` needs.
-func LifecyclePublicKey(dataDir string) string { return filepath.Join(dataDir, "keys", "lifecycle.pub") }
+func LifecyclePublicKey(dataDir string) string {
+	return filepath.Join(dataDir, "keys", "lifecycle.pub")
+}
 
 // lifecycleAddrs are the services lifecycle calls.
 type lifecycleAddrs struct{ identity, workflow, billing, audit string }

@@ -19,7 +19,9 @@ import (
 )
 
 // FirmData calls one service's FirmDataService.
-type FirmData struct{ client lifecyclev1.FirmDataServiceClient }
+type FirmData struct {
+	client lifecyclev1.FirmDataServiceClient
+}
 
 // NewFirmData wraps a connection to a service that implements FirmDataService.
 func NewFirmData(conn grpc.ClientConnInterface) *FirmData {
@@ -75,7 +77,9 @@ func counts(in []*lifecyclev1.TableCount) []domain.TableCount {
 }
 
 // Identity calls identity's ClosureService.
-type Identity struct{ client identityv1.ClosureServiceClient }
+type Identity struct {
+	client identityv1.ClosureServiceClient
+}
 
 // NewIdentity wraps a connection to identity.
 func NewIdentity(conn grpc.ClientConnInterface) *Identity {
@@ -103,7 +107,9 @@ type Streams struct {
 }
 
 // NewStreams covers the named streams.
-func NewStreams(js jetstream.JetStream, names []string) *Streams { return &Streams{js: js, names: names} }
+func NewStreams(js jetstream.JetStream, names []string) *Streams {
+	return &Streams{js: js, names: names}
+}
 
 // Horizons answers, per stream, by when none of the firm's messages is left in it.
 // Subjects name the service and event, never the firm, so no stream can be purged of
