@@ -31,13 +31,13 @@ type firmData struct {
 	name    string
 	mu      sync.Mutex
 	rows    map[string]map[string]int64 // firm -> table -> rows
-	facts   map[string]string
+	facts   map[string]map[string]string // firm -> facts its deletion reports
 	down    bool
 	deletes int // successful Delete calls that removed rows
 }
 
 func newFirmData(name string) *firmData {
-	return &firmData{name: name, rows: map[string]map[string]int64{}, facts: map[string]string{}}
+	return &firmData{name: name, rows: map[string]map[string]int64{}, facts: map[string]map[string]string{}}
 }
 
 func (f *firmData) seed(firm string, table string, n int64) {
@@ -92,7 +92,7 @@ func (f *firmData) Delete(ctx context.Context, firm, deletion string) (app.Delet
 	if removed {
 		f.deletes++
 	}
-	out.Facts = f.facts
+	out.Facts = f.facts[firm]
 	return out, nil
 }
 
@@ -192,7 +192,6 @@ func newFixture(t *testing.T) *fixture {
 	for _, s := range domain.DataServices {
 		f.services[s] = newFirmData(s)
 	}
-	f.services["audit"].facts["audit_chain_head"] = "9f2c"
 	return f
 }
 
@@ -224,7 +223,11 @@ func (f *fixture) firm() (string, principal.Principal) {
 	for i, s := range domain.DataServices {
 		f.services[s].seed(firm, s+"_rows", int64(i+2))
 	}
-	f.keys.byFirm[firm] = []string{"key-" + firm[:8] + "-1", "key-" + firm[:8] + "-2"}
+	// Identity's deletion destroys two keys and reports them; one more, made late,
+	// is left for the saga's own key step.
+	f.services["identity"].facts[firm] = map[string]string{app.FactDestroyedKeys: "key-" + firm[:8] + "-1,key-" + firm[:8] + "-2"}
+	f.services["audit"].facts[firm] = map[string]string{"audit_chain_head": "9f2c" + firm[:4]}
+	f.keys.byFirm[firm] = []string{"key-" + firm[:8] + "-3"}
 	return firm, principal.Principal{Kind: principal.KindUser, FirmID: firm, UserID: uuid.NewString(), Role: principal.RoleOwner}
 }
 
@@ -368,7 +371,7 @@ func TestDeletionWithGraceZeroDeletesEverythingAndCertifiesIt(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Firm != "firms/"+firm || c.RequestedBy != owner.Actor() || !c.ResidueClean || c.AuditChainHead != "9f2c" {
+	if c.Firm != "firms/"+firm || c.RequestedBy != owner.Actor() || !c.ResidueClean || c.AuditChainHead != "9f2c"+firm[:4] || c.DestroyedKeys[0] != "key-"+firm[:8]+"-1" {
 		t.Errorf("certificate: %+v", c)
 	}
 	for i, s := range domain.DataServices {
@@ -380,7 +383,7 @@ func TestDeletionWithGraceZeroDeletesEverythingAndCertifiesIt(t *testing.T) {
 			t.Errorf("%s deleted %d times", s, f.services[s].deletes)
 		}
 	}
-	if len(c.DestroyedKeys) != 2 || c.StreamsClearAfter.IsZero() || !c.BackupsClearAfter.Equal(c.CompleteAt.Add(35*24*time.Hour)) {
+	if len(c.DestroyedKeys) != 3 || c.StreamsClearAfter.IsZero() || !c.BackupsClearAfter.Equal(c.CompleteAt.Add(35*24*time.Hour)) {
 		t.Errorf("keys %v streams %s backups %s", c.DestroyedKeys, c.StreamsClearAfter, c.BackupsClearAfter)
 	}
 	// Only the tombstone is left; the other firm is untouched.

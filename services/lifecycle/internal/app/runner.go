@@ -17,6 +17,10 @@ import (
 	"github.com/firmflow/firmflow/services/lifecycle/internal/store"
 )
 
+// FactDestroyedKeys is the fact in which identity's deletion lists the ids of the
+// firm's data keys it destroyed in the key store, comma-separated.
+const FactDestroyedKeys = "destroyed_data_keys"
+
 // unavailable is the 503 a client sees when service could not be reached.
 func unavailable(service string, err error) error {
 	var apiErr *apierr.Error
@@ -144,9 +148,15 @@ func (a *App) runStep(ctx context.Context, d *domain.Deletion, step domain.Step,
 			}
 		}, nil, ""
 	case domain.StepDestroyKeys:
+		// Identity's deletion destroys the firm's keys of every service and reports
+		// their ids; destroying again here catches a key made after that (the key
+		// store refuses new ones once a firm is destroyed) and confirms it.
 		ids, err := a.keys.DestroyFirm(ctx, d.FirmID)
 		if err != nil {
 			return fail("key store", err)
+		}
+		if reported := d.Record.Facts["identity"][FactDestroyedKeys]; reported != "" {
+			ids = append(ids, strings.Split(reported, ",")...)
 		}
 		return func(r *domain.Record) { r.DestroyedKeys = union(r.DestroyedKeys, ids) }, nil, ""
 	case domain.StepResidueScan:
