@@ -30,7 +30,7 @@ import (
 type firmData struct {
 	name    string
 	mu      sync.Mutex
-	rows    map[string]map[string]int64 // firm -> table -> rows
+	rows    map[string]map[string]int64  // firm -> table -> rows
 	facts   map[string]map[string]string // firm -> facts its deletion reports
 	down    bool
 	deletes int // successful Delete calls that removed rows
@@ -170,14 +170,16 @@ func (streams) Horizons(ctx context.Context, firm string, now time.Time) ([]doma
 }
 
 type fixture struct {
-	store    *store.Store
-	services map[string]*firmData
-	identity *identity
-	keys     *keys
-	pub      ed25519.PublicKey
-	priv     ed25519.PrivateKey
-	now      time.Time
-	mu       sync.Mutex
+	exportDir string
+	exportKey []byte
+	store     *store.Store
+	services  map[string]*firmData
+	identity  *identity
+	keys      *keys
+	pub       ed25519.PublicKey
+	priv      ed25519.PrivateKey
+	now       time.Time
+	mu        sync.Mutex
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -192,6 +194,8 @@ func newFixture(t *testing.T) *fixture {
 	for _, s := range domain.DataServices {
 		f.services[s] = newFirmData(s)
 	}
+	f.exportDir, f.exportKey = t.TempDir(), make([]byte, 32)
+	_, _ = rand.Read(f.exportKey)
 	return f
 }
 
@@ -209,7 +213,8 @@ func (f *fixture) runner(t *testing.T) *app.App {
 	a, err := app.New(app.Deps{
 		Store: f.store, Services: svcs, Identity: f.identity, Keys: f.keys, Streams: streams{},
 		Signer: f.priv, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	}, app.Config{Retry: domain.Retry{Base: time.Second, Max: 8 * time.Second}, Lease: time.Minute, BackupRetention: 35 * 24 * time.Hour})
+	}, app.Config{Retry: domain.Retry{Base: time.Second, Max: 8 * time.Second}, Lease: time.Minute, BackupRetention: 35 * 24 * time.Hour,
+		ExportDir: f.exportDir, ExportKey: f.exportKey})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -180,6 +180,10 @@ func (a *App) runStep(ctx context.Context, d *domain.Deletion, step domain.Step,
 		}
 		return func(r *domain.Record) { r.Streams = horizons }, nil, ""
 	case domain.StepCertificate:
+		// The firm's export archives go too: only the tombstone stays.
+		if err := a.removeArchives(ctx, d.FirmID); err != nil {
+			return fail("export storage", err)
+		}
 		signed, err := certificate.Sign(a.certificate(d, now), a.signer)
 		if err != nil {
 			return fail("certificate", err)

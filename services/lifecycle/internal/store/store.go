@@ -310,3 +310,17 @@ func (s *Store) ForgetArchive(ctx context.Context, firmID, id string) error {
 		return err
 	})
 }
+
+// FirmArchives lists the file names of the firm's export archives.
+func (s *Store) FirmArchives(ctx context.Context, firmID string) ([]string, error) {
+	var names []string
+	err := s.db.InFirm(ctx, firmID, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `select archive from operations where archive is not null`)
+		if err != nil {
+			return err
+		}
+		names, err = pgx.CollectRows(rows, pgx.RowTo[string])
+		return err
+	})
+	return names, err
+}
