@@ -5,14 +5,18 @@ package server
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
 	"google.golang.org/grpc"
 
+	"github.com/firmflow/firmflow/pkg/fieldcrypt"
 	"github.com/firmflow/firmflow/pkg/keyfile"
 	"github.com/firmflow/firmflow/pkg/keystore"
 	"github.com/firmflow/firmflow/pkg/pg"
@@ -77,6 +81,11 @@ type Config struct {
 	// certificate promises no backup holds the firm's data after deletion + this.
 	BackupRetention time.Duration `env:"FIRMFLOW_BACKUP_RETENTION" envDefault:"840h"`
 
+	// ExportDir keeps export archives, sealed, for 7 days.
+	ExportDir string `env:"FIRMFLOW_LIFECYCLE_EXPORT_DIR" envDefault:".data/exports"`
+	// ExportKeyFile holds the base64 AES-256 key that seals export archives at rest.
+	ExportKeyFile string `env:"FIRMFLOW_LIFECYCLE_EXPORT_KEY_FILE" envDefault:".data/keys/export.key"`
+
 	// Telemetry, when set, serves metrics on the admin port.
 	Telemetry *telemetry.Telemetry `env:"-"`
 }
@@ -88,7 +97,8 @@ func (c Config) Validate() error {
 		"FIRMFLOW_LIFECYCLE_ADDR": c.GRPCAddr, "FIRMFLOW_LIFECYCLE_DATABASE_URL": c.DatabaseURL,
 		"FIRMFLOW_TLS_CA": c.TLSCA, "FIRMFLOW_PRINCIPAL_PUBLIC_KEY": c.PublicKeyFile,
 		"FIRMFLOW_LIFECYCLE_SIGNING_KEY": c.SigningKeyFile, "FIRMFLOW_IDENTITY_ADDR": c.IdentityAddr,
-		"FIRMFLOW_WORKFLOW_ADDR": c.WorkflowAddr, "FIRMFLOW_AUDIT_ADDR": c.AuditAddr, "FIRMFLOW_BILLING_ADDR": c.BillingAddr,
+		"FIRMFLOW_WORKFLOW_ADDR": c.WorkflowAddr, "FIRMFLOW_LIFECYCLE_EXPORT_DIR": c.ExportDir,
+		"FIRMFLOW_LIFECYCLE_EXPORT_KEY_FILE": c.ExportKeyFile, "FIRMFLOW_AUDIT_ADDR": c.AuditAddr, "FIRMFLOW_BILLING_ADDR": c.BillingAddr,
 	} {
 		if v == "" {
 			errs = append(errs, fmt.Errorf("%s must be set", name))
@@ -161,6 +171,10 @@ func New(ctx context.Context, cfg Config, keys app.KeyShredder, logger *slog.Log
 	if err != nil {
 		return nil, fmt.Errorf("certificate signing key: %w", err)
 	}
+	exportKey, err := loadExportKey(cfg.ExportKeyFile)
+	if err != nil {
+		return nil, err
+	}
 	clientTLS, err := tlsconf.ClientConfig(cfg.TLSCA, cfg.TLSCert, cfg.TLSKey)
 	if err != nil {
 		return nil, err
@@ -198,6 +212,7 @@ func New(ctx context.Context, cfg Config, keys app.KeyShredder, logger *slog.Log
 		Streams: peers.NewStreams(rt.JetStream, trimmed(cfg.Streams)), Signer: signer, Logger: logger,
 	}, app.Config{
 		Retry: domain.Retry{Base: cfg.RetryBase, Max: cfg.RetryMax}, Lease: cfg.Lease, BackupRetention: cfg.BackupRetention,
+		ExportDir: cfg.ExportDir, ExportKey: exportKey,
 	})
 	if err != nil {
 		return nil, err
@@ -222,24 +237,60 @@ func (s *Server) GRPCServer() *grpc.Server { return s.rt.GRPC }
 // Run serves until ctx ends: the gRPC API and the deletion runner.
 func (s *Server) Run(ctx context.Context) error {
 	defer s.closeConns()
-	return s.rt.Run(ctx, s.runDeletions)
+	return s.rt.Run(ctx, s.every(s.app.RunDeletions, "deletion runner"), s.every(s.exports, "export runner"))
 }
 
-// runDeletions drives due deletions every interval. Failures are logged; the saga's
-// state is in the database, so the next pass (here or in another process) resumes.
-func (s *Server) runDeletions(ctx context.Context) error {
-	ticker := time.NewTicker(s.interval)
-	defer ticker.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-ticker.C:
-		}
-		if _, err := s.app.RunDeletions(ctx); err != nil && ctx.Err() == nil {
-			s.logger.ErrorContext(ctx, "deletion runner pass failed; the next pass resumes", "error", err)
+// exports writes due exports and deletes expired archives.
+func (s *Server) exports(ctx context.Context) (int, error) {
+	n, err := s.app.RunExports(ctx)
+	if err != nil {
+		return n, err
+	}
+	swept, err := s.app.SweepExports(ctx)
+	return n + swept, err
+}
+
+// every runs work each interval until ctx ends. Failures are logged; the state is in
+// the database, so the next pass (here or in another process) resumes.
+func (s *Server) every(work func(context.Context) (int, error), name string) func(context.Context) error {
+	return func(ctx context.Context) error {
+		ticker := time.NewTicker(s.interval)
+		defer ticker.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-ticker.C:
+			}
+			if _, err := work(ctx); err != nil && ctx.Err() == nil {
+				s.logger.ErrorContext(ctx, name+" pass failed; the next pass resumes", "error", err)
+			}
 		}
 	}
+}
+
+// loadExportKey reads the base64 AES-256 key that seals export archives.
+func loadExportKey(path string) ([]byte, error) {
+	text, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read export key: %w", err)
+	}
+	key, err := base64.StdEncoding.DecodeString(strings.TrimSpace(string(text)))
+	if err != nil || len(key) != 32 {
+		return nil, fmt.Errorf("export key in %s must be standard base64 of 32 bytes", path)
+	}
+	return key, nil
+}
+
+// EnsureExportKey creates a development export key at path when missing.
+func EnsureExportKey(path string) error {
+	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	return os.WriteFile(path, []byte(fieldcrypt.GenerateKEK()+"\n"), 0o600)
 }
 
 func trimmed(list []string) []string {

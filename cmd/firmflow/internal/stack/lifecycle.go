@@ -49,6 +49,10 @@ func startLifecycle(ctx context.Context, opts Options, s *Stack, material Materi
 	if err != nil {
 		return nil, nil, fmt.Errorf("lifecycle signing key: %w", err)
 	}
+	exportKey := filepath.Join(opts.DataDir, "keys", "export.key")
+	if err := lifecycle.EnsureExportKey(exportKey); err != nil {
+		return nil, nil, fmt.Errorf("lifecycle export key: %w", err)
+	}
 	var cfg lifecycle.Config
 	if err := config.LoadFrom(&cfg, map[string]string{}); err != nil {
 		return nil, nil, err
@@ -64,6 +68,7 @@ func startLifecycle(ctx context.Context, opts Options, s *Stack, material Materi
 	cfg.TLSCA, cfg.TLSCert, cfg.TLSKey = pki.CAFile, pki.CertFile("lifecycle"), pki.KeyFile("lifecycle")
 	cfg.PublicKeyFile, cfg.SigningKeyFile = material.PublicKey, signingKey
 	cfg.IdentityAddr, cfg.WorkflowAddr, cfg.BillingAddr, cfg.AuditAddr = peers.identity, peers.workflow, peers.billing, peers.audit
+	cfg.ExportDir, cfg.ExportKeyFile = filepath.Join(opts.DataDir, "exports"), exportKey
 	cfg.NATSURL, cfg.Telemetry = s.NATSURL, opts.Telemetry
 	if opts.LifecycleTuning != nil {
 		opts.LifecycleTuning(&cfg)

@@ -9,8 +9,10 @@ import (
 
 	"google.golang.org/genproto/googleapis/api/httpbody"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/firmflow/firmflow/pkg/apierr"
 	lifecyclev1 "github.com/firmflow/firmflow/pkg/gen/firmflow/lifecycle/v1"
 	"github.com/firmflow/firmflow/pkg/principal"
 	"github.com/firmflow/firmflow/pkg/resource"
@@ -117,6 +119,83 @@ func (s *Server) CancelOperation(ctx context.Context, req *lifecyclev1.CancelOpe
 		return nil, err
 	}
 	return toOperation(op), nil
+}
+
+func (s *Server) CreateExport(ctx context.Context, req *lifecyclev1.CreateExportRequest) (*lifecyclev1.Operation, error) {
+	firm, err := firmOf("parent", req.GetParent())
+	if err != nil {
+		return nil, err
+	}
+	e, err := s.app.CreateExport(ctx, caller(ctx), firm)
+	if err != nil {
+		return nil, err
+	}
+	return toOperation(domain.Operation{Kind: domain.KindExport, Export: &e}), nil
+}
+
+func (s *Server) ReadExportArchive(req *lifecyclev1.ReadExportArchiveRequest, stream grpc.ServerStreamingServer[lifecyclev1.ExportArchiveChunk]) error {
+	ctx := stream.Context()
+	ids, err := resource.Parse("name", req.GetName(), "firms", "exports")
+	if err != nil {
+		return err
+	}
+	x, err := s.app.OpenExport(ctx, caller(ctx), ids[0], ids[1])
+	if err != nil {
+		return err
+	}
+	defer x.Close()
+	offset, length := req.GetOffset(), req.GetLength()
+	if offset > x.Size() || (offset == x.Size() && x.Size() > 0) {
+		return apierr.New(codes.OutOfRange, "RANGE_NOT_SATISFIABLE", "offset is past the end of the archive")
+	}
+	if length == 0 || offset+length > x.Size() {
+		length = x.Size() - offset
+	}
+	w := &chunkWriter{stream: stream, total: x.Size()}
+	if err := x.WriteRange(w, offset, length); err != nil {
+		return err
+	}
+	return w.flush()
+}
+
+// chunkWriter sends what it is given as ExportArchiveChunk messages of at most
+// chunkBytes, the first one carrying the archive's size.
+type chunkWriter struct {
+	stream grpc.ServerStreamingServer[lifecyclev1.ExportArchiveChunk]
+	total  int64
+	buf    []byte
+	sent   bool
+}
+
+const chunkBytes = 256 << 10
+
+func (c *chunkWriter) Write(p []byte) (int, error) {
+	n := len(p)
+	for len(p) > 0 {
+		take := min(chunkBytes-len(c.buf), len(p))
+		c.buf = append(c.buf, p[:take]...)
+		p = p[take:]
+		if len(c.buf) == chunkBytes {
+			if err := c.flush(); err != nil {
+				return 0, err
+			}
+		}
+	}
+	return n, nil
+}
+
+func (c *chunkWriter) flush() error {
+	if len(c.buf) == 0 && c.sent {
+		return nil
+	}
+	msg := &lifecyclev1.ExportArchiveChunk{Data: c.buf}
+	if !c.sent {
+		msg.TotalSize = c.total
+	}
+	c.sent = true
+	// A sent message is not to be changed again: the next chunk gets a new buffer.
+	c.buf = nil
+	return c.stream.Send(msg)
 }
 
 func (s *Server) GetDeletionCertificate(ctx context.Context, req *lifecyclev1.GetDeletionCertificateRequest) (*httpbody.HttpBody, error) {

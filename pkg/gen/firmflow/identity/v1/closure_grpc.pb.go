@@ -33,7 +33,7 @@ type ClosureServiceClient interface {
 	// Checks that the user is an owner of the firm and that the password (and the TOTP
 	// code, when the owner has enrolled TOTP) is theirs. A wrong password or code counts
 	// toward the login lockout, as a failed login does.
-	// Errors: UNAUTHENTICATED with reason CREDENTIALS_INVALID for a wrong password or
+	// Errors: UNAUTHENTICATED with reason BAD_CREDENTIALS for a wrong password or
 	// code, or a locked account; INVALID_ARGUMENT on totp_code with reason TOTP_REQUIRED
 	// when the owner has TOTP and none was sent; PERMISSION_DENIED with reason
 	// ROLE_NOT_ALLOWED when the user is not an owner; NOT_FOUND for an unknown member.
@@ -82,7 +82,7 @@ type ClosureServiceServer interface {
 	// Checks that the user is an owner of the firm and that the password (and the TOTP
 	// code, when the owner has enrolled TOTP) is theirs. A wrong password or code counts
 	// toward the login lockout, as a failed login does.
-	// Errors: UNAUTHENTICATED with reason CREDENTIALS_INVALID for a wrong password or
+	// Errors: UNAUTHENTICATED with reason BAD_CREDENTIALS for a wrong password or
 	// code, or a locked account; INVALID_ARGUMENT on totp_code with reason TOTP_REQUIRED
 	// when the owner has TOTP and none was sent; PERMISSION_DENIED with reason
 	// ROLE_NOT_ALLOWED when the user is not an owner; NOT_FOUND for an unknown member.

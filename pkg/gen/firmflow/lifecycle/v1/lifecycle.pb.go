@@ -420,7 +420,7 @@ func (x *OperationError) GetMessage() string {
 
 type OperationResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// For an export: firms/{firm}/exports/{export}, served by GetExportArchive.
+	// For an export: firms/{firm}/exports/{export}; GET .../{export}:download serves it.
 	Export string `protobuf:"bytes,1,opt,name=export,proto3" json:"export,omitempty"`
 	// For an export: when the archive is deleted.
 	ExpireTime *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
@@ -911,28 +911,32 @@ func (x *CreateExportRequest) GetParent() string {
 	return ""
 }
 
-type GetExportArchiveRequest struct {
+type ReadExportArchiveRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// firms/{firm}/exports/{export}
-	Name          string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// The first byte to send.
+	Offset int64 `protobuf:"varint,2,opt,name=offset,proto3" json:"offset,omitempty"`
+	// How many bytes to send; 0 sends to the end.
+	Length        int64 `protobuf:"varint,3,opt,name=length,proto3" json:"length,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
-func (x *GetExportArchiveRequest) Reset() {
-	*x = GetExportArchiveRequest{}
+func (x *ReadExportArchiveRequest) Reset() {
+	*x = ReadExportArchiveRequest{}
 	mi := &file_firmflow_lifecycle_v1_lifecycle_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
 
-func (x *GetExportArchiveRequest) String() string {
+func (x *ReadExportArchiveRequest) String() string {
 	return protoimpl.X.MessageStringOf(x)
 }
 
-func (*GetExportArchiveRequest) ProtoMessage() {}
+func (*ReadExportArchiveRequest) ProtoMessage() {}
 
-func (x *GetExportArchiveRequest) ProtoReflect() protoreflect.Message {
+func (x *ReadExportArchiveRequest) ProtoReflect() protoreflect.Message {
 	mi := &file_firmflow_lifecycle_v1_lifecycle_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
@@ -944,16 +948,83 @@ func (x *GetExportArchiveRequest) ProtoReflect() protoreflect.Message {
 	return mi.MessageOf(x)
 }
 
-// Deprecated: Use GetExportArchiveRequest.ProtoReflect.Descriptor instead.
-func (*GetExportArchiveRequest) Descriptor() ([]byte, []int) {
+// Deprecated: Use ReadExportArchiveRequest.ProtoReflect.Descriptor instead.
+func (*ReadExportArchiveRequest) Descriptor() ([]byte, []int) {
 	return file_firmflow_lifecycle_v1_lifecycle_proto_rawDescGZIP(), []int{12}
 }
 
-func (x *GetExportArchiveRequest) GetName() string {
+func (x *ReadExportArchiveRequest) GetName() string {
 	if x != nil {
 		return x.Name
 	}
 	return ""
+}
+
+func (x *ReadExportArchiveRequest) GetOffset() int64 {
+	if x != nil {
+		return x.Offset
+	}
+	return 0
+}
+
+func (x *ReadExportArchiveRequest) GetLength() int64 {
+	if x != nil {
+		return x.Length
+	}
+	return 0
+}
+
+type ExportArchiveChunk struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The archive's whole size in bytes; set on the first chunk.
+	TotalSize     int64  `protobuf:"varint,1,opt,name=total_size,json=totalSize,proto3" json:"total_size,omitempty"`
+	Data          []byte `protobuf:"bytes,2,opt,name=data,proto3" json:"data,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExportArchiveChunk) Reset() {
+	*x = ExportArchiveChunk{}
+	mi := &file_firmflow_lifecycle_v1_lifecycle_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExportArchiveChunk) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExportArchiveChunk) ProtoMessage() {}
+
+func (x *ExportArchiveChunk) ProtoReflect() protoreflect.Message {
+	mi := &file_firmflow_lifecycle_v1_lifecycle_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExportArchiveChunk.ProtoReflect.Descriptor instead.
+func (*ExportArchiveChunk) Descriptor() ([]byte, []int) {
+	return file_firmflow_lifecycle_v1_lifecycle_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *ExportArchiveChunk) GetTotalSize() int64 {
+	if x != nil {
+		return x.TotalSize
+	}
+	return 0
+}
+
+func (x *ExportArchiveChunk) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
 }
 
 type GetDeletionCertificateRequest struct {
@@ -966,7 +1037,7 @@ type GetDeletionCertificateRequest struct {
 
 func (x *GetDeletionCertificateRequest) Reset() {
 	*x = GetDeletionCertificateRequest{}
-	mi := &file_firmflow_lifecycle_v1_lifecycle_proto_msgTypes[13]
+	mi := &file_firmflow_lifecycle_v1_lifecycle_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -978,7 +1049,7 @@ func (x *GetDeletionCertificateRequest) String() string {
 func (*GetDeletionCertificateRequest) ProtoMessage() {}
 
 func (x *GetDeletionCertificateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_firmflow_lifecycle_v1_lifecycle_proto_msgTypes[13]
+	mi := &file_firmflow_lifecycle_v1_lifecycle_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -991,7 +1062,7 @@ func (x *GetDeletionCertificateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDeletionCertificateRequest.ProtoReflect.Descriptor instead.
 func (*GetDeletionCertificateRequest) Descriptor() ([]byte, []int) {
-	return file_firmflow_lifecycle_v1_lifecycle_proto_rawDescGZIP(), []int{13}
+	return file_firmflow_lifecycle_v1_lifecycle_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *GetDeletionCertificateRequest) GetToken() string {
@@ -1067,9 +1138,15 @@ const file_firmflow_lifecycle_v1_lifecycle_proto_rawDesc = "" +
 	"\x16CancelOperationRequest\x125\n" +
 	"\x04name\x18\x01 \x01(\tB!\xbaH\x1er\x1c2\x1a^operations/[0-9a-f-]{36}$R\x04name\"K\n" +
 	"\x13CreateExportRequest\x124\n" +
-	"\x06parent\x18\x01 \x01(\tB\x1c\xbaH\x19r\x172\x15^firms/[0-9a-f-]{36}$R\x06parent\"a\n" +
-	"\x17GetExportArchiveRequest\x12F\n" +
-	"\x04name\x18\x01 \x01(\tB2\xbaH/r-2+^firms/[0-9a-f-]{36}/exports/[0-9a-f-]{36}$R\x04name\"V\n" +
+	"\x06parent\x18\x01 \x01(\tB\x1c\xbaH\x19r\x172\x15^firms/[0-9a-f-]{36}$R\x06parent\"\xa4\x01\n" +
+	"\x18ReadExportArchiveRequest\x12F\n" +
+	"\x04name\x18\x01 \x01(\tB2\xbaH/r-2+^firms/[0-9a-f-]{36}/exports/[0-9a-f-]{36}$R\x04name\x12\x1f\n" +
+	"\x06offset\x18\x02 \x01(\x03B\a\xbaH\x04\"\x02(\x00R\x06offset\x12\x1f\n" +
+	"\x06length\x18\x03 \x01(\x03B\a\xbaH\x04\"\x02(\x00R\x06length\"G\n" +
+	"\x12ExportArchiveChunk\x12\x1d\n" +
+	"\n" +
+	"total_size\x18\x01 \x01(\x03R\ttotalSize\x12\x12\n" +
+	"\x04data\x18\x02 \x01(\fR\x04data\"V\n" +
 	"\x1dGetDeletionCertificateRequest\x125\n" +
 	"\x05token\x18\x01 \x01(\tB\x1f\xbaH\x1cr\x1a2\x18^ffdc_[A-Za-z0-9_-]{43}$R\x05token*g\n" +
 	"\rOperationKind\x12\x1e\n" +
@@ -1082,15 +1159,15 @@ const file_firmflow_lifecycle_v1_lifecycle_proto_rawDesc = "" +
 	"\x17OPERATION_STATE_RUNNING\x10\x02\x12\x1d\n" +
 	"\x19OPERATION_STATE_SUCCEEDED\x10\x03\x12\x1d\n" +
 	"\x19OPERATION_STATE_CANCELLED\x10\x04\x12\x1a\n" +
-	"\x16OPERATION_STATE_FAILED\x10\x052\xee\t\n" +
+	"\x16OPERATION_STATE_FAILED\x10\x052\xd9\t\n" +
 	"\x10LifecycleService\x12\xb6\x01\n" +
 	"\x13RequestFirmDeletion\x121.firmflow.lifecycle.v1.RequestFirmDeletionRequest\x1a2.firmflow.lifecycle.v1.RequestFirmDeletionResponse\"8\xa2\xbb\x18\a\x1a\x01\x018\x01@\x01\x82\xd3\xe4\x93\x02':\x01*\"\"/v1/{firm=firms/*}:requestDeletion\x12\x9f\x01\n" +
 	"\x12CancelFirmDeletion\x120.firmflow.lifecycle.v1.CancelFirmDeletionRequest\x1a .firmflow.lifecycle.v1.Operation\"5\xa2\xbb\x18\x05\x1a\x01\x018\x01\x82\xd3\xe4\x93\x02&:\x01*\"!/v1/{firm=firms/*}:cancelDeletion\x12\x86\x01\n" +
 	"\fGetOperation\x12*.firmflow.lifecycle.v1.GetOperationRequest\x1a .firmflow.lifecycle.v1.Operation\"(\xa2\xbb\x18\x05\x1a\x01\x018\x01\x82\xd3\xe4\x93\x02\x19\x12\x17/v1/{name=operations/*}\x12\x9f\x01\n" +
 	"\x0eListOperations\x12,.firmflow.lifecycle.v1.ListOperationsRequest\x1a-.firmflow.lifecycle.v1.ListOperationsResponse\"0\xa2\xbb\x18\x05\x1a\x01\x018\x01\x82\xd3\xe4\x93\x02!\x12\x1f/v1/{parent=firms/*}/operations\x12\x96\x01\n" +
 	"\x0fCancelOperation\x12-.firmflow.lifecycle.v1.CancelOperationRequest\x1a .firmflow.lifecycle.v1.Operation\"2\xa2\xbb\x18\x05\x1a\x01\x018\x01\x82\xd3\xe4\x93\x02#:\x01*\"\x1e/v1/{name=operations/*}:cancel\x12\x90\x01\n" +
-	"\fCreateExport\x12*.firmflow.lifecycle.v1.CreateExportRequest\x1a .firmflow.lifecycle.v1.Operation\"2\xa2\xbb\x18\a\x1a\x01\x018\x01@\x01\x82\xd3\xe4\x93\x02!:\x01*\"\x1c/v1/{parent=firms/*}/exports\x12\x90\x01\n" +
-	"\x10GetExportArchive\x12..firmflow.lifecycle.v1.GetExportArchiveRequest\x1a\x14.google.api.HttpBody\"6\xa2\xbb\x18\x05\x1a\x01\x018\x01\x82\xd3\xe4\x93\x02'\x12%/v1/{name=firms/*/exports/*}:download\x12\x94\x01\n" +
+	"\fCreateExport\x12*.firmflow.lifecycle.v1.CreateExportRequest\x1a .firmflow.lifecycle.v1.Operation\"2\xa2\xbb\x18\a\x1a\x01\x018\x01@\x01\x82\xd3\xe4\x93\x02!:\x01*\"\x1c/v1/{parent=firms/*}/exports\x12|\n" +
+	"\x11ReadExportArchive\x12/.firmflow.lifecycle.v1.ReadExportArchiveRequest\x1a).firmflow.lifecycle.v1.ExportArchiveChunk\"\t\xa2\xbb\x18\x05\x1a\x01\x018\x010\x01\x12\x94\x01\n" +
 	"\x16GetDeletionCertificate\x124.firmflow.lifecycle.v1.GetDeletionCertificateRequest\x1a\x14.google.api.HttpBody\".\xa2\xbb\x18\x02\b\x01\x82\xd3\xe4\x93\x02\"\x12 /v1/deletionCertificates/{token}BHZFgithub.com/firmflow/firmflow/pkg/gen/firmflow/lifecycle/v1;lifecyclev1b\x06proto3"
 
 var (
@@ -1106,7 +1183,7 @@ func file_firmflow_lifecycle_v1_lifecycle_proto_rawDescGZIP() []byte {
 }
 
 var file_firmflow_lifecycle_v1_lifecycle_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_firmflow_lifecycle_v1_lifecycle_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_firmflow_lifecycle_v1_lifecycle_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
 var file_firmflow_lifecycle_v1_lifecycle_proto_goTypes = []any{
 	(OperationKind)(0),                    // 0: firmflow.lifecycle.v1.OperationKind
 	(OperationState)(0),                   // 1: firmflow.lifecycle.v1.OperationState
@@ -1122,10 +1199,11 @@ var file_firmflow_lifecycle_v1_lifecycle_proto_goTypes = []any{
 	(*ListOperationsResponse)(nil),        // 11: firmflow.lifecycle.v1.ListOperationsResponse
 	(*CancelOperationRequest)(nil),        // 12: firmflow.lifecycle.v1.CancelOperationRequest
 	(*CreateExportRequest)(nil),           // 13: firmflow.lifecycle.v1.CreateExportRequest
-	(*GetExportArchiveRequest)(nil),       // 14: firmflow.lifecycle.v1.GetExportArchiveRequest
-	(*GetDeletionCertificateRequest)(nil), // 15: firmflow.lifecycle.v1.GetDeletionCertificateRequest
-	(*timestamppb.Timestamp)(nil),         // 16: google.protobuf.Timestamp
-	(*httpbody.HttpBody)(nil),             // 17: google.api.HttpBody
+	(*ReadExportArchiveRequest)(nil),      // 14: firmflow.lifecycle.v1.ReadExportArchiveRequest
+	(*ExportArchiveChunk)(nil),            // 15: firmflow.lifecycle.v1.ExportArchiveChunk
+	(*GetDeletionCertificateRequest)(nil), // 16: firmflow.lifecycle.v1.GetDeletionCertificateRequest
+	(*timestamppb.Timestamp)(nil),         // 17: google.protobuf.Timestamp
+	(*httpbody.HttpBody)(nil),             // 18: google.api.HttpBody
 }
 var file_firmflow_lifecycle_v1_lifecycle_proto_depIdxs = []int32{
 	3,  // 0: firmflow.lifecycle.v1.Operation.metadata:type_name -> firmflow.lifecycle.v1.OperationMetadata
@@ -1133,11 +1211,11 @@ var file_firmflow_lifecycle_v1_lifecycle_proto_depIdxs = []int32{
 	5,  // 2: firmflow.lifecycle.v1.Operation.response:type_name -> firmflow.lifecycle.v1.OperationResponse
 	0,  // 3: firmflow.lifecycle.v1.OperationMetadata.kind:type_name -> firmflow.lifecycle.v1.OperationKind
 	1,  // 4: firmflow.lifecycle.v1.OperationMetadata.state:type_name -> firmflow.lifecycle.v1.OperationState
-	16, // 5: firmflow.lifecycle.v1.OperationMetadata.create_time:type_name -> google.protobuf.Timestamp
-	16, // 6: firmflow.lifecycle.v1.OperationMetadata.grace_end_time:type_name -> google.protobuf.Timestamp
-	16, // 7: firmflow.lifecycle.v1.OperationMetadata.next_attempt_time:type_name -> google.protobuf.Timestamp
-	16, // 8: firmflow.lifecycle.v1.OperationMetadata.end_time:type_name -> google.protobuf.Timestamp
-	16, // 9: firmflow.lifecycle.v1.OperationResponse.expire_time:type_name -> google.protobuf.Timestamp
+	17, // 5: firmflow.lifecycle.v1.OperationMetadata.create_time:type_name -> google.protobuf.Timestamp
+	17, // 6: firmflow.lifecycle.v1.OperationMetadata.grace_end_time:type_name -> google.protobuf.Timestamp
+	17, // 7: firmflow.lifecycle.v1.OperationMetadata.next_attempt_time:type_name -> google.protobuf.Timestamp
+	17, // 8: firmflow.lifecycle.v1.OperationMetadata.end_time:type_name -> google.protobuf.Timestamp
+	17, // 9: firmflow.lifecycle.v1.OperationResponse.expire_time:type_name -> google.protobuf.Timestamp
 	2,  // 10: firmflow.lifecycle.v1.RequestFirmDeletionResponse.operation:type_name -> firmflow.lifecycle.v1.Operation
 	2,  // 11: firmflow.lifecycle.v1.ListOperationsResponse.operations:type_name -> firmflow.lifecycle.v1.Operation
 	6,  // 12: firmflow.lifecycle.v1.LifecycleService.RequestFirmDeletion:input_type -> firmflow.lifecycle.v1.RequestFirmDeletionRequest
@@ -1146,16 +1224,16 @@ var file_firmflow_lifecycle_v1_lifecycle_proto_depIdxs = []int32{
 	10, // 15: firmflow.lifecycle.v1.LifecycleService.ListOperations:input_type -> firmflow.lifecycle.v1.ListOperationsRequest
 	12, // 16: firmflow.lifecycle.v1.LifecycleService.CancelOperation:input_type -> firmflow.lifecycle.v1.CancelOperationRequest
 	13, // 17: firmflow.lifecycle.v1.LifecycleService.CreateExport:input_type -> firmflow.lifecycle.v1.CreateExportRequest
-	14, // 18: firmflow.lifecycle.v1.LifecycleService.GetExportArchive:input_type -> firmflow.lifecycle.v1.GetExportArchiveRequest
-	15, // 19: firmflow.lifecycle.v1.LifecycleService.GetDeletionCertificate:input_type -> firmflow.lifecycle.v1.GetDeletionCertificateRequest
+	14, // 18: firmflow.lifecycle.v1.LifecycleService.ReadExportArchive:input_type -> firmflow.lifecycle.v1.ReadExportArchiveRequest
+	16, // 19: firmflow.lifecycle.v1.LifecycleService.GetDeletionCertificate:input_type -> firmflow.lifecycle.v1.GetDeletionCertificateRequest
 	7,  // 20: firmflow.lifecycle.v1.LifecycleService.RequestFirmDeletion:output_type -> firmflow.lifecycle.v1.RequestFirmDeletionResponse
 	2,  // 21: firmflow.lifecycle.v1.LifecycleService.CancelFirmDeletion:output_type -> firmflow.lifecycle.v1.Operation
 	2,  // 22: firmflow.lifecycle.v1.LifecycleService.GetOperation:output_type -> firmflow.lifecycle.v1.Operation
 	11, // 23: firmflow.lifecycle.v1.LifecycleService.ListOperations:output_type -> firmflow.lifecycle.v1.ListOperationsResponse
 	2,  // 24: firmflow.lifecycle.v1.LifecycleService.CancelOperation:output_type -> firmflow.lifecycle.v1.Operation
 	2,  // 25: firmflow.lifecycle.v1.LifecycleService.CreateExport:output_type -> firmflow.lifecycle.v1.Operation
-	17, // 26: firmflow.lifecycle.v1.LifecycleService.GetExportArchive:output_type -> google.api.HttpBody
-	17, // 27: firmflow.lifecycle.v1.LifecycleService.GetDeletionCertificate:output_type -> google.api.HttpBody
+	15, // 26: firmflow.lifecycle.v1.LifecycleService.ReadExportArchive:output_type -> firmflow.lifecycle.v1.ExportArchiveChunk
+	18, // 27: firmflow.lifecycle.v1.LifecycleService.GetDeletionCertificate:output_type -> google.api.HttpBody
 	20, // [20:28] is the sub-list for method output_type
 	12, // [12:20] is the sub-list for method input_type
 	12, // [12:12] is the sub-list for extension type_name
@@ -1175,7 +1253,7 @@ func file_firmflow_lifecycle_v1_lifecycle_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_firmflow_lifecycle_v1_lifecycle_proto_rawDesc), len(file_firmflow_lifecycle_v1_lifecycle_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   14,
+			NumMessages:   15,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

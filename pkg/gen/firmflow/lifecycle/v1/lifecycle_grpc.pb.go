@@ -26,7 +26,7 @@ const (
 	LifecycleService_ListOperations_FullMethodName         = "/firmflow.lifecycle.v1.LifecycleService/ListOperations"
 	LifecycleService_CancelOperation_FullMethodName        = "/firmflow.lifecycle.v1.LifecycleService/CancelOperation"
 	LifecycleService_CreateExport_FullMethodName           = "/firmflow.lifecycle.v1.LifecycleService/CreateExport"
-	LifecycleService_GetExportArchive_FullMethodName       = "/firmflow.lifecycle.v1.LifecycleService/GetExportArchive"
+	LifecycleService_ReadExportArchive_FullMethodName      = "/firmflow.lifecycle.v1.LifecycleService/ReadExportArchive"
 	LifecycleService_GetDeletionCertificate_FullMethodName = "/firmflow.lifecycle.v1.LifecycleService/GetDeletionCertificate"
 )
 
@@ -47,8 +47,9 @@ type LifecycleServiceClient interface {
 	// The owner confirms with their password, and their TOTP code when enrolled. Returns
 	// the deletion operation and, once only, the token that fetches the deletion
 	// certificate after the account is gone. Owners only.
-	// Errors: UNAUTHENTICATED with reason CREDENTIALS_INVALID for a wrong password or
-	// TOTP code; INVALID_ARGUMENT for totp_code when the owner has TOTP and sent none;
+	// Errors: UNAUTHENTICATED with reason BAD_CREDENTIALS for a wrong password or
+	// TOTP code (they count toward the login lockout); PERMISSION_DENIED for admins,
+	// members, API keys and staff; INVALID_ARGUMENT for totp_code when the owner has TOTP and sent none;
 	// ALREADY_EXISTS with reason DELETION_PENDING when a deletion is already scheduled;
 	// UNAVAILABLE (503) when identity cannot check the password.
 	RequestFirmDeletion(ctx context.Context, in *RequestFirmDeletionRequest, opts ...grpc.CallOption) (*RequestFirmDeletionResponse, error)
@@ -68,14 +69,19 @@ type LifecycleServiceClient interface {
 	CancelOperation(ctx context.Context, in *CancelOperationRequest, opts ...grpc.CallOption) (*Operation, error)
 	// Starts a full export of the firm's data from every service into an encrypted
 	// archive, kept for 7 days. Returns the export operation; when done its response
-	// names the export, whose archive GetExportArchive serves. Owners only.
+	// names the export, whose archive GET /v1/firms/{firm}/exports/{export}:download
+	// serves (see ReadExportArchive). Owners only.
 	// Errors: ALREADY_EXISTS with reason EXPORT_RUNNING while another export runs.
 	CreateExport(ctx context.Context, in *CreateExportRequest, opts ...grpc.CallOption) (*Operation, error)
-	// Returns an export's archive (application/zip): per entity JSON Lines and CSV,
-	// and manifest.json with SHA-256 sums and row counts. Owners only.
-	// Errors: NOT_FOUND when the export does not exist or has expired;
-	// FAILED_PRECONDITION with reason EXPORT_NOT_READY while it runs.
-	GetExportArchive(ctx context.Context, in *GetExportArchiveRequest, opts ...grpc.CallOption) (*httpbody.HttpBody, error)
+	// Streams an export's archive (a zip: per entity JSON Lines and CSV, and
+	// manifest.json with SHA-256 sums, row counts and schema versions), decrypted, from
+	// offset for length bytes (0: to the end); the first chunk carries the archive's
+	// size. The gateway serves it as GET /v1/firms/{firm}/exports/{export}:download
+	// with Content-Length and Range. Owners only.
+	// Errors: NOT_FOUND when the export does not exist or has expired (after 7 days);
+	// FAILED_PRECONDITION with reason EXPORT_NOT_READY while it runs; OUT_OF_RANGE
+	// for a range past the end.
+	ReadExportArchive(ctx context.Context, in *ReadExportArchiveRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ExportArchiveChunk], error)
 	// Returns the signed deletion certificate (application/json) for the token given
 	// when the deletion was requested. Needs no sign-in: it works after the account is
 	// gone. Check it offline with `firmflow lifecycle verify-certificate`.
@@ -151,15 +157,24 @@ func (c *lifecycleServiceClient) CreateExport(ctx context.Context, in *CreateExp
 	return out, nil
 }
 
-func (c *lifecycleServiceClient) GetExportArchive(ctx context.Context, in *GetExportArchiveRequest, opts ...grpc.CallOption) (*httpbody.HttpBody, error) {
+func (c *lifecycleServiceClient) ReadExportArchive(ctx context.Context, in *ReadExportArchiveRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ExportArchiveChunk], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(httpbody.HttpBody)
-	err := c.cc.Invoke(ctx, LifecycleService_GetExportArchive_FullMethodName, in, out, cOpts...)
+	stream, err := c.cc.NewStream(ctx, &LifecycleService_ServiceDesc.Streams[0], LifecycleService_ReadExportArchive_FullMethodName, cOpts...)
 	if err != nil {
 		return nil, err
 	}
-	return out, nil
+	x := &grpc.GenericClientStream[ReadExportArchiveRequest, ExportArchiveChunk]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
 }
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type LifecycleService_ReadExportArchiveClient = grpc.ServerStreamingClient[ExportArchiveChunk]
 
 func (c *lifecycleServiceClient) GetDeletionCertificate(ctx context.Context, in *GetDeletionCertificateRequest, opts ...grpc.CallOption) (*httpbody.HttpBody, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
@@ -188,8 +203,9 @@ type LifecycleServiceServer interface {
 	// The owner confirms with their password, and their TOTP code when enrolled. Returns
 	// the deletion operation and, once only, the token that fetches the deletion
 	// certificate after the account is gone. Owners only.
-	// Errors: UNAUTHENTICATED with reason CREDENTIALS_INVALID for a wrong password or
-	// TOTP code; INVALID_ARGUMENT for totp_code when the owner has TOTP and sent none;
+	// Errors: UNAUTHENTICATED with reason BAD_CREDENTIALS for a wrong password or
+	// TOTP code (they count toward the login lockout); PERMISSION_DENIED for admins,
+	// members, API keys and staff; INVALID_ARGUMENT for totp_code when the owner has TOTP and sent none;
 	// ALREADY_EXISTS with reason DELETION_PENDING when a deletion is already scheduled;
 	// UNAVAILABLE (503) when identity cannot check the password.
 	RequestFirmDeletion(context.Context, *RequestFirmDeletionRequest) (*RequestFirmDeletionResponse, error)
@@ -209,14 +225,19 @@ type LifecycleServiceServer interface {
 	CancelOperation(context.Context, *CancelOperationRequest) (*Operation, error)
 	// Starts a full export of the firm's data from every service into an encrypted
 	// archive, kept for 7 days. Returns the export operation; when done its response
-	// names the export, whose archive GetExportArchive serves. Owners only.
+	// names the export, whose archive GET /v1/firms/{firm}/exports/{export}:download
+	// serves (see ReadExportArchive). Owners only.
 	// Errors: ALREADY_EXISTS with reason EXPORT_RUNNING while another export runs.
 	CreateExport(context.Context, *CreateExportRequest) (*Operation, error)
-	// Returns an export's archive (application/zip): per entity JSON Lines and CSV,
-	// and manifest.json with SHA-256 sums and row counts. Owners only.
-	// Errors: NOT_FOUND when the export does not exist or has expired;
-	// FAILED_PRECONDITION with reason EXPORT_NOT_READY while it runs.
-	GetExportArchive(context.Context, *GetExportArchiveRequest) (*httpbody.HttpBody, error)
+	// Streams an export's archive (a zip: per entity JSON Lines and CSV, and
+	// manifest.json with SHA-256 sums, row counts and schema versions), decrypted, from
+	// offset for length bytes (0: to the end); the first chunk carries the archive's
+	// size. The gateway serves it as GET /v1/firms/{firm}/exports/{export}:download
+	// with Content-Length and Range. Owners only.
+	// Errors: NOT_FOUND when the export does not exist or has expired (after 7 days);
+	// FAILED_PRECONDITION with reason EXPORT_NOT_READY while it runs; OUT_OF_RANGE
+	// for a range past the end.
+	ReadExportArchive(*ReadExportArchiveRequest, grpc.ServerStreamingServer[ExportArchiveChunk]) error
 	// Returns the signed deletion certificate (application/json) for the token given
 	// when the deletion was requested. Needs no sign-in: it works after the account is
 	// gone. Check it offline with `firmflow lifecycle verify-certificate`.
@@ -250,8 +271,8 @@ func (UnimplementedLifecycleServiceServer) CancelOperation(context.Context, *Can
 func (UnimplementedLifecycleServiceServer) CreateExport(context.Context, *CreateExportRequest) (*Operation, error) {
 	return nil, status.Error(codes.Unimplemented, "method CreateExport not implemented")
 }
-func (UnimplementedLifecycleServiceServer) GetExportArchive(context.Context, *GetExportArchiveRequest) (*httpbody.HttpBody, error) {
-	return nil, status.Error(codes.Unimplemented, "method GetExportArchive not implemented")
+func (UnimplementedLifecycleServiceServer) ReadExportArchive(*ReadExportArchiveRequest, grpc.ServerStreamingServer[ExportArchiveChunk]) error {
+	return status.Error(codes.Unimplemented, "method ReadExportArchive not implemented")
 }
 func (UnimplementedLifecycleServiceServer) GetDeletionCertificate(context.Context, *GetDeletionCertificateRequest) (*httpbody.HttpBody, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetDeletionCertificate not implemented")
@@ -385,23 +406,16 @@ func _LifecycleService_CreateExport_Handler(srv interface{}, ctx context.Context
 	return interceptor(ctx, in, info, handler)
 }
 
-func _LifecycleService_GetExportArchive_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(GetExportArchiveRequest)
-	if err := dec(in); err != nil {
-		return nil, err
+func _LifecycleService_ReadExportArchive_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(ReadExportArchiveRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
 	}
-	if interceptor == nil {
-		return srv.(LifecycleServiceServer).GetExportArchive(ctx, in)
-	}
-	info := &grpc.UnaryServerInfo{
-		Server:     srv,
-		FullMethod: LifecycleService_GetExportArchive_FullMethodName,
-	}
-	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(LifecycleServiceServer).GetExportArchive(ctx, req.(*GetExportArchiveRequest))
-	}
-	return interceptor(ctx, in, info, handler)
+	return srv.(LifecycleServiceServer).ReadExportArchive(m, &grpc.GenericServerStream[ReadExportArchiveRequest, ExportArchiveChunk]{ServerStream: stream})
 }
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type LifecycleService_ReadExportArchiveServer = grpc.ServerStreamingServer[ExportArchiveChunk]
 
 func _LifecycleService_GetDeletionCertificate_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(GetDeletionCertificateRequest)
@@ -453,14 +467,16 @@ var LifecycleService_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _LifecycleService_CreateExport_Handler,
 		},
 		{
-			MethodName: "GetExportArchive",
-			Handler:    _LifecycleService_GetExportArchive_Handler,
-		},
-		{
 			MethodName: "GetDeletionCertificate",
 			Handler:    _LifecycleService_GetDeletionCertificate_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "ReadExportArchive",
+			Handler:       _LifecycleService_ReadExportArchive_Handler,
+			ServerStreams: true,
+		},
+	},
 	Metadata: "firmflow/lifecycle/v1/lifecycle.proto",
 }
