@@ -71,7 +71,10 @@ func Export(ctx context.Context, tx pgx.Tx, firmID string, entities []Entity, ke
 }
 
 func exportEntity(ctx context.Context, tx pgx.Tx, firmID string, e Entity, opener *lazyOpener, send func(Batch) error) error {
-	if _, err := tx.Exec(ctx, "declare firmdata_export no scroll cursor for "+e.Query); err != nil {
+	// One cursor name per entity: pgx caches a statement's description by its text,
+	// and FETCH from a cursor of another shape must not reuse it.
+	cursor := pgx.Identifier{"export_" + e.Name}.Sanitize()
+	if _, err := tx.Exec(ctx, "declare "+cursor+" no scroll cursor for "+e.Query); err != nil {
 		return err
 	}
 	table := e.SealedTable
@@ -83,7 +86,7 @@ func exportEntity(ctx context.Context, tx pgx.Tx, firmID string, e Entity, opene
 		sealed[c] = true
 	}
 	for {
-		rows, err := tx.Query(ctx, fmt.Sprintf("fetch forward %d from firmdata_export", BatchRows))
+		rows, err := tx.Query(ctx, fmt.Sprintf("fetch forward %d from %s", BatchRows, cursor))
 		if err != nil {
 			return err
 		}
@@ -115,7 +118,7 @@ func exportEntity(ctx context.Context, tx pgx.Tx, firmID string, e Entity, opene
 			break
 		}
 	}
-	_, err := tx.Exec(ctx, "close firmdata_export")
+	_, err := tx.Exec(ctx, "close "+cursor)
 	return err
 }
 
@@ -138,6 +141,9 @@ func encodeRow(firmID, table string, fields []pgconn.FieldDescription, values []
 		buf.Write(name)
 		buf.WriteByte(':')
 		v := plain(values[i])
+		if t, ok := values[i].(time.Time); ok && f.DataTypeOID == dateOID {
+			v = t.Format(time.DateOnly)
+		}
 		if sealed[f.Name] && v != nil {
 			ciphertext, ok := v.([]byte)
 			if !ok {
@@ -163,6 +169,9 @@ func encodeRow(firmID, table string, fields []pgconn.FieldDescription, values []
 	buf.WriteByte('}')
 	return buf.Bytes(), nil
 }
+
+// dateOID is PostgreSQL's date type: exported as 2006-01-02, not as a midnight.
+const dateOID = 1082
 
 // plain turns the values pgx decodes into what reads well as JSON: uuids as their
 // text, times in UTC, arrays and objects element by element.

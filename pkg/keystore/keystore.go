@@ -55,6 +55,22 @@ func NewPostgres(db *pg.DB, kek *fieldcrypt.KEK, service string) *Postgres {
 	return &Postgres{db: db, kek: kek, kekID: kek.KEKID(), service: service}
 }
 
+// DefaultURL is the key store as `firmflow dev` provisions it, for the runtime role.
+const DefaultURL = "postgres://keys_app@127.0.0.1:5432/firmflow_keys?sslmode=disable"
+
+// Open connects to the key store at databaseURL (the runtime role) for service's keys.
+// Close releases the connections.
+func Open(ctx context.Context, databaseURL string, kek *fieldcrypt.KEK, service string) (*Postgres, error) {
+	db, err := pg.Open(ctx, databaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("key store: %w", err)
+	}
+	return NewPostgres(db, kek, service), nil
+}
+
+// Close releases the key store's connections.
+func (s *Postgres) Close() { s.db.Close() }
+
 // Provision creates the key store's database and roles as an administrator.
 func Provision(ctx context.Context, adminURL string) error {
 	return pg.Provision(ctx, adminURL, Database, Roles)

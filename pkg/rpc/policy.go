@@ -68,6 +68,11 @@ func (ps Policies) authorize(method string, p principal.Principal, hasPrincipal 
 	if peer != "" && (policy.AnyPeer || slices.Contains(policy.Peers, peer)) {
 		return nil
 	}
+	if !hasPrincipal && peer != "" && len(policy.Peers) > 0 {
+		// A service calling a method reserved to other services: it is known, and not
+		// allowed, rather than unauthenticated.
+		return apierr.PermissionDenied("PEER_NOT_ALLOWED", "this service may not call this method")
+	}
 	if !hasPrincipal {
 		return apierr.Unauthenticated("UNAUTHENTICATED", "sign in or send an API key")
 	}

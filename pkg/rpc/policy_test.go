@@ -107,3 +107,13 @@ func TestReadOnlyGoesByTheAIPVerb(t *testing.T) {
 		}
 	}
 }
+
+func TestPeerMethodsAdmitOnlyTheirPeers(t *testing.T) {
+	if err := staffPolicies.authorize("/t.Auth/Authenticate", principal.Principal{}, false, "gateway"); err != nil {
+		t.Errorf("gateway refused: %v", err)
+	}
+	err := staffPolicies.authorize("/t.Auth/Authenticate", principal.Principal{}, false, "billing")
+	if !apierr.HasCode(err, codes.PermissionDenied) || err.(*apierr.Error).Reason != "PEER_NOT_ALLOWED" {
+		t.Errorf("another service: %v, want PERMISSION_DENIED PEER_NOT_ALLOWED", err)
+	}
+}

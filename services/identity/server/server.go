@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/firmflow/firmflow/pkg/keystore"
 	"github.com/firmflow/firmflow/pkg/pg"
 	"github.com/firmflow/firmflow/pkg/principal"
 	"github.com/firmflow/firmflow/pkg/svc"
@@ -43,6 +44,10 @@ type Config struct {
 	// KEKFile holds the base64 AES-256 key-encryption key that wraps each firm's data key.
 	KEKFile string `env:"FIRMFLOW_KEK_FILE" envDefault:".data/keys/kek"`
 
+	// KeysURL is the key store (pkg/keystore) holding each firm's data key, apart
+	// from identity's database and its backups; the runtime role.
+	KeysURL string `env:"FIRMFLOW_KEYS_DATABASE_URL" envDefault:"postgres://keys_app@127.0.0.1:5432/firmflow_keys?sslmode=disable"`
+
 	// NATSURL is the JetStream server the outbox relay publishes identity's events to.
 	NATSURL string `env:"FIRMFLOW_NATS_URL" envDefault:"nats://127.0.0.1:4222"`
 
@@ -62,6 +67,7 @@ func (c Config) Validate() error {
 	for name, v := range map[string]string{
 		"FIRMFLOW_IDENTITY_ADDR": c.GRPCAddr, "FIRMFLOW_IDENTITY_DATABASE_URL": c.DatabaseURL,
 		"FIRMFLOW_TLS_CA": c.TLSCA, "FIRMFLOW_PRINCIPAL_SIGNING_KEY": c.SigningKeyFile, "FIRMFLOW_KEK_FILE": c.KEKFile,
+		"FIRMFLOW_KEYS_DATABASE_URL": c.KeysURL,
 	} {
 		if v == "" {
 			errs = append(errs, fmt.Errorf("%s must be set", name))
@@ -73,6 +79,7 @@ func (c Config) Validate() error {
 // Server is a running identity service.
 type Server struct {
 	rt     *svc.Runtime
+	keys   *keystore.Postgres
 	app    *app.App
 	logger *slog.Logger
 }
@@ -92,21 +99,26 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 	if err != nil {
 		return nil, err
 	}
+	keys, err := keystore.Open(ctx, cfg.KeysURL, kek, "identity")
+	if err != nil {
+		return nil, err
+	}
 	rt, err := svc.Start(ctx, svc.Options{
 		Name: "identity", GRPCAddr: cfg.GRPCAddr, AdminAddr: cfg.AdminAddr, DatabaseURL: cfg.DatabaseURL,
 		TLSCA: cfg.TLSCA, TLSCert: cfg.TLSCert, TLSKey: cfg.TLSKey, PublicKeyFile: cfg.PublicKeyFile,
 		NATSURL: cfg.NATSURL, Policies: grpcapi.Policies, Telemetry: cfg.Telemetry,
 	}, logger)
 	if err != nil {
+		keys.Close()
 		return nil, err
 	}
-	a := app.New(store.New(rt.DB), kek, principal.NewSigner(signingKey), app.Config{
+	a := app.New(store.New(rt.DB), kek, keys, principal.NewSigner(signingKey), app.Config{
 		Sessions: domain.SessionPolicy{Idle: cfg.SessionIdle, Absolute: cfg.SessionAbsolute},
 		Lockout:  domain.DefaultLockout,
 	})
 	grpcapi.Register(rt.GRPC, a)
 	rt.SetReady(a.Ready)
-	return &Server{rt: rt, app: a, logger: logger}, nil
+	return &Server{rt: rt, keys: keys, app: a, logger: logger}, nil
 }
 
 // Addr is the bound gRPC address.
@@ -114,7 +126,10 @@ func (s *Server) Addr() string { return s.rt.Addr() }
 
 // Run serves until ctx ends, with the outbox relay and the support grant sweeper
 // beside the gRPC server.
-func (s *Server) Run(ctx context.Context) error { return s.rt.Run(ctx, s.sweepSupportGrants) }
+func (s *Server) Run(ctx context.Context) error {
+	defer s.keys.Close()
+	return s.rt.Run(ctx, s.sweepSupportGrants)
+}
 
 // supportSweepInterval is how often firms are told about grants that ran out. The
 // grants themselves stop working at their expiry whatever the sweeper does.

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/firmflow/firmflow/pkg/keystore"
 	"github.com/firmflow/firmflow/pkg/pg"
 	"github.com/firmflow/firmflow/pkg/svc"
 	"github.com/firmflow/firmflow/pkg/telemetry"
@@ -38,6 +39,9 @@ type Config struct {
 	PublicKeyFile string `env:"FIRMFLOW_PRINCIPAL_PUBLIC_KEY" envDefault:".data/keys/principal.pub"`
 	// KEKFile holds the base64 AES-256 key-encryption key that wraps each firm's data key.
 	KEKFile string `env:"FIRMFLOW_KEK_FILE" envDefault:".data/keys/kek"`
+	// KeysURL is the key store (pkg/keystore) holding each firm's data key, apart
+	// from workflow's database and its backups; the runtime role.
+	KeysURL string `env:"FIRMFLOW_KEYS_DATABASE_URL" envDefault:"postgres://keys_app@127.0.0.1:5432/firmflow_keys?sslmode=disable"`
 	// NATSURL is the JetStream server for workflow's events.
 	NATSURL string `env:"FIRMFLOW_NATS_URL" envDefault:"nats://127.0.0.1:4222"`
 
@@ -51,6 +55,7 @@ func (c Config) Validate() error {
 	for name, v := range map[string]string{
 		"FIRMFLOW_WORKFLOW_ADDR": c.GRPCAddr, "FIRMFLOW_WORKFLOW_DATABASE_URL": c.DatabaseURL,
 		"FIRMFLOW_TLS_CA": c.TLSCA, "FIRMFLOW_PRINCIPAL_PUBLIC_KEY": c.PublicKeyFile, "FIRMFLOW_KEK_FILE": c.KEKFile,
+		"FIRMFLOW_KEYS_DATABASE_URL": c.KeysURL,
 	} {
 		if v == "" {
 			errs = append(errs, fmt.Errorf("%s must be set", name))
@@ -62,6 +67,7 @@ func (c Config) Validate() error {
 // Server is a running workflow service.
 type Server struct {
 	rt        *svc.Runtime
+	keys      *keystore.Postgres
 	scheduler func(context.Context) error // creates due series periods
 }
 
@@ -76,22 +82,30 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 	if err != nil {
 		return nil, err
 	}
+	keys, err := keystore.Open(ctx, cfg.KeysURL, kek, "workflow")
+	if err != nil {
+		return nil, err
+	}
 	rt, err := svc.Start(ctx, svc.Options{
 		Name: "workflow", GRPCAddr: cfg.GRPCAddr, AdminAddr: cfg.AdminAddr, DatabaseURL: cfg.DatabaseURL,
 		TLSCA: cfg.TLSCA, TLSCert: cfg.TLSCert, TLSKey: cfg.TLSKey, PublicKeyFile: cfg.PublicKeyFile,
 		NATSURL: cfg.NATSURL, Policies: grpcapi.Policies(), Telemetry: cfg.Telemetry,
 	}, logger)
 	if err != nil {
+		keys.Close()
 		return nil, err
 	}
-	a := app.New(store.New(rt.DB), kek)
+	a := app.New(store.New(rt.DB), keys)
 	grpcapi.Register(rt.GRPC, a)
 	rt.SetReady(a.Ready)
-	return &Server{rt: rt, scheduler: a.SeriesScheduler(logger, time.Minute)}, nil
+	return &Server{rt: rt, keys: keys, scheduler: a.SeriesScheduler(logger, time.Minute)}, nil
 }
 
 // Addr is the bound gRPC address.
 func (s *Server) Addr() string { return s.rt.Addr() }
 
 // Run serves until ctx ends.
-func (s *Server) Run(ctx context.Context) error { return s.rt.Run(ctx, s.scheduler) }
+func (s *Server) Run(ctx context.Context) error {
+	defer s.keys.Close()
+	return s.rt.Run(ctx, s.scheduler)
+}

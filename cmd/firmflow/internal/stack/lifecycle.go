@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 
 	"github.com/firmflow/firmflow/pkg/config"
-	"github.com/firmflow/firmflow/pkg/keystore"
 	"github.com/firmflow/firmflow/pkg/pg"
 	"github.com/firmflow/firmflow/pkg/tlsconf"
 	lifecycle "github.com/firmflow/firmflow/services/lifecycle/server"
@@ -19,10 +18,10 @@ func LifecyclePublicKey(dataDir string) string {
 }
 
 // lifecycleAddrs are the services lifecycle calls.
-type lifecycleAddrs struct{ identity, workflow, billing, audit string }
+type lifecycleAddrs struct{ identity, workflow, billing, audit, keysURL string }
 
-// startLifecycle provisions lifecycle's database and roles, the key store's database
-// (where it destroys a deleted firm's keys), its certificate ("lifecycle", which the
+// startLifecycle provisions lifecycle's database and roles, its connection to the key
+// store (startKeyStore; it destroys a deleted firm's keys there), its certificate ("lifecycle", which the
 // other services' FirmDataService and identity's ClosureService admit) and its
 // certificate-signing key, migrates and binds it on a free port unless
 // Options.LifecycleAddr says otherwise. It returns a function closing the key store.
@@ -33,14 +32,6 @@ func startLifecycle(ctx context.Context, opts Options, s *Stack, material Materi
 		return nil, nil, fmt.Errorf("provision lifecycle: %w", err)
 	}
 	s.Databases["lifecycle"] = name
-	keysName := opts.DatabasePrefix + "keys"
-	if err := pg.Provision(ctx, opts.AdminDatabaseURL, keysName, keystore.Roles); err != nil {
-		return nil, nil, fmt.Errorf("provision key store: %w", err)
-	}
-	keysOwner, _ := pg.WithUserAndDatabase(opts.AdminDatabaseURL, keystore.Roles.Owner, keysName)
-	if err := keystore.Migrate(ctx, keysOwner); err != nil {
-		return nil, nil, fmt.Errorf("migrate key store: %w", err)
-	}
 	pki, err := tlsconf.EnsureDevPKI(filepath.Join(opts.DataDir, "tls"), []string{"lifecycle"})
 	if err != nil {
 		return nil, nil, fmt.Errorf("lifecycle TLS: %w", err)
@@ -63,7 +54,7 @@ func startLifecycle(ctx context.Context, opts Options, s *Stack, material Materi
 	}
 	cfg.DatabaseURL, _ = pg.WithUserAndDatabase(opts.AdminDatabaseURL, roles.Runtime, name)
 	cfg.MigrateURL, _ = pg.WithUserAndDatabase(opts.AdminDatabaseURL, roles.Owner, name)
-	cfg.KeysDatabaseURL, _ = pg.WithUserAndDatabase(opts.AdminDatabaseURL, keystore.Roles.Runtime, keysName)
+	cfg.KeysDatabaseURL = peers.keysURL
 	cfg.KEKFile = material.KEKFile
 	cfg.TLSCA, cfg.TLSCert, cfg.TLSKey = pki.CAFile, pki.CertFile("lifecycle"), pki.KeyFile("lifecycle")
 	cfg.PublicKeyFile, cfg.SigningKeyFile = material.PublicKey, signingKey

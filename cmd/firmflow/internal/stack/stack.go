@@ -139,6 +139,11 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		s.Databases[svc] = name
 	}
 
+	keysURL, err := startKeyStore(ctx, opts, s)
+	if err != nil {
+		return nil, err
+	}
+
 	s.NATSURL = opts.NATSURL
 	if s.NATSURL == "" {
 		s.natsOpts = natsx.EmbeddedOptions{
@@ -168,7 +173,7 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	idCfg.DatabaseURL, idCfg.MigrateURL = urls["identity"][0], urls["identity"][1]
 	idCfg.TLSCA, idCfg.TLSCert, idCfg.TLSKey = material.PKI.CAFile, material.PKI.CertFile("identity"), material.PKI.KeyFile("identity")
 	idCfg.SigningKeyFile, idCfg.PublicKeyFile, idCfg.KEKFile = material.SigningKey, material.PublicKey, material.KEKFile
-	idCfg.NATSURL, idCfg.Telemetry = s.NATSURL, opts.Telemetry
+	idCfg.NATSURL, idCfg.Telemetry, idCfg.KeysURL = s.NATSURL, opts.Telemetry, keysURL
 	if err := identity.Migrate(ctx, idCfg); err != nil {
 		return nil, fmt.Errorf("migrate identity: %w", err)
 	}
@@ -185,7 +190,7 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	wfCfg.DatabaseURL, wfCfg.MigrateURL = urls["workflow"][0], urls["workflow"][1]
 	wfCfg.TLSCA, wfCfg.TLSCert, wfCfg.TLSKey = material.PKI.CAFile, material.PKI.CertFile("workflow"), material.PKI.KeyFile("workflow")
 	wfCfg.PublicKeyFile, wfCfg.KEKFile = material.PublicKey, material.KEKFile
-	wfCfg.NATSURL, wfCfg.Telemetry = s.NATSURL, opts.Telemetry
+	wfCfg.NATSURL, wfCfg.Telemetry, wfCfg.KeysURL = s.NATSURL, opts.Telemetry, keysURL
 	if err := workflow.Migrate(ctx, wfCfg); err != nil {
 		return nil, fmt.Errorf("migrate workflow: %w", err)
 	}
@@ -209,7 +214,7 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	// lifecycle (see lifecycle.go): it calls the four services above; the gateway
 	// routes to lcSrv.Addr().
 	lcSrv, closeKeys, err := startLifecycle(ctx, opts, s, material, adminAddr(),
-		lifecycleAddrs{identity: idSrv.Addr(), workflow: wfSrv.Addr(), billing: biSrv.Addr(), audit: auSrv.Addr()})
+		lifecycleAddrs{identity: idSrv.Addr(), workflow: wfSrv.Addr(), billing: biSrv.Addr(), audit: auSrv.Addr(), keysURL: keysURL})
 	if err != nil {
 		return nil, err
 	}

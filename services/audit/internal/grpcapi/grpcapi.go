@@ -4,12 +4,14 @@ package grpcapi
 
 import (
 	"context"
+	"maps"
 	"strings"
 
 	"google.golang.org/genproto/googleapis/api/httpbody"
 	"google.golang.org/grpc"
 
 	"github.com/firmflow/firmflow/pkg/apierr"
+	"github.com/firmflow/firmflow/pkg/firmdata"
 	auditv1 "github.com/firmflow/firmflow/pkg/gen/firmflow/audit/v1"
 	"github.com/firmflow/firmflow/pkg/principal"
 	"github.com/firmflow/firmflow/pkg/resource"
@@ -27,6 +29,7 @@ type Server struct {
 // Register adds audit's service to srv.
 func Register(srv grpc.ServiceRegistrar, a *app.App) {
 	auditv1.RegisterAuditServiceServer(srv, &Server{app: a})
+	registerFirmData(srv, a)
 }
 
 // Policies is audit's authorization table: every RPC and who may call it. The log
@@ -34,7 +37,7 @@ func Register(srv grpc.ServiceRegistrar, a *app.App) {
 // change nothing. Staff on a support grant are kept out altogether: the log is how a
 // firm watches what support did in it.
 func Policies() rpc.Policies {
-	return rpc.Policies{
+	ps := rpc.Policies{
 		auditv1.AuditService_ListAuditEvents_FullMethodName:       {Roles: rpc.Managers, Scope: "audit:read", NoSupport: true},
 		auditv1.AuditService_ExportAuditEvents_FullMethodName:     {Roles: rpc.Managers, Scope: "audit:read", NoSupport: true},
 		auditv1.AuditService_VerifyAuditChain_FullMethodName:      {Roles: rpc.Managers, Scope: "audit:read", NoSupport: true},
@@ -42,6 +45,8 @@ func Policies() rpc.Policies {
 		auditv1.AuditService_CreateAuditCheckpoint_FullMethodName: {Roles: rpc.Managers, NoSupport: true},
 		auditv1.AuditService_UpdateAuditSettings_FullMethodName:   {Roles: rpc.Managers, NoSupport: true},
 	}
+	maps.Copy(ps, firmdata.Policies)
+	return ps
 }
 
 // caller is the verified principal; the policy table guarantees one on every method.

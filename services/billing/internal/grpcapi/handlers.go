@@ -31,6 +31,7 @@ func Register(srv *grpc.Server, a *app.App) {
 	billingv1.RegisterBillingServiceServer(srv, s)
 	billingv1.RegisterBillingWebhookServiceServer(srv, s)
 	billingv1.RegisterEntitlementServiceServer(srv, s)
+	registerFirmData(srv, a)
 }
 
 // subscriptionFirm reads the firm of a subscription's name, firms/{firm}/subscription.

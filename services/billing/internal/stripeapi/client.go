@@ -212,6 +212,23 @@ func (c *Client) Cancel(ctx context.Context, subscriptionID string, immediately 
 	return c.current(s), nil
 }
 
+// DeleteCustomer deletes the firm's Stripe customer, which also cancels whatever
+// subscription it still has and removes its saved payment methods. A customer
+// Stripe no longer has counts as deleted, so a retried deletion succeeds.
+func (c *Client) DeleteCustomer(ctx context.Context, customerID string) error {
+	params := &stripe.CustomerParams{}
+	params.Context = ctx
+	_, err := c.api.Customers.Del(customerID, params)
+	var se *stripe.Error
+	if errors.As(err, &se) && se.Code == stripe.ErrorCodeResourceMissing {
+		return nil
+	}
+	if err != nil {
+		return failed("delete customer", err)
+	}
+	return nil
+}
+
 // Invoices lists up to limit of the customer's invoices, newest first, after the
 // invoice with id after ("" for the first page); more reports whether others follow.
 func (c *Client) Invoices(ctx context.Context, customerID, after string, limit int) (invoices []domain.Invoice, more bool, err error) {

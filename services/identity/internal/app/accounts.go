@@ -17,7 +17,8 @@ import (
 	"github.com/firmflow/firmflow/services/identity/internal/store"
 )
 
-// SignUp creates a firm, its data key and its owner.
+// SignUp creates a firm and its owner; the firm's data key is created in the key
+// store when first needed.
 func (a *App) SignUp(ctx context.Context, firmName, email, name, password string) (domain.Firm, domain.Member, error) {
 	hash, err := domain.HashPassword(password)
 	if err != nil {
@@ -29,13 +30,8 @@ func (a *App) SignUp(ctx context.Context, firmName, email, name, password string
 		ID: newID(), FirmID: firm.ID, Email: email, DisplayName: name, Role: domain.RoleOwner,
 		PasswordHash: hash, Version: 1, CreateTime: now,
 	}
-	key, wrapped, err := fieldcrypt.NewDataKey(a.kek, firm.ID)
-	if err != nil {
-		return domain.Firm{}, domain.Member{}, err
-	}
-	key.Destroy()
 	err = a.store.InFirm(ctx, firm.ID, func(q *store.Queries) error {
-		if err := q.CreateFirm(ctx, firm, wrapped, a.kekID); err != nil {
+		if err := q.CreateFirm(ctx, firm); err != nil {
 			return err
 		}
 		if err := q.CreateMember(ctx, owner); err != nil {

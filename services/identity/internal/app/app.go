@@ -11,6 +11,7 @@ import (
 
 	"github.com/firmflow/firmflow/pkg/apierr"
 	"github.com/firmflow/firmflow/pkg/fieldcrypt"
+	"github.com/firmflow/firmflow/pkg/keystore"
 	"github.com/firmflow/firmflow/pkg/principal"
 	"github.com/firmflow/firmflow/services/identity/internal/domain"
 	"github.com/firmflow/firmflow/services/identity/internal/store"
@@ -24,6 +25,7 @@ type TokenSigner interface {
 // App is identity's use cases.
 type App struct {
 	store    *store.Store
+	keys     keystore.Store
 	kek      fieldcrypt.KeyWrapper
 	kekID    string
 	signer   TokenSigner
@@ -40,14 +42,15 @@ type Config struct {
 	Now func() time.Time
 }
 
-// New returns the use cases over a store.
-func New(s *store.Store, kek *fieldcrypt.KEK, signer TokenSigner, cfg Config) *App {
+// New returns the use cases over a store. keys holds each firm's data key, apart
+// from identity's database; kek wraps the staff realm's key, which is no firm's.
+func New(s *store.Store, kek *fieldcrypt.KEK, keys keystore.Store, signer TokenSigner, cfg Config) *App {
 	now := cfg.Now
 	if now == nil {
 		now = time.Now
 	}
 	return &App{
-		store: s, kek: kek, kekID: kek.KEKID(), signer: signer,
+		store: s, keys: keys, kek: kek, kekID: kek.KEKID(), signer: signer,
 		sessions: cfg.Sessions, lockout: cfg.Lockout, now: now,
 	}
 }
@@ -78,11 +81,7 @@ func checkEtag(etag string, version int64, resource string) error {
 	return nil
 }
 
-// dataKey opens the firm's data key inside a firm-scoped transaction.
-func (a *App) dataKey(ctx context.Context, q *store.Queries, firmID string) (*fieldcrypt.DataKey, error) {
-	wrapped, err := q.WrappedFirmKey(ctx, firmID)
-	if err != nil {
-		return nil, err
-	}
-	return fieldcrypt.OpenDataKey(a.kek, firmID, wrapped)
+// dataKey opens the firm's data key from the key store, creating it on first use.
+func (a *App) dataKey(ctx context.Context, _ *store.Queries, firmID string) (*fieldcrypt.DataKey, error) {
+	return a.keys.DataKey(ctx, firmID)
 }

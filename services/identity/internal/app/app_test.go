@@ -15,6 +15,7 @@ import (
 
 	"github.com/firmflow/firmflow/pkg/apierr"
 	"github.com/firmflow/firmflow/pkg/fieldcrypt"
+	"github.com/firmflow/firmflow/pkg/keystore/keystoretest"
 	"github.com/firmflow/firmflow/pkg/paging"
 	"github.com/firmflow/firmflow/pkg/pg/pgtest"
 	"github.com/firmflow/firmflow/pkg/principal"
@@ -58,7 +59,7 @@ func newFixture(t *testing.T) fixture {
 	}
 	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
 	c := &clock{}
-	a := app.New(store.New(d.Open(t)), kek, principal.NewSigner(priv), app.Config{
+	a := app.New(store.New(d.Open(t)), kek, keystoretest.New(t, "identity"), principal.NewSigner(priv), app.Config{
 		Sessions: domain.SessionPolicy{Idle: time.Hour, Absolute: 8 * time.Hour},
 		Lockout:  domain.DefaultLockout,
 		Now:      c.now,

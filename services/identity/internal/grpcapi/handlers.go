@@ -39,6 +39,7 @@ func Register(srv *grpc.Server, a *app.App) {
 	identityv1.RegisterSupportServiceServer(srv, s)
 	identityv1.RegisterStaffAdminServiceServer(srv, s)
 	identityv1.RegisterClosureServiceServer(srv, closureServer{s: s})
+	registerFirmData(srv, a)
 }
 
 // caller is the verified principal; the policy table guarantees one on every

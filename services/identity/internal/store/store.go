@@ -92,16 +92,12 @@ func (q *Queries) lookup(ctx context.Context, sql string, arg any) (string, stri
 
 // ---- firms ----
 
-// CreateFirm inserts a firm and its wrapped data key.
-func (q *Queries) CreateFirm(ctx context.Context, f domain.Firm, wrappedKey []byte, kekID string) error {
+// CreateFirm inserts a firm.
+func (q *Queries) CreateFirm(ctx context.Context, f domain.Firm) error {
 	_, err := q.tx.Exec(ctx, `insert into firms (id, display_name, require_totp, create_time, update_time)
 		values ($1, $2, $3, $4, $4)`, f.ID, f.DisplayName, f.RequireTOTP, f.CreateTime)
 	if err != nil {
 		return fmt.Errorf("insert firm: %w", err)
-	}
-	_, err = q.tx.Exec(ctx, `insert into firm_keys (firm_id, wrapped_key, kek_id) values ($1, $2, $3)`, f.ID, wrappedKey, kekID)
-	if err != nil {
-		return fmt.Errorf("insert firm key: %w", err)
 	}
 	return nil
 }
@@ -123,13 +119,6 @@ func (q *Queries) UpdateFirm(ctx context.Context, f domain.Firm, expectedVersion
 		return f, apierr.StaleEtag("firm")
 	}
 	return f, err
-}
-
-// WrappedFirmKey returns the firm's wrapped data key.
-func (q *Queries) WrappedFirmKey(ctx context.Context, firmID string) ([]byte, error) {
-	var wrapped []byte
-	err := q.tx.QueryRow(ctx, "select wrapped_key from firm_keys where firm_id = $1", firmID).Scan(&wrapped)
-	return wrapped, pg.NotFound(err, "firm key")
 }
 
 // ---- members ----

@@ -13,6 +13,7 @@ import (
 
 	"github.com/firmflow/firmflow/pkg/apierr"
 	"github.com/firmflow/firmflow/pkg/fieldcrypt"
+	"github.com/firmflow/firmflow/pkg/keystore"
 	"github.com/firmflow/firmflow/pkg/outbox"
 	"github.com/firmflow/firmflow/pkg/principal"
 	"github.com/firmflow/firmflow/services/workflow/internal/domain"
@@ -22,13 +23,14 @@ import (
 // App is workflow's use cases.
 type App struct {
 	store *store.Store
-	kek   *fieldcrypt.KEK
+	keys  keystore.Store
 	now   func() time.Time
 }
 
-// New returns the use cases over a store. kek wraps each firm's data key.
-func New(s *store.Store, kek *fieldcrypt.KEK) *App {
-	return &App{store: s, kek: kek, now: time.Now}
+// New returns the use cases over a store; keys holds each firm's data key, apart
+// from the data, so that destroying it shreds the firm's sealed values everywhere.
+func New(s *store.Store, keys keystore.Store) *App {
+	return &App{store: s, keys: keys, now: time.Now}
 }
 
 // Ready reports whether workflow can serve.
@@ -63,23 +65,9 @@ func scopeOf(ctx context.Context, q *store.Queries, p principal.Principal, c dom
 	return perms.ScopeFor(p, c, act), nil
 }
 
-// dataKey opens the firm's data key, creating it on first use.
+// dataKey opens the firm's data key from the key store, creating it on first use.
 func (a *App) dataKey(ctx context.Context, q *store.Queries) (*fieldcrypt.DataKey, error) {
-	wrapped, ok, err := q.WrappedFirmKey(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if !ok {
-		key, fresh, err := fieldcrypt.NewDataKey(a.kek, q.FirmID())
-		if err != nil {
-			return nil, err
-		}
-		key.Destroy()
-		if wrapped, err = q.InsertFirmKey(ctx, fresh, a.kek.KEKID()); err != nil {
-			return nil, err
-		}
-	}
-	return fieldcrypt.OpenDataKey(a.kek, q.FirmID(), wrapped)
+	return a.keys.DataKey(ctx, q.FirmID())
 }
 
 // emit queues one workflow event in the use case's transaction. Payloads name

@@ -15,8 +15,8 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/firmflow/firmflow/pkg/apierr"
-	"github.com/firmflow/firmflow/pkg/fieldcrypt"
 	eventsv1 "github.com/firmflow/firmflow/pkg/gen/firmflow/events/v1"
+	"github.com/firmflow/firmflow/pkg/keystore/keystoretest"
 	"github.com/firmflow/firmflow/pkg/paging"
 	"github.com/firmflow/firmflow/pkg/pg/pgtest"
 	"github.com/firmflow/firmflow/pkg/principal"
@@ -42,10 +42,7 @@ type clientsFixture struct {
 func newClientsFixture(t testing.TB) clientsFixture {
 	t.Helper()
 	d := pgtest.New(t, "workflow", migrations.FS)
-	kek, err := fieldcrypt.ParseKEK(fieldcrypt.GenerateKEK())
-	if err != nil {
-		t.Fatal(err)
-	}
+	keys := keystoretest.New(t, "workflow")
 	firm := uuid.NewString()
 	user := func(role principal.Role) principal.Principal {
 		return principal.Principal{Kind: principal.KindUser, FirmID: firm, UserID: uuid.NewString(), Role: role}
@@ -54,7 +51,7 @@ func newClientsFixture(t testing.TB) clientsFixture {
 		return principal.Principal{Kind: principal.KindAPIKey, FirmID: firm, APIKeyID: uuid.NewString(), Scopes: scopes}
 	}
 	return clientsFixture{
-		app: app.New(store.New(d.Open(t)), kek), db: d, firm: firm,
+		app: app.New(store.New(d.Open(t)), keys), db: d, firm: firm,
 		owner: user(principal.RoleOwner), admin: user(principal.RoleAdmin), member: user(principal.RoleMember),
 		reader: key("clients:read"), writer: key("clients:write"),
 		other: principal.Principal{Kind: principal.KindUser, FirmID: uuid.NewString(), UserID: uuid.NewString(), Role: principal.RoleOwner},

@@ -14,7 +14,7 @@ import (
 	"google.golang.org/grpc/codes"
 
 	"github.com/firmflow/firmflow/pkg/apierr"
-	"github.com/firmflow/firmflow/pkg/fieldcrypt"
+	"github.com/firmflow/firmflow/pkg/keystore/keystoretest"
 	"github.com/firmflow/firmflow/pkg/paging"
 	"github.com/firmflow/firmflow/pkg/pg/pgtest"
 	"github.com/firmflow/firmflow/pkg/principal"
@@ -38,12 +38,9 @@ type workFixture struct {
 func newWorkFixture(t *testing.T) workFixture {
 	t.Helper()
 	d := pgtest.New(t, "workflow", migrations.FS)
-	kek, err := fieldcrypt.ParseKEK(fieldcrypt.GenerateKEK())
-	if err != nil {
-		t.Fatal(err)
-	}
+	keys := keystoretest.New(t, "workflow")
 	clock := time.Date(2026, 3, 10, 9, 0, 0, 0, time.UTC) // a Tuesday
-	a := New(store.New(d.Open(t)), kek)
+	a := New(store.New(d.Open(t)), keys)
 	a.now = func() time.Time { return clock }
 	firm := uuid.NewString()
 	return workFixture{

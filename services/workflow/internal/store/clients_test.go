@@ -11,7 +11,7 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/firmflow/firmflow/pkg/fieldcrypt"
+	"github.com/firmflow/firmflow/pkg/keystore/keystoretest"
 	"github.com/firmflow/firmflow/pkg/pg/pgtest"
 	"github.com/firmflow/firmflow/pkg/principal"
 	"github.com/firmflow/firmflow/services/workflow/internal/app"
@@ -49,11 +49,8 @@ func TestDatabaseDumpHoldsNoSensitiveValue(t *testing.T) {
 	t.Parallel()
 	dump := pgDump(t)
 	d := pgtest.New(t, "workflow", migrations.FS)
-	kek, err := fieldcrypt.ParseKEK(fieldcrypt.GenerateKEK())
-	if err != nil {
-		t.Fatal(err)
-	}
-	a := app.New(store.New(d.Open(t)), kek)
+	keys := keystoretest.New(t, "workflow")
+	a := app.New(store.New(d.Open(t)), keys)
 	ctx := context.Background()
 	firm := uuid.NewString()
 	owner := principal.Principal{Kind: principal.KindUser, FirmID: firm, UserID: uuid.NewString(), Role: principal.RoleOwner}

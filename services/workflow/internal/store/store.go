@@ -4,7 +4,6 @@ package store
 
 import (
 	"context"
-	"errors"
 
 	"github.com/jackc/pgx/v5"
 
@@ -42,27 +41,6 @@ func (q *Queries) FirmID() string { return q.firmID }
 // Emit queues change events in the transaction; the relay publishes them after commit.
 func (q *Queries) Emit(ctx context.Context, events ...outbox.Event) error {
 	return outbox.Write(ctx, q.tx, events...)
-}
-
-// WrappedFirmKey returns the firm's wrapped data key; ok is false when it has none yet.
-func (q *Queries) WrappedFirmKey(ctx context.Context) (wrapped []byte, ok bool, err error) {
-	err = q.tx.QueryRow(ctx, "select wrapped_key from firm_keys where firm_id = $1", q.firmID).Scan(&wrapped)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, false, nil
-	}
-	return wrapped, err == nil, err
-}
-
-// InsertFirmKey stores a new wrapped data key unless another transaction stored one
-// first; it returns the key that is stored.
-func (q *Queries) InsertFirmKey(ctx context.Context, wrapped []byte, kekID string) ([]byte, error) {
-	_, err := q.tx.Exec(ctx, `insert into firm_keys (firm_id, wrapped_key, kek_id) values ($1, $2, $3)
-		on conflict (firm_id) do nothing`, q.firmID, wrapped, kekID)
-	if err != nil {
-		return nil, err
-	}
-	stored, _, err := q.WrappedFirmKey(ctx)
-	return stored, err
 }
 
 // Permissions returns the firm's permission matrix: defaults with its overrides.
