@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	identityv1 "github.com/firmflow/firmflow/pkg/gen/firmflow/identity/v1"
+	lifecyclev1 "github.com/firmflow/firmflow/pkg/gen/firmflow/lifecycle/v1"
 	workflowv1 "github.com/firmflow/firmflow/pkg/gen/firmflow/workflow/v1"
 )
 
@@ -62,21 +63,23 @@ func newSessionCookie(value string) *http.Cookie {
 
 // createdBy are the methods whose success creates a resource, answered with 201.
 var createdBy = map[string]bool{
-	identityv1.IdentityService_SignUp_FullMethodName:             true,
-	identityv1.IdentityService_CreateInvitation_FullMethodName:   true,
-	identityv1.IdentityService_AcceptInvitation_FullMethodName:   true,
-	identityv1.IdentityService_CreateApiKey_FullMethodName:       true,
-	identityv1.IdentityService_RotateApiKey_FullMethodName:       true,
-	identityv1.StaffService_RequestSupportAccess_FullMethodName:  true,
-	workflowv1.ClientService_CreateClient_FullMethodName:         true,
-	workflowv1.ClientService_ImportClients_FullMethodName:        true,
-	workflowv1.ClientService_CreateCustomField_FullMethodName:    true,
-	workflowv1.ContactService_CreateContact_FullMethodName:       true,
-	workflowv1.ContactService_CreateClientContact_FullMethodName: true,
-	workflowv1.TemplateService_CreateTemplate_FullMethodName:     true,
-	workflowv1.ProjectService_CreateProject_FullMethodName:       true,
-	workflowv1.ProjectService_CreateTask_FullMethodName:          true,
-	workflowv1.SeriesService_CreateSeries_FullMethodName:         true,
+	identityv1.IdentityService_SignUp_FullMethodName:                true,
+	identityv1.IdentityService_CreateInvitation_FullMethodName:      true,
+	identityv1.IdentityService_AcceptInvitation_FullMethodName:      true,
+	identityv1.IdentityService_CreateApiKey_FullMethodName:          true,
+	identityv1.IdentityService_RotateApiKey_FullMethodName:          true,
+	identityv1.StaffService_RequestSupportAccess_FullMethodName:     true,
+	workflowv1.ClientService_CreateClient_FullMethodName:            true,
+	workflowv1.ClientService_ImportClients_FullMethodName:           true,
+	workflowv1.ClientService_CreateCustomField_FullMethodName:       true,
+	workflowv1.ContactService_CreateContact_FullMethodName:          true,
+	workflowv1.ContactService_CreateClientContact_FullMethodName:    true,
+	workflowv1.TemplateService_CreateTemplate_FullMethodName:        true,
+	workflowv1.ProjectService_CreateProject_FullMethodName:          true,
+	workflowv1.ProjectService_CreateTask_FullMethodName:             true,
+	workflowv1.SeriesService_CreateSeries_FullMethodName:            true,
+	lifecyclev1.LifecycleService_RequestFirmDeletion_FullMethodName: true,
+	lifecyclev1.LifecycleService_CreateExport_FullMethodName:        true,
 }
 
 // createdStatus is the forward-response option that answers 201 Created for methods
