@@ -71,11 +71,14 @@ func printCertificate(out io.Writer, c certificate.Certificate) {
 	}
 	sort.Strings(services)
 	for _, s := range services {
-		var rows int64
+		var rows, before int64
 		for _, t := range c.Deleted[s] {
 			rows += t.Rows
 		}
-		fmt.Fprintf(out, "deleted     %-10s %d rows in %d tables\n", s, rows, len(c.Deleted[s]))
+		for _, t := range c.Inventory[s] {
+			before += t.Rows
+		}
+		fmt.Fprintf(out, "deleted     %-10s %d rows in %d tables (%d held before)\n", s, rows, len(c.Deleted[s]), before)
 	}
 	fmt.Fprintf(out, "keys        %d destroyed\n", len(c.DestroyedKeys))
 	fmt.Fprintf(out, "audit head  %s\n", c.AuditChainHead)

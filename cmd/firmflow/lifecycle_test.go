@@ -39,7 +39,7 @@ func TestVerifyCertificateCommand(t *testing.T) {
 	if err := lifecycleCommand([]string{"verify-certificate", file, "--public-key", pubPath}, &out); err != nil {
 		t.Fatalf("%v\n%s", err, out.String())
 	}
-	if !strings.Contains(out.String(), "workflow   4 rows in 1 tables") || !strings.Contains(out.String(), "result      OK") {
+	if !strings.Contains(out.String(), "workflow   4 rows in 1 tables (0 held before)") || !strings.Contains(out.String(), "result      OK") {
 		t.Errorf("output:\n%s", out.String())
 	}
 

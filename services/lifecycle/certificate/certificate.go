@@ -46,7 +46,11 @@ type Certificate struct {
 	RequestTime time.Time `json:"request_time"`
 	GraceEnd    time.Time `json:"grace_end_time"`
 	CompleteAt  time.Time `json:"complete_time"`
-	// Deleted is the rows each service removed, per table.
+	// Inventory is the rows of the firm each service held before deletion, per table
+	// (tables without rows left out). Deleted can be lower for a service only when a
+	// deletion's answer was lost and its retry found nothing left.
+	Inventory map[string][]TableCount `json:"inventory"`
+	// Deleted is the rows each service removed, per table, as it answered.
 	Deleted map[string][]TableCount `json:"deleted"`
 	// Facts are what services reported about their deletion, per service.
 	Facts map[string]map[string]string `json:"facts,omitempty"`

@@ -28,12 +28,15 @@ import (
 // lifecycle's FirmData interface states (idempotent delete, counts after it), with a
 // switch that makes it unavailable as a stopped service is.
 type firmData struct {
-	name    string
-	mu      sync.Mutex
-	rows    map[string]map[string]int64  // firm -> table -> rows
-	facts   map[string]map[string]string // firm -> facts its deletion reports
-	down    bool
-	deletes int // successful Delete calls that removed rows
+	name  string
+	mu    sync.Mutex
+	rows  map[string]map[string]int64  // firm -> table -> rows
+	facts map[string]map[string]string // firm -> facts its deletion reports
+	down  bool
+	// loseAnswer makes the next Delete delete and then fail, as when the answer
+	// never reaches lifecycle.
+	loseAnswer bool
+	deletes    int // successful Delete calls that removed rows
 }
 
 func newFirmData(name string) *firmData {
@@ -91,6 +94,10 @@ func (f *firmData) Delete(ctx context.Context, firm, deletion string) (app.Delet
 	}
 	if removed {
 		f.deletes++
+	}
+	if f.loseAnswer {
+		f.loseAnswer = false
+		return app.Deleted{}, status.Error(codes.Unavailable, "connection reset")
 	}
 	out.Facts = f.facts[firm]
 	return out, nil
@@ -443,8 +450,10 @@ func TestServiceDownHoldsTheDeletionAndARestartedRunnerFinishesOnce(t *testing.T
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.services["billing"].setDown(true)
-	for range 4 { // begin, workflow, billing fails ...
+	for i := range 5 { // begin, inventory, workflow; then billing goes down and fails twice
+		if i == 3 {
+			f.services["billing"].setDown(true)
+		}
 		if _, err := first.RunDeletionStep(ctx); err != nil {
 			t.Fatal(err)
 		}
@@ -456,7 +465,7 @@ func TestServiceDownHoldsTheDeletionAndARestartedRunnerFinishesOnce(t *testing.T
 	}
 	got := op.Deletion
 	if got.State != domain.StateRunning || got.Step() != domain.StepDeleteBilling || got.Attempts < 2 ||
-		got.LastError != "billing is unavailable; retrying" || got.Progress() != 100/len(domain.Steps) {
+		got.LastError != "billing is unavailable; retrying" || got.Progress() != 2*100/len(domain.Steps) || len(got.Record.Inventory["billing"]) == 0 {
 		t.Fatalf("while billing is down: state %s step %s attempts %d error %q progress %d",
 			got.State, got.Step(), got.Attempts, got.LastError, got.Progress())
 	}
@@ -559,7 +568,7 @@ func TestResidueHoldsTheCertificateBack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for range 6 { // begin, four deletions, keys
+	for range 7 { // begin, inventory, four deletions, keys
 		if _, err := a.RunDeletionStep(ctx); err != nil {
 			t.Fatal(err)
 		}
@@ -572,5 +581,38 @@ func TestResidueHoldsTheCertificateBack(t *testing.T) {
 	}
 	if _, err := a.Certificate(ctx, token); err == nil {
 		t.Fatal("certificate issued with residue left")
+	}
+}
+
+// TestLostDeleteAnswerKeepsTheInventory loses workflow's answer after it deleted: the
+// retry answers zero rows, the residue scan is clean, and the certificate's inventory
+// still says what was there.
+func TestLostDeleteAnswerKeepsTheInventory(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	firm, owner := f.firm()
+	a := f.runner(t)
+	_, token, err := a.RequestDeletion(ctx, owner, firm, "correct horse", "", days(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.services["workflow"].loseAnswer = true
+	runAll(t, a)
+	f.advance(time.Minute)
+	runAll(t, a)
+	file, err := a.Certificate(ctx, token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := certificate.Verify(file, f.pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv := c.Inventory["workflow"]
+	if len(inv) != 1 || inv[0].Rows != 2 || !c.ResidueClean {
+		t.Errorf("inventory %v residue clean %v", inv, c.ResidueClean)
+	}
+	if got := c.Deleted["workflow"]; len(got) != 1 || got[0].Rows != 0 {
+		t.Errorf("deleted as answered by the retry: %v", got)
 	}
 }

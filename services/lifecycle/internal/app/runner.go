@@ -159,14 +159,16 @@ func (a *App) runStep(ctx context.Context, d *domain.Deletion, step domain.Step,
 			ids = append(ids, strings.Split(reported, ",")...)
 		}
 		return func(r *domain.Record) { r.DestroyedKeys = union(r.DestroyedKeys, ids) }, nil, ""
+	case domain.StepInventory:
+		scan, service, err := a.countAll(ctx, d.FirmID)
+		if err != nil {
+			return fail(service, err)
+		}
+		return func(r *domain.Record) { r.Inventory = scan }, nil, ""
 	case domain.StepResidueScan:
-		scan := map[string][]domain.TableCount{}
-		for _, service := range domain.DataServices {
-			counts, err := a.services[service].Count(ctx, d.FirmID)
-			if err != nil {
-				return fail(service, err)
-			}
-			scan[service] = counts
+		scan, service, err := a.countAll(ctx, d.FirmID)
+		if err != nil {
+			return fail(service, err)
 		}
 		if left := domain.Residue(scan); len(left) > 0 {
 			a.logger.ErrorContext(ctx, "residue found after deletion", "operation", d.ID, "residue", strings.Join(left, ","))
@@ -193,13 +195,28 @@ func (a *App) runStep(ctx context.Context, d *domain.Deletion, step domain.Step,
 	return nil, nil, fmt.Sprintf("unknown step %q", step)
 }
 
+// countAll asks every service for its counts of the firm's rows; on failure it names
+// the service that failed.
+func (a *App) countAll(ctx context.Context, firmID string) (map[string][]domain.TableCount, string, error) {
+	scan := map[string][]domain.TableCount{}
+	for _, service := range domain.DataServices {
+		counts, err := a.services[service].Count(ctx, firmID)
+		if err != nil {
+			return nil, service, err
+		}
+		scan[service] = counts
+	}
+	return scan, "", nil
+}
+
 // certificate builds the certificate from the saga's record.
 func (a *App) certificate(d *domain.Deletion, now time.Time) certificate.Certificate {
 	r := d.Record
 	c := certificate.Certificate{
 		Deletion: "operations/" + d.ID, Firm: "firms/" + d.FirmID, RequestedBy: d.RequestedBy,
 		RequestTime: d.RequestTime, GraceEnd: d.GraceEnd, CompleteAt: now,
-		Deleted: map[string][]certificate.TableCount{}, Residue: map[string][]certificate.TableCount{},
+		Inventory: map[string][]certificate.TableCount{},
+		Deleted:   map[string][]certificate.TableCount{}, Residue: map[string][]certificate.TableCount{},
 		Facts: r.Facts, DestroyedKeys: r.DestroyedKeys, ResidueClean: len(domain.Residue(r.Residue)) == 0,
 		BackupsClearAfter: now.Add(a.cfg.BackupRetention),
 	}
@@ -211,6 +228,9 @@ func (a *App) certificate(d *domain.Deletion, now time.Time) certificate.Certifi
 	}
 	for svc, tables := range r.Deleted {
 		c.Deleted[svc] = certCounts(tables)
+	}
+	for svc, tables := range r.Inventory {
+		c.Inventory[svc] = certCounts(nonZero(tables))
 	}
 	for svc, tables := range r.Residue {
 		c.Residue[svc] = certCounts(tables)
@@ -239,6 +259,17 @@ func certCounts(in []domain.TableCount) []certificate.TableCount {
 	out := make([]certificate.TableCount, len(in))
 	for i, t := range in {
 		out[i] = certificate.TableCount(t)
+	}
+	return out
+}
+
+// nonZero keeps the tables that had rows: the inventory lists what there was.
+func nonZero(in []domain.TableCount) []domain.TableCount {
+	out := []domain.TableCount{}
+	for _, t := range in {
+		if t.Rows != 0 {
+			out = append(out, t)
+		}
 	}
 	return out
 }

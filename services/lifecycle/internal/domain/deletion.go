@@ -45,6 +45,10 @@ type Step string
 var DataServices = []string{"workflow", "billing", "identity", "audit"}
 
 const (
+	// StepInventory counts every service's rows of the firm before anything is
+	// deleted (the firm is read-only by then), so that the certificate states what
+	// there was even if a deletion's own answer is lost and its retry answers zero.
+	StepInventory      Step = "inventory"
 	StepDeleteWorkflow Step = "delete:workflow"
 	StepDeleteBilling  Step = "delete:billing"
 	StepDeleteIdentity Step = "delete:identity"
@@ -64,7 +68,7 @@ const (
 
 // Steps is the saga in order.
 var Steps = []Step{
-	StepDeleteWorkflow, StepDeleteBilling, StepDeleteIdentity, StepDeleteAudit,
+	StepInventory, StepDeleteWorkflow, StepDeleteBilling, StepDeleteIdentity, StepDeleteAudit,
 	StepDestroyKeys, StepResidueScan, StepStreams, StepCertificate,
 }
 
@@ -123,6 +127,8 @@ type StreamHorizon struct {
 
 // Record is what the steps found and did; it becomes the certificate.
 type Record struct {
+	// Inventory is the rows of the firm per service and table before deletion.
+	Inventory map[string][]TableCount `json:"inventory,omitempty"`
 	// Deleted is the rows removed, per service and table.
 	Deleted map[string][]TableCount `json:"deleted,omitempty"`
 	// Facts are what the services reported about their deletion, per service

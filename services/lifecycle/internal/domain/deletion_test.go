@@ -107,7 +107,7 @@ func TestSagaRunsEveryStepInOrder(t *testing.T) {
 	if d.State != StateSucceeded || d.Progress() != 100 || !d.EndTime.Equal(t0) {
 		t.Errorf("end: state %s progress %d end %s", d.State, d.Progress(), d.EndTime)
 	}
-	if len(seen) != len(Steps) || seen[3] != StepDeleteAudit || seen[4] != StepDestroyKeys || seen[7] != StepCertificate {
+	if len(seen) != len(Steps) || seen[0] != StepInventory || seen[4] != StepDeleteAudit || seen[5] != StepDestroyKeys || seen[8] != StepCertificate {
 		t.Errorf("steps %v", seen)
 	}
 	if len(d.Record.Deleted) != 4 {
@@ -121,6 +121,7 @@ func TestSagaRunsEveryStepInOrder(t *testing.T) {
 func TestFailedStepWaitsWithBackoffAndStays(t *testing.T) {
 	d := scheduled(t, 0)
 	_ = d.Begin(t0)
+	_ = d.Complete(StepInventory, t0, nil)
 	retry := Retry{Base: time.Second, Max: 10 * time.Second}
 	now := t0
 	wantDelays := []time.Duration{1, 2, 4, 8, 10, 10}
@@ -139,7 +140,7 @@ func TestFailedStepWaitsWithBackoffAndStays(t *testing.T) {
 		}
 		now = d.NextAttempt
 	}
-	if d.LastError != "workflow unavailable" || d.Progress() != 0 {
+	if d.LastError != "workflow unavailable" || d.Progress() != 100/len(Steps) {
 		t.Errorf("last error %q progress %d", d.LastError, d.Progress())
 	}
 	if err := d.Complete(StepDeleteWorkflow, now, nil); err != nil {
@@ -153,6 +154,7 @@ func TestFailedStepWaitsWithBackoffAndStays(t *testing.T) {
 func TestStaleRunnerCannotApplyAStepTwice(t *testing.T) {
 	d := scheduled(t, 0)
 	_ = d.Begin(t0)
+	_ = d.Complete(StepInventory, t0, nil)
 	if err := d.Complete(StepDeleteWorkflow, t0, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -173,6 +175,7 @@ func TestStaleRunnerCannotApplyAStepTwice(t *testing.T) {
 func TestResumeFromStoredState(t *testing.T) {
 	d := scheduled(t, 0)
 	_ = d.Begin(t0)
+	_ = d.Complete(StepInventory, t0, nil)
 	_ = d.Complete(StepDeleteWorkflow, t0, nil)
 	_ = d.Fail(StepDeleteBilling, "billing unavailable", t0, DefaultRetry)
 	resumed := d // what a new runner reads back
