@@ -3,16 +3,16 @@
 // AES-256-GCM data key, stored only wrapped by a key-encryption key (KEK) from
 // configuration, so the plaintext of a field never reaches SQL.
 //
-// A service keeps one wrapped data key per firm next to the firm's rows,
-// opens it with [OpenDataKey] and seals each field bound to where it is stored
-// ([Binding]), so a ciphertext copied to another row, column or firm does not
-// open. Exact-match lookups (find a client by tax id) use [DataKey.BlindIndex]
+// Wrapped data keys live in the key store (package keystore), apart from the
+// firm's rows; a service opens one with [OpenDataKey] and seals each field bound
+// to where it is stored ([Binding]), so a ciphertext copied to another row,
+// column or firm does not open. Exact-match lookups (find a client by tax id) use [DataKey.BlindIndex]
 // instead of scanning plaintext.
 //
 // Crypto-shredding: deleting a firm's wrapped data key (and every backup of it)
 // makes all of the firm's sealed fields and blind indexes unrecoverable, even
 // in database backups that still hold the ciphertext. Nothing else is needed
-// here; the deletion saga deletes the wrapped key row.
+// here; the key store destroys the keys when the firm is deleted.
 package fieldcrypt
 
 import (

@@ -47,6 +47,10 @@ type Config struct {
 	// KeysURL is the key store (pkg/keystore) holding each firm's data key, apart
 	// from identity's database and its backups; the runtime role.
 	KeysURL string `env:"FIRMFLOW_KEYS_DATABASE_URL" envDefault:"postgres://keys_app@127.0.0.1:5432/firmflow_keys?sslmode=disable"`
+	// KeysMigrateURL, when set, makes `identity migrate` migrate the key store too,
+	// as its owner role; identity is the service that destroys firms' keys. Empty
+	// leaves the key store to whoever provisions it (`firmflow dev` does).
+	KeysMigrateURL string `env:"FIRMFLOW_KEYS_MIGRATE_URL"`
 
 	// NATSURL is the JetStream server the outbox relay publishes identity's events to.
 	NATSURL string `env:"FIRMFLOW_NATS_URL" envDefault:"nats://127.0.0.1:4222"`
@@ -84,9 +88,16 @@ type Server struct {
 	logger *slog.Logger
 }
 
-// Migrate applies identity's migrations as the owner role.
+// Migrate applies identity's migrations as the owner role, and the key store's when
+// FIRMFLOW_KEYS_MIGRATE_URL is set.
 func Migrate(ctx context.Context, cfg Config) error {
-	return pg.Migrate(ctx, cfg.MigrateURL, migrations.FS, pg.RolesFor("identity"))
+	if err := pg.Migrate(ctx, cfg.MigrateURL, migrations.FS, pg.RolesFor("identity")); err != nil {
+		return err
+	}
+	if cfg.KeysMigrateURL == "" {
+		return nil
+	}
+	return keystore.Migrate(ctx, cfg.KeysMigrateURL)
 }
 
 // New connects, wires and binds identity; Run serves it.

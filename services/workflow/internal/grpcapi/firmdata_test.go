@@ -115,6 +115,14 @@ func TestFirmDataRefusesCallersOtherThanLifecycle(t *testing.T) {
 	if _, err := f.callers.Lifecycle.CountFirmRows(ctx, &lifecyclev1.CountFirmRowsRequest{Firm: "firms/" + strings.Repeat("-", 36)}); status.Code(err) != codes.InvalidArgument {
 		t.Errorf("CountFirmRows of a malformed firm: %v, want InvalidArgument", err)
 	}
+	// The stream's request is validated like a unary one (protovalidate's pattern).
+	stream, err = f.callers.Lifecycle.ExportFirmData(ctx, &lifecyclev1.ExportFirmDataRequest{Firm: "firms/1"})
+	if err == nil {
+		_, err = stream.Recv()
+	}
+	if status.Code(err) != codes.InvalidArgument || !strings.Contains(status.Convert(err).Message(), "string.pattern") {
+		t.Errorf("ExportFirmData of a malformed firm: %v, want InvalidArgument from the string.pattern rule", err)
+	}
 }
 
 func TestFirmDataExportsEverythingThenDeletesOnlyTheFirm(t *testing.T) {
@@ -228,5 +236,30 @@ func TestDeletedFirmStaysUnreadableInRestoredBackups(t *testing.T) {
 	}
 	if fromKeysBackup := keystoretest.Opened(t, pgtest.Restore(t, keysBackup), f.kek, values); fromKeysBackup[firmID] != total[firmID] {
 		t.Errorf("the key store's backup opened %d of %d values: the check above would prove nothing", fromKeysBackup[firmID], total[firmID])
+	}
+}
+
+// A table added later is counted without touching the scan, so a deletion that
+// forgets it shows up as rows left behind rather than passing unnoticed.
+func TestCountFirmRowsFindsATableAddedLater(t *testing.T) {
+	f := newFirmDataFixture(t)
+	firmID := uuid.NewString()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, f.db.OwnerURL) // as a migration would
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	for _, stmt := range []string{
+		"create table invoices_later (id uuid primary key, firm_id uuid not null)",
+		"insert into invoices_later values (gen_random_uuid(), '" + firmID + "')",
+	} {
+		if _, err := conn.Exec(ctx, stmt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	firmdatatest.Delete(t, f.callers.Lifecycle, "firms/"+firmID)
+	if n := firmdatatest.Counts(t, f.callers.Lifecycle, "firms/"+firmID)["invoices_later"]; n != 1 {
+		t.Errorf("rows of the firm in a new table: %d, want 1 counted", n)
 	}
 }
