@@ -85,5 +85,6 @@ func printCertificate(out io.Writer, c certificate.Certificate) {
 	fmt.Fprintf(out, "residue     clean=%v\n", c.ResidueClean)
 	fmt.Fprintf(out, "streams     clear after %s\n", day(c.StreamsClearAfter))
 	fmt.Fprintf(out, "backups     clear after %s\n", day(c.BackupsClearAfter))
+	fmt.Fprintf(out, "key copies  gone after %s\n", day(c.KeyBackupsClearAfter))
 	fmt.Fprintln(out, "result      OK: signed by lifecycle's key, unaltered")
 }

@@ -69,6 +69,10 @@ type Certificate struct {
 	// plus the backup retention. The firm's keys are destroyed already, so backups
 	// taken before hold ciphertext nobody can read until then.
 	BackupsClearAfter time.Time `json:"backups_clear_after"`
+	// KeyBackupsClearAfter is when the last copy of the firm's destroyed keys (in the
+	// key store's own, short-lived backups) is gone: the deletion time plus the key
+	// store's backup retention.
+	KeyBackupsClearAfter time.Time `json:"key_backups_clear_after"`
 }
 
 // envelope is the file format: the certificate as compact JSON and its signature over

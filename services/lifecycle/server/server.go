@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -80,6 +81,10 @@ type Config struct {
 	// BackupRetention is how long backups are kept (pgBackRest's retention): the
 	// certificate promises no backup holds the firm's data after deletion + this.
 	BackupRetention time.Duration `env:"FIRMFLOW_BACKUP_RETENTION" envDefault:"840h"`
+	// KeysBackupRetention is the key store's backup retention ("7d" or a Go duration),
+	// the same setting the backup tool is given: after it no copy of a destroyed key
+	// remains.
+	KeysBackupRetention string `env:"FIRMFLOW_KEYS_BACKUP_RETENTION" envDefault:"7d"`
 
 	// ExportDir keeps export archives, sealed, for 7 days.
 	ExportDir string `env:"FIRMFLOW_LIFECYCLE_EXPORT_DIR" envDefault:".data/exports"`
@@ -115,6 +120,9 @@ func (c Config) Validate() error {
 	}
 	if c.BackupRetention <= 0 {
 		errs = append(errs, errors.New("FIRMFLOW_BACKUP_RETENTION must be positive"))
+	}
+	if _, err := days(c.KeysBackupRetention); err != nil {
+		errs = append(errs, errors.New("FIRMFLOW_KEYS_BACKUP_RETENTION must be days (\"7d\") or a positive Go duration"))
 	}
 	return errors.Join(errs...)
 }
@@ -171,6 +179,7 @@ func New(ctx context.Context, cfg Config, keys app.KeyShredder, logger *slog.Log
 	if err != nil {
 		return nil, fmt.Errorf("certificate signing key: %w", err)
 	}
+	keyRetention, _ := days(cfg.KeysBackupRetention)
 	exportKey, err := loadExportKey(cfg.ExportKeyFile)
 	if err != nil {
 		return nil, err
@@ -212,7 +221,7 @@ func New(ctx context.Context, cfg Config, keys app.KeyShredder, logger *slog.Log
 		Streams: peers.NewStreams(rt.JetStream, trimmed(cfg.Streams)), Signer: signer, Logger: logger,
 	}, app.Config{
 		Retry: domain.Retry{Base: cfg.RetryBase, Max: cfg.RetryMax}, Lease: cfg.Lease, BackupRetention: cfg.BackupRetention,
-		ExportDir: cfg.ExportDir, ExportKey: exportKey,
+		KeyBackupRetention: keyRetention, ExportDir: cfg.ExportDir, ExportKey: exportKey,
 	})
 	if err != nil {
 		return nil, err
@@ -291,6 +300,23 @@ func EnsureExportKey(path string) error {
 		return err
 	}
 	return os.WriteFile(path, []byte(fieldcrypt.GenerateKEK()+"\n"), 0o600)
+}
+
+// days reads "7d" as days, anything else as a Go duration; it must be positive.
+func days(s string) (time.Duration, error) {
+	var d time.Duration
+	var err error
+	if n, ok := strings.CutSuffix(strings.TrimSpace(s), "d"); ok {
+		var count int
+		count, err = strconv.Atoi(n)
+		d = time.Duration(count) * 24 * time.Hour
+	} else {
+		d, err = time.ParseDuration(s)
+	}
+	if err == nil && d <= 0 {
+		err = errors.New("not positive")
+	}
+	return d, err
 }
 
 func trimmed(list []string) []string {

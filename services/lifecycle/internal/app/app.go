@@ -77,6 +77,9 @@ type Config struct {
 	// BackupRetention is how long backups are kept: no backup holds a deleted firm's
 	// data after the deletion plus this.
 	BackupRetention time.Duration
+	// KeyBackupRetention is how long the key store's backups are kept: no copy of a
+	// destroyed key exists after the deletion plus this.
+	KeyBackupRetention time.Duration
 	// ExportDir is where export archives are written.
 	ExportDir string
 	// ExportKey encrypts export archives at rest (AES-256: 32 bytes).

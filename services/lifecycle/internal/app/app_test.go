@@ -220,7 +220,7 @@ func (f *fixture) runner(t *testing.T) *app.App {
 	a, err := app.New(app.Deps{
 		Store: f.store, Services: svcs, Identity: f.identity, Keys: f.keys, Streams: streams{},
 		Signer: f.priv, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	}, app.Config{Retry: domain.Retry{Base: time.Second, Max: 8 * time.Second}, Lease: time.Minute, BackupRetention: 35 * 24 * time.Hour,
+	}, app.Config{Retry: domain.Retry{Base: time.Second, Max: 8 * time.Second}, Lease: time.Minute, BackupRetention: 35 * 24 * time.Hour, KeyBackupRetention: 7 * 24 * time.Hour,
 		ExportDir: f.exportDir, ExportKey: f.exportKey})
 	if err != nil {
 		t.Fatal(err)
@@ -395,7 +395,8 @@ func TestDeletionWithGraceZeroDeletesEverythingAndCertifiesIt(t *testing.T) {
 			t.Errorf("%s deleted %d times", s, f.services[s].deletes)
 		}
 	}
-	if len(c.DestroyedKeys) != 3 || c.StreamsClearAfter.IsZero() || !c.BackupsClearAfter.Equal(c.CompleteAt.Add(35*24*time.Hour)) {
+	if len(c.DestroyedKeys) != 3 || c.StreamsClearAfter.IsZero() || !c.BackupsClearAfter.Equal(c.CompleteAt.Add(35*24*time.Hour)) ||
+		!c.KeyBackupsClearAfter.Equal(c.CompleteAt.Add(7*24*time.Hour)) {
 		t.Errorf("keys %v streams %s backups %s", c.DestroyedKeys, c.StreamsClearAfter, c.BackupsClearAfter)
 	}
 	// Only the tombstone is left; the other firm is untouched.

@@ -218,7 +218,7 @@ func (a *App) certificate(d *domain.Deletion, now time.Time) certificate.Certifi
 		Inventory: map[string][]certificate.TableCount{},
 		Deleted:   map[string][]certificate.TableCount{}, Residue: map[string][]certificate.TableCount{},
 		Facts: r.Facts, DestroyedKeys: r.DestroyedKeys, ResidueClean: len(domain.Residue(r.Residue)) == 0,
-		BackupsClearAfter: now.Add(a.cfg.BackupRetention),
+		BackupsClearAfter: now.Add(a.cfg.BackupRetention), KeyBackupsClearAfter: now.Add(a.cfg.KeyBackupRetention),
 	}
 	if c.DestroyedKeys == nil {
 		c.DestroyedKeys = []string{}
