@@ -221,15 +221,22 @@ func (a *App) cancelDeletion(ctx context.Context, d domain.Deletion) (domain.Del
 	if err := d.Cancel(a.now().UTC()); err != nil {
 		return domain.Deletion{}, err
 	}
+	// The mark goes first: if identity cannot clear it, nothing has changed and the
+	// owner can cancel again, rather than a cancelled deletion leaving the firm
+	// read-only with nothing left to cancel.
+	if err := a.identity.SetDeletionScheduled(ctx, d.FirmID, false); err != nil {
+		return domain.Deletion{}, unavailable("identity", err)
+	}
 	if err := a.store.SaveDeletion(ctx, before, d, ""); err != nil {
+		// The grace period ended meanwhile (or the save failed): the deletion goes
+		// on, read-only again.
+		if merr := a.identity.SetDeletionScheduled(context.WithoutCancel(ctx), d.FirmID, true); merr != nil {
+			a.logger.ErrorContext(ctx, "read-only mark not restored after a failed cancellation", "operation", d.ID, "error", merr)
+		}
 		if errors.Is(err, store.ErrClaimLost) {
 			return domain.Deletion{}, domain.ErrDeletionStarted()
 		}
 		return domain.Deletion{}, err
-	}
-	if err := a.identity.SetDeletionScheduled(ctx, d.FirmID, false); err != nil {
-		// The cancellation stands; the mark is cleared by calling cancel again.
-		return domain.Deletion{}, unavailable("identity", err)
 	}
 	return d, nil
 }

@@ -617,3 +617,26 @@ func TestLostDeleteAnswerKeepsTheInventory(t *testing.T) {
 		t.Errorf("deleted as answered by the retry: %v", got)
 	}
 }
+
+// TestCancelWithIdentityDownChangesNothing: the cancellation can be tried again, and
+// the firm is never left read-only without a deletion to cancel.
+func TestCancelWithIdentityDownChangesNothing(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	firm, owner := f.firm()
+	a := f.runner(t)
+	if _, _, err := a.RequestDeletion(ctx, owner, firm, "correct horse", "", days(3)); err != nil {
+		t.Fatal(err)
+	}
+	f.identity.down = true
+	_, err := a.CancelDeletion(ctx, owner, firm)
+	wantCode(t, err, codes.Unavailable, "DEPENDENCY_UNAVAILABLE")
+	if !f.identity.isScheduled(firm) {
+		t.Fatal("mark cleared although the cancellation failed")
+	}
+	f.identity.down = false
+	d, err := a.CancelDeletion(ctx, owner, firm)
+	if err != nil || d.State != domain.StateCancelled || f.identity.isScheduled(firm) {
+		t.Fatalf("second cancel: %v %s scheduled=%v", err, d.State, f.identity.isScheduled(firm))
+	}
+}
