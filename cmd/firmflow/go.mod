@@ -7,6 +7,7 @@ require (
 	github.com/firmflow/firmflow/services/audit v0.0.0
 	github.com/firmflow/firmflow/services/gateway v0.0.0
 	github.com/firmflow/firmflow/services/identity v0.0.0
+	github.com/firmflow/firmflow/services/lifecycle v0.0.0
 	github.com/firmflow/firmflow/services/workflow v0.0.0
 	github.com/google/uuid v1.6.0
 	github.com/jackc/pgx/v5 v5.12.0
@@ -100,3 +101,5 @@ replace (
 )
 
 replace github.com/firmflow/firmflow/services/billing => ../../services/billing
+
+replace github.com/firmflow/firmflow/services/lifecycle => ../../services/lifecycle

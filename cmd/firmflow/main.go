@@ -4,6 +4,8 @@
 //	firmflow init   create development TLS material and keys under the data dir
 //	firmflow staff  create or offboard a staff (support) account, as an operator
 //	firmflow audit  verify FILE --public-key PATH: check an audit export offline
+//	firmflow lifecycle verify-certificate FILE --public-key PATH: check a deletion
+//	                certificate offline
 package main
 
 import (
@@ -60,6 +62,8 @@ func main() {
 			return dev(ctx, env, cfg)
 		case "audit":
 			return auditCommand(os.Args[2:], os.Stdout)
+		case "lifecycle":
+			return lifecycleCommand(os.Args[2:], os.Stdout)
 		case "staff":
 			return staffCommand(ctx, cfg, os.Args[2:])
 		}

@@ -57,6 +57,9 @@ type Principal struct {
 	// Enrolling marks a user whose firm requires TOTP and who has not enrolled yet:
 	// they may only enroll (rpc.Policy.DuringEnrollment).
 	Enrolling bool `json:"enr,omitempty"`
+	// DeletionScheduled marks a firm in its deletion's grace period: it is read-only
+	// (rpc refuses every method that changes data) until the deletion is cancelled.
+	DeletionScheduled bool `json:"dls,omitempty"`
 }
 
 // Actor names the principal in audit records and events: "users/{id}", "apiKeys/{id}"

@@ -71,6 +71,10 @@ func (ps Policies) authorize(method string, p principal.Principal, hasPrincipal 
 	if !hasPrincipal {
 		return apierr.Unauthenticated("UNAUTHENTICATED", "sign in or send an API key")
 	}
+	if p.DeletionScheduled && !allowedWhileDeletionScheduled(method, policy) {
+		return apierr.FailedPrecondition("FIRM_DELETION_SCHEDULED",
+			"the firm is scheduled for deletion and read-only until then; an owner can cancel the deletion")
+	}
 	switch p.Kind {
 	case principal.KindUser:
 		if p.Enrolling && !policy.DuringEnrollment {
@@ -141,6 +145,15 @@ func ReadOnly(fullMethod string) bool {
 		}
 	}
 	return false
+}
+
+// allowedWhileDeletionScheduled says what a firm in its deletion's grace period may
+// still call: reads and exports (its data is about to go), a member's own session and
+// TOTP methods, and lifecycle's methods, through which an owner cancels.
+func allowedWhileDeletionScheduled(method string, policy Policy) bool {
+	name := method[strings.LastIndex(method, "/")+1:]
+	return ReadOnly(method) || strings.HasPrefix(name, "Export") || policy.DuringEnrollment ||
+		strings.HasPrefix(method, "/firmflow.lifecycle.")
 }
 
 // MissingPolicies lists the methods registered on srv that have no policy; a service's

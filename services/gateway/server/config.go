@@ -49,6 +49,8 @@ type Config struct {
 	BillingAddr string `env:"FIRMFLOW_BILLING_ADDR" envDefault:"127.0.0.1:9104"`
 	// FIRMFLOW_AUDIT_ADDR is audit's gRPC address (host:port).
 	AuditAddr string `env:"FIRMFLOW_AUDIT_ADDR" envDefault:"127.0.0.1:9103"`
+	// FIRMFLOW_LIFECYCLE_ADDR is lifecycle's gRPC address (host:port).
+	LifecycleAddr string `env:"FIRMFLOW_LIFECYCLE_ADDR" envDefault:"127.0.0.1:9105"`
 
 	// FIRMFLOW_CORS_ORIGINS are the browser origins (scheme://host[:port], comma
 	// separated) allowed to call the API with credentials: the single-page app's.
@@ -111,6 +113,7 @@ func (c *Config) Validate() error {
 	need(c.WorkflowAddr, "FIRMFLOW_WORKFLOW_ADDR")
 	need(c.BillingAddr, "FIRMFLOW_BILLING_ADDR")
 	need(c.AuditAddr, "FIRMFLOW_AUDIT_ADDR")
+	need(c.LifecycleAddr, "FIRMFLOW_LIFECYCLE_ADDR")
 	need(c.NATSURL, "FIRMFLOW_NATS_URL")
 	need(c.PublicKeyFile, "FIRMFLOW_PRINCIPAL_PUBLIC_KEY")
 	for _, origin := range c.CORSOrigins {

@@ -19,6 +19,7 @@ import (
 
 	billingv1 "github.com/firmflow/firmflow/pkg/gen/firmflow/billing/v1"
 	identityv1 "github.com/firmflow/firmflow/pkg/gen/firmflow/identity/v1"
+	lifecyclev1 "github.com/firmflow/firmflow/pkg/gen/firmflow/lifecycle/v1"
 	"github.com/firmflow/firmflow/pkg/gen/openapi"
 	"github.com/firmflow/firmflow/pkg/natsx"
 	"github.com/firmflow/firmflow/pkg/principal"
@@ -101,11 +102,16 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 		nc.Close()
 		return nil, errors.Join(err, conn.Close(), workflow.Close(), billing.Close())
 	}
+	lifecycle, err := rpc.Dial(cfg.LifecycleAddr, servicesTLS)
+	if err != nil {
+		nc.Close()
+		return nil, errors.Join(err, conn.Close(), workflow.Close(), billing.Close(), audit.Close())
+	}
 	s := &Server{
-		cfg: cfg, logger: logger, identity: conn, upstreams: []*grpc.ClientConn{conn, workflow, billing, audit},
+		cfg: cfg, logger: logger, identity: conn, upstreams: []*grpc.ClientConn{conn, workflow, billing, audit, lifecycle},
 		nats: nc, access: js, verifier: principal.NewVerifier(publicKey),
 	}
-	handler, err := s.routes(ctx, upstreams{workflow: workflow, billing: billing, audit: audit})
+	handler, err := s.routes(ctx, upstreams{workflow: workflow, billing: billing, audit: audit, lifecycle: lifecycle})
 	if err != nil {
 		return nil, errors.Join(err, s.closeUpstreams())
 	}
@@ -161,6 +167,10 @@ func (s *Server) routes(ctx context.Context, up upstreams) (http.Handler, error)
 	mux.Handle("GET /readyz", perClient(httpapi.Readyz(s.logger, s.ready)))
 	mux.Handle("GET /openapi.json", perClient(httpapi.OpenAPI(openapi.Document)))
 	mux.Handle("/", api)
+	// Export archives stream from lifecycle with Content-Length and Range, which the
+	// REST mux cannot give a binary body; authenticated as every API route.
+	mux.Handle(httpapi.ExportDownloadPattern, perClient(perCredential(authenticate(
+		httpapi.ExportDownload(lifecyclev1.NewLifecycleServiceClient(up.lifecycle), errs)))))
 	// Stripe's webhooks carry no firmflow credential and a body billing must get byte
 	// for byte (Stripe signed those bytes): they skip authentication and the JSON
 	// checks, and billing verifies the signature.

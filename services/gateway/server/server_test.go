@@ -261,7 +261,7 @@ func TestRunReturnsWhenContextEnds(t *testing.T) {
 		NATSURL: natstest.Start(t), PublicKeyFile: publicKey,
 		Addr: "127.0.0.1:0", TLSCert: pki.CertFile("gateway"), TLSKey: pki.KeyFile("gateway"),
 		CAFile: pki.CAFile, ClientCert: pki.CertFile("gateway"), ClientKey: pki.KeyFile("gateway"),
-		IdentityAddr: "127.0.0.1:9", WorkflowAddr: "127.0.0.1:9", AuditAddr: "127.0.0.1:9", BillingAddr: "127.0.0.1:9", BodyLimit: 1 << 20,
+		IdentityAddr: "127.0.0.1:9", WorkflowAddr: "127.0.0.1:9", AuditAddr: "127.0.0.1:9", BillingAddr: "127.0.0.1:9", LifecycleAddr: "127.0.0.1:9", BodyLimit: 1 << 20,
 		IPRate: 1, IPBurst: 1, CredentialRate: 1, CredentialBurst: 1,
 	}
 	ctx, cancel := context.WithCancel(context.Background())

@@ -9,6 +9,7 @@ import (
 
 	auditv1 "github.com/firmflow/firmflow/pkg/gen/firmflow/audit/v1"
 	billingv1 "github.com/firmflow/firmflow/pkg/gen/firmflow/billing/v1"
+	lifecyclev1 "github.com/firmflow/firmflow/pkg/gen/firmflow/lifecycle/v1"
 	workflowv1 "github.com/firmflow/firmflow/pkg/gen/firmflow/workflow/v1"
 )
 
@@ -18,6 +19,8 @@ type upstreams struct {
 	workflow *grpc.ClientConn
 	billing  *grpc.ClientConn
 	audit    *grpc.ClientConn
+	// lifecycle serves exports, deletions and deletion certificates.
+	lifecycle *grpc.ClientConn
 }
 
 // registerRoutes adds every service's REST routes to the mux. A new service or a new
@@ -37,6 +40,7 @@ func registerRoutes(ctx context.Context, rest *runtime.ServeMux, up upstreams) e
 		{"workflow workload", workflowv1.RegisterWorkloadServiceHandler, up.workflow},
 		{"billing", billingv1.RegisterBillingServiceHandler, up.billing},
 		{"audit", auditv1.RegisterAuditServiceHandler, up.audit},
+		{"lifecycle", lifecyclev1.RegisterLifecycleServiceHandler, up.lifecycle},
 	}
 	for _, r := range register {
 		if err := r.fn(ctx, rest, r.conn); err != nil {

@@ -26,6 +26,7 @@ import (
 	"github.com/firmflow/firmflow/pkg/tlsconf"
 	gateway "github.com/firmflow/firmflow/services/gateway/server"
 	identity "github.com/firmflow/firmflow/services/identity/server"
+	lifecycle "github.com/firmflow/firmflow/services/lifecycle/server"
 	workflow "github.com/firmflow/firmflow/services/workflow/server"
 )
 
@@ -53,6 +54,11 @@ type Options struct {
 	// StripeWebhookSecret signs the Stripe webhooks billing accepts; empty keeps
 	// billing's default (FIRMFLOW_STRIPE_WEBHOOK_SECRET).
 	StripeWebhookSecret string
+	// LifecycleAddr is lifecycle's gRPC address; empty picks a free port.
+	LifecycleAddr string
+	// LifecycleTuning, when set, adjusts lifecycle's configuration (tests shorten
+	// its run interval and retries).
+	LifecycleTuning func(*lifecycle.Config)
 	// AdminAddrs enables each service's admin (metrics) listener on a free port.
 	AdminAddrs bool
 	// GatewayTuning, when set, adjusts the gateway configuration (tests lower rate limits).
@@ -205,6 +211,14 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		return nil, err
 	}
 
+	// lifecycle (see lifecycle.go): it calls the four services above; the gateway
+	// routes to lcSrv.Addr().
+	lcSrv, closeKeys, err := startLifecycle(ctx, opts, s, material, adminAddr(),
+		lifecycleAddrs{identity: idSrv.Addr(), workflow: wfSrv.Addr(), billing: biSrv.Addr(), audit: auSrv.Addr(), keysURL: keysURL})
+	if err != nil {
+		return nil, err
+	}
+
 	var gwCfg gateway.Config
 	if err := config.LoadFrom(&gwCfg, map[string]string{}); err != nil {
 		return nil, err
@@ -216,6 +230,7 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	gwCfg.NATSURL, gwCfg.PublicKeyFile = s.NATSURL, material.PublicKey
 	gwCfg.BillingAddr = biSrv.Addr()
 	gwCfg.AuditAddr = auSrv.Addr()
+	gwCfg.LifecycleAddr = lcSrv.Addr()
 	if opts.GatewayTuning != nil {
 		opts.GatewayTuning(&gwCfg)
 	}
@@ -232,6 +247,7 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		g.Go(func() error { return wfSrv.Run(ctx) })
 		g.Go(func() error { return biSrv.Run(ctx) })
 		g.Go(func() error { return auSrv.Run(ctx) })
+		g.Go(func() error { defer closeKeys(); return lcSrv.Run(ctx) })
 		g.Go(func() error { return gwSrv.Run(ctx) })
 		return g.Wait()
 	}

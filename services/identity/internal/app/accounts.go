@@ -353,9 +353,13 @@ func (a *App) authenticateSession(ctx context.Context, c Credential) (principal.
 				return err
 			}
 		}
+		scheduled, err := q.DeletionScheduled(ctx, firmID)
+		if err != nil {
+			return err
+		}
 		p = principal.Principal{
 			Kind: principal.KindUser, FirmID: firmID, UserID: m.ID, SessionID: s.ID,
-			Role: m.Role, Enrolling: s.Enrolling,
+			Role: m.Role, Enrolling: s.Enrolling, DeletionScheduled: scheduled,
 		}
 		return nil
 	})
@@ -390,7 +394,11 @@ func (a *App) authenticateAPIKey(ctx context.Context, secret string) (principal.
 		if err := q.TouchAPIKey(ctx, k.ID, now); err != nil {
 			return err
 		}
-		p = principal.Principal{Kind: principal.KindAPIKey, FirmID: firmID, APIKeyID: k.ID, Scopes: k.Scopes}
+		scheduled, err := q.DeletionScheduled(ctx, firmID)
+		if err != nil {
+			return err
+		}
+		p = principal.Principal{Kind: principal.KindAPIKey, FirmID: firmID, APIKeyID: k.ID, Scopes: k.Scopes, DeletionScheduled: scheduled}
 		return nil
 	})
 	return p, err

@@ -213,6 +213,10 @@ func (a *App) authenticateStaff(ctx context.Context, token, grantName string) (p
 			return nil
 		}
 		p.FirmID, p.GrantID, p.GrantScope = g.FirmID, g.ID, g.Scope
+		// A write grant does not reach past a scheduled deletion's read-only period.
+		if p.DeletionScheduled, err = q.DeletionScheduled(ctx, g.FirmID); err != nil {
+			return err
+		}
 		if !g.FirstUseTime.IsZero() {
 			return nil
 		}

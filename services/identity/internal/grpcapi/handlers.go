@@ -39,6 +39,7 @@ func Register(srv *grpc.Server, a *app.App) {
 	identityv1.RegisterStaffServiceServer(srv, s)
 	identityv1.RegisterSupportServiceServer(srv, s)
 	identityv1.RegisterStaffAdminServiceServer(srv, s)
+	identityv1.RegisterClosureServiceServer(srv, closureServer{s: s})
 	// lifecycle exports and deletes the firm's data through FirmDataService.
 	firmdata.Register(srv, a)
 }

@@ -447,3 +447,22 @@ func (q *Queries) CountMembers(ctx context.Context) (int, error) {
 	err := q.tx.QueryRow(ctx, "select count(*) from members").Scan(&n)
 	return n, err
 }
+
+// SetDeletionScheduled sets the firm's read-only mark for a scheduled deletion.
+func (q *Queries) SetDeletionScheduled(ctx context.Context, firmID string, scheduled bool) error {
+	tag, err := q.tx.Exec(ctx, `update firms set deletion_scheduled = $2 where id = $1`, firmID, scheduled)
+	if err == nil && tag.RowsAffected() == 0 {
+		return pg.NotFound(pgx.ErrNoRows, "firm")
+	}
+	return err
+}
+
+// DeletionScheduled reports whether the firm is read-only for a scheduled deletion.
+func (q *Queries) DeletionScheduled(ctx context.Context, firmID string) (bool, error) {
+	var scheduled bool
+	err := q.tx.QueryRow(ctx, `select deletion_scheduled from firms where id = $1`, firmID).Scan(&scheduled)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, nil
+	}
+	return scheduled, err
+}

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/firmflow/firmflow/pkg/apierr"
+	"github.com/firmflow/firmflow/pkg/csvguard"
 )
 
 // Limits of a CSV import.
@@ -248,23 +249,12 @@ func splitList(cell string) []string {
 	return out
 }
 
-// Spreadsheets run cells starting with these as formulas (CSV injection); exports
-// prefix such cells with a quote, and imports take it off again.
-const formulaStarts = "=+-@\t\r"
-
-func guardCell(s string) string {
-	if s != "" && strings.ContainsRune(formulaStarts, rune(s[0])) {
-		return "'" + s
-	}
-	return s
-}
-
-func unguardCell(s string) string {
-	if len(s) > 1 && s[0] == '\'' && strings.ContainsRune(formulaStarts, rune(s[1])) {
-		return s[1:]
-	}
-	return s
-}
+// guardCell and unguardCell keep exported cells from running as spreadsheet
+// formulas (CSV injection) and take the guard off on import.
+var (
+	guardCell   = csvguard.Guard
+	unguardCell = csvguard.Unguard
+)
 
 // WriteClientCSV writes clients in the import's columns, preceded by their resource
 // name and followed by the firm's custom fields, with formula-like cells guarded.

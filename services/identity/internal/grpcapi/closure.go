@@ -1,0 +1,40 @@
+package grpcapi
+
+import (
+	"context"
+
+	identityv1 "github.com/firmflow/firmflow/pkg/gen/firmflow/identity/v1"
+	"github.com/firmflow/firmflow/pkg/resource"
+)
+
+// closureServer implements ClosureService, which only lifecycle calls.
+type closureServer struct {
+	identityv1.UnimplementedClosureServiceServer
+	s *Server
+}
+
+func (c closureServer) VerifyOwnerCredentials(ctx context.Context, req *identityv1.VerifyOwnerCredentialsRequest) (*identityv1.VerifyOwnerCredentialsResponse, error) {
+	firm, err := resource.Parse("firm", req.GetFirm(), "firms/{firm}")
+	if err != nil {
+		return nil, err
+	}
+	user, err := resource.Parse("user", req.GetUser(), "users/{user}")
+	if err != nil {
+		return nil, err
+	}
+	if err := c.s.app.VerifyOwnerCredentials(ctx, firm[0], user[0], req.GetPassword(), req.GetTotpCode()); err != nil {
+		return nil, err
+	}
+	return &identityv1.VerifyOwnerCredentialsResponse{}, nil
+}
+
+func (c closureServer) SetFirmDeletionScheduled(ctx context.Context, req *identityv1.SetFirmDeletionScheduledRequest) (*identityv1.SetFirmDeletionScheduledResponse, error) {
+	firm, err := resource.Parse("firm", req.GetFirm(), "firms/{firm}")
+	if err != nil {
+		return nil, err
+	}
+	if err := c.s.app.SetFirmDeletionScheduled(ctx, firm[0], req.GetScheduled()); err != nil {
+		return nil, err
+	}
+	return &identityv1.SetFirmDeletionScheduledResponse{}, nil
+}

@@ -1,0 +1,47 @@
+// Command lifecycle runs the lifecycle service: `lifecycle serve` (default) or
+// `lifecycle migrate`.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+
+	"github.com/firmflow/firmflow/pkg/config"
+	"github.com/firmflow/firmflow/pkg/process"
+	"github.com/firmflow/firmflow/services/lifecycle/server"
+)
+
+func main() {
+	process.Main("lifecycle", func(ctx context.Context, env process.Env) error {
+		var cfg server.Config
+		if err := config.Load(&cfg); err != nil {
+			return err
+		}
+		cfg.Telemetry = env.Telemetry
+		switch command(os.Args) {
+		case "migrate":
+			return server.Migrate(ctx, cfg)
+		case "serve":
+			keys, err := server.OpenKeyStore(ctx, cfg)
+			if err != nil {
+				return err
+			}
+			defer keys.Close()
+			srv, err := server.New(ctx, cfg, keys, env.Logger)
+			if err != nil {
+				return err
+			}
+			return srv.Run(ctx)
+		default:
+			return fmt.Errorf("unknown command %q; use serve or migrate", os.Args[1])
+		}
+	})
+}
+
+func command(args []string) string {
+	if len(args) < 2 {
+		return "serve"
+	}
+	return args[1]
+}

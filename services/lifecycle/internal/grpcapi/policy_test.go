@@ -1,0 +1,44 @@
+package grpcapi
+
+import (
+	"slices"
+	"testing"
+
+	"google.golang.org/grpc"
+
+	lifecyclev1 "github.com/firmflow/firmflow/pkg/gen/firmflow/lifecycle/v1"
+	"github.com/firmflow/firmflow/pkg/principal"
+	"github.com/firmflow/firmflow/pkg/rpc"
+)
+
+// TestEveryMethodDeclaresOwnersOnly reads the policies from the proto as the server
+// does: every method has one, and each is for owners signed in themselves (no API
+// key scope, no support grant), except the certificate, which its token guards.
+func TestEveryMethodDeclaresOwnersOnly(t *testing.T) {
+	srv := grpc.NewServer()
+	Register(srv, nil)
+	ps := rpc.DeclaredPolicies()
+	if missing := rpc.MissingPolicies(srv, ps); len(missing) > 0 {
+		t.Fatalf("methods without a policy: %v", missing)
+	}
+	for name, info := range srv.GetServiceInfo() {
+		for _, m := range info.Methods {
+			full := "/" + name + "/" + m.Name
+			p := ps[full]
+			if full == lifecyclev1.LifecycleService_GetDeletionCertificate_FullMethodName {
+				if !p.Public {
+					t.Errorf("%s must be public: the account is gone when it is fetched", full)
+				}
+				continue
+			}
+			if !slices.Equal(p.Roles, []principal.Role{principal.RoleOwner}) || p.Scope != "" || !p.NoSupport || p.Public || len(p.Peers) > 0 {
+				t.Errorf("%s: %+v, want owners only", full, p)
+			}
+		}
+	}
+	for _, create := range []string{lifecyclev1.LifecycleService_RequestFirmDeletion_FullMethodName, lifecyclev1.LifecycleService_CreateExport_FullMethodName} {
+		if !ps[create].Created {
+			t.Errorf("%s is not marked created", create)
+		}
+	}
+}

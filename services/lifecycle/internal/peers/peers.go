@@ -1,0 +1,137 @@
+// Package peers adapts the other services' gRPC clients and JetStream to the small
+// interfaces lifecycle's use cases declare: FirmDataService on every service that
+// holds firm data, identity's ClosureService, and the streams' retention.
+package peers
+
+import (
+	"context"
+	"errors"
+	"io"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/grpc"
+
+	identityv1 "github.com/firmflow/firmflow/pkg/gen/firmflow/identity/v1"
+	lifecyclev1 "github.com/firmflow/firmflow/pkg/gen/firmflow/lifecycle/v1"
+	"github.com/firmflow/firmflow/services/lifecycle/internal/app"
+	"github.com/firmflow/firmflow/services/lifecycle/internal/domain"
+)
+
+// FirmData calls one service's FirmDataService.
+type FirmData struct {
+	client lifecyclev1.FirmDataServiceClient
+}
+
+// NewFirmData wraps a connection to a service that implements FirmDataService.
+func NewFirmData(conn grpc.ClientConnInterface) *FirmData {
+	return &FirmData{client: lifecyclev1.NewFirmDataServiceClient(conn)}
+}
+
+// Export streams the firm's batches to emit.
+func (f *FirmData) Export(ctx context.Context, firmID string, emit func(app.Batch) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stream, err := f.client.ExportFirmData(ctx, &lifecyclev1.ExportFirmDataRequest{Firm: "firms/" + firmID})
+	if err != nil {
+		return err
+	}
+	for {
+		b, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if err := emit(app.Batch{Entity: b.GetEntity(), SchemaVersion: b.GetSchemaVersion(), Rows: b.GetRows()}); err != nil {
+			return err
+		}
+	}
+}
+
+// Delete deletes the firm's rows in the service.
+func (f *FirmData) Delete(ctx context.Context, firmID, deletion string) (app.Deleted, error) {
+	res, err := f.client.DeleteFirmData(ctx, &lifecyclev1.DeleteFirmDataRequest{Firm: "firms/" + firmID, Deletion: deletion})
+	if err != nil {
+		return app.Deleted{}, err
+	}
+	return app.Deleted{Tables: counts(res.GetDeleted()), Facts: res.GetFacts()}, nil
+}
+
+// Count counts the firm's rows in every table of the service.
+func (f *FirmData) Count(ctx context.Context, firmID string) ([]domain.TableCount, error) {
+	res, err := f.client.CountFirmRows(ctx, &lifecyclev1.CountFirmRowsRequest{Firm: "firms/" + firmID})
+	if err != nil {
+		return nil, err
+	}
+	return counts(res.GetTables()), nil
+}
+
+func counts(in []*lifecyclev1.TableCount) []domain.TableCount {
+	out := make([]domain.TableCount, 0, len(in))
+	for _, t := range in {
+		out = append(out, domain.TableCount{Table: t.GetTable(), Rows: t.GetRows()})
+	}
+	return out
+}
+
+// Identity calls identity's ClosureService.
+type Identity struct {
+	client identityv1.ClosureServiceClient
+}
+
+// NewIdentity wraps a connection to identity.
+func NewIdentity(conn grpc.ClientConnInterface) *Identity {
+	return &Identity{client: identityv1.NewClosureServiceClient(conn)}
+}
+
+// VerifyOwnerCredentials asks identity to check the owner's password and TOTP code.
+func (i *Identity) VerifyOwnerCredentials(ctx context.Context, firmID, userID, password, totpCode string) error {
+	_, err := i.client.VerifyOwnerCredentials(ctx, &identityv1.VerifyOwnerCredentialsRequest{
+		Firm: "firms/" + firmID, User: "users/" + userID, Password: password, TotpCode: totpCode,
+	})
+	return err
+}
+
+// SetDeletionScheduled sets or clears the firm's read-only mark.
+func (i *Identity) SetDeletionScheduled(ctx context.Context, firmID string, scheduled bool) error {
+	_, err := i.client.SetFirmDeletionScheduled(ctx, &identityv1.SetFirmDeletionScheduledRequest{Firm: "firms/" + firmID, Scheduled: scheduled})
+	return err
+}
+
+// Streams reads the retention of firmflow's JetStream streams.
+type Streams struct {
+	js    jetstream.JetStream
+	names []string
+}
+
+// NewStreams covers the named streams.
+func NewStreams(js jetstream.JetStream, names []string) *Streams {
+	return &Streams{js: js, names: names}
+}
+
+// Horizons answers, per stream, by when none of the firm's messages is left in it.
+// Subjects name the service and event, never the firm, so no stream can be purged of
+// one firm's messages: each gives its maximum age instead, and a stream without one
+// is reported unbounded. A missing stream holds nothing.
+func (s *Streams) Horizons(ctx context.Context, firmID string, now time.Time) ([]domain.StreamHorizon, error) {
+	var out []domain.StreamHorizon
+	for _, name := range s.names {
+		stream, err := s.js.Stream(ctx, name)
+		if errors.Is(err, jetstream.ErrStreamNotFound) {
+			out = append(out, domain.StreamHorizon{Stream: name, Purged: true})
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		maxAge := stream.CachedInfo().Config.MaxAge
+		if maxAge <= 0 {
+			out = append(out, domain.StreamHorizon{Stream: name, Unbounded: true})
+			continue
+		}
+		out = append(out, domain.StreamHorizon{Stream: name, MaxAge: maxAge.String(), ClearAfter: now.Add(maxAge)})
+	}
+	return out, nil
+}
