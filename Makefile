@@ -16,7 +16,7 @@ run:
 test:
 	go test $(GO_TEST_FLAGS) $(PACKAGES)
 
-## tools: build buf and the protoc plugins pinned in tools/go.mod into .bin/
+## tools: build buf, staticcheck and the protoc plugins pinned in tools/go.mod into .bin/
 tools: $(BIN)/buf
 $(BIN)/buf: tools/go.mod tools/go.sum
 	cd tools && GOWORK=off go build -o $(BIN)/ tool
@@ -32,14 +32,18 @@ check-gen: gen
 	@git diff --exit-code --stat -- pkg/gen || (echo "pkg/gen is stale: run make gen and commit" >&2; exit 1)
 	@test -z "$$(git status --porcelain -- pkg/gen)" || (git status --porcelain -- pkg/gen; echo "pkg/gen has untracked generated files: run make gen and commit" >&2; exit 1)
 
-## lint: buf lint and go vet
+## lint: gofmt, buf lint, buf breaking against the previous commit (BREAKING_AGAINST), go vet, staticcheck
 lint: tools
+	@unformatted=$$(gofmt -l cmd pkg services tools | grep -v '^pkg/gen/'); \
+	  test -z "$$unformatted" || { echo "not gofmt-ed (run make fmt):" >&2; echo "$$unformatted" >&2; exit 1; }
 	$(BIN)/buf lint
+	BUF=$(BIN)/buf .ci/breaking
 	go vet $(PACKAGES)
+	$(BIN)/staticcheck $(PACKAGES)
 
 ## bench: benchmarks with figures against in-process baselines
 bench:
 	go test -run '^$$' -bench . -benchmem $(PACKAGES)
 
 fmt:
-	gofmt -w $$(git ls-files '*.go' | grep -v '^pkg/gen/')
+	@files=$$(gofmt -l cmd pkg services tools | grep -v '^pkg/gen/'); test -z "$$files" || gofmt -w $$files
