@@ -8,19 +8,19 @@ GO_TEST_FLAGS ?= -count=1 -timeout 20m
 .PHONY: run test gen check-gen lint bench tools fmt
 
 ## run: start every service in one process (PostgreSQL must be running; NATS is embedded unless FIRMFLOW_NATS_URL is set)
-run:
-	go install github.com/stripe/stripe-mock@v0.203.0
-	go run ./cmd/firmflow dev
+run: tools
+	FIRMFLOW_STRIPE_MOCK=$(BIN)/stripe-mock go run ./cmd/firmflow dev
 
-## test: every unit, integration and end-to-end test
-test:
-	go test $(GO_TEST_FLAGS) $(PACKAGES)
+## test: every unit, integration and end-to-end test; billing's run against the pinned stripe-mock
+test: tools
+	FIRMFLOW_STRIPE_MOCK=$(BIN)/stripe-mock go test $(GO_TEST_FLAGS) $(PACKAGES)
 
-## tools: build buf, staticcheck and the protoc plugins pinned in tools/go.mod into .bin/
-tools: $(BIN)/buf
-$(BIN)/buf: tools/go.mod tools/go.sum
+## tools: build the tools pinned in tools/go.mod (buf, the protoc plugins, staticcheck, stripe-mock) into .bin/
+TOOLS := $(addprefix $(BIN)/,buf protoc-gen-go protoc-gen-go-grpc protoc-gen-grpc-gateway protoc-gen-openapiv2 staticcheck stripe-mock)
+tools: $(TOOLS)
+$(TOOLS) &: tools/go.mod tools/go.sum
 	cd tools && GOWORK=off go build -o $(BIN)/ tool
-	@touch $(BIN)/buf
+	@touch $(TOOLS)
 
 ## gen: regenerate pkg/gen from proto/ (offline: local plugins, vendored protos)
 gen: tools
