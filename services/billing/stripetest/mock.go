@@ -34,8 +34,12 @@ var mock struct {
 }
 
 // Main runs a package's tests and stops stripe-mock afterwards; call it from TestMain.
-func Main(m *testing.M) {
-	code := m.Run()
+func Main(m *testing.M) { Run(m.Run) }
+
+// Run is Main for a TestMain that sets up around m.Run: run is what the test binary
+// does; its result is the exit code, after stripe-mock is stopped.
+func Run(run func() int) {
+	code := run()
 	if mock.cmd != nil {
 		_ = mock.cmd.Process.Kill()
 		_ = mock.cmd.Wait()
@@ -47,11 +51,16 @@ func Main(m *testing.M) {
 // use. Without the binary the test fails: a test that cannot run is not a pass.
 func URL(t testing.TB) string {
 	t.Helper()
-	mock.once.Do(func() { mock.url, mock.err = start() })
-	if mock.err != nil {
-		t.Fatalf("stripe-mock: %v", mock.err)
+	url, err := startMock()
+	if err != nil {
+		t.Fatalf("stripe-mock: %v", err)
 	}
-	return mock.url
+	return url
+}
+
+func startMock() (string, error) {
+	mock.once.Do(func() { mock.url, mock.err = start() })
+	return mock.url, mock.err
 }
 
 var errNotInstalled = errors.New("stripe-mock not found: run `make tools` (it builds .bin/stripe-mock at the version pinned in tools/go.mod) or set " + StripeMockEnv)

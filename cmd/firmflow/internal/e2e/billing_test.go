@@ -12,14 +12,12 @@ import (
 
 	"github.com/firmflow/firmflow/pkg/pg"
 	"github.com/firmflow/firmflow/pkg/pg/pgtest"
+	"github.com/firmflow/firmflow/cmd/firmflow/internal/e2e/harness"
 	"github.com/firmflow/firmflow/services/billing/stripetest"
 )
 
-// TestMain stops the stripe-mock the tests start.
-func TestMain(m *testing.M) { stripetest.Main(m) }
-
 // stripeWebhookSecret is the webhook signing secret the stack's billing is given.
-const stripeWebhookSecret = "whsec_e2e"
+const stripeWebhookSecret = harness.StripeWebhookSecret
 
 // TestBillingThroughTheGateway subscribes a firm the way the app and Stripe do: the
 // owner gets a Checkout page, Stripe's signed webhook reports the subscription through
