@@ -10,9 +10,9 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/firmflow/firmflow/cmd/firmflow/internal/e2e/harness"
 	"github.com/firmflow/firmflow/pkg/pg"
 	"github.com/firmflow/firmflow/pkg/pg/pgtest"
-	"github.com/firmflow/firmflow/cmd/firmflow/internal/e2e/harness"
 	"github.com/firmflow/firmflow/services/billing/stripetest"
 )
 
