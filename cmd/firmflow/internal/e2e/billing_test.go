@@ -43,7 +43,7 @@ func TestBillingThroughTheGateway(t *testing.T) {
 		t.Fatalf("checkout = %s", checkout.raw)
 	}
 	sub := want(t, owner.do("GET", "/v1/"+alpha.name+"/subscription", nil), http.StatusOK, "subscription")
-	if sub.str("state") != "SUBSCRIPTION_STATE_NONE" || sub.str("access") != "ACCESS_FULL" {
+	if s := decode[subscription](t, sub); s.State != "SUBSCRIPTION_STATE_NONE" || s.Access != "ACCESS_FULL" {
 		t.Fatalf("new firm's subscription = %s", sub.raw)
 	}
 
@@ -63,7 +63,7 @@ func TestBillingThroughTheGateway(t *testing.T) {
 		}
 	}
 	sub = want(t, owner.do("GET", "/v1/"+alpha.name+"/subscription", nil), http.StatusOK, "subscription")
-	if sub.str("state") != "SUBSCRIPTION_STATE_ACTIVE" || sub.str("plan") != "standard" || sub.get("seats") != "1" {
+	if s := decode[subscription](t, sub); s.State != "SUBSCRIPTION_STATE_ACTIVE" || s.Plan != "standard" || s.Seats != "1" {
 		t.Errorf("subscription after the webhook = %s", sub.raw)
 	}
 
@@ -118,4 +118,12 @@ func (s *system) billingCustomer(t *testing.T, firmID string) string {
 		t.Fatal(err)
 	}
 	return customer
+}
+
+// subscription is the part of a firm's subscription the tests read.
+type subscription struct {
+	State  string `json:"state"`
+	Access string `json:"access"`
+	Plan   string `json:"plan"`
+	Seats  string `json:"seats"` // int64, a string in proto JSON
 }
