@@ -10,6 +10,7 @@ package paging
 
 import (
 	"bytes"
+	"crypto/cipher"
 	"crypto/hkdf"
 	"crypto/rand"
 	"crypto/sha256"
@@ -70,12 +71,7 @@ var keys = struct {
 
 type aeadKey struct {
 	id   [sha256.Size]byte // to set the same secret twice only once
-	aead interface {
-		Seal(dst, nonce, plaintext, additionalData []byte) []byte
-		Open(dst, nonce, ciphertext, additionalData []byte) ([]byte, error)
-		NonceSize() int
-		Overhead() int
-	}
+	aead cipher.AEAD
 }
 
 // SetKey makes the key derived (HKDF-SHA256) from secret the one new tokens are sealed

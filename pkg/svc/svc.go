@@ -41,15 +41,16 @@ type Options struct {
 	TLSCert       string
 	TLSKey        string
 	PublicKeyFile string // identity's Ed25519 public key, to verify principal tokens
-	// PageTokenSecretFile holds the secret page tokens are sealed with (pkg/paging),
-	// the same for every replica; empty seals with a random key, which suits a single
-	// replica whose tokens need not outlive it.
-	PageTokenSecretFile string
-	NATSURL             string
+	NATSURL       string
 	// SyncStream marks the service's stream as one that carries audit or money.
 	SyncStream bool
 	Policies   rpc.Policies
 	Telemetry  *telemetry.Telemetry
+
+	// PageTokenSecretFile holds the secret page tokens are sealed with (pkg/paging),
+	// the same for every replica; empty seals with a random key, which suits a single
+	// replica whose tokens need not outlive it.
+	PageTokenSecretFile string
 }
 
 // Runtime is a service's connections and servers, ready to run.
