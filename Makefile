@@ -8,19 +8,19 @@ GO_TEST_FLAGS ?= -count=1 -timeout 20m
 .PHONY: run test gen check-gen lint bench tools fmt
 
 ## run: start every service in one process (PostgreSQL must be running; NATS is embedded unless FIRMFLOW_NATS_URL is set)
-run:
-	go install github.com/stripe/stripe-mock@v0.203.0
-	go run ./cmd/firmflow dev
+run: tools
+	FIRMFLOW_STRIPE_MOCK=$(BIN)/stripe-mock go run ./cmd/firmflow dev
 
-## test: every unit, integration and end-to-end test
-test:
-	go test $(GO_TEST_FLAGS) $(PACKAGES)
+## test: every unit, integration and end-to-end test; billing's run against the pinned stripe-mock
+test: tools
+	FIRMFLOW_STRIPE_MOCK=$(BIN)/stripe-mock go test $(GO_TEST_FLAGS) $(PACKAGES)
 
-## tools: build buf and the protoc plugins pinned in tools/go.mod into .bin/
-tools: $(BIN)/buf
-$(BIN)/buf: tools/go.mod tools/go.sum
+## tools: build the tools pinned in tools/go.mod (buf, the protoc plugins, staticcheck, stripe-mock) into .bin/
+TOOLS := $(addprefix $(BIN)/,buf protoc-gen-go protoc-gen-go-grpc protoc-gen-grpc-gateway protoc-gen-openapiv2 staticcheck stripe-mock)
+tools: $(TOOLS)
+$(TOOLS) &: tools/go.mod tools/go.sum
 	cd tools && GOWORK=off go build -o $(BIN)/ tool
-	@touch $(BIN)/buf
+	@touch $(TOOLS)
 
 ## gen: regenerate pkg/gen from proto/ (offline: local plugins, vendored protos)
 gen: tools
@@ -32,14 +32,18 @@ check-gen: gen
 	@git diff --exit-code --stat -- pkg/gen || (echo "pkg/gen is stale: run make gen and commit" >&2; exit 1)
 	@test -z "$$(git status --porcelain -- pkg/gen)" || (git status --porcelain -- pkg/gen; echo "pkg/gen has untracked generated files: run make gen and commit" >&2; exit 1)
 
-## lint: buf lint and go vet
+## lint: gofmt, buf lint, buf breaking against the previous commit (BREAKING_AGAINST), go vet, staticcheck
 lint: tools
+	@unformatted=$$(gofmt -l cmd pkg services tools | grep -v '^pkg/gen/'); \
+	  test -z "$$unformatted" || { echo "not gofmt-ed (run make fmt):" >&2; echo "$$unformatted" >&2; exit 1; }
 	$(BIN)/buf lint
+	BUF=$(BIN)/buf .ci/breaking
 	go vet $(PACKAGES)
+	$(BIN)/staticcheck $(PACKAGES)
 
 ## bench: benchmarks with figures against in-process baselines
 bench:
 	go test -run '^$$' -bench . -benchmem $(PACKAGES)
 
 fmt:
-	gofmt -w $$(git ls-files '*.go' | grep -v '^pkg/gen/')
+	@files=$$(gofmt -l cmd pkg services tools | grep -v '^pkg/gen/'); test -z "$$files" || gofmt -w $$files

@@ -5,14 +5,14 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"os"
 	"os/exec"
-	"path/filepath"
 	"time"
 )
 
 // startStripeMock runs stripe-mock for `firmflow dev` when billing is pointed at the
 // default local address, nothing answers there yet, and the binary is installed
-// (`make run` installs it). It stops with ctx. Without it billing keeps retrying and
+// (`make run` builds it into .bin and names it in FIRMFLOW_STRIPE_MOCK). It stops with ctx. Without it billing keeps retrying and
 // loses nothing.
 func startStripeMock(ctx context.Context, apiURL string, logger *slog.Logger) {
 	u, err := url.Parse(apiURL)
@@ -23,10 +23,10 @@ func startStripeMock(ctx context.Context, apiURL string, logger *slog.Logger) {
 		conn.Close()
 		return
 	}
-	bin, err := exec.LookPath("stripe-mock")
-	if err != nil {
-		if bin, err = exec.LookPath(filepath.Join(goBin(), "stripe-mock")); err != nil {
-			logger.Warn("stripe-mock is not installed; billing will wait for Stripe", "install", "go install github.com/stripe/stripe-mock@v0.203.0")
+	bin := os.Getenv("FIRMFLOW_STRIPE_MOCK")
+	if bin == "" {
+		if bin, err = exec.LookPath("stripe-mock"); err != nil {
+			logger.Warn("stripe-mock is not installed; billing will wait for Stripe", "install", "make tools, then FIRMFLOW_STRIPE_MOCK=.bin/stripe-mock")
 			return
 		}
 	}
@@ -36,12 +36,4 @@ func startStripeMock(ctx context.Context, apiURL string, logger *slog.Logger) {
 		return
 	}
 	go func() { _ = cmd.Wait() }()
-}
-
-func goBin() string {
-	out, err := exec.Command("go", "env", "GOPATH").Output()
-	if err != nil {
-		return ""
-	}
-	return filepath.Join(string(out[:len(out)-1]), "bin")
 }

@@ -95,7 +95,7 @@ func (e Event) validate() error {
 		return errors.New("firm id is not a UUID")
 	}
 	if !strings.HasPrefix(e.Subject, "firmflow.") {
-		return errors.New("subject must start with firmflow.")
+		return errors.New(`subject must start with "firmflow."`)
 	}
 	if e.Payload == nil {
 		return errors.New("no payload")

@@ -22,6 +22,7 @@ import (
 	"github.com/firmflow/firmflow/pkg/fieldcrypt"
 	"github.com/firmflow/firmflow/pkg/natsx"
 	"github.com/firmflow/firmflow/pkg/outbox"
+	"github.com/firmflow/firmflow/pkg/paging"
 	"github.com/firmflow/firmflow/pkg/pg"
 	"github.com/firmflow/firmflow/pkg/principal"
 	"github.com/firmflow/firmflow/pkg/rpc"
@@ -44,6 +45,11 @@ type Options struct {
 	// SyncStream marks the service's stream as one that carries audit or money.
 	SyncStream bool
 	Telemetry  *telemetry.Telemetry
+
+	// PageTokenSecretFile holds the secret page tokens are sealed with (pkg/paging),
+	// the same for every replica; empty seals with a random key, which suits a single
+	// replica whose tokens need not outlive it.
+	PageTokenSecretFile string
 }
 
 // Runtime is a service's connections and servers, ready to run.
@@ -74,6 +80,11 @@ func Start(ctx context.Context, opts Options, logger *slog.Logger) (_ *Runtime, 
 	publicKey, err := principal.LoadPublicKey(opts.PublicKeyFile)
 	if err != nil {
 		return nil, fmt.Errorf("load principal public key: %w", err)
+	}
+	if opts.PageTokenSecretFile != "" {
+		if err := paging.SetKeyFile(opts.PageTokenSecretFile); err != nil {
+			return nil, err
+		}
 	}
 	tlsConfig, err := tlsconf.MutualServerConfig(opts.TLSCA, opts.TLSCert, opts.TLSKey)
 	if err != nil {

@@ -46,6 +46,10 @@ type Config struct {
 
 	// PublicKeyFile is identity's Ed25519 public key, to verify principal tokens.
 	PublicKeyFile string `env:"FIRMFLOW_PRINCIPAL_PUBLIC_KEY" envDefault:".data/keys/principal.pub"`
+	// PageTokenKeyFile holds the secret (at least 32 bytes, e.g. base64 of 32 random
+	// bytes) page tokens are sealed with; every replica needs the same one. Empty seals
+	// with a random key per process.
+	PageTokenKeyFile string `env:"FIRMFLOW_PAGE_TOKEN_KEY_FILE" envDefault:".data/keys/page-token"`
 	// SigningKeyFile is the Ed25519 private key (PKCS#8 PEM) that signs checkpoints;
 	// its public half (.pub beside it in development) is what `firmflow audit verify`
 	// needs.
@@ -137,6 +141,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 		Name: "audit", GRPCAddr: cfg.GRPCAddr, AdminAddr: cfg.AdminAddr, DatabaseURL: cfg.DatabaseURL,
 		TLSCA: cfg.TLSCA, TLSCert: cfg.TLSCert, TLSKey: cfg.TLSKey, PublicKeyFile: cfg.PublicKeyFile,
 		NATSURL: cfg.NATSURL, SyncStream: true, Telemetry: cfg.Telemetry,
+		PageTokenSecretFile: cfg.PageTokenKeyFile,
 	}, logger)
 	if err != nil {
 		return nil, err

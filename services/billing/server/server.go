@@ -19,6 +19,7 @@ import (
 	"github.com/firmflow/firmflow/pkg/inbox"
 	"github.com/firmflow/firmflow/pkg/natsx"
 	"github.com/firmflow/firmflow/pkg/outbox"
+	"github.com/firmflow/firmflow/pkg/paging"
 	"github.com/firmflow/firmflow/pkg/pg"
 	"github.com/firmflow/firmflow/pkg/principal"
 	"github.com/firmflow/firmflow/pkg/rpc"
@@ -51,6 +52,10 @@ type Config struct {
 	TLSKey  string `env:"FIRMFLOW_BILLING_TLS_KEY" envDefault:".data/tls/billing-key.pem"`
 	// PublicKeyFile is identity's public key, which verifies principal tokens.
 	PublicKeyFile string `env:"FIRMFLOW_PRINCIPAL_PUBLIC_KEY" envDefault:".data/keys/principal.pub"`
+	// PageTokenKeyFile holds the secret (at least 32 bytes, e.g. base64 of 32 random
+	// bytes) page tokens are sealed with; every replica needs the same one. Empty seals
+	// with a random key per process.
+	PageTokenKeyFile string `env:"FIRMFLOW_PAGE_TOKEN_KEY_FILE" envDefault:".data/keys/page-token"`
 
 	// NATSURL is the JetStream server: identity's events come in, billing's go out.
 	NATSURL string `env:"FIRMFLOW_NATS_URL" envDefault:"nats://127.0.0.1:4222"`
@@ -174,6 +179,11 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Server, err e
 	tlsConfig, err := tlsconf.MutualServerConfig(cfg.TLSCA, cfg.TLSCert, cfg.TLSKey)
 	if err != nil {
 		return nil, err
+	}
+	if cfg.PageTokenKeyFile != "" {
+		if err := paging.SetKeyFile(cfg.PageTokenKeyFile); err != nil {
+			return nil, err
+		}
 	}
 	db, err := pg.Open(ctx, cfg.DatabaseURL)
 	if err != nil {

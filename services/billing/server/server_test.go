@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -22,6 +23,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/firmflow/firmflow/pkg/config"
+	"github.com/firmflow/firmflow/pkg/fieldcrypt"
 	billingv1 "github.com/firmflow/firmflow/pkg/gen/firmflow/billing/v1"
 	eventsv1 "github.com/firmflow/firmflow/pkg/gen/firmflow/events/v1"
 	"github.com/firmflow/firmflow/pkg/natsx"
@@ -108,6 +110,10 @@ func start(t *testing.T) env {
 	cfg.DatabaseURL, cfg.MigrateURL = d.RuntimeURL, d.OwnerURL
 	cfg.TLSCA, cfg.TLSCert, cfg.TLSKey = pki.CAFile, pki.CertFile("billing"), pki.KeyFile("billing")
 	cfg.PublicKeyFile, cfg.NATSURL = pubPath, natsURL
+	cfg.PageTokenKeyFile = filepath.Join(dir, "keys", "page-token")
+	if err := os.WriteFile(cfg.PageTokenKeyFile, []byte(fieldcrypt.GenerateKEK()), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	cfg.StripeAPIURL, cfg.StripeWebhookSecret = stripetest.New(t).URL, "whsec_server_test"
 	if err := server.Migrate(ctx, cfg); err != nil {
 		t.Fatal(err)

@@ -12,7 +12,6 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
-	"go/build"
 	"io"
 	"os"
 	"os/exec"
@@ -23,9 +22,9 @@ import (
 	"time"
 )
 
-// Version is the stripe-mock release the tests are written against; CI installs it
-// with `go install github.com/stripe/stripe-mock@<Version>`.
-const Version = "v0.203.0"
+// StripeMockEnv names the stripe-mock binary to run. `make test` sets it to the one
+// built from the version pinned in tools/go.mod, the only place the version is written.
+const StripeMockEnv = "FIRMFLOW_STRIPE_MOCK"
 
 var mock struct {
 	once sync.Once
@@ -35,8 +34,12 @@ var mock struct {
 }
 
 // Main runs a package's tests and stops stripe-mock afterwards; call it from TestMain.
-func Main(m *testing.M) {
-	code := m.Run()
+func Main(m *testing.M) { Run(m.Run) }
+
+// Run is Main for a TestMain that sets up around m.Run: run is what the test binary
+// does; its result is the exit code, after stripe-mock is stopped.
+func Run(run func() int) {
+	code := run()
 	if mock.cmd != nil {
 		_ = mock.cmd.Process.Kill()
 		_ = mock.cmd.Wait()
@@ -45,20 +48,22 @@ func Main(m *testing.M) {
 }
 
 // URL returns the base URL of the test binary's stripe-mock, starting it on first
-// use. Without the binary the test is skipped, unless CI is set: CI must run them.
+// use. Without the binary the test fails: a test that cannot run is not a pass.
 func URL(t testing.TB) string {
 	t.Helper()
-	mock.once.Do(func() { mock.url, mock.err = start() })
-	if errors.Is(mock.err, errNotInstalled) && os.Getenv("CI") == "" {
-		t.Skipf("stripe-mock is not installed; run `go install github.com/stripe/stripe-mock@%s` (CI fails instead of skipping)", Version)
+	url, err := startMock()
+	if err != nil {
+		t.Fatalf("stripe-mock: %v", err)
 	}
-	if mock.err != nil {
-		t.Fatalf("stripe-mock: %v", mock.err)
-	}
-	return mock.url
+	return url
 }
 
-var errNotInstalled = errors.New("stripe-mock not found on PATH or in $GOPATH/bin")
+func startMock() (string, error) {
+	mock.once.Do(func() { mock.url, mock.err = start() })
+	return mock.url, mock.err
+}
+
+var errNotInstalled = errors.New("stripe-mock not found: run `make tools` (it builds .bin/stripe-mock at the version pinned in tools/go.mod) or set " + StripeMockEnv)
 
 // listening is stripe-mock's announcement of its HTTP address.
 var listening = regexp.MustCompile(`Listening for HTTP at address: (\S+)`)
@@ -99,15 +104,28 @@ func start() (string, error) {
 	}
 }
 
+// binary finds stripe-mock: $FIRMFLOW_STRIPE_MOCK, else the repository's .bin (so that
+// `go test` in any package works after `make tools`), else PATH.
 func binary() (string, error) {
-	if path, err := exec.LookPath("stripe-mock"); err == nil {
+	if path := os.Getenv(StripeMockEnv); path != "" {
+		if _, err := os.Stat(path); err != nil {
+			return "", fmt.Errorf("%s: %w", StripeMockEnv, err)
+		}
 		return path, nil
 	}
-	for _, dir := range filepath.SplitList(build.Default.GOPATH) {
-		path := filepath.Join(dir, "bin", "stripe-mock")
-		if _, err := os.Stat(path); err == nil {
-			return path, nil
+	if dir, err := os.Getwd(); err == nil {
+		for ; ; dir = filepath.Dir(dir) {
+			path := filepath.Join(dir, ".bin", "stripe-mock")
+			if _, err := os.Stat(path); err == nil {
+				return path, nil
+			}
+			if _, err := os.Stat(filepath.Join(dir, "go.work")); err == nil || filepath.Dir(dir) == dir {
+				break
+			}
 		}
+	}
+	if path, err := exec.LookPath("stripe-mock"); err == nil {
+		return path, nil
 	}
 	return "", errNotInstalled
 }

@@ -43,18 +43,32 @@ type fault struct {
 // New starts a proxy to stripe-mock for the test.
 func New(t testing.TB) *Stripe {
 	t.Helper()
-	target, err := url.Parse(URL(t))
+	s, stop, err := Start()
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("stripe-mock: %v", err)
+	}
+	t.Cleanup(stop)
+	return s
+}
+
+// Start is New for what outlives one test (a stack shared by a package's tests, set up
+// in TestMain): stop closes the proxy.
+func Start() (_ *Stripe, stop func(), err error) {
+	mockURL, err := startMock()
+	if err != nil {
+		return nil, nil, err
+	}
+	target, err := url.Parse(mockURL)
+	if err != nil {
+		return nil, nil, err
 	}
 	s := &Stripe{}
 	proxy := httputil.NewSingleHostReverseProxy(target)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.serve(w, r, proxy)
 	}))
-	t.Cleanup(srv.Close)
 	s.URL = srv.URL
-	return s
+	return s, srv.Close, nil
 }
 
 func (s *Stripe) serve(w http.ResponseWriter, r *http.Request, proxy http.Handler) {

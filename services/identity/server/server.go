@@ -118,6 +118,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 		Name: "identity", GRPCAddr: cfg.GRPCAddr, AdminAddr: cfg.AdminAddr, DatabaseURL: cfg.DatabaseURL,
 		TLSCA: cfg.TLSCA, TLSCert: cfg.TLSCert, TLSKey: cfg.TLSKey, PublicKeyFile: cfg.PublicKeyFile,
 		NATSURL: cfg.NATSURL, Telemetry: cfg.Telemetry,
+		PageTokenSecretFile: cfg.KEKFile, // a separate key is derived from it (HKDF)
 	}, logger)
 	if err != nil {
 		keys.Close()

@@ -61,7 +61,7 @@ func (s *system) accessEvents(t *testing.T) map[string]*eventsv1.AccessEvent {
 // successes, refusals, bad input, unknown routes and anonymous calls alike.
 func TestEveryResponseHasExactlyOneAccessEvent(t *testing.T) {
 	t.Parallel()
-	sys := start(t, nil)
+	sys := startPrivate(t, nil) // counts every event of its stack
 	f := sys.signUp(t, "counted")
 	key := want(t, f.client.do("POST", "/v1/"+f.name+"/apiKeys", map[string]any{"display_name": "crm", "scopes": []string{"identity:read"}}),
 		http.StatusCreated, "key").str("secret")
@@ -135,7 +135,7 @@ func TestEveryResponseHasExactlyOneAccessEvent(t *testing.T) {
 // still there, and the refused request is recorded as the 503 its client got.
 func TestNoResponseLeavesWithoutADurableAccessEvent(t *testing.T) {
 	t.Parallel()
-	sys := start(t, nil)
+	sys := startPrivate(t, nil) // stops NATS
 	f := sys.signUp(t, "outage")
 	before := want(t, f.client.do("GET", "/v1/"+f.name, nil), http.StatusOK, "before the outage")
 

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"encoding/json"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -25,11 +26,11 @@ func TestFirmReadsExportsAndVerifiesItsAuditLog(t *testing.T) {
 	probe := want(t, f.client.do("GET", "/v1/"+f.name+"/members", nil), http.StatusOK, "a request to find in the log")
 
 	// Within a few seconds the request is in the log, newest first.
-	var events []map[string]any
+	var events []auditEvent
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		r := want(t, f.client.do("GET", "/v1/"+f.name+"/auditEvents?action=firmflow.identity.v1.IdentityService/ListMembers", nil), http.StatusOK, "list")
-		events = r.list("audit_events")
+		events = decode[auditEventList](t, r).AuditEvents
 		if len(events) > 0 || time.Now().After(deadline) {
 			break
 		}
@@ -38,18 +39,19 @@ func TestFirmReadsExportsAndVerifiesItsAuditLog(t *testing.T) {
 	if len(events) != 1 {
 		t.Fatalf("%d ListMembers events in the log", len(events))
 	}
-	access, _ := events[0]["access"].(map[string]any)
-	if access["request_id"] != probe.header.Get("X-Request-Id") || !strings.HasPrefix(events[0]["actor"].(string), "users/") {
-		t.Errorf("the event: %v", events[0])
+	if e := events[0]; e.Access == nil || e.Access.RequestID != probe.header.Get("X-Request-Id") || !strings.HasPrefix(e.Actor, "users/") {
+		t.Errorf("the event: %+v", e)
 	}
-	changes := want(t, f.client.do("GET", "/v1/"+f.name+"/auditEvents?kind=AUDIT_EVENT_KIND_CHANGE", nil), http.StatusOK, "changes").list("audit_events")
-	if len(changes) == 0 || changes[0]["change"] == nil {
-		t.Errorf("sign-up's changes: %v", changes)
+	changes := decode[auditEventList](t, want(t, f.client.do("GET", "/v1/"+f.name+"/auditEvents?kind=AUDIT_EVENT_KIND_CHANGE", nil), http.StatusOK, "changes")).AuditEvents
+	if len(changes) == 0 || changes[0].Change == nil {
+		t.Errorf("sign-up's changes: %+v", changes)
 	}
 
 	want(t, f.client.do("POST", "/v1/"+f.name+"/auditCheckpoints", map[string]any{}), http.StatusCreated, "checkpoint")
 	verified := want(t, f.client.do("POST", "/v1/"+f.name+"/auditEvents:verify", map[string]any{}), http.StatusOK, "verify")
-	if verified.get("valid") != true {
+	if !decode[struct {
+		Valid bool `json:"valid"`
+	}](t, verified).Valid {
 		t.Errorf("stored chain: %s", verified.raw)
 	}
 
@@ -84,4 +86,17 @@ func TestFirmReadsExportsAndVerifiesItsAuditLog(t *testing.T) {
 	if r := reader.do("POST", "/v1/"+f.name+"/auditCheckpoints", map[string]any{}); r.status != http.StatusForbidden {
 		t.Errorf("an audit:read key signs a checkpoint: %d", r.status)
 	}
+}
+
+// auditEvent is the part of an audit event the tests read.
+type auditEvent struct {
+	Actor  string `json:"actor"`
+	Access *struct {
+		RequestID string `json:"request_id"`
+	} `json:"access"`
+	Change *json.RawMessage `json:"change"`
+}
+
+type auditEventList struct {
+	AuditEvents []auditEvent `json:"audit_events"`
 }

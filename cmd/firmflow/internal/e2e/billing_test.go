@@ -10,16 +10,14 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/firmflow/firmflow/cmd/firmflow/internal/e2e/harness"
 	"github.com/firmflow/firmflow/pkg/pg"
 	"github.com/firmflow/firmflow/pkg/pg/pgtest"
 	"github.com/firmflow/firmflow/services/billing/stripetest"
 )
 
-// TestMain stops the stripe-mock the tests start.
-func TestMain(m *testing.M) { stripetest.Main(m) }
-
 // stripeWebhookSecret is the webhook signing secret the stack's billing is given.
-const stripeWebhookSecret = "whsec_e2e"
+const stripeWebhookSecret = harness.StripeWebhookSecret
 
 // TestBillingThroughTheGateway subscribes a firm the way the app and Stripe do: the
 // owner gets a Checkout page, Stripe's signed webhook reports the subscription through
@@ -45,7 +43,7 @@ func TestBillingThroughTheGateway(t *testing.T) {
 		t.Fatalf("checkout = %s", checkout.raw)
 	}
 	sub := want(t, owner.do("GET", "/v1/"+alpha.name+"/subscription", nil), http.StatusOK, "subscription")
-	if sub.str("state") != "SUBSCRIPTION_STATE_NONE" || sub.str("access") != "ACCESS_FULL" {
+	if s := decode[subscription](t, sub); s.State != "SUBSCRIPTION_STATE_NONE" || s.Access != "ACCESS_FULL" {
 		t.Fatalf("new firm's subscription = %s", sub.raw)
 	}
 
@@ -65,7 +63,7 @@ func TestBillingThroughTheGateway(t *testing.T) {
 		}
 	}
 	sub = want(t, owner.do("GET", "/v1/"+alpha.name+"/subscription", nil), http.StatusOK, "subscription")
-	if sub.str("state") != "SUBSCRIPTION_STATE_ACTIVE" || sub.str("plan") != "standard" || sub.get("seats") != "1" {
+	if s := decode[subscription](t, sub); s.State != "SUBSCRIPTION_STATE_ACTIVE" || s.Plan != "standard" || s.Seats != "1" {
 		t.Errorf("subscription after the webhook = %s", sub.raw)
 	}
 
@@ -120,4 +118,12 @@ func (s *system) billingCustomer(t *testing.T, firmID string) string {
 		t.Fatal(err)
 	}
 	return customer
+}
+
+// subscription is the part of a firm's subscription the tests read.
+type subscription struct {
+	State  string `json:"state"`
+	Access string `json:"access"`
+	Plan   string `json:"plan"`
+	Seats  string `json:"seats"` // int64, a string in proto JSON
 }

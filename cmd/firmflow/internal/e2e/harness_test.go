@@ -1,151 +1,104 @@
 // Package e2e drives the whole system over HTTPS the way the single-page app and a
 // CRM integration do: real PostgreSQL, embedded NATS, every service on its own port
 // with mutual TLS, and the gateway as the only door.
+//
+// The package's tests share one stack, booted in TestMain; each test isolates itself
+// by signing up its own firm (emails are unique per sign-up). A test that tunes the
+// gateway or stops a dependency, or counts everything a stack did, gets a private one.
 package e2e
 
 import (
-	"bytes"
-	"context"
-	"crypto/rand"
-	"crypto/tls"
 	"crypto/x509"
-	"encoding/hex"
 	"encoding/json"
-	"io"
-	"log/slog"
+	"fmt"
 	"net/http"
 	"net/http/cookiejar"
 	"os"
-	"strings"
-	"sync"
 	"testing"
-	"time"
 
+	"github.com/firmflow/firmflow/cmd/firmflow/internal/e2e/harness"
 	"github.com/firmflow/firmflow/cmd/firmflow/internal/stack"
-	"github.com/firmflow/firmflow/pkg/pg"
-	"github.com/firmflow/firmflow/pkg/pg/pgtest"
 	"github.com/firmflow/firmflow/services/billing/stripetest"
 	gateway "github.com/firmflow/firmflow/services/gateway/server"
 )
 
-// system is a running stack and what the test needs to reach it.
+// shared is the stack every test without special needs runs against.
+var shared *harness.System
+
+// sharedTuning lifts the per-credential limit on the shared stack: tests send hundreds
+// of requests a second as one caller and test what the API does, not its limits
+// (TestGatewayLimitsAndBrowserRules tests those on a private stack).
+func sharedTuning(c *gateway.Config) { unthrottled(c) }
+
+func TestMain(m *testing.M) {
+	stripetest.Run(func() int {
+		var err error
+		if shared, err = harness.Boot(harness.Options{Tune: sharedTuning}); err != nil {
+			fmt.Fprintln(os.Stderr, "e2e: shared stack:", err)
+			return 1
+		}
+		code := m.Run()
+		if err := shared.Stop(); err != nil {
+			fmt.Fprintln(os.Stderr, "e2e: stop shared stack:", err)
+			if code == 0 {
+				code = 1
+			}
+		}
+		return code
+	})
+}
+
+// system is one test's view of a running stack.
 type system struct {
 	t     *testing.T
 	stack *stack.Stack
 	url   string
 	ca    *x509.CertPool
 	nats  string
-	logs  *syncBuffer
+	logs  *harness.Logs
 	// stripe is the Stripe billing talks to: stripe-mock behind a recording proxy.
 	stripe *stripetest.Stripe
+	h      *harness.System
 }
 
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// start brings up a private stack: its own databases, data dir, NATS and ports.
+// start gives the test the shared stack; with tune set (the test adjusts the gateway)
+// it boots a private one.
 func start(t *testing.T, tune func(*gateway.Config)) *system {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	suffix := make([]byte, 4)
-	_, _ = rand.Read(suffix)
-	prefix := "test_e2e_" + hex.EncodeToString(suffix) + "_"
-	logs := &syncBuffer{}
-	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-
-	// Tests share one client address, so the per-address limit is raised unless a
-	// test tunes it itself.
-	tuning := func(c *gateway.Config) {
-		c.IPRate, c.IPBurst = 10000, 10000
-		if tune != nil {
-			tune(c)
-		}
+	if tune == nil {
+		return view(t, shared)
 	}
-	stripe := stripetest.New(t)
-	s, err := stack.Start(ctx, stack.Options{
-		AdminDatabaseURL: pgtest.AdminURL(), DatabasePrefix: prefix, DataDir: t.TempDir(),
-		NATSPort: -1, GatewayAddr: "127.0.0.1:0", IdentityAddr: "127.0.0.1:0", WorkflowAddr: "127.0.0.1:0",
-		StripeAPIURL: stripe.URL, StripeWebhookSecret: stripeWebhookSecret,
-		GatewayTuning: tuning, Logger: logger,
-	})
-	if err != nil {
-		cancel()
-		t.Fatalf("start stack: %v", err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("stack stopped with: %v", err)
-		}
-		for _, db := range s.Databases {
-			if err := pg.DropDatabase(context.Background(), pgtest.AdminURL(), db); err != nil {
-				t.Errorf("drop %s: %v", db, err)
-			}
-		}
-		if t.Failed() {
-			t.Logf("stack logs:\n%s", tail(logs.String(), 60))
-		}
-	})
+	return startPrivate(t, tune)
+}
 
-	pem, err := os.ReadFile(s.Material.PKI.CAFile)
+// startPrivate boots a stack for this test alone: for tests that stop NATS, tune the
+// gateway, or count every event a stack produced.
+func startPrivate(t *testing.T, tune func(*gateway.Config)) *system {
+	t.Helper()
+	h, err := harness.Boot(harness.Options{Tune: tune})
 	if err != nil {
 		t.Fatal(err)
 	}
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(pem)
-	sys := &system{t: t, stack: s, url: s.GatewayURL, ca: pool, nats: s.NATSURL, logs: logs, stripe: stripe}
-	readyCtx, readyCancel := context.WithTimeout(ctx, 20*time.Second)
-	defer readyCancel()
-	if err := stack.WaitReady(readyCtx, func(ctx context.Context) error {
-		resp, err := sys.httpClient(nil).Get(sys.url + "/readyz")
-		if err != nil {
-			return err
+	s := view(t, h)
+	t.Cleanup(func() {
+		if err := h.Stop(); err != nil {
+			t.Errorf("stop stack: %v", err)
 		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return io.EOF
-		}
-		return nil
-	}); err != nil {
-		t.Fatalf("stack never became ready: %v", err)
-	}
-	return sys
+	})
+	return s
 }
 
-func tail(s string, lines int) string {
-	parts := strings.Split(s, "\n")
-	if len(parts) > lines {
-		parts = parts[len(parts)-lines:]
-	}
-	return strings.Join(parts, "\n")
+func view(t *testing.T, h *harness.System) *system {
+	s := &system{t: t, stack: h.Stack, url: h.URL, ca: h.CA, nats: h.NATS, logs: h.Logs, stripe: h.Stripe, h: h}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("stack logs:\n%s", harness.Tail(h.Logs.String(), 60))
+		}
+	})
+	return s
 }
 
-func (s *system) httpClient(jar http.CookieJar) *http.Client {
-	return &http.Client{
-		Jar:     jar,
-		Timeout: 30 * time.Second,
-		Transport: &http.Transport{
-			TLSClientConfig:   &tls.Config{RootCAs: s.ca, MinVersion: tls.VersionTLS12},
-			ForceAttemptHTTP2: true,
-		},
-	}
-}
+func (s *system) httpClient(jar http.CookieJar) *http.Client { return s.h.HTTPClient(jar) }
 
 // client is one caller: a browser (cookie jar + CSRF token) or an integration
 // (bearer API key).
@@ -166,12 +119,23 @@ func (s *system) integration(apiKey string) *client {
 	return &client{sys: s, http: s.httpClient(nil), bearer: apiKey}
 }
 
-// response is a decoded reply.
+// response is a decoded reply. Tests that read more than a field or two decode raw
+// into a small struct with decode.
 type response struct {
 	status int
 	header http.Header
 	body   map[string]any
 	raw    []byte
+}
+
+// decode reads the response body into a T, failing the test when it does not fit.
+func decode[T any](t *testing.T, r response) T {
+	t.Helper()
+	var v T
+	if err := json.Unmarshal(r.raw, &v); err != nil {
+		t.Fatalf("decode %T from %s: %v", v, truncate(string(r.raw), 300), err)
+	}
+	return v
 }
 
 func (r response) str(path ...string) string {
@@ -203,76 +167,30 @@ func (r response) list(key string) []map[string]any {
 	return out
 }
 
-// reason is the ErrorInfo reason of an error response.
-func (r response) reason() string {
-	details, _ := r.get("error", "details").([]any)
-	for _, d := range details {
-		if m, ok := d.(map[string]any); ok && strings.HasSuffix(m["@type"].(string), "ErrorInfo") {
-			s, _ := m["reason"].(string)
-			return s
-		}
-	}
-	return ""
+// errorReply is the typed error body, or the zero value for another body.
+func (r response) errorReply() harness.ErrorReply {
+	var e harness.ErrorReply
+	_ = json.Unmarshal(r.raw, &e)
+	return e
 }
 
+// reason is the ErrorInfo reason of an error response.
+func (r response) reason() string { return r.errorReply().Reason() }
+
 // fields lists the fields named by an error response's violations.
-func (r response) fields() []string {
-	var out []string
-	details, _ := r.get("error", "details").([]any)
-	for _, d := range details {
-		m, _ := d.(map[string]any)
-		vs, _ := m["field_violations"].([]any)
-		for _, v := range vs {
-			if fv, ok := v.(map[string]any); ok {
-				out = append(out, fv["field"].(string))
-			}
-		}
-	}
-	return out
-}
+func (r response) fields() []string { return r.errorReply().Fields() }
 
 // do sends a request; body may be nil, a string (sent as is) or a value to encode.
 func (c *client) do(method, path string, body any) response {
 	c.sys.t.Helper()
-	var reader io.Reader
-	switch b := body.(type) {
-	case nil:
-	case string:
-		reader = strings.NewReader(b)
-	case []byte:
-		reader = bytes.NewReader(b)
-	default:
-		data, err := json.Marshal(b)
-		if err != nil {
-			c.sys.t.Fatal(err)
-		}
-		reader = bytes.NewReader(data)
-	}
-	req, err := http.NewRequest(method, c.sys.url+path, reader)
+	hc := harness.Client{HTTP: c.http, URL: c.sys.url, CSRF: c.csrf, Bearer: c.bearer, Origin: c.origin}
+	r, err := hc.Do(method, path, body)
 	if err != nil {
 		c.sys.t.Fatal(err)
 	}
-	if reader != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if c.csrf != "" {
-		req.Header.Set("X-CSRF-Token", c.csrf)
-	}
-	if c.bearer != "" {
-		req.Header.Set("Authorization", "Bearer "+c.bearer)
-	}
-	if c.origin != "" {
-		req.Header.Set("Origin", c.origin)
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		c.sys.t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	out := response{status: resp.StatusCode, header: resp.Header, raw: raw}
-	if len(raw) > 0 {
-		_ = json.Unmarshal(raw, &out.body)
+	out := response{status: r.Status, header: r.Header, raw: r.Raw}
+	if len(r.Raw) > 0 {
+		_ = json.Unmarshal(r.Raw, &out.body)
 	}
 	return out
 }
@@ -293,7 +211,7 @@ func truncate(s string, n int) string {
 	return s
 }
 
-const password = "correct horse battery staple"
+const password = harness.Password
 
 // firm is a signed-up firm and its owner's browser.
 type firm struct {
@@ -303,16 +221,16 @@ type firm struct {
 	client *client
 }
 
+// signUp creates a firm (its owner's email unique to this call, so tests sharing a
+// stack never collide) and signs the owner in.
 func (s *system) signUp(t *testing.T, label string) firm {
 	t.Helper()
-	email := "owner@" + label + ".example"
-	c := s.browser()
-	r := want(t, c.do("POST", "/v1/signup", map[string]any{
-		"firm_display_name": label + " Bookkeeping", "email": email, "display_name": "Owner of " + label, "password": password,
-	}), http.StatusCreated, "sign up "+label)
-	f := firm{name: r.str("firm", "name"), owner: r.str("owner", "name"), email: email, client: c}
-	c.login(t, email, "")
-	return f
+	f, err := s.h.SignUp(label)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &client{sys: s, http: f.Client.HTTP, csrf: f.Client.CSRF}
+	return firm{name: f.Name, owner: f.Owner, email: f.Email, client: c}
 }
 
 // login signs the browser in and keeps the CSRF token for writes.
@@ -323,6 +241,6 @@ func (c *client) login(t *testing.T, email, code string) response {
 		body["totp_code"] = code
 	}
 	r := want(t, c.do("POST", "/v1/login", body), http.StatusOK, "login "+email)
-	c.csrf = r.str("csrf_token")
+	c.csrf = decode[harness.LoginReply](t, r).CSRFToken
 	return r
 }

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/firmflow/firmflow/cmd/firmflow/internal/e2e/harness"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -97,7 +98,7 @@ func TestReadmeExamples(t *testing.T) {
 	}
 	if runErr != nil {
 		if reached >= len(commands) || reached < 0 {
-			t.Fatalf("README examples: %v\n%s", runErr, tail(out.String(), 40))
+			t.Fatalf("README examples: %v\n%s", runErr, harness.Tail(out.String(), 40))
 		}
 		c := commands[reached]
 		t.Fatalf("%s:%d failed (%v) after %d of %d commands passed:\n%s\noutput:\n%s",

@@ -72,7 +72,7 @@ func collectNames(t *testing.T, c *client, path, key string) []string {
 // delete; then checks that the events reached JetStream without sensitive values.
 func TestClientsAsBrowserAndIntegration(t *testing.T) {
 	t.Parallel()
-	sys := start(t, unthrottled)
+	sys := start(t, nil) // the shared stack is unthrottled
 	alpha := sys.signUp(t, "clientele")
 	owner := alpha.client
 	firmPath := "/v1/" + alpha.name
@@ -348,7 +348,7 @@ type clientRoute struct {
 // of the victim's own firm tries what members may not do: 403, nothing changes.
 func TestEveryClientRouteRefusesAnotherFirmsObjects(t *testing.T) {
 	t.Parallel()
-	sys := start(t, unthrottled)
+	sys := start(t, nil) // the shared stack is unthrottled
 	alpha, beta := sys.signUp(t, "clientvictim"), sys.signUp(t, "clientintruder")
 	a := alpha.client
 	ap, bp := "/v1/"+alpha.name, "/v1/"+beta.name
@@ -465,7 +465,7 @@ func lastID(name string) string { return name[strings.LastIndex(name, "/")+1:] }
 // filters: each gets a 4xx, or is stored and read back exactly; never a 5xx.
 func TestHostileStringsInClientFieldsAreRefusedOrStoredLiterally(t *testing.T) {
 	t.Parallel()
-	sys := start(t, unthrottled)
+	sys := start(t, nil) // the shared stack is unthrottled
 	f := sys.signUp(t, "clienthostile")
 	c := f.client
 	fp := "/v1/" + f.name

@@ -3,10 +3,8 @@ package loadbench
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -14,9 +12,7 @@ import (
 	mathrand "math/rand/v2"
 	"net"
 	"net/http"
-	"net/http/cookiejar"
 	"net/url"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -26,6 +22,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"google.golang.org/grpc/metadata"
 
+	"github.com/firmflow/firmflow/cmd/firmflow/internal/e2e/harness"
 	"github.com/firmflow/firmflow/cmd/firmflow/internal/stack"
 	workflowv1 "github.com/firmflow/firmflow/pkg/gen/firmflow/workflow/v1"
 	"github.com/firmflow/firmflow/pkg/pg"
@@ -331,61 +328,26 @@ func (e *env) grpcContext() context.Context {
 
 func setUp(b *testing.B) *env {
 	b.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	suffix := make([]byte, 4)
-	_, _ = rand.Read(suffix)
 	workflowAddr := freeAddr(b) // the benchmark calls workflow directly too
-	s, err := stack.Start(ctx, stack.Options{
-		AdminDatabaseURL: pgtest.AdminURL(), DatabasePrefix: "bench_" + hex.EncodeToString(suffix) + "_", DataDir: b.TempDir(),
-		NATSPort: -1, GatewayAddr: "127.0.0.1:0", IdentityAddr: "127.0.0.1:0", WorkflowAddr: workflowAddr,
+	sys, err := harness.Boot(harness.Options{
 		// The load comes from one address and one key: lift the abuse limits.
-		GatewayTuning: func(c *gateway.Config) {
+		Tune: func(c *gateway.Config) {
 			c.IPRate, c.IPBurst, c.CredentialRate, c.CredentialBurst = 1e9, 1<<30, 1e9, 1<<30
 		},
-		Logger: slog.New(slog.DiscardHandler),
+		WorkflowAddr: workflowAddr, DataDir: b.TempDir(), Logger: slog.New(slog.DiscardHandler),
 	})
-	if err != nil {
-		cancel()
-		b.Fatalf("start stack: %v", err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
-	b.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			b.Errorf("stack stopped with: %v", err)
-		}
-		for _, db := range s.Databases {
-			if err := pg.DropDatabase(context.Background(), pgtest.AdminURL(), db); err != nil {
-				b.Errorf("drop %s: %v", db, err)
-			}
-		}
-	})
-	pem, err := os.ReadFile(s.Material.PKI.CAFile)
 	if err != nil {
 		b.Fatal(err)
 	}
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(pem)
-	e := &env{gateway: s.GatewayURL, full: httpsClient(pool, nil), paced: httpsClient(pool, nil)}
+	b.Cleanup(func() {
+		if err := sys.Stop(); err != nil {
+			b.Errorf("stop stack: %v", err)
+		}
+	})
+	s := sys.Stack
+	e := &env{gateway: sys.URL, full: httpsClient(sys.CA, nil), paced: httpsClient(sys.CA, nil)}
 	e.paced.Timeout = pacedTimeout
-	waitCtx, waitCancel := context.WithTimeout(ctx, 30*time.Second)
-	defer waitCancel()
-	if err := stack.WaitReady(waitCtx, func(context.Context) error {
-		resp, err := e.full.Get(e.gateway + "/readyz")
-		if err != nil {
-			return err
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("readyz %d", resp.StatusCode)
-		}
-		return nil
-	}); err != nil {
-		b.Fatalf("stack never became ready: %v", err)
-	}
-
-	e.signUp(b, pool)
+	e.signUp(b, sys)
 	adminURL, err := pg.WithUserAndDatabase(pgtest.AdminURL(), "", s.Databases["workflow"])
 	if err != nil {
 		b.Fatal(err)
@@ -490,41 +452,25 @@ func httpsClient(pool *x509.CertPool, jar http.CookieJar) *http.Client {
 }
 
 // signUp makes the firm and an API key for the load, as a firm would.
-func (e *env) signUp(b *testing.B, pool *x509.CertPool) {
+func (e *env) signUp(b *testing.B, sys *harness.System) {
 	b.Helper()
-	jar, _ := cookiejar.New(nil)
-	browser := httpsClient(pool, jar)
-	call := func(method, path, csrf string, body any) map[string]any {
-		raw, _ := json.Marshal(body)
-		req, _ := http.NewRequest(method, e.gateway+path, bytes.NewReader(raw))
-		req.Header.Set("Content-Type", "application/json")
-		if csrf != "" {
-			req.Header.Set("X-CSRF-Token", csrf)
-		}
-		resp, err := browser.Do(req)
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var out map[string]any
-		_ = json.NewDecoder(resp.Body).Decode(&out)
-		if resp.StatusCode >= 300 {
-			b.Fatalf("%s %s: %d %v", method, path, resp.StatusCode, out)
-		}
-		return out
+	f, err := sys.SignUp("load")
+	if err != nil {
+		b.Fatal(err)
 	}
-	const password = "correct horse battery staple"
-	signed := call("POST", "/v1/signup", "", map[string]any{
-		"firm_display_name": "Load Bookkeeping", "email": "owner@load.example", "display_name": "Owner", "password": password,
-	})
-	firmName := signed["firm"].(map[string]any)["name"].(string)
-	e.firmID = strings.TrimPrefix(firmName, "firms/")
-	csrf := call("POST", "/v1/login", "", map[string]any{"email": "owner@load.example", "password": password})["csrf_token"].(string)
-	key := call("POST", "/v1/"+firmName+"/apiKeys", csrf, map[string]any{
+	e.firmID = f.ID()
+	r, err := f.Client.Do("POST", "/v1/"+f.Name+"/apiKeys", map[string]any{
 		"display_name": "load", "scopes": []string{"projects:write", "tasks:write"},
 	})
-	e.apiKey = key["secret"].(string)
-	e.apiKeyID = key["name"].(string)[strings.LastIndex(key["name"].(string), "/")+1:]
+	var key harness.APIKeyReply
+	if err == nil && (r.Status != http.StatusCreated || r.Decode(&key) != nil) {
+		err = fmt.Errorf("create API key: %d %s", r.Status, r.Raw)
+	}
+	if err != nil {
+		b.Fatal(err)
+	}
+	e.apiKey = key.Secret
+	e.apiKeyID = key.Name[strings.LastIndex(key.Name, "/")+1:]
 }
 
 // seed writes the firm's clients, projects and tasks in a few set-based statements

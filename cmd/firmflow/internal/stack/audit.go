@@ -44,6 +44,7 @@ func startAudit(ctx context.Context, opts Options, s *Stack, material Material, 
 	cfg.RetentionURL, _ = pg.WithUserAndDatabase(opts.AdminDatabaseURL, "", name)
 	cfg.TLSCA, cfg.TLSCert, cfg.TLSKey = pki.CAFile, pki.CertFile("audit"), pki.KeyFile("audit")
 	cfg.PublicKeyFile, cfg.SigningKeyFile = material.PublicKey, signingKey
+	cfg.PageTokenKeyFile = material.PageTokenKeyFile
 	cfg.NATSURL, cfg.Telemetry = s.NATSURL, opts.Telemetry
 	// The stack runs billing too, whose changes of billing data the log must hold.
 	cfg.Streams = append(cfg.Streams, "FIRMFLOW_BILLING")

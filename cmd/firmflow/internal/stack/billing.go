@@ -38,6 +38,7 @@ func startBilling(ctx context.Context, opts Options, s *Stack, material Material
 	cfg.MigrateURL, _ = pg.WithUserAndDatabase(opts.AdminDatabaseURL, roles.Owner, name)
 	cfg.TLSCA, cfg.TLSCert, cfg.TLSKey = pki.CAFile, pki.CertFile("billing"), pki.KeyFile("billing")
 	cfg.PublicKeyFile, cfg.NATSURL, cfg.Telemetry = material.PublicKey, s.NATSURL, opts.Telemetry
+	cfg.PageTokenKeyFile = material.PageTokenKeyFile
 	cfg.StripeAPIURL = opts.StripeAPIURL
 	if opts.StripeWebhookSecret != "" {
 		cfg.StripeWebhookSecret = opts.StripeWebhookSecret

@@ -74,6 +74,9 @@ type Material struct {
 	SigningKey string
 	PublicKey  string
 	KEKFile    string
+	// PageTokenKeyFile is the secret audit and billing seal page tokens with
+	// (identity and workflow derive theirs from the KEK).
+	PageTokenKeyFile string
 }
 
 // Stack is a running system.
@@ -110,7 +113,14 @@ func Init(dataDir string) (Material, error) {
 			return Material{}, fmt.Errorf("key-encryption key: %w", err)
 		}
 	}
-	return Material{PKI: pki, SigningKey: signing, PublicKey: public, KEKFile: kekFile}, nil
+	pageTokenFile := filepath.Join(keys, "page-token")
+	if _, err := os.Stat(pageTokenFile); errors.Is(err, os.ErrNotExist) {
+		// Any 32 random bytes will do; a KEK is exactly that, in base64.
+		if err := os.WriteFile(pageTokenFile, []byte(fieldcrypt.GenerateKEK()+"\n"), 0o600); err != nil {
+			return Material{}, fmt.Errorf("page token key: %w", err)
+		}
+	}
+	return Material{PKI: pki, SigningKey: signing, PublicKey: public, KEKFile: kekFile, PageTokenKeyFile: pageTokenFile}, nil
 }
 
 // Start prepares everything and binds every listener; Run serves.
