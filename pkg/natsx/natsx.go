@@ -28,7 +28,8 @@ const DuplicateWindow = 2 * time.Hour
 // setting (EmbeddedOptions.SyncAlways); the key records which streams rely on it.
 const SyncMetadataKey = "firmflow.sync"
 
-// Connect dials NATS for the named client and opens JetStream on the connection.
+// Connect dials NATS for the named client and opens JetStream on the connection,
+// its publishes measured (Metered) under the client's name, which is the service's.
 // The connection reconnects forever: a service outlives broker restarts, and
 // publishers such as the outbox relay keep their events until JetStream
 // acknowledges them. The first connection attempt must succeed, so a wrong URL fails
@@ -71,7 +72,7 @@ func Connect(url, name string, extra ...nats.Option) (*nats.Conn, jetstream.JetS
 		nc.Close()
 		return nil, nil, fmt.Errorf("open jetstream: %w", err)
 	}
-	return nc, js, nil
+	return nc, Metered(js, name), nil
 }
 
 // EnsureStream creates the stream or brings an existing one to cfg, so every

@@ -15,9 +15,14 @@ import (
 
 	"github.com/firmflow/firmflow/pkg/natsx"
 	"github.com/firmflow/firmflow/pkg/natsx/natstest"
+	"github.com/firmflow/firmflow/pkg/telemetry"
+	"github.com/firmflow/firmflow/pkg/telemetry/telemetrytest"
 )
 
+var tel *telemetry.Telemetry
+
 func TestMain(m *testing.M) {
+	tel = telemetrytest.Setup("natsx-test")
 	otel.SetTextMapPropagator(propagation.TraceContext{})
 	os.Exit(m.Run())
 }

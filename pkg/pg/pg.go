@@ -34,6 +34,8 @@ func RolesFor(service string) Roles {
 // DB is a service's connection pool.
 type DB struct {
 	Pool *pgxpool.Pool
+
+	unobserve []func() error // ObservePool's registrations
 }
 
 // Open connects a pool and checks that the server answers.
@@ -53,8 +55,14 @@ func Open(ctx context.Context, databaseURL string) (*DB, error) {
 	return &DB{Pool: pool}, nil
 }
 
-// Close releases every connection.
-func (db *DB) Close() { db.Pool.Close() }
+// Close stops reporting the pool's metrics and releases every connection.
+func (db *DB) Close() {
+	for _, unregister := range db.unobserve {
+		_ = unregister()
+	}
+	db.unobserve = nil
+	db.Pool.Close()
+}
 
 // Ping reports whether the database answers; used by readiness probes.
 func (db *DB) Ping(ctx context.Context) error { return db.Pool.Ping(ctx) }

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/otlptranslator"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
 	otelprom "go.opentelemetry.io/otel/exporters/prometheus"
@@ -114,7 +115,10 @@ func newMeterProvider(res *resource.Resource) (*prometheus.Registry, *sdkmetric.
 	if err := registry.Register(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})); err != nil {
 		return nil, nil, fmt.Errorf("telemetry: register process collector: %w", err)
 	}
-	exporter, err := otelprom.New(otelprom.WithRegisterer(registry))
+	// Pinned rather than left to the exporter's default, which is due to change: the
+	// dashboard and alerts name metrics the Prometheus way, units and _total included.
+	exporter, err := otelprom.New(otelprom.WithRegisterer(registry),
+		otelprom.WithTranslationStrategy(otlptranslator.UnderscoreEscapingWithSuffixes))
 	if err != nil {
 		return nil, nil, fmt.Errorf("telemetry: create Prometheus exporter: %w", err)
 	}
