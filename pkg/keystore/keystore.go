@@ -65,6 +65,10 @@ func Open(ctx context.Context, databaseURL string, kek *fieldcrypt.KEK, service 
 	if err != nil {
 		return nil, fmt.Errorf("key store: %w", err)
 	}
+	if err := db.ObservePool(service); err != nil {
+		db.Close()
+		return nil, err
+	}
 	return NewPostgres(db, kek, service), nil
 }
 

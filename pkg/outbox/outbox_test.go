@@ -30,6 +30,8 @@ import (
 	"github.com/firmflow/firmflow/pkg/outbox"
 	"github.com/firmflow/firmflow/pkg/pg"
 	"github.com/firmflow/firmflow/pkg/pg/pgtest"
+	"github.com/firmflow/firmflow/pkg/telemetry"
+	"github.com/firmflow/firmflow/pkg/telemetry/telemetrytest"
 )
 
 const (
@@ -43,10 +45,14 @@ var migrations = fstest.MapFS{
 	"001_outbox.sql": {Data: []byte(`
 {{ template "shared/tenancy.sql" . }}
 {{ template "shared/outbox.sql" . }}
+{{ template "shared/outbox_backlog.sql" . }}
 `)},
 }
 
+var tel *telemetry.Telemetry
+
 func TestMain(m *testing.M) {
+	tel = telemetrytest.Setup("outbox-test")
 	otel.SetTextMapPropagator(propagation.TraceContext{})
 	os.Exit(m.Run())
 }

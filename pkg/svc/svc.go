@@ -94,6 +94,9 @@ func Start(ctx context.Context, opts Options, logger *slog.Logger) (_ *Runtime, 
 		return nil, err
 	}
 	r.closers = append(r.closers, r.DB.Close)
+	if err := r.DB.ObservePool(opts.Name); err != nil {
+		return nil, err
+	}
 	if r.NATS, r.JetStream, err = natsx.Connect(opts.NATSURL, opts.Name); err != nil {
 		return nil, err
 	}
@@ -109,7 +112,7 @@ func Start(ctx context.Context, opts Options, logger *slog.Logger) (_ *Runtime, 
 	if r.listeners, err = rpc.Listen(opts.GRPCAddr, opts.AdminAddr); err != nil {
 		return nil, err
 	}
-	r.relay = outbox.NewRelay(r.DB, r.JetStream, logger, outbox.RelayOptions{})
+	r.relay = outbox.NewRelay(r.DB, r.JetStream, logger, outbox.RelayOptions{Service: opts.Name})
 	r.ready = r.DB.Ping
 	return r, nil
 }

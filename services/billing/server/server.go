@@ -198,6 +198,9 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Server, err e
 			db.Close()
 		}
 	}()
+	if err := db.ObservePool("billing"); err != nil {
+		return nil, err
+	}
 
 	a := app.New(store.New(db), stripeapi.New(cfg.StripeConfig(logger)), cfg.AppConfig(), logger)
 	srv, health, err := rpc.NewServer(rpc.ServerConfig{
@@ -227,7 +230,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Server, err e
 	}
 	return &Server{
 		cfg: cfg, logger: logger, db: db, app: a, grpc: srv, listeners: listeners, nats: nc,
-		relay:    outbox.NewRelay(db, js, logger, outbox.RelayOptions{}),
+		relay:    outbox.NewRelay(db, js, logger, outbox.RelayOptions{Service: "billing"}),
 		consumer: inbox.NewConsumer(js, consumer, eventapi.Handler(a), logger),
 		admin:    telemetry.AdminServer(cfg.AdminAddr, cfg.Telemetry, a.Ready),
 	}, nil

@@ -157,6 +157,10 @@ func OpenKeyStore(ctx context.Context, cfg Config) (*KeyStore, error) {
 	if err != nil {
 		return nil, fmt.Errorf("key store: %w", err)
 	}
+	if err := db.ObservePool("lifecycle"); err != nil {
+		db.Close()
+		return nil, err
+	}
 	return &KeyStore{Postgres: keystore.NewPostgres(db, kek, "lifecycle"), db: db}, nil
 }
 
