@@ -77,7 +77,7 @@ func NewConsumer(js jetstream.JetStream, cfg Config, handler Handler, logger *sl
 }
 
 // Run consumes until ctx ends, then returns nil. The durable consumer is created (or
-// brought to the configuration) first; on a fresh one, delivery starts with the
+// brought to the configuration) first, and its lag reported to metrics while it runs; on a fresh one, delivery starts with the
 // oldest event the stream holds, so a new service catches up on history. When the
 // stream does not exist yet or NATS fails, Run logs, backs off and tries again.
 func (c *Consumer) Run(ctx context.Context) error {
@@ -114,6 +114,11 @@ func (c *Consumer) consume(ctx context.Context) (started bool, err error) {
 	if err != nil {
 		return false, fmt.Errorf("create consumer %s on %s: %w", c.cfg.Durable, c.cfg.Stream, err)
 	}
+	lag, err := natsx.ObserveConsumer(cons)
+	if err != nil {
+		return false, err
+	}
+	defer func() { _ = lag.Unregister() }()
 	it, err := cons.Messages()
 	if err != nil {
 		return false, fmt.Errorf("receive from consumer %s: %w", c.cfg.Durable, err)

@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/firmflow/firmflow/pkg/natsx"
 	"github.com/firmflow/firmflow/services/audit/chain"
 )
 
@@ -142,6 +143,11 @@ func (c *Consumer) consume(ctx context.Context, stream string) (progressed bool,
 	if err != nil {
 		return false, fmt.Errorf("create consumer: %w", err)
 	}
+	lag, err := natsx.ObserveConsumer(cons)
+	if err != nil {
+		return false, err
+	}
+	defer func() { _ = lag.Unregister() }()
 	it, err := cons.Messages(jetstream.PullMaxMessages(2 * c.opts.Batch))
 	if err != nil {
 		return false, fmt.Errorf("pull messages: %w", err)
@@ -271,6 +277,7 @@ func (c *Consumer) appendPart(ctx context.Context, p part, delay time.Duration) 
 		}
 		return fmt.Errorf("append %d events: %w", len(p.msgs), err)
 	}
+	observeDelay(ctx, p.msgs)
 	for _, msg := range p.msgs {
 		// A lost acknowledgement means a redelivery, which the log recognises.
 		if err := msg.Ack(); err != nil {
