@@ -125,7 +125,11 @@ func (e Errors) Handle(ctx context.Context, _ *runtime.ServeMux, _ runtime.Marsh
 		httpCode = withStatus.HTTPStatus
 		err = apierr.New(codes.InvalidArgument, "MALFORMED_PATH", "the request path is malformed")
 	}
-	writeStatus(w, httpCode, e.clientStatus(ctx, err))
+	st := e.clientStatus(ctx, err)
+	if apierr.Reason(st.Err()) == "ACCOUNT_LOCKED" {
+		reject(ctx, rejectLogin)
+	}
+	writeStatus(w, httpCode, st)
 }
 
 // HandleRouting is a runtime.RoutingErrorHandlerFunc: no route, or no such method on it.

@@ -1,0 +1,27 @@
+package httpapi
+
+import (
+	"context"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+
+	"github.com/firmflow/firmflow/pkg/telemetry"
+)
+
+// Kinds of refusal the gateway makes to protect the system rather than because the
+// request was wrong.
+const (
+	rejectIP         = "ip"         // the client address's rate limit (429)
+	rejectCredential = "credential" // the session's or API key's rate limit (429)
+	rejectOverload   = "overload"   // admission control: too many requests in flight (503)
+	rejectLogin      = "login"      // identity locked the account after failed sign-ins (429)
+)
+
+var rejections = telemetry.Must(telemetry.Meter("services/gateway/httpapi").Int64Counter(
+	"firmflow.gateway.rate_limit.rejections", metric.WithUnit("{request}"),
+	metric.WithDescription("Requests refused by a rate limit or by admission control, by kind: ip, credential, overload, login.")))
+
+func reject(ctx context.Context, kind string) {
+	rejections.Add(context.WithoutCancel(ctx), 1, metric.WithAttributes(attribute.String("kind", kind)))
+}
