@@ -51,7 +51,7 @@ func New(cfg Config) *Client {
 	backend := &stripe.BackendConfig{
 		HTTPClient: &http.Client{
 			Timeout:   cfg.Timeout,
-			Transport: otelhttp.NewTransport(http.DefaultTransport),
+			Transport: otelhttp.NewTransport(meteredTransport{next: http.DefaultTransport}),
 		},
 		LeveledLogger:     quietLogger{logger: logger},
 		MaxNetworkRetries: stripe.Int64(cfg.MaxRetries),

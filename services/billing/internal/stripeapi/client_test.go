@@ -9,11 +9,18 @@ import (
 	"testing"
 	"time"
 
+	"github.com/firmflow/firmflow/pkg/telemetry"
+	"github.com/firmflow/firmflow/pkg/telemetry/telemetrytest"
 	"github.com/firmflow/firmflow/services/billing/internal/stripeapi"
 	"github.com/firmflow/firmflow/services/billing/stripetest"
 )
 
-func TestMain(m *testing.M) { stripetest.Main(m) }
+var tel *telemetry.Telemetry
+
+func TestMain(m *testing.M) {
+	tel = telemetrytest.Setup("billing-test")
+	stripetest.Main(m)
+}
 
 const firmID = "0b0e5f6e-4c2a-4a37-9d0b-1f0e7f4b2a11"
 
