@@ -43,8 +43,16 @@ type metered struct {
 	service metric.MeasurementOption
 }
 
-// Metered returns js with its publishes measured for service.
+// publishErrorReasons are the reason label's values; see publishErrorReason.
+var publishErrorReasons = []string{"timeout", "no_responders", "disconnected", "refused", "other"}
+
+// Metered returns js with its publishes measured for service. Its error counts
+// start at 0 for every reason, so that rate() and alerts see a series from the start.
 func Metered(js jetstream.JetStream, service string) jetstream.JetStream {
+	for _, reason := range publishErrorReasons {
+		publishErrors.Add(context.Background(), 0, metric.WithAttributes(
+			attribute.String("service", service), attribute.String("reason", reason)))
+	}
 	return metered{JetStream: js, service: metric.WithAttributes(attribute.String("service", service))}
 }
 

@@ -22,6 +22,14 @@ var rejections = telemetry.Must(telemetry.Meter("services/gateway/httpapi").Int6
 	"firmflow.gateway.rate_limit.rejections", metric.WithUnit("{request}"),
 	metric.WithDescription("Requests refused by a rate limit or by admission control, by kind: ip, credential, overload, login.")))
 
+// startRejectionCounts makes every kind's series exist, at 0, before its first
+// refusal, so that rate() and alerts see a series from the start.
+func startRejectionCounts() {
+	for _, kind := range []string{rejectIP, rejectCredential, rejectOverload, rejectLogin} {
+		rejections.Add(context.Background(), 0, metric.WithAttributes(attribute.String("kind", kind)))
+	}
+}
+
 func reject(ctx context.Context, kind string) {
 	rejections.Add(context.WithoutCancel(ctx), 1, metric.WithAttributes(attribute.String("kind", kind)))
 }

@@ -98,6 +98,7 @@ func (l *RateLimiter) keys() int {
 // body, asking identity) happens. IPv6 clients are limited per /64, the block one
 // subscriber normally holds, or one client could use a fresh address per request.
 func LimitClients(l *RateLimiter) func(http.Handler) http.Handler {
+	startRejectionCounts()
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if ok, wait := l.Allow(clientKey(requestFrom(r).clientIP)); !ok {

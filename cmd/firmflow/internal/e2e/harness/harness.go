@@ -27,6 +27,7 @@ import (
 	"github.com/firmflow/firmflow/cmd/firmflow/internal/stack"
 	"github.com/firmflow/firmflow/pkg/pg"
 	"github.com/firmflow/firmflow/pkg/pg/pgtest"
+	"github.com/firmflow/firmflow/pkg/telemetry"
 	"github.com/firmflow/firmflow/services/billing/stripetest"
 	gateway "github.com/firmflow/firmflow/services/gateway/server"
 )
@@ -50,6 +51,9 @@ type Options struct {
 	DataDir string
 	// Logger receives every service's logs; nil keeps them in System.Logs.
 	Logger *slog.Logger
+	// Telemetry serves the services' /metrics (every service in the process shares
+	// it); nil leaves the admin ports without metrics.
+	Telemetry *telemetry.Telemetry
 }
 
 // System is a running stack and what a caller needs to reach it.
@@ -121,7 +125,7 @@ func Boot(opts Options) (_ *System, err error) {
 				opts.Tune(c)
 			}
 		},
-		Logger: logger,
+		Logger: logger, Telemetry: opts.Telemetry,
 	})
 	if err != nil {
 		cancel()
