@@ -20,7 +20,8 @@ func TestStripeAttemptsAreTimedAndFailuresCountedByReason(t *testing.T) {
 	before := scrape()
 	attempts := func(m telemetrytest.Metrics, op string) float64 {
 		v, _ := m.Value("firmflow_stripe_request_duration_seconds", "operation", op)
-		return v - func() float64 { v, _ := before.Value("firmflow_stripe_request_duration_seconds", "operation", op); return v }()
+		was, _ := before.Value("firmflow_stripe_request_duration_seconds", "operation", op)
+		return v - was
 	}
 	failures := func(m telemetrytest.Metrics, op, reason string) float64 {
 		v, _ := m.Value("firmflow_stripe_request_errors_total", "operation", op, "reason", reason)
