@@ -38,17 +38,20 @@ func (m meteredTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	ctx := context.WithoutCancel(r.Context())
 	op := attribute.String("operation", operation(r))
 	callDuration.Record(ctx, time.Since(start).Seconds(), metric.WithAttributes(op))
-	if reason := failure(resp, err); reason != "" {
+	if reason := failure(r.Context(), resp, err); reason != "" {
 		callErrors.Add(ctx, 1, metric.WithAttributes(op, attribute.String("reason", reason)))
 	}
 	return resp, err
 }
 
-// failure names why an attempt failed, or is empty when it did not.
-func failure(resp *http.Response, err error) string {
+// failure names why an attempt failed, or is empty when it did not. The client's
+// timeout shows as the request's context running out while the transport reports
+// only "request canceled".
+func failure(ctx context.Context, resp *http.Response, err error) string {
 	var netErr net.Error
 	switch {
-	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr) && netErr.Timeout():
+	case err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded),
+		errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr) && netErr.Timeout():
 		return "timeout"
 	case err != nil:
 		return "network"
