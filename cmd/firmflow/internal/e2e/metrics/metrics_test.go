@@ -30,7 +30,8 @@ func TestMain(m *testing.M) {
 		tel = telemetrytest.Setup("firmflow")
 		var err error
 		sys, err = harness.Boot(harness.Options{Telemetry: tel, Tune: func(c *gateway.Config) {
-			c.CredentialRate, c.CredentialBurst = 100000, 100000
+			// Low enough for a test to reach in a moment, high enough for exercise.
+			c.CredentialRate, c.CredentialBurst = 5, 30
 		}})
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "metrics: stack:", err)
@@ -170,4 +171,76 @@ func TestDashboardNamesOnlyMetricsTheServicesExpose(t *testing.T) {
 		}
 	}
 	t.Logf("%d panels' queries name %d metrics, all exposed", len(exprs), len(names))
+}
+
+func TestEach429FromTheCredentialLimitIsCounted(t *testing.T) {
+	exercise(t)
+	firm, err := sys.SignUp("limited")
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, _ := telemetrytest.Scrape(t, tel).Value("firmflow_gateway_rate_limit_rejections_total", "kind", "credential")
+	limited := 0
+	for i := 0; i < 200 && limited < 3; i++ {
+		r, err := firm.Client.Do(http.MethodGet, "/v1/"+firm.Name, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Status == http.StatusTooManyRequests {
+			limited++
+		}
+	}
+	if limited == 0 {
+		t.Fatal("the credential limit never answered 429")
+	}
+	after, _ := telemetrytest.Scrape(t, tel).Value("firmflow_gateway_rate_limit_rejections_total", "kind", "credential")
+	if after-before != float64(limited) {
+		t.Errorf("credential rejections went up by %v for %d responses 429", after-before, limited)
+	}
+}
+
+// Last: it takes NATS away from the shared stack.
+func TestAccessEventsNATSNeverTookAreCountedAsPublishErrors(t *testing.T) {
+	exercise(t)
+	firm, err := sys.SignUp("outage")
+	if err != nil {
+		t.Fatal(err)
+	}
+	errorsOf := func(m telemetrytest.Metrics) float64 {
+		v, _ := m.Value("firmflow_jetstream_publish_errors_total", "service", "gateway")
+		return v
+	}
+	before := errorsOf(telemetrytest.Scrape(t, tel))
+
+	sys.Stack.StopNATS()
+	r, err := firm.Client.Do(http.MethodGet, "/v1/"+firm.Name, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Status != http.StatusServiceUnavailable {
+		t.Fatalf("request while NATS is down answered %d, want 503", r.Status)
+	}
+	if n := errorsOf(telemetrytest.Scrape(t, tel)) - before; n < 1 {
+		t.Errorf("gateway publish errors went up by %v after a refused access event, want at least 1", n)
+	}
+
+	if err := sys.Stack.StartNATS(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		r, err := firm.Client.Do(http.MethodGet, "/v1/"+firm.Name, nil)
+		if err == nil && r.Status == http.StatusOK {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the gateway never served again after NATS returned: %v %d", err, r.Status)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	// The relays publish what waited, and the 503's follow-up access event goes out.
+	telemetrytest.Eventually(t, scrape(t), 30*time.Second, "every outbox to drain after the outage", func(m telemetrytest.Metrics) bool {
+		backlog, ok := m.Value("firmflow_outbox_backlog_events")
+		return ok && backlog == 0
+	})
 }
