@@ -27,11 +27,12 @@ var (
 // answer delays the scrape by this much at most.
 const backlogQueryTimeout = time.Second
 
-// observeBacklog reports db's outbox backlog, labelled with service, at each scrape
-// (one query through outbox_backlog(), from shared/outbox_backlog.sql) until the
-// registration is unregistered. A scrape the database does not answer reports
-// nothing for the service rather than a stale figure.
-func observeBacklog(db *pg.DB, service string) (metric.Registration, error) {
+// ObserveBacklog reports db's outbox backlog (unpublished events and the age of the
+// oldest), labelled with service, at each scrape until the registration is
+// unregistered: one query through outbox_backlog(), which the service's migrations
+// include from shared/outbox_backlog.sql. A scrape the database does not answer
+// reports nothing for the service rather than a stale figure.
+func ObserveBacklog(db *pg.DB, service string) (metric.Registration, error) {
 	attrs := metric.WithAttributes(attribute.String("service", service))
 	reg, err := meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
 		ctx, cancel := context.WithTimeout(ctx, backlogQueryTimeout)

@@ -19,7 +19,11 @@ func TestBacklogGrowsWhileNATSIsAwayAndDrainsWhenItReturns(t *testing.T) {
 	const service = "backlogtest"
 	scrape := func() telemetrytest.Metrics { return telemetrytest.Scrape(t, tel) }
 
-	stop := runRelay(t, e.relay(t, outbox.RelayOptions{Service: service, AckTimeout: time.Second}))
+	backlog, err := outbox.ObserveBacklog(e.db, service)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := runRelay(t, e.relay(t, outbox.RelayOptions{AckTimeout: time.Second}))
 	write(t, e.db, firmA, note(firmA, "published at once"))
 	telemetrytest.Eventually(t, scrape, 10*time.Second, "the first event to be published", func(m telemetrytest.Metrics) bool {
 		n, ok := m.Value("firmflow_outbox_backlog_events", "service", service)
@@ -52,7 +56,10 @@ func TestBacklogGrowsWhileNATSIsAwayAndDrainsWhenItReturns(t *testing.T) {
 	})
 
 	stop()
+	if err := backlog.Unregister(); err != nil {
+		t.Fatal(err)
+	}
 	if _, ok := scrape().Value("firmflow_outbox_backlog_events", "service", service); ok {
-		t.Error("a stopped relay still reports its backlog")
+		t.Error("the backlog is still reported once unregistered")
 	}
 }

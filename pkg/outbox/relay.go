@@ -43,10 +43,6 @@ type RelayOptions struct {
 	Interval time.Duration
 	// AckTimeout bounds the wait for each publish acknowledgement; default 5s.
 	AckTimeout time.Duration
-	// Service, when set, labels the backlog metrics the relay reports while it runs
-	// (the outbox's unpublished events and the age of the oldest); the database
-	// needs shared/outbox_backlog.sql. Empty reports none.
-	Service string
 }
 
 // Relay publishes committed outbox events to JetStream. It marks an event published
@@ -63,7 +59,6 @@ type Relay struct {
 	batch      int
 	interval   time.Duration
 	ackTimeout time.Duration
-	service    string
 }
 
 // NewRelay returns a relay reading db's outbox as its runtime role and publishing
@@ -80,7 +75,6 @@ func NewRelay(db *pg.DB, js jetstream.JetStream, logger *slog.Logger, opts Relay
 		batch:      opts.Batch,
 		interval:   opts.Interval,
 		ackTimeout: opts.AckTimeout,
-		service:    opts.Service,
 	}
 	if r.batch <= 0 {
 		r.batch = 100
@@ -101,13 +95,6 @@ func NewRelay(db *pg.DB, js jetstream.JetStream, logger *slog.Logger, opts Relay
 // database is back, or the listener reconnected): events wait in the outbox
 // meanwhile, and go out within moments of the outage ending.
 func (r *Relay) Run(ctx context.Context) error {
-	if r.service != "" {
-		reg, err := observeBacklog(r.db, r.service)
-		if err != nil {
-			return err
-		}
-		defer func() { _ = reg.Unregister() }()
-	}
 	wake := make(chan struct{}, 1)
 	var wg sync.WaitGroup
 	defer wg.Wait()

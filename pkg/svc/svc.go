@@ -97,6 +97,11 @@ func Start(ctx context.Context, opts Options, logger *slog.Logger) (_ *Runtime, 
 	if err := r.DB.ObservePool(opts.Name); err != nil {
 		return nil, err
 	}
+	backlog, err := outbox.ObserveBacklog(r.DB, opts.Name)
+	if err != nil {
+		return nil, err
+	}
+	r.closers = append(r.closers, func() { _ = backlog.Unregister() })
 	if r.NATS, r.JetStream, err = natsx.Connect(opts.NATSURL, opts.Name); err != nil {
 		return nil, err
 	}
@@ -112,7 +117,7 @@ func Start(ctx context.Context, opts Options, logger *slog.Logger) (_ *Runtime, 
 	if r.listeners, err = rpc.Listen(opts.GRPCAddr, opts.AdminAddr); err != nil {
 		return nil, err
 	}
-	r.relay = outbox.NewRelay(r.DB, r.JetStream, logger, outbox.RelayOptions{Service: opts.Name})
+	r.relay = outbox.NewRelay(r.DB, r.JetStream, logger, outbox.RelayOptions{})
 	r.ready = r.DB.Ping
 	return r, nil
 }

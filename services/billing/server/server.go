@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"go.opentelemetry.io/otel/metric"
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -160,6 +161,7 @@ type Server struct {
 	nats      *nats.Conn
 	relay     *outbox.Relay
 	consumer  *inbox.Consumer
+	backlog   metric.Registration // the outbox backlog metrics, until Run ends
 }
 
 // Migrate applies billing's migrations as the owner role.
@@ -201,6 +203,11 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Server, err e
 	if err := db.ObservePool("billing"); err != nil {
 		return nil, err
 	}
+	backlog, err := outbox.ObserveBacklog(db, "billing")
+	if err != nil {
+		return nil, err
+	}
+	closers = append(closers, func() { _ = backlog.Unregister() })
 
 	a := app.New(store.New(db), stripeapi.New(cfg.StripeConfig(logger)), cfg.AppConfig(), logger)
 	srv, health, err := rpc.NewServer(rpc.ServerConfig{
@@ -230,9 +237,10 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Server, err e
 	}
 	return &Server{
 		cfg: cfg, logger: logger, db: db, app: a, grpc: srv, listeners: listeners, nats: nc,
-		relay:    outbox.NewRelay(db, js, logger, outbox.RelayOptions{Service: "billing"}),
+		relay:    outbox.NewRelay(db, js, logger, outbox.RelayOptions{}),
 		consumer: inbox.NewConsumer(js, consumer, eventapi.Handler(a), logger),
 		admin:    telemetry.AdminServer(cfg.AdminAddr, cfg.Telemetry, a.Ready),
+		backlog:  backlog,
 	}, nil
 }
 
@@ -246,6 +254,7 @@ func (s *Server) GRPCServer() *grpc.Server { return s.grpc }
 // events and the reconciler beside the gRPC server.
 func (s *Server) Run(ctx context.Context) error {
 	defer s.db.Close()
+	defer func() { _ = s.backlog.Unregister() }()
 	defer s.nats.Close()
 	s.logger.InfoContext(ctx, "billing serving", slog.String("addr", s.Addr()))
 	g, ctx := errgroup.WithContext(ctx)
