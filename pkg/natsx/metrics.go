@@ -90,7 +90,8 @@ func publishErrorReason(err error) string {
 	case errors.Is(err, jetstream.ErrNoStreamResponse), errors.Is(err, nats.ErrNoResponders):
 		return "no_responders"
 	case errors.Is(err, nats.ErrConnectionClosed), errors.Is(err, nats.ErrDisconnected),
-		errors.Is(err, nats.ErrConnectionReconnecting), errors.Is(err, nats.ErrConnectionDraining):
+		errors.Is(err, nats.ErrConnectionReconnecting), errors.Is(err, nats.ErrConnectionDraining),
+		errors.Is(err, nats.ErrReconnectBufExceeded): // a client without a reconnect buffer, while away
 		return "disconnected"
 	case errors.As(err, &apiErr), errors.Is(err, nats.ErrMaxPayload):
 		return "refused"

@@ -220,8 +220,12 @@ func TestAccessEventsNATSNeverTookAreCountedAsPublishErrors(t *testing.T) {
 	if r.Status != http.StatusServiceUnavailable {
 		t.Fatalf("request while NATS is down answered %d, want 503", r.Status)
 	}
-	if n := errorsOf(telemetrytest.Scrape(t, tel)) - before; n < 1 {
+	during := telemetrytest.Scrape(t, tel)
+	if n := errorsOf(during) - before; n < 1 {
 		t.Errorf("gateway publish errors went up by %v after a refused access event, want at least 1", n)
+	}
+	if n, _ := during.Value("firmflow_jetstream_publish_errors_total", "service", "gateway", "reason", "other"); n != 0 {
+		t.Errorf("%v gateway publish errors of no known reason; an outage is \"disconnected\" or \"timeout\"", n)
 	}
 
 	if err := sys.Stack.StartNATS(); err != nil {
