@@ -45,9 +45,13 @@ lint: tools
 bench:
 	go test -run '^$$' -bench . -benchmem $(PACKAGES)
 
-## fuzz: run every Go fuzz target (func Fuzz... in a _test.go) for FUZZTIME each; make test runs their seed corpora
+## fuzz: run every Go fuzz target (func Fuzz... in a _test.go) for FUZZTIME each (make test runs their seed
+## corpora), then HOSTILE_REQUESTS generated hostile requests over every REST operation of a running stack
 FUZZTIME ?= 30s
+HOSTILE_REQUESTS ?= 100000
 fuzz: tools
+	FIRMFLOW_HOSTILE_REQUESTS=$(HOSTILE_REQUESTS) FIRMFLOW_STRIPE_MOCK=$(BIN)/stripe-mock go test -count=1 -timeout 3h \
+	  -run '^TestHostileInputOverEveryOperation$$' -v ./cmd/firmflow/internal/e2e/ | grep -E '^(---|ok|FAIL)|hostile_test'
 	@set -e; grep -rl --include='*_test.go' '^func Fuzz' cmd pkg services | sort | while read -r file; do \
 	  for target in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' "$$file"); do \
 	    echo "== $$target ($$(dirname $$file))"; \
