@@ -50,7 +50,7 @@ bench:
 FUZZTIME ?= 30s
 HOSTILE_REQUESTS ?= 100000
 fuzz: tools
-	FIRMFLOW_HOSTILE_REQUESTS=$(HOSTILE_REQUESTS) FIRMFLOW_STRIPE_MOCK=$(BIN)/stripe-mock go test -count=1 -timeout 3h \
+	set -o pipefail; FIRMFLOW_HOSTILE_REQUESTS=$(HOSTILE_REQUESTS) FIRMFLOW_STRIPE_MOCK=$(BIN)/stripe-mock go test -count=1 -timeout 3h \
 	  -run '^TestHostileInputOverEveryOperation$$' -v ./cmd/firmflow/internal/e2e/ | grep -E '^(---|ok|FAIL)|hostile_test'
 	@set -e; grep -rl --include='*_test.go' '^func Fuzz' cmd pkg services | sort | while read -r file; do \
 	  for target in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' "$$file"); do \
