@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"fmt"
 	"strings"
 
 	"github.com/firmflow/firmflow/pkg/apierr"
@@ -168,6 +169,9 @@ func (a *App) CreateClient(ctx context.Context, p principal.Principal, firmID st
 		if err := require(ctx, q, p, domain.CategoryClients, domain.ActionCreate, c.AssignedTo(p.UserID)); err != nil {
 			return err
 		}
+		if err := requireMembers(ctx, q, clientAssignees("client.assignees", c.Assignees)...); err != nil {
+			return err
+		}
 		earlier, claimed, err := q.ClaimRequest(ctx, requestID, ClientName(firmID, c.ID))
 		if err != nil {
 			return err
@@ -234,6 +238,11 @@ func (a *App) UpdateClient(ctx context.Context, p principal.Principal, firmID, c
 		}
 		if err := checkEtag(patch.Etag, r.Client.Version, "client"); err != nil {
 			return err
+		}
+		if patch.Assignees != nil {
+			if err := requireMembers(ctx, q, clientAssignees("client.assignees", *patch.Assignees)...); err != nil {
+				return err
+			}
 		}
 		key := a.lazyFirmKey(ctx, q)
 		defer key.close()
@@ -317,4 +326,13 @@ func (a *App) DeleteClient(ctx context.Context, p principal.Principal, firmID, c
 		}
 		return emit(ctx, q, p, "client_deleted", &eventsv1.ClientDeleted{Client: ClientName(firmID, clientID)})
 	})
+}
+
+// clientAssignees names each assignee of a client as field[i].
+func clientAssignees(field string, ids []string) []memberRef {
+	refs := make([]memberRef, len(ids))
+	for i, id := range ids {
+		refs[i] = memberRef{fmt.Sprintf("%s[%d]", field, i), id}
+	}
+	return refs
 }
