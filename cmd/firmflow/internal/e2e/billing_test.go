@@ -28,17 +28,7 @@ func TestBillingThroughTheGateway(t *testing.T) {
 	alpha := sys.signUp(t, "billing-alpha")
 	owner := alpha.client
 
-	// Billing sets the firm up from identity's event; until then checkout says so.
-	var checkout response
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		checkout = owner.do("POST", "/v1/"+alpha.name+"/subscription:checkout", map[string]any{"plan": "standard", "request_id": "first"})
-		if checkout.status != http.StatusBadRequest || checkout.reason() != "BILLING_NOT_READY" || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	want(t, checkout, http.StatusOK, "checkout")
+	checkout := checkoutWhenReady(t, alpha, "first")
 	if !strings.HasPrefix(checkout.str("url"), sys.stripe.URL+"/checkout/cs_") { // the development Stripe's page
 		t.Fatalf("checkout = %s", checkout.raw)
 	}
@@ -70,7 +60,7 @@ func TestBillingThroughTheGateway(t *testing.T) {
 	member, _ := alpha.member(t, sys, "sam@billing-alpha.example")
 	want(t, member.do("GET", "/v1/"+alpha.name+"/subscription", nil), http.StatusForbidden, "member reads billing")
 	want(t, member.do("GET", "/v1/"+alpha.name+"/invoices", nil), http.StatusForbidden, "member lists invoices")
-	deadline = time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(20 * time.Second)
 	for len(sys.stripe.Requests(http.MethodPost, "/v1/subscription_items/si_e2e")) == 0 && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -90,16 +80,7 @@ func TestCheckoutLeavesTheFirmPaidAndWritable(t *testing.T) {
 	sys := start(t, nil)
 	f := sys.signUp(t, "billing-paid")
 	owner := f.client
-	var checkout response
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		checkout = owner.do("POST", "/v1/"+f.name+"/subscription:checkout", map[string]any{"plan": "standard", "request_id": "pay"})
-		if checkout.status != http.StatusBadRequest || checkout.reason() != "BILLING_NOT_READY" || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	want(t, checkout, http.StatusOK, "checkout")
+	checkout := checkoutWhenReady(t, f, "pay")
 	page, err := http.Get(checkout.str("url")) // the person pays
 	if err != nil {
 		t.Fatal(err)
@@ -131,6 +112,22 @@ func TestCheckoutLeavesTheFirmPaidAndWritable(t *testing.T) {
 	if again.State != s.State || again.Access != "ACCESS_FULL" || !again.CurrentPeriodEnd.Equal(s.CurrentPeriodEnd) {
 		t.Errorf("subscription drifted: %+v, was %+v", again, s)
 	}
+}
+
+// checkoutWhenReady asks for the firm's Checkout page as its owner. Billing sets the
+// firm up from identity's event; until then checkout answers BILLING_NOT_READY.
+func checkoutWhenReady(t *testing.T, f firm, requestID string) response {
+	t.Helper()
+	var checkout response
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		checkout = f.client.do("POST", "/v1/"+f.name+"/subscription:checkout", map[string]any{"plan": "standard", "request_id": requestID})
+		if checkout.status != http.StatusBadRequest || checkout.reason() != "BILLING_NOT_READY" || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return want(t, checkout, http.StatusOK, "checkout")
 }
 
 // stripeWebhook posts a webhook as Stripe does and returns the status.

@@ -3,6 +3,8 @@ package app
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/firmflow/firmflow/pkg/apierr"
@@ -188,6 +190,9 @@ func (a *App) CreateClient(ctx context.Context, p principal.Principal, firmID st
 		if err := domain.InvalidFields("client.", problems); err != nil {
 			return err
 		}
+		if err := requireMembers(ctx, q, customMembers(defs, values, firmID)...); err != nil {
+			return err
+		}
 		c.CustomFields = nilIfEmpty(values)
 		key := a.lazyFirmKey(ctx, q)
 		defer key.close()
@@ -272,6 +277,9 @@ func (a *App) UpdateClient(ctx context.Context, p principal.Principal, firmID, c
 			if err := domain.InvalidFields("client.", problems); err != nil {
 				return err
 			}
+			if err := requireMembers(ctx, q, customMembers(defs, values, firmID)...); err != nil {
+				return err
+			}
 			c.CustomFields = nilIfEmpty(values)
 			if err := q.SetClientFieldValues(ctx, c.ID, c.CustomFields); err != nil {
 				return err
@@ -333,6 +341,18 @@ func clientAssignees(field string, ids []string) []memberRef {
 	refs := make([]memberRef, len(ids))
 	for i, id := range ids {
 		refs[i] = memberRef{fmt.Sprintf("%s[%d]", field, i), id}
+	}
+	return refs
+}
+
+// customMembers are the members named by the values of the client's member fields.
+func customMembers(defs map[string]domain.CustomField, values map[string]any, firmID string) []memberRef {
+	var refs []memberRef
+	for _, k := range slices.Sorted(maps.Keys(values)) {
+		if name, ok := values[k].(string); ok && defs[k].Type == domain.FieldMember {
+			id, _ := domain.MemberID(firmID, name)
+			refs = append(refs, memberRef{"client.custom_fields." + k, id})
+		}
 	}
 	return refs
 }

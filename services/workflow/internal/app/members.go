@@ -135,7 +135,7 @@ func (a *App) MemberJoined(ctx context.Context, m inbox.Message, memberID string
 // MemberRemoved records that a member left the firm, from identity's member_removed
 // event, and releases their open work: tasks not complete, projects not completed
 // and series lose them as assignee (the firm assigns someone else), clients drop
-// them from their assignees, and their capacity goes. Each change is announced as
+// them from their assignees and member fields, and their capacity goes. Each change is announced as
 // the firm's own edits are, by the actor who removed the member.
 func (a *App) MemberRemoved(ctx context.Context, m inbox.Message, memberID string) error {
 	return a.store.InFirm(ctx, m.FirmID, func(q *store.Queries) error {
@@ -165,8 +165,8 @@ func (a *App) MemberRemoved(ctx context.Context, m inbox.Message, memberID strin
 		for _, id := range released.SeriesIDs {
 			events.add("series_updated", &eventsv1.SeriesChanged{Series: seriesName(firmID, id), ChangedFields: assignee})
 		}
-		for _, id := range released.ClientIDs {
-			events.add("client_updated", &eventsv1.ClientUpdated{Client: ClientName(firmID, id), ChangedFields: []string{"assignees"}})
+		for _, c := range released.Clients {
+			events.add("client_updated", &eventsv1.ClientUpdated{Client: ClientName(firmID, c.ID), ChangedFields: c.Fields})
 		}
 		if released.Capacities > 0 {
 			events.add("member_capacity_changed", &eventsv1.MemberCapacityChanged{

@@ -36,6 +36,9 @@ func TestReferencesToAnyoneButTheFirmsMembersAreRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if _, err := f.app.CreateCustomField(ctx, f.admin, f.firm, domain.CustomField{Key: "manager", DisplayName: "Manager", Type: domain.FieldMember}, ""); err != nil {
+		t.Fatal(err)
+	}
 	outsiders := map[string]string{
 		"another firm's member": f.other.UserID,
 		"nobody":                uuid.NewString(),
@@ -55,6 +58,9 @@ func TestReferencesToAnyoneButTheFirmsMembersAreRefused(t *testing.T) {
 		wantNotMember(t, err, "capacity.name")
 		_, err = f.app.CreateClient(ctx, f.owner, f.firm, domain.Client{DisplayName: "x", Assignees: []string{f.member.UserID, id}}, "")
 		wantNotMember(t, err, "client.assignees[1]")
+		_, err = f.app.CreateClient(ctx, f.writer, f.firm, domain.Client{DisplayName: "x", CustomFields: map[string]any{
+			"manager": "firms/" + f.firm + "/members/" + id}}, "")
+		wantNotMember(t, err, "client.custom_fields.manager")
 		_, err = f.app.CreateTemplate(ctx, f.owner, f.firm, domain.Template{DisplayName: "x",
 			Tasks: []domain.TemplateTask{{Title: "a", Anchor: domain.AnchorStart}, {Title: "b", Anchor: domain.AnchorStart, AssigneeID: id}}}, "")
 		wantNotMember(t, err, "template.tasks[1].assignee")
@@ -108,6 +114,11 @@ func TestRemovingAMemberReleasesTheirOpenWork(t *testing.T) {
 	ctx := context.Background()
 	leaver := f.member.UserID
 	client := f.create(t, f.owner, domain.Client{DisplayName: "Acme", Assignees: []string{f.owner.UserID, leaver}})
+	if _, err := f.app.CreateCustomField(ctx, f.admin, f.firm, domain.CustomField{Key: "manager", DisplayName: "Manager", Type: domain.FieldMember}, ""); err != nil {
+		t.Fatal(err)
+	}
+	managed := f.create(t, f.owner, domain.Client{DisplayName: "Managed", CustomFields: map[string]any{
+		"manager": "firms/" + f.firm + "/members/" + leaver}})
 	project, err := f.app.CreateProject(ctx, f.owner, f.firm, NewProject{Project: domain.Project{ClientID: client.ID, DisplayName: "p", AssigneeID: leaver}})
 	if err != nil {
 		t.Fatal(err)
@@ -164,6 +175,9 @@ func TestRemovingAMemberReleasesTheirOpenWork(t *testing.T) {
 	if got, _ := f.app.Client(ctx, f.owner, f.firm, client.ID, false); !slices.Equal(got.Assignees, []string{f.owner.UserID}) {
 		t.Errorf("client assignees %v", got.Assignees)
 	}
+	if got, _ := f.app.Client(ctx, f.owner, f.firm, managed.ID, false); len(got.CustomFields) != 0 || got.Version != managed.Version+1 {
+		t.Errorf("client managed by the former member: fields %v, version %d", got.CustomFields, got.Version)
+	}
 	if c, _ := f.app.Capacity(ctx, f.owner, f.firm, leaver); c.Version != 0 || c.WeeklyMinutes != domain.DefaultWeeklyCapacityMinutes {
 		t.Errorf("capacity %+v, want the default, unset", c)
 	}
@@ -184,7 +198,7 @@ func TestRemovingAMemberReleasesTheirOpenWork(t *testing.T) {
 		!slices.Equal(updates[0].(*eventsv1.TaskChanged).GetChangedFields(), []string{"assignee"}) {
 		t.Errorf("task_updated events %v", updates)
 	}
-	for event, want := range map[string]int{"project_updated": 1, "series_updated": 1, "client_updated": 1, "member_capacity_changed": 2} {
+	for event, want := range map[string]int{"project_updated": 1, "series_updated": 1, "client_updated": 2, "member_capacity_changed": 2} {
 		if n := f.eventCount(t, event); n != want {
 			t.Errorf("%d %s events, want %d", n, event, want)
 		}

@@ -65,13 +65,19 @@ type ReleasedWork struct {
 	Tasks      []domain.Task    // ID, ProjectID and Status set
 	Projects   []domain.Project // ID and ClientID set
 	SeriesIDs  []string
-	ClientIDs  []string
+	Clients    []ClientChange
 	Capacities int
+}
+
+// ClientChange is a client and the fields a release changed.
+type ClientChange struct {
+	ID     string
+	Fields []string
 }
 
 // ReleaseWork clears a member from the firm's open work: the assignee of tasks not
 // complete, of projects not completed and of every series, their place among client
-// assignees and their capacity. Completed work keeps its assignee as a record of who
+// assignees and in clients' member fields, and their capacity. Completed work keeps its assignee as a record of who
 // did it. Each changed row takes a new version, so etags held by clients go stale.
 func (q *Queries) ReleaseWork(ctx context.Context, memberID string, now time.Time) (ReleasedWork, error) {
 	var w ReleasedWork
@@ -115,8 +121,32 @@ func (q *Queries) ReleaseWork(ctx context.Context, memberID string, now time.Tim
 	if err != nil {
 		return w, err
 	}
-	if w.ClientIDs, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
+	assigned, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
 		return w, err
+	}
+	// The clients' member fields that name them are emptied too; a client changed
+	// above already has its new version.
+	rows, err = q.tx.Query(ctx, `with fields as (
+			delete from client_field_values v using custom_field_definitions d
+			where v.firm_id = $1 and d.firm_id = $1 and d.id = v.field_id and d.type = 'member' and v.value = to_jsonb($2::text)
+			returning v.client_id
+		)
+		update clients set version = version + 1, update_time = $3
+		where firm_id = $1 and id in (select client_id from fields) and id <> all($4::uuid[]) returning id::text`,
+		q.firmID, "firms/"+q.firmID+"/members/"+memberID, now, assigned)
+	if err != nil {
+		return w, err
+	}
+	fieldsOnly, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return w, err
+	}
+	for _, id := range assigned {
+		w.Clients = append(w.Clients, ClientChange{ID: id, Fields: []string{"assignees"}})
+	}
+	for _, id := range fieldsOnly {
+		w.Clients = append(w.Clients, ClientChange{ID: id, Fields: []string{"custom_fields"}})
 	}
 	tag, err := q.tx.Exec(ctx, "delete from member_capacities where firm_id = $1 and member_id = $2", q.firmID, memberID)
 	w.Capacities = int(tag.RowsAffected())
