@@ -4,24 +4,33 @@ import (
 	"testing"
 
 	"github.com/google/uuid"
+	"google.golang.org/protobuf/proto"
 
 	eventsv1 "github.com/firmflow/firmflow/pkg/gen/firmflow/events/v1"
 	"github.com/firmflow/firmflow/pkg/inbox"
 )
 
-func TestMemberOfTakesOnlyMembersOfTheEventsFirm(t *testing.T) {
+func TestMemberTakesOnlyMembersOfTheEventsFirm(t *testing.T) {
 	t.Parallel()
 	firm, other, member := uuid.NewString(), uuid.NewString(), uuid.NewString()
-	m := inbox.Message{FirmID: firm, Subject: "firmflow.identity.member_joined"}
-	if id, err := inbox.MemberOf(m, "firms/"+firm+"/members/"+member); err != nil || id != member {
-		t.Errorf("MemberOf = %q, %v; want %s", id, err, member)
+	event := func(name string) inbox.Message {
+		data, err := proto.Marshal(&eventsv1.MemberJoined{Member: name, Role: "member", ActiveMembers: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return inbox.Message{FirmID: firm, Subject: "firmflow.identity.member_joined", Data: data}
+	}
+	var e eventsv1.MemberJoined
+	if id, err := inbox.Member(event("firms/"+firm+"/members/"+member), &e); err != nil || id != member || e.GetActiveMembers() != 2 {
+		t.Errorf("Member = %q, %v (payload %v); want %s", id, err, &e, member)
 	}
 	for _, name := range []string{"firms/" + other + "/members/" + member, "firms/" + firm + "/members/x", "", "members/" + member} {
-		if _, err := inbox.MemberOf(m, name); !inbox.IsPermanent(err) {
-			t.Errorf("MemberOf(%q) = %v, want a permanent error", name, err)
+		if _, err := inbox.Member(event(name), &eventsv1.MemberJoined{}); !inbox.IsPermanent(err) {
+			t.Errorf("Member(%q) = %v, want a permanent error", name, err)
 		}
 	}
-	if err := inbox.Unmarshal(inbox.Message{Data: []byte{0xff}}, &eventsv1.MemberJoined{}); !inbox.IsPermanent(err) {
+	undecodable := inbox.Message{FirmID: firm, Data: []byte{0xff}}
+	if _, err := inbox.Member(undecodable, &eventsv1.MemberJoined{}); !inbox.IsPermanent(err) {
 		t.Errorf("undecodable payload: %v, want a permanent error", err)
 	}
 }

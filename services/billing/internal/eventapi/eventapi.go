@@ -42,19 +42,13 @@ func Handler(a *app.App) inbox.Handler {
 			return a.CreateCustomer(ctx, m)
 		case MemberJoined:
 			var e eventsv1.MemberJoined
-			if err := inbox.Unmarshal(m, &e); err != nil {
-				return err
-			}
-			if _, err := inbox.MemberOf(m, e.GetMember()); err != nil {
+			if _, err := inbox.Member(m, &e); err != nil {
 				return err
 			}
 			return a.CountMembers(ctx, m, int(e.GetActiveMembers()))
 		case MemberRemoved:
 			var e eventsv1.MemberRemoved
-			if err := inbox.Unmarshal(m, &e); err != nil {
-				return err
-			}
-			if _, err := inbox.MemberOf(m, e.GetMember()); err != nil {
+			if _, err := inbox.Member(m, &e); err != nil {
 				return err
 			}
 			return a.CountMembers(ctx, m, int(e.GetActiveMembers()))

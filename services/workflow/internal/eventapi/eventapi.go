@@ -31,21 +31,13 @@ func Handler(a *app.App) inbox.Handler {
 	return func(ctx context.Context, m inbox.Message) error {
 		switch m.Subject {
 		case MemberJoined:
-			var e eventsv1.MemberJoined
-			if err := inbox.Unmarshal(m, &e); err != nil {
-				return err
-			}
-			id, err := inbox.MemberOf(m, e.GetMember())
+			id, err := inbox.Member(m, &eventsv1.MemberJoined{})
 			if err != nil {
 				return err
 			}
 			return a.MemberJoined(ctx, m, id)
 		case MemberRemoved:
-			var e eventsv1.MemberRemoved
-			if err := inbox.Unmarshal(m, &e); err != nil {
-				return err
-			}
-			id, err := inbox.MemberOf(m, e.GetMember())
+			id, err := inbox.Member(m, &eventsv1.MemberRemoved{})
 			if err != nil {
 				return err
 			}
