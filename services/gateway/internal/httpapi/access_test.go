@@ -207,7 +207,9 @@ func TestConcurrentRequestsShareDurableWrites(t *testing.T) {
 	const requests = 40
 	answered := make(chan *http.Response, requests)
 	for range requests {
-		go func() { answered <- serve(h, jsonRequest(http.MethodPost, "/v1/signup", `{"firm_display_name":"Ledger & Co"}`)) }()
+		go func() {
+			answered <- serve(h, jsonRequest(http.MethodPost, "/v1/signup", `{"firm_display_name":"Ledger & Co"}`))
+		}()
 	}
 	// Wait until the first write is held and the rest have queued behind it.
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {

@@ -6,7 +6,6 @@ import (
 	"strings"
 	"time"
 
-
 	"github.com/firmflow/firmflow/pkg/apierr"
 	"github.com/firmflow/firmflow/pkg/fieldcrypt"
 	eventsv1 "github.com/firmflow/firmflow/pkg/gen/firmflow/events/v1"
