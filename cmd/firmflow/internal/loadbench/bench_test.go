@@ -48,7 +48,7 @@ const (
 	concurrency    = 16    // requests in flight in the closed-loop runs
 	measureFor     = 5 * time.Second
 	warmUpFor      = time.Second
-	deepPageNumber = 100  // page of 50 compared with the first
+	deepPageNumber = 100 // page of 50 compared with the first
 	pacedTimeout   = 5 * time.Second
 )
 
@@ -104,7 +104,9 @@ func BenchmarkWorkflowLoad(b *testing.B) {
 		b.Logf("client with %d projects: page 1 p50 %.1f ms p99 %.1f ms; page %d p50 %.1f ms p99 %.1f ms",
 			giantProjects, ms(f.pct(50)), ms(f.pct(99)), deepPageNumber, ms(d.pct(50)), ms(d.pct(99)))
 	})
-	pacedGet := func() error { return e.call(context.Background(), e.paced, "GET", e.gateway+"/v1/"+e.projectName(), nil) }
+	pacedGet := func() error {
+		return e.call(context.Background(), e.paced, "GET", e.gateway+"/v1/"+e.projectName(), nil)
+	}
 	b.Run("get_project_paced_half_capacity", func(b *testing.B) {
 		rate := max(1, int(e.getProjectRPS/2))
 		reportPaced(b, paced(rate, measureFor, pacedGet), rate)
@@ -151,12 +153,16 @@ func (e *env) scenarios() []scenario {
 	taskBody := []byte(`{"title":"Load task","estimate_minutes":15}`)
 	get := scenario{
 		name: "get_project",
-		full: func(ctx context.Context) error { return e.call(ctx, e.full, "GET", e.gateway+"/v1/"+e.projectName(), nil) },
+		full: func(ctx context.Context) error {
+			return e.call(ctx, e.full, "GET", e.gateway+"/v1/"+e.projectName(), nil)
+		},
 		grpc: func(ctx context.Context) error {
 			_, err := e.grpc.GetProject(e.grpcContext(ctx), &workflowv1.GetProjectRequest{Name: e.projectName()})
 			return err
 		},
-		base: func(ctx context.Context) error { return e.call(ctx, e.base, "GET", e.baseline+"/project?id="+pick(e.projects), nil) },
+		base: func(ctx context.Context) error {
+			return e.call(ctx, e.base, "GET", e.baseline+"/project?id="+pick(e.projects), nil)
+		},
 	}
 	list := scenario{
 		name: "list_client_projects_50",
@@ -169,7 +175,9 @@ func (e *env) scenarios() []scenario {
 			})
 			return err
 		},
-		base: func(ctx context.Context) error { return e.call(ctx, e.base, "GET", e.baseline+"/projects?client="+pick(e.busy), nil) },
+		base: func(ctx context.Context) error {
+			return e.call(ctx, e.base, "GET", e.baseline+"/projects?client="+pick(e.busy), nil)
+		},
 	}
 	create := scenario{
 		name: "create_task",
