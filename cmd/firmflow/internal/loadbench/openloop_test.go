@@ -69,7 +69,12 @@ func firstError(m vegeta.Metrics) string {
 	if len(m.Errors) == 0 {
 		return ""
 	}
-	return " (first: " + strings.ReplaceAll(fmt.Sprintf("%.160s", m.Errors[0]), "\n", " ") + ")"
+	// The URL before the status says little; the reason after it says why.
+	first := m.Errors[0]
+	if i := strings.Index(first, ": status "); i >= 0 {
+		first = first[i+2:]
+	}
+	return " (first: " + strings.ReplaceAll(fmt.Sprintf("%.200s", first), "\n", " ") + ")"
 }
 
 // summary collects the figures of a `make bench` run for the table printed at its end.
