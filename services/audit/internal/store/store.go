@@ -402,6 +402,18 @@ func DropExpiredPartitions(ctx context.Context, databaseURL, role string, now ti
 // ProvisionRetentionRole creates the audit_retention group role as an administrator;
 // roles belong to the cluster, and the owner that migrates may not create them.
 func ProvisionRetentionRole(ctx context.Context, adminURL, role string) error {
+	return provisionRole(ctx, adminURL, role, "nologin")
+}
+
+// ProvisionIngestRole creates the audit_ingest login role as an administrator: it
+// bypasses row-level security, which COPY into the log needs and only an
+// administrator may grant; the migration grants it INSERT on the log and nothing more.
+func ProvisionIngestRole(ctx context.Context, adminURL string) error {
+	return provisionRole(ctx, adminURL, IngestRole, "login bypassrls")
+}
+
+// provisionRole creates role with attributes unless it exists.
+func provisionRole(ctx context.Context, adminURL, role, attributes string) error {
 	conn, err := pgx.Connect(ctx, adminURL)
 	if err != nil {
 		return fmt.Errorf("connect as administrator: %w", err)
@@ -410,31 +422,11 @@ func ProvisionRetentionRole(ctx context.Context, adminURL, role string) error {
 	// CREATE ROLE takes no parameters; the name is quoted as an identifier.
 	_, err = conn.Exec(ctx, `do $$
 		begin
-		  create role `+pgx.Identifier{role}.Sanitize()+` nologin;
+		  create role `+pgx.Identifier{role}.Sanitize()+` `+attributes+`;
 		exception when duplicate_object or unique_violation then null;
 		end $$`)
 	if err != nil {
 		return fmt.Errorf("create role %s: %w", role, err)
-	}
-	return nil
-}
-
-// ProvisionIngestRole creates the audit_ingest login role as an administrator: it
-// bypasses row-level security, which COPY into the log needs and only an
-// administrator may grant; the migration grants it INSERT on the log and nothing more.
-func ProvisionIngestRole(ctx context.Context, adminURL string) error {
-	conn, err := pgx.Connect(ctx, adminURL)
-	if err != nil {
-		return fmt.Errorf("connect as administrator: %w", err)
-	}
-	defer conn.Close(ctx)
-	_, err = conn.Exec(ctx, `do $$
-		begin
-		  create role `+pgx.Identifier{IngestRole}.Sanitize()+` login bypassrls;
-		exception when duplicate_object or unique_violation then null;
-		end $$`)
-	if err != nil {
-		return fmt.Errorf("create role %s: %w", IngestRole, err)
 	}
 	return nil
 }

@@ -91,6 +91,36 @@ func (p *stallingProxy) resume() {
 	close(p.resumed)
 }
 
+// storedEvent is an access event as the stream holds it, with the event it replaces.
+type storedEvent struct {
+	event    *eventsv1.AccessEvent
+	replaces string
+}
+
+// storedAccess reads every access event in stream, in order, unpacking batches.
+func storedAccess(t *testing.T, stream jetstream.Stream) []storedEvent {
+	t.Helper()
+	info, err := stream.Info(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []storedEvent
+	for seq := info.State.FirstSeq; info.State.Msgs > 0 && seq <= info.State.LastSeq; seq++ {
+		msg, err := stream.GetMsg(context.Background(), seq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		events, err := decodeAccess(msg.Subject, msg.Data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range events {
+			out = append(out, storedEvent{event: e, replaces: msg.Header.Get(outbox.HeaderReplaces)})
+		}
+	}
+	return out
+}
+
 // TestLogEndsWithTheResponseTheClientGot stalls NATS while a request's access event
 // is on the wire: the client gets 503, and when NATS resumes and stores the event
 // that says 201, the log must go on to say the response was replaced by 503.
@@ -130,24 +160,10 @@ func TestLogEndsWithTheResponseTheClientGot(t *testing.T) {
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		events, replaces = nil, nil
-		info, err := stream.Info(context.Background())
-		if err != nil {
-			t.Fatal(err)
-		}
-		for seq := info.State.FirstSeq; info.State.Msgs > 0 && seq <= info.State.LastSeq; seq++ {
-			msg, err := stream.GetMsg(context.Background(), seq)
-			if err != nil {
-				t.Fatal(err)
-			}
-			inMsg, err := decodeAccess(msg.Subject, msg.Data)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, e := range inMsg {
-				if e.GetRequestId() == requestID {
-					events = append(events, e)
-					replaces = append(replaces, msg.Header.Get(outbox.HeaderReplaces))
-				}
+		for _, s := range storedAccess(t, stream) {
+			if s.event.GetRequestId() == requestID {
+				events = append(events, s.event)
+				replaces = append(replaces, s.replaces)
 			}
 		}
 		if len(events) >= 2 || time.Now().After(deadline) {
@@ -242,18 +258,8 @@ func TestConcurrentRequestsShareDurableWrites(t *testing.T) {
 		t.Fatal(err)
 	}
 	stored := map[string]int{}
-	for seq := info.State.FirstSeq; info.State.Msgs > 0 && seq <= info.State.LastSeq; seq++ {
-		msg, err := stream.GetMsg(context.Background(), seq)
-		if err != nil {
-			t.Fatal(err)
-		}
-		events, err := decodeAccess(msg.Subject, msg.Data)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, e := range events {
-			stored[e.GetRequestId()]++
-		}
+	for _, s := range storedAccess(t, stream) {
+		stored[s.event.GetRequestId()]++
 	}
 	for id := range ids {
 		if stored[id] != 1 {
