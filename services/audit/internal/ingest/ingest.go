@@ -31,7 +31,8 @@ type Options struct {
 	Streams []string
 	// Durable names the consumer on every stream; default "audit".
 	Durable string
-	// Batch is the most messages appended in one transaction; default 1000.
+	// Batch is the most messages appended in one transaction; default 1000. A
+	// message of the gateway's batches counts once, whatever the events it holds.
 	Batch int
 	// AckWait is how long a delivered message may wait for its acknowledgement
 	// before JetStream delivers it again; default 30s.
