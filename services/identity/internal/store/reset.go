@@ -133,4 +133,3 @@ func (q *Queries) RevokeMemberSessions(ctx context.Context, memberID, keep strin
 func (q *Queries) QueueMail(ctx context.Context, o *mail.Outbox, messages ...mail.Message) error {
 	return o.Enqueue(ctx, q.tx, messages...)
 }
-
