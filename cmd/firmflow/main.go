@@ -9,6 +9,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"os"
@@ -73,7 +74,9 @@ func main() {
 
 func dev(ctx context.Context, env process.Env, cfg devConfig) error {
 	startStripeMock(ctx, cfg.StripeAPIURL, env.Logger)
+	smtpAddr, mailUI := startMailpit(ctx, cfg.DataDir, env.Logger)
 	s, err := stack.Start(ctx, stack.Options{
+		IdentityTuning:   devMail(smtpAddr),
 		AdminDatabaseURL: cfg.DatabaseURL, DatabasePrefix: "firmflow_", DataDir: cfg.DataDir,
 		NATSURL: cfg.NATSURL, NATSPort: cfg.NATSPort,
 		GatewayAddr: cfg.GatewayAddr, IdentityAddr: cfg.IdentityAddr, WorkflowAddr: cfg.WorkflowAddr,
@@ -89,6 +92,7 @@ firmflow is running
   gateway  %[1]s   (OpenAPI: %[1]s/openapi.json)
   NATS     %[2]s
   CA       %[3]s
+  mail     %[4]s
 
 Try it:
   curl --cacert %[3]s -X POST %[1]s/v1/signup \
@@ -96,6 +100,6 @@ Try it:
     -d '{"firm_display_name":"Ledger & Co","email":"owner@ledger.example","display_name":"Olive Owner","password":"correct horse battery staple"}'
 
 Stop with Ctrl-C.
-`, s.GatewayURL, s.NATSURL, ca)
+`, s.GatewayURL, s.NATSURL, ca, cmp.Or(mailUI, "off: Mailpit is not installed (make tools), invitation tokens go back to the inviter"))
 	return s.Run(ctx)
 }

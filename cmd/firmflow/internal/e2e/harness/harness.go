@@ -1,6 +1,6 @@
 // Package harness runs the whole system for tests and benchmarks that drive it over
 // HTTPS as the single-page app and a CRM integration do: real PostgreSQL, embedded
-// NATS, stripe-mock, every service on its own port with mutual TLS, the gateway as
+// NATS, stripe-mock, an SMTP server catching identity's email, every service on its own port with mutual TLS, the gateway as
 // the only door. The end-to-end tests share one System per package (each test isolated
 // by its own firm); the load benchmark boots its own.
 package harness
@@ -25,10 +25,12 @@ import (
 	"time"
 
 	"github.com/firmflow/firmflow/cmd/firmflow/internal/stack"
+	"github.com/firmflow/firmflow/pkg/mail/mailtest"
 	"github.com/firmflow/firmflow/pkg/pg"
 	"github.com/firmflow/firmflow/pkg/pg/pgtest"
 	"github.com/firmflow/firmflow/services/billing/stripetest"
 	gateway "github.com/firmflow/firmflow/services/gateway/server"
+	identity "github.com/firmflow/firmflow/services/identity/server"
 )
 
 // StripeWebhookSecret is the webhook signing secret billing is given.
@@ -62,6 +64,11 @@ type System struct {
 	Logs *Logs
 	// Stripe is what billing talks to: stripe-mock behind a recording proxy.
 	Stripe *stripetest.Stripe
+	// Mail is the SMTP server identity sends to, in this process.
+	Mail *mailtest.Server
+	// MailAPI is the base URL of a Mailpit-like API over Mail's messages, which the
+	// README's examples read tokens from as they do from Mailpit under `make run`.
+	MailAPI string
 
 	stop func() error
 }
@@ -106,6 +113,15 @@ func Boot(opts Options) (_ *System, err error) {
 	sys.Stripe = stripe
 	undo = append(undo, func() error { stopStripe(); return nil })
 
+	smtp, err := mailtest.Start()
+	if err != nil {
+		return nil, err
+	}
+	sys.Mail = smtp
+	mailAPI := smtp.MailpitAPI()
+	sys.MailAPI = mailAPI.URL
+	undo = append(undo, func() error { mailAPI.Close(); smtp.Stop(); return nil })
+
 	workflowAddr := opts.WorkflowAddr
 	if workflowAddr == "" {
 		workflowAddr = "127.0.0.1:0"
@@ -120,6 +136,10 @@ func Boot(opts Options) (_ *System, err error) {
 			if opts.Tune != nil {
 				opts.Tune(c)
 			}
+		},
+		IdentityTuning: func(c *identity.Config) {
+			c.SMTPAddr, c.SMTPTLS = smtp.Addr, "none"
+			c.MailInterval, c.MailRetryMin = 50*time.Millisecond, 100*time.Millisecond
 		},
 		Logger: logger,
 	})
