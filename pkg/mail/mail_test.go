@@ -242,3 +242,28 @@ func TestTemplatesRenderBothBodiesAndEscapeHTML(t *testing.T) {
 		t.Fatal("a text template without its HTML twin was accepted")
 	}
 }
+
+func TestSMTPConfigRefusesWhatCannotWork(t *testing.T) {
+	for _, c := range []struct {
+		cfg  mail.SMTPConfig
+		want string
+	}{
+		{mail.SMTPConfig{Addr: "mail.example.com", From: "a@b.c", TLS: mail.TLSStartTLS}, "host:port"},
+		{mail.SMTPConfig{Addr: "mail.example.com:587", From: "nobody", TLS: mail.TLSStartTLS}, "sender"},
+		{mail.SMTPConfig{Addr: "mail.example.com:587", From: "a@b.c", TLS: "maybe"}, "TLS must be"},
+		{mail.SMTPConfig{Addr: "mail.example.com:587", From: "a@b.c", TLS: mail.TLSStartTLS, Username: "u"}, "go together"},
+		{mail.SMTPConfig{Addr: "mail.example.com:25", From: "a@b.c", TLS: mail.TLSNone, Username: "u", Password: "hunter2-secret"}, "only over TLS"},
+	} {
+		err := c.cfg.Validate()
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%+v: %v, want %q", c.cfg, err, c.want)
+		}
+		if err != nil && strings.Contains(err.Error(), "hunter2-secret") {
+			t.Errorf("the error repeats the password: %v", err)
+		}
+	}
+	ok := mail.SMTPConfig{Addr: "127.0.0.1:1025", From: "firmflow <no-reply@firmflow.test>", TLS: mail.TLSNone, Username: "u", Password: "p"}
+	if err := ok.Validate(); err != nil {
+		t.Errorf("a local sink with a password: %v", err)
+	}
+}

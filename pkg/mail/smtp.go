@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	netmail "net/mail"
 	"strconv"
 	"time"
 
@@ -37,11 +38,15 @@ type SMTPConfig struct {
 // Validate rejects settings that cannot work; it never repeats the password.
 func (c SMTPConfig) Validate() error {
 	var errs []error
-	if _, port, err := net.SplitHostPort(c.Addr); err != nil || port == "" {
+	host, port, err := net.SplitHostPort(c.Addr)
+	if err != nil || port == "" {
 		errs = append(errs, errors.New("SMTP address must be host:port"))
 	}
-	if err := (Message{ID: "x@y", To: c.From, Content: Content{Subject: "x", Text: "x"}}).validate(); err != nil {
+	if _, err := netmail.ParseAddress(c.From); err != nil {
 		errs = append(errs, errors.New("sender must be an email address"))
+	}
+	if c.TLS == TLSNone && c.Username != "" && !loopback(host) {
+		errs = append(errs, errors.New("a password goes to a mail server on another machine only over TLS"))
 	}
 	switch c.TLS {
 	case TLSNone, TLSStartTLS, TLSImplicit:
@@ -52,6 +57,14 @@ func (c SMTPConfig) Validate() error {
 		errs = append(errs, errors.New("SMTP username and password go together"))
 	}
 	return errors.Join(errs...)
+}
+
+func loopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // SMTP delivers messages to one SMTP server, a connection per delivery.
