@@ -20,7 +20,10 @@ require (
 )
 
 require (
+	github.com/emersion/go-sasl v0.0.0-20241020182733-b788ff22d5a6 // indirect
+	github.com/emersion/go-smtp v0.26.0 // indirect
 	github.com/stripe/stripe-go/v76 v76.25.0 // indirect
+	github.com/wneessen/go-mail v0.8.1 // indirect
 	golang.org/x/mod v0.42.0 // indirect
 )
 
