@@ -7,16 +7,16 @@ GO_TEST_FLAGS ?= -count=1 -timeout 20m
 
 .PHONY: run test gen check-gen lint bench fuzz tools fmt
 
-## run: start every service in one process (PostgreSQL must be running; NATS is embedded unless FIRMFLOW_NATS_URL is set)
+## run: start every service in one process (PostgreSQL must be running; NATS is embedded unless FIRMFLOW_NATS_URL is set; Mailpit catches the mail)
 run: tools
-	FIRMFLOW_STRIPE_MOCK=$(BIN)/stripe-mock go run ./cmd/firmflow dev
+	FIRMFLOW_STRIPE_MOCK=$(BIN)/stripe-mock FIRMFLOW_MAILPIT=$(BIN)/mailpit go run ./cmd/firmflow dev
 
 ## test: every unit, integration and end-to-end test; billing's run against the pinned stripe-mock
 test: tools
 	FIRMFLOW_STRIPE_MOCK=$(BIN)/stripe-mock go test $(GO_TEST_FLAGS) $(PACKAGES)
 
-## tools: build the tools pinned in tools/go.mod (buf, the protoc plugins, staticcheck, stripe-mock) into .bin/
-TOOLS := $(addprefix $(BIN)/,buf protoc-gen-go protoc-gen-go-grpc protoc-gen-grpc-gateway protoc-gen-openapiv2 staticcheck stripe-mock)
+## tools: build the tools pinned in tools/go.mod (buf, the protoc plugins, staticcheck, stripe-mock, mailpit) into .bin/
+TOOLS := $(addprefix $(BIN)/,buf protoc-gen-go protoc-gen-go-grpc protoc-gen-grpc-gateway protoc-gen-openapiv2 staticcheck stripe-mock mailpit)
 tools: $(TOOLS)
 $(TOOLS) &: tools/go.mod tools/go.sum
 	cd tools && GOWORK=off go build -o $(BIN)/ tool
@@ -45,9 +45,13 @@ lint: tools
 bench:
 	go test -run '^$$' -bench . -benchmem $(PACKAGES)
 
-## fuzz: run every Go fuzz target (func Fuzz... in a _test.go) for FUZZTIME each; make test runs their seed corpora
+## fuzz: run every Go fuzz target (func Fuzz... in a _test.go) for FUZZTIME each (make test runs their seed
+## corpora), then HOSTILE_REQUESTS generated hostile requests over every REST operation of a running stack
 FUZZTIME ?= 30s
+HOSTILE_REQUESTS ?= 100000
 fuzz: tools
+	set -o pipefail; FIRMFLOW_HOSTILE_REQUESTS=$(HOSTILE_REQUESTS) FIRMFLOW_STRIPE_MOCK=$(BIN)/stripe-mock go test -count=1 -timeout 3h \
+	  -run '^TestHostileInputOverEveryOperation$$' -v ./cmd/firmflow/internal/e2e/ | grep -E '^(---|ok|FAIL)|hostile_test'
 	@set -e; grep -rl --include='*_test.go' '^func Fuzz' cmd pkg services | sort | while read -r file; do \
 	  for target in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' "$$file"); do \
 	    echo "== $$target ($$(dirname $$file))"; \

@@ -1,6 +1,7 @@
 // Package harness runs the whole system for tests and benchmarks that drive it over
 // HTTPS as the single-page app and a CRM integration do: real PostgreSQL, embedded
-// NATS, stripe-mock, every service on its own port with mutual TLS, the gateway as
+// NATS, a Stripe that keeps state (stripefake in front of stripe-mock), an SMTP server
+// catching identity's email, every service on its own port with mutual TLS, the gateway as
 // the only door. The end-to-end tests share one System per package (each test isolated
 // by its own firm); the load benchmark boots its own.
 package harness
@@ -25,11 +26,14 @@ import (
 	"time"
 
 	"github.com/firmflow/firmflow/cmd/firmflow/internal/stack"
+	"github.com/firmflow/firmflow/pkg/mail/mailtest"
 	"github.com/firmflow/firmflow/pkg/pg"
 	"github.com/firmflow/firmflow/pkg/pg/pgtest"
 	"github.com/firmflow/firmflow/pkg/telemetry"
+	"github.com/firmflow/firmflow/services/billing/stripefake"
 	"github.com/firmflow/firmflow/services/billing/stripetest"
 	gateway "github.com/firmflow/firmflow/services/gateway/server"
+	identity "github.com/firmflow/firmflow/services/identity/server"
 )
 
 // StripeWebhookSecret is the webhook signing secret billing is given.
@@ -64,8 +68,14 @@ type System struct {
 	NATS  string
 	// Logs holds every service's logs at debug level (unless Options.Logger was set).
 	Logs *Logs
-	// Stripe is what billing talks to: stripe-mock behind a recording proxy.
+	// Stripe is what billing talks to: a recording proxy to stripefake, which keeps
+	// the state of what billing made, in front of stripe-mock.
 	Stripe *stripetest.Stripe
+	// Mail is the SMTP server identity sends to, in this process.
+	Mail *mailtest.Server
+	// MailAPI is the base URL of a Mailpit-like API over Mail's messages, which the
+	// README's examples read tokens from as they do from Mailpit under `make run`.
+	MailAPI string
 
 	stop func() error
 }
@@ -103,12 +113,21 @@ func Boot(opts Options) (_ *System, err error) {
 		}
 		undo = append(undo, func() error { return os.RemoveAll(dataDir) })
 	}
-	stripe, stopStripe, err := stripetest.Start()
+	stripe, stopStripe, err := stripetest.StartFake()
 	if err != nil {
 		return nil, fmt.Errorf("stripe-mock: %w", err)
 	}
 	sys.Stripe = stripe
 	undo = append(undo, func() error { stopStripe(); return nil })
+
+	smtp, err := mailtest.Start()
+	if err != nil {
+		return nil, err
+	}
+	sys.Mail = smtp
+	mailAPI := smtp.MailpitAPI()
+	sys.MailAPI = mailAPI.URL
+	undo = append(undo, func() error { mailAPI.Close(); smtp.Stop(); return nil })
 
 	workflowAddr := opts.WorkflowAddr
 	if workflowAddr == "" {
@@ -124,6 +143,10 @@ func Boot(opts Options) (_ *System, err error) {
 			if opts.Tune != nil {
 				opts.Tune(c)
 			}
+		},
+		IdentityTuning: func(c *identity.Config) {
+			c.SMTPAddr, c.SMTPTLS = smtp.Addr, "none"
+			c.MailInterval, c.MailRetryMin = 50*time.Millisecond, 100*time.Millisecond
 		},
 		Logger: logger, Telemetry: opts.Telemetry,
 	})
@@ -149,6 +172,8 @@ func Boot(opts Options) (_ *System, err error) {
 	}
 	sys.CA = x509.NewCertPool()
 	sys.CA.AppendCertsFromPEM(pem)
+	// Stripe's events reach billing through the gateway, as Stripe's servers send them.
+	stripe.Fake.DeliverTo(sys.URL+"/v1/billing/stripe/webhook", StripeWebhookSecret, stripefake.TrustingClient(s.Material.PKI.CAFile))
 	readyCtx, readyCancel := context.WithTimeout(ctx, 60*time.Second)
 	defer readyCancel()
 	if err := stack.WaitReady(readyCtx, func(ctx context.Context) error {
