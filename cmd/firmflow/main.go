@@ -2,6 +2,8 @@
 //
 //	firmflow dev    run every service in one process (what `make run` does)
 //	firmflow init   create development TLS material and keys under the data dir
+//	firmflow provision  create every service's database and roles and the key store,
+//	                as FIRMFLOW_DATABASE_URL's administrator (a deployment's init step)
 //	firmflow staff  create or offboard a staff (support) account, as an operator
 //	firmflow audit  verify FILE --public-key PATH: check an audit export offline
 //	firmflow lifecycle verify-certificate FILE --public-key PATH: check a deletion
@@ -25,6 +27,8 @@ type devConfig struct {
 	// DatabaseURL connects as a PostgreSQL superuser; dev creates each service's
 	// database (firmflow_<service>) and roles (<service>_owner, <service>_app).
 	DatabaseURL string `env:"FIRMFLOW_DATABASE_URL" envDefault:"postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"`
+	// DatabasePrefix names each service's database: prefix + service.
+	DatabasePrefix string `env:"FIRMFLOW_DATABASE_PREFIX" envDefault:"firmflow_"`
 	// DataDir keeps TLS material, keys and the embedded NATS store.
 	DataDir string `env:"FIRMFLOW_DATA_DIR" envDefault:".data"`
 	// NATSURL points at an external NATS with JetStream; empty embeds one.
@@ -60,6 +64,13 @@ func main() {
 			return nil
 		case "dev":
 			return dev(ctx, env, cfg)
+		case "provision":
+			databases, err := stack.Provision(ctx, cfg.DatabaseURL, cfg.DatabasePrefix)
+			if err != nil {
+				return err
+			}
+			env.Logger.InfoContext(ctx, "databases provisioned", "databases", databases)
+			return nil
 		case "audit":
 			return auditCommand(os.Args[2:], os.Stdout)
 		case "lifecycle":
@@ -67,14 +78,14 @@ func main() {
 		case "staff":
 			return staffCommand(ctx, cfg, os.Args[2:])
 		}
-		return fmt.Errorf("unknown command %q; use dev or init", command)
+		return fmt.Errorf("unknown command %q; use dev, init, provision, staff, audit or lifecycle", command)
 	})
 }
 
 func dev(ctx context.Context, env process.Env, cfg devConfig) error {
 	startStripeMock(ctx, cfg.StripeAPIURL, env.Logger)
 	s, err := stack.Start(ctx, stack.Options{
-		AdminDatabaseURL: cfg.DatabaseURL, DatabasePrefix: "firmflow_", DataDir: cfg.DataDir,
+		AdminDatabaseURL: cfg.DatabaseURL, DatabasePrefix: cfg.DatabasePrefix, DataDir: cfg.DataDir,
 		NATSURL: cfg.NATSURL, NATSPort: cfg.NATSPort,
 		GatewayAddr: cfg.GatewayAddr, IdentityAddr: cfg.IdentityAddr, WorkflowAddr: cfg.WorkflowAddr,
 		BillingAddr: cfg.BillingAddr, StripeAPIURL: cfg.StripeAPIURL,

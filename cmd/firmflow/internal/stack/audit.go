@@ -16,15 +16,10 @@ import (
 // what `firmflow audit verify --public-key` needs for an export of this stack.
 func AuditPublicKey(dataDir string) string { return filepath.Join(dataDir, "keys", "audit.pub") }
 
-// startAudit provisions audit's database and roles (the retention role included),
-// its certificate and checkpoint signing key, migrates it and binds it on a free
+// startAudit makes audit's certificate and checkpoint signing key, migrates it and binds it on a free
 // port: only the gateway calls it, and learns the address from Addr.
 func startAudit(ctx context.Context, opts Options, s *Stack, material Material, adminAddr string) (*audit.Server, error) {
-	name := opts.DatabasePrefix + "audit"
-	if err := audit.Provision(ctx, opts.AdminDatabaseURL, name); err != nil {
-		return nil, fmt.Errorf("provision audit: %w", err)
-	}
-	s.Databases["audit"] = name
+	name := s.Databases["audit"]
 	pki, err := tlsconf.EnsureDevPKI(filepath.Join(opts.DataDir, "tls"), []string{"audit"})
 	if err != nil {
 		return nil, fmt.Errorf("audit TLS: %w", err)

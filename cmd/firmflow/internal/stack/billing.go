@@ -11,17 +11,12 @@ import (
 	billing "github.com/firmflow/firmflow/services/billing/server"
 )
 
-// startBilling provisions billing's database and roles and its certificate, migrates
+// startBilling makes billing's certificate, migrates
 // it and binds it (on a free port unless Options.BillingAddr says otherwise): the
 // gateway learns the address from Addr. Stripe is Options.StripeAPIURL, stripe-mock
 // in development and tests.
 func startBilling(ctx context.Context, opts Options, s *Stack, material Material, adminAddr string) (*billing.Server, error) {
-	name := opts.DatabasePrefix + "billing"
-	roles := pg.RolesFor("billing")
-	if err := pg.Provision(ctx, opts.AdminDatabaseURL, name, roles); err != nil {
-		return nil, fmt.Errorf("provision billing: %w", err)
-	}
-	s.Databases["billing"] = name
+	name, roles := s.Databases["billing"], pg.RolesFor("billing")
 	pki, err := tlsconf.EnsureDevPKI(filepath.Join(opts.DataDir, "tls"), []string{"billing"})
 	if err != nil {
 		return nil, fmt.Errorf("billing TLS: %w", err)

@@ -20,18 +20,13 @@ func LifecyclePublicKey(dataDir string) string {
 // lifecycleAddrs are the services lifecycle calls.
 type lifecycleAddrs struct{ identity, workflow, billing, audit, keysURL string }
 
-// startLifecycle provisions lifecycle's database and roles, its connection to the key
+// startLifecycle makes lifecycle's connection to the key
 // store (startKeyStore; it destroys a deleted firm's keys there), its certificate ("lifecycle", which the
 // other services' FirmDataService and identity's ClosureService admit) and its
 // certificate-signing key, migrates and binds it on a free port unless
 // Options.LifecycleAddr says otherwise. It returns a function closing the key store.
 func startLifecycle(ctx context.Context, opts Options, s *Stack, material Material, adminAddr string, peers lifecycleAddrs) (*lifecycle.Server, func(), error) {
-	name := opts.DatabasePrefix + "lifecycle"
-	roles := pg.RolesFor("lifecycle")
-	if err := pg.Provision(ctx, opts.AdminDatabaseURL, name, roles); err != nil {
-		return nil, nil, fmt.Errorf("provision lifecycle: %w", err)
-	}
-	s.Databases["lifecycle"] = name
+	name, roles := s.Databases["lifecycle"], pg.RolesFor("lifecycle")
 	pki, err := tlsconf.EnsureDevPKI(filepath.Join(opts.DataDir, "tls"), []string{"lifecycle"})
 	if err != nil {
 		return nil, nil, fmt.Errorf("lifecycle TLS: %w", err)

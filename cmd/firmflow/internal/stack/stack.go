@@ -93,9 +93,6 @@ type Stack struct {
 	natsOpts natsx.EmbeddedOptions
 }
 
-// services lists every service with a database, in start order.
-var services = []string{"identity", "workflow"}
-
 // Init creates the development TLS material and keys under dataDir when missing.
 func Init(dataDir string) (Material, error) {
 	pki, err := tlsconf.EnsureDevPKI(filepath.Join(dataDir, "tls"), []string{"gateway", "identity", "workflow", "operator"})
@@ -129,24 +126,22 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Stack{Material: material, Databases: map[string]string{}}
+	s := &Stack{Material: material}
 	defer func() {
 		if err != nil && s.nats != nil {
 			s.nats.Shutdown()
 		}
 	}()
 
+	if s.Databases, err = Provision(ctx, opts.AdminDatabaseURL, opts.DatabasePrefix); err != nil {
+		return nil, err
+	}
 	urls := map[string][2]string{} // service -> runtime, owner URL
-	for _, svc := range services {
-		name := opts.DatabasePrefix + svc
-		roles := pg.RolesFor(svc)
-		if err := pg.Provision(ctx, opts.AdminDatabaseURL, name, roles); err != nil {
-			return nil, fmt.Errorf("provision %s: %w", svc, err)
-		}
+	for _, svc := range []string{"identity", "workflow"} {
+		name, roles := s.Databases[svc], pg.RolesFor(svc)
 		runtime, _ := pg.WithUserAndDatabase(opts.AdminDatabaseURL, roles.Runtime, name)
 		owner, _ := pg.WithUserAndDatabase(opts.AdminDatabaseURL, roles.Owner, name)
 		urls[svc] = [2]string{runtime, owner}
-		s.Databases[svc] = name
 	}
 
 	keysURL, err := startKeyStore(ctx, opts, s)
