@@ -24,6 +24,7 @@ import (
 	"github.com/firmflow/firmflow/pkg/principal"
 	"github.com/firmflow/firmflow/pkg/telemetry"
 	"github.com/firmflow/firmflow/pkg/tlsconf"
+	"github.com/firmflow/firmflow/services/audit/chain"
 	gateway "github.com/firmflow/firmflow/services/gateway/server"
 	identity "github.com/firmflow/firmflow/services/identity/server"
 	lifecycle "github.com/firmflow/firmflow/services/lifecycle/server"
@@ -77,7 +78,16 @@ type Material struct {
 	// PageTokenKeyFile is the secret audit and billing seal page tokens with
 	// (identity and workflow derive theirs from the KEK).
 	PageTokenKeyFile string
+	// AuditSigningKey signs audit's checkpoints (AuditPublicKey verifies them).
+	AuditSigningKey string
+	// LifecycleSigningKey signs deletion certificates (LifecyclePublicKey verifies
+	// them); ExportKeyFile seals lifecycle's export archives.
+	LifecycleSigningKey, ExportKeyFile string
 }
+
+// certificates are the names Init makes development certificates for: every
+// service, and the operator CLI's client certificate.
+var certificates = []string{"gateway", "identity", "workflow", "audit", "billing", "lifecycle", "operator"}
 
 // Stack is a running system.
 type Stack struct {
@@ -93,9 +103,11 @@ type Stack struct {
 	natsOpts natsx.EmbeddedOptions
 }
 
-// Init creates the development TLS material and keys under dataDir when missing.
+// Init creates the development TLS material and keys under dataDir when missing:
+// everything the services need, so that `firmflow init` can prepare them for
+// containers (docker-compose.yml mounts dataDir).
 func Init(dataDir string) (Material, error) {
-	pki, err := tlsconf.EnsureDevPKI(filepath.Join(dataDir, "tls"), []string{"gateway", "identity", "workflow", "operator"})
+	pki, err := tlsconf.EnsureDevPKI(filepath.Join(dataDir, "tls"), certificates)
 	if err != nil {
 		return Material{}, fmt.Errorf("development TLS: %w", err)
 	}
@@ -117,7 +129,22 @@ func Init(dataDir string) (Material, error) {
 			return Material{}, fmt.Errorf("page token key: %w", err)
 		}
 	}
-	return Material{PKI: pki, SigningKey: signing, PublicKey: public, KEKFile: kekFile, PageTokenKeyFile: pageTokenFile}, nil
+	auditKey, _, err := chain.EnsureKeyPair(keys)
+	if err != nil {
+		return Material{}, fmt.Errorf("audit signing key: %w", err)
+	}
+	lifecycleKey, _, err := lifecycle.EnsureSigningKey(keys)
+	if err != nil {
+		return Material{}, fmt.Errorf("lifecycle signing key: %w", err)
+	}
+	exportKey := filepath.Join(keys, "export.key")
+	if err := lifecycle.EnsureExportKey(exportKey); err != nil {
+		return Material{}, fmt.Errorf("lifecycle export key: %w", err)
+	}
+	return Material{
+		PKI: pki, SigningKey: signing, PublicKey: public, KEKFile: kekFile, PageTokenKeyFile: pageTokenFile,
+		AuditSigningKey: auditKey, LifecycleSigningKey: lifecycleKey, ExportKeyFile: exportKey,
+	}, nil
 }
 
 // Start prepares everything and binds every listener; Run serves.
