@@ -29,6 +29,9 @@ type devConfig struct {
 	DatabaseURL string `env:"FIRMFLOW_DATABASE_URL" envDefault:"postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"`
 	// DatabasePrefix names each service's database: prefix + service.
 	DatabasePrefix string `env:"FIRMFLOW_DATABASE_PREFIX" envDefault:"firmflow_"`
+	// ProvisionOnly limits `firmflow provision` to some databases (service names,
+	// "keys" for the key store), for a deployment with several PostgreSQL clusters.
+	ProvisionOnly []string `env:"FIRMFLOW_PROVISION_ONLY" envSeparator:","`
 	// DataDir keeps TLS material, keys and the embedded NATS store.
 	DataDir string `env:"FIRMFLOW_DATA_DIR" envDefault:".data"`
 	// NATSURL points at an external NATS with JetStream; empty embeds one.
@@ -65,7 +68,7 @@ func main() {
 		case "dev":
 			return dev(ctx, env, cfg)
 		case "provision":
-			databases, err := stack.Provision(ctx, cfg.DatabaseURL, cfg.DatabasePrefix)
+			databases, err := stack.Provision(ctx, cfg.DatabaseURL, cfg.DatabasePrefix, cfg.ProvisionOnly...)
 			if err != nil {
 				return err
 			}

@@ -3,6 +3,7 @@ package stack
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -87,5 +88,40 @@ func TestProvisionCreatesEveryDatabaseClosedToOtherRoles(t *testing.T) {
 	var retention bool
 	if err := conn.QueryRow(ctx, "select exists(select 1 from pg_roles where rolname = 'audit_retention')").Scan(&retention); err != nil || !retention {
 		t.Errorf("audit_retention role: exists %v, err %v", retention, err)
+	}
+}
+
+func TestProvisionOnlySomeDatabases(t *testing.T) {
+	ctx := context.Background()
+	admin := pgtest.AdminURL()
+	prefix := fmt.Sprintf("ffprov_%d_", time.Now().UnixNano())
+	t.Cleanup(func() {
+		for _, svc := range []string{"audit", KeyStore} {
+			if err := pg.DropDatabase(context.Background(), admin, prefix+svc); err != nil {
+				t.Errorf("drop %s: %v", prefix+svc, err)
+			}
+		}
+	})
+	names, err := Provision(ctx, admin, prefix, "audit", KeyStore)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(names) != 2 || names["audit"] != prefix+"audit" || names[KeyStore] != prefix+KeyStore {
+		t.Errorf("provisioned %v, want audit and the key store only", names)
+	}
+	conn, err := pgx.Connect(ctx, admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var others int
+	if err := conn.QueryRow(ctx, "select count(*) from pg_database where datname like $1", prefix+"%").Scan(&others); err != nil {
+		t.Fatal(err)
+	}
+	if others != 2 {
+		t.Errorf("%d databases with the prefix, want 2", others)
+	}
+	if _, err := Provision(ctx, admin, prefix, "payroll"); err == nil || !strings.Contains(err.Error(), `"payroll"`) {
+		t.Errorf("unknown database: err = %v, want one naming it", err)
 	}
 }
