@@ -59,9 +59,9 @@ func TestComposeRunsTheWholeSystem(t *testing.T) {
 func TestComposeCheckCatchesMistakes(t *testing.T) {
 	services := workspaceServices(t)
 	cases := []struct {
-		name  string
+		name   string
 		mutate func(p *types.Project)
-		want  string
+		want   string
 	}{
 		{"misspelt variable", func(p *types.Project) {
 			env := p.Services["workflow"].Environment
@@ -222,7 +222,8 @@ func checkServiceEnv(svc service, all []service, env map[string]string, host fun
 	for name := range env {
 		_, own := svc.vars[name]
 		_, common := processVars[name]
-		if !own && !common {
+		_, library := libraryVars[name]
+		if !own && !common && !library {
 			fail("%s is not a variable the service reads", name)
 		}
 	}

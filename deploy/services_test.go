@@ -54,6 +54,12 @@ var operatorOnly = map[string]string{
 	"FIRMFLOW_AUDIT_RETENTION_URL": "`audit retention` connects with an administrator URL the operator supplies",
 }
 
+// libraryVars are variables a service reads through a library rather than its
+// configuration.
+var libraryVars = map[string]string{
+	"PGPASSFILE": "pgx reads database passwords from this file (deploy/kubernetes mounts it from a secret)",
+}
+
 // variable is one environment variable of a configuration.
 type variable struct {
 	name, def string
