@@ -20,6 +20,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	sigsjson "sigs.k8s.io/json"
 	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
@@ -548,5 +549,81 @@ func checkNATSCluster(t *testing.T, m manifests, services []service) {
 		if name := natsx.ServiceStream(s.name, false).Name; !slices.Contains(streams, name) {
 			t.Errorf("stream %s (%s) is not raised to 3 replicas", name, s.name)
 		}
+	}
+}
+
+// TestKubernetesCheckCatchesMistakes breaks the rendered production manifests in the
+// ways the checks are for, one at a time, and expects each to be named.
+func TestKubernetesCheckCatchesMistakes(t *testing.T) {
+	services := workspaceServices(t)
+	dir := filepath.Join(kubernetesDir(t), "overlays", "production")
+	container := func(m manifests, svc string) *corev1.Container {
+		d, _ := get[*appsv1.Deployment](m, "Deployment", svc)
+		return &d.Spec.Template.Spec.Containers[0]
+	}
+	cases := []struct {
+		name   string
+		mutate func(m manifests)
+		want   string
+	}{
+		{"misspelt variable", func(m manifests) {
+			c := container(m, "workflow")
+			for i := range c.Env {
+				if c.Env[i].Name == "FIRMFLOW_WORKFLOW_DATABASE_URL" {
+					c.Env[i].Name = "FIRMFLOW_WORKFLOW_DATABSE_URL"
+				}
+			}
+		}, "FIRMFLOW_WORKFLOW_DATABSE_URL"},
+		{"caller left out", func(m manifests) {
+			np, _ := get[*networkingv1.NetworkPolicy](m, "NetworkPolicy", "identity")
+			np.Spec.Ingress[0].From = np.Spec.Ingress[0].From[:1]
+		}, "identity: port 9101 reachable from"},
+		{"service open to all", func(m manifests) {
+			np, _ := get[*networkingv1.NetworkPolicy](m, "NetworkPolicy", "billing")
+			np.Spec.Ingress[0].From = nil
+		}, "billing: port 9104"},
+		{"no migrate step", func(m manifests) {
+			d, _ := get[*appsv1.Deployment](m, "Deployment", "audit")
+			d.Spec.Template.Spec.InitContainers = nil
+		}, "audit: an init container running `migrate`"},
+		{"readiness on the wrong port", func(m manifests) {
+			c := container(m, "lifecycle")
+			c.ReadinessProbe.HTTPGet.Port = intstr.FromString("grpc")
+		}, "lifecycle: readiness probe on port"},
+		{"secret path not mounted", func(m manifests) {
+			c := container(m, "identity")
+			c.VolumeMounts = slices.DeleteFunc(c.VolumeMounts, func(v corev1.VolumeMount) bool { return v.Name == "kek" })
+		}, "FIRMFLOW_KEK_FILE names /secrets/kek/kek"},
+		{"writable root", func(m manifests) {
+			f := false
+			container(m, "gateway").SecurityContext.ReadOnlyRootFilesystem = &f
+		}, "gateway: container gateway: no privilege escalation"},
+		{"runtime role bypasses RLS", func(m manifests) {
+			c, _ := get[*cnpgCluster](m, "Cluster", "pg-billing")
+			for i := range c.Spec.Managed.Roles {
+				c.Spec.Managed.Roles[i].BypassRLS = true
+			}
+		}, "runtime role billing_app"},
+		{"database not provisioned", func(m manifests) {
+			j, _ := get[*batchv1.Job](m, "Job", "pg-keys-provision")
+			j.Spec.Template.Spec.Containers[0].Env[1].Value = "identity"
+		}, "database keys on pg-keys: no Job"},
+		{"no backup", func(m manifests) { delete(m.byKind["ScheduledBackup"], "pg-audit-nightly") }, "database audit on pg-audit: no ScheduledBackup"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			m, err := render(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if errs := checkKubernetes(m, services, true); len(errs) != 0 {
+				t.Fatalf("the manifests themselves fail: %v", errs)
+			}
+			tc.mutate(m)
+			errs := checkKubernetes(m, services, true)
+			if !slices.ContainsFunc(errs, func(err error) bool { return strings.Contains(err.Error(), tc.want) }) {
+				t.Errorf("errors %v, want one naming %q", errs, tc.want)
+			}
+		})
 	}
 }
