@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"github.com/compose-spec/compose-go/v2/cli"
 	"github.com/compose-spec/compose-go/v2/types"
 	natsserver "github.com/nats-io/nats-server/v2/server"
+	"golang.org/x/mod/modfile"
 
 	"github.com/firmflow/firmflow/pkg/keystore"
 )
@@ -52,6 +54,28 @@ func TestComposeRunsTheWholeSystem(t *testing.T) {
 		t.Error(err)
 	}
 	checkComposeNATS(t, project)
+	checkComposeStripeMock(t, project)
+}
+
+// checkComposeStripeMock: compose runs the stripe-mock the tests run, the version
+// tools/go.mod pins.
+func checkComposeStripeMock(t *testing.T, p *types.Project) {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(repoRoot(t), "tools", "go.mod"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tools, err := modfile.Parse("tools/go.mod", data, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := slices.IndexFunc(tools.Require, func(r *modfile.Require) bool { return r.Mod.Path == "github.com/stripe/stripe-mock" })
+	if i < 0 {
+		t.Fatal("tools/go.mod does not pin stripe-mock")
+	}
+	if want := "stripe/stripe-mock:" + tools.Require[i].Mod.Version; p.Services["stripe-mock"].Image != want {
+		t.Errorf("stripe-mock image %q, want %q (tools/go.mod)", p.Services["stripe-mock"].Image, want)
+	}
 }
 
 // TestComposeCheckCatchesMistakes breaks a correct project in the ways the check is
