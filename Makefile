@@ -34,7 +34,7 @@ check-gen: gen
 
 ## lint: gofmt, buf lint, buf breaking against the previous commit (BREAKING_AGAINST), go vet, staticcheck
 lint: tools
-	@unformatted=$$(gofmt -l cmd pkg services tools | grep -v '^pkg/gen/'); \
+	@unformatted=$$(gofmt -l cmd deploy pkg services tools | grep -v '^pkg/gen/'); \
 	  test -z "$$unformatted" || { echo "not gofmt-ed (run make fmt):" >&2; echo "$$unformatted" >&2; exit 1; }
 	$(BIN)/buf lint
 	BUF=$(BIN)/buf .ci/breaking
@@ -60,4 +60,4 @@ fuzz: tools
 	done
 
 fmt:
-	@files=$$(gofmt -l cmd pkg services tools | grep -v '^pkg/gen/'); test -z "$$files" || gofmt -w $$files
+	@files=$$(gofmt -l cmd deploy pkg services tools | grep -v '^pkg/gen/'); test -z "$$files" || gofmt -w $$files
