@@ -6,6 +6,7 @@
 //	firmflow audit  verify FILE --public-key PATH: check an audit export offline
 //	firmflow lifecycle verify-certificate FILE --public-key PATH: check a deletion
 //	                certificate offline
+//	firmflow backup drill  restore the backups to a point in time and check them
 package main
 
 import (
@@ -64,6 +65,8 @@ func main() {
 			return auditCommand(os.Args[2:], os.Stdout)
 		case "lifecycle":
 			return lifecycleCommand(os.Args[2:], os.Stdout)
+		case "backup":
+			return backupCommand(ctx, os.Args[2:], os.Stdout, env.Logger)
 		case "staff":
 			return staffCommand(ctx, cfg, os.Args[2:])
 		}

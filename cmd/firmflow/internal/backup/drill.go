@@ -86,8 +86,8 @@ type Report struct {
 	RPO time.Duration `json:"rpo_ns"`
 	// RTO is the restore until the scratch cluster accepted connections, recovered
 	// to the target; Total adds verification and checks.
-	RTO    time.Duration `json:"rto_ns"`
-	Total  time.Duration `json:"total_ns"`
+	RTO    time.Duration  `json:"rto_ns"`
+	Total  time.Duration  `json:"total_ns"`
 	Verify []VerifyReport `json:"verify"`
 	Checks []CheckResult  `json:"checks"`
 	OK     bool           `json:"ok"`

@@ -174,8 +174,9 @@ func (r Repository) Info(ctx context.Context) (Info, error) {
 		if b.Error {
 			continue
 		}
+		// Timestamps are whole seconds: the backup became consistent before the next.
 		info.Backups = append(info.Backups, BackupSet{
-			Label: b.Label, Type: b.Type, Start: time.Unix(b.Timestamp.Start, 0), Stop: time.Unix(b.Timestamp.Stop, 0),
+			Label: b.Label, Type: b.Type, Start: time.Unix(b.Timestamp.Start, 0), Stop: time.Unix(b.Timestamp.Stop+1, 0),
 		})
 	}
 	if len(info.Backups) == 0 {

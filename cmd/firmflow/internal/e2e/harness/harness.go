@@ -27,6 +27,7 @@ import (
 	"github.com/firmflow/firmflow/cmd/firmflow/internal/stack"
 	"github.com/firmflow/firmflow/pkg/pg"
 	"github.com/firmflow/firmflow/pkg/pg/pgtest"
+	audit "github.com/firmflow/firmflow/services/audit/server"
 	"github.com/firmflow/firmflow/services/billing/stripetest"
 	gateway "github.com/firmflow/firmflow/services/gateway/server"
 )
@@ -50,6 +51,12 @@ type Options struct {
 	DataDir string
 	// Logger receives every service's logs; nil keeps them in System.Logs.
 	Logger *slog.Logger
+	// AdminDatabaseURL is the PostgreSQL server the databases are made in, as a
+	// superuser; empty is the machine's (pgtest.AdminURL). The backup drill gives
+	// its private cluster.
+	AdminDatabaseURL string
+	// AuditTuning adjusts audit's configuration.
+	AuditTuning func(*audit.Config)
 }
 
 // System is a running stack and what a caller needs to reach it.
@@ -106,13 +113,17 @@ func Boot(opts Options) (_ *System, err error) {
 	sys.Stripe = stripe
 	undo = append(undo, func() error { stopStripe(); return nil })
 
+	adminURL := opts.AdminDatabaseURL
+	if adminURL == "" {
+		adminURL = pgtest.AdminURL()
+	}
 	workflowAddr := opts.WorkflowAddr
 	if workflowAddr == "" {
 		workflowAddr = "127.0.0.1:0"
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s, err := stack.Start(ctx, stack.Options{
-		AdminDatabaseURL: pgtest.AdminURL(), DatabasePrefix: prefix, DataDir: dataDir,
+		AdminDatabaseURL: adminURL, DatabasePrefix: prefix, DataDir: dataDir,
 		NATSPort: -1, GatewayAddr: "127.0.0.1:0", IdentityAddr: "127.0.0.1:0", WorkflowAddr: workflowAddr,
 		StripeAPIURL: stripe.URL, StripeWebhookSecret: StripeWebhookSecret,
 		GatewayTuning: func(c *gateway.Config) {
@@ -121,7 +132,8 @@ func Boot(opts Options) (_ *System, err error) {
 				opts.Tune(c)
 			}
 		},
-		Logger: logger,
+		AuditTuning: opts.AuditTuning,
+		Logger:      logger,
 	})
 	if err != nil {
 		cancel()
@@ -134,7 +146,7 @@ func Boot(opts Options) (_ *System, err error) {
 		cancel()
 		errs := []error{<-done}
 		for _, db := range s.Databases {
-			errs = append(errs, pg.DropDatabase(context.Background(), pgtest.AdminURL(), db))
+			errs = append(errs, pg.DropDatabase(context.Background(), adminURL, db))
 		}
 		return errors.Join(errs...)
 	})
