@@ -14,6 +14,7 @@ import (
 
 	"github.com/firmflow/firmflow/cmd/firmflow/internal/backup"
 	"github.com/firmflow/firmflow/pkg/pg/pgcluster"
+	"github.com/firmflow/firmflow/services/billing/stripetest"
 )
 
 const backupUsage = `usage: firmflow backup drill [flags]
@@ -66,6 +67,8 @@ func backupCommand(ctx context.Context, args []string, out io.Writer, logger *sl
 			CipherPass: base64.StdEncoding.EncodeToString(pass), Clients: *clients, Logger: logger,
 			Progress: func(format string, a ...any) { fmt.Fprintf(out, "-- "+format+"\n", a...) },
 		})
+		// The rehearsal's system ran stripe-mock for billing.
+		stripetest.Stop()
 	} else {
 		rep, err = drillRepository(ctx, drillFlags{
 			config: *config, stanza: *stanza, passFile: *passFile,
