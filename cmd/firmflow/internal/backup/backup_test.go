@@ -188,7 +188,7 @@ func TestBackupsRestoreToAPointInTime(t *testing.T) {
 	})
 
 	t.Run("verify reports a flipped byte in an archived WAL segment", func(t *testing.T) {
-		segments, _ := filepath.Glob(filepath.Join(p.Dir, "repo", "archive", "drill", "*", "*", "*.lz4"))
+		segments, _ := filepath.Glob(filepath.Join(p.Dir, "repo", "archive", "drill", "*", "*", "*.zst"))
 		if len(segments) < 2 {
 			t.Fatalf("archive holds %d segments, want several", len(segments))
 		}

@@ -213,10 +213,21 @@ func (d *Drill) target(earliest, lastCommit time.Time) (time.Time, error) {
 	return t, nil
 }
 
-// restore restores r into a fresh scratch directory and starts it on a free port,
-// with archiving off whatever the backed-up configuration said.
+// restore restores r into a fresh scratch directory under the work dir and starts
+// it, with archiving off whatever the backed-up configuration said.
 func (d *Drill) restore(ctx context.Context, r Repository, target time.Time) (*pgcluster.Cluster, error) {
-	dir, err := os.MkdirTemp(d.WorkDir, "restore-"+r.Stanza+"-")
+	timeout := d.StartTimeout
+	if timeout == 0 {
+		timeout = 10 * time.Minute
+	}
+	return restoreCluster(ctx, r, d.WorkDir, target, timeout)
+}
+
+// restoreCluster restores r to target (zero: the end of the archive) into a new
+// directory under workDir, starts it on a free port with archiving off and waits
+// until it has recovered and promoted itself.
+func restoreCluster(ctx context.Context, r Repository, workDir string, target time.Time, timeout time.Duration) (*pgcluster.Cluster, error) {
+	dir, err := os.MkdirTemp(workDir, "restore-"+r.Stanza+"-")
 	if err != nil {
 		return nil, err
 	}
@@ -232,10 +243,6 @@ func (d *Drill) restore(ctx context.Context, r Repository, target time.Time) (*p
 		return nil, err
 	}
 	c.Settings = map[string]string{"archive_mode": "off"}
-	timeout := d.StartTimeout
-	if timeout == 0 {
-		timeout = 10 * time.Minute
-	}
 	startCtx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	if err := c.Start(startCtx); err != nil {

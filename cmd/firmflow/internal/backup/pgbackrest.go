@@ -205,7 +205,13 @@ type VerifyReport struct {
 	Problems []string
 }
 
-var invalidResult = regexp.MustCompile(`(?m)invalid result (\S+): (.*)$`)
+// Verify logs a file it could not read as "invalid result FILE: error" and a file
+// whose content differs from its recorded checksum or size as "invalid checksum
+// 'FILE'" (or size).
+var (
+	invalidResult = regexp.MustCompile(`(?m)invalid result (\S+): (.*)$`)
+	invalidFile   = regexp.MustCompile(`(?m)INFO: invalid (\w+) '([^']+)'`)
+)
 
 // Verify reads the whole repository back. pgBackRest exits 0 whatever it finds, so
 // the status line decides.
@@ -223,6 +229,9 @@ func (r Repository) Verify(ctx context.Context) (VerifyReport, error) {
 	for _, m := range invalidResult.FindAllStringSubmatch(text, -1) {
 		report.Problems = append(report.Problems, m[1]+": "+strings.TrimSpace(m[2]))
 	}
+	for _, m := range invalidFile.FindAllStringSubmatch(text, -1) {
+		report.Problems = append(report.Problems, m[2]+": invalid "+m[1])
+	}
 	if !report.OK && len(report.Problems) == 0 {
 		report.Problems = append(report.Problems, report.Summary)
 	}
@@ -230,14 +239,18 @@ func (r Repository) Verify(ctx context.Context) (VerifyReport, error) {
 }
 
 // Restore restores the stanza into dir (created, owned by the server's user) as it
-// was at target, with archiving off so the restored cluster never writes into the
-// repository. The restored cluster promotes itself at the target.
+// was at target, or to the end of the archived WAL when target is zero, with
+// archiving off so the restored cluster never writes into the repository. The
+// restored cluster promotes itself at the target.
 func (r Repository) Restore(ctx context.Context, dir string, target time.Time) error {
 	if err := r.Runner.MkdirAll(dir); err != nil {
 		return err
 	}
-	_, err := r.run(ctx, "restore", "--pg1-path="+dir, "--type=time", "--target="+RecoveryTime(target),
-		"--target-action=promote", "--archive-mode=off", "--delta=n")
+	args := []string{"--pg1-path=" + dir, "--archive-mode=off", "--delta=n"}
+	if !target.IsZero() {
+		args = append(args, "--type=time", "--target="+RecoveryTime(target), "--target-action=promote")
+	}
+	_, err := r.run(ctx, "restore", args...)
 	return err
 }
 
@@ -277,7 +290,7 @@ repo1-cipher-type=aes-256-cbc
 repo1-retention-full-type=count
 repo1-retention-full=%d
 repo1-retention-diff=%d
-compress-type=lz4
+compress-type=zst
 archive-timeout=%d
 start-fast=y
 job-retry=%d

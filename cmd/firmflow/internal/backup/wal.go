@@ -1,6 +1,9 @@
 package backup
 
 import (
+	"bytes"
+	"compress/gzip"
+	"io"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -10,6 +13,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/klauspost/compress/zstd"
 )
 
 // ArchivedWAL is what the archive holds at its newest end.
@@ -42,13 +47,13 @@ func (r Repository) NewestWAL(ctx context.Context, scratch string) (ArchivedWAL,
 		return ArchivedWAL{}, fmt.Errorf("pgbackrest repo-ls: %w", err)
 	}
 	type segment struct {
-		name   string
-		pushed time.Time
+		name, path string
+		pushed     time.Time
 	}
 	var segments []segment
 	for path, e := range entries {
 		if m := segmentName.FindStringSubmatch(filepath.Base(path)); e.Type == "file" && m != nil {
-			segments = append(segments, segment{name: m[1], pushed: time.Unix(e.Time, 0)})
+			segments = append(segments, segment{name: m[1], path: "archive/" + r.Stanza + "/" + path, pushed: time.Unix(e.Time, 0)})
 		}
 	}
 	if len(segments) == 0 {
@@ -64,7 +69,7 @@ func (r Repository) NewestWAL(ctx context.Context, scratch string) (ArchivedWAL,
 	// A segment closed by archive_timeout on an idle server holds no commit; look
 	// back a few.
 	for _, s := range segments[:min(len(segments), 8)] {
-		last, err := r.lastCommitIn(ctx, scratch, s.name)
+		last, err := r.lastCommitIn(ctx, scratch, s.name, s.path)
 		if err != nil {
 			return ArchivedWAL{}, err
 		}
@@ -76,11 +81,23 @@ func (r Repository) NewestWAL(ctx context.Context, scratch string) (ArchivedWAL,
 	return ArchivedWAL{}, fmt.Errorf("%w: no commit in the newest archived WAL of stanza %q", ErrNoBackup, r.Stanza)
 }
 
-func (r Repository) lastCommitIn(ctx context.Context, scratch, segment string) (time.Time, error) {
-	if _, err := r.run(ctx, "archive-get", segment, filepath.Join(scratch, segment)); err != nil {
+// lastCommitIn reads a segment with repo-get (which decrypts and, unlike
+// archive-get, needs no local cluster: the drill runs where the database is not) and
+// decompresses it here.
+func (r Repository) lastCommitIn(ctx context.Context, scratch, segment, path string) (time.Time, error) {
+	stored, err := r.run(ctx, "repo-get", path)
+	if err != nil {
 		return time.Time{}, err
 	}
-	defer os.Remove(filepath.Join(scratch, segment))
+	data, err := decompress(stored, filepath.Ext(path))
+	if err != nil {
+		return time.Time{}, fmt.Errorf("WAL segment %s: %w", segment, err)
+	}
+	file := filepath.Join(scratch, segment)
+	if err := os.WriteFile(file, data, 0o644); err != nil {
+		return time.Time{}, err
+	}
+	defer os.Remove(file)
 	// pg_waldump ends with an error at the segment's end (the next record is in the
 	// next segment); what it printed before is what counts.
 	cmd := r.Runner.Command(ctx, "pg_waldump", "-p", scratch, segment)
@@ -94,4 +111,26 @@ func (r Repository) lastCommitIn(ctx context.Context, scratch, segment string) (
 		}
 	}
 	return last, nil
+}
+
+// decompress undoes pgBackRest's compress-type by the file's extension.
+func decompress(data []byte, ext string) ([]byte, error) {
+	switch ext {
+	case ".zst":
+		dec, err := zstd.NewReader(nil)
+		if err != nil {
+			return nil, err
+		}
+		defer dec.Close()
+		return dec.DecodeAll(data, nil)
+	case ".gz":
+		zr, err := gzip.NewReader(bytes.NewReader(data))
+		if err != nil {
+			return nil, err
+		}
+		return io.ReadAll(zr)
+	case "":
+		return data, nil
+	}
+	return nil, fmt.Errorf("compressed as %s: the drill reads compress-type=zst, gz or none", ext)
 }

@@ -57,6 +57,9 @@ type Options struct {
 	AdminDatabaseURL string
 	// AuditTuning adjusts audit's configuration.
 	AuditTuning func(*audit.Config)
+	// DatabasePrefix names the databases (prefix + service); empty makes a random
+	// one. A rebuild from backups boots on the databases of the system it replaces.
+	DatabasePrefix string
 }
 
 // System is a running stack and what a caller needs to reach it.
@@ -79,6 +82,9 @@ func Boot(opts Options) (_ *System, err error) {
 	suffix := make([]byte, 4)
 	_, _ = rand.Read(suffix)
 	prefix := "test_e2e_" + hex.EncodeToString(suffix) + "_"
+	if opts.DatabasePrefix != "" {
+		prefix = opts.DatabasePrefix
+	}
 	sys := &System{Logs: &Logs{}}
 	var undo []func() error
 	sys.stop = func() error {
