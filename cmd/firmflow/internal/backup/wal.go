@@ -3,10 +3,10 @@ package backup
 import (
 	"bytes"
 	"compress/gzip"
-	"io"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
