@@ -165,7 +165,8 @@ chain. Prints what was lost and the RTO.`
 // drCommand is `firmflow dr drill --private`.
 func drCommand(ctx context.Context, args []string, out io.Writer) error {
 	if len(args) == 0 || args[0] != "drill" {
-		return errors.New(drUsage)
+		fmt.Fprintln(out, drUsage)
+		return errors.New("usage: firmflow dr drill --private")
 	}
 	flags := flag.NewFlagSet("firmflow dr drill", flag.ContinueOnError)
 	flags.SetOutput(out)
