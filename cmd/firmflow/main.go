@@ -78,7 +78,7 @@ func main() {
 }
 
 func dev(ctx context.Context, env process.Env, cfg devConfig) error {
-	startStripeMock(ctx, cfg.StripeAPIURL, env.Logger)
+	startStripeFake(ctx, cfg, env.Logger)
 	s, err := stack.Start(ctx, stack.Options{
 		AdminDatabaseURL: cfg.DatabaseURL, DatabasePrefix: "firmflow_", DataDir: cfg.DataDir,
 		NATSURL: cfg.NATSURL, NATSPort: cfg.NATSPort,

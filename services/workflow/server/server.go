@@ -9,11 +9,13 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/firmflow/firmflow/pkg/inbox"
 	"github.com/firmflow/firmflow/pkg/keystore"
 	"github.com/firmflow/firmflow/pkg/pg"
 	"github.com/firmflow/firmflow/pkg/svc"
 	"github.com/firmflow/firmflow/pkg/telemetry"
 	"github.com/firmflow/firmflow/services/workflow/internal/app"
+	"github.com/firmflow/firmflow/services/workflow/internal/eventapi"
 	"github.com/firmflow/firmflow/services/workflow/internal/grpcapi"
 	"github.com/firmflow/firmflow/services/workflow/internal/store"
 	"github.com/firmflow/firmflow/services/workflow/migrations"
@@ -69,6 +71,7 @@ type Server struct {
 	rt        *svc.Runtime
 	keys      *keystore.Postgres
 	scheduler func(context.Context) error // creates due series periods
+	members   *inbox.Consumer             // identity's member events
 }
 
 // Migrate applies workflow's migrations as the owner role.
@@ -121,7 +124,8 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 	a := app.New(store.New(rt.DB), keys)
 	grpcapi.Register(rt.GRPC, a)
 	rt.SetReady(a.Ready)
-	return &Server{rt: rt, keys: keys, scheduler: a.SeriesScheduler(logger, time.Minute)}, nil
+	members := inbox.NewConsumer(rt.JetStream, eventapi.Consumer(), eventapi.Handler(a), logger)
+	return &Server{rt: rt, keys: keys, scheduler: a.SeriesScheduler(logger, time.Minute), members: members}, nil
 }
 
 // Addr is the bound gRPC address.
@@ -130,5 +134,5 @@ func (s *Server) Addr() string { return s.rt.Addr() }
 // Run serves until ctx ends.
 func (s *Server) Run(ctx context.Context) error {
 	defer s.keys.Close()
-	return s.rt.Run(ctx, s.scheduler)
+	return s.rt.Run(ctx, s.scheduler, s.members.Run)
 }

@@ -463,7 +463,7 @@ func TestVerifyAllChecksEveryFirmsChain(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer admin.Close()
-	reports, err := app.New(store.New(admin), nil, f.Verifier).VerifyAll(ctx)
+	reports, err := app.New(store.New(admin, nil), nil, f.Verifier).VerifyAll(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
