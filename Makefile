@@ -7,9 +7,9 @@ GO_TEST_FLAGS ?= -count=1 -timeout 20m
 
 .PHONY: run test gen check-gen lint bench fuzz tools fmt backup-drill
 
-## run: start every service in one process (PostgreSQL must be running; NATS is embedded unless FIRMFLOW_NATS_URL is set)
+## run: start every service in one process (PostgreSQL must be running; NATS is embedded unless FIRMFLOW_NATS_URL is set; Mailpit catches the mail)
 run: tools
-	FIRMFLOW_STRIPE_MOCK=$(BIN)/stripe-mock go run ./cmd/firmflow dev
+	FIRMFLOW_STRIPE_MOCK=$(BIN)/stripe-mock FIRMFLOW_MAILPIT=$(BIN)/mailpit go run ./cmd/firmflow dev
 
 ## test: every unit, integration and end-to-end test; billing's run against the pinned stripe-mock
 test: tools
@@ -21,8 +21,8 @@ backup-drill: tools
 	FIRMFLOW_STRIPE_MOCK=$(BIN)/stripe-mock go run ./cmd/firmflow backup drill --private \
 	  --record .data/backup/last-drill.json --metrics .data/backup/firmflow_backup.prom
 
-## tools: build the tools pinned in tools/go.mod (buf, the protoc plugins, staticcheck, stripe-mock) into .bin/
-TOOLS := $(addprefix $(BIN)/,buf protoc-gen-go protoc-gen-go-grpc protoc-gen-grpc-gateway protoc-gen-openapiv2 staticcheck stripe-mock)
+## tools: build the tools pinned in tools/go.mod (buf, the protoc plugins, staticcheck, stripe-mock, mailpit) into .bin/
+TOOLS := $(addprefix $(BIN)/,buf protoc-gen-go protoc-gen-go-grpc protoc-gen-grpc-gateway protoc-gen-openapiv2 staticcheck stripe-mock mailpit)
 tools: $(TOOLS)
 $(TOOLS) &: tools/go.mod tools/go.sum
 	cd tools && GOWORK=off go build -o $(BIN)/ tool

@@ -11,6 +11,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"os"
@@ -37,7 +38,7 @@ type devConfig struct {
 	IdentityAddr string `env:"FIRMFLOW_IDENTITY_ADDR" envDefault:"127.0.0.1:9101"`
 	WorkflowAddr string `env:"FIRMFLOW_WORKFLOW_ADDR" envDefault:"127.0.0.1:9102"`
 	BillingAddr  string `env:"FIRMFLOW_BILLING_ADDR" envDefault:"127.0.0.1:9104"`
-	// StripeAPIURL defaults to a local stripe-mock (`stripe-mock -http-port 12111`);
+	// StripeAPIURL defaults to the Stripe fake dev serves in process on port 12111;
 	// set it empty, with FIRMFLOW_STRIPE_API_KEY, to use Stripe's test mode.
 	StripeAPIURL string `env:"FIRMFLOW_STRIPE_API_URL" envDefault:"http://127.0.0.1:12111"`
 }
@@ -79,7 +80,9 @@ func main() {
 
 func dev(ctx context.Context, env process.Env, cfg devConfig) error {
 	startStripeFake(ctx, cfg, env.Logger)
+	smtpAddr, mailUI := startMailpit(ctx, cfg.DataDir, env.Logger)
 	s, err := stack.Start(ctx, stack.Options{
+		IdentityTuning:   devMail(smtpAddr),
 		AdminDatabaseURL: cfg.DatabaseURL, DatabasePrefix: "firmflow_", DataDir: cfg.DataDir,
 		NATSURL: cfg.NATSURL, NATSPort: cfg.NATSPort,
 		GatewayAddr: cfg.GatewayAddr, IdentityAddr: cfg.IdentityAddr, WorkflowAddr: cfg.WorkflowAddr,
@@ -95,6 +98,7 @@ firmflow is running
   gateway  %[1]s   (OpenAPI: %[1]s/openapi.json)
   NATS     %[2]s
   CA       %[3]s
+  mail     %[4]s
 
 Try it:
   curl --cacert %[3]s -X POST %[1]s/v1/signup \
@@ -102,6 +106,6 @@ Try it:
     -d '{"firm_display_name":"Ledger & Co","email":"owner@ledger.example","display_name":"Olive Owner","password":"correct horse battery staple"}'
 
 Stop with Ctrl-C.
-`, s.GatewayURL, s.NATSURL, ca)
+`, s.GatewayURL, s.NATSURL, ca, cmp.Or(mailUI, "off: Mailpit is not installed (make tools), invitation tokens go back to the inviter"))
 	return s.Run(ctx)
 }

@@ -67,6 +67,9 @@ type Options struct {
 	AdminAddrs bool
 	// GatewayTuning, when set, adjusts the gateway configuration (tests lower rate limits).
 	GatewayTuning func(*gateway.Config)
+	// IdentityTuning, when set, adjusts identity's configuration (dev and the tests
+	// point its mail at a local SMTP server).
+	IdentityTuning func(*identity.Config)
 
 	Logger    *slog.Logger
 	Telemetry *telemetry.Telemetry
@@ -188,6 +191,9 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	idCfg.TLSCA, idCfg.TLSCert, idCfg.TLSKey = material.PKI.CAFile, material.PKI.CertFile("identity"), material.PKI.KeyFile("identity")
 	idCfg.SigningKeyFile, idCfg.PublicKeyFile, idCfg.KEKFile = material.SigningKey, material.PublicKey, material.KEKFile
 	idCfg.NATSURL, idCfg.Telemetry, idCfg.KeysURL = s.NATSURL, opts.Telemetry, keysURL
+	if opts.IdentityTuning != nil {
+		opts.IdentityTuning(&idCfg)
+	}
 	if err := identity.Migrate(ctx, idCfg); err != nil {
 		return nil, fmt.Errorf("migrate identity: %w", err)
 	}

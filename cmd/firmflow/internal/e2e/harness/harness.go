@@ -1,7 +1,7 @@
 // Package harness runs the whole system for tests and benchmarks that drive it over
 // HTTPS as the single-page app and a CRM integration do: real PostgreSQL, embedded
-// NATS, a Stripe that keeps state (stripefake in front of stripe-mock), every service
-// on its own port with mutual TLS, the gateway as
+// NATS, a Stripe that keeps state (stripefake in front of stripe-mock), an SMTP server
+// catching identity's email, every service on its own port with mutual TLS, the gateway as
 // the only door. The end-to-end tests share one System per package (each test isolated
 // by its own firm); the load benchmark boots its own.
 package harness
@@ -26,12 +26,14 @@ import (
 	"time"
 
 	"github.com/firmflow/firmflow/cmd/firmflow/internal/stack"
+	"github.com/firmflow/firmflow/pkg/mail/mailtest"
 	"github.com/firmflow/firmflow/pkg/pg"
 	"github.com/firmflow/firmflow/pkg/pg/pgtest"
 	audit "github.com/firmflow/firmflow/services/audit/server"
 	"github.com/firmflow/firmflow/services/billing/stripefake"
 	"github.com/firmflow/firmflow/services/billing/stripetest"
 	gateway "github.com/firmflow/firmflow/services/gateway/server"
+	identity "github.com/firmflow/firmflow/services/identity/server"
 )
 
 // StripeWebhookSecret is the webhook signing secret billing is given.
@@ -75,6 +77,11 @@ type System struct {
 	// Stripe is what billing talks to: a recording proxy to stripefake, which keeps
 	// the state of what billing made, in front of stripe-mock.
 	Stripe *stripetest.Stripe
+	// Mail is the SMTP server identity sends to, in this process.
+	Mail *mailtest.Server
+	// MailAPI is the base URL of a Mailpit-like API over Mail's messages, which the
+	// README's examples read tokens from as they do from Mailpit under `make run`.
+	MailAPI string
 
 	stop func() error
 }
@@ -126,6 +133,15 @@ func Boot(opts Options) (_ *System, err error) {
 	if adminURL == "" {
 		adminURL = pgtest.AdminURL()
 	}
+	smtp, err := mailtest.Start()
+	if err != nil {
+		return nil, err
+	}
+	sys.Mail = smtp
+	mailAPI := smtp.MailpitAPI()
+	sys.MailAPI = mailAPI.URL
+	undo = append(undo, func() error { mailAPI.Close(); smtp.Stop(); return nil })
+
 	workflowAddr := opts.WorkflowAddr
 	if workflowAddr == "" {
 		workflowAddr = "127.0.0.1:0"
@@ -140,6 +156,10 @@ func Boot(opts Options) (_ *System, err error) {
 			if opts.Tune != nil {
 				opts.Tune(c)
 			}
+		},
+		IdentityTuning: func(c *identity.Config) {
+			c.SMTPAddr, c.SMTPTLS = smtp.Addr, "none"
+			c.MailInterval, c.MailRetryMin = 50*time.Millisecond, 100*time.Millisecond
 		},
 		AuditTuning: opts.AuditTuning,
 		Logger:      logger,
