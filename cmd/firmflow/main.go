@@ -8,6 +8,8 @@
 //	firmflow audit  verify FILE --public-key PATH: check an audit export offline
 //	firmflow lifecycle verify-certificate FILE --public-key PATH: check a deletion
 //	                certificate offline
+//	firmflow backup drill  restore the backups to a point in time and check them
+//	firmflow dr drill --private  rebuild the system from backups and secrets
 package main
 
 import (
@@ -79,6 +81,10 @@ func main() {
 			return auditCommand(os.Args[2:], os.Stdout)
 		case "lifecycle":
 			return lifecycleCommand(os.Args[2:], os.Stdout)
+		case "backup":
+			return backupCommand(ctx, os.Args[2:], os.Stdout, env.Logger)
+		case "dr":
+			return drCommand(ctx, os.Args[2:], os.Stdout)
 		case "staff":
 			return staffCommand(ctx, cfg, os.Args[2:])
 		}

@@ -35,6 +35,9 @@ func startAudit(ctx context.Context, opts Options, s *Stack, material Material, 
 	cfg.NATSURL, cfg.Telemetry = s.NATSURL, opts.Telemetry
 	// The stack runs billing too, whose changes of billing data the log must hold.
 	cfg.Streams = append(cfg.Streams, "FIRMFLOW_BILLING")
+	if opts.AuditTuning != nil {
+		opts.AuditTuning(&cfg)
+	}
 	if err := audit.Migrate(ctx, cfg); err != nil {
 		return nil, fmt.Errorf("migrate audit: %w", err)
 	}

@@ -25,6 +25,7 @@ import (
 	"github.com/firmflow/firmflow/pkg/telemetry"
 	"github.com/firmflow/firmflow/pkg/tlsconf"
 	"github.com/firmflow/firmflow/services/audit/chain"
+	audit "github.com/firmflow/firmflow/services/audit/server"
 	gateway "github.com/firmflow/firmflow/services/gateway/server"
 	identity "github.com/firmflow/firmflow/services/identity/server"
 	lifecycle "github.com/firmflow/firmflow/services/lifecycle/server"
@@ -60,6 +61,9 @@ type Options struct {
 	// LifecycleTuning, when set, adjusts lifecycle's configuration (tests shorten
 	// its run interval and retries).
 	LifecycleTuning func(*lifecycle.Config)
+	// AuditTuning, when set, adjusts audit's configuration (the backup drill signs
+	// checkpoints every second).
+	AuditTuning func(*audit.Config)
 	// AdminAddrs enables each service's admin (metrics) listener on a free port.
 	AdminAddrs bool
 	// GatewayTuning, when set, adjusts the gateway configuration (tests lower rate limits).
