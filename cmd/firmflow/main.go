@@ -2,10 +2,14 @@
 //
 //	firmflow dev    run every service in one process (what `make run` does)
 //	firmflow init   create development TLS material and keys under the data dir
+//	firmflow provision  create every service's database and roles and the key store,
+//	                as FIRMFLOW_DATABASE_URL's administrator (a deployment's init step)
 //	firmflow staff  create or offboard a staff (support) account, as an operator
 //	firmflow audit  verify FILE --public-key PATH: check an audit export offline
 //	firmflow lifecycle verify-certificate FILE --public-key PATH: check a deletion
 //	                certificate offline
+//	firmflow backup drill  restore the backups to a point in time and check them
+//	firmflow dr drill --private  rebuild the system from backups and secrets
 package main
 
 import (
@@ -26,6 +30,11 @@ type devConfig struct {
 	// DatabaseURL connects as a PostgreSQL superuser; dev creates each service's
 	// database (firmflow_<service>) and roles (<service>_owner, <service>_app).
 	DatabaseURL string `env:"FIRMFLOW_DATABASE_URL" envDefault:"postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"`
+	// DatabasePrefix names each service's database: prefix + service.
+	DatabasePrefix string `env:"FIRMFLOW_DATABASE_PREFIX" envDefault:"firmflow_"`
+	// ProvisionOnly limits `firmflow provision` to some databases (service names,
+	// "keys" for the key store), for a deployment with several PostgreSQL clusters.
+	ProvisionOnly []string `env:"FIRMFLOW_PROVISION_ONLY" envSeparator:","`
 	// DataDir keeps TLS material, keys and the embedded NATS store.
 	DataDir string `env:"FIRMFLOW_DATA_DIR" envDefault:".data"`
 	// NATSURL points at an external NATS with JetStream; empty embeds one.
@@ -61,14 +70,25 @@ func main() {
 			return nil
 		case "dev":
 			return dev(ctx, env, cfg)
+		case "provision":
+			databases, err := stack.Provision(ctx, cfg.DatabaseURL, cfg.DatabasePrefix, cfg.ProvisionOnly...)
+			if err != nil {
+				return err
+			}
+			env.Logger.InfoContext(ctx, "databases provisioned", "databases", databases)
+			return nil
 		case "audit":
 			return auditCommand(os.Args[2:], os.Stdout)
 		case "lifecycle":
 			return lifecycleCommand(os.Args[2:], os.Stdout)
+		case "backup":
+			return backupCommand(ctx, os.Args[2:], os.Stdout, env.Logger)
+		case "dr":
+			return drCommand(ctx, os.Args[2:], os.Stdout)
 		case "staff":
 			return staffCommand(ctx, cfg, os.Args[2:])
 		}
-		return fmt.Errorf("unknown command %q; use dev or init", command)
+		return fmt.Errorf("unknown command %q; use dev, init, provision, staff, audit or lifecycle", command)
 	})
 }
 
@@ -77,7 +97,7 @@ func dev(ctx context.Context, env process.Env, cfg devConfig) error {
 	smtpAddr, mailUI := startMailpit(ctx, cfg.DataDir, env.Logger)
 	s, err := stack.Start(ctx, stack.Options{
 		IdentityTuning:   devMail(smtpAddr),
-		AdminDatabaseURL: cfg.DatabaseURL, DatabasePrefix: "firmflow_", DataDir: cfg.DataDir,
+		AdminDatabaseURL: cfg.DatabaseURL, DatabasePrefix: cfg.DatabasePrefix, DataDir: cfg.DataDir,
 		NATSURL: cfg.NATSURL, NATSPort: cfg.NATSPort,
 		GatewayAddr: cfg.GatewayAddr, IdentityAddr: cfg.IdentityAddr, WorkflowAddr: cfg.WorkflowAddr,
 		BillingAddr: cfg.BillingAddr, StripeAPIURL: cfg.StripeAPIURL,

@@ -7,8 +7,6 @@ import (
 
 	"github.com/firmflow/firmflow/pkg/config"
 	"github.com/firmflow/firmflow/pkg/pg"
-	"github.com/firmflow/firmflow/pkg/tlsconf"
-	"github.com/firmflow/firmflow/services/audit/chain"
 	audit "github.com/firmflow/firmflow/services/audit/server"
 )
 
@@ -16,23 +14,12 @@ import (
 // what `firmflow audit verify --public-key` needs for an export of this stack.
 func AuditPublicKey(dataDir string) string { return filepath.Join(dataDir, "keys", "audit.pub") }
 
-// startAudit provisions audit's database and roles (the retention role included),
-// its certificate and checkpoint signing key, migrates it and binds it on a free
-// port: only the gateway calls it, and learns the address from Addr.
+// startAudit migrates audit and binds it on a free port, with the certificate and
+// checkpoint signing key Init made: only the gateway calls it, and learns the address
+// from Addr.
 func startAudit(ctx context.Context, opts Options, s *Stack, material Material, adminAddr string) (*audit.Server, error) {
-	name := opts.DatabasePrefix + "audit"
-	if err := audit.Provision(ctx, opts.AdminDatabaseURL, name); err != nil {
-		return nil, fmt.Errorf("provision audit: %w", err)
-	}
-	s.Databases["audit"] = name
-	pki, err := tlsconf.EnsureDevPKI(filepath.Join(opts.DataDir, "tls"), []string{"audit"})
-	if err != nil {
-		return nil, fmt.Errorf("audit TLS: %w", err)
-	}
-	signingKey, _, err := chain.EnsureKeyPair(filepath.Join(opts.DataDir, "keys"))
-	if err != nil {
-		return nil, fmt.Errorf("audit signing key: %w", err)
-	}
+	name := s.Databases["audit"]
+	pki, signingKey := material.PKI, material.AuditSigningKey
 	roles := pg.RolesFor("audit")
 	var cfg audit.Config
 	if err := config.LoadFrom(&cfg, map[string]string{}); err != nil {
@@ -48,6 +35,9 @@ func startAudit(ctx context.Context, opts Options, s *Stack, material Material, 
 	cfg.NATSURL, cfg.Telemetry = s.NATSURL, opts.Telemetry
 	// The stack runs billing too, whose changes of billing data the log must hold.
 	cfg.Streams = append(cfg.Streams, "FIRMFLOW_BILLING")
+	if opts.AuditTuning != nil {
+		opts.AuditTuning(&cfg)
+	}
 	if err := audit.Migrate(ctx, cfg); err != nil {
 		return nil, fmt.Errorf("migrate audit: %w", err)
 	}

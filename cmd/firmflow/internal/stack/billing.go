@@ -3,29 +3,18 @@ package stack
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 
 	"github.com/firmflow/firmflow/pkg/config"
 	"github.com/firmflow/firmflow/pkg/pg"
-	"github.com/firmflow/firmflow/pkg/tlsconf"
 	billing "github.com/firmflow/firmflow/services/billing/server"
 )
 
-// startBilling provisions billing's database and roles and its certificate, migrates
-// it and binds it (on a free port unless Options.BillingAddr says otherwise): the
+// startBilling migrates billing and binds it (on a free port unless Options.BillingAddr says otherwise): the
 // gateway learns the address from Addr. Stripe is Options.StripeAPIURL, stripe-mock
 // in development and tests.
 func startBilling(ctx context.Context, opts Options, s *Stack, material Material, adminAddr string) (*billing.Server, error) {
-	name := opts.DatabasePrefix + "billing"
-	roles := pg.RolesFor("billing")
-	if err := pg.Provision(ctx, opts.AdminDatabaseURL, name, roles); err != nil {
-		return nil, fmt.Errorf("provision billing: %w", err)
-	}
-	s.Databases["billing"] = name
-	pki, err := tlsconf.EnsureDevPKI(filepath.Join(opts.DataDir, "tls"), []string{"billing"})
-	if err != nil {
-		return nil, fmt.Errorf("billing TLS: %w", err)
-	}
+	name, roles := s.Databases["billing"], pg.RolesFor("billing")
+	pki := material.PKI
 	var cfg billing.Config
 	if err := config.LoadFrom(&cfg, map[string]string{}); err != nil {
 		return nil, err

@@ -7,7 +7,6 @@ import (
 
 	"github.com/firmflow/firmflow/pkg/config"
 	"github.com/firmflow/firmflow/pkg/pg"
-	"github.com/firmflow/firmflow/pkg/tlsconf"
 	lifecycle "github.com/firmflow/firmflow/services/lifecycle/server"
 )
 
@@ -20,30 +19,14 @@ func LifecyclePublicKey(dataDir string) string {
 // lifecycleAddrs are the services lifecycle calls.
 type lifecycleAddrs struct{ identity, workflow, billing, audit, keysURL string }
 
-// startLifecycle provisions lifecycle's database and roles, its connection to the key
-// store (startKeyStore; it destroys a deleted firm's keys there), its certificate ("lifecycle", which the
-// other services' FirmDataService and identity's ClosureService admit) and its
-// certificate-signing key, migrates and binds it on a free port unless
-// Options.LifecycleAddr says otherwise. It returns a function closing the key store.
+// startLifecycle opens lifecycle's connection to the key store (startKeyStore; it
+// destroys a deleted firm's keys there), migrates it and binds it on a free port
+// unless Options.LifecycleAddr says otherwise, with the certificate ("lifecycle",
+// which the other services' FirmDataService and identity's ClosureService admit) and
+// certificate-signing key Init made. It returns a function closing the key store.
 func startLifecycle(ctx context.Context, opts Options, s *Stack, material Material, adminAddr string, peers lifecycleAddrs) (*lifecycle.Server, func(), error) {
-	name := opts.DatabasePrefix + "lifecycle"
-	roles := pg.RolesFor("lifecycle")
-	if err := pg.Provision(ctx, opts.AdminDatabaseURL, name, roles); err != nil {
-		return nil, nil, fmt.Errorf("provision lifecycle: %w", err)
-	}
-	s.Databases["lifecycle"] = name
-	pki, err := tlsconf.EnsureDevPKI(filepath.Join(opts.DataDir, "tls"), []string{"lifecycle"})
-	if err != nil {
-		return nil, nil, fmt.Errorf("lifecycle TLS: %w", err)
-	}
-	signingKey, _, err := lifecycle.EnsureSigningKey(filepath.Join(opts.DataDir, "keys"))
-	if err != nil {
-		return nil, nil, fmt.Errorf("lifecycle signing key: %w", err)
-	}
-	exportKey := filepath.Join(opts.DataDir, "keys", "export.key")
-	if err := lifecycle.EnsureExportKey(exportKey); err != nil {
-		return nil, nil, fmt.Errorf("lifecycle export key: %w", err)
-	}
+	name, roles := s.Databases["lifecycle"], pg.RolesFor("lifecycle")
+	pki, signingKey, exportKey := material.PKI, material.LifecycleSigningKey, material.ExportKeyFile
 	var cfg lifecycle.Config
 	if err := config.LoadFrom(&cfg, map[string]string{}); err != nil {
 		return nil, nil, err

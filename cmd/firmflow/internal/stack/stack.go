@@ -24,6 +24,8 @@ import (
 	"github.com/firmflow/firmflow/pkg/principal"
 	"github.com/firmflow/firmflow/pkg/telemetry"
 	"github.com/firmflow/firmflow/pkg/tlsconf"
+	"github.com/firmflow/firmflow/services/audit/chain"
+	audit "github.com/firmflow/firmflow/services/audit/server"
 	gateway "github.com/firmflow/firmflow/services/gateway/server"
 	identity "github.com/firmflow/firmflow/services/identity/server"
 	lifecycle "github.com/firmflow/firmflow/services/lifecycle/server"
@@ -59,6 +61,9 @@ type Options struct {
 	// LifecycleTuning, when set, adjusts lifecycle's configuration (tests shorten
 	// its run interval and retries).
 	LifecycleTuning func(*lifecycle.Config)
+	// AuditTuning, when set, adjusts audit's configuration (the backup drill signs
+	// checkpoints every second).
+	AuditTuning func(*audit.Config)
 	// AdminAddrs enables each service's admin (metrics) listener on a free port.
 	AdminAddrs bool
 	// GatewayTuning, when set, adjusts the gateway configuration (tests lower rate limits).
@@ -80,7 +85,16 @@ type Material struct {
 	// PageTokenKeyFile is the secret audit and billing seal page tokens with
 	// (identity and workflow derive theirs from the KEK).
 	PageTokenKeyFile string
+	// AuditSigningKey signs audit's checkpoints (AuditPublicKey verifies them).
+	AuditSigningKey string
+	// LifecycleSigningKey signs deletion certificates (LifecyclePublicKey verifies
+	// them); ExportKeyFile seals lifecycle's export archives.
+	LifecycleSigningKey, ExportKeyFile string
 }
+
+// certificates are the names Init makes development certificates for: every
+// service, and the operator CLI's client certificate.
+var certificates = []string{"gateway", "identity", "workflow", "audit", "billing", "lifecycle", "operator"}
 
 // Stack is a running system.
 type Stack struct {
@@ -96,12 +110,11 @@ type Stack struct {
 	natsOpts natsx.EmbeddedOptions
 }
 
-// services lists every service with a database, in start order.
-var services = []string{"identity", "workflow"}
-
-// Init creates the development TLS material and keys under dataDir when missing.
+// Init creates the development TLS material and keys under dataDir when missing:
+// everything the services need, so that `firmflow init` can prepare them for
+// containers (docker-compose.yml mounts dataDir).
 func Init(dataDir string) (Material, error) {
-	pki, err := tlsconf.EnsureDevPKI(filepath.Join(dataDir, "tls"), []string{"gateway", "identity", "workflow", "operator"})
+	pki, err := tlsconf.EnsureDevPKI(filepath.Join(dataDir, "tls"), certificates)
 	if err != nil {
 		return Material{}, fmt.Errorf("development TLS: %w", err)
 	}
@@ -123,7 +136,22 @@ func Init(dataDir string) (Material, error) {
 			return Material{}, fmt.Errorf("page token key: %w", err)
 		}
 	}
-	return Material{PKI: pki, SigningKey: signing, PublicKey: public, KEKFile: kekFile, PageTokenKeyFile: pageTokenFile}, nil
+	auditKey, _, err := chain.EnsureKeyPair(keys)
+	if err != nil {
+		return Material{}, fmt.Errorf("audit signing key: %w", err)
+	}
+	lifecycleKey, _, err := lifecycle.EnsureSigningKey(keys)
+	if err != nil {
+		return Material{}, fmt.Errorf("lifecycle signing key: %w", err)
+	}
+	exportKey := filepath.Join(keys, "export.key")
+	if err := lifecycle.EnsureExportKey(exportKey); err != nil {
+		return Material{}, fmt.Errorf("lifecycle export key: %w", err)
+	}
+	return Material{
+		PKI: pki, SigningKey: signing, PublicKey: public, KEKFile: kekFile, PageTokenKeyFile: pageTokenFile,
+		AuditSigningKey: auditKey, LifecycleSigningKey: lifecycleKey, ExportKeyFile: exportKey,
+	}, nil
 }
 
 // Start prepares everything and binds every listener; Run serves.
@@ -132,24 +160,22 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Stack{Material: material, Databases: map[string]string{}}
+	s := &Stack{Material: material}
 	defer func() {
 		if err != nil && s.nats != nil {
 			s.nats.Shutdown()
 		}
 	}()
 
+	if s.Databases, err = Provision(ctx, opts.AdminDatabaseURL, opts.DatabasePrefix); err != nil {
+		return nil, err
+	}
 	urls := map[string][2]string{} // service -> runtime, owner URL
-	for _, svc := range services {
-		name := opts.DatabasePrefix + svc
-		roles := pg.RolesFor(svc)
-		if err := pg.Provision(ctx, opts.AdminDatabaseURL, name, roles); err != nil {
-			return nil, fmt.Errorf("provision %s: %w", svc, err)
-		}
+	for _, svc := range []string{"identity", "workflow"} {
+		name, roles := s.Databases[svc], pg.RolesFor(svc)
 		runtime, _ := pg.WithUserAndDatabase(opts.AdminDatabaseURL, roles.Runtime, name)
 		owner, _ := pg.WithUserAndDatabase(opts.AdminDatabaseURL, roles.Owner, name)
 		urls[svc] = [2]string{runtime, owner}
-		s.Databases[svc] = name
 	}
 
 	keysURL, err := startKeyStore(ctx, opts, s)

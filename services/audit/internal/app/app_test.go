@@ -14,9 +14,11 @@ import (
 	"google.golang.org/grpc/codes"
 
 	"github.com/firmflow/firmflow/pkg/apierr"
+	"github.com/firmflow/firmflow/pkg/pg"
 	"github.com/firmflow/firmflow/pkg/principal"
 	"github.com/firmflow/firmflow/services/audit/chain"
 	"github.com/firmflow/firmflow/services/audit/export"
+	"github.com/firmflow/firmflow/services/audit/internal/app"
 	"github.com/firmflow/firmflow/services/audit/internal/audittest"
 	"github.com/firmflow/firmflow/services/audit/internal/domain"
 	"github.com/firmflow/firmflow/services/audit/internal/store"
@@ -440,5 +442,39 @@ func TestExportPagesAppendIntoOneVerifiableFile(t *testing.T) {
 	report, err := export.Verify(bytes.NewReader(file.Bytes()), f.Verifier)
 	if err != nil || !report.Valid() || report.Events != 10000 || report.Checkpoints != 1 {
 		t.Errorf("%d pages appended: %+v, %v", pages, report, err)
+	}
+}
+
+// TestVerifyAllChecksEveryFirmsChain is what the restore drill runs on a restored
+// copy of the log, as an administrator: every firm's chain, a tampered one reported.
+func TestVerifyAllChecksEveryFirmsChain(t *testing.T) {
+	t.Parallel()
+	f := audittest.New(t)
+	ctx := context.Background()
+	clean, tampered := uuid.New(), uuid.New()
+	appendN(t, f.App, clean, 5)
+	appendN(t, f.App, tampered, 5)
+	if _, err := f.App.CheckpointAll(ctx); err != nil {
+		t.Fatal(err)
+	}
+	tamper(t, f, "update audit_events set actor = 'users/someone-else' where firm_id = $1 and seq = 2", tampered)
+	admin, err := pg.Open(ctx, f.DB.AdminURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	reports, err := app.New(store.New(admin, nil), nil, f.Verifier).VerifyAll(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byFirm := map[uuid.UUID]chain.Report{}
+	for _, r := range reports {
+		byFirm[r.FirmID] = r
+	}
+	if r := byFirm[clean]; len(reports) != 2 || !r.Valid() || r.Events != 5 || r.Checkpoints != 1 {
+		t.Errorf("clean chain: %+v (of %d reports)", r, len(reports))
+	}
+	if r := byFirm[tampered]; r.Valid() || !slices.ContainsFunc(r.Problems, func(p chain.Problem) bool { return p.Kind == chain.EventAltered }) {
+		t.Errorf("tampered chain: problems %v, want %s", r.Problems, chain.EventAltered)
 	}
 }

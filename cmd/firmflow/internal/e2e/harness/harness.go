@@ -30,6 +30,7 @@ import (
 	"github.com/firmflow/firmflow/pkg/pg"
 	"github.com/firmflow/firmflow/pkg/pg/pgtest"
 	"github.com/firmflow/firmflow/pkg/telemetry"
+	audit "github.com/firmflow/firmflow/services/audit/server"
 	"github.com/firmflow/firmflow/services/billing/stripefake"
 	"github.com/firmflow/firmflow/services/billing/stripetest"
 	gateway "github.com/firmflow/firmflow/services/gateway/server"
@@ -58,6 +59,15 @@ type Options struct {
 	// Telemetry serves the services' /metrics (every service in the process shares
 	// it); nil leaves the admin ports without metrics.
 	Telemetry *telemetry.Telemetry
+	// AdminDatabaseURL is the PostgreSQL server the databases are made in, as a
+	// superuser; empty is the machine's (pgtest.AdminURL). The backup drill gives
+	// its private cluster.
+	AdminDatabaseURL string
+	// AuditTuning adjusts audit's configuration.
+	AuditTuning func(*audit.Config)
+	// DatabasePrefix names the databases (prefix + service); empty makes a random
+	// one. A rebuild from backups boots on the databases of the system it replaces.
+	DatabasePrefix string
 }
 
 // System is a running stack and what a caller needs to reach it.
@@ -86,6 +96,9 @@ func Boot(opts Options) (_ *System, err error) {
 	suffix := make([]byte, 4)
 	_, _ = rand.Read(suffix)
 	prefix := "test_e2e_" + hex.EncodeToString(suffix) + "_"
+	if opts.DatabasePrefix != "" {
+		prefix = opts.DatabasePrefix
+	}
 	sys := &System{Logs: &Logs{}}
 	var undo []func() error
 	sys.stop = func() error {
@@ -120,6 +133,10 @@ func Boot(opts Options) (_ *System, err error) {
 	sys.Stripe = stripe
 	undo = append(undo, func() error { stopStripe(); return nil })
 
+	adminURL := opts.AdminDatabaseURL
+	if adminURL == "" {
+		adminURL = pgtest.AdminURL()
+	}
 	smtp, err := mailtest.Start()
 	if err != nil {
 		return nil, err
@@ -135,7 +152,7 @@ func Boot(opts Options) (_ *System, err error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s, err := stack.Start(ctx, stack.Options{
-		AdminDatabaseURL: pgtest.AdminURL(), DatabasePrefix: prefix, DataDir: dataDir,
+		AdminDatabaseURL: adminURL, DatabasePrefix: prefix, DataDir: dataDir,
 		NATSPort: -1, GatewayAddr: "127.0.0.1:0", IdentityAddr: "127.0.0.1:0", WorkflowAddr: workflowAddr,
 		StripeAPIURL: stripe.URL, StripeWebhookSecret: StripeWebhookSecret,
 		GatewayTuning: func(c *gateway.Config) {
@@ -148,7 +165,9 @@ func Boot(opts Options) (_ *System, err error) {
 			c.SMTPAddr, c.SMTPTLS = smtp.Addr, "none"
 			c.MailInterval, c.MailRetryMin = 50*time.Millisecond, 100*time.Millisecond
 		},
-		Logger: logger, Telemetry: opts.Telemetry,
+		AuditTuning: opts.AuditTuning,
+		Logger:      logger,
+		Telemetry:   opts.Telemetry,
 	})
 	if err != nil {
 		cancel()
@@ -161,7 +180,7 @@ func Boot(opts Options) (_ *System, err error) {
 		cancel()
 		errs := []error{<-done}
 		for _, db := range s.Databases {
-			errs = append(errs, pg.DropDatabase(context.Background(), pgtest.AdminURL(), db))
+			errs = append(errs, pg.DropDatabase(context.Background(), adminURL, db))
 		}
 		return errors.Join(errs...)
 	})
