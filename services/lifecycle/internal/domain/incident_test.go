@@ -84,9 +84,9 @@ func TestDeclarationRefusesImpossibleTimes(t *testing.T) {
 		change func(*domain.Declaration)
 		field  string
 	}{
-		"aware before discovery": {func(d *domain.Declaration) { d.AwareAt = d.DiscoveredAt.Add(-time.Minute) }, "aware_time"},
+		"aware before discovery":   {func(d *domain.Declaration) { d.AwareAt = d.DiscoveredAt.Add(-time.Minute) }, "aware_time"},
 		"window ends before start": {func(d *domain.Declaration) { d.Window.End = d.Window.Start.Add(-time.Minute) }, "attack_window.end_time"},
-		"empty scope":             {func(d *domain.Declaration) { d.Scope = domain.Scope{} }, "scope"},
+		"empty scope":              {func(d *domain.Declaration) { d.Scope = domain.Scope{} }, "scope"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			d := declaration(t)
