@@ -175,9 +175,9 @@ type Server struct {
 	incidents *app.Incidents
 	// incidentInterval paces the notice deadline check.
 	incidentInterval time.Duration
-	conns    []*grpc.ClientConn
-	interval time.Duration
-	logger   *slog.Logger
+	conns            []*grpc.ClientConn
+	interval         time.Duration
+	logger           *slog.Logger
 }
 
 // New connects, wires and binds lifecycle; Run serves it. keys destroys the firms'

@@ -53,7 +53,7 @@ func (s *Incidents) DeclareIncident(ctx context.Context, req *lifecyclev1.Declar
 	}
 	d := domain.Declaration{
 		Summary: req.GetSummary(), Advice: req.GetAdvice(), Scope: scope,
-		Window: domain.Window{Start: timeOf(req.GetAttackStartTime()), End: timeOf(req.GetAttackEndTime())},
+		Window:       domain.Window{Start: timeOf(req.GetAttackStartTime()), End: timeOf(req.GetAttackEndTime())},
 		DiscoveredAt: timeOf(req.GetDiscoverTime()), AwareAt: timeOf(req.GetAwareTime()),
 	}
 	inc, err := s.incidents.Declare(ctx, operator, d)
