@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/firmflow/firmflow/pkg/apierr"
 	"github.com/firmflow/firmflow/pkg/pg/pgtest"
 	"github.com/firmflow/firmflow/services/lifecycle/internal/app"
@@ -223,4 +225,40 @@ func TestIncidentBadInputLeavesRecordUnchanged(t *testing.T) {
 func isViolation(err error, field string) bool {
 	var apiErr *apierr.Error
 	return errors.As(err, &apiErr) && len(apiErr.Violations) > 0 && apiErr.Violations[0].Field == field
+}
+
+// The record and the notices are append-only for everyone, the owner role included,
+// and the firms' notices are behind row-level security.
+func TestIncidentRecordRefusesUpdateAndDelete(t *testing.T) {
+	d := pgtest.New(t, "lifecycle", migrations.FS)
+	pgtest.CheckTenancy(t, d)
+	db := d.Open(t)
+	s := store.New(db)
+	ctx := context.Background()
+	decl := domain.Declaration{Summary: "s", DiscoveredAt: incidentStart, AwareAt: incidentStart,
+		Window: domain.Window{Start: incidentStart, End: incidentStart.Add(time.Hour)}, Scope: domain.Scope{Firms: []string{id(1)}}}
+	e := domain.Entry{IncidentID: id(77), Seq: 1, Kind: domain.EntryDeclared, Actor: "operator", Time: incidentStart, Declaration: &decl}
+	if err := s.AppendEntry(ctx, e); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AppendEntry(ctx, e); !isCode(err, "INCIDENT_CHANGED") {
+		t.Fatalf("a second entry 1: %v", err)
+	}
+	owner, err := pgx.Connect(ctx, d.OwnerURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer owner.Close(ctx)
+	for _, stmt := range []string{
+		"update incident_entries set actor = 'someone else'",
+		"delete from incident_entries",
+		"truncate incident_entries",
+	} {
+		if _, err := owner.Exec(ctx, stmt); err == nil || !strings.Contains(err.Error(), "append-only") {
+			t.Errorf("%s as the owner: %v, want refused as append-only", stmt, err)
+		}
+	}
+	if entries, err := s.Entries(ctx, id(77)); err != nil || len(entries) != 1 || entries[0].Actor != "operator" {
+		t.Fatalf("record after refused changes: %+v, %v", entries, err)
+	}
 }
