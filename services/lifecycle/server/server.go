@@ -243,7 +243,7 @@ func New(ctx context.Context, cfg Config, keys app.KeyShredder, logger *slog.Log
 	}
 	grpcapi.Register(rt.GRPC, s.app)
 	// Email notices wait for the email outbox: PendingEmail records them as pending.
-	s.incidents = app.NewIncidents(store.New(rt.DB), peers.NewAccessLog(auditConn), app.PendingEmail{}, logger)
+	s.incidents = app.NewIncidents(store.New(rt.DB), peers.NewAccessLog(auditConn), peers.NewIdentity(identityConn), app.PendingEmail{}, logger)
 	grpcapi.RegisterIncidents(rt.GRPC, s.incidents)
 	rt.SetReady(s.app.Ready)
 	return s, nil

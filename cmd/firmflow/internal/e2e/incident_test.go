@@ -114,6 +114,19 @@ func TestIncidentNoticesReachOnlyTheFirmsTheLeakedKeyTouched(t *testing.T) {
 	if r := want(t, bystander.client.do("GET", "/v1/"+bystander.name+"/incidents", nil), http.StatusOK, "the bystander's incidents"); len(r.list("incidents")) != 0 {
 		t.Fatalf("the bystander was notified: %s", r.raw)
 	}
+	notes := want(t, victim.client.do("GET", "/v1/"+victim.name+"/notifications", nil), http.StatusOK, "the victim's notifications")
+	found := false
+	for _, n := range notes.list("notifications") {
+		if n["kind"] == "NOTIFICATION_KIND_INCIDENT" && n["incident"] == name && strings.Contains(n["text"].(string), victim.name+"/clients") {
+			found = true
+		}
+	}
+	if !found {
+		t.Fatalf("no incident notification in the app: %s", truncate(string(notes.raw), 800))
+	}
+	if _, ok := noticeKinds(t, bystander)["NOTIFICATION_KIND_INCIDENT"]; ok {
+		t.Fatal("the bystander got an incident notification")
+	}
 	want(t, bystander.client.do("POST", "/v1/"+name+":acknowledge", map[string]any{}), http.StatusNotFound, "another firm acknowledges")
 	want(t, leaked.do("GET", "/v1/"+victim.name+"/incidents", nil), http.StatusForbidden, "an API key reads incidents")
 	ack := want(t, victim.client.do("POST", "/v1/"+name+":acknowledge", map[string]any{}), http.StatusOK, "the owner acknowledges")

@@ -3,6 +3,8 @@ package app
 import (
 	"context"
 
+	"github.com/google/uuid"
+
 	"github.com/firmflow/firmflow/pkg/apierr"
 	"github.com/firmflow/firmflow/pkg/principal"
 	"github.com/firmflow/firmflow/services/identity/internal/domain"
@@ -65,5 +67,15 @@ func (a *App) VerifyOwnerCredentials(ctx context.Context, firmID, memberID, pass
 func (a *App) SetFirmDeletionScheduled(ctx context.Context, firmID string, scheduled bool) error {
 	return a.store.InFirm(ctx, firmID, func(q *store.Queries) error {
 		return q.SetDeletionScheduled(ctx, firmID, scheduled)
+	})
+}
+
+// PostIncidentNotification adds a security incident's notice to the firm's
+// notifications; again for the same incident, it changes nothing.
+func (a *App) PostIncidentNotification(ctx context.Context, firmID, incidentID, text string) error {
+	return a.store.InFirm(ctx, firmID, func(q *store.Queries) error {
+		return q.AddIncidentNotification(ctx, domain.Notification{
+			ID: uuid.NewString(), FirmID: firmID, Kind: domain.NoticeIncident, IncidentID: incidentID, Text: text, CreateTime: a.now(),
+		})
 	})
 }

@@ -38,3 +38,18 @@ func (c closureServer) SetFirmDeletionScheduled(ctx context.Context, req *identi
 	}
 	return &identityv1.SetFirmDeletionScheduledResponse{}, nil
 }
+
+func (c closureServer) PostIncidentNotification(ctx context.Context, req *identityv1.PostIncidentNotificationRequest) (*identityv1.PostIncidentNotificationResponse, error) {
+	firm, err := resource.Parse("firm", req.GetFirm(), "firms/{firm}")
+	if err != nil {
+		return nil, err
+	}
+	incident, err := resource.Parse("incident", req.GetIncident(), "incidents/{incident}")
+	if err != nil {
+		return nil, err
+	}
+	if err := c.s.app.PostIncidentNotification(ctx, firm[0], incident[0], req.GetText()); err != nil {
+		return nil, err
+	}
+	return &identityv1.PostIncidentNotificationResponse{}, nil
+}

@@ -25,6 +25,13 @@ type AccessLog interface {
 	UnknownActors(ctx context.Context, actors []string) ([]string, error)
 }
 
+// FirmNotifier posts a notice into the firm's notifications in the app, which its
+// owners and admins read (identity's PostIncidentNotification). Posting again for the
+// same incident changes nothing.
+type FirmNotifier interface {
+	PostIncidentNotification(ctx context.Context, firmID, incidentID, text string) error
+}
+
 // NoticeMailer emails a firm's owners and admins their incident notice. It is the
 // seam for the email outbox; until it exists, PendingEmail stands in.
 type NoticeMailer interface {
@@ -43,24 +50,25 @@ func (PendingEmail) MailNotice(context.Context, store.Notice) error { return nil
 // Incidents is the use cases of security incidents: operators declare, widen,
 // notify and close; firms read their notices and acknowledge them.
 type Incidents struct {
-	store  *store.Store
-	log    AccessLog
-	mailer NoticeMailer
-	logger *slog.Logger
-	now    func() time.Time
+	store    *store.Store
+	log      AccessLog
+	notifier FirmNotifier
+	mailer   NoticeMailer
+	logger   *slog.Logger
+	now      func() time.Time
 
 	overdue      atomic.Int64
 	overdueGauge metric.Int64Gauge
 }
 
 // NewIncidents wires the incident use cases.
-func NewIncidents(s *store.Store, log AccessLog, mailer NoticeMailer, logger *slog.Logger) *Incidents {
+func NewIncidents(s *store.Store, log AccessLog, notifier FirmNotifier, mailer NoticeMailer, logger *slog.Logger) *Incidents {
 	gauge, err := otel.Meter("firmflow/lifecycle").Int64Gauge("firmflow_incident_notices_overdue",
 		metric.WithDescription("Impacted firms not yet notified of an incident after its 48 h deadline"))
 	if err != nil {
 		logger.Error("incident overdue gauge unavailable", "error", err)
 	}
-	return &Incidents{store: s, log: log, mailer: mailer, logger: logger, now: time.Now, overdueGauge: gauge}
+	return &Incidents{store: s, log: log, notifier: notifier, mailer: mailer, logger: logger, now: time.Now, overdueGauge: gauge}
 }
 
 // UseClock replaces the clock, for tests of the notice deadline.
@@ -171,8 +179,9 @@ func (in *Incidents) Impact(ctx context.Context, inc domain.Incident) ([]domain.
 	return inc.Impact(events), nil
 }
 
-// Notify analyses the impact and tells every impacted firm not told yet: an in-app
-// notice for its owners and admins, and its email through the mailer. It answers the
+// Notify analyses the impact and tells every impacted firm not told yet: a
+// notification in the app for its owners and admins, the notice in its incident list,
+// and its email through the mailer. It answers the
 // firms told now; repeated, it tells only firms a widened scope added.
 func (in *Incidents) Notify(ctx context.Context, operator, id string) (domain.Incident, []domain.FirmImpact, error) {
 	inc, err := in.Incident(ctx, id)
@@ -202,6 +211,14 @@ func (in *Incidents) Notify(ctx context.Context, operator, id string) (domain.In
 	}
 	if len(notices) == 0 {
 		return inc, nil, nil
+	}
+	// The app's notifications first: only once every firm has its notice does the
+	// record say so. A failure leaves the record as it was; notifying again posts the
+	// same notices, which identity keeps once.
+	for _, n := range notices {
+		if err := in.notifier.PostIncidentNotification(ctx, n.FirmID, n.IncidentID, n.Text); err != nil {
+			return domain.Incident{}, nil, err
+		}
 	}
 	if err := in.store.RecordNotices(ctx, e, notices); err != nil {
 		return domain.Incident{}, nil, err

@@ -47,6 +47,25 @@ func (l *accessLog) UnknownActors(_ context.Context, actors []string) ([]string,
 	return unknown, nil
 }
 
+// notifications is identity's notification list: one per firm and incident.
+type notifications struct {
+	mu    sync.Mutex
+	texts map[string]string // firm/incident -> text
+	down  bool
+}
+
+func (n *notifications) PostIncidentNotification(_ context.Context, firmID, incidentID, text string) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.down {
+		return apierr.Unavailable("IDENTITY_UNAVAILABLE", "identity is away")
+	}
+	if _, ok := n.texts[firmID+"/"+incidentID]; !ok {
+		n.texts[firmID+"/"+incidentID] = text
+	}
+	return nil
+}
+
 type syncBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
@@ -66,6 +85,7 @@ func id(n int) string { return fmt.Sprintf("00000000-0000-4000-8000-%012d", n) }
 type incidentHarness struct {
 	incidents *app.Incidents
 	store     *store.Store
+	notes     *notifications
 	logs      *syncBuffer
 	now       time.Time
 }
@@ -81,8 +101,8 @@ func newIncidents(t *testing.T) *incidentHarness {
 		{FirmID: id(3), Sequence: 30, Time: at, Actor: "apiKeys/" + id(900), ClientIP: "203.0.113.77", Resources: []string{"firms/" + id(3)}},
 		{FirmID: id(4), Sequence: 40, Time: in, Actor: "users/" + id(6), ClientIP: "192.0.2.1", Resources: []string{"firms/" + id(4)}},
 	}}
-	h := &incidentHarness{store: store.New(db), logs: &syncBuffer{}, now: incidentStart.Add(8 * time.Hour)}
-	h.incidents = app.NewIncidents(h.store, log, app.PendingEmail{}, slog.New(slog.NewTextHandler(h.logs, nil)))
+	h := &incidentHarness{store: store.New(db), notes: &notifications{texts: map[string]string{}}, logs: &syncBuffer{}, now: incidentStart.Add(8 * time.Hour)}
+	h.incidents = app.NewIncidents(h.store, log, h.notes, app.PendingEmail{}, slog.New(slog.NewTextHandler(h.logs, nil)))
 	h.incidents.UseClock(func() time.Time { return h.now })
 	return h
 }
@@ -107,12 +127,20 @@ func TestIncidentNoticesReachExactlyTheImpactedFirms(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	h.notes.down = true
+	if _, _, err := h.incidents.Notify(ctx, "operator", inc.ID); !isCode(err, "IDENTITY_UNAVAILABLE") {
+		t.Fatalf("notify with identity away: %v", err)
+	}
+	if got, _ := h.incidents.Incident(ctx, inc.ID); len(got.Entries) != 1 || len(got.Notified) != 0 {
+		t.Fatalf("a failed notice changed the record: %+v", got.Entries)
+	}
+	h.notes.down = false
 	_, told, err := h.incidents.Notify(ctx, "operator", inc.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(told) != 1 || told[0].FirmID != id(1) {
-		t.Fatalf("told %+v, want firm 1 only", told)
+	if len(told) != 1 || told[0].FirmID != id(1) || !strings.Contains(h.notes.texts[id(1)+"/"+inc.ID], "clients/"+id(11)) {
+		t.Fatalf("told %+v (notifications %v), want firm 1 only", told, h.notes.texts)
 	}
 	// Widening to the attacker's network adds firm 2; notifying again tells only it.
 	more, _ := domain.ParseScope("scope", nil, []string{"203.0.113.0/24"}, nil)

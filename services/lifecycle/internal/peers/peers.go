@@ -104,6 +104,14 @@ func (i *Identity) SetDeletionScheduled(ctx context.Context, firmID string, sche
 	return err
 }
 
+// PostIncidentNotification adds an incident's notice to the firm's notifications.
+func (i *Identity) PostIncidentNotification(ctx context.Context, firmID, incidentID, text string) error {
+	_, err := i.client.PostIncidentNotification(ctx, &identityv1.PostIncidentNotificationRequest{
+		Firm: "firms/" + firmID, Incident: "incidents/" + incidentID, Text: text,
+	})
+	return err
+}
+
 // Streams reads the retention of firmflow's JetStream streams.
 type Streams struct {
 	js    jetstream.JetStream

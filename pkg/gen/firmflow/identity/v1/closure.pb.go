@@ -218,6 +218,105 @@ func (*SetFirmDeletionScheduledResponse) Descriptor() ([]byte, []int) {
 	return file_firmflow_identity_v1_closure_proto_rawDescGZIP(), []int{3}
 }
 
+type PostIncidentNotificationRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// firms/{firm}
+	Firm string `protobuf:"bytes,1,opt,name=firm,proto3" json:"firm,omitempty"`
+	// incidents/{incident}
+	Incident string `protobuf:"bytes,2,opt,name=incident,proto3" json:"incident,omitempty"`
+	// The notice: what happened, which resources (names only), when, what to do.
+	Text          string `protobuf:"bytes,3,opt,name=text,proto3" json:"text,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PostIncidentNotificationRequest) Reset() {
+	*x = PostIncidentNotificationRequest{}
+	mi := &file_firmflow_identity_v1_closure_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PostIncidentNotificationRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PostIncidentNotificationRequest) ProtoMessage() {}
+
+func (x *PostIncidentNotificationRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_firmflow_identity_v1_closure_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PostIncidentNotificationRequest.ProtoReflect.Descriptor instead.
+func (*PostIncidentNotificationRequest) Descriptor() ([]byte, []int) {
+	return file_firmflow_identity_v1_closure_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *PostIncidentNotificationRequest) GetFirm() string {
+	if x != nil {
+		return x.Firm
+	}
+	return ""
+}
+
+func (x *PostIncidentNotificationRequest) GetIncident() string {
+	if x != nil {
+		return x.Incident
+	}
+	return ""
+}
+
+func (x *PostIncidentNotificationRequest) GetText() string {
+	if x != nil {
+		return x.Text
+	}
+	return ""
+}
+
+type PostIncidentNotificationResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PostIncidentNotificationResponse) Reset() {
+	*x = PostIncidentNotificationResponse{}
+	mi := &file_firmflow_identity_v1_closure_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PostIncidentNotificationResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PostIncidentNotificationResponse) ProtoMessage() {}
+
+func (x *PostIncidentNotificationResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_firmflow_identity_v1_closure_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PostIncidentNotificationResponse.ProtoReflect.Descriptor instead.
+func (*PostIncidentNotificationResponse) Descriptor() ([]byte, []int) {
+	return file_firmflow_identity_v1_closure_proto_rawDescGZIP(), []int{5}
+}
+
 var File_firmflow_identity_v1_closure_proto protoreflect.FileDescriptor
 
 const file_firmflow_identity_v1_closure_proto_rawDesc = "" +
@@ -233,10 +332,16 @@ const file_firmflow_identity_v1_closure_proto_rawDesc = "" +
 	"\x1fSetFirmDeletionScheduledRequest\x120\n" +
 	"\x04firm\x18\x01 \x01(\tB\x1c\xbaH\x19r\x172\x15^firms/[0-9a-f-]{36}$R\x04firm\x12\x1c\n" +
 	"\tscheduled\x18\x02 \x01(\bR\tscheduled\"\"\n" +
-	" SetFirmDeletionScheduledResponse2\xc4\x02\n" +
+	" SetFirmDeletionScheduledResponse\"\xb2\x01\n" +
+	"\x1fPostIncidentNotificationRequest\x120\n" +
+	"\x04firm\x18\x01 \x01(\tB\x1c\xbaH\x19r\x172\x15^firms/[0-9a-f-]{36}$R\x04firm\x12<\n" +
+	"\bincident\x18\x02 \x01(\tB \xbaH\x1dr\x1b2\x19^incidents/[0-9a-f-]{36}$R\bincident\x12\x1f\n" +
+	"\x04text\x18\x03 \x01(\tB\v\xbaH\br\x06\x10\x01\x18\xa0\x9c\x01R\x04text\"\"\n" +
+	" PostIncidentNotificationResponse2\xe1\x03\n" +
 	"\x0eClosureService\x12\x94\x01\n" +
 	"\x16VerifyOwnerCredentials\x123.firmflow.identity.v1.VerifyOwnerCredentialsRequest\x1a4.firmflow.identity.v1.VerifyOwnerCredentialsResponse\"\x0f\xa2\xbb\x18\v\x12\tlifecycle\x12\x9a\x01\n" +
-	"\x18SetFirmDeletionScheduled\x125.firmflow.identity.v1.SetFirmDeletionScheduledRequest\x1a6.firmflow.identity.v1.SetFirmDeletionScheduledResponse\"\x0f\xa2\xbb\x18\v\x12\tlifecycleBFZDgithub.com/firmflow/firmflow/pkg/gen/firmflow/identity/v1;identityv1b\x06proto3"
+	"\x18SetFirmDeletionScheduled\x125.firmflow.identity.v1.SetFirmDeletionScheduledRequest\x1a6.firmflow.identity.v1.SetFirmDeletionScheduledResponse\"\x0f\xa2\xbb\x18\v\x12\tlifecycle\x12\x9a\x01\n" +
+	"\x18PostIncidentNotification\x125.firmflow.identity.v1.PostIncidentNotificationRequest\x1a6.firmflow.identity.v1.PostIncidentNotificationResponse\"\x0f\xa2\xbb\x18\v\x12\tlifecycleBFZDgithub.com/firmflow/firmflow/pkg/gen/firmflow/identity/v1;identityv1b\x06proto3"
 
 var (
 	file_firmflow_identity_v1_closure_proto_rawDescOnce sync.Once
@@ -250,20 +355,24 @@ func file_firmflow_identity_v1_closure_proto_rawDescGZIP() []byte {
 	return file_firmflow_identity_v1_closure_proto_rawDescData
 }
 
-var file_firmflow_identity_v1_closure_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
+var file_firmflow_identity_v1_closure_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
 var file_firmflow_identity_v1_closure_proto_goTypes = []any{
 	(*VerifyOwnerCredentialsRequest)(nil),    // 0: firmflow.identity.v1.VerifyOwnerCredentialsRequest
 	(*VerifyOwnerCredentialsResponse)(nil),   // 1: firmflow.identity.v1.VerifyOwnerCredentialsResponse
 	(*SetFirmDeletionScheduledRequest)(nil),  // 2: firmflow.identity.v1.SetFirmDeletionScheduledRequest
 	(*SetFirmDeletionScheduledResponse)(nil), // 3: firmflow.identity.v1.SetFirmDeletionScheduledResponse
+	(*PostIncidentNotificationRequest)(nil),  // 4: firmflow.identity.v1.PostIncidentNotificationRequest
+	(*PostIncidentNotificationResponse)(nil), // 5: firmflow.identity.v1.PostIncidentNotificationResponse
 }
 var file_firmflow_identity_v1_closure_proto_depIdxs = []int32{
 	0, // 0: firmflow.identity.v1.ClosureService.VerifyOwnerCredentials:input_type -> firmflow.identity.v1.VerifyOwnerCredentialsRequest
 	2, // 1: firmflow.identity.v1.ClosureService.SetFirmDeletionScheduled:input_type -> firmflow.identity.v1.SetFirmDeletionScheduledRequest
-	1, // 2: firmflow.identity.v1.ClosureService.VerifyOwnerCredentials:output_type -> firmflow.identity.v1.VerifyOwnerCredentialsResponse
-	3, // 3: firmflow.identity.v1.ClosureService.SetFirmDeletionScheduled:output_type -> firmflow.identity.v1.SetFirmDeletionScheduledResponse
-	2, // [2:4] is the sub-list for method output_type
-	0, // [0:2] is the sub-list for method input_type
+	4, // 2: firmflow.identity.v1.ClosureService.PostIncidentNotification:input_type -> firmflow.identity.v1.PostIncidentNotificationRequest
+	1, // 3: firmflow.identity.v1.ClosureService.VerifyOwnerCredentials:output_type -> firmflow.identity.v1.VerifyOwnerCredentialsResponse
+	3, // 4: firmflow.identity.v1.ClosureService.SetFirmDeletionScheduled:output_type -> firmflow.identity.v1.SetFirmDeletionScheduledResponse
+	5, // 5: firmflow.identity.v1.ClosureService.PostIncidentNotification:output_type -> firmflow.identity.v1.PostIncidentNotificationResponse
+	3, // [3:6] is the sub-list for method output_type
+	0, // [0:3] is the sub-list for method input_type
 	0, // [0:0] is the sub-list for extension type_name
 	0, // [0:0] is the sub-list for extension extendee
 	0, // [0:0] is the sub-list for field type_name
@@ -280,7 +389,7 @@ func file_firmflow_identity_v1_closure_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_firmflow_identity_v1_closure_proto_rawDesc), len(file_firmflow_identity_v1_closure_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   4,
+			NumMessages:   6,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
