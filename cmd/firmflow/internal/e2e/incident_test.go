@@ -72,6 +72,11 @@ func TestIncidentNoticesReachOnlyTheFirmsTheLeakedKeyTouched(t *testing.T) {
 		change(req)
 		return admin.DeclareIncident(ctx, req)
 	}
+	// Other tests on the shared stack declare incidents too: count, do not expect none.
+	before, err := admin.ListIncidents(ctx, &lifecyclev1.ListIncidentsRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	for name, tc := range map[string]struct {
 		change func(*lifecyclev1.DeclareIncidentRequest)
 		field  string
@@ -88,7 +93,7 @@ func TestIncidentNoticesReachOnlyTheFirmsTheLeakedKeyTouched(t *testing.T) {
 			t.Errorf("%s: %v, want INVALID_ARGUMENT naming %s", name, err, tc.field)
 		}
 	}
-	if list, err := admin.ListIncidents(ctx, &lifecyclev1.ListIncidentsRequest{}); err != nil || len(list.GetIncidents()) != 0 {
+	if list, err := admin.ListIncidents(ctx, &lifecyclev1.ListIncidentsRequest{}); err != nil || len(list.GetIncidents()) > len(before.GetIncidents()) {
 		t.Fatalf("refused declarations left incidents: %v, %v", list, err)
 	}
 
@@ -141,4 +146,28 @@ func TestIncidentNoticesReachOnlyTheFirmsTheLeakedKeyTouched(t *testing.T) {
 	if _, err := admin.NotifyIncident(ctx, &lifecyclev1.NotifyIncidentRequest{Name: inc.GetName()}); status.Code(err) != codes.FailedPrecondition {
 		t.Fatalf("notify after close: %v", err)
 	}
+}
+
+// firmIncident has the operator declare an incident that compromised the firm whole
+// over the last hour and notify it, and answers the firm's incident name
+// (firms/{firm}/incidents/{incident}) once the firm's access events are in the audit
+// log and the notice is recorded.
+func firmIncident(t *testing.T, sys *system, f firm) string {
+	t.Helper()
+	ctx := context.Background()
+	admin := sys.incidentAdmin(t, "operator")
+	now := time.Now()
+	inc, err := admin.DeclareIncident(ctx, &lifecyclev1.DeclareIncidentRequest{
+		Summary: "a database replica of one firm was exposed", DiscoverTime: timestamppb.New(now), AwareTime: timestamppb.New(now),
+		AttackStartTime: timestamppb.New(now.Add(-time.Hour)), AttackEndTime: timestamppb.New(now),
+		Scope: &lifecyclev1.IncidentScope{Firms: []string{f.name}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the firm notified of the incident", func() bool {
+		res, err := admin.NotifyIncident(ctx, &lifecyclev1.NotifyIncidentRequest{Name: inc.GetName()})
+		return err == nil && len(res.GetIncident().GetNotifiedFirms()) == 1
+	})
+	return f.name + "/" + inc.GetName()
 }
