@@ -1195,9 +1195,10 @@ const file_firmflow_lifecycle_v1_incidents_proto_rawDesc = "" +
 	"\x19ListFirmIncidentsResponse\x12A\n" +
 	"\tincidents\x18\x01 \x03(\v2#.firmflow.lifecycle.v1.FirmIncidentR\tincidents\"j\n" +
 	"\x1eAcknowledgeFirmIncidentRequest\x12H\n" +
-	"\x04name\x18\x01 \x01(\tB4\xbaH1r/2-^firms/[0-9a-f-]{36}/incidents/[0-9a-f-]{36}$R\x04name2\xd9\x05\n" +
-	"\x14IncidentAdminService\x12s\n" +
-	"\x0fDeclareIncident\x12-.firmflow.lifecycle.v1.DeclareIncidentRequest\x1a\x1f.firmflow.lifecycle.v1.Incident\"\x10\xa2\xbb\x18\f\x12\boperator@\x01\x12i\n" +
+	"\x04name\x18\x01 \x01(\tB4\xbaH1r/2-^firms/[0-9a-f-]{36}/incidents/[0-9a-f-]{36}$R\x04name2\xd7\x05\n" +
+	"\x14IncidentAdminService\x12q\n" +
+	"\x0fDeclareIncident\x12-.firmflow.lifecycle.v1.DeclareIncidentRequest\x1a\x1f.firmflow.lifecycle.v1.Incident\"\x0e\xa2\xbb\x18\n" +
+	"\x12\boperator\x12i\n" +
 	"\vGetIncident\x12).firmflow.lifecycle.v1.GetIncidentRequest\x1a\x1f.firmflow.lifecycle.v1.Incident\"\x0e\xa2\xbb\x18\n" +
 	"\x12\boperator\x12z\n" +
 	"\rListIncidents\x12+.firmflow.lifecycle.v1.ListIncidentsRequest\x1a,.firmflow.lifecycle.v1.ListIncidentsResponse\"\x0e\xa2\xbb\x18\n" +

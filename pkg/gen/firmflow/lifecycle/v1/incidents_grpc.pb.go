@@ -40,7 +40,8 @@ const (
 // unknown incident; FAILED_PRECONDITION (400) with reason INCIDENT_CLOSED after close;
 // ABORTED (409) with reason INCIDENT_CHANGED when another change came first.
 type IncidentAdminServiceClient interface {
-	// Declares an incident. Principals must have been seen by the audit log.
+	// Declares an incident. Principals must have been seen by the audit log. (No REST
+	// route, so no 201 to declare.)
 	DeclareIncident(ctx context.Context, in *DeclareIncidentRequest, opts ...grpc.CallOption) (*Incident, error)
 	// Reads an incident with its record and its current impact.
 	GetIncident(ctx context.Context, in *GetIncidentRequest, opts ...grpc.CallOption) (*Incident, error)
@@ -135,7 +136,8 @@ func (c *incidentAdminServiceClient) CloseIncident(ctx context.Context, in *Clos
 // unknown incident; FAILED_PRECONDITION (400) with reason INCIDENT_CLOSED after close;
 // ABORTED (409) with reason INCIDENT_CHANGED when another change came first.
 type IncidentAdminServiceServer interface {
-	// Declares an incident. Principals must have been seen by the audit log.
+	// Declares an incident. Principals must have been seen by the audit log. (No REST
+	// route, so no 201 to declare.)
 	DeclareIncident(context.Context, *DeclareIncidentRequest) (*Incident, error)
 	// Reads an incident with its record and its current impact.
 	GetIncident(context.Context, *GetIncidentRequest) (*Incident, error)
