@@ -21,6 +21,7 @@ const incidentUsage = `usage:
   firmflow incident list
   firmflow incident show incidents/ID
   firmflow incident notify incidents/ID
+  firmflow incident contain incidents/ID
   firmflow incident close incidents/ID`
 
 // repeated is a flag that may be given several times.
@@ -94,6 +95,14 @@ func incidentCommand(ctx context.Context, cfg devConfig, args []string, out io.W
 			fmt.Fprintf(out, "notified %s: %d access events, %d resources\n", f.GetFirm(), len(f.GetAuditSequences()), len(f.GetResources()))
 		}
 		fmt.Fprintf(out, "%d firms notified now, %d in all\n", len(res.GetNotified()), len(res.GetIncident().GetNotifiedFirms()))
+		return nil
+	case args[0] == "contain" && len(args) == 2:
+		res, err := client.ContainIncident(ctx, &lifecyclev1.ContainIncidentRequest{Name: args[1]})
+		if err != nil {
+			return fmt.Errorf("contain: %w", err)
+		}
+		fmt.Fprintf(out, "API keys revoked: %d of %v\nsessions ended: %d, of members %v\n",
+			res.GetRevokedApiKeys(), res.GetApiKeys(), res.GetEndedSessions(), res.GetMembers())
 		return nil
 	case args[0] == "close" && len(args) == 2:
 		inc, err = client.CloseIncident(ctx, &lifecyclev1.CloseIncidentRequest{Name: args[1]})

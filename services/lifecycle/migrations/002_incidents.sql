@@ -1,10 +1,10 @@
 -- Security incidents are firmflow's, not a firm's: operators declare them and no
 -- firm reads this table. Each change is a new entry (declared, scope widened,
--- notices sent, closed); the state is what the entries add up to.
+-- notices sent, contained, closed); the state is what the entries add up to.
 create table incident_entries (
   incident_id  uuid not null,
   seq          integer not null check (seq >= 1),
-  kind         text not null check (kind in ('declared', 'scope_widened', 'notices_sent', 'closed')),
+  kind         text not null check (kind in ('declared', 'scope_widened', 'notices_sent', 'contained', 'closed')),
   actor        text not null,
   time         timestamptz not null,
   body         jsonb not null,

@@ -139,8 +139,19 @@ func TestIncidentNoticesReachOnlyTheFirmsTheLeakedKeyTouched(t *testing.T) {
 		t.Fatalf("acknowledgement not recorded: %s", ack.raw)
 	}
 
+	// Containment: the leaked key stops working, and its revocation names the incident.
+	contained, err := admin.ContainIncident(ctx, &lifecyclev1.ContainIncidentRequest{Name: inc.GetName()})
+	if err != nil || contained.GetRevokedApiKeys() != 1 || len(contained.GetApiKeys()) != 1 || len(contained.GetMembers()) != 0 {
+		t.Fatalf("contain: %v, %v", contained, err)
+	}
+	want(t, leaked.do("GET", "/v1/"+victim.name+"/clients", nil), http.StatusUnauthorized, "the leaked key after containment")
+	eventually(t, "the revocation in the audit log, by the incident", func() bool {
+		r := victim.client.do("GET", "/v1/"+victim.name+"/auditEvents?actor="+inc.GetName(), nil)
+		return len(r.list("audit_events")) == 1
+	})
+
 	closed, err := admin.CloseIncident(ctx, &lifecyclev1.CloseIncidentRequest{Name: inc.GetName()})
-	if err != nil || !closed.GetClosed() || len(closed.GetEntries()) != 3 {
+	if err != nil || !closed.GetClosed() || len(closed.GetEntries()) != 4 {
 		t.Fatalf("close: %v, %v", closed, err)
 	}
 	if _, err := admin.NotifyIncident(ctx, &lifecyclev1.NotifyIncidentRequest{Name: inc.GetName()}); status.Code(err) != codes.FailedPrecondition {

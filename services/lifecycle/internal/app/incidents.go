@@ -32,6 +32,18 @@ type FirmNotifier interface {
 	PostIncidentNotification(ctx context.Context, firmID, incidentID, text string) error
 }
 
+// IncidentIdentity is what the incident use cases ask of identity.
+type IncidentIdentity interface {
+	FirmNotifier
+	Containment
+}
+
+// Containment revokes compromised credentials (identity's ContainIncident): API keys
+// (firms/{firm}/apiKeys/{id}) and every session of members (firms/{firm}/members/{id}).
+type Containment interface {
+	ContainIncident(ctx context.Context, incidentID string, apiKeys, members []string) (revoked, ended int, err error)
+}
+
 // NoticeMailer emails a firm's owners and admins their incident notice. It is the
 // seam for the email outbox; until it exists, PendingEmail stands in.
 type NoticeMailer interface {
@@ -52,7 +64,7 @@ func (PendingEmail) MailNotice(context.Context, store.Notice) error { return nil
 type Incidents struct {
 	store    *store.Store
 	log      AccessLog
-	notifier FirmNotifier
+	identity IncidentIdentity
 	mailer   NoticeMailer
 	logger   *slog.Logger
 	now      func() time.Time
@@ -62,13 +74,13 @@ type Incidents struct {
 }
 
 // NewIncidents wires the incident use cases.
-func NewIncidents(s *store.Store, log AccessLog, notifier FirmNotifier, mailer NoticeMailer, logger *slog.Logger) *Incidents {
+func NewIncidents(s *store.Store, log AccessLog, identity IncidentIdentity, mailer NoticeMailer, logger *slog.Logger) *Incidents {
 	gauge, err := otel.Meter("firmflow/lifecycle").Int64Gauge("firmflow_incident_notices_overdue",
 		metric.WithDescription("Impacted firms not yet notified of an incident after its 48 h deadline"))
 	if err != nil {
 		logger.Error("incident overdue gauge unavailable", "error", err)
 	}
-	return &Incidents{store: s, log: log, notifier: notifier, mailer: mailer, logger: logger, now: time.Now, overdueGauge: gauge}
+	return &Incidents{store: s, log: log, identity: identity, mailer: mailer, logger: logger, now: time.Now, overdueGauge: gauge}
 }
 
 // UseClock replaces the clock, for tests of the notice deadline.
@@ -216,7 +228,7 @@ func (in *Incidents) Notify(ctx context.Context, operator, id string) (domain.In
 	// record say so. A failure leaves the record as it was; notifying again posts the
 	// same notices, which identity keeps once.
 	for _, n := range notices {
-		if err := in.notifier.PostIncidentNotification(ctx, n.FirmID, n.IncidentID, n.Text); err != nil {
+		if err := in.identity.PostIncidentNotification(ctx, n.FirmID, n.IncidentID, n.Text); err != nil {
 			return domain.Incident{}, nil, err
 		}
 	}
@@ -231,6 +243,37 @@ func (in *Incidents) Notify(ctx context.Context, operator, id string) (domain.In
 	}
 	inc, err = domain.Fold(append(slices.Clone(inc.Entries), e))
 	return inc, told, err
+}
+
+// Contained is what a containment revoked.
+type Contained struct {
+	APIKeys, Members []string
+	Revoked, Ended   int
+}
+
+// Contain revokes, in one step, the compromised API keys and ends the sessions of the
+// compromised members wherever the analysis finds them acting in the window; their
+// change events name the incident. The record gains a contained entry.
+func (in *Incidents) Contain(ctx context.Context, operator, id string) (domain.Incident, Contained, error) {
+	inc, err := in.Incident(ctx, id)
+	if err != nil {
+		return domain.Incident{}, Contained{}, err
+	}
+	e, err := inc.Next(domain.EntryContained, operator, in.now())
+	if err != nil {
+		return domain.Incident{}, Contained{}, err
+	}
+	events, err := in.log.AccessEvents(ctx, inc.Declaration.Window, inc.Scope)
+	if err != nil {
+		return domain.Incident{}, Contained{}, err
+	}
+	var c Contained
+	c.APIKeys, c.Members = inc.Compromised(events)
+	if c.Revoked, c.Ended, err = in.identity.ContainIncident(ctx, inc.ID, c.APIKeys, c.Members); err != nil {
+		return domain.Incident{}, Contained{}, err
+	}
+	inc, err = in.appendAndFold(ctx, inc, e)
+	return inc, c, err
 }
 
 // FirmNotices lists the incidents the firm was told about.

@@ -49,9 +49,10 @@ func (l *accessLog) UnknownActors(_ context.Context, actors []string) ([]string,
 
 // notifications is identity's notification list: one per firm and incident.
 type notifications struct {
-	mu    sync.Mutex
-	texts map[string]string // firm/incident -> text
-	down  bool
+	mu        sync.Mutex
+	texts     map[string]string // firm/incident -> text
+	down      bool
+	contained []string
 }
 
 func (n *notifications) PostIncidentNotification(_ context.Context, firmID, incidentID, text string) error {
@@ -64,6 +65,14 @@ func (n *notifications) PostIncidentNotification(_ context.Context, firmID, inci
 		n.texts[firmID+"/"+incidentID] = text
 	}
 	return nil
+}
+
+func (n *notifications) ContainIncident(_ context.Context, _ string, apiKeys, members []string) (int, int, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.contained = append(n.contained, apiKeys...)
+	n.contained = append(n.contained, members...)
+	return len(apiKeys), len(members), nil
 }
 
 type syncBuffer struct {
@@ -172,6 +181,15 @@ func TestIncidentNoticesReachExactlyTheImpactedFirms(t *testing.T) {
 	}
 	if decoy, _ := h.incidents.FirmNotices(ctx, id(3)); len(decoy) != 0 {
 		t.Fatalf("a decoy firm was notified: %+v", decoy)
+	}
+	// Containment revokes the leaked key where it acted, not the decoy principals.
+	inc, contained, err := h.incidents.Contain(ctx, "operator", inc.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"firms/" + id(1) + "/apiKeys/" + id(900)}; !slices.Equal(contained.APIKeys, want) || len(contained.Members) != 0 ||
+		!slices.Equal(h.notes.contained, want) || inc.Entries[len(inc.Entries)-1].Kind != domain.EntryContained {
+		t.Fatalf("contained %+v (identity saw %v)", contained, h.notes.contained)
 	}
 	n, err := h.incidents.Acknowledge(ctx, id(1), inc.ID, "users/"+id(100))
 	if err != nil {

@@ -25,6 +25,9 @@ const (
 	EntryScopeWidened EntryKind = "scope_widened"
 	// EntryNoticesSent records the firms an impact analysis found and that were told.
 	EntryNoticesSent EntryKind = "notices_sent"
+	// EntryContained records that the compromised API keys were revoked and the
+	// compromised members' sessions ended.
+	EntryContained EntryKind = "contained"
 	// EntryClosed ends the incident; nothing may be added afterwards.
 	EntryClosed EntryKind = "closed"
 )
@@ -260,6 +263,26 @@ type FirmImpact struct {
 	// Events are the audit sequences of the touching events.
 	Events      []int64
 	First, Last time.Time
+}
+
+// Compromised answers, per firm, the compromised API keys and members whose events the
+// incident touches there: what containment revokes.
+func (i Incident) Compromised(events []AccessEvent) (apiKeys, members []string) {
+	seen := map[string]bool{}
+	for _, e := range events {
+		if !i.Touches(e) || !slices.Contains(i.Scope.Principals, e.Actor) || seen[e.FirmID+e.Actor] {
+			continue
+		}
+		seen[e.FirmID+e.Actor] = true
+		if id, ok := strings.CutPrefix(e.Actor, "apiKeys/"); ok {
+			apiKeys = append(apiKeys, "firms/"+e.FirmID+"/apiKeys/"+id)
+		} else if id, ok := strings.CutPrefix(e.Actor, "users/"); ok {
+			members = append(members, "firms/"+e.FirmID+"/members/"+id)
+		}
+	}
+	slices.Sort(apiKeys)
+	slices.Sort(members)
+	return apiKeys, members
 }
 
 // Impact keeps exactly the events the incident touches, grouped by firm in firm order.

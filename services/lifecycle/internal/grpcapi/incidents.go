@@ -121,6 +121,20 @@ func (s *Incidents) NotifyIncident(ctx context.Context, req *lifecyclev1.NotifyI
 	return out, nil
 }
 
+func (s *Incidents) ContainIncident(ctx context.Context, req *lifecyclev1.ContainIncidentRequest) (*lifecyclev1.ContainIncidentResponse, error) {
+	id, err := incidentID(req.GetName())
+	if err != nil {
+		return nil, err
+	}
+	inc, c, err := s.incidents.Contain(ctx, operator, id)
+	if err != nil {
+		return nil, err
+	}
+	return &lifecyclev1.ContainIncidentResponse{
+		Incident: toIncident(inc), ApiKeys: c.APIKeys, Members: c.Members, RevokedApiKeys: int32(c.Revoked), EndedSessions: int32(c.Ended),
+	}, nil
+}
+
 func (s *Incidents) CloseIncident(ctx context.Context, req *lifecyclev1.CloseIncidentRequest) (*lifecyclev1.Incident, error) {
 	id, err := incidentID(req.GetName())
 	if err != nil {

@@ -112,6 +112,17 @@ func (i *Identity) PostIncidentNotification(ctx context.Context, firmID, inciden
 	return err
 }
 
+// ContainIncident revokes the API keys and ends the members' sessions.
+func (i *Identity) ContainIncident(ctx context.Context, incidentID string, apiKeys, members []string) (int, int, error) {
+	res, err := i.client.ContainIncident(ctx, &identityv1.ContainIncidentRequest{
+		Incident: "incidents/" + incidentID, ApiKeys: apiKeys, Members: members,
+	})
+	if err != nil {
+		return 0, 0, err
+	}
+	return int(res.GetRevokedApiKeys()), int(res.GetEndedSessions()), nil
+}
+
 // Streams reads the retention of firmflow's JetStream streams.
 type Streams struct {
 	js    jetstream.JetStream

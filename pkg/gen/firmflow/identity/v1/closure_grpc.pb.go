@@ -22,6 +22,7 @@ const (
 	ClosureService_VerifyOwnerCredentials_FullMethodName   = "/firmflow.identity.v1.ClosureService/VerifyOwnerCredentials"
 	ClosureService_SetFirmDeletionScheduled_FullMethodName = "/firmflow.identity.v1.ClosureService/SetFirmDeletionScheduled"
 	ClosureService_PostIncidentNotification_FullMethodName = "/firmflow.identity.v1.ClosureService/PostIncidentNotification"
+	ClosureService_ContainIncident_FullMethodName          = "/firmflow.identity.v1.ClosureService/ContainIncident"
 )
 
 // ClosureServiceClient is the client API for ClosureService service.
@@ -47,6 +48,11 @@ type ClosureServiceClient interface {
 	// and admins read in the app. Idempotent per firm and incident: posted again, the
 	// first stays. Errors: NOT_FOUND for an unknown firm.
 	PostIncidentNotification(ctx context.Context, in *PostIncidentNotificationRequest, opts ...grpc.CallOption) (*PostIncidentNotificationResponse, error)
+	// Containment of a security incident: revokes the named API keys and ends every
+	// session of the named users, each in its firm; the change events name the incident
+	// (incidents/{id}) as their actor. Already revoked keys and ended sessions are left
+	// as they are. Errors: NOT_FOUND for an API key of no such firm.
+	ContainIncident(ctx context.Context, in *ContainIncidentRequest, opts ...grpc.CallOption) (*ContainIncidentResponse, error)
 }
 
 type closureServiceClient struct {
@@ -87,6 +93,16 @@ func (c *closureServiceClient) PostIncidentNotification(ctx context.Context, in 
 	return out, nil
 }
 
+func (c *closureServiceClient) ContainIncident(ctx context.Context, in *ContainIncidentRequest, opts ...grpc.CallOption) (*ContainIncidentResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ContainIncidentResponse)
+	err := c.cc.Invoke(ctx, ClosureService_ContainIncident_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ClosureServiceServer is the server API for ClosureService service.
 // All implementations must embed UnimplementedClosureServiceServer
 // for forward compatibility.
@@ -110,6 +126,11 @@ type ClosureServiceServer interface {
 	// and admins read in the app. Idempotent per firm and incident: posted again, the
 	// first stays. Errors: NOT_FOUND for an unknown firm.
 	PostIncidentNotification(context.Context, *PostIncidentNotificationRequest) (*PostIncidentNotificationResponse, error)
+	// Containment of a security incident: revokes the named API keys and ends every
+	// session of the named users, each in its firm; the change events name the incident
+	// (incidents/{id}) as their actor. Already revoked keys and ended sessions are left
+	// as they are. Errors: NOT_FOUND for an API key of no such firm.
+	ContainIncident(context.Context, *ContainIncidentRequest) (*ContainIncidentResponse, error)
 	mustEmbedUnimplementedClosureServiceServer()
 }
 
@@ -128,6 +149,9 @@ func (UnimplementedClosureServiceServer) SetFirmDeletionScheduled(context.Contex
 }
 func (UnimplementedClosureServiceServer) PostIncidentNotification(context.Context, *PostIncidentNotificationRequest) (*PostIncidentNotificationResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method PostIncidentNotification not implemented")
+}
+func (UnimplementedClosureServiceServer) ContainIncident(context.Context, *ContainIncidentRequest) (*ContainIncidentResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ContainIncident not implemented")
 }
 func (UnimplementedClosureServiceServer) mustEmbedUnimplementedClosureServiceServer() {}
 func (UnimplementedClosureServiceServer) testEmbeddedByValue()                        {}
@@ -204,6 +228,24 @@ func _ClosureService_PostIncidentNotification_Handler(srv interface{}, ctx conte
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ClosureService_ContainIncident_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ContainIncidentRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ClosureServiceServer).ContainIncident(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ClosureService_ContainIncident_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ClosureServiceServer).ContainIncident(ctx, req.(*ContainIncidentRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ClosureService_ServiceDesc is the grpc.ServiceDesc for ClosureService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -222,6 +264,10 @@ var ClosureService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "PostIncidentNotification",
 			Handler:    _ClosureService_PostIncidentNotification_Handler,
+		},
+		{
+			MethodName: "ContainIncident",
+			Handler:    _ClosureService_ContainIncident_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -93,7 +93,7 @@ func (x *IncidentScope) GetFirms() []string {
 type IncidentEntry struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
 	Sequence int32                  `protobuf:"varint,1,opt,name=sequence,proto3" json:"sequence,omitempty"`
-	// declared, scope_widened, notices_sent or closed.
+	// declared, scope_widened, notices_sent, contained or closed.
 	Kind  string                 `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`
 	Actor string                 `protobuf:"bytes,3,opt,name=actor,proto3" json:"actor,omitempty"`
 	Time  *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=time,proto3" json:"time,omitempty"`
@@ -757,6 +757,128 @@ func (x *NotifyIncidentResponse) GetNotified() []*FirmImpact {
 	return nil
 }
 
+type ContainIncidentRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ContainIncidentRequest) Reset() {
+	*x = ContainIncidentRequest{}
+	mi := &file_firmflow_lifecycle_v1_incidents_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ContainIncidentRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ContainIncidentRequest) ProtoMessage() {}
+
+func (x *ContainIncidentRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_firmflow_lifecycle_v1_incidents_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ContainIncidentRequest.ProtoReflect.Descriptor instead.
+func (*ContainIncidentRequest) Descriptor() ([]byte, []int) {
+	return file_firmflow_lifecycle_v1_incidents_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *ContainIncidentRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+type ContainIncidentResponse struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Incident *Incident              `protobuf:"bytes,1,opt,name=incident,proto3" json:"incident,omitempty"`
+	// firms/{firm}/apiKeys/{api_key} revoked (already revoked ones included).
+	ApiKeys []string `protobuf:"bytes,2,rep,name=api_keys,json=apiKeys,proto3" json:"api_keys,omitempty"`
+	// firms/{firm}/members/{member} whose sessions ended.
+	Members        []string `protobuf:"bytes,3,rep,name=members,proto3" json:"members,omitempty"`
+	RevokedApiKeys int32    `protobuf:"varint,4,opt,name=revoked_api_keys,json=revokedApiKeys,proto3" json:"revoked_api_keys,omitempty"`
+	EndedSessions  int32    `protobuf:"varint,5,opt,name=ended_sessions,json=endedSessions,proto3" json:"ended_sessions,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *ContainIncidentResponse) Reset() {
+	*x = ContainIncidentResponse{}
+	mi := &file_firmflow_lifecycle_v1_incidents_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ContainIncidentResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ContainIncidentResponse) ProtoMessage() {}
+
+func (x *ContainIncidentResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_firmflow_lifecycle_v1_incidents_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ContainIncidentResponse.ProtoReflect.Descriptor instead.
+func (*ContainIncidentResponse) Descriptor() ([]byte, []int) {
+	return file_firmflow_lifecycle_v1_incidents_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *ContainIncidentResponse) GetIncident() *Incident {
+	if x != nil {
+		return x.Incident
+	}
+	return nil
+}
+
+func (x *ContainIncidentResponse) GetApiKeys() []string {
+	if x != nil {
+		return x.ApiKeys
+	}
+	return nil
+}
+
+func (x *ContainIncidentResponse) GetMembers() []string {
+	if x != nil {
+		return x.Members
+	}
+	return nil
+}
+
+func (x *ContainIncidentResponse) GetRevokedApiKeys() int32 {
+	if x != nil {
+		return x.RevokedApiKeys
+	}
+	return 0
+}
+
+func (x *ContainIncidentResponse) GetEndedSessions() int32 {
+	if x != nil {
+		return x.EndedSessions
+	}
+	return 0
+}
+
 type CloseIncidentRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
@@ -766,7 +888,7 @@ type CloseIncidentRequest struct {
 
 func (x *CloseIncidentRequest) Reset() {
 	*x = CloseIncidentRequest{}
-	mi := &file_firmflow_lifecycle_v1_incidents_proto_msgTypes[11]
+	mi := &file_firmflow_lifecycle_v1_incidents_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -778,7 +900,7 @@ func (x *CloseIncidentRequest) String() string {
 func (*CloseIncidentRequest) ProtoMessage() {}
 
 func (x *CloseIncidentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_firmflow_lifecycle_v1_incidents_proto_msgTypes[11]
+	mi := &file_firmflow_lifecycle_v1_incidents_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -791,7 +913,7 @@ func (x *CloseIncidentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CloseIncidentRequest.ProtoReflect.Descriptor instead.
 func (*CloseIncidentRequest) Descriptor() ([]byte, []int) {
-	return file_firmflow_lifecycle_v1_incidents_proto_rawDescGZIP(), []int{11}
+	return file_firmflow_lifecycle_v1_incidents_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *CloseIncidentRequest) GetName() string {
@@ -823,7 +945,7 @@ type FirmIncident struct {
 
 func (x *FirmIncident) Reset() {
 	*x = FirmIncident{}
-	mi := &file_firmflow_lifecycle_v1_incidents_proto_msgTypes[12]
+	mi := &file_firmflow_lifecycle_v1_incidents_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -835,7 +957,7 @@ func (x *FirmIncident) String() string {
 func (*FirmIncident) ProtoMessage() {}
 
 func (x *FirmIncident) ProtoReflect() protoreflect.Message {
-	mi := &file_firmflow_lifecycle_v1_incidents_proto_msgTypes[12]
+	mi := &file_firmflow_lifecycle_v1_incidents_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -848,7 +970,7 @@ func (x *FirmIncident) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FirmIncident.ProtoReflect.Descriptor instead.
 func (*FirmIncident) Descriptor() ([]byte, []int) {
-	return file_firmflow_lifecycle_v1_incidents_proto_rawDescGZIP(), []int{12}
+	return file_firmflow_lifecycle_v1_incidents_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *FirmIncident) GetName() string {
@@ -932,7 +1054,7 @@ type Acknowledgement struct {
 
 func (x *Acknowledgement) Reset() {
 	*x = Acknowledgement{}
-	mi := &file_firmflow_lifecycle_v1_incidents_proto_msgTypes[13]
+	mi := &file_firmflow_lifecycle_v1_incidents_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -944,7 +1066,7 @@ func (x *Acknowledgement) String() string {
 func (*Acknowledgement) ProtoMessage() {}
 
 func (x *Acknowledgement) ProtoReflect() protoreflect.Message {
-	mi := &file_firmflow_lifecycle_v1_incidents_proto_msgTypes[13]
+	mi := &file_firmflow_lifecycle_v1_incidents_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -957,7 +1079,7 @@ func (x *Acknowledgement) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Acknowledgement.ProtoReflect.Descriptor instead.
 func (*Acknowledgement) Descriptor() ([]byte, []int) {
-	return file_firmflow_lifecycle_v1_incidents_proto_rawDescGZIP(), []int{13}
+	return file_firmflow_lifecycle_v1_incidents_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Acknowledgement) GetUser() string {
@@ -983,7 +1105,7 @@ type ListFirmIncidentsRequest struct {
 
 func (x *ListFirmIncidentsRequest) Reset() {
 	*x = ListFirmIncidentsRequest{}
-	mi := &file_firmflow_lifecycle_v1_incidents_proto_msgTypes[14]
+	mi := &file_firmflow_lifecycle_v1_incidents_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -995,7 +1117,7 @@ func (x *ListFirmIncidentsRequest) String() string {
 func (*ListFirmIncidentsRequest) ProtoMessage() {}
 
 func (x *ListFirmIncidentsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_firmflow_lifecycle_v1_incidents_proto_msgTypes[14]
+	mi := &file_firmflow_lifecycle_v1_incidents_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1008,7 +1130,7 @@ func (x *ListFirmIncidentsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListFirmIncidentsRequest.ProtoReflect.Descriptor instead.
 func (*ListFirmIncidentsRequest) Descriptor() ([]byte, []int) {
-	return file_firmflow_lifecycle_v1_incidents_proto_rawDescGZIP(), []int{14}
+	return file_firmflow_lifecycle_v1_incidents_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ListFirmIncidentsRequest) GetParent() string {
@@ -1027,7 +1149,7 @@ type ListFirmIncidentsResponse struct {
 
 func (x *ListFirmIncidentsResponse) Reset() {
 	*x = ListFirmIncidentsResponse{}
-	mi := &file_firmflow_lifecycle_v1_incidents_proto_msgTypes[15]
+	mi := &file_firmflow_lifecycle_v1_incidents_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1039,7 +1161,7 @@ func (x *ListFirmIncidentsResponse) String() string {
 func (*ListFirmIncidentsResponse) ProtoMessage() {}
 
 func (x *ListFirmIncidentsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_firmflow_lifecycle_v1_incidents_proto_msgTypes[15]
+	mi := &file_firmflow_lifecycle_v1_incidents_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1052,7 +1174,7 @@ func (x *ListFirmIncidentsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListFirmIncidentsResponse.ProtoReflect.Descriptor instead.
 func (*ListFirmIncidentsResponse) Descriptor() ([]byte, []int) {
-	return file_firmflow_lifecycle_v1_incidents_proto_rawDescGZIP(), []int{15}
+	return file_firmflow_lifecycle_v1_incidents_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ListFirmIncidentsResponse) GetIncidents() []*FirmIncident {
@@ -1071,7 +1193,7 @@ type AcknowledgeFirmIncidentRequest struct {
 
 func (x *AcknowledgeFirmIncidentRequest) Reset() {
 	*x = AcknowledgeFirmIncidentRequest{}
-	mi := &file_firmflow_lifecycle_v1_incidents_proto_msgTypes[16]
+	mi := &file_firmflow_lifecycle_v1_incidents_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1083,7 +1205,7 @@ func (x *AcknowledgeFirmIncidentRequest) String() string {
 func (*AcknowledgeFirmIncidentRequest) ProtoMessage() {}
 
 func (x *AcknowledgeFirmIncidentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_firmflow_lifecycle_v1_incidents_proto_msgTypes[16]
+	mi := &file_firmflow_lifecycle_v1_incidents_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1096,7 +1218,7 @@ func (x *AcknowledgeFirmIncidentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AcknowledgeFirmIncidentRequest.ProtoReflect.Descriptor instead.
 func (*AcknowledgeFirmIncidentRequest) Descriptor() ([]byte, []int) {
-	return file_firmflow_lifecycle_v1_incidents_proto_rawDescGZIP(), []int{16}
+	return file_firmflow_lifecycle_v1_incidents_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *AcknowledgeFirmIncidentRequest) GetName() string {
@@ -1169,7 +1291,15 @@ const file_firmflow_lifecycle_v1_incidents_proto_rawDesc = "" +
 	"\tlast_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\blastTime\"\x94\x01\n" +
 	"\x16NotifyIncidentResponse\x12;\n" +
 	"\bincident\x18\x01 \x01(\v2\x1f.firmflow.lifecycle.v1.IncidentR\bincident\x12=\n" +
-	"\bnotified\x18\x02 \x03(\v2!.firmflow.lifecycle.v1.FirmImpactR\bnotified\"L\n" +
+	"\bnotified\x18\x02 \x03(\v2!.firmflow.lifecycle.v1.FirmImpactR\bnotified\"N\n" +
+	"\x16ContainIncidentRequest\x124\n" +
+	"\x04name\x18\x01 \x01(\tB \xbaH\x1dr\x1b2\x19^incidents/[0-9a-f-]{36}$R\x04name\"\xdc\x01\n" +
+	"\x17ContainIncidentResponse\x12;\n" +
+	"\bincident\x18\x01 \x01(\v2\x1f.firmflow.lifecycle.v1.IncidentR\bincident\x12\x19\n" +
+	"\bapi_keys\x18\x02 \x03(\tR\aapiKeys\x12\x18\n" +
+	"\amembers\x18\x03 \x03(\tR\amembers\x12(\n" +
+	"\x10revoked_api_keys\x18\x04 \x01(\x05R\x0erevokedApiKeys\x12%\n" +
+	"\x0eended_sessions\x18\x05 \x01(\x05R\rendedSessions\"L\n" +
 	"\x14CloseIncidentRequest\x124\n" +
 	"\x04name\x18\x01 \x01(\tB \xbaH\x1dr\x1b2\x19^incidents/[0-9a-f-]{36}$R\x04name\"\xd9\x03\n" +
 	"\fFirmIncident\x12\x12\n" +
@@ -1195,7 +1325,7 @@ const file_firmflow_lifecycle_v1_incidents_proto_rawDesc = "" +
 	"\x19ListFirmIncidentsResponse\x12A\n" +
 	"\tincidents\x18\x01 \x03(\v2#.firmflow.lifecycle.v1.FirmIncidentR\tincidents\"j\n" +
 	"\x1eAcknowledgeFirmIncidentRequest\x12H\n" +
-	"\x04name\x18\x01 \x01(\tB4\xbaH1r/2-^firms/[0-9a-f-]{36}/incidents/[0-9a-f-]{36}$R\x04name2\xd7\x05\n" +
+	"\x04name\x18\x01 \x01(\tB4\xbaH1r/2-^firms/[0-9a-f-]{36}/incidents/[0-9a-f-]{36}$R\x04name2\xda\x06\n" +
 	"\x14IncidentAdminService\x12q\n" +
 	"\x0fDeclareIncident\x12-.firmflow.lifecycle.v1.DeclareIncidentRequest\x1a\x1f.firmflow.lifecycle.v1.Incident\"\x0e\xa2\xbb\x18\n" +
 	"\x12\boperator\x12i\n" +
@@ -1206,6 +1336,8 @@ const file_firmflow_lifecycle_v1_incidents_proto_rawDesc = "" +
 	"\x12WidenIncidentScope\x120.firmflow.lifecycle.v1.WidenIncidentScopeRequest\x1a\x1f.firmflow.lifecycle.v1.Incident\"\x0e\xa2\xbb\x18\n" +
 	"\x12\boperator\x12}\n" +
 	"\x0eNotifyIncident\x12,.firmflow.lifecycle.v1.NotifyIncidentRequest\x1a-.firmflow.lifecycle.v1.NotifyIncidentResponse\"\x0e\xa2\xbb\x18\n" +
+	"\x12\boperator\x12\x80\x01\n" +
+	"\x0fContainIncident\x12-.firmflow.lifecycle.v1.ContainIncidentRequest\x1a..firmflow.lifecycle.v1.ContainIncidentResponse\"\x0e\xa2\xbb\x18\n" +
 	"\x12\boperator\x12m\n" +
 	"\rCloseIncident\x12+.firmflow.lifecycle.v1.CloseIncidentRequest\x1a\x1f.firmflow.lifecycle.v1.Incident\"\x0e\xa2\xbb\x18\n" +
 	"\x12\boperator2\xf8\x02\n" +
@@ -1225,7 +1357,7 @@ func file_firmflow_lifecycle_v1_incidents_proto_rawDescGZIP() []byte {
 	return file_firmflow_lifecycle_v1_incidents_proto_rawDescData
 }
 
-var file_firmflow_lifecycle_v1_incidents_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
+var file_firmflow_lifecycle_v1_incidents_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
 var file_firmflow_lifecycle_v1_incidents_proto_goTypes = []any{
 	(*IncidentScope)(nil),                  // 0: firmflow.lifecycle.v1.IncidentScope
 	(*IncidentEntry)(nil),                  // 1: firmflow.lifecycle.v1.IncidentEntry
@@ -1238,63 +1370,68 @@ var file_firmflow_lifecycle_v1_incidents_proto_goTypes = []any{
 	(*NotifyIncidentRequest)(nil),          // 8: firmflow.lifecycle.v1.NotifyIncidentRequest
 	(*FirmImpact)(nil),                     // 9: firmflow.lifecycle.v1.FirmImpact
 	(*NotifyIncidentResponse)(nil),         // 10: firmflow.lifecycle.v1.NotifyIncidentResponse
-	(*CloseIncidentRequest)(nil),           // 11: firmflow.lifecycle.v1.CloseIncidentRequest
-	(*FirmIncident)(nil),                   // 12: firmflow.lifecycle.v1.FirmIncident
-	(*Acknowledgement)(nil),                // 13: firmflow.lifecycle.v1.Acknowledgement
-	(*ListFirmIncidentsRequest)(nil),       // 14: firmflow.lifecycle.v1.ListFirmIncidentsRequest
-	(*ListFirmIncidentsResponse)(nil),      // 15: firmflow.lifecycle.v1.ListFirmIncidentsResponse
-	(*AcknowledgeFirmIncidentRequest)(nil), // 16: firmflow.lifecycle.v1.AcknowledgeFirmIncidentRequest
-	(*timestamppb.Timestamp)(nil),          // 17: google.protobuf.Timestamp
+	(*ContainIncidentRequest)(nil),         // 11: firmflow.lifecycle.v1.ContainIncidentRequest
+	(*ContainIncidentResponse)(nil),        // 12: firmflow.lifecycle.v1.ContainIncidentResponse
+	(*CloseIncidentRequest)(nil),           // 13: firmflow.lifecycle.v1.CloseIncidentRequest
+	(*FirmIncident)(nil),                   // 14: firmflow.lifecycle.v1.FirmIncident
+	(*Acknowledgement)(nil),                // 15: firmflow.lifecycle.v1.Acknowledgement
+	(*ListFirmIncidentsRequest)(nil),       // 16: firmflow.lifecycle.v1.ListFirmIncidentsRequest
+	(*ListFirmIncidentsResponse)(nil),      // 17: firmflow.lifecycle.v1.ListFirmIncidentsResponse
+	(*AcknowledgeFirmIncidentRequest)(nil), // 18: firmflow.lifecycle.v1.AcknowledgeFirmIncidentRequest
+	(*timestamppb.Timestamp)(nil),          // 19: google.protobuf.Timestamp
 }
 var file_firmflow_lifecycle_v1_incidents_proto_depIdxs = []int32{
-	17, // 0: firmflow.lifecycle.v1.IncidentEntry.time:type_name -> google.protobuf.Timestamp
+	19, // 0: firmflow.lifecycle.v1.IncidentEntry.time:type_name -> google.protobuf.Timestamp
 	0,  // 1: firmflow.lifecycle.v1.IncidentEntry.scope:type_name -> firmflow.lifecycle.v1.IncidentScope
-	17, // 2: firmflow.lifecycle.v1.Incident.discover_time:type_name -> google.protobuf.Timestamp
-	17, // 3: firmflow.lifecycle.v1.Incident.aware_time:type_name -> google.protobuf.Timestamp
-	17, // 4: firmflow.lifecycle.v1.Incident.attack_start_time:type_name -> google.protobuf.Timestamp
-	17, // 5: firmflow.lifecycle.v1.Incident.attack_end_time:type_name -> google.protobuf.Timestamp
+	19, // 2: firmflow.lifecycle.v1.Incident.discover_time:type_name -> google.protobuf.Timestamp
+	19, // 3: firmflow.lifecycle.v1.Incident.aware_time:type_name -> google.protobuf.Timestamp
+	19, // 4: firmflow.lifecycle.v1.Incident.attack_start_time:type_name -> google.protobuf.Timestamp
+	19, // 5: firmflow.lifecycle.v1.Incident.attack_end_time:type_name -> google.protobuf.Timestamp
 	0,  // 6: firmflow.lifecycle.v1.Incident.scope:type_name -> firmflow.lifecycle.v1.IncidentScope
-	17, // 7: firmflow.lifecycle.v1.Incident.notice_deadline:type_name -> google.protobuf.Timestamp
+	19, // 7: firmflow.lifecycle.v1.Incident.notice_deadline:type_name -> google.protobuf.Timestamp
 	1,  // 8: firmflow.lifecycle.v1.Incident.entries:type_name -> firmflow.lifecycle.v1.IncidentEntry
-	17, // 9: firmflow.lifecycle.v1.DeclareIncidentRequest.discover_time:type_name -> google.protobuf.Timestamp
-	17, // 10: firmflow.lifecycle.v1.DeclareIncidentRequest.aware_time:type_name -> google.protobuf.Timestamp
-	17, // 11: firmflow.lifecycle.v1.DeclareIncidentRequest.attack_start_time:type_name -> google.protobuf.Timestamp
-	17, // 12: firmflow.lifecycle.v1.DeclareIncidentRequest.attack_end_time:type_name -> google.protobuf.Timestamp
+	19, // 9: firmflow.lifecycle.v1.DeclareIncidentRequest.discover_time:type_name -> google.protobuf.Timestamp
+	19, // 10: firmflow.lifecycle.v1.DeclareIncidentRequest.aware_time:type_name -> google.protobuf.Timestamp
+	19, // 11: firmflow.lifecycle.v1.DeclareIncidentRequest.attack_start_time:type_name -> google.protobuf.Timestamp
+	19, // 12: firmflow.lifecycle.v1.DeclareIncidentRequest.attack_end_time:type_name -> google.protobuf.Timestamp
 	0,  // 13: firmflow.lifecycle.v1.DeclareIncidentRequest.scope:type_name -> firmflow.lifecycle.v1.IncidentScope
 	2,  // 14: firmflow.lifecycle.v1.ListIncidentsResponse.incidents:type_name -> firmflow.lifecycle.v1.Incident
 	0,  // 15: firmflow.lifecycle.v1.WidenIncidentScopeRequest.scope:type_name -> firmflow.lifecycle.v1.IncidentScope
-	17, // 16: firmflow.lifecycle.v1.FirmImpact.first_time:type_name -> google.protobuf.Timestamp
-	17, // 17: firmflow.lifecycle.v1.FirmImpact.last_time:type_name -> google.protobuf.Timestamp
+	19, // 16: firmflow.lifecycle.v1.FirmImpact.first_time:type_name -> google.protobuf.Timestamp
+	19, // 17: firmflow.lifecycle.v1.FirmImpact.last_time:type_name -> google.protobuf.Timestamp
 	2,  // 18: firmflow.lifecycle.v1.NotifyIncidentResponse.incident:type_name -> firmflow.lifecycle.v1.Incident
 	9,  // 19: firmflow.lifecycle.v1.NotifyIncidentResponse.notified:type_name -> firmflow.lifecycle.v1.FirmImpact
-	17, // 20: firmflow.lifecycle.v1.FirmIncident.first_time:type_name -> google.protobuf.Timestamp
-	17, // 21: firmflow.lifecycle.v1.FirmIncident.last_time:type_name -> google.protobuf.Timestamp
-	17, // 22: firmflow.lifecycle.v1.FirmIncident.notice_deadline:type_name -> google.protobuf.Timestamp
-	17, // 23: firmflow.lifecycle.v1.FirmIncident.notify_time:type_name -> google.protobuf.Timestamp
-	13, // 24: firmflow.lifecycle.v1.FirmIncident.acknowledgements:type_name -> firmflow.lifecycle.v1.Acknowledgement
-	17, // 25: firmflow.lifecycle.v1.Acknowledgement.time:type_name -> google.protobuf.Timestamp
-	12, // 26: firmflow.lifecycle.v1.ListFirmIncidentsResponse.incidents:type_name -> firmflow.lifecycle.v1.FirmIncident
-	3,  // 27: firmflow.lifecycle.v1.IncidentAdminService.DeclareIncident:input_type -> firmflow.lifecycle.v1.DeclareIncidentRequest
-	4,  // 28: firmflow.lifecycle.v1.IncidentAdminService.GetIncident:input_type -> firmflow.lifecycle.v1.GetIncidentRequest
-	5,  // 29: firmflow.lifecycle.v1.IncidentAdminService.ListIncidents:input_type -> firmflow.lifecycle.v1.ListIncidentsRequest
-	7,  // 30: firmflow.lifecycle.v1.IncidentAdminService.WidenIncidentScope:input_type -> firmflow.lifecycle.v1.WidenIncidentScopeRequest
-	8,  // 31: firmflow.lifecycle.v1.IncidentAdminService.NotifyIncident:input_type -> firmflow.lifecycle.v1.NotifyIncidentRequest
-	11, // 32: firmflow.lifecycle.v1.IncidentAdminService.CloseIncident:input_type -> firmflow.lifecycle.v1.CloseIncidentRequest
-	14, // 33: firmflow.lifecycle.v1.FirmIncidentService.ListFirmIncidents:input_type -> firmflow.lifecycle.v1.ListFirmIncidentsRequest
-	16, // 34: firmflow.lifecycle.v1.FirmIncidentService.AcknowledgeFirmIncident:input_type -> firmflow.lifecycle.v1.AcknowledgeFirmIncidentRequest
-	2,  // 35: firmflow.lifecycle.v1.IncidentAdminService.DeclareIncident:output_type -> firmflow.lifecycle.v1.Incident
-	2,  // 36: firmflow.lifecycle.v1.IncidentAdminService.GetIncident:output_type -> firmflow.lifecycle.v1.Incident
-	6,  // 37: firmflow.lifecycle.v1.IncidentAdminService.ListIncidents:output_type -> firmflow.lifecycle.v1.ListIncidentsResponse
-	2,  // 38: firmflow.lifecycle.v1.IncidentAdminService.WidenIncidentScope:output_type -> firmflow.lifecycle.v1.Incident
-	10, // 39: firmflow.lifecycle.v1.IncidentAdminService.NotifyIncident:output_type -> firmflow.lifecycle.v1.NotifyIncidentResponse
-	2,  // 40: firmflow.lifecycle.v1.IncidentAdminService.CloseIncident:output_type -> firmflow.lifecycle.v1.Incident
-	15, // 41: firmflow.lifecycle.v1.FirmIncidentService.ListFirmIncidents:output_type -> firmflow.lifecycle.v1.ListFirmIncidentsResponse
-	12, // 42: firmflow.lifecycle.v1.FirmIncidentService.AcknowledgeFirmIncident:output_type -> firmflow.lifecycle.v1.FirmIncident
-	35, // [35:43] is the sub-list for method output_type
-	27, // [27:35] is the sub-list for method input_type
-	27, // [27:27] is the sub-list for extension type_name
-	27, // [27:27] is the sub-list for extension extendee
-	0,  // [0:27] is the sub-list for field type_name
+	2,  // 20: firmflow.lifecycle.v1.ContainIncidentResponse.incident:type_name -> firmflow.lifecycle.v1.Incident
+	19, // 21: firmflow.lifecycle.v1.FirmIncident.first_time:type_name -> google.protobuf.Timestamp
+	19, // 22: firmflow.lifecycle.v1.FirmIncident.last_time:type_name -> google.protobuf.Timestamp
+	19, // 23: firmflow.lifecycle.v1.FirmIncident.notice_deadline:type_name -> google.protobuf.Timestamp
+	19, // 24: firmflow.lifecycle.v1.FirmIncident.notify_time:type_name -> google.protobuf.Timestamp
+	15, // 25: firmflow.lifecycle.v1.FirmIncident.acknowledgements:type_name -> firmflow.lifecycle.v1.Acknowledgement
+	19, // 26: firmflow.lifecycle.v1.Acknowledgement.time:type_name -> google.protobuf.Timestamp
+	14, // 27: firmflow.lifecycle.v1.ListFirmIncidentsResponse.incidents:type_name -> firmflow.lifecycle.v1.FirmIncident
+	3,  // 28: firmflow.lifecycle.v1.IncidentAdminService.DeclareIncident:input_type -> firmflow.lifecycle.v1.DeclareIncidentRequest
+	4,  // 29: firmflow.lifecycle.v1.IncidentAdminService.GetIncident:input_type -> firmflow.lifecycle.v1.GetIncidentRequest
+	5,  // 30: firmflow.lifecycle.v1.IncidentAdminService.ListIncidents:input_type -> firmflow.lifecycle.v1.ListIncidentsRequest
+	7,  // 31: firmflow.lifecycle.v1.IncidentAdminService.WidenIncidentScope:input_type -> firmflow.lifecycle.v1.WidenIncidentScopeRequest
+	8,  // 32: firmflow.lifecycle.v1.IncidentAdminService.NotifyIncident:input_type -> firmflow.lifecycle.v1.NotifyIncidentRequest
+	11, // 33: firmflow.lifecycle.v1.IncidentAdminService.ContainIncident:input_type -> firmflow.lifecycle.v1.ContainIncidentRequest
+	13, // 34: firmflow.lifecycle.v1.IncidentAdminService.CloseIncident:input_type -> firmflow.lifecycle.v1.CloseIncidentRequest
+	16, // 35: firmflow.lifecycle.v1.FirmIncidentService.ListFirmIncidents:input_type -> firmflow.lifecycle.v1.ListFirmIncidentsRequest
+	18, // 36: firmflow.lifecycle.v1.FirmIncidentService.AcknowledgeFirmIncident:input_type -> firmflow.lifecycle.v1.AcknowledgeFirmIncidentRequest
+	2,  // 37: firmflow.lifecycle.v1.IncidentAdminService.DeclareIncident:output_type -> firmflow.lifecycle.v1.Incident
+	2,  // 38: firmflow.lifecycle.v1.IncidentAdminService.GetIncident:output_type -> firmflow.lifecycle.v1.Incident
+	6,  // 39: firmflow.lifecycle.v1.IncidentAdminService.ListIncidents:output_type -> firmflow.lifecycle.v1.ListIncidentsResponse
+	2,  // 40: firmflow.lifecycle.v1.IncidentAdminService.WidenIncidentScope:output_type -> firmflow.lifecycle.v1.Incident
+	10, // 41: firmflow.lifecycle.v1.IncidentAdminService.NotifyIncident:output_type -> firmflow.lifecycle.v1.NotifyIncidentResponse
+	12, // 42: firmflow.lifecycle.v1.IncidentAdminService.ContainIncident:output_type -> firmflow.lifecycle.v1.ContainIncidentResponse
+	2,  // 43: firmflow.lifecycle.v1.IncidentAdminService.CloseIncident:output_type -> firmflow.lifecycle.v1.Incident
+	17, // 44: firmflow.lifecycle.v1.FirmIncidentService.ListFirmIncidents:output_type -> firmflow.lifecycle.v1.ListFirmIncidentsResponse
+	14, // 45: firmflow.lifecycle.v1.FirmIncidentService.AcknowledgeFirmIncident:output_type -> firmflow.lifecycle.v1.FirmIncident
+	37, // [37:46] is the sub-list for method output_type
+	28, // [28:37] is the sub-list for method input_type
+	28, // [28:28] is the sub-list for extension type_name
+	28, // [28:28] is the sub-list for extension extendee
+	0,  // [0:28] is the sub-list for field type_name
 }
 
 func init() { file_firmflow_lifecycle_v1_incidents_proto_init() }
@@ -1308,7 +1445,7 @@ func file_firmflow_lifecycle_v1_incidents_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_firmflow_lifecycle_v1_incidents_proto_rawDesc), len(file_firmflow_lifecycle_v1_incidents_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   17,
+			NumMessages:   19,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

@@ -24,6 +24,7 @@ const (
 	IncidentAdminService_ListIncidents_FullMethodName      = "/firmflow.lifecycle.v1.IncidentAdminService/ListIncidents"
 	IncidentAdminService_WidenIncidentScope_FullMethodName = "/firmflow.lifecycle.v1.IncidentAdminService/WidenIncidentScope"
 	IncidentAdminService_NotifyIncident_FullMethodName     = "/firmflow.lifecycle.v1.IncidentAdminService/NotifyIncident"
+	IncidentAdminService_ContainIncident_FullMethodName    = "/firmflow.lifecycle.v1.IncidentAdminService/ContainIncident"
 	IncidentAdminService_CloseIncident_FullMethodName      = "/firmflow.lifecycle.v1.IncidentAdminService/CloseIncident"
 )
 
@@ -51,6 +52,11 @@ type IncidentAdminServiceClient interface {
 	WidenIncidentScope(ctx context.Context, in *WidenIncidentScopeRequest, opts ...grpc.CallOption) (*Incident, error)
 	// Analyses the impact and notifies every impacted firm not notified yet.
 	NotifyIncident(ctx context.Context, in *NotifyIncidentRequest, opts ...grpc.CallOption) (*NotifyIncidentResponse, error)
+	// Containment in one step: revokes the compromised API keys and ends every session
+	// of the compromised members wherever the analysis finds them acting in the window
+	// (identity's change events name the incident as actor). Staff are offboarded with
+	// `firmflow staff offboard`.
+	ContainIncident(ctx context.Context, in *ContainIncidentRequest, opts ...grpc.CallOption) (*ContainIncidentResponse, error)
 	// Closes the incident; it takes no further change.
 	CloseIncident(ctx context.Context, in *CloseIncidentRequest, opts ...grpc.CallOption) (*Incident, error)
 }
@@ -113,6 +119,16 @@ func (c *incidentAdminServiceClient) NotifyIncident(ctx context.Context, in *Not
 	return out, nil
 }
 
+func (c *incidentAdminServiceClient) ContainIncident(ctx context.Context, in *ContainIncidentRequest, opts ...grpc.CallOption) (*ContainIncidentResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ContainIncidentResponse)
+	err := c.cc.Invoke(ctx, IncidentAdminService_ContainIncident_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *incidentAdminServiceClient) CloseIncident(ctx context.Context, in *CloseIncidentRequest, opts ...grpc.CallOption) (*Incident, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(Incident)
@@ -147,6 +163,11 @@ type IncidentAdminServiceServer interface {
 	WidenIncidentScope(context.Context, *WidenIncidentScopeRequest) (*Incident, error)
 	// Analyses the impact and notifies every impacted firm not notified yet.
 	NotifyIncident(context.Context, *NotifyIncidentRequest) (*NotifyIncidentResponse, error)
+	// Containment in one step: revokes the compromised API keys and ends every session
+	// of the compromised members wherever the analysis finds them acting in the window
+	// (identity's change events name the incident as actor). Staff are offboarded with
+	// `firmflow staff offboard`.
+	ContainIncident(context.Context, *ContainIncidentRequest) (*ContainIncidentResponse, error)
 	// Closes the incident; it takes no further change.
 	CloseIncident(context.Context, *CloseIncidentRequest) (*Incident, error)
 	mustEmbedUnimplementedIncidentAdminServiceServer()
@@ -173,6 +194,9 @@ func (UnimplementedIncidentAdminServiceServer) WidenIncidentScope(context.Contex
 }
 func (UnimplementedIncidentAdminServiceServer) NotifyIncident(context.Context, *NotifyIncidentRequest) (*NotifyIncidentResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method NotifyIncident not implemented")
+}
+func (UnimplementedIncidentAdminServiceServer) ContainIncident(context.Context, *ContainIncidentRequest) (*ContainIncidentResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ContainIncident not implemented")
 }
 func (UnimplementedIncidentAdminServiceServer) CloseIncident(context.Context, *CloseIncidentRequest) (*Incident, error) {
 	return nil, status.Error(codes.Unimplemented, "method CloseIncident not implemented")
@@ -288,6 +312,24 @@ func _IncidentAdminService_NotifyIncident_Handler(srv interface{}, ctx context.C
 	return interceptor(ctx, in, info, handler)
 }
 
+func _IncidentAdminService_ContainIncident_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ContainIncidentRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(IncidentAdminServiceServer).ContainIncident(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: IncidentAdminService_ContainIncident_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(IncidentAdminServiceServer).ContainIncident(ctx, req.(*ContainIncidentRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _IncidentAdminService_CloseIncident_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(CloseIncidentRequest)
 	if err := dec(in); err != nil {
@@ -332,6 +374,10 @@ var IncidentAdminService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "NotifyIncident",
 			Handler:    _IncidentAdminService_NotifyIncident_Handler,
+		},
+		{
+			MethodName: "ContainIncident",
+			Handler:    _IncidentAdminService_ContainIncident_Handler,
 		},
 		{
 			MethodName: "CloseIncident",
