@@ -12,6 +12,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 
 	"github.com/firmflow/firmflow/pkg/apierr"
+	"github.com/firmflow/firmflow/pkg/principal"
 	"github.com/firmflow/firmflow/services/lifecycle/internal/domain"
 	"github.com/firmflow/firmflow/services/lifecycle/internal/store"
 )
@@ -276,14 +277,20 @@ func (in *Incidents) Contain(ctx context.Context, operator, id string) (domain.I
 	return inc, c, err
 }
 
-// FirmNotices lists the incidents the firm was told about.
-func (in *Incidents) FirmNotices(ctx context.Context, firmID string) ([]store.Notice, error) {
+// FirmNotices lists the incidents the caller's firm was told about.
+func (in *Incidents) FirmNotices(ctx context.Context, p principal.Principal, firmID string) ([]store.Notice, error) {
+	if err := callerFirm(p, firmID); err != nil {
+		return nil, err
+	}
 	return in.store.FirmNotices(ctx, firmID)
 }
 
-// Acknowledge records that an owner read the firm's notice.
-func (in *Incidents) Acknowledge(ctx context.Context, firmID, incidentID, user string) (store.Notice, error) {
-	return in.store.Acknowledge(ctx, firmID, incidentID, user, in.now())
+// Acknowledge records that the calling owner read the firm's notice.
+func (in *Incidents) Acknowledge(ctx context.Context, p principal.Principal, firmID, incidentID string) (store.Notice, error) {
+	if err := callerFirm(p, firmID); err != nil {
+		return store.Notice{}, err
+	}
+	return in.store.Acknowledge(ctx, firmID, incidentID, p.Actor(), in.now())
 }
 
 // CheckDeadlines counts, over open incidents past their deadline, the impacted firms

@@ -16,6 +16,7 @@ import (
 
 	"github.com/firmflow/firmflow/pkg/apierr"
 	"github.com/firmflow/firmflow/pkg/pg/pgtest"
+	"github.com/firmflow/firmflow/pkg/principal"
 	"github.com/firmflow/firmflow/services/lifecycle/internal/app"
 	"github.com/firmflow/firmflow/services/lifecycle/internal/domain"
 	"github.com/firmflow/firmflow/services/lifecycle/internal/store"
@@ -172,14 +173,14 @@ func TestIncidentNoticesReachExactlyTheImpactedFirms(t *testing.T) {
 		t.Fatalf("record %v, want %v", kinds, want)
 	}
 
-	notices, err := h.incidents.FirmNotices(ctx, id(1))
+	notices, err := h.incidents.FirmNotices(ctx, owner(id(1)), id(1))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(notices) != 1 || !strings.Contains(notices[0].Text, "clients/"+id(11)) || !strings.Contains(notices[0].Text, "rotate the listed API keys") {
 		t.Fatalf("firm 1 notices %+v", notices)
 	}
-	if decoy, _ := h.incidents.FirmNotices(ctx, id(3)); len(decoy) != 0 {
+	if decoy, _ := h.incidents.FirmNotices(ctx, owner(id(3)), id(3)); len(decoy) != 0 {
 		t.Fatalf("a decoy firm was notified: %+v", decoy)
 	}
 	// Containment revokes the leaked key where it acted, not the decoy principals.
@@ -191,16 +192,27 @@ func TestIncidentNoticesReachExactlyTheImpactedFirms(t *testing.T) {
 		!slices.Equal(h.notes.contained, want) || inc.Entries[len(inc.Entries)-1].Kind != domain.EntryContained {
 		t.Fatalf("contained %+v (identity saw %v)", contained, h.notes.contained)
 	}
-	n, err := h.incidents.Acknowledge(ctx, id(1), inc.ID, "users/"+id(100))
+	n, err := h.incidents.Acknowledge(ctx, owner(id(1)), id(1), inc.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, ok := n.Acknowledged["users/"+id(100)]; !ok {
 		t.Fatalf("acknowledgement not recorded: %+v", n)
 	}
-	if _, err := h.incidents.Acknowledge(ctx, id(3), inc.ID, "users/"+id(100)); !isCode(err, "NOT_FOUND") {
+	if _, err := h.incidents.Acknowledge(ctx, owner(id(3)), id(1), inc.ID); !isCode(err, "NOT_FOUND") {
+		t.Fatalf("another firm's owner acknowledged: %v", err)
+	}
+	if _, ok := n.Acknowledged["users/"+id(100)]; !ok {
+		t.Fatalf("acknowledgement not recorded: %+v", n)
+	}
+	if _, err := h.incidents.Acknowledge(ctx, owner(id(3)), id(3), inc.ID); !isCode(err, "NOT_FOUND") {
 		t.Fatalf("a firm not told acknowledged: %v", err)
 	}
+}
+
+// owner is an owner of the firm, user 100.
+func owner(firmID string) principal.Principal {
+	return principal.Principal{Kind: principal.KindUser, FirmID: firmID, UserID: id(100), Role: principal.RoleOwner}
 }
 
 func isCode(err error, reason string) bool {

@@ -8,7 +8,6 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	"github.com/firmflow/firmflow/pkg/apierr"
 	lifecyclev1 "github.com/firmflow/firmflow/pkg/gen/firmflow/lifecycle/v1"
 	"github.com/firmflow/firmflow/pkg/resource"
 	"github.com/firmflow/firmflow/services/lifecycle/internal/app"
@@ -152,10 +151,7 @@ func (s *Incidents) ListFirmIncidents(ctx context.Context, req *lifecyclev1.List
 	if err != nil {
 		return nil, err
 	}
-	if err := sameFirm(ctx, firm); err != nil {
-		return nil, err
-	}
-	notices, err := s.incidents.FirmNotices(ctx, firm)
+	notices, err := s.incidents.FirmNotices(ctx, caller(ctx), firm)
 	if err != nil {
 		return nil, err
 	}
@@ -171,22 +167,11 @@ func (s *Incidents) AcknowledgeFirmIncident(ctx context.Context, req *lifecyclev
 	if err != nil {
 		return nil, err
 	}
-	if err := sameFirm(ctx, ids[0]); err != nil {
-		return nil, err
-	}
-	n, err := s.incidents.Acknowledge(ctx, ids[0], ids[1], "users/"+caller(ctx).UserID)
+	n, err := s.incidents.Acknowledge(ctx, caller(ctx), ids[0], ids[1])
 	if err != nil {
 		return nil, err
 	}
 	return toFirmIncident(n), nil
-}
-
-// sameFirm refuses another firm's incidents as not found, so names reveal nothing.
-func sameFirm(ctx context.Context, firm string) error {
-	if caller(ctx).FirmID != firm {
-		return apierr.NotFound("firm")
-	}
-	return nil
 }
 
 func toScope(s domain.Scope) *lifecyclev1.IncidentScope {
