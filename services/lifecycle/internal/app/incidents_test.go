@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync"
@@ -17,6 +18,7 @@ import (
 	"github.com/firmflow/firmflow/pkg/apierr"
 	"github.com/firmflow/firmflow/pkg/pg/pgtest"
 	"github.com/firmflow/firmflow/pkg/principal"
+	"github.com/firmflow/firmflow/pkg/telemetry"
 	"github.com/firmflow/firmflow/services/lifecycle/internal/app"
 	"github.com/firmflow/firmflow/services/lifecycle/internal/domain"
 	"github.com/firmflow/firmflow/services/lifecycle/internal/store"
@@ -221,6 +223,23 @@ func isCode(err error, reason string) bool {
 }
 
 func TestIncidentDeadlineAlarmWithFakeClock(t *testing.T) {
+	// Metrics as the service serves them: the provider is installed before the use
+	// cases make their gauge.
+	tel, err := telemetry.Setup(context.Background(), telemetry.Config{ServiceName: "lifecycle"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = tel.Shutdown(context.Background()) })
+	gauge := func() string {
+		rec := httptest.NewRecorder()
+		tel.MetricsHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+		for line := range strings.Lines(rec.Body.String()) {
+			if strings.HasPrefix(line, "firmflow_incident_notices_overdue") {
+				return strings.TrimSpace(line)
+			}
+		}
+		return ""
+	}
 	h := newIncidents(t)
 	ctx := context.Background()
 	inc, err := h.incidents.Declare(ctx, "operator", h.declaration(t, []string{"apiKeys/" + id(900)}, []string{"203.0.113.0/24"}))
@@ -238,11 +257,17 @@ func TestIncidentDeadlineAlarmWithFakeClock(t *testing.T) {
 	if !strings.Contains(h.logs.String(), "level=ERROR") || !strings.Contains(h.logs.String(), "incident notices overdue") {
 		t.Fatalf("no error logged: %s", h.logs.String())
 	}
+	if line := gauge(); !strings.HasSuffix(line, " 2") {
+		t.Fatalf("metrics line %q, want the gauge at 2", line)
+	}
 	if _, _, err := h.incidents.Notify(ctx, "operator", inc.ID); err != nil {
 		t.Fatal(err)
 	}
 	if n, err := h.incidents.CheckDeadlines(ctx); err != nil || n != 0 {
 		t.Fatalf("after notices: overdue %d, %v", n, err)
+	}
+	if line := gauge(); !strings.HasSuffix(line, " 0") {
+		t.Fatalf("metrics line %q after notices, want the gauge at 0", line)
 	}
 }
 
