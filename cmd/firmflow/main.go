@@ -45,6 +45,8 @@ type devConfig struct {
 	IdentityAddr string `env:"FIRMFLOW_IDENTITY_ADDR" envDefault:"127.0.0.1:9101"`
 	WorkflowAddr string `env:"FIRMFLOW_WORKFLOW_ADDR" envDefault:"127.0.0.1:9102"`
 	BillingAddr  string `env:"FIRMFLOW_BILLING_ADDR" envDefault:"127.0.0.1:9104"`
+	// LifecycleAddr is fixed so that `firmflow incident` finds lifecycle.
+	LifecycleAddr string `env:"FIRMFLOW_LIFECYCLE_ADDR" envDefault:"127.0.0.1:9105"`
 	// StripeAPIURL defaults to the Stripe fake dev serves in process on port 12111;
 	// set it empty, with FIRMFLOW_STRIPE_API_KEY, to use Stripe's test mode.
 	StripeAPIURL string `env:"FIRMFLOW_STRIPE_API_URL" envDefault:"http://127.0.0.1:12111"`
@@ -87,8 +89,10 @@ func main() {
 			return drCommand(ctx, os.Args[2:], os.Stdout)
 		case "staff":
 			return staffCommand(ctx, cfg, os.Args[2:])
+		case "incident":
+			return incidentCommand(ctx, cfg, os.Args[2:], os.Stdout)
 		}
-		return fmt.Errorf("unknown command %q; use dev, init, provision, staff, audit or lifecycle", command)
+		return fmt.Errorf("unknown command %q; use dev, init, provision, staff, incident, backup, dr, audit or lifecycle", command)
 	})
 }
 
@@ -100,7 +104,7 @@ func dev(ctx context.Context, env process.Env, cfg devConfig) error {
 		AdminDatabaseURL: cfg.DatabaseURL, DatabasePrefix: cfg.DatabasePrefix, DataDir: cfg.DataDir,
 		NATSURL: cfg.NATSURL, NATSPort: cfg.NATSPort,
 		GatewayAddr: cfg.GatewayAddr, IdentityAddr: cfg.IdentityAddr, WorkflowAddr: cfg.WorkflowAddr,
-		BillingAddr: cfg.BillingAddr, StripeAPIURL: cfg.StripeAPIURL,
+		BillingAddr: cfg.BillingAddr, LifecycleAddr: cfg.LifecycleAddr, StripeAPIURL: cfg.StripeAPIURL,
 		Logger: env.Logger, Telemetry: env.Telemetry,
 	})
 	if err != nil {

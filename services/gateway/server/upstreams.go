@@ -41,6 +41,7 @@ func registerRoutes(ctx context.Context, rest *runtime.ServeMux, up upstreams) e
 		{"billing", billingv1.RegisterBillingServiceHandler, up.billing},
 		{"audit", auditv1.RegisterAuditServiceHandler, up.audit},
 		{"lifecycle", lifecyclev1.RegisterLifecycleServiceHandler, up.lifecycle},
+		{"lifecycle incidents", lifecyclev1.RegisterFirmIncidentServiceHandler, up.lifecycle},
 	}
 	for _, r := range register {
 		if err := r.fn(ctx, rest, r.conn); err != nil {

@@ -1,5 +1,6 @@
 // Package server is the lifecycle service as a library: configuration, wiring and the
-// serve loop (the gRPC API and the deletion runner), used by cmd/lifecycle and by
+// serve loop (the gRPC API, the deletion and export runners and the incident
+// deadline check), used by cmd/lifecycle and by
 // `firmflow dev`.
 package server
 
@@ -86,6 +87,10 @@ type Config struct {
 	// remains.
 	KeysBackupRetention string `env:"FIRMFLOW_KEYS_BACKUP_RETENTION" envDefault:"7d"`
 
+	// IncidentCheckInterval is how often open incidents are checked against their
+	// notice deadline (the overdue gauge and error log).
+	IncidentCheckInterval time.Duration `env:"FIRMFLOW_INCIDENT_CHECK_INTERVAL" envDefault:"1m"`
+
 	// ExportDir keeps export archives, sealed, for 7 days.
 	ExportDir string `env:"FIRMFLOW_LIFECYCLE_EXPORT_DIR" envDefault:".data/exports"`
 	// ExportKeyFile holds the base64 AES-256 key that seals export archives at rest.
@@ -114,6 +119,9 @@ func (c Config) Validate() error {
 	}
 	if c.RetryBase <= 0 || c.RetryMax < c.RetryBase {
 		errs = append(errs, errors.New("FIRMFLOW_LIFECYCLE_RETRY_BASE must be positive and at most FIRMFLOW_LIFECYCLE_RETRY_MAX"))
+	}
+	if c.IncidentCheckInterval < 10*time.Millisecond {
+		errs = append(errs, errors.New("FIRMFLOW_INCIDENT_CHECK_INTERVAL must be at least 10ms"))
 	}
 	if c.Lease < time.Second {
 		errs = append(errs, errors.New("FIRMFLOW_LIFECYCLE_LEASE must be at least 1s"))
@@ -166,11 +174,14 @@ func OpenKeyStore(ctx context.Context, cfg Config) (*KeyStore, error) {
 
 // Server is a running lifecycle service.
 type Server struct {
-	rt       *svc.Runtime
-	app      *app.App
-	conns    []*grpc.ClientConn
-	interval time.Duration
-	logger   *slog.Logger
+	rt        *svc.Runtime
+	app       *app.App
+	incidents *app.Incidents
+	// incidentInterval paces the notice deadline check.
+	incidentInterval time.Duration
+	conns            []*grpc.ClientConn
+	interval         time.Duration
+	logger           *slog.Logger
 }
 
 // New connects, wires and binds lifecycle; Run serves it. keys destroys the firms'
@@ -201,7 +212,7 @@ func New(ctx context.Context, cfg Config, keys app.KeyShredder, logger *slog.Log
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{rt: rt, interval: cfg.RunInterval, logger: logger}
+	s := &Server{rt: rt, interval: cfg.RunInterval, incidentInterval: cfg.IncidentCheckInterval, logger: logger}
 	defer func() {
 		if err != nil {
 			s.closeConns()
@@ -209,7 +220,7 @@ func New(ctx context.Context, cfg Config, keys app.KeyShredder, logger *slog.Log
 	}()
 	services := map[string]app.FirmData{}
 	addrs := map[string]string{"identity": cfg.IdentityAddr, "workflow": cfg.WorkflowAddr, "audit": cfg.AuditAddr, "billing": cfg.BillingAddr}
-	var identityConn *grpc.ClientConn
+	var identityConn, auditConn *grpc.ClientConn
 	for _, name := range domain.DataServices {
 		conn, err := rpc.Dial(addrs[name], clientTLS)
 		if err != nil {
@@ -217,8 +228,11 @@ func New(ctx context.Context, cfg Config, keys app.KeyShredder, logger *slog.Log
 		}
 		s.conns = append(s.conns, conn)
 		services[name] = peers.NewFirmData(conn)
-		if name == "identity" {
+		switch name {
+		case "identity":
 			identityConn = conn
+		case "audit":
+			auditConn = conn
 		}
 	}
 	s.app, err = app.New(app.Deps{
@@ -232,6 +246,9 @@ func New(ctx context.Context, cfg Config, keys app.KeyShredder, logger *slog.Log
 		return nil, err
 	}
 	grpcapi.Register(rt.GRPC, s.app)
+	// Email notices wait for the email outbox: PendingEmail records them as pending.
+	s.incidents = app.NewIncidents(store.New(rt.DB), peers.NewAccessLog(auditConn), peers.NewIdentity(identityConn), app.PendingEmail{}, logger)
+	grpcapi.RegisterIncidents(rt.GRPC, s.incidents)
 	rt.SetReady(s.app.Ready)
 	return s, nil
 }
@@ -251,7 +268,8 @@ func (s *Server) GRPCServer() *grpc.Server { return s.rt.GRPC }
 // Run serves until ctx ends: the gRPC API and the deletion runner.
 func (s *Server) Run(ctx context.Context) error {
 	defer s.closeConns()
-	return s.rt.Run(ctx, s.every(s.app.RunDeletions, "deletion runner"), s.every(s.exports, "export runner"))
+	return s.rt.Run(ctx, s.every(s.app.RunDeletions, "deletion runner", s.interval), s.every(s.exports, "export runner", s.interval),
+		s.every(s.incidents.CheckDeadlines, "incident deadline check", s.incidentInterval))
 }
 
 // exports writes due exports and deletes expired archives.
@@ -266,9 +284,9 @@ func (s *Server) exports(ctx context.Context) (int, error) {
 
 // every runs work each interval until ctx ends. Failures are logged; the state is in
 // the database, so the next pass (here or in another process) resumes.
-func (s *Server) every(work func(context.Context) (int, error), name string) func(context.Context) error {
+func (s *Server) every(work func(context.Context) (int, error), name string, interval time.Duration) func(context.Context) error {
 	return func(ctx context.Context) error {
-		ticker := time.NewTicker(s.interval)
+		ticker := time.NewTicker(interval)
 		defer ticker.Stop()
 		for {
 			select {

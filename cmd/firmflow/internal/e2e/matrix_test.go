@@ -137,13 +137,14 @@ func TestCrossFirmMatrixOverEveryOperation(t *testing.T) {
 		t.Fatal("the victim's owner has no session to aim at")
 	}
 	staffToken, alphaGrant, betaGrant := staffWithGrants(t, sys, alpha, beta)
+	incident := firmIncident(t, sys, alpha)
 
 	ids := map[string]string{
 		"firms": lastID(alpha.name), "clients": lastID(w.client), "contacts": lastID(contact), "customFields": lastID(field),
 		"templates": lastID(w.template), "projects": lastID(w.project), "tasks": lastID(w.task), "series": lastID(w.series),
 		"members": lastID(memberName), "capacities": lastID(memberName), "apiKeys": lastID(apiKey),
 		"supportGrants": lastID(alphaGrant), "operations": lastID(export), "sessions": lastID(sessions[0]["name"].(string)),
-		"deletionCertificates": "ffdc_" + strings.Repeat("a", 43),
+		"deletionCertificates": "ffdc_" + strings.Repeat("a", 43), "incidents": lastID(incident),
 	}
 	// The same shape of ids, of nothing.
 	nowhere := map[string]string{}
@@ -157,7 +158,7 @@ func TestCrossFirmMatrixOverEveryOperation(t *testing.T) {
 	snapshot := func() map[string]string {
 		out := workSnapshot(t, alpha, w)
 		for _, p := range []string{"/v1/" + alpha.name, "/v1/" + contact, "/v1/" + field, "/v1/" + apiKey, "/v1/" + memberName,
-			"/v1/" + alphaGrant, ap + "/members", ap + "/permissions", ap + "/apiKeys", "/v1/" + w.client + "/contacts"} {
+			"/v1/" + alphaGrant, ap + "/members", ap + "/permissions", ap + "/apiKeys", "/v1/" + w.client + "/contacts", ap + "/incidents"} {
 			out[p] = string(want(t, a.do("GET", p, nil), http.StatusOK, "snapshot "+p).raw)
 		}
 		return out

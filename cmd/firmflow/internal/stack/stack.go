@@ -102,8 +102,10 @@ type Stack struct {
 	NATSURL    string
 	// IdentityAddr is identity's gRPC address (mTLS), for operator tools.
 	IdentityAddr string
-	Material     Material
-	Databases    map[string]string // service -> database name
+	// LifecycleAddr is lifecycle's gRPC address (mTLS), for `firmflow incident`.
+	LifecycleAddr string
+	Material      Material
+	Databases     map[string]string // service -> database name
 
 	run      func(context.Context) error
 	nats     *natsserver.Server
@@ -282,6 +284,7 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	}
 	s.GatewayURL = "https://" + strings.Replace(gwSrv.Addr(), "127.0.0.1", "localhost", 1)
 	s.IdentityAddr = idSrv.Addr()
+	s.LifecycleAddr = lcSrv.Addr()
 
 	s.run = func(ctx context.Context) error {
 		g, ctx := errgroup.WithContext(ctx)

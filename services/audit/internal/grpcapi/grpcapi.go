@@ -28,6 +28,8 @@ func Register(srv grpc.ServiceRegistrar, a *app.App) {
 	auditv1.RegisterAuditServiceServer(srv, &Server{app: a})
 	// lifecycle exports and deletes the firm's audit chain through FirmDataService.
 	firmdata.Register(srv, a)
+	// lifecycle's incident impact analysis reads access events across firms.
+	auditv1.RegisterIncidentEvidenceServiceServer(srv, &Evidence{app: a})
 }
 
 // caller is the verified principal; the declared policies guarantee one on every method.

@@ -21,7 +21,7 @@ func TestEveryMethodHasAPolicy(t *testing.T) {
 func auditPolicies() rpc.Policies {
 	ps := rpc.Policies{}
 	for method, p := range rpc.DeclaredPolicies() {
-		if strings.HasPrefix(method, "/firmflow.audit.v1.") {
+		if strings.HasPrefix(method, "/firmflow.audit.v1.") && !strings.HasPrefix(method, "/firmflow.audit.v1.IncidentEvidenceService/") {
 			ps[method] = p
 		}
 	}
@@ -74,5 +74,22 @@ func TestChangeEventsShowTheirFields(t *testing.T) {
 		if got != want {
 			t.Errorf("%s: type %q, want %q", subject, got, want)
 		}
+	}
+}
+
+// The cross-firm evidence of an incident is for lifecycle's certificate only.
+func TestIncidentEvidenceIsLifecyclesOnly(t *testing.T) {
+	n := 0
+	for method, p := range rpc.DeclaredPolicies() {
+		if !strings.HasPrefix(method, "/firmflow.audit.v1.IncidentEvidenceService/") {
+			continue
+		}
+		n++
+		if p.Public || p.AnyPeer || len(p.Roles) > 0 || p.Scope != "" || p.Staff || len(p.Peers) != 1 || p.Peers[0] != "lifecycle" {
+			t.Errorf("%s is open beyond lifecycle: %+v", method, p)
+		}
+	}
+	if n != 2 {
+		t.Fatalf("%d IncidentEvidenceService methods declare a policy, want 2", n)
 	}
 }

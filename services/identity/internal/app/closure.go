@@ -3,7 +3,10 @@ package app
 import (
 	"context"
 
+	"github.com/google/uuid"
+
 	"github.com/firmflow/firmflow/pkg/apierr"
+	eventsv1 "github.com/firmflow/firmflow/pkg/gen/firmflow/events/v1"
 	"github.com/firmflow/firmflow/pkg/principal"
 	"github.com/firmflow/firmflow/services/identity/internal/domain"
 	"github.com/firmflow/firmflow/services/identity/internal/store"
@@ -66,4 +69,55 @@ func (a *App) SetFirmDeletionScheduled(ctx context.Context, firmID string, sched
 	return a.store.InFirm(ctx, firmID, func(q *store.Queries) error {
 		return q.SetDeletionScheduled(ctx, firmID, scheduled)
 	})
+}
+
+// PostIncidentNotification adds a security incident's notice to the firm's
+// notifications; again for the same incident, it changes nothing.
+func (a *App) PostIncidentNotification(ctx context.Context, firmID, incidentID, text string) error {
+	return a.store.InFirm(ctx, firmID, func(q *store.Queries) error {
+		return q.AddIncidentNotification(ctx, domain.Notification{
+			ID: uuid.NewString(), FirmID: firmID, Kind: domain.NoticeIncident, IncidentID: incidentID, Text: text, CreateTime: a.now(),
+		})
+	})
+}
+
+// Target is one compromised principal in one firm: an API key or a member.
+type Target struct {
+	FirmID string
+	ID     string
+}
+
+// ContainIncident revokes the API keys and ends the members' sessions, each in its
+// firm's transaction; the key revocations' events name the incident as their actor.
+// Run again, it finds nothing more to do.
+func (a *App) ContainIncident(ctx context.Context, incidentID string, keys, members []Target) (revoked, ended int, err error) {
+	actor := "incidents/" + incidentID
+	for _, k := range keys {
+		err := a.store.InFirm(ctx, k.FirmID, func(q *store.Queries) error {
+			key, err := q.APIKeyForUpdate(ctx, k.ID)
+			if err != nil || !key.RevokeTime.IsZero() {
+				return err
+			}
+			key.Revoke(a.now())
+			if err := q.SaveAPIKeyLife(ctx, key); err != nil {
+				return err
+			}
+			revoked++
+			return emit(ctx, q, k.FirmID, actor, "api_key_revoked", &eventsv1.ApiKeyChanged{ApiKey: apiKeyName(key), Scopes: key.Scopes})
+		})
+		if err != nil {
+			return revoked, ended, err
+		}
+	}
+	for _, m := range members {
+		err := a.store.InFirm(ctx, m.FirmID, func(q *store.Queries) error {
+			n, err := q.EndMemberSessions(ctx, m.ID, a.now())
+			ended += int(n)
+			return err
+		})
+		if err != nil {
+			return revoked, ended, err
+		}
+	}
+	return revoked, ended, nil
 }

@@ -145,15 +145,19 @@ const (
 	NoticeSupportFirstUsed NotificationKind = "support_first_used"
 	NoticeSupportExpired   NotificationKind = "support_expired"
 	NoticeSupportRevoked   NotificationKind = "support_revoked"
+	// NoticeIncident is a security incident's notice, posted by lifecycle.
+	NoticeIncident NotificationKind = "incident"
 )
 
 // Notification tells a firm's owners and admins about something that happened to
 // their firm. Each kind is written at most once per grant.
 type Notification struct {
-	ID         string
-	FirmID     string
-	Kind       NotificationKind
-	GrantID    string
+	ID      string
+	FirmID  string
+	Kind    NotificationKind
+	GrantID string
+	// IncidentID is set on NoticeIncident.
+	IncidentID string
 	Text       string
 	CreateTime time.Time
 }

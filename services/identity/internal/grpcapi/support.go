@@ -235,6 +235,7 @@ var notificationKinds = map[domain.NotificationKind]identityv1.NotificationKind{
 	domain.NoticeSupportFirstUsed: identityv1.NotificationKind_NOTIFICATION_KIND_SUPPORT_FIRST_USED,
 	domain.NoticeSupportExpired:   identityv1.NotificationKind_NOTIFICATION_KIND_SUPPORT_EXPIRED,
 	domain.NoticeSupportRevoked:   identityv1.NotificationKind_NOTIFICATION_KIND_SUPPORT_REVOKED,
+	domain.NoticeIncident:         identityv1.NotificationKind_NOTIFICATION_KIND_INCIDENT,
 }
 
 func toNotification(n domain.Notification) *identityv1.Notification {
@@ -244,6 +245,9 @@ func toNotification(n domain.Notification) *identityv1.Notification {
 	}
 	if n.GrantID != "" {
 		out.SupportGrant = resource.Name("firms", n.FirmID, "supportGrants", n.GrantID)
+	}
+	if n.IncidentID != "" {
+		out.Incident = resource.Name("firms", n.FirmID, "incidents", n.IncidentID)
 	}
 	return out
 }

@@ -265,6 +265,12 @@ func (q *Queries) TouchSession(ctx context.Context, s domain.Session) error {
 }
 
 // RevokeSession ends a session of the member; ok is false when the member has no
+// EndMemberSessions ends every open session of the member and answers how many.
+func (q *Queries) EndMemberSessions(ctx context.Context, memberID string, now time.Time) (int64, error) {
+	tag, err := q.tx.Exec(ctx, `update sessions set revoke_time = $2 where member_id = $1 and revoke_time is null`, memberID, now)
+	return tag.RowsAffected(), err
+}
+
 // such session.
 func (q *Queries) RevokeSession(ctx context.Context, memberID, sessionID string, now time.Time) (bool, error) {
 	tag, err := q.tx.Exec(ctx, `update sessions set revoke_time = coalesce(revoke_time, $3)

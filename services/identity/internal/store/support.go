@@ -96,13 +96,22 @@ func (q *Queries) AddNotification(ctx context.Context, n domain.Notification) (b
 	return tag.RowsAffected() == 1, err
 }
 
+// AddIncidentNotification stores an incident's notice; posted again for the same
+// incident, the first stays.
+func (q *Queries) AddIncidentNotification(ctx context.Context, n domain.Notification) error {
+	_, err := q.tx.Exec(ctx, `insert into notifications (id, firm_id, kind, incident_id, text, create_time)
+		values ($1, $2, $3, $4, $5, $6) on conflict (firm_id, incident_id) where incident_id is not null do nothing`,
+		n.ID, n.FirmID, string(n.Kind), n.IncidentID, n.Text, n.CreateTime)
+	return err
+}
+
 // Notifications lists a page of the firm's notifications, newest first.
 func (q *Queries) Notifications(ctx context.Context, page paging.Page) ([]domain.Notification, bool, error) {
 	after := paging.Cursor{}
 	if page.After != nil {
 		after = *page.After
 	}
-	rows, err := q.tx.Query(ctx, `select id::text, firm_id::text, kind, coalesce(grant_id::text, ''), text, create_time
+	rows, err := q.tx.Query(ctx, `select id::text, firm_id::text, kind, coalesce(grant_id::text, ''), coalesce(incident_id::text, ''), text, create_time
 		from notifications where $1::boolean or (create_time, id) < ($2, $3::uuid)
 		order by create_time desc, id desc limit $4`, page.After == nil, after.Time, pg.NullString(after.ID), page.Size+1)
 	if err != nil {
@@ -111,7 +120,7 @@ func (q *Queries) Notifications(ctx context.Context, page paging.Page) ([]domain
 	notes, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (domain.Notification, error) {
 		var n domain.Notification
 		var kind string
-		err := r.Scan(&n.ID, &n.FirmID, &kind, &n.GrantID, &n.Text, &n.CreateTime)
+		err := r.Scan(&n.ID, &n.FirmID, &kind, &n.GrantID, &n.IncidentID, &n.Text, &n.CreateTime)
 		n.Kind = domain.NotificationKind(kind)
 		return n, err
 	})

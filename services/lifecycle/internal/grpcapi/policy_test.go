@@ -42,3 +42,27 @@ func TestEveryMethodDeclaresOwnersOnly(t *testing.T) {
 		}
 	}
 }
+
+// Incidents: operators alone declare and change them; a firm's owners and admins read
+// theirs and only owners acknowledge; no API key or support grant reaches either.
+func TestIncidentMethodsAreOperatorsOrFirmManagers(t *testing.T) {
+	srv := grpc.NewServer()
+	RegisterIncidents(srv, nil)
+	ps := rpc.DeclaredPolicies()
+	if missing := rpc.MissingPolicies(srv, ps); len(missing) > 0 {
+		t.Fatalf("methods without a policy: %v", missing)
+	}
+	for _, m := range lifecyclev1.IncidentAdminService_ServiceDesc.Methods {
+		p := ps["/"+lifecyclev1.IncidentAdminService_ServiceDesc.ServiceName+"/"+m.MethodName]
+		if !slices.Equal(p.Peers, []string{"operator"}) || len(p.Roles) > 0 || p.Public || p.AnyPeer || p.Scope != "" {
+			t.Errorf("%s: %+v, want the operator certificate only", m.MethodName, p)
+		}
+	}
+	list, ack := ps[lifecyclev1.FirmIncidentService_ListFirmIncidents_FullMethodName], ps[lifecyclev1.FirmIncidentService_AcknowledgeFirmIncident_FullMethodName]
+	if !slices.Equal(list.Roles, []principal.Role{principal.RoleOwner, principal.RoleAdmin}) || !list.NoSupport || list.Scope != "" || len(list.Peers) > 0 {
+		t.Errorf("ListFirmIncidents: %+v, want owners and admins", list)
+	}
+	if !slices.Equal(ack.Roles, []principal.Role{principal.RoleOwner}) || !ack.NoSupport || ack.Scope != "" || len(ack.Peers) > 0 {
+		t.Errorf("AcknowledgeFirmIncident: %+v, want owners", ack)
+	}
+}

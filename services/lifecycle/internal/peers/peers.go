@@ -1,17 +1,21 @@
 // Package peers adapts the other services' gRPC clients and JetStream to the small
 // interfaces lifecycle's use cases declare: FirmDataService on every service that
-// holds firm data, identity's ClosureService, and the streams' retention.
+// holds firm data, identity's ClosureService, audit's IncidentEvidenceService, and the
+// streams' retention.
 package peers
 
 import (
 	"context"
 	"errors"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/grpc"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
+	auditv1 "github.com/firmflow/firmflow/pkg/gen/firmflow/audit/v1"
 	identityv1 "github.com/firmflow/firmflow/pkg/gen/firmflow/identity/v1"
 	lifecyclev1 "github.com/firmflow/firmflow/pkg/gen/firmflow/lifecycle/v1"
 	"github.com/firmflow/firmflow/services/lifecycle/internal/app"
@@ -100,6 +104,25 @@ func (i *Identity) SetDeletionScheduled(ctx context.Context, firmID string, sche
 	return err
 }
 
+// PostIncidentNotification adds an incident's notice to the firm's notifications.
+func (i *Identity) PostIncidentNotification(ctx context.Context, firmID, incidentID, text string) error {
+	_, err := i.client.PostIncidentNotification(ctx, &identityv1.PostIncidentNotificationRequest{
+		Firm: "firms/" + firmID, Incident: "incidents/" + incidentID, Text: text,
+	})
+	return err
+}
+
+// ContainIncident revokes the API keys and ends the members' sessions.
+func (i *Identity) ContainIncident(ctx context.Context, incidentID string, apiKeys, members []string) (int, int, error) {
+	res, err := i.client.ContainIncident(ctx, &identityv1.ContainIncidentRequest{
+		Incident: "incidents/" + incidentID, ApiKeys: apiKeys, Members: members,
+	})
+	if err != nil {
+		return 0, 0, err
+	}
+	return int(res.GetRevokedApiKeys()), int(res.GetEndedSessions()), nil
+}
+
 // Streams reads the retention of firmflow's JetStream streams.
 type Streams struct {
 	js    jetstream.JetStream
@@ -134,4 +157,56 @@ func (s *Streams) Horizons(ctx context.Context, firmID string, now time.Time) ([
 		out = append(out, domain.StreamHorizon{Stream: name, MaxAge: maxAge.String(), ClearAfter: now.Add(maxAge)})
 	}
 	return out, nil
+}
+
+// AccessLog calls audit's IncidentEvidenceService for the impact analysis.
+type AccessLog struct {
+	client auditv1.IncidentEvidenceServiceClient
+}
+
+// NewAccessLog wraps a connection to audit.
+func NewAccessLog(conn grpc.ClientConnInterface) *AccessLog {
+	return &AccessLog{client: auditv1.NewIncidentEvidenceServiceClient(conn)}
+}
+
+// AccessEvents reads the access events of the window that the scope may have made.
+func (l *AccessLog) AccessEvents(ctx context.Context, window domain.Window, scope domain.Scope) ([]domain.AccessEvent, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	req := &auditv1.ListAccessEventsAcrossFirmsRequest{
+		StartTime: timestamppb.New(window.Start), EndTime: timestamppb.New(window.End), Actors: scope.Principals,
+	}
+	for _, n := range scope.Networks {
+		req.Networks = append(req.Networks, n.String())
+	}
+	for _, f := range scope.Firms {
+		req.Firms = append(req.Firms, "firms/"+f)
+	}
+	stream, err := l.client.ListAccessEventsAcrossFirms(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	var out []domain.AccessEvent
+	for {
+		e, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			return out, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, domain.AccessEvent{
+			FirmID: strings.TrimPrefix(e.GetFirm(), "firms/"), Sequence: e.GetSequence(), Time: e.GetTime().AsTime(),
+			Actor: e.GetActor(), ClientIP: e.GetClientIp(), Resources: e.GetResources(),
+		})
+	}
+}
+
+// UnknownActors answers those of actors the audit log never saw.
+func (l *AccessLog) UnknownActors(ctx context.Context, actors []string) ([]string, error) {
+	res, err := l.client.FindUnknownActors(ctx, &auditv1.FindUnknownActorsRequest{Actors: actors})
+	if err != nil {
+		return nil, err
+	}
+	return res.GetActors(), nil
 }

@@ -218,6 +218,220 @@ func (*SetFirmDeletionScheduledResponse) Descriptor() ([]byte, []int) {
 	return file_firmflow_identity_v1_closure_proto_rawDescGZIP(), []int{3}
 }
 
+type PostIncidentNotificationRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// firms/{firm}
+	Firm string `protobuf:"bytes,1,opt,name=firm,proto3" json:"firm,omitempty"`
+	// incidents/{incident}
+	Incident string `protobuf:"bytes,2,opt,name=incident,proto3" json:"incident,omitempty"`
+	// The notice: what happened, which resources (names only), when, what to do.
+	Text          string `protobuf:"bytes,3,opt,name=text,proto3" json:"text,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PostIncidentNotificationRequest) Reset() {
+	*x = PostIncidentNotificationRequest{}
+	mi := &file_firmflow_identity_v1_closure_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PostIncidentNotificationRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PostIncidentNotificationRequest) ProtoMessage() {}
+
+func (x *PostIncidentNotificationRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_firmflow_identity_v1_closure_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PostIncidentNotificationRequest.ProtoReflect.Descriptor instead.
+func (*PostIncidentNotificationRequest) Descriptor() ([]byte, []int) {
+	return file_firmflow_identity_v1_closure_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *PostIncidentNotificationRequest) GetFirm() string {
+	if x != nil {
+		return x.Firm
+	}
+	return ""
+}
+
+func (x *PostIncidentNotificationRequest) GetIncident() string {
+	if x != nil {
+		return x.Incident
+	}
+	return ""
+}
+
+func (x *PostIncidentNotificationRequest) GetText() string {
+	if x != nil {
+		return x.Text
+	}
+	return ""
+}
+
+type PostIncidentNotificationResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PostIncidentNotificationResponse) Reset() {
+	*x = PostIncidentNotificationResponse{}
+	mi := &file_firmflow_identity_v1_closure_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PostIncidentNotificationResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PostIncidentNotificationResponse) ProtoMessage() {}
+
+func (x *PostIncidentNotificationResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_firmflow_identity_v1_closure_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PostIncidentNotificationResponse.ProtoReflect.Descriptor instead.
+func (*PostIncidentNotificationResponse) Descriptor() ([]byte, []int) {
+	return file_firmflow_identity_v1_closure_proto_rawDescGZIP(), []int{5}
+}
+
+type ContainIncidentRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// incidents/{incident}
+	Incident string `protobuf:"bytes,1,opt,name=incident,proto3" json:"incident,omitempty"`
+	// firms/{firm}/apiKeys/{api_key}
+	ApiKeys []string `protobuf:"bytes,2,rep,name=api_keys,json=apiKeys,proto3" json:"api_keys,omitempty"`
+	// firms/{firm}/members/{member}: the member's sessions in that firm end.
+	Members       []string `protobuf:"bytes,3,rep,name=members,proto3" json:"members,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ContainIncidentRequest) Reset() {
+	*x = ContainIncidentRequest{}
+	mi := &file_firmflow_identity_v1_closure_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ContainIncidentRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ContainIncidentRequest) ProtoMessage() {}
+
+func (x *ContainIncidentRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_firmflow_identity_v1_closure_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ContainIncidentRequest.ProtoReflect.Descriptor instead.
+func (*ContainIncidentRequest) Descriptor() ([]byte, []int) {
+	return file_firmflow_identity_v1_closure_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *ContainIncidentRequest) GetIncident() string {
+	if x != nil {
+		return x.Incident
+	}
+	return ""
+}
+
+func (x *ContainIncidentRequest) GetApiKeys() []string {
+	if x != nil {
+		return x.ApiKeys
+	}
+	return nil
+}
+
+func (x *ContainIncidentRequest) GetMembers() []string {
+	if x != nil {
+		return x.Members
+	}
+	return nil
+}
+
+type ContainIncidentResponse struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	RevokedApiKeys int32                  `protobuf:"varint,1,opt,name=revoked_api_keys,json=revokedApiKeys,proto3" json:"revoked_api_keys,omitempty"`
+	EndedSessions  int32                  `protobuf:"varint,2,opt,name=ended_sessions,json=endedSessions,proto3" json:"ended_sessions,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *ContainIncidentResponse) Reset() {
+	*x = ContainIncidentResponse{}
+	mi := &file_firmflow_identity_v1_closure_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ContainIncidentResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ContainIncidentResponse) ProtoMessage() {}
+
+func (x *ContainIncidentResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_firmflow_identity_v1_closure_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ContainIncidentResponse.ProtoReflect.Descriptor instead.
+func (*ContainIncidentResponse) Descriptor() ([]byte, []int) {
+	return file_firmflow_identity_v1_closure_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *ContainIncidentResponse) GetRevokedApiKeys() int32 {
+	if x != nil {
+		return x.RevokedApiKeys
+	}
+	return 0
+}
+
+func (x *ContainIncidentResponse) GetEndedSessions() int32 {
+	if x != nil {
+		return x.EndedSessions
+	}
+	return 0
+}
+
 var File_firmflow_identity_v1_closure_proto protoreflect.FileDescriptor
 
 const file_firmflow_identity_v1_closure_proto_rawDesc = "" +
@@ -233,10 +447,24 @@ const file_firmflow_identity_v1_closure_proto_rawDesc = "" +
 	"\x1fSetFirmDeletionScheduledRequest\x120\n" +
 	"\x04firm\x18\x01 \x01(\tB\x1c\xbaH\x19r\x172\x15^firms/[0-9a-f-]{36}$R\x04firm\x12\x1c\n" +
 	"\tscheduled\x18\x02 \x01(\bR\tscheduled\"\"\n" +
-	" SetFirmDeletionScheduledResponse2\xc4\x02\n" +
+	" SetFirmDeletionScheduledResponse\"\xb2\x01\n" +
+	"\x1fPostIncidentNotificationRequest\x120\n" +
+	"\x04firm\x18\x01 \x01(\tB\x1c\xbaH\x19r\x172\x15^firms/[0-9a-f-]{36}$R\x04firm\x12<\n" +
+	"\bincident\x18\x02 \x01(\tB \xbaH\x1dr\x1b2\x19^incidents/[0-9a-f-]{36}$R\bincident\x12\x1f\n" +
+	"\x04text\x18\x03 \x01(\tB\v\xbaH\br\x06\x10\x01\x18\xa0\x9c\x01R\x04text\"\"\n" +
+	" PostIncidentNotificationResponse\"\x83\x02\n" +
+	"\x16ContainIncidentRequest\x12<\n" +
+	"\bincident\x18\x01 \x01(\tB \xbaH\x1dr\x1b2\x19^incidents/[0-9a-f-]{36}$R\bincident\x12U\n" +
+	"\bapi_keys\x18\x02 \x03(\tB:\xbaH7\x92\x014\x10\xe8\a\"/r-2+^firms/[0-9a-f-]{36}/apiKeys/[0-9a-f-]{36}$R\aapiKeys\x12T\n" +
+	"\amembers\x18\x03 \x03(\tB:\xbaH7\x92\x014\x10\xe8\a\"/r-2+^firms/[0-9a-f-]{36}/members/[0-9a-f-]{36}$R\amembers\"j\n" +
+	"\x17ContainIncidentResponse\x12(\n" +
+	"\x10revoked_api_keys\x18\x01 \x01(\x05R\x0erevokedApiKeys\x12%\n" +
+	"\x0eended_sessions\x18\x02 \x01(\x05R\rendedSessions2\xe2\x04\n" +
 	"\x0eClosureService\x12\x94\x01\n" +
 	"\x16VerifyOwnerCredentials\x123.firmflow.identity.v1.VerifyOwnerCredentialsRequest\x1a4.firmflow.identity.v1.VerifyOwnerCredentialsResponse\"\x0f\xa2\xbb\x18\v\x12\tlifecycle\x12\x9a\x01\n" +
-	"\x18SetFirmDeletionScheduled\x125.firmflow.identity.v1.SetFirmDeletionScheduledRequest\x1a6.firmflow.identity.v1.SetFirmDeletionScheduledResponse\"\x0f\xa2\xbb\x18\v\x12\tlifecycleBFZDgithub.com/firmflow/firmflow/pkg/gen/firmflow/identity/v1;identityv1b\x06proto3"
+	"\x18SetFirmDeletionScheduled\x125.firmflow.identity.v1.SetFirmDeletionScheduledRequest\x1a6.firmflow.identity.v1.SetFirmDeletionScheduledResponse\"\x0f\xa2\xbb\x18\v\x12\tlifecycle\x12\x9a\x01\n" +
+	"\x18PostIncidentNotification\x125.firmflow.identity.v1.PostIncidentNotificationRequest\x1a6.firmflow.identity.v1.PostIncidentNotificationResponse\"\x0f\xa2\xbb\x18\v\x12\tlifecycle\x12\x7f\n" +
+	"\x0fContainIncident\x12,.firmflow.identity.v1.ContainIncidentRequest\x1a-.firmflow.identity.v1.ContainIncidentResponse\"\x0f\xa2\xbb\x18\v\x12\tlifecycleBFZDgithub.com/firmflow/firmflow/pkg/gen/firmflow/identity/v1;identityv1b\x06proto3"
 
 var (
 	file_firmflow_identity_v1_closure_proto_rawDescOnce sync.Once
@@ -250,20 +478,28 @@ func file_firmflow_identity_v1_closure_proto_rawDescGZIP() []byte {
 	return file_firmflow_identity_v1_closure_proto_rawDescData
 }
 
-var file_firmflow_identity_v1_closure_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
+var file_firmflow_identity_v1_closure_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
 var file_firmflow_identity_v1_closure_proto_goTypes = []any{
 	(*VerifyOwnerCredentialsRequest)(nil),    // 0: firmflow.identity.v1.VerifyOwnerCredentialsRequest
 	(*VerifyOwnerCredentialsResponse)(nil),   // 1: firmflow.identity.v1.VerifyOwnerCredentialsResponse
 	(*SetFirmDeletionScheduledRequest)(nil),  // 2: firmflow.identity.v1.SetFirmDeletionScheduledRequest
 	(*SetFirmDeletionScheduledResponse)(nil), // 3: firmflow.identity.v1.SetFirmDeletionScheduledResponse
+	(*PostIncidentNotificationRequest)(nil),  // 4: firmflow.identity.v1.PostIncidentNotificationRequest
+	(*PostIncidentNotificationResponse)(nil), // 5: firmflow.identity.v1.PostIncidentNotificationResponse
+	(*ContainIncidentRequest)(nil),           // 6: firmflow.identity.v1.ContainIncidentRequest
+	(*ContainIncidentResponse)(nil),          // 7: firmflow.identity.v1.ContainIncidentResponse
 }
 var file_firmflow_identity_v1_closure_proto_depIdxs = []int32{
 	0, // 0: firmflow.identity.v1.ClosureService.VerifyOwnerCredentials:input_type -> firmflow.identity.v1.VerifyOwnerCredentialsRequest
 	2, // 1: firmflow.identity.v1.ClosureService.SetFirmDeletionScheduled:input_type -> firmflow.identity.v1.SetFirmDeletionScheduledRequest
-	1, // 2: firmflow.identity.v1.ClosureService.VerifyOwnerCredentials:output_type -> firmflow.identity.v1.VerifyOwnerCredentialsResponse
-	3, // 3: firmflow.identity.v1.ClosureService.SetFirmDeletionScheduled:output_type -> firmflow.identity.v1.SetFirmDeletionScheduledResponse
-	2, // [2:4] is the sub-list for method output_type
-	0, // [0:2] is the sub-list for method input_type
+	4, // 2: firmflow.identity.v1.ClosureService.PostIncidentNotification:input_type -> firmflow.identity.v1.PostIncidentNotificationRequest
+	6, // 3: firmflow.identity.v1.ClosureService.ContainIncident:input_type -> firmflow.identity.v1.ContainIncidentRequest
+	1, // 4: firmflow.identity.v1.ClosureService.VerifyOwnerCredentials:output_type -> firmflow.identity.v1.VerifyOwnerCredentialsResponse
+	3, // 5: firmflow.identity.v1.ClosureService.SetFirmDeletionScheduled:output_type -> firmflow.identity.v1.SetFirmDeletionScheduledResponse
+	5, // 6: firmflow.identity.v1.ClosureService.PostIncidentNotification:output_type -> firmflow.identity.v1.PostIncidentNotificationResponse
+	7, // 7: firmflow.identity.v1.ClosureService.ContainIncident:output_type -> firmflow.identity.v1.ContainIncidentResponse
+	4, // [4:8] is the sub-list for method output_type
+	0, // [0:4] is the sub-list for method input_type
 	0, // [0:0] is the sub-list for extension type_name
 	0, // [0:0] is the sub-list for extension extendee
 	0, // [0:0] is the sub-list for field type_name
@@ -280,7 +516,7 @@ func file_firmflow_identity_v1_closure_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_firmflow_identity_v1_closure_proto_rawDesc), len(file_firmflow_identity_v1_closure_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   4,
+			NumMessages:   8,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

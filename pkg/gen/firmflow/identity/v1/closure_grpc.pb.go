@@ -21,6 +21,8 @@ const _ = grpc.SupportPackageIsVersion9
 const (
 	ClosureService_VerifyOwnerCredentials_FullMethodName   = "/firmflow.identity.v1.ClosureService/VerifyOwnerCredentials"
 	ClosureService_SetFirmDeletionScheduled_FullMethodName = "/firmflow.identity.v1.ClosureService/SetFirmDeletionScheduled"
+	ClosureService_PostIncidentNotification_FullMethodName = "/firmflow.identity.v1.ClosureService/PostIncidentNotification"
+	ClosureService_ContainIncident_FullMethodName          = "/firmflow.identity.v1.ClosureService/ContainIncident"
 )
 
 // ClosureServiceClient is the client API for ClosureService service.
@@ -42,6 +44,15 @@ type ClosureServiceClient interface {
 	// every service refuses writes but the owners' own session methods and lifecycle's),
 	// or clears the mark when the deletion is cancelled. Idempotent.
 	SetFirmDeletionScheduled(ctx context.Context, in *SetFirmDeletionScheduledRequest, opts ...grpc.CallOption) (*SetFirmDeletionScheduledResponse, error)
+	// Adds a security incident's notice to the firm's notifications, which its owners
+	// and admins read in the app. Idempotent per firm and incident: posted again, the
+	// first stays. Errors: NOT_FOUND for an unknown firm.
+	PostIncidentNotification(ctx context.Context, in *PostIncidentNotificationRequest, opts ...grpc.CallOption) (*PostIncidentNotificationResponse, error)
+	// Containment of a security incident: revokes the named API keys and ends every
+	// session of the named users, each in its firm; the change events name the incident
+	// (incidents/{id}) as their actor. Already revoked keys and ended sessions are left
+	// as they are. Errors: NOT_FOUND for an API key of no such firm.
+	ContainIncident(ctx context.Context, in *ContainIncidentRequest, opts ...grpc.CallOption) (*ContainIncidentResponse, error)
 }
 
 type closureServiceClient struct {
@@ -72,6 +83,26 @@ func (c *closureServiceClient) SetFirmDeletionScheduled(ctx context.Context, in 
 	return out, nil
 }
 
+func (c *closureServiceClient) PostIncidentNotification(ctx context.Context, in *PostIncidentNotificationRequest, opts ...grpc.CallOption) (*PostIncidentNotificationResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PostIncidentNotificationResponse)
+	err := c.cc.Invoke(ctx, ClosureService_PostIncidentNotification_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *closureServiceClient) ContainIncident(ctx context.Context, in *ContainIncidentRequest, opts ...grpc.CallOption) (*ContainIncidentResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ContainIncidentResponse)
+	err := c.cc.Invoke(ctx, ClosureService_ContainIncident_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ClosureServiceServer is the server API for ClosureService service.
 // All implementations must embed UnimplementedClosureServiceServer
 // for forward compatibility.
@@ -91,6 +122,15 @@ type ClosureServiceServer interface {
 	// every service refuses writes but the owners' own session methods and lifecycle's),
 	// or clears the mark when the deletion is cancelled. Idempotent.
 	SetFirmDeletionScheduled(context.Context, *SetFirmDeletionScheduledRequest) (*SetFirmDeletionScheduledResponse, error)
+	// Adds a security incident's notice to the firm's notifications, which its owners
+	// and admins read in the app. Idempotent per firm and incident: posted again, the
+	// first stays. Errors: NOT_FOUND for an unknown firm.
+	PostIncidentNotification(context.Context, *PostIncidentNotificationRequest) (*PostIncidentNotificationResponse, error)
+	// Containment of a security incident: revokes the named API keys and ends every
+	// session of the named users, each in its firm; the change events name the incident
+	// (incidents/{id}) as their actor. Already revoked keys and ended sessions are left
+	// as they are. Errors: NOT_FOUND for an API key of no such firm.
+	ContainIncident(context.Context, *ContainIncidentRequest) (*ContainIncidentResponse, error)
 	mustEmbedUnimplementedClosureServiceServer()
 }
 
@@ -106,6 +146,12 @@ func (UnimplementedClosureServiceServer) VerifyOwnerCredentials(context.Context,
 }
 func (UnimplementedClosureServiceServer) SetFirmDeletionScheduled(context.Context, *SetFirmDeletionScheduledRequest) (*SetFirmDeletionScheduledResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method SetFirmDeletionScheduled not implemented")
+}
+func (UnimplementedClosureServiceServer) PostIncidentNotification(context.Context, *PostIncidentNotificationRequest) (*PostIncidentNotificationResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method PostIncidentNotification not implemented")
+}
+func (UnimplementedClosureServiceServer) ContainIncident(context.Context, *ContainIncidentRequest) (*ContainIncidentResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ContainIncident not implemented")
 }
 func (UnimplementedClosureServiceServer) mustEmbedUnimplementedClosureServiceServer() {}
 func (UnimplementedClosureServiceServer) testEmbeddedByValue()                        {}
@@ -164,6 +210,42 @@ func _ClosureService_SetFirmDeletionScheduled_Handler(srv interface{}, ctx conte
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ClosureService_PostIncidentNotification_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PostIncidentNotificationRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ClosureServiceServer).PostIncidentNotification(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ClosureService_PostIncidentNotification_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ClosureServiceServer).PostIncidentNotification(ctx, req.(*PostIncidentNotificationRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ClosureService_ContainIncident_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ContainIncidentRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ClosureServiceServer).ContainIncident(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ClosureService_ContainIncident_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ClosureServiceServer).ContainIncident(ctx, req.(*ContainIncidentRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ClosureService_ServiceDesc is the grpc.ServiceDesc for ClosureService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -178,6 +260,14 @@ var ClosureService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "SetFirmDeletionScheduled",
 			Handler:    _ClosureService_SetFirmDeletionScheduled_Handler,
+		},
+		{
+			MethodName: "PostIncidentNotification",
+			Handler:    _ClosureService_PostIncidentNotification_Handler,
+		},
+		{
+			MethodName: "ContainIncident",
+			Handler:    _ClosureService_ContainIncident_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -150,6 +150,8 @@ const (
 	NotificationKind_NOTIFICATION_KIND_SUPPORT_FIRST_USED NotificationKind = 4
 	NotificationKind_NOTIFICATION_KIND_SUPPORT_EXPIRED    NotificationKind = 5
 	NotificationKind_NOTIFICATION_KIND_SUPPORT_REVOKED    NotificationKind = 6
+	// A security incident touched the firm's data: the notice from lifecycle.
+	NotificationKind_NOTIFICATION_KIND_INCIDENT NotificationKind = 7
 )
 
 // Enum value maps for NotificationKind.
@@ -162,6 +164,7 @@ var (
 		4: "NOTIFICATION_KIND_SUPPORT_FIRST_USED",
 		5: "NOTIFICATION_KIND_SUPPORT_EXPIRED",
 		6: "NOTIFICATION_KIND_SUPPORT_REVOKED",
+		7: "NOTIFICATION_KIND_INCIDENT",
 	}
 	NotificationKind_value = map[string]int32{
 		"NOTIFICATION_KIND_UNSPECIFIED":        0,
@@ -171,6 +174,7 @@ var (
 		"NOTIFICATION_KIND_SUPPORT_FIRST_USED": 4,
 		"NOTIFICATION_KIND_SUPPORT_EXPIRED":    5,
 		"NOTIFICATION_KIND_SUPPORT_REVOKED":    6,
+		"NOTIFICATION_KIND_INCIDENT":           7,
 	}
 )
 
@@ -1085,8 +1089,11 @@ type Notification struct {
 	// The support grant it is about: firms/{firm}/supportGrants/{support_grant}.
 	SupportGrant string `protobuf:"bytes,3,opt,name=support_grant,json=supportGrant,proto3" json:"support_grant,omitempty"`
 	// A sentence for people, e.g. "Ada Staff (ada@firmflow.example) asked for access: ... (ticket SUP-1)".
-	Text          string                 `protobuf:"bytes,4,opt,name=text,proto3" json:"text,omitempty"`
-	CreateTime    *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	Text       string                 `protobuf:"bytes,4,opt,name=text,proto3" json:"text,omitempty"`
+	CreateTime *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	// The incident it is about: firms/{firm}/incidents/{incident}, where the firm reads
+	// and acknowledges it.
+	Incident      string `protobuf:"bytes,6,opt,name=incident,proto3" json:"incident,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1154,6 +1161,13 @@ func (x *Notification) GetCreateTime() *timestamppb.Timestamp {
 		return x.CreateTime
 	}
 	return nil
+}
+
+func (x *Notification) GetIncident() string {
+	if x != nil {
+		return x.Incident
+	}
+	return ""
 }
 
 type ListNotificationsRequest struct {
@@ -1604,14 +1618,15 @@ const file_firmflow_identity_v1_support_proto_rawDesc = "" +
 	"\x17DenySupportGrantRequest\x12L\n" +
 	"\x04name\x18\x01 \x01(\tB8\xbaH5r321^firms/[0-9a-f-]{36}/supportGrants/[0-9a-f-]{36}$R\x04name\"i\n" +
 	"\x19RevokeSupportGrantRequest\x12L\n" +
-	"\x04name\x18\x01 \x01(\tB8\xbaH5r321^firms/[0-9a-f-]{36}/supportGrants/[0-9a-f-]{36}$R\x04name\"\xd4\x01\n" +
+	"\x04name\x18\x01 \x01(\tB8\xbaH5r321^firms/[0-9a-f-]{36}/supportGrants/[0-9a-f-]{36}$R\x04name\"\xf0\x01\n" +
 	"\fNotification\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12:\n" +
 	"\x04kind\x18\x02 \x01(\x0e2&.firmflow.identity.v1.NotificationKindR\x04kind\x12#\n" +
 	"\rsupport_grant\x18\x03 \x01(\tR\fsupportGrant\x12\x12\n" +
 	"\x04text\x18\x04 \x01(\tR\x04text\x12;\n" +
 	"\vcreate_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"createTime\"\xa1\x01\n" +
+	"createTime\x12\x1a\n" +
+	"\bincident\x18\x06 \x01(\tR\bincident\"\xa1\x01\n" +
 	"\x18ListNotificationsRequest\x124\n" +
 	"\x06parent\x18\x01 \x01(\tB\x1c\xbaH\x19r\x172\x15^firms/[0-9a-f-]{36}$R\x06parent\x12&\n" +
 	"\tpage_size\x18\x02 \x01(\x05B\t\xbaH\x06\x1a\x04\x18d(\x00R\bpageSize\x12'\n" +
@@ -1650,7 +1665,7 @@ const file_firmflow_identity_v1_support_proto_rawDesc = "" +
 	"\fSupportScope\x12\x1d\n" +
 	"\x19SUPPORT_SCOPE_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12SUPPORT_SCOPE_READ\x10\x01\x12\x17\n" +
-	"\x13SUPPORT_SCOPE_WRITE\x10\x02*\xa4\x02\n" +
+	"\x13SUPPORT_SCOPE_WRITE\x10\x02*\xc4\x02\n" +
 	"\x10NotificationKind\x12!\n" +
 	"\x1dNOTIFICATION_KIND_UNSPECIFIED\x10\x00\x12'\n" +
 	"#NOTIFICATION_KIND_SUPPORT_REQUESTED\x10\x01\x12&\n" +
@@ -1658,7 +1673,8 @@ const file_firmflow_identity_v1_support_proto_rawDesc = "" +
 	" NOTIFICATION_KIND_SUPPORT_DENIED\x10\x03\x12(\n" +
 	"$NOTIFICATION_KIND_SUPPORT_FIRST_USED\x10\x04\x12%\n" +
 	"!NOTIFICATION_KIND_SUPPORT_EXPIRED\x10\x05\x12%\n" +
-	"!NOTIFICATION_KIND_SUPPORT_REVOKED\x10\x062\xd1\x04\n" +
+	"!NOTIFICATION_KIND_SUPPORT_REVOKED\x10\x06\x12\x1e\n" +
+	"\x1aNOTIFICATION_KIND_INCIDENT\x10\a2\xd1\x04\n" +
 	"\fStaffService\x12\x81\x01\n" +
 	"\n" +
 	"StaffLogin\x12'.firmflow.identity.v1.StaffLoginRequest\x1a(.firmflow.identity.v1.StaffLoginResponse\" \xa2\xbb\x18\x02\b\x01\x82\xd3\xe4\x93\x02\x14:\x01*\"\x0f/v1/staff/login\x12r\n" +
