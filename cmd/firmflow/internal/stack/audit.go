@@ -4,11 +4,10 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"slices"
 
 	"github.com/firmflow/firmflow/pkg/config"
 	"github.com/firmflow/firmflow/pkg/pg"
-	"github.com/firmflow/firmflow/pkg/tlsconf"
-	"github.com/firmflow/firmflow/services/audit/chain"
 	audit "github.com/firmflow/firmflow/services/audit/server"
 )
 
@@ -17,37 +16,30 @@ import (
 func AuditPublicKey(dataDir string) string { return filepath.Join(dataDir, "keys", "audit.pub") }
 
 // startAudit provisions audit's database and roles (the retention role included),
-// its certificate and checkpoint signing key, migrates it and binds it on a free
-// port: only the gateway calls it, and learns the address from Addr.
-func startAudit(ctx context.Context, opts Options, s *Stack, material Material, adminAddr string) (*audit.Server, error) {
+// migrates it and binds it where its configuration says (FIRMFLOW_AUDIT_ADDR,
+// 127.0.0.1:9103 by default); the gateway learns the address from Addr.
+func startAudit(ctx context.Context, opts Options, s *Stack, shared config.Shared) (*audit.Server, error) {
 	name := opts.DatabasePrefix + "audit"
 	if err := audit.Provision(ctx, opts.AdminDatabaseURL, name); err != nil {
 		return nil, fmt.Errorf("provision audit: %w", err)
 	}
 	s.Databases["audit"] = name
-	pki, err := tlsconf.EnsureDevPKI(filepath.Join(opts.DataDir, "tls"), []string{"audit"})
-	if err != nil {
-		return nil, fmt.Errorf("audit TLS: %w", err)
-	}
-	signingKey, _, err := chain.EnsureKeyPair(filepath.Join(opts.DataDir, "keys"))
-	if err != nil {
-		return nil, fmt.Errorf("audit signing key: %w", err)
-	}
 	roles := pg.RolesFor("audit")
 	var cfg audit.Config
-	if err := config.LoadFrom(&cfg, map[string]string{}); err != nil {
+	if err := config.LoadFrom(&cfg, opts.Environ); err != nil {
 		return nil, err
 	}
-	cfg.GRPCAddr, cfg.AdminAddr = "127.0.0.1:0", adminAddr
+	m := s.Material
+	cfg.Shared, cfg.Telemetry = shared, opts.Telemetry
 	cfg.DatabaseURL, _ = pg.WithUserAndDatabase(opts.AdminDatabaseURL, roles.Runtime, name)
 	cfg.MigrateURL, _ = pg.WithUserAndDatabase(opts.AdminDatabaseURL, roles.Owner, name)
 	cfg.RetentionURL, _ = pg.WithUserAndDatabase(opts.AdminDatabaseURL, "", name)
-	cfg.TLSCA, cfg.TLSCert, cfg.TLSKey = pki.CAFile, pki.CertFile("audit"), pki.KeyFile("audit")
-	cfg.PublicKeyFile, cfg.SigningKeyFile = material.PublicKey, signingKey
-	cfg.PageTokenKeyFile = material.PageTokenKeyFile
-	cfg.NATSURL, cfg.Telemetry = s.NATSURL, opts.Telemetry
+	cfg.TLSCert, cfg.TLSKey = m.PKI.CertFile("audit"), m.PKI.KeyFile("audit")
+	cfg.SigningKeyFile, cfg.PageTokenKeyFile = m.AuditSigningKey, m.PageTokenKeyFile
 	// The stack runs billing too, whose changes of billing data the log must hold.
-	cfg.Streams = append(cfg.Streams, "FIRMFLOW_BILLING")
+	if !slices.Contains(cfg.Streams, "FIRMFLOW_BILLING") {
+		cfg.Streams = append(cfg.Streams, "FIRMFLOW_BILLING")
+	}
 	if err := audit.Migrate(ctx, cfg); err != nil {
 		return nil, fmt.Errorf("migrate audit: %w", err)
 	}

@@ -3,43 +3,36 @@ package stack
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 
 	"github.com/firmflow/firmflow/pkg/config"
 	"github.com/firmflow/firmflow/pkg/pg"
-	"github.com/firmflow/firmflow/pkg/tlsconf"
 	billing "github.com/firmflow/firmflow/services/billing/server"
 )
 
-// startBilling provisions billing's database and roles and its certificate, migrates
-// it and binds it (on a free port unless Options.BillingAddr says otherwise): the
-// gateway learns the address from Addr. Stripe is Options.StripeAPIURL, stripe-mock
-// in development and tests.
-func startBilling(ctx context.Context, opts Options, s *Stack, material Material, adminAddr string) (*billing.Server, error) {
+// startBilling provisions billing's database and roles, migrates it and binds it
+// where its configuration says (FIRMFLOW_BILLING_ADDR): the gateway learns the
+// address from Addr. Stripe is Options.StripeAPIURL when set, stripe-mock in
+// development and tests.
+func startBilling(ctx context.Context, opts Options, s *Stack, shared config.Shared) (*billing.Server, error) {
 	name := opts.DatabasePrefix + "billing"
 	roles := pg.RolesFor("billing")
 	if err := pg.Provision(ctx, opts.AdminDatabaseURL, name, roles); err != nil {
 		return nil, fmt.Errorf("provision billing: %w", err)
 	}
 	s.Databases["billing"] = name
-	pki, err := tlsconf.EnsureDevPKI(filepath.Join(opts.DataDir, "tls"), []string{"billing"})
-	if err != nil {
-		return nil, fmt.Errorf("billing TLS: %w", err)
-	}
 	var cfg billing.Config
-	if err := config.LoadFrom(&cfg, map[string]string{}); err != nil {
+	if err := config.LoadFrom(&cfg, opts.Environ); err != nil {
 		return nil, err
 	}
-	cfg.GRPCAddr, cfg.AdminAddr = "127.0.0.1:0", adminAddr
-	if opts.BillingAddr != "" {
-		cfg.GRPCAddr = opts.BillingAddr
-	}
+	m := s.Material
+	cfg.Shared, cfg.Telemetry = shared, opts.Telemetry
 	cfg.DatabaseURL, _ = pg.WithUserAndDatabase(opts.AdminDatabaseURL, roles.Runtime, name)
 	cfg.MigrateURL, _ = pg.WithUserAndDatabase(opts.AdminDatabaseURL, roles.Owner, name)
-	cfg.TLSCA, cfg.TLSCert, cfg.TLSKey = pki.CAFile, pki.CertFile("billing"), pki.KeyFile("billing")
-	cfg.PublicKeyFile, cfg.NATSURL, cfg.Telemetry = material.PublicKey, s.NATSURL, opts.Telemetry
-	cfg.PageTokenKeyFile = material.PageTokenKeyFile
-	cfg.StripeAPIURL = opts.StripeAPIURL
+	cfg.TLSCert, cfg.TLSKey = m.PKI.CertFile("billing"), m.PKI.KeyFile("billing")
+	cfg.PageTokenKeyFile = m.PageTokenKeyFile
+	if opts.StripeAPIURL != "" {
+		cfg.StripeAPIURL = opts.StripeAPIURL
+	}
 	if opts.StripeWebhookSecret != "" {
 		cfg.StripeWebhookSecret = opts.StripeWebhookSecret
 	}
