@@ -53,7 +53,7 @@ func (c Config) Validate() error {
 	errs := []error{c.Shared.Check()}
 	for name, v := range map[string]string{
 		"FIRMFLOW_WORKFLOW_ADDR": c.GRPCAddr, "FIRMFLOW_WORKFLOW_DATABASE_URL": c.DatabaseURL,
-		"FIRMFLOW_KEK_FILE": c.KEKFile,
+		"FIRMFLOW_KEK_FILE":          c.KEKFile,
 		"FIRMFLOW_KEYS_DATABASE_URL": c.KeysURL,
 	} {
 		if v == "" {
