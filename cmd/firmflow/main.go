@@ -212,7 +212,7 @@ func printBanner(s *streams, st *stack.Stack, stripeURL string) {
 	}
 	fmt.Fprintf(tw, "  stripe-mock\t%s\n", stripeURL)
 	fmt.Fprintf(tw, "  CA\t%s\n", ca)
-	fmt.Fprintf(tw, "\nservice\tgRPC (mTLS)\tadmin (/metrics /healthz /readyz)\n")
+	fmt.Fprintf(tw, "\n  service\tgRPC (mTLS)\tadmin (/metrics /healthz /readyz)\n")
 	for _, name := range stack.Services {
 		admin := st.AdminAddrs[name]
 		if admin == "" {

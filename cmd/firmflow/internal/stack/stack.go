@@ -98,6 +98,7 @@ type Stack struct {
 
 	// stages run together and stop in order (see Run).
 	stages   [][]runner
+	logger   *slog.Logger
 	closers  []func()
 	nats     *natsserver.Server
 	natsOpts natsx.EmbeddedOptions
@@ -159,7 +160,10 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Stack{Material: material, Databases: map[string]string{}, Addrs: map[string]string{}, AdminAddrs: map[string]string{}}
+	s := &Stack{
+		Material: material, Databases: map[string]string{}, Addrs: map[string]string{}, AdminAddrs: map[string]string{},
+		logger: opts.Logger,
+	}
 	defer func() {
 		if err != nil {
 			s.close()
@@ -310,16 +314,24 @@ func (s *Stack) close() {
 // gateway drains while the services behind it still answer, and NATS stops last.
 func (s *Stack) Run(ctx context.Context) error {
 	defer s.close()
-	err := runStages(ctx, s.stages)
+	err := runStages(ctx, s.stages, s.logger)
 	if errors.Is(err, context.Canceled) {
 		return nil
 	}
 	return err
 }
 
+func stageNames(stage []runner) string {
+	names := make([]string, len(stage))
+	for i, r := range stage {
+		names[i] = r.name
+	}
+	return strings.Join(names, ", ")
+}
+
 // runStages runs every runner of every stage at once. The first stage stops when
 // ctx ends or any runner fails; each later stage when the one before it returned.
-func runStages(ctx context.Context, stages [][]runner) error {
+func runStages(ctx context.Context, stages [][]runner, logger *slog.Logger) error {
 	ctxs := make([]context.Context, len(stages))
 	cancels := make([]context.CancelFunc, len(stages))
 	for i := range stages {
@@ -351,6 +363,11 @@ func runStages(ctx context.Context, stages [][]runner) error {
 		go func() { wg.Wait(); close(done[i]) }()
 	}
 	for i := range stages {
+		select {
+		case <-ctxs[i].Done():
+			logger.Info("stopping", slog.String("services", stageNames(stages[i])))
+		case <-done[i]:
+		}
 		<-done[i]
 		if i+1 < len(stages) {
 			cancels[i+1]()
