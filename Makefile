@@ -5,7 +5,7 @@ BIN := $(CURDIR)/.bin
 PACKAGES = $(shell go list -m -f '{{.Dir}}/...')
 GO_TEST_FLAGS ?= -count=1 -timeout 20m
 
-.PHONY: run test gen check-gen lint bench tools fmt
+.PHONY: run test gen check-gen lint bench fuzz tools fmt
 
 ## run: start every service in one process (PostgreSQL must be running; NATS is embedded unless FIRMFLOW_NATS_URL is set)
 run: tools
@@ -44,6 +44,20 @@ lint: tools
 ## bench: benchmarks with figures against in-process baselines
 bench:
 	go test -run '^$$' -bench . -benchmem $(PACKAGES)
+
+## fuzz: run every Go fuzz target (func Fuzz... in a _test.go) for FUZZTIME each (make test runs their seed
+## corpora), then HOSTILE_REQUESTS generated hostile requests over every REST operation of a running stack
+FUZZTIME ?= 30s
+HOSTILE_REQUESTS ?= 100000
+fuzz: tools
+	set -o pipefail; FIRMFLOW_HOSTILE_REQUESTS=$(HOSTILE_REQUESTS) FIRMFLOW_STRIPE_MOCK=$(BIN)/stripe-mock go test -count=1 -timeout 3h \
+	  -run '^TestHostileInputOverEveryOperation$$' -v ./cmd/firmflow/internal/e2e/ | grep -E '^(---|ok|FAIL)|hostile_test'
+	@set -e; grep -rl --include='*_test.go' '^func Fuzz' cmd pkg services | sort | while read -r file; do \
+	  for target in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' "$$file"); do \
+	    echo "== $$target ($$(dirname $$file))"; \
+	    FIRMFLOW_STRIPE_MOCK=$(BIN)/stripe-mock go test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) ./$$(dirname $$file); \
+	  done; \
+	done
 
 fmt:
 	@files=$$(gofmt -l cmd pkg services tools | grep -v '^pkg/gen/'); test -z "$$files" || gofmt -w $$files

@@ -31,8 +31,8 @@ type devConfig struct {
 	NATSURL string `env:"FIRMFLOW_NATS_URL"`
 	// NATSPort is the embedded NATS port (4222 is often the machine's own NATS).
 	NATSPort int `env:"FIRMFLOW_DEV_NATS_PORT" envDefault:"4322"`
-	// StripeAPIURL defaults to a local stripe-mock, which dev starts when it is
-	// installed; set it empty, with FIRMFLOW_STRIPE_API_KEY, to use Stripe's test mode.
+	// StripeAPIURL defaults to the development Stripe, which dev serves in process;
+	// set it empty, with FIRMFLOW_STRIPE_API_KEY, to use Stripe's test mode.
 	StripeAPIURL string `env:"FIRMFLOW_STRIPE_API_URL" envDefault:"http://127.0.0.1:12111"`
 }
 
@@ -46,8 +46,8 @@ func commands() []command {
 		{
 			name: "dev", summary: "run every service in one process (what `make run` does)",
 			about: `Provisions each service's database and roles, creates the development TLS
-material and keys under the data dir, runs NATS (embedded) and stripe-mock (when
-installed), and serves every service on its own port until interrupted. Every
+material and keys under the data dir, runs NATS (embedded) and the development
+Stripe, and serves every service on its own port until interrupted. Every
 service reads its FIRMFLOW_* variables from the environment, as its own binary
 does; the banner lists the addresses. On SIGINT or SIGTERM the gateway drains
 first, then the services stop, then NATS.`,
@@ -186,8 +186,6 @@ func verifySetup(keyHelp string, verify func(file, publicKey string, out io.Writ
 }
 
 func dev(ctx context.Context, env process.Env, cfg devConfig, s *streams) error {
-	stripeMock := startStripeMock(cfg.StripeAPIURL, env.Logger)
-	defer stripeMock.stop()
 	st, err := stack.Start(ctx, stack.Options{
 		AdminDatabaseURL: cfg.DatabaseURL, DatabasePrefix: cfg.DatabasePrefix, DataDir: cfg.DataDir,
 		NATSURL: cfg.NATSURL, NATSPort: cfg.NATSPort, StripeAPIURL: cfg.StripeAPIURL,
@@ -196,7 +194,11 @@ func dev(ctx context.Context, env process.Env, cfg devConfig, s *streams) error 
 	if err != nil {
 		return err
 	}
-	printBanner(s, st, stripeMock.url)
+	// The development Stripe stops after the stack, so billing never loses it
+	// mid-request while it drains.
+	stripeURL, stopStripe := startStripeFake(cfg, st, env.Logger)
+	defer stopStripe()
+	printBanner(s, st, stripeURL)
 	return st.Run(ctx)
 }
 
@@ -210,7 +212,7 @@ func printBanner(s *streams, st *stack.Stack, stripeURL string) {
 	if stripeURL == "" {
 		stripeURL = "not running (billing waits for Stripe)"
 	}
-	fmt.Fprintf(tw, "  stripe-mock\t%s\n", stripeURL)
+	fmt.Fprintf(tw, "  Stripe\t%s\n", stripeURL)
 	fmt.Fprintf(tw, "  CA\t%s\n", ca)
 	fmt.Fprintf(tw, "\n  service\tgRPC (mTLS)\tadmin (/metrics /healthz /readyz)\n")
 	for _, name := range stack.Services {

@@ -9,9 +9,12 @@ import "strings"
 // formulaStarts are the first characters spreadsheets treat as a formula.
 const formulaStarts = "=+-@\t\r"
 
-// Guard prefixes a formula-like cell with a quote.
+// Guard prefixes a formula-like cell with a quote. A cell that already starts with
+// quotes before a formula character ("'=x") gets one more, so that Unguard can tell
+// the quote it must take off from the user's own and every value survives an export
+// and a re-import unchanged.
 func Guard(s string) string {
-	if s != "" && strings.ContainsRune(formulaStarts, rune(s[0])) {
+	if formulaLike(s) {
 		return "'" + s
 	}
 	return s
@@ -19,8 +22,14 @@ func Guard(s string) string {
 
 // Unguard takes off the quote Guard added.
 func Unguard(s string) string {
-	if len(s) > 1 && s[0] == '\'' && strings.ContainsRune(formulaStarts, rune(s[1])) {
-		return s[1:]
+	if rest, ok := strings.CutPrefix(s, "'"); ok && formulaLike(rest) {
+		return rest
 	}
 	return s
+}
+
+// formulaLike reports whether s, after any leading quotes, starts like a formula.
+func formulaLike(s string) bool {
+	rest := strings.TrimLeft(s, "'")
+	return rest != "" && strings.ContainsRune(formulaStarts, rune(rest[0]))
 }

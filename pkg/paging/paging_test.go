@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"google.golang.org/grpc/codes"
 
@@ -172,13 +173,20 @@ func saveKeys(t *testing.T) func() {
 	}
 }
 
+// FuzzRequest feeds arbitrary sizes, tokens and queries: nothing panics, the size is
+// bounded, every refusal is INVALID_ARGUMENT, and the only token that opens is the one
+// this process sealed, for its own query.
 func FuzzRequest(f *testing.F) {
-	f.Add(int32(10), Next(Cursor{Time: time.Now(), ID: "x"}, true, filter), filter)
+	sealed := Next(Cursor{Time: time.Now(), ID: "x"}, true, filter)
+	f.Add(int32(10), sealed, filter)
+	f.Add(int32(10), sealed, filter+"x")
+	f.Add(int32(10), sealed[:len(sealed)-1], filter)
+	f.Add(int32(10), "\xed\xa0\x80", filter)
 	f.Add(int32(0), "", "")
 	f.Add(int32(-1), "AQ", "x")
 	f.Add(int32(1<<30), "!!", filter)
-	f.Fuzz(func(t *testing.T, size int32, token, filter string) {
-		p, err := Request(size, token, filter)
+	f.Fuzz(func(t *testing.T, size int32, token, query string) {
+		p, err := Request(size, token, query)
 		if err != nil {
 			var e *apierr.Error
 			if !errors.As(err, &e) || e.Code != codes.InvalidArgument {
@@ -191,6 +199,30 @@ func FuzzRequest(f *testing.F) {
 		}
 		if token == "" && p.After != nil {
 			t.Fatal("no token but a position")
+		}
+		if token != "" && (token != sealed || query != filter) {
+			t.Fatalf("token %q opened for query %q", token, query)
+		}
+	})
+}
+
+// FuzzTokenRoundTrips: whatever the cursor and the query, the next page's token opens
+// for that query, and to the same cursor.
+func FuzzTokenRoundTrips(f *testing.F) {
+	f.Add(int64(0), "x", filter)
+	f.Add(int64(1772323200123456789), "0190f4c2-6a1e-7b3d-9c4e-5f6a7b8c9d0e", "")
+	f.Add(int64(-1), "é", "firms/\xff")
+	f.Fuzz(func(t *testing.T, nanos int64, id, query string) {
+		if !utf8.ValidString(id) {
+			t.Skip("cursor ids are UUIDs; JSON would replace invalid bytes")
+		}
+		at := time.Unix(0, nanos).UTC()
+		p, err := Request(0, Next(Cursor{Time: at, ID: id}, true, query), query)
+		if err != nil {
+			t.Fatalf("own token refused: %v", err)
+		}
+		if !p.After.Time.Equal(at) || p.After.ID != id {
+			t.Fatalf("cursor (%v, %q) came back as (%v, %q)", at, id, p.After.Time, p.After.ID)
 		}
 	})
 }

@@ -35,6 +35,9 @@ type Config struct {
 	AdminAddr string `env:"FIRMFLOW_AUDIT_ADMIN_ADDR" envDefault:"127.0.0.1:9203"`
 	// DatabaseURL connects as the runtime role, which may only INSERT and SELECT the log.
 	DatabaseURL string `env:"FIRMFLOW_AUDIT_DATABASE_URL" envDefault:"postgres://audit_app@127.0.0.1:5432/firmflow_audit?sslmode=disable"`
+	// IngestURL connects as audit_ingest, which appends to the log with COPY; empty
+	// means DatabaseURL with that user.
+	IngestURL string `env:"FIRMFLOW_AUDIT_INGEST_DATABASE_URL"`
 	// MigrateURL connects as the owner role; only `audit migrate` uses it.
 	MigrateURL string `env:"FIRMFLOW_AUDIT_MIGRATE_URL" envDefault:"postgres://audit_owner@127.0.0.1:5432/firmflow_audit?sslmode=disable"`
 	// RetentionURL connects as a role that is a member of audit_retention (or an
@@ -101,10 +104,13 @@ func (c Config) Validate() error {
 const RetentionRole = "audit_retention"
 
 // Provision creates audit's database and roles as an administrator: the owner and
-// runtime roles every service has, and the retention role, which the owner may not
-// create itself.
+// runtime roles every service has, and the retention and ingest roles, which the
+// owner may not create itself.
 func Provision(ctx context.Context, adminURL, database string) error {
 	if err := pg.Provision(ctx, adminURL, database, pg.RolesFor("audit")); err != nil {
+		return err
+	}
+	if err := store.ProvisionIngestRole(ctx, adminURL); err != nil {
 		return err
 	}
 	return store.ProvisionRetentionRole(ctx, adminURL, RetentionRole)
@@ -124,6 +130,7 @@ func Retention(ctx context.Context, cfg Config, now time.Time) ([]string, error)
 // Server is a running audit service.
 type Server struct {
 	rt       *svc.Runtime
+	ingestDB *pg.DB
 	app      *app.App
 	consumer *ingest.Consumer
 	interval time.Duration
@@ -136,22 +143,33 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 	if err != nil {
 		return nil, err
 	}
+	ingestURL := cfg.IngestURL
+	if ingestURL == "" {
+		if ingestURL, err = pg.WithUserAndDatabase(cfg.DatabaseURL, store.IngestRole, ""); err != nil {
+			return nil, err
+		}
+	}
+	ingestDB, err := pg.Open(ctx, ingestURL)
+	if err != nil {
+		return nil, fmt.Errorf("audit ingest database: %w", err)
+	}
 	rt, err := svc.Start(ctx, svc.Options{
 		Shared: cfg.Shared, Name: "audit", GRPCAddr: cfg.GRPCAddr, AdminAddr: cfg.AdminAddr, DatabaseURL: cfg.DatabaseURL,
 		TLSCert: cfg.TLSCert, TLSKey: cfg.TLSKey, SyncStream: true, Telemetry: cfg.Telemetry,
 		PageTokenSecretFile: cfg.PageTokenKeyFile,
 	}, logger)
 	if err != nil {
+		ingestDB.Close()
 		return nil, err
 	}
-	a := app.New(store.New(rt.DB), signer, verifier)
+	a := app.New(store.New(rt.DB, ingestDB), signer, verifier)
 	grpcapi.Register(rt.GRPC, a)
 	consumer := ingest.New(rt.JetStream, a, ingest.Options{
 		Streams: trimmed(cfg.Streams), Batch: cfg.Batch, AckWait: cfg.AckWait, Logger: logger,
 		// The gateway declares its stream too; whoever starts first creates it.
 		Create: []jetstream.StreamConfig{natsx.ServiceStream("gateway", true)},
 	})
-	return &Server{rt: rt, app: a, consumer: consumer, interval: cfg.CheckpointInterval, logger: logger}, nil
+	return &Server{rt: rt, ingestDB: ingestDB, app: a, consumer: consumer, interval: cfg.CheckpointInterval, logger: logger}, nil
 }
 
 // Addr is the bound gRPC address.
@@ -162,6 +180,7 @@ func (s *Server) AdminAddr() string { return s.rt.AdminAddr() }
 
 // Run serves until ctx ends: the gRPC API, the consumers and the checkpointer.
 func (s *Server) Run(ctx context.Context) error {
+	defer s.ingestDB.Close()
 	return s.rt.Run(ctx, s.consumer.Run, s.checkpoints)
 }
 

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/firmflow/firmflow/services/billing/stripefake"
 )
 
 // Request is one request billing made to Stripe.
@@ -23,10 +25,13 @@ type Request struct {
 	Form url.Values
 }
 
-// Stripe is one test's view of Stripe: a proxy to stripe-mock that records requests.
+// Stripe is one test's view of Stripe: a proxy to stripe-mock (or to a Fake in front of it)
+// that records requests.
 type Stripe struct {
 	// URL is the base URL to give the Stripe client.
 	URL string
+	// Fake holds Stripe's state when started with StartFake; nil otherwise.
+	Fake *stripefake.Fake
 
 	mu       sync.Mutex
 	requests []Request
@@ -54,6 +59,17 @@ func New(t testing.TB) *Stripe {
 // Start is New for what outlives one test (a stack shared by a package's tests, set up
 // in TestMain): stop closes the proxy.
 func Start() (_ *Stripe, stop func(), err error) {
+	return startProxy(false)
+}
+
+// StartFake is Start with a stripefake.Fake between the proxy and stripe-mock: the
+// customers, Checkout sessions, subscriptions and invoices billing makes keep their
+// state there, and stripe-mock answers the rest. The end-to-end stack runs on it.
+func StartFake() (_ *Stripe, stop func(), err error) {
+	return startProxy(true)
+}
+
+func startProxy(stateful bool) (_ *Stripe, stop func(), err error) {
 	mockURL, err := startMock()
 	if err != nil {
 		return nil, nil, err
@@ -63,11 +79,18 @@ func Start() (_ *Stripe, stop func(), err error) {
 		return nil, nil, err
 	}
 	s := &Stripe{}
-	proxy := httputil.NewSingleHostReverseProxy(target)
+	var next http.Handler = httputil.NewSingleHostReverseProxy(target)
+	if stateful {
+		s.Fake = stripefake.NewFake("")
+		s.Fake.Next, next = next, s.Fake
+	}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s.serve(w, r, proxy)
+		s.serve(w, r, next)
 	}))
 	s.URL = srv.URL
+	if s.Fake != nil {
+		s.Fake.SetPagesURL(srv.URL)
+	}
 	return s, srv.Close, nil
 }
 

@@ -10,11 +10,13 @@ import (
 	"time"
 
 	"github.com/firmflow/firmflow/pkg/config"
+	"github.com/firmflow/firmflow/pkg/inbox"
 	"github.com/firmflow/firmflow/pkg/keystore"
 	"github.com/firmflow/firmflow/pkg/pg"
 	"github.com/firmflow/firmflow/pkg/svc"
 	"github.com/firmflow/firmflow/pkg/telemetry"
 	"github.com/firmflow/firmflow/services/workflow/internal/app"
+	"github.com/firmflow/firmflow/services/workflow/internal/eventapi"
 	"github.com/firmflow/firmflow/services/workflow/internal/grpcapi"
 	"github.com/firmflow/firmflow/services/workflow/internal/store"
 	"github.com/firmflow/firmflow/services/workflow/migrations"
@@ -68,6 +70,7 @@ type Server struct {
 	rt        *svc.Runtime
 	keys      *keystore.Postgres
 	scheduler func(context.Context) error // creates due series periods
+	members   *inbox.Consumer             // identity's member events
 }
 
 // Migrate applies workflow's migrations as the owner role.
@@ -97,7 +100,8 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 	a := app.New(store.New(rt.DB), keys)
 	grpcapi.Register(rt.GRPC, a)
 	rt.AddProbe("keys", keys.Ping)
-	return &Server{rt: rt, keys: keys, scheduler: a.SeriesScheduler(logger, time.Minute)}, nil
+	members := inbox.NewConsumer(rt.JetStream, eventapi.Consumer(), eventapi.Handler(a), logger)
+	return &Server{rt: rt, keys: keys, scheduler: a.SeriesScheduler(logger, time.Minute), members: members}, nil
 }
 
 // Addr is the bound gRPC address.
@@ -109,5 +113,5 @@ func (s *Server) AdminAddr() string { return s.rt.AdminAddr() }
 // Run serves until ctx ends.
 func (s *Server) Run(ctx context.Context) error {
 	defer s.keys.Close()
-	return s.rt.Run(ctx, s.scheduler)
+	return s.rt.Run(ctx, s.scheduler, s.members.Run)
 }

@@ -45,14 +45,25 @@ func (s *system) accessEvents(t *testing.T) map[string]*eventsv1.AccessEvent {
 		if err != nil {
 			t.Fatalf("read access events: %v", err)
 		}
-		var e eventsv1.AccessEvent
-		if err := proto.Unmarshal(msg.Data(), &e); err != nil {
-			t.Fatal(err)
+		// The gateway group-commits: a message holds one event or a batch of them.
+		var batch eventsv1.AccessEventBatch
+		if msg.Subject() == "firmflow.gateway.access_batch" {
+			if err := proto.Unmarshal(msg.Data(), &batch); err != nil {
+				t.Fatal(err)
+			}
+		} else {
+			var e eventsv1.AccessEvent
+			if err := proto.Unmarshal(msg.Data(), &e); err != nil {
+				t.Fatal(err)
+			}
+			batch.Events = append(batch.Events, &e)
 		}
-		if _, dup := out[e.GetRequestId()]; dup {
-			t.Errorf("two access events for request %s", e.GetRequestId())
+		for _, e := range batch.GetEvents() {
+			if _, dup := out[e.GetRequestId()]; dup {
+				t.Errorf("two access events for request %s", e.GetRequestId())
+			}
+			out[e.GetRequestId()] = e
 		}
-		out[e.GetRequestId()] = &e
 	}
 	return out
 }

@@ -28,18 +28,8 @@ func TestBillingThroughTheGateway(t *testing.T) {
 	alpha := sys.signUp(t, "billing-alpha")
 	owner := alpha.client
 
-	// Billing sets the firm up from identity's event; until then checkout says so.
-	var checkout response
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		checkout = owner.do("POST", "/v1/"+alpha.name+"/subscription:checkout", map[string]any{"plan": "standard", "request_id": "first"})
-		if checkout.status != http.StatusBadRequest || checkout.reason() != "BILLING_NOT_READY" || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	want(t, checkout, http.StatusOK, "checkout")
-	if !strings.HasPrefix(checkout.str("url"), "https://") {
+	checkout := checkoutWhenReady(t, alpha, "first")
+	if !strings.HasPrefix(checkout.str("url"), sys.stripe.URL+"/checkout/cs_") { // the development Stripe's page
 		t.Fatalf("checkout = %s", checkout.raw)
 	}
 	sub := want(t, owner.do("GET", "/v1/"+alpha.name+"/subscription", nil), http.StatusOK, "subscription")
@@ -70,7 +60,7 @@ func TestBillingThroughTheGateway(t *testing.T) {
 	member, _ := alpha.member(t, sys, "sam@billing-alpha.example")
 	want(t, member.do("GET", "/v1/"+alpha.name+"/subscription", nil), http.StatusForbidden, "member reads billing")
 	want(t, member.do("GET", "/v1/"+alpha.name+"/invoices", nil), http.StatusForbidden, "member lists invoices")
-	deadline = time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(20 * time.Second)
 	for len(sys.stripe.Requests(http.MethodPost, "/v1/subscription_items/si_e2e")) == 0 && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -79,6 +69,65 @@ func TestBillingThroughTheGateway(t *testing.T) {
 		t.Errorf("seat changes after a member joined: %+v", seats)
 	}
 	want(t, owner.do("GET", "/v1/"+alpha.name+"/invoices", nil), http.StatusOK, "owner lists invoices")
+}
+
+// TestCheckoutLeavesTheFirmPaidAndWritable pays on the Checkout page of the stack's
+// Stripe as a person would: Stripe's signed events reach billing through the gateway,
+// billing reads the subscription back, and the firm is ACTIVE with a period end in the
+// future and keeps full access: it can write, and nothing drifts on a later read.
+func TestCheckoutLeavesTheFirmPaidAndWritable(t *testing.T) {
+	t.Parallel()
+	sys := start(t, nil)
+	f := sys.signUp(t, "billing-paid")
+	owner := f.client
+	checkout := checkoutWhenReady(t, f, "pay")
+	page, err := http.Get(checkout.str("url")) // the person pays
+	if err != nil {
+		t.Fatal(err)
+	}
+	page.Body.Close()
+	if page.StatusCode != http.StatusOK {
+		t.Fatalf("checkout page: %d", page.StatusCode)
+	}
+	var s subscription
+	eventually(t, "subscription active", func() bool {
+		s = decode[subscription](t, want(t, owner.do("GET", "/v1/"+f.name+"/subscription", nil), http.StatusOK, "subscription"))
+		return s.State == "SUBSCRIPTION_STATE_ACTIVE"
+	})
+	if s.Access != "ACCESS_FULL" || s.Plan != "standard" || s.Seats != "1" || !s.CurrentPeriodEnd.After(time.Now().AddDate(0, 0, 27)) {
+		t.Fatalf("subscription after paying: %+v", s)
+	}
+	// Billing re-read the subscription on checkout.session.completed and invoice.paid.
+	if reads := sys.stripe.Requests(http.MethodGet, "/v1/subscriptions/"); len(reads) == 0 {
+		t.Error("billing never read the subscription back")
+	}
+	want(t, owner.do("POST", "/v1/"+f.name+"/clients", map[string]any{"display_name": "Paid Ltd", "kind": "CLIENT_KIND_BUSINESS"}),
+		http.StatusCreated, "write after paying")
+	invoices := want(t, owner.do("GET", "/v1/"+f.name+"/invoices", nil), http.StatusOK, "invoices").list("invoices")
+	if len(invoices) != 1 || invoices[0]["status"] != "paid" {
+		t.Errorf("invoices after paying: %v", invoices)
+	}
+	time.Sleep(time.Second) // any late event or re-read would show now
+	again := decode[subscription](t, want(t, owner.do("GET", "/v1/"+f.name+"/subscription", nil), http.StatusOK, "subscription"))
+	if again.State != s.State || again.Access != "ACCESS_FULL" || !again.CurrentPeriodEnd.Equal(s.CurrentPeriodEnd) {
+		t.Errorf("subscription drifted: %+v, was %+v", again, s)
+	}
+}
+
+// checkoutWhenReady asks for the firm's Checkout page as its owner. Billing sets the
+// firm up from identity's event; until then checkout answers BILLING_NOT_READY.
+func checkoutWhenReady(t *testing.T, f firm, requestID string) response {
+	t.Helper()
+	var checkout response
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		checkout = f.client.do("POST", "/v1/"+f.name+"/subscription:checkout", map[string]any{"plan": "standard", "request_id": requestID})
+		if checkout.status != http.StatusBadRequest || checkout.reason() != "BILLING_NOT_READY" || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return want(t, checkout, http.StatusOK, "checkout")
 }
 
 // stripeWebhook posts a webhook as Stripe does and returns the status.
@@ -126,4 +175,6 @@ type subscription struct {
 	Access string `json:"access"`
 	Plan   string `json:"plan"`
 	Seats  string `json:"seats"` // int64, a string in proto JSON
+	// CurrentPeriodEnd is when the paid period ends.
+	CurrentPeriodEnd time.Time `json:"current_period_end"`
 }

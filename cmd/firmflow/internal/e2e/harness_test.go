@@ -56,7 +56,8 @@ type system struct {
 	ca    *x509.CertPool
 	nats  string
 	logs  *harness.Logs
-	// stripe is the Stripe billing talks to: stripe-mock behind a recording proxy.
+	// stripe is the Stripe billing talks to: a recording proxy to stripefake and
+	// stripe-mock.
 	stripe *stripetest.Stripe
 	h      *harness.System
 }

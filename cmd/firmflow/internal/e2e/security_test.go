@@ -175,7 +175,9 @@ func TestHostileInputIsRefusedOrStoredLiterally(t *testing.T) {
 func TestGatewayLimitsAndBrowserRules(t *testing.T) {
 	t.Parallel()
 	sys := start(t, func(c *gateway.Config) {
-		c.IPRate, c.IPBurst = 1, 30
+		// A bucket that refills once in 100 s: however slowly a loaded machine
+		// answers the logins below, the 30 it holds run out.
+		c.IPRate, c.IPBurst = 0.01, 30
 		c.CORSOrigins = []string{"https://app.firmflow.example"}
 	})
 	anon := sys.browser()

@@ -13,6 +13,9 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
@@ -45,71 +48,46 @@ const (
 	concurrency    = 16    // requests in flight in the closed-loop runs
 	measureFor     = 5 * time.Second
 	warmUpFor      = time.Second
-	pacedRate      = 1000 // requests per second in the open-loop run
-	deepPageNumber = 100  // page of 50 compared with the first
+	deepPageNumber = 100 // page of 50 compared with the first
 	pacedTimeout   = 5 * time.Second
 )
 
 // BenchmarkWorkflowLoad seeds a firm and drives get project, list a client's
-// projects (page of 50) and create task three ways with the same load: through the
-// gateway over HTTPS (the full path), straight to workflow over gRPC with mutual TLS
-// (the service alone), and to a minimal net/http + pgx server over HTTPS doing the
-// same SQL (the baseline). It reports requests/s, p50 and p99 of each and the
-// full/baseline throughput ratio, then first-page against deep-page list latency and
-// open-loop runs at half the measured capacity and at 1,000 requests/s.
+// projects (page of 50), create task and a mix of them (80% reads) three ways with
+// the same load: through the gateway over HTTPS (the full path), straight to
+// workflow over gRPC with mutual TLS (the service alone), and to a minimal net/http +
+// pgx server over HTTPS doing the same SQL (the baseline). Closed-loop runs give the
+// throughput at saturation of each and the full/baseline ratio; open-loop runs at
+// fixed rates (openLoopRates) give p50, p99 and p99.9. It also compares first-page
+// with deep-page list latency, and prints a summary table at the end.
 func BenchmarkWorkflowLoad(b *testing.B) {
 	e := setUp(b)
-	projectName := func() string { return "firms/" + e.firmID + "/projects/" + pick(e.projects) }
-	clientName := func(ids []string) string { return "firms/" + e.firmID + "/clients/" + pick(ids) }
+	scenarios := e.scenarios()
+	sum := &summary{}
+	defer sum.print(os.Stdout)
 
-	getProject := func() error { return e.call(e.full, "GET", e.gateway+"/v1/"+projectName(), nil) }
-	b.Run("get_project", func(b *testing.B) {
-		full := compare(b, getProject,
-			func() error {
-				_, err := e.grpc.GetProject(e.grpcContext(), &workflowv1.GetProjectRequest{Name: projectName()})
-				return err
-			},
-			func() error { return e.call(e.base, "GET", e.baseline+"/project?id="+pick(e.projects), nil) })
-		e.getProjectRPS = full.rps()
-	})
-	b.Run("list_client_projects_50", func(b *testing.B) {
-		compare(b,
-			func() error {
-				return e.call(e.full, "GET", e.gateway+"/v1/firms/"+e.firmID+"/projects?page_size=50&client="+url.QueryEscape(clientName(e.busy)), nil)
-			},
-			func() error {
-				_, err := e.grpc.ListProjects(e.grpcContext(), &workflowv1.ListProjectsRequest{
-					Parent: "firms/" + e.firmID, Client: clientName(e.busy), PageSize: 50,
-				})
-				return err
-			},
-			func() error { return e.call(e.base, "GET", e.baseline+"/projects?client="+pick(e.busy), nil) })
-	})
-	b.Run("create_task", func(b *testing.B) {
-		body := []byte(`{"title":"Load task","estimate_minutes":15}`)
-		compare(b,
-			func() error { return e.call(e.full, "POST", e.gateway+"/v1/"+projectName()+"/tasks", body) },
-			func() error {
-				_, err := e.grpc.CreateTask(e.grpcContext(), &workflowv1.CreateTaskRequest{
-					Parent: projectName(), Task: &workflowv1.Task{Title: "Load task", EstimateMinutes: 15},
-				})
-				return err
-			},
-			func() error { return e.call(e.base, "POST", e.baseline+"/tasks?project="+pick(e.projects), body) })
-	})
+	for _, s := range scenarios {
+		b.Run(s.name, func(b *testing.B) {
+			sat := compare(b, s)
+			sum.saturated = append(sum.saturated, saturation{scenario: s.name, results: sat})
+			if s.name == "get_project" {
+				e.getProjectRPS = sat[0].rps()
+			}
+		})
+	}
 	b.Run("list_first_vs_deep_page", func(b *testing.B) {
 		first := e.gateway + "/v1/firms/" + e.firmID + "/projects?page_size=50&client=" + url.QueryEscape("firms/"+e.firmID+"/clients/"+e.giant)
 		deep := first + "&page_token=" + e.deepToken
 		// Alternate the two in the same run, so both meet the same background load.
 		var firstRec, deepRec recorder
 		alternate := func(d time.Duration) {
-			closedLoop(concurrency, d, func() error {
+			closedLoop(concurrency, d, func(ctx context.Context) error {
 				for _, page := range []struct {
 					target string
 					rec    *recorder
 				}{{first, &firstRec}, {deep, &deepRec}} {
 					t0 := time.Now()
-					err := e.call(e.full, "GET", page.target, nil)
+					err := e.call(ctx, e.full, "GET", page.target, nil)
 					page.rec.record(time.Since(t0), err)
 				}
 				return nil
@@ -126,25 +104,129 @@ func BenchmarkWorkflowLoad(b *testing.B) {
 		b.Logf("client with %d projects: page 1 p50 %.1f ms p99 %.1f ms; page %d p50 %.1f ms p99 %.1f ms",
 			giantProjects, ms(f.pct(50)), ms(f.pct(99)), deepPageNumber, ms(d.pct(50)), ms(d.pct(99)))
 	})
-	pacedGet := func() error { return e.call(e.paced, "GET", e.gateway+"/v1/"+projectName(), nil) }
+	pacedGet := func() error {
+		return e.call(context.Background(), e.paced, "GET", e.gateway+"/v1/"+e.projectName(), nil)
+	}
 	b.Run("get_project_paced_half_capacity", func(b *testing.B) {
 		rate := max(1, int(e.getProjectRPS/2))
 		reportPaced(b, paced(rate, measureFor, pacedGet), rate)
 	})
-	// Last: when the stack cannot keep up, the backlog outlives the run.
-	b.Run("get_project_paced_1000rps", func(b *testing.B) {
-		reportPaced(b, paced(pacedRate, measureFor, pacedGet), pacedRate)
-	})
+	// Open loop at fixed rates, each path in turn; a rate past a path's capacity
+	// leaves a backlog, which is drained before the next run starts.
+	for _, s := range scenarios {
+		b.Run("open_loop_"+s.name, func(b *testing.B) {
+			for _, path := range s.paths() {
+				for _, rate := range openLoopRates {
+					m := openLoop(rate, openLoopFor, path.do)
+					sum.fixed = append(sum.fixed, fixedRate{scenario: s.name, path: path.name, rate: rate, m: m})
+					b.Logf("%-8s %5d req/s offered: %7.0f req/s answered, p50 %7.1f ms, p99 %7.1f ms, p99.9 %7.1f ms, %5.1f%% errors%s",
+						path.name, rate, m.Throughput, ms(m.Latencies.P50), ms(m.Latencies.P99), ms(m.Latencies.Quantile(0.999)),
+						100*(1-m.Success), firstError(m))
+				}
+			}
+		})
+	}
 }
 
-// compare measures the full path, the service alone and the baseline with the same
-// load, one after the other.
-func compare(b *testing.B, full, direct, base func() error) result {
-	measure := func(do func() error) result {
+// scenario is one kind of request sent along each of the three paths.
+type scenario struct {
+	name             string
+	full, grpc, base func(context.Context) error
+}
+
+type path struct {
+	name string
+	do   func(context.Context) error
+}
+
+func (s scenario) paths() []path {
+	return []path{{"full", s.full}, {"grpc", s.grpc}, {"baseline", s.base}}
+}
+
+func (e *env) projectName() string { return "firms/" + e.firmID + "/projects/" + pick(e.projects) }
+
+// scenarios are the requests measured: get project, list a client's projects (page
+// of 50), create task, and a mix of them as an office uses the product: 80% reads
+// (50% get, 30% list), 20% task creation.
+func (e *env) scenarios() []scenario {
+	clientName := func() string { return "firms/" + e.firmID + "/clients/" + pick(e.busy) }
+	taskBody := []byte(`{"title":"Load task","estimate_minutes":15}`)
+	get := scenario{
+		name: "get_project",
+		full: func(ctx context.Context) error {
+			return e.call(ctx, e.full, "GET", e.gateway+"/v1/"+e.projectName(), nil)
+		},
+		grpc: func(ctx context.Context) error {
+			_, err := e.grpc.GetProject(e.grpcContext(ctx), &workflowv1.GetProjectRequest{Name: e.projectName()})
+			return err
+		},
+		base: func(ctx context.Context) error {
+			return e.call(ctx, e.base, "GET", e.baseline+"/project?id="+pick(e.projects), nil)
+		},
+	}
+	list := scenario{
+		name: "list_client_projects_50",
+		full: func(ctx context.Context) error {
+			return e.call(ctx, e.full, "GET", e.gateway+"/v1/firms/"+e.firmID+"/projects?page_size=50&client="+url.QueryEscape(clientName()), nil)
+		},
+		grpc: func(ctx context.Context) error {
+			_, err := e.grpc.ListProjects(e.grpcContext(ctx), &workflowv1.ListProjectsRequest{
+				Parent: "firms/" + e.firmID, Client: clientName(), PageSize: 50,
+			})
+			return err
+		},
+		base: func(ctx context.Context) error {
+			return e.call(ctx, e.base, "GET", e.baseline+"/projects?client="+pick(e.busy), nil)
+		},
+	}
+	create := scenario{
+		name: "create_task",
+		full: func(ctx context.Context) error {
+			return e.call(ctx, e.full, "POST", e.gateway+"/v1/"+e.projectName()+"/tasks", taskBody)
+		},
+		grpc: func(ctx context.Context) error {
+			_, err := e.grpc.CreateTask(e.grpcContext(ctx), &workflowv1.CreateTaskRequest{
+				Parent: e.projectName(), Task: &workflowv1.Task{Title: "Load task", EstimateMinutes: 15},
+			})
+			return err
+		},
+		base: func(ctx context.Context) error {
+			return e.call(ctx, e.base, "POST", e.baseline+"/tasks?project="+pick(e.projects), taskBody)
+		},
+	}
+	mixOf := func(get, list, create func(context.Context) error) func(context.Context) error {
+		return func(ctx context.Context) error {
+			switch n := mathrand.IntN(10); {
+			case n < 5:
+				return get(ctx)
+			case n < 8:
+				return list(ctx)
+			default:
+				return create(ctx)
+			}
+		}
+	}
+	mix := scenario{
+		name: "mix_80_reads",
+		full: mixOf(get.full, list.full, create.full),
+		grpc: mixOf(get.grpc, list.grpc, create.grpc),
+		base: mixOf(get.base, list.base, create.base),
+	}
+	return []scenario{get, list, create, mix}
+}
+
+// compare measures the full path, the service alone and the baseline at saturation
+// with the same closed-loop load, one after the other, and returns the three.
+func compare(b *testing.B, s scenario) [3]result {
+	measure := func(do func(context.Context) error) result {
 		closedLoop(concurrency, warmUpFor, do)
 		return closedLoop(concurrency, measureFor, do)
 	}
-	f, d, bl := measure(full), measure(direct), measure(base)
+	closedLoop(concurrency, warmUpFor, s.full)
+	stopProfile := profileCPU(b)
+	f := closedLoop(concurrency, measureFor, s.full)
+	stopProfile()
+	d, bl := measure(s.grpc), measure(s.base)
 	failOnErrors(b, f, d, bl)
 	b.ReportMetric(float64(f.elapsed.Nanoseconds())/float64(f.n), "ns/op")
 	for _, m := range []struct {
@@ -160,7 +242,30 @@ func compare(b *testing.B, full, direct, base func() error) result {
 		"baseline %.0f req/s p50 %.1f ms p99 %.1f ms | full/baseline %.2f",
 		f.rps(), ms(f.pct(50)), ms(f.pct(99)), d.rps(), ms(d.pct(50)), ms(d.pct(99)),
 		bl.rps(), ms(bl.pct(50)), ms(bl.pct(99)), f.rps()/bl.rps())
-	return f
+	return [3]result{f, d, bl}
+}
+
+// profileCPU profiles the process (the whole stack runs in it) into
+// $FIRMFLOW_BENCH_PROFILE/<benchmark>.prof while the full path is measured, when that
+// variable names a directory; read it with go tool pprof -top.
+func profileCPU(b *testing.B) (stop func()) {
+	dir := os.Getenv("FIRMFLOW_BENCH_PROFILE")
+	if dir == "" {
+		return func() {}
+	}
+	out, err := os.Create(filepath.Join(dir, strings.ReplaceAll(b.Name(), "/", "_")+".prof"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(out); err != nil {
+		b.Fatal(err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		if err := out.Close(); err != nil {
+			b.Error(err)
+		}
+	}
 }
 
 // reportPaced reports an open-loop run; requests that time out count as errors.
@@ -222,7 +327,7 @@ func (rec *recorder) record(latency time.Duration, err error) {
 }
 
 // closedLoop keeps workers requests in flight for d.
-func closedLoop(workers int, d time.Duration, do func() error) result {
+func closedLoop(workers int, d time.Duration, do func(context.Context) error) result {
 	var rec recorder
 	start := time.Now()
 	deadline := start.Add(d)
@@ -231,7 +336,7 @@ func closedLoop(workers int, d time.Duration, do func() error) result {
 		wg.Go(func() {
 			for time.Now().Before(deadline) {
 				t0 := time.Now()
-				err := do()
+				err := do(context.Background())
 				rec.record(time.Since(t0), err)
 			}
 		})
@@ -288,8 +393,8 @@ func pick(ids []string) string { return ids[mathrand.IntN(len(ids))] }
 
 // call sends one request with the API key and reads the whole answer; a status
 // other than 2xx is an error.
-func (e *env) call(c *http.Client, method, target string, body []byte) error {
-	req, err := http.NewRequest(method, target, bytes.NewReader(body))
+func (e *env) call(ctx context.Context, c *http.Client, method, target string, body []byte) error {
+	req, err := http.NewRequestWithContext(ctx, method, target, bytes.NewReader(body))
 	if err != nil {
 		return err
 	}
@@ -311,7 +416,7 @@ func (e *env) call(c *http.Client, method, target string, body []byte) error {
 
 // grpcContext carries a principal token for the API key's firm, as the gateway
 // forwards it; tokens are re-signed before they expire.
-func (e *env) grpcContext() context.Context {
+func (e *env) grpcContext(ctx context.Context) context.Context {
 	e.tokenMu.Lock()
 	defer e.tokenMu.Unlock()
 	if time.Until(e.tokenExpiry) < 10*time.Second {
@@ -323,7 +428,7 @@ func (e *env) grpcContext() context.Context {
 		}
 		e.token, e.tokenExpiry = token, exp
 	}
-	return metadata.AppendToOutgoingContext(context.Background(), principal.MetadataKey, e.token)
+	return metadata.AppendToOutgoingContext(ctx, principal.MetadataKey, e.token)
 }
 
 func setUp(b *testing.B) *env {

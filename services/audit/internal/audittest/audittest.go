@@ -10,6 +10,7 @@ import (
 
 	"golang.org/x/mod/sumdb/note"
 
+	"github.com/firmflow/firmflow/pkg/pg"
 	"github.com/firmflow/firmflow/pkg/pg/pgtest"
 	"github.com/firmflow/firmflow/services/audit/chain"
 	"github.com/firmflow/firmflow/services/audit/internal/app"
@@ -20,14 +21,32 @@ import (
 // RetentionRole is the role retention runs as.
 const RetentionRole = "audit_retention"
 
-// Database creates and migrates a test database; the retention role, which belongs
-// to the whole cluster, is created first as the migration needs it.
+// Database creates and migrates a test database; the retention and ingest roles,
+// which belong to the whole cluster, are created first as the migrations need them.
 func Database(t testing.TB) *pgtest.Database {
 	t.Helper()
 	if err := store.ProvisionRetentionRole(context.Background(), pgtest.AdminURL(), RetentionRole); err != nil {
 		t.Fatal(err)
 	}
+	if err := store.ProvisionIngestRole(context.Background(), pgtest.AdminURL()); err != nil {
+		t.Fatal(err)
+	}
 	return pgtest.New(t, "audit", migrations.FS)
+}
+
+// Ingest opens a pool on d as the ingest role, which appends to the log.
+func Ingest(t testing.TB, d *pgtest.Database) *pg.DB {
+	t.Helper()
+	url, err := pg.WithUserAndDatabase(d.AdminURL, store.IngestRole, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := pg.Open(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(db.Close)
+	return db
 }
 
 // Fixture is the use cases over a test database.
@@ -53,5 +72,5 @@ func New(t testing.TB) Fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return Fixture{App: app.New(store.New(d.Open(t)), signer, verifier), DB: d, Verifier: verifier}
+	return Fixture{App: app.New(store.New(d.Open(t), Ingest(t, d)), signer, verifier), DB: d, Verifier: verifier}
 }

@@ -11,7 +11,9 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/nats-io/nats.go"
+	"google.golang.org/protobuf/proto"
 
+	eventsv1 "github.com/firmflow/firmflow/pkg/gen/firmflow/events/v1"
 	"github.com/firmflow/firmflow/pkg/principal"
 	"github.com/firmflow/firmflow/services/audit/internal/audittest"
 	"github.com/firmflow/firmflow/services/audit/internal/domain"
@@ -22,20 +24,49 @@ import (
 const benchFirms = 20
 
 // BenchmarkIngest measures sustained ingestion: b.N access events already in
-// JetStream, consumed, hashed into their firms' chains and committed. In the same run
-// the very rows it wrote are loaded into a fresh database with pgx CopyFrom, the
-// fastest way PostgreSQL takes rows, as the baseline.
+// JetStream, consumed, hashed into their firms' chains and committed, arriving one
+// event a message (as change events and the gateway's follow-ups do) or in the
+// gateway's group-committed batches. In the same run the very rows it wrote are
+// loaded into a fresh database with pgx CopyFrom, the fastest way PostgreSQL takes
+// rows, as the baseline.
 func BenchmarkIngest(b *testing.B) {
+	for _, perMessage := range []int{1, gatewayBatch} {
+		name := "one_event_a_message"
+		if perMessage > 1 {
+			name = fmt.Sprintf("gateway_batches_of_%d", perMessage)
+		}
+		b.Run(name, func(b *testing.B) { benchIngest(b, perMessage) })
+	}
+}
+
+// gatewayBatch is a batch size the gateway forms under load: the requests that finish
+// during one fsync'd write.
+const gatewayBatch = 16
+
+func benchIngest(b *testing.B, perMessage int) {
 	f := audittest.New(b)
 	js := broker(b)
 	firms := make([]string, benchFirms)
 	for i := range firms {
 		firms[i] = uuid.NewString()
 	}
-	msgs := make([]*nats.Msg, b.N)
-	for i := range msgs {
+	var msgs []*nats.Msg
+	var batch []*eventsv1.AccessEvent
+	for i := range b.N {
 		id := uuid.NewString()
-		msgs[i] = accessMsg(b, id, firms[i%benchFirms], fmt.Sprintf("users/u%d", i%50), id)
+		msg := accessMsg(b, id, firms[i%benchFirms], fmt.Sprintf("users/u%d", i%50), id)
+		if perMessage == 1 {
+			msgs = append(msgs, msg)
+			continue
+		}
+		e := &eventsv1.AccessEvent{}
+		if err := proto.Unmarshal(msg.Data, e); err != nil {
+			b.Fatal(err)
+		}
+		if batch = append(batch, e); len(batch) == perMessage || i == b.N-1 {
+			msgs = append(msgs, accessBatchMsg(b, uuid.NewString(), batch...))
+			batch = nil
+		}
 	}
 	publish(b, js, msgs)
 	admin, err := pgx.Connect(context.Background(), f.DB.AdminURL)

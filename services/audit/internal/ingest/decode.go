@@ -18,8 +18,13 @@ import (
 	"github.com/firmflow/firmflow/services/audit/internal/domain"
 )
 
-// AccessSubject carries the gateway's access events.
-const AccessSubject = "firmflow.gateway.access"
+// AccessSubject carries a lone access event of the gateway (a follow-up that names
+// the event whose response it replaced); AccessBatchSubject carries the batches of
+// access events the gateway group-commits (eventsv1.AccessEventBatch).
+const (
+	AccessSubject      = "firmflow.gateway.access"
+	AccessBatchSubject = "firmflow.gateway.access_batch"
+)
 
 // Message is what the log reads from a JetStream message.
 type Message struct {
@@ -31,17 +36,68 @@ type Message struct {
 	Published time.Time // when JetStream stored it
 }
 
-// Event turns a delivered message into its chain event. Every message becomes one:
-// a payload that does not decode is still recorded, described by its headers.
-func Event(msg jetstream.Msg) chain.Event {
+// Events turns a delivered message into its chain events: one, or a batch's. Every
+// message yields at least one: a payload that does not decode is still recorded,
+// described by its headers.
+func Events(msg jetstream.Msg) []chain.Event {
 	m := Message{Subject: msg.Subject(), Header: msg.Headers(), Data: msg.Data()}
 	if meta, err := msg.Metadata(); err == nil {
 		m.Stream, m.Sequence, m.Published = meta.Stream, meta.Sequence.Stream, meta.Timestamp
 	}
-	return m.Event()
+	return m.Events()
 }
 
-// Event turns the message into its chain event.
+// Events turns the message into its chain events: a batch into one event per access
+// event it holds, in its order, each as if it had come alone on AccessSubject.
+func (m Message) Events() []chain.Event {
+	if m.Subject != AccessBatchSubject {
+		return []chain.Event{m.Event()}
+	}
+	payloads, ok := batchPayloads(m.Data)
+	if !ok {
+		// Recorded all the same, as one event described by the batch's headers.
+		return []chain.Event{m.undecodable().Event()}
+	}
+	events := make([]chain.Event, len(payloads))
+	for i, p := range payloads {
+		one := Message{Subject: AccessSubject, Header: nats.Header{}, Data: p, Stream: m.Stream, Sequence: m.Sequence, Published: m.Published}
+		// A batch member without an id of its own gets one fixed by its place.
+		one.Header.Set(outbox.HeaderEventID, fmt.Sprintf("%s:%d:%d", m.Stream, m.Sequence, i))
+		one.Header.Set(outbox.HeaderOccurredAt, m.Header.Get(outbox.HeaderOccurredAt))
+		events[i] = one.Event()
+	}
+	return events
+}
+
+// batchPayloads splits an AccessEventBatch into the encoded AccessEvents it holds,
+// read from the wire so each event's payload is the bytes the gateway wrote.
+func batchPayloads(data []byte) ([][]byte, bool) {
+	var out [][]byte
+	for len(data) > 0 {
+		num, typ, n := protowire.ConsumeTag(data)
+		if n < 0 {
+			return nil, false
+		}
+		data = data[n:]
+		if num == 1 && typ == protowire.BytesType {
+			v, n := protowire.ConsumeBytes(data)
+			if n < 0 {
+				return nil, false
+			}
+			out = append(out, v)
+			data = data[n:]
+			continue
+		}
+		n = protowire.ConsumeFieldValue(num, typ, data)
+		if n < 0 {
+			return nil, false
+		}
+		data = data[n:]
+	}
+	return out, len(out) > 0
+}
+
+// Event turns a message that carries one event into its chain event.
 func (m Message) Event() chain.Event {
 	if m.Subject == AccessSubject {
 		return m.access().Event()
@@ -55,12 +111,7 @@ func (m Message) Event() chain.Event {
 func (m Message) access() domain.Access {
 	var e eventsv1.AccessEvent
 	if err := proto.Unmarshal(m.Data, &e); err != nil {
-		// Recorded all the same, in the firm its headers name.
-		return domain.Access{
-			EventID: m.eventID(), Firm: m.Header.Get(outbox.HeaderFirmID), Actor: m.Header.Get(outbox.HeaderActor),
-			Category: domain.CategoryGeneral, HTTPMethod: "UNDECODABLE", Route: "access event", Time: m.occurred(),
-			Subject: m.Subject, Payload: m.Data,
-		}
+		return m.undecodable()
 	}
 	id := e.GetEventId()
 	if id == "" {
@@ -81,6 +132,16 @@ func (m Message) access() domain.Access {
 		EventID: id, Firm: e.GetFirm(), Actor: e.GetActor(), Category: e.GetCategory(), RPCMethod: e.GetRpcMethod(),
 		HTTPMethod: e.GetHttpMethod(), Route: e.GetRoute(), Resources: resources, Code: e.GetGrpcCode(),
 		Time: t, Subject: m.Subject, Payload: m.Data,
+	}
+}
+
+// undecodable records an access message whose payload does not decode all the same,
+// in the firm its headers name.
+func (m Message) undecodable() domain.Access {
+	return domain.Access{
+		EventID: m.eventID(), Firm: m.Header.Get(outbox.HeaderFirmID), Actor: m.Header.Get(outbox.HeaderActor),
+		Category: domain.CategoryGeneral, HTTPMethod: "UNDECODABLE", Route: "access event", Time: m.occurred(),
+		Subject: m.Subject, Payload: m.Data,
 	}
 }
 

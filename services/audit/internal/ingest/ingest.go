@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -30,7 +31,8 @@ type Options struct {
 	Streams []string
 	// Durable names the consumer on every stream; default "audit".
 	Durable string
-	// Batch is the most messages appended in one transaction; default 1000.
+	// Batch is the most messages appended in one transaction; default 1000. A
+	// message of the gateway's batches counts once, whatever the events it holds.
 	Batch int
 	// AckWait is how long a delivered message may wait for its acknowledgement
 	// before JetStream delivers it again; default 30s.
@@ -187,10 +189,27 @@ func (c *Consumer) nextBatch(ctx context.Context, it jetstream.MessagesContext) 
 	return batch, nil
 }
 
-// part is the share of a batch that falls to one lane.
+// part is the share of a batch that falls to one lane: events, and for each message
+// they came from, the delivery to settle once the share is appended.
 type part struct {
-	msgs   []jetstream.Msg
+	msgs   []*delivery
 	events []chain.Event
+}
+
+// delivery is one message whose events may fall to several lanes (a batch of the
+// gateway's access events spans firms): it is acknowledged when the last of its
+// shares is appended, and asked for again as soon as one fails. Events appended
+// before a redelivery are recognised by their ids and not appended twice.
+type delivery struct {
+	msg     jetstream.Msg
+	pending atomic.Int32
+	failed  atomic.Bool
+}
+
+// appended settles one share of the message; it acknowledges the message when it
+// was the last and none failed.
+func (d *delivery) appended() (ack bool) {
+	return d.pending.Add(-1) == 0 && !d.failed.Load()
 }
 
 // lanes append a stream's batches in parallel, each lane the firms whose id hashes
@@ -215,10 +234,16 @@ func (c *Consumer) startLanes(ctx context.Context, stream string) *lanes {
 func (l *lanes) dispatch(ctx context.Context, batch []jetstream.Msg) error {
 	parts := make([]part, len(l.queue))
 	for _, msg := range batch {
-		e := Event(msg)
-		lane := int(binary.BigEndian.Uint32(e.FirmID[12:]) % uint32(len(parts)))
-		parts[lane].msgs = append(parts[lane].msgs, msg)
-		parts[lane].events = append(parts[lane].events, e)
+		d := &delivery{msg: msg}
+		for _, e := range Events(msg) {
+			lane := int(binary.BigEndian.Uint32(e.FirmID[12:]) % uint32(len(parts)))
+			p := &parts[lane]
+			if n := len(p.msgs); n == 0 || p.msgs[n-1] != d {
+				p.msgs = append(p.msgs, d)
+				d.pending.Add(1)
+			}
+			p.events = append(p.events, e)
+		}
 	}
 	for i, p := range parts {
 		if len(p.msgs) == 0 {
@@ -262,20 +287,27 @@ func (l *lanes) run(ctx context.Context, stream string, queue <-chan part) {
 	}
 }
 
-// appendPart appends a share and acknowledges its messages after the commit; on
-// failure it asks for them again after delay.
+// appendPart appends a share and acknowledges its messages after the commit (a
+// message spread over lanes once all its shares are in); on failure it asks for them
+// again after delay.
 func (c *Consumer) appendPart(ctx context.Context, p part, delay time.Duration) error {
 	if _, err := c.app.Append(ctx, p.events); err != nil {
-		for _, msg := range p.msgs {
-			_ = msg.NakWithDelay(delay)
+		for _, d := range p.msgs {
+			if !d.failed.Swap(true) {
+				_ = d.msg.NakWithDelay(delay)
+			}
+			d.appended()
 		}
-		return fmt.Errorf("append %d events: %w", len(p.msgs), err)
+		return fmt.Errorf("append %d events of %d messages: %w", len(p.events), len(p.msgs), err)
 	}
-	for _, msg := range p.msgs {
+	for _, d := range p.msgs {
+		if !d.appended() {
+			continue
+		}
 		// A lost acknowledgement means a redelivery, which the log recognises.
-		if err := msg.Ack(); err != nil {
+		if err := d.msg.Ack(); err != nil {
 			c.logger.WarnContext(ctx, "acknowledging an audited event failed; it will be redelivered and skipped",
-				"subject", msg.Subject(), "error", err)
+				"subject", d.msg.Subject(), "error", err)
 		}
 	}
 	return nil

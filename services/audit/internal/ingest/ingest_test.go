@@ -251,3 +251,134 @@ func TestReplacedResponseIsRecordedAsItsOwnEventNamingTheFirst(t *testing.T) {
 		t.Errorf("an ordinary access event names another: %v", was.Resources)
 	}
 }
+
+// accessBatchMsg is the gateway's group-committed message holding events.
+func accessBatchMsg(t testing.TB, msgID string, events ...*eventsv1.AccessEvent) *nats.Msg {
+	t.Helper()
+	data, err := proto.Marshal(&eventsv1.AccessEventBatch{Events: events})
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := nats.NewMsg(ingest.AccessBatchSubject)
+	msg.Data = data
+	msg.Header.Set(outbox.HeaderEventID, msgID)
+	msg.Header.Set(jetstream.MsgIDHeader, msgID)
+	return msg
+}
+
+// TestBatchesAreUnpackedIntoEachFirmsChainOnceInOrder publishes the gateway's
+// batches, each mixing three firms, some of them twice under another message id
+// (a batch stored again), to a consumer with two lanes. A first round runs
+// undisturbed: each firm's chain holds its events in the order the batches held them.
+// In a second round the consumer is killed midway and started again: every event is
+// in its firm's chain once, and every chain verifies.
+func TestBatchesAreUnpackedIntoEachFirmsChainOnceInOrder(t *testing.T) {
+	t.Parallel()
+	f := audittest.New(t)
+	js := broker(t)
+	firms := []string{uuid.NewString(), uuid.NewString(), uuid.NewString()}
+	const batches, perBatch = 150, 7
+	order := map[string][]string{} // firm -> event ids in publish order
+	round := func() []*nats.Msg {
+		var msgs []*nats.Msg
+		for b := range batches {
+			var events []*eventsv1.AccessEvent
+			for i := range perBatch {
+				firm := firms[(b+i)%3]
+				id := uuid.NewString()
+				order[firm] = append(order[firm], id)
+				events = append(events, &eventsv1.AccessEvent{
+					EventId: id, Firm: "firms/" + firm, Actor: "users/u1", ActorKind: "user", HttpMethod: "GET",
+					RpcMethod: "/firmflow.identity.v1.IdentityService/GetFirm", Route: "/v1/{name=firms/*}", Resources: []string{"firms/" + firm},
+					HttpStatus: 200, GrpcCode: "OK", Time: timestamppb.Now(), Category: "general", RequestId: fmt.Sprint(b, "-", i),
+				})
+			}
+			msgs = append(msgs, accessBatchMsg(t, uuid.NewString(), events...))
+			if b%25 == 0 {
+				msgs = append(msgs, accessBatchMsg(t, uuid.NewString(), events...))
+			}
+		}
+		return msgs
+	}
+
+	admin, err := pgx.Connect(context.Background(), f.DB.AdminURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(context.Background())
+	opts := ingest.Options{Streams: []string{"FIRMFLOW_GATEWAY"}, Batch: 20, Lanes: 2, AckWait: time.Second}
+	run := func(ctx context.Context) chan error {
+		done := make(chan error, 1)
+		go func() { done <- ingest.New(js, f.App, opts).Run(ctx) }()
+		return done
+	}
+	settled := func(events int) {
+		waitFor(t, "every event", 60*time.Second, func() bool { n, _ := count(t, admin); return n >= events })
+		waitFor(t, "every message acknowledged", 30*time.Second, func() bool {
+			c, err := js.Consumer(context.Background(), "FIRMFLOW_GATEWAY", "audit")
+			if err != nil {
+				t.Fatal(err)
+			}
+			i, err := c.Info(context.Background())
+			return err == nil && i.NumAckPending == 0 && i.NumPending == 0
+		})
+	}
+	chain := func(firm string) []string {
+		rows, _ := admin.Query(context.Background(), "select event_id::text from audit_events where firm_id = $1 order by seq", firm)
+		ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ids
+	}
+
+	publish(t, js, round())
+	ctx, stop := context.WithCancel(context.Background())
+	done := run(ctx)
+	settled(batches * perBatch)
+	stop()
+	<-done
+	for _, firm := range firms {
+		if got := chain(firm); !slices.Equal(got, order[firm]) {
+			t.Errorf("firm %s: chain of %d events not in the order the batches held %d", firm, len(got), len(order[firm]))
+		}
+	}
+
+	publish(t, js, round())
+	ctx, kill := context.WithCancel(context.Background())
+	done = run(ctx)
+	waitFor(t, "the first batches", 30*time.Second, func() bool { n, _ := count(t, admin); return n >= batches*perBatch+200 })
+	kill()
+	<-done
+	if n, _ := count(t, admin); n >= 2*batches*perBatch {
+		t.Fatalf("the consumer finished (%d events) before it was killed; the test proves nothing", n)
+	}
+	ctx, stop = context.WithCancel(context.Background())
+	defer stop()
+	done = run(ctx)
+	settled(2 * batches * perBatch)
+	stop()
+	<-done
+
+	if n, distinct := count(t, admin); n != 2*batches*perBatch || distinct != n {
+		t.Errorf("log holds %d events (%d distinct), want %d once each", n, distinct, 2*batches*perBatch)
+	}
+	for _, firm := range firms {
+		if got := chain(firm); len(got) != len(order[firm]) {
+			t.Errorf("firm %s: chain of %d events, want %d", firm, len(got), len(order[firm]))
+		}
+		p := principal.Principal{Kind: principal.KindUser, FirmID: firm, Role: principal.RoleOwner}
+		if report, err := f.App.Verify(context.Background(), p, firm); err != nil || !report.Valid() || report.Events != int64(len(order[firm])) {
+			t.Errorf("firm %s: %+v, %v", firm, report, err)
+		}
+	}
+}
+
+func TestAnUndecodableBatchIsRecorded(t *testing.T) {
+	t.Parallel()
+	garbled := ingest.Message{Subject: ingest.AccessBatchSubject, Header: nats.Header{}, Data: []byte{0xff, 0xff, 0xff}, Stream: "FIRMFLOW_GATEWAY", Sequence: 9}
+	events := garbled.Events()
+	if len(events) != 1 || events[0].FirmID != chain.SystemFirm || events[0].Kind != domain.KindAccess || string(events[0].Payload) != "\xff\xff\xff" {
+		t.Errorf("undecodable batch recorded as %+v", events)
+	}
+}

@@ -20,13 +20,18 @@ import (
 	"github.com/firmflow/firmflow/services/audit/internal/domain"
 )
 
-// Store runs audit's queries on a pool.
+// Store runs audit's queries on a pool, and its appends on a pool of the ingest role.
 type Store struct {
-	db *pg.DB
+	db     *pg.DB
+	ingest *pg.DB
 }
 
-// New returns a store on db.
-func New(db *pg.DB) *Store { return &Store{db: db} }
+// New returns a store reading through db (the runtime role) and appending through
+// ingest (IngestRole).
+func New(db, ingest *pg.DB) *Store { return &Store{db: db, ingest: ingest} }
+
+// IngestRole appends to the log with COPY; see migrations/003_ingest.sql.
+const IngestRole = "audit_ingest"
 
 // Queries are the statements available inside one firm-scoped transaction.
 type Queries struct {
@@ -97,10 +102,11 @@ type Appender struct {
 	tx pgx.Tx
 }
 
-// Append runs fn in one transaction. Appends cross firms, so they go through the
-// migration's SECURITY DEFINER functions rather than firm-scoped statements.
+// Append runs fn in one transaction of the ingest role. Appends cross firms: the
+// heads are locked and moved, and the event ids recorded, through the migrations'
+// SECURITY DEFINER functions, and the events go in with COPY.
 func (s *Store) Append(ctx context.Context, fn func(*Appender) error) error {
-	return s.db.InTx(ctx, func(tx pgx.Tx) error { return fn(&Appender{tx: tx}) })
+	return s.ingest.InTx(ctx, func(tx pgx.Tx) error { return fn(&Appender{tx: tx}) })
 }
 
 // Claim locks the chain heads of firms, creating missing ones, and records the ids
@@ -143,19 +149,31 @@ func (a *Appender) Claim(ctx context.Context, firms []uuid.UUID, ids, idFirms []
 	return heads, fresh, nil
 }
 
-// Insert stores the appended events, whatever their firms, and moves the heads.
+// Insert stores the appended events, whatever their firms, with COPY, and moves the
+// heads.
 func (a *Appender) Insert(ctx context.Context, heads []chain.Head, events []chain.Event) error {
 	if len(events) == 0 {
 		return nil
 	}
-	c := columnsOf(events)
-	h := headColumnsOf(heads)
-	_, err := a.tx.Exec(ctx, `select audit_append($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,
-		$16, $17, $18, $19)`,
-		c.firm, c.seq, c.id, c.time, c.recordTime, c.kind, c.category, c.actor, c.action, c.resources, c.code,
-		c.subject, c.payload, c.prevHash, c.hash, h.firm, h.seq, h.hash, h.recordTime)
+	_, err := a.tx.CopyFrom(ctx, pgx.Identifier{"audit_events"}, copyColumns, pgx.CopyFromSlice(len(events), func(i int) ([]any, error) {
+		e := &events[i]
+		payload := e.Payload
+		if payload == nil {
+			payload = []byte{}
+		}
+		resources := e.Resources
+		if resources == nil {
+			resources = []string{}
+		}
+		return []any{[16]byte(e.FirmID), e.Sequence, [16]byte(e.ID), e.RecordTime, e.Time, e.Kind, e.Category, e.Actor,
+			e.Action, resources, e.Code, e.Subject, payload, e.PrevHash[:], e.Hash[:]}, nil
+	}))
 	if err != nil {
-		return fmt.Errorf("insert audit events: %w", err)
+		return fmt.Errorf("copy audit events: %w", err)
+	}
+	h := headColumnsOf(heads)
+	if _, err := a.tx.Exec(ctx, "select audit_move_heads($1, $2, $3, $4)", h.firm, h.seq, h.hash, h.recordTime); err != nil {
+		return fmt.Errorf("move chain heads: %w", err)
 	}
 	return nil
 }
@@ -170,41 +188,9 @@ func binaryUUIDs(ids []uuid.UUID) [][16]byte {
 	return out
 }
 
-// resourceSeparator joins an event's resource names into one string per row, since
-// unnest cannot take an array of arrays; domain keeps control characters out of them.
-const resourceSeparator = "\x1f"
-
-// columns are a batch of events as one array per column, for unnest.
-type columns struct {
-	firm, id                                                [][16]byte
-	seq                                                     []int64
-	time, recordTime                                        []time.Time
-	kind, category, actor, action, resources, code, subject []string
-	payload, prevHash, hash                                 [][]byte
-}
-
-func columnsOf(events []chain.Event) columns {
-	n := len(events)
-	c := columns{
-		firm: make([][16]byte, n), id: make([][16]byte, n), seq: make([]int64, n),
-		time: make([]time.Time, n), recordTime: make([]time.Time, n),
-		kind: make([]string, n), category: make([]string, n), actor: make([]string, n), action: make([]string, n),
-		resources: make([]string, n), code: make([]string, n), subject: make([]string, n),
-		payload: make([][]byte, n), prevHash: make([][]byte, n), hash: make([][]byte, n),
-	}
-	for i := range events {
-		e := &events[i]
-		payload := e.Payload
-		if payload == nil {
-			payload = []byte{}
-		}
-		c.firm[i], c.id[i], c.seq[i], c.time[i], c.recordTime[i] = e.FirmID, e.ID, e.Sequence, e.Time, e.RecordTime
-		c.kind[i], c.category[i], c.actor[i], c.action[i] = e.Kind, e.Category, e.Actor, e.Action
-		c.resources[i], c.code[i], c.subject[i] = strings.Join(e.Resources, resourceSeparator), e.Code, e.Subject
-		c.payload[i], c.prevHash[i], c.hash[i] = payload, e.PrevHash[:], e.Hash[:]
-	}
-	return c
-}
+// copyColumns are the columns Insert copies, in its order.
+var copyColumns = []string{"firm_id", "seq", "event_id", "record_time", "time", "kind", "category", "actor", "action",
+	"resources", "code", "subject", "payload", "prev_hash", "hash"}
 
 // headColumns are the heads' new positions, one array per column.
 type headColumns struct {
@@ -423,6 +409,18 @@ func DropExpiredPartitions(ctx context.Context, databaseURL, role string, now ti
 // ProvisionRetentionRole creates the audit_retention group role as an administrator;
 // roles belong to the cluster, and the owner that migrates may not create them.
 func ProvisionRetentionRole(ctx context.Context, adminURL, role string) error {
+	return provisionRole(ctx, adminURL, role, "nologin")
+}
+
+// ProvisionIngestRole creates the audit_ingest login role as an administrator: it
+// bypasses row-level security, which COPY into the log needs and only an
+// administrator may grant; the migration grants it INSERT on the log and nothing more.
+func ProvisionIngestRole(ctx context.Context, adminURL string) error {
+	return provisionRole(ctx, adminURL, IngestRole, "login bypassrls")
+}
+
+// provisionRole creates role with attributes unless it exists.
+func provisionRole(ctx context.Context, adminURL, role, attributes string) error {
 	conn, err := pgx.Connect(ctx, adminURL)
 	if err != nil {
 		return fmt.Errorf("connect as administrator: %w", err)
@@ -431,7 +429,7 @@ func ProvisionRetentionRole(ctx context.Context, adminURL, role string) error {
 	// CREATE ROLE takes no parameters; the name is quoted as an identifier.
 	_, err = conn.Exec(ctx, `do $$
 		begin
-		  create role `+pgx.Identifier{role}.Sanitize()+` nologin;
+		  create role `+pgx.Identifier{role}.Sanitize()+` `+attributes+`;
 		exception when duplicate_object or unique_violation then null;
 		end $$`)
 	if err != nil {

@@ -147,3 +147,39 @@ func TestRuntimeRoleSeesOnlyTheScopedFirm(t *testing.T) {
 		}
 	}
 }
+
+// TestIngestRoleOnlyAppends: the role that appends with COPY bypasses row-level
+// security, so it is given nothing but INSERT on the log and the head functions. It
+// may not read, change or remove anything, nor move a head by hand.
+func TestIngestRoleOnlyAppends(t *testing.T) {
+	t.Parallel()
+	f := audittest.New(t)
+	ctx := context.Background()
+	e := chain.Event{FirmID: uuid.New(), ID: uuid.New(), Time: time.Now(), Kind: "access", Code: "OK"}
+	if _, err := f.App.Append(ctx, []chain.Event{e}); err != nil {
+		t.Fatal(err)
+	}
+	ingest, err := audittest.Ingest(t, f.DB).Pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ingest.Release()
+	for _, stmt := range []string{
+		"select count(*) from audit_events",
+		"select count(*) from audit_chain_heads",
+		"select count(*) from audit_event_ids",
+		"select count(*) from audit_checkpoints",
+		"update audit_events set actor = 'users/nobody'",
+		"delete from audit_events",
+		"truncate audit_events",
+		"update audit_chain_heads set seq = 0",
+		"delete from audit_event_ids",
+		"insert into audit_checkpoints (firm_id, seq, hash, time, signed_note) values (gen_random_uuid(), 1, '', now(), '')",
+		"select audit_drop_expired_partitions(now() + interval '100 years')",
+	} {
+		_, err := ingest.Exec(ctx, stmt)
+		if sqlState(err) != "42501" {
+			t.Errorf("ingest role: %s: err = %v, want permission denied", stmt, err)
+		}
+	}
+}

@@ -25,11 +25,17 @@ import (
 	"github.com/firmflow/firmflow/pkg/principal"
 )
 
-// AccessSubject is where access events go; the FIRMFLOW_GATEWAY stream holds them.
-const AccessSubject = "firmflow.gateway.access"
+// AccessSubject carries a lone access event: the follow-up saying a response was
+// replaced by 503. AccessBatchSubject carries the group-committed batches
+// (eventsv1.AccessEventBatch). The FIRMFLOW_GATEWAY stream holds both.
+const (
+	AccessSubject      = "firmflow.gateway.access"
+	AccessBatchSubject = "firmflow.gateway.access_batch"
+)
 
-// accessPublishTimeout bounds the wait for JetStream's acknowledgement; past it the
-// client gets 503 rather than an answer whose access went unrecorded.
+// accessPublishTimeout bounds the wait for JetStream's acknowledgement, counted from
+// when the first event of a batch was queued; past it the client gets 503 rather
+// than an answer whose access went unrecorded.
 const accessPublishTimeout = 5 * time.Second
 
 // AccessPublisher makes an access event durable; JetStream is one.
@@ -39,10 +45,10 @@ type AccessPublisher interface {
 
 // RecordAccess holds every response until its access event is durable: the handler
 // writes into a buffer, the event (who, which firm, which method and resources, the
-// outcome, from where) is published to JetStream and acknowledged, and only then does
-// the response leave. When the event cannot be made durable the client gets 503 and
-// none of the data. Liveness and readiness probes are infrastructure, not access, and
-// are not recorded.
+// outcome, from where) is made durable in JetStream (group-committed with the events
+// of concurrent requests, see accessLog), and only then does the response leave.
+// When the event cannot be made durable the client gets 503 and none of the data.
+// Liveness and readiness probes are infrastructure, not access, and are not recorded.
 //
 // A publish whose acknowledgement did not come may still have reached JetStream
 // (NATS hung rather than died) and be stored later with the outcome the client never
@@ -50,6 +56,7 @@ type AccessPublisher interface {
 // the response was replaced by 503 (HeaderReplaces names the first), published in the
 // background until JetStream takes it: the log ends saying what the client received.
 func RecordAccess(pub AccessPublisher, verifier *principal.Verifier, logger *slog.Logger) func(http.Handler) http.Handler {
+	log := &accessLog{pub: pub}
 	replaced := &replacements{pub: pub, logger: logger}
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -61,9 +68,7 @@ func RecordAccess(pub AccessPublisher, verifier *principal.Verifier, logger *slo
 			next.ServeHTTP(held, r)
 
 			event := accessEvent(r, held, verifier)
-			ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), accessPublishTimeout)
-			defer cancel()
-			if err := publishAccess(ctx, pub, event, ""); err != nil {
+			if err := log.record(event); err != nil {
 				logger.ErrorContext(r.Context(), "access event not recorded; refusing the response",
 					slog.String("error", err.Error()), slog.String("event_id", event.GetEventId()))
 				replaced.add(event)
@@ -81,8 +86,107 @@ func RecordAccess(pub AccessPublisher, verifier *principal.Verifier, logger *slo
 	}
 }
 
-// publishAccess makes e durable; replaces, when set, is the event whose response e
-// replaced.
+// A batch holds at most this many events and bytes, well inside NATS's default
+// 1 MB message limit; an event past either waits for the next write.
+const (
+	maxBatchEvents = 512
+	maxBatchBytes  = 512 << 10
+)
+
+// accessLog group-commits access events. With the stream syncing every write, a
+// durable publish costs about one fsync whatever its size, so instead of one write
+// per request there is one write at a time: the events that arrive while it is in
+// flight gather into the next batch, which goes out as one message the moment the
+// write before it is acknowledged. Each request waits for its own batch's
+// acknowledgement, so none leaves before its event is durable; under light load a
+// batch is one event and nothing waits longer than before.
+//
+// Batches go out one after another in the order they were formed, so the events of a
+// firm reach the stream in the order its requests finished. A batch is never
+// retried: its requests are refused and their follow-ups say so.
+type accessLog struct {
+	pub AccessPublisher
+
+	mu      sync.Mutex
+	queue   []*accessBatch // formed or forming, not yet taken by the writer
+	writing bool
+}
+
+// accessBatch is events that share one durable write.
+type accessBatch struct {
+	batch    eventsv1.AccessEventBatch
+	size     int
+	deadline time.Time
+	done     chan struct{} // closed once err is set
+	err      error
+}
+
+// record makes e durable and returns nil, or returns why it could not.
+func (l *accessLog) record(e *eventsv1.AccessEvent) error {
+	size := proto.Size(e) + 8 // with its tag and length in the batch
+	l.mu.Lock()
+	var b *accessBatch
+	if n := len(l.queue); n > 0 && len(l.queue[n-1].batch.Events) < maxBatchEvents && l.queue[n-1].size+size <= maxBatchBytes {
+		b = l.queue[n-1]
+	} else {
+		b = &accessBatch{deadline: time.Now().Add(accessPublishTimeout), done: make(chan struct{})}
+		l.queue = append(l.queue, b)
+	}
+	b.batch.Events = append(b.batch.Events, e)
+	b.size += size
+	if !l.writing {
+		l.writing = true
+		go l.write()
+	}
+	l.mu.Unlock()
+	<-b.done
+	return b.err
+}
+
+// write publishes the queued batches one at a time until none is left. Taking a
+// batch off the queue closes it: later events form the next one.
+func (l *accessLog) write() {
+	for {
+		l.mu.Lock()
+		if len(l.queue) == 0 {
+			l.writing = false
+			l.mu.Unlock()
+			return
+		}
+		b := l.queue[0]
+		l.queue[0] = nil
+		l.queue = l.queue[1:]
+		l.mu.Unlock()
+
+		ctx, cancel := context.WithDeadline(context.Background(), b.deadline)
+		b.err = publishBatch(ctx, l.pub, &b.batch)
+		cancel()
+		close(b.done)
+	}
+}
+
+// publishBatch makes a batch durable as one message under an id of its own; each
+// event inside keeps its own id, which the audit log goes by.
+func publishBatch(ctx context.Context, pub AccessPublisher, batch *eventsv1.AccessEventBatch) error {
+	if err := ctx.Err(); err != nil {
+		// Waited past its deadline behind a write that hung: never sent.
+		return err
+	}
+	data, err := proto.Marshal(batch)
+	if err != nil {
+		return err
+	}
+	id := uuid.Must(uuid.NewV7()).String()
+	msg := nats.NewMsg(AccessBatchSubject)
+	msg.Data = data
+	msg.Header.Set(outbox.HeaderEventID, id)
+	msg.Header.Set(outbox.HeaderOccurredAt, time.Now().UTC().Format(time.RFC3339Nano))
+	_, err = pub.PublishMsg(ctx, msg, jetstream.WithMsgID(id))
+	return err
+}
+
+// publishAccess makes a lone event durable: the follow-up e of the event whose
+// response it replaced.
 func publishAccess(ctx context.Context, pub AccessPublisher, e *eventsv1.AccessEvent, replaces string) error {
 	data, err := proto.Marshal(e)
 	if err != nil {
@@ -94,9 +198,7 @@ func publishAccess(ctx context.Context, pub AccessPublisher, e *eventsv1.AccessE
 	msg.Header.Set(outbox.HeaderFirmID, strings.TrimPrefix(e.GetFirm(), "firms/"))
 	msg.Header.Set(outbox.HeaderActor, e.GetActor())
 	msg.Header.Set(outbox.HeaderOccurredAt, e.GetTime().AsTime().Format(time.RFC3339Nano))
-	if replaces != "" {
-		msg.Header.Set(outbox.HeaderReplaces, replaces)
-	}
+	msg.Header.Set(outbox.HeaderReplaces, replaces)
 	_, err = pub.PublishMsg(ctx, msg, jetstream.WithMsgID(e.GetEventId()))
 	return err
 }

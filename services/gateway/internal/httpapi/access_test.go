@@ -11,7 +11,6 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"google.golang.org/protobuf/proto"
 
 	eventsv1 "github.com/firmflow/firmflow/pkg/gen/firmflow/events/v1"
 	"github.com/firmflow/firmflow/pkg/natsx"
@@ -92,6 +91,36 @@ func (p *stallingProxy) resume() {
 	close(p.resumed)
 }
 
+// storedEvent is an access event as the stream holds it, with the event it replaces.
+type storedEvent struct {
+	event    *eventsv1.AccessEvent
+	replaces string
+}
+
+// storedAccess reads every access event in stream, in order, unpacking batches.
+func storedAccess(t *testing.T, stream jetstream.Stream) []storedEvent {
+	t.Helper()
+	info, err := stream.Info(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []storedEvent
+	for seq := info.State.FirstSeq; info.State.Msgs > 0 && seq <= info.State.LastSeq; seq++ {
+		msg, err := stream.GetMsg(context.Background(), seq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		events, err := decodeAccess(msg.Subject, msg.Data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range events {
+			out = append(out, storedEvent{event: e, replaces: msg.Header.Get(outbox.HeaderReplaces)})
+		}
+	}
+	return out
+}
+
 // TestLogEndsWithTheResponseTheClientGot stalls NATS while a request's access event
 // is on the wire: the client gets 503, and when NATS resumes and stores the event
 // that says 201, the log must go on to say the response was replaced by 503.
@@ -131,22 +160,10 @@ func TestLogEndsWithTheResponseTheClientGot(t *testing.T) {
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		events, replaces = nil, nil
-		info, err := stream.Info(context.Background())
-		if err != nil {
-			t.Fatal(err)
-		}
-		for seq := info.State.FirstSeq; info.State.Msgs > 0 && seq <= info.State.LastSeq; seq++ {
-			msg, err := stream.GetMsg(context.Background(), seq)
-			if err != nil {
-				t.Fatal(err)
-			}
-			e := &eventsv1.AccessEvent{}
-			if err := proto.Unmarshal(msg.Data, e); err != nil {
-				t.Fatal(err)
-			}
-			if e.GetRequestId() == requestID {
-				events = append(events, e)
-				replaces = append(replaces, msg.Header.Get(outbox.HeaderReplaces))
+		for _, s := range storedAccess(t, stream) {
+			if s.event.GetRequestId() == requestID {
+				events = append(events, s.event)
+				replaces = append(replaces, s.replaces)
 			}
 		}
 		if len(events) >= 2 || time.Now().After(deadline) {
@@ -168,4 +185,92 @@ func TestLogEndsWithTheResponseTheClientGot(t *testing.T) {
 	if last.GetEventId() == first.GetEventId() || last.GetRoute() != first.GetRoute() {
 		t.Errorf("follow-up %+v does not describe the same request as %+v as an event of its own", last, first)
 	}
+}
+
+// gatedPublisher holds every publish until the gate opens, counting them.
+type gatedPublisher struct {
+	next     AccessPublisher
+	gate     chan struct{}
+	mu       sync.Mutex
+	attempts int
+}
+
+func (g *gatedPublisher) PublishMsg(ctx context.Context, msg *nats.Msg, opts ...jetstream.PublishOpt) (*jetstream.PubAck, error) {
+	g.mu.Lock()
+	g.attempts++
+	g.mu.Unlock()
+	<-g.gate
+	return g.next.PublishMsg(ctx, msg, opts...)
+}
+
+// TestConcurrentRequestsShareDurableWrites holds JetStream's first write while 40
+// requests finish: none of them is answered before its event is acknowledged, and
+// the 40 events reach the stream in fewer messages than requests, each exactly once.
+func TestConcurrentRequestsShareDurableWrites(t *testing.T) {
+	url := natstest.Start(t)
+	nc, js, err := natsx.Connect(url, "gateway-test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	stream, err := natsx.EnsureStream(context.Background(), js, natsx.ServiceStream("gateway", true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub := &gatedPublisher{next: js, gate: make(chan struct{})}
+	h := Track(discardLogger(), nil)(RecordAccess(pub, nil, discardLogger())(newRESTForTest(t, &fakeIdentity{})))
+
+	const requests = 40
+	answered := make(chan *http.Response, requests)
+	for range requests {
+		go func() {
+			answered <- serve(h, jsonRequest(http.MethodPost, "/v1/signup", `{"firm_display_name":"Ledger & Co"}`))
+		}()
+	}
+	// Wait until the first write is held and the rest have queued behind it.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		pub.mu.Lock()
+		attempts := pub.attempts
+		pub.mu.Unlock()
+		if attempts == 1 || time.Now().After(deadline) {
+			break
+		}
+	}
+	time.Sleep(200 * time.Millisecond)
+	select {
+	case res := <-answered:
+		t.Fatalf("a response (%d) left while its access event was not yet durable", res.StatusCode)
+	default:
+	}
+	close(pub.gate)
+
+	ids := map[string]bool{}
+	for range requests {
+		res := <-answered
+		if res.StatusCode != http.StatusCreated {
+			t.Fatalf("status %d, want 201", res.StatusCode)
+		}
+		ids[res.Header.Get(RequestIDHeader)] = true
+	}
+
+	info, err := stream.Info(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored := map[string]int{}
+	for _, s := range storedAccess(t, stream) {
+		stored[s.event.GetRequestId()]++
+	}
+	for id := range ids {
+		if stored[id] != 1 {
+			t.Errorf("request %s has %d events in the stream, want 1", id, stored[id])
+		}
+	}
+	if len(stored) != requests {
+		t.Errorf("stream holds events of %d requests, want %d", len(stored), requests)
+	}
+	if info.State.Msgs >= requests || pub.attempts >= requests {
+		t.Errorf("%d requests took %d messages (%d writes): no write was shared", requests, info.State.Msgs, pub.attempts)
+	}
+	t.Logf("%d requests, %d durable writes", requests, pub.attempts)
 }

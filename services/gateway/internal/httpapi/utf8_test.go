@@ -23,14 +23,26 @@ type capturedAccess struct {
 }
 
 func (c *capturedAccess) PublishMsg(_ context.Context, msg *nats.Msg, _ ...jetstream.PublishOpt) (*jetstream.PubAck, error) {
-	e := &eventsv1.AccessEvent{}
-	if err := proto.Unmarshal(msg.Data, e); err != nil {
+	events, err := decodeAccess(msg.Subject, msg.Data)
+	if err != nil {
 		return nil, err
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.events = append(c.events, e)
+	c.events = append(c.events, events...)
 	return &jetstream.PubAck{Stream: "test"}, nil
+}
+
+// decodeAccess reads the events of a message on AccessSubject or AccessBatchSubject.
+func decodeAccess(subject string, data []byte) ([]*eventsv1.AccessEvent, error) {
+	if subject == AccessBatchSubject {
+		var batch eventsv1.AccessEventBatch
+		err := proto.Unmarshal(data, &batch)
+		return batch.GetEvents(), err
+	}
+	e := &eventsv1.AccessEvent{}
+	err := proto.Unmarshal(data, e)
+	return []*eventsv1.AccessEvent{e}, err
 }
 
 func (c *capturedAccess) recorded() []*eventsv1.AccessEvent {

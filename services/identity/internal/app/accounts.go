@@ -6,8 +6,6 @@ import (
 	"strings"
 	"time"
 
-	"google.golang.org/grpc/codes"
-
 	"github.com/firmflow/firmflow/pkg/apierr"
 	"github.com/firmflow/firmflow/pkg/fieldcrypt"
 	eventsv1 "github.com/firmflow/firmflow/pkg/gen/firmflow/events/v1"
@@ -316,90 +314,49 @@ type Credential struct {
 
 var errUnauthenticated = apierr.Unauthenticated("UNAUTHENTICATED", "sign in again")
 
+// authenticateSession resolves a session token in one statement; the session's
+// last use is written in a second only when it is worth writing (once a minute).
+// Nothing is cached: a session revoked, or a member removed, before the statement
+// runs is refused.
 func (a *App) authenticateSession(ctx context.Context, c Credential) (principal.Principal, error) {
-	hash := domain.HashSecret(c.SessionToken)
-	var firmID, sessionID string
-	var found bool
-	err := a.store.Lookups(ctx, func(q *store.Queries) error {
-		var err error
-		firmID, sessionID, found, err = q.SessionTarget(ctx, hash)
-		return err
-	})
+	cred, found, err := a.store.AuthenticateSession(ctx, domain.HashSecret(c.SessionToken))
 	if err != nil {
 		return principal.Principal{}, err
 	}
-	if !found {
+	now := a.now()
+	s := cred.Session
+	if !found || !s.Live(now) {
 		return principal.Principal{}, errUnauthenticated
 	}
-	var p principal.Principal
-	err = a.store.InFirm(ctx, firmID, func(q *store.Queries) error {
-		now := a.now()
-		s, err := q.Session(ctx, sessionID)
-		if apierr.HasCode(err, codes.NotFound) || (err == nil && !s.Live(now)) {
-			return errUnauthenticated
+	if c.RequireCSRF && (c.CSRFToken == "" || !domain.SameSecret(c.CSRFToken, s.CSRFHash)) {
+		return principal.Principal{}, apierr.PermissionDenied("CSRF_TOKEN_INVALID", "send the X-CSRF-Token header given at login")
+	}
+	if a.sessions.Touch(&s.SessionTimes, now) {
+		if err := a.store.InFirm(ctx, s.FirmID, func(q *store.Queries) error { return q.TouchSession(ctx, s) }); err != nil {
+			return principal.Principal{}, err
 		}
-		if err != nil {
-			return err
-		}
-		if c.RequireCSRF && (c.CSRFToken == "" || !domain.SameSecret(c.CSRFToken, s.CSRFHash)) {
-			return apierr.PermissionDenied("CSRF_TOKEN_INVALID", "send the X-CSRF-Token header given at login")
-		}
-		m, err := q.Member(ctx, s.MemberID)
-		if err != nil {
-			return errUnauthenticated
-		}
-		if a.sessions.Touch(&s.SessionTimes, now) {
-			if err := q.TouchSession(ctx, s); err != nil {
-				return err
-			}
-		}
-		scheduled, err := q.DeletionScheduled(ctx, firmID)
-		if err != nil {
-			return err
-		}
-		p = principal.Principal{
-			Kind: principal.KindUser, FirmID: firmID, UserID: m.ID, SessionID: s.ID,
-			Role: m.Role, Enrolling: s.Enrolling, DeletionScheduled: scheduled,
-		}
-		return nil
-	})
-	return p, err
+	}
+	return principal.Principal{
+		Kind: principal.KindUser, FirmID: s.FirmID, UserID: s.MemberID, SessionID: s.ID,
+		Role: cred.Role, Enrolling: s.Enrolling, DeletionScheduled: cred.DeletionScheduled,
+	}, nil
 }
 
+// authenticateAPIKey resolves an API key in one statement, which also records its
+// use. Nothing is cached: a key revoked before the statement runs is refused.
 func (a *App) authenticateAPIKey(ctx context.Context, secret string) (principal.Principal, error) {
-	hash := domain.HashSecret(secret)
-	var firmID, keyID string
-	var found bool
-	err := a.store.Lookups(ctx, func(q *store.Queries) error {
-		var err error
-		firmID, keyID, found, err = q.APIKeyTarget(ctx, hash)
-		return err
-	})
+	now := a.now()
+	cred, found, err := a.store.AuthenticateAPIKey(ctx, domain.HashSecret(secret), now)
 	if err != nil {
 		return principal.Principal{}, err
 	}
 	if !found {
 		return principal.Principal{}, errUnauthenticated
 	}
-	var p principal.Principal
-	err = a.store.InFirm(ctx, firmID, func(q *store.Queries) error {
-		now := a.now()
-		k, err := q.APIKey(ctx, keyID)
-		if err != nil {
-			return err
-		}
-		if k.State(now) != domain.KeyActive {
-			return apierr.Unauthenticated("API_KEY_INACTIVE", "this API key is revoked or expired")
-		}
-		if err := q.TouchAPIKey(ctx, k.ID, now); err != nil {
-			return err
-		}
-		scheduled, err := q.DeletionScheduled(ctx, firmID)
-		if err != nil {
-			return err
-		}
-		p = principal.Principal{Kind: principal.KindAPIKey, FirmID: firmID, APIKeyID: k.ID, Scopes: k.Scopes, DeletionScheduled: scheduled}
-		return nil
-	})
-	return p, err
+	k := cred.Key
+	if k.State(now) != domain.KeyActive {
+		return principal.Principal{}, apierr.Unauthenticated("API_KEY_INACTIVE", "this API key is revoked or expired")
+	}
+	return principal.Principal{Kind: principal.KindAPIKey, FirmID: k.FirmID, APIKeyID: k.ID, Scopes: k.Scopes,
+		DeletionScheduled: cred.DeletionScheduled}, nil
 }

@@ -53,16 +53,6 @@ func (q *Queries) LoginTarget(ctx context.Context, email string) (firmID, member
 	return q.lookup(ctx, "select firm_id::text, member_id::text from lookup_login($1)", email)
 }
 
-// SessionTarget finds the firm and session of a session token hash.
-func (q *Queries) SessionTarget(ctx context.Context, tokenHash []byte) (firmID, sessionID string, ok bool, err error) {
-	return q.lookup(ctx, "select firm_id::text, session_id::text from lookup_session($1)", tokenHash)
-}
-
-// APIKeyTarget finds the firm and key of an API key secret hash.
-func (q *Queries) APIKeyTarget(ctx context.Context, secretHash []byte) (firmID, keyID string, ok bool, err error) {
-	return q.lookup(ctx, "select firm_id::text, api_key_id::text from lookup_api_key($1)", secretHash)
-}
-
 // InvitationTarget finds the firm and invitation of an invitation token hash.
 func (q *Queries) InvitationTarget(ctx context.Context, tokenHash []byte) (firmID, invitationID string, ok bool, err error) {
 	return q.lookup(ctx, "select firm_id::text, invitation_id::text from lookup_invitation($1)", tokenHash)
@@ -357,14 +347,6 @@ func (q *Queries) APIKeys(ctx context.Context, page paging.Page) ([]domain.APIKe
 func (q *Queries) SaveAPIKeyLife(ctx context.Context, k domain.APIKey) error {
 	_, err := q.tx.Exec(ctx, "update api_keys set expire_time = $2, revoke_time = $3 where id = $1",
 		k.ID, pg.NullTime(k.ExpireTime), pg.NullTime(k.RevokeTime))
-	return err
-}
-
-// TouchAPIKey records use of a key, at most once a minute so that a busy integration
-// does not write on every request.
-func (q *Queries) TouchAPIKey(ctx context.Context, id string, now time.Time) error {
-	_, err := q.tx.Exec(ctx, `update api_keys set last_used_time = $2
-		where id = $1 and (last_used_time is null or last_used_time < $2::timestamptz - interval '1 minute')`, id, now)
 	return err
 }
 

@@ -25,12 +25,15 @@ type App struct {
 	store *store.Store
 	keys  keystore.Store
 	now   func() time.Time
+	// memberWait is how long a reference to a member not known yet waits for
+	// identity's event (see members.go).
+	memberWait time.Duration
 }
 
 // New returns the use cases over a store; keys holds each firm's data key, apart
 // from the data, so that destroying it shreds the firm's sealed values everywhere.
 func New(s *store.Store, keys keystore.Store) *App {
-	return &App{store: s, keys: keys, now: time.Now}
+	return &App{store: s, keys: keys, now: time.Now, memberWait: defaultMemberWait}
 }
 
 // stamp is the current time as PostgreSQL stores it (microseconds), so what a
@@ -38,12 +41,13 @@ func New(s *store.Store, keys keystore.Store) *App {
 func (a *App) stamp() time.Time { return a.now().UTC().Truncate(time.Microsecond) }
 
 // inFirm runs fn scoped to firmID after checking that the caller belongs to it.
-// Another firm's id gets NOT_FOUND, exactly as an id that does not exist.
+// Another firm's id gets NOT_FOUND, exactly as an id that does not exist. fn may run
+// twice when it names a member workflow has not heard of yet (requireMembers).
 func (a *App) inFirm(ctx context.Context, p principal.Principal, firmID string, fn func(*store.Queries) error) error {
 	if p.FirmID != firmID {
 		return apierr.NotFound("firm")
 	}
-	return a.store.InFirm(ctx, firmID, fn)
+	return a.runAwaitingMembers(ctx, firmID, fn)
 }
 
 // require loads the firm's permissions and refuses what the caller's scope does not

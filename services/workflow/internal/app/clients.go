@@ -2,6 +2,9 @@ package app
 
 import (
 	"context"
+	"fmt"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/firmflow/firmflow/pkg/apierr"
@@ -168,6 +171,9 @@ func (a *App) CreateClient(ctx context.Context, p principal.Principal, firmID st
 		if err := require(ctx, q, p, domain.CategoryClients, domain.ActionCreate, c.AssignedTo(p.UserID)); err != nil {
 			return err
 		}
+		if err := requireMembers(ctx, q, clientAssignees("client.assignees", c.Assignees)...); err != nil {
+			return err
+		}
 		earlier, claimed, err := q.ClaimRequest(ctx, requestID, ClientName(firmID, c.ID))
 		if err != nil {
 			return err
@@ -182,6 +188,9 @@ func (a *App) CreateClient(ctx context.Context, p principal.Principal, firmID st
 		}
 		values, problems := domain.CheckCustomValues(c.CustomFields, defs, firmID)
 		if err := domain.InvalidFields("client.", problems); err != nil {
+			return err
+		}
+		if err := requireMembers(ctx, q, customMembers(defs, values, firmID)...); err != nil {
 			return err
 		}
 		c.CustomFields = nilIfEmpty(values)
@@ -235,6 +244,11 @@ func (a *App) UpdateClient(ctx context.Context, p principal.Principal, firmID, c
 		if err := checkEtag(patch.Etag, r.Client.Version, "client"); err != nil {
 			return err
 		}
+		if patch.Assignees != nil {
+			if err := requireMembers(ctx, q, clientAssignees("client.assignees", *patch.Assignees)...); err != nil {
+				return err
+			}
+		}
 		key := a.lazyFirmKey(ctx, q)
 		defer key.close()
 		c, err := key.openClient(r)
@@ -261,6 +275,9 @@ func (a *App) UpdateClient(ctx context.Context, p principal.Principal, firmID, c
 			}
 			values, problems := domain.CheckCustomValues(c.CustomFields, defs, firmID)
 			if err := domain.InvalidFields("client.", problems); err != nil {
+				return err
+			}
+			if err := requireMembers(ctx, q, customMembers(defs, values, firmID)...); err != nil {
 				return err
 			}
 			c.CustomFields = nilIfEmpty(values)
@@ -317,4 +334,25 @@ func (a *App) DeleteClient(ctx context.Context, p principal.Principal, firmID, c
 		}
 		return emit(ctx, q, p, "client_deleted", &eventsv1.ClientDeleted{Client: ClientName(firmID, clientID)})
 	})
+}
+
+// clientAssignees names each assignee of a client as field[i].
+func clientAssignees(field string, ids []string) []memberRef {
+	refs := make([]memberRef, len(ids))
+	for i, id := range ids {
+		refs[i] = memberRef{fmt.Sprintf("%s[%d]", field, i), id}
+	}
+	return refs
+}
+
+// customMembers are the members named by the values of the client's member fields.
+func customMembers(defs map[string]domain.CustomField, values map[string]any, firmID string) []memberRef {
+	var refs []memberRef
+	for _, k := range slices.Sorted(maps.Keys(values)) {
+		if name, ok := values[k].(string); ok && defs[k].Type == domain.FieldMember {
+			id, _ := domain.MemberID(firmID, name)
+			refs = append(refs, memberRef{"client.custom_fields." + k, id})
+		}
+	}
+	return refs
 }

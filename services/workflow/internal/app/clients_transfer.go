@@ -57,6 +57,13 @@ func (a *App) ImportClients(ctx context.Context, p principal.Principal, firmID, 
 		if len(problems) > 0 {
 			return importProblems(problems)
 		}
+		var assignees []memberRef
+		for _, r := range rows {
+			assignees = append(assignees, clientAssignees(fmt.Sprintf("rows[%d].assignees", r.Line), r.Client.Assignees)...)
+		}
+		if err := requireMembers(ctx, q, assignees...); err != nil {
+			return err
+		}
 		if !validateOnly {
 			earlier, claimed, err := q.ClaimRequest(ctx, requestID, name)
 			if err != nil {

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/firmflow/firmflow/pkg/apierr"
+	"github.com/firmflow/firmflow/pkg/inbox"
 	"github.com/firmflow/firmflow/pkg/keystore/keystoretest"
 	"github.com/firmflow/firmflow/pkg/pg/pgtest"
 	"github.com/firmflow/firmflow/pkg/principal"
@@ -50,11 +51,33 @@ func newFixture(t testing.TB) fixture {
 	key := func(scopes ...string) principal.Principal {
 		return principal.Principal{Kind: principal.KindAPIKey, FirmID: firm, APIKeyID: uuid.NewString(), Scopes: scopes}
 	}
-	return fixture{
+	// A reference to a member not known yet waits this long for identity's event.
+	a.memberWait = 300 * time.Millisecond
+	f := fixture{
 		app: a, db: d, firm: firm,
 		owner: user(principal.RoleOwner), admin: user(principal.RoleAdmin), member: user(principal.RoleMember),
 		reader: key("clients:read"), writer: key("clients:write"), key: key("projects:write"),
 		other: principal.Principal{Kind: principal.KindUser, FirmID: uuid.NewString(), UserID: uuid.NewString(), Role: principal.RoleOwner},
+	}
+	for _, p := range []principal.Principal{f.owner, f.admin, f.member, f.other} {
+		f.join(t, p.FirmID, p.UserID)
+	}
+	return f
+}
+
+// identityEvent is an identity event as workflow's consumer hands it over.
+func identityEvent(firmID, event string) inbox.Message {
+	return inbox.Message{
+		EventID: uuid.NewString(), FirmID: firmID, Subject: "firmflow.identity." + event,
+		Actor: "users/" + uuid.NewString(), OccurredAt: time.Now().UTC(),
+	}
+}
+
+// join makes memberID a member of the firm, as identity's member_joined event does.
+func (f fixture) join(t testing.TB, firmID, memberID string) {
+	t.Helper()
+	if err := f.app.MemberJoined(context.Background(), identityEvent(firmID, "member_joined"), memberID); err != nil {
+		t.Fatalf("member %s joins: %v", memberID, err)
 	}
 }
 

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"slices"
 
 	"github.com/firmflow/firmflow/pkg/apierr"
 	eventsv1 "github.com/firmflow/firmflow/pkg/gen/firmflow/events/v1"
@@ -26,6 +27,9 @@ func (a *App) CreateProject(ctx context.Context, p principal.Principal, firmID s
 	project := in.Project
 	err := a.inFirm(ctx, p, firmID, func(q *store.Queries) error {
 		if err := require(ctx, q, p, domain.CategoryProjects, domain.ActionCreate, assignedToCaller(p, project.AssigneeID)); err != nil {
+			return err
+		}
+		if err := requireMembers(ctx, q, memberRef{"project.assignee", project.AssigneeID}); err != nil {
 			return err
 		}
 		id := newID()
@@ -82,7 +86,10 @@ func (a *App) insertProject(ctx context.Context, q *store.Queries, events *event
 		plan := planOf(project)
 		project.DueDate = tmpl.DueDateFor(plan)
 		project.TemplateID, project.TemplateRevision = tmpl.ID, tmpl.Revision
-		tasks = a.newTasks(project, tmpl.Instantiate(plan))
+		var err error
+		if tasks, err = a.newTasks(ctx, q, project, tmpl.Instantiate(plan)); err != nil {
+			return project, err
+		}
 		project.TaskCount = len(tasks)
 	}
 	if err := project.Validate(); err != nil {
@@ -105,15 +112,29 @@ func (a *App) insertProject(ctx context.Context, q *store.Queries, events *event
 	return project, nil
 }
 
-// newTasks gives instantiated template tasks their ids and project.
-func (a *App) newTasks(project domain.Project, tasks []domain.Task) []domain.Task {
+// newTasks gives instantiated template tasks their ids and project. A template's
+// default assignee who has left the firm since is left out: the task is unassigned.
+func (a *App) newTasks(ctx context.Context, q *store.Queries, project domain.Project, tasks []domain.Task) ([]domain.Task, error) {
+	var assignees []string
+	for _, t := range tasks {
+		if t.AssigneeID != "" && !slices.Contains(assignees, t.AssigneeID) {
+			assignees = append(assignees, t.AssigneeID)
+		}
+	}
+	known, err := q.Memberships(ctx, assignees)
+	if err != nil {
+		return nil, err
+	}
 	now := a.stamp()
 	for i := range tasks {
 		t := &tasks[i]
 		t.ID, t.FirmID, t.ProjectID, t.ClientID, t.Version, t.CreateTime, t.UpdateTime =
 			newID(), project.FirmID, project.ID, project.ClientID, 1, now, now
+		if known[t.AssigneeID] != domain.MembershipActive {
+			t.AssigneeID = ""
+		}
 	}
-	return tasks
+	return tasks, nil
 }
 
 // replan rewrites a project that has not started from a template revision and a
@@ -128,7 +149,10 @@ func (a *App) replan(ctx context.Context, q *store.Queries, events *eventBatch, 
 	}
 	plan.DueDate = tmpl.DueDateFor(plan)
 	project.ApplyPlan(plan)
-	tasks := a.newTasks(project, tmpl.Instantiate(plan))
+	tasks, err := a.newTasks(ctx, q, project, tmpl.Instantiate(plan))
+	if err != nil {
+		return err
+	}
 	if err := q.ClearTemplateTasks(ctx, project.ID, len(tasks)); err != nil {
 		return err
 	}
@@ -240,6 +264,9 @@ func (a *App) UpdateProject(ctx context.Context, p principal.Principal, firmID, 
 			return err
 		}
 		if err := checkEtag(patch.Etag, project.Version, "project"); err != nil {
+			return err
+		}
+		if err := requireMembers(ctx, q, optionalMember("project.assignee", patch.AssigneeID)); err != nil {
 			return err
 		}
 		changed := patch.apply(&project)

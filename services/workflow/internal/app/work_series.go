@@ -30,6 +30,9 @@ func (a *App) CreateSeries(ctx context.Context, p principal.Principal, firmID st
 		if err := require(ctx, q, p, domain.CategorySeries, domain.ActionCreate, assignedToCaller(p, s.AssigneeID)); err != nil {
 			return err
 		}
+		if err := requireMembers(ctx, q, memberRef{"series.assignee", s.AssigneeID}); err != nil {
+			return err
+		}
 		earlier, claimed, err := q.ClaimRequest(ctx, requestID, seriesName(firmID, s.ID))
 		if err != nil {
 			return err
@@ -136,6 +139,9 @@ func (a *App) UpdateSeries(ctx context.Context, p principal.Principal, firmID, i
 			return err
 		}
 		if err := checkEtag(patch.Etag, s.Version, "series"); err != nil {
+			return err
+		}
+		if err := requireMembers(ctx, q, optionalMember("series.assignee", patch.AssigneeID)); err != nil {
 			return err
 		}
 		changed := patch.apply(&s)

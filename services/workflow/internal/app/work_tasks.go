@@ -36,6 +36,9 @@ func (a *App) CreateTask(ctx context.Context, p principal.Principal, firmID, pro
 		if err := require(ctx, q, p, domain.CategoryTasks, domain.ActionCreate, assignedToCaller(p, t.AssigneeID)); err != nil {
 			return err
 		}
+		if err := requireMembers(ctx, q, memberRef{"task.assignee", t.AssigneeID}); err != nil {
+			return err
+		}
 		project, err := q.ProjectForUpdate(ctx, projectID)
 		if err != nil {
 			return err
@@ -154,6 +157,9 @@ func (a *App) UpdateTask(ctx context.Context, p principal.Principal, firmID, pro
 		if err := checkEtag(patch.Etag, t.Version, "task"); err != nil {
 			return err
 		}
+		if err := requireMembers(ctx, q, patch.assignee()); err != nil {
+			return err
+		}
 		changed, err := patch.apply(&t, a.stamp())
 		if err != nil || len(changed) == 0 {
 			return err
@@ -180,6 +186,9 @@ func (a *App) UpdateTask(ctx context.Context, p principal.Principal, firmID, pro
 	})
 	return t, err
 }
+
+// assignee is the member the patch assigns, if any.
+func (patch TaskPatch) assignee() memberRef { return optionalMember("task.assignee", patch.AssigneeID) }
 
 func (patch TaskPatch) apply(t *domain.Task, now time.Time) ([]string, error) {
 	var changed []string

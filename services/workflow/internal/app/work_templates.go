@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"fmt"
 
 	eventsv1 "github.com/firmflow/firmflow/pkg/gen/firmflow/events/v1"
 	"github.com/firmflow/firmflow/pkg/paging"
@@ -22,6 +23,9 @@ func (a *App) CreateTemplate(ctx context.Context, p principal.Principal, firmID 
 	}
 	err := a.inFirm(ctx, p, firmID, func(q *store.Queries) error {
 		if err := require(ctx, q, p, domain.CategoryTemplates, domain.ActionCreate, false); err != nil {
+			return err
+		}
+		if err := requireMembers(ctx, q, templateAssignees(t.Tasks)...); err != nil {
 			return err
 		}
 		earlier, claimed, err := q.ClaimRequest(ctx, requestID, templateName(firmID, t.ID))
@@ -112,6 +116,11 @@ func (a *App) UpdateTemplate(ctx context.Context, p principal.Principal, firmID,
 		if err := checkEtag(patch.Etag, t.Revision, "template"); err != nil {
 			return err
 		}
+		if patch.Tasks != nil {
+			if err := requireMembers(ctx, q, templateAssignees(*patch.Tasks)...); err != nil {
+				return err
+			}
+		}
 		changed := patch.apply(&t)
 		if len(changed) == 0 {
 			return nil
@@ -181,4 +190,13 @@ func (patch TemplatePatch) apply(t *domain.Template) []string {
 		t.Tasks, changed = *patch.Tasks, append(changed, "tasks")
 	}
 	return changed
+}
+
+// templateAssignees are the members a template's tasks name by default.
+func templateAssignees(tasks []domain.TemplateTask) []memberRef {
+	refs := make([]memberRef, len(tasks))
+	for i, t := range tasks {
+		refs[i] = memberRef{fmt.Sprintf("template.tasks[%d].assignee", i), t.AssigneeID}
+	}
+	return refs
 }

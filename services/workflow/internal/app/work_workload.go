@@ -87,6 +87,9 @@ func (a *App) Capacity(ctx context.Context, p principal.Principal, firmID, membe
 func (a *App) SetCapacity(ctx context.Context, p principal.Principal, firmID, memberID string, minutes int, etag string) (domain.Capacity, error) {
 	var c domain.Capacity
 	err := a.inFirm(ctx, p, firmID, func(q *store.Queries) error {
+		if err := requireMembers(ctx, q, memberRef{"capacity.name", memberID}); err != nil {
+			return err
+		}
 		var err error
 		if c, err = q.Capacity(ctx, memberID); err != nil {
 			return err

@@ -143,3 +143,36 @@ func TestCSVExportGuardsFormulasAndImportsBackTheSame(t *testing.T) {
 		t.Errorf("round trip changed the client:\n got %+v\nwant %+v", back, orig)
 	}
 }
+
+// FuzzParseClientCSV feeds arbitrary files to the import: it never panics, answers
+// either rows or problems, names every problem's cell as rows[<line>][.<column>] (or
+// "rows" for the count of those not shown), and never returns more rows than allowed.
+func FuzzParseClientCSV(f *testing.F) {
+	f.Add("display_name,tax_id,tags\nAcme,123-45-6789,a;b\n")
+	f.Add("\ufeffdisplay_name,custom.fee,custom.vip\n\"Quote \"\"d\"\"\",12.5,true\n")
+	f.Add("display_name\n\"unterminated\n")
+	f.Add("display_name,kind\nA\nB,KIND_PERSON,extra\n")
+	f.Add("display_name,custom.nope,display_name\n")
+	f.Add("display_name,external_id\nA,x\nB,x\n")
+	f.Add("'=cmd|' /C calc'!A0,display_name\n=1+1,@SUM(A1)\n")
+	f.Add("")
+	f.Fuzz(func(t *testing.T, data string) {
+		rows, problems := ParseClientCSV(data, csvFirm, csvDefs)
+		if (len(rows) == 0) == (len(problems) == 0) {
+			t.Fatalf("%d rows and %d problems: want exactly one of them", len(rows), len(problems))
+		}
+		if len(rows) > MaxImportRows || len(problems) > MaxImportProblems+1 {
+			t.Fatalf("%d rows, %d problems: over the limits", len(rows), len(problems))
+		}
+		for _, p := range problems {
+			if p.Field != "rows" && !strings.HasPrefix(p.Field, "rows[") || p.Rule == "" || p.Description == "" {
+				t.Fatalf("problem %+v does not name its cell and rule", p)
+			}
+		}
+		for _, r := range rows {
+			if r.Line < 2 || r.Client.DisplayName == "" {
+				t.Fatalf("row %+v: before the header or without a name", r)
+			}
+		}
+	})
+}

@@ -28,3 +28,15 @@ type Capacity struct {
 	WeeklyMinutes int
 	Version       int64
 }
+
+// Membership is what workflow knows of a member id from identity's events.
+type Membership int
+
+const (
+	// MembershipUnknown: no event about the id has arrived (yet).
+	MembershipUnknown Membership = iota
+	// MembershipActive: the member joined the firm and was not removed.
+	MembershipActive
+	// MembershipRemoved: the member left the firm; identity never reuses the id.
+	MembershipRemoved
+)

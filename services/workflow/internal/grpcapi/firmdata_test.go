@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -16,6 +17,7 @@ import (
 	"github.com/firmflow/firmflow/pkg/fieldcrypt"
 	"github.com/firmflow/firmflow/pkg/firmdata/firmdatatest"
 	lifecyclev1 "github.com/firmflow/firmflow/pkg/gen/firmflow/lifecycle/v1"
+	"github.com/firmflow/firmflow/pkg/inbox"
 	"github.com/firmflow/firmflow/pkg/keystore"
 	"github.com/firmflow/firmflow/pkg/keystore/keystoretest"
 	"github.com/firmflow/firmflow/pkg/pg/pgtest"
@@ -54,6 +56,10 @@ func (f firmDataFixture) seed(t *testing.T, firm, label string) domain.Sensitive
 	t.Helper()
 	ctx := context.Background()
 	owner := principal.Principal{Kind: principal.KindUser, FirmID: firm, UserID: uuid.NewString(), Role: principal.RoleOwner}
+	joined := inbox.Message{EventID: uuid.NewString(), FirmID: firm, Subject: "firmflow.identity.member_joined", OccurredAt: time.Now()}
+	if err := f.app.MemberJoined(ctx, joined, owner.UserID); err != nil { // a members row and an inbox row
+		t.Fatal(err)
+	}
 	sensitive := domain.Sensitive{TaxID: "TAX-" + label, BankAccount: "ACCT-" + label, BankRouting: "RT-" + label, Notes: "notes of " + label}
 	c, err := f.app.CreateClient(ctx, owner, firm, domain.Client{DisplayName: "Client " + label, Tags: []string{"vip"},
 		Assignees: []string{owner.UserID}, Sensitive: sensitive}, "req-"+label)

@@ -44,7 +44,8 @@ var exportEntities = []firmdata.Entity{
 }
 
 // firmTables: not exported are client_tags and client_assignees (copies of
-// clients.tags and clients.assignees kept by a trigger for filtering), the blind
+// clients.tags and clients.assignees kept by a trigger for filtering), members (a
+// copy of identity's, which its own export holds), the blind
 // index of tax ids (a keyed digest, not data), create_requests (retry bookkeeping)
 // and queued events; every table is deleted.
 var firmTables = firmdata.Tables{Export: exportEntities, Delete: firmDeletes}
@@ -84,6 +85,7 @@ var firmDeletes = []firmdata.TableDelete{
 	{Table: "client_assignees", SQL: "delete from client_assignees where firm_id = $1"},
 	{Table: "clients", SQL: "delete from clients where firm_id = $1"},
 	{Table: "member_capacities", SQL: "delete from member_capacities where firm_id = $1"},
+	{Table: "members", SQL: "delete from members where firm_id = $1"},
 	{Table: "permissions", SQL: "delete from permissions where firm_id = $1"},
 	{Table: "create_requests", SQL: "delete from create_requests where firm_id = $1"},
 }

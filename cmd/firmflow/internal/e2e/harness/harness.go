@@ -1,6 +1,7 @@
 // Package harness runs the whole system for tests and benchmarks that drive it over
 // HTTPS as the single-page app and a CRM integration do: real PostgreSQL, embedded
-// NATS, stripe-mock, every service on its own port with mutual TLS, the gateway as
+// NATS, a Stripe that keeps state (stripefake in front of stripe-mock), every service
+// on its own port with mutual TLS, the gateway as
 // the only door. The end-to-end tests share one System per package (each test isolated
 // by its own firm); the load benchmark boots its own.
 package harness
@@ -27,6 +28,7 @@ import (
 	"github.com/firmflow/firmflow/cmd/firmflow/internal/stack"
 	"github.com/firmflow/firmflow/pkg/pg"
 	"github.com/firmflow/firmflow/pkg/pg/pgtest"
+	"github.com/firmflow/firmflow/services/billing/stripefake"
 	"github.com/firmflow/firmflow/services/billing/stripetest"
 	gateway "github.com/firmflow/firmflow/services/gateway/server"
 )
@@ -74,7 +76,8 @@ type System struct {
 	NATS  string
 	// Logs holds every service's logs at debug level (unless Options.Logger was set).
 	Logs *Logs
-	// Stripe is what billing talks to: stripe-mock behind a recording proxy.
+	// Stripe is what billing talks to: a recording proxy to stripefake, which keeps
+	// the state of what billing made, in front of stripe-mock.
 	Stripe *stripetest.Stripe
 
 	stop func() error
@@ -113,7 +116,7 @@ func Boot(opts Options) (_ *System, err error) {
 		}
 		undo = append(undo, func() error { return os.RemoveAll(dataDir) })
 	}
-	stripe, stopStripe, err := stripetest.Start()
+	stripe, stopStripe, err := stripetest.StartFake()
 	if err != nil {
 		return nil, fmt.Errorf("stripe-mock: %w", err)
 	}
@@ -159,6 +162,8 @@ func Boot(opts Options) (_ *System, err error) {
 	}
 	sys.CA = x509.NewCertPool()
 	sys.CA.AppendCertsFromPEM(pem)
+	// Stripe's events reach billing through the gateway, as Stripe's servers send them.
+	stripe.Fake.DeliverTo(sys.URL+"/v1/billing/stripe/webhook", StripeWebhookSecret, stripefake.TrustingClient(s.Material.PKI.CAFile))
 	readyCtx, readyCancel := context.WithTimeout(ctx, 60*time.Second)
 	defer readyCancel()
 	if err := stack.WaitReady(readyCtx, func(ctx context.Context) error {

@@ -23,8 +23,10 @@ const (
 )
 
 // AccessEvent is one request through the gateway, successful or not, authenticated or
-// not. Published on firmflow.gateway.access before the response leaves the gateway;
-// the event id is its Nats-Msg-Id. It carries no body, no credential and no secret.
+// not. Made durable before the response leaves the gateway, inside an
+// AccessEventBatch; a follow-up saying a response was replaced by 503 is published
+// alone on firmflow.gateway.access, its event id as its Nats-Msg-Id. It carries no
+// body, no credential and no secret.
 type AccessEvent struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	EventId string                 `protobuf:"bytes,1,opt,name=event_id,json=eventId,proto3" json:"event_id,omitempty"`
@@ -209,6 +211,57 @@ func (x *AccessEvent) GetCategory() string {
 	return ""
 }
 
+// AccessEventBatch is the access events of requests answered together, published on
+// firmflow.gateway.access_batch. The gateway group-commits access events: the events
+// of every request that finished while the previous write was in flight go into one
+// durable JetStream write, and each of those responses leaves once it is
+// acknowledged. Each event keeps its own event_id, by which the audit log takes it
+// exactly once; the batch has an id of its own as its Nats-Msg-Id.
+type AccessEventBatch struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// In the order the requests finished.
+	Events        []*AccessEvent `protobuf:"bytes,1,rep,name=events,proto3" json:"events,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AccessEventBatch) Reset() {
+	*x = AccessEventBatch{}
+	mi := &file_firmflow_events_v1_audit_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AccessEventBatch) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AccessEventBatch) ProtoMessage() {}
+
+func (x *AccessEventBatch) ProtoReflect() protoreflect.Message {
+	mi := &file_firmflow_events_v1_audit_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AccessEventBatch.ProtoReflect.Descriptor instead.
+func (*AccessEventBatch) Descriptor() ([]byte, []int) {
+	return file_firmflow_events_v1_audit_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *AccessEventBatch) GetEvents() []*AccessEvent {
+	if x != nil {
+		return x.Events
+	}
+	return nil
+}
+
 var File_firmflow_events_v1_audit_proto protoreflect.FileDescriptor
 
 const file_firmflow_events_v1_audit_proto_rawDesc = "" +
@@ -238,7 +291,9 @@ const file_firmflow_events_v1_audit_proto_rawDesc = "" +
 	"request_id\x18\x0e \x01(\tR\trequestId\x12\x19\n" +
 	"\btrace_id\x18\x0f \x01(\tR\atraceId\x12.\n" +
 	"\x04time\x18\x10 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x1a\n" +
-	"\bcategory\x18\x11 \x01(\tR\bcategoryBBZ@github.com/firmflow/firmflow/pkg/gen/firmflow/events/v1;eventsv1b\x06proto3"
+	"\bcategory\x18\x11 \x01(\tR\bcategory\"K\n" +
+	"\x10AccessEventBatch\x127\n" +
+	"\x06events\x18\x01 \x03(\v2\x1f.firmflow.events.v1.AccessEventR\x06eventsBBZ@github.com/firmflow/firmflow/pkg/gen/firmflow/events/v1;eventsv1b\x06proto3"
 
 var (
 	file_firmflow_events_v1_audit_proto_rawDescOnce sync.Once
@@ -252,18 +307,20 @@ func file_firmflow_events_v1_audit_proto_rawDescGZIP() []byte {
 	return file_firmflow_events_v1_audit_proto_rawDescData
 }
 
-var file_firmflow_events_v1_audit_proto_msgTypes = make([]protoimpl.MessageInfo, 1)
+var file_firmflow_events_v1_audit_proto_msgTypes = make([]protoimpl.MessageInfo, 2)
 var file_firmflow_events_v1_audit_proto_goTypes = []any{
 	(*AccessEvent)(nil),           // 0: firmflow.events.v1.AccessEvent
-	(*timestamppb.Timestamp)(nil), // 1: google.protobuf.Timestamp
+	(*AccessEventBatch)(nil),      // 1: firmflow.events.v1.AccessEventBatch
+	(*timestamppb.Timestamp)(nil), // 2: google.protobuf.Timestamp
 }
 var file_firmflow_events_v1_audit_proto_depIdxs = []int32{
-	1, // 0: firmflow.events.v1.AccessEvent.time:type_name -> google.protobuf.Timestamp
-	1, // [1:1] is the sub-list for method output_type
-	1, // [1:1] is the sub-list for method input_type
-	1, // [1:1] is the sub-list for extension type_name
-	1, // [1:1] is the sub-list for extension extendee
-	0, // [0:1] is the sub-list for field type_name
+	2, // 0: firmflow.events.v1.AccessEvent.time:type_name -> google.protobuf.Timestamp
+	0, // 1: firmflow.events.v1.AccessEventBatch.events:type_name -> firmflow.events.v1.AccessEvent
+	2, // [2:2] is the sub-list for method output_type
+	2, // [2:2] is the sub-list for method input_type
+	2, // [2:2] is the sub-list for extension type_name
+	2, // [2:2] is the sub-list for extension extendee
+	0, // [0:2] is the sub-list for field type_name
 }
 
 func init() { file_firmflow_events_v1_audit_proto_init() }
@@ -277,7 +334,7 @@ func file_firmflow_events_v1_audit_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_firmflow_events_v1_audit_proto_rawDesc), len(file_firmflow_events_v1_audit_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   1,
+			NumMessages:   2,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

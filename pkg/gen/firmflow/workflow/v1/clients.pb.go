@@ -318,7 +318,8 @@ type Client struct {
 	// Free text; line breaks and tabs allowed.
 	Description string         `protobuf:"bytes,4,opt,name=description,proto3" json:"description,omitempty"`
 	Priority    ClientPriority `protobuf:"varint,5,opt,name=priority,proto3,enum=firmflow.workflow.v1.ClientPriority" json:"priority,omitempty"`
-	// Members responsible for the client: firms/{firm}/members/{member}.
+	// Members responsible for the client: firms/{firm}/members/{member}, each a member
+	// of the firm (else INVALID_ARGUMENT); a member who leaves the firm is taken off.
 	Assignees []string `protobuf:"bytes,6,rep,name=assignees,proto3" json:"assignees,omitempty"`
 	// Services the firm provides to the client, e.g. "bookkeeping", "1040".
 	Services []string `protobuf:"bytes,7,rep,name=services,proto3" json:"services,omitempty"`

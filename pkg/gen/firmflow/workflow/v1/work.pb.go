@@ -425,7 +425,8 @@ type TemplateTask struct {
 	Anchor DueAnchor `protobuf:"varint,4,opt,name=anchor,proto3,enum=firmflow.workflow.v1.DueAnchor" json:"anchor,omitempty"`
 	// Days from the anchor, -3660 to 3660.
 	OffsetDays int32 `protobuf:"varint,5,opt,name=offset_days,json=offsetDays,proto3" json:"offset_days,omitempty"`
-	// firms/{firm}/members/{member}; empty: the project's assignee.
+	// firms/{firm}/members/{member}, a member of the firm (else INVALID_ARGUMENT);
+	// empty: the project's assignee. Left out of projects made after the member left.
 	Assignee        string `protobuf:"bytes,6,opt,name=assignee,proto3" json:"assignee,omitempty"`
 	EstimateMinutes int32  `protobuf:"varint,7,opt,name=estimate_minutes,json=estimateMinutes,proto3" json:"estimate_minutes,omitempty"`
 	// Checklist items, in order.
@@ -1087,7 +1088,8 @@ type Project struct {
 	DueDate string `protobuf:"bytes,7,opt,name=due_date,json=dueDate,proto3" json:"due_date,omitempty"`
 	// The statutory deadline, when there is one.
 	DeadlineDate string `protobuf:"bytes,8,opt,name=deadline_date,json=deadlineDate,proto3" json:"deadline_date,omitempty"`
-	// firms/{firm}/members/{member}
+	// firms/{firm}/members/{member}, a member of the firm (else INVALID_ARGUMENT);
+	// cleared while the project is open when the member leaves the firm.
 	Assignee      string   `protobuf:"bytes,9,opt,name=assignee,proto3" json:"assignee,omitempty"`
 	BudgetMinutes int32    `protobuf:"varint,10,opt,name=budget_minutes,json=budgetMinutes,proto3" json:"budget_minutes,omitempty"`
 	Tags          []string `protobuf:"bytes,11,rep,name=tags,proto3" json:"tags,omitempty"`
@@ -1737,7 +1739,8 @@ type Task struct {
 	Description string     `protobuf:"bytes,3,opt,name=description,proto3" json:"description,omitempty"`
 	Role        string     `protobuf:"bytes,4,opt,name=role,proto3" json:"role,omitempty"`
 	Status      TaskStatus `protobuf:"varint,5,opt,name=status,proto3,enum=firmflow.workflow.v1.TaskStatus" json:"status,omitempty"`
-	// firms/{firm}/members/{member}
+	// firms/{firm}/members/{member}, a member of the firm (else INVALID_ARGUMENT);
+	// cleared while the task is open when the member leaves the firm.
 	Assignee        string `protobuf:"bytes,6,opt,name=assignee,proto3" json:"assignee,omitempty"`
 	DueDate         string `protobuf:"bytes,7,opt,name=due_date,json=dueDate,proto3" json:"due_date,omitempty"`
 	EstimateMinutes int32  `protobuf:"varint,8,opt,name=estimate_minutes,json=estimateMinutes,proto3" json:"estimate_minutes,omitempty"`
@@ -2404,7 +2407,8 @@ type Series struct {
 	Client string `protobuf:"bytes,3,opt,name=client,proto3" json:"client,omitempty"`
 	// firms/{firm}/templates/{template}; required on create.
 	Template string `protobuf:"bytes,4,opt,name=template,proto3" json:"template,omitempty"`
-	// firms/{firm}/members/{member}, given to each project.
+	// firms/{firm}/members/{member}, given to each project; a member of the firm (else
+	// INVALID_ARGUMENT), cleared when the member leaves the firm.
 	Assignee string `protobuf:"bytes,5,opt,name=assignee,proto3" json:"assignee,omitempty"`
 	// Each project's budget; 0 takes the template's.
 	BudgetMinutes int32     `protobuf:"varint,6,opt,name=budget_minutes,json=budgetMinutes,proto3" json:"budget_minutes,omitempty"`
@@ -3368,7 +3372,8 @@ func (x *GetMyWorkRequest) GetPageToken() string {
 // How many minutes a week a member can work.
 type MemberCapacity struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// firms/{firm}/capacities/{member}
+	// firms/{firm}/capacities/{member}; setting the capacity of anyone but a member of
+	// the firm is INVALID_ARGUMENT. It returns to the default when the member leaves.
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	// 0 to 10080 (a whole week).
 	WeeklyMinutes int32  `protobuf:"varint,2,opt,name=weekly_minutes,json=weeklyMinutes,proto3" json:"weekly_minutes,omitempty"`

@@ -1,0 +1,135 @@
+package loadbench
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"strings"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	vegeta "github.com/tsenart/vegeta/v12/lib"
+)
+
+// The open-loop runs: requests sent at a fixed rate whatever the answers take.
+var openLoopRates = []int{100, 250, 500, 1000}
+
+const (
+	openLoopFor     = 5 * time.Second
+	openLoopTimeout = 5 * time.Second // a request past it counts as an error
+)
+
+// openLoop sends rate requests a second for d, each in its own goroutine, paced by
+// vegeta's constant pacer, and returns vegeta's metrics of the run. Each latency is
+// counted from when the request was due rather than when it was sent, so a stalled
+// generator or server shows in the latencies instead of slowing the load down
+// (coordinated omission). It returns once every request has finished or timed out.
+func openLoop(rate int, d time.Duration, do func(context.Context) error) vegeta.Metrics {
+	pacer := vegeta.ConstantPacer{Freq: rate, Per: time.Second}
+	var (
+		mu      sync.Mutex
+		metrics vegeta.Metrics
+		wg      sync.WaitGroup
+	)
+	start := time.Now()
+	for hits := uint64(0); ; hits++ {
+		elapsed := time.Since(start)
+		if elapsed >= d {
+			break
+		}
+		wait, stop := pacer.Pace(elapsed, hits)
+		if stop {
+			break
+		}
+		due := time.Now().Add(wait)
+		time.Sleep(wait)
+		wg.Go(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), openLoopTimeout)
+			err := do(ctx)
+			cancel()
+			r := vegeta.Result{Timestamp: due, Latency: time.Since(due), Code: 200}
+			if err != nil {
+				r.Code, r.Error = 0, err.Error()
+			}
+			mu.Lock()
+			metrics.Add(&r)
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	metrics.Close()
+	return metrics
+}
+
+// firstError is the first error of a run, for the log, or "".
+func firstError(m vegeta.Metrics) string {
+	if len(m.Errors) == 0 {
+		return ""
+	}
+	// The URL before the status says little; the reason after it says why.
+	first := m.Errors[0]
+	if i := strings.Index(first, ": status "); i >= 0 {
+		first = first[i+2:]
+	}
+	return " (first: " + strings.ReplaceAll(fmt.Sprintf("%.200s", first), "\n", " ") + ")"
+}
+
+// summary collects the figures of a `make bench` run for the table printed at its end.
+type summary struct {
+	saturated []saturation
+	fixed     []fixedRate
+}
+
+type saturation struct {
+	scenario string
+	results  [3]result // full, grpc, baseline
+}
+
+type fixedRate struct {
+	scenario, path string
+	rate           int
+	m              vegeta.Metrics
+}
+
+// print writes the summary: throughput at saturation of each path with its ratio to
+// the baseline, then the latencies at each fixed rate.
+func (s *summary) print(out io.Writer) {
+	if len(s.saturated) == 0 && len(s.fixed) == 0 {
+		return
+	}
+	host, _ := os.Hostname()
+	fmt.Fprintf(out, "\nloadbench summary (%s, %d CPUs, %s/%s, GOMAXPROCS %d, host %s)\n",
+		cpuModel(), runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.GOMAXPROCS(0), host)
+	w := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(w, "saturated (%d in flight)\tfull req/s\tgRPC req/s\tbaseline req/s\tfull/baseline\tgRPC/baseline\t\n", concurrency)
+	for _, sat := range s.saturated {
+		f, g, b := sat.results[0].rps(), sat.results[1].rps(), sat.results[2].rps()
+		fmt.Fprintf(w, "%s\t%.0f\t%.0f\t%.0f\t%.2f\t%.2f\t\n", sat.scenario, f, g, b, f/b, g/b)
+	}
+	w.Flush()
+	fmt.Fprintln(out)
+	w = tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(w, "open loop\tpath\toffered req/s\tanswered req/s\tp50 ms\tp99 ms\tp99.9 ms\terrors %%\t\n")
+	for _, f := range s.fixed {
+		fmt.Fprintf(w, "%s\t%s\t%d\t%.0f\t%.1f\t%.1f\t%.1f\t%.1f\t\n", f.scenario, f.path, f.rate, f.m.Throughput,
+			ms(f.m.Latencies.P50), ms(f.m.Latencies.P99), ms(f.m.Latencies.Quantile(0.999)), 100*(1-f.m.Success))
+	}
+	w.Flush()
+}
+
+// cpuModel names the processor, from /proc/cpuinfo where there is one.
+func cpuModel() string {
+	raw, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return "unknown CPU"
+	}
+	for line := range strings.Lines(string(raw)) {
+		if name, ok := strings.CutPrefix(line, "model name"); ok {
+			return strings.TrimSpace(strings.TrimLeft(name, " \t:"))
+		}
+	}
+	return "unknown CPU"
+}
