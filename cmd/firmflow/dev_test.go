@@ -115,6 +115,7 @@ func startDev(t *testing.T, env map[string]string) *devRun {
 	for !strings.Contains(out.String(), "Stop with Ctrl-C") {
 		select {
 		case err := <-done:
+			stopped = true
 			t.Fatalf("dev ended before serving: %v\n%s", err, logs.String())
 		case <-time.After(50 * time.Millisecond):
 		}
