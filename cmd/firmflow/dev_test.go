@@ -205,7 +205,7 @@ func TestDevHonoursTheEnvironment(t *testing.T) {
 	if d.admin["lifecycle"] != "off" {
 		t.Errorf("lifecycle's admin port is %q with FIRMFLOW_LIFECYCLE_ADMIN_ADDR=off", d.admin["lifecycle"])
 	}
-	for _, want := range []string{"NATS", "stripe-mock", "https://localhost:"} {
+	for _, want := range []string{"NATS", "Stripe", "https://localhost:"} {
 		if !strings.Contains(d.banner, want) {
 			t.Errorf("banner lacks %s:\n%s", want, d.banner)
 		}
