@@ -5,18 +5,24 @@ BIN := $(CURDIR)/.bin
 PACKAGES = $(shell go list -m -f '{{.Dir}}/...')
 GO_TEST_FLAGS ?= -count=1 -timeout 20m
 
-.PHONY: run test gen check-gen lint bench fuzz tools fmt
+.PHONY: run test gen check-gen lint bench fuzz tools fmt backup-drill
 
-## run: start every service in one process (PostgreSQL must be running; NATS is embedded unless FIRMFLOW_NATS_URL is set)
+## run: start every service in one process (PostgreSQL must be running; NATS is embedded unless FIRMFLOW_NATS_URL is set; Mailpit catches the mail)
 run: tools
-	FIRMFLOW_STRIPE_MOCK=$(BIN)/stripe-mock go run ./cmd/firmflow dev
+	FIRMFLOW_STRIPE_MOCK=$(BIN)/stripe-mock FIRMFLOW_MAILPIT=$(BIN)/mailpit go run ./cmd/firmflow dev
 
 ## test: every unit, integration and end-to-end test; billing's run against the pinned stripe-mock
 test: tools
 	FIRMFLOW_STRIPE_MOCK=$(BIN)/stripe-mock go test $(GO_TEST_FLAGS) $(PACKAGES)
 
-## tools: build the tools pinned in tools/go.mod (buf, the protoc plugins, staticcheck, stripe-mock) into .bin/
-TOOLS := $(addprefix $(BIN)/,buf protoc-gen-go protoc-gen-go-grpc protoc-gen-grpc-gateway protoc-gen-openapiv2 staticcheck stripe-mock)
+## backup-drill: back up a private PostgreSQL cluster running the system (pgBackRest, encrypted repository),
+## restore it to a random point in time and check it; sets up and tears down everything it uses
+backup-drill: tools
+	FIRMFLOW_STRIPE_MOCK=$(BIN)/stripe-mock go run ./cmd/firmflow backup drill --private \
+	  --record .data/backup/last-drill.json --metrics .data/backup/firmflow_backup.prom
+
+## tools: build the tools pinned in tools/go.mod (buf, the protoc plugins, staticcheck, stripe-mock, mailpit) into .bin/
+TOOLS := $(addprefix $(BIN)/,buf protoc-gen-go protoc-gen-go-grpc protoc-gen-grpc-gateway protoc-gen-openapiv2 staticcheck stripe-mock mailpit)
 tools: $(TOOLS)
 $(TOOLS) &: tools/go.mod tools/go.sum
 	cd tools && GOWORK=off go build -o $(BIN)/ tool
@@ -34,7 +40,7 @@ check-gen: gen
 
 ## lint: gofmt, buf lint, buf breaking against the previous commit (BREAKING_AGAINST), go vet, staticcheck
 lint: tools
-	@unformatted=$$(gofmt -l cmd pkg services tools | grep -v '^pkg/gen/'); \
+	@unformatted=$$(gofmt -l cmd deploy pkg services tools | grep -v '^pkg/gen/'); \
 	  test -z "$$unformatted" || { echo "not gofmt-ed (run make fmt):" >&2; echo "$$unformatted" >&2; exit 1; }
 	$(BIN)/buf lint
 	BUF=$(BIN)/buf .ci/breaking
@@ -60,4 +66,4 @@ fuzz: tools
 	done
 
 fmt:
-	@files=$$(gofmt -l cmd pkg services tools | grep -v '^pkg/gen/'); test -z "$$files" || gofmt -w $$files
+	@files=$$(gofmt -l cmd deploy pkg services tools | grep -v '^pkg/gen/'); test -z "$$files" || gofmt -w $$files

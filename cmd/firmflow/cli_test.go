@@ -46,7 +46,7 @@ func TestEveryCommandHasHelp(t *testing.T) {
 			t.Errorf("help %s differs from %s --help:\n%s", c.name, c.name, viaHelp.String())
 		}
 	}
-	for _, group := range []string{"staff", "audit", "lifecycle"} {
+	for _, group := range []string{"staff", "audit", "lifecycle", "backup", "dr"} {
 		var out bytes.Buffer
 		if code, _ := runCLI(t, &out, group, "--help"); code != 0 || !strings.Contains(out.String(), group+" ") {
 			t.Errorf("%s --help: exit %d\n%s", group, code, out.String())
@@ -67,6 +67,11 @@ func TestBadCommandLinesExit2WithUsageAndStartNothing(t *testing.T) {
 		{[]string{"staff", "promote"}, `unknown command "promote"`},
 		{[]string{"staff", "create", "only@one.example"}, "want 2 arguments"},
 		{[]string{"lifecycle", "verify-certificate"}, "want one FILE"},
+		{[]string{"provision", "extra"}, `unexpected argument "extra"`},
+		{[]string{"backup", "drill"}, "--cipher-pass-file is required"},
+		{[]string{"backup", "drill", "--private", "extra"}, `unexpected argument "extra"`},
+		{[]string{"dr"}, "which command?"},
+		{[]string{"dr", "drill"}, "--private is required"},
 		{[]string{"help", "nothing"}, `unknown command "nothing"`},
 	}
 	for _, c := range cases {

@@ -63,11 +63,11 @@ func startDev(t *testing.T, env map[string]string) *devRun {
 	_, _ = rand.Read(suffix)
 	prefix := "test_dev_" + hex.EncodeToString(suffix) + "_"
 	base := map[string]string{
-		"FIRMFLOW_DATABASE_URL":        pgtest.AdminURL(),
-		"FIRMFLOW_DEV_DATABASE_PREFIX": prefix,
-		"FIRMFLOW_DATA_DIR":            t.TempDir(),
-		"FIRMFLOW_DEV_NATS_PORT":       "-1",
-		"FIRMFLOW_NATS_URL":            "",
+		"FIRMFLOW_DATABASE_URL":    pgtest.AdminURL(),
+		"FIRMFLOW_DATABASE_PREFIX": prefix,
+		"FIRMFLOW_DATA_DIR":        t.TempDir(),
+		"FIRMFLOW_DEV_NATS_PORT":   "-1",
+		"FIRMFLOW_NATS_URL":        "",
 		// Not 127.0.0.1: dev starts no stripe-mock of its own for the test.
 		"FIRMFLOW_STRIPE_API_URL": "http://localhost:9",
 	}

@@ -1,14 +1,17 @@
 // Command firmflow is the developer and operator CLI: `firmflow help` lists its
-// commands (dev, init, staff, audit verify, lifecycle verify-certificate, version).
+// commands (dev, init, provision, staff, audit verify, lifecycle
+// verify-certificate, backup drill, dr drill, version).
 package main
 
 import (
+	"cmp"
 	"context"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"text/tabwriter"
 
 	"github.com/firmflow/firmflow/cmd/firmflow/internal/stack"
@@ -23,8 +26,12 @@ type devConfig struct {
 	// DatabaseURL connects as a PostgreSQL superuser; dev creates each service's
 	// database (<prefix><service>) and roles (<service>_owner, <service>_app).
 	DatabaseURL string `env:"FIRMFLOW_DATABASE_URL" envDefault:"postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"`
-	// DatabasePrefix names the databases: firmflow_identity, firmflow_workflow, ...
-	DatabasePrefix string `env:"FIRMFLOW_DEV_DATABASE_PREFIX" envDefault:"firmflow_"`
+	// DatabasePrefix names each service's database: prefix + service (firmflow_identity,
+	// firmflow_workflow, ...), for `firmflow dev` and `firmflow provision` alike.
+	DatabasePrefix string `env:"FIRMFLOW_DATABASE_PREFIX" envDefault:"firmflow_"`
+	// ProvisionOnly limits `firmflow provision` to some databases (service names,
+	// "keys" for the key store), for a deployment with several PostgreSQL clusters.
+	ProvisionOnly []string `env:"FIRMFLOW_PROVISION_ONLY" envSeparator:","`
 	// DataDir keeps TLS material, keys and the embedded NATS store.
 	DataDir string `env:"FIRMFLOW_DATA_DIR" envDefault:".data"`
 	// NATSURL points at an external NATS with JetStream; empty embeds one.
@@ -97,6 +104,29 @@ checkpoint signing key, lifecycle's certificate signing key and export key.`,
 			},
 		},
 		{
+			name: "provision", summary: "create every database and role the system needs (a deployment's init step)",
+			about: `Creates, as FIRMFLOW_DATABASE_URL's administrator, each service's database
+(FIRMFLOW_DATABASE_PREFIX + service) with its owner and runtime roles, audit's
+retention role, and the key store with its own roles; what exists is left as it
+is. FIRMFLOW_PROVISION_ONLY (service names and "keys", comma-separated) limits it
+to a share of the databases, for a deployment that spreads them over several
+PostgreSQL clusters. 'firmflow dev' runs the same step at start.`,
+			setup: func(_ *flag.FlagSet, s *streams) func(context.Context, []string) error {
+				cfg, err := loadDevConfig()
+				return func(_ context.Context, args []string) error {
+					if err != nil {
+						return err
+					}
+					if len(args) > 0 {
+						return usagef("unexpected argument %q", args[0])
+					}
+					return process.Run("firmflow", func(ctx context.Context, _ process.Env) error {
+						return provision(ctx, cfg, s.stdout)
+					})
+				}
+			},
+		},
+		{
 			name: "staff create", args: "EMAIL DISPLAY_NAME", summary: "create a staff (support) account, as an operator",
 			about: `Creates a staff account through identity's StaffAdminService with the operator
 certificate (FIRMFLOW_OPERATOR_TLS_CERT and _KEY, or the development one under the
@@ -127,6 +157,16 @@ checkpoint. Exits 1 when it does not verify.`,
 lifecycle's public key and prints what it certifies. Exits 1 when any byte was
 changed or another key signed it.`,
 			setup: verifySetup("lifecycle's certificate public key (PEM, lifecycle.pub)", verifyCertificate),
+		},
+		{
+			name: "backup drill", summary: "restore the backups to a point in time and check them",
+			about: backupDrillAbout,
+			setup: backupDrillSetup,
+		},
+		{
+			name: "dr drill", summary: "rebuild a private system from its backups and secrets",
+			about: drDrillAbout,
+			setup: drDrillSetup,
 		},
 		{
 			name: "version", summary: "print the version",
@@ -185,25 +225,44 @@ func verifySetup(keyHelp string, verify func(file, publicKey string, out io.Writ
 	}
 }
 
+// provision is `firmflow provision`: every database and role the system needs (or
+// FIRMFLOW_PROVISION_ONLY's share), as FIRMFLOW_DATABASE_URL's administrator.
+func provision(ctx context.Context, cfg devConfig, out io.Writer) error {
+	databases, err := stack.Provision(ctx, cfg.DatabaseURL, cfg.DatabasePrefix, cfg.ProvisionOnly...)
+	if err != nil {
+		return err
+	}
+	for _, svc := range append(slices.Clone(stack.Databases), stack.KeyStore) {
+		if name, ok := databases[svc]; ok {
+			fmt.Fprintf(out, "%-10s %s\n", svc, name)
+		}
+	}
+	return nil
+}
+
 func dev(ctx context.Context, env process.Env, cfg devConfig, s *streams) error {
+	// Mailpit and the development Stripe stop after the stack, so no service loses
+	// them while it drains.
+	sinkCtx, stopMailpit := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopMailpit()
+	smtpAddr, mailUI := startMailpit(sinkCtx, cfg.DataDir, env.Logger)
 	st, err := stack.Start(ctx, stack.Options{
 		AdminDatabaseURL: cfg.DatabaseURL, DatabasePrefix: cfg.DatabasePrefix, DataDir: cfg.DataDir,
 		NATSURL: cfg.NATSURL, NATSPort: cfg.NATSPort, StripeAPIURL: cfg.StripeAPIURL,
-		Logger: env.Logger, Telemetry: env.Telemetry,
+		IdentityTuning: devMail(smtpAddr),
+		Logger:         env.Logger, Telemetry: env.Telemetry,
 	})
 	if err != nil {
 		return err
 	}
-	// The development Stripe stops after the stack, so billing never loses it
-	// mid-request while it drains.
 	stripeURL, stopStripe := startStripeFake(cfg, st, env.Logger)
 	defer stopStripe()
-	printBanner(s, st, stripeURL)
+	printBanner(s, st, stripeURL, mailUI)
 	return st.Run(ctx)
 }
 
 // printBanner tells the developer where everything is.
-func printBanner(s *streams, st *stack.Stack, stripeURL string) {
+func printBanner(s *streams, st *stack.Stack, stripeURL, mailUI string) {
 	ca, _ := filepath.Abs(st.Material.PKI.CAFile)
 	tw := tabwriter.NewWriter(s.stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "\nfirmflow is running\n")
@@ -213,6 +272,7 @@ func printBanner(s *streams, st *stack.Stack, stripeURL string) {
 		stripeURL = "not running (billing waits for Stripe)"
 	}
 	fmt.Fprintf(tw, "  Stripe\t%s\n", stripeURL)
+	fmt.Fprintf(tw, "  mail\t%s\n", cmp.Or(mailUI, "off: Mailpit is not installed (make tools), invitation tokens go back to the inviter"))
 	fmt.Fprintf(tw, "  CA\t%s\n", ca)
 	fmt.Fprintf(tw, "\n  service\tgRPC (mTLS)\tadmin (/metrics /healthz /readyz)\n")
 	for _, name := range stack.Services {

@@ -6,6 +6,7 @@ package natsx
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -75,8 +76,20 @@ func Connect(url, name string, extra ...nats.Option) (*nats.Conn, jetstream.JetS
 }
 
 // EnsureStream creates the stream or brings an existing one to cfg, so every
-// service start declares its stream idempotently.
+// service start declares its stream idempotently. A cfg that leaves Replicas at
+// zero keeps an existing stream's replica count: replicas are the deployment's
+// choice (3 on a JetStream cluster, set once by an operator or a job, see
+// deploy/README.md), and a service restart must not take them back to 1.
 func EnsureStream(ctx context.Context, js jetstream.JetStream, cfg jetstream.StreamConfig) (jetstream.Stream, error) {
+	if cfg.Replicas == 0 {
+		existing, err := js.Stream(ctx, cfg.Name)
+		switch {
+		case err == nil:
+			cfg.Replicas = existing.CachedInfo().Config.Replicas
+		case !errors.Is(err, jetstream.ErrStreamNotFound):
+			return nil, fmt.Errorf("ensure stream %s: %w", cfg.Name, err)
+		}
+	}
 	s, err := js.CreateOrUpdateStream(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("ensure stream %s: %w", cfg.Name, err)

@@ -183,3 +183,63 @@ func connect(t *testing.T, url string) (*nats.Conn, jetstream.JetStream) {
 	t.Cleanup(nc.Close)
 	return nc, js
 }
+
+// replicaJS is a JetStream whose one stream runs at the replicas an operator gave it,
+// as on a cluster; it records the configuration a declaration asks for.
+type replicaJS struct {
+	jetstream.JetStream // only Stream and CreateOrUpdateStream are called
+	existing            *jetstream.StreamConfig
+	declared            []jetstream.StreamConfig
+}
+
+type cachedStream struct {
+	jetstream.Stream
+	info *jetstream.StreamInfo
+}
+
+func (s cachedStream) CachedInfo() *jetstream.StreamInfo { return s.info }
+
+func (j *replicaJS) Stream(_ context.Context, name string) (jetstream.Stream, error) {
+	if j.existing == nil || j.existing.Name != name {
+		return nil, jetstream.ErrStreamNotFound
+	}
+	return cachedStream{info: &jetstream.StreamInfo{Config: *j.existing}}, nil
+}
+
+func (j *replicaJS) CreateOrUpdateStream(_ context.Context, cfg jetstream.StreamConfig) (jetstream.Stream, error) {
+	j.declared = append(j.declared, cfg)
+	return cachedStream{info: &jetstream.StreamInfo{Config: cfg}}, nil
+}
+
+func TestEnsureStreamKeepsTheReplicasTheDeploymentChose(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	cfg := natsx.ServiceStream("workflow", false)
+
+	js := &replicaJS{}
+	if _, err := natsx.EnsureStream(ctx, js, cfg); err != nil {
+		t.Fatal(err)
+	}
+	if got := js.declared[0].Replicas; got != 0 {
+		t.Errorf("new stream declared with %d replicas, want the server's default (0)", got)
+	}
+
+	raised := cfg
+	raised.Replicas = 3
+	js = &replicaJS{existing: &raised}
+	if _, err := natsx.EnsureStream(ctx, js, cfg); err != nil {
+		t.Fatal(err)
+	}
+	if got := js.declared[0].Replicas; got != 3 {
+		t.Errorf("a restart declared the stream with %d replicas, want the 3 it runs at", got)
+	}
+
+	explicit := cfg
+	explicit.Replicas = 1
+	if _, err := natsx.EnsureStream(ctx, js, explicit); err != nil {
+		t.Fatal(err)
+	}
+	if got := js.declared[1].Replicas; got != 1 {
+		t.Errorf("an explicit replica count was replaced by %d", got)
+	}
+}

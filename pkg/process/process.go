@@ -67,16 +67,19 @@ func Run(name string, body func(ctx context.Context, env Env) error) error {
 	return body(ctx, Env{Logger: logger, Telemetry: tel})
 }
 
-// ServiceCommands are a service binary's two subcommands.
+// ServiceCommands are a service binary's subcommands.
 type ServiceCommands[C any] struct {
 	// Migrate applies the service's migrations as its owner role.
 	Migrate func(ctx context.Context, cfg C) error
 	// Serve runs the service until ctx ends.
 	Serve func(ctx context.Context, cfg C, env Env) error
+	// AdminAddr is where the configured admin listener is, which `healthcheck` asks.
+	AdminAddr func(cfg C) string
 }
 
-// Service is the main of every service binary: `<name> serve` (the default) or
-// `<name> migrate`, with C loaded from the environment.
+// Service is the main of every service binary: `<name> serve` (the default),
+// `<name> migrate` or `<name> healthcheck` (see Healthcheck), with C loaded from the
+// environment.
 func Service[C any](name string, cmds ServiceCommands[C]) {
 	command := "serve"
 	if len(os.Args) > 1 {
@@ -92,7 +95,9 @@ func Service[C any](name string, cmds ServiceCommands[C]) {
 			return cmds.Migrate(ctx, cfg)
 		case "serve":
 			return cmds.Serve(ctx, cfg, env)
+		case "healthcheck":
+			return Healthcheck(ctx, cmds.AdminAddr(cfg))
 		}
-		return fmt.Errorf("unknown command %q; use serve or migrate", command)
+		return fmt.Errorf("unknown command %q; use serve, migrate or healthcheck", command)
 	})
 }

@@ -54,6 +54,7 @@ func policyFrom(d *apiv1.Policy) Policy {
 		Staff:            d.GetStaff(),
 		NoSupport:        d.GetNoSupport(),
 		Created:          d.GetCreated(),
+		Accepted:         d.GetAccepted(),
 	}
 	for _, r := range d.GetRoles() {
 		switch r {

@@ -41,6 +41,8 @@ type Policy struct {
 	NoSupport bool
 	// Created marks methods that create a resource; the gateway answers them 201.
 	Created bool
+	// Accepted marks methods whose work happens afterwards; the gateway answers them 202.
+	Accepted bool
 }
 
 // Policies maps full method names ("/firmflow.identity.v1.IdentityService/GetFirm")

@@ -127,6 +127,23 @@ func Retention(ctx context.Context, cfg Config, now time.Time) ([]string, error)
 	return store.DropExpiredPartitions(ctx, cfg.RetentionURL, RetentionRole, now)
 }
 
+// VerifyChains checks every firm's chain in the database at databaseURL (an
+// administrator's connection: the restore drill's, on a restored copy) against the
+// checkpoints signed with the key whose public half is publicKeyFile.
+func VerifyChains(ctx context.Context, databaseURL, publicKeyFile string) ([]chain.Report, error) {
+	verifier, err := chain.LoadVerifier(publicKeyFile)
+	if err != nil {
+		return nil, err
+	}
+	db, err := pg.Open(ctx, databaseURL)
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	// Verifying only reads: no ingest pool, no signer.
+	return app.New(store.New(db, nil), nil, verifier).VerifyAll(ctx)
+}
+
 // Server is a running audit service.
 type Server struct {
 	rt       *svc.Runtime

@@ -40,11 +40,17 @@ func Main(m *testing.M) { Run(m.Run) }
 // does; its result is the exit code, after stripe-mock is stopped.
 func Run(run func() int) {
 	code := run()
+	Stop()
+	os.Exit(code)
+}
+
+// Stop stops the process's stripe-mock if it was started; a program that is not a
+// test binary (the backup drill's rehearsal) calls it before it exits.
+func Stop() {
 	if mock.cmd != nil {
 		_ = mock.cmd.Process.Kill()
 		_ = mock.cmd.Wait()
 	}
-	os.Exit(code)
 }
 
 // URL returns the base URL of the test binary's stripe-mock, starting it on first

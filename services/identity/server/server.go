@@ -3,14 +3,18 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"strings"
 	"time"
 
 	"github.com/firmflow/firmflow/pkg/config"
 	"github.com/firmflow/firmflow/pkg/keystore"
+	"github.com/firmflow/firmflow/pkg/mail"
 	"github.com/firmflow/firmflow/pkg/pg"
 	"github.com/firmflow/firmflow/pkg/principal"
 	"github.com/firmflow/firmflow/pkg/svc"
@@ -54,6 +58,26 @@ type Config struct {
 	// leaves the key store to whoever provisions it (`firmflow dev` does).
 	KeysMigrateURL string `env:"FIRMFLOW_KEYS_MIGRATE_URL"`
 
+	// SMTPAddr is the mail server (host:port) identity sends invitations and password
+	// emails through; empty turns email off, and invitation tokens then go back to
+	// the inviter. `firmflow dev` points it at Mailpit.
+	SMTPAddr string `env:"FIRMFLOW_SMTP_ADDR"`
+	// SMTPTLS is none (a sink on this machine only), starttls or tls (port 465).
+	SMTPTLS string `env:"FIRMFLOW_SMTP_TLS" envDefault:"starttls"`
+	// SMTPUsername and SMTPPassword authenticate to the mail server; both or neither.
+	SMTPUsername string `env:"FIRMFLOW_SMTP_USERNAME"`
+	SMTPPassword string `env:"FIRMFLOW_SMTP_PASSWORD"`
+	// MailFrom is the sender of every email; Message-IDs use its domain.
+	MailFrom string `env:"FIRMFLOW_MAIL_FROM" envDefault:"firmflow <no-reply@firmflow.localhost>"`
+	// PublicURL is where people reach firmflow, for the links in emails.
+	PublicURL string `env:"FIRMFLOW_PUBLIC_URL" envDefault:"https://127.0.0.1:8443"`
+	// MailRetryMin is the wait after a failed delivery, doubled per attempt up to an
+	// hour; MailAttempts is when the worker gives up on an email.
+	MailRetryMin time.Duration `env:"FIRMFLOW_MAIL_RETRY_MIN" envDefault:"5s"`
+	MailAttempts int           `env:"FIRMFLOW_MAIL_ATTEMPTS" envDefault:"30"`
+	// MailInterval is how often queued email and password reset requests are looked at.
+	MailInterval time.Duration `env:"FIRMFLOW_MAIL_INTERVAL" envDefault:"1s"`
+
 	SessionIdle     time.Duration `env:"FIRMFLOW_SESSION_IDLE" envDefault:"2h"`
 	SessionAbsolute time.Duration `env:"FIRMFLOW_SESSION_ABSOLUTE" envDefault:"12h"`
 
@@ -76,7 +100,21 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("%s must be set", name))
 		}
 	}
+	if c.SMTPAddr != "" {
+		if err := c.smtp().Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("FIRMFLOW_SMTP_*: %w", err))
+		}
+	}
+	if c.MailRetryMin <= 0 || c.MailAttempts <= 0 || c.MailInterval <= 0 {
+		errs = append(errs, errors.New("FIRMFLOW_MAIL_RETRY_MIN, FIRMFLOW_MAIL_ATTEMPTS and FIRMFLOW_MAIL_INTERVAL must be positive"))
+	}
 	return errors.Join(errs...)
+}
+
+func (c Config) smtp() mail.SMTPConfig {
+	return mail.SMTPConfig{
+		Addr: c.SMTPAddr, From: c.MailFrom, Username: c.SMTPUsername, Password: c.SMTPPassword, TLS: mail.TLS(c.SMTPTLS),
+	}
 }
 
 // Server is a running identity service.
@@ -84,6 +122,8 @@ type Server struct {
 	rt     *svc.Runtime
 	keys   *keystore.Postgres
 	app    *app.App
+	mail   *mail.Worker // nil when no mail server is configured
+	every  time.Duration
 	logger *slog.Logger
 }
 
@@ -109,6 +149,10 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 	if err != nil {
 		return nil, err
 	}
+	mailCfg, sender, err := setUpMail(cfg, logger)
+	if err != nil {
+		return nil, err
+	}
 	keys, err := keystore.Open(ctx, cfg.KeysURL, kek, "identity")
 	if err != nil {
 		return nil, err
@@ -122,13 +166,45 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 		keys.Close()
 		return nil, err
 	}
+	var worker *mail.Worker
+	if sender != nil {
+		worker = mailCfg.Outbox.Worker(rt.DB, sender, logger.With("component", "mail"), mail.WorkerOptions{
+			Interval: cfg.MailInterval, MinBackoff: cfg.MailRetryMin, MaxAttempts: cfg.MailAttempts,
+		})
+	}
 	a := app.New(store.New(rt.DB), kek, keys, principal.NewSigner(signingKey), app.Config{
 		Sessions: domain.SessionPolicy{Idle: cfg.SessionIdle, Absolute: cfg.SessionAbsolute},
 		Lockout:  domain.DefaultLockout,
+		Mail:     mailCfg,
 	})
 	grpcapi.Register(rt.GRPC, a)
 	rt.AddProbe("keys", keys.Ping)
-	return &Server{rt: rt, keys: keys, app: a, logger: logger}, nil
+	return &Server{rt: rt, keys: keys, app: a, mail: worker, every: cfg.MailInterval, logger: logger}, nil
+}
+
+// setUpMail builds the mail outbox and the SMTP sender when a mail server is
+// configured. Bodies in the outbox are sealed with a key derived from the KEK file's
+// secret.
+func setUpMail(cfg Config, logger *slog.Logger) (app.Mail, *mail.SMTP, error) {
+	if cfg.SMTPAddr == "" {
+		logger.Warn("no mail server configured (FIRMFLOW_SMTP_ADDR): invitation tokens go back to the inviter, and password reset emails are not sent")
+		return app.Mail{}, nil, nil
+	}
+	secret, err := os.ReadFile(cfg.KEKFile)
+	if err != nil {
+		return app.Mail{}, nil, fmt.Errorf("read the key-encryption key file: %w", err)
+	}
+	defer clear(secret)
+	outbox, err := mail.NewOutbox(bytes.TrimSpace(secret))
+	if err != nil {
+		return app.Mail{}, nil, err
+	}
+	sender, err := mail.NewSMTP(cfg.smtp())
+	if err != nil {
+		return app.Mail{}, nil, err
+	}
+	logger.Info("email goes out through SMTP", slog.String("smtp_addr", cfg.SMTPAddr), slog.String("tls", cfg.SMTPTLS))
+	return app.Mail{Outbox: outbox, From: cfg.MailFrom, PublicURL: strings.TrimRight(cfg.PublicURL, "/")}, sender, nil
 }
 
 // Addr is the bound gRPC address.
@@ -137,11 +213,33 @@ func (s *Server) Addr() string { return s.rt.Addr() }
 // AdminAddr is the bound admin address, or "" when the admin port is off.
 func (s *Server) AdminAddr() string { return s.rt.AdminAddr() }
 
-// Run serves until ctx ends, with the outbox relay and the support grant sweeper
-// beside the gRPC server.
+// Run serves until ctx ends, with the outbox relay, the support grant sweeper, the
+// password reset handler and (when mail is configured) the mail worker beside the
+// gRPC server.
 func (s *Server) Run(ctx context.Context) error {
 	defer s.keys.Close()
-	return s.rt.Run(ctx, s.sweepSupportGrants)
+	workers := []func(context.Context) error{s.sweepSupportGrants, s.handlePasswordResets}
+	if s.mail != nil {
+		workers = append(workers, s.mail.Run)
+	}
+	return s.rt.Run(ctx, workers...)
+}
+
+// handlePasswordResets turns reset requests into resets and emails until ctx ends.
+// A failure is logged and tried again next time; requests wait meanwhile.
+func (s *Server) handlePasswordResets(ctx context.Context) error {
+	tick := time.NewTicker(s.every)
+	defer tick.Stop()
+	for {
+		if _, err := s.app.HandlePasswordResets(ctx); err != nil && ctx.Err() == nil {
+			s.logger.ErrorContext(ctx, "password reset requests not handled; retrying", slog.String("error", err.Error()))
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+	}
 }
 
 // supportSweepInterval is how often firms are told about grants that ran out. The

@@ -78,6 +78,28 @@ func Migrate(ctx context.Context, cfg Config) error {
 	return pg.Migrate(ctx, cfg.MigrateURL, migrations.FS, pg.RolesFor("workflow"))
 }
 
+// OpenSealedSample opens the sealed fields of up to n clients picked at random from
+// the database at databaseURL with the firms' data keys from the key store at
+// keysURL, unwrapped by the KEK in kekFile; both URLs are an administrator's (the
+// restore drill's, on restored copies). It answers how many clients and firms opened.
+func OpenSealedSample(ctx context.Context, databaseURL, keysURL, kekFile string, n int) (clients, firms int, err error) {
+	kek, err := svc.LoadKEK(kekFile)
+	if err != nil {
+		return 0, 0, err
+	}
+	keys, err := keystore.Open(ctx, keysURL, kek, "workflow")
+	if err != nil {
+		return 0, 0, err
+	}
+	defer keys.Close()
+	db, err := pg.Open(ctx, databaseURL)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer db.Close()
+	return app.New(store.New(db), keys).OpenSample(ctx, n)
+}
+
 // New connects, wires and binds workflow; Run serves it.
 func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) {
 	kek, err := svc.LoadKEK(cfg.KEKFile)

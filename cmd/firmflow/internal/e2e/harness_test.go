@@ -15,6 +15,7 @@ import (
 	"net/http/cookiejar"
 	"os"
 	"testing"
+	"time"
 
 	"github.com/firmflow/firmflow/cmd/firmflow/internal/e2e/harness"
 	"github.com/firmflow/firmflow/cmd/firmflow/internal/stack"
@@ -244,4 +245,25 @@ func (c *client) login(t *testing.T, email, code string) response {
 	r := want(t, c.do("POST", "/v1/login", body), http.StatusOK, "login "+email)
 	c.csrf = decode[harness.LoginReply](t, r).CSRFToken
 	return r
+}
+
+// Tokens as emails carry them.
+const (
+	invitationTokenPattern = `ffi_[A-Za-z0-9_-]{43}`
+	resetTokenPattern      = `ffr_[A-Za-z0-9_-]{43}`
+)
+
+// mailToken waits for the email to `to` whose subject holds subject, as identity sent
+// it over SMTP, and returns the token in its text.
+func (s *system) mailToken(t *testing.T, to, subject, pattern string) string {
+	t.Helper()
+	m, err := s.h.Mail.Wait(to, subject, 20*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	token, err := m.Token(pattern)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return token
 }

@@ -87,7 +87,8 @@ func TestReadmeExamples(t *testing.T) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "bash", "-c", script.String())
 	cmd.Dir = work
-	cmd.Env = append(os.Environ(), "API="+sys.url, "CA="+caFile, "CURL_HOME="+work)
+	// MAILPIT is the stack's SMTP server behind the part of Mailpit's API the examples use.
+	cmd.Env = append(os.Environ(), "API="+sys.url, "CA="+caFile, "CURL_HOME="+work, "MAILPIT="+sys.h.MailAPI)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	runErr := cmd.Run()

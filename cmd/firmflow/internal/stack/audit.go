@@ -15,15 +15,12 @@ import (
 // what `firmflow audit verify --public-key` needs for an export of this stack.
 func AuditPublicKey(dataDir string) string { return filepath.Join(dataDir, "keys", "audit.pub") }
 
-// startAudit provisions audit's database and roles (the retention role included),
-// migrates it and binds it where its configuration says (FIRMFLOW_AUDIT_ADDR,
-// 127.0.0.1:9103 by default); the gateway learns the address from Addr.
+// startAudit migrates audit and binds it where its configuration says
+// (FIRMFLOW_AUDIT_ADDR, 127.0.0.1:9103 by default), in the database Provision made
+// and with the certificate and checkpoint signing key Init made; the gateway learns
+// the address from Addr.
 func startAudit(ctx context.Context, opts Options, s *Stack, shared config.Shared) (*audit.Server, error) {
-	name := opts.DatabasePrefix + "audit"
-	if err := audit.Provision(ctx, opts.AdminDatabaseURL, name); err != nil {
-		return nil, fmt.Errorf("provision audit: %w", err)
-	}
-	s.Databases["audit"] = name
+	name := s.Databases["audit"]
 	roles := pg.RolesFor("audit")
 	var cfg audit.Config
 	if err := config.LoadFrom(&cfg, opts.Environ); err != nil {
@@ -39,6 +36,9 @@ func startAudit(ctx context.Context, opts Options, s *Stack, shared config.Share
 	// The stack runs billing too, whose changes of billing data the log must hold.
 	if !slices.Contains(cfg.Streams, "FIRMFLOW_BILLING") {
 		cfg.Streams = append(cfg.Streams, "FIRMFLOW_BILLING")
+	}
+	if opts.AuditTuning != nil {
+		opts.AuditTuning(&cfg)
 	}
 	if err := audit.Migrate(ctx, cfg); err != nil {
 		return nil, fmt.Errorf("migrate audit: %w", err)

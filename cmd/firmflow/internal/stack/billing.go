@@ -9,17 +9,12 @@ import (
 	billing "github.com/firmflow/firmflow/services/billing/server"
 )
 
-// startBilling provisions billing's database and roles, migrates it and binds it
-// where its configuration says (FIRMFLOW_BILLING_ADDR): the gateway learns the
-// address from Addr. Stripe is Options.StripeAPIURL when set, stripe-mock in
-// development and tests.
+// startBilling migrates billing, in the database Provision made, and binds it where
+// its configuration says (FIRMFLOW_BILLING_ADDR): the gateway learns the address
+// from Addr. Stripe is Options.StripeAPIURL when set, stripe-mock in development and
+// tests.
 func startBilling(ctx context.Context, opts Options, s *Stack, shared config.Shared) (*billing.Server, error) {
-	name := opts.DatabasePrefix + "billing"
-	roles := pg.RolesFor("billing")
-	if err := pg.Provision(ctx, opts.AdminDatabaseURL, name, roles); err != nil {
-		return nil, fmt.Errorf("provision billing: %w", err)
-	}
-	s.Databases["billing"] = name
+	name, roles := s.Databases["billing"], pg.RolesFor("billing")
 	var cfg billing.Config
 	if err := config.LoadFrom(&cfg, opts.Environ); err != nil {
 		return nil, err

@@ -16,19 +16,14 @@ func LifecyclePublicKey(dataDir string) string {
 	return filepath.Join(dataDir, "keys", "lifecycle.pub")
 }
 
-// startLifecycle provisions lifecycle's database and roles and its connection to the
-// key store (startKeyStore; it destroys a deleted firm's keys there), migrates it and
-// binds it where its configuration says (FIRMFLOW_LIFECYCLE_ADDR). It calls the four
-// services started before it, at the addresses they bound. Its certificate
+// startLifecycle opens lifecycle's connection to the key store (startKeyStore; it
+// destroys a deleted firm's keys there), migrates it, in the database Provision made,
+// and binds it where its configuration says (FIRMFLOW_LIFECYCLE_ADDR). It calls the
+// four services started before it, at the addresses they bound. Its certificate
 // ("lifecycle") is what the other services' FirmDataService and identity's
 // ClosureService admit.
 func startLifecycle(ctx context.Context, opts Options, s *Stack, shared config.Shared, keysURL string) (*lifecycle.Server, error) {
-	name := opts.DatabasePrefix + "lifecycle"
-	roles := pg.RolesFor("lifecycle")
-	if err := pg.Provision(ctx, opts.AdminDatabaseURL, name, roles); err != nil {
-		return nil, fmt.Errorf("provision lifecycle: %w", err)
-	}
-	s.Databases["lifecycle"] = name
+	name, roles := s.Databases["lifecycle"], pg.RolesFor("lifecycle")
 	var cfg lifecycle.Config
 	if err := config.LoadFrom(&cfg, opts.Environ); err != nil {
 		return nil, err

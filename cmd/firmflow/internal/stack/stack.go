@@ -25,6 +25,7 @@ import (
 	"github.com/firmflow/firmflow/pkg/telemetry"
 	"github.com/firmflow/firmflow/pkg/tlsconf"
 	"github.com/firmflow/firmflow/services/audit/chain"
+	audit "github.com/firmflow/firmflow/services/audit/server"
 	gateway "github.com/firmflow/firmflow/services/gateway/server"
 	identity "github.com/firmflow/firmflow/services/identity/server"
 	lifecycle "github.com/firmflow/firmflow/services/lifecycle/server"
@@ -60,8 +61,14 @@ type Options struct {
 	// LifecycleTuning, when set, adjusts lifecycle's configuration (tests shorten
 	// its run interval and retries).
 	LifecycleTuning func(*lifecycle.Config)
+	// AuditTuning, when set, adjusts audit's configuration (the backup drill signs
+	// checkpoints every second).
+	AuditTuning func(*audit.Config)
 	// GatewayTuning, when set, adjusts the gateway configuration (tests lower rate limits).
 	GatewayTuning func(*gateway.Config)
+	// IdentityTuning, when set, adjusts identity's configuration (dev and the tests
+	// point its mail at a local SMTP server).
+	IdentityTuning func(*identity.Config)
 
 	Logger    *slog.Logger
 	Telemetry *telemetry.Telemetry
@@ -114,15 +121,13 @@ type runner struct {
 // lists them.
 var Services = []string{"gateway", "identity", "workflow", "audit", "billing", "lifecycle"}
 
-// services lists the services provisioned here rather than in their own file, in start order.
-var services = []string{"identity", "workflow"}
-
 // certificates are every certificate the development CA issues: one per service
 // (its gRPC server and its client certificate to the others) and the operator's.
 var certificates = []string{"gateway", "identity", "workflow", "audit", "billing", "lifecycle", "operator"}
 
 // Init creates the development TLS material and keys under dataDir when missing:
-// everything Start needs, so `firmflow init` prepares a data dir completely.
+// everything the services need, so that `firmflow init` prepares a data dir
+// completely, for Start or for containers (docker-compose.yml mounts dataDir).
 func Init(dataDir string) (Material, error) {
 	pki, err := tlsconf.EnsureDevPKI(filepath.Join(dataDir, "tls"), certificates)
 	if err != nil {
@@ -160,27 +165,22 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Stack{
-		Material: material, Databases: map[string]string{}, Addrs: map[string]string{}, AdminAddrs: map[string]string{},
-		logger: opts.Logger,
-	}
+	s := &Stack{Material: material, Addrs: map[string]string{}, AdminAddrs: map[string]string{}, logger: opts.Logger}
 	defer func() {
 		if err != nil {
 			s.close()
 		}
 	}()
 
+	if s.Databases, err = Provision(ctx, opts.AdminDatabaseURL, opts.DatabasePrefix); err != nil {
+		return nil, err
+	}
 	urls := map[string][2]string{} // service -> runtime, owner URL
-	for _, svc := range services {
-		name := opts.DatabasePrefix + svc
-		roles := pg.RolesFor(svc)
-		if err := pg.Provision(ctx, opts.AdminDatabaseURL, name, roles); err != nil {
-			return nil, fmt.Errorf("provision %s: %w", svc, err)
-		}
+	for _, svc := range []string{"identity", "workflow"} {
+		name, roles := s.Databases[svc], pg.RolesFor(svc)
 		runtime, _ := pg.WithUserAndDatabase(opts.AdminDatabaseURL, roles.Runtime, name)
 		owner, _ := pg.WithUserAndDatabase(opts.AdminDatabaseURL, roles.Owner, name)
 		urls[svc] = [2]string{runtime, owner}
-		s.Databases[svc] = name
 	}
 
 	keysURL, err := startKeyStore(ctx, opts, s)
@@ -211,6 +211,9 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	idCfg.DatabaseURL, idCfg.MigrateURL = urls["identity"][0], urls["identity"][1]
 	idCfg.TLSCert, idCfg.TLSKey = material.PKI.CertFile("identity"), material.PKI.KeyFile("identity")
 	idCfg.SigningKeyFile, idCfg.KEKFile, idCfg.KeysURL = material.SigningKey, material.KEKFile, keysURL
+	if opts.IdentityTuning != nil {
+		opts.IdentityTuning(&idCfg)
+	}
 	if err := identity.Migrate(ctx, idCfg); err != nil {
 		return nil, fmt.Errorf("migrate identity: %w", err)
 	}

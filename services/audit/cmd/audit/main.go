@@ -20,7 +20,8 @@ func main() {
 		return
 	}
 	process.Service("audit", process.ServiceCommands[server.Config]{
-		Migrate: server.Migrate,
+		Migrate:   server.Migrate,
+		AdminAddr: func(cfg server.Config) string { return cfg.AdminAddr },
 		Serve: func(ctx context.Context, cfg server.Config, env process.Env) error {
 			cfg.Telemetry = env.Telemetry
 			srv, err := server.New(ctx, cfg, env.Logger)

@@ -14,9 +14,11 @@ import (
 	"google.golang.org/grpc/codes"
 
 	"github.com/firmflow/firmflow/pkg/apierr"
+	"github.com/firmflow/firmflow/pkg/pg"
 	"github.com/firmflow/firmflow/pkg/principal"
 	"github.com/firmflow/firmflow/services/audit/chain"
 	"github.com/firmflow/firmflow/services/audit/export"
+	"github.com/firmflow/firmflow/services/audit/internal/app"
 	"github.com/firmflow/firmflow/services/audit/internal/audittest"
 	"github.com/firmflow/firmflow/services/audit/internal/domain"
 	"github.com/firmflow/firmflow/services/audit/internal/store"
@@ -471,5 +473,39 @@ func TestStartSignsOnlyCheckpointsOlderThanTheInterval(t *testing.T) {
 	// The fresh firm's moved head is still signed at the next interval or at stop.
 	if n, err := f.App.CheckpointAll(ctx); err != nil || n != 1 {
 		t.Errorf("checkpoints at stop: %d, %v; want the fresh firm's", n, err)
+	}
+}
+
+// TestVerifyAllChecksEveryFirmsChain is what the restore drill runs on a restored
+// copy of the log, as an administrator: every firm's chain, a tampered one reported.
+func TestVerifyAllChecksEveryFirmsChain(t *testing.T) {
+	t.Parallel()
+	f := audittest.New(t)
+	ctx := context.Background()
+	clean, tampered := uuid.New(), uuid.New()
+	appendN(t, f.App, clean, 5)
+	appendN(t, f.App, tampered, 5)
+	if _, err := f.App.CheckpointAll(ctx); err != nil {
+		t.Fatal(err)
+	}
+	tamper(t, f, "update audit_events set actor = 'users/someone-else' where firm_id = $1 and seq = 2", tampered)
+	admin, err := pg.Open(ctx, f.DB.AdminURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	reports, err := app.New(store.New(admin, nil), nil, f.Verifier).VerifyAll(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byFirm := map[uuid.UUID]chain.Report{}
+	for _, r := range reports {
+		byFirm[r.FirmID] = r
+	}
+	if r := byFirm[clean]; len(reports) != 2 || !r.Valid() || r.Events != 5 || r.Checkpoints != 1 {
+		t.Errorf("clean chain: %+v (of %d reports)", r, len(reports))
+	}
+	if r := byFirm[tampered]; r.Valid() || !slices.ContainsFunc(r.Problems, func(p chain.Problem) bool { return p.Kind == chain.EventAltered }) {
+		t.Errorf("tampered chain: problems %v, want %s", r.Problems, chain.EventAltered)
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"strconv"
 
+	"github.com/google/uuid"
+
 	"github.com/firmflow/firmflow/pkg/apierr"
 	"github.com/firmflow/firmflow/pkg/paging"
 	"github.com/firmflow/firmflow/pkg/principal"
@@ -158,8 +160,30 @@ func (a *App) Verify(ctx context.Context, p principal.Principal, firmID string) 
 	if err != nil {
 		return chain.Report{}, err
 	}
+	return a.verify(ctx, firm)
+}
+
+// VerifyAll checks every firm's stored chain, as Verify does one; the store must be
+// connected as an administrator to see every firm.
+func (a *App) VerifyAll(ctx context.Context) ([]chain.Report, error) {
+	firms, err := a.store.FirmsWithChains(ctx)
+	if err != nil {
+		return nil, err
+	}
+	reports := make([]chain.Report, 0, len(firms))
+	for _, firm := range firms {
+		r, err := a.verify(ctx, firm)
+		if err != nil {
+			return reports, err
+		}
+		reports = append(reports, r)
+	}
+	return reports, nil
+}
+
+func (a *App) verify(ctx context.Context, firm uuid.UUID) (chain.Report, error) {
 	var report chain.Report
-	err = a.store.InFirmSnapshot(ctx, firm, func(q *store.Queries) error {
+	err := a.store.InFirmSnapshot(ctx, firm, func(q *store.Queries) error {
 		head, err := q.Head(ctx)
 		if err != nil {
 			return err

@@ -90,6 +90,17 @@ func (s *Store) FirmsCheckpointDue(ctx context.Context, signedBefore time.Time) 
 	return pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
 }
 
+// FirmsWithChains lists every firm that has a chain. Row-level security hides the
+// heads from the runtime role; the caller connects as an administrator (the restore
+// drill, on a restored copy of the database).
+func (s *Store) FirmsWithChains(ctx context.Context) ([]uuid.UUID, error) {
+	rows, err := s.db.Pool.Query(ctx, "select firm_id from audit_chain_heads order by firm_id")
+	if err != nil {
+		return nil, fmt.Errorf("firms with chains: %w", err)
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
+}
+
 // Emit queues audit's own events in the transaction.
 func (q *Queries) Emit(ctx context.Context, events ...outbox.Event) error {
 	return outbox.Write(ctx, q.tx, events...)

@@ -1,5 +1,5 @@
-// Command billing runs the billing service: `billing serve` (default) or
-// `billing migrate`.
+// Command billing runs the billing service: `billing serve` (default), `billing migrate`
+// or `billing healthcheck` (asks the admin port's /readyz).
 package main
 
 import (
@@ -22,6 +22,8 @@ func main() {
 		switch command(os.Args) {
 		case "migrate":
 			return server.Migrate(ctx, cfg)
+		case "healthcheck":
+			return process.Healthcheck(ctx, cfg.AdminAddr)
 		case "serve":
 			srv, err := server.New(ctx, cfg, env.Logger)
 			if err != nil {
@@ -29,7 +31,7 @@ func main() {
 			}
 			return srv.Run(ctx)
 		default:
-			return fmt.Errorf("unknown command %q; use serve or migrate", os.Args[1])
+			return fmt.Errorf("unknown command %q; use serve, migrate or healthcheck", os.Args[1])
 		}
 	})
 }

@@ -1,5 +1,5 @@
 // Command gateway runs firmflow's public HTTPS door: `gateway serve` (the default)
-// serves until SIGINT or SIGTERM. Configuration comes from the environment: the
+// serves until SIGINT or SIGTERM; `gateway healthcheck` asks the admin port's /readyz. Configuration comes from the environment: the
 // variables of server.Config, and those of process.Options for logs and traces.
 package main
 
@@ -15,12 +15,16 @@ import (
 
 func main() {
 	process.Main("gateway", func(ctx context.Context, env process.Env) error {
-		if command := command(os.Args); command != "serve" {
-			return fmt.Errorf("unknown command %q; use serve", command)
-		}
 		var cfg server.Config
 		if err := config.Load(&cfg); err != nil {
 			return err
+		}
+		switch command := command(os.Args); command {
+		case "serve":
+		case "healthcheck":
+			return process.Healthcheck(ctx, cfg.AdminAddr)
+		default:
+			return fmt.Errorf("unknown command %q; use serve or healthcheck", command)
 		}
 		cfg.Telemetry = env.Telemetry
 		srv, err := server.New(ctx, cfg, env.Logger)

@@ -61,12 +61,18 @@ func newSessionCookie(value string) *http.Cookie {
 }
 
 // createdStatus is the forward-response option that answers 201 Created for the
-// methods whose declared policy says they create. It writes the status line, so it
-// must be the last option.
+// methods whose declared policy says they create, and 202 Accepted for those that
+// accept work done afterwards. It writes the status line, so it must be the last
+// option.
 func createdStatus(policies rpc.Policies) func(context.Context, http.ResponseWriter, proto.Message) error {
 	return func(ctx context.Context, w http.ResponseWriter, _ proto.Message) error {
-		if method, ok := runtime.RPCMethod(ctx); ok && policies[method].Created {
+		method, ok := runtime.RPCMethod(ctx)
+		switch {
+		case !ok:
+		case policies[method].Created:
 			w.WriteHeader(http.StatusCreated)
+		case policies[method].Accepted:
+			w.WriteHeader(http.StatusAccepted)
 		}
 		return nil
 	}

@@ -31,6 +31,8 @@ type App struct {
 	signer   TokenSigner
 	sessions domain.SessionPolicy
 	lockout  domain.Lockout
+	mail     Mail
+	resets   domain.ResetLimits
 	now      func() time.Time
 }
 
@@ -38,6 +40,10 @@ type App struct {
 type Config struct {
 	Sessions domain.SessionPolicy
 	Lockout  domain.Lockout
+	// Mail sends invitations and password emails; the zero value sends none.
+	Mail Mail
+	// ResetLimits bound password reset requests; zero means domain.DefaultResetLimits.
+	ResetLimits domain.ResetLimits
 	// Now is the clock; nil means time.Now. Tests move it to see grants expire.
 	Now func() time.Time
 }
@@ -49,9 +55,13 @@ func New(s *store.Store, kek *fieldcrypt.KEK, keys keystore.Store, signer TokenS
 	if now == nil {
 		now = time.Now
 	}
+	resets := cfg.ResetLimits
+	if resets == (domain.ResetLimits{}) {
+		resets = domain.DefaultResetLimits
+	}
 	return &App{
 		store: s, keys: keys, kek: kek, kekID: kek.KEKID(), signer: signer,
-		sessions: cfg.Sessions, lockout: cfg.Lockout, now: now,
+		sessions: cfg.Sessions, lockout: cfg.Lockout, mail: cfg.Mail, resets: resets, now: now,
 	}
 }
 

@@ -53,6 +53,12 @@ func (c *clock) advance(d time.Duration) {
 
 func newFixture(t *testing.T) fixture {
 	t.Helper()
+	return newFixtureWith(t, nil)
+}
+
+// newFixtureWith is newFixture with the app's configuration adjusted by tune.
+func newFixtureWith(t testing.TB, tune func(*app.Config, *pgtest.Database)) fixture {
+	t.Helper()
 	d := pgtest.New(t, "identity", migrations.FS)
 	kek, err := fieldcrypt.ParseKEK(fieldcrypt.GenerateKEK())
 	if err != nil {
@@ -60,11 +66,15 @@ func newFixture(t *testing.T) fixture {
 	}
 	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
 	c := &clock{}
-	a := app.New(store.New(d.Open(t)), kek, keystoretest.New(t, "identity"), principal.NewSigner(priv), app.Config{
+	cfg := app.Config{
 		Sessions: domain.SessionPolicy{Idle: time.Hour, Absolute: 8 * time.Hour},
 		Lockout:  domain.DefaultLockout,
 		Now:      c.now,
-	})
+	}
+	if tune != nil {
+		tune(&cfg, d)
+	}
+	a := app.New(store.New(d.Open(t)), kek, keystoretest.New(t, "identity"), principal.NewSigner(priv), cfg)
 	return fixture{app: a, verifier: principal.NewVerifier(pub), db: d, clock: c}
 }
 

@@ -142,8 +142,10 @@ func (a *App) RemoveMember(ctx context.Context, p principal.Principal, firmID, m
 	})
 }
 
-// Invite creates an invitation and returns its token once. A retry with the same
-// request id returns the first invitation without a token.
+// Invite creates an invitation and emails its token to the invitee, in the same
+// transaction. Only when no mail server is configured is the token returned instead,
+// once, for the inviter to pass on. A retry with the same request id returns the
+// first invitation without a token and sends nothing more.
 func (a *App) Invite(ctx context.Context, p principal.Principal, firmID, email string, role domain.Role, requestID string) (domain.Invitation, string, error) {
 	if err := domain.CheckInvitation(p.Kind, p.Role, role); err != nil {
 		return domain.Invitation{}, "", err
@@ -163,13 +165,31 @@ func (a *App) Invite(ctx context.Context, p principal.Principal, firmID, email s
 		if taken {
 			return store.ErrEmailTaken
 		}
-		inv, existing, err = q.CreateInvitation(ctx, inv)
-		return err
+		if inv, existing, err = q.CreateInvitation(ctx, inv); err != nil || existing || !a.mail.On() {
+			return err
+		}
+		return a.sendInvitation(ctx, q, p, inv, token.Plain)
 	})
-	if err != nil || existing {
+	if err != nil || existing || a.mail.On() {
 		return inv, "", err
 	}
 	return inv, token.Plain, nil
+}
+
+func (a *App) sendInvitation(ctx context.Context, q *store.Queries, p principal.Principal, inv domain.Invitation, token string) error {
+	firm, err := q.Firm(ctx, inv.FirmID)
+	if err != nil {
+		return err
+	}
+	inviter, err := q.Member(ctx, p.UserID)
+	if err != nil {
+		return err
+	}
+	return a.sendMail(ctx, q, inv.FirmID, inv.Email, "invitation", inv.ID, "invitation", map[string]any{
+		"Inviter": inviter.DisplayName, "Firm": firm.DisplayName, "Role": string(inv.Role), "Token": token,
+		"Expires":   mailTime(inv.ExpireTime),
+		"AcceptURL": a.mail.PublicURL + "/invitations/accept#token=" + token,
+	})
 }
 
 // Invitations lists the firm's pending invitations.

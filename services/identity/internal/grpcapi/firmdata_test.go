@@ -1,6 +1,7 @@
 package grpcapi_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -19,6 +20,7 @@ import (
 	lifecyclev1 "github.com/firmflow/firmflow/pkg/gen/firmflow/lifecycle/v1"
 	"github.com/firmflow/firmflow/pkg/keystore"
 	"github.com/firmflow/firmflow/pkg/keystore/keystoretest"
+	"github.com/firmflow/firmflow/pkg/mail"
 	"github.com/firmflow/firmflow/pkg/pg/pgtest"
 	"github.com/firmflow/firmflow/pkg/principal"
 	"github.com/firmflow/firmflow/services/identity/internal/app"
@@ -46,8 +48,14 @@ func newFirmDataFixture(t *testing.T) firmDataFixture {
 	keysDB, kek := keystoretest.Database(t), keystoretest.KEK(t)
 	keys := keystoretest.Open(t, keysDB, kek, "identity")
 	_, priv, _ := ed25519.GenerateKey(rand.Reader)
+	// Mail is on, so that the firm has queued email and password resets too.
+	outbox, err := mail.NewOutbox(bytes.Repeat([]byte("k"), mail.MinSecretSize))
+	if err != nil {
+		t.Fatal(err)
+	}
 	a := app.New(store.New(d.Open(t)), kek, keys, principal.NewSigner(priv), app.Config{
 		Sessions: domain.SessionPolicy{Idle: time.Hour, Absolute: 8 * time.Hour}, Lockout: domain.DefaultLockout,
+		Mail: app.Mail{Outbox: outbox, From: "no-reply@firmflow.test", PublicURL: "https://firmflow.test"},
 	})
 	callers := firmdatatest.Serve(t, "identity", func(srv *grpc.Server) { grpcapi.Register(srv, a) })
 	s, _, _, err := a.CreateStaff(context.Background(), "ada@firmflow.example", "Ada Support", password)
@@ -66,7 +74,8 @@ type seeded struct {
 
 // seed signs a firm up and gives it a row of every identity table through the app:
 // a session, a pending TOTP secret (sealed with the firm's key), an API key, an
-// invitation, a support request and its notification.
+// invitation, a support request and its notification, a password reset, and the
+// emails they queued (whose sealed bodies hold the invitation and reset tokens).
 func (f firmDataFixture) seed(t *testing.T, label string) seeded {
 	t.Helper()
 	ctx := context.Background()
@@ -88,8 +97,13 @@ func (f firmDataFixture) seed(t *testing.T, label string) seeded {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, invitation, err := f.app.Invite(ctx, p, firm.ID, "invitee-"+email, domain.RoleMember, "")
-	if err != nil {
+	if _, _, err := f.app.Invite(ctx, p, firm.ID, "invitee-"+email, domain.RoleMember, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.app.RequestPasswordReset(ctx, email, "192.0.2.1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.app.HandlePasswordResets(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := f.app.RequestSupportAccess(ctx, f.staff, firm.ID, "customer asked", "T-1"); err != nil {
@@ -104,7 +118,7 @@ func (f firmDataFixture) seed(t *testing.T, label string) seeded {
 	if err := conn.QueryRow(ctx, "select password_hash from members where id = $1", owner.ID).Scan(&hash); err != nil {
 		t.Fatal(err)
 	}
-	return seeded{firmID: firm.ID, secrets: []string{password, hash, login.SessionToken, login.CSRFToken, totp, apiKey, invitation}}
+	return seeded{firmID: firm.ID, secrets: []string{password, hash, login.SessionToken, login.CSRFToken, totp, apiKey}}
 }
 
 func TestFirmDataRefusesCallersOtherThanLifecycle(t *testing.T) {
@@ -147,7 +161,7 @@ func TestFirmDataExportsEverythingThenDeletesOnlyTheFirm(t *testing.T) {
 			t.Errorf("export holds a secret (%d characters)", len(secret))
 		}
 	}
-	for _, key := range []string{"password_hash", "totp_secret", "totp_pending", "token_hash", "secret_hash", "csrf_hash"} {
+	for _, key := range []string{"password_hash", "totp_secret", "totp_pending", "token_hash", "secret_hash", "csrf_hash", "body"} {
 		if strings.Contains(raw, `"`+key+`"`) {
 			t.Errorf("export has a %s column", key)
 		}
@@ -159,7 +173,7 @@ func TestFirmDataExportsEverythingThenDeletesOnlyTheFirm(t *testing.T) {
 	}
 
 	before, controlBefore := firmdatatest.Counts(t, lc, firm), firmdatatest.Counts(t, lc, control)
-	for _, table := range []string{"firms", "members", "sessions", "api_keys", "invitations", "support_grants", "notifications", "outbox"} {
+	for _, table := range []string{"firms", "members", "sessions", "api_keys", "invitations", "support_grants", "notifications", "outbox", "password_resets", "mail_outbox"} {
 		if before[table] == 0 {
 			t.Errorf("before deletion, %s has no row of the firm: %v", table, before)
 		}

@@ -8,7 +8,8 @@ import (
 
 // firmTables are identity's firm data. Secrets are not exported, they are not data:
 // password hashes, TOTP secrets (members say only whether they enrolled), session
-// token and CSRF hashes, API key secret hashes, invitation token hashes. Nothing
+// token and CSRF hashes, API key secret hashes, invitation and password reset token
+// hashes, email bodies (they may hold a token; they are cleared once sent). Nothing
 // exported is sealed. The staff tables belong to no firm; a firm's support grants
 // keep the staff member's name and email as the firm was shown them.
 var firmTables = firmdata.Tables{
@@ -31,8 +32,14 @@ var firmTables = firmdata.Tables{
 			from support_grants where firm_id = current_firm_id() order by id`},
 		{Name: "notifications", SchemaVersion: 1, Query: `select id, kind, grant_id, text, create_time
 			from notifications where firm_id = current_firm_id() order by id`},
+		{Name: "password_resets", SchemaVersion: 1, Query: `select id, member_id, create_time, expire_time, used_time
+			from password_resets where firm_id = current_firm_id() order by id`},
+		{Name: "emails", SchemaVersion: 1, Query: `select message_id, recipient, subject, status, attempts, last_error,
+			created_at, sent_at from mail_outbox where firm_id = current_firm_id() order by created_at, message_id`},
 	},
 	Delete: []firmdata.TableDelete{
+		{Table: "mail_outbox", SQL: "delete from mail_outbox where firm_id = $1"},
+		{Table: "password_resets", SQL: "delete from password_resets where firm_id = $1"},
 		{Table: "notifications", SQL: "delete from notifications where firm_id = $1"},
 		{Table: "support_grants", SQL: "delete from support_grants where firm_id = $1"},
 		{Table: "invitations", SQL: "delete from invitations where firm_id = $1"},

@@ -1,5 +1,5 @@
-// Command lifecycle runs the lifecycle service: `lifecycle serve` (default) or
-// `lifecycle migrate`.
+// Command lifecycle runs the lifecycle service: `lifecycle serve` (default), `lifecycle migrate`
+// or `lifecycle healthcheck` (asks the admin port's /readyz).
 package main
 
 import (
@@ -22,6 +22,8 @@ func main() {
 		switch command(os.Args) {
 		case "migrate":
 			return server.Migrate(ctx, cfg)
+		case "healthcheck":
+			return process.Healthcheck(ctx, cfg.AdminAddr)
 		case "serve":
 			keys, err := server.OpenKeyStore(ctx, cfg)
 			if err != nil {
@@ -34,7 +36,7 @@ func main() {
 			}
 			return srv.Run(ctx)
 		default:
-			return fmt.Errorf("unknown command %q; use serve or migrate", os.Args[1])
+			return fmt.Errorf("unknown command %q; use serve, migrate or healthcheck", os.Args[1])
 		}
 	})
 }

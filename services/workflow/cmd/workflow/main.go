@@ -11,7 +11,8 @@ import (
 
 func main() {
 	process.Service("workflow", process.ServiceCommands[server.Config]{
-		Migrate: server.Migrate,
+		Migrate:   server.Migrate,
+		AdminAddr: func(cfg server.Config) string { return cfg.AdminAddr },
 		Serve: func(ctx context.Context, cfg server.Config, env process.Env) error {
 			cfg.Telemetry = env.Telemetry
 			srv, err := server.New(ctx, cfg, env.Logger)

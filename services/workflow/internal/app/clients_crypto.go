@@ -121,3 +121,32 @@ func (k *firmKey) openClient(r store.ClientRecord) (domain.Client, error) {
 	}
 	return c, nil
 }
+
+// OpenSample opens the sealed fields of up to n clients picked at random across
+// firms, each with its firm's data key from the key store, and answers how many
+// clients and firms it opened. The restore drill runs it on restored copies of the
+// database and the key store: a value that does not open there would not open after a
+// real restore either.
+func (a *App) OpenSample(ctx context.Context, n int) (clients, firms int, err error) {
+	records, err := a.store.SampleSealedClients(ctx, n)
+	if err != nil {
+		return 0, 0, err
+	}
+	keys := map[string]*firmKey{}
+	defer func() {
+		for _, k := range keys {
+			k.close()
+		}
+	}()
+	for _, r := range records {
+		firm := r.Client.FirmID
+		if keys[firm] == nil {
+			keys[firm] = &firmKey{open: func() (*fieldcrypt.DataKey, error) { return a.keys.DataKey(ctx, firm) }}
+		}
+		if _, err := keys[firm].openClient(r); err != nil {
+			return clients, len(keys), fmt.Errorf("firm %s: %w", firm, err)
+		}
+		clients++
+	}
+	return clients, len(keys), nil
+}

@@ -16,8 +16,10 @@ import (
 	"github.com/firmflow/firmflow/pkg/apierr"
 	eventsv1 "github.com/firmflow/firmflow/pkg/gen/firmflow/events/v1"
 	"github.com/firmflow/firmflow/pkg/paging"
+	"github.com/firmflow/firmflow/pkg/pg"
 	"github.com/firmflow/firmflow/pkg/principal"
 	"github.com/firmflow/firmflow/services/workflow/internal/domain"
+	"github.com/firmflow/firmflow/services/workflow/internal/store"
 )
 
 var taxed = domain.Client{
@@ -610,5 +612,35 @@ func TestLargeExportsEndPagesEarlyAndLoseNoClient(t *testing.T) {
 	}
 	if len(seen) != n || pages < 2 {
 		t.Errorf("%d clients in %d pages, want %d in several", len(seen), pages, n)
+	}
+}
+
+// TestOpenSampleOpensSealedFieldsAcrossFirms is what the restore drill runs on
+// restored copies of the database and key store, as an administrator: sealed fields of
+// clients of every firm open, and a ciphertext that does not open is an error naming
+// the field, never the value.
+func TestOpenSampleOpensSealedFieldsAcrossFirms(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	ada := f.create(t, f.owner, taxed)
+	theirs := taxed
+	theirs.DisplayName = "Another firm's client"
+	f.create(t, f.other, theirs)
+	admin, err := pg.Open(ctx, f.db.AdminURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	a := New(store.New(admin), f.app.keys)
+	clients, firms, err := a.OpenSample(ctx, 10)
+	if err != nil || clients != 2 || firms != 2 {
+		t.Fatalf("OpenSample = %d clients of %d firms, %v; want 2 of 2", clients, firms, err)
+	}
+	if _, err := admin.Pool.Exec(ctx, "update clients set notes = tax_id where id = $1", ada.ID); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = a.OpenSample(ctx, 10)
+	if err == nil || !strings.Contains(err.Error(), "notes") || strings.Contains(err.Error(), taxed.Sensitive.TaxID) {
+		t.Fatalf("OpenSample after moving a ciphertext = %v, want an error naming notes and not the value", err)
 	}
 }

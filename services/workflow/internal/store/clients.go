@@ -138,6 +138,19 @@ func (q *Queries) Client(ctx context.Context, id string) (ClientRecord, error) {
 	return r, pg.NotFound(err, "client")
 }
 
+// SampleSealedClients picks up to n clients of any firm that have sealed fields, at
+// random. Row-level security hides other firms from the runtime role; the caller
+// connects as an administrator (the restore drill, on a restored copy).
+func (s *Store) SampleSealedClients(ctx context.Context, n int) ([]ClientRecord, error) {
+	rows, err := s.db.Pool.Query(ctx, "select "+clientColumns+` from clients c
+		where c.tax_id is not null or c.bank_account is not null or c.bank_routing is not null or c.notes is not null
+		order by random() limit $1`, n)
+	if err != nil {
+		return nil, fmt.Errorf("sample clients: %w", err)
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (ClientRecord, error) { return scanClient(r) })
+}
+
 // ClientForUpdate reads one client and locks it until the transaction ends.
 func (q *Queries) ClientForUpdate(ctx context.Context, id string) (ClientRecord, error) {
 	r, err := scanClient(q.tx.QueryRow(ctx, "select "+clientColumns+" from clients c where c.id = $1 for update of c", id))

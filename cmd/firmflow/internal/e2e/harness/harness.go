@@ -1,7 +1,7 @@
 // Package harness runs the whole system for tests and benchmarks that drive it over
 // HTTPS as the single-page app and a CRM integration do: real PostgreSQL, embedded
-// NATS, a Stripe that keeps state (stripefake in front of stripe-mock), every service
-// on its own port with mutual TLS, the gateway as
+// NATS, a Stripe that keeps state (stripefake in front of stripe-mock), an SMTP server
+// catching identity's email, every service on its own port with mutual TLS, the gateway as
 // the only door. The end-to-end tests share one System per package (each test isolated
 // by its own firm); the load benchmark boots its own.
 package harness
@@ -26,11 +26,14 @@ import (
 	"time"
 
 	"github.com/firmflow/firmflow/cmd/firmflow/internal/stack"
+	"github.com/firmflow/firmflow/pkg/mail/mailtest"
 	"github.com/firmflow/firmflow/pkg/pg"
 	"github.com/firmflow/firmflow/pkg/pg/pgtest"
+	audit "github.com/firmflow/firmflow/services/audit/server"
 	"github.com/firmflow/firmflow/services/billing/stripefake"
 	"github.com/firmflow/firmflow/services/billing/stripetest"
 	gateway "github.com/firmflow/firmflow/services/gateway/server"
+	identity "github.com/firmflow/firmflow/services/identity/server"
 )
 
 // StripeWebhookSecret is the webhook signing secret billing is given.
@@ -52,6 +55,15 @@ type Options struct {
 	DataDir string
 	// Logger receives every service's logs; nil keeps them in System.Logs.
 	Logger *slog.Logger
+	// AdminDatabaseURL is the PostgreSQL server the databases are made in, as a
+	// superuser; empty is the machine's (pgtest.AdminURL). The backup drill gives
+	// its private cluster.
+	AdminDatabaseURL string
+	// AuditTuning adjusts audit's configuration.
+	AuditTuning func(*audit.Config)
+	// DatabasePrefix names the databases (prefix + service); empty makes a random
+	// one. A rebuild from backups boots on the databases of the system it replaces.
+	DatabasePrefix string
 }
 
 // Environ is the environment the services of a test stack read: every listener,
@@ -79,6 +91,11 @@ type System struct {
 	// Stripe is what billing talks to: a recording proxy to stripefake, which keeps
 	// the state of what billing made, in front of stripe-mock.
 	Stripe *stripetest.Stripe
+	// Mail is the SMTP server identity sends to, in this process.
+	Mail *mailtest.Server
+	// MailAPI is the base URL of a Mailpit-like API over Mail's messages, which the
+	// README's examples read tokens from as they do from Mailpit under `make run`.
+	MailAPI string
 
 	stop func() error
 }
@@ -89,6 +106,9 @@ func Boot(opts Options) (_ *System, err error) {
 	suffix := make([]byte, 4)
 	_, _ = rand.Read(suffix)
 	prefix := "test_e2e_" + hex.EncodeToString(suffix) + "_"
+	if opts.DatabasePrefix != "" {
+		prefix = opts.DatabasePrefix
+	}
 	sys := &System{Logs: &Logs{}}
 	var undo []func() error
 	sys.stop = func() error {
@@ -123,13 +143,26 @@ func Boot(opts Options) (_ *System, err error) {
 	sys.Stripe = stripe
 	undo = append(undo, func() error { stopStripe(); return nil })
 
+	adminURL := opts.AdminDatabaseURL
+	if adminURL == "" {
+		adminURL = pgtest.AdminURL()
+	}
+	smtp, err := mailtest.Start()
+	if err != nil {
+		return nil, err
+	}
+	sys.Mail = smtp
+	mailAPI := smtp.MailpitAPI()
+	sys.MailAPI = mailAPI.URL
+	undo = append(undo, func() error { mailAPI.Close(); smtp.Stop(); return nil })
+
 	workflowAddr := opts.WorkflowAddr
 	if workflowAddr == "" {
 		workflowAddr = "127.0.0.1:0"
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s, err := stack.Start(ctx, stack.Options{
-		AdminDatabaseURL: pgtest.AdminURL(), DatabasePrefix: prefix, DataDir: dataDir,
+		AdminDatabaseURL: adminURL, DatabasePrefix: prefix, DataDir: dataDir,
 		NATSPort: -1, Environ: Environ(workflowAddr),
 		StripeAPIURL: stripe.URL, StripeWebhookSecret: StripeWebhookSecret,
 		GatewayTuning: func(c *gateway.Config) {
@@ -138,7 +171,12 @@ func Boot(opts Options) (_ *System, err error) {
 				opts.Tune(c)
 			}
 		},
-		Logger: logger,
+		IdentityTuning: func(c *identity.Config) {
+			c.SMTPAddr, c.SMTPTLS = smtp.Addr, "none"
+			c.MailInterval, c.MailRetryMin = 50*time.Millisecond, 100*time.Millisecond
+		},
+		AuditTuning: opts.AuditTuning,
+		Logger:      logger,
 	})
 	if err != nil {
 		cancel()
@@ -151,7 +189,7 @@ func Boot(opts Options) (_ *System, err error) {
 		cancel()
 		errs := []error{<-done}
 		for _, db := range s.Databases {
-			errs = append(errs, pg.DropDatabase(context.Background(), pgtest.AdminURL(), db))
+			errs = append(errs, pg.DropDatabase(context.Background(), adminURL, db))
 		}
 		return errors.Join(errs...)
 	})

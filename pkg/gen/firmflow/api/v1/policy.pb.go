@@ -105,7 +105,10 @@ type Policy struct {
 	Created bool `protobuf:"varint,8,opt,name=created,proto3" json:"created,omitempty"`
 	// Lets every caller with a verified mTLS certificate in: an internal question any
 	// service may ask, such as whether a firm is read-only.
-	AnyPeer       bool `protobuf:"varint,9,opt,name=any_peer,json=anyPeer,proto3" json:"any_peer,omitempty"`
+	AnyPeer bool `protobuf:"varint,9,opt,name=any_peer,json=anyPeer,proto3" json:"any_peer,omitempty"`
+	// The method only accepts work that is done afterwards (a password reset email):
+	// the gateway answers 202 Accepted.
+	Accepted      bool `protobuf:"varint,10,opt,name=accepted,proto3" json:"accepted,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -203,6 +206,13 @@ func (x *Policy) GetAnyPeer() bool {
 	return false
 }
 
+func (x *Policy) GetAccepted() bool {
+	if x != nil {
+		return x.Accepted
+	}
+	return false
+}
+
 var file_firmflow_api_v1_policy_proto_extTypes = []protoimpl.ExtensionInfo{
 	{
 		ExtendedType:  (*descriptorpb.MethodOptions)(nil),
@@ -226,7 +236,7 @@ var File_firmflow_api_v1_policy_proto protoreflect.FileDescriptor
 
 const file_firmflow_api_v1_policy_proto_rawDesc = "" +
 	"\n" +
-	"\x1cfirmflow/api/v1/policy.proto\x12\x0ffirmflow.api.v1\x1a google/protobuf/descriptor.proto\"\x90\x02\n" +
+	"\x1cfirmflow/api/v1/policy.proto\x12\x0ffirmflow.api.v1\x1a google/protobuf/descriptor.proto\"\xac\x02\n" +
 	"\x06Policy\x12\x16\n" +
 	"\x06public\x18\x01 \x01(\bR\x06public\x12\x14\n" +
 	"\x05peers\x18\x02 \x03(\tR\x05peers\x12+\n" +
@@ -237,7 +247,9 @@ const file_firmflow_api_v1_policy_proto_rawDesc = "" +
 	"\n" +
 	"no_support\x18\a \x01(\bR\tnoSupport\x12\x18\n" +
 	"\acreated\x18\b \x01(\bR\acreated\x12\x19\n" +
-	"\bany_peer\x18\t \x01(\bR\aanyPeer*M\n" +
+	"\bany_peer\x18\t \x01(\bR\aanyPeer\x12\x1a\n" +
+	"\baccepted\x18\n" +
+	" \x01(\bR\baccepted*M\n" +
 	"\x04Role\x12\x14\n" +
 	"\x10ROLE_UNSPECIFIED\x10\x00\x12\x0e\n" +
 	"\n" +

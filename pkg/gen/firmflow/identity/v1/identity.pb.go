@@ -1446,7 +1446,8 @@ type Invitation struct {
 	Role       Role                   `protobuf:"varint,3,opt,name=role,proto3,enum=firmflow.identity.v1.Role" json:"role,omitempty"`
 	CreateTime *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
 	ExpireTime *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
-	// Returned once, by CreateInvitation.
+	// Returned once, by CreateInvitation, and only when identity sends no email (no
+	// mail server configured); otherwise it reaches the invitee by email alone.
 	Token         string `protobuf:"bytes,6,opt,name=token,proto3" json:"token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1733,6 +1734,156 @@ func (x *AcceptInvitationRequest) GetPassword() string {
 	return ""
 }
 
+type CreatePasswordResetRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Email         string                 `protobuf:"bytes,1,opt,name=email,proto3" json:"email,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreatePasswordResetRequest) Reset() {
+	*x = CreatePasswordResetRequest{}
+	mi := &file_firmflow_identity_v1_identity_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreatePasswordResetRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreatePasswordResetRequest) ProtoMessage() {}
+
+func (x *CreatePasswordResetRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_firmflow_identity_v1_identity_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreatePasswordResetRequest.ProtoReflect.Descriptor instead.
+func (*CreatePasswordResetRequest) Descriptor() ([]byte, []int) {
+	return file_firmflow_identity_v1_identity_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *CreatePasswordResetRequest) GetEmail() string {
+	if x != nil {
+		return x.Email
+	}
+	return ""
+}
+
+type CompletePasswordResetRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Token string                 `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
+	// The new password, under sign-up's rules.
+	Password      string `protobuf:"bytes,2,opt,name=password,proto3" json:"password,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CompletePasswordResetRequest) Reset() {
+	*x = CompletePasswordResetRequest{}
+	mi := &file_firmflow_identity_v1_identity_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CompletePasswordResetRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CompletePasswordResetRequest) ProtoMessage() {}
+
+func (x *CompletePasswordResetRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_firmflow_identity_v1_identity_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CompletePasswordResetRequest.ProtoReflect.Descriptor instead.
+func (*CompletePasswordResetRequest) Descriptor() ([]byte, []int) {
+	return file_firmflow_identity_v1_identity_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *CompletePasswordResetRequest) GetToken() string {
+	if x != nil {
+		return x.Token
+	}
+	return ""
+}
+
+func (x *CompletePasswordResetRequest) GetPassword() string {
+	if x != nil {
+		return x.Password
+	}
+	return ""
+}
+
+type ChangePasswordRequest struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	CurrentPassword string                 `protobuf:"bytes,1,opt,name=current_password,json=currentPassword,proto3" json:"current_password,omitempty"`
+	// The new password, under sign-up's rules.
+	NewPassword   string `protobuf:"bytes,2,opt,name=new_password,json=newPassword,proto3" json:"new_password,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChangePasswordRequest) Reset() {
+	*x = ChangePasswordRequest{}
+	mi := &file_firmflow_identity_v1_identity_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChangePasswordRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChangePasswordRequest) ProtoMessage() {}
+
+func (x *ChangePasswordRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_firmflow_identity_v1_identity_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChangePasswordRequest.ProtoReflect.Descriptor instead.
+func (*ChangePasswordRequest) Descriptor() ([]byte, []int) {
+	return file_firmflow_identity_v1_identity_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *ChangePasswordRequest) GetCurrentPassword() string {
+	if x != nil {
+		return x.CurrentPassword
+	}
+	return ""
+}
+
+func (x *ChangePasswordRequest) GetNewPassword() string {
+	if x != nil {
+		return x.NewPassword
+	}
+	return ""
+}
+
 type ApiKey struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// firms/{firm}/apiKeys/{api_key}
@@ -1758,7 +1909,7 @@ type ApiKey struct {
 
 func (x *ApiKey) Reset() {
 	*x = ApiKey{}
-	mi := &file_firmflow_identity_v1_identity_proto_msgTypes[28]
+	mi := &file_firmflow_identity_v1_identity_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1770,7 +1921,7 @@ func (x *ApiKey) String() string {
 func (*ApiKey) ProtoMessage() {}
 
 func (x *ApiKey) ProtoReflect() protoreflect.Message {
-	mi := &file_firmflow_identity_v1_identity_proto_msgTypes[28]
+	mi := &file_firmflow_identity_v1_identity_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1783,7 +1934,7 @@ func (x *ApiKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApiKey.ProtoReflect.Descriptor instead.
 func (*ApiKey) Descriptor() ([]byte, []int) {
-	return file_firmflow_identity_v1_identity_proto_rawDescGZIP(), []int{28}
+	return file_firmflow_identity_v1_identity_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ApiKey) GetName() string {
@@ -1874,7 +2025,7 @@ type CreateApiKeyRequest struct {
 
 func (x *CreateApiKeyRequest) Reset() {
 	*x = CreateApiKeyRequest{}
-	mi := &file_firmflow_identity_v1_identity_proto_msgTypes[29]
+	mi := &file_firmflow_identity_v1_identity_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1886,7 +2037,7 @@ func (x *CreateApiKeyRequest) String() string {
 func (*CreateApiKeyRequest) ProtoMessage() {}
 
 func (x *CreateApiKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_firmflow_identity_v1_identity_proto_msgTypes[29]
+	mi := &file_firmflow_identity_v1_identity_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1899,7 +2050,7 @@ func (x *CreateApiKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateApiKeyRequest.ProtoReflect.Descriptor instead.
 func (*CreateApiKeyRequest) Descriptor() ([]byte, []int) {
-	return file_firmflow_identity_v1_identity_proto_rawDescGZIP(), []int{29}
+	return file_firmflow_identity_v1_identity_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *CreateApiKeyRequest) GetParent() string {
@@ -1934,7 +2085,7 @@ type ListApiKeysRequest struct {
 
 func (x *ListApiKeysRequest) Reset() {
 	*x = ListApiKeysRequest{}
-	mi := &file_firmflow_identity_v1_identity_proto_msgTypes[30]
+	mi := &file_firmflow_identity_v1_identity_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1946,7 +2097,7 @@ func (x *ListApiKeysRequest) String() string {
 func (*ListApiKeysRequest) ProtoMessage() {}
 
 func (x *ListApiKeysRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_firmflow_identity_v1_identity_proto_msgTypes[30]
+	mi := &file_firmflow_identity_v1_identity_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1959,7 +2110,7 @@ func (x *ListApiKeysRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListApiKeysRequest.ProtoReflect.Descriptor instead.
 func (*ListApiKeysRequest) Descriptor() ([]byte, []int) {
-	return file_firmflow_identity_v1_identity_proto_rawDescGZIP(), []int{30}
+	return file_firmflow_identity_v1_identity_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *ListApiKeysRequest) GetParent() string {
@@ -1993,7 +2144,7 @@ type ListApiKeysResponse struct {
 
 func (x *ListApiKeysResponse) Reset() {
 	*x = ListApiKeysResponse{}
-	mi := &file_firmflow_identity_v1_identity_proto_msgTypes[31]
+	mi := &file_firmflow_identity_v1_identity_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2005,7 +2156,7 @@ func (x *ListApiKeysResponse) String() string {
 func (*ListApiKeysResponse) ProtoMessage() {}
 
 func (x *ListApiKeysResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_firmflow_identity_v1_identity_proto_msgTypes[31]
+	mi := &file_firmflow_identity_v1_identity_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2018,7 +2169,7 @@ func (x *ListApiKeysResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListApiKeysResponse.ProtoReflect.Descriptor instead.
 func (*ListApiKeysResponse) Descriptor() ([]byte, []int) {
-	return file_firmflow_identity_v1_identity_proto_rawDescGZIP(), []int{31}
+	return file_firmflow_identity_v1_identity_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *ListApiKeysResponse) GetApiKeys() []*ApiKey {
@@ -2044,7 +2195,7 @@ type GetApiKeyRequest struct {
 
 func (x *GetApiKeyRequest) Reset() {
 	*x = GetApiKeyRequest{}
-	mi := &file_firmflow_identity_v1_identity_proto_msgTypes[32]
+	mi := &file_firmflow_identity_v1_identity_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2056,7 +2207,7 @@ func (x *GetApiKeyRequest) String() string {
 func (*GetApiKeyRequest) ProtoMessage() {}
 
 func (x *GetApiKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_firmflow_identity_v1_identity_proto_msgTypes[32]
+	mi := &file_firmflow_identity_v1_identity_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2069,7 +2220,7 @@ func (x *GetApiKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetApiKeyRequest.ProtoReflect.Descriptor instead.
 func (*GetApiKeyRequest) Descriptor() ([]byte, []int) {
-	return file_firmflow_identity_v1_identity_proto_rawDescGZIP(), []int{32}
+	return file_firmflow_identity_v1_identity_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *GetApiKeyRequest) GetName() string {
@@ -2090,7 +2241,7 @@ type RotateApiKeyRequest struct {
 
 func (x *RotateApiKeyRequest) Reset() {
 	*x = RotateApiKeyRequest{}
-	mi := &file_firmflow_identity_v1_identity_proto_msgTypes[33]
+	mi := &file_firmflow_identity_v1_identity_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2102,7 +2253,7 @@ func (x *RotateApiKeyRequest) String() string {
 func (*RotateApiKeyRequest) ProtoMessage() {}
 
 func (x *RotateApiKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_firmflow_identity_v1_identity_proto_msgTypes[33]
+	mi := &file_firmflow_identity_v1_identity_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2115,7 +2266,7 @@ func (x *RotateApiKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RotateApiKeyRequest.ProtoReflect.Descriptor instead.
 func (*RotateApiKeyRequest) Descriptor() ([]byte, []int) {
-	return file_firmflow_identity_v1_identity_proto_rawDescGZIP(), []int{33}
+	return file_firmflow_identity_v1_identity_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *RotateApiKeyRequest) GetName() string {
@@ -2141,7 +2292,7 @@ type RevokeApiKeyRequest struct {
 
 func (x *RevokeApiKeyRequest) Reset() {
 	*x = RevokeApiKeyRequest{}
-	mi := &file_firmflow_identity_v1_identity_proto_msgTypes[34]
+	mi := &file_firmflow_identity_v1_identity_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2153,7 +2304,7 @@ func (x *RevokeApiKeyRequest) String() string {
 func (*RevokeApiKeyRequest) ProtoMessage() {}
 
 func (x *RevokeApiKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_firmflow_identity_v1_identity_proto_msgTypes[34]
+	mi := &file_firmflow_identity_v1_identity_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2166,7 +2317,7 @@ func (x *RevokeApiKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeApiKeyRequest.ProtoReflect.Descriptor instead.
 func (*RevokeApiKeyRequest) Descriptor() ([]byte, []int) {
-	return file_firmflow_identity_v1_identity_proto_rawDescGZIP(), []int{34}
+	return file_firmflow_identity_v1_identity_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *RevokeApiKeyRequest) GetName() string {
@@ -2198,7 +2349,7 @@ type AuthenticateRequest struct {
 
 func (x *AuthenticateRequest) Reset() {
 	*x = AuthenticateRequest{}
-	mi := &file_firmflow_identity_v1_identity_proto_msgTypes[35]
+	mi := &file_firmflow_identity_v1_identity_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2210,7 +2361,7 @@ func (x *AuthenticateRequest) String() string {
 func (*AuthenticateRequest) ProtoMessage() {}
 
 func (x *AuthenticateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_firmflow_identity_v1_identity_proto_msgTypes[35]
+	mi := &file_firmflow_identity_v1_identity_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2223,7 +2374,7 @@ func (x *AuthenticateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuthenticateRequest.ProtoReflect.Descriptor instead.
 func (*AuthenticateRequest) Descriptor() ([]byte, []int) {
-	return file_firmflow_identity_v1_identity_proto_rawDescGZIP(), []int{35}
+	return file_firmflow_identity_v1_identity_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *AuthenticateRequest) GetCredential() isAuthenticateRequest_Credential {
@@ -2313,7 +2464,7 @@ type AuthenticateResponse struct {
 
 func (x *AuthenticateResponse) Reset() {
 	*x = AuthenticateResponse{}
-	mi := &file_firmflow_identity_v1_identity_proto_msgTypes[36]
+	mi := &file_firmflow_identity_v1_identity_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2325,7 +2476,7 @@ func (x *AuthenticateResponse) String() string {
 func (*AuthenticateResponse) ProtoMessage() {}
 
 func (x *AuthenticateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_firmflow_identity_v1_identity_proto_msgTypes[36]
+	mi := &file_firmflow_identity_v1_identity_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2338,7 +2489,7 @@ func (x *AuthenticateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuthenticateResponse.ProtoReflect.Descriptor instead.
 func (*AuthenticateResponse) Descriptor() ([]byte, []int) {
-	return file_firmflow_identity_v1_identity_proto_rawDescGZIP(), []int{36}
+	return file_firmflow_identity_v1_identity_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *AuthenticateResponse) GetPrincipalToken() string {
@@ -2483,7 +2634,20 @@ const file_firmflow_identity_v1_identity_proto_rawDesc = "" +
 	"\xbaH\ar\x05\x10\x10\x18\x80\x01R\x05token\x12;\n" +
 	"\fdisplay_name\x18\x02 \x01(\tB\x18\xbaH\x15r\x13\x10\x01\x18\xc8\x012\f^[^\\p{Cc}]*$R\vdisplayName\x12&\n" +
 	"\bpassword\x18\x03 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\f\x18\x80\x02R\bpassword\"\xa5\x04\n" +
+	"\xbaH\ar\x05\x10\f\x18\x80\x02R\bpassword\">\n" +
+	"\x1aCreatePasswordResetRequest\x12 \n" +
+	"\x05email\x18\x01 \x01(\tB\n" +
+	"\xbaH\ar\x05\x18\xfe\x01`\x01R\x05email\"h\n" +
+	"\x1cCompletePasswordResetRequest\x12 \n" +
+	"\x05token\x18\x01 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x10\x18\x80\x01R\x05token\x12&\n" +
+	"\bpassword\x18\x02 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\f\x18\x80\x02R\bpassword\"}\n" +
+	"\x15ChangePasswordRequest\x125\n" +
+	"\x10current_password\x18\x01 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\x80\x02R\x0fcurrentPassword\x12-\n" +
+	"\fnew_password\x18\x02 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\f\x18\x80\x02R\vnewPassword\"\xa5\x04\n" +
 	"\x06ApiKey\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12;\n" +
 	"\fdisplay_name\x18\x02 \x01(\tB\x18\xbaH\x15r\x13\x10\x01\x18\xc8\x012\f^[^\\p{Cc}]*$R\vdisplayName\x12E\n" +
@@ -2547,7 +2711,7 @@ const file_firmflow_identity_v1_identity_proto_rawDesc = "" +
 	"\x19API_KEY_STATE_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14API_KEY_STATE_ACTIVE\x10\x01\x12\x19\n" +
 	"\x15API_KEY_STATE_EXPIRED\x10\x02\x12\x19\n" +
-	"\x15API_KEY_STATE_REVOKED\x10\x032\xd6\x18\n" +
+	"\x15API_KEY_STATE_REVOKED\x10\x032\xfc\x1b\n" +
 	"\x0fIdentityService\x12r\n" +
 	"\x06SignUp\x12#.firmflow.identity.v1.SignUpRequest\x1a$.firmflow.identity.v1.SignUpResponse\"\x1d\xa2\xbb\x18\x04\b\x01@\x01\x82\xd3\xe4\x93\x02\x0f:\x01*\"\n" +
 	"/v1/signup\x12l\n" +
@@ -2570,7 +2734,10 @@ const file_firmflow_identity_v1_identity_proto_rawDesc = "" +
 	"\x10CreateInvitation\x12-.firmflow.identity.v1.CreateInvitationRequest\x1a .firmflow.identity.v1.Invitation\"P\xa2\xbb\x18\x18\x1a\x02\x01\x02\"\x0eidentity:write8\x01@\x01\x82\xd3\xe4\x93\x02.:\n" +
 	"invitation\" /v1/{parent=firms/*}/invitations\x12\xaf\x01\n" +
 	"\x0fListInvitations\x12,.firmflow.identity.v1.ListInvitationsRequest\x1a-.firmflow.identity.v1.ListInvitationsResponse\"?\xa2\xbb\x18\x13\x1a\x02\x01\x02\"\ridentity:read\x82\xd3\xe4\x93\x02\"\x12 /v1/{parent=firms/*}/invitations\x12\x8a\x01\n" +
-	"\x10AcceptInvitation\x12-.firmflow.identity.v1.AcceptInvitationRequest\x1a\x1c.firmflow.identity.v1.Member\")\xa2\xbb\x18\x04\b\x01@\x01\x82\xd3\xe4\x93\x02\x1b:\x01*\"\x16/v1/invitations:accept\x12\x92\x01\n" +
+	"\x10AcceptInvitation\x12-.firmflow.identity.v1.AcceptInvitationRequest\x1a\x1c.firmflow.identity.v1.Member\")\xa2\xbb\x18\x04\b\x01@\x01\x82\xd3\xe4\x93\x02\x1b:\x01*\"\x16/v1/invitations:accept\x12\x86\x01\n" +
+	"\x13CreatePasswordReset\x120.firmflow.identity.v1.CreatePasswordResetRequest\x1a\x16.google.protobuf.Empty\"%\xa2\xbb\x18\x04\b\x01P\x01\x82\xd3\xe4\x93\x02\x17:\x01*\"\x12/v1/passwordResets\x12\x91\x01\n" +
+	"\x15CompletePasswordReset\x122.firmflow.identity.v1.CompletePasswordResetRequest\x1a\x16.google.protobuf.Empty\",\xa2\xbb\x18\x02\b\x01\x82\xd3\xe4\x93\x02 :\x01*\"\x1b/v1/passwordResets:complete\x12\x86\x01\n" +
+	"\x0eChangePassword\x12+.firmflow.identity.v1.ChangePasswordRequest\x1a\x16.google.protobuf.Empty\"/\xa2\xbb\x18\a\x1a\x03\x01\x02\x038\x01\x82\xd3\xe4\x93\x02\x1e:\x01*\"\x19/v1/caller:changePassword\x12\x92\x01\n" +
 	"\fCreateApiKey\x12).firmflow.identity.v1.CreateApiKeyRequest\x1a\x1c.firmflow.identity.v1.ApiKey\"9\xa2\xbb\x18\b\x1a\x02\x01\x028\x01@\x01\x82\xd3\xe4\x93\x02':\aapi_key\"\x1c/v1/{parent=firms/*}/apiKeys\x12\x90\x01\n" +
 	"\vListApiKeys\x12(.firmflow.identity.v1.ListApiKeysRequest\x1a).firmflow.identity.v1.ListApiKeysResponse\",\xa2\xbb\x18\x04\x1a\x02\x01\x02\x82\xd3\xe4\x93\x02\x1e\x12\x1c/v1/{parent=firms/*}/apiKeys\x12\x7f\n" +
 	"\tGetApiKey\x12&.firmflow.identity.v1.GetApiKeyRequest\x1a\x1c.firmflow.identity.v1.ApiKey\",\xa2\xbb\x18\x04\x1a\x02\x01\x02\x82\xd3\xe4\x93\x02\x1e\x12\x1c/v1/{name=firms/*/apiKeys/*}\x12\x93\x01\n" +
@@ -2602,7 +2769,7 @@ func file_firmflow_identity_v1_identity_proto_rawDescGZIP() []byte {
 }
 
 var file_firmflow_identity_v1_identity_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_firmflow_identity_v1_identity_proto_msgTypes = make([]protoimpl.MessageInfo, 37)
+var file_firmflow_identity_v1_identity_proto_msgTypes = make([]protoimpl.MessageInfo, 40)
 var file_firmflow_identity_v1_identity_proto_goTypes = []any{
 	(Role)(0),                            // 0: firmflow.identity.v1.Role
 	(ApiKeyState)(0),                     // 1: firmflow.identity.v1.ApiKeyState
@@ -2634,56 +2801,59 @@ var file_firmflow_identity_v1_identity_proto_goTypes = []any{
 	(*ListInvitationsRequest)(nil),       // 27: firmflow.identity.v1.ListInvitationsRequest
 	(*ListInvitationsResponse)(nil),      // 28: firmflow.identity.v1.ListInvitationsResponse
 	(*AcceptInvitationRequest)(nil),      // 29: firmflow.identity.v1.AcceptInvitationRequest
-	(*ApiKey)(nil),                       // 30: firmflow.identity.v1.ApiKey
-	(*CreateApiKeyRequest)(nil),          // 31: firmflow.identity.v1.CreateApiKeyRequest
-	(*ListApiKeysRequest)(nil),           // 32: firmflow.identity.v1.ListApiKeysRequest
-	(*ListApiKeysResponse)(nil),          // 33: firmflow.identity.v1.ListApiKeysResponse
-	(*GetApiKeyRequest)(nil),             // 34: firmflow.identity.v1.GetApiKeyRequest
-	(*RotateApiKeyRequest)(nil),          // 35: firmflow.identity.v1.RotateApiKeyRequest
-	(*RevokeApiKeyRequest)(nil),          // 36: firmflow.identity.v1.RevokeApiKeyRequest
-	(*AuthenticateRequest)(nil),          // 37: firmflow.identity.v1.AuthenticateRequest
-	(*AuthenticateResponse)(nil),         // 38: firmflow.identity.v1.AuthenticateResponse
-	(*timestamppb.Timestamp)(nil),        // 39: google.protobuf.Timestamp
-	(*fieldmaskpb.FieldMask)(nil),        // 40: google.protobuf.FieldMask
-	(*durationpb.Duration)(nil),          // 41: google.protobuf.Duration
-	(*emptypb.Empty)(nil),                // 42: google.protobuf.Empty
+	(*CreatePasswordResetRequest)(nil),   // 30: firmflow.identity.v1.CreatePasswordResetRequest
+	(*CompletePasswordResetRequest)(nil), // 31: firmflow.identity.v1.CompletePasswordResetRequest
+	(*ChangePasswordRequest)(nil),        // 32: firmflow.identity.v1.ChangePasswordRequest
+	(*ApiKey)(nil),                       // 33: firmflow.identity.v1.ApiKey
+	(*CreateApiKeyRequest)(nil),          // 34: firmflow.identity.v1.CreateApiKeyRequest
+	(*ListApiKeysRequest)(nil),           // 35: firmflow.identity.v1.ListApiKeysRequest
+	(*ListApiKeysResponse)(nil),          // 36: firmflow.identity.v1.ListApiKeysResponse
+	(*GetApiKeyRequest)(nil),             // 37: firmflow.identity.v1.GetApiKeyRequest
+	(*RotateApiKeyRequest)(nil),          // 38: firmflow.identity.v1.RotateApiKeyRequest
+	(*RevokeApiKeyRequest)(nil),          // 39: firmflow.identity.v1.RevokeApiKeyRequest
+	(*AuthenticateRequest)(nil),          // 40: firmflow.identity.v1.AuthenticateRequest
+	(*AuthenticateResponse)(nil),         // 41: firmflow.identity.v1.AuthenticateResponse
+	(*timestamppb.Timestamp)(nil),        // 42: google.protobuf.Timestamp
+	(*fieldmaskpb.FieldMask)(nil),        // 43: google.protobuf.FieldMask
+	(*durationpb.Duration)(nil),          // 44: google.protobuf.Duration
+	(*emptypb.Empty)(nil),                // 45: google.protobuf.Empty
 }
 var file_firmflow_identity_v1_identity_proto_depIdxs = []int32{
-	39, // 0: firmflow.identity.v1.Firm.create_time:type_name -> google.protobuf.Timestamp
-	39, // 1: firmflow.identity.v1.Firm.update_time:type_name -> google.protobuf.Timestamp
+	42, // 0: firmflow.identity.v1.Firm.create_time:type_name -> google.protobuf.Timestamp
+	42, // 1: firmflow.identity.v1.Firm.update_time:type_name -> google.protobuf.Timestamp
 	0,  // 2: firmflow.identity.v1.Member.role:type_name -> firmflow.identity.v1.Role
-	39, // 3: firmflow.identity.v1.Member.create_time:type_name -> google.protobuf.Timestamp
+	42, // 3: firmflow.identity.v1.Member.create_time:type_name -> google.protobuf.Timestamp
 	2,  // 4: firmflow.identity.v1.SignUpResponse.firm:type_name -> firmflow.identity.v1.Firm
 	3,  // 5: firmflow.identity.v1.SignUpResponse.owner:type_name -> firmflow.identity.v1.Member
 	9,  // 6: firmflow.identity.v1.LoginResponse.session:type_name -> firmflow.identity.v1.Session
 	3,  // 7: firmflow.identity.v1.LoginResponse.member:type_name -> firmflow.identity.v1.Member
-	39, // 8: firmflow.identity.v1.Session.create_time:type_name -> google.protobuf.Timestamp
-	39, // 9: firmflow.identity.v1.Session.last_seen_time:type_name -> google.protobuf.Timestamp
-	39, // 10: firmflow.identity.v1.Session.expire_time:type_name -> google.protobuf.Timestamp
-	39, // 11: firmflow.identity.v1.Session.idle_expire_time:type_name -> google.protobuf.Timestamp
+	42, // 8: firmflow.identity.v1.Session.create_time:type_name -> google.protobuf.Timestamp
+	42, // 9: firmflow.identity.v1.Session.last_seen_time:type_name -> google.protobuf.Timestamp
+	42, // 10: firmflow.identity.v1.Session.expire_time:type_name -> google.protobuf.Timestamp
+	42, // 11: firmflow.identity.v1.Session.idle_expire_time:type_name -> google.protobuf.Timestamp
 	9,  // 12: firmflow.identity.v1.ListSessionsResponse.sessions:type_name -> firmflow.identity.v1.Session
 	2,  // 13: firmflow.identity.v1.Caller.firm:type_name -> firmflow.identity.v1.Firm
 	3,  // 14: firmflow.identity.v1.Caller.member:type_name -> firmflow.identity.v1.Member
-	30, // 15: firmflow.identity.v1.Caller.api_key:type_name -> firmflow.identity.v1.ApiKey
+	33, // 15: firmflow.identity.v1.Caller.api_key:type_name -> firmflow.identity.v1.ApiKey
 	2,  // 16: firmflow.identity.v1.UpdateFirmRequest.firm:type_name -> firmflow.identity.v1.Firm
-	40, // 17: firmflow.identity.v1.UpdateFirmRequest.update_mask:type_name -> google.protobuf.FieldMask
+	43, // 17: firmflow.identity.v1.UpdateFirmRequest.update_mask:type_name -> google.protobuf.FieldMask
 	3,  // 18: firmflow.identity.v1.ListMembersResponse.members:type_name -> firmflow.identity.v1.Member
 	3,  // 19: firmflow.identity.v1.UpdateMemberRequest.member:type_name -> firmflow.identity.v1.Member
-	40, // 20: firmflow.identity.v1.UpdateMemberRequest.update_mask:type_name -> google.protobuf.FieldMask
+	43, // 20: firmflow.identity.v1.UpdateMemberRequest.update_mask:type_name -> google.protobuf.FieldMask
 	0,  // 21: firmflow.identity.v1.Invitation.role:type_name -> firmflow.identity.v1.Role
-	39, // 22: firmflow.identity.v1.Invitation.create_time:type_name -> google.protobuf.Timestamp
-	39, // 23: firmflow.identity.v1.Invitation.expire_time:type_name -> google.protobuf.Timestamp
+	42, // 22: firmflow.identity.v1.Invitation.create_time:type_name -> google.protobuf.Timestamp
+	42, // 23: firmflow.identity.v1.Invitation.expire_time:type_name -> google.protobuf.Timestamp
 	25, // 24: firmflow.identity.v1.CreateInvitationRequest.invitation:type_name -> firmflow.identity.v1.Invitation
 	25, // 25: firmflow.identity.v1.ListInvitationsResponse.invitations:type_name -> firmflow.identity.v1.Invitation
-	39, // 26: firmflow.identity.v1.ApiKey.create_time:type_name -> google.protobuf.Timestamp
-	39, // 27: firmflow.identity.v1.ApiKey.expire_time:type_name -> google.protobuf.Timestamp
-	39, // 28: firmflow.identity.v1.ApiKey.last_used_time:type_name -> google.protobuf.Timestamp
-	39, // 29: firmflow.identity.v1.ApiKey.revoke_time:type_name -> google.protobuf.Timestamp
+	42, // 26: firmflow.identity.v1.ApiKey.create_time:type_name -> google.protobuf.Timestamp
+	42, // 27: firmflow.identity.v1.ApiKey.expire_time:type_name -> google.protobuf.Timestamp
+	42, // 28: firmflow.identity.v1.ApiKey.last_used_time:type_name -> google.protobuf.Timestamp
+	42, // 29: firmflow.identity.v1.ApiKey.revoke_time:type_name -> google.protobuf.Timestamp
 	1,  // 30: firmflow.identity.v1.ApiKey.state:type_name -> firmflow.identity.v1.ApiKeyState
-	30, // 31: firmflow.identity.v1.CreateApiKeyRequest.api_key:type_name -> firmflow.identity.v1.ApiKey
-	30, // 32: firmflow.identity.v1.ListApiKeysResponse.api_keys:type_name -> firmflow.identity.v1.ApiKey
-	41, // 33: firmflow.identity.v1.RotateApiKeyRequest.overlap:type_name -> google.protobuf.Duration
-	39, // 34: firmflow.identity.v1.AuthenticateResponse.expire_time:type_name -> google.protobuf.Timestamp
+	33, // 31: firmflow.identity.v1.CreateApiKeyRequest.api_key:type_name -> firmflow.identity.v1.ApiKey
+	33, // 32: firmflow.identity.v1.ListApiKeysResponse.api_keys:type_name -> firmflow.identity.v1.ApiKey
+	44, // 33: firmflow.identity.v1.RotateApiKeyRequest.overlap:type_name -> google.protobuf.Duration
+	42, // 34: firmflow.identity.v1.AuthenticateResponse.expire_time:type_name -> google.protobuf.Timestamp
 	4,  // 35: firmflow.identity.v1.IdentityService.SignUp:input_type -> firmflow.identity.v1.SignUpRequest
 	6,  // 36: firmflow.identity.v1.IdentityService.Login:input_type -> firmflow.identity.v1.LoginRequest
 	8,  // 37: firmflow.identity.v1.IdentityService.Logout:input_type -> firmflow.identity.v1.LogoutRequest
@@ -2701,37 +2871,43 @@ var file_firmflow_identity_v1_identity_proto_depIdxs = []int32{
 	26, // 49: firmflow.identity.v1.IdentityService.CreateInvitation:input_type -> firmflow.identity.v1.CreateInvitationRequest
 	27, // 50: firmflow.identity.v1.IdentityService.ListInvitations:input_type -> firmflow.identity.v1.ListInvitationsRequest
 	29, // 51: firmflow.identity.v1.IdentityService.AcceptInvitation:input_type -> firmflow.identity.v1.AcceptInvitationRequest
-	31, // 52: firmflow.identity.v1.IdentityService.CreateApiKey:input_type -> firmflow.identity.v1.CreateApiKeyRequest
-	32, // 53: firmflow.identity.v1.IdentityService.ListApiKeys:input_type -> firmflow.identity.v1.ListApiKeysRequest
-	34, // 54: firmflow.identity.v1.IdentityService.GetApiKey:input_type -> firmflow.identity.v1.GetApiKeyRequest
-	35, // 55: firmflow.identity.v1.IdentityService.RotateApiKey:input_type -> firmflow.identity.v1.RotateApiKeyRequest
-	36, // 56: firmflow.identity.v1.IdentityService.RevokeApiKey:input_type -> firmflow.identity.v1.RevokeApiKeyRequest
-	37, // 57: firmflow.identity.v1.AuthService.Authenticate:input_type -> firmflow.identity.v1.AuthenticateRequest
-	5,  // 58: firmflow.identity.v1.IdentityService.SignUp:output_type -> firmflow.identity.v1.SignUpResponse
-	7,  // 59: firmflow.identity.v1.IdentityService.Login:output_type -> firmflow.identity.v1.LoginResponse
-	42, // 60: firmflow.identity.v1.IdentityService.Logout:output_type -> google.protobuf.Empty
-	11, // 61: firmflow.identity.v1.IdentityService.ListSessions:output_type -> firmflow.identity.v1.ListSessionsResponse
-	42, // 62: firmflow.identity.v1.IdentityService.RevokeSession:output_type -> google.protobuf.Empty
-	14, // 63: firmflow.identity.v1.IdentityService.GetCaller:output_type -> firmflow.identity.v1.Caller
-	16, // 64: firmflow.identity.v1.IdentityService.BeginTotpEnrollment:output_type -> firmflow.identity.v1.BeginTotpEnrollmentResponse
-	3,  // 65: firmflow.identity.v1.IdentityService.ConfirmTotpEnrollment:output_type -> firmflow.identity.v1.Member
-	2,  // 66: firmflow.identity.v1.IdentityService.GetFirm:output_type -> firmflow.identity.v1.Firm
-	2,  // 67: firmflow.identity.v1.IdentityService.UpdateFirm:output_type -> firmflow.identity.v1.Firm
-	21, // 68: firmflow.identity.v1.IdentityService.ListMembers:output_type -> firmflow.identity.v1.ListMembersResponse
-	3,  // 69: firmflow.identity.v1.IdentityService.GetMember:output_type -> firmflow.identity.v1.Member
-	3,  // 70: firmflow.identity.v1.IdentityService.UpdateMember:output_type -> firmflow.identity.v1.Member
-	42, // 71: firmflow.identity.v1.IdentityService.RemoveMember:output_type -> google.protobuf.Empty
-	25, // 72: firmflow.identity.v1.IdentityService.CreateInvitation:output_type -> firmflow.identity.v1.Invitation
-	28, // 73: firmflow.identity.v1.IdentityService.ListInvitations:output_type -> firmflow.identity.v1.ListInvitationsResponse
-	3,  // 74: firmflow.identity.v1.IdentityService.AcceptInvitation:output_type -> firmflow.identity.v1.Member
-	30, // 75: firmflow.identity.v1.IdentityService.CreateApiKey:output_type -> firmflow.identity.v1.ApiKey
-	33, // 76: firmflow.identity.v1.IdentityService.ListApiKeys:output_type -> firmflow.identity.v1.ListApiKeysResponse
-	30, // 77: firmflow.identity.v1.IdentityService.GetApiKey:output_type -> firmflow.identity.v1.ApiKey
-	30, // 78: firmflow.identity.v1.IdentityService.RotateApiKey:output_type -> firmflow.identity.v1.ApiKey
-	30, // 79: firmflow.identity.v1.IdentityService.RevokeApiKey:output_type -> firmflow.identity.v1.ApiKey
-	38, // 80: firmflow.identity.v1.AuthService.Authenticate:output_type -> firmflow.identity.v1.AuthenticateResponse
-	58, // [58:81] is the sub-list for method output_type
-	35, // [35:58] is the sub-list for method input_type
+	30, // 52: firmflow.identity.v1.IdentityService.CreatePasswordReset:input_type -> firmflow.identity.v1.CreatePasswordResetRequest
+	31, // 53: firmflow.identity.v1.IdentityService.CompletePasswordReset:input_type -> firmflow.identity.v1.CompletePasswordResetRequest
+	32, // 54: firmflow.identity.v1.IdentityService.ChangePassword:input_type -> firmflow.identity.v1.ChangePasswordRequest
+	34, // 55: firmflow.identity.v1.IdentityService.CreateApiKey:input_type -> firmflow.identity.v1.CreateApiKeyRequest
+	35, // 56: firmflow.identity.v1.IdentityService.ListApiKeys:input_type -> firmflow.identity.v1.ListApiKeysRequest
+	37, // 57: firmflow.identity.v1.IdentityService.GetApiKey:input_type -> firmflow.identity.v1.GetApiKeyRequest
+	38, // 58: firmflow.identity.v1.IdentityService.RotateApiKey:input_type -> firmflow.identity.v1.RotateApiKeyRequest
+	39, // 59: firmflow.identity.v1.IdentityService.RevokeApiKey:input_type -> firmflow.identity.v1.RevokeApiKeyRequest
+	40, // 60: firmflow.identity.v1.AuthService.Authenticate:input_type -> firmflow.identity.v1.AuthenticateRequest
+	5,  // 61: firmflow.identity.v1.IdentityService.SignUp:output_type -> firmflow.identity.v1.SignUpResponse
+	7,  // 62: firmflow.identity.v1.IdentityService.Login:output_type -> firmflow.identity.v1.LoginResponse
+	45, // 63: firmflow.identity.v1.IdentityService.Logout:output_type -> google.protobuf.Empty
+	11, // 64: firmflow.identity.v1.IdentityService.ListSessions:output_type -> firmflow.identity.v1.ListSessionsResponse
+	45, // 65: firmflow.identity.v1.IdentityService.RevokeSession:output_type -> google.protobuf.Empty
+	14, // 66: firmflow.identity.v1.IdentityService.GetCaller:output_type -> firmflow.identity.v1.Caller
+	16, // 67: firmflow.identity.v1.IdentityService.BeginTotpEnrollment:output_type -> firmflow.identity.v1.BeginTotpEnrollmentResponse
+	3,  // 68: firmflow.identity.v1.IdentityService.ConfirmTotpEnrollment:output_type -> firmflow.identity.v1.Member
+	2,  // 69: firmflow.identity.v1.IdentityService.GetFirm:output_type -> firmflow.identity.v1.Firm
+	2,  // 70: firmflow.identity.v1.IdentityService.UpdateFirm:output_type -> firmflow.identity.v1.Firm
+	21, // 71: firmflow.identity.v1.IdentityService.ListMembers:output_type -> firmflow.identity.v1.ListMembersResponse
+	3,  // 72: firmflow.identity.v1.IdentityService.GetMember:output_type -> firmflow.identity.v1.Member
+	3,  // 73: firmflow.identity.v1.IdentityService.UpdateMember:output_type -> firmflow.identity.v1.Member
+	45, // 74: firmflow.identity.v1.IdentityService.RemoveMember:output_type -> google.protobuf.Empty
+	25, // 75: firmflow.identity.v1.IdentityService.CreateInvitation:output_type -> firmflow.identity.v1.Invitation
+	28, // 76: firmflow.identity.v1.IdentityService.ListInvitations:output_type -> firmflow.identity.v1.ListInvitationsResponse
+	3,  // 77: firmflow.identity.v1.IdentityService.AcceptInvitation:output_type -> firmflow.identity.v1.Member
+	45, // 78: firmflow.identity.v1.IdentityService.CreatePasswordReset:output_type -> google.protobuf.Empty
+	45, // 79: firmflow.identity.v1.IdentityService.CompletePasswordReset:output_type -> google.protobuf.Empty
+	45, // 80: firmflow.identity.v1.IdentityService.ChangePassword:output_type -> google.protobuf.Empty
+	33, // 81: firmflow.identity.v1.IdentityService.CreateApiKey:output_type -> firmflow.identity.v1.ApiKey
+	36, // 82: firmflow.identity.v1.IdentityService.ListApiKeys:output_type -> firmflow.identity.v1.ListApiKeysResponse
+	33, // 83: firmflow.identity.v1.IdentityService.GetApiKey:output_type -> firmflow.identity.v1.ApiKey
+	33, // 84: firmflow.identity.v1.IdentityService.RotateApiKey:output_type -> firmflow.identity.v1.ApiKey
+	33, // 85: firmflow.identity.v1.IdentityService.RevokeApiKey:output_type -> firmflow.identity.v1.ApiKey
+	41, // 86: firmflow.identity.v1.AuthService.Authenticate:output_type -> firmflow.identity.v1.AuthenticateResponse
+	61, // [61:87] is the sub-list for method output_type
+	35, // [35:61] is the sub-list for method input_type
 	35, // [35:35] is the sub-list for extension type_name
 	35, // [35:35] is the sub-list for extension extendee
 	0,  // [0:35] is the sub-list for field type_name
@@ -2746,7 +2922,7 @@ func file_firmflow_identity_v1_identity_proto_init() {
 		(*Caller_Member)(nil),
 		(*Caller_ApiKey)(nil),
 	}
-	file_firmflow_identity_v1_identity_proto_msgTypes[35].OneofWrappers = []any{
+	file_firmflow_identity_v1_identity_proto_msgTypes[38].OneofWrappers = []any{
 		(*AuthenticateRequest_SessionToken)(nil),
 		(*AuthenticateRequest_ApiKey)(nil),
 	}
@@ -2756,7 +2932,7 @@ func file_firmflow_identity_v1_identity_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_firmflow_identity_v1_identity_proto_rawDesc), len(file_firmflow_identity_v1_identity_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   37,
+			NumMessages:   40,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

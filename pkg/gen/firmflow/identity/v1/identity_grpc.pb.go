@@ -37,6 +37,9 @@ const (
 	IdentityService_CreateInvitation_FullMethodName      = "/firmflow.identity.v1.IdentityService/CreateInvitation"
 	IdentityService_ListInvitations_FullMethodName       = "/firmflow.identity.v1.IdentityService/ListInvitations"
 	IdentityService_AcceptInvitation_FullMethodName      = "/firmflow.identity.v1.IdentityService/AcceptInvitation"
+	IdentityService_CreatePasswordReset_FullMethodName   = "/firmflow.identity.v1.IdentityService/CreatePasswordReset"
+	IdentityService_CompletePasswordReset_FullMethodName = "/firmflow.identity.v1.IdentityService/CompletePasswordReset"
+	IdentityService_ChangePassword_FullMethodName        = "/firmflow.identity.v1.IdentityService/ChangePassword"
 	IdentityService_CreateApiKey_FullMethodName          = "/firmflow.identity.v1.IdentityService/CreateApiKey"
 	IdentityService_ListApiKeys_FullMethodName           = "/firmflow.identity.v1.IdentityService/ListApiKeys"
 	IdentityService_GetApiKey_FullMethodName             = "/firmflow.identity.v1.IdentityService/GetApiKey"
@@ -93,13 +96,32 @@ type IdentityServiceClient interface {
 	UpdateMember(ctx context.Context, in *UpdateMemberRequest, opts ...grpc.CallOption) (*Member, error)
 	// Removes a member: their sessions end at once. Owners and admins; the last owner stays.
 	RemoveMember(ctx context.Context, in *RemoveMemberRequest, opts ...grpc.CallOption) (*emptypb.Empty, error)
-	// Invites someone by email; the token is returned once, to pass on to the invitee.
+	// Invites someone by email: the invitee receives the token by email. Only when
+	// identity has no mail server configured is the token returned instead, once, for
+	// the inviter to pass on.
 	// Owners and admins; only owners invite owners.
 	CreateInvitation(ctx context.Context, in *CreateInvitationRequest, opts ...grpc.CallOption) (*Invitation, error)
 	// Lists pending invitations. Owners and admins.
 	ListInvitations(ctx context.Context, in *ListInvitationsRequest, opts ...grpc.CallOption) (*ListInvitationsResponse, error)
 	// Accepts an invitation: creates the member with a password. Anyone holding the token.
 	AcceptInvitation(ctx context.Context, in *AcceptInvitationRequest, opts ...grpc.CallOption) (*Member, error)
+	// Asks for a password reset email. Anyone may call it. The answer is 202 Accepted,
+	// the same and in the same time whether or not an account has the email: the email,
+	// when there is an account, is prepared and sent afterwards. It carries a single-use
+	// token valid for 30 minutes.
+	// Errors: RESOURCE_EXHAUSTED (429) with reason RATE_LIMITED after too many requests
+	// for one email or from one client address.
+	CreatePasswordReset(ctx context.Context, in *CreatePasswordResetRequest, opts ...grpc.CallOption) (*emptypb.Empty, error)
+	// Sets a new password with the token from a password reset email. Anyone holding the
+	// token; it works once. Every session of the account ends, and its owner is told by
+	// email. Errors: FAILED_PRECONDITION with reason RESET_TOKEN_INVALID when the token
+	// is wrong, used or expired; INVALID_ARGUMENT for a password sign-up would refuse.
+	CompletePasswordReset(ctx context.Context, in *CompletePasswordResetRequest, opts ...grpc.CallOption) (*emptypb.Empty, error)
+	// Changes the signed-in user's password; the current one is required. The user's
+	// other sessions end, and they are told by email. Any signed-in user.
+	// Errors: INVALID_ARGUMENT naming current_password when it is wrong (failures count
+	// towards the account's lockout), RESOURCE_EXHAUSTED with reason ACCOUNT_LOCKED.
+	ChangePassword(ctx context.Context, in *ChangePasswordRequest, opts ...grpc.CallOption) (*emptypb.Empty, error)
 	// Creates an API key for an integration; the secret is in this response only.
 	// Owners and admins; never an API key, so a leaked key cannot mint more. A retry with
 	// the same request_id returns the key without its secret.
@@ -294,6 +316,36 @@ func (c *identityServiceClient) AcceptInvitation(ctx context.Context, in *Accept
 	return out, nil
 }
 
+func (c *identityServiceClient) CreatePasswordReset(ctx context.Context, in *CreatePasswordResetRequest, opts ...grpc.CallOption) (*emptypb.Empty, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(emptypb.Empty)
+	err := c.cc.Invoke(ctx, IdentityService_CreatePasswordReset_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *identityServiceClient) CompletePasswordReset(ctx context.Context, in *CompletePasswordResetRequest, opts ...grpc.CallOption) (*emptypb.Empty, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(emptypb.Empty)
+	err := c.cc.Invoke(ctx, IdentityService_CompletePasswordReset_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *identityServiceClient) ChangePassword(ctx context.Context, in *ChangePasswordRequest, opts ...grpc.CallOption) (*emptypb.Empty, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(emptypb.Empty)
+	err := c.cc.Invoke(ctx, IdentityService_ChangePassword_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *identityServiceClient) CreateApiKey(ctx context.Context, in *CreateApiKeyRequest, opts ...grpc.CallOption) (*ApiKey, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ApiKey)
@@ -393,13 +445,32 @@ type IdentityServiceServer interface {
 	UpdateMember(context.Context, *UpdateMemberRequest) (*Member, error)
 	// Removes a member: their sessions end at once. Owners and admins; the last owner stays.
 	RemoveMember(context.Context, *RemoveMemberRequest) (*emptypb.Empty, error)
-	// Invites someone by email; the token is returned once, to pass on to the invitee.
+	// Invites someone by email: the invitee receives the token by email. Only when
+	// identity has no mail server configured is the token returned instead, once, for
+	// the inviter to pass on.
 	// Owners and admins; only owners invite owners.
 	CreateInvitation(context.Context, *CreateInvitationRequest) (*Invitation, error)
 	// Lists pending invitations. Owners and admins.
 	ListInvitations(context.Context, *ListInvitationsRequest) (*ListInvitationsResponse, error)
 	// Accepts an invitation: creates the member with a password. Anyone holding the token.
 	AcceptInvitation(context.Context, *AcceptInvitationRequest) (*Member, error)
+	// Asks for a password reset email. Anyone may call it. The answer is 202 Accepted,
+	// the same and in the same time whether or not an account has the email: the email,
+	// when there is an account, is prepared and sent afterwards. It carries a single-use
+	// token valid for 30 minutes.
+	// Errors: RESOURCE_EXHAUSTED (429) with reason RATE_LIMITED after too many requests
+	// for one email or from one client address.
+	CreatePasswordReset(context.Context, *CreatePasswordResetRequest) (*emptypb.Empty, error)
+	// Sets a new password with the token from a password reset email. Anyone holding the
+	// token; it works once. Every session of the account ends, and its owner is told by
+	// email. Errors: FAILED_PRECONDITION with reason RESET_TOKEN_INVALID when the token
+	// is wrong, used or expired; INVALID_ARGUMENT for a password sign-up would refuse.
+	CompletePasswordReset(context.Context, *CompletePasswordResetRequest) (*emptypb.Empty, error)
+	// Changes the signed-in user's password; the current one is required. The user's
+	// other sessions end, and they are told by email. Any signed-in user.
+	// Errors: INVALID_ARGUMENT naming current_password when it is wrong (failures count
+	// towards the account's lockout), RESOURCE_EXHAUSTED with reason ACCOUNT_LOCKED.
+	ChangePassword(context.Context, *ChangePasswordRequest) (*emptypb.Empty, error)
 	// Creates an API key for an integration; the secret is in this response only.
 	// Owners and admins; never an API key, so a leaked key cannot mint more. A retry with
 	// the same request_id returns the key without its secret.
@@ -474,6 +545,15 @@ func (UnimplementedIdentityServiceServer) ListInvitations(context.Context, *List
 }
 func (UnimplementedIdentityServiceServer) AcceptInvitation(context.Context, *AcceptInvitationRequest) (*Member, error) {
 	return nil, status.Error(codes.Unimplemented, "method AcceptInvitation not implemented")
+}
+func (UnimplementedIdentityServiceServer) CreatePasswordReset(context.Context, *CreatePasswordResetRequest) (*emptypb.Empty, error) {
+	return nil, status.Error(codes.Unimplemented, "method CreatePasswordReset not implemented")
+}
+func (UnimplementedIdentityServiceServer) CompletePasswordReset(context.Context, *CompletePasswordResetRequest) (*emptypb.Empty, error) {
+	return nil, status.Error(codes.Unimplemented, "method CompletePasswordReset not implemented")
+}
+func (UnimplementedIdentityServiceServer) ChangePassword(context.Context, *ChangePasswordRequest) (*emptypb.Empty, error) {
+	return nil, status.Error(codes.Unimplemented, "method ChangePassword not implemented")
 }
 func (UnimplementedIdentityServiceServer) CreateApiKey(context.Context, *CreateApiKeyRequest) (*ApiKey, error) {
 	return nil, status.Error(codes.Unimplemented, "method CreateApiKey not implemented")
@@ -817,6 +897,60 @@ func _IdentityService_AcceptInvitation_Handler(srv interface{}, ctx context.Cont
 	return interceptor(ctx, in, info, handler)
 }
 
+func _IdentityService_CreatePasswordReset_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreatePasswordResetRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(IdentityServiceServer).CreatePasswordReset(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: IdentityService_CreatePasswordReset_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(IdentityServiceServer).CreatePasswordReset(ctx, req.(*CreatePasswordResetRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _IdentityService_CompletePasswordReset_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CompletePasswordResetRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(IdentityServiceServer).CompletePasswordReset(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: IdentityService_CompletePasswordReset_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(IdentityServiceServer).CompletePasswordReset(ctx, req.(*CompletePasswordResetRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _IdentityService_ChangePassword_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ChangePasswordRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(IdentityServiceServer).ChangePassword(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: IdentityService_ChangePassword_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(IdentityServiceServer).ChangePassword(ctx, req.(*ChangePasswordRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _IdentityService_CreateApiKey_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(CreateApiKeyRequest)
 	if err := dec(in); err != nil {
@@ -981,6 +1115,18 @@ var IdentityService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "AcceptInvitation",
 			Handler:    _IdentityService_AcceptInvitation_Handler,
+		},
+		{
+			MethodName: "CreatePasswordReset",
+			Handler:    _IdentityService_CreatePasswordReset_Handler,
+		},
+		{
+			MethodName: "CompletePasswordReset",
+			Handler:    _IdentityService_CompletePasswordReset_Handler,
+		},
+		{
+			MethodName: "ChangePassword",
+			Handler:    _IdentityService_ChangePassword_Handler,
 		},
 		{
 			MethodName: "CreateApiKey",
