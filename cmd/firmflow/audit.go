@@ -1,8 +1,6 @@
 package main
 
 import (
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -12,30 +10,13 @@ import (
 	"github.com/firmflow/firmflow/services/audit/export"
 )
 
-// auditCommand is `firmflow audit verify FILE --public-key PATH`: it checks an export
+// auditVerify is `firmflow audit verify FILE --public-key PATH`: it checks an export
 // of a firm's audit log (GET /v1/firms/{firm}/auditEvents:export, pages appended in
 // order) offline, with nothing but the audit public key: every event's hash, their
 // order, and the chain against every signed checkpoint. It fails when the chain does
 // not verify.
-func auditCommand(args []string, out io.Writer) error {
-	if len(args) == 0 || args[0] != "verify" {
-		return errors.New("usage: firmflow audit verify FILE --public-key PATH")
-	}
-	flags := flag.NewFlagSet("firmflow audit verify", flag.ContinueOnError)
-	flags.SetOutput(out)
-	publicKey := flags.String("public-key", "", "the audit public key: PEM (audit.pub) or a note verifier key")
-	// The file may come before or after the flag.
-	if err := flags.Parse(args[1:]); err != nil {
-		return err
-	}
-	file := flags.Arg(0)
-	if err := flags.Parse(flags.Args()[min(1, flags.NArg()):]); err != nil {
-		return err
-	}
-	if file == "" || *publicKey == "" {
-		return errors.New("usage: firmflow audit verify FILE --public-key PATH")
-	}
-	verifier, err := chain.LoadVerifier(*publicKey)
+func auditVerify(file, publicKey string, out io.Writer) error {
+	verifier, err := chain.LoadVerifier(publicKey)
 	if err != nil {
 		return err
 	}

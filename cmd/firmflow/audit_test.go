@@ -58,8 +58,8 @@ func TestAuditVerifyAcceptsAnIntactExportAndRejectsAChangedOne(t *testing.T) {
 	dir := t.TempDir()
 	file, publicKey := writeExport(t, dir)
 	var out bytes.Buffer
-	if err := auditCommand([]string{"verify", file, "--public-key", publicKey}, &out); err != nil {
-		t.Fatalf("intact export: %v\n%s", err, out.String())
+	if code, stderr := runCLI(t, &out, "audit", "verify", file, "--public-key", publicKey); code != 0 {
+		t.Fatalf("intact export: exit %d %s\n%s", code, stderr, out.String())
 	}
 	if !strings.Contains(out.String(), "OK") {
 		t.Errorf("output: %s", out.String())
@@ -71,19 +71,19 @@ func TestAuditVerifyAcceptsAnIntactExportAndRejectsAChangedOne(t *testing.T) {
 		t.Fatal(err)
 	}
 	out.Reset()
-	err := auditCommand([]string{"verify", "--public-key", publicKey, changed}, &out)
-	if err == nil || !strings.Contains(out.String(), string(chain.EventAltered)) {
-		t.Errorf("changed export: %v\n%s", err, out.String())
+	code, _ := runCLI(t, &out, "audit", "verify", "--public-key", publicKey, changed)
+	if code != 1 || !strings.Contains(out.String(), string(chain.EventAltered)) {
+		t.Errorf("changed export: exit %d\n%s", code, out.String())
 	}
 
 	_, otherKey, err := chain.EnsureKeyPair(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := auditCommand([]string{"verify", file, "--public-key", otherKey}, &out); err == nil {
-		t.Error("an export verified with another key")
+	if code, _ := runCLI(t, &out, "audit", "verify", file, "--public-key", otherKey); code != 1 {
+		t.Errorf("an export checked with another key: exit %d, want 1", code)
 	}
-	if err := auditCommand([]string{"verify", file}, &out); err == nil {
-		t.Error("verify without a public key")
+	if code, stderr := runCLI(t, &out, "audit", "verify", file); code != 2 || !strings.Contains(stderr, "--public-key is required") {
+		t.Errorf("verify without a public key: exit %d %q, want 2 naming the flag", code, stderr)
 	}
 }

@@ -45,11 +45,11 @@ func (s *scopeFlags) proto() *lifecyclev1.IncidentScope {
 
 // incidentCommand runs `firmflow incident ...` against lifecycle's
 // IncidentAdminService, which only the operator certificate may call.
-func incidentCommand(ctx context.Context, cfg devConfig, args []string, out io.Writer) error {
+func incidentCommand(ctx context.Context, dataDir string, args []string, out io.Writer) error {
 	if len(args) == 0 {
 		return errors.New(incidentUsage)
 	}
-	conn, err := dialAsOperator(cfg, cfg.LifecycleAddr)
+	conn, err := dialAsOperator(dataDir, func(op operatorConfig) string { return op.LifecycleAddr })
 	if err != nil {
 		return err
 	}

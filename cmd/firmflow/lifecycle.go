@@ -1,8 +1,6 @@
 package main
 
 import (
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -13,31 +11,12 @@ import (
 	"github.com/firmflow/firmflow/services/lifecycle/certificate"
 )
 
-const lifecycleUsage = "usage: firmflow lifecycle verify-certificate FILE --public-key PATH"
-
-// lifecycleCommand is `firmflow lifecycle verify-certificate FILE --public-key PATH`:
+// verifyCertificate is `firmflow lifecycle verify-certificate FILE --public-key PATH`:
 // it checks a deletion certificate (GET /v1/deletionCertificates/{token}) offline with
 // lifecycle's public key, prints what it certifies, and fails when any byte of it was
 // changed or another key signed it.
-func lifecycleCommand(args []string, out io.Writer) error {
-	if len(args) == 0 || args[0] != "verify-certificate" {
-		return errors.New(lifecycleUsage)
-	}
-	flags := flag.NewFlagSet("firmflow lifecycle verify-certificate", flag.ContinueOnError)
-	flags.SetOutput(out)
-	publicKey := flags.String("public-key", "", "lifecycle's certificate public key (PEM, lifecycle.pub)")
-	// The file may come before or after the flag.
-	if err := flags.Parse(args[1:]); err != nil {
-		return err
-	}
-	file := flags.Arg(0)
-	if err := flags.Parse(flags.Args()[min(1, flags.NArg()):]); err != nil {
-		return err
-	}
-	if file == "" || *publicKey == "" {
-		return errors.New(lifecycleUsage)
-	}
-	pub, err := keyfile.LoadPublic(*publicKey)
+func verifyCertificate(file, publicKey string, out io.Writer) error {
+	pub, err := keyfile.LoadPublic(publicKey)
 	if err != nil {
 		return err
 	}

@@ -36,8 +36,8 @@ func TestVerifyCertificateCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	var out bytes.Buffer
-	if err := lifecycleCommand([]string{"verify-certificate", file, "--public-key", pubPath}, &out); err != nil {
-		t.Fatalf("%v\n%s", err, out.String())
+	if code, stderr := runCLI(t, &out, "lifecycle", "verify-certificate", file, "--public-key", pubPath); code != 0 {
+		t.Fatalf("exit %d %s\n%s", code, stderr, out.String())
 	}
 	if !strings.Contains(out.String(), "workflow   4 rows in 1 tables (0 held before)") || !strings.Contains(out.String(), "result      OK") {
 		t.Errorf("output:\n%s", out.String())
@@ -48,7 +48,7 @@ func TestVerifyCertificateCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	out.Reset()
-	if err := lifecycleCommand([]string{"verify-certificate", "--public-key", pubPath, file}, &out); err == nil {
-		t.Fatalf("a tampered certificate verified:\n%s", out.String())
+	if code, _ := runCLI(t, &out, "lifecycle", "verify-certificate", "--public-key", pubPath, file); code != 1 {
+		t.Fatalf("a tampered certificate: exit %d, want 1:\n%s", code, out.String())
 	}
 }

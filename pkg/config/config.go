@@ -72,3 +72,34 @@ func variableOf(t reflect.Type, field string) string {
 	}
 	return field
 }
+
+// Shared is the part of the configuration every service has: the CA that issues
+// the services' certificates, identity's public key that verifies principal tokens,
+// and the JetStream server. Each service's Config embeds it, so one variable sets it
+// for every service, `firmflow dev` included.
+type Shared struct {
+	// TLSCA is the PEM CA every service trusts for mutual TLS.
+	TLSCA string `env:"FIRMFLOW_TLS_CA" envDefault:".data/tls/ca.pem"`
+	// PublicKeyFile is identity's Ed25519 public key, which verifies principal tokens.
+	PublicKeyFile string `env:"FIRMFLOW_PRINCIPAL_PUBLIC_KEY" envDefault:".data/keys/principal.pub"`
+	// NATSURL is the JetStream server events and access records travel through.
+	NATSURL string `env:"FIRMFLOW_NATS_URL" envDefault:"nats://127.0.0.1:4222"`
+}
+
+// Check reports the shared settings that are missing; a service's Validate joins it
+// with its own findings.
+func (s Shared) Check() error {
+	var errs []error
+	for _, v := range []struct{ name, value string }{
+		{"FIRMFLOW_TLS_CA", s.TLSCA}, {"FIRMFLOW_PRINCIPAL_PUBLIC_KEY", s.PublicKeyFile}, {"FIRMFLOW_NATS_URL", s.NATSURL},
+	} {
+		if v.value == "" {
+			errs = append(errs, fmt.Errorf("%s must be set", v.name))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Off reports whether an optional listener's address turns it off: empty, or "off"
+// as the documentation spells it.
+func Off(addr string) bool { return addr == "" || addr == "off" }

@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+	"time"
 
 	"go.opentelemetry.io/otel/trace"
 )
@@ -102,4 +103,11 @@ func contextAttrs(ctx context.Context) []slog.Attr {
 		attrs = append(attrs, slog.String("request_id", id))
 	}
 	return attrs
+}
+
+// Duration is how every log line says how long something took: duration_ms, in
+// milliseconds with microsecond precision, a number log tools read without knowing
+// that Go counts nanoseconds.
+func Duration(d time.Duration) slog.Attr {
+	return slog.Float64("duration_ms", float64(d.Microseconds())/1000)
 }

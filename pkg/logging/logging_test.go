@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
+	"time"
 
 	"go.opentelemetry.io/otel/trace"
 )
@@ -150,5 +151,20 @@ func TestParseLevel(t *testing.T) {
 				t.Errorf("ParseLevel(%q) = %v, %v; want %v", tc.in, got, err, tc.want)
 			}
 		})
+	}
+}
+
+func TestDurationIsMillisecondsAsANumber(t *testing.T) {
+	var buf bytes.Buffer
+	New(&buf, "svc", slog.LevelInfo, true).Info("rpc", Duration(1234567*time.Nanosecond))
+	var line map[string]any
+	if err := json.Unmarshal(buf.Bytes(), &line); err != nil {
+		t.Fatal(err)
+	}
+	if got, ok := line["duration_ms"].(float64); !ok || got != 1.234 {
+		t.Errorf("duration_ms = %v (%T), want 1.234", line["duration_ms"], line["duration_ms"])
+	}
+	if _, ok := line["duration"]; ok {
+		t.Error("a raw nanosecond duration is still logged")
 	}
 }

@@ -115,3 +115,18 @@ func ServiceStream(service string, syncAlways bool) jetstream.StreamConfig {
 	}
 	return cfg
 }
+
+// Ready is a readiness probe for a service's NATS: connected, and JetStream answering
+// (a server up without JetStream, or one that lost its quorum, accepts connections
+// but stores nothing).
+func Ready(nc *nats.Conn, js jetstream.JetStream) func(context.Context) error {
+	return func(ctx context.Context) error {
+		if !nc.IsConnected() {
+			return fmt.Errorf("nats connection %s", nc.Status())
+		}
+		if _, err := js.AccountInfo(ctx); err != nil {
+			return fmt.Errorf("jetstream: %w", err)
+		}
+		return nil
+	}
+}

@@ -32,13 +32,16 @@ type Env struct {
 
 // Main runs body for the named process and exits with its outcome.
 func Main(name string, body func(ctx context.Context, env Env) error) {
-	if err := run(name, body); err != nil {
+	if err := Run(name, body); err != nil {
 		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
 		os.Exit(1)
 	}
 }
 
-func run(name string, body func(ctx context.Context, env Env) error) error {
+// Run is Main without the exit: it sets up logging and telemetry, runs body with a
+// context that SIGINT or SIGTERM cancels, and returns body's error. A CLI that
+// chooses its own exit codes uses it.
+func Run(name string, body func(ctx context.Context, env Env) error) error {
 	var opts Options
 	if err := config.Load(&opts); err != nil {
 		return err

@@ -53,7 +53,7 @@ type Policies map[string]Policy
 // mTLS peer name.
 func (ps Policies) authorize(method string, p principal.Principal, hasPrincipal bool, peer string) error {
 	policy, ok := ps[method]
-	if strings.HasPrefix(method, "/grpc.health.v1.Health/") {
+	if Infrastructure(method[1:strings.LastIndex(method, "/")]) {
 		policy, ok = Policy{AnyPeer: true}, true
 	}
 	if !ok {
@@ -158,12 +158,24 @@ func allowedWhileDeletionScheduled(method string, policy Policy) bool {
 		strings.HasPrefix(method, "/firmflow.lifecycle.")
 }
 
+// infrastructureServices are the gRPC services every server has besides its own:
+// health checks, and reflection, so grpcurl can list and call methods and decode
+// error details. Any caller with a verified certificate of our CA may use them (the
+// other services, the operator); they carry no firm data.
+var infrastructureServices = []string{
+	"grpc.health.v1.Health", "grpc.reflection.v1.ServerReflection", "grpc.reflection.v1alpha.ServerReflection",
+}
+
+// Infrastructure reports whether service (e.g. "grpc.health.v1.Health") is one of
+// the services every server has, which need no declared policy.
+func Infrastructure(service string) bool { return slices.Contains(infrastructureServices, service) }
+
 // MissingPolicies lists the methods registered on srv that have no policy; a service's
 // tests call it so that a new RPC without a policy fails the build, not production.
 func MissingPolicies(srv *grpc.Server, ps Policies) []string {
 	var missing []string
 	for service, info := range srv.GetServiceInfo() {
-		if service == "grpc.health.v1.Health" {
+		if Infrastructure(service) {
 			continue
 		}
 		for _, m := range info.Methods {

@@ -22,6 +22,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/peer"
+	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
@@ -43,8 +44,8 @@ type ServerConfig struct {
 	Logger   *slog.Logger
 }
 
-// NewServer returns a gRPC server with the standard interceptor chain and a health
-// service. Register the service's implementations on it, and check in a test that
+// NewServer returns a gRPC server with the standard interceptor chain, a health
+// service and server reflection. Register the service's implementations on it, and check in a test that
 // each has a declared policy (rpctest.EveryMethodHasAPolicy).
 func NewServer(cfg ServerConfig) (*grpc.Server, *health.Server, error) {
 	if cfg.Policies == nil {
@@ -69,6 +70,9 @@ func NewServer(cfg ServerConfig) (*grpc.Server, *health.Server, error) {
 	srv := grpc.NewServer(opts...)
 	healthSrv := health.NewServer()
 	healthpb.RegisterHealthServer(srv, healthSrv)
+	// Reflection answers from the descriptors linked into the binary, which include
+	// google.rpc's error details, so grpcurl shows ErrorInfo and field violations.
+	reflection.Register(srv)
 	return srv, healthSrv, nil
 }
 
@@ -217,7 +221,7 @@ func (i *interceptor) log(ctx context.Context, method string, err error, took ti
 	}
 	attrs := []slog.Attr{
 		slog.String("method", method), slog.String("code", code.String()),
-		slog.Duration("duration", took),
+		logging.Duration(took),
 	}
 	if p, ok := principal.FromContext(ctx); ok {
 		attrs = append(attrs, slog.String("firm_id", p.FirmID), slog.String("actor", p.Actor()))

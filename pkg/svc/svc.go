@@ -19,12 +19,14 @@ import (
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	"github.com/firmflow/firmflow/pkg/config"
 	"github.com/firmflow/firmflow/pkg/fieldcrypt"
 	"github.com/firmflow/firmflow/pkg/natsx"
 	"github.com/firmflow/firmflow/pkg/outbox"
 	"github.com/firmflow/firmflow/pkg/paging"
 	"github.com/firmflow/firmflow/pkg/pg"
 	"github.com/firmflow/firmflow/pkg/principal"
+	"github.com/firmflow/firmflow/pkg/readiness"
 	"github.com/firmflow/firmflow/pkg/rpc"
 	"github.com/firmflow/firmflow/pkg/telemetry"
 	"github.com/firmflow/firmflow/pkg/tlsconf"
@@ -33,15 +35,13 @@ import (
 // Options are the settings every service has; each service's Config maps its own
 // environment variables onto them.
 type Options struct {
+	config.Shared        // the CA, identity's public key and NATS, as every service has them
 	Name          string // "identity", "workflow", ...
 	GRPCAddr      string
-	AdminAddr     string // empty disables the admin port
+	AdminAddr     string // empty or "off" disables the admin port
 	DatabaseURL   string // runtime role
-	TLSCA         string
 	TLSCert       string
 	TLSKey        string
-	PublicKeyFile string // identity's Ed25519 public key, to verify principal tokens
-	NATSURL       string
 	// SyncStream marks the service's stream as one that carries audit or money.
 	SyncStream bool
 	Telemetry  *telemetry.Telemetry
@@ -64,7 +64,7 @@ type Runtime struct {
 	health    *health.Server
 	listeners rpc.Listeners
 	relay     *outbox.Relay
-	ready     func(context.Context) error
+	probes    readiness.Probes
 	closers   []func()
 }
 
@@ -114,19 +114,37 @@ func Start(ctx context.Context, opts Options, logger *slog.Logger) (_ *Runtime, 
 	}); err != nil {
 		return nil, err
 	}
-	if r.listeners, err = rpc.Listen(opts.GRPCAddr, opts.AdminAddr); err != nil {
+	adminAddr := opts.AdminAddr
+	if config.Off(adminAddr) {
+		adminAddr = ""
+	}
+	if r.listeners, err = rpc.Listen(opts.GRPCAddr, adminAddr); err != nil {
 		return nil, err
 	}
 	r.relay = outbox.NewRelay(r.DB, r.JetStream, logger, outbox.RelayOptions{})
-	r.ready = r.DB.Ping
+	r.probes = readiness.Probes{
+		{Name: "database", Check: r.DB.Ping},
+		{Name: "nats", Check: natsx.Ready(r.NATS, r.JetStream)},
+	}
 	return r, nil
 }
 
-// SetReady replaces the readiness check (default: the database answers).
-func (r *Runtime) SetReady(ready func(context.Context) error) { r.ready = ready }
+// AddProbe adds a dependency /readyz checks beside the database and NATS (the key
+// store, for the services that hold firms' keys).
+func (r *Runtime) AddProbe(name string, check func(context.Context) error) {
+	r.probes = append(r.probes, readiness.Probe{Name: name, Check: check})
+}
 
 // Addr is the bound gRPC address.
 func (r *Runtime) Addr() string { return r.listeners.GRPC.Addr().String() }
+
+// AdminAddr is the bound admin address, or "" when the admin port is off.
+func (r *Runtime) AdminAddr() string {
+	if r.listeners.Admin == nil {
+		return ""
+	}
+	return r.listeners.Admin.Addr().String()
+}
 
 // Run serves gRPC and the admin port and runs the outbox relay and any extra workers
 // (event consumers, schedulers) until ctx ends or one of them fails.
@@ -135,9 +153,9 @@ func (r *Runtime) Run(ctx context.Context, workers ...func(context.Context) erro
 	r.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	var admin *http.Server
 	if r.listeners.Admin != nil {
-		admin = telemetry.AdminServer(r.opts.AdminAddr, r.opts.Telemetry, r.ready)
+		admin = telemetry.AdminServer(r.AdminAddr(), r.opts.Telemetry, r.probes.Check)
 	}
-	r.logger.InfoContext(ctx, r.opts.Name+" serving", slog.String("addr", r.Addr()))
+	r.logger.InfoContext(ctx, r.opts.Name+" serving", slog.String("addr", r.Addr()), slog.String("admin_addr", r.AdminAddr()))
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return r.relay.Run(ctx) })
 	g.Go(func() error { return rpc.Serve(ctx, r.GRPC, admin, r.listeners) })

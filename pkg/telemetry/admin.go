@@ -4,14 +4,18 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
+
+	"github.com/firmflow/firmflow/pkg/readiness"
 )
 
 // AdminServer is the plain-HTTP server for the port that orchestration and
 // Prometheus reach inside the cluster: /metrics (when t is not nil), /healthz,
 // which answers 200 while the process serves at all, and /readyz, which answers
 // 200 only while ready returns nil (a nil ready means always ready). A failed
-// readiness check is logged but its error never leaves in the response.
+// readiness check is logged; the response names the failed dependencies when ready
+// is a readiness.Probes check ("not ready: nats"), never an error's text.
 // The caller runs it with ListenAndServe or Serve and stops it with Shutdown.
 func AdminServer(addr string, t *Telemetry, ready func(context.Context) error) *http.Server {
 	mux := http.NewServeMux()
@@ -25,7 +29,11 @@ func AdminServer(addr string, t *Telemetry, ready func(context.Context) error) *
 		if ready != nil {
 			if err := ready(r.Context()); err != nil {
 				slog.WarnContext(r.Context(), "readiness check failed", "err", err)
-				writeStatus(w, http.StatusServiceUnavailable, "not ready")
+				body := "not ready"
+				if failed := readiness.Failed(err); len(failed) > 0 {
+					body += ": " + strings.Join(failed, ", ")
+				}
+				writeStatus(w, http.StatusServiceUnavailable, body)
 				return
 			}
 		}

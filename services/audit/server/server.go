@@ -13,6 +13,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/firmflow/firmflow/pkg/config"
 	"github.com/firmflow/firmflow/pkg/natsx"
 	"github.com/firmflow/firmflow/pkg/pg"
 	"github.com/firmflow/firmflow/pkg/svc"
@@ -30,7 +31,7 @@ import (
 type Config struct {
 	// GRPCAddr is where audit listens for the gateway (mTLS).
 	GRPCAddr string `env:"FIRMFLOW_AUDIT_ADDR" envDefault:"127.0.0.1:9103"`
-	// AdminAddr serves /metrics, /healthz and /readyz over plain HTTP; empty disables.
+	// AdminAddr serves /metrics, /healthz and /readyz over plain HTTP; "off" disables.
 	AdminAddr string `env:"FIRMFLOW_AUDIT_ADMIN_ADDR" envDefault:"127.0.0.1:9203"`
 	// DatabaseURL connects as the runtime role, which may only INSERT and SELECT the log.
 	DatabaseURL string `env:"FIRMFLOW_AUDIT_DATABASE_URL" envDefault:"postgres://audit_app@127.0.0.1:5432/firmflow_audit?sslmode=disable"`
@@ -43,12 +44,13 @@ type Config struct {
 	// administrator); only `audit retention` uses it, and it acts as audit_retention.
 	RetentionURL string `env:"FIRMFLOW_AUDIT_RETENTION_URL" envDefault:"postgres://postgres@127.0.0.1:5432/firmflow_audit?sslmode=disable"`
 
-	TLSCA   string `env:"FIRMFLOW_TLS_CA" envDefault:".data/tls/ca.pem"`
+	// Shared holds FIRMFLOW_TLS_CA, FIRMFLOW_PRINCIPAL_PUBLIC_KEY and FIRMFLOW_NATS_URL
+	// (the JetStream server the events come from).
+	config.Shared
+
 	TLSCert string `env:"FIRMFLOW_AUDIT_TLS_CERT" envDefault:".data/tls/audit.pem"`
 	TLSKey  string `env:"FIRMFLOW_AUDIT_TLS_KEY" envDefault:".data/tls/audit-key.pem"`
 
-	// PublicKeyFile is identity's Ed25519 public key, to verify principal tokens.
-	PublicKeyFile string `env:"FIRMFLOW_PRINCIPAL_PUBLIC_KEY" envDefault:".data/keys/principal.pub"`
 	// PageTokenKeyFile holds the secret (at least 32 bytes, e.g. base64 of 32 random
 	// bytes) page tokens are sealed with; every replica needs the same one. Empty seals
 	// with a random key per process.
@@ -58,8 +60,6 @@ type Config struct {
 	// needs.
 	SigningKeyFile string `env:"FIRMFLOW_AUDIT_SIGNING_KEY" envDefault:".data/keys/audit.key"`
 
-	// NATSURL is the JetStream server the events come from.
-	NATSURL string `env:"FIRMFLOW_NATS_URL" envDefault:"nats://127.0.0.1:4222"`
 	// Streams are the streams audited: the gateway's access events and each service's
 	// change events. FIRMFLOW_GATEWAY is created when missing; the others are waited for.
 	Streams []string `env:"FIRMFLOW_AUDIT_STREAMS" envSeparator:"," envDefault:"FIRMFLOW_GATEWAY,FIRMFLOW_IDENTITY,FIRMFLOW_WORKFLOW"`
@@ -76,10 +76,9 @@ type Config struct {
 
 // Validate rejects settings that cannot work.
 func (c Config) Validate() error {
-	var errs []error
+	errs := []error{c.Shared.Check()}
 	for name, v := range map[string]string{
 		"FIRMFLOW_AUDIT_ADDR": c.GRPCAddr, "FIRMFLOW_AUDIT_DATABASE_URL": c.DatabaseURL,
-		"FIRMFLOW_TLS_CA": c.TLSCA, "FIRMFLOW_PRINCIPAL_PUBLIC_KEY": c.PublicKeyFile,
 		"FIRMFLOW_AUDIT_SIGNING_KEY": c.SigningKeyFile,
 	} {
 		if v == "" {
@@ -172,9 +171,8 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 		return nil, fmt.Errorf("audit ingest database: %w", err)
 	}
 	rt, err := svc.Start(ctx, svc.Options{
-		Name: "audit", GRPCAddr: cfg.GRPCAddr, AdminAddr: cfg.AdminAddr, DatabaseURL: cfg.DatabaseURL,
-		TLSCA: cfg.TLSCA, TLSCert: cfg.TLSCert, TLSKey: cfg.TLSKey, PublicKeyFile: cfg.PublicKeyFile,
-		NATSURL: cfg.NATSURL, SyncStream: true, Telemetry: cfg.Telemetry,
+		Shared: cfg.Shared, Name: "audit", GRPCAddr: cfg.GRPCAddr, AdminAddr: cfg.AdminAddr, DatabaseURL: cfg.DatabaseURL,
+		TLSCert: cfg.TLSCert, TLSKey: cfg.TLSKey, SyncStream: true, Telemetry: cfg.Telemetry,
 		PageTokenSecretFile: cfg.PageTokenKeyFile,
 	}, logger)
 	if err != nil {
@@ -183,7 +181,6 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 	}
 	a := app.New(store.New(rt.DB, ingestDB), signer, verifier)
 	grpcapi.Register(rt.GRPC, a)
-	rt.SetReady(a.Ready)
 	consumer := ingest.New(rt.JetStream, a, ingest.Options{
 		Streams: trimmed(cfg.Streams), Batch: cfg.Batch, AckWait: cfg.AckWait, Logger: logger,
 		// The gateway declares its stream too; whoever starts first creates it.
@@ -195,33 +192,51 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 // Addr is the bound gRPC address.
 func (s *Server) Addr() string { return s.rt.Addr() }
 
+// AdminAddr is the bound admin address, or "" when the admin port is off.
+func (s *Server) AdminAddr() string { return s.rt.AdminAddr() }
+
 // Run serves until ctx ends: the gRPC API, the consumers and the checkpointer.
 func (s *Server) Run(ctx context.Context) error {
 	defer s.ingestDB.Close()
 	return s.rt.Run(ctx, s.consumer.Run, s.checkpoints)
 }
 
+// checkpointAtStopTimeout bounds the checkpoints signed as audit stops.
+const checkpointAtStopTimeout = 5 * time.Second
+
 // checkpoints signs every moved chain head each interval and keeps next month's
-// partition ready. Failures are logged and tried again at the next tick.
+// partition ready. The interval's timer restarts with the process, so it also signs
+// at start the heads whose last checkpoint is older than the interval, and every
+// moved head as it stops. Failures are logged and tried again at the next tick.
 func (s *Server) checkpoints(ctx context.Context) error {
 	ticker := time.NewTicker(s.interval)
 	defer ticker.Stop()
+	s.logCheckpoints(ctx, "start", func(ctx context.Context) (int, error) {
+		return s.app.CheckpointStale(ctx, time.Now().Add(-s.interval))
+	})
 	for {
 		if err := s.app.EnsurePartitions(ctx); err != nil && ctx.Err() == nil {
 			s.logger.ErrorContext(ctx, "audit partitions not ready", "error", err)
 		}
 		select {
 		case <-ctx.Done():
+			stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), checkpointAtStopTimeout)
+			defer cancel()
+			s.logCheckpoints(stopCtx, "stop", s.app.CheckpointAll)
 			return nil
 		case <-ticker.C:
 		}
-		n, err := s.app.CheckpointAll(ctx)
-		if err != nil && ctx.Err() == nil {
-			s.logger.ErrorContext(ctx, "audit checkpoints failed", "error", err)
-		}
-		if n > 0 {
-			s.logger.DebugContext(ctx, "audit checkpoints signed", "firms", n)
-		}
+		s.logCheckpoints(ctx, "interval", s.app.CheckpointAll)
+	}
+}
+
+func (s *Server) logCheckpoints(ctx context.Context, when string, sign func(context.Context) (int, error)) {
+	n, err := sign(ctx)
+	if err != nil && ctx.Err() == nil {
+		s.logger.ErrorContext(ctx, "audit checkpoints failed", "at", when, "error", err)
+	}
+	if n > 0 {
+		s.logger.InfoContext(ctx, "audit checkpoints signed", "at", when, "firms", n)
 	}
 }
 

@@ -7,25 +7,16 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"net/url"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"go.opentelemetry.io/otel/metric"
-	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
-	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	"github.com/firmflow/firmflow/pkg/config"
 	"github.com/firmflow/firmflow/pkg/inbox"
-	"github.com/firmflow/firmflow/pkg/natsx"
-	"github.com/firmflow/firmflow/pkg/outbox"
-	"github.com/firmflow/firmflow/pkg/paging"
 	"github.com/firmflow/firmflow/pkg/pg"
-	"github.com/firmflow/firmflow/pkg/principal"
-	"github.com/firmflow/firmflow/pkg/rpc"
+	"github.com/firmflow/firmflow/pkg/svc"
 	"github.com/firmflow/firmflow/pkg/telemetry"
-	"github.com/firmflow/firmflow/pkg/tlsconf"
 	"github.com/firmflow/firmflow/services/billing/internal/app"
 	"github.com/firmflow/firmflow/services/billing/internal/domain"
 	"github.com/firmflow/firmflow/services/billing/internal/eventapi"
@@ -41,25 +32,23 @@ import (
 type Config struct {
 	// GRPCAddr is where billing listens for the gateway and other services (mTLS).
 	GRPCAddr string `env:"FIRMFLOW_BILLING_ADDR" envDefault:"127.0.0.1:9104"`
-	// AdminAddr serves /metrics, /healthz and /readyz over plain HTTP; empty disables.
+	// AdminAddr serves /metrics, /healthz and /readyz over plain HTTP; "off" disables.
 	AdminAddr string `env:"FIRMFLOW_BILLING_ADMIN_ADDR" envDefault:"127.0.0.1:9204"`
 	// DatabaseURL connects as the runtime role, which owns nothing.
 	DatabaseURL string `env:"FIRMFLOW_BILLING_DATABASE_URL" envDefault:"postgres://billing_app@127.0.0.1:5432/firmflow_billing?sslmode=disable"`
 	// MigrateURL connects as the owner role; only `billing migrate` uses it.
 	MigrateURL string `env:"FIRMFLOW_BILLING_MIGRATE_URL" envDefault:"postgres://billing_owner@127.0.0.1:5432/firmflow_billing?sslmode=disable"`
 
-	TLSCA   string `env:"FIRMFLOW_TLS_CA" envDefault:".data/tls/ca.pem"`
+	// Shared holds FIRMFLOW_TLS_CA, FIRMFLOW_PRINCIPAL_PUBLIC_KEY and FIRMFLOW_NATS_URL
+	// (identity's events come in, billing's go out).
+	config.Shared
+
 	TLSCert string `env:"FIRMFLOW_BILLING_TLS_CERT" envDefault:".data/tls/billing.pem"`
 	TLSKey  string `env:"FIRMFLOW_BILLING_TLS_KEY" envDefault:".data/tls/billing-key.pem"`
-	// PublicKeyFile is identity's public key, which verifies principal tokens.
-	PublicKeyFile string `env:"FIRMFLOW_PRINCIPAL_PUBLIC_KEY" envDefault:".data/keys/principal.pub"`
 	// PageTokenKeyFile holds the secret (at least 32 bytes, e.g. base64 of 32 random
 	// bytes) page tokens are sealed with; every replica needs the same one. Empty seals
 	// with a random key per process.
 	PageTokenKeyFile string `env:"FIRMFLOW_PAGE_TOKEN_KEY_FILE" envDefault:".data/keys/page-token"`
-
-	// NATSURL is the JetStream server: identity's events come in, billing's go out.
-	NATSURL string `env:"FIRMFLOW_NATS_URL" envDefault:"nats://127.0.0.1:4222"`
 
 	// StripeAPIKey is the secret API key; the default is the one stripe-mock accepts.
 	StripeAPIKey string `env:"FIRMFLOW_STRIPE_API_KEY" envDefault:"sk_test_123"`
@@ -95,10 +84,9 @@ type Config struct {
 
 // Validate rejects settings that cannot work; errors name the variable, never a value.
 func (c Config) Validate() error {
-	var errs []error
+	errs := []error{c.Shared.Check()}
 	for name, v := range map[string]string{
-		"FIRMFLOW_BILLING_ADDR": c.GRPCAddr, "FIRMFLOW_BILLING_DATABASE_URL": c.DatabaseURL, "FIRMFLOW_TLS_CA": c.TLSCA,
-		"FIRMFLOW_PRINCIPAL_PUBLIC_KEY": c.PublicKeyFile, "FIRMFLOW_STRIPE_API_KEY": c.StripeAPIKey,
+		"FIRMFLOW_BILLING_ADDR": c.GRPCAddr, "FIRMFLOW_BILLING_DATABASE_URL": c.DatabaseURL, "FIRMFLOW_STRIPE_API_KEY": c.StripeAPIKey,
 		"FIRMFLOW_STRIPE_WEBHOOK_SECRET": c.StripeWebhookSecret,
 	} {
 		if v == "" {
@@ -151,17 +139,11 @@ func (c Config) StripeConfig(logger *slog.Logger) stripeapi.Config {
 
 // Server is a running billing service.
 type Server struct {
-	cfg       Config
-	logger    *slog.Logger
-	db        *pg.DB
-	app       *app.App
-	grpc      *grpc.Server
-	admin     *http.Server
-	listeners rpc.Listeners
-	nats      *nats.Conn
-	relay     *outbox.Relay
-	consumer  *inbox.Consumer
-	backlog   metric.Registration // the outbox backlog metrics, until Run ends
+	cfg      Config
+	logger   *slog.Logger
+	rt       *svc.Runtime
+	app      *app.App
+	consumer *inbox.Consumer
 }
 
 // Migrate applies billing's migrations as the owner role.
@@ -170,99 +152,44 @@ func Migrate(ctx context.Context, cfg Config) error {
 }
 
 // New connects, wires and binds billing; Run serves it.
-func New(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Server, err error) {
+func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("billing configuration: %w", err)
 	}
-	publicKey, err := principal.LoadPublicKey(cfg.PublicKeyFile)
-	if err != nil {
-		return nil, fmt.Errorf("load public key: %w", err)
-	}
-	tlsConfig, err := tlsconf.MutualServerConfig(cfg.TLSCA, cfg.TLSCert, cfg.TLSKey)
-	if err != nil {
-		return nil, err
-	}
-	if cfg.PageTokenKeyFile != "" {
-		if err := paging.SetKeyFile(cfg.PageTokenKeyFile); err != nil {
-			return nil, err
-		}
-	}
-	db, err := pg.Open(ctx, cfg.DatabaseURL)
+	rt, err := svc.Start(ctx, svc.Options{
+		Shared: cfg.Shared, Name: "billing", GRPCAddr: cfg.GRPCAddr, AdminAddr: cfg.AdminAddr, DatabaseURL: cfg.DatabaseURL,
+		TLSCert: cfg.TLSCert, TLSKey: cfg.TLSKey, Telemetry: cfg.Telemetry,
+		// Billing's stream carries money: every write is synced (see natsx.SyncMetadataKey).
+		SyncStream:          true,
+		PageTokenSecretFile: cfg.PageTokenKeyFile,
+	}, logger)
 	if err != nil {
 		return nil, err
 	}
-	var closers []func()
-	defer func() {
-		if err != nil {
-			for _, c := range closers {
-				c()
-			}
-			db.Close()
-		}
-	}()
-	if err := db.ObservePool("billing"); err != nil {
-		return nil, err
-	}
-	backlog, err := outbox.ObserveBacklog(db, "billing")
-	if err != nil {
-		return nil, err
-	}
-	closers = append(closers, func() { _ = backlog.Unregister() })
-
-	a := app.New(store.New(db), stripeapi.New(cfg.StripeConfig(logger)), cfg.AppConfig(), logger)
-	srv, health, err := rpc.NewServer(rpc.ServerConfig{
-		TLS: tlsConfig, Verifier: principal.NewVerifier(publicKey), Logger: logger,
-	})
-	if err != nil {
-		return nil, err
-	}
-	grpcapi.Register(srv, a)
-	health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
-
-	nc, js, err := natsx.Connect(cfg.NATSURL, "billing")
-	if err != nil {
-		return nil, err
-	}
-	closers = append(closers, nc.Close)
-	// Billing's stream carries money: every write is synced (see natsx.SyncMetadataKey).
-	if _, err := natsx.EnsureStream(ctx, js, natsx.ServiceStream("billing", true)); err != nil {
-		return nil, err
-	}
+	a := app.New(store.New(rt.DB), stripeapi.New(cfg.StripeConfig(logger)), cfg.AppConfig(), logger)
+	grpcapi.Register(rt.GRPC, a)
 	consumer := eventapi.Consumer()
 	// A handler may wait on Stripe through every retry before it answers.
 	consumer.AckWait = max(30*time.Second, time.Duration(cfg.StripeMaxRetries+2)*cfg.StripeTimeout)
-	listeners, err := rpc.Listen(cfg.GRPCAddr, cfg.AdminAddr)
-	if err != nil {
-		return nil, err
-	}
 	return &Server{
-		cfg: cfg, logger: logger, db: db, app: a, grpc: srv, listeners: listeners, nats: nc,
-		relay:    outbox.NewRelay(db, js, logger, outbox.RelayOptions{}),
-		consumer: inbox.NewConsumer(js, consumer, eventapi.Handler(a), logger),
-		admin:    telemetry.AdminServer(cfg.AdminAddr, cfg.Telemetry, a.Ready),
-		backlog:  backlog,
+		cfg: cfg, logger: logger, rt: rt, app: a,
+		consumer: inbox.NewConsumer(rt.JetStream, consumer, eventapi.Handler(a), logger),
 	}, nil
 }
 
 // Addr is the bound gRPC address.
-func (s *Server) Addr() string { return s.listeners.GRPC.Addr().String() }
+func (s *Server) Addr() string { return s.rt.Addr() }
+
+// AdminAddr is the bound admin address, or "" when the admin port is off.
+func (s *Server) AdminAddr() string { return s.rt.AdminAddr() }
 
 // GRPCServer exposes the server so tests can check that every method has a policy.
-func (s *Server) GRPCServer() *grpc.Server { return s.grpc }
+func (s *Server) GRPCServer() *grpc.Server { return s.rt.GRPC }
 
 // Run serves until ctx ends, with the outbox relay, the consumer of identity's
 // events and the reconciler beside the gRPC server.
 func (s *Server) Run(ctx context.Context) error {
-	defer s.db.Close()
-	defer func() { _ = s.backlog.Unregister() }()
-	defer s.nats.Close()
-	s.logger.InfoContext(ctx, "billing serving", slog.String("addr", s.Addr()))
-	g, ctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return s.relay.Run(ctx) })
-	g.Go(func() error { return s.consumer.Run(ctx) })
-	g.Go(func() error { return s.reconcile(ctx) })
-	g.Go(func() error { return rpc.Serve(ctx, s.grpc, s.admin, s.listeners) })
-	return g.Wait()
+	return s.rt.Run(ctx, s.consumer.Run, s.reconcile)
 }
 
 // reconcile runs the reconciler every ReconcileInterval until ctx ends; a failed pass

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/firmflow/firmflow/pkg/config"
 	"github.com/firmflow/firmflow/pkg/telemetry"
 )
 
@@ -24,9 +25,13 @@ type Config struct {
 	TLSCert string `env:"FIRMFLOW_GATEWAY_TLS_CERT" envDefault:".data/tls/gateway.pem"`
 	TLSKey  string `env:"FIRMFLOW_GATEWAY_TLS_KEY" envDefault:".data/tls/gateway-key.pem"`
 
-	// FIRMFLOW_TLS_CA is the PEM CA that issues the services' certificates; the
-	// gateway trusts only it when calling services.
-	CAFile string `env:"FIRMFLOW_TLS_CA" envDefault:".data/tls/ca.pem"`
+	// Shared holds FIRMFLOW_TLS_CA (the CA that issues the services' certificates;
+	// the gateway trusts only it when calling services), FIRMFLOW_PRINCIPAL_PUBLIC_KEY
+	// (identity's key: the gateway reads who called from the principal token for the
+	// access event) and FIRMFLOW_NATS_URL (the JetStream server access events are made
+	// durable on before any response leaves).
+	config.Shared
+
 	// FIRMFLOW_GATEWAY_CLIENT_CERT and FIRMFLOW_GATEWAY_CLIENT_KEY are the
 	// certificate the gateway presents to services (mTLS). Its common name is what
 	// identity's policy admits to AuthService.Authenticate ("gateway"). In
@@ -36,13 +41,6 @@ type Config struct {
 
 	// FIRMFLOW_IDENTITY_ADDR is identity's gRPC address (host:port).
 	IdentityAddr string `env:"FIRMFLOW_IDENTITY_ADDR" envDefault:"127.0.0.1:9101"`
-	// FIRMFLOW_NATS_URL is the JetStream server that access events are made durable
-	// on before any response leaves.
-	NATSURL string `env:"FIRMFLOW_NATS_URL" envDefault:"nats://127.0.0.1:4222"`
-	// FIRMFLOW_PRINCIPAL_PUBLIC_KEY is identity's Ed25519 public key; the gateway reads
-	// who called from the principal token for the access event.
-	PublicKeyFile string `env:"FIRMFLOW_PRINCIPAL_PUBLIC_KEY" envDefault:".data/keys/principal.pub"`
-
 	// FIRMFLOW_WORKFLOW_ADDR is workflow's gRPC address (host:port).
 	WorkflowAddr string `env:"FIRMFLOW_WORKFLOW_ADDR" envDefault:"127.0.0.1:9102"`
 	// FIRMFLOW_BILLING_ADDR is billing's gRPC address (host:port).
@@ -97,7 +95,7 @@ type Config struct {
 // Validate rejects a configuration the gateway cannot serve with; errors name the
 // variable (and show no value but a refused CORS origin, which is public anyway).
 func (c *Config) Validate() error {
-	var errs []error
+	errs := []error{c.Shared.Check()}
 	need := func(value, variable string) {
 		if value == "" {
 			errs = append(errs, fmt.Errorf("%s is required", variable))
@@ -106,7 +104,6 @@ func (c *Config) Validate() error {
 	need(c.Addr, "FIRMFLOW_GATEWAY_ADDR")
 	need(c.TLSCert, "FIRMFLOW_GATEWAY_TLS_CERT")
 	need(c.TLSKey, "FIRMFLOW_GATEWAY_TLS_KEY")
-	need(c.CAFile, "FIRMFLOW_TLS_CA")
 	need(c.ClientCert, "FIRMFLOW_GATEWAY_CLIENT_CERT")
 	need(c.ClientKey, "FIRMFLOW_GATEWAY_CLIENT_KEY")
 	need(c.IdentityAddr, "FIRMFLOW_IDENTITY_ADDR")
@@ -114,8 +111,6 @@ func (c *Config) Validate() error {
 	need(c.BillingAddr, "FIRMFLOW_BILLING_ADDR")
 	need(c.AuditAddr, "FIRMFLOW_AUDIT_ADDR")
 	need(c.LifecycleAddr, "FIRMFLOW_LIFECYCLE_ADDR")
-	need(c.NATSURL, "FIRMFLOW_NATS_URL")
-	need(c.PublicKeyFile, "FIRMFLOW_PRINCIPAL_PUBLIC_KEY")
 	for _, origin := range c.CORSOrigins {
 		if err := checkOrigin(origin); err != nil {
 			errs = append(errs, fmt.Errorf("FIRMFLOW_CORS_ORIGINS: %w", err))
@@ -163,5 +158,5 @@ func (c *Config) shutdownTimeout() time.Duration {
 }
 
 func (c *Config) adminEnabled() bool {
-	return c.AdminAddr != "" && c.AdminAddr != "off"
+	return !config.Off(c.AdminAddr)
 }

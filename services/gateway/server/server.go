@@ -14,8 +14,6 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
-	"google.golang.org/grpc"
-	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	billingv1 "github.com/firmflow/firmflow/pkg/gen/firmflow/billing/v1"
 	identityv1 "github.com/firmflow/firmflow/pkg/gen/firmflow/identity/v1"
@@ -23,7 +21,7 @@ import (
 	"github.com/firmflow/firmflow/pkg/gen/openapi"
 	"github.com/firmflow/firmflow/pkg/natsx"
 	"github.com/firmflow/firmflow/pkg/principal"
-	"github.com/firmflow/firmflow/pkg/rpc"
+	"github.com/firmflow/firmflow/pkg/readiness"
 	"github.com/firmflow/firmflow/pkg/telemetry"
 	"github.com/firmflow/firmflow/pkg/tlsconf"
 	"github.com/firmflow/firmflow/services/gateway/internal/httpapi"
@@ -33,19 +31,17 @@ import (
 // 200 bytes a key, so some 20 MB at worst.
 const maxLimiterKeys = 100_000
 
-// readyTimeout bounds the readiness probe's call to identity.
-const readyTimeout = 2 * time.Second
-
 // Server is a gateway bound to its addresses, ready to Run.
 type Server struct {
-	cfg      Config
-	logger   *slog.Logger
-	identity *grpc.ClientConn
-	// upstreams are every service connection, identity's included, closed on stop.
-	upstreams []*grpc.ClientConn
+	cfg       Config
+	logger    *slog.Logger
+	upstreams upstreams
 	nats      *nats.Conn
 	access    httpapi.AccessPublisher
 	verifier  *principal.Verifier
+	// probes are what /readyz checks: NATS, where every access event must be
+	// durable, and every service behind the gateway.
+	probes readiness.Probes
 
 	public   *http.Server
 	listener net.Listener
@@ -54,8 +50,8 @@ type Server struct {
 }
 
 // New builds the gateway and binds its listeners, so Addr is known before Run. It
-// does not wait for identity: the connection is made in the background, and /readyz
-// says when it works.
+// does not wait for the services: the connections are made in the background, and
+// /readyz says when they work.
 func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("gateway configuration: %w", err)
@@ -64,7 +60,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 	if err != nil {
 		return nil, fmt.Errorf("gateway TLS: %w", err)
 	}
-	servicesTLS, err := tlsconf.ClientConfig(cfg.CAFile, cfg.ClientCert, cfg.ClientKey)
+	servicesTLS, err := tlsconf.ClientConfig(cfg.TLSCA, cfg.ClientCert, cfg.ClientKey)
 	if err != nil {
 		return nil, fmt.Errorf("gateway client TLS: %w", err)
 	}
@@ -82,36 +78,16 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 		nc.Close()
 		return nil, fmt.Errorf("access event stream: %w", err)
 	}
-	conn, err := rpc.Dial(cfg.IdentityAddr, servicesTLS)
+	up, err := dialUpstreams(cfg, servicesTLS)
 	if err != nil {
 		nc.Close()
 		return nil, err
 	}
-	workflow, err := rpc.Dial(cfg.WorkflowAddr, servicesTLS)
-	if err != nil {
-		nc.Close()
-		return nil, errors.Join(err, conn.Close())
-	}
-	billing, err := rpc.Dial(cfg.BillingAddr, servicesTLS)
-	if err != nil {
-		nc.Close()
-		return nil, errors.Join(err, conn.Close(), workflow.Close())
-	}
-	audit, err := rpc.Dial(cfg.AuditAddr, servicesTLS)
-	if err != nil {
-		nc.Close()
-		return nil, errors.Join(err, conn.Close(), workflow.Close(), billing.Close())
-	}
-	lifecycle, err := rpc.Dial(cfg.LifecycleAddr, servicesTLS)
-	if err != nil {
-		nc.Close()
-		return nil, errors.Join(err, conn.Close(), workflow.Close(), billing.Close(), audit.Close())
-	}
 	s := &Server{
-		cfg: cfg, logger: logger, identity: conn, upstreams: []*grpc.ClientConn{conn, workflow, billing, audit, lifecycle},
-		nats: nc, access: js, verifier: principal.NewVerifier(publicKey),
+		cfg: cfg, logger: logger, upstreams: up, nats: nc, access: js, verifier: principal.NewVerifier(publicKey),
+		probes: append(readiness.Probes{{Name: "nats", Check: natsx.Ready(nc, js)}}, up.probes()...),
 	}
-	handler, err := s.routes(ctx, upstreams{workflow: workflow, billing: billing, audit: audit, lifecycle: lifecycle})
+	handler, err := s.routes(ctx)
 	if err != nil {
 		return nil, errors.Join(err, s.closeUpstreams())
 	}
@@ -129,9 +105,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 	if err := s.listen(ctx); err != nil {
 		return nil, errors.Join(err, s.closeUpstreams())
 	}
-	for _, c := range s.upstreams {
-		c.Connect()
-	}
+	s.upstreams.connect()
 	return s, nil
 }
 
@@ -139,24 +113,16 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 // access log line, security headers and CORS; API requests then pass the per-client
 // rate limit, the per-credential rate limit, the body checks and authentication, in
 // that order, so each costlier step runs only for requests the cheaper ones let by.
-func (s *Server) routes(ctx context.Context, up upstreams) (http.Handler, error) {
+func (s *Server) routes(ctx context.Context) (http.Handler, error) {
+	up := s.upstreams
 	errs := httpapi.Errors{Logger: s.logger}
 	rest := httpapi.NewREST(errs)
-	if err := identityv1.RegisterIdentityServiceHandlerClient(ctx, rest, identityv1.NewIdentityServiceClient(s.identity)); err != nil {
-		return nil, fmt.Errorf("register identity routes: %w", err)
-	}
-	if err := identityv1.RegisterStaffServiceHandlerClient(ctx, rest, identityv1.NewStaffServiceClient(s.identity)); err != nil {
-		return nil, fmt.Errorf("register staff routes: %w", err)
-	}
-	if err := identityv1.RegisterSupportServiceHandlerClient(ctx, rest, identityv1.NewSupportServiceClient(s.identity)); err != nil {
-		return nil, fmt.Errorf("register support routes: %w", err)
-	}
 	if err := registerRoutes(ctx, rest, up); err != nil {
 		return nil, err
 	}
 	perClient := httpapi.LimitClients(httpapi.NewRateLimiter(s.cfg.IPRate, s.cfg.IPBurst, maxLimiterKeys))
 	perCredential := httpapi.LimitCredentials(httpapi.NewRateLimiter(s.cfg.CredentialRate, s.cfg.CredentialBurst, maxLimiterKeys))
-	authenticate := httpapi.Authenticate(identityv1.NewAuthServiceClient(s.identity), errs)
+	authenticate := httpapi.Authenticate(identityv1.NewAuthServiceClient(up["identity"]), errs)
 
 	api := perClient(perCredential(httpapi.LimitBody(s.cfg.BodyLimit)(httpapi.RequireJSON(authenticate(rest)))))
 
@@ -164,18 +130,18 @@ func (s *Server) routes(ctx context.Context, up upstreams) (http.Handler, error)
 	// Liveness is not rate-limited: a probe that got 429 would restart a healthy
 	// gateway under load.
 	mux.HandleFunc("GET /healthz", httpapi.Healthz)
-	mux.Handle("GET /readyz", perClient(httpapi.Readyz(s.logger, s.ready)))
+	mux.Handle("GET /readyz", perClient(httpapi.Readyz(s.logger, s.probes.Check)))
 	mux.Handle("GET /openapi.json", perClient(httpapi.OpenAPI(openapi.Document)))
 	mux.Handle("/", api)
 	// Export archives stream from lifecycle with Content-Length and Range, which the
 	// REST mux cannot give a binary body; authenticated as every API route.
 	mux.Handle(httpapi.ExportDownloadPattern, perClient(perCredential(authenticate(
-		httpapi.ExportDownload(lifecyclev1.NewLifecycleServiceClient(up.lifecycle), errs)))))
+		httpapi.ExportDownload(lifecyclev1.NewLifecycleServiceClient(up["lifecycle"]), errs)))))
 	// Stripe's webhooks carry no firmflow credential and a body billing must get byte
 	// for byte (Stripe signed those bytes): they skip authentication and the JSON
 	// checks, and billing verifies the signature.
 	mux.Handle("POST "+httpapi.StripeWebhookRoute, perClient(httpapi.StripeWebhook(
-		billingv1.NewBillingWebhookServiceClient(up.billing), s.cfg.BodyLimit, errs)))
+		billingv1.NewBillingWebhookServiceClient(up["billing"]), s.cfg.BodyLimit, errs)))
 
 	var handler http.Handler = mux
 	handler = httpapi.CORS(s.cfg.CORSOrigins)(handler)
@@ -211,7 +177,7 @@ func (s *Server) listen(ctx context.Context) error {
 		return errors.Join(fmt.Errorf("listen on %s: %w", s.cfg.AdminAddr, err), ln.Close())
 	}
 	s.adminLn = adminLn
-	s.admin = telemetry.AdminServer(adminLn.Addr().String(), s.cfg.Telemetry, s.ready)
+	s.admin = telemetry.AdminServer(adminLn.Addr().String(), s.cfg.Telemetry, s.probes.Check)
 	return nil
 }
 
@@ -252,21 +218,6 @@ func (s *Server) Run(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// ready reports whether identity answers its gRPC health check as serving: without
-// identity no request can be authenticated.
-func (s *Server) ready(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, readyTimeout)
-	defer cancel()
-	resp, err := healthpb.NewHealthClient(s.identity).Check(ctx, &healthpb.HealthCheckRequest{})
-	if err != nil {
-		return fmt.Errorf("identity health check: %w", err)
-	}
-	if resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
-		return fmt.Errorf("identity is %s", resp.GetStatus())
-	}
-	return nil
-}
-
 func serveErr(err error) error {
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
@@ -285,9 +236,5 @@ func (s *Server) closeUpstreams() error {
 	if s.nats != nil {
 		s.nats.Close()
 	}
-	var errs []error
-	for _, c := range s.upstreams {
-		errs = append(errs, c.Close())
-	}
-	return errors.Join(errs...)
+	return s.upstreams.close()
 }

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"testing"
 
+	natsserver "github.com/nats-io/nats-server/v2/server"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
@@ -22,21 +23,25 @@ import (
 
 	"github.com/firmflow/firmflow/pkg/config"
 	"github.com/firmflow/firmflow/pkg/gen/openapi"
+	"github.com/firmflow/firmflow/pkg/natsx"
 	"github.com/firmflow/firmflow/pkg/natsx/natstest"
 	"github.com/firmflow/firmflow/pkg/principal"
 	"github.com/firmflow/firmflow/pkg/tlsconf"
 	"github.com/firmflow/firmflow/services/gateway/server"
 )
 
-// stack is a running gateway with a stand-in for identity's gRPC port that answers
-// health checks over mTLS, as identity's does.
+// stack is a running gateway with a stand-in for the services' gRPC ports that
+// answers health checks over mTLS, as theirs do, and a NATS server of its own.
 type stack struct {
 	gateway *server.Server
 	health  *health.Server
 	client  *http.Client
 	pki     *tlsconf.DevPKI
+	nats    *natsserver.Server
 }
 
+// startGateway runs a gateway whose services all answer at the health stand-in,
+// identity too unless identityAddr names another address.
 func startGateway(t *testing.T, identityAddr string) *stack {
 	t.Helper()
 	pki, err := tlsconf.EnsureDevPKI(t.TempDir(), []string{"gateway", "identity"})
@@ -44,9 +49,15 @@ func startGateway(t *testing.T, identityAddr string) *stack {
 		t.Fatal(err)
 	}
 	st := &stack{pki: pki}
+	servicesAddr := st.startHealthService(t)
 	if identityAddr == "" {
-		identityAddr = st.startHealthService(t)
+		identityAddr = servicesAddr
 	}
+	st.nats, err = natsx.RunEmbedded(natsx.EmbeddedOptions{Port: -1, StoreDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.nats.Shutdown(); st.nats.WaitForShutdown() })
 
 	_, publicKey, err := principal.EnsureKeyPair(t.TempDir())
 	if err != nil {
@@ -54,7 +65,7 @@ func startGateway(t *testing.T, identityAddr string) *stack {
 	}
 	var cfg server.Config
 	err = config.LoadFrom(&cfg, map[string]string{
-		"FIRMFLOW_NATS_URL":             natstest.Start(t),
+		"FIRMFLOW_NATS_URL":             st.nats.ClientURL(),
 		"FIRMFLOW_PRINCIPAL_PUBLIC_KEY": publicKey,
 		"FIRMFLOW_GATEWAY_ADDR":         "127.0.0.1:0",
 		"FIRMFLOW_GATEWAY_ADMIN_ADDR":   "127.0.0.1:0",
@@ -64,6 +75,10 @@ func startGateway(t *testing.T, identityAddr string) *stack {
 		"FIRMFLOW_GATEWAY_CLIENT_KEY":   pki.KeyFile("gateway"),
 		"FIRMFLOW_TLS_CA":               pki.CAFile,
 		"FIRMFLOW_IDENTITY_ADDR":        identityAddr,
+		"FIRMFLOW_WORKFLOW_ADDR":        servicesAddr,
+		"FIRMFLOW_BILLING_ADDR":         servicesAddr,
+		"FIRMFLOW_AUDIT_ADDR":           servicesAddr,
+		"FIRMFLOW_LIFECYCLE_ADDR":       servicesAddr,
 		"FIRMFLOW_GATEWAY_BODY_LIMIT":   "64",
 	})
 	if err != nil {
@@ -152,26 +167,45 @@ func TestGatewayServesHealthAndOpenAPIOverHTTPS(t *testing.T) {
 	}
 }
 
-func TestReadyOnlyWhileIdentityIsServing(t *testing.T) {
+func TestReadyOnlyWhileNATSAndEveryServiceServe(t *testing.T) {
 	st := startGateway(t, "")
+	adminReady := func() (int, string) {
+		t.Helper()
+		res, err := http.Get("http://" + st.gateway.AdminAddr() + "/readyz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		body, _ := io.ReadAll(res.Body)
+		return res.StatusCode, strings.TrimSpace(string(body))
+	}
 
 	st.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	if res := st.get(t, "/readyz"); res.StatusCode != http.StatusOK {
-		t.Errorf("/readyz with identity serving: %d, want 200", res.StatusCode)
+		t.Errorf("/readyz with every service serving: %d, want 200", res.StatusCode)
+	}
+	if code, body := adminReady(); code != http.StatusOK {
+		t.Errorf("admin /readyz with every service serving: %d %q, want 200", code, body)
 	}
 
 	st.health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
 	if res := st.get(t, "/readyz"); res.StatusCode != http.StatusServiceUnavailable {
-		t.Errorf("/readyz with identity not serving: %d, want 503", res.StatusCode)
+		t.Errorf("/readyz with the services not serving: %d, want 503", res.StatusCode)
+	}
+	if code, body := adminReady(); code != http.StatusServiceUnavailable || body != "not ready: identity, workflow, billing, audit, lifecycle" {
+		t.Errorf("admin /readyz with the services not serving: %d %q, want 503 naming each", code, body)
 	}
 
-	admin, err := http.Get("http://" + st.gateway.AdminAddr() + "/readyz")
-	if err != nil {
-		t.Fatal(err)
+	// Every request needs JetStream for its access event: without NATS the gateway
+	// is not ready even though every service is.
+	st.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	st.nats.Shutdown()
+	st.nats.WaitForShutdown()
+	if code, body := adminReady(); code != http.StatusServiceUnavailable || body != "not ready: nats" {
+		t.Errorf("admin /readyz with NATS stopped: %d %q, want 503 naming nats", code, body)
 	}
-	admin.Body.Close()
-	if admin.StatusCode != http.StatusServiceUnavailable {
-		t.Errorf("admin /readyz with identity not serving: %d, want 503", admin.StatusCode)
+	if res := st.get(t, "/readyz"); res.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("/readyz with NATS stopped: %d, want 503", res.StatusCode)
 	}
 }
 
@@ -258,9 +292,9 @@ func TestRunReturnsWhenContextEnds(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg := server.Config{
-		NATSURL: natstest.Start(t), PublicKeyFile: publicKey,
-		Addr: "127.0.0.1:0", TLSCert: pki.CertFile("gateway"), TLSKey: pki.KeyFile("gateway"),
-		CAFile: pki.CAFile, ClientCert: pki.CertFile("gateway"), ClientKey: pki.KeyFile("gateway"),
+		Shared: config.Shared{NATSURL: natstest.Start(t), PublicKeyFile: publicKey, TLSCA: pki.CAFile},
+		Addr:   "127.0.0.1:0", TLSCert: pki.CertFile("gateway"), TLSKey: pki.KeyFile("gateway"),
+		ClientCert: pki.CertFile("gateway"), ClientKey: pki.KeyFile("gateway"),
 		IdentityAddr: "127.0.0.1:9", WorkflowAddr: "127.0.0.1:9", AuditAddr: "127.0.0.1:9", BillingAddr: "127.0.0.1:9", LifecycleAddr: "127.0.0.1:9", BodyLimit: 1 << 20,
 		IPRate: 1, IPBurst: 1, CredentialRate: 1, CredentialBurst: 1,
 	}

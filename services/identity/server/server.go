@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/firmflow/firmflow/pkg/config"
 	"github.com/firmflow/firmflow/pkg/keystore"
 	"github.com/firmflow/firmflow/pkg/mail"
 	"github.com/firmflow/firmflow/pkg/pg"
@@ -30,21 +31,22 @@ import (
 type Config struct {
 	// GRPCAddr is where identity listens for the gateway and other services (mTLS).
 	GRPCAddr string `env:"FIRMFLOW_IDENTITY_ADDR" envDefault:"127.0.0.1:9101"`
-	// AdminAddr serves /metrics, /healthz and /readyz over plain HTTP; empty disables.
+	// AdminAddr serves /metrics, /healthz and /readyz over plain HTTP; "off" disables.
 	AdminAddr string `env:"FIRMFLOW_IDENTITY_ADMIN_ADDR" envDefault:"127.0.0.1:9201"`
 	// DatabaseURL connects as the runtime role, which owns nothing.
 	DatabaseURL string `env:"FIRMFLOW_IDENTITY_DATABASE_URL" envDefault:"postgres://identity_app@127.0.0.1:5432/firmflow_identity?sslmode=disable"`
 	// MigrateURL connects as the owner role; only `identity migrate` uses it.
 	MigrateURL string `env:"FIRMFLOW_IDENTITY_MIGRATE_URL" envDefault:"postgres://identity_owner@127.0.0.1:5432/firmflow_identity?sslmode=disable"`
 
-	TLSCA   string `env:"FIRMFLOW_TLS_CA" envDefault:".data/tls/ca.pem"`
+	// Shared holds FIRMFLOW_TLS_CA, FIRMFLOW_PRINCIPAL_PUBLIC_KEY (which verifies tokens
+	// on identity's own methods) and FIRMFLOW_NATS_URL (where identity's events go).
+	config.Shared
+
 	TLSCert string `env:"FIRMFLOW_IDENTITY_TLS_CERT" envDefault:".data/tls/identity.pem"`
 	TLSKey  string `env:"FIRMFLOW_IDENTITY_TLS_KEY" envDefault:".data/tls/identity-key.pem"`
 
 	// SigningKeyFile is the Ed25519 private key (PKCS#8 PEM) that signs principal tokens.
 	SigningKeyFile string `env:"FIRMFLOW_PRINCIPAL_SIGNING_KEY" envDefault:".data/keys/principal.key"`
-	// PublicKeyFile is its public half, used to verify tokens on identity's own methods.
-	PublicKeyFile string `env:"FIRMFLOW_PRINCIPAL_PUBLIC_KEY" envDefault:".data/keys/principal.pub"`
 	// KEKFile holds the base64 AES-256 key-encryption key that wraps each firm's data key.
 	KEKFile string `env:"FIRMFLOW_KEK_FILE" envDefault:".data/keys/kek"`
 
@@ -55,9 +57,6 @@ type Config struct {
 	// as its owner role; identity is the service that destroys firms' keys. Empty
 	// leaves the key store to whoever provisions it (`firmflow dev` does).
 	KeysMigrateURL string `env:"FIRMFLOW_KEYS_MIGRATE_URL"`
-
-	// NATSURL is the JetStream server the outbox relay publishes identity's events to.
-	NATSURL string `env:"FIRMFLOW_NATS_URL" envDefault:"nats://127.0.0.1:4222"`
 
 	// SMTPAddr is the mail server (host:port) identity sends invitations and password
 	// emails through; empty turns email off, and invitation tokens then go back to
@@ -88,13 +87,13 @@ type Config struct {
 
 // Validate rejects settings that cannot work.
 func (c Config) Validate() error {
-	var errs []error
+	errs := []error{c.Shared.Check()}
 	if c.SessionIdle <= 0 || c.SessionAbsolute < c.SessionIdle {
 		errs = append(errs, errors.New("FIRMFLOW_SESSION_IDLE must be positive and at most FIRMFLOW_SESSION_ABSOLUTE"))
 	}
 	for name, v := range map[string]string{
 		"FIRMFLOW_IDENTITY_ADDR": c.GRPCAddr, "FIRMFLOW_IDENTITY_DATABASE_URL": c.DatabaseURL,
-		"FIRMFLOW_TLS_CA": c.TLSCA, "FIRMFLOW_PRINCIPAL_SIGNING_KEY": c.SigningKeyFile, "FIRMFLOW_KEK_FILE": c.KEKFile,
+		"FIRMFLOW_PRINCIPAL_SIGNING_KEY": c.SigningKeyFile, "FIRMFLOW_KEK_FILE": c.KEKFile,
 		"FIRMFLOW_KEYS_DATABASE_URL": c.KeysURL,
 	} {
 		if v == "" {
@@ -159,9 +158,8 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 		return nil, err
 	}
 	rt, err := svc.Start(ctx, svc.Options{
-		Name: "identity", GRPCAddr: cfg.GRPCAddr, AdminAddr: cfg.AdminAddr, DatabaseURL: cfg.DatabaseURL,
-		TLSCA: cfg.TLSCA, TLSCert: cfg.TLSCert, TLSKey: cfg.TLSKey, PublicKeyFile: cfg.PublicKeyFile,
-		NATSURL: cfg.NATSURL, Telemetry: cfg.Telemetry,
+		Shared: cfg.Shared, Name: "identity", GRPCAddr: cfg.GRPCAddr, AdminAddr: cfg.AdminAddr, DatabaseURL: cfg.DatabaseURL,
+		TLSCert: cfg.TLSCert, TLSKey: cfg.TLSKey, Telemetry: cfg.Telemetry,
 		PageTokenSecretFile: cfg.KEKFile, // a separate key is derived from it (HKDF)
 	}, logger)
 	if err != nil {
@@ -180,7 +178,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 		Mail:     mailCfg,
 	})
 	grpcapi.Register(rt.GRPC, a)
-	rt.SetReady(a.Ready)
+	rt.AddProbe("keys", keys.Ping)
 	return &Server{rt: rt, keys: keys, app: a, mail: worker, every: cfg.MailInterval, logger: logger}, nil
 }
 
@@ -211,6 +209,9 @@ func setUpMail(cfg Config, logger *slog.Logger) (app.Mail, *mail.SMTP, error) {
 
 // Addr is the bound gRPC address.
 func (s *Server) Addr() string { return s.rt.Addr() }
+
+// AdminAddr is the bound admin address, or "" when the admin port is off.
+func (s *Server) AdminAddr() string { return s.rt.AdminAddr() }
 
 // Run serves until ctx ends, with the outbox relay, the support grant sweeper, the
 // password reset handler and (when mail is configured) the mail worker beside the

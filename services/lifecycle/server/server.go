@@ -18,6 +18,7 @@ import (
 
 	"google.golang.org/grpc"
 
+	"github.com/firmflow/firmflow/pkg/config"
 	"github.com/firmflow/firmflow/pkg/fieldcrypt"
 	"github.com/firmflow/firmflow/pkg/keyfile"
 	"github.com/firmflow/firmflow/pkg/keystore"
@@ -39,18 +40,19 @@ import (
 type Config struct {
 	// GRPCAddr is where lifecycle listens for the gateway (mTLS).
 	GRPCAddr string `env:"FIRMFLOW_LIFECYCLE_ADDR" envDefault:"127.0.0.1:9105"`
-	// AdminAddr serves /metrics, /healthz and /readyz over plain HTTP; empty disables.
+	// AdminAddr serves /metrics, /healthz and /readyz over plain HTTP; "off" disables.
 	AdminAddr string `env:"FIRMFLOW_LIFECYCLE_ADMIN_ADDR" envDefault:"127.0.0.1:9205"`
 	// DatabaseURL connects as the runtime role, which owns nothing.
 	DatabaseURL string `env:"FIRMFLOW_LIFECYCLE_DATABASE_URL" envDefault:"postgres://lifecycle_app@127.0.0.1:5432/firmflow_lifecycle?sslmode=disable"`
 	// MigrateURL connects as the owner role; only `lifecycle migrate` uses it.
 	MigrateURL string `env:"FIRMFLOW_LIFECYCLE_MIGRATE_URL" envDefault:"postgres://lifecycle_owner@127.0.0.1:5432/firmflow_lifecycle?sslmode=disable"`
 
-	TLSCA   string `env:"FIRMFLOW_TLS_CA" envDefault:".data/tls/ca.pem"`
+	// Shared holds FIRMFLOW_TLS_CA, FIRMFLOW_PRINCIPAL_PUBLIC_KEY and FIRMFLOW_NATS_URL
+	// (whose streams the deletion accounts for).
+	config.Shared
+
 	TLSCert string `env:"FIRMFLOW_LIFECYCLE_TLS_CERT" envDefault:".data/tls/lifecycle.pem"`
 	TLSKey  string `env:"FIRMFLOW_LIFECYCLE_TLS_KEY" envDefault:".data/tls/lifecycle-key.pem"`
-	// PublicKeyFile is identity's Ed25519 public key, to verify principal tokens.
-	PublicKeyFile string `env:"FIRMFLOW_PRINCIPAL_PUBLIC_KEY" envDefault:".data/keys/principal.pub"`
 	// SigningKeyFile is the Ed25519 private key (PKCS#8 PEM) that signs deletion
 	// certificates; its public half is what `firmflow lifecycle verify-certificate`
 	// needs.
@@ -67,8 +69,6 @@ type Config struct {
 	KeysDatabaseURL string `env:"FIRMFLOW_KEYS_DATABASE_URL" envDefault:"postgres://keys_app@127.0.0.1:5432/firmflow_keys?sslmode=disable"`
 	KEKFile         string `env:"FIRMFLOW_KEK_FILE" envDefault:".data/keys/kek"`
 
-	// NATSURL is the JetStream server whose streams the deletion accounts for.
-	NATSURL string `env:"FIRMFLOW_NATS_URL" envDefault:"nats://127.0.0.1:4222"`
 	// Streams are the streams that may carry a firm's messages.
 	Streams []string `env:"FIRMFLOW_LIFECYCLE_STREAMS" envSeparator:"," envDefault:"FIRMFLOW_GATEWAY,FIRMFLOW_IDENTITY,FIRMFLOW_WORKFLOW,FIRMFLOW_BILLING,FIRMFLOW_AUDIT"`
 
@@ -102,10 +102,9 @@ type Config struct {
 
 // Validate rejects settings that cannot work; errors name the variable, never a value.
 func (c Config) Validate() error {
-	var errs []error
+	errs := []error{c.Shared.Check()}
 	for name, v := range map[string]string{
 		"FIRMFLOW_LIFECYCLE_ADDR": c.GRPCAddr, "FIRMFLOW_LIFECYCLE_DATABASE_URL": c.DatabaseURL,
-		"FIRMFLOW_TLS_CA": c.TLSCA, "FIRMFLOW_PRINCIPAL_PUBLIC_KEY": c.PublicKeyFile,
 		"FIRMFLOW_LIFECYCLE_SIGNING_KEY": c.SigningKeyFile, "FIRMFLOW_IDENTITY_ADDR": c.IdentityAddr,
 		"FIRMFLOW_WORKFLOW_ADDR": c.WorkflowAddr, "FIRMFLOW_LIFECYCLE_EXPORT_DIR": c.ExportDir,
 		"FIRMFLOW_LIFECYCLE_EXPORT_KEY_FILE": c.ExportKeyFile, "FIRMFLOW_AUDIT_ADDR": c.AuditAddr, "FIRMFLOW_BILLING_ADDR": c.BillingAddr,
@@ -204,9 +203,8 @@ func New(ctx context.Context, cfg Config, keys app.KeyShredder, logger *slog.Log
 		return nil, err
 	}
 	rt, err := svc.Start(ctx, svc.Options{
-		Name: "lifecycle", GRPCAddr: cfg.GRPCAddr, AdminAddr: cfg.AdminAddr, DatabaseURL: cfg.DatabaseURL,
-		TLSCA: cfg.TLSCA, TLSCert: cfg.TLSCert, TLSKey: cfg.TLSKey, PublicKeyFile: cfg.PublicKeyFile,
-		NATSURL: cfg.NATSURL, Telemetry: cfg.Telemetry,
+		Shared: cfg.Shared, Name: "lifecycle", GRPCAddr: cfg.GRPCAddr, AdminAddr: cfg.AdminAddr, DatabaseURL: cfg.DatabaseURL,
+		TLSCert: cfg.TLSCert, TLSKey: cfg.TLSKey, Telemetry: cfg.Telemetry,
 		PageTokenSecretFile: cfg.KEKFile, // a separate key is derived from it (HKDF)
 	}, logger)
 	if err != nil {
@@ -249,7 +247,6 @@ func New(ctx context.Context, cfg Config, keys app.KeyShredder, logger *slog.Log
 	// Email notices wait for the email outbox: PendingEmail records them as pending.
 	s.incidents = app.NewIncidents(store.New(rt.DB), peers.NewAccessLog(auditConn), peers.NewIdentity(identityConn), app.PendingEmail{}, logger)
 	grpcapi.RegisterIncidents(rt.GRPC, s.incidents)
-	rt.SetReady(s.app.Ready)
 	return s, nil
 }
 
@@ -261,6 +258,9 @@ func (s *Server) closeConns() {
 
 // Addr is the bound gRPC address.
 func (s *Server) Addr() string { return s.rt.Addr() }
+
+// AdminAddr is the bound admin address, or "" when the admin port is off.
+func (s *Server) AdminAddr() string { return s.rt.AdminAddr() }
 
 // GRPCServer exposes the server so tests can check that every method has a policy.
 func (s *Server) GRPCServer() *grpc.Server { return s.rt.GRPC }

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/firmflow/firmflow/pkg/config"
 	"github.com/firmflow/firmflow/pkg/inbox"
 	"github.com/firmflow/firmflow/pkg/keystore"
 	"github.com/firmflow/firmflow/pkg/pg"
@@ -26,26 +27,24 @@ import (
 type Config struct {
 	// GRPCAddr is where workflow listens for the gateway (mTLS).
 	GRPCAddr string `env:"FIRMFLOW_WORKFLOW_ADDR" envDefault:"127.0.0.1:9102"`
-	// AdminAddr serves /metrics, /healthz and /readyz over plain HTTP; empty disables.
+	// AdminAddr serves /metrics, /healthz and /readyz over plain HTTP; "off" disables.
 	AdminAddr string `env:"FIRMFLOW_WORKFLOW_ADMIN_ADDR" envDefault:"127.0.0.1:9202"`
 	// DatabaseURL connects as the runtime role, which owns nothing.
 	DatabaseURL string `env:"FIRMFLOW_WORKFLOW_DATABASE_URL" envDefault:"postgres://workflow_app@127.0.0.1:5432/firmflow_workflow?sslmode=disable"`
 	// MigrateURL connects as the owner role; only `workflow migrate` uses it.
 	MigrateURL string `env:"FIRMFLOW_WORKFLOW_MIGRATE_URL" envDefault:"postgres://workflow_owner@127.0.0.1:5432/firmflow_workflow?sslmode=disable"`
 
-	TLSCA   string `env:"FIRMFLOW_TLS_CA" envDefault:".data/tls/ca.pem"`
+	// Shared holds FIRMFLOW_TLS_CA, FIRMFLOW_PRINCIPAL_PUBLIC_KEY and FIRMFLOW_NATS_URL.
+	config.Shared
+
 	TLSCert string `env:"FIRMFLOW_WORKFLOW_TLS_CERT" envDefault:".data/tls/workflow.pem"`
 	TLSKey  string `env:"FIRMFLOW_WORKFLOW_TLS_KEY" envDefault:".data/tls/workflow-key.pem"`
 
-	// PublicKeyFile is identity's Ed25519 public key, to verify principal tokens.
-	PublicKeyFile string `env:"FIRMFLOW_PRINCIPAL_PUBLIC_KEY" envDefault:".data/keys/principal.pub"`
 	// KEKFile holds the base64 AES-256 key-encryption key that wraps each firm's data key.
 	KEKFile string `env:"FIRMFLOW_KEK_FILE" envDefault:".data/keys/kek"`
 	// KeysURL is the key store (pkg/keystore) holding each firm's data key, apart
 	// from workflow's database and its backups; the runtime role.
 	KeysURL string `env:"FIRMFLOW_KEYS_DATABASE_URL" envDefault:"postgres://keys_app@127.0.0.1:5432/firmflow_keys?sslmode=disable"`
-	// NATSURL is the JetStream server for workflow's events.
-	NATSURL string `env:"FIRMFLOW_NATS_URL" envDefault:"nats://127.0.0.1:4222"`
 
 	// Telemetry, when set, serves metrics on the admin port.
 	Telemetry *telemetry.Telemetry `env:"-"`
@@ -53,10 +52,10 @@ type Config struct {
 
 // Validate rejects settings that cannot work.
 func (c Config) Validate() error {
-	var errs []error
+	errs := []error{c.Shared.Check()}
 	for name, v := range map[string]string{
 		"FIRMFLOW_WORKFLOW_ADDR": c.GRPCAddr, "FIRMFLOW_WORKFLOW_DATABASE_URL": c.DatabaseURL,
-		"FIRMFLOW_TLS_CA": c.TLSCA, "FIRMFLOW_PRINCIPAL_PUBLIC_KEY": c.PublicKeyFile, "FIRMFLOW_KEK_FILE": c.KEKFile,
+		"FIRMFLOW_KEK_FILE":          c.KEKFile,
 		"FIRMFLOW_KEYS_DATABASE_URL": c.KeysURL,
 	} {
 		if v == "" {
@@ -112,9 +111,8 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 		return nil, err
 	}
 	rt, err := svc.Start(ctx, svc.Options{
-		Name: "workflow", GRPCAddr: cfg.GRPCAddr, AdminAddr: cfg.AdminAddr, DatabaseURL: cfg.DatabaseURL,
-		TLSCA: cfg.TLSCA, TLSCert: cfg.TLSCert, TLSKey: cfg.TLSKey, PublicKeyFile: cfg.PublicKeyFile,
-		NATSURL: cfg.NATSURL, Telemetry: cfg.Telemetry,
+		Shared: cfg.Shared, Name: "workflow", GRPCAddr: cfg.GRPCAddr, AdminAddr: cfg.AdminAddr, DatabaseURL: cfg.DatabaseURL,
+		TLSCert: cfg.TLSCert, TLSKey: cfg.TLSKey, Telemetry: cfg.Telemetry,
 		PageTokenSecretFile: cfg.KEKFile, // a separate key is derived from it (HKDF)
 	}, logger)
 	if err != nil {
@@ -123,13 +121,16 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 	}
 	a := app.New(store.New(rt.DB), keys)
 	grpcapi.Register(rt.GRPC, a)
-	rt.SetReady(a.Ready)
+	rt.AddProbe("keys", keys.Ping)
 	members := inbox.NewConsumer(rt.JetStream, eventapi.Consumer(), eventapi.Handler(a), logger)
 	return &Server{rt: rt, keys: keys, scheduler: a.SeriesScheduler(logger, time.Minute), members: members}, nil
 }
 
 // Addr is the bound gRPC address.
 func (s *Server) Addr() string { return s.rt.Addr() }
+
+// AdminAddr is the bound admin address, or "" when the admin port is off.
+func (s *Server) AdminAddr() string { return s.rt.AdminAddr() }
 
 // Run serves until ctx ends.
 func (s *Server) Run(ctx context.Context) error {

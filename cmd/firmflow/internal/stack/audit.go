@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"slices"
 
 	"github.com/firmflow/firmflow/pkg/config"
 	"github.com/firmflow/firmflow/pkg/pg"
@@ -14,27 +15,28 @@ import (
 // what `firmflow audit verify --public-key` needs for an export of this stack.
 func AuditPublicKey(dataDir string) string { return filepath.Join(dataDir, "keys", "audit.pub") }
 
-// startAudit migrates audit and binds it on a free port, with the certificate and
-// checkpoint signing key Init made: only the gateway calls it, and learns the address
-// from Addr.
-func startAudit(ctx context.Context, opts Options, s *Stack, material Material, adminAddr string) (*audit.Server, error) {
+// startAudit migrates audit and binds it where its configuration says
+// (FIRMFLOW_AUDIT_ADDR, 127.0.0.1:9103 by default), in the database Provision made
+// and with the certificate and checkpoint signing key Init made; the gateway learns
+// the address from Addr.
+func startAudit(ctx context.Context, opts Options, s *Stack, shared config.Shared) (*audit.Server, error) {
 	name := s.Databases["audit"]
-	pki, signingKey := material.PKI, material.AuditSigningKey
 	roles := pg.RolesFor("audit")
 	var cfg audit.Config
-	if err := config.LoadFrom(&cfg, map[string]string{}); err != nil {
+	if err := config.LoadFrom(&cfg, opts.Environ); err != nil {
 		return nil, err
 	}
-	cfg.GRPCAddr, cfg.AdminAddr = "127.0.0.1:0", adminAddr
+	m := s.Material
+	cfg.Shared, cfg.Telemetry = shared, opts.Telemetry
 	cfg.DatabaseURL, _ = pg.WithUserAndDatabase(opts.AdminDatabaseURL, roles.Runtime, name)
 	cfg.MigrateURL, _ = pg.WithUserAndDatabase(opts.AdminDatabaseURL, roles.Owner, name)
 	cfg.RetentionURL, _ = pg.WithUserAndDatabase(opts.AdminDatabaseURL, "", name)
-	cfg.TLSCA, cfg.TLSCert, cfg.TLSKey = pki.CAFile, pki.CertFile("audit"), pki.KeyFile("audit")
-	cfg.PublicKeyFile, cfg.SigningKeyFile = material.PublicKey, signingKey
-	cfg.PageTokenKeyFile = material.PageTokenKeyFile
-	cfg.NATSURL, cfg.Telemetry = s.NATSURL, opts.Telemetry
+	cfg.TLSCert, cfg.TLSKey = m.PKI.CertFile("audit"), m.PKI.KeyFile("audit")
+	cfg.SigningKeyFile, cfg.PageTokenKeyFile = m.AuditSigningKey, m.PageTokenKeyFile
 	// The stack runs billing too, whose changes of billing data the log must hold.
-	cfg.Streams = append(cfg.Streams, "FIRMFLOW_BILLING")
+	if !slices.Contains(cfg.Streams, "FIRMFLOW_BILLING") {
+		cfg.Streams = append(cfg.Streams, "FIRMFLOW_BILLING")
+	}
 	if opts.AuditTuning != nil {
 		opts.AuditTuning(&cfg)
 	}

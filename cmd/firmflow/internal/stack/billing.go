@@ -9,26 +9,25 @@ import (
 	billing "github.com/firmflow/firmflow/services/billing/server"
 )
 
-// startBilling migrates billing and binds it (on a free port unless Options.BillingAddr says otherwise): the
-// gateway learns the address from Addr. Stripe is Options.StripeAPIURL, stripe-mock
-// in development and tests.
-func startBilling(ctx context.Context, opts Options, s *Stack, material Material, adminAddr string) (*billing.Server, error) {
+// startBilling migrates billing, in the database Provision made, and binds it where
+// its configuration says (FIRMFLOW_BILLING_ADDR): the gateway learns the address
+// from Addr. Stripe is Options.StripeAPIURL when set, stripe-mock in development and
+// tests.
+func startBilling(ctx context.Context, opts Options, s *Stack, shared config.Shared) (*billing.Server, error) {
 	name, roles := s.Databases["billing"], pg.RolesFor("billing")
-	pki := material.PKI
 	var cfg billing.Config
-	if err := config.LoadFrom(&cfg, map[string]string{}); err != nil {
+	if err := config.LoadFrom(&cfg, opts.Environ); err != nil {
 		return nil, err
 	}
-	cfg.GRPCAddr, cfg.AdminAddr = "127.0.0.1:0", adminAddr
-	if opts.BillingAddr != "" {
-		cfg.GRPCAddr = opts.BillingAddr
-	}
+	m := s.Material
+	cfg.Shared, cfg.Telemetry = shared, opts.Telemetry
 	cfg.DatabaseURL, _ = pg.WithUserAndDatabase(opts.AdminDatabaseURL, roles.Runtime, name)
 	cfg.MigrateURL, _ = pg.WithUserAndDatabase(opts.AdminDatabaseURL, roles.Owner, name)
-	cfg.TLSCA, cfg.TLSCert, cfg.TLSKey = pki.CAFile, pki.CertFile("billing"), pki.KeyFile("billing")
-	cfg.PublicKeyFile, cfg.NATSURL, cfg.Telemetry = material.PublicKey, s.NATSURL, opts.Telemetry
-	cfg.PageTokenKeyFile = material.PageTokenKeyFile
-	cfg.StripeAPIURL = opts.StripeAPIURL
+	cfg.TLSCert, cfg.TLSKey = m.PKI.CertFile("billing"), m.PKI.KeyFile("billing")
+	cfg.PageTokenKeyFile = m.PageTokenKeyFile
+	if opts.StripeAPIURL != "" {
+		cfg.StripeAPIURL = opts.StripeAPIURL
+	}
 	if opts.StripeWebhookSecret != "" {
 		cfg.StripeWebhookSecret = opts.StripeWebhookSecret
 	}

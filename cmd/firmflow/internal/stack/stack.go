@@ -12,10 +12,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	natsserver "github.com/nats-io/nats-server/v2/server"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/firmflow/firmflow/pkg/config"
 	"github.com/firmflow/firmflow/pkg/fieldcrypt"
@@ -32,7 +32,7 @@ import (
 	workflow "github.com/firmflow/firmflow/services/workflow/server"
 )
 
-// Options say where the stack keeps its state and listens.
+// Options say where the stack keeps its state and how its services are configured.
 type Options struct {
 	// AdminDatabaseURL connects as a PostgreSQL superuser, to create databases and roles.
 	AdminDatabaseURL string
@@ -45,27 +45,25 @@ type Options struct {
 	// NATSPort is the embedded server's port; -1 picks a free one.
 	NATSPort int
 
-	GatewayAddr  string
-	IdentityAddr string
-	WorkflowAddr string
-	// BillingAddr is billing's gRPC address; empty picks a free port.
-	BillingAddr string
-	// StripeAPIURL is where billing reaches Stripe: stripe-mock's URL in development
-	// and tests; empty means api.stripe.com (FIRMFLOW_STRIPE_API_KEY must be real).
+	// Environ is the environment each service reads its configuration from, exactly
+	// as its own binary would (FIRMFLOW_CORS_ORIGINS, FIRMFLOW_SESSION_IDLE, each
+	// FIRMFLOW_<SERVICE>_ADDR and _ADMIN_ADDR, ...); nil means the process
+	// environment. What the stack provides itself overrides it: databases, TLS
+	// material, keys, NATS, and the addresses services learn of each other.
+	// Tests set every address to 127.0.0.1:0.
+	Environ map[string]string
+
+	// StripeAPIURL, when set, is where billing reaches Stripe (stripe-mock in
+	// development and tests) whatever FIRMFLOW_STRIPE_API_URL says.
 	StripeAPIURL string
-	// StripeWebhookSecret signs the Stripe webhooks billing accepts; empty keeps
-	// billing's default (FIRMFLOW_STRIPE_WEBHOOK_SECRET).
+	// StripeWebhookSecret, when set, signs the Stripe webhooks billing accepts.
 	StripeWebhookSecret string
-	// LifecycleAddr is lifecycle's gRPC address; empty picks a free port.
-	LifecycleAddr string
 	// LifecycleTuning, when set, adjusts lifecycle's configuration (tests shorten
 	// its run interval and retries).
 	LifecycleTuning func(*lifecycle.Config)
 	// AuditTuning, when set, adjusts audit's configuration (the backup drill signs
 	// checkpoints every second).
 	AuditTuning func(*audit.Config)
-	// AdminAddrs enables each service's admin (metrics) listener on a free port.
-	AdminAddrs bool
 	// GatewayTuning, when set, adjusts the gateway configuration (tests lower rate limits).
 	GatewayTuning func(*gateway.Config)
 	// IdentityTuning, when set, adjusts identity's configuration (dev and the tests
@@ -76,25 +74,22 @@ type Options struct {
 	Telemetry *telemetry.Telemetry
 }
 
-// Material is the development PKI and keys on disk.
+// Material is the development PKI and keys on disk: everything `firmflow dev` needs.
 type Material struct {
 	PKI        *tlsconf.DevPKI
 	SigningKey string
 	PublicKey  string
 	KEKFile    string
 	// PageTokenKeyFile is the secret audit and billing seal page tokens with
-	// (identity and workflow derive theirs from the KEK).
+	// (identity, workflow and lifecycle derive theirs from the KEK).
 	PageTokenKeyFile string
-	// AuditSigningKey signs audit's checkpoints (AuditPublicKey verifies them).
-	AuditSigningKey string
-	// LifecycleSigningKey signs deletion certificates (LifecyclePublicKey verifies
-	// them); ExportKeyFile seals lifecycle's export archives.
-	LifecycleSigningKey, ExportKeyFile string
+	// AuditSigningKey signs audit checkpoints; AuditPublicKey verifies exports.
+	AuditSigningKey, AuditPublicKey string
+	// LifecycleSigningKey signs deletion certificates; LifecyclePublicKey verifies them.
+	LifecycleSigningKey, LifecyclePublicKey string
+	// ExportKeyFile seals export archives at rest.
+	ExportKeyFile string
 }
-
-// certificates are the names Init makes development certificates for: every
-// service, and the operator CLI's client certificate.
-var certificates = []string{"gateway", "identity", "workflow", "audit", "billing", "lifecycle", "operator"}
 
 // Stack is a running system.
 type Stack struct {
@@ -104,56 +99,66 @@ type Stack struct {
 	IdentityAddr string
 	// LifecycleAddr is lifecycle's gRPC address (mTLS), for `firmflow incident`.
 	LifecycleAddr string
-	Material      Material
-	Databases     map[string]string // service -> database name
+	// Addrs are each service's bound gRPC address (the gateway's HTTPS one under
+	// "gateway"); AdminAddrs their admin ports, absent when turned off.
+	Addrs, AdminAddrs map[string]string
+	Material          Material
+	Databases         map[string]string // service -> database name
 
-	run      func(context.Context) error
+	// stages run together and stop in order (see Run).
+	stages   [][]runner
+	logger   *slog.Logger
+	closers  []func()
 	nats     *natsserver.Server
 	natsOpts natsx.EmbeddedOptions
 }
 
+// runner is one service's serve loop.
+type runner struct {
+	name string
+	run  func(context.Context) error
+}
+
+// Services are the services the stack runs, gateway first, in the order the banner
+// lists them.
+var Services = []string{"gateway", "identity", "workflow", "audit", "billing", "lifecycle"}
+
+// certificates are every certificate the development CA issues: one per service
+// (its gRPC server and its client certificate to the others) and the operator's.
+var certificates = []string{"gateway", "identity", "workflow", "audit", "billing", "lifecycle", "operator"}
+
 // Init creates the development TLS material and keys under dataDir when missing:
-// everything the services need, so that `firmflow init` can prepare them for
-// containers (docker-compose.yml mounts dataDir).
+// everything the services need, so that `firmflow init` prepares a data dir
+// completely, for Start or for containers (docker-compose.yml mounts dataDir).
 func Init(dataDir string) (Material, error) {
 	pki, err := tlsconf.EnsureDevPKI(filepath.Join(dataDir, "tls"), certificates)
 	if err != nil {
 		return Material{}, fmt.Errorf("development TLS: %w", err)
 	}
 	keys := filepath.Join(dataDir, "keys")
-	signing, public, err := principal.EnsureKeyPair(keys)
-	if err != nil {
+	m := Material{PKI: pki, KEKFile: filepath.Join(keys, "kek"), PageTokenKeyFile: filepath.Join(keys, "page-token"),
+		ExportKeyFile: filepath.Join(keys, "export.key")}
+	if m.SigningKey, m.PublicKey, err = principal.EnsureKeyPair(keys); err != nil {
 		return Material{}, fmt.Errorf("principal signing key: %w", err)
 	}
-	kekFile := filepath.Join(keys, "kek")
-	if _, err := os.Stat(kekFile); errors.Is(err, os.ErrNotExist) {
-		if err := os.WriteFile(kekFile, []byte(fieldcrypt.GenerateKEK()+"\n"), 0o600); err != nil {
-			return Material{}, fmt.Errorf("key-encryption key: %w", err)
+	// A KEK is 32 random bytes in base64; the page token secret may be any such.
+	for _, file := range []string{m.KEKFile, m.PageTokenKeyFile} {
+		if _, err := os.Stat(file); errors.Is(err, os.ErrNotExist) {
+			if err := os.WriteFile(file, []byte(fieldcrypt.GenerateKEK()+"\n"), 0o600); err != nil {
+				return Material{}, fmt.Errorf("%s: %w", filepath.Base(file), err)
+			}
 		}
 	}
-	pageTokenFile := filepath.Join(keys, "page-token")
-	if _, err := os.Stat(pageTokenFile); errors.Is(err, os.ErrNotExist) {
-		// Any 32 random bytes will do; a KEK is exactly that, in base64.
-		if err := os.WriteFile(pageTokenFile, []byte(fieldcrypt.GenerateKEK()+"\n"), 0o600); err != nil {
-			return Material{}, fmt.Errorf("page token key: %w", err)
-		}
-	}
-	auditKey, _, err := chain.EnsureKeyPair(keys)
-	if err != nil {
+	if m.AuditSigningKey, m.AuditPublicKey, err = chain.EnsureKeyPair(keys); err != nil {
 		return Material{}, fmt.Errorf("audit signing key: %w", err)
 	}
-	lifecycleKey, _, err := lifecycle.EnsureSigningKey(keys)
-	if err != nil {
+	if m.LifecycleSigningKey, m.LifecyclePublicKey, err = lifecycle.EnsureSigningKey(keys); err != nil {
 		return Material{}, fmt.Errorf("lifecycle signing key: %w", err)
 	}
-	exportKey := filepath.Join(keys, "export.key")
-	if err := lifecycle.EnsureExportKey(exportKey); err != nil {
+	if err := lifecycle.EnsureExportKey(m.ExportKeyFile); err != nil {
 		return Material{}, fmt.Errorf("lifecycle export key: %w", err)
 	}
-	return Material{
-		PKI: pki, SigningKey: signing, PublicKey: public, KEKFile: kekFile, PageTokenKeyFile: pageTokenFile,
-		AuditSigningKey: auditKey, LifecycleSigningKey: lifecycleKey, ExportKeyFile: exportKey,
-	}, nil
+	return m, nil
 }
 
 // Start prepares everything and binds every listener; Run serves.
@@ -162,10 +167,10 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Stack{Material: material}
+	s := &Stack{Material: material, Addrs: map[string]string{}, AdminAddrs: map[string]string{}, logger: opts.Logger}
 	defer func() {
-		if err != nil && s.nats != nil {
-			s.nats.Shutdown()
+		if err != nil {
+			s.close()
 		}
 	}()
 
@@ -198,23 +203,16 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		// A restart (StartNATS) comes back on the same port, where clients reconnect.
 		s.natsOpts.Port = s.nats.Addr().(*net.TCPAddr).Port
 	}
-
-	adminAddr := func() string {
-		if opts.AdminAddrs {
-			return "127.0.0.1:0"
-		}
-		return ""
-	}
+	shared := config.Shared{TLSCA: material.PKI.CAFile, PublicKeyFile: material.PublicKey, NATSURL: s.NATSURL}
 
 	var idCfg identity.Config
-	if err := config.LoadFrom(&idCfg, map[string]string{}); err != nil {
+	if err := config.LoadFrom(&idCfg, opts.Environ); err != nil {
 		return nil, err
 	}
-	idCfg.GRPCAddr, idCfg.AdminAddr = opts.IdentityAddr, adminAddr()
+	idCfg.Shared, idCfg.Telemetry = shared, opts.Telemetry
 	idCfg.DatabaseURL, idCfg.MigrateURL = urls["identity"][0], urls["identity"][1]
-	idCfg.TLSCA, idCfg.TLSCert, idCfg.TLSKey = material.PKI.CAFile, material.PKI.CertFile("identity"), material.PKI.KeyFile("identity")
-	idCfg.SigningKeyFile, idCfg.PublicKeyFile, idCfg.KEKFile = material.SigningKey, material.PublicKey, material.KEKFile
-	idCfg.NATSURL, idCfg.Telemetry, idCfg.KeysURL = s.NATSURL, opts.Telemetry, keysURL
+	idCfg.TLSCert, idCfg.TLSKey = material.PKI.CertFile("identity"), material.PKI.KeyFile("identity")
+	idCfg.SigningKeyFile, idCfg.KEKFile, idCfg.KeysURL = material.SigningKey, material.KEKFile, keysURL
 	if opts.IdentityTuning != nil {
 		opts.IdentityTuning(&idCfg)
 	}
@@ -225,16 +223,16 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("identity: %w", err)
 	}
+	s.bound("identity", idSrv.Addr(), idSrv.AdminAddr())
 
 	var wfCfg workflow.Config
-	if err := config.LoadFrom(&wfCfg, map[string]string{}); err != nil {
+	if err := config.LoadFrom(&wfCfg, opts.Environ); err != nil {
 		return nil, err
 	}
-	wfCfg.GRPCAddr, wfCfg.AdminAddr = opts.WorkflowAddr, adminAddr()
+	wfCfg.Shared, wfCfg.Telemetry = shared, opts.Telemetry
 	wfCfg.DatabaseURL, wfCfg.MigrateURL = urls["workflow"][0], urls["workflow"][1]
-	wfCfg.TLSCA, wfCfg.TLSCert, wfCfg.TLSKey = material.PKI.CAFile, material.PKI.CertFile("workflow"), material.PKI.KeyFile("workflow")
-	wfCfg.PublicKeyFile, wfCfg.KEKFile = material.PublicKey, material.KEKFile
-	wfCfg.NATSURL, wfCfg.Telemetry, wfCfg.KeysURL = s.NATSURL, opts.Telemetry, keysURL
+	wfCfg.TLSCert, wfCfg.TLSKey = material.PKI.CertFile("workflow"), material.PKI.KeyFile("workflow")
+	wfCfg.KEKFile, wfCfg.KeysURL = material.KEKFile, keysURL
 	if err := workflow.Migrate(ctx, wfCfg); err != nil {
 		return nil, fmt.Errorf("migrate workflow: %w", err)
 	}
@@ -242,39 +240,39 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("workflow: %w", err)
 	}
+	s.bound("workflow", wfSrv.Addr(), wfSrv.AdminAddr())
 
 	// audit (see audit.go): the gateway routes to auSrv.Addr().
-	auSrv, err := startAudit(ctx, opts, s, material, adminAddr())
+	auSrv, err := startAudit(ctx, opts, s, shared)
 	if err != nil {
 		return nil, err
 	}
+	s.bound("audit", auSrv.Addr(), auSrv.AdminAddr())
 
 	// billing (see billing.go): the gateway routes to biSrv.Addr().
-	biSrv, err := startBilling(ctx, opts, s, material, adminAddr())
+	biSrv, err := startBilling(ctx, opts, s, shared)
 	if err != nil {
 		return nil, err
 	}
+	s.bound("billing", biSrv.Addr(), biSrv.AdminAddr())
 
 	// lifecycle (see lifecycle.go): it calls the four services above; the gateway
 	// routes to lcSrv.Addr().
-	lcSrv, closeKeys, err := startLifecycle(ctx, opts, s, material, adminAddr(),
-		lifecycleAddrs{identity: idSrv.Addr(), workflow: wfSrv.Addr(), billing: biSrv.Addr(), audit: auSrv.Addr(), keysURL: keysURL})
+	lcSrv, err := startLifecycle(ctx, opts, s, shared, keysURL)
 	if err != nil {
 		return nil, err
 	}
+	s.bound("lifecycle", lcSrv.Addr(), lcSrv.AdminAddr())
 
 	var gwCfg gateway.Config
-	if err := config.LoadFrom(&gwCfg, map[string]string{}); err != nil {
+	if err := config.LoadFrom(&gwCfg, opts.Environ); err != nil {
 		return nil, err
 	}
-	gwCfg.Addr, gwCfg.AdminAddr = opts.GatewayAddr, adminAddr()
+	gwCfg.Shared, gwCfg.Telemetry = shared, opts.Telemetry
 	gwCfg.TLSCert, gwCfg.TLSKey = material.PKI.CertFile("gateway"), material.PKI.KeyFile("gateway")
-	gwCfg.CAFile, gwCfg.ClientCert, gwCfg.ClientKey = material.PKI.CAFile, material.PKI.CertFile("gateway"), material.PKI.KeyFile("gateway")
-	gwCfg.IdentityAddr, gwCfg.WorkflowAddr, gwCfg.Telemetry = idSrv.Addr(), wfSrv.Addr(), opts.Telemetry
-	gwCfg.NATSURL, gwCfg.PublicKeyFile = s.NATSURL, material.PublicKey
-	gwCfg.BillingAddr = biSrv.Addr()
-	gwCfg.AuditAddr = auSrv.Addr()
-	gwCfg.LifecycleAddr = lcSrv.Addr()
+	gwCfg.ClientCert, gwCfg.ClientKey = material.PKI.CertFile("gateway"), material.PKI.KeyFile("gateway")
+	gwCfg.IdentityAddr, gwCfg.WorkflowAddr, gwCfg.AuditAddr = s.Addrs["identity"], s.Addrs["workflow"], s.Addrs["audit"]
+	gwCfg.BillingAddr, gwCfg.LifecycleAddr = s.Addrs["billing"], s.Addrs["lifecycle"]
 	if opts.GatewayTuning != nil {
 		opts.GatewayTuning(&gwCfg)
 	}
@@ -282,36 +280,106 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
+	s.bound("gateway", gwSrv.Addr(), gwSrv.AdminAddr())
 	s.GatewayURL = "https://" + strings.Replace(gwSrv.Addr(), "127.0.0.1", "localhost", 1)
 	s.IdentityAddr = idSrv.Addr()
 	s.LifecycleAddr = lcSrv.Addr()
 
-	s.run = func(ctx context.Context) error {
-		g, ctx := errgroup.WithContext(ctx)
-		g.Go(func() error { return idSrv.Run(ctx) })
-		g.Go(func() error { return wfSrv.Run(ctx) })
-		g.Go(func() error { return biSrv.Run(ctx) })
-		g.Go(func() error { return auSrv.Run(ctx) })
-		g.Go(func() error { defer closeKeys(); return lcSrv.Run(ctx) })
-		g.Go(func() error { return gwSrv.Run(ctx) })
-		return g.Wait()
+	// Shutdown runs in this order: the gateway stops taking requests and lets those
+	// in flight finish while every service still answers; then lifecycle, which calls
+	// the others; then the rest; then NATS (Run).
+	s.stages = [][]runner{
+		{{"gateway", gwSrv.Run}},
+		{{"lifecycle", lcSrv.Run}},
+		{{"identity", idSrv.Run}, {"workflow", wfSrv.Run}, {"audit", auSrv.Run}, {"billing", biSrv.Run}},
 	}
 	return s, nil
 }
 
-// Run serves every service until ctx ends or one fails, then stops the rest.
+// bound records where a service listens.
+func (s *Stack) bound(service, addr, adminAddr string) {
+	s.Addrs[service] = addr
+	if adminAddr != "" {
+		s.AdminAddrs[service] = adminAddr
+	}
+}
+
+// close releases what Start opened when it fails before Run.
+func (s *Stack) close() {
+	for i := len(s.closers) - 1; i >= 0; i-- {
+		s.closers[i]()
+	}
+	if s.nats != nil {
+		s.nats.Shutdown()
+		s.nats.WaitForShutdown()
+	}
+}
+
+// Run serves every service until ctx ends or one fails, then stops them in stages:
+// each stage is told to stop only once every stage before it has returned, so the
+// gateway drains while the services behind it still answer, and NATS stops last.
 func (s *Stack) Run(ctx context.Context) error {
-	defer func() {
-		if s.nats != nil {
-			s.nats.Shutdown()
-			s.nats.WaitForShutdown()
-		}
-	}()
-	err := s.run(ctx)
+	defer s.close()
+	err := runStages(ctx, s.stages, s.logger)
 	if errors.Is(err, context.Canceled) {
 		return nil
 	}
 	return err
+}
+
+func stageNames(stage []runner) string {
+	names := make([]string, len(stage))
+	for i, r := range stage {
+		names[i] = r.name
+	}
+	return strings.Join(names, ", ")
+}
+
+// runStages runs every runner of every stage at once. The first stage stops when
+// ctx ends or any runner fails; each later stage when the one before it returned.
+func runStages(ctx context.Context, stages [][]runner, logger *slog.Logger) error {
+	ctxs := make([]context.Context, len(stages))
+	cancels := make([]context.CancelFunc, len(stages))
+	for i := range stages {
+		parent := ctx
+		if i > 0 {
+			parent = context.WithoutCancel(ctx)
+		}
+		ctxs[i], cancels[i] = context.WithCancel(parent)
+		defer cancels[i]()
+	}
+	var mu sync.Mutex
+	var errs []error
+	done := make([]chan struct{}, len(stages))
+	for i, stage := range stages {
+		done[i] = make(chan struct{})
+		var wg sync.WaitGroup
+		for _, r := range stage {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := r.run(ctxs[i]); err != nil && !errors.Is(err, context.Canceled) {
+					mu.Lock()
+					errs = append(errs, fmt.Errorf("%s: %w", r.name, err))
+					mu.Unlock()
+					cancels[0]()
+				}
+			}()
+		}
+		go func() { wg.Wait(); close(done[i]) }()
+	}
+	for i := range stages {
+		select {
+		case <-ctxs[i].Done():
+			logger.Info("stopping", slog.String("services", stageNames(stages[i])))
+		case <-done[i]:
+		}
+		<-done[i]
+		if i+1 < len(stages) {
+			cancels[i+1]()
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // StopNATS shuts the embedded NATS server down, as an outage would.

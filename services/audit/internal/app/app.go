@@ -43,9 +43,6 @@ func New(s *store.Store, signer note.Signer, verifier note.Verifier) *App {
 // what happens months later.
 func (a *App) UseClock(now func() time.Time) { a.now = now }
 
-// Ready reports whether audit can serve.
-func (a *App) Ready(ctx context.Context) error { return a.store.Ping(ctx) }
-
 // inFirm runs fn scoped to the firm named by firmID after checking that the caller
 // belongs to it. Another firm's id gets NOT_FOUND, exactly as an id that does not
 // exist; so does the system chain, which is no firm's.
@@ -185,12 +182,27 @@ func (a *App) knownMonth(t time.Time) bool {
 func monthOf(t time.Time) string { return t.UTC().Format("2006-01") }
 
 // CheckpointAll signs a checkpoint for every firm whose chain head moved since its
-// last one; the service runs it every minute.
+// last one; the service runs it every interval and as it stops.
 func (a *App) CheckpointAll(ctx context.Context) (int, error) {
 	firms, err := a.store.FirmsToCheckpoint(ctx)
 	if err != nil {
 		return 0, err
 	}
+	return a.checkpointFirms(ctx, firms)
+}
+
+// CheckpointStale signs a checkpoint for every firm whose chain head moved since its
+// last one and whose last one was signed before signedBefore: what the service runs
+// as it starts, so that restarts more frequent than the interval still sign.
+func (a *App) CheckpointStale(ctx context.Context, signedBefore time.Time) (int, error) {
+	firms, err := a.store.FirmsCheckpointDue(ctx, signedBefore)
+	if err != nil {
+		return 0, err
+	}
+	return a.checkpointFirms(ctx, firms)
+}
+
+func (a *App) checkpointFirms(ctx context.Context, firms []uuid.UUID) (int, error) {
 	var errs []error
 	signed := 0
 	for _, firm := range firms {

@@ -445,6 +445,37 @@ func TestExportPagesAppendIntoOneVerifiableFile(t *testing.T) {
 	}
 }
 
+// TestStartSignsOnlyCheckpointsOlderThanTheInterval: a restart signs the moved heads
+// whose last checkpoint is older than the interval (so frequent restarts still sign),
+// and not those signed moments ago.
+func TestStartSignsOnlyCheckpointsOlderThanTheInterval(t *testing.T) {
+	t.Parallel()
+	f := audittest.New(t)
+	ctx := context.Background()
+	fresh, stale, never := uuid.New(), uuid.New(), uuid.New()
+	appendN(t, f.App, fresh, 1)
+	appendN(t, f.App, stale, 1)
+	if n, err := f.App.CheckpointAll(ctx); err != nil || n < 2 {
+		t.Fatalf("first checkpoints: %d, %v", n, err)
+	}
+	// stale's checkpoint was signed an hour ago; both heads move again.
+	tamper(t, f, "update audit_checkpoints set time = time - interval '1 hour' where firm_id = $1", stale)
+	appendN(t, f.App, fresh, 1)
+	appendN(t, f.App, stale, 1)
+	appendN(t, f.App, never, 1)
+
+	if n, err := f.App.CheckpointStale(ctx, time.Now().Add(-time.Minute)); err != nil || n != 2 {
+		t.Fatalf("checkpoints at start: %d, %v; want 2 (the stale firm and the never signed one)", n, err)
+	}
+	if n, err := f.App.CheckpointStale(ctx, time.Now().Add(-time.Minute)); err != nil || n != 0 {
+		t.Errorf("a second start signed %d again (%v)", n, err)
+	}
+	// The fresh firm's moved head is still signed at the next interval or at stop.
+	if n, err := f.App.CheckpointAll(ctx); err != nil || n != 1 {
+		t.Errorf("checkpoints at stop: %d, %v; want the fresh firm's", n, err)
+	}
+}
+
 // TestVerifyAllChecksEveryFirmsChain is what the restore drill runs on a restored
 // copy of the log, as an administrator: every firm's chain, a tampered one reported.
 func TestVerifyAllChecksEveryFirmsChain(t *testing.T) {

@@ -33,9 +33,6 @@ func New(db, ingest *pg.DB) *Store { return &Store{db: db, ingest: ingest} }
 // IngestRole appends to the log with COPY; see migrations/003_ingest.sql.
 const IngestRole = "audit_ingest"
 
-// Ping checks the database for readiness.
-func (s *Store) Ping(ctx context.Context) error { return s.db.Ping(ctx) }
-
 // Queries are the statements available inside one firm-scoped transaction.
 type Queries struct {
 	tx   pgx.Tx
@@ -79,6 +76,16 @@ func (s *Store) FirmsToCheckpoint(ctx context.Context) ([]uuid.UUID, error) {
 	rows, err := s.db.Pool.Query(ctx, "select audit_firms_to_checkpoint()")
 	if err != nil {
 		return nil, fmt.Errorf("firms to checkpoint: %w", err)
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
+}
+
+// FirmsCheckpointDue lists the firms whose chain head moved since their last
+// checkpoint and whose last checkpoint was signed before signedBefore (or never).
+func (s *Store) FirmsCheckpointDue(ctx context.Context, signedBefore time.Time) ([]uuid.UUID, error) {
+	rows, err := s.db.Pool.Query(ctx, "select audit_firms_checkpoint_due($1)", signedBefore)
+	if err != nil {
+		return nil, fmt.Errorf("firms due a checkpoint: %w", err)
 	}
 	return pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
 }

@@ -58,9 +58,6 @@ func New(s *store.Store, stripe *stripeapi.Client, cfg Config, logger *slog.Logg
 	return &App{store: s, stripe: stripe, cfg: cfg, logger: logger, now: time.Now}
 }
 
-// Ready reports whether billing can serve.
-func (a *App) Ready(ctx context.Context) error { return a.store.Ping(ctx) }
-
 // inFirm runs fn scoped to firmID after checking that the caller belongs to it.
 // Another firm's id gets NOT_FOUND, exactly as an id that does not exist.
 func (a *App) inFirm(ctx context.Context, p principal.Principal, firmID string, fn func(*store.Queries) error) error {
@@ -68,25 +65,6 @@ func (a *App) inFirm(ctx context.Context, p principal.Principal, firmID string, 
 		return apierr.NotFound("subscription")
 	}
 	return a.store.InFirm(ctx, firmID, fn)
-}
-
-// access records a read or a change of a firm's billing data under category
-// "billing". The audit service will take these records from the access and change
-// events; until it exists they are this log line, which names who, what and the
-// outcome, never amounts of money, cards or Stripe's answers.
-func (a *App) access(ctx context.Context, actor, firmID, action string, err error) {
-	outcome := "ok"
-	if err != nil {
-		outcome = apierr.Status(ctx, slog.New(slog.DiscardHandler), err).Code().String()
-	}
-	a.logger.InfoContext(ctx, "access",
-		slog.String("category", "billing"),
-		slog.String("action", action),
-		slog.String("firm_id", firmID),
-		slog.String("actor", actor),
-		slog.String("resource", subscriptionName(firmID)),
-		slog.String("outcome", outcome),
-	)
 }
 
 func firmName(firmID string) string { return resource.Name("firms", firmID) }

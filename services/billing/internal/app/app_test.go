@@ -408,7 +408,10 @@ func TestFirmTurnsReadOnlyOnlyAfterTheGracePeriod(t *testing.T) {
 	}
 }
 
-func TestBillingAccessIsLoggedAndCardNumbersAreNot(t *testing.T) {
+// Who read or changed billing data is the gateway's access event and billing's
+// change events, not a log line of billing's own; the logs must not hold what
+// Stripe echoes back either.
+func TestCardNumbersNeverReachTheLogs(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, 10*time.Second)
 	ctx := context.Background()
@@ -425,10 +428,8 @@ func TestBillingAccessIsLoggedAndCardNumbersAreNot(t *testing.T) {
 	_, _, _ = f.app.ReceiveWebhook(ctx, []byte(strings.Replace(string(payload), "open", "paid", 1)), stripetest.Sign(payload, secret, time.Now()))
 
 	logs := f.logs.String()
-	for _, want := range []string{`"msg":"access"`, `"category":"billing"`, `"action":"billing.subscription.get"`, `"actor":"` + p.Actor() + `"`} {
-		if !strings.Contains(logs, want) {
-			t.Errorf("logs lack %s", want)
-		}
+	if logs == "" {
+		t.Fatal("billing logged nothing; the check below would pass vacuously")
 	}
 	if strings.Contains(logs, "4242") {
 		t.Error("a webhook payload reached the logs")

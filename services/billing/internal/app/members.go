@@ -21,8 +21,7 @@ var ErrAccountPending = errors.New("the firm has no billing account yet")
 // idempotency key, so a redelivery or a crash between Stripe's answer and the commit
 // never makes a second customer.
 func (a *App) CreateCustomer(ctx context.Context, m inbox.Message) error {
-	created := false
-	err := a.store.InFirm(ctx, m.FirmID, func(q *store.Queries) error {
+	return a.store.InFirm(ctx, m.FirmID, func(q *store.Queries) error {
 		if first, err := q.RecordEvent(ctx, m); err != nil || !first {
 			return err
 		}
@@ -37,13 +36,8 @@ func (a *App) CreateCustomer(ctx context.Context, m inbox.Message) error {
 		if err := q.CreateAccount(ctx, account); err != nil {
 			return err
 		}
-		created = true
 		return emit(ctx, q, m.FirmID, m.Actor, "customer_created", &eventsv1.CustomerCreated{Firm: firmName(m.FirmID)})
 	})
-	if created || err != nil {
-		a.access(ctx, m.Actor, m.FirmID, "billing.customer.create", err)
-	}
-	return err
 }
 
 // CountMembers takes the firm's active member count from identity's member_joined
@@ -51,8 +45,7 @@ func (a *App) CreateCustomer(ctx context.Context, m inbox.Message) error {
 // Stripe request's idempotency key is derived from the event, so retrying the event
 // can never change the seats twice; a count older than the one held changes nothing.
 func (a *App) CountMembers(ctx context.Context, m inbox.Message, activeMembers int) error {
-	changed := false
-	err := a.store.InFirm(ctx, m.FirmID, func(q *store.Queries) error {
+	return a.store.InFirm(ctx, m.FirmID, func(q *store.Queries) error {
 		if first, err := q.RecordEvent(ctx, m); err != nil || !first {
 			return err
 		}
@@ -71,33 +64,28 @@ func (a *App) CountMembers(ctx context.Context, m inbox.Message, activeMembers i
 		if err := q.SaveMembers(ctx, account); err != nil {
 			return err
 		}
-		changed, err = a.followMembers(ctx, q, account, m.EventID, m.Actor)
-		return err
+		return a.followMembers(ctx, q, account, m.EventID, m.Actor)
 	})
-	if changed || err != nil {
-		a.access(ctx, m.Actor, m.FirmID, "billing.seats.update", err)
-	}
-	return err
 }
 
 // followMembers sets the subscription's seats to the account's when they differ,
 // with the idempotency key of the event that made them differ.
-func (a *App) followMembers(ctx context.Context, q *store.Queries, account domain.Account, eventID, actor string) (bool, error) {
+func (a *App) followMembers(ctx context.Context, q *store.Queries, account domain.Account, eventID, actor string) error {
 	sub, err := q.Subscription(ctx, account.FirmID)
 	if err != nil {
-		return false, err
+		return err
 	}
 	seats := account.Seats()
 	if !sub.NeedsSeats(seats) {
-		return false, nil
+		return nil
 	}
 	if err := a.stripe.SetSeats(ctx, sub.ItemID, seats, stripeapi.SeatsKey(eventID)); err != nil {
-		return false, err
+		return err
 	}
 	if err := q.SaveQuantity(ctx, account.FirmID, seats); err != nil {
-		return false, err
+		return err
 	}
-	return true, emit(ctx, q, account.FirmID, actor, "seats_changed", &eventsv1.SeatsChanged{
+	return emit(ctx, q, account.FirmID, actor, "seats_changed", &eventsv1.SeatsChanged{
 		Subscription: subscriptionName(account.FirmID), Seats: seats, ActiveMembers: int32(account.ActiveMembers),
 	})
 }

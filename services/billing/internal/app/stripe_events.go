@@ -120,21 +120,17 @@ func (a *App) applyStripeEvent(ctx context.Context, e stripeapi.Event, source st
 			slog.String("event_id", e.ID), slog.String("type", e.Type))
 		return Ignored, nil
 	}
-	d, changed := Duplicate, false
+	d := Duplicate
 	err = a.store.InFirm(ctx, firmID, func(q *store.Queries) error {
 		first, err := q.RecordStripeEvent(ctx, store.StripeEvent{ID: e.ID, FirmID: firmID, Type: e.Type, Created: e.Created, Source: source})
 		if err != nil || !first {
 			return err
 		}
 		d = Applied
-		changed, err = a.applyEffect(ctx, q, firmID, e)
-		return err
+		return a.applyEffect(ctx, q, firmID, e)
 	})
 	if err != nil {
 		return 0, err
-	}
-	if changed {
-		a.access(ctx, stripeActor, firmID, "billing.subscription.sync", nil)
 	}
 	return d, nil
 }
@@ -143,33 +139,32 @@ func (a *App) applyStripeEvent(ctx context.Context, e stripeapi.Event, source st
 // point at one, its current state fetched from Stripe) into the firm's, and then
 // makes the seats follow the members again, in case the subscription was started or
 // changed with another count.
-func (a *App) applyEffect(ctx context.Context, q *store.Queries, firmID string, e stripeapi.Event) (bool, error) {
+func (a *App) applyEffect(ctx context.Context, q *store.Queries, firmID string, e stripeapi.Event) error {
 	account, _, err := q.AccountForUpdate(ctx, firmID)
 	if err != nil {
-		return false, err
+		return err
 	}
 	sub, err := q.Subscription(ctx, firmID)
 	if err != nil {
-		return false, err
+		return err
 	}
 	o, err := a.observationOf(ctx, e, sub)
 	if err != nil || o == nil {
-		return false, err
+		return err
 	}
 	sub.FirmID = firmID
-	changed, err := a.applyObservation(ctx, q, account, &sub, *o, stripeActor)
-	if err != nil {
-		return false, err
+	if err := a.applyObservation(ctx, q, account, &sub, *o, stripeActor); err != nil {
+		return err
 	}
-	seated, err := a.followMembers(ctx, q, account, e.ID, stripeActor)
+	err = a.followMembers(ctx, q, account, e.ID, stripeActor)
 	if err != nil && !errors.Is(err, stripeapi.ErrUnavailable) {
 		// Stripe refused the change itself; retrying the event would not help, and
 		// the next member change tries again.
 		a.logger.ErrorContext(ctx, "could not make the seats follow the members", slog.String("firm_id", firmID),
 			slog.String("event_id", e.ID), slog.String("error", err.Error()))
-		return changed, nil
+		return nil
 	}
-	return changed || seated, err
+	return err
 }
 
 // observationOf is the subscription state an event tells of.
@@ -195,27 +190,27 @@ func (a *App) observationOf(ctx context.Context, e stripeapi.Event, held domain.
 
 // applyObservation folds o into sub, fetching the current object when the order of
 // events cannot tell, saves the result and announces a changed state.
-func (a *App) applyObservation(ctx context.Context, q *store.Queries, account domain.Account, sub *domain.Subscription, o domain.Observation, actor string) (bool, error) {
+func (a *App) applyObservation(ctx context.Context, q *store.Queries, account domain.Account, sub *domain.Subscription, o domain.Observation, actor string) error {
 	before := *sub
 	outcome := sub.Apply(o)
 	if outcome == domain.Ambiguous {
 		current, err := a.stripe.Subscription(ctx, o.ID)
 		if err != nil {
-			return false, err
+			return err
 		}
 		outcome = sub.Settle(o, current)
 	}
 	if outcome != domain.Applied {
-		return false, nil
+		return nil
 	}
 	if err := q.SaveSubscription(ctx, *sub); err != nil {
-		return false, err
+		return err
 	}
 	if before.Exists() && before.Snapshot.Equal(sub.Snapshot) {
-		return false, nil
+		return nil
 	}
 	e := domain.Entitle(sub.FirmID, &account, *sub, a.now(), a.cfg.Grace)
-	return true, emit(ctx, q, sub.FirmID, actor, "subscription_changed", &eventsv1.SubscriptionChanged{
+	return emit(ctx, q, sub.FirmID, actor, "subscription_changed", &eventsv1.SubscriptionChanged{
 		Subscription: subscriptionName(sub.FirmID), State: string(sub.Status), PreviousState: string(before.Status),
 		Plan: a.cfg.Plans.Name(sub.PriceID), Seats: sub.Quantity, CurrentPeriodEnd: timestamp(sub.CurrentPeriodEnd),
 		CancelAtPeriodEnd: sub.CancelAtPeriodEnd, ReadOnlyTime: timestamp(e.ReadOnlyTime),

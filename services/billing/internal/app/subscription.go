@@ -32,7 +32,6 @@ func (a *App) Subscription(ctx context.Context, p principal.Principal, firmID st
 		v, err = a.view(ctx, q, firmID)
 		return err
 	})
-	a.access(ctx, p.Actor(), firmID, "billing.subscription.get", err)
 	return v, err
 }
 
@@ -70,12 +69,6 @@ func (a *App) Entitlement(ctx context.Context, firmID string) (domain.Entitlemen
 // subscription itself arrives by webhook once Stripe has it. A repeated request id
 // returns the same page.
 func (a *App) Checkout(ctx context.Context, p principal.Principal, firmID, plan, requestID string) (string, time.Time, error) {
-	pageURL, expire, err := a.checkout(ctx, p, firmID, plan, requestID)
-	a.access(ctx, p.Actor(), firmID, "billing.checkout.create", err)
-	return pageURL, expire, err
-}
-
-func (a *App) checkout(ctx context.Context, p principal.Principal, firmID, plan, requestID string) (string, time.Time, error) {
 	price, ok := a.cfg.Plans.Price(plan)
 	if !ok {
 		return "", time.Time{}, &apierr.Error{Code: codes.InvalidArgument, Reason: "UNKNOWN_PLAN", Message: "plan: no such plan",
@@ -130,7 +123,6 @@ func (a *App) BillingPortal(ctx context.Context, p principal.Principal, firmID s
 		pageURL, err = a.stripe.CreatePortalSession(ctx, account.CustomerID, a.returnURL("portal", "done"))
 		err = clientError(err)
 	}
-	a.access(ctx, p.Actor(), firmID, "billing.portal.open", err)
 	return pageURL, err
 }
 
@@ -159,7 +151,6 @@ func (a *App) Cancel(ctx context.Context, p principal.Principal, firmID string, 
 		v, err = a.view(ctx, q, firmID)
 		return err
 	})
-	a.access(ctx, p.Actor(), firmID, "billing.subscription.cancel", err)
 	return v, err
 }
 
@@ -168,7 +159,7 @@ func (a *App) cancel(ctx context.Context, q *store.Queries, actor string, accoun
 	if err != nil {
 		return clientError(err)
 	}
-	if _, err := a.applyObservation(ctx, q, account, &sub, current, actor); err != nil {
+	if err := a.applyObservation(ctx, q, account, &sub, current, actor); err != nil {
 		return err
 	}
 	effective := sub.CurrentPeriodEnd
@@ -202,6 +193,5 @@ func (a *App) Invoices(ctx context.Context, p principal.Principal, firmID, after
 		invoices, more, err = a.stripe.Invoices(ctx, account.CustomerID, after, size)
 		err = clientError(err)
 	}
-	a.access(ctx, p.Actor(), firmID, "billing.invoices.list", err)
 	return invoices, more, err
 }

@@ -41,9 +41,6 @@ func (s *Store) Unscoped(ctx context.Context, fn func(*Queries) error) error {
 	return s.db.InTx(ctx, func(tx pgx.Tx) error { return fn(&Queries{tx: tx}) })
 }
 
-// Ping checks the database for readiness.
-func (s *Store) Ping(ctx context.Context) error { return s.db.Ping(ctx) }
-
 // ---- events in and out ----
 
 // RecordEvent notes an identity event as applied; false means it was before.

@@ -74,7 +74,7 @@ func Track(logger *slog.Logger, proxies TrustedProxies) func(http.Handler) http.
 				slog.String("method", r.Method),
 				slog.String("route", route),
 				slog.Int("status", rec.status()),
-				slog.Duration("duration", time.Since(start)),
+				logging.Duration(time.Since(start)),
 				slog.String("request_id", req.id),
 				slog.String("client_ip", req.clientIP.String()),
 				slog.String("credential", req.credential),

@@ -65,9 +65,6 @@ func New(s *store.Store, kek *fieldcrypt.KEK, keys keystore.Store, signer TokenS
 	}
 }
 
-// Ready reports whether identity can serve.
-func (a *App) Ready(ctx context.Context) error { return a.store.Ping(ctx) }
-
 // inFirm runs fn scoped to firmID after checking that the caller belongs to it.
 // Another firm's id gets NOT_FOUND, exactly as an id that does not exist.
 func (a *App) inFirm(ctx context.Context, p principal.Principal, firmID string, fn func(*store.Queries) error) error {

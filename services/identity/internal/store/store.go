@@ -46,9 +46,6 @@ func (s *Store) InRealm(ctx context.Context, fn func(*Queries) error) error {
 	return s.db.InTx(ctx, func(tx pgx.Tx) error { return fn(&Queries{tx: tx}) })
 }
 
-// Ping checks the database for readiness.
-func (s *Store) Ping(ctx context.Context) error { return s.db.Ping(ctx) }
-
 // ---- lookups (cross-firm, through SECURITY DEFINER functions) ----
 
 // LoginTarget finds the firm and member of an email; ok is false when none.

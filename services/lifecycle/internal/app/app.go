@@ -137,9 +137,6 @@ func New(d Deps, cfg Config) (*App, error) {
 // UseClock replaces the clock, for tests of grace periods and retries.
 func (a *App) UseClock(now func() time.Time) { a.now = now }
 
-// Ready reports whether lifecycle can serve.
-func (a *App) Ready(ctx context.Context) error { return a.store.Ping(ctx) }
-
 // callerFirm checks that the caller is a user of firmID; another firm is NOT_FOUND.
 func callerFirm(p principal.Principal, firmID string) error {
 	if p.Kind != principal.KindUser || p.FirmID != firmID {

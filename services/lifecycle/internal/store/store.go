@@ -29,9 +29,6 @@ type Store struct{ db *pg.DB }
 // New wraps the runtime role's pool.
 func New(db *pg.DB) *Store { return &Store{db: db} }
 
-// Ping reports whether the database answers.
-func (s *Store) Ping(ctx context.Context) error { return s.db.Ping(ctx) }
-
 const columns = `id, firm_id, kind, state, requested_by, create_time, grace_end, next_step, attempts,
   next_attempt, last_error, end_time, record, archive, archive_bytes, expire_time`
 

@@ -40,9 +40,6 @@ func New(s *store.Store, keys keystore.Store) *App {
 // create returns equals what a later read returns (and page cursors match rows).
 func (a *App) stamp() time.Time { return a.now().UTC().Truncate(time.Microsecond) }
 
-// Ready reports whether workflow can serve.
-func (a *App) Ready(ctx context.Context) error { return a.store.Ping(ctx) }
-
 // inFirm runs fn scoped to firmID after checking that the caller belongs to it.
 // Another firm's id gets NOT_FOUND, exactly as an id that does not exist. fn may run
 // twice when it names a member workflow has not heard of yet (requireMembers).

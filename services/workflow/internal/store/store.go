@@ -32,9 +32,6 @@ func (s *Store) InFirm(ctx context.Context, firmID string, fn func(*Queries) err
 	return s.db.InFirm(ctx, firmID, func(tx pgx.Tx) error { return fn(&Queries{tx: tx, firmID: firmID}) })
 }
 
-// Ping checks the database for readiness.
-func (s *Store) Ping(ctx context.Context) error { return s.db.Ping(ctx) }
-
 // FirmID is the firm the transaction is scoped to.
 func (q *Queries) FirmID() string { return q.firmID }
 

@@ -70,6 +70,20 @@ type Options struct {
 	DatabasePrefix string
 }
 
+// Environ is the environment the services of a test stack read: every listener,
+// admin ports included, on a free port (workflow's at workflowAddr), and nothing
+// from the process environment, so a developer's FIRMFLOW_* variables do not change
+// what tests see.
+func Environ(workflowAddr string) map[string]string {
+	env := map[string]string{}
+	for _, service := range stack.Services {
+		prefix := "FIRMFLOW_" + strings.ToUpper(service)
+		env[prefix+"_ADDR"], env[prefix+"_ADMIN_ADDR"] = "127.0.0.1:0", "127.0.0.1:0"
+	}
+	env["FIRMFLOW_WORKFLOW_ADDR"] = workflowAddr
+	return env
+}
+
 // System is a running stack and what a caller needs to reach it.
 type System struct {
 	Stack *stack.Stack
@@ -153,7 +167,7 @@ func Boot(opts Options) (_ *System, err error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	s, err := stack.Start(ctx, stack.Options{
 		AdminDatabaseURL: adminURL, DatabasePrefix: prefix, DataDir: dataDir,
-		NATSPort: -1, GatewayAddr: "127.0.0.1:0", IdentityAddr: "127.0.0.1:0", WorkflowAddr: workflowAddr,
+		NATSPort: -1, Environ: Environ(workflowAddr),
 		StripeAPIURL: stripe.URL, StripeWebhookSecret: StripeWebhookSecret,
 		GatewayTuning: func(c *gateway.Config) {
 			c.IPRate, c.IPBurst = 10000, 10000
