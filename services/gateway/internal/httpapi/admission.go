@@ -172,7 +172,7 @@ func Admit(limit *ConcurrencyLimit) func(http.Handler) http.Handler {
 				return
 			}
 			if !limit.acquire(r.Context()) {
-				writeError(w, http.StatusServiceUnavailable, apierr.Unavailable("OVERLOADED",
+				writeError(w, apierr.Unavailable("OVERLOADED",
 					"the service is busy; try again shortly"))
 				return
 			}

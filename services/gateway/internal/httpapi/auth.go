@@ -93,7 +93,7 @@ func Authenticate(identity Authenticator, errs Errors) func(http.Handler) http.H
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			cred, malformed := credentialOf(r)
 			if malformed != nil {
-				writeError(w, 0, malformed)
+				writeError(w, malformed)
 				return
 			}
 			ctx := r.Context()
@@ -108,7 +108,7 @@ func Authenticate(identity Authenticator, errs Errors) func(http.Handler) http.H
 						// signing in again (a public call) is not refused for it.
 						clearSessionCookie(w)
 					}
-					writeStatus(w, 0, st)
+					writeStatus(w, st)
 					return
 				}
 				ctx = withPrincipalToken(ctx, resp.GetPrincipalToken())

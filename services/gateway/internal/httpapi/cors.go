@@ -23,7 +23,7 @@ func CORS(allowedOrigins []string) func(http.Handler) http.Handler {
 			preflight := r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != ""
 			if origin == "" || !slices.Contains(allowed, origin) {
 				if preflight && origin != "" {
-					writeError(w, http.StatusForbidden, apierr.New(codes.PermissionDenied, "ORIGIN_NOT_ALLOWED", "this origin may not call the API"))
+					writeError(w, apierr.New(codes.PermissionDenied, "ORIGIN_NOT_ALLOWED", "this origin may not call the API"))
 					return
 				}
 				next.ServeHTTP(w, r)

@@ -101,7 +101,7 @@ func LimitClients(l *RateLimiter) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if ok, wait := l.Allow(clientKey(requestFrom(r).clientIP)); !ok {
-				writeError(w, 0, apierr.TooMany("RATE_LIMITED", "too many requests from this address; retry later", wait))
+				writeError(w, apierr.TooMany("RATE_LIMITED", "too many requests from this address; retry later", wait))
 				return
 			}
 			next.ServeHTTP(w, r)
@@ -118,7 +118,7 @@ func LimitCredentials(l *RateLimiter) func(http.Handler) http.Handler {
 			cred, err := credentialOf(r)
 			if err == nil && cred.token != "" {
 				if ok, wait := l.Allow(credentialKey(cred.token)); !ok {
-					writeError(w, 0, apierr.TooMany("RATE_LIMITED", "too many requests with this credential; retry later", wait))
+					writeError(w, apierr.TooMany("RATE_LIMITED", "too many requests with this credential; retry later", wait))
 					return
 				}
 			}
