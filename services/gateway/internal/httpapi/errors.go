@@ -50,7 +50,12 @@ var detailJSON = protojson.MarshalOptions{UseProtoNames: true}
 // UNIMPLEMENTED and 501, with the reason telling which. A RetryInfo detail becomes
 // Retry-After, and 401 names the schemes a client may authenticate with.
 func writeStatus(w http.ResponseWriter, st *status.Status) {
-	httpCode := runtime.HTTPStatusFromCode(st.Code())
+	writeStatusCode(w, runtime.HTTPStatusFromCode(st.Code()), st)
+}
+
+// writeStatusCode writes st with HTTP status httpCode, for the one case HTTP has a
+// more precise code for: 412 for a failed If-Match, which is FAILED_PRECONDITION.
+func writeStatusCode(w http.ResponseWriter, httpCode int, st *status.Status) {
 	body := errorBody{Error: errorPayload{
 		Code:    httpCode,
 		Status:  code.Code(st.Code()).String(),
@@ -124,7 +129,12 @@ func (e Errors) Handle(ctx context.Context, _ *runtime.ServeMux, _ runtime.Marsh
 		// Only the mux raises these, for paths with malformed escapes.
 		err = apierr.New(codes.InvalidArgument, "MALFORMED_PATH", "the request path is malformed")
 	}
-	writeStatus(w, e.clientStatus(ctx, err))
+	st := e.clientStatus(ctx, err)
+	if st, ok := ifMatchFailed(r.Context(), st); ok {
+		writeStatusCode(w, http.StatusPreconditionFailed, st)
+		return
+	}
+	writeStatus(w, st)
 }
 
 // HandleRouting is a runtime.RoutingErrorHandlerFunc: no route, or no such method on it.
@@ -160,6 +170,16 @@ func (e Errors) clientStatus(ctx context.Context, err error) *status.Status {
 		e.Logger.Log(ctx, level, "request failed outside a service", slog.String("code", c.String()), slog.String("error", err.Error()))
 	}
 	return genericStatus(c)
+}
+
+// reasonOf is the reason of st's firmflow ErrorInfo, or "".
+func reasonOf(st *status.Status) string {
+	for _, d := range st.Details() {
+		if info, ok := d.(*errdetails.ErrorInfo); ok && info.GetDomain() == apierr.Domain {
+			return info.GetReason()
+		}
+	}
+	return ""
 }
 
 // fromFirmflow reports a status made by apierr, which is fit for clients.
