@@ -160,11 +160,7 @@ func (s *clientServer) ExportClients(ctx context.Context, req *workflowv1.Export
 		return nil, err
 	}
 	filter := listFilter("client export", firmID, f.Tag, format)
-	size := req.GetPageSize()
-	if size <= 0 {
-		size = exportPageSize
-	}
-	page, err := paging.Request(size, req.GetPageToken(), filter)
+	page, err := paging.RequestSized(req.GetPageSize(), exportPageSize, exportPageSize, req.GetPageToken(), filter)
 	if err != nil {
 		return nil, err
 	}
