@@ -871,7 +871,11 @@ type Caller struct {
 	//
 	//	*Caller_Member
 	//	*Caller_ApiKey
-	Principal     isCaller_Principal `protobuf_oneof:"principal"`
+	Principal isCaller_Principal `protobuf_oneof:"principal"`
+	// For a browser signed in with the session cookie: the X-CSRF-Token its writes
+	// need, the same Login returned, so a reloaded page can recover it. Set by the
+	// gateway; empty for API keys.
+	CsrfToken     string `protobuf:"bytes,4,opt,name=csrf_token,json=csrfToken,proto3" json:"csrf_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -936,6 +940,13 @@ func (x *Caller) GetApiKey() *ApiKey {
 		}
 	}
 	return nil
+}
+
+func (x *Caller) GetCsrfToken() string {
+	if x != nil {
+		return x.CsrfToken
+	}
+	return ""
 }
 
 type isCaller_Principal interface {
@@ -2421,11 +2432,13 @@ const file_firmflow_identity_v1_identity_proto_rawDesc = "" +
 	"\bsessions\x18\x01 \x03(\v2\x1d.firmflow.identity.v1.SessionR\bsessions\"K\n" +
 	"\x14RevokeSessionRequest\x123\n" +
 	"\x04name\x18\x01 \x01(\tB\x1f\xbaH\x1cr\x1a2\x18^sessions/[0-9a-f-]{36}$R\x04name\"\x12\n" +
-	"\x10GetCallerRequest\"\xb6\x01\n" +
+	"\x10GetCallerRequest\"\xd5\x01\n" +
 	"\x06Caller\x12.\n" +
 	"\x04firm\x18\x01 \x01(\v2\x1a.firmflow.identity.v1.FirmR\x04firm\x126\n" +
 	"\x06member\x18\x02 \x01(\v2\x1c.firmflow.identity.v1.MemberH\x00R\x06member\x127\n" +
-	"\aapi_key\x18\x03 \x01(\v2\x1c.firmflow.identity.v1.ApiKeyH\x00R\x06apiKeyB\v\n" +
+	"\aapi_key\x18\x03 \x01(\v2\x1c.firmflow.identity.v1.ApiKeyH\x00R\x06apiKey\x12\x1d\n" +
+	"\n" +
+	"csrf_token\x18\x04 \x01(\tR\tcsrfTokenB\v\n" +
 	"\tprincipal\"\x1c\n" +
 	"\x1aBeginTotpEnrollmentRequest\"V\n" +
 	"\x1bBeginTotpEnrollmentResponse\x12\x16\n" +
