@@ -1034,8 +1034,6 @@ func (x *ImportClientsRequest) GetValidateOnly() bool {
 
 type ImportClientsResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// firms/{firm}/clientImports/{import}; empty for validate_only.
-	Import string `protobuf:"bytes,1,opt,name=import,proto3" json:"import,omitempty"`
 	// Rows imported (or, for validate_only, that would be).
 	ImportedCount int32 `protobuf:"varint,2,opt,name=imported_count,json=importedCount,proto3" json:"imported_count,omitempty"`
 	// The clients created, in row order.
@@ -1072,13 +1070,6 @@ func (x *ImportClientsResponse) ProtoReflect() protoreflect.Message {
 // Deprecated: Use ImportClientsResponse.ProtoReflect.Descriptor instead.
 func (*ImportClientsResponse) Descriptor() ([]byte, []int) {
 	return file_firmflow_workflow_v1_clients_proto_rawDescGZIP(), []int{9}
-}
-
-func (x *ImportClientsResponse) GetImport() string {
-	if x != nil {
-		return x.Import
-	}
-	return ""
 }
 
 func (x *ImportClientsResponse) GetImportedCount() int32 {
@@ -2702,11 +2693,10 @@ const file_firmflow_workflow_v1_clients_proto_rawDesc = "" +
 	"\x03csv\x18\x02 \x01(\tB\v\xbaH\br\x06\x10\x01\x18\x80\x80@R\x03csv\x128\n" +
 	"\n" +
 	"request_id\x18\x03 \x01(\tB\x19\xbaH\x16r\x14\x18@2\x10^[A-Za-z0-9_-]*$R\trequestId\x12#\n" +
-	"\rvalidate_only\x18\x04 \x01(\bR\fvalidateOnly\"p\n" +
-	"\x15ImportClientsResponse\x12\x16\n" +
-	"\x06import\x18\x01 \x01(\tR\x06import\x12%\n" +
+	"\rvalidate_only\x18\x04 \x01(\bR\fvalidateOnly\"f\n" +
+	"\x15ImportClientsResponse\x12%\n" +
 	"\x0eimported_count\x18\x02 \x01(\x05R\rimportedCount\x12\x18\n" +
-	"\aclients\x18\x03 \x03(\tR\aclients\"\xcb\x02\n" +
+	"\aclients\x18\x03 \x03(\tR\aclientsJ\x04\b\x01\x10\x02R\x06import\"\xcb\x02\n" +
 	"\x14ExportClientsRequest\x124\n" +
 	"\x06parent\x18\x01 \x01(\tB\x1c\xbaH\x19r\x172\x15^firms/[0-9a-f-]{36}$R\x06parent\x12D\n" +
 	"\x06format\x18\x02 \x01(\x0e2\".firmflow.workflow.v1.ExportFormatB\b\xbaH\x05\x82\x01\x02\x10\x01R\x06format\x12(\n" +
