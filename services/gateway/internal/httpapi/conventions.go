@@ -111,8 +111,10 @@ func applyIfMatch(rt *route, r *http.Request) (*http.Request, *apierr.Error) {
 	return r, apierr.InvalidArgument(IfMatchHeader, "unsupported", "this route's resource has no etag to match")
 }
 
-// parseIfMatch reads one entity tag ("x", W/"x" or *); a list of several is not
-// supported, since a resource has one current etag.
+// parseIfMatch reads one entity tag ("x", W/"x" or *) and returns it in the form
+// the services write etags, a quoted string; a list of several is not supported,
+// since a resource has one current etag. A weak tag matches as a strong one: the
+// services' etags are versions, which change with every write.
 func parseIfMatch(v string) (string, bool) {
 	v = strings.TrimSpace(v)
 	if v == "*" {
@@ -122,7 +124,22 @@ func parseIfMatch(v string) (string, bool) {
 	if len(v) < 3 || v[0] != '"' || v[len(v)-1] != '"' || strings.ContainsAny(v[1:len(v)-1], `",`) {
 		return "", false
 	}
-	return v[1 : len(v)-1], true
+	return v, true
+}
+
+// entityTag is etag as an ETag header value: the services' etags are quoted
+// already (AIP-154 allows it so that they can be sent as is); one that is not gets
+// quotes. An etag that cannot be a header value is left out.
+func entityTag(etag string) string {
+	switch {
+	case etag == "" || strings.ContainsAny(etag, "\r\n,"):
+		return ""
+	case len(etag) >= 2 && etag[0] == '"' && etag[len(etag)-1] == '"' && !strings.Contains(etag[1:len(etag)-1], `"`):
+		return etag
+	case strings.Contains(etag, `"`):
+		return ""
+	}
+	return `"` + etag + `"`
 }
 
 // ifMatchFailed turns the 409 ABORTED ETAG_MISMATCH of a request whose etag came from
@@ -140,8 +157,8 @@ func ifMatchFailed(ctx context.Context, st *status.Status) (*status.Status, bool
 func resourceHeaders(policies rpc.Policies) func(context.Context, http.ResponseWriter, proto.Message) error {
 	return func(ctx context.Context, w http.ResponseWriter, resp proto.Message) error {
 		msg := resp.ProtoReflect()
-		if etag := stringField(msg, "etag"); etag != "" && !strings.ContainsAny(etag, "\"\r\n") {
-			w.Header().Set("ETag", `"`+etag+`"`)
+		if tag := entityTag(stringField(msg, "etag")); tag != "" {
+			w.Header().Set("ETag", tag)
 		}
 		if method, ok := runtime.RPCMethod(ctx); ok && policies[method].Created {
 			if name := resourceName(msg); name != "" {
