@@ -6,8 +6,8 @@ import (
 	"slices"
 	"testing"
 
-	identityv1 "github.com/firmflow/firmflow/pkg/gen/firmflow/identity/v1"
 	"github.com/firmflow/firmflow/pkg/apierr"
+	identityv1 "github.com/firmflow/firmflow/pkg/gen/firmflow/identity/v1"
 )
 
 const testFirm = "firms/0b0e5f6e-4c2a-4a37-9d0b-1f0e7f4b2a11"
