@@ -28,8 +28,10 @@ const (
 // NewREST returns the grpc-gateway mux for the public REST API, without any service
 // registered on it. JSON uses proto field names (snake_case) and omits unset fields;
 // unknown fields are refused (400) rather than silently dropped, so a misspelt field
-// is not mistaken for a default. Responses follow NewREST's forward options: the
-// session cookie on Login and Logout, 201 on the methods declared created.
+// is not mistaken for a default, and so are query parameters a route does not map
+// (see conventions). Responses follow NewREST's forward options: the session cookie
+// on Login and Logout, ETag for a resource with an etag, 201 with Location on the
+// methods declared created.
 func NewREST(errs Errors) *runtime.ServeMux {
 	// The policies and routes are read here, not at package init, when every
 	// service's generated package has registered its methods.
