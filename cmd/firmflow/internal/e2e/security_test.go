@@ -128,7 +128,8 @@ func TestHostileInputIsRefusedOrStoredLiterally(t *testing.T) {
 		if r.status != http.StatusBadRequest {
 			t.Errorf("%s: status %d, want 400: %s", c.name, r.status, truncate(string(r.raw), 200))
 		}
-		if r.status == http.StatusBadRequest && !contains(r.fields(), "firm."+c.field) {
+		// A body over the gateway's limit is refused whole (BODY_TOO_LARGE) before any field is read.
+		if r.status == http.StatusBadRequest && r.reason() != "BODY_TOO_LARGE" && !contains(r.fields(), "firm."+c.field) {
 			t.Errorf("%s: violations name %v, want firm.%s", c.name, r.fields(), c.field)
 		}
 	}
