@@ -139,12 +139,18 @@ func errInvalid() error {
 // Request decodes page_size and page_token. filter is a canonical string of the
 // query's other parameters, including the parent: a token made for another filter, one
 // altered or forged, or one older than TokenLifetime is refused with INVALID_ARGUMENT.
+// A size over MaxSize is taken as MaxSize (AIP-158 coerces, it does not refuse).
 func Request(size int32, pageToken, filter string) (Page, error) {
+	return RequestSized(size, DefaultSize, MaxSize, pageToken, filter)
+}
+
+// RequestSized is Request for a list whose pages are sized otherwise (an export's).
+func RequestSized(size int32, defaultSize, maxSize int, pageToken, filter string) (Page, error) {
 	p := Page{Size: int(size)}
 	if p.Size <= 0 {
-		p.Size = DefaultSize
+		p.Size = defaultSize
 	}
-	p.Size = min(p.Size, MaxSize)
+	p.Size = min(p.Size, maxSize)
 	if pageToken == "" {
 		return p, nil
 	}

@@ -253,3 +253,25 @@ func TestSetKeyFileReadsTheSecretAndKeepsItOutOfErrors(t *testing.T) {
 		t.Error("missing file accepted")
 	}
 }
+
+func TestPageSizeOverTheMaximumIsCoerced(t *testing.T) {
+	cases := []struct {
+		size             int32
+		defaultSize, max int
+		want             int
+	}{
+		{0, DefaultSize, MaxSize, DefaultSize},
+		{-3, DefaultSize, MaxSize, DefaultSize},
+		{7, DefaultSize, MaxSize, 7},
+		{MaxSize + 1, DefaultSize, MaxSize, MaxSize},
+		{1 << 30, DefaultSize, MaxSize, MaxSize},
+		{0, 1000, 1000, 1000},
+		{5000, 1000, 1000, 1000},
+	}
+	for _, tc := range cases {
+		p, err := RequestSized(tc.size, tc.defaultSize, tc.max, "", "f")
+		if err != nil || p.Size != tc.want {
+			t.Errorf("RequestSized(%d, %d, %d) = %d, %v; want %d", tc.size, tc.defaultSize, tc.max, p.Size, err, tc.want)
+		}
+	}
+}

@@ -116,6 +116,7 @@ func (i *interceptor) unary(ctx context.Context, req any, info *grpc.UnaryServer
 		if err := i.validate(msg); err != nil {
 			return nil, err
 		}
+		ctx = withFingerprint(ctx, msg)
 	}
 	return handler(ctx, req)
 }

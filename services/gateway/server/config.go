@@ -55,7 +55,7 @@ type Config struct {
 	CORSOrigins []string `env:"FIRMFLOW_CORS_ORIGINS" envSeparator:"," envDefault:"http://localhost:5173"`
 
 	// FIRMFLOW_GATEWAY_BODY_LIMIT is the largest request body accepted, in bytes;
-	// larger ones get 413 and reach no service.
+	// larger ones get 400 BODY_TOO_LARGE and reach no service.
 	BodyLimit int64 `env:"FIRMFLOW_GATEWAY_BODY_LIMIT" envDefault:"1048576"`
 
 	// FIRMFLOW_GATEWAY_IP_RATE and FIRMFLOW_GATEWAY_IP_BURST limit requests per

@@ -259,8 +259,8 @@ func TestBodyOverLimitIsRefusedThroughTheWholeStack(t *testing.T) {
 	}
 	res.Body.Close()
 
-	if res.StatusCode != http.StatusRequestEntityTooLarge {
-		t.Errorf("status = %d, want 413", res.StatusCode)
+	if res.StatusCode != http.StatusBadRequest {
+		t.Errorf("status = %d, want 400", res.StatusCode)
 	}
 }
 

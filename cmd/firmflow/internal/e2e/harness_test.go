@@ -185,7 +185,13 @@ func (r response) fields() []string { return r.errorReply().Fields() }
 // do sends a request; body may be nil, a string (sent as is) or a value to encode.
 func (c *client) do(method, path string, body any) response {
 	c.sys.t.Helper()
-	hc := harness.Client{HTTP: c.http, URL: c.sys.url, CSRF: c.csrf, Bearer: c.bearer, Origin: c.origin}
+	return c.doWith(method, path, body, nil)
+}
+
+// doWith is do with further request headers.
+func (c *client) doWith(method, path string, body any, header http.Header) response {
+	c.sys.t.Helper()
+	hc := harness.Client{HTTP: c.http, URL: c.sys.url, CSRF: c.csrf, Bearer: c.bearer, Origin: c.origin, Header: header}
 	r, err := hc.Do(method, path, body)
 	if err != nil {
 		c.sys.t.Fatal(err)

@@ -77,7 +77,7 @@ func RecordAccess(pub AccessPublisher, verifier *principal.Verifier, logger *slo
 						w.Header().Del(k)
 					}
 				}
-				writeError(w, http.StatusServiceUnavailable, apierr.Unavailable("AUDIT_UNAVAILABLE",
+				writeError(w, apierr.Unavailable("AUDIT_UNAVAILABLE",
 					"the request could not be recorded; try again shortly"))
 				return
 			}

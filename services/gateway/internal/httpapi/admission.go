@@ -173,7 +173,7 @@ func Admit(limit *ConcurrencyLimit) func(http.Handler) http.Handler {
 			}
 			if !limit.acquire(r.Context()) {
 				reject(r.Context(), rejectOverload)
-				writeError(w, http.StatusServiceUnavailable, apierr.Unavailable("OVERLOADED",
+				writeError(w, apierr.Unavailable("OVERLOADED",
 					"the service is busy; try again shortly"))
 				return
 			}

@@ -14,6 +14,7 @@ import (
 	"github.com/firmflow/firmflow/pkg/apierr"
 	identityv1 "github.com/firmflow/firmflow/pkg/gen/firmflow/identity/v1"
 	"github.com/firmflow/firmflow/pkg/logging"
+	"github.com/firmflow/firmflow/pkg/principal"
 	"github.com/firmflow/firmflow/pkg/rpc"
 )
 
@@ -93,7 +94,7 @@ func Authenticate(identity Authenticator, errs Errors) func(http.Handler) http.H
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			cred, malformed := credentialOf(r)
 			if malformed != nil {
-				writeError(w, 0, malformed)
+				writeError(w, malformed)
 				return
 			}
 			ctx := r.Context()
@@ -108,11 +109,14 @@ func Authenticate(identity Authenticator, errs Errors) func(http.Handler) http.H
 						// signing in again (a public call) is not refused for it.
 						clearSessionCookie(w)
 					}
-					writeStatus(w, 0, st)
+					writeStatus(w, st)
 					return
 				}
 				ctx = withPrincipalToken(ctx, resp.GetPrincipalToken())
 				req.principalToken = resp.GetPrincipalToken()
+				if cred.kind == credentialSession {
+					ctx = context.WithValue(ctx, csrfTokenKey{}, principal.CSRFToken(cred.token))
+				}
 			}
 			next.ServeHTTP(w, withoutCredentials(r.WithContext(ctx)))
 		})
@@ -185,6 +189,15 @@ type principalTokenKey struct{}
 
 func withPrincipalToken(ctx context.Context, token string) context.Context {
 	return context.WithValue(ctx, principalTokenKey{}, token)
+}
+
+type csrfTokenKey struct{}
+
+// sessionCSRFToken is the CSRF token of the session cookie the request was
+// authenticated with, or "".
+func sessionCSRFToken(ctx context.Context) string {
+	token, _ := ctx.Value(csrfTokenKey{}).(string)
+	return token
 }
 
 func principalToken(ctx context.Context) string {

@@ -23,7 +23,7 @@ func CORS(allowedOrigins []string) func(http.Handler) http.Handler {
 			preflight := r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != ""
 			if origin == "" || !slices.Contains(allowed, origin) {
 				if preflight && origin != "" {
-					writeError(w, http.StatusForbidden, apierr.New(codes.PermissionDenied, "ORIGIN_NOT_ALLOWED", "this origin may not call the API"))
+					writeError(w, apierr.New(codes.PermissionDenied, "ORIGIN_NOT_ALLOWED", "this origin may not call the API"))
 					return
 				}
 				next.ServeHTTP(w, r)
@@ -32,13 +32,14 @@ func CORS(allowedOrigins []string) func(http.Handler) http.Handler {
 			h := w.Header()
 			h.Set("Access-Control-Allow-Origin", origin)
 			h.Set("Access-Control-Allow-Credentials", "true")
-			// Let the app read the request id (for support) and when to retry.
-			h.Set("Access-Control-Expose-Headers", "X-Request-Id, Retry-After")
+			// Let the app read the request id (for support), when to retry, its rate
+			// budget, and the etag and address of what it read or created.
+			h.Set("Access-Control-Expose-Headers", "X-Request-Id, Retry-After, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset, ETag, Location")
 			if preflight {
 				h.Add("Vary", "Access-Control-Request-Method")
 				h.Add("Vary", "Access-Control-Request-Headers")
 				h.Set("Access-Control-Allow-Methods", "GET, POST, PATCH, DELETE")
-				h.Set("Access-Control-Allow-Headers", "Content-Type, X-CSRF-Token, Authorization")
+				h.Set("Access-Control-Allow-Headers", "Content-Type, X-CSRF-Token, Authorization, If-Match")
 				h.Set("Access-Control-Max-Age", "600")
 				w.WriteHeader(http.StatusNoContent)
 				return

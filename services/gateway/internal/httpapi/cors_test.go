@@ -60,7 +60,7 @@ func TestCORSAnswersOnlyAllowedOrigins(t *testing.T) {
 				if got := h.Get("Access-Control-Allow-Methods"); got != "GET, POST, PATCH, DELETE" {
 					t.Errorf("Allow-Methods = %q", got)
 				}
-				if got := h.Get("Access-Control-Allow-Headers"); got != "Content-Type, X-CSRF-Token, Authorization" {
+				if got := h.Get("Access-Control-Allow-Headers"); got != "Content-Type, X-CSRF-Token, Authorization, If-Match" {
 					t.Errorf("Allow-Headers = %q", got)
 				}
 			}

@@ -43,13 +43,19 @@ type errorPayload struct {
 // API; "@type" tells clients which google.rpc message each one is.
 var detailJSON = protojson.MarshalOptions{UseProtoNames: true}
 
-// writeStatus writes st as the JSON error with HTTP status httpCode (0 means the
-// status code's usual mapping). A RetryInfo detail becomes Retry-After, and 401 names
-// the schemes a client may authenticate with.
-func writeStatus(w http.ResponseWriter, httpCode int, st *status.Status) {
-	if httpCode == 0 {
-		httpCode = runtime.HTTPStatusFromCode(st.Code())
-	}
+// writeStatus writes st as the JSON error. The HTTP status is always the status
+// code's AIP-193 mapping, never chosen separately, so that "code" and "status" in the
+// body and the status line agree for every error: a body over the limit or of the
+// wrong media type is INVALID_ARGUMENT and 400, a method a route does not take is
+// UNIMPLEMENTED and 501, with the reason telling which. A RetryInfo detail becomes
+// Retry-After, and 401 names the schemes a client may authenticate with.
+func writeStatus(w http.ResponseWriter, st *status.Status) {
+	writeStatusCode(w, runtime.HTTPStatusFromCode(st.Code()), st)
+}
+
+// writeStatusCode writes st with HTTP status httpCode, for the one case HTTP has a
+// more precise code for: 412 for a failed If-Match, which is FAILED_PRECONDITION.
+func writeStatusCode(w http.ResponseWriter, httpCode int, st *status.Status) {
 	body := errorBody{Error: errorPayload{
 		Code:    httpCode,
 		Status:  code.Code(st.Code()).String(),
@@ -80,8 +86,8 @@ func writeStatus(w http.ResponseWriter, httpCode int, st *status.Status) {
 }
 
 // writeError writes an *apierr.Error raised by the gateway itself.
-func writeError(w http.ResponseWriter, httpCode int, err *apierr.Error) {
-	writeStatus(w, httpCode, err.GRPCStatus())
+func writeError(w http.ResponseWriter, err *apierr.Error) {
+	writeStatus(w, err.GRPCStatus())
 }
 
 // retryAfter is the Retry-After value, in whole seconds rounded up, of a
@@ -119,28 +125,30 @@ type Errors struct {
 // Handle is a runtime.ErrorHandlerFunc.
 func (e Errors) Handle(ctx context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w http.ResponseWriter, r *http.Request, err error) {
 	var withStatus *runtime.HTTPStatusError
-	httpCode := 0
 	if errors.As(err, &withStatus) {
 		// Only the mux raises these, for paths with malformed escapes.
-		httpCode = withStatus.HTTPStatus
 		err = apierr.New(codes.InvalidArgument, "MALFORMED_PATH", "the request path is malformed")
 	}
 	st := e.clientStatus(ctx, err)
 	if apierr.Reason(st.Err()) == "ACCOUNT_LOCKED" {
 		reject(ctx, rejectLogin)
 	}
-	writeStatus(w, httpCode, st)
+	if st, ok := ifMatchFailed(r.Context(), st); ok {
+		writeStatusCode(w, http.StatusPreconditionFailed, st)
+		return
+	}
+	writeStatus(w, st)
 }
 
 // HandleRouting is a runtime.RoutingErrorHandlerFunc: no route, or no such method on it.
 func (e Errors) HandleRouting(_ context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w http.ResponseWriter, _ *http.Request, httpCode int) {
 	switch httpCode {
 	case http.StatusMethodNotAllowed:
-		writeError(w, httpCode, apierr.New(codes.Unimplemented, "METHOD_NOT_ALLOWED", "this route does not accept the HTTP method"))
+		writeError(w, apierr.New(codes.Unimplemented, "METHOD_NOT_ALLOWED", "this route does not accept the HTTP method"))
 	case http.StatusNotFound:
-		writeError(w, httpCode, apierr.New(codes.NotFound, "ROUTE_NOT_FOUND", "no API route matches the request path"))
+		writeError(w, apierr.New(codes.NotFound, "ROUTE_NOT_FOUND", "no API route matches the request path"))
 	default:
-		writeError(w, httpCode, apierr.New(codes.InvalidArgument, "MALFORMED_PATH", "the request path is malformed"))
+		writeError(w, apierr.New(codes.InvalidArgument, "MALFORMED_PATH", "the request path is malformed"))
 	}
 }
 
@@ -165,6 +173,16 @@ func (e Errors) clientStatus(ctx context.Context, err error) *status.Status {
 		e.Logger.Log(ctx, level, "request failed outside a service", slog.String("code", c.String()), slog.String("error", err.Error()))
 	}
 	return genericStatus(c)
+}
+
+// reasonOf is the reason of st's firmflow ErrorInfo, or "".
+func reasonOf(st *status.Status) string {
+	for _, d := range st.Details() {
+		if info, ok := d.(*errdetails.ErrorInfo); ok && info.GetDomain() == apierr.Domain {
+			return info.GetReason()
+		}
+	}
+	return ""
 }
 
 // fromFirmflow reports a status made by apierr, which is fit for clients.

@@ -34,7 +34,7 @@ var exportID = regexp.MustCompile(`^([0-9a-f-]{36}):download$`)
 
 // ExportDownload serves an export's archive as application/zip from lifecycle's
 // stream: Content-Length always, one byte range (Range: bytes=a-b, a-, -n) answered
-// 206 with Content-Range, an unsatisfiable one 416. Lifecycle checks the caller (an
+// 206 with Content-Range, an unsatisfiable one 400 RANGE_NOT_SATISFIABLE. Lifecycle checks the caller (an
 // owner of the firm) as for every call; the principal travels in the metadata.
 func ExportDownload(lifecycle ExportArchiveReader, errs Errors) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -43,7 +43,7 @@ func ExportDownload(lifecycle ExportArchiveReader, errs Errors) http.Handler {
 		req.rpcMethod = lifecyclev1.LifecycleService_ReadExportArchive_FullMethodName
 		m := exportID.FindStringSubmatch(r.PathValue("download"))
 		if m == nil {
-			writeError(w, http.StatusNotFound, apierr.New(codes.NotFound, "NOT_FOUND", "no such route"))
+			writeError(w, apierr.New(codes.NotFound, "NOT_FOUND", "no such route"))
 			return
 		}
 		name := "firms/" + r.PathValue("firm") + "/exports/" + m[1]
@@ -69,7 +69,7 @@ func ExportDownload(lifecycle ExportArchiveReader, errs Errors) http.Handler {
 			// The size is needed first: a one-byte read answers it.
 			_, first, err := open(0, 1)
 			if err != nil {
-				writeStatus(w, 0, errs.clientStatus(ctx, err))
+				writeStatus(w, errs.clientStatus(ctx, err))
 				return
 			}
 			offset = max(0, first.GetTotalSize()-rng.start)
@@ -78,10 +78,10 @@ func ExportDownload(lifecycle ExportArchiveReader, errs Errors) http.Handler {
 		if err != nil {
 			if status.Code(err) == codes.OutOfRange {
 				w.Header().Set("Content-Range", "bytes */*")
-				writeError(w, http.StatusRequestedRangeNotSatisfiable, apierr.New(codes.OutOfRange, "RANGE_NOT_SATISFIABLE", "the range starts past the end of the archive"))
+				writeError(w, apierr.New(codes.OutOfRange, "RANGE_NOT_SATISFIABLE", "the range starts past the end of the archive"))
 				return
 			}
-			writeStatus(w, 0, errs.clientStatus(ctx, err))
+			writeStatus(w, errs.clientStatus(ctx, err))
 			return
 		}
 		total := first.GetTotalSize()

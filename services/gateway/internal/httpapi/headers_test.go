@@ -19,7 +19,7 @@ func TestSecurityHeadersOnEveryResponse(t *testing.T) {
 	cases := map[string]http.Handler{
 		"success": &recordingHandler{},
 		"gateway error": http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-			writeError(w, 0, apierr.TooMany("RATE_LIMITED", "slow down", time.Second))
+			writeError(w, apierr.TooMany("RATE_LIMITED", "slow down", time.Second))
 		}),
 		"route not found": newRESTForTest(t, &fakeIdentity{}),
 	}

@@ -23,7 +23,7 @@ func Readyz(logger *slog.Logger, ready func(context.Context) error) http.Handler
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := ready(r.Context()); err != nil {
 			logger.WarnContext(r.Context(), "not ready", slog.String("error", err.Error()))
-			writeError(w, 0, apierr.New(codes.Unavailable, "NOT_READY", "the gateway is not ready"))
+			writeError(w, apierr.New(codes.Unavailable, "NOT_READY", "the gateway is not ready"))
 			return
 		}
 		writeJSON(w, []byte(`{"status":"ok"}`))

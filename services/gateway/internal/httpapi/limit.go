@@ -13,7 +13,7 @@ import (
 	"github.com/firmflow/firmflow/pkg/apierr"
 )
 
-// LimitBody refuses request bodies over limit bytes with 413 before any service sees
+// LimitBody refuses request bodies over limit bytes with 400 BODY_TOO_LARGE before any service sees
 // them. The body is read here, in full, rather than capped lazily: a cap that trips
 // halfway through grpc-gateway's decoder would surface as a decoding error (400)
 // after part of the request had been handled. Bodies are small JSON documents, so
@@ -27,17 +27,17 @@ func LimitBody(limit int64) func(http.Handler) http.Handler {
 			}
 			tooLarge := apierr.New(codes.InvalidArgument, "BODY_TOO_LARGE", fmt.Sprintf("the request body exceeds %d bytes", limit))
 			if r.ContentLength > limit {
-				writeError(w, http.StatusRequestEntityTooLarge, tooLarge)
+				writeError(w, tooLarge)
 				return
 			}
 			body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 			var maxErr *http.MaxBytesError
 			switch {
 			case errors.As(err, &maxErr):
-				writeError(w, http.StatusRequestEntityTooLarge, tooLarge)
+				writeError(w, tooLarge)
 				return
 			case err != nil:
-				writeError(w, http.StatusBadRequest, apierr.New(codes.InvalidArgument, "BODY_UNREADABLE", "the request body could not be read"))
+				writeError(w, apierr.New(codes.InvalidArgument, "BODY_UNREADABLE", "the request body could not be read"))
 				return
 			}
 			r = r.WithContext(r.Context()) // a shallow copy, so the caller's request keeps its body
@@ -48,7 +48,7 @@ func LimitBody(limit int64) func(http.Handler) http.Handler {
 	}
 }
 
-// RequireJSON refuses a non-empty request body that is not declared as JSON (415).
+// RequireJSON refuses a non-empty request body that is not declared as JSON (400 UNSUPPORTED_MEDIA_TYPE).
 // Besides being honest about what we parse, it closes a cross-site hole: a browser
 // sends a form or text/plain POST from any site without asking (no CORS preflight),
 // while an application/json one must pass the CORS allow-list first.
@@ -60,7 +60,7 @@ func RequireJSON(next http.Handler) http.Handler {
 		}
 		mediaType, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 		if err != nil || mediaType != "application/json" {
-			writeError(w, http.StatusUnsupportedMediaType, apierr.New(codes.InvalidArgument, "UNSUPPORTED_MEDIA_TYPE", "send the request body as application/json"))
+			writeError(w, apierr.New(codes.InvalidArgument, "UNSUPPORTED_MEDIA_TYPE", "send the request body as application/json"))
 			return
 		}
 		next.ServeHTTP(w, r)

@@ -8,7 +8,7 @@ import (
 	"testing"
 )
 
-func TestBodyOverLimitIs413AndReachesNoHandler(t *testing.T) {
+func TestBodyOverLimitIs400BodyTooLargeAndReachesNoHandler(t *testing.T) {
 	cases := []struct {
 		name          string
 		contentLength int64 // -1: sent chunked, size unknown up front
@@ -27,10 +27,10 @@ func TestBodyOverLimitIs413AndReachesNoHandler(t *testing.T) {
 
 			res := serve(LimitBody(10)(next), r)
 
-			if res.StatusCode != http.StatusRequestEntityTooLarge {
-				t.Fatalf("status = %d, want 413", res.StatusCode)
+			if res.StatusCode != http.StatusBadRequest {
+				t.Fatalf("status = %d, want 400", res.StatusCode)
 			}
-			if e := decodeError(t, res); e.Error.Code != 413 || e.Error.Status != "INVALID_ARGUMENT" || e.reason() != "BODY_TOO_LARGE" {
+			if e := decodeError(t, res); e.Error.Code != 400 || e.Error.Status != "INVALID_ARGUMENT" || e.reason() != "BODY_TOO_LARGE" {
 				t.Errorf("error = %+v reason %q", e.Error, e.reason())
 			}
 			if next.calls != 0 {
@@ -61,9 +61,9 @@ func TestBodyMustBeJSON(t *testing.T) {
 	}{
 		{"JSON", "application/json", `{}`, http.StatusOK},
 		{"JSON with charset", "application/json; charset=utf-8", `{}`, http.StatusOK},
-		{"form post from another site", "application/x-www-form-urlencoded", `email=a`, http.StatusUnsupportedMediaType},
-		{"text/plain post from another site", "text/plain", `{}`, http.StatusUnsupportedMediaType},
-		{"no type", "", `{}`, http.StatusUnsupportedMediaType},
+		{"form post from another site", "application/x-www-form-urlencoded", `email=a`, http.StatusBadRequest},
+		{"text/plain post from another site", "text/plain", `{}`, http.StatusBadRequest},
+		{"no type", "", `{}`, http.StatusBadRequest},
 		{"no body", "", ``, http.StatusOK},
 	}
 	for _, tc := range cases {

@@ -3,8 +3,10 @@ package httpapi
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"math"
 	"net/http"
 	"net/netip"
+	"strconv"
 	"sync"
 	"time"
 
@@ -49,15 +51,47 @@ func NewRateLimiter(perSecond float64, burst, maxKeys int) *RateLimiter {
 
 // Allow takes a token from key's bucket, or tells how long until one is there.
 func (l *RateLimiter) Allow(key string) (ok bool, retryAfter time.Duration) {
+	ok, retryAfter, _ = l.take(key)
+	return ok, retryAfter
+}
+
+// Budget is what a client may still send, as the RateLimit header fields
+// (draft-ietf-httpapi-ratelimit-headers) tell it: Limit requests at once (the
+// bucket's size), Remaining of them now, and Reset until the bucket is full again.
+type Budget struct {
+	Limit     int
+	Remaining int
+	Reset     time.Duration
+}
+
+func (l *RateLimiter) take(key string) (ok bool, retryAfter time.Duration, budget Budget) {
 	now := l.now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	bucket := l.bucket(key, now)
-	if bucket.AllowN(now, 1) {
-		return true, 0
+	ok = bucket.AllowN(now, 1)
+	tokens := bucket.TokensAt(now)
+	budget = Budget{Limit: l.burst, Remaining: max(0, int(tokens))}
+	if l.limit > 0 {
+		budget.Reset = time.Duration((float64(l.burst) - tokens) / float64(l.limit) * float64(time.Second))
 	}
-	missing := 1 - bucket.TokensAt(now)
-	return false, time.Duration(missing / float64(l.limit) * float64(time.Second))
+	if ok {
+		return true, 0, budget
+	}
+	return false, time.Duration((1 - tokens) / float64(l.limit) * float64(time.Second)), budget
+}
+
+// setBudget writes b as RateLimit-Limit, -Remaining and -Reset (whole seconds,
+// rounded up), unless a tighter budget, by another limiter the request passed, is
+// already there: the client learns the limit it will meet first.
+func setBudget(w http.ResponseWriter, b Budget) {
+	h := w.Header()
+	if prev, err := strconv.Atoi(h.Get("RateLimit-Remaining")); err == nil && prev <= b.Remaining {
+		return
+	}
+	h.Set("RateLimit-Limit", strconv.Itoa(b.Limit))
+	h.Set("RateLimit-Remaining", strconv.Itoa(b.Remaining))
+	h.Set("RateLimit-Reset", strconv.Itoa(int(math.Ceil(b.Reset.Seconds()))))
 }
 
 func (l *RateLimiter) bucket(key string, now time.Time) *rate.Limiter {
@@ -101,9 +135,11 @@ func LimitClients(l *RateLimiter) func(http.Handler) http.Handler {
 	startRejectionCounts()
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if ok, wait := l.Allow(clientKey(requestFrom(r).clientIP)); !ok {
+			ok, wait, budget := l.take(clientKey(requestFrom(r).clientIP))
+			setBudget(w, budget)
+			if !ok {
 				reject(r.Context(), rejectIP)
-				writeError(w, 0, apierr.TooMany("RATE_LIMITED", "too many requests from this address; retry later", wait))
+				writeError(w, apierr.TooMany("RATE_LIMITED", "too many requests from this address; retry later", wait))
 				return
 			}
 			next.ServeHTTP(w, r)
@@ -119,9 +155,11 @@ func LimitCredentials(l *RateLimiter) func(http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			cred, err := credentialOf(r)
 			if err == nil && cred.token != "" {
-				if ok, wait := l.Allow(credentialKey(cred.token)); !ok {
+				ok, wait, budget := l.take(credentialKey(cred.token))
+				setBudget(w, budget)
+				if !ok {
 					reject(r.Context(), rejectCredential)
-					writeError(w, 0, apierr.TooMany("RATE_LIMITED", "too many requests with this credential; retry later", wait))
+					writeError(w, apierr.TooMany("RATE_LIMITED", "too many requests with this credential; retry later", wait))
 					return
 				}
 			}

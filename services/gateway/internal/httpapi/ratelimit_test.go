@@ -157,3 +157,36 @@ func TestLimiterStaysBoundedAndForgetsRefilledBuckets(t *testing.T) {
 		t.Errorf("keys = %d, want only c after the sweep", limiter.keys())
 	}
 }
+
+func TestResponsesCarryTheTighterRateBudget(t *testing.T) {
+	perIP, now := frozenLimiter(0.5, 3, 100)
+	perKey, _ := frozenLimiter(1, 10, 100)
+	perKey.now = perIP.now
+	h := LimitClients(perIP)(LimitCredentials(perKey)(&recordingHandler{}))
+	withKey := func() *http.Request {
+		r := requestFromAddr("192.0.2.1:1000")
+		r.Header.Set("Authorization", "Bearer ffk_test")
+		return r
+	}
+
+	cases := []struct{ remaining, reset string }{
+		{"2", "2"}, // one of 3 taken; 0.5 tokens a second refill it in 2 s
+		{"1", "4"},
+		{"0", "6"},
+	}
+	for i, want := range cases {
+		res := serve(h, withKey())
+		got := [3]string{res.Header.Get("RateLimit-Limit"), res.Header.Get("RateLimit-Remaining"), res.Header.Get("RateLimit-Reset")}
+		if res.StatusCode != http.StatusOK || got != [3]string{"3", want.remaining, want.reset} {
+			t.Fatalf("request %d: status %d, budget %v, want [3 %s %s] (the address's, tighter than the key's 10)", i+1, res.StatusCode, got, want.remaining, want.reset)
+		}
+	}
+	res := serve(h, withKey())
+	if res.StatusCode != http.StatusTooManyRequests || res.Header.Get("RateLimit-Remaining") != "0" || res.Header.Get("Retry-After") != "2" {
+		t.Errorf("over the budget: status %d, remaining %q, Retry-After %q", res.StatusCode, res.Header.Get("RateLimit-Remaining"), res.Header.Get("Retry-After"))
+	}
+	*now = now.Add(6 * time.Second)
+	if res := serve(h, withKey()); res.Header.Get("RateLimit-Remaining") != "2" {
+		t.Errorf("after the bucket refilled: remaining %q, want 2", res.Header.Get("RateLimit-Remaining"))
+	}
+}

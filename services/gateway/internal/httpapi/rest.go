@@ -28,9 +28,14 @@ const (
 // NewREST returns the grpc-gateway mux for the public REST API, without any service
 // registered on it. JSON uses proto field names (snake_case) and omits unset fields;
 // unknown fields are refused (400) rather than silently dropped, so a misspelt field
-// is not mistaken for a default. Responses follow NewREST's forward options: the
-// session cookie on Login and Logout, 201 on the methods declared created.
+// is not mistaken for a default, and so are query parameters a route does not map
+// (see conventions). Responses follow NewREST's forward options: the session cookie
+// on Login and Logout, ETag for a resource with an etag, 201 with Location on the
+// methods declared created.
 func NewREST(errs Errors) *runtime.ServeMux {
+	// The policies and routes are read here, not at package init, when every
+	// service's generated package has registered its methods.
+	policies := rpc.DeclaredPolicies()
 	return runtime.NewServeMux(
 		// google.api.HttpBody responses (the audit export) go out as their own bytes.
 		runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.HTTPBodyMarshaler{Marshaler: &runtime.JSONPb{
@@ -45,12 +50,12 @@ func NewREST(errs Errors) *runtime.ServeMux {
 		runtime.WithOutgoingTrailerMatcher(forwardNone),
 		runtime.WithMetadata(serviceMetadata),
 		runtime.WithForwardResponseOption(sessionCookie),
-		// Last: it writes the status line. The policies are read here, not at package
-		// init, when every service's generated package has registered its methods.
-		runtime.WithForwardResponseOption(createdStatus(rpc.DeclaredPolicies())),
+		runtime.WithForwardResponseOption(resourceHeaders(policies)),
+		// Last: it writes the status line.
+		runtime.WithForwardResponseOption(createdStatus(policies)),
 		runtime.WithErrorHandler(errs.Handle),
 		runtime.WithRoutingErrorHandler(errs.HandleRouting),
-		runtime.WithMiddlewares(RecordRoute, RequireUTF8),
+		runtime.WithMiddlewares(RecordRoute, RequireUTF8, conventions(declaredRoutes())),
 		// A form POST must not reach a GET route, nor a header turn a POST into a
 		// DELETE: only the methods the API declares.
 		runtime.WithDisablePathLengthFallback(),

@@ -24,6 +24,11 @@ func sessionCookie(ctx context.Context, w http.ResponseWriter, resp proto.Messag
 		login.SessionToken = ""
 		return nil
 	}
+	if caller, ok := resp.(*identityv1.Caller); ok {
+		// A reloaded page has lost the token Login gave; it can ask again.
+		caller.CsrfToken = sessionCSRFToken(ctx)
+		return nil
+	}
 	if method, _ := runtime.RPCMethod(ctx); method == identityv1.IdentityService_Logout_FullMethodName {
 		clearSessionCookie(w)
 	}

@@ -31,7 +31,7 @@ func RequireUTF8(next runtime.HandlerFunc) runtime.HandlerFunc {
 			next(w, r, params)
 			return
 		}
-		writeError(w, http.StatusBadRequest, apierr.InvalidArgument(field, "utf8", "must be valid UTF-8"))
+		writeError(w, apierr.InvalidArgument(field, "utf8", "must be valid UTF-8"))
 	}
 }
 

@@ -39,24 +39,24 @@ type StripeWebhookReceiver interface {
 // since the signature covers those exact bytes, and the Stripe-Signature header. The
 // gateway authenticates nothing here; billing checks the signature and refuses a
 // forged, stale or unsigned delivery with 400, changing nothing. Bodies over limit
-// bytes get 413 and a delivery without a signature 400, neither reaching billing;
+// bytes get 400 BODY_TOO_LARGE and a delivery without a signature 400, neither reaching billing;
 // billing's other failures answer 5xx so that Stripe delivers again.
 func StripeWebhook(billing StripeWebhookReceiver, limit int64, errs Errors) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		requestFrom(r).route = StripeWebhookRoute
 		if r.Method != http.MethodPost {
 			w.Header().Set("Allow", http.MethodPost)
-			writeError(w, http.StatusMethodNotAllowed, apierr.New(codes.Unimplemented, "METHOD_NOT_ALLOWED", "this route does not accept the HTTP method"))
+			writeError(w, apierr.New(codes.Unimplemented, "METHOD_NOT_ALLOWED", "this route does not accept the HTTP method"))
 			return
 		}
 		payload, failure := webhookBody(w, r, limit)
 		if failure != nil {
-			writeError(w, failure.code, failure.err)
+			writeError(w, failure)
 			return
 		}
 		signature := r.Header.Get(StripeSignatureHeader)
 		if signature == "" {
-			writeError(w, http.StatusBadRequest, apierr.New(codes.InvalidArgument, "WEBHOOK_SIGNATURE_INVALID", "the Stripe-Signature header is missing"))
+			writeError(w, apierr.New(codes.InvalidArgument, "WEBHOOK_SIGNATURE_INVALID", "the Stripe-Signature header is missing"))
 			return
 		}
 		ctx, cancel := context.WithTimeout(r.Context(), webhookTimeout)
@@ -68,7 +68,7 @@ func StripeWebhook(billing StripeWebhookReceiver, limit int64, errs Errors) http
 			Payload: payload, Signature: strings.ToValidUTF8(signature, ""),
 		})
 		if err != nil {
-			writeStatus(w, 0, errs.clientStatus(ctx, err))
+			writeStatus(w, errs.clientStatus(ctx, err))
 			return
 		}
 		w.Header().Set("Content-Type", "application/json")
@@ -77,15 +77,9 @@ func StripeWebhook(billing StripeWebhookReceiver, limit int64, errs Errors) http
 	})
 }
 
-type bodyFailure struct {
-	code int
-	err  *apierr.Error
-}
-
 // webhookBody reads the whole body, refusing more than limit bytes.
-func webhookBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, *bodyFailure) {
-	tooLarge := &bodyFailure{http.StatusRequestEntityTooLarge,
-		apierr.New(codes.InvalidArgument, "BODY_TOO_LARGE", fmt.Sprintf("the request body exceeds %d bytes", limit))}
+func webhookBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, *apierr.Error) {
+	tooLarge := apierr.New(codes.InvalidArgument, "BODY_TOO_LARGE", fmt.Sprintf("the request body exceeds %d bytes", limit))
 	if r.ContentLength > limit {
 		return nil, tooLarge
 	}
@@ -98,7 +92,7 @@ func webhookBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, *
 	case errors.As(err, &maxErr):
 		return nil, tooLarge
 	case err != nil:
-		return nil, &bodyFailure{http.StatusBadRequest, apierr.New(codes.InvalidArgument, "BODY_UNREADABLE", "the request body could not be read")}
+		return nil, apierr.New(codes.InvalidArgument, "BODY_UNREADABLE", "the request body could not be read")
 	}
 	return body, nil
 }

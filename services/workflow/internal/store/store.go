@@ -10,6 +10,7 @@ import (
 	"github.com/firmflow/firmflow/pkg/outbox"
 	"github.com/firmflow/firmflow/pkg/pg"
 	"github.com/firmflow/firmflow/pkg/principal"
+	"github.com/firmflow/firmflow/pkg/rpc"
 	"github.com/firmflow/firmflow/services/workflow/internal/domain"
 )
 
@@ -66,21 +67,25 @@ func (q *Queries) SetPermission(ctx context.Context, k domain.PermissionKey, s d
 	return err
 }
 
-// ClaimRequest records that request_id created resource. When the id was used before
-// it returns the earlier resource name and claimed=false, and the caller returns that
-// resource instead of creating another (AIP-155).
+// ClaimRequest records that request_id created resource, with the fingerprint of the
+// request. When the id was used before it returns the earlier resource name and
+// claimed=false, and the caller returns that resource instead of creating another
+// (AIP-155); when it was used for a different request, REQUEST_ID_REUSED.
 func (q *Queries) ClaimRequest(ctx context.Context, requestID, resource string) (earlier string, claimed bool, err error) {
 	if requestID == "" {
 		return "", true, nil
 	}
-	tag, err := q.tx.Exec(ctx, `insert into create_requests (firm_id, request_id, resource) values ($1, $2, $3)
-		on conflict (firm_id, request_id) do nothing`, q.firmID, requestID, resource)
+	tag, err := q.tx.Exec(ctx, `insert into create_requests (firm_id, request_id, resource, request_hash) values ($1, $2, $3, $4)
+		on conflict (firm_id, request_id) do nothing`, q.firmID, requestID, resource, rpc.RequestFingerprint(ctx))
 	if err != nil {
 		return "", false, err
 	}
 	if tag.RowsAffected() == 1 {
 		return "", true, nil
 	}
-	err = q.tx.QueryRow(ctx, "select resource from create_requests where request_id = $1", requestID).Scan(&earlier)
-	return earlier, false, err
+	var hash []byte
+	if err := q.tx.QueryRow(ctx, "select resource, request_hash from create_requests where request_id = $1", requestID).Scan(&earlier, &hash); err != nil {
+		return "", false, err
+	}
+	return earlier, false, rpc.CheckRequestReuse(ctx, hash)
 }

@@ -276,6 +276,8 @@ type Client struct {
 	CSRF   string
 	Bearer string
 	Origin string
+	// Header holds further request headers (If-Match), sent as they are.
+	Header http.Header
 }
 
 // Browser is a caller with a cookie jar, as the single-page app.
@@ -331,6 +333,9 @@ func (c *Client) Do(method, path string, body any) (Response, error) {
 	}
 	if c.Origin != "" {
 		req.Header.Set("Origin", c.Origin)
+	}
+	for name, values := range c.Header {
+		req.Header[name] = values
 	}
 	resp, err := c.HTTP.Do(req)
 	if err != nil {

@@ -399,6 +399,7 @@ type ListAuditEventsRequest struct {
 	// Only events that happened before this time.
 	EndTime *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
 	// At most 100; 0 means 50.
+	// A larger page_size is taken as the largest page, 100 (AIP-158), not refused.
 	PageSize int32 `protobuf:"varint,10,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	// From the previous page's next_page_token, with the same filters.
 	PageToken     string `protobuf:"bytes,11,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
@@ -1139,7 +1140,7 @@ const file_firmflow_audit_v1_audit_proto_rawDesc = "" +
 	"\x06detail\"X\n" +
 	"\vAuditChange\x12\x18\n" +
 	"\asubject\x18\x01 \x01(\tR\asubject\x12/\n" +
-	"\x06fields\x18\x02 \x01(\v2\x17.google.protobuf.StructR\x06fields\"\xc4\x04\n" +
+	"\x06fields\x18\x02 \x01(\v2\x17.google.protobuf.StructR\x06fields\"\xc2\x04\n" +
 	"\x16ListAuditEventsRequest\x124\n" +
 	"\x06parent\x18\x01 \x01(\tB\x1c\xbaH\x19r\x172\x15^firms/[0-9a-f-]{36}$R\x06parent\x12\x1e\n" +
 	"\x05actor\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x02R\x05actor\x12 \n" +
@@ -1150,9 +1151,9 @@ const file_firmflow_audit_v1_audit_proto_rawDesc = "" +
 	"\aoutcome\x18\a \x01(\x0e2\x1f.firmflow.audit.v1.AuditOutcomeB\b\xbaH\x05\x82\x01\x02\x10\x01R\aoutcome\x129\n" +
 	"\n" +
 	"start_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +
-	"\bend_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\x12&\n" +
+	"\bend_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\x12$\n" +
 	"\tpage_size\x18\n" +
-	" \x01(\x05B\t\xbaH\x06\x1a\x04\x18d(\x00R\bpageSize\x12'\n" +
+	" \x01(\x05B\a\xbaH\x04\x1a\x02(\x00R\bpageSize\x12'\n" +
 	"\n" +
 	"page_token\x18\v \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\tpageToken\"\x83\x01\n" +
 	"\x17ListAuditEventsResponse\x12@\n" +

@@ -722,6 +722,7 @@ type ListInvoicesRequest struct {
 	// firms/{firm}
 	Parent string `protobuf:"bytes,1,opt,name=parent,proto3" json:"parent,omitempty"`
 	// At most 100; default 50.
+	// A larger page_size is taken as the largest page, 100 (AIP-158), not refused.
 	PageSize      int32  `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -1116,10 +1117,10 @@ const file_firmflow_billing_v1_billing_proto_rawDesc = "" +
 	"\x0fperiod_end_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\rperiodEndTime\x12,\n" +
 	"\x12hosted_invoice_url\x18\n" +
 	" \x01(\tR\x10hostedInvoiceUrl\x12&\n" +
-	"\x0finvoice_pdf_url\x18\v \x01(\tR\rinvoicePdfUrl\"\x9c\x01\n" +
+	"\x0finvoice_pdf_url\x18\v \x01(\tR\rinvoicePdfUrl\"\x9a\x01\n" +
 	"\x13ListInvoicesRequest\x124\n" +
-	"\x06parent\x18\x01 \x01(\tB\x1c\xbaH\x19r\x172\x15^firms/[0-9a-f-]{36}$R\x06parent\x12&\n" +
-	"\tpage_size\x18\x02 \x01(\x05B\t\xbaH\x06\x1a\x04\x18d(\x00R\bpageSize\x12'\n" +
+	"\x06parent\x18\x01 \x01(\tB\x1c\xbaH\x19r\x172\x15^firms/[0-9a-f-]{36}$R\x06parent\x12$\n" +
+	"\tpage_size\x18\x02 \x01(\x05B\a\xbaH\x04\x1a\x02(\x00R\bpageSize\x12'\n" +
 	"\n" +
 	"page_token\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\bR\tpageToken\"x\n" +
 	"\x14ListInvoicesResponse\x128\n" +

@@ -871,7 +871,11 @@ type Caller struct {
 	//
 	//	*Caller_Member
 	//	*Caller_ApiKey
-	Principal     isCaller_Principal `protobuf_oneof:"principal"`
+	Principal isCaller_Principal `protobuf_oneof:"principal"`
+	// For a browser signed in with the session cookie: the X-CSRF-Token its writes
+	// need, the same Login returned, so a reloaded page can recover it. Set by the
+	// gateway; empty for API keys.
+	CsrfToken     string `protobuf:"bytes,4,opt,name=csrf_token,json=csrfToken,proto3" json:"csrf_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -936,6 +940,13 @@ func (x *Caller) GetApiKey() *ApiKey {
 		}
 	}
 	return nil
+}
+
+func (x *Caller) GetCsrfToken() string {
+	if x != nil {
+		return x.CsrfToken
+	}
+	return ""
 }
 
 type isCaller_Principal interface {
@@ -1186,10 +1197,11 @@ func (x *UpdateFirmRequest) GetUpdateMask() *fieldmaskpb.FieldMask {
 }
 
 type ListMembersRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Parent        string                 `protobuf:"bytes,1,opt,name=parent,proto3" json:"parent,omitempty"`
-	PageSize      int32                  `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
-	PageToken     string                 `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Parent string                 `protobuf:"bytes,1,opt,name=parent,proto3" json:"parent,omitempty"`
+	// A larger page_size is taken as the largest page, 100 (AIP-158), not refused.
+	PageSize      int32  `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2075,10 +2087,11 @@ func (x *CreateApiKeyRequest) GetRequestId() string {
 }
 
 type ListApiKeysRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Parent        string                 `protobuf:"bytes,1,opt,name=parent,proto3" json:"parent,omitempty"`
-	PageSize      int32                  `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
-	PageToken     string                 `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Parent string                 `protobuf:"bytes,1,opt,name=parent,proto3" json:"parent,omitempty"`
+	// A larger page_size is taken as the largest page, 100 (AIP-158), not refused.
+	PageSize      int32  `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2570,11 +2583,13 @@ const file_firmflow_identity_v1_identity_proto_rawDesc = "" +
 	"\bsessions\x18\x01 \x03(\v2\x1d.firmflow.identity.v1.SessionR\bsessions\"K\n" +
 	"\x14RevokeSessionRequest\x123\n" +
 	"\x04name\x18\x01 \x01(\tB\x1f\xbaH\x1cr\x1a2\x18^sessions/[0-9a-f-]{36}$R\x04name\"\x12\n" +
-	"\x10GetCallerRequest\"\xb6\x01\n" +
+	"\x10GetCallerRequest\"\xd5\x01\n" +
 	"\x06Caller\x12.\n" +
 	"\x04firm\x18\x01 \x01(\v2\x1a.firmflow.identity.v1.FirmR\x04firm\x126\n" +
 	"\x06member\x18\x02 \x01(\v2\x1c.firmflow.identity.v1.MemberH\x00R\x06member\x127\n" +
-	"\aapi_key\x18\x03 \x01(\v2\x1c.firmflow.identity.v1.ApiKeyH\x00R\x06apiKeyB\v\n" +
+	"\aapi_key\x18\x03 \x01(\v2\x1c.firmflow.identity.v1.ApiKeyH\x00R\x06apiKey\x12\x1d\n" +
+	"\n" +
+	"csrf_token\x18\x04 \x01(\tR\tcsrfTokenB\v\n" +
 	"\tprincipal\"\x1c\n" +
 	"\x1aBeginTotpEnrollmentRequest\"V\n" +
 	"\x1bBeginTotpEnrollmentResponse\x12\x16\n" +
@@ -2589,10 +2604,10 @@ const file_firmflow_identity_v1_identity_proto_rawDesc = "" +
 	"\x11UpdateFirmRequest\x126\n" +
 	"\x04firm\x18\x01 \x01(\v2\x1a.firmflow.identity.v1.FirmB\x06\xbaH\x03\xc8\x01\x01R\x04firm\x12C\n" +
 	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskB\x06\xbaH\x03\xc8\x01\x01R\n" +
-	"updateMask\"\x9b\x01\n" +
+	"updateMask\"\x99\x01\n" +
 	"\x12ListMembersRequest\x124\n" +
-	"\x06parent\x18\x01 \x01(\tB\x1c\xbaH\x19r\x172\x15^firms/[0-9a-f-]{36}$R\x06parent\x12&\n" +
-	"\tpage_size\x18\x02 \x01(\x05B\t\xbaH\x06\x1a\x04\x18d(\x00R\bpageSize\x12'\n" +
+	"\x06parent\x18\x01 \x01(\tB\x1c\xbaH\x19r\x172\x15^firms/[0-9a-f-]{36}$R\x06parent\x12$\n" +
+	"\tpage_size\x18\x02 \x01(\x05B\a\xbaH\x04\x1a\x02(\x00R\bpageSize\x12'\n" +
 	"\n" +
 	"page_token\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\tpageToken\"u\n" +
 	"\x13ListMembersResponse\x126\n" +
@@ -2668,10 +2683,10 @@ const file_firmflow_identity_v1_identity_proto_rawDesc = "" +
 	"\x06parent\x18\x01 \x01(\tB\x1c\xbaH\x19r\x172\x15^firms/[0-9a-f-]{36}$R\x06parent\x12=\n" +
 	"\aapi_key\x18\x02 \x01(\v2\x1c.firmflow.identity.v1.ApiKeyB\x06\xbaH\x03\xc8\x01\x01R\x06apiKey\x128\n" +
 	"\n" +
-	"request_id\x18\x03 \x01(\tB\x19\xbaH\x16r\x14\x18@2\x10^[A-Za-z0-9_-]*$R\trequestId\"\x9b\x01\n" +
+	"request_id\x18\x03 \x01(\tB\x19\xbaH\x16r\x14\x18@2\x10^[A-Za-z0-9_-]*$R\trequestId\"\x99\x01\n" +
 	"\x12ListApiKeysRequest\x124\n" +
-	"\x06parent\x18\x01 \x01(\tB\x1c\xbaH\x19r\x172\x15^firms/[0-9a-f-]{36}$R\x06parent\x12&\n" +
-	"\tpage_size\x18\x02 \x01(\x05B\t\xbaH\x06\x1a\x04\x18d(\x00R\bpageSize\x12'\n" +
+	"\x06parent\x18\x01 \x01(\tB\x1c\xbaH\x19r\x172\x15^firms/[0-9a-f-]{36}$R\x06parent\x12$\n" +
+	"\tpage_size\x18\x02 \x01(\x05B\a\xbaH\x04\x1a\x02(\x00R\bpageSize\x12'\n" +
 	"\n" +
 	"page_token\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\tpageToken\"v\n" +
 	"\x13ListApiKeysResponse\x127\n" +

@@ -711,6 +711,7 @@ type ListOperationsRequest struct {
 	// firms/{firm}
 	Parent string `protobuf:"bytes,1,opt,name=parent,proto3" json:"parent,omitempty"`
 	// At most 100; 0 means 50.
+	// A larger page_size is taken as the largest page, 100 (AIP-158), not refused.
 	PageSize int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	// From the previous page's next_page_token.
 	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
@@ -1124,10 +1125,10 @@ const file_firmflow_lifecycle_v1_lifecycle_proto_rawDesc = "" +
 	"\x19CancelFirmDeletionRequest\x120\n" +
 	"\x04firm\x18\x01 \x01(\tB\x1c\xbaH\x19r\x172\x15^firms/[0-9a-f-]{36}$R\x04firm\"L\n" +
 	"\x13GetOperationRequest\x125\n" +
-	"\x04name\x18\x01 \x01(\tB!\xbaH\x1er\x1c2\x1a^operations/[0-9a-f-]{36}$R\x04name\"\x9e\x01\n" +
+	"\x04name\x18\x01 \x01(\tB!\xbaH\x1er\x1c2\x1a^operations/[0-9a-f-]{36}$R\x04name\"\x9c\x01\n" +
 	"\x15ListOperationsRequest\x124\n" +
-	"\x06parent\x18\x01 \x01(\tB\x1c\xbaH\x19r\x172\x15^firms/[0-9a-f-]{36}$R\x06parent\x12&\n" +
-	"\tpage_size\x18\x02 \x01(\x05B\t\xbaH\x06\x1a\x04\x18d(\x00R\bpageSize\x12'\n" +
+	"\x06parent\x18\x01 \x01(\tB\x1c\xbaH\x19r\x172\x15^firms/[0-9a-f-]{36}$R\x06parent\x12$\n" +
+	"\tpage_size\x18\x02 \x01(\x05B\a\xbaH\x04\x1a\x02(\x00R\bpageSize\x12'\n" +
 	"\n" +
 	"page_token\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\tpageToken\"\x82\x01\n" +
 	"\x16ListOperationsResponse\x12@\n" +

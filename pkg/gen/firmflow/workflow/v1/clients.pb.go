@@ -567,10 +567,11 @@ func (x *GetClientRequest) GetView() ClientView {
 }
 
 type ListClientsRequest struct {
-	state     protoimpl.MessageState `protogen:"open.v1"`
-	Parent    string                 `protobuf:"bytes,1,opt,name=parent,proto3" json:"parent,omitempty"`
-	PageSize  int32                  `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
-	PageToken string                 `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Parent string                 `protobuf:"bytes,1,opt,name=parent,proto3" json:"parent,omitempty"`
+	// A larger page_size is taken as the largest page, 100 (AIP-158), not refused.
+	PageSize  int32  `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	// Only clients with this tag.
 	Tag string `protobuf:"bytes,4,opt,name=tag,proto3" json:"tag,omitempty"`
 	// Only clients assigned to this member: firms/{firm}/members/{member}.
@@ -1033,8 +1034,6 @@ func (x *ImportClientsRequest) GetValidateOnly() bool {
 
 type ImportClientsResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// firms/{firm}/clientImports/{import}; empty for validate_only.
-	Import string `protobuf:"bytes,1,opt,name=import,proto3" json:"import,omitempty"`
 	// Rows imported (or, for validate_only, that would be).
 	ImportedCount int32 `protobuf:"varint,2,opt,name=imported_count,json=importedCount,proto3" json:"imported_count,omitempty"`
 	// The clients created, in row order.
@@ -1073,13 +1072,6 @@ func (*ImportClientsResponse) Descriptor() ([]byte, []int) {
 	return file_firmflow_workflow_v1_clients_proto_rawDescGZIP(), []int{9}
 }
 
-func (x *ImportClientsResponse) GetImport() string {
-	if x != nil {
-		return x.Import
-	}
-	return ""
-}
-
 func (x *ImportClientsResponse) GetImportedCount() int32 {
 	if x != nil {
 		return x.ImportedCount
@@ -1103,6 +1095,7 @@ type ExportClientsRequest struct {
 	// CLIENT_VIEW_REVEALED exports tax and bank numbers in full (reveal rule applies).
 	View ClientView `protobuf:"varint,4,opt,name=view,proto3,enum=firmflow.workflow.v1.ClientView" json:"view,omitempty"`
 	// At most 1,000; default 1,000.
+	// A larger page_size is taken as the largest page, 1000 (AIP-158), not refused.
 	PageSize      int32  `protobuf:"varint,5,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	PageToken     string `protobuf:"bytes,6,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -2016,10 +2009,11 @@ func (x *GetContactRequest) GetName() string {
 }
 
 type ListContactsRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Parent        string                 `protobuf:"bytes,1,opt,name=parent,proto3" json:"parent,omitempty"`
-	PageSize      int32                  `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
-	PageToken     string                 `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Parent string                 `protobuf:"bytes,1,opt,name=parent,proto3" json:"parent,omitempty"`
+	// A larger page_size is taken as the largest page, 100 (AIP-158), not refused.
+	PageSize      int32  `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2663,10 +2657,10 @@ const file_firmflow_workflow_v1_clients_proto_rawDesc = "" +
 	"\x05value\x18\x02 \x01(\v2\x16.google.protobuf.ValueR\x05value:\x028\x01\"\x9a\x01\n" +
 	"\x10GetClientRequest\x12F\n" +
 	"\x04name\x18\x01 \x01(\tB2\xbaH/r-2+^firms/[0-9a-f-]{36}/clients/[0-9a-f-]{36}$R\x04name\x12>\n" +
-	"\x04view\x18\x02 \x01(\x0e2 .firmflow.workflow.v1.ClientViewB\b\xbaH\x05\x82\x01\x02\x10\x01R\x04view\"\xe2\x03\n" +
+	"\x04view\x18\x02 \x01(\x0e2 .firmflow.workflow.v1.ClientViewB\b\xbaH\x05\x82\x01\x02\x10\x01R\x04view\"\xe0\x03\n" +
 	"\x12ListClientsRequest\x124\n" +
-	"\x06parent\x18\x01 \x01(\tB\x1c\xbaH\x19r\x172\x15^firms/[0-9a-f-]{36}$R\x06parent\x12&\n" +
-	"\tpage_size\x18\x02 \x01(\x05B\t\xbaH\x06\x1a\x04\x18d(\x00R\bpageSize\x12'\n" +
+	"\x06parent\x18\x01 \x01(\tB\x1c\xbaH\x19r\x172\x15^firms/[0-9a-f-]{36}$R\x06parent\x12$\n" +
+	"\tpage_size\x18\x02 \x01(\x05B\a\xbaH\x04\x1a\x02(\x00R\bpageSize\x12'\n" +
 	"\n" +
 	"page_token\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\tpageToken\x12(\n" +
 	"\x03tag\x18\x04 \x01(\tB\x16\xbaH\x13r\x11\x18@2\r^[^\\p{Cc};]*$R\x03tag\x12Q\n" +
@@ -2699,18 +2693,16 @@ const file_firmflow_workflow_v1_clients_proto_rawDesc = "" +
 	"\x03csv\x18\x02 \x01(\tB\v\xbaH\br\x06\x10\x01\x18\x80\x80@R\x03csv\x128\n" +
 	"\n" +
 	"request_id\x18\x03 \x01(\tB\x19\xbaH\x16r\x14\x18@2\x10^[A-Za-z0-9_-]*$R\trequestId\x12#\n" +
-	"\rvalidate_only\x18\x04 \x01(\bR\fvalidateOnly\"p\n" +
-	"\x15ImportClientsResponse\x12\x16\n" +
-	"\x06import\x18\x01 \x01(\tR\x06import\x12%\n" +
+	"\rvalidate_only\x18\x04 \x01(\bR\fvalidateOnly\"f\n" +
+	"\x15ImportClientsResponse\x12%\n" +
 	"\x0eimported_count\x18\x02 \x01(\x05R\rimportedCount\x12\x18\n" +
-	"\aclients\x18\x03 \x03(\tR\aclients\"\xce\x02\n" +
+	"\aclients\x18\x03 \x03(\tR\aclientsJ\x04\b\x01\x10\x02R\x06import\"\xcb\x02\n" +
 	"\x14ExportClientsRequest\x124\n" +
 	"\x06parent\x18\x01 \x01(\tB\x1c\xbaH\x19r\x172\x15^firms/[0-9a-f-]{36}$R\x06parent\x12D\n" +
 	"\x06format\x18\x02 \x01(\x0e2\".firmflow.workflow.v1.ExportFormatB\b\xbaH\x05\x82\x01\x02\x10\x01R\x06format\x12(\n" +
 	"\x03tag\x18\x03 \x01(\tB\x16\xbaH\x13r\x11\x18@2\r^[^\\p{Cc};]*$R\x03tag\x12>\n" +
-	"\x04view\x18\x04 \x01(\x0e2 .firmflow.workflow.v1.ClientViewB\b\xbaH\x05\x82\x01\x02\x10\x01R\x04view\x12'\n" +
-	"\tpage_size\x18\x05 \x01(\x05B\n" +
-	"\xbaH\a\x1a\x05\x18\xe8\a(\x00R\bpageSize\x12'\n" +
+	"\x04view\x18\x04 \x01(\x0e2 .firmflow.workflow.v1.ClientViewB\b\xbaH\x05\x82\x01\x02\x10\x01R\x04view\x12$\n" +
+	"\tpage_size\x18\x05 \x01(\x05B\a\xbaH\x04\x1a\x02(\x00R\bpageSize\x12'\n" +
 	"\n" +
 	"page_token\x18\x06 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\tpageToken\"\x9f\x01\n" +
 	"\x15ExportClientsResponse\x12!\n" +
@@ -2782,10 +2774,10 @@ const file_firmflow_workflow_v1_clients_proto_rawDesc = "" +
 	"updateTime\x12\x12\n" +
 	"\x04etag\x18\v \x01(\tR\x04etag\"\\\n" +
 	"\x11GetContactRequest\x12G\n" +
-	"\x04name\x18\x01 \x01(\tB3\xbaH0r.2,^firms/[0-9a-f-]{36}/contacts/[0-9a-f-]{36}$R\x04name\"\x9c\x01\n" +
+	"\x04name\x18\x01 \x01(\tB3\xbaH0r.2,^firms/[0-9a-f-]{36}/contacts/[0-9a-f-]{36}$R\x04name\"\x9a\x01\n" +
 	"\x13ListContactsRequest\x124\n" +
-	"\x06parent\x18\x01 \x01(\tB\x1c\xbaH\x19r\x172\x15^firms/[0-9a-f-]{36}$R\x06parent\x12&\n" +
-	"\tpage_size\x18\x02 \x01(\x05B\t\xbaH\x06\x1a\x04\x18d(\x00R\bpageSize\x12'\n" +
+	"\x06parent\x18\x01 \x01(\tB\x1c\xbaH\x19r\x172\x15^firms/[0-9a-f-]{36}$R\x06parent\x12$\n" +
+	"\tpage_size\x18\x02 \x01(\x05B\a\xbaH\x04\x1a\x02(\x00R\bpageSize\x12'\n" +
 	"\n" +
 	"page_token\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\tpageToken\"y\n" +
 	"\x14ListContactsResponse\x129\n" +

@@ -740,10 +740,11 @@ func (x *GetTemplateRequest) GetName() string {
 }
 
 type ListTemplatesRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Parent        string                 `protobuf:"bytes,1,opt,name=parent,proto3" json:"parent,omitempty"`
-	PageSize      int32                  `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
-	PageToken     string                 `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Parent string                 `protobuf:"bytes,1,opt,name=parent,proto3" json:"parent,omitempty"`
+	// A larger page_size is taken as the largest page, 100 (AIP-158), not refused.
+	PageSize      int32  `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -852,10 +853,11 @@ func (x *ListTemplatesResponse) GetNextPageToken() string {
 }
 
 type ListTemplateRevisionsRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	PageSize      int32                  `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
-	PageToken     string                 `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// A larger page_size is taken as the largest page, 100 (AIP-158), not refused.
+	PageSize      int32  `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1387,10 +1389,11 @@ func (x *GetProjectRequest) GetName() string {
 }
 
 type ListProjectsRequest struct {
-	state     protoimpl.MessageState `protogen:"open.v1"`
-	Parent    string                 `protobuf:"bytes,1,opt,name=parent,proto3" json:"parent,omitempty"`
-	PageSize  int32                  `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
-	PageToken string                 `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Parent string                 `protobuf:"bytes,1,opt,name=parent,proto3" json:"parent,omitempty"`
+	// A larger page_size is taken as the largest page, 100 (AIP-158), not refused.
+	PageSize  int32  `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	// Only this client's projects: firms/{firm}/clients/{client}.
 	Client string        `protobuf:"bytes,4,opt,name=client,proto3" json:"client,omitempty"`
 	Status ProjectStatus `protobuf:"varint,5,opt,name=status,proto3,enum=firmflow.workflow.v1.ProjectStatus" json:"status,omitempty"`
@@ -2037,7 +2040,8 @@ func (x *GetTaskRequest) GetName() string {
 type ListTasksRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// firms/{firm}/projects/{project}, or firms/{firm}/projects/- for every project.
-	Parent    string     `protobuf:"bytes,1,opt,name=parent,proto3" json:"parent,omitempty"`
+	Parent string `protobuf:"bytes,1,opt,name=parent,proto3" json:"parent,omitempty"`
+	// A larger page_size is taken as the largest page, 100 (AIP-158), not refused.
 	PageSize  int32      `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	PageToken string     `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	Status    TaskStatus `protobuf:"varint,4,opt,name=status,proto3,enum=firmflow.workflow.v1.TaskStatus" json:"status,omitempty"`
@@ -2695,10 +2699,11 @@ func (x *GetSeriesRequest) GetName() string {
 }
 
 type ListSeriesRequest struct {
-	state     protoimpl.MessageState `protogen:"open.v1"`
-	Parent    string                 `protobuf:"bytes,1,opt,name=parent,proto3" json:"parent,omitempty"`
-	PageSize  int32                  `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
-	PageToken string                 `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Parent string                 `protobuf:"bytes,1,opt,name=parent,proto3" json:"parent,omitempty"`
+	// A larger page_size is taken as the largest page, 100 (AIP-158), not refused.
+	PageSize  int32  `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	// Only this client's series.
 	Client        string `protobuf:"bytes,4,opt,name=client,proto3" json:"client,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -3310,10 +3315,11 @@ func (x *MyWork) GetNextPageToken() string {
 }
 
 type GetMyWorkRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	PageSize      int32                  `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
-	PageToken     string                 `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// A larger page_size is taken as the largest page, 100 (AIP-158), not refused.
+	PageSize      int32  `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3563,18 +3569,18 @@ const file_firmflow_workflow_v1_work_proto_rawDesc = "" +
 	"\n" +
 	"request_id\x18\x03 \x01(\tB\x19\xbaH\x16r\x14\x18@2\x10^[A-Za-z0-9_-]*$R\trequestId\"^\n" +
 	"\x12GetTemplateRequest\x12H\n" +
-	"\x04name\x18\x01 \x01(\tB4\xbaH1r/2-^firms/[0-9a-f-]{36}/templates/[0-9a-f-]{36}$R\x04name\"\x9d\x01\n" +
+	"\x04name\x18\x01 \x01(\tB4\xbaH1r/2-^firms/[0-9a-f-]{36}/templates/[0-9a-f-]{36}$R\x04name\"\x9b\x01\n" +
 	"\x14ListTemplatesRequest\x124\n" +
-	"\x06parent\x18\x01 \x01(\tB\x1c\xbaH\x19r\x172\x15^firms/[0-9a-f-]{36}$R\x06parent\x12&\n" +
-	"\tpage_size\x18\x02 \x01(\x05B\t\xbaH\x06\x1a\x04\x18d(\x00R\bpageSize\x12'\n" +
+	"\x06parent\x18\x01 \x01(\tB\x1c\xbaH\x19r\x172\x15^firms/[0-9a-f-]{36}$R\x06parent\x12$\n" +
+	"\tpage_size\x18\x02 \x01(\x05B\a\xbaH\x04\x1a\x02(\x00R\bpageSize\x12'\n" +
 	"\n" +
 	"page_token\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\tpageToken\"}\n" +
 	"\x15ListTemplatesResponse\x12<\n" +
 	"\ttemplates\x18\x01 \x03(\v2\x1e.firmflow.workflow.v1.TemplateR\ttemplates\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xb9\x01\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xb7\x01\n" +
 	"\x1cListTemplateRevisionsRequest\x12H\n" +
-	"\x04name\x18\x01 \x01(\tB4\xbaH1r/2-^firms/[0-9a-f-]{36}/templates/[0-9a-f-]{36}$R\x04name\x12&\n" +
-	"\tpage_size\x18\x02 \x01(\x05B\t\xbaH\x06\x1a\x04\x18d(\x00R\bpageSize\x12'\n" +
+	"\x04name\x18\x01 \x01(\tB4\xbaH1r/2-^firms/[0-9a-f-]{36}/templates/[0-9a-f-]{36}$R\x04name\x12$\n" +
+	"\tpage_size\x18\x02 \x01(\x05B\a\xbaH\x04\x1a\x02(\x00R\bpageSize\x12'\n" +
 	"\n" +
 	"page_token\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\tpageToken\"\x85\x01\n" +
 	"\x1dListTemplateRevisionsResponse\x12<\n" +
@@ -3619,10 +3625,10 @@ const file_firmflow_workflow_v1_work_proto_rawDesc = "" +
 	"\n" +
 	"request_id\x18\x03 \x01(\tB\x19\xbaH\x16r\x14\x18@2\x10^[A-Za-z0-9_-]*$R\trequestId\"\\\n" +
 	"\x11GetProjectRequest\x12G\n" +
-	"\x04name\x18\x01 \x01(\tB3\xbaH0r.2,^firms/[0-9a-f-]{36}/projects/[0-9a-f-]{36}$R\x04name\"\x96\x05\n" +
+	"\x04name\x18\x01 \x01(\tB3\xbaH0r.2,^firms/[0-9a-f-]{36}/projects/[0-9a-f-]{36}$R\x04name\"\x94\x05\n" +
 	"\x13ListProjectsRequest\x124\n" +
-	"\x06parent\x18\x01 \x01(\tB\x1c\xbaH\x19r\x172\x15^firms/[0-9a-f-]{36}$R\x06parent\x12&\n" +
-	"\tpage_size\x18\x02 \x01(\x05B\t\xbaH\x06\x1a\x04\x18d(\x00R\bpageSize\x12'\n" +
+	"\x06parent\x18\x01 \x01(\tB\x1c\xbaH\x19r\x172\x15^firms/[0-9a-f-]{36}$R\x06parent\x12$\n" +
+	"\tpage_size\x18\x02 \x01(\x05B\a\xbaH\x04\x1a\x02(\x00R\bpageSize\x12'\n" +
 	"\n" +
 	"page_token\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\tpageToken\x12M\n" +
 	"\x06client\x18\x04 \x01(\tB5\xbaH2r02.^(firms/[0-9a-f-]{36}/clients/[0-9a-f-]{36})?$R\x06client\x12E\n" +
@@ -3678,10 +3684,10 @@ const file_firmflow_workflow_v1_work_proto_rawDesc = "" +
 	"\n" +
 	"request_id\x18\x03 \x01(\tB\x19\xbaH\x16r\x14\x18@2\x10^[A-Za-z0-9_-]*$R\trequestId\"m\n" +
 	"\x0eGetTaskRequest\x12[\n" +
-	"\x04name\x18\x01 \x01(\tBG\xbaHDrB2@^firms/[0-9a-f-]{36}/projects/[0-9a-f-]{36}/tasks/[0-9a-f-]{36}$R\x04name\"\xfb\x04\n" +
+	"\x04name\x18\x01 \x01(\tBG\xbaHDrB2@^firms/[0-9a-f-]{36}/projects/[0-9a-f-]{36}/tasks/[0-9a-f-]{36}$R\x04name\"\xf9\x04\n" +
 	"\x10ListTasksRequest\x12O\n" +
-	"\x06parent\x18\x01 \x01(\tB7\xbaH4r220^firms/[0-9a-f-]{36}/projects/([0-9a-f-]{36}|-)$R\x06parent\x12&\n" +
-	"\tpage_size\x18\x02 \x01(\x05B\t\xbaH\x06\x1a\x04\x18d(\x00R\bpageSize\x12'\n" +
+	"\x06parent\x18\x01 \x01(\tB7\xbaH4r220^firms/[0-9a-f-]{36}/projects/([0-9a-f-]{36}|-)$R\x06parent\x12$\n" +
+	"\tpage_size\x18\x02 \x01(\x05B\a\xbaH\x04\x1a\x02(\x00R\bpageSize\x12'\n" +
 	"\n" +
 	"page_token\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\tpageToken\x12B\n" +
 	"\x06status\x18\x04 \x01(\x0e2 .firmflow.workflow.v1.TaskStatusB\b\xbaH\x05\x82\x01\x02\x10\x01R\x06status\x12Q\n" +
@@ -3741,10 +3747,10 @@ const file_firmflow_workflow_v1_work_proto_rawDesc = "" +
 	"\n" +
 	"request_id\x18\x03 \x01(\tB\x19\xbaH\x16r\x14\x18@2\x10^[A-Za-z0-9_-]*$R\trequestId\"Y\n" +
 	"\x10GetSeriesRequest\x12E\n" +
-	"\x04name\x18\x01 \x01(\tB1\xbaH.r,2*^firms/[0-9a-f-]{36}/series/[0-9a-f-]{36}$R\x04name\"\xe9\x01\n" +
+	"\x04name\x18\x01 \x01(\tB1\xbaH.r,2*^firms/[0-9a-f-]{36}/series/[0-9a-f-]{36}$R\x04name\"\xe7\x01\n" +
 	"\x11ListSeriesRequest\x124\n" +
-	"\x06parent\x18\x01 \x01(\tB\x1c\xbaH\x19r\x172\x15^firms/[0-9a-f-]{36}$R\x06parent\x12&\n" +
-	"\tpage_size\x18\x02 \x01(\x05B\t\xbaH\x06\x1a\x04\x18d(\x00R\bpageSize\x12'\n" +
+	"\x06parent\x18\x01 \x01(\tB\x1c\xbaH\x19r\x172\x15^firms/[0-9a-f-]{36}$R\x06parent\x12$\n" +
+	"\tpage_size\x18\x02 \x01(\x05B\a\xbaH\x04\x1a\x02(\x00R\bpageSize\x12'\n" +
 	"\n" +
 	"page_token\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\tpageToken\x12M\n" +
 	"\x06client\x18\x04 \x01(\tB5\xbaH2r02.^(firms/[0-9a-f-]{36}/clients/[0-9a-f-]{36})?$R\x06client\"r\n" +
@@ -3785,10 +3791,10 @@ const file_firmflow_workflow_v1_work_proto_rawDesc = "" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12>\n" +
 	"\asummary\x18\x02 \x01(\v2$.firmflow.workflow.v1.MemberWorkloadR\asummary\x120\n" +
 	"\x05tasks\x18\x03 \x03(\v2\x1a.firmflow.workflow.v1.TaskR\x05tasks\x12&\n" +
-	"\x0fnext_page_token\x18\x04 \x01(\tR\rnextPageToken\"\x9c\x01\n" +
+	"\x0fnext_page_token\x18\x04 \x01(\tR\rnextPageToken\"\x9a\x01\n" +
 	"\x10GetMyWorkRequest\x127\n" +
-	"\x04name\x18\x01 \x01(\tB#\xbaH r\x1e2\x1c^firms/[0-9a-f-]{36}/myWork$R\x04name\x12&\n" +
-	"\tpage_size\x18\x02 \x01(\x05B\t\xbaH\x06\x1a\x04\x18d(\x00R\bpageSize\x12'\n" +
+	"\x04name\x18\x01 \x01(\tB#\xbaH r\x1e2\x1c^firms/[0-9a-f-]{36}/myWork$R\x04name\x12$\n" +
+	"\tpage_size\x18\x02 \x01(\x05B\a\xbaH\x04\x1a\x02(\x00R\bpageSize\x12'\n" +
 	"\n" +
 	"page_token\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\tpageToken\"\xab\x01\n" +
 	"\x0eMemberCapacity\x12I\n" +
