@@ -182,6 +182,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 		return nil, err
 	}
 	a := app.New(store.New(rt.DB, ingestDB), signer, verifier)
+	a.UsePartitionRetention(func(ctx context.Context, now time.Time) ([]string, error) { return Retention(ctx, cfg, now) })
 	grpcapi.Register(rt.GRPC, a)
 	rt.SetReady(a.Ready)
 	consumer := ingest.New(rt.JetStream, a, ingest.Options{
