@@ -11,6 +11,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/grpc"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	identityv1 "github.com/firmflow/firmflow/pkg/gen/firmflow/identity/v1"
 	lifecyclev1 "github.com/firmflow/firmflow/pkg/gen/firmflow/lifecycle/v1"
@@ -66,6 +67,15 @@ func (f *FirmData) Count(ctx context.Context, firmID string) ([]domain.TableCoun
 		return nil, err
 	}
 	return counts(res.GetTables()), nil
+}
+
+// Prune asks the service to remove what has served its purpose as of now.
+func (f *FirmData) Prune(ctx context.Context, now time.Time, run string) ([]domain.TableCount, error) {
+	res, err := f.client.Prune(ctx, &lifecyclev1.PruneRequest{Now: timestamppb.New(now), Run: run})
+	if err != nil {
+		return nil, err
+	}
+	return counts(res.GetPruned()), nil
 }
 
 func counts(in []*lifecyclev1.TableCount) []domain.TableCount {
