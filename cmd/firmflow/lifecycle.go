@@ -13,7 +13,9 @@ import (
 	"github.com/firmflow/firmflow/services/lifecycle/certificate"
 )
 
-const lifecycleUsage = "usage: firmflow lifecycle verify-certificate FILE --public-key PATH"
+const lifecycleUsage = `usage:
+  firmflow lifecycle verify-certificate FILE --public-key PATH
+  firmflow lifecycle retention-runs [--limit N]`
 
 // lifecycleCommand is `firmflow lifecycle verify-certificate FILE --public-key PATH`:
 // it checks a deletion certificate (GET /v1/deletionCertificates/{token}) offline with

@@ -45,6 +45,9 @@ type devConfig struct {
 	IdentityAddr string `env:"FIRMFLOW_IDENTITY_ADDR" envDefault:"127.0.0.1:9101"`
 	WorkflowAddr string `env:"FIRMFLOW_WORKFLOW_ADDR" envDefault:"127.0.0.1:9102"`
 	BillingAddr  string `env:"FIRMFLOW_BILLING_ADDR" envDefault:"127.0.0.1:9104"`
+	// LifecycleAddr is where `firmflow lifecycle retention-runs` asks; dev itself
+	// serves lifecycle on the stack's default port (9105).
+	LifecycleAddr string `env:"FIRMFLOW_LIFECYCLE_ADDR" envDefault:"127.0.0.1:9105"`
 	// StripeAPIURL defaults to the Stripe fake dev serves in process on port 12111;
 	// set it empty, with FIRMFLOW_STRIPE_API_KEY, to use Stripe's test mode.
 	StripeAPIURL string `env:"FIRMFLOW_STRIPE_API_URL" envDefault:"http://127.0.0.1:12111"`
@@ -80,6 +83,9 @@ func main() {
 		case "audit":
 			return auditCommand(os.Args[2:], os.Stdout)
 		case "lifecycle":
+			if len(os.Args) > 2 && os.Args[2] == "retention-runs" {
+				return retentionRunsCommand(ctx, cfg, os.Args[3:], os.Stdout)
+			}
 			return lifecycleCommand(os.Args[2:], os.Stdout)
 		case "backup":
 			return backupCommand(ctx, os.Args[2:], os.Stdout, env.Logger)

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"google.golang.org/grpc"
+
 	"github.com/firmflow/firmflow/cmd/firmflow/internal/stack"
 	"github.com/firmflow/firmflow/pkg/config"
 	identityv1 "github.com/firmflow/firmflow/pkg/gen/firmflow/identity/v1"
@@ -75,14 +77,24 @@ func staffCommand(ctx context.Context, cfg devConfig, args []string) error {
 }
 
 func dialStaffAdmin(cfg devConfig) (identityv1.StaffAdminServiceClient, func(), error) {
+	conn, err := dialOperator(cfg, cfg.IdentityAddr)
+	if err != nil {
+		return nil, nil, err
+	}
+	return identityv1.NewStaffAdminServiceClient(conn), func() { _ = conn.Close() }, nil
+}
+
+// dialOperator connects to addr with the operator's certificate: the only one the
+// operator methods (peers: ["operator"]) accept.
+func dialOperator(cfg devConfig, addr string) (*grpc.ClientConn, error) {
 	var op operatorConfig
 	if err := config.Load(&op); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if op.CertFile == "" {
 		material, err := stack.Init(cfg.DataDir)
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		op = operatorConfig{
 			CAFile: material.PKI.CAFile, CertFile: material.PKI.CertFile("operator"), KeyFile: material.PKI.KeyFile("operator"),
@@ -90,13 +102,9 @@ func dialStaffAdmin(cfg devConfig) (identityv1.StaffAdminServiceClient, func(), 
 	}
 	tlsConfig, err := tlsconf.ClientConfig(op.CAFile, op.CertFile, op.KeyFile)
 	if err != nil {
-		return nil, nil, fmt.Errorf("operator TLS: %w", err)
+		return nil, fmt.Errorf("operator TLS: %w", err)
 	}
-	conn, err := rpc.Dial(cfg.IdentityAddr, tlsConfig)
-	if err != nil {
-		return nil, nil, err
-	}
-	return identityv1.NewStaffAdminServiceClient(conn), func() { _ = conn.Close() }, nil
+	return rpc.Dial(addr, tlsConfig)
 }
 
 // readPassword reads the first line of r, so the password stays out of the command

@@ -102,6 +102,8 @@ type Stack struct {
 	NATSURL    string
 	// IdentityAddr is identity's gRPC address (mTLS), for operator tools.
 	IdentityAddr string
+	// LifecycleAddr is lifecycle's gRPC address (mTLS), for operator tools.
+	LifecycleAddr string
 	Material     Material
 	Databases    map[string]string // service -> database name
 
@@ -282,6 +284,7 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	}
 	s.GatewayURL = "https://" + strings.Replace(gwSrv.Addr(), "127.0.0.1", "localhost", 1)
 	s.IdentityAddr = idSrv.Addr()
+	s.LifecycleAddr = lcSrv.Addr()
 
 	s.run = func(ctx context.Context) error {
 		g, ctx := errgroup.WithContext(ctx)
