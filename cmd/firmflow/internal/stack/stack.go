@@ -104,8 +104,8 @@ type Stack struct {
 	IdentityAddr string
 	// LifecycleAddr is lifecycle's gRPC address (mTLS), for operator tools.
 	LifecycleAddr string
-	Material     Material
-	Databases    map[string]string // service -> database name
+	Material      Material
+	Databases     map[string]string // service -> database name
 
 	run      func(context.Context) error
 	nats     *natsserver.Server
