@@ -40,7 +40,8 @@ type Config struct {
 	// MigrateURL connects as the owner role; only `audit migrate` uses it.
 	MigrateURL string `env:"FIRMFLOW_AUDIT_MIGRATE_URL" envDefault:"postgres://audit_owner@127.0.0.1:5432/firmflow_audit?sslmode=disable"`
 	// RetentionURL connects as a role that is a member of audit_retention (or an
-	// administrator); only `audit retention` uses it, and it acts as audit_retention.
+	// administrator); `audit retention` and the audit step of lifecycle's retention
+	// run (FirmDataService.Prune) use it, acting as audit_retention.
 	RetentionURL string `env:"FIRMFLOW_AUDIT_RETENTION_URL" envDefault:"postgres://postgres@127.0.0.1:5432/firmflow_audit?sslmode=disable"`
 
 	TLSCA   string `env:"FIRMFLOW_TLS_CA" envDefault:".data/tls/ca.pem"`
