@@ -184,6 +184,28 @@ changed or another key signed it.`,
 			setup: verifySetup("lifecycle's certificate public key (PEM, lifecycle.pub)", verifyCertificate),
 		},
 		{
+			name: "lifecycle retention-runs", summary: "list the latest retention runs and what each removed, as an operator",
+			about: `Lists lifecycle's retention runs, newest first, through its RetentionAdminService
+with the operator certificate at FIRMFLOW_LIFECYCLE_ADDR: when each ran, the rows it
+removed per service and table, and any service that failed.`,
+			setup: func(fs *flag.FlagSet, s *streams) func(context.Context, []string) error {
+				cfg, err := loadDevConfig()
+				dataDir := fs.String("data-dir", cfg.DataDir, "where the development operator certificate is (FIRMFLOW_DATA_DIR)")
+				limit := fs.Int("limit", 5, "how many runs, newest first (at most 500)")
+				return func(_ context.Context, args []string) error {
+					if err != nil {
+						return err
+					}
+					if len(args) > 0 {
+						return usagef("unexpected argument %q", args[0])
+					}
+					return process.Run("firmflow", func(ctx context.Context, _ process.Env) error {
+						return retentionRunsCommand(ctx, *dataDir, *limit, s.stdout)
+					})
+				}
+			},
+		},
+		{
 			name: "backup drill", summary: "restore the backups to a point in time and check them",
 			about: backupDrillAbout,
 			setup: backupDrillSetup,

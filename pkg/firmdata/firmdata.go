@@ -19,6 +19,8 @@ import (
 	"github.com/firmflow/firmflow/pkg/apierr"
 	"github.com/firmflow/firmflow/pkg/fieldcrypt"
 	lifecyclev1 "github.com/firmflow/firmflow/pkg/gen/firmflow/lifecycle/v1"
+	"github.com/firmflow/firmflow/pkg/inbox"
+	"github.com/firmflow/firmflow/pkg/outbox"
 	"github.com/firmflow/firmflow/pkg/resource"
 )
 
@@ -234,8 +236,8 @@ func DeleteQueues(ctx context.Context, tx pgx.Tx, firmID string) ([]Count, error
 	return counts(ctx, tx, "select table_name, n_rows from firm_delete_queues($1)", firmID)
 }
 
-func counts(ctx context.Context, tx pgx.Tx, query, firmID string) ([]Count, error) {
-	rows, err := tx.Query(ctx, query, firmID)
+func counts(ctx context.Context, tx pgx.Tx, query string, args ...any) ([]Count, error) {
+	rows, err := tx.Query(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -291,4 +293,12 @@ func CountsProto(cs []Count) []*lifecyclev1.TableCount {
 		out[i] = &lifecyclev1.TableCount{Table: c.Table, Rows: c.Rows}
 	}
 	return out
+}
+
+// PruneQueues removes, across every firm, outbox rows published before
+// now-outbox.Retention and inbox ids processed before now-inbox.Retention, through
+// prune_queues (shared/queue_prune.sql), and answers the counts per table.
+func PruneQueues(ctx context.Context, tx pgx.Tx, now time.Time) ([]Count, error) {
+	return counts(ctx, tx, "select table_name, n_rows from prune_queues($1, $2)",
+		now.Add(-outbox.Retention), now.Add(-inbox.Retention))
 }

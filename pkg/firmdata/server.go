@@ -2,6 +2,7 @@ package firmdata
 
 import (
 	"context"
+	"time"
 
 	"google.golang.org/grpc"
 
@@ -16,11 +17,15 @@ type Deleted struct {
 	Facts  map[string]string
 }
 
-// UseCases are a service's three firm-data use cases, each taking the firm's id.
+// UseCases are a service's firm-data use cases: three taking the firm's id, and the
+// retention run's Prune.
 type UseCases interface {
 	ExportFirmData(ctx context.Context, firmID string, send func(Batch) error) error
 	DeleteFirmData(ctx context.Context, firmID, deletion string) (Deleted, error)
 	CountFirmRows(ctx context.Context, firmID string) ([]Count, error)
+	// Prune removes, across every firm, what has served its purpose as of now
+	// (at least PruneQueues) and answers the counts per table.
+	Prune(ctx context.Context, now time.Time) ([]Count, error)
 }
 
 // Register serves uc as FirmDataService on srv. The handlers only translate: every
@@ -64,4 +69,12 @@ func (s *server) CountFirmRows(ctx context.Context, req *lifecyclev1.CountFirmRo
 		return nil, err
 	}
 	return &lifecyclev1.CountFirmRowsResponse{Tables: CountsProto(counts)}, nil
+}
+
+func (s *server) Prune(ctx context.Context, req *lifecyclev1.PruneRequest) (*lifecyclev1.PruneResponse, error) {
+	counts, err := s.uc.Prune(ctx, req.GetNow().AsTime())
+	if err != nil {
+		return nil, err
+	}
+	return &lifecyclev1.PruneResponse{Pruned: CountsProto(counts)}, nil
 }

@@ -2,6 +2,7 @@ package firmdata
 
 import (
 	"context"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -9,10 +10,15 @@ import (
 )
 
 // Tables is a service's firm data as lifecycle reaches it: the entities an export
-// holds and the statements that delete the firm's rows, children first.
+// holds, the statements that delete the firm's rows, children first, and what the
+// retention run prunes besides the queues.
 type Tables struct {
 	Export []Entity
 	Delete []TableDelete
+	// Prune are queries taking the run's clock as $1 and answering (table_name,
+	// n_rows) per table they pruned. Pruning spans every firm, so each calls a
+	// SECURITY DEFINER function of the service's migrations.
+	Prune []string
 }
 
 // EntityNames are the entities an export holds, in order.
@@ -53,6 +59,27 @@ func CountFirm(ctx context.Context, db *pg.DB, firmID string) ([]Count, error) {
 	err := db.InFirm(ctx, firmID, func(tx pgx.Tx) (err error) {
 		out, err = CountRows(ctx, tx, firmID)
 		return err
+	})
+	return out, err
+}
+
+// PruneAll removes, in one transaction, the queues' rows past their windows
+// (PruneQueues) and whatever the service's Prune queries remove as of now.
+func (t Tables) PruneAll(ctx context.Context, db *pg.DB, now time.Time) ([]Count, error) {
+	var out []Count
+	err := db.InTx(ctx, func(tx pgx.Tx) error {
+		var err error
+		if out, err = PruneQueues(ctx, tx, now); err != nil {
+			return err
+		}
+		for _, q := range t.Prune {
+			more, err := counts(ctx, tx, q, now)
+			if err != nil {
+				return err
+			}
+			out = append(out, more...)
+		}
+		return nil
 	})
 	return out, err
 }

@@ -95,3 +95,9 @@ func IsPermanent(err error) bool {
 	var p permanentError
 	return errors.As(err, &p)
 }
+
+// Retention is how long a processed event's id is kept. JetStream redelivers an
+// event only until it is acknowledged, which happens right after the transaction
+// that recorded its id; a week covers any redelivery, a consumer restarted after a
+// long outage included. The SQL is prune_queues (shared/queue_prune.sql).
+const Retention = 7 * 24 * time.Hour

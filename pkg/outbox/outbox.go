@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -112,3 +113,9 @@ func newEventID() string {
 	}
 	return id.String()
 }
+
+// Retention is how long a published event's row is kept. A republish is dropped by
+// JetStream only within its duplicate window (natsx.DuplicateWindow, 2 h), so after
+// that the row protects nothing; a day leaves room to look into a recent incident.
+// Unpublished rows are never pruned. The SQL is prune_queues (shared/queue_prune.sql).
+const Retention = 24 * time.Hour

@@ -41,7 +41,8 @@ type Config struct {
 	// MigrateURL connects as the owner role; only `audit migrate` uses it.
 	MigrateURL string `env:"FIRMFLOW_AUDIT_MIGRATE_URL" envDefault:"postgres://audit_owner@127.0.0.1:5432/firmflow_audit?sslmode=disable"`
 	// RetentionURL connects as a role that is a member of audit_retention (or an
-	// administrator); only `audit retention` uses it, and it acts as audit_retention.
+	// administrator); `audit retention` and the audit step of lifecycle's retention
+	// run (FirmDataService.Prune) use it, acting as audit_retention.
 	RetentionURL string `env:"FIRMFLOW_AUDIT_RETENTION_URL" envDefault:"postgres://postgres@127.0.0.1:5432/firmflow_audit?sslmode=disable"`
 
 	// Shared holds FIRMFLOW_TLS_CA, FIRMFLOW_PRINCIPAL_PUBLIC_KEY and FIRMFLOW_NATS_URL
@@ -180,6 +181,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 		return nil, err
 	}
 	a := app.New(store.New(rt.DB, ingestDB), signer, verifier)
+	a.UsePartitionRetention(func(ctx context.Context, now time.Time) ([]string, error) { return Retention(ctx, cfg, now) })
 	grpcapi.Register(rt.GRPC, a)
 	consumer := ingest.New(rt.JetStream, a, ingest.Options{
 		Streams: trimmed(cfg.Streams), Batch: cfg.Batch, AckWait: cfg.AckWait, Logger: logger,

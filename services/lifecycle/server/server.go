@@ -90,6 +90,11 @@ type Config struct {
 	// IncidentCheckInterval is how often open incidents are checked against their
 	// notice deadline (the overdue gauge and error log).
 	IncidentCheckInterval time.Duration `env:"FIRMFLOW_INCIDENT_CHECK_INTERVAL" envDefault:"1m"`
+	// RetentionInterval is how often the retention run prunes every service; only one
+	// runner across the replicas runs it (retention_lease). RetentionLease is how long
+	// that runner holds it before another may take over after a crash.
+	RetentionInterval time.Duration `env:"FIRMFLOW_RETENTION_INTERVAL" envDefault:"1h"`
+	RetentionLease    time.Duration `env:"FIRMFLOW_RETENTION_LEASE" envDefault:"15m"`
 
 	// ExportDir keeps export archives, sealed, for 7 days.
 	ExportDir string `env:"FIRMFLOW_LIFECYCLE_EXPORT_DIR" envDefault:".data/exports"`
@@ -124,6 +129,12 @@ func (c Config) Validate() error {
 	}
 	if c.Lease < time.Second {
 		errs = append(errs, errors.New("FIRMFLOW_LIFECYCLE_LEASE must be at least 1s"))
+	}
+	if c.RetentionInterval < time.Second {
+		errs = append(errs, errors.New("FIRMFLOW_RETENTION_INTERVAL must be at least 1s"))
+	}
+	if c.RetentionLease < 2*time.Second {
+		errs = append(errs, errors.New("FIRMFLOW_RETENTION_LEASE must be at least 2s"))
 	}
 	if c.BackupRetention <= 0 {
 		errs = append(errs, errors.New("FIRMFLOW_BACKUP_RETENTION must be positive"))
@@ -239,6 +250,7 @@ func New(ctx context.Context, cfg Config, keys app.KeyShredder, logger *slog.Log
 	}, app.Config{
 		Retry: domain.Retry{Base: cfg.RetryBase, Max: cfg.RetryMax}, Lease: cfg.Lease, BackupRetention: cfg.BackupRetention,
 		KeyBackupRetention: keyRetention, ExportDir: cfg.ExportDir, ExportKey: exportKey,
+		RetentionInterval: cfg.RetentionInterval, RetentionLease: cfg.RetentionLease,
 	})
 	if err != nil {
 		return nil, err
@@ -247,6 +259,7 @@ func New(ctx context.Context, cfg Config, keys app.KeyShredder, logger *slog.Log
 	// Email notices wait for the email outbox: PendingEmail records them as pending.
 	s.incidents = app.NewIncidents(store.New(rt.DB), peers.NewAccessLog(auditConn), peers.NewIdentity(identityConn), app.PendingEmail{}, logger)
 	grpcapi.RegisterIncidents(rt.GRPC, s.incidents)
+	grpcapi.RegisterRetentionAdmin(rt.GRPC, s.app)
 	return s, nil
 }
 
@@ -269,17 +282,21 @@ func (s *Server) GRPCServer() *grpc.Server { return s.rt.GRPC }
 func (s *Server) Run(ctx context.Context) error {
 	defer s.closeConns()
 	return s.rt.Run(ctx, s.every(s.app.RunDeletions, "deletion runner", s.interval), s.every(s.exports, "export runner", s.interval),
-		s.every(s.incidents.CheckDeadlines, "incident deadline check", s.incidentInterval))
+		s.every(s.retention, "retention runner", s.interval), s.every(s.incidents.CheckDeadlines, "incident deadline check", s.incidentInterval))
 }
 
-// exports writes due exports and deletes expired archives.
+// exports writes due exports; the retention run deletes expired archives.
 func (s *Server) exports(ctx context.Context) (int, error) {
-	n, err := s.app.RunExports(ctx)
-	if err != nil {
-		return n, err
+	return s.app.RunExports(ctx)
+}
+
+// retention starts the retention run when it is due; each pass costs one UPDATE.
+func (s *Server) retention(ctx context.Context) (int, error) {
+	ran, err := s.app.RunRetention(ctx)
+	if ran {
+		return 1, err
 	}
-	swept, err := s.app.SweepExports(ctx)
-	return n + swept, err
+	return 0, err
 }
 
 // every runs work each interval until ctx ends. Failures are logged; the state is in

@@ -28,6 +28,8 @@ type App struct {
 	signer   note.Signer
 	verifier note.Verifier
 	now      func() time.Time
+	// dropPartitions is audit retention's step of Prune; nil skips it.
+	dropPartitions func(ctx context.Context, now time.Time) ([]string, error)
 
 	mu     sync.Mutex
 	months map[string]bool // partitions known to exist, "2006-01"

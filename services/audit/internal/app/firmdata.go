@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"log/slog"
+	"time"
 
 	"github.com/firmflow/firmflow/pkg/firmdata"
 )
@@ -42,4 +43,25 @@ func (a *App) DeleteFirmData(ctx context.Context, firmID, deletion string) (firm
 // CountFirmRows counts what audit still holds for the firm, table by table.
 func (a *App) CountFirmRows(ctx context.Context, firmID string) ([]firmdata.Count, error) {
 	return a.store.CountFirmRows(ctx, firmID)
+}
+
+// Prune is the retention run's step in audit: the queues, then the log's monthly
+// partitions every firm has kept long enough (what `audit retention` drops), counted
+// as one row per partition dropped under "audit_events partitions".
+func (a *App) Prune(ctx context.Context, now time.Time) ([]firmdata.Count, error) {
+	counts, err := a.store.Prune(ctx, now)
+	if err != nil || a.dropPartitions == nil {
+		return counts, err
+	}
+	dropped, err := a.dropPartitions(ctx, now)
+	if err != nil {
+		return counts, err
+	}
+	return append(counts, firmdata.Count{Table: "audit_events partitions", Rows: int64(len(dropped))}), nil
+}
+
+// UsePartitionRetention sets how Prune drops expired partitions: through the
+// retention role's connection, which the runtime role may not use.
+func (a *App) UsePartitionRetention(drop func(ctx context.Context, now time.Time) ([]string, error)) {
+	a.dropPartitions = drop
 }

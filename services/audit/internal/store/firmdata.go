@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/hex"
 	"errors"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -71,4 +72,10 @@ func (s *Store) DeleteFirm(ctx context.Context, firmID string) (counts []firmdat
 // CountFirmRows counts the firm's rows in every table that has a firm_id column.
 func (s *Store) CountFirmRows(ctx context.Context, firmID string) ([]firmdata.Count, error) {
 	return firmdata.CountFirm(ctx, s.db, firmID)
+}
+
+// Prune removes, across every firm, what has served its purpose as of now, and
+// answers the rows removed per table.
+func (s *Store) Prune(ctx context.Context, now time.Time) ([]firmdata.Count, error) {
+	return firmTables.PruneAll(ctx, s.db, now)
 }

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"time"
 
 	"github.com/firmflow/firmflow/pkg/firmdata"
 )
@@ -48,4 +49,10 @@ func (q *Queries) DeleteFirmRows(ctx context.Context, firmID string) ([]firmdata
 // CountFirmRows counts the firm's rows in every table that has a firm_id column.
 func (s *Store) CountFirmRows(ctx context.Context, firmID string) ([]firmdata.Count, error) {
 	return firmdata.CountFirm(ctx, s.db, firmID)
+}
+
+// Prune removes, across every firm, what has served its purpose as of now, and
+// answers the rows removed per table.
+func (s *Store) Prune(ctx context.Context, now time.Time) ([]firmdata.Count, error) {
+	return firmTables.PruneAll(ctx, s.db, now)
 }

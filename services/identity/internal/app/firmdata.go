@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"strings"
+	"time"
 
 	"github.com/firmflow/firmflow/pkg/firmdata"
 )
@@ -47,4 +48,9 @@ func (a *App) DeleteFirmData(ctx context.Context, firmID, deletion string) (firm
 // CountFirmRows counts what identity still holds for the firm, table by table.
 func (a *App) CountFirmRows(ctx context.Context, firmID string) ([]firmdata.Count, error) {
 	return a.store.CountFirmRows(ctx, firmID)
+}
+
+// Prune is the retention run's step in this service: see firmdata.UseCases.
+func (a *App) Prune(ctx context.Context, now time.Time) ([]firmdata.Count, error) {
+	return a.store.Prune(ctx, now)
 }

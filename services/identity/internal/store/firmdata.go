@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"time"
 
 	"github.com/firmflow/firmflow/pkg/firmdata"
 )
@@ -13,6 +14,7 @@ import (
 // exported is sealed. The staff tables belong to no firm; a firm's support grants
 // keep the staff member's name and email as the firm was shown them.
 var firmTables = firmdata.Tables{
+	Prune: []string{"select table_name, n_rows from prune_identity($1)"},
 	Export: []firmdata.Entity{
 		{Name: "firm", SchemaVersion: 1, Query: `select id, display_name, require_totp, version, create_time, update_time
 			from firms where id = current_firm_id()`},
@@ -67,4 +69,10 @@ func (s *Store) DeleteFirm(ctx context.Context, firmID string) ([]firmdata.Count
 // CountFirmRows counts the firm's rows in every table that names it.
 func (s *Store) CountFirmRows(ctx context.Context, firmID string) ([]firmdata.Count, error) {
 	return firmdata.CountFirm(ctx, s.db, firmID)
+}
+
+// Prune removes, across every firm, what has served its purpose as of now, and
+// answers the rows removed per table.
+func (s *Store) Prune(ctx context.Context, now time.Time) ([]firmdata.Count, error) {
+	return firmTables.PruneAll(ctx, s.db, now)
 }

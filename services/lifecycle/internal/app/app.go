@@ -31,6 +31,8 @@ type FirmData interface {
 	Delete(ctx context.Context, firmID, deletionID string) (Deleted, error)
 	// Count counts the firm's rows in every table with a firm column.
 	Count(ctx context.Context, firmID string) ([]domain.TableCount, error)
+	// Prune removes, across every firm, what has served its purpose as of now.
+	Prune(ctx context.Context, now time.Time, run string) ([]domain.TableCount, error)
 }
 
 // Batch is a run of rows of one entity, each a JSON object.
@@ -84,6 +86,11 @@ type Config struct {
 	ExportDir string
 	// ExportKey encrypts export archives at rest (AES-256: 32 bytes).
 	ExportKey []byte
+	// RetentionInterval is how often a retention run starts, across all runners.
+	RetentionInterval time.Duration
+	// RetentionLease is how long a runner holds the retention run; another runner
+	// may start one afterwards if it crashed. It must outlast every service's Prune.
+	RetentionLease time.Duration
 }
 
 // App is lifecycle's use cases.
@@ -124,6 +131,12 @@ func New(d Deps, cfg Config) (*App, error) {
 	}
 	if cfg.Lease <= 0 {
 		cfg.Lease = 2 * time.Minute
+	}
+	if cfg.RetentionInterval <= 0 {
+		cfg.RetentionInterval = time.Hour
+	}
+	if cfg.RetentionLease <= 0 {
+		cfg.RetentionLease = 15 * time.Minute
 	}
 	if cfg.StepTimeout <= 0 || cfg.StepTimeout >= cfg.Lease {
 		cfg.StepTimeout = cfg.Lease / 2

@@ -37,6 +37,12 @@ type firmData struct {
 	// never reaches lifecycle.
 	loseAnswer bool
 	deletes    int // successful Delete calls that removed rows
+	// expired is what the next Prune removes, per table; prunedAt records the clock
+	// each Prune was given. pruning, when set, is told of a Prune and holds it until
+	// closed, for tests of a second runner.
+	expired  map[string]int64
+	prunedAt []time.Time
+	pruning  chan chan struct{}
 }
 
 func newFirmData(name string) *firmData {
@@ -112,6 +118,29 @@ func (f *firmData) Count(ctx context.Context, firm string) ([]domain.TableCount,
 	out := []domain.TableCount{{Table: "firms_marker", Rows: 0}}
 	for table, n := range f.rows[firm] {
 		out = append(out, domain.TableCount{Table: table, Rows: n})
+	}
+	return out, nil
+}
+
+func (f *firmData) Prune(ctx context.Context, now time.Time, run string) ([]domain.TableCount, error) {
+	f.mu.Lock()
+	hold := f.pruning
+	f.mu.Unlock()
+	if hold != nil {
+		release := make(chan struct{})
+		hold <- release
+		<-release
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.err(); err != nil {
+		return nil, err
+	}
+	f.prunedAt = append(f.prunedAt, now)
+	var out []domain.TableCount
+	for table, n := range f.expired {
+		out = append(out, domain.TableCount{Table: table, Rows: n})
+		f.expired[table] = 0
 	}
 	return out, nil
 }

@@ -167,9 +167,9 @@ func (a *App) OpenExport(ctx context.Context, p principal.Principal, firmID, exp
 	return nil, fmt.Errorf("open export %s: %w", exportID, err)
 }
 
-// SweepExports deletes archives past their 7 days and forgets them.
-func (a *App) SweepExports(ctx context.Context) (int, error) {
-	expired, err := a.store.ExpiredExports(ctx, a.now().UTC())
+// sweepExports deletes archives past their 7 days as of now and forgets them.
+func (a *App) sweepExports(ctx context.Context, now time.Time) (int, error) {
+	expired, err := a.store.ExpiredExports(ctx, now)
 	if err != nil {
 		return 0, err
 	}

@@ -105,8 +105,12 @@ func TestExportWritesAnEncryptedArchiveWithManifestAndExpires(t *testing.T) {
 		t.Errorf("other firm: %v", err)
 	}
 	f.advance(7*24*time.Hour + time.Second)
-	if n, err := a.SweepExports(ctx); err != nil || n != 1 {
-		t.Fatalf("sweep: %d %v", n, err)
+	if ran, err := a.RunRetention(ctx); err != nil || !ran {
+		t.Fatalf("retention run: %v %v", ran, err)
+	}
+	runs, err := a.RetentionRuns(ctx, 1)
+	if err != nil || len(runs) != 1 || removed(runs[0], "lifecycle", "export archives") != 1 {
+		t.Fatalf("retention run's removals: %+v %v", runs, err)
 	}
 	if _, err := os.Stat(filepath.Join(f.exportDir, op.Export.Archive)); !os.IsNotExist(err) {
 		t.Error("expired archive still on disk")

@@ -72,6 +72,15 @@ func (f *FirmData) Count(ctx context.Context, firmID string) ([]domain.TableCoun
 	return counts(res.GetTables()), nil
 }
 
+// Prune asks the service to remove what has served its purpose as of now.
+func (f *FirmData) Prune(ctx context.Context, now time.Time, run string) ([]domain.TableCount, error) {
+	res, err := f.client.Prune(ctx, &lifecyclev1.PruneRequest{Now: timestamppb.New(now), Run: run})
+	if err != nil {
+		return nil, err
+	}
+	return counts(res.GetPruned()), nil
+}
+
 func counts(in []*lifecyclev1.TableCount) []domain.TableCount {
 	out := make([]domain.TableCount, 0, len(in))
 	for _, t := range in {

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"time"
 
 	"github.com/firmflow/firmflow/pkg/firmdata"
 )
@@ -88,4 +89,10 @@ var firmDeletes = []firmdata.TableDelete{
 	{Table: "members", SQL: "delete from members where firm_id = $1"},
 	{Table: "permissions", SQL: "delete from permissions where firm_id = $1"},
 	{Table: "create_requests", SQL: "delete from create_requests where firm_id = $1"},
+}
+
+// Prune removes, across every firm, what has served its purpose as of now, and
+// answers the rows removed per table.
+func (s *Store) Prune(ctx context.Context, now time.Time) ([]firmdata.Count, error) {
+	return firmTables.PruneAll(ctx, s.db, now)
 }

@@ -11,6 +11,7 @@ import (
 	_ "github.com/firmflow/firmflow/pkg/gen/firmflow/api/v1"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -23,6 +24,105 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type PruneRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The run's clock: every retention window is counted back from it.
+	Now *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=now,proto3" json:"now,omitempty"`
+	// The retention run this call belongs to, for the service's logs.
+	Run           string `protobuf:"bytes,2,opt,name=run,proto3" json:"run,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PruneRequest) Reset() {
+	*x = PruneRequest{}
+	mi := &file_firmflow_lifecycle_v1_firmdata_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PruneRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PruneRequest) ProtoMessage() {}
+
+func (x *PruneRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_firmflow_lifecycle_v1_firmdata_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PruneRequest.ProtoReflect.Descriptor instead.
+func (*PruneRequest) Descriptor() ([]byte, []int) {
+	return file_firmflow_lifecycle_v1_firmdata_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *PruneRequest) GetNow() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Now
+	}
+	return nil
+}
+
+func (x *PruneRequest) GetRun() string {
+	if x != nil {
+		return x.Run
+	}
+	return ""
+}
+
+type PruneResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Rows removed, per table.
+	Pruned        []*TableCount `protobuf:"bytes,1,rep,name=pruned,proto3" json:"pruned,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PruneResponse) Reset() {
+	*x = PruneResponse{}
+	mi := &file_firmflow_lifecycle_v1_firmdata_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PruneResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PruneResponse) ProtoMessage() {}
+
+func (x *PruneResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_firmflow_lifecycle_v1_firmdata_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PruneResponse.ProtoReflect.Descriptor instead.
+func (*PruneResponse) Descriptor() ([]byte, []int) {
+	return file_firmflow_lifecycle_v1_firmdata_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *PruneResponse) GetPruned() []*TableCount {
+	if x != nil {
+		return x.Pruned
+	}
+	return nil
+}
+
 type ExportFirmDataRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The firm, "firms/{firm}".
@@ -33,7 +133,7 @@ type ExportFirmDataRequest struct {
 
 func (x *ExportFirmDataRequest) Reset() {
 	*x = ExportFirmDataRequest{}
-	mi := &file_firmflow_lifecycle_v1_firmdata_proto_msgTypes[0]
+	mi := &file_firmflow_lifecycle_v1_firmdata_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -45,7 +145,7 @@ func (x *ExportFirmDataRequest) String() string {
 func (*ExportFirmDataRequest) ProtoMessage() {}
 
 func (x *ExportFirmDataRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_firmflow_lifecycle_v1_firmdata_proto_msgTypes[0]
+	mi := &file_firmflow_lifecycle_v1_firmdata_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -58,7 +158,7 @@ func (x *ExportFirmDataRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportFirmDataRequest.ProtoReflect.Descriptor instead.
 func (*ExportFirmDataRequest) Descriptor() ([]byte, []int) {
-	return file_firmflow_lifecycle_v1_firmdata_proto_rawDescGZIP(), []int{0}
+	return file_firmflow_lifecycle_v1_firmdata_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *ExportFirmDataRequest) GetFirm() string {
@@ -83,7 +183,7 @@ type FirmDataBatch struct {
 
 func (x *FirmDataBatch) Reset() {
 	*x = FirmDataBatch{}
-	mi := &file_firmflow_lifecycle_v1_firmdata_proto_msgTypes[1]
+	mi := &file_firmflow_lifecycle_v1_firmdata_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -95,7 +195,7 @@ func (x *FirmDataBatch) String() string {
 func (*FirmDataBatch) ProtoMessage() {}
 
 func (x *FirmDataBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_firmflow_lifecycle_v1_firmdata_proto_msgTypes[1]
+	mi := &file_firmflow_lifecycle_v1_firmdata_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -108,7 +208,7 @@ func (x *FirmDataBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FirmDataBatch.ProtoReflect.Descriptor instead.
 func (*FirmDataBatch) Descriptor() ([]byte, []int) {
-	return file_firmflow_lifecycle_v1_firmdata_proto_rawDescGZIP(), []int{1}
+	return file_firmflow_lifecycle_v1_firmdata_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *FirmDataBatch) GetEntity() string {
@@ -144,7 +244,7 @@ type DeleteFirmDataRequest struct {
 
 func (x *DeleteFirmDataRequest) Reset() {
 	*x = DeleteFirmDataRequest{}
-	mi := &file_firmflow_lifecycle_v1_firmdata_proto_msgTypes[2]
+	mi := &file_firmflow_lifecycle_v1_firmdata_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -156,7 +256,7 @@ func (x *DeleteFirmDataRequest) String() string {
 func (*DeleteFirmDataRequest) ProtoMessage() {}
 
 func (x *DeleteFirmDataRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_firmflow_lifecycle_v1_firmdata_proto_msgTypes[2]
+	mi := &file_firmflow_lifecycle_v1_firmdata_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -169,7 +269,7 @@ func (x *DeleteFirmDataRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteFirmDataRequest.ProtoReflect.Descriptor instead.
 func (*DeleteFirmDataRequest) Descriptor() ([]byte, []int) {
-	return file_firmflow_lifecycle_v1_firmdata_proto_rawDescGZIP(), []int{2}
+	return file_firmflow_lifecycle_v1_firmdata_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *DeleteFirmDataRequest) GetFirm() string {
@@ -199,7 +299,7 @@ type DeleteFirmDataResponse struct {
 
 func (x *DeleteFirmDataResponse) Reset() {
 	*x = DeleteFirmDataResponse{}
-	mi := &file_firmflow_lifecycle_v1_firmdata_proto_msgTypes[3]
+	mi := &file_firmflow_lifecycle_v1_firmdata_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -211,7 +311,7 @@ func (x *DeleteFirmDataResponse) String() string {
 func (*DeleteFirmDataResponse) ProtoMessage() {}
 
 func (x *DeleteFirmDataResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_firmflow_lifecycle_v1_firmdata_proto_msgTypes[3]
+	mi := &file_firmflow_lifecycle_v1_firmdata_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -224,7 +324,7 @@ func (x *DeleteFirmDataResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteFirmDataResponse.ProtoReflect.Descriptor instead.
 func (*DeleteFirmDataResponse) Descriptor() ([]byte, []int) {
-	return file_firmflow_lifecycle_v1_firmdata_proto_rawDescGZIP(), []int{3}
+	return file_firmflow_lifecycle_v1_firmdata_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *DeleteFirmDataResponse) GetDeleted() []*TableCount {
@@ -251,7 +351,7 @@ type CountFirmRowsRequest struct {
 
 func (x *CountFirmRowsRequest) Reset() {
 	*x = CountFirmRowsRequest{}
-	mi := &file_firmflow_lifecycle_v1_firmdata_proto_msgTypes[4]
+	mi := &file_firmflow_lifecycle_v1_firmdata_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -263,7 +363,7 @@ func (x *CountFirmRowsRequest) String() string {
 func (*CountFirmRowsRequest) ProtoMessage() {}
 
 func (x *CountFirmRowsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_firmflow_lifecycle_v1_firmdata_proto_msgTypes[4]
+	mi := &file_firmflow_lifecycle_v1_firmdata_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -276,7 +376,7 @@ func (x *CountFirmRowsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CountFirmRowsRequest.ProtoReflect.Descriptor instead.
 func (*CountFirmRowsRequest) Descriptor() ([]byte, []int) {
-	return file_firmflow_lifecycle_v1_firmdata_proto_rawDescGZIP(), []int{4}
+	return file_firmflow_lifecycle_v1_firmdata_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *CountFirmRowsRequest) GetFirm() string {
@@ -296,7 +396,7 @@ type CountFirmRowsResponse struct {
 
 func (x *CountFirmRowsResponse) Reset() {
 	*x = CountFirmRowsResponse{}
-	mi := &file_firmflow_lifecycle_v1_firmdata_proto_msgTypes[5]
+	mi := &file_firmflow_lifecycle_v1_firmdata_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -308,7 +408,7 @@ func (x *CountFirmRowsResponse) String() string {
 func (*CountFirmRowsResponse) ProtoMessage() {}
 
 func (x *CountFirmRowsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_firmflow_lifecycle_v1_firmdata_proto_msgTypes[5]
+	mi := &file_firmflow_lifecycle_v1_firmdata_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -321,7 +421,7 @@ func (x *CountFirmRowsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CountFirmRowsResponse.ProtoReflect.Descriptor instead.
 func (*CountFirmRowsResponse) Descriptor() ([]byte, []int) {
-	return file_firmflow_lifecycle_v1_firmdata_proto_rawDescGZIP(), []int{5}
+	return file_firmflow_lifecycle_v1_firmdata_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *CountFirmRowsResponse) GetTables() []*TableCount {
@@ -341,7 +441,7 @@ type TableCount struct {
 
 func (x *TableCount) Reset() {
 	*x = TableCount{}
-	mi := &file_firmflow_lifecycle_v1_firmdata_proto_msgTypes[6]
+	mi := &file_firmflow_lifecycle_v1_firmdata_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -353,7 +453,7 @@ func (x *TableCount) String() string {
 func (*TableCount) ProtoMessage() {}
 
 func (x *TableCount) ProtoReflect() protoreflect.Message {
-	mi := &file_firmflow_lifecycle_v1_firmdata_proto_msgTypes[6]
+	mi := &file_firmflow_lifecycle_v1_firmdata_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -366,7 +466,7 @@ func (x *TableCount) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TableCount.ProtoReflect.Descriptor instead.
 func (*TableCount) Descriptor() ([]byte, []int) {
-	return file_firmflow_lifecycle_v1_firmdata_proto_rawDescGZIP(), []int{6}
+	return file_firmflow_lifecycle_v1_firmdata_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *TableCount) GetTable() string {
@@ -387,7 +487,12 @@ var File_firmflow_lifecycle_v1_firmdata_proto protoreflect.FileDescriptor
 
 const file_firmflow_lifecycle_v1_firmdata_proto_rawDesc = "" +
 	"\n" +
-	"$firmflow/lifecycle/v1/firmdata.proto\x12\x15firmflow.lifecycle.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cfirmflow/api/v1/policy.proto\"I\n" +
+	"$firmflow/lifecycle/v1/firmdata.proto\x12\x15firmflow.lifecycle.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cfirmflow/api/v1/policy.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"`\n" +
+	"\fPruneRequest\x124\n" +
+	"\x03now\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\x03now\x12\x1a\n" +
+	"\x03run\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\xc8\x01R\x03run\"J\n" +
+	"\rPruneResponse\x129\n" +
+	"\x06pruned\x18\x01 \x03(\v2!.firmflow.lifecycle.v1.TableCountR\x06pruned\"I\n" +
 	"\x15ExportFirmDataRequest\x120\n" +
 	"\x04firm\x18\x01 \x01(\tB\x1c\xbaH\x19r\x172\x15^firms/[0-9a-f-]{36}$R\x04firm\"b\n" +
 	"\rFirmDataBatch\x12\x16\n" +
@@ -411,11 +516,12 @@ const file_firmflow_lifecycle_v1_firmdata_proto_rawDesc = "" +
 	"\n" +
 	"TableCount\x12\x14\n" +
 	"\x05table\x18\x01 \x01(\tR\x05table\x12\x12\n" +
-	"\x04rows\x18\x02 \x01(\x03R\x04rows2\x87\x03\n" +
+	"\x04rows\x18\x02 \x01(\x03R\x04rows2\xec\x03\n" +
 	"\x0fFirmDataService\x12w\n" +
 	"\x0eExportFirmData\x12,.firmflow.lifecycle.v1.ExportFirmDataRequest\x1a$.firmflow.lifecycle.v1.FirmDataBatch\"\x0f\xa2\xbb\x18\v\x12\tlifecycle0\x01\x12~\n" +
 	"\x0eDeleteFirmData\x12,.firmflow.lifecycle.v1.DeleteFirmDataRequest\x1a-.firmflow.lifecycle.v1.DeleteFirmDataResponse\"\x0f\xa2\xbb\x18\v\x12\tlifecycle\x12{\n" +
-	"\rCountFirmRows\x12+.firmflow.lifecycle.v1.CountFirmRowsRequest\x1a,.firmflow.lifecycle.v1.CountFirmRowsResponse\"\x0f\xa2\xbb\x18\v\x12\tlifecycleBHZFgithub.com/firmflow/firmflow/pkg/gen/firmflow/lifecycle/v1;lifecyclev1b\x06proto3"
+	"\rCountFirmRows\x12+.firmflow.lifecycle.v1.CountFirmRowsRequest\x1a,.firmflow.lifecycle.v1.CountFirmRowsResponse\"\x0f\xa2\xbb\x18\v\x12\tlifecycle\x12c\n" +
+	"\x05Prune\x12#.firmflow.lifecycle.v1.PruneRequest\x1a$.firmflow.lifecycle.v1.PruneResponse\"\x0f\xa2\xbb\x18\v\x12\tlifecycleBHZFgithub.com/firmflow/firmflow/pkg/gen/firmflow/lifecycle/v1;lifecyclev1b\x06proto3"
 
 var (
 	file_firmflow_lifecycle_v1_firmdata_proto_rawDescOnce sync.Once
@@ -429,32 +535,39 @@ func file_firmflow_lifecycle_v1_firmdata_proto_rawDescGZIP() []byte {
 	return file_firmflow_lifecycle_v1_firmdata_proto_rawDescData
 }
 
-var file_firmflow_lifecycle_v1_firmdata_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_firmflow_lifecycle_v1_firmdata_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
 var file_firmflow_lifecycle_v1_firmdata_proto_goTypes = []any{
-	(*ExportFirmDataRequest)(nil),  // 0: firmflow.lifecycle.v1.ExportFirmDataRequest
-	(*FirmDataBatch)(nil),          // 1: firmflow.lifecycle.v1.FirmDataBatch
-	(*DeleteFirmDataRequest)(nil),  // 2: firmflow.lifecycle.v1.DeleteFirmDataRequest
-	(*DeleteFirmDataResponse)(nil), // 3: firmflow.lifecycle.v1.DeleteFirmDataResponse
-	(*CountFirmRowsRequest)(nil),   // 4: firmflow.lifecycle.v1.CountFirmRowsRequest
-	(*CountFirmRowsResponse)(nil),  // 5: firmflow.lifecycle.v1.CountFirmRowsResponse
-	(*TableCount)(nil),             // 6: firmflow.lifecycle.v1.TableCount
-	nil,                            // 7: firmflow.lifecycle.v1.DeleteFirmDataResponse.FactsEntry
+	(*PruneRequest)(nil),           // 0: firmflow.lifecycle.v1.PruneRequest
+	(*PruneResponse)(nil),          // 1: firmflow.lifecycle.v1.PruneResponse
+	(*ExportFirmDataRequest)(nil),  // 2: firmflow.lifecycle.v1.ExportFirmDataRequest
+	(*FirmDataBatch)(nil),          // 3: firmflow.lifecycle.v1.FirmDataBatch
+	(*DeleteFirmDataRequest)(nil),  // 4: firmflow.lifecycle.v1.DeleteFirmDataRequest
+	(*DeleteFirmDataResponse)(nil), // 5: firmflow.lifecycle.v1.DeleteFirmDataResponse
+	(*CountFirmRowsRequest)(nil),   // 6: firmflow.lifecycle.v1.CountFirmRowsRequest
+	(*CountFirmRowsResponse)(nil),  // 7: firmflow.lifecycle.v1.CountFirmRowsResponse
+	(*TableCount)(nil),             // 8: firmflow.lifecycle.v1.TableCount
+	nil,                            // 9: firmflow.lifecycle.v1.DeleteFirmDataResponse.FactsEntry
+	(*timestamppb.Timestamp)(nil),  // 10: google.protobuf.Timestamp
 }
 var file_firmflow_lifecycle_v1_firmdata_proto_depIdxs = []int32{
-	6, // 0: firmflow.lifecycle.v1.DeleteFirmDataResponse.deleted:type_name -> firmflow.lifecycle.v1.TableCount
-	7, // 1: firmflow.lifecycle.v1.DeleteFirmDataResponse.facts:type_name -> firmflow.lifecycle.v1.DeleteFirmDataResponse.FactsEntry
-	6, // 2: firmflow.lifecycle.v1.CountFirmRowsResponse.tables:type_name -> firmflow.lifecycle.v1.TableCount
-	0, // 3: firmflow.lifecycle.v1.FirmDataService.ExportFirmData:input_type -> firmflow.lifecycle.v1.ExportFirmDataRequest
-	2, // 4: firmflow.lifecycle.v1.FirmDataService.DeleteFirmData:input_type -> firmflow.lifecycle.v1.DeleteFirmDataRequest
-	4, // 5: firmflow.lifecycle.v1.FirmDataService.CountFirmRows:input_type -> firmflow.lifecycle.v1.CountFirmRowsRequest
-	1, // 6: firmflow.lifecycle.v1.FirmDataService.ExportFirmData:output_type -> firmflow.lifecycle.v1.FirmDataBatch
-	3, // 7: firmflow.lifecycle.v1.FirmDataService.DeleteFirmData:output_type -> firmflow.lifecycle.v1.DeleteFirmDataResponse
-	5, // 8: firmflow.lifecycle.v1.FirmDataService.CountFirmRows:output_type -> firmflow.lifecycle.v1.CountFirmRowsResponse
-	6, // [6:9] is the sub-list for method output_type
-	3, // [3:6] is the sub-list for method input_type
-	3, // [3:3] is the sub-list for extension type_name
-	3, // [3:3] is the sub-list for extension extendee
-	0, // [0:3] is the sub-list for field type_name
+	10, // 0: firmflow.lifecycle.v1.PruneRequest.now:type_name -> google.protobuf.Timestamp
+	8,  // 1: firmflow.lifecycle.v1.PruneResponse.pruned:type_name -> firmflow.lifecycle.v1.TableCount
+	8,  // 2: firmflow.lifecycle.v1.DeleteFirmDataResponse.deleted:type_name -> firmflow.lifecycle.v1.TableCount
+	9,  // 3: firmflow.lifecycle.v1.DeleteFirmDataResponse.facts:type_name -> firmflow.lifecycle.v1.DeleteFirmDataResponse.FactsEntry
+	8,  // 4: firmflow.lifecycle.v1.CountFirmRowsResponse.tables:type_name -> firmflow.lifecycle.v1.TableCount
+	2,  // 5: firmflow.lifecycle.v1.FirmDataService.ExportFirmData:input_type -> firmflow.lifecycle.v1.ExportFirmDataRequest
+	4,  // 6: firmflow.lifecycle.v1.FirmDataService.DeleteFirmData:input_type -> firmflow.lifecycle.v1.DeleteFirmDataRequest
+	6,  // 7: firmflow.lifecycle.v1.FirmDataService.CountFirmRows:input_type -> firmflow.lifecycle.v1.CountFirmRowsRequest
+	0,  // 8: firmflow.lifecycle.v1.FirmDataService.Prune:input_type -> firmflow.lifecycle.v1.PruneRequest
+	3,  // 9: firmflow.lifecycle.v1.FirmDataService.ExportFirmData:output_type -> firmflow.lifecycle.v1.FirmDataBatch
+	5,  // 10: firmflow.lifecycle.v1.FirmDataService.DeleteFirmData:output_type -> firmflow.lifecycle.v1.DeleteFirmDataResponse
+	7,  // 11: firmflow.lifecycle.v1.FirmDataService.CountFirmRows:output_type -> firmflow.lifecycle.v1.CountFirmRowsResponse
+	1,  // 12: firmflow.lifecycle.v1.FirmDataService.Prune:output_type -> firmflow.lifecycle.v1.PruneResponse
+	9,  // [9:13] is the sub-list for method output_type
+	5,  // [5:9] is the sub-list for method input_type
+	5,  // [5:5] is the sub-list for extension type_name
+	5,  // [5:5] is the sub-list for extension extendee
+	0,  // [0:5] is the sub-list for field type_name
 }
 
 func init() { file_firmflow_lifecycle_v1_firmdata_proto_init() }
@@ -468,7 +581,7 @@ func file_firmflow_lifecycle_v1_firmdata_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_firmflow_lifecycle_v1_firmdata_proto_rawDesc), len(file_firmflow_lifecycle_v1_firmdata_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   8,
+			NumMessages:   10,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

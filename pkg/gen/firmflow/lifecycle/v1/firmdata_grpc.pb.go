@@ -22,6 +22,7 @@ const (
 	FirmDataService_ExportFirmData_FullMethodName = "/firmflow.lifecycle.v1.FirmDataService/ExportFirmData"
 	FirmDataService_DeleteFirmData_FullMethodName = "/firmflow.lifecycle.v1.FirmDataService/DeleteFirmData"
 	FirmDataService_CountFirmRows_FullMethodName  = "/firmflow.lifecycle.v1.FirmDataService/CountFirmRows"
+	FirmDataService_Prune_FullMethodName          = "/firmflow.lifecycle.v1.FirmDataService/Prune"
 )
 
 // FirmDataServiceClient is the client API for FirmDataService service.
@@ -45,6 +46,11 @@ type FirmDataServiceClient interface {
 	// database, found by walking the catalog, so that a new table is covered without
 	// editing the scan. After deletion every count must be zero.
 	CountFirmRows(ctx context.Context, in *CountFirmRowsRequest, opts ...grpc.CallOption) (*CountFirmRowsResponse, error)
+	// Removes, across all firms, what has served its purpose as of now: rows past the
+	// service's retention (expired sessions, old invitations, published outbox rows and
+	// processed-event ids past their dedupe windows, ...), and answers how many rows it
+	// removed per table. Called by lifecycle's scheduled retention run; idempotent.
+	Prune(ctx context.Context, in *PruneRequest, opts ...grpc.CallOption) (*PruneResponse, error)
 }
 
 type firmDataServiceClient struct {
@@ -94,6 +100,16 @@ func (c *firmDataServiceClient) CountFirmRows(ctx context.Context, in *CountFirm
 	return out, nil
 }
 
+func (c *firmDataServiceClient) Prune(ctx context.Context, in *PruneRequest, opts ...grpc.CallOption) (*PruneResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PruneResponse)
+	err := c.cc.Invoke(ctx, FirmDataService_Prune_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // FirmDataServiceServer is the server API for FirmDataService service.
 // All implementations must embed UnimplementedFirmDataServiceServer
 // for forward compatibility.
@@ -115,6 +131,11 @@ type FirmDataServiceServer interface {
 	// database, found by walking the catalog, so that a new table is covered without
 	// editing the scan. After deletion every count must be zero.
 	CountFirmRows(context.Context, *CountFirmRowsRequest) (*CountFirmRowsResponse, error)
+	// Removes, across all firms, what has served its purpose as of now: rows past the
+	// service's retention (expired sessions, old invitations, published outbox rows and
+	// processed-event ids past their dedupe windows, ...), and answers how many rows it
+	// removed per table. Called by lifecycle's scheduled retention run; idempotent.
+	Prune(context.Context, *PruneRequest) (*PruneResponse, error)
 	mustEmbedUnimplementedFirmDataServiceServer()
 }
 
@@ -133,6 +154,9 @@ func (UnimplementedFirmDataServiceServer) DeleteFirmData(context.Context, *Delet
 }
 func (UnimplementedFirmDataServiceServer) CountFirmRows(context.Context, *CountFirmRowsRequest) (*CountFirmRowsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method CountFirmRows not implemented")
+}
+func (UnimplementedFirmDataServiceServer) Prune(context.Context, *PruneRequest) (*PruneResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Prune not implemented")
 }
 func (UnimplementedFirmDataServiceServer) mustEmbedUnimplementedFirmDataServiceServer() {}
 func (UnimplementedFirmDataServiceServer) testEmbeddedByValue()                         {}
@@ -202,6 +226,24 @@ func _FirmDataService_CountFirmRows_Handler(srv interface{}, ctx context.Context
 	return interceptor(ctx, in, info, handler)
 }
 
+func _FirmDataService_Prune_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PruneRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(FirmDataServiceServer).Prune(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: FirmDataService_Prune_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(FirmDataServiceServer).Prune(ctx, req.(*PruneRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // FirmDataService_ServiceDesc is the grpc.ServiceDesc for FirmDataService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -216,6 +258,10 @@ var FirmDataService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "CountFirmRows",
 			Handler:    _FirmDataService_CountFirmRows_Handler,
+		},
+		{
+			MethodName: "Prune",
+			Handler:    _FirmDataService_Prune_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

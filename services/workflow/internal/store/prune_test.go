@@ -1,0 +1,68 @@
+package store_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/firmflow/firmflow/pkg/pg/pgtest"
+	"github.com/firmflow/firmflow/services/workflow/internal/store"
+	"github.com/firmflow/firmflow/services/workflow/migrations"
+)
+
+// TestPruneKeepsQueuesWithinTheirWindows: as of the run's clock, published outbox
+// rows older than a day and inbox ids older than a week go, of every firm; younger
+// ones stay, and an unpublished event stays however old it is.
+func TestPruneKeepsQueuesWithinTheirWindows(t *testing.T) {
+	d := pgtest.New(t, "workflow", migrations.FS)
+	s := store.New(d.Open(t))
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, d.AdminURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	now := time.Date(2027, 3, 1, 12, 0, 0, 0, time.UTC)
+	firms := []string{uuid.NewString(), uuid.NewString()}
+	for _, firm := range firms {
+		for _, published := range []any{now.Add(-25 * time.Hour), now.Add(-23 * time.Hour), nil} {
+			if _, err := conn.Exec(ctx, `insert into outbox (id, firm_id, subject, payload, created_at, published_at)
+				values ($1, $2, 'firmflow.workflow.test', '\x00', $3, $4)`, uuid.NewString(), firm, now.Add(-30*24*time.Hour), published); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, processed := range []time.Time{now.Add(-8 * 24 * time.Hour), now.Add(-6 * 24 * time.Hour)} {
+			if _, err := conn.Exec(ctx, `insert into inbox (event_id, firm_id, subject, occurred_at, processed_at)
+				values ($1, $2, 'firmflow.identity.test', $3, $3)`, uuid.NewString(), firm, processed); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	counts, err := s.Prune(ctx, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int64{}
+	for _, c := range counts {
+		got[c.Table] = c.Rows
+	}
+	if got["outbox"] != 2 || got["inbox"] != 2 {
+		t.Errorf("pruned %v, want 2 outbox rows and 2 inbox ids (one of each per firm)", got)
+	}
+	var outbox, unpublished, inbox int
+	if err := conn.QueryRow(ctx, `select count(*), count(*) filter (where published_at is null) from outbox`).Scan(&outbox, &unpublished); err != nil {
+		t.Fatal(err)
+	}
+	if err := conn.QueryRow(ctx, `select count(*) from inbox where processed_at > $1`, now.Add(-7*24*time.Hour)).Scan(&inbox); err != nil {
+		t.Fatal(err)
+	}
+	if outbox != 4 || unpublished != 2 || inbox != 2 {
+		t.Errorf("left %d outbox rows (%d unpublished) and %d recent inbox ids, want 4 (2) and 2", outbox, unpublished, inbox)
+	}
+	if again, err := s.Prune(ctx, now); err != nil || again[0].Rows != 0 || again[1].Rows != 0 {
+		t.Errorf("second prune: %v %v, want nothing more", again, err)
+	}
+}

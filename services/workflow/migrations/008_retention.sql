@@ -1,0 +1,2 @@
+-- What the scheduled retention run (FirmDataService.Prune) removes from the queues.
+{{ template "shared/queue_prune.sql" . }}
