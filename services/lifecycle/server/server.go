@@ -256,8 +256,7 @@ func New(ctx context.Context, cfg Config, keys app.KeyShredder, logger *slog.Log
 		return nil, err
 	}
 	grpcapi.Register(rt.GRPC, s.app)
-	// Email notices wait for the email outbox: PendingEmail records them as pending.
-	s.incidents = app.NewIncidents(store.New(rt.DB), peers.NewAccessLog(auditConn), peers.NewIdentity(identityConn), app.PendingEmail{}, logger)
+	s.incidents = app.NewIncidents(store.New(rt.DB), peers.NewAccessLog(auditConn), peers.NewIdentity(identityConn), logger)
 	grpcapi.RegisterIncidents(rt.GRPC, s.incidents)
 	grpcapi.RegisterRetentionAdmin(rt.GRPC, s.app)
 	return s, nil

@@ -35,7 +35,8 @@ func (s *system) incidentAdmin(t *testing.T, certificate string) lifecyclev1.Inc
 
 // TestIncidentNoticesReachOnlyTheFirmsTheLeakedKeyTouched: a firm's API key leaks;
 // the operator declares the incident naming it, and notices reach that firm (its
-// owners read and acknowledge it over HTTPS) and no other firm active in the window.
+// owners read and acknowledge it over HTTPS, and its owner gets it by email) and no
+// other firm active in the window.
 func TestIncidentNoticesReachOnlyTheFirmsTheLeakedKeyTouched(t *testing.T) {
 	sys := start(t, nil)
 	ctx := context.Background()
@@ -112,7 +113,7 @@ func TestIncidentNoticesReachOnlyTheFirmsTheLeakedKeyTouched(t *testing.T) {
 	r := want(t, victim.client.do("GET", "/v1/"+victim.name+"/incidents", nil), http.StatusOK, "the victim's incidents")
 	incidents := r.list("incidents")
 	if len(incidents) != 1 || !strings.Contains(incidents[0]["text"].(string), "rotate the listed API keys") ||
-		!strings.Contains(incidents[0]["text"].(string), victim.name+"/clients") || incidents[0]["email_state"] != "pending" {
+		!strings.Contains(incidents[0]["text"].(string), victim.name+"/clients") || incidents[0]["email_state"] != "queued" {
 		t.Fatalf("victim's incidents: %s", truncate(string(r.raw), 800))
 	}
 	name := incidents[0]["name"].(string)
@@ -131,6 +132,19 @@ func TestIncidentNoticesReachOnlyTheFirmsTheLeakedKeyTouched(t *testing.T) {
 	}
 	if _, ok := noticeKinds(t, bystander)["NOTIFICATION_KIND_INCIDENT"]; ok {
 		t.Fatal("the bystander got an incident notification")
+	}
+	mailed, err := sys.h.Mail.Wait(victim.email, "Security incident notice", 20*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(mailed.Text, victim.name+"/clients") || !strings.Contains(mailed.Text, "rotate the listed API keys") ||
+		!strings.HasPrefix(mailed.MessageID, "incident-notice."+strings.TrimPrefix(inc.GetName(), "incidents/")+".") {
+		t.Fatalf("incident email %s:\n%s", mailed.MessageID, mailed.Text)
+	}
+	for _, m := range sys.h.Mail.To(bystander.email) {
+		if strings.Contains(m.Subject, "incident") {
+			t.Fatalf("the bystander got an incident email: %q", m.Subject)
+		}
 	}
 	want(t, bystander.client.do("POST", "/v1/"+name+":acknowledge", map[string]any{}), http.StatusNotFound, "another firm acknowledges")
 	want(t, leaked.do("GET", "/v1/"+victim.name+"/incidents", nil), http.StatusForbidden, "an API key reads incidents")

@@ -72,13 +72,42 @@ func (a *App) SetFirmDeletionScheduled(ctx context.Context, firmID string, sched
 }
 
 // PostIncidentNotification adds a security incident's notice to the firm's
-// notifications; again for the same incident, it changes nothing.
-func (a *App) PostIncidentNotification(ctx context.Context, firmID, incidentID, text string) error {
-	return a.store.InFirm(ctx, firmID, func(q *store.Queries) error {
-		return q.AddIncidentNotification(ctx, domain.Notification{
+// notifications and, in the same transaction, queues its email to each owner and
+// admin. Posted again for the same incident it changes nothing: the first notice
+// stays, and each email's Message-ID (incident, firm, user) is already queued. It
+// reports whether emails are queued; without a mail server none are.
+func (a *App) PostIncidentNotification(ctx context.Context, firmID, incidentID, text string) (bool, error) {
+	err := a.store.InFirm(ctx, firmID, func(q *store.Queries) error {
+		err := q.AddIncidentNotification(ctx, domain.Notification{
 			ID: uuid.NewString(), FirmID: firmID, Kind: domain.NoticeIncident, IncidentID: incidentID, Text: text, CreateTime: a.now(),
 		})
+		if err != nil || !a.mail.On() {
+			return err
+		}
+		return a.mailIncidentNotice(ctx, q, firmID, incidentID, text)
 	})
+	return err == nil && a.mail.On(), err
+}
+
+func (a *App) mailIncidentNotice(ctx context.Context, q *store.Queries, firmID, incidentID, text string) error {
+	firm, err := q.Firm(ctx, firmID)
+	if err != nil {
+		return err
+	}
+	managers, err := q.Managers(ctx)
+	if err != nil {
+		return err
+	}
+	for _, m := range managers {
+		err := a.sendMail(ctx, q, firmID, m.Email, "incident-notice", incidentID+"."+firmID+"."+m.ID, "incident_notice", map[string]any{
+			"Name": m.DisplayName, "Firm": firm.DisplayName, "Text": text,
+			"IncidentsURL": a.mail.PublicURL + "/v1/firms/" + firmID + "/incidents",
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Target is one compromised principal in one firm: an API key or a member.

@@ -49,10 +49,11 @@ func (c closureServer) PostIncidentNotification(ctx context.Context, req *identi
 	if err != nil {
 		return nil, err
 	}
-	if err := c.s.app.PostIncidentNotification(ctx, firm[0], incident[0], req.GetText()); err != nil {
+	queued, err := c.s.app.PostIncidentNotification(ctx, firm[0], incident[0], req.GetText())
+	if err != nil {
 		return nil, err
 	}
-	return &identityv1.PostIncidentNotificationResponse{}, nil
+	return &identityv1.PostIncidentNotificationResponse{EmailQueued: queued}, nil
 }
 
 func (c closureServer) ContainIncident(ctx context.Context, req *identityv1.ContainIncidentRequest) (*identityv1.ContainIncidentResponse, error) {

@@ -170,6 +170,16 @@ func (q *Queries) Members(ctx context.Context, page paging.Page) ([]domain.Membe
 	return members[:min(len(members), page.Size)], more, nil
 }
 
+// Managers lists the firm's owners and admins, oldest first.
+func (q *Queries) Managers(ctx context.Context) ([]domain.Member, error) {
+	rows, err := q.tx.Query(ctx, "select "+memberColumns+` from members
+		where role in ('owner', 'admin') order by create_time, id`)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (domain.Member, error) { return scanMember(r) })
+}
+
 // CountOwners counts the firm's owners, locking them so two concurrent demotions
 // cannot both pass the last-owner rule.
 func (q *Queries) CountOwners(ctx context.Context) (int, error) {

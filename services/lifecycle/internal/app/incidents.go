@@ -27,10 +27,12 @@ type AccessLog interface {
 }
 
 // FirmNotifier posts a notice into the firm's notifications in the app, which its
-// owners and admins read (identity's PostIncidentNotification). Posting again for the
-// same incident changes nothing.
+// owners and admins read, and queues its email to each of them in the same
+// transaction (identity's PostIncidentNotification): identity owns the users and
+// their addresses. It reports whether the emails are queued; without a mail server
+// they are not. Posting again for the same incident changes nothing.
 type FirmNotifier interface {
-	PostIncidentNotification(ctx context.Context, firmID, incidentID, text string) error
+	PostIncidentNotification(ctx context.Context, firmID, incidentID, text string) (emailQueued bool, err error)
 }
 
 // IncidentIdentity is what the incident use cases ask of identity.
@@ -45,20 +47,12 @@ type Containment interface {
 	ContainIncident(ctx context.Context, incidentID string, apiKeys, members []string) (revoked, ended int, err error)
 }
 
-// NoticeMailer emails a firm's owners and admins their incident notice. It is the
-// seam for the email outbox; until it exists, PendingEmail stands in.
-type NoticeMailer interface {
-	// MailNotice queues the notice's email in the same spirit as an outbox: it is
-	// reported "pending" on the notice until delivered.
-	MailNotice(ctx context.Context, n store.Notice) error
-}
-
-// PendingEmail is the NoticeMailer used while firmflow sends no email: every notice
-// keeps email_state "pending", which the firm and the operator see.
-type PendingEmail struct{}
-
-// MailNotice does nothing; the notice stays pending.
-func (PendingEmail) MailNotice(context.Context, store.Notice) error { return nil }
+// A notice's email_state: identity queued its emails in its outbox, which delivers
+// them at least once, or firmflow has no mail server and the notice is in the app only.
+const (
+	EmailQueued        = "queued"
+	EmailNotConfigured = "not_configured"
+)
 
 // Incidents is the use cases of security incidents: operators declare, widen,
 // notify and close; firms read their notices and acknowledge them.
@@ -66,7 +60,6 @@ type Incidents struct {
 	store    *store.Store
 	log      AccessLog
 	identity IncidentIdentity
-	mailer   NoticeMailer
 	logger   *slog.Logger
 	now      func() time.Time
 
@@ -75,13 +68,13 @@ type Incidents struct {
 }
 
 // NewIncidents wires the incident use cases.
-func NewIncidents(s *store.Store, log AccessLog, identity IncidentIdentity, mailer NoticeMailer, logger *slog.Logger) *Incidents {
+func NewIncidents(s *store.Store, log AccessLog, identity IncidentIdentity, logger *slog.Logger) *Incidents {
 	gauge, err := otel.Meter("firmflow/lifecycle").Int64Gauge("firmflow_incident_notices_overdue",
 		metric.WithDescription("Impacted firms not yet notified of an incident after its 48 h deadline"))
 	if err != nil {
 		logger.Error("incident overdue gauge unavailable", "error", err)
 	}
-	return &Incidents{store: s, log: log, identity: identity, mailer: mailer, logger: logger, now: time.Now, overdueGauge: gauge}
+	return &Incidents{store: s, log: log, identity: identity, logger: logger, now: time.Now, overdueGauge: gauge}
 }
 
 // UseClock replaces the clock, for tests of the notice deadline.
@@ -193,8 +186,8 @@ func (in *Incidents) Impact(ctx context.Context, inc domain.Incident) ([]domain.
 }
 
 // Notify analyses the impact and tells every impacted firm not told yet: a
-// notification in the app for its owners and admins, the notice in its incident list,
-// and its email through the mailer. It answers the
+// notification in the app and an email for its owners and admins (both by identity),
+// and the notice in its incident list. It answers the
 // firms told now; repeated, it tells only firms a widened scope added.
 func (in *Incidents) Notify(ctx context.Context, operator, id string) (domain.Incident, []domain.FirmImpact, error) {
 	inc, err := in.Incident(ctx, id)
@@ -219,7 +212,7 @@ func (in *Incidents) Notify(ctx context.Context, operator, id string) (domain.In
 		e.Firms = append(e.Firms, f.FirmID)
 		notices = append(notices, store.Notice{
 			IncidentID: inc.ID, FirmID: f.FirmID, Summary: inc.Declaration.Summary, Text: domain.NoticeText(inc.Declaration, f),
-			Resources: f.Resources, First: f.First, Last: f.Last, Deadline: inc.Deadline(), CreateTime: e.Time, EmailState: "pending",
+			Resources: f.Resources, First: f.First, Last: f.Last, Deadline: inc.Deadline(), CreateTime: e.Time,
 		})
 	}
 	if len(notices) == 0 {
@@ -228,19 +221,18 @@ func (in *Incidents) Notify(ctx context.Context, operator, id string) (domain.In
 	// The app's notifications first: only once every firm has its notice does the
 	// record say so. A failure leaves the record as it was; notifying again posts the
 	// same notices, which identity keeps once.
-	for _, n := range notices {
-		if err := in.identity.PostIncidentNotification(ctx, n.FirmID, n.IncidentID, n.Text); err != nil {
+	for i, n := range notices {
+		queued, err := in.identity.PostIncidentNotification(ctx, n.FirmID, n.IncidentID, n.Text)
+		if err != nil {
 			return domain.Incident{}, nil, err
+		}
+		notices[i].EmailState = EmailNotConfigured
+		if queued {
+			notices[i].EmailState = EmailQueued
 		}
 	}
 	if err := in.store.RecordNotices(ctx, e, notices); err != nil {
 		return domain.Incident{}, nil, err
-	}
-	for _, n := range notices {
-		if err := in.mailer.MailNotice(ctx, n); err != nil {
-			// The in-app notice is recorded; the email is retried by its outbox.
-			in.logger.ErrorContext(ctx, "incident notice email not queued", "incident", n.IncidentID, "firm", n.FirmID, "error", err)
-		}
 	}
 	inc, err = domain.Fold(append(slices.Clone(inc.Entries), e))
 	return inc, told, err

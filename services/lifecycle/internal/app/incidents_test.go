@@ -55,19 +55,20 @@ type notifications struct {
 	mu        sync.Mutex
 	texts     map[string]string // firm/incident -> text
 	down      bool
+	noMail    bool // identity has no mail server and queues no email
 	contained []string
 }
 
-func (n *notifications) PostIncidentNotification(_ context.Context, firmID, incidentID, text string) error {
+func (n *notifications) PostIncidentNotification(_ context.Context, firmID, incidentID, text string) (bool, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.down {
-		return apierr.Unavailable("IDENTITY_UNAVAILABLE", "identity is away")
+		return false, apierr.Unavailable("IDENTITY_UNAVAILABLE", "identity is away")
 	}
 	if _, ok := n.texts[firmID+"/"+incidentID]; !ok {
 		n.texts[firmID+"/"+incidentID] = text
 	}
-	return nil
+	return !n.noMail, nil
 }
 
 func (n *notifications) ContainIncident(_ context.Context, _ string, apiKeys, members []string) (int, int, error) {
@@ -114,7 +115,7 @@ func newIncidents(t *testing.T) *incidentHarness {
 		{FirmID: id(4), Sequence: 40, Time: in, Actor: "users/" + id(6), ClientIP: "192.0.2.1", Resources: []string{"firms/" + id(4)}},
 	}}
 	h := &incidentHarness{store: store.New(db), notes: &notifications{texts: map[string]string{}}, logs: &syncBuffer{}, now: incidentStart.Add(8 * time.Hour)}
-	h.incidents = app.NewIncidents(h.store, log, h.notes, app.PendingEmail{}, slog.New(slog.NewTextHandler(h.logs, nil)))
+	h.incidents = app.NewIncidents(h.store, log, h.notes, slog.New(slog.NewTextHandler(h.logs, nil)))
 	h.incidents.UseClock(func() time.Time { return h.now })
 	return h
 }
@@ -155,6 +156,8 @@ func TestIncidentNoticesReachExactlyTheImpactedFirms(t *testing.T) {
 		t.Fatalf("told %+v (notifications %v), want firm 1 only", told, h.notes.texts)
 	}
 	// Widening to the attacker's network adds firm 2; notifying again tells only it.
+	// By then identity has no mail server: firm 2's notice says its email was not sent.
+	h.notes.noMail = true
 	more, _ := domain.ParseScope("scope", nil, []string{"203.0.113.0/24"}, nil)
 	if _, err := h.incidents.Widen(ctx, "operator", inc.ID, more); err != nil {
 		t.Fatal(err)
@@ -179,8 +182,12 @@ func TestIncidentNoticesReachExactlyTheImpactedFirms(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(notices) != 1 || !strings.Contains(notices[0].Text, "clients/"+id(11)) || !strings.Contains(notices[0].Text, "rotate the listed API keys") {
+	if len(notices) != 1 || !strings.Contains(notices[0].Text, "clients/"+id(11)) || !strings.Contains(notices[0].Text, "rotate the listed API keys") ||
+		notices[0].EmailState != app.EmailQueued {
 		t.Fatalf("firm 1 notices %+v", notices)
+	}
+	if notices, err := h.incidents.FirmNotices(ctx, owner(id(2)), id(2)); err != nil || len(notices) != 1 || notices[0].EmailState != app.EmailNotConfigured {
+		t.Fatalf("firm 2 notices %+v, %v", notices, err)
 	}
 	if decoy, _ := h.incidents.FirmNotices(ctx, owner(id(3)), id(3)); len(decoy) != 0 {
 		t.Fatalf("a decoy firm was notified: %+v", decoy)

@@ -113,12 +113,13 @@ func (i *Identity) SetDeletionScheduled(ctx context.Context, firmID string, sche
 	return err
 }
 
-// PostIncidentNotification adds an incident's notice to the firm's notifications.
-func (i *Identity) PostIncidentNotification(ctx context.Context, firmID, incidentID, text string) error {
-	_, err := i.client.PostIncidentNotification(ctx, &identityv1.PostIncidentNotificationRequest{
+// PostIncidentNotification adds an incident's notice to the firm's notifications and
+// queues its emails; it reports whether emails are queued.
+func (i *Identity) PostIncidentNotification(ctx context.Context, firmID, incidentID, text string) (bool, error) {
+	res, err := i.client.PostIncidentNotification(ctx, &identityv1.PostIncidentNotificationRequest{
 		Firm: "firms/" + firmID, Incident: "incidents/" + incidentID, Text: text,
 	})
-	return err
+	return res.GetEmailQueued(), err
 }
 
 // ContainIncident revokes the API keys and ends the members' sessions.

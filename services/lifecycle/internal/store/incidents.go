@@ -25,7 +25,8 @@ type Notice struct {
 	Last       time.Time
 	Deadline   time.Time
 	CreateTime time.Time
-	// EmailState is "pending" until the email outbox sends the notice.
+	// EmailState is app.EmailQueued or app.EmailNotConfigured; "pending" on notices
+	// recorded before identity emailed them.
 	EmailState string
 	// Acknowledged lists the users (users/{id}) who acknowledged it, with when.
 	Acknowledged map[string]time.Time
@@ -116,9 +117,9 @@ func (s *Store) RecordNotices(ctx context.Context, e domain.Entry, notices []Not
 				return err
 			}
 			if _, err := tx.Exec(ctx, `insert into incident_notices (incident_id, firm_id, summary, text, resources,
-				first_time, last_time, deadline, create_time) values ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+				first_time, last_time, deadline, create_time, email_state) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
 				on conflict (firm_id, incident_id) do nothing`,
-				n.IncidentID, n.FirmID, n.Summary, n.Text, n.Resources, n.First, n.Last, n.Deadline, n.CreateTime); err != nil {
+				n.IncidentID, n.FirmID, n.Summary, n.Text, n.Resources, n.First, n.Last, n.Deadline, n.CreateTime, n.EmailState); err != nil {
 				return err
 			}
 		}

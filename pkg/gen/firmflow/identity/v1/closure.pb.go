@@ -282,7 +282,10 @@ func (x *PostIncidentNotificationRequest) GetText() string {
 }
 
 type PostIncidentNotificationResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// True when the owners' and admins' emails are queued (by this call or an earlier
+	// one); false when identity has no mail server configured and sends none.
+	EmailQueued   bool `protobuf:"varint,1,opt,name=email_queued,json=emailQueued,proto3" json:"email_queued,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -315,6 +318,13 @@ func (x *PostIncidentNotificationResponse) ProtoReflect() protoreflect.Message {
 // Deprecated: Use PostIncidentNotificationResponse.ProtoReflect.Descriptor instead.
 func (*PostIncidentNotificationResponse) Descriptor() ([]byte, []int) {
 	return file_firmflow_identity_v1_closure_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *PostIncidentNotificationResponse) GetEmailQueued() bool {
+	if x != nil {
+		return x.EmailQueued
+	}
+	return false
 }
 
 type ContainIncidentRequest struct {
@@ -451,8 +461,9 @@ const file_firmflow_identity_v1_closure_proto_rawDesc = "" +
 	"\x1fPostIncidentNotificationRequest\x120\n" +
 	"\x04firm\x18\x01 \x01(\tB\x1c\xbaH\x19r\x172\x15^firms/[0-9a-f-]{36}$R\x04firm\x12<\n" +
 	"\bincident\x18\x02 \x01(\tB \xbaH\x1dr\x1b2\x19^incidents/[0-9a-f-]{36}$R\bincident\x12\x1f\n" +
-	"\x04text\x18\x03 \x01(\tB\v\xbaH\br\x06\x10\x01\x18\xa0\x9c\x01R\x04text\"\"\n" +
-	" PostIncidentNotificationResponse\"\x83\x02\n" +
+	"\x04text\x18\x03 \x01(\tB\v\xbaH\br\x06\x10\x01\x18\xa0\x9c\x01R\x04text\"E\n" +
+	" PostIncidentNotificationResponse\x12!\n" +
+	"\femail_queued\x18\x01 \x01(\bR\vemailQueued\"\x83\x02\n" +
 	"\x16ContainIncidentRequest\x12<\n" +
 	"\bincident\x18\x01 \x01(\tB \xbaH\x1dr\x1b2\x19^incidents/[0-9a-f-]{36}$R\bincident\x12U\n" +
 	"\bapi_keys\x18\x02 \x03(\tB:\xbaH7\x92\x014\x10\xe8\a\"/r-2+^firms/[0-9a-f-]{36}/apiKeys/[0-9a-f-]{36}$R\aapiKeys\x12T\n" +

@@ -45,8 +45,10 @@ type ClosureServiceClient interface {
 	// or clears the mark when the deletion is cancelled. Idempotent.
 	SetFirmDeletionScheduled(ctx context.Context, in *SetFirmDeletionScheduledRequest, opts ...grpc.CallOption) (*SetFirmDeletionScheduledResponse, error)
 	// Adds a security incident's notice to the firm's notifications, which its owners
-	// and admins read in the app. Idempotent per firm and incident: posted again, the
-	// first stays. Errors: NOT_FOUND for an unknown firm.
+	// and admins read in the app, and, in the same transaction, queues one email per
+	// owner and admin in identity's mail outbox (Message-ID from incident, firm and
+	// user). Idempotent per firm and incident: posted again, the first notification
+	// stays and no email is queued twice. Errors: NOT_FOUND for an unknown firm.
 	PostIncidentNotification(ctx context.Context, in *PostIncidentNotificationRequest, opts ...grpc.CallOption) (*PostIncidentNotificationResponse, error)
 	// Containment of a security incident: revokes the named API keys and ends every
 	// session of the named users, each in its firm; the change events name the incident
@@ -123,8 +125,10 @@ type ClosureServiceServer interface {
 	// or clears the mark when the deletion is cancelled. Idempotent.
 	SetFirmDeletionScheduled(context.Context, *SetFirmDeletionScheduledRequest) (*SetFirmDeletionScheduledResponse, error)
 	// Adds a security incident's notice to the firm's notifications, which its owners
-	// and admins read in the app. Idempotent per firm and incident: posted again, the
-	// first stays. Errors: NOT_FOUND for an unknown firm.
+	// and admins read in the app, and, in the same transaction, queues one email per
+	// owner and admin in identity's mail outbox (Message-ID from incident, firm and
+	// user). Idempotent per firm and incident: posted again, the first notification
+	// stays and no email is queued twice. Errors: NOT_FOUND for an unknown firm.
 	PostIncidentNotification(context.Context, *PostIncidentNotificationRequest) (*PostIncidentNotificationResponse, error)
 	// Containment of a security incident: revokes the named API keys and ends every
 	// session of the named users, each in its firm; the change events name the incident

@@ -936,7 +936,9 @@ type FirmIncident struct {
 	LastTime       *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=last_time,json=lastTime,proto3" json:"last_time,omitempty"`
 	NoticeDeadline *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=notice_deadline,json=noticeDeadline,proto3" json:"notice_deadline,omitempty"`
 	NotifyTime     *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=notify_time,json=notifyTime,proto3" json:"notify_time,omitempty"`
-	// pending until firmflow's email outbox has sent it.
+	// queued: identity queued the notice's email to each owner and admin in its outbox,
+	// which delivers it at least once; not_configured: firmflow has no mail server, the
+	// notice is in the app only; pending: recorded before firmflow sent email.
 	EmailState       string             `protobuf:"bytes,9,opt,name=email_state,json=emailState,proto3" json:"email_state,omitempty"`
 	Acknowledgements []*Acknowledgement `protobuf:"bytes,10,rep,name=acknowledgements,proto3" json:"acknowledgements,omitempty"`
 	unknownFields    protoimpl.UnknownFields
