@@ -17,8 +17,12 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
+
 	"github.com/firmflow/firmflow/cmd/firmflow/internal/e2e/harness"
 	"github.com/firmflow/firmflow/cmd/firmflow/internal/stack"
+	"github.com/firmflow/firmflow/pkg/rpc"
+	"github.com/firmflow/firmflow/pkg/tlsconf"
 	"github.com/firmflow/firmflow/services/billing/stripetest"
 	gateway "github.com/firmflow/firmflow/services/gateway/server"
 )
@@ -272,4 +276,22 @@ func (s *system) mailToken(t *testing.T, to, subject, pattern string) string {
 		t.Fatal(err)
 	}
 	return token
+}
+
+// dialAs connects to a service's gRPC address as a holder of the named development
+// certificate ("operator" for the operator tools, "gateway" to show what another
+// service's certificate may not do).
+func (s *system) dialAs(t *testing.T, certificate, addr string) *grpc.ClientConn {
+	t.Helper()
+	pki := s.stack.Material.PKI
+	cfg, err := tlsconf.ClientConfig(pki.CAFile, pki.CertFile(certificate), pki.KeyFile(certificate))
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := rpc.Dial(addr, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	return conn
 }

@@ -12,25 +12,13 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	lifecyclev1 "github.com/firmflow/firmflow/pkg/gen/firmflow/lifecycle/v1"
-	"github.com/firmflow/firmflow/pkg/rpc"
-	"github.com/firmflow/firmflow/pkg/tlsconf"
 )
 
 // incidentAdmin is lifecycle's IncidentAdminService as the operator reaches it: what
 // `firmflow incident` does.
 func (s *system) incidentAdmin(t *testing.T, certificate string) lifecyclev1.IncidentAdminServiceClient {
 	t.Helper()
-	pki := s.stack.Material.PKI
-	cfg, err := tlsconf.ClientConfig(pki.CAFile, pki.CertFile(certificate), pki.KeyFile(certificate))
-	if err != nil {
-		t.Fatal(err)
-	}
-	conn, err := rpc.Dial(s.stack.LifecycleAddr, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = conn.Close() })
-	return lifecyclev1.NewIncidentAdminServiceClient(conn)
+	return lifecyclev1.NewIncidentAdminServiceClient(s.dialAs(t, certificate, s.stack.LifecycleAddr))
 }
 
 // TestIncidentNoticesReachOnlyTheFirmsTheLeakedKeyTouched: a firm's API key leaks;

@@ -9,8 +9,6 @@ import (
 	"google.golang.org/grpc/status"
 
 	lifecyclev1 "github.com/firmflow/firmflow/pkg/gen/firmflow/lifecycle/v1"
-	"github.com/firmflow/firmflow/pkg/rpc"
-	"github.com/firmflow/firmflow/pkg/tlsconf"
 )
 
 // retentionAdmin is lifecycle's RetentionAdminService as a holder of the named
@@ -18,17 +16,7 @@ import (
 // with "operator".
 func (s *system) retentionAdmin(t *testing.T, certificate string) lifecyclev1.RetentionAdminServiceClient {
 	t.Helper()
-	pki := s.stack.Material.PKI
-	cfg, err := tlsconf.ClientConfig(pki.CAFile, pki.CertFile(certificate), pki.KeyFile(certificate))
-	if err != nil {
-		t.Fatal(err)
-	}
-	conn, err := rpc.Dial(s.stack.LifecycleAddr, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = conn.Close() })
-	return lifecyclev1.NewRetentionAdminServiceClient(conn)
+	return lifecyclev1.NewRetentionAdminServiceClient(s.dialAs(t, certificate, s.stack.LifecycleAddr))
 }
 
 // TestRetentionRunReachesEveryService: the stack's first retention run (due at

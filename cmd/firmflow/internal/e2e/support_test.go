@@ -11,25 +11,13 @@ import (
 	"google.golang.org/grpc/status"
 
 	identityv1 "github.com/firmflow/firmflow/pkg/gen/firmflow/identity/v1"
-	"github.com/firmflow/firmflow/pkg/rpc"
-	"github.com/firmflow/firmflow/pkg/tlsconf"
 )
 
 // staffAdmin is identity's StaffAdminService as a holder of the named development
 // certificate reaches it: what `firmflow staff` does with "operator".
 func (s *system) staffAdmin(t *testing.T, certificate string) identityv1.StaffAdminServiceClient {
 	t.Helper()
-	pki := s.stack.Material.PKI
-	cfg, err := tlsconf.ClientConfig(pki.CAFile, pki.CertFile(certificate), pki.KeyFile(certificate))
-	if err != nil {
-		t.Fatal(err)
-	}
-	conn, err := rpc.Dial(s.stack.IdentityAddr, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = conn.Close() })
-	return identityv1.NewStaffAdminServiceClient(conn)
+	return identityv1.NewStaffAdminServiceClient(s.dialAs(t, certificate, s.stack.IdentityAddr))
 }
 
 // headerTransport adds one header to every request, as a support tool sends
