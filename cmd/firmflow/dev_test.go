@@ -233,9 +233,10 @@ func TestDevHonoursTheEnvironment(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	body, _ := io.ReadAll(res.Body)
 	res.Body.Close()
-	if res.StatusCode != http.StatusRequestEntityTooLarge {
-		t.Errorf("a 200-byte body with FIRMFLOW_GATEWAY_BODY_LIMIT=100: %d, want 413", res.StatusCode)
+	if res.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), "BODY_TOO_LARGE") {
+		t.Errorf("a 200-byte body with FIRMFLOW_GATEWAY_BODY_LIMIT=100: %d %s, want 400 BODY_TOO_LARGE", res.StatusCode, body)
 	}
 }
 
