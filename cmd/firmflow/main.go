@@ -132,7 +132,7 @@ PostgreSQL clusters. 'firmflow dev' runs the same step at start.`,
 certificate (FIRMFLOW_OPERATOR_TLS_CERT and _KEY, or the development one under the
 data dir) at FIRMFLOW_IDENTITY_ADDR. The password is read from standard input; the
 TOTP secret is printed once.`,
-			setup: staffSetup(2, func(ctx context.Context, dataDir string, args []string, s *streams) error {
+			setup: operatorSetup(exactly(2), func(ctx context.Context, dataDir string, args []string, s *streams) error {
 				return staffCreate(ctx, dataDir, args[0], args[1], s)
 			}),
 		},
@@ -140,7 +140,7 @@ TOTP secret is printed once.`,
 			name: "staff offboard", args: "EMAIL|staff/ID", summary: "offboard a staff account: end its sessions, revoke its grants",
 			about: `Offboards a staff account through identity's StaffAdminService with the operator
 certificate: its sessions end and every support grant it holds is revoked.`,
-			setup: staffSetup(1, func(ctx context.Context, dataDir string, args []string, s *streams) error {
+			setup: operatorSetup(exactly(1), func(ctx context.Context, dataDir string, args []string, s *streams) error {
 				return staffOffboard(ctx, dataDir, args[0], s.stdout)
 			}),
 		},
@@ -153,21 +153,14 @@ compromised principals, networks, firms), widen its scope, notify the impacted f
 contain (revoke the compromised API keys, end sessions) and close it.
 
 ` + incidentUsage,
-			setup: func(fs *flag.FlagSet, s *streams) func(context.Context, []string) error {
-				cfg, err := loadDevConfig()
-				dataDir := fs.String("data-dir", cfg.DataDir, "where the development operator certificate is (FIRMFLOW_DATA_DIR)")
-				return func(_ context.Context, args []string) error {
-					if err != nil {
-						return err
-					}
-					if len(args) == 0 {
-						return usagef("want a subcommand: declare, widen, list, show, notify, contain or close")
-					}
-					return process.Run("firmflow", func(ctx context.Context, _ process.Env) error {
-						return incidentCommand(ctx, *dataDir, args, s.stdout)
-					})
+			setup: operatorSetup(func(args []string) error {
+				if len(args) == 0 {
+					return usagef("want a subcommand: declare, widen, list, show, notify, contain or close")
 				}
-			},
+				return nil
+			}, func(ctx context.Context, dataDir string, args []string, s *streams) error {
+				return incidentCommand(ctx, dataDir, args, s.stdout)
+			}),
 		},
 		{
 			name: "audit verify", args: "FILE", summary: "check an audit export offline against the audit public key",
@@ -189,20 +182,10 @@ changed or another key signed it.`,
 with the operator certificate at FIRMFLOW_LIFECYCLE_ADDR: when each ran, the rows it
 removed per service and table, and any service that failed.`,
 			setup: func(fs *flag.FlagSet, s *streams) func(context.Context, []string) error {
-				cfg, err := loadDevConfig()
-				dataDir := fs.String("data-dir", cfg.DataDir, "where the development operator certificate is (FIRMFLOW_DATA_DIR)")
 				limit := fs.Int("limit", 5, "how many runs, newest first (at most 500)")
-				return func(_ context.Context, args []string) error {
-					if err != nil {
-						return err
-					}
-					if len(args) > 0 {
-						return usagef("unexpected argument %q", args[0])
-					}
-					return process.Run("firmflow", func(ctx context.Context, _ process.Env) error {
-						return retentionRunsCommand(ctx, *dataDir, *limit, s.stdout)
-					})
-				}
+				return operatorSetup(exactly(0), func(ctx context.Context, dataDir string, _ []string, s *streams) error {
+					return retentionRunsCommand(ctx, dataDir, *limit, s.stdout)
+				})(fs, s)
 			},
 		},
 		{
@@ -237,8 +220,10 @@ func loadDevConfig() (devConfig, error) {
 	return cfg, err
 }
 
-// staffSetup is the flags and argument check the staff commands share.
-func staffSetup(nargs int, run func(ctx context.Context, dataDir string, args []string, s *streams) error) func(*flag.FlagSet, *streams) func(context.Context, []string) error {
+// operatorSetup is the flags and argument check the operator commands (staff,
+// incident, retention runs) share: the data dir holding the development operator
+// certificate, and check on the arguments.
+func operatorSetup(check func(args []string) error, run func(ctx context.Context, dataDir string, args []string, s *streams) error) func(*flag.FlagSet, *streams) func(context.Context, []string) error {
 	return func(fs *flag.FlagSet, s *streams) func(context.Context, []string) error {
 		cfg, err := loadDevConfig()
 		dataDir := fs.String("data-dir", cfg.DataDir, "where the development operator certificate is (FIRMFLOW_DATA_DIR)")
@@ -246,13 +231,23 @@ func staffSetup(nargs int, run func(ctx context.Context, dataDir string, args []
 			if err != nil {
 				return err
 			}
-			if len(args) != nargs {
-				return usagef("want %d arguments, got %d", nargs, len(args))
+			if err := check(args); err != nil {
+				return err
 			}
 			return process.Run("firmflow", func(ctx context.Context, _ process.Env) error {
 				return run(ctx, *dataDir, args, s)
 			})
 		}
+	}
+}
+
+// exactly is an argument check for commands taking n arguments.
+func exactly(n int) func(args []string) error {
+	return func(args []string) error {
+		if len(args) != n {
+			return usagef("want %d arguments, got %d", n, len(args))
+		}
+		return nil
 	}
 }
 
