@@ -134,7 +134,7 @@ func TestHTTPConventions(t *testing.T) {
 		}{
 			{"body too large", anon.do("POST", "/v1/signup", `{"firm_display_name":"`+strings.Repeat("x", 2<<20)+`"}`), 400, "INVALID_ARGUMENT", "BODY_TOO_LARGE"},
 			{"not JSON", anon.doWith("POST", "/v1/login", "email=a", http.Header{"Content-Type": {"text/plain"}}), 400, "INVALID_ARGUMENT", "UNSUPPORTED_MEDIA_TYPE"},
-			{"method not taken", anon.do("DELETE", "/v1/signup", nil), 501, "UNIMPLEMENTED", "METHOD_NOT_ALLOWED"},
+			{"method not taken", anon.do("DELETE", "/v1/signup", nil), 404, "NOT_FOUND", "METHOD_NOT_ALLOWED"},
 			{"no route", anon.do("GET", "/v1/nowhere", nil), 404, "NOT_FOUND", "ROUTE_NOT_FOUND"},
 		}
 		for _, c := range cases {

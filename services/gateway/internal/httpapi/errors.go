@@ -144,7 +144,7 @@ func (e Errors) Handle(ctx context.Context, _ *runtime.ServeMux, _ runtime.Marsh
 func (e Errors) HandleRouting(_ context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w http.ResponseWriter, _ *http.Request, httpCode int) {
 	switch httpCode {
 	case http.StatusMethodNotAllowed:
-		writeError(w, apierr.New(codes.Unimplemented, "METHOD_NOT_ALLOWED", "this route does not accept the HTTP method"))
+		writeError(w, apierr.New(codes.NotFound, "METHOD_NOT_ALLOWED", "this route does not accept the HTTP method"))
 	case http.StatusNotFound:
 		writeError(w, apierr.New(codes.NotFound, "ROUTE_NOT_FOUND", "no API route matches the request path"))
 	default:

@@ -97,7 +97,7 @@ func TestUnknownRoutesAnswerJSON(t *testing.T) {
 	}{
 		{http.MethodGet, "/v1/nothing-here", http.StatusNotFound, "ROUTE_NOT_FOUND"},
 		{http.MethodGet, "/", http.StatusNotFound, "ROUTE_NOT_FOUND"},
-		{http.MethodDelete, "/v1/signup", http.StatusNotImplemented, "METHOD_NOT_ALLOWED"},
+		{http.MethodDelete, "/v1/signup", http.StatusNotFound, "METHOD_NOT_ALLOWED"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.method+" "+tc.path, func(t *testing.T) {

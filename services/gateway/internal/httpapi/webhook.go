@@ -46,7 +46,7 @@ func StripeWebhook(billing StripeWebhookReceiver, limit int64, errs Errors) http
 		requestFrom(r).route = StripeWebhookRoute
 		if r.Method != http.MethodPost {
 			w.Header().Set("Allow", http.MethodPost)
-			writeError(w, apierr.New(codes.Unimplemented, "METHOD_NOT_ALLOWED", "this route does not accept the HTTP method"))
+			writeError(w, apierr.New(codes.NotFound, "METHOD_NOT_ALLOWED", "this route does not accept the HTTP method"))
 			return
 		}
 		payload, failure := webhookBody(w, r, limit)

@@ -132,7 +132,7 @@ func TestWebhookRefusalsNeverReachOrComeFromBillingAsSuccess(t *testing.T) {
 func TestWebhookOnlyTakesPost(t *testing.T) {
 	billing := &fakeBilling{}
 	res := serve(StripeWebhook(billing, 64, Errors{Logger: discardLogger()}), httptest.NewRequest(http.MethodGet, StripeWebhookRoute, nil))
-	if res.StatusCode != http.StatusNotImplemented || len(billing.calls) != 0 {
+	if res.StatusCode != http.StatusNotFound || len(billing.calls) != 0 {
 		t.Errorf("GET: status %d, billing called %d times", res.StatusCode, len(billing.calls))
 	}
 }
