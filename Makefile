@@ -9,7 +9,7 @@ GO_TEST_FLAGS ?= -count=1 -timeout 20m
 
 ## run: start every service in one process (PostgreSQL must be running; NATS is embedded unless FIRMFLOW_NATS_URL is set; Mailpit catches the mail)
 run: tools
-	FIRMFLOW_STRIPE_MOCK=$(BIN)/stripe-mock FIRMFLOW_MAILPIT=$(BIN)/mailpit go run ./cmd/firmflow dev
+	FIRMFLOW_MAILPIT=$(BIN)/mailpit go run ./cmd/firmflow dev
 
 ## test: every unit, integration and end-to-end test; billing's run against the pinned stripe-mock
 test: tools
