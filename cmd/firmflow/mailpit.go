@@ -36,6 +36,12 @@ func startMailpit(ctx context.Context, dataDir string, logger *slog.Logger) (smt
 			return "", ""
 		}
 	}
+	// Mailpit keeps its mail in the data dir, which the stack only creates later: on a
+	// fresh checkout it would exit at once without it.
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		logger.Warn("Mailpit cannot keep its mail; running without email", "error", err)
+		return "", ""
+	}
 	cmd := exec.CommandContext(ctx, bin, "--smtp", mailpitSMTP, "--listen", mailpitUI,
 		"--database", filepath.Join(dataDir, "mailpit.db"), "--disable-version-check", "--quiet")
 	if err := cmd.Start(); err != nil {

@@ -314,7 +314,7 @@ func printBanner(s *streams, st *stack.Stack, stripeURL, mailUI string) {
 		stripeURL = "not running (billing waits for Stripe)"
 	}
 	fmt.Fprintf(tw, "  Stripe\t%s\n", stripeURL)
-	fmt.Fprintf(tw, "  mail\t%s\n", cmp.Or(mailUI, "off: Mailpit is not installed (make tools), invitation tokens go back to the inviter"))
+	fmt.Fprintf(tw, "  mail\t%s\n", cmp.Or(mailUI, "off: Mailpit is not running (the log says why), invitation tokens go back to the inviter"))
 	fmt.Fprintf(tw, "  CA\t%s\n", ca)
 	fmt.Fprintf(tw, "\n  service\tgRPC (mTLS)\tadmin (/metrics /healthz /readyz)\n")
 	for _, name := range stack.Services {
