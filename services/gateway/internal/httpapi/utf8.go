@@ -24,8 +24,15 @@ import (
 // carrying it could not be recorded at all. Checking here, once, covers every route;
 // it runs after authentication and route matching, so the refusal is recorded with
 // its caller and route like any other response.
+//
+// A NUL character is refused in path and query parameters too: it is valid UTF-8, but
+// no PostgreSQL text can hold it, so a filter carrying one would fail in the database.
 func RequireUTF8(next runtime.HandlerFunc) runtime.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request, params map[string]string) {
+		if field, ok := nulParameter(r, params); ok {
+			writeError(w, apierr.InvalidArgument(field, "string.no_nul", "must not contain a NUL character"))
+			return
+		}
 		field, ok := invalidUTF8Field(r, params)
 		if !ok {
 			next(w, r, params)
@@ -33,6 +40,22 @@ func RequireUTF8(next runtime.HandlerFunc) runtime.HandlerFunc {
 		}
 		writeError(w, apierr.InvalidArgument(field, "utf8", "must be valid UTF-8"))
 	}
+}
+
+// nulParameter names the first path or query parameter holding a NUL character.
+func nulParameter(r *http.Request, params map[string]string) (string, bool) {
+	for _, name := range slices.Sorted(maps.Keys(params)) {
+		if strings.ContainsRune(params[name], 0) {
+			return escapeInvalidUTF8(name), true
+		}
+	}
+	query := r.URL.Query()
+	for _, name := range slices.Sorted(maps.Keys(query)) {
+		if strings.ContainsRune(name, 0) || slices.ContainsFunc(query[name], func(v string) bool { return strings.ContainsRune(v, 0) }) {
+			return strings.ReplaceAll(escapeInvalidUTF8(name), "\x00", "%00"), true
+		}
+	}
+	return "", false
 }
 
 // invalidUTF8Field names the first field of the request that is not UTF-8.
