@@ -11,6 +11,12 @@
 //
 // A filter is parsed once, in the handler; its [Filter.String] is canonical (the
 // same conditions always print the same), which is what binds page tokens to it.
+//
+// go.einride.tech/aip/filtering parses the whole AIP-160 grammar into a CEL
+// expression that a list would then have to walk and mostly refuse (OR, NOT,
+// functions, traversal), and its errors are free text; lists need only
+// conjunctions of comparisons, with errors in pkg/apierr's shape, so this parser
+// is small and strict instead (FuzzParse checks it).
 package listfilter
 
 import (
