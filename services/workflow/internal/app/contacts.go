@@ -204,7 +204,9 @@ func (a *App) LinkContact(ctx context.Context, p principal.Principal, firmID str
 		if err := a.requireOnClient(ctx, q, p, r.Client, domain.ActionUpdate); err != nil {
 			return err
 		}
-		contact, err := q.Contact(ctx, l.ContactID)
+		// Locked, so a concurrent delete either waits for the link (and removes it)
+		// or has left a tombstone this lookup does not find.
+		contact, err := q.ContactForUpdate(ctx, l.ContactID)
 		if err != nil {
 			return err
 		}
