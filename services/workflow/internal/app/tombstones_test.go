@@ -302,3 +302,44 @@ func TestAChangedSinceListPagesInUpdateOrder(t *testing.T) {
 		t.Errorf("changed since minute 1: %v, want %v", got, want)
 	}
 }
+
+// TestAClientIsNeverDeletedUnderAProjectCreatedAtTheSameTime races project creates
+// against the client's delete: either the delete is refused (CLIENT_IN_USE) or the
+// create finds no client; a tombstone never has a live project.
+func TestAClientIsNeverDeletedUnderAProjectCreatedAtTheSameTime(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	for range 20 {
+		client := f.create(t, f.owner, domain.Client{DisplayName: "Raced"}).ID
+		start := make(chan struct{})
+		created, deleted := make(chan error, 1), make(chan error, 1)
+		go func() {
+			<-start
+			_, err := f.app.CreateProject(ctx, f.owner, f.firm, NewProject{Project: domain.Project{ClientID: client, DisplayName: "Race"}})
+			created <- err
+		}()
+		go func() {
+			<-start
+			deleted <- f.app.DeleteClient(ctx, f.owner, f.firm, client, "")
+		}()
+		close(start)
+		createErr, deleteErr := <-created, <-deleted
+		switch {
+		case createErr == nil && deleteErr == nil:
+			t.Fatal("the client was deleted and a project made for it")
+		case createErr != nil:
+			wantCode(t, createErr, codes.NotFound, "create after the delete")
+		default:
+			wantReason(t, deleteErr, "CLIENT_IN_USE")
+		}
+		var orphans int
+		f.sql(t, func(conn *pgx.Conn) error {
+			return conn.QueryRow(ctx, `select count(*) from projects p join clients c on c.id = p.client_id
+				where c.delete_time is not null and p.delete_time is null`).Scan(&orphans)
+		})
+		if orphans != 0 {
+			t.Fatalf("%d live projects of a deleted client", orphans)
+		}
+	}
+}
