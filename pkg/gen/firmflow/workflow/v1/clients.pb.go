@@ -347,8 +347,13 @@ type Client struct {
 	CreateTime        *timestamppb.Timestamp `protobuf:"bytes,17,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
 	UpdateTime        *timestamppb.Timestamp `protobuf:"bytes,18,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
 	Etag              string                 `protobuf:"bytes,19,opt,name=etag,proto3" json:"etag,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// Output only: when the client was deleted; set only on tombstones, which lists
+	// return with show_deleted (AIP-164).
+	DeleteTime *timestamppb.Timestamp `protobuf:"bytes,20,opt,name=delete_time,json=deleteTime,proto3" json:"delete_time,omitempty"`
+	// Output only: when the tombstone is purged, 30 days after delete_time.
+	ExpireTime    *timestamppb.Timestamp `protobuf:"bytes,21,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Client) Reset() {
@@ -514,6 +519,20 @@ func (x *Client) GetEtag() string {
 	return ""
 }
 
+func (x *Client) GetDeleteTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.DeleteTime
+	}
+	return nil
+}
+
+func (x *Client) GetExpireTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpireTime
+	}
+	return nil
+}
+
 type GetClientRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
@@ -580,8 +599,20 @@ type ListClientsRequest struct {
 	Kind ClientKind `protobuf:"varint,6,opt,name=kind,proto3,enum=firmflow.workflow.v1.ClientKind" json:"kind,omitempty"`
 	// Only the client with this external id.
 	ExternalId string `protobuf:"bytes,7,opt,name=external_id,json=externalId,proto3" json:"external_id,omitempty"`
-	// "create_time" (default), "create_time desc" or "display_name".
-	OrderBy       string `protobuf:"bytes,8,opt,name=order_by,json=orderBy,proto3" json:"order_by,omitempty"`
+	// "create_time" (default), "create_time desc", "display_name" or "update_time"
+	// (then id: the order to sync in).
+	OrderBy string `protobuf:"bytes,8,opt,name=order_by,json=orderBy,proto3" json:"order_by,omitempty"`
+	// AIP-160 filter: comparisons joined by AND, e.g.
+	// `update_time > "2026-12-01T00:00:00Z" AND kind = CLIENT_KIND_PERSON`. Fields: update_time (<, <=, >,
+	// >= with an RFC 3339 timestamp), and with = tag, assignee, kind (a ClientKind
+	// name) and external_id. A field also given as its own parameter
+	// must have the same value. Anything else is INVALID_ARGUMENT naming filter.
+	// With update_time in the filter the list is in update_time order unless order_by
+	// says otherwise.
+	Filter string `protobuf:"bytes,9,opt,name=filter,proto3" json:"filter,omitempty"`
+	// Also list tombstones: objects deleted in the last 30 days, with delete_time set
+	// and only their identifying fields.
+	ShowDeleted   bool `protobuf:"varint,10,opt,name=show_deleted,json=showDeleted,proto3" json:"show_deleted,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -670,6 +701,20 @@ func (x *ListClientsRequest) GetOrderBy() string {
 		return x.OrderBy
 	}
 	return ""
+}
+
+func (x *ListClientsRequest) GetFilter() string {
+	if x != nil {
+		return x.Filter
+	}
+	return ""
+}
+
+func (x *ListClientsRequest) GetShowDeleted() bool {
+	if x != nil {
+		return x.ShowDeleted
+	}
+	return false
 }
 
 type ListClientsResponse struct {
@@ -1843,16 +1888,20 @@ type Contact struct {
 	// firms/{firm}/contacts/{contact}
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	// Required on create.
-	DisplayName   string                 `protobuf:"bytes,2,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
-	GivenName     string                 `protobuf:"bytes,3,opt,name=given_name,json=givenName,proto3" json:"given_name,omitempty"`
-	FamilyName    string                 `protobuf:"bytes,4,opt,name=family_name,json=familyName,proto3" json:"family_name,omitempty"`
-	JobTitle      string                 `protobuf:"bytes,5,opt,name=job_title,json=jobTitle,proto3" json:"job_title,omitempty"`
-	Emails        []*ContactEmail        `protobuf:"bytes,6,rep,name=emails,proto3" json:"emails,omitempty"`
-	Phones        []*ContactPhone        `protobuf:"bytes,7,rep,name=phones,proto3" json:"phones,omitempty"`
-	Addresses     []*PostalAddress       `protobuf:"bytes,8,rep,name=addresses,proto3" json:"addresses,omitempty"`
-	CreateTime    *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
-	UpdateTime    *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
-	Etag          string                 `protobuf:"bytes,11,opt,name=etag,proto3" json:"etag,omitempty"`
+	DisplayName string                 `protobuf:"bytes,2,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
+	GivenName   string                 `protobuf:"bytes,3,opt,name=given_name,json=givenName,proto3" json:"given_name,omitempty"`
+	FamilyName  string                 `protobuf:"bytes,4,opt,name=family_name,json=familyName,proto3" json:"family_name,omitempty"`
+	JobTitle    string                 `protobuf:"bytes,5,opt,name=job_title,json=jobTitle,proto3" json:"job_title,omitempty"`
+	Emails      []*ContactEmail        `protobuf:"bytes,6,rep,name=emails,proto3" json:"emails,omitempty"`
+	Phones      []*ContactPhone        `protobuf:"bytes,7,rep,name=phones,proto3" json:"phones,omitempty"`
+	Addresses   []*PostalAddress       `protobuf:"bytes,8,rep,name=addresses,proto3" json:"addresses,omitempty"`
+	CreateTime  *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	UpdateTime  *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
+	Etag        string                 `protobuf:"bytes,11,opt,name=etag,proto3" json:"etag,omitempty"`
+	// Output only: when the contact was deleted; set only on tombstones (show_deleted).
+	DeleteTime *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=delete_time,json=deleteTime,proto3" json:"delete_time,omitempty"`
+	// Output only: when the tombstone is purged, 30 days after delete_time.
+	ExpireTime    *timestamppb.Timestamp `protobuf:"bytes,13,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1964,6 +2013,20 @@ func (x *Contact) GetEtag() string {
 	return ""
 }
 
+func (x *Contact) GetDeleteTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.DeleteTime
+	}
+	return nil
+}
+
+func (x *Contact) GetExpireTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpireTime
+	}
+	return nil
+}
+
 type GetContactRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
@@ -2012,8 +2075,18 @@ type ListContactsRequest struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	Parent string                 `protobuf:"bytes,1,opt,name=parent,proto3" json:"parent,omitempty"`
 	// A larger page_size is taken as the largest page, 100 (AIP-158), not refused.
-	PageSize      int32  `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
-	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	PageSize  int32  `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// AIP-160 filter: comparisons of update_time (<, <=, >, >= with an RFC 3339
+	// timestamp) joined by AND, e.g. `update_time > "2026-12-01T00:00:00Z"`; anything
+	// else is INVALID_ARGUMENT naming filter. With update_time in the filter the list
+	// is in update_time order unless order_by says otherwise.
+	Filter string `protobuf:"bytes,4,opt,name=filter,proto3" json:"filter,omitempty"`
+	// Also list tombstones: contacts deleted in the last 30 days, with delete_time set
+	// and only their display name.
+	ShowDeleted bool `protobuf:"varint,5,opt,name=show_deleted,json=showDeleted,proto3" json:"show_deleted,omitempty"`
+	// "create_time" (the default) or "update_time" (then id: the order to sync in).
+	OrderBy       string `protobuf:"bytes,6,opt,name=order_by,json=orderBy,proto3" json:"order_by,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2065,6 +2138,27 @@ func (x *ListContactsRequest) GetPageSize() int32 {
 func (x *ListContactsRequest) GetPageToken() string {
 	if x != nil {
 		return x.PageToken
+	}
+	return ""
+}
+
+func (x *ListContactsRequest) GetFilter() string {
+	if x != nil {
+		return x.Filter
+	}
+	return ""
+}
+
+func (x *ListContactsRequest) GetShowDeleted() bool {
+	if x != nil {
+		return x.ShowDeleted
+	}
+	return false
+}
+
+func (x *ListContactsRequest) GetOrderBy() string {
+	if x != nil {
+		return x.OrderBy
 	}
 	return ""
 }
@@ -2627,7 +2721,7 @@ var File_firmflow_workflow_v1_clients_proto protoreflect.FileDescriptor
 
 const file_firmflow_workflow_v1_clients_proto_rawDesc = "" +
 	"\n" +
-	"\"firmflow/workflow/v1/clients.proto\x12\x14firmflow.workflow.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cfirmflow/api/v1/policy.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a google/protobuf/field_mask.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa2\v\n" +
+	"\"firmflow/workflow/v1/clients.proto\x12\x14firmflow.workflow.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cfirmflow/api/v1/policy.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a google/protobuf/field_mask.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x9c\f\n" +
 	"\x06Client\x12I\n" +
 	"\x04name\x18\x01 \x01(\tB5\xbaH2\xd8\x01\x01r-2+^firms/[0-9a-f-]{36}/clients/[0-9a-f-]{36}$R\x04name\x12<\n" +
 	"\fdisplay_name\x18\x02 \x01(\tB\x19\xbaH\x16\xd8\x01\x01r\x11\x18\xc8\x012\f^[^\\p{Cc}]*$R\vdisplayName\x12>\n" +
@@ -2651,13 +2745,17 @@ const file_firmflow_workflow_v1_clients_proto_rawDesc = "" +
 	"createTime\x12;\n" +
 	"\vupdate_time\x18\x12 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"updateTime\x12\x12\n" +
-	"\x04etag\x18\x13 \x01(\tR\x04etag\x1aW\n" +
+	"\x04etag\x18\x13 \x01(\tR\x04etag\x12;\n" +
+	"\vdelete_time\x18\x14 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"deleteTime\x12;\n" +
+	"\vexpire_time\x18\x15 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"expireTime\x1aW\n" +
 	"\x11CustomFieldsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12,\n" +
 	"\x05value\x18\x02 \x01(\v2\x16.google.protobuf.ValueR\x05value:\x028\x01\"\x9a\x01\n" +
 	"\x10GetClientRequest\x12F\n" +
 	"\x04name\x18\x01 \x01(\tB2\xbaH/r-2+^firms/[0-9a-f-]{36}/clients/[0-9a-f-]{36}$R\x04name\x12>\n" +
-	"\x04view\x18\x02 \x01(\x0e2 .firmflow.workflow.v1.ClientViewB\b\xbaH\x05\x82\x01\x02\x10\x01R\x04view\"\xe0\x03\n" +
+	"\x04view\x18\x02 \x01(\x0e2 .firmflow.workflow.v1.ClientViewB\b\xbaH\x05\x82\x01\x02\x10\x01R\x04view\"\xb2\x04\n" +
 	"\x12ListClientsRequest\x124\n" +
 	"\x06parent\x18\x01 \x01(\tB\x1c\xbaH\x19r\x172\x15^firms/[0-9a-f-]{36}$R\x06parent\x12$\n" +
 	"\tpage_size\x18\x02 \x01(\x05B\a\xbaH\x04\x1a\x02(\x00R\bpageSize\x12'\n" +
@@ -2667,8 +2765,11 @@ const file_firmflow_workflow_v1_clients_proto_rawDesc = "" +
 	"\bassignee\x18\x05 \x01(\tB5\xbaH2r02.^(firms/[0-9a-f-]{36}/members/[0-9a-f-]{36})?$R\bassignee\x12>\n" +
 	"\x04kind\x18\x06 \x01(\x0e2 .firmflow.workflow.v1.ClientKindB\b\xbaH\x05\x82\x01\x02\x10\x01R\x04kind\x127\n" +
 	"\vexternal_id\x18\a \x01(\tB\x16\xbaH\x13r\x11\x18\x80\x012\f^[^\\p{Cc}]*$R\n" +
-	"externalId\x12O\n" +
-	"\border_by\x18\b \x01(\tB4\xbaH1r/R\x00R\vcreate_timeR\x10create_time descR\fdisplay_nameR\aorderBy\"u\n" +
+	"externalId\x12\\\n" +
+	"\border_by\x18\b \x01(\tBA\xbaH>r<R\x00R\vcreate_timeR\x10create_time descR\fdisplay_nameR\vupdate_timeR\aorderBy\x12 \n" +
+	"\x06filter\x18\t \x01(\tB\b\xbaH\x05r\x03\x18\x80\bR\x06filter\x12!\n" +
+	"\fshow_deleted\x18\n" +
+	" \x01(\bR\vshowDeleted\"u\n" +
 	"\x13ListClientsResponse\x126\n" +
 	"\aclients\x18\x01 \x03(\v2\x1c.firmflow.workflow.v1.ClientR\aclients\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xc3\x01\n" +
@@ -2753,7 +2854,7 @@ const file_firmflow_workflow_v1_clients_proto_rawDesc = "" +
 	"\x06region\x18\x04 \x01(\tB\x15\xbaH\x12r\x10\x18d2\f^[^\\p{Cc}]*$R\x06region\x126\n" +
 	"\vpostal_code\x18\x05 \x01(\tB\x15\xbaH\x12r\x10\x18\x142\f^[^\\p{Cc}]*$R\n" +
 	"postalCode\x127\n" +
-	"\fcountry_code\x18\x06 \x01(\tB\x14\xbaH\x11r\x0f2\r^([A-Z]{2})?$R\vcountryCode\"\x9c\x05\n" +
+	"\fcountry_code\x18\x06 \x01(\tB\x14\xbaH\x11r\x0f2\r^([A-Z]{2})?$R\vcountryCode\"\x96\x06\n" +
 	"\aContact\x12J\n" +
 	"\x04name\x18\x01 \x01(\tB6\xbaH3\xd8\x01\x01r.2,^firms/[0-9a-f-]{36}/contacts/[0-9a-f-]{36}$R\x04name\x12<\n" +
 	"\fdisplay_name\x18\x02 \x01(\tB\x19\xbaH\x16\xd8\x01\x01r\x11\x18\xc8\x012\f^[^\\p{Cc}]*$R\vdisplayName\x124\n" +
@@ -2772,14 +2873,21 @@ const file_firmflow_workflow_v1_clients_proto_rawDesc = "" +
 	"\vupdate_time\x18\n" +
 	" \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"updateTime\x12\x12\n" +
-	"\x04etag\x18\v \x01(\tR\x04etag\"\\\n" +
+	"\x04etag\x18\v \x01(\tR\x04etag\x12;\n" +
+	"\vdelete_time\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"deleteTime\x12;\n" +
+	"\vexpire_time\x18\r \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"expireTime\"\\\n" +
 	"\x11GetContactRequest\x12G\n" +
-	"\x04name\x18\x01 \x01(\tB3\xbaH0r.2,^firms/[0-9a-f-]{36}/contacts/[0-9a-f-]{36}$R\x04name\"\x9a\x01\n" +
+	"\x04name\x18\x01 \x01(\tB3\xbaH0r.2,^firms/[0-9a-f-]{36}/contacts/[0-9a-f-]{36}$R\x04name\"\x9d\x02\n" +
 	"\x13ListContactsRequest\x124\n" +
 	"\x06parent\x18\x01 \x01(\tB\x1c\xbaH\x19r\x172\x15^firms/[0-9a-f-]{36}$R\x06parent\x12$\n" +
 	"\tpage_size\x18\x02 \x01(\x05B\a\xbaH\x04\x1a\x02(\x00R\bpageSize\x12'\n" +
 	"\n" +
-	"page_token\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\tpageToken\"y\n" +
+	"page_token\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\tpageToken\x12 \n" +
+	"\x06filter\x18\x04 \x01(\tB\b\xbaH\x05r\x03\x18\x80\bR\x06filter\x12!\n" +
+	"\fshow_deleted\x18\x05 \x01(\bR\vshowDeleted\x12<\n" +
+	"\border_by\x18\x06 \x01(\tB!\xbaH\x1er\x1cR\x00R\vcreate_timeR\vupdate_timeR\aorderBy\"y\n" +
 	"\x14ListContactsResponse\x129\n" +
 	"\bcontacts\x18\x01 \x03(\v2\x1d.firmflow.workflow.v1.ContactR\bcontacts\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xc7\x01\n" +
@@ -2939,86 +3047,90 @@ var file_firmflow_workflow_v1_clients_proto_depIdxs = []int32{
 	40, // 2: firmflow.workflow.v1.Client.custom_fields:type_name -> firmflow.workflow.v1.Client.CustomFieldsEntry
 	41, // 3: firmflow.workflow.v1.Client.create_time:type_name -> google.protobuf.Timestamp
 	41, // 4: firmflow.workflow.v1.Client.update_time:type_name -> google.protobuf.Timestamp
-	2,  // 5: firmflow.workflow.v1.GetClientRequest.view:type_name -> firmflow.workflow.v1.ClientView
-	0,  // 6: firmflow.workflow.v1.ListClientsRequest.kind:type_name -> firmflow.workflow.v1.ClientKind
-	5,  // 7: firmflow.workflow.v1.ListClientsResponse.clients:type_name -> firmflow.workflow.v1.Client
-	5,  // 8: firmflow.workflow.v1.CreateClientRequest.client:type_name -> firmflow.workflow.v1.Client
-	5,  // 9: firmflow.workflow.v1.UpdateClientRequest.client:type_name -> firmflow.workflow.v1.Client
-	42, // 10: firmflow.workflow.v1.UpdateClientRequest.update_mask:type_name -> google.protobuf.FieldMask
-	2,  // 11: firmflow.workflow.v1.LookupClientByTaxIdRequest.view:type_name -> firmflow.workflow.v1.ClientView
-	3,  // 12: firmflow.workflow.v1.ExportClientsRequest.format:type_name -> firmflow.workflow.v1.ExportFormat
-	2,  // 13: firmflow.workflow.v1.ExportClientsRequest.view:type_name -> firmflow.workflow.v1.ClientView
-	4,  // 14: firmflow.workflow.v1.CustomField.type:type_name -> firmflow.workflow.v1.CustomFieldType
-	41, // 15: firmflow.workflow.v1.CustomField.create_time:type_name -> google.protobuf.Timestamp
-	41, // 16: firmflow.workflow.v1.CustomField.update_time:type_name -> google.protobuf.Timestamp
-	17, // 17: firmflow.workflow.v1.ListCustomFieldsResponse.custom_fields:type_name -> firmflow.workflow.v1.CustomField
-	17, // 18: firmflow.workflow.v1.CreateCustomFieldRequest.custom_field:type_name -> firmflow.workflow.v1.CustomField
-	17, // 19: firmflow.workflow.v1.UpdateCustomFieldRequest.custom_field:type_name -> firmflow.workflow.v1.CustomField
-	42, // 20: firmflow.workflow.v1.UpdateCustomFieldRequest.update_mask:type_name -> google.protobuf.FieldMask
-	24, // 21: firmflow.workflow.v1.Contact.emails:type_name -> firmflow.workflow.v1.ContactEmail
-	25, // 22: firmflow.workflow.v1.Contact.phones:type_name -> firmflow.workflow.v1.ContactPhone
-	26, // 23: firmflow.workflow.v1.Contact.addresses:type_name -> firmflow.workflow.v1.PostalAddress
-	41, // 24: firmflow.workflow.v1.Contact.create_time:type_name -> google.protobuf.Timestamp
-	41, // 25: firmflow.workflow.v1.Contact.update_time:type_name -> google.protobuf.Timestamp
-	27, // 26: firmflow.workflow.v1.ListContactsResponse.contacts:type_name -> firmflow.workflow.v1.Contact
-	27, // 27: firmflow.workflow.v1.CreateContactRequest.contact:type_name -> firmflow.workflow.v1.Contact
-	27, // 28: firmflow.workflow.v1.UpdateContactRequest.contact:type_name -> firmflow.workflow.v1.Contact
-	42, // 29: firmflow.workflow.v1.UpdateContactRequest.update_mask:type_name -> google.protobuf.FieldMask
-	41, // 30: firmflow.workflow.v1.ClientContact.create_time:type_name -> google.protobuf.Timestamp
-	34, // 31: firmflow.workflow.v1.ListClientContactsResponse.client_contacts:type_name -> firmflow.workflow.v1.ClientContact
-	34, // 32: firmflow.workflow.v1.CreateClientContactRequest.client_contact:type_name -> firmflow.workflow.v1.ClientContact
-	34, // 33: firmflow.workflow.v1.UpdateClientContactRequest.client_contact:type_name -> firmflow.workflow.v1.ClientContact
-	42, // 34: firmflow.workflow.v1.UpdateClientContactRequest.update_mask:type_name -> google.protobuf.FieldMask
-	43, // 35: firmflow.workflow.v1.Client.CustomFieldsEntry.value:type_name -> google.protobuf.Value
-	6,  // 36: firmflow.workflow.v1.ClientService.GetClient:input_type -> firmflow.workflow.v1.GetClientRequest
-	7,  // 37: firmflow.workflow.v1.ClientService.ListClients:input_type -> firmflow.workflow.v1.ListClientsRequest
-	9,  // 38: firmflow.workflow.v1.ClientService.CreateClient:input_type -> firmflow.workflow.v1.CreateClientRequest
-	10, // 39: firmflow.workflow.v1.ClientService.UpdateClient:input_type -> firmflow.workflow.v1.UpdateClientRequest
-	11, // 40: firmflow.workflow.v1.ClientService.DeleteClient:input_type -> firmflow.workflow.v1.DeleteClientRequest
-	12, // 41: firmflow.workflow.v1.ClientService.LookupClientByTaxId:input_type -> firmflow.workflow.v1.LookupClientByTaxIdRequest
-	13, // 42: firmflow.workflow.v1.ClientService.ImportClients:input_type -> firmflow.workflow.v1.ImportClientsRequest
-	15, // 43: firmflow.workflow.v1.ClientService.ExportClients:input_type -> firmflow.workflow.v1.ExportClientsRequest
-	18, // 44: firmflow.workflow.v1.ClientService.ListCustomFields:input_type -> firmflow.workflow.v1.ListCustomFieldsRequest
-	20, // 45: firmflow.workflow.v1.ClientService.GetCustomField:input_type -> firmflow.workflow.v1.GetCustomFieldRequest
-	21, // 46: firmflow.workflow.v1.ClientService.CreateCustomField:input_type -> firmflow.workflow.v1.CreateCustomFieldRequest
-	22, // 47: firmflow.workflow.v1.ClientService.UpdateCustomField:input_type -> firmflow.workflow.v1.UpdateCustomFieldRequest
-	23, // 48: firmflow.workflow.v1.ClientService.DeleteCustomField:input_type -> firmflow.workflow.v1.DeleteCustomFieldRequest
-	28, // 49: firmflow.workflow.v1.ContactService.GetContact:input_type -> firmflow.workflow.v1.GetContactRequest
-	29, // 50: firmflow.workflow.v1.ContactService.ListContacts:input_type -> firmflow.workflow.v1.ListContactsRequest
-	31, // 51: firmflow.workflow.v1.ContactService.CreateContact:input_type -> firmflow.workflow.v1.CreateContactRequest
-	32, // 52: firmflow.workflow.v1.ContactService.UpdateContact:input_type -> firmflow.workflow.v1.UpdateContactRequest
-	33, // 53: firmflow.workflow.v1.ContactService.DeleteContact:input_type -> firmflow.workflow.v1.DeleteContactRequest
-	35, // 54: firmflow.workflow.v1.ContactService.ListClientContacts:input_type -> firmflow.workflow.v1.ListClientContactsRequest
-	37, // 55: firmflow.workflow.v1.ContactService.CreateClientContact:input_type -> firmflow.workflow.v1.CreateClientContactRequest
-	38, // 56: firmflow.workflow.v1.ContactService.UpdateClientContact:input_type -> firmflow.workflow.v1.UpdateClientContactRequest
-	39, // 57: firmflow.workflow.v1.ContactService.DeleteClientContact:input_type -> firmflow.workflow.v1.DeleteClientContactRequest
-	5,  // 58: firmflow.workflow.v1.ClientService.GetClient:output_type -> firmflow.workflow.v1.Client
-	8,  // 59: firmflow.workflow.v1.ClientService.ListClients:output_type -> firmflow.workflow.v1.ListClientsResponse
-	5,  // 60: firmflow.workflow.v1.ClientService.CreateClient:output_type -> firmflow.workflow.v1.Client
-	5,  // 61: firmflow.workflow.v1.ClientService.UpdateClient:output_type -> firmflow.workflow.v1.Client
-	44, // 62: firmflow.workflow.v1.ClientService.DeleteClient:output_type -> google.protobuf.Empty
-	5,  // 63: firmflow.workflow.v1.ClientService.LookupClientByTaxId:output_type -> firmflow.workflow.v1.Client
-	14, // 64: firmflow.workflow.v1.ClientService.ImportClients:output_type -> firmflow.workflow.v1.ImportClientsResponse
-	16, // 65: firmflow.workflow.v1.ClientService.ExportClients:output_type -> firmflow.workflow.v1.ExportClientsResponse
-	19, // 66: firmflow.workflow.v1.ClientService.ListCustomFields:output_type -> firmflow.workflow.v1.ListCustomFieldsResponse
-	17, // 67: firmflow.workflow.v1.ClientService.GetCustomField:output_type -> firmflow.workflow.v1.CustomField
-	17, // 68: firmflow.workflow.v1.ClientService.CreateCustomField:output_type -> firmflow.workflow.v1.CustomField
-	17, // 69: firmflow.workflow.v1.ClientService.UpdateCustomField:output_type -> firmflow.workflow.v1.CustomField
-	44, // 70: firmflow.workflow.v1.ClientService.DeleteCustomField:output_type -> google.protobuf.Empty
-	27, // 71: firmflow.workflow.v1.ContactService.GetContact:output_type -> firmflow.workflow.v1.Contact
-	30, // 72: firmflow.workflow.v1.ContactService.ListContacts:output_type -> firmflow.workflow.v1.ListContactsResponse
-	27, // 73: firmflow.workflow.v1.ContactService.CreateContact:output_type -> firmflow.workflow.v1.Contact
-	27, // 74: firmflow.workflow.v1.ContactService.UpdateContact:output_type -> firmflow.workflow.v1.Contact
-	44, // 75: firmflow.workflow.v1.ContactService.DeleteContact:output_type -> google.protobuf.Empty
-	36, // 76: firmflow.workflow.v1.ContactService.ListClientContacts:output_type -> firmflow.workflow.v1.ListClientContactsResponse
-	34, // 77: firmflow.workflow.v1.ContactService.CreateClientContact:output_type -> firmflow.workflow.v1.ClientContact
-	34, // 78: firmflow.workflow.v1.ContactService.UpdateClientContact:output_type -> firmflow.workflow.v1.ClientContact
-	44, // 79: firmflow.workflow.v1.ContactService.DeleteClientContact:output_type -> google.protobuf.Empty
-	58, // [58:80] is the sub-list for method output_type
-	36, // [36:58] is the sub-list for method input_type
-	36, // [36:36] is the sub-list for extension type_name
-	36, // [36:36] is the sub-list for extension extendee
-	0,  // [0:36] is the sub-list for field type_name
+	41, // 5: firmflow.workflow.v1.Client.delete_time:type_name -> google.protobuf.Timestamp
+	41, // 6: firmflow.workflow.v1.Client.expire_time:type_name -> google.protobuf.Timestamp
+	2,  // 7: firmflow.workflow.v1.GetClientRequest.view:type_name -> firmflow.workflow.v1.ClientView
+	0,  // 8: firmflow.workflow.v1.ListClientsRequest.kind:type_name -> firmflow.workflow.v1.ClientKind
+	5,  // 9: firmflow.workflow.v1.ListClientsResponse.clients:type_name -> firmflow.workflow.v1.Client
+	5,  // 10: firmflow.workflow.v1.CreateClientRequest.client:type_name -> firmflow.workflow.v1.Client
+	5,  // 11: firmflow.workflow.v1.UpdateClientRequest.client:type_name -> firmflow.workflow.v1.Client
+	42, // 12: firmflow.workflow.v1.UpdateClientRequest.update_mask:type_name -> google.protobuf.FieldMask
+	2,  // 13: firmflow.workflow.v1.LookupClientByTaxIdRequest.view:type_name -> firmflow.workflow.v1.ClientView
+	3,  // 14: firmflow.workflow.v1.ExportClientsRequest.format:type_name -> firmflow.workflow.v1.ExportFormat
+	2,  // 15: firmflow.workflow.v1.ExportClientsRequest.view:type_name -> firmflow.workflow.v1.ClientView
+	4,  // 16: firmflow.workflow.v1.CustomField.type:type_name -> firmflow.workflow.v1.CustomFieldType
+	41, // 17: firmflow.workflow.v1.CustomField.create_time:type_name -> google.protobuf.Timestamp
+	41, // 18: firmflow.workflow.v1.CustomField.update_time:type_name -> google.protobuf.Timestamp
+	17, // 19: firmflow.workflow.v1.ListCustomFieldsResponse.custom_fields:type_name -> firmflow.workflow.v1.CustomField
+	17, // 20: firmflow.workflow.v1.CreateCustomFieldRequest.custom_field:type_name -> firmflow.workflow.v1.CustomField
+	17, // 21: firmflow.workflow.v1.UpdateCustomFieldRequest.custom_field:type_name -> firmflow.workflow.v1.CustomField
+	42, // 22: firmflow.workflow.v1.UpdateCustomFieldRequest.update_mask:type_name -> google.protobuf.FieldMask
+	24, // 23: firmflow.workflow.v1.Contact.emails:type_name -> firmflow.workflow.v1.ContactEmail
+	25, // 24: firmflow.workflow.v1.Contact.phones:type_name -> firmflow.workflow.v1.ContactPhone
+	26, // 25: firmflow.workflow.v1.Contact.addresses:type_name -> firmflow.workflow.v1.PostalAddress
+	41, // 26: firmflow.workflow.v1.Contact.create_time:type_name -> google.protobuf.Timestamp
+	41, // 27: firmflow.workflow.v1.Contact.update_time:type_name -> google.protobuf.Timestamp
+	41, // 28: firmflow.workflow.v1.Contact.delete_time:type_name -> google.protobuf.Timestamp
+	41, // 29: firmflow.workflow.v1.Contact.expire_time:type_name -> google.protobuf.Timestamp
+	27, // 30: firmflow.workflow.v1.ListContactsResponse.contacts:type_name -> firmflow.workflow.v1.Contact
+	27, // 31: firmflow.workflow.v1.CreateContactRequest.contact:type_name -> firmflow.workflow.v1.Contact
+	27, // 32: firmflow.workflow.v1.UpdateContactRequest.contact:type_name -> firmflow.workflow.v1.Contact
+	42, // 33: firmflow.workflow.v1.UpdateContactRequest.update_mask:type_name -> google.protobuf.FieldMask
+	41, // 34: firmflow.workflow.v1.ClientContact.create_time:type_name -> google.protobuf.Timestamp
+	34, // 35: firmflow.workflow.v1.ListClientContactsResponse.client_contacts:type_name -> firmflow.workflow.v1.ClientContact
+	34, // 36: firmflow.workflow.v1.CreateClientContactRequest.client_contact:type_name -> firmflow.workflow.v1.ClientContact
+	34, // 37: firmflow.workflow.v1.UpdateClientContactRequest.client_contact:type_name -> firmflow.workflow.v1.ClientContact
+	42, // 38: firmflow.workflow.v1.UpdateClientContactRequest.update_mask:type_name -> google.protobuf.FieldMask
+	43, // 39: firmflow.workflow.v1.Client.CustomFieldsEntry.value:type_name -> google.protobuf.Value
+	6,  // 40: firmflow.workflow.v1.ClientService.GetClient:input_type -> firmflow.workflow.v1.GetClientRequest
+	7,  // 41: firmflow.workflow.v1.ClientService.ListClients:input_type -> firmflow.workflow.v1.ListClientsRequest
+	9,  // 42: firmflow.workflow.v1.ClientService.CreateClient:input_type -> firmflow.workflow.v1.CreateClientRequest
+	10, // 43: firmflow.workflow.v1.ClientService.UpdateClient:input_type -> firmflow.workflow.v1.UpdateClientRequest
+	11, // 44: firmflow.workflow.v1.ClientService.DeleteClient:input_type -> firmflow.workflow.v1.DeleteClientRequest
+	12, // 45: firmflow.workflow.v1.ClientService.LookupClientByTaxId:input_type -> firmflow.workflow.v1.LookupClientByTaxIdRequest
+	13, // 46: firmflow.workflow.v1.ClientService.ImportClients:input_type -> firmflow.workflow.v1.ImportClientsRequest
+	15, // 47: firmflow.workflow.v1.ClientService.ExportClients:input_type -> firmflow.workflow.v1.ExportClientsRequest
+	18, // 48: firmflow.workflow.v1.ClientService.ListCustomFields:input_type -> firmflow.workflow.v1.ListCustomFieldsRequest
+	20, // 49: firmflow.workflow.v1.ClientService.GetCustomField:input_type -> firmflow.workflow.v1.GetCustomFieldRequest
+	21, // 50: firmflow.workflow.v1.ClientService.CreateCustomField:input_type -> firmflow.workflow.v1.CreateCustomFieldRequest
+	22, // 51: firmflow.workflow.v1.ClientService.UpdateCustomField:input_type -> firmflow.workflow.v1.UpdateCustomFieldRequest
+	23, // 52: firmflow.workflow.v1.ClientService.DeleteCustomField:input_type -> firmflow.workflow.v1.DeleteCustomFieldRequest
+	28, // 53: firmflow.workflow.v1.ContactService.GetContact:input_type -> firmflow.workflow.v1.GetContactRequest
+	29, // 54: firmflow.workflow.v1.ContactService.ListContacts:input_type -> firmflow.workflow.v1.ListContactsRequest
+	31, // 55: firmflow.workflow.v1.ContactService.CreateContact:input_type -> firmflow.workflow.v1.CreateContactRequest
+	32, // 56: firmflow.workflow.v1.ContactService.UpdateContact:input_type -> firmflow.workflow.v1.UpdateContactRequest
+	33, // 57: firmflow.workflow.v1.ContactService.DeleteContact:input_type -> firmflow.workflow.v1.DeleteContactRequest
+	35, // 58: firmflow.workflow.v1.ContactService.ListClientContacts:input_type -> firmflow.workflow.v1.ListClientContactsRequest
+	37, // 59: firmflow.workflow.v1.ContactService.CreateClientContact:input_type -> firmflow.workflow.v1.CreateClientContactRequest
+	38, // 60: firmflow.workflow.v1.ContactService.UpdateClientContact:input_type -> firmflow.workflow.v1.UpdateClientContactRequest
+	39, // 61: firmflow.workflow.v1.ContactService.DeleteClientContact:input_type -> firmflow.workflow.v1.DeleteClientContactRequest
+	5,  // 62: firmflow.workflow.v1.ClientService.GetClient:output_type -> firmflow.workflow.v1.Client
+	8,  // 63: firmflow.workflow.v1.ClientService.ListClients:output_type -> firmflow.workflow.v1.ListClientsResponse
+	5,  // 64: firmflow.workflow.v1.ClientService.CreateClient:output_type -> firmflow.workflow.v1.Client
+	5,  // 65: firmflow.workflow.v1.ClientService.UpdateClient:output_type -> firmflow.workflow.v1.Client
+	44, // 66: firmflow.workflow.v1.ClientService.DeleteClient:output_type -> google.protobuf.Empty
+	5,  // 67: firmflow.workflow.v1.ClientService.LookupClientByTaxId:output_type -> firmflow.workflow.v1.Client
+	14, // 68: firmflow.workflow.v1.ClientService.ImportClients:output_type -> firmflow.workflow.v1.ImportClientsResponse
+	16, // 69: firmflow.workflow.v1.ClientService.ExportClients:output_type -> firmflow.workflow.v1.ExportClientsResponse
+	19, // 70: firmflow.workflow.v1.ClientService.ListCustomFields:output_type -> firmflow.workflow.v1.ListCustomFieldsResponse
+	17, // 71: firmflow.workflow.v1.ClientService.GetCustomField:output_type -> firmflow.workflow.v1.CustomField
+	17, // 72: firmflow.workflow.v1.ClientService.CreateCustomField:output_type -> firmflow.workflow.v1.CustomField
+	17, // 73: firmflow.workflow.v1.ClientService.UpdateCustomField:output_type -> firmflow.workflow.v1.CustomField
+	44, // 74: firmflow.workflow.v1.ClientService.DeleteCustomField:output_type -> google.protobuf.Empty
+	27, // 75: firmflow.workflow.v1.ContactService.GetContact:output_type -> firmflow.workflow.v1.Contact
+	30, // 76: firmflow.workflow.v1.ContactService.ListContacts:output_type -> firmflow.workflow.v1.ListContactsResponse
+	27, // 77: firmflow.workflow.v1.ContactService.CreateContact:output_type -> firmflow.workflow.v1.Contact
+	27, // 78: firmflow.workflow.v1.ContactService.UpdateContact:output_type -> firmflow.workflow.v1.Contact
+	44, // 79: firmflow.workflow.v1.ContactService.DeleteContact:output_type -> google.protobuf.Empty
+	36, // 80: firmflow.workflow.v1.ContactService.ListClientContacts:output_type -> firmflow.workflow.v1.ListClientContactsResponse
+	34, // 81: firmflow.workflow.v1.ContactService.CreateClientContact:output_type -> firmflow.workflow.v1.ClientContact
+	34, // 82: firmflow.workflow.v1.ContactService.UpdateClientContact:output_type -> firmflow.workflow.v1.ClientContact
+	44, // 83: firmflow.workflow.v1.ContactService.DeleteClientContact:output_type -> google.protobuf.Empty
+	62, // [62:84] is the sub-list for method output_type
+	40, // [40:62] is the sub-list for method input_type
+	40, // [40:40] is the sub-list for extension type_name
+	40, // [40:40] is the sub-list for extension extendee
+	0,  // [0:40] is the sub-list for field type_name
 }
 
 func init() { file_firmflow_workflow_v1_clients_proto_init() }
