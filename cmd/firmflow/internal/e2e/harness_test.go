@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/firmflow/firmflow/cmd/firmflow/internal/e2e/harness"
 	"github.com/firmflow/firmflow/cmd/firmflow/internal/stack"
@@ -134,7 +136,21 @@ type response struct {
 	raw    []byte
 }
 
-// decode reads the response body into a T, failing the test when it does not fit.
+// message decodes the response body into M, the generated message the operation
+// returns, failing the test on bad JSON or on a field the contract does not have: every
+// typed read also checks that the REST reply fits the proto.
+func message[M proto.Message](t *testing.T, r response) M {
+	t.Helper()
+	var zero M
+	m := zero.ProtoReflect().Type().New().Interface().(M)
+	if err := protojson.Unmarshal(r.raw, m); err != nil {
+		t.Fatalf("decode %T from %s: %v", m, truncate(string(r.raw), 300), err)
+	}
+	return m
+}
+
+// decode reads a body that is not a proto message (error bodies, JSON Lines records,
+// the OpenAPI document) into a small struct T, failing the test when it does not fit.
 func decode[T any](t *testing.T, r response) T {
 	t.Helper()
 	var v T
