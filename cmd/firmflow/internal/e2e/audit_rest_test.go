@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/firmflow/firmflow/cmd/firmflow/internal/stack"
+	identityv1 "github.com/firmflow/firmflow/pkg/gen/firmflow/identity/v1"
 	"github.com/firmflow/firmflow/services/audit/chain"
 	"github.com/firmflow/firmflow/services/audit/export"
 )
@@ -70,8 +71,8 @@ func TestFirmReadsExportsAndVerifiesItsAuditLog(t *testing.T) {
 
 	for what, r := range map[string]response{
 		"another firm's log": other.client.do("GET", "/v1/"+f.name+"/auditEvents", nil),
-		"a key without audit:read": sys.integration(want(t, f.client.do("POST", "/v1/"+f.name+"/apiKeys",
-			map[string]any{"display_name": "crm", "scopes": []string{"identity:read"}}), http.StatusCreated, "key").str("secret")).
+		"a key without audit:read": sys.integration(message[*identityv1.ApiKey](t, want(t, f.client.do("POST", "/v1/"+f.name+"/apiKeys",
+			map[string]any{"display_name": "crm", "scopes": []string{"identity:read"}}), http.StatusCreated, "key")).GetSecret()).
 			do("GET", "/v1/"+f.name+"/auditEvents", nil),
 		"shortening retention": f.client.do("PATCH", "/v1/"+f.name+"/auditSettings?update_mask=retention_days",
 			map[string]any{"retention_days": 399}),
@@ -80,8 +81,8 @@ func TestFirmReadsExportsAndVerifiesItsAuditLog(t *testing.T) {
 			t.Errorf("%s: %d", what, r.status)
 		}
 	}
-	reader := sys.integration(want(t, f.client.do("POST", "/v1/"+f.name+"/apiKeys",
-		map[string]any{"display_name": "siem", "scopes": []string{"audit:read"}}), http.StatusCreated, "key").str("secret"))
+	reader := sys.integration(message[*identityv1.ApiKey](t, want(t, f.client.do("POST", "/v1/"+f.name+"/apiKeys",
+		map[string]any{"display_name": "siem", "scopes": []string{"audit:read"}}), http.StatusCreated, "key")).GetSecret())
 	want(t, reader.do("GET", "/v1/"+f.name+"/auditEvents?page_size=5", nil), http.StatusOK, "an audit:read key lists")
 	if r := reader.do("POST", "/v1/"+f.name+"/auditCheckpoints", map[string]any{}); r.status != http.StatusForbidden {
 		t.Errorf("an audit:read key signs a checkpoint: %d", r.status)

@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/firmflow/firmflow/cmd/firmflow/internal/e2e/harness"
+	billingv1 "github.com/firmflow/firmflow/pkg/gen/firmflow/billing/v1"
 	"github.com/firmflow/firmflow/pkg/pg"
 	"github.com/firmflow/firmflow/pkg/pg/pgtest"
 	"github.com/firmflow/firmflow/services/billing/stripetest"
@@ -29,8 +30,8 @@ func TestBillingThroughTheGateway(t *testing.T) {
 	owner := alpha.client
 
 	checkout := checkoutWhenReady(t, alpha, "first")
-	if !strings.HasPrefix(checkout.str("url"), sys.stripe.URL+"/checkout/cs_") { // the development Stripe's page
-		t.Fatalf("checkout = %s", checkout.raw)
+	if !strings.HasPrefix(checkout.GetUrl(), sys.stripe.URL+"/checkout/cs_") { // the development Stripe's page
+		t.Fatalf("checkout = %v", checkout)
 	}
 	sub := want(t, owner.do("GET", "/v1/"+alpha.name+"/subscription", nil), http.StatusOK, "subscription")
 	if s := decode[subscription](t, sub); s.State != "SUBSCRIPTION_STATE_NONE" || s.Access != "ACCESS_FULL" {
@@ -81,7 +82,7 @@ func TestCheckoutLeavesTheFirmPaidAndWritable(t *testing.T) {
 	f := sys.signUp(t, "billing-paid")
 	owner := f.client
 	checkout := checkoutWhenReady(t, f, "pay")
-	page, err := http.Get(checkout.str("url")) // the person pays
+	page, err := http.Get(checkout.GetUrl()) // the person pays
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,8 +104,8 @@ func TestCheckoutLeavesTheFirmPaidAndWritable(t *testing.T) {
 	}
 	want(t, owner.do("POST", "/v1/"+f.name+"/clients", map[string]any{"display_name": "Paid Ltd", "kind": "CLIENT_KIND_BUSINESS"}),
 		http.StatusCreated, "write after paying")
-	invoices := want(t, owner.do("GET", "/v1/"+f.name+"/invoices", nil), http.StatusOK, "invoices").list("invoices")
-	if len(invoices) != 1 || invoices[0]["status"] != "paid" {
+	invoices := message[*billingv1.ListInvoicesResponse](t, want(t, owner.do("GET", "/v1/"+f.name+"/invoices", nil), http.StatusOK, "invoices")).GetInvoices()
+	if len(invoices) != 1 || invoices[0].GetStatus() != "paid" {
 		t.Errorf("invoices after paying: %v", invoices)
 	}
 	time.Sleep(time.Second) // any late event or re-read would show now
@@ -116,7 +117,7 @@ func TestCheckoutLeavesTheFirmPaidAndWritable(t *testing.T) {
 
 // checkoutWhenReady asks for the firm's Checkout page as its owner. Billing sets the
 // firm up from identity's event; until then checkout answers BILLING_NOT_READY.
-func checkoutWhenReady(t *testing.T, f firm, requestID string) response {
+func checkoutWhenReady(t *testing.T, f firm, requestID string) *billingv1.CheckoutSession {
 	t.Helper()
 	var checkout response
 	deadline := time.Now().Add(20 * time.Second)
@@ -127,7 +128,7 @@ func checkoutWhenReady(t *testing.T, f firm, requestID string) response {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	return want(t, checkout, http.StatusOK, "checkout")
+	return message[*billingv1.CheckoutSession](t, want(t, checkout, http.StatusOK, "checkout"))
 }
 
 // stripeWebhook posts a webhook as Stripe does and returns the status.

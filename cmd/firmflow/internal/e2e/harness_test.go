@@ -127,12 +127,11 @@ func (s *system) integration(apiKey string) *client {
 	return &client{sys: s, http: s.httpClient(nil), bearer: apiKey}
 }
 
-// response is a decoded reply. Tests that read more than a field or two decode raw
-// into a small struct with decode.
+// response is a reply as it came: tests read its body typed, with message (the
+// operation's generated message) or decode (a small struct for what is no message).
 type response struct {
 	status int
 	header http.Header
-	body   map[string]any
 	raw    []byte
 }
 
@@ -158,35 +157,6 @@ func decode[T any](t *testing.T, r response) T {
 		t.Fatalf("decode %T from %s: %v", v, truncate(string(r.raw), 300), err)
 	}
 	return v
-}
-
-func (r response) str(path ...string) string {
-	v := r.get(path...)
-	s, _ := v.(string)
-	return s
-}
-
-func (r response) get(path ...string) any {
-	var v any = r.body
-	for _, p := range path {
-		m, ok := v.(map[string]any)
-		if !ok {
-			return nil
-		}
-		v = m[p]
-	}
-	return v
-}
-
-func (r response) list(key string) []map[string]any {
-	items, _ := r.body[key].([]any)
-	out := make([]map[string]any, 0, len(items))
-	for _, it := range items {
-		if m, ok := it.(map[string]any); ok {
-			out = append(out, m)
-		}
-	}
-	return out
 }
 
 // errorReply is the typed error body, or the zero value for another body.
@@ -216,11 +186,7 @@ func (c *client) doWith(method, path string, body any, header http.Header) respo
 	if err != nil {
 		c.sys.t.Fatal(err)
 	}
-	out := response{status: r.Status, header: r.Header, raw: r.Raw}
-	if len(r.Raw) > 0 {
-		_ = json.Unmarshal(r.Raw, &out.body)
-	}
-	return out
+	return response{status: r.Status, header: r.Header, raw: r.Raw}
 }
 
 // want fails the test unless the response has the status.

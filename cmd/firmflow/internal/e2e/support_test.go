@@ -108,7 +108,7 @@ func TestSupportAccessNeedsTheFirmsPermissionAndEndsWithIt(t *testing.T) {
 	login := want(t, anon.do("POST", "/v1/staff/login", map[string]any{
 		"email": "ada@support.firmflow.example", "password": password, "totp_code": code,
 	}), http.StatusOK, "staff login")
-	token := login.str("session_token")
+	token := message[*identityv1.StaffLoginResponse](t, login).GetSessionToken()
 	if token == "" || login.header.Get("Set-Cookie") != "" {
 		t.Fatalf("staff login gave token %q, cookie %q", token, login.header.Get("Set-Cookie"))
 	}
@@ -153,9 +153,9 @@ func TestSupportAccessNeedsTheFirmsPermissionAndEndsWithIt(t *testing.T) {
 	})
 
 	staff := sys.staffClient(token, "")
-	grant := wantCreated(t, staff.do("POST", "/v1/"+alpha.name+"/supportGrants", map[string]any{
+	grant := message[*identityv1.SupportGrant](t, wantCreated(t, staff.do("POST", "/v1/"+alpha.name+"/supportGrants", map[string]any{
 		"reason": "invoices do not show for the customer", "ticket": "SUP-1234",
-	}), "request access").str("name")
+	}), "request access")).GetName()
 	if kinds := noticeKinds(t, alpha); kinds["NOTIFICATION_KIND_SUPPORT_REQUESTED"] != grant {
 		t.Fatalf("owner's notifications after the request: %v", kinds)
 	}
@@ -213,9 +213,9 @@ func TestSupportAccessNeedsTheFirmsPermissionAndEndsWithIt(t *testing.T) {
 		t.Errorf("owner's notifications after revocation: %v", kinds)
 	}
 
-	second := wantCreated(t, staff.do("POST", "/v1/"+alpha.name+"/supportGrants", map[string]any{
+	second := message[*identityv1.SupportGrant](t, wantCreated(t, staff.do("POST", "/v1/"+alpha.name+"/supportGrants", map[string]any{
 		"reason": "follow-up on the invoice fix", "ticket": "SUP-1235",
-	}), "request again").str("name")
+	}), "request again")).GetName()
 	want(t, alpha.client.do("POST", "/v1/"+second+":approve", map[string]any{"scope": "SUPPORT_SCOPE_WRITE", "ttl": "3600s"}),
 		http.StatusOK, "owner approves write access")
 	again := sys.staffClient(token, second)

@@ -270,7 +270,7 @@ func seedWork(t *testing.T, f firm) workResources {
 	w.template = workTemplate(t, c, f.name).GetName()
 	w.project = message[*workflowv1.Project](t, want(t, c.do("POST", "/v1/"+f.name+"/projects", map[string]any{"client": w.client, "template": w.template}),
 		http.StatusCreated, "project")).GetName()
-	w.task = firstOf(message[*workflowv1.ListTasksResponse](t, want(t, c.do("GET", "/v1/"+w.project+"/tasks", nil), http.StatusOK, "tasks")).GetTasks()).GetName()
+	w.task = message[*workflowv1.ListTasksResponse](t, want(t, c.do("GET", "/v1/"+w.project+"/tasks", nil), http.StatusOK, "tasks")).GetTasks()[0].GetName()
 	w.series = message[*workflowv1.Series](t, want(t, c.do("POST", "/v1/"+f.name+"/series", map[string]any{
 		"display_name": "Quarterly", "client": w.client, "template": w.template, "frequency": "FREQUENCY_QUARTERLY",
 		"start_date": "2026-01-01", "due_rule": map[string]any{"kind": "DUE_RULE_KIND_LAST_DAY", "lag_days": 15},
