@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/firmflow/firmflow/cmd/firmflow/internal/e2e/harness"
 	billingv1 "github.com/firmflow/firmflow/pkg/gen/firmflow/billing/v1"
@@ -34,7 +35,7 @@ func TestBillingThroughTheGateway(t *testing.T) {
 		t.Fatalf("checkout = %v", checkout)
 	}
 	sub := want(t, owner.do("GET", "/v1/"+alpha.name+"/subscription", nil), http.StatusOK, "subscription")
-	if s := decode[subscription](t, sub); s.State != "SUBSCRIPTION_STATE_NONE" || s.Access != "ACCESS_FULL" {
+	if s := message[*billingv1.Subscription](t, sub); s.GetState() != billingv1.SubscriptionState_SUBSCRIPTION_STATE_NONE || s.GetAccess() != billingv1.Access_ACCESS_FULL {
 		t.Fatalf("new firm's subscription = %s", sub.raw)
 	}
 
@@ -54,7 +55,7 @@ func TestBillingThroughTheGateway(t *testing.T) {
 		}
 	}
 	sub = want(t, owner.do("GET", "/v1/"+alpha.name+"/subscription", nil), http.StatusOK, "subscription")
-	if s := decode[subscription](t, sub); s.State != "SUBSCRIPTION_STATE_ACTIVE" || s.Plan != "standard" || s.Seats != "1" {
+	if s := message[*billingv1.Subscription](t, sub); s.GetState() != billingv1.SubscriptionState_SUBSCRIPTION_STATE_ACTIVE || s.GetPlan() != "standard" || s.GetSeats() != 1 {
 		t.Errorf("subscription after the webhook = %s", sub.raw)
 	}
 
@@ -90,13 +91,13 @@ func TestCheckoutLeavesTheFirmPaidAndWritable(t *testing.T) {
 	if page.StatusCode != http.StatusOK {
 		t.Fatalf("checkout page: %d", page.StatusCode)
 	}
-	var s subscription
+	var s *billingv1.Subscription
 	eventually(t, "subscription active", func() bool {
-		s = decode[subscription](t, want(t, owner.do("GET", "/v1/"+f.name+"/subscription", nil), http.StatusOK, "subscription"))
-		return s.State == "SUBSCRIPTION_STATE_ACTIVE"
+		s = message[*billingv1.Subscription](t, want(t, owner.do("GET", "/v1/"+f.name+"/subscription", nil), http.StatusOK, "subscription"))
+		return s.GetState() == billingv1.SubscriptionState_SUBSCRIPTION_STATE_ACTIVE
 	})
-	if s.Access != "ACCESS_FULL" || s.Plan != "standard" || s.Seats != "1" || !s.CurrentPeriodEnd.After(time.Now().AddDate(0, 0, 27)) {
-		t.Fatalf("subscription after paying: %+v", s)
+	if s.GetAccess() != billingv1.Access_ACCESS_FULL || s.GetPlan() != "standard" || s.GetSeats() != 1 || !s.GetCurrentPeriodEnd().AsTime().After(time.Now().AddDate(0, 0, 27)) {
+		t.Fatalf("subscription after paying: %v", s)
 	}
 	// Billing re-read the subscription on checkout.session.completed and invoice.paid.
 	if reads := sys.stripe.Requests(http.MethodGet, "/v1/subscriptions/"); len(reads) == 0 {
@@ -109,9 +110,9 @@ func TestCheckoutLeavesTheFirmPaidAndWritable(t *testing.T) {
 		t.Errorf("invoices after paying: %v", invoices)
 	}
 	time.Sleep(time.Second) // any late event or re-read would show now
-	again := decode[subscription](t, want(t, owner.do("GET", "/v1/"+f.name+"/subscription", nil), http.StatusOK, "subscription"))
-	if again.State != s.State || again.Access != "ACCESS_FULL" || !again.CurrentPeriodEnd.Equal(s.CurrentPeriodEnd) {
-		t.Errorf("subscription drifted: %+v, was %+v", again, s)
+	again := message[*billingv1.Subscription](t, want(t, owner.do("GET", "/v1/"+f.name+"/subscription", nil), http.StatusOK, "subscription"))
+	if again.GetState() != s.GetState() || again.GetAccess() != billingv1.Access_ACCESS_FULL || !proto.Equal(again.GetCurrentPeriodEnd(), s.GetCurrentPeriodEnd()) {
+		t.Errorf("subscription drifted: %v, was %v", again, s)
 	}
 }
 
@@ -168,14 +169,4 @@ func (s *system) billingCustomer(t *testing.T, firmID string) string {
 		t.Fatal(err)
 	}
 	return customer
-}
-
-// subscription is the part of a firm's subscription the tests read.
-type subscription struct {
-	State  string `json:"state"`
-	Access string `json:"access"`
-	Plan   string `json:"plan"`
-	Seats  string `json:"seats"` // int64, a string in proto JSON
-	// CurrentPeriodEnd is when the paid period ends.
-	CurrentPeriodEnd time.Time `json:"current_period_end"`
 }

@@ -23,6 +23,7 @@ import (
 
 	"github.com/firmflow/firmflow/cmd/firmflow/internal/e2e/harness"
 	"github.com/firmflow/firmflow/cmd/firmflow/internal/stack"
+	identityv1 "github.com/firmflow/firmflow/pkg/gen/firmflow/identity/v1"
 	"github.com/firmflow/firmflow/pkg/rpc"
 	"github.com/firmflow/firmflow/pkg/tlsconf"
 	"github.com/firmflow/firmflow/services/billing/stripetest"
@@ -235,7 +236,7 @@ func (c *client) login(t *testing.T, email, code string) response {
 		body["totp_code"] = code
 	}
 	r := want(t, c.do("POST", "/v1/login", body), http.StatusOK, "login "+email)
-	c.csrf = decode[harness.LoginReply](t, r).CSRFToken
+	c.csrf = message[*identityv1.LoginResponse](t, r).GetCsrfToken()
 	return r
 }
 

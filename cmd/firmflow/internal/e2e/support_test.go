@@ -54,25 +54,11 @@ func wantCreated(t *testing.T, r response, what string) response {
 func noticeKinds(t *testing.T, f firm) map[string]string {
 	t.Helper()
 	r := want(t, f.client.do("GET", "/v1/"+f.name+"/notifications", nil), http.StatusOK, "notifications")
-	list := decode[struct {
-		Notifications []struct {
-			Kind         string `json:"kind"`
-			SupportGrant string `json:"support_grant"`
-		} `json:"notifications"`
-	}](t, r)
 	out := map[string]string{}
-	for _, n := range list.Notifications {
-		out[n.Kind] = n.SupportGrant
+	for _, n := range message[*identityv1.ListNotificationsResponse](t, r).GetNotifications() {
+		out[n.GetKind().String()] = n.GetSupportGrant()
 	}
 	return out
-}
-
-// supportGrant is the part of a support grant the tests read.
-type supportGrant struct {
-	Name      string `json:"name"`
-	State     string `json:"state"`
-	Scope     string `json:"scope"`
-	RevokedBy string `json:"revoked_by"`
 }
 
 // TestSupportAccessNeedsTheFirmsPermissionAndEndsWithIt walks support access end to
@@ -164,7 +150,7 @@ func TestSupportAccessNeedsTheFirmsPermissionAndEndsWithIt(t *testing.T) {
 	}
 	want(t, beta.client.do("POST", "/v1/"+grant+":approve", map[string]any{}), http.StatusNotFound, "another firm approves")
 	approved := want(t, alpha.client.do("POST", "/v1/"+grant+":approve", map[string]any{}), http.StatusOK, "owner approves")
-	if g := decode[supportGrant](t, approved); g.State != "SUPPORT_GRANT_STATE_APPROVED" || g.Scope != "SUPPORT_SCOPE_READ" {
+	if g := message[*identityv1.SupportGrant](t, approved); g.GetState() != identityv1.SupportGrantState_SUPPORT_GRANT_STATE_APPROVED || g.GetScope() != identityv1.SupportScope_SUPPORT_SCOPE_READ {
 		t.Fatalf("approved grant = %s", approved.raw)
 	}
 
@@ -221,9 +207,8 @@ func TestSupportAccessNeedsTheFirmsPermissionAndEndsWithIt(t *testing.T) {
 	again := sys.staffClient(token, second)
 	want(t, again.do("GET", "/v1/"+alpha.name, nil), http.StatusOK, "staff reads on the second grant")
 	mine := want(t, staff.do("GET", "/v1/staff/supportGrants", nil), http.StatusOK, "staff lists their grants")
-	if got := decode[struct {
-		SupportGrants []supportGrant `json:"support_grants"`
-	}](t, mine).SupportGrants; len(got) != 2 || got[0].Name != second || got[0].State != "SUPPORT_GRANT_STATE_APPROVED" {
+	if got := message[*identityv1.ListMySupportGrantsResponse](t, mine).GetSupportGrants(); len(got) != 2 || got[0].GetName() != second ||
+		got[0].GetState() != identityv1.SupportGrantState_SUPPORT_GRANT_STATE_APPROVED {
 		t.Errorf("staff's own grants = %s", mine.raw)
 	}
 
@@ -239,7 +224,7 @@ func TestSupportAccessNeedsTheFirmsPermissionAndEndsWithIt(t *testing.T) {
 		"email": "ada@support.firmflow.example", "password": password, "totp_code": code,
 	}), http.StatusUnauthorized, "offboarded staff signs in")
 	ended := want(t, alpha.client.do("GET", "/v1/"+second, nil), http.StatusOK, "owner reads the grant")
-	if g := decode[supportGrant](t, ended); g.State != "SUPPORT_GRANT_STATE_REVOKED" || g.RevokedBy != "operator" {
+	if g := message[*identityv1.SupportGrant](t, ended); g.GetState() != identityv1.SupportGrantState_SUPPORT_GRANT_STATE_REVOKED || g.GetRevokedBy() != "operator" {
 		t.Errorf("grant after offboarding = %s", ended.raw)
 	}
 }
