@@ -2471,8 +2471,17 @@ type AuthenticateResponse struct {
 	// Ed25519-signed principal, forwarded to services in x-firmflow-principal.
 	PrincipalToken string                 `protobuf:"bytes,1,opt,name=principal_token,json=principalToken,proto3" json:"principal_token,omitempty"`
 	ExpireTime     *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Whom the token speaks for, in the access log's terms: the gateway records the
+	// request from these without verifying the token's signature a second time, since
+	// this reply reached it from identity over mutual TLS.
+	Actor     string `protobuf:"bytes,3,opt,name=actor,proto3" json:"actor,omitempty"`
+	ActorKind string `protobuf:"bytes,4,opt,name=actor_kind,json=actorKind,proto3" json:"actor_kind,omitempty"`
+	// firms/{firm}, empty when the principal names no firm (a staff member without a live grant).
+	Firm string `protobuf:"bytes,5,opt,name=firm,proto3" json:"firm,omitempty"`
+	// firms/{firm}/supportGrants/{grant} a staff member acts under, if any.
+	SupportGrant  string `protobuf:"bytes,6,opt,name=support_grant,json=supportGrant,proto3" json:"support_grant,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *AuthenticateResponse) Reset() {
@@ -2517,6 +2526,34 @@ func (x *AuthenticateResponse) GetExpireTime() *timestamppb.Timestamp {
 		return x.ExpireTime
 	}
 	return nil
+}
+
+func (x *AuthenticateResponse) GetActor() string {
+	if x != nil {
+		return x.Actor
+	}
+	return ""
+}
+
+func (x *AuthenticateResponse) GetActorKind() string {
+	if x != nil {
+		return x.ActorKind
+	}
+	return ""
+}
+
+func (x *AuthenticateResponse) GetFirm() string {
+	if x != nil {
+		return x.Firm
+	}
+	return ""
+}
+
+func (x *AuthenticateResponse) GetSupportGrant() string {
+	if x != nil {
+		return x.SupportGrant
+	}
+	return ""
 }
 
 var File_firmflow_identity_v1_identity_proto protoreflect.FileDescriptor
@@ -2710,11 +2747,16 @@ const file_firmflow_identity_v1_identity_proto_rawDesc = "" +
 	"user_agent\x18\x06 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\tuserAgent\x12`\n" +
 	"\rsupport_grant\x18\a \x01(\tB;\xbaH8r624^(firms/[0-9a-f-]{36}/supportGrants/[0-9a-f-]{36})?$R\fsupportGrantB\x13\n" +
 	"\n" +
-	"credential\x12\x05\xbaH\x02\b\x01\"|\n" +
+	"credential\x12\x05\xbaH\x02\b\x01\"\xea\x01\n" +
 	"\x14AuthenticateResponse\x12'\n" +
 	"\x0fprincipal_token\x18\x01 \x01(\tR\x0eprincipalToken\x12;\n" +
 	"\vexpire_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"expireTime*M\n" +
+	"expireTime\x12\x14\n" +
+	"\x05actor\x18\x03 \x01(\tR\x05actor\x12\x1d\n" +
+	"\n" +
+	"actor_kind\x18\x04 \x01(\tR\tactorKind\x12\x12\n" +
+	"\x04firm\x18\x05 \x01(\tR\x04firm\x12#\n" +
+	"\rsupport_grant\x18\x06 \x01(\tR\fsupportGrant*M\n" +
 	"\x04Role\x12\x14\n" +
 	"\x10ROLE_UNSPECIFIED\x10\x00\x12\x0e\n" +
 	"\n" +
