@@ -5,13 +5,13 @@ package main
 // written sorted by encoding/json, so the output is the same on every run.
 
 type document struct {
-	OpenAPI    string               `json:"openapi"`
-	Info       info                 `json:"info"`
-	Servers    []server             `json:"servers"`
+	OpenAPI    string                `json:"openapi"`
+	Info       info                  `json:"info"`
+	Servers    []server              `json:"servers"`
 	Security   []securityRequirement `json:"security"`
-	Tags       []tag                `json:"tags"`
-	Paths      map[string]*pathItem `json:"paths"`
-	Components components           `json:"components"`
+	Tags       []tag                 `json:"tags"`
+	Paths      map[string]*pathItem  `json:"paths"`
+	Components components            `json:"components"`
 }
 
 type info struct {

@@ -31,7 +31,7 @@ type openAPIOperation struct {
 // declares it.
 type binding struct {
 	rpc, verb, template string
-	policy             *apiv1.Policy
+	policy              *apiv1.Policy
 }
 
 func registeredBindings(t *testing.T) []binding {
