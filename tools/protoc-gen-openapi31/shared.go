@@ -154,7 +154,7 @@ func headerComponents() map[string]*header {
 	return map[string]*header{
 		"ETag": {
 			Description: "The resource's etag, to send back in If-Match (or as `etag`).",
-			Required:    true, Schema: &schema{Type: "string"},
+			Schema:      &schema{Type: "string"},
 		},
 		"Location": {
 			Description: "The path of the created resource, /v1/{name}.",
