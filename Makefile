@@ -4,6 +4,9 @@ BIN := $(CURDIR)/.bin
 # Every module of go.work, by directory: patterns like ./services/... stop at module borders.
 PACKAGES = $(shell go list -m -f '{{.Dir}}/...')
 GO_TEST_FLAGS ?= -count=1 -timeout 20m
+# npm ci's record of what it installed, from each package-lock.json (see node).
+REDOCLY_DEPS := tools/redocly/node_modules/.package-lock.json
+SDK_DEPS := clients/typescript/node_modules/.package-lock.json
 
 .PHONY: run test gen check-gen lint bench fuzz tools node fmt backup-drill
 
@@ -31,8 +34,6 @@ $(TOOLS) &: tools/go.mod tools/go.sum $(wildcard tools/protoc-gen-openapi31/*.go
 
 ## node: install the pinned npm packages (package-lock.json) of the Redocly linter and the TypeScript client
 ## once, and again when a lock file changes; everything after runs offline
-REDOCLY_DEPS := tools/redocly/node_modules/.package-lock.json
-SDK_DEPS := clients/typescript/node_modules/.package-lock.json
 node: $(REDOCLY_DEPS) $(SDK_DEPS)
 $(REDOCLY_DEPS): tools/redocly/package-lock.json
 	cd tools/redocly && npm ci --no-audit --no-fund
