@@ -17,6 +17,7 @@ run: tools
 ## test: every unit, integration and end-to-end test; billing's run against the pinned stripe-mock, the
 ## TypeScript client's (clients/typescript) against a stack of its own
 test: tools $(SDK_DEPS)
+	cd tools && GOWORK=off go test $(GO_TEST_FLAGS) ./protoc-gen-openapi31/
 	FIRMFLOW_STRIPE_MOCK=$(BIN)/stripe-mock go test $(GO_TEST_FLAGS) $(PACKAGES)
 
 ## backup-drill: back up a private PostgreSQL cluster running the system (pgBackRest, encrypted repository),

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"reflect"
 	"regexp"
 	"strings"
 	"testing"
@@ -189,5 +190,49 @@ func TestServedOpenAPIDescribesEveryOperation(t *testing.T) {
 	}
 	if op := doc.Paths["/v1/firms/{firm}/clients/{client}"]; op["get"].OperationID != "GetClient" || op["delete"].OperationID != "DeleteClient" {
 		t.Errorf("/v1/firms/{firm}/clients/{client} holds %v", op)
+	}
+}
+
+// TestServedOpenAPICarriesTheRules checks, on a few fields and operations, that the
+// document says what the protos and the gateway enforce: required fields and limits
+// from buf.validate, output-only fields, the CSRF and support grant headers, and the
+// media types of the exports.
+func TestServedOpenAPICarriesTheRules(t *testing.T) {
+	st := startGateway(t, "")
+	raw, _ := io.ReadAll(st.get(t, "/openapi.json").Body)
+	var doc any
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		t.Fatal(err)
+	}
+	at := func(path ...string) any {
+		v := doc
+		for _, p := range path {
+			m, _ := v.(map[string]any)
+			v = m[p]
+		}
+		return v
+	}
+	for _, tc := range []struct {
+		path []string
+		want any
+	}{
+		{[]string{"components", "schemas", "SignUpRequest", "required"}, []any{"firm_display_name", "email", "display_name", "password"}},
+		{[]string{"components", "schemas", "Client", "properties", "display_name", "maxLength"}, 200.0},
+		{[]string{"components", "schemas", "Client", "properties", "primary_contact", "readOnly"}, true},
+		{[]string{"components", "schemas", "Client", "properties", "tags", "maxItems"}, 32.0},
+		{[]string{"components", "securitySchemes", "csrf", "name"}, "X-CSRF-Token"},
+		{[]string{"components", "securitySchemes", "csrf", "in"}, "header"},
+		{[]string{"components", "parameters", "SupportGrant", "name"}, "X-Support-Grant"},
+		{[]string{"components", "schemas", "Status", "required"}, []any{"code", "status", "message"}},
+		{[]string{"paths", "/v1/firms/{firm}/auditEvents:export", "get", "responses", "200", "content", "application/jsonl", "schema", "type"}, "string"},
+		{[]string{"paths", "/v1/firms/{firm}/exports/{export}:download", "get", "responses", "206", "content", "application/zip", "schema", "contentMediaType"}, "application/zip"},
+		{[]string{"paths", "/v1/firms/{firm}/clients/{client}", "patch", "responses", "412", "$ref"}, "#/components/responses/PreconditionFailed"},
+	} {
+		if got := at(tc.path...); !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("%s = %v, want %v", strings.Join(tc.path, "."), got, tc.want)
+		}
+	}
+	if limit := at("components", "schemas", "ListClientsRequest"); limit != nil {
+		t.Errorf("ListClientsRequest is a schema of its own, but its fields are query parameters: %v", limit)
 	}
 }
