@@ -226,7 +226,11 @@ func successCode(pol policy) string {
 // names, with the headers the gateway adds (ETag, Location).
 func (g *generator) success(m *protogen.Method, pol policy) *response {
 	out := m.Output
-	r := &response{Description: map[string]string{"200": "OK", "201": "Created", "202": "Accepted"}[successCode(pol)], Content: map[string]mediaType{}}
+	r := &response{
+		Description: map[string]string{"200": "OK", "201": "Created", "202": "Accepted"}[successCode(pol)],
+		Content:     map[string]mediaType{},
+		Headers:     rateLimitHeaders(),
+	}
 	switch out.Desc.FullName() {
 	case "google.api.HttpBody":
 		produces := []string{"application/octet-stream"}
@@ -249,7 +253,6 @@ func (g *generator) success(m *protogen.Method, pol policy) *response {
 		r.Content["application/json"] = mediaType{Schema: &schema{Type: "object", Description: "An empty object."}}
 	default:
 		r.Content["application/json"] = mediaType{Schema: g.schemas.ref(out.Desc.FullName())}
-		r.Headers = map[string]*header{}
 		if out.Desc.Fields().ByName("etag") != nil {
 			r.Headers["ETag"] = &header{Ref: ref("headers", "ETag")}
 		}

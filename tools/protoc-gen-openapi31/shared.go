@@ -120,6 +120,8 @@ func errorResponseComponents() map[string]*response {
 		}
 	}
 	retry := map[string]*header{"Retry-After": {Ref: ref("headers", "RetryAfter")}}
+	limited := rateLimitHeaders()
+	limited["Retry-After"] = retry["Retry-After"]
 	return map[string]*response{
 		"BadRequest": errorBody("INVALID_ARGUMENT (a BadRequest detail names each field and rule), FAILED_PRECONDITION "+
 			"(the resource's state does not allow it now) or OUT_OF_RANGE.", nil),
@@ -129,7 +131,7 @@ func errorResponseComponents() map[string]*response {
 		"NotFound":           errorBody("NOT_FOUND: no such resource, or one outside the caller's firm (indistinguishable on purpose).", nil),
 		"Conflict":           errorBody("ALREADY_EXISTS (a duplicate) or ABORTED (reason ETAG_MISMATCH: changed since it was read).", nil),
 		"PreconditionFailed": errorBody("FAILED_PRECONDITION: If-Match names an etag the resource no longer has.", nil),
-		"TooManyRequests":    errorBody("RESOURCE_EXHAUSTED: rate limited; Retry-After says when to try again.", retry),
+		"TooManyRequests":    errorBody("RESOURCE_EXHAUSTED: rate limited; Retry-After says when to try again.", limited),
 		"Internal":           errorBody("INTERNAL: our fault; the message says nothing more on purpose.", nil),
 		"Unavailable":        errorBody("UNAVAILABLE: a service the request needs is away; retry after Retry-After (with the same request_id for creates).", retry),
 	}
@@ -164,6 +166,28 @@ func headerComponents() map[string]*header {
 			Description: "Seconds to wait before trying again.",
 			Required:    true, Schema: &schema{Type: "integer", Minimum: f64(1)},
 		},
+		"RateLimitLimit": {
+			Description: "Requests in a full budget: the tighter of the caller's address's and credential's limits.",
+			Schema:      &schema{Type: "integer", Minimum: f64(0)},
+		},
+		"RateLimitRemaining": {
+			Description: "Requests left in the budget now.",
+			Schema:      &schema{Type: "integer", Minimum: f64(0)},
+		},
+		"RateLimitReset": {
+			Description: "Seconds until the budget is full again.",
+			Schema:      &schema{Type: "integer", Minimum: f64(0)},
+		},
+	}
+}
+
+// rateLimitHeaders are the budget headers the gateway's rate limits add to every API
+// response.
+func rateLimitHeaders() map[string]*header {
+	return map[string]*header{
+		"RateLimit-Limit":     {Ref: ref("headers", "RateLimitLimit")},
+		"RateLimit-Remaining": {Ref: ref("headers", "RateLimitRemaining")},
+		"RateLimit-Reset":     {Ref: ref("headers", "RateLimitReset")},
 	}
 }
 
@@ -192,11 +216,12 @@ func (g *generator) addExportDownload() {
 	archive := map[string]mediaType{"application/zip": {Schema: &schema{Type: "string", ContentMediaType: "application/zip"}}}
 	length := &header{Description: "Bytes in this response.", Required: true, Schema: &schema{Type: "integer"}}
 	ranges := &header{Description: "Always `bytes`: ranges are served.", Required: true, Schema: &schema{Type: "string", Const: "bytes"}}
-	op.Responses["200"] = &response{Description: "The whole archive.", Content: archive,
-		Headers: map[string]*header{"Content-Length": length, "Accept-Ranges": ranges}}
-	op.Responses["206"] = &response{Description: "The requested range.", Content: archive,
-		Headers: map[string]*header{"Content-Length": length, "Accept-Ranges": ranges,
-			"Content-Range": {Description: "bytes first-last/total", Required: true, Schema: &schema{Type: "string"}}}}
+	whole, part := rateLimitHeaders(), rateLimitHeaders()
+	whole["Content-Length"], whole["Accept-Ranges"] = length, ranges
+	part["Content-Length"], part["Accept-Ranges"] = length, ranges
+	part["Content-Range"] = &header{Description: "bytes first-last/total", Required: true, Schema: &schema{Type: "string"}}
+	op.Responses["200"] = &response{Description: "The whole archive.", Content: archive, Headers: whole}
+	op.Responses["206"] = &response{Description: "The requested range.", Content: archive, Headers: part}
 	for _, code := range errorResponses(pol, "GET", false) {
 		op.Responses[code] = &response{Ref: ref("responses", errorResponseNames[code])}
 	}
