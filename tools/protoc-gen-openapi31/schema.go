@@ -396,13 +396,23 @@ func zeroRefused(f *protogen.Field, rules *validate.FieldRules) bool {
 }
 
 // outputOnly reports a field the service sets and ignores on input:
-// google.api.field_behavior OUTPUT_ONLY, or a comment that starts "Output only".
+// google.api.field_behavior OUTPUT_ONLY, a comment that starts "Output only", or one
+// of the standard fields AIP-148 defines as output only on a resource (a message with
+// a name that is not a request).
 func outputOnly(f *protogen.Field) bool {
 	if hasBehavior(f, annotations.FieldBehavior_OUTPUT_ONLY) {
 		return true
 	}
-	return strings.HasPrefix(strings.ToLower(comment(f.Comments.Leading)), "output only")
+	if strings.HasPrefix(strings.ToLower(comment(f.Comments.Leading)), "output only") {
+		return true
+	}
+	owner := f.Parent.Desc
+	return aipOutputOnly[f.Desc.Name()] && owner.Fields().ByName("name") != nil &&
+		!strings.HasSuffix(string(owner.Name()), "Request")
 }
+
+// aipOutputOnly are AIP-148's output only standard fields.
+var aipOutputOnly = map[protoreflect.Name]bool{"create_time": true, "update_time": true, "delete_time": true, "purge_time": true, "uid": true}
 
 func hasBehavior(f *protogen.Field, b annotations.FieldBehavior) bool {
 	behaviors, _ := proto.GetExtension(f.Desc.Options(), annotations.E_FieldBehavior).([]annotations.FieldBehavior)

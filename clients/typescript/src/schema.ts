@@ -1814,7 +1814,7 @@ export interface components {
         };
         ApiKey: {
             /** Format: date-time */
-            create_time?: string;
+            readonly create_time?: string;
             display_name: string;
             /**
              * Format: date-time
@@ -2007,7 +2007,7 @@ export interface components {
             /** @description Sensitive, as tax_id. Routing number, sort code or BIC. */
             bank_routing_number?: string;
             /** Format: date-time */
-            create_time?: string;
+            readonly create_time?: string;
             /**
              * @description Values of the firm's custom fields by key: text, number, "YYYY-MM-DD" dates,
              *     booleans, member names, an option, or a list of options. Checked against the
@@ -2043,14 +2043,14 @@ export interface components {
              */
             tax_id?: string;
             /** Format: date-time */
-            update_time?: string;
+            readonly update_time?: string;
         };
         /** @description A contact's link to a client. */
         ClientContact: {
             /** @description firms/{firm}/contacts/{contact}; required on create. */
             contact?: string;
             /** Format: date-time */
-            create_time?: string;
+            readonly create_time?: string;
             /** @description Output only: the contact's display name. */
             readonly display_name?: string;
             etag?: string;
@@ -2110,7 +2110,7 @@ export interface components {
         };
         CustomField: {
             /** Format: date-time */
-            create_time?: string;
+            readonly create_time?: string;
             display_name?: string;
             etag?: string;
             /**
@@ -2125,7 +2125,7 @@ export interface components {
             /** @description Set on create, never changes. */
             type?: components["schemas"]["CustomFieldType"];
             /** Format: date-time */
-            update_time?: string;
+            readonly update_time?: string;
         };
         /**
          * @description - `CUSTOM_FIELD_TYPE_TEXT`: Up to 1,000 characters.
@@ -2207,7 +2207,7 @@ export interface components {
         ExportFormat: "EXPORT_FORMAT_UNSPECIFIED" | "EXPORT_FORMAT_CSV" | "EXPORT_FORMAT_JSON";
         Firm: {
             /** Format: date-time */
-            create_time?: string;
+            readonly create_time?: string;
             /** @description Checked when present; UpdateFirm refuses an empty one in its update_mask. */
             display_name?: string;
             etag?: string;
@@ -2216,7 +2216,7 @@ export interface components {
             /** @description When true every member must log in with a TOTP code. */
             require_totp?: boolean;
             /** Format: date-time */
-            update_time?: string;
+            readonly update_time?: string;
         };
         /** @description FirmIncident is the notice a firm received about an incident. */
         FirmIncident: {
@@ -2255,7 +2255,7 @@ export interface components {
         };
         Invitation: {
             /** Format: date-time */
-            create_time?: string;
+            readonly create_time?: string;
             /** Format: email */
             email: string;
             /** Format: date-time */
@@ -2276,7 +2276,7 @@ export interface components {
             /** Format: int64 */
             amount_paid?: string;
             /** Format: date-time */
-            create_time?: string;
+            readonly create_time?: string;
             /** @description ISO 4217, lower case, e.g. "eur". */
             currency?: string;
             /** @description Stripe's page for the invoice, where it can be paid or downloaded. */
@@ -2390,7 +2390,7 @@ export interface components {
         LogoutRequest: Record<string, never>;
         Member: {
             /** Format: date-time */
-            create_time?: string;
+            readonly create_time?: string;
             display_name?: string;
             email?: string;
             etag?: string;
@@ -2452,7 +2452,7 @@ export interface components {
          */
         Notification: {
             /** Format: date-time */
-            create_time?: string;
+            readonly create_time?: string;
             /**
              * @description The incident it is about: firms/{firm}/incidents/{incident}, where the firm reads
              *     and acknowledges it.
@@ -2590,7 +2590,7 @@ export interface components {
              */
             readonly completed_task_count?: number;
             /** Format: date-time */
-            create_time?: string;
+            readonly create_time?: string;
             /** @description The statutory deadline, when there is one. */
             deadline_date?: string;
             description?: string;
@@ -2623,7 +2623,7 @@ export interface components {
              */
             readonly template_revision?: string;
             /** Format: date-time */
-            update_time?: string;
+            readonly update_time?: string;
         };
         /** @enum {string} */
         ProjectStatus: "PROJECT_STATUS_UNSPECIFIED" | "PROJECT_STATUS_NOT_STARTED" | "PROJECT_STATUS_IN_PROGRESS" | "PROJECT_STATUS_COMPLETED";
@@ -2670,7 +2670,7 @@ export interface components {
              */
             create_ahead_days?: number;
             /** Format: date-time */
-            create_time?: string;
+            readonly create_time?: string;
             /** @description Required on create; each project is named after it and its period. */
             display_name?: string;
             due_rule?: components["schemas"]["DueRule"];
@@ -2694,13 +2694,13 @@ export interface components {
             /** @description firms/{firm}/templates/{template}; required on create. */
             template?: string;
             /** Format: date-time */
-            update_time?: string;
+            readonly update_time?: string;
             weekend_shift?: components["schemas"]["WeekendShift"];
         };
         Session: {
             client_ip?: string;
             /** Format: date-time */
-            create_time?: string;
+            readonly create_time?: string;
             /** @description True for the session that made this request. */
             current?: boolean;
             /**
@@ -2733,7 +2733,7 @@ export interface components {
         /** @description Staff is a firmflow support employee. */
         Staff: {
             /** Format: date-time */
-            create_time?: string;
+            readonly create_time?: string;
             display_name?: string;
             email?: string;
             /** @description staff/{staff} */
@@ -2803,7 +2803,7 @@ export interface components {
             seats?: string;
             state?: components["schemas"]["SubscriptionState"];
             /** Format: date-time */
-            update_time?: string;
+            readonly update_time?: string;
         };
         /**
          * @description SubscriptionState is Stripe's subscription status, plus NONE before the first one.
@@ -2875,7 +2875,7 @@ export interface components {
              */
             readonly complete_time?: string;
             /** Format: date-time */
-            create_time?: string;
+            readonly create_time?: string;
             description?: string;
             due_date?: string;
             /** Format: int32 */
@@ -2899,7 +2899,7 @@ export interface components {
             /** @description Output only: open, and no earlier task of the project is open. */
             readonly up_next?: boolean;
             /** Format: date-time */
-            update_time?: string;
+            readonly update_time?: string;
         };
         /**
          * @description - `TASK_STATUS_UNSPECIFIED`: Treated as TASK_STATUS_READY on create; ignored on update.
@@ -2914,7 +2914,7 @@ export interface components {
              */
             budget_minutes?: number;
             /** Format: date-time */
-            create_time?: string;
+            readonly create_time?: string;
             description?: string;
             /** @description Required on create. */
             display_name?: string;
@@ -2928,7 +2928,7 @@ export interface components {
             readonly revision?: string;
             tasks?: components["schemas"]["TemplateTask"][];
             /** Format: date-time */
-            update_time?: string;
+            readonly update_time?: string;
         };
         /** @description One step of a template. */
         TemplateTask: {
@@ -3018,7 +3018,7 @@ export interface components {
         "workflow.Contact": {
             addresses?: components["schemas"]["PostalAddress"][];
             /** Format: date-time */
-            create_time?: string;
+            readonly create_time?: string;
             /** @description Required on create. */
             display_name?: string;
             emails?: components["schemas"]["ContactEmail"][];
@@ -3030,7 +3030,7 @@ export interface components {
             name?: string;
             phones?: components["schemas"]["ContactPhone"][];
             /** Format: date-time */
-            update_time?: string;
+            readonly update_time?: string;
         };
     };
     responses: {
