@@ -11,6 +11,7 @@ import (
 	"google.golang.org/genproto/googleapis/api/annotations"
 	"google.golang.org/protobuf/compiler/protogen"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
 // The gateway's headers and cookie (services/gateway/internal/httpapi).
@@ -260,7 +261,18 @@ func (g *generator) success(m *protogen.Method, pol policy) *response {
 			r.Headers["Location"] = &header{Ref: ref("headers", "Location")}
 		}
 	}
+	if cookie, ok := sessionCookies[m.Desc.FullName()]; ok {
+		r.Headers["Set-Cookie"] = &header{Description: cookie, Required: true, Schema: &schema{Type: "string"}}
+	}
 	return r
+}
+
+// sessionCookies are the methods whose answer the gateway gives the session cookie
+// (services/gateway/internal/httpapi/session.go).
+var sessionCookies = map[protoreflect.FullName]string{
+	"firmflow.identity.v1.IdentityService.Login": "`" + sessionCookie + "=<session token>; Path=/; HttpOnly; Secure; SameSite=Strict; Max-Age=<session lifetime>`: " +
+		"the session, which the gateway takes out of the JSON body so that scripts never see it.",
+	"firmflow.identity.v1.IdentityService.Logout": "`" + sessionCookie + "=; Max-Age=0`: the browser forgets the session.",
 }
 
 // errorResponses are the error statuses an operation can answer, by the AIP-193

@@ -7237,6 +7237,8 @@ export interface operations {
                     "RateLimit-Limit": components["headers"]["RateLimitLimit"];
                     "RateLimit-Remaining": components["headers"]["RateLimitRemaining"];
                     "RateLimit-Reset": components["headers"]["RateLimitReset"];
+                    /** @description `firmflow_session=<session token>; Path=/; HttpOnly; Secure; SameSite=Strict; Max-Age=<session lifetime>`: the session, which the gateway takes out of the JSON body so that scripts never see it. */
+                    "Set-Cookie": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7271,6 +7273,8 @@ export interface operations {
                     "RateLimit-Limit": components["headers"]["RateLimitLimit"];
                     "RateLimit-Remaining": components["headers"]["RateLimitRemaining"];
                     "RateLimit-Reset": components["headers"]["RateLimitReset"];
+                    /** @description `firmflow_session=; Max-Age=0`: the browser forgets the session. */
+                    "Set-Cookie": string;
                     [name: string]: unknown;
                 };
                 content: {
