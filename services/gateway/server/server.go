@@ -125,7 +125,8 @@ func (s *Server) routes(ctx context.Context) (http.Handler, error) {
 	// gateway under load.
 	mux.HandleFunc("GET /healthz", httpapi.Healthz)
 	mux.Handle("GET /readyz", perClient(httpapi.Readyz(s.logger, s.probes.Check)))
-	mux.Handle("GET /openapi.json", perClient(httpapi.OpenAPI(openapi.Document)))
+	mux.Handle("GET /openapi.json", perClient(httpapi.OpenAPI("application/json", openapi.JSON)))
+	mux.Handle("GET /openapi.yaml", perClient(httpapi.OpenAPI("application/yaml", openapi.YAML)))
 	mux.Handle("/", api)
 	// Export archives stream from lifecycle with Content-Length and Range, which the
 	// REST mux cannot give a binary body; authenticated as every API route.
