@@ -186,7 +186,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 	consumer := ingest.New(rt.JetStream, a, ingest.Options{
 		Streams: trimmed(cfg.Streams), Batch: cfg.Batch, AckWait: cfg.AckWait, Logger: logger,
 		// The gateway declares its stream too; whoever starts first creates it.
-		Create: []jetstream.StreamConfig{natsx.ServiceStream("gateway", true)},
+		Create: []jetstream.StreamConfig{natsx.ServiceStream("gateway", true, cfg.StreamMaxAge)},
 	})
 	return &Server{rt: rt, ingestDB: ingestDB, app: a, consumer: consumer, interval: cfg.CheckpointInterval, logger: logger}, nil
 }
