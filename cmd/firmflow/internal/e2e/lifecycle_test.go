@@ -4,6 +4,7 @@ import (
 	"archive/zip"
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"io"
@@ -120,20 +121,7 @@ func TestFirmDeletionEndToEnd(t *testing.T) {
 	r = want(t, doomed.client.do("POST", request, map[string]any{"password": password, "grace_days": 0}), http.StatusCreated, "request with grace 0")
 	token, op := r.str("certificate_token"), r.str("operation", "name")
 	anon := sys.browser()
-	var cert []byte
-	eventually(t, "certificate", func() bool {
-		status, _, body := anon.raw(t, "/v1/deletionCertificates/"+token, nil)
-		cert = body
-		return status == http.StatusOK
-	})
-	pub, err := keyfile.LoadPublic(filepath.Join(filepath.Dir(sys.stack.Material.PublicKey), "lifecycle.pub"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := certificate.Verify(cert, pub)
-	if err != nil {
-		t.Fatalf("certificate does not verify: %v\n%s", err, cert)
-	}
+	cert, got, pub := awaitCertificate(t, sys, token)
 	if got.Firm != doomed.name || got.Deletion != op || !got.ResidueClean || got.AuditChainHead == "" || len(got.DestroyedKeys) == 0 {
 		t.Errorf("certificate: %s", cert)
 	}
@@ -222,6 +210,29 @@ func TestFirmDeletionEndToEnd(t *testing.T) {
 	if status, _, _ := anon.raw(t, "/v1/deletionCertificates/"+bogus, nil); status != http.StatusNotFound {
 		t.Errorf("unknown token: %d", status)
 	}
+}
+
+// awaitCertificate fetches the deletion certificate with its token, without signing
+// in, once it is served, and verifies it with lifecycle's public key, which it
+// returns too.
+func awaitCertificate(t *testing.T, sys *system, token string) ([]byte, certificate.Certificate, ed25519.PublicKey) {
+	t.Helper()
+	anon := sys.browser()
+	var cert []byte
+	eventually(t, "certificate", func() bool {
+		status, _, body := anon.raw(t, "/v1/deletionCertificates/"+token, nil)
+		cert = body
+		return status == http.StatusOK
+	})
+	pub, err := keyfile.LoadPublic(filepath.Join(filepath.Dir(sys.stack.Material.PublicKey), "lifecycle.pub"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := certificate.Verify(cert, pub)
+	if err != nil {
+		t.Fatalf("certificate does not verify: %v\n%s", err, cert)
+	}
+	return cert, c, pub
 }
 
 // firmMessages reads every message of every stream and returns, per stream and
