@@ -354,13 +354,3 @@ func days(s string) (time.Duration, error) {
 	}
 	return d, err
 }
-
-func trimmed(list []string) []string {
-	out := make([]string, 0, len(list))
-	for _, s := range list {
-		if s = strings.TrimSpace(s); s != "" {
-			out = append(out, s)
-		}
-	}
-	return out
-}
