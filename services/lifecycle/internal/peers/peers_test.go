@@ -2,6 +2,8 @@ package peers_test
 
 import (
 	"context"
+	"os"
+	"strconv"
 	"testing"
 	"time"
 
@@ -59,12 +61,12 @@ func firmMessages(t *testing.T, js jetstream.JetStream, name, firm string) (n in
 	return n
 }
 
-// TestPurgeErasesTheFirmsOwnMessagesFromEveryStream: of every stream in the account,
+// TestPurgeDeletesTheFirmsOwnMessagesFromEveryStream: of every stream in the account,
 // the messages naming only the deleted firm go, those naming the other firm or no
 // firm stay, a batch naming both stays and is counted, a second purge finds nothing,
 // and each stream's date is the purge time plus its maximum age (none for a stream
 // without one).
-func TestPurgeErasesTheFirmsOwnMessagesFromEveryStream(t *testing.T) {
+func TestPurgeDeletesTheFirmsOwnMessagesFromEveryStream(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	nc, js, err := natsx.Connect(natstest.Start(t), "lifecycle-test")
@@ -143,5 +145,87 @@ func TestPurgeErasesTheFirmsOwnMessagesFromEveryStream(t *testing.T) {
 		if h.PurgedMessages != 0 || !h.Purged {
 			t.Errorf("second purge of %s: %+v, want nothing left to purge", h.Stream, h)
 		}
+	}
+}
+
+// BenchmarkPurge fills a stream with FIRMFLOW_BENCH_STREAM_MESSAGES messages (100,000
+// unless set, 300 bytes each), 1% of them the deleted firm's, and times Purge (every
+// message's headers read, the firm's deleted one by one, then read again) beside what a subject naming
+// the firm would allow instead: PurgeStream with a subject filter, of a stream holding
+// the same messages on per-firm subjects, in the same run.
+func BenchmarkPurge(b *testing.B) {
+	n := 100_000
+	if v, err := strconv.Atoi(os.Getenv("FIRMFLOW_BENCH_STREAM_MESSAGES")); err == nil && v > 0 {
+		n = v
+	}
+	ctx := context.Background()
+	nc, js, err := natsx.Connect(natstest.Start(b), "lifecycle-bench")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer nc.Close()
+	// fill makes the stream and publishes n messages, every hundredth the deleted
+	// firm's, on the subject subject gives for a firm.
+	fill := func(name string, subject func(firm string) string) jetstream.Stream {
+		stream, err := natsx.EnsureStream(ctx, js, natsx.ServiceStream(name, false, natsx.DefaultStreamMaxAge))
+		if err != nil {
+			b.Fatal(err)
+		}
+		for i := range n {
+			firm := kept
+			if i%100 == 0 {
+				firm = doomed
+			}
+			msg := &nats.Msg{Subject: subject(firm), Data: make([]byte, 300), Header: nats.Header{outbox.HeaderFirmID: []string{firm}}}
+			if _, err := js.PublishMsgAsync(msg); err != nil {
+				b.Fatal(err)
+			}
+		}
+		select {
+		case <-js.PublishAsyncComplete():
+		case <-time.After(5 * time.Minute):
+			b.Fatal("publishing did not complete")
+		}
+		return stream
+	}
+	for range b.N {
+		b.StopTimer()
+		fill("byheader", func(string) string { return "firmflow.byheader.task_created" })
+		b.StartTimer()
+		started := time.Now()
+		horizons, err := peers.NewStreams(js).Purge(ctx, doomed, time.Now())
+		purgeTime := time.Since(started)
+		b.StopTimer()
+		if err != nil || len(horizons) != 1 {
+			b.Fatalf("purge: %v %+v", err, horizons)
+		}
+		purged := horizons[0].PurgedMessages
+		if err := js.DeleteStream(ctx, "FIRMFLOW_BYHEADER"); err != nil {
+			b.Fatal(err)
+		}
+
+		stream := fill("bysubject", func(firm string) string { return "firmflow.bysubject.task_created." + firm })
+		started = time.Now()
+		if err := stream.Purge(ctx, jetstream.WithPurgeSubject("firmflow.bysubject.*."+doomed)); err != nil {
+			b.Fatal(err)
+		}
+		subjectTime := time.Since(started)
+		info, err := stream.Info(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if want := uint64(n) - uint64(purged); purged != int64((n+99)/100) || info.State.Msgs != want {
+			b.Fatalf("purged %d by header, subject purge left %d of %d", purged, info.State.Msgs, n)
+		}
+		if err := js.DeleteStream(ctx, "FIRMFLOW_BYSUBJECT"); err != nil {
+			b.Fatal(err)
+		}
+		b.Logf("%d messages, %d of the firm: header scan, delete and rescan %v (%.0f messages scanned/s); "+
+			"PurgeStream by subject (were the firm in the subject) %v; ratio %.1fx",
+			n, purged, purgeTime.Round(time.Millisecond), float64(n)/purgeTime.Seconds(),
+			subjectTime.Round(time.Millisecond), purgeTime.Seconds()/subjectTime.Seconds())
+		b.ReportMetric(float64(n)/purgeTime.Seconds(), "scanned-msgs/s")
+		b.ReportMetric(purgeTime.Seconds()/subjectTime.Seconds(), "scan/subject-purge")
+		b.StartTimer()
 	}
 }
