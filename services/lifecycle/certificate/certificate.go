@@ -26,7 +26,7 @@ type TableCount struct {
 }
 
 // Stream is what the deletion did to one JetStream stream: PurgedMessages (those
-// naming the firm alone) erased, and Purged when a second scan found none of them
+// naming the firm alone) deleted, and Purged when a second scan found none of them
 // left; SharedMessages (access batches naming other firms too) stay until
 // ClearAfter, the deletion plus the stream's MaxAge. Unbounded: the stream has no
 // maximum age, so no date can be given.
