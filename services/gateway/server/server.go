@@ -68,7 +68,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 	if err != nil {
 		return nil, err
 	}
-	if _, err := natsx.EnsureStream(ctx, js, natsx.ServiceStream("gateway", true)); err != nil {
+	if _, err := natsx.EnsureStream(ctx, js, natsx.ServiceStream("gateway", true, cfg.StreamMaxAge)); err != nil {
 		nc.Close()
 		return nil, fmt.Errorf("access event stream: %w", err)
 	}

@@ -297,7 +297,7 @@ func TestRunReturnsWhenContextEnds(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg := server.Config{
-		Shared: config.Shared{NATSURL: natstest.Start(t), PublicKeyFile: publicKey, TLSCA: pki.CAFile},
+		Shared: config.Shared{NATSURL: natstest.Start(t), PublicKeyFile: publicKey, TLSCA: pki.CAFile, StreamMaxAge: natsx.DefaultStreamMaxAge},
 		Addr:   "127.0.0.1:0", TLSCert: pki.CertFile("gateway"), TLSKey: pki.KeyFile("gateway"),
 		ClientCert: pki.CertFile("gateway"), ClientKey: pki.KeyFile("gateway"),
 		IdentityAddr: "127.0.0.1:9", WorkflowAddr: "127.0.0.1:9", AuditAddr: "127.0.0.1:9", BillingAddr: "127.0.0.1:9", LifecycleAddr: "127.0.0.1:9", BodyLimit: 1 << 20,

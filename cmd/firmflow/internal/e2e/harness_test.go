@@ -81,7 +81,13 @@ func start(t *testing.T, tune func(*gateway.Config)) *system {
 // gateway, or count every event a stack produced.
 func startPrivate(t *testing.T, tune func(*gateway.Config)) *system {
 	t.Helper()
-	h, err := harness.Boot(harness.Options{Tune: tune})
+	return startWith(t, harness.Options{Tune: tune})
+}
+
+// startWith boots a stack for this test alone with the options given.
+func startWith(t *testing.T, opts harness.Options) *system {
+	t.Helper()
+	h, err := harness.Boot(opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -165,7 +165,10 @@ func (l *accessLog) write() {
 }
 
 // publishBatch makes a batch durable as one message under an id of its own; each
-// event inside keeps its own id, which the audit log goes by.
+// event inside keeps its own id, which the audit log goes by. The message names every
+// firm its events belong to (HeaderFirmID, once per firm, at most maxBatchEvents
+// values of 36 bytes: well under JetStream's 64 KiB of headers), so that a firm's
+// deletion finds, without decoding payloads, the batches that are its alone to purge.
 func publishBatch(ctx context.Context, pub AccessPublisher, batch *eventsv1.AccessEventBatch) error {
 	if err := ctx.Err(); err != nil {
 		// Waited past its deadline behind a write that hung: never sent.
@@ -180,6 +183,13 @@ func publishBatch(ctx context.Context, pub AccessPublisher, batch *eventsv1.Acce
 	msg.Data = data
 	msg.Header.Set(outbox.HeaderEventID, id)
 	msg.Header.Set(outbox.HeaderOccurredAt, time.Now().UTC().Format(time.RFC3339Nano))
+	named := map[string]bool{}
+	for _, e := range batch.GetEvents() {
+		if firm := strings.TrimPrefix(e.GetFirm(), "firms/"); firm != "" && !named[firm] {
+			named[firm] = true
+			msg.Header.Add(outbox.HeaderFirmID, firm)
+		}
+	}
 	_, err = pub.PublishMsg(ctx, msg, jetstream.WithMsgID(id))
 	return err
 }
