@@ -13,9 +13,10 @@ import (
 const CreatedHeader = "firmflow-created"
 
 // MarkCreated tells the caller of an upsert method that its response is a resource
-// the call created.
-func MarkCreated(ctx context.Context) error {
-	return grpc.SetHeader(ctx, metadata.Pairs(CreatedHeader, "true"))
+// the call created. Outside a gRPC call (a handler called directly) there is no
+// caller to tell.
+func MarkCreated(ctx context.Context) {
+	_ = grpc.SetHeader(ctx, metadata.Pairs(CreatedHeader, "true"))
 }
 
 // WasCreated reports whether response header md marks a creation (MarkCreated).

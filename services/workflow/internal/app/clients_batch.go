@@ -16,8 +16,8 @@ import (
 // row and changes it.
 const upsertAttempts = 3
 
-// errExternalIDRequired refuses an upsert without the key it finds its resource by.
-func errExternalIDRequired(resource string) error {
+// ErrExternalIDRequired refuses an upsert without the key it finds its resource by.
+func ErrExternalIDRequired(resource string) error {
 	return apierr.InvalidArgument(resource+".external_id", "required", "an upsert finds the "+resource+" by its external id")
 }
 
@@ -30,7 +30,7 @@ func errExternalIDRequired(resource string) error {
 // unique index lets one insert win, and the other starts again and changes it.
 func (a *App) UpsertClient(ctx context.Context, p principal.Principal, firmID string, c domain.Client, patch ClientPatch, requestID string) (out domain.Client, created bool, err error) {
 	if c.ExternalID == "" {
-		return domain.Client{}, false, errExternalIDRequired("client")
+		return domain.Client{}, false, ErrExternalIDRequired("client")
 	}
 	for range upsertAttempts {
 		out, created, err = a.upsertClient(ctx, p, firmID, c, patch, requestID)

@@ -172,7 +172,7 @@ func (a *App) changeContact(ctx context.Context, q *store.Queries, p principal.P
 // has it, as UpsertClient does for clients.
 func (a *App) UpsertContact(ctx context.Context, p principal.Principal, firmID string, c domain.Contact, patch ContactPatch, requestID string) (out domain.Contact, created bool, err error) {
 	if c.ExternalID == "" {
-		return domain.Contact{}, false, errExternalIDRequired("contact")
+		return domain.Contact{}, false, ErrExternalIDRequired("contact")
 	}
 	for range upsertAttempts {
 		out, created, err = a.upsertContact(ctx, p, firmID, c, patch, requestID)
