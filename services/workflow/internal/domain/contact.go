@@ -57,8 +57,8 @@ type Contact struct {
 	// ExternalID is the contact's id in a CRM, unique in the firm.
 	ExternalID string
 	Version    int64
-	CreateTime  time.Time
-	UpdateTime  time.Time
+	CreateTime time.Time
+	UpdateTime time.Time
 }
 
 var (
