@@ -28,13 +28,21 @@ func ErrExternalIDRequired(resource string) error {
 // A retry with the same request id answers as the first call did without changing
 // anything again. Two concurrent upserts of one external id make one client: the
 // unique index lets one insert win, and the other starts again and changes it.
-func (a *App) UpsertClient(ctx context.Context, p principal.Principal, firmID string, c domain.Client, patch ClientPatch, requestID string) (out domain.Client, created bool, err error) {
+func (a *App) UpsertClient(ctx context.Context, p principal.Principal, firmID string, c domain.Client, patch ClientPatch, requestID string) (domain.Client, bool, error) {
 	if c.ExternalID == "" {
 		return domain.Client{}, false, ErrExternalIDRequired("client")
 	}
+	return untilNoRace(store.ErrExternalIDTaken, func() (domain.Client, bool, error) {
+		return a.upsertClient(ctx, p, firmID, c, patch, requestID)
+	})
+}
+
+// untilNoRace runs an upsert again while it loses the race to create its external id
+// (lost: the insert hit the unique index, because a concurrent upsert created it
+// first), at most upsertAttempts times.
+func untilNoRace[T any](lost error, upsert func() (T, bool, error)) (out T, created bool, err error) {
 	for range upsertAttempts {
-		out, created, err = a.upsertClient(ctx, p, firmID, c, patch, requestID)
-		if !errors.Is(err, store.ErrExternalIDTaken) {
+		if out, created, err = upsert(); !errors.Is(err, lost) {
 			break
 		}
 	}

@@ -325,3 +325,16 @@ func TestBatchCreateAndUpdateTasks(t *testing.T) {
 		t.Errorf("project after every task completed in one batch: %s %v", p.Status, err)
 	}
 }
+
+// An import names a row that repeats an earlier row's external id or tax id, as a
+// batch does, rather than failing on the unique index without saying where.
+func TestImportNamesRowsRepeatingAnEarlierRow(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	csv := "display_name,external_id,tax_id\nA,crm-1,111-11-1111\nB,crm-1,222-22-2222\nC,crm-3,111 11 1111\n"
+	_, err := f.app.ImportClients(context.Background(), f.owner, f.firm, csv, "", false)
+	wantReason(t, err, "IMPORT_ROWS_INVALID")
+	if got := violations(err); !slices.Equal(got, []string{"rows[3].external_id", "rows[4].tax_id"}) {
+		t.Errorf("violations %v", got)
+	}
+}

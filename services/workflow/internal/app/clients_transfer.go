@@ -139,28 +139,25 @@ func clientCollisions(ctx context.Context, q *store.Queries, labels []string, re
 		return nil, err
 	}
 	var problems []apierr.FieldViolation
+	// unique names a value another client has, or an earlier one of records (first
+	// says which).
+	unique := func(first map[string]string, taken bool, value, at, field, what string) {
+		switch earlier, dup := first[value]; {
+		case taken:
+			problems = append(problems, apierr.FieldViolation{Field: at + "." + field, Rule: "unique", Description: "another client of the firm has this " + what})
+		case dup:
+			problems = append(problems, apierr.FieldViolation{Field: at + "." + field, Rule: "unique", Description: "the same " + what + " as " + earlier})
+		default:
+			first[value] = at
+		}
+	}
 	taxFirst, extFirst := map[string]string{}, map[string]string{}
 	for i, r := range records {
-		at := labels[i]
 		if index := string(r.Sealed.TaxIDIndex); r.Sealed.TaxIDIndex != nil {
-			switch first, dup := taxFirst[index]; {
-			case taxTaken[index]:
-				problems = append(problems, apierr.FieldViolation{Field: at + ".tax_id", Rule: "unique", Description: "another client of the firm has this tax id"})
-			case dup:
-				problems = append(problems, apierr.FieldViolation{Field: at + ".tax_id", Rule: "unique", Description: "the same tax id as " + first})
-			default:
-				taxFirst[index] = at
-			}
+			unique(taxFirst, taxTaken[index], index, labels[i], "tax_id", "tax id")
 		}
 		if ext := r.Client.ExternalID; ext != "" {
-			switch first, dup := extFirst[ext]; {
-			case extTaken[ext]:
-				problems = append(problems, apierr.FieldViolation{Field: at + ".external_id", Rule: "unique", Description: "another client of the firm has this external id"})
-			case dup:
-				problems = append(problems, apierr.FieldViolation{Field: at + ".external_id", Rule: "unique", Description: "the same external id as " + first})
-			default:
-				extFirst[ext] = at
-			}
+			unique(extFirst, extTaken[ext], ext, labels[i], "external_id", "external id")
 		}
 		if len(problems) >= domain.MaxImportProblems {
 			break

@@ -2,7 +2,6 @@ package app
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -170,17 +169,13 @@ func (a *App) changeContact(ctx context.Context, q *store.Queries, p principal.P
 
 // UpsertContact creates the contact with c.ExternalID or changes the contact that
 // has it, as UpsertClient does for clients.
-func (a *App) UpsertContact(ctx context.Context, p principal.Principal, firmID string, c domain.Contact, patch ContactPatch, requestID string) (out domain.Contact, created bool, err error) {
+func (a *App) UpsertContact(ctx context.Context, p principal.Principal, firmID string, c domain.Contact, patch ContactPatch, requestID string) (domain.Contact, bool, error) {
 	if c.ExternalID == "" {
 		return domain.Contact{}, false, ErrExternalIDRequired("contact")
 	}
-	for range upsertAttempts {
-		out, created, err = a.upsertContact(ctx, p, firmID, c, patch, requestID)
-		if !errors.Is(err, store.ErrContactExternalIDTaken) {
-			break
-		}
-	}
-	return out, created, err
+	return untilNoRace(store.ErrContactExternalIDTaken, func() (domain.Contact, bool, error) {
+		return a.upsertContact(ctx, p, firmID, c, patch, requestID)
+	})
 }
 
 func (a *App) upsertContact(ctx context.Context, p principal.Principal, firmID string, in domain.Contact, patch ContactPatch, requestID string) (out domain.Contact, created bool, err error) {
