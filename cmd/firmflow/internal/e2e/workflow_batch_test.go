@@ -199,7 +199,9 @@ func TestUpsertAndBatchOverREST(t *testing.T) {
 		client := want(t, crm.do("POST", firmPath+"/clients", map[string]any{"display_name": "Task client"}), http.StatusCreated, "client")
 		project := want(t, crm.do("POST", firmPath+"/projects", map[string]any{"display_name": "Close", "client": client.str("name")}),
 			http.StatusCreated, "project").str("name")
-		task := func(i int) map[string]any { return map[string]any{"task": map[string]any{"title": fmt.Sprintf("Step %d", i)}} }
+		task := func(i int) map[string]any {
+			return map[string]any{"task": map[string]any{"title": fmt.Sprintf("Step %d", i)}}
+		}
 		body := batch(4, task)
 		body["requests"].([]map[string]any)[2]["task"].(map[string]any)["title"] = ""
 		r := want(t, crm.do("POST", "/v1/"+project+"/tasks:batchCreate", body), http.StatusBadRequest, "invalid task")
