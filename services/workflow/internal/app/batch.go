@@ -12,6 +12,15 @@ import (
 // say the same to the validator.
 const MaxBatch = 500
 
+// batchSize refuses a batch of no items or more than MaxBatch, for callers the
+// request validator did not see.
+func batchSize(n int) error {
+	if n < 1 || n > MaxBatch {
+		return apierr.InvalidArgument("requests", "repeated.max_items", fmt.Sprintf("between 1 and %d items", MaxBatch))
+	}
+	return nil
+}
+
 // itemPrefix is where the fields of item i of a batch are ("requests[3]."), or ""
 // outside a batch.
 func itemPrefix(i int, batch bool) string {

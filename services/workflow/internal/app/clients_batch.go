@@ -103,6 +103,9 @@ func (a *App) createUpserted(ctx context.Context, q *store.Queries, p principal.
 // inside the batch included. A retry with the same request id returns the clients
 // the first batch created.
 func (a *App) BatchCreateClients(ctx context.Context, p principal.Principal, firmID string, cs []domain.Client, requestID string) ([]domain.Client, error) {
+	if err := batchSize(len(cs)); err != nil {
+		return nil, err
+	}
 	now := a.stamp()
 	problems := make([][]apierr.FieldViolation, len(cs))
 	names := make([]string, len(cs))
@@ -186,6 +189,9 @@ type ClientChange struct {
 // each as UpdateClient does; an error names the item (requests[i]...). A client
 // appears at most once.
 func (a *App) BatchUpdateClients(ctx context.Context, p principal.Principal, firmID string, changes []ClientChange) ([]domain.Client, error) {
+	if err := batchSize(len(changes)); err != nil {
+		return nil, err
+	}
 	if err := uniqueItems(changes, func(c ClientChange) string { return c.ClientID }, "client.name"); err != nil {
 		return nil, err
 	}

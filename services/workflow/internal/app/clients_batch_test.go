@@ -210,6 +210,10 @@ func TestBatchCreateClientsIsAllOrNothing(t *testing.T) {
 	if got := violations(err); !slices.Equal(got, []string{"requests[4].client.external_id", "requests[5].client.external_id"}) {
 		t.Errorf("colliding items: violations %v (%v)", got, err)
 	}
+	_, err = f.app.BatchCreateClients(ctx, f.owner, f.firm, batchClients(MaxBatch+1), "")
+	if got := violations(err); !slices.Equal(got, []string{"requests"}) {
+		t.Errorf("%d items: %v", MaxBatch+1, err)
+	}
 	if n := f.clientCount(t); n != 1 {
 		t.Fatalf("refused batches left %d clients, want the 1 there was", n)
 	}

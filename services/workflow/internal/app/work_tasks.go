@@ -30,6 +30,9 @@ func (a *App) CreateTask(ctx context.Context, p principal.Principal, firmID, pro
 // (requests[i].task.<field>). A retry with the same request id returns the tasks
 // the first batch created.
 func (a *App) BatchCreateTasks(ctx context.Context, p principal.Principal, firmID, projectID string, ts []domain.Task, requestID string) ([]domain.Task, error) {
+	if err := batchSize(len(ts)); err != nil {
+		return nil, err
+	}
 	return a.createTasks(ctx, p, firmID, projectID, ts, requestID, true)
 }
 
@@ -238,6 +241,9 @@ type TaskChange struct {
 // transaction (AIP-235), each as UpdateTask does; an error names the item
 // (requests[i]...). A task appears at most once.
 func (a *App) BatchUpdateTasks(ctx context.Context, p principal.Principal, firmID, projectID string, changes []TaskChange) ([]domain.Task, error) {
+	if err := batchSize(len(changes)); err != nil {
+		return nil, err
+	}
 	if err := uniqueItems(changes, func(c TaskChange) string { return c.TaskID }, "task.name"); err != nil {
 		return nil, err
 	}
