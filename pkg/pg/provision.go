@@ -16,6 +16,17 @@ import (
 // BYPASSRLS. Only these two roles may connect to the database (CONNECT is revoked
 // from PUBLIC). Passwords are not set here: production supplies credentials out of band.
 func Provision(ctx context.Context, adminURL, database string, roles Roles) error {
+	return provision(ctx, adminURL, database, "", roles)
+}
+
+// ProvisionCopy is Provision with the new database copied from template, a database
+// of the same service's roles that nobody is connected to: a test suite migrates one
+// template and copies it for each test, which costs a fraction of migrating each.
+func ProvisionCopy(ctx context.Context, adminURL, database, template string, roles Roles) error {
+	return provision(ctx, adminURL, database, template, roles)
+}
+
+func provision(ctx context.Context, adminURL, database, template string, roles Roles) error {
 	conn, err := pgx.Connect(ctx, adminURL)
 	if err != nil {
 		return fmt.Errorf("connect as administrator: %w", err)
@@ -37,6 +48,9 @@ func Provision(ctx context.Context, adminURL, database string, roles Roles) erro
 	}
 	if !exists {
 		stmt := fmt.Sprintf("create database %s owner %s", pgx.Identifier{database}.Sanitize(), pgx.Identifier{roles.Owner}.Sanitize())
+		if template != "" {
+			stmt += " template " + pgx.Identifier{template}.Sanitize()
+		}
 		if _, err := conn.Exec(ctx, stmt); err != nil && !isAlreadyExists(err) {
 			return fmt.Errorf("create database: %w", err)
 		}
@@ -53,6 +67,38 @@ func Provision(ctx context.Context, adminURL, database string, roles Roles) erro
 	for _, stmt := range statements {
 		if _, err := conn.Exec(ctx, stmt); err != nil {
 			return fmt.Errorf("restrict connect: %w", err)
+		}
+	}
+	if template != "" {
+		return copyDatabaseGrants(ctx, conn, template, database)
+	}
+	return nil
+}
+
+// copyDatabaseGrants gives a copy the grants its template's migrations made on the
+// database itself (audit lets its ingest role connect): CREATE DATABASE copies the
+// contents, not the database's own privileges.
+func copyDatabaseGrants(ctx context.Context, conn *pgx.Conn, template, database string) error {
+	rows, err := conn.Query(ctx, `
+		select a.privilege_type, r.rolname
+		from pg_database d, aclexplode(d.datacl) a join pg_roles r on r.oid = a.grantee
+		where d.datname = $1`, template)
+	if err != nil {
+		return fmt.Errorf("read template grants: %w", err)
+	}
+	grants, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) ([2]string, error) {
+		var g [2]string
+		err := row.Scan(&g[0], &g[1])
+		return g, err
+	})
+	if err != nil {
+		return fmt.Errorf("read template grants: %w", err)
+	}
+	for _, g := range grants {
+		privilege, role := g[0], g[1]
+		stmt := fmt.Sprintf("grant %s on database %s to %s", privilege, pgx.Identifier{database}.Sanitize(), pgx.Identifier{role}.Sanitize())
+		if _, err := conn.Exec(ctx, stmt); err != nil {
+			return fmt.Errorf("copy template grants: %w", err)
 		}
 	}
 	return nil

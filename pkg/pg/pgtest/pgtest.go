@@ -45,11 +45,18 @@ func NewOn(t testing.TB, admin, service string, migrations fs.FS) *Database {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 
-	suffix := make([]byte, 6)
-	_, _ = rand.Read(suffix)
-	name := "test_" + service + "_" + hex.EncodeToString(suffix)
+	name := uniqueName("test_" + service)
 	roles := pg.RolesFor(service)
-	if err := pg.Provision(ctx, admin, name, roles); err != nil {
+	var template string
+	if migrations != nil {
+		tmpl, err := acquireTemplate(ctx, admin, service, migrations)
+		if err != nil {
+			t.Fatalf("migrate test database: %v", err)
+		}
+		t.Cleanup(tmpl.release)
+		template = tmpl.name
+	}
+	if err := pg.ProvisionCopy(ctx, admin, name, template, roles); err != nil {
 		t.Fatalf("provision test database: %v", err)
 	}
 	t.Cleanup(func() {
@@ -63,12 +70,13 @@ func NewOn(t testing.TB, admin, service string, migrations fs.FS) *Database {
 	db.AdminURL = mustURL(t, admin, "", name)
 	db.OwnerURL = mustURL(t, admin, roles.Owner, name)
 	db.RuntimeURL = mustURL(t, admin, roles.Runtime, name)
-	if migrations != nil {
-		if err := pg.Migrate(ctx, db.OwnerURL, migrations, roles); err != nil {
-			t.Fatalf("migrate test database: %v", err)
-		}
-	}
 	return db
+}
+
+func uniqueName(prefix string) string {
+	suffix := make([]byte, 6)
+	_, _ = rand.Read(suffix)
+	return prefix + "_" + hex.EncodeToString(suffix)
 }
 
 // Open returns a runtime-role pool on the database, closed when the test ends.

@@ -64,6 +64,10 @@ func TestFirmDeletionEndToEnd(t *testing.T) {
 		want(t, f.client.do("POST", "/v1/"+f.name+"/clients", map[string]any{"display_name": "Ada of " + f.name, "tax_id": "123-45-6789"}),
 			http.StatusCreated, "client")
 	}
+	// A deleted client's tombstone is the firm's data too: the residue scan must find none.
+	gone := want(t, doomed.client.do("POST", "/v1/"+doomed.name+"/clients", map[string]any{"display_name": "Gone", "external_id": "crm-9"}),
+		http.StatusCreated, "client to delete").str("name")
+	want(t, doomed.client.do("DELETE", "/v1/"+gone, nil), http.StatusOK, "delete client")
 	key := want(t, doomed.client.do("POST", "/v1/"+doomed.name+"/apiKeys", map[string]any{
 		"display_name": "crm", "scopes": []string{"identity:read", "clients:write"},
 	}), http.StatusCreated, "key").str("secret")

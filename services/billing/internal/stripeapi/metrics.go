@@ -46,11 +46,13 @@ func (m meteredTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 
 // failure names why an attempt failed, or is empty when it did not. The client's
 // timeout shows as the request's context running out while the transport reports
-// only "request canceled".
+// only "request canceled"; http.Client also cancels that context from a timer of
+// its own at the same deadline, and when the timer fires first the context says
+// Canceled, so an attempt that failed at or after its deadline is a timeout.
 func failure(ctx context.Context, resp *http.Response, err error) string {
 	var netErr net.Error
 	switch {
-	case err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded),
+	case err != nil && pastDeadline(ctx),
 		errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr) && netErr.Timeout():
 		return "timeout"
 	case err != nil:
@@ -63,6 +65,14 @@ func failure(ctx context.Context, resp *http.Response, err error) string {
 		return "client_error"
 	}
 	return ""
+}
+
+func pastDeadline(ctx context.Context) bool {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return true
+	}
+	deadline, ok := ctx.Deadline()
+	return ok && ctx.Err() != nil && !time.Now().Before(deadline)
 }
 
 // operation is the request's method and path with Stripe object ids replaced by

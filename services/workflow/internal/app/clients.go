@@ -376,7 +376,7 @@ func (a *App) DeleteClient(ctx context.Context, p principal.Principal, firmID, c
 		if err := checkEtag(etag, r.Client.Version, "client"); err != nil {
 			return err
 		}
-		if err := q.DeleteClient(ctx, clientID); err != nil {
+		if err := q.DeleteClient(ctx, clientID, a.stamp()); err != nil {
 			return err
 		}
 		return emit(ctx, q, p, "client_deleted", &eventsv1.ClientDeleted{Client: ClientName(firmID, clientID)})

@@ -342,3 +342,32 @@ func TestImportNamesRowsRepeatingAnEarlierRow(t *testing.T) {
 		t.Errorf("violations %v", got)
 	}
 }
+
+// A deleted client's tombstone keeps its external id for syncs to see, but an upsert
+// of that id makes a new client rather than bringing the tombstone back.
+func TestUpsertAfterADeleteMakesANewClient(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	first, _, err := f.app.UpsertClient(ctx, f.owner, f.firm, domain.Client{ExternalID: "crm-9", DisplayName: "Old"}, ClientPatch{}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.app.DeleteClient(ctx, f.owner, f.firm, first.ID, ""); err != nil {
+		t.Fatal(err)
+	}
+	again, created, err := f.app.UpsertClient(ctx, f.owner, f.firm, domain.Client{ExternalID: "crm-9", DisplayName: "New"}, ClientPatch{}, "")
+	if err != nil || !created || again.ID == first.ID {
+		t.Fatalf("upsert after delete: %s created %v %v; want a new client", again.ID, created, err)
+	}
+	contact, _, err := f.app.UpsertContact(ctx, f.owner, f.firm, domain.Contact{ExternalID: "crm-c", DisplayName: "Old"}, ContactPatch{}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.app.DeleteContact(ctx, f.owner, f.firm, contact.ID, ""); err != nil {
+		t.Fatal(err)
+	}
+	if c, created, err := f.app.UpsertContact(ctx, f.owner, f.firm, domain.Contact{ExternalID: "crm-c", DisplayName: "New"}, ContactPatch{}, ""); err != nil || !created || c.ID == contact.ID {
+		t.Errorf("contact upsert after delete: %s created %v %v; want a new contact", c.ID, created, err)
+	}
+}

@@ -59,8 +59,8 @@ func (a *App) Contact(ctx context.Context, p principal.Principal, firmID, id str
 	return out, err
 }
 
-// Contacts lists a page of contacts, oldest first; next is nil on the last page.
-func (a *App) Contacts(ctx context.Context, p principal.Principal, firmID string, page paging.Page) ([]domain.Contact, *paging.Cursor, error) {
+// Contacts lists a page of contacts in f's order; next is nil on the last page.
+func (a *App) Contacts(ctx context.Context, p principal.Principal, firmID string, f domain.ContactFilter, page paging.Page) ([]domain.Contact, *paging.Cursor, error) {
 	var out []domain.Contact
 	var next *paging.Cursor
 	err := a.inFirm(ctx, p, firmID, func(q *store.Queries) error {
@@ -75,7 +75,7 @@ func (a *App) Contacts(ctx context.Context, p principal.Principal, firmID string
 		case scope != domain.ScopeAll:
 			return require(ctx, q, p, domain.CategoryContacts, domain.ActionRead, false)
 		}
-		out, next, err = q.Contacts(ctx, page, visibleTo)
+		out, next, err = q.Contacts(ctx, f, page, visibleTo)
 		return err
 	})
 	return out, next, err
@@ -232,7 +232,7 @@ func (a *App) DeleteContact(ctx context.Context, p principal.Principal, firmID, 
 		if err := checkEtag(etag, c.Version, "contact"); err != nil {
 			return err
 		}
-		primaryOf, err := q.DeleteContact(ctx, id)
+		primaryOf, err := q.DeleteContact(ctx, id, a.stamp())
 		if err != nil {
 			return err
 		}
@@ -278,7 +278,9 @@ func (a *App) LinkContact(ctx context.Context, p principal.Principal, firmID str
 		if err := a.requireOnClient(ctx, q, p, r.Client, domain.ActionUpdate); err != nil {
 			return err
 		}
-		contact, err := q.Contact(ctx, l.ContactID)
+		// Locked, so a concurrent delete either waits for the link (and removes it)
+		// or has left a tombstone this lookup does not find.
+		contact, err := q.ContactForUpdate(ctx, l.ContactID)
 		if err != nil {
 			return err
 		}

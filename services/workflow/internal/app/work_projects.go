@@ -315,7 +315,7 @@ func (a *App) DeleteProject(ctx context.Context, p principal.Principal, firmID, 
 		if err := checkEtag(etag, project.Version, "project"); err != nil {
 			return err
 		}
-		if err := q.DeleteProject(ctx, id); err != nil {
+		if err := q.DeleteProject(ctx, id, a.stamp()); err != nil {
 			return err
 		}
 		return emit(ctx, q, p, "project_deleted", &eventsv1.ProjectChanged{

@@ -356,7 +356,7 @@ func (a *App) DeleteTask(ctx context.Context, p principal.Principal, firmID, pro
 		if err := checkEtag(etag, t.Version, "task"); err != nil {
 			return err
 		}
-		if err := q.DeleteTask(ctx, projectID, id); err != nil {
+		if err := q.DeleteTask(ctx, projectID, id, a.stamp()); err != nil {
 			return err
 		}
 		events := newEventBatch(q, p.Actor())

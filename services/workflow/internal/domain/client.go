@@ -78,6 +78,7 @@ type Client struct {
 	Version          int64
 	CreateTime       time.Time
 	UpdateTime       time.Time
+	DeleteTime       time.Time // set on tombstones only
 }
 
 // AssignedTo reports whether the member is among the client's assignees; it decides
@@ -352,6 +353,8 @@ const (
 	ClientsOldestFirst ClientOrder = "create_time"
 	ClientsNewestFirst ClientOrder = "create_time desc"
 	ClientsByName      ClientOrder = "display_name"
+	// ClientsByUpdateTime is the order to sync in (see Changes).
+	ClientsByUpdateTime ClientOrder = "update_time"
 )
 
 // ClientFilter narrows a list of clients; zero fields do not filter.
@@ -361,6 +364,7 @@ type ClientFilter struct {
 	Kind       ClientKind
 	ExternalID string
 	Order      ClientOrder
+	Changes    Changes
 }
 
 // MemberID is the member id in name when name is a member of the firm,

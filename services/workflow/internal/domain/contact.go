@@ -59,6 +59,7 @@ type Contact struct {
 	Version    int64
 	CreateTime time.Time
 	UpdateTime time.Time
+	DeleteTime time.Time // set on tombstones only
 }
 
 var (

@@ -38,6 +38,7 @@ type Project struct {
 	Version          int64
 	CreateTime       time.Time
 	UpdateTime       time.Time
+	DeleteTime       time.Time // set on tombstones only
 }
 
 // TaskTally counts a project's tasks by status.
@@ -94,6 +95,7 @@ const (
 	ProjectsByCreateTimeDesc ProjectOrder = "create_time desc"
 	ProjectsByDueDate        ProjectOrder = "due_date"
 	ProjectsByDueDateDesc    ProjectOrder = "due_date desc"
+	ProjectsByUpdateTime     ProjectOrder = "update_time"
 )
 
 // OrDefault is o, or creation order when unset.
@@ -113,4 +115,5 @@ type ProjectFilter struct {
 	DueAfter   Date
 	DueBefore  Date
 	Order      ProjectOrder
+	Changes    Changes
 }

@@ -49,6 +49,7 @@ type Task struct {
 	Version     int64
 	CreateTime  time.Time
 	UpdateTime  time.Time
+	DeleteTime  time.Time // set on tombstones only
 }
 
 // TaskFlags are what a task's list shows at a glance.
@@ -139,8 +140,9 @@ func (t Task) Validate() error {
 type TaskOrder string
 
 const (
-	TasksByPosition TaskOrder = "position" // within one project
-	TasksByDueDate  TaskOrder = "due_date"
+	TasksByPosition   TaskOrder = "position" // within one project
+	TasksByDueDate    TaskOrder = "due_date"
+	TasksByUpdateTime TaskOrder = "update_time"
 )
 
 // OrDefault is o, or when unset the order a task list takes by default: by position
@@ -166,4 +168,5 @@ type TaskFilter struct {
 	DueBefore  Date
 	OpenOnly   bool
 	Order      TaskOrder
+	Changes    Changes
 }

@@ -60,11 +60,32 @@ func (s *clientServer) ListClients(ctx context.Context, req *workflowv1.ListClie
 		return nil, err
 	}
 	firmID := ids[0]
-	f, err := clientFilter(firmID, req.GetTag(), req.GetAssignee(), req.GetKind(), req.GetExternalId(), req.GetOrderBy())
+	lf, changes, err := listChanges(req.GetFilter(), req.GetShowDeleted(), clientListFields)
 	if err != nil {
 		return nil, err
 	}
-	filter := listFilter("clients", firmID, f.Tag, f.AssigneeID, f.Kind, f.ExternalID, f.Order)
+	tag, err := lf.Merge("tag", req.GetTag())
+	if err != nil {
+		return nil, err
+	}
+	assignee, err := lf.Merge("assignee", req.GetAssignee())
+	if err != nil {
+		return nil, err
+	}
+	kind, err := mergeEnum(lf, "kind", clientKinds, req.GetKind())
+	if err != nil {
+		return nil, err
+	}
+	externalID, err := lf.Merge("external_id", req.GetExternalId())
+	if err != nil {
+		return nil, err
+	}
+	f, err := clientFilter(firmID, tag, assignee, kind, externalID, syncOrder(req.GetOrderBy(), lf))
+	if err != nil {
+		return nil, err
+	}
+	f.Changes = changes
+	filter := listFilter("clients", firmID, f.Tag, f.AssigneeID, f.Kind, f.ExternalID, f.Order, lf, changes.ShowDeleted)
 	page, err := paging.Request(req.GetPageSize(), req.GetPageToken(), filter)
 	if err != nil {
 		return nil, err

@@ -16,9 +16,9 @@ import (
 // Output-only fields may appear in an update mask (grpc-gateway derives the mask
 // from the body's keys when none is given); they are ignored, as AIP-203 asks.
 var (
-	clientOutputOnly        = []string{"name", "etag", "create_time", "update_time", "primary_contact", "sensitive_revealed"}
+	clientOutputOnly        = []string{"name", "etag", "create_time", "update_time", "primary_contact", "sensitive_revealed", "delete_time", "expire_time"}
 	customFieldOutputOnly   = []string{"name", "etag", "create_time", "update_time"}
-	contactOutputOnly       = []string{"name", "etag", "create_time", "update_time"}
+	contactOutputOnly       = []string{"name", "etag", "create_time", "update_time", "delete_time", "expire_time"}
 	clientContactOutputOnly = []string{"name", "etag", "create_time", "contact", "display_name"}
 )
 
@@ -190,6 +190,8 @@ func toClient(c domain.Client, revealed bool) *workflowv1.Client {
 		CreateTime:        ts(c.CreateTime),
 		UpdateTime:        ts(c.UpdateTime),
 		Etag:              app.Etag(c.Version),
+		DeleteTime:        ts(c.DeleteTime),
+		ExpireTime:        ts(domain.ExpireTime(c.DeleteTime)),
 	}
 	for _, id := range c.Assignees {
 		out.Assignees = append(out.Assignees, assigneeName(c.FirmID, id))
@@ -256,6 +258,7 @@ func toContact(c domain.Contact) *workflowv1.Contact {
 	out := &workflowv1.Contact{
 		Name: app.ContactName(c.FirmID, c.ID), DisplayName: c.DisplayName, GivenName: c.GivenName, FamilyName: c.FamilyName,
 		JobTitle: c.JobTitle, ExternalId: c.ExternalID, CreateTime: ts(c.CreateTime), UpdateTime: ts(c.UpdateTime), Etag: app.Etag(c.Version),
+		DeleteTime: ts(c.DeleteTime), ExpireTime: ts(domain.ExpireTime(c.DeleteTime)),
 	}
 	for _, e := range c.Emails {
 		out.Emails = append(out.Emails, &workflowv1.ContactEmail{Address: e.Address, Label: e.Label})

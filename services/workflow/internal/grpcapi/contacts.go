@@ -33,12 +33,17 @@ func (s *contactServer) ListContacts(ctx context.Context, req *workflowv1.ListCo
 		return nil, err
 	}
 	firmID := ids[0]
-	filter := listFilter("contacts", firmID)
+	lf, changes, err := listChanges(req.GetFilter(), req.GetShowDeleted(), contactListFields)
+	if err != nil {
+		return nil, err
+	}
+	f := domain.ContactFilter{Order: domain.ContactOrder(syncOrder(req.GetOrderBy(), lf)), Changes: changes}
+	filter := listFilter("contacts", firmID, f.Order, lf, changes.ShowDeleted)
 	page, err := paging.Request(req.GetPageSize(), req.GetPageToken(), filter)
 	if err != nil {
 		return nil, err
 	}
-	contacts, next, err := s.app.Contacts(ctx, caller(ctx), firmID, page)
+	contacts, next, err := s.app.Contacts(ctx, caller(ctx), firmID, f, page)
 	if err != nil {
 		return nil, err
 	}

@@ -65,13 +65,34 @@ func (s *projectServer) ListProjects(ctx context.Context, req *workflowv1.ListPr
 		return nil, err
 	}
 	firmID := ids[0]
-	f := domain.ProjectFilter{
-		Status: fromProto(projectStatusToProto, req.GetStatus()), Tag: req.GetTag(), Order: domain.ProjectOrder(req.GetOrderBy()).OrDefault(),
-	}
-	if f.ClientID, err = referenceID("client", req.GetClient(), firmID, "clients"); err != nil {
+	lf, changes, err := listChanges(req.GetFilter(), req.GetShowDeleted(), projectListFields)
+	if err != nil {
 		return nil, err
 	}
-	if f.AssigneeID, err = referenceID("assignee", req.GetAssignee(), firmID, "members"); err != nil {
+	status, err := mergeEnum(lf, "status", projectStatusToProto, req.GetStatus())
+	if err != nil {
+		return nil, err
+	}
+	tag, err := lf.Merge("tag", req.GetTag())
+	if err != nil {
+		return nil, err
+	}
+	client, err := lf.Merge("client", req.GetClient())
+	if err != nil {
+		return nil, err
+	}
+	assignee, err := lf.Merge("assignee", req.GetAssignee())
+	if err != nil {
+		return nil, err
+	}
+	f := domain.ProjectFilter{
+		Status: fromProto(projectStatusToProto, status), Tag: tag,
+		Order: domain.ProjectOrder(syncOrder(req.GetOrderBy(), lf)).OrDefault(), Changes: changes,
+	}
+	if f.ClientID, err = referenceID("client", client, firmID, "clients"); err != nil {
+		return nil, err
+	}
+	if f.AssigneeID, err = referenceID("assignee", assignee, firmID, "members"); err != nil {
 		return nil, err
 	}
 	if f.DueAfter, err = workDate("due_after", req.GetDueAfter()); err != nil {
@@ -80,8 +101,8 @@ func (s *projectServer) ListProjects(ctx context.Context, req *workflowv1.ListPr
 	if f.DueBefore, err = workDate("due_before", req.GetDueBefore()); err != nil {
 		return nil, err
 	}
-	filter := listFilter("projects", req.GetParent(), req.GetClient(), req.GetStatus(), req.GetAssignee(), req.GetDueAfter(),
-		req.GetDueBefore(), req.GetTag(), f.Order)
+	filter := listFilter("projects", req.GetParent(), client, status, assignee, req.GetDueAfter(),
+		req.GetDueBefore(), tag, f.Order, lf, changes.ShowDeleted)
 	page, err := paging.Request(req.GetPageSize(), req.GetPageToken(), filter)
 	if err != nil {
 		return nil, err
@@ -165,6 +186,7 @@ func toProject(p domain.Project) *workflowv1.Project {
 		Series: refName(p.FirmID, "series", p.SeriesID), PeriodStart: p.PeriodStart.String(),
 		TaskCount: int32(p.TaskCount), CompletedTaskCount: int32(p.CompletedTasks),
 		CreateTime: ts(p.CreateTime), UpdateTime: ts(p.UpdateTime), Etag: app.Etag(p.Version),
+		DeleteTime: ts(p.DeleteTime), ExpireTime: ts(domain.ExpireTime(p.DeleteTime)),
 	}
 }
 

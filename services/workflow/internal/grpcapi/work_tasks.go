@@ -86,14 +86,30 @@ func (s *projectServer) ListTasks(ctx context.Context, req *workflowv1.ListTasks
 		return nil, err
 	}
 	firmID, projectID := ids[0], ids[1]
-	f := domain.TaskFilter{
-		ProjectID: projectID, Status: fromProto(taskStatusToProto, req.GetStatus()), OpenOnly: req.GetOpenOnly(),
-		Order: domain.TaskOrder(req.GetOrderBy()).OrDefault(projectID),
-	}
-	if f.AssigneeID, err = referenceID("assignee", req.GetAssignee(), firmID, "members"); err != nil {
+	lf, changes, err := listChanges(req.GetFilter(), req.GetShowDeleted(), taskListFields)
+	if err != nil {
 		return nil, err
 	}
-	if f.ClientID, err = referenceID("client", req.GetClient(), firmID, "clients"); err != nil {
+	status, err := mergeEnum(lf, "status", taskStatusToProto, req.GetStatus())
+	if err != nil {
+		return nil, err
+	}
+	client, err := lf.Merge("client", req.GetClient())
+	if err != nil {
+		return nil, err
+	}
+	assignee, err := lf.Merge("assignee", req.GetAssignee())
+	if err != nil {
+		return nil, err
+	}
+	f := domain.TaskFilter{
+		ProjectID: projectID, Status: fromProto(taskStatusToProto, status), OpenOnly: req.GetOpenOnly(),
+		Order: domain.TaskOrder(syncOrder(req.GetOrderBy(), lf)).OrDefault(projectID), Changes: changes,
+	}
+	if f.AssigneeID, err = referenceID("assignee", assignee, firmID, "members"); err != nil {
+		return nil, err
+	}
+	if f.ClientID, err = referenceID("client", client, firmID, "clients"); err != nil {
 		return nil, err
 	}
 	if f.DueAfter, err = workDate("due_after", req.GetDueAfter()); err != nil {
@@ -102,8 +118,8 @@ func (s *projectServer) ListTasks(ctx context.Context, req *workflowv1.ListTasks
 	if f.DueBefore, err = workDate("due_before", req.GetDueBefore()); err != nil {
 		return nil, err
 	}
-	filter := listFilter("tasks", req.GetParent(), req.GetStatus(), req.GetAssignee(), req.GetClient(), req.GetDueAfter(),
-		req.GetDueBefore(), req.GetOpenOnly(), f.Order)
+	filter := listFilter("tasks", req.GetParent(), status, assignee, client, req.GetDueAfter(),
+		req.GetDueBefore(), req.GetOpenOnly(), f.Order, lf, changes.ShowDeleted)
 	page, err := paging.Request(req.GetPageSize(), req.GetPageToken(), filter)
 	if err != nil {
 		return nil, err
@@ -228,7 +244,10 @@ func checklistFromProto(in []*workflowv1.ChecklistItem) []domain.ChecklistItem {
 }
 
 func toTask(t domain.Task, today domain.Date) *workflowv1.Task {
-	flags := t.Flags(today)
+	var flags domain.TaskFlags
+	if t.DeleteTime.IsZero() {
+		flags = t.Flags(today)
+	}
 	out := &workflowv1.Task{
 		Name: resource.Name("firms", t.FirmID, "projects", t.ProjectID, "tasks", t.ID), Title: t.Title, Description: t.Description,
 		Role: t.Role, Status: taskStatusToProto[t.Status], Assignee: refName(t.FirmID, "members", t.AssigneeID),
@@ -236,6 +255,7 @@ func toTask(t domain.Task, today domain.Date) *workflowv1.Task {
 		UpNext: flags.UpNext, Overdue: flags.Overdue, Blocked: flags.Blocked,
 		Project: resource.Name("firms", t.FirmID, "projects", t.ProjectID), Client: refName(t.FirmID, "clients", t.ClientID),
 		CompleteTime: ts(t.CompleteTime), CreateTime: ts(t.CreateTime), UpdateTime: ts(t.UpdateTime), Etag: app.Etag(t.Version),
+		DeleteTime: ts(t.DeleteTime), ExpireTime: ts(domain.ExpireTime(t.DeleteTime)),
 	}
 	for _, it := range t.Checklist {
 		out.Checklist = append(out.Checklist, &workflowv1.ChecklistItem{Id: it.ID, Text: it.Text, Done: it.Done})

@@ -10,7 +10,6 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/firmflow/firmflow/pkg/apierr"
 	"github.com/firmflow/firmflow/pkg/paging"
@@ -49,21 +48,26 @@ var (
 	ErrClientInUse     = apierr.FailedPrecondition("CLIENT_IN_USE", "projects still refer to this client; delete or move them first")
 )
 
-// ClientExists reports whether the firm has a client with this id; projects check it
-// before they reference a client. An id that is not a UUID names no client.
+// ClientExists reports whether the firm has a live client with this id; projects
+// and series check it before they reference a client. An id that is not a UUID names no client.
 func (q *Queries) ClientExists(ctx context.Context, clientID string) (bool, error) {
 	id, err := uuid.Parse(clientID)
 	if err != nil {
 		return false, nil
 	}
+	// The share lock keeps the client from being deleted (DeleteClient locks it for
+	// update) until the project or series referring to it is committed.
 	var ok bool
-	err = q.tx.QueryRow(ctx, "select exists (select 1 from clients where id = $1)", id).Scan(&ok)
+	err = q.tx.QueryRow(ctx, "select true from clients where id = $1 and delete_time is null for share", id).Scan(&ok)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, nil
+	}
 	return ok, err
 }
 
 const clientColumns = `c.id::text, c.firm_id::text, c.display_name, c.kind, c.description, c.priority,
 	c.assignees::text[], c.services, c.tags, coalesce(c.external_id, ''), c.tax_id, c.tax_id_index,
-	c.bank_account, c.bank_routing, c.notes, coalesce(c.import_id::text, ''), c.version, c.create_time, c.update_time,
+	c.bank_account, c.bank_routing, c.notes, coalesce(c.import_id::text, ''), c.version, c.create_time, c.update_time, c.delete_time,
 	coalesce((select jsonb_object_agg(d.key, v.value) from client_field_values v
 		join custom_field_definitions d on d.firm_id = v.firm_id and d.id = v.field_id
 		where v.firm_id = c.firm_id and v.client_id = c.id), '{}'::jsonb),
@@ -74,10 +78,14 @@ func scanClient(row pgx.Row) (ClientRecord, error) {
 	var r ClientRecord
 	c := &r.Client
 	var kind, priority string
+	var deleted *time.Time
 	err := row.Scan(&c.ID, &c.FirmID, &c.DisplayName, &kind, &c.Description, &priority,
 		&c.Assignees, &c.Services, &c.Tags, &c.ExternalID, &r.Sealed.TaxID, &r.Sealed.TaxIDIndex,
 		&r.Sealed.BankAccount, &r.Sealed.BankRouting, &r.Sealed.Notes, &c.ImportID, &c.Version, &c.CreateTime, &c.UpdateTime,
-		&c.CustomFields, &c.PrimaryContactID)
+		&deleted, &c.CustomFields, &c.PrimaryContactID)
+	if deleted != nil {
+		c.DeleteTime = *deleted
+	}
 	c.Kind, c.Priority = domain.ClientKind(kind), domain.ClientPriority(priority)
 	if len(c.CustomFields) == 0 {
 		c.CustomFields = nil
@@ -134,7 +142,7 @@ func (q *Queries) insertFieldValues(ctx context.Context, clientID string, values
 
 // Client reads one client.
 func (q *Queries) Client(ctx context.Context, id string) (ClientRecord, error) {
-	r, err := scanClient(q.tx.QueryRow(ctx, "select "+clientColumns+" from clients c where c.id = $1", id))
+	r, err := scanClient(q.tx.QueryRow(ctx, "select "+clientColumns+" from clients c where c.id = $1 and c.delete_time is null", id))
 	return r, pg.NotFound(err, "client")
 }
 
@@ -153,14 +161,14 @@ func (s *Store) SampleSealedClients(ctx context.Context, n int) ([]ClientRecord,
 
 // ClientForUpdate reads one client and locks it until the transaction ends.
 func (q *Queries) ClientForUpdate(ctx context.Context, id string) (ClientRecord, error) {
-	r, err := scanClient(q.tx.QueryRow(ctx, "select "+clientColumns+" from clients c where c.id = $1 for update of c", id))
+	r, err := scanClient(q.tx.QueryRow(ctx, "select "+clientColumns+" from clients c where c.id = $1 and c.delete_time is null for update of c", id))
 	return r, pg.NotFound(err, "client")
 }
 
 // ClientByExternalIDForUpdate reads the client with this external id and locks it;
 // found is false when the firm has none.
 func (q *Queries) ClientByExternalIDForUpdate(ctx context.Context, externalID string) (r ClientRecord, found bool, err error) {
-	r, err = scanClient(q.tx.QueryRow(ctx, "select "+clientColumns+" from clients c where c.external_id = $1 for update of c", externalID))
+	r, err = scanClient(q.tx.QueryRow(ctx, "select "+clientColumns+" from clients c where c.external_id = $1 and c.delete_time is null for update of c", externalID))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return ClientRecord{}, false, nil
 	}
@@ -169,7 +177,7 @@ func (q *Queries) ClientByExternalIDForUpdate(ctx context.Context, externalID st
 
 // ClientByTaxIDIndex finds the client whose tax id has this blind index.
 func (q *Queries) ClientByTaxIDIndex(ctx context.Context, index []byte) (ClientRecord, error) {
-	r, err := scanClient(q.tx.QueryRow(ctx, "select "+clientColumns+" from clients c where c.tax_id_index = $1", index))
+	r, err := scanClient(q.tx.QueryRow(ctx, "select "+clientColumns+" from clients c where c.tax_id_index = $1 and c.delete_time is null", index))
 	return r, pg.NotFound(err, "client")
 }
 
@@ -194,16 +202,36 @@ func (q *Queries) UpdateClient(ctx context.Context, r ClientRecord, expectedVers
 // TouchClient gives a client a new version, for changes its representation shows
 // but its row does not hold (its primary contact).
 func (q *Queries) TouchClient(ctx context.Context, id string, now time.Time) error {
-	_, err := q.tx.Exec(ctx, "update clients set version = version + 1, update_time = $2 where id = $1", id, now)
+	_, err := q.tx.Exec(ctx, "update clients set version = version + 1, update_time = $2 where id = $1 and delete_time is null", id, now)
 	return err
 }
 
-// DeleteClient removes a client with its values and contact links.
-func (q *Queries) DeleteClient(ctx context.Context, id string) error {
-	_, err := q.tx.Exec(ctx, "delete from clients where id = $1", id)
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) && pgErr.Code == "23503" {
+// DeleteClient leaves a tombstone of a client (see migration 009): its custom field
+// values and contact links go, its sensitive and descriptive values are erased, and
+// delete_time and update_time become now. Live projects or any series referring to
+// it refuse the delete.
+func (q *Queries) DeleteClient(ctx context.Context, id string, now time.Time) error {
+	var inUse bool
+	err := q.tx.QueryRow(ctx, `select exists (select 1 from projects where client_id = $1 and delete_time is null)
+		or exists (select 1 from series where client_id = $1)`, id).Scan(&inUse)
+	if err != nil {
+		return err
+	}
+	if inUse {
 		return ErrClientInUse
+	}
+	if _, err := q.tx.Exec(ctx, "delete from client_field_values where client_id = $1", id); err != nil {
+		return err
+	}
+	if _, err := q.tx.Exec(ctx, "delete from client_contacts where client_id = $1", id); err != nil {
+		return err
+	}
+	tag, err := q.tx.Exec(ctx, `update clients set description = '', assignees = '{}', services = '{}', tags = '{}',
+		tax_id = null, tax_id_index = null, bank_account = null, bank_routing = null, notes = null, import_id = null,
+		version = version + 1, update_time = $2, delete_time = $2
+		where id = $1 and delete_time is null`, id, now)
+	if err == nil && tag.RowsAffected() == 0 {
+		return apierr.NotFound("client")
 	}
 	return err
 }
@@ -239,7 +267,8 @@ func (q *Queries) Clients(ctx context.Context, cq ClientQuery) ([]ClientRecord, 
 	}
 	from, createTime, id := "clients c", "c.create_time", "c.id"
 	tag := f.Tag
-	if f.Order != domain.ClientsByName {
+	where = append(where, changeConds(f.Changes, "c.", arg)...)
+	if f.Order != domain.ClientsByName && f.Order != domain.ClientsByUpdateTime {
 		// Drive the query from the most selective index available.
 		join := " join clients c on c.firm_id = d.firm_id and c.id = d.client_id"
 		switch {
@@ -279,6 +308,8 @@ func (q *Queries) Clients(ctx context.Context, cq ClientQuery) ([]ClientRecord, 
 		order = createTime + " desc, " + id + " desc"
 	case domain.ClientsByName:
 		key, order = "(c.display_name, c.id)", "c.display_name, c.id"
+	case domain.ClientsByUpdateTime:
+		key, order = "(c.update_time, c.id)", "c.update_time, c.id"
 	}
 	if after := cq.Page.After; after != nil {
 		afterID, name := cursorParts(after.ID)
@@ -312,8 +343,11 @@ func (q *Queries) Clients(ctx context.Context, cq ClientQuery) ([]ClientRecord, 
 // ClientCursor is the position just after c in a list in the given order.
 func ClientCursor(c domain.Client, order domain.ClientOrder) paging.Cursor {
 	next := paging.Cursor{Time: c.CreateTime, ID: c.ID}
-	if order == domain.ClientsByName {
+	switch order {
+	case domain.ClientsByName:
 		next.ID += c.DisplayName
+	case domain.ClientsByUpdateTime:
+		next.Time = c.UpdateTime
 	}
 	return next
 }
@@ -333,7 +367,7 @@ func cursorParts(s string) (id, name string) {
 func (q *Queries) TakenClientKeys(ctx context.Context, taxIndexes [][]byte, externalIDs []string) (taxTaken map[string]bool, extTaken map[string]bool, err error) {
 	taxTaken, extTaken = map[string]bool{}, map[string]bool{}
 	rows, err := q.tx.Query(ctx, `select tax_id_index, coalesce(external_id, '') from clients
-		where tax_id_index = any($1) or external_id = any($2)`, taxIndexes, externalIDs)
+		where (tax_id_index = any($1) or external_id = any($2)) and delete_time is null`, taxIndexes, externalIDs)
 	if err != nil {
 		return nil, nil, err
 	}

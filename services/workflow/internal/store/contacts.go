@@ -3,6 +3,8 @@ package store
 import (
 	"context"
 	"errors"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -14,12 +16,16 @@ import (
 )
 
 const contactColumns = `k.id::text, k.firm_id::text, k.display_name, k.given_name, k.family_name, k.job_title,
-	k.emails, k.phones, k.addresses, coalesce(k.external_id, ''), k.version, k.create_time, k.update_time`
+	k.emails, k.phones, k.addresses, coalesce(k.external_id, ''), k.version, k.create_time, k.update_time, k.delete_time`
 
 func scanContact(row pgx.Row) (domain.Contact, error) {
 	var c domain.Contact
+	var deleted *time.Time
 	err := row.Scan(&c.ID, &c.FirmID, &c.DisplayName, &c.GivenName, &c.FamilyName, &c.JobTitle,
-		&c.Emails, &c.Phones, &c.Addresses, &c.ExternalID, &c.Version, &c.CreateTime, &c.UpdateTime)
+		&c.Emails, &c.Phones, &c.Addresses, &c.ExternalID, &c.Version, &c.CreateTime, &c.UpdateTime, &deleted)
+	if deleted != nil {
+		c.DeleteTime = *deleted
+	}
 	return c, err
 }
 
@@ -47,7 +53,7 @@ func (q *Queries) CreateContact(ctx context.Context, c domain.Contact) error {
 // ContactByExternalIDForUpdate reads the contact with this external id and locks
 // it; found is false when the firm has none.
 func (q *Queries) ContactByExternalIDForUpdate(ctx context.Context, externalID string) (c domain.Contact, found bool, err error) {
-	c, err = scanContact(q.tx.QueryRow(ctx, "select "+contactColumns+" from contacts k where k.external_id = $1 for update", externalID))
+	c, err = scanContact(q.tx.QueryRow(ctx, "select "+contactColumns+" from contacts k where k.external_id = $1 and k.delete_time is null for update", externalID))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return domain.Contact{}, false, nil
 	}
@@ -64,13 +70,13 @@ func jsonList[T any](list []T) []T {
 
 // Contact reads one contact.
 func (q *Queries) Contact(ctx context.Context, id string) (domain.Contact, error) {
-	c, err := scanContact(q.tx.QueryRow(ctx, "select "+contactColumns+" from contacts k where k.id = $1", id))
+	c, err := scanContact(q.tx.QueryRow(ctx, "select "+contactColumns+" from contacts k where k.id = $1 and k.delete_time is null", id))
 	return c, pg.NotFound(err, "contact")
 }
 
 // ContactForUpdate reads one contact and locks it.
 func (q *Queries) ContactForUpdate(ctx context.Context, id string) (domain.Contact, error) {
-	c, err := scanContact(q.tx.QueryRow(ctx, "select "+contactColumns+" from contacts k where k.id = $1 for update", id))
+	c, err := scanContact(q.tx.QueryRow(ctx, "select "+contactColumns+" from contacts k where k.id = $1 and k.delete_time is null for update", id))
 	return c, pg.NotFound(err, "contact")
 }
 
@@ -87,9 +93,10 @@ func (q *Queries) UpdateContact(ctx context.Context, c domain.Contact, expectedV
 	return c, contactConflict(err)
 }
 
-// DeleteContact removes a contact and its links to clients, and returns the clients
-// it was the primary contact of.
-func (q *Queries) DeleteContact(ctx context.Context, id string) (primaryOf []string, err error) {
+// DeleteContact removes a contact's links to clients and leaves a tombstone of it
+// with only its display name (see migration 009), and returns the clients it was
+// the primary contact of.
+func (q *Queries) DeleteContact(ctx context.Context, id string, now time.Time) (primaryOf []string, err error) {
 	rows, err := q.tx.Query(ctx, "select client_id::text from client_contacts where contact_id = $1 and is_primary", id)
 	if err != nil {
 		return nil, err
@@ -97,34 +104,53 @@ func (q *Queries) DeleteContact(ctx context.Context, id string) (primaryOf []str
 	if primaryOf, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
 		return nil, err
 	}
-	_, err = q.tx.Exec(ctx, "delete from contacts where id = $1", id)
+	if _, err = q.tx.Exec(ctx, "delete from client_contacts where contact_id = $1", id); err != nil {
+		return nil, err
+	}
+	_, err = q.tx.Exec(ctx, `update contacts set given_name = '', family_name = '', job_title = '', emails = '[]',
+		phones = '[]', addresses = '[]', version = version + 1, update_time = $2, delete_time = $2
+		where id = $1 and delete_time is null`, id, now)
 	return primaryOf, err
 }
 
-// Contacts lists a page of contacts, oldest first. visibleTo, when set, limits them to
-// contacts of clients assigned to that member.
-func (q *Queries) Contacts(ctx context.Context, page paging.Page, visibleTo string) ([]domain.Contact, *paging.Cursor, error) {
-	after := paging.Cursor{}
-	if page.After != nil {
-		after = *page.After
+// Contacts lists a page of contacts in f's order, oldest first by default.
+// visibleTo, when set, limits them to contacts of clients assigned to that member
+// (which a tombstone, having no links, never is).
+func (q *Queries) Contacts(ctx context.Context, f domain.ContactFilter, page paging.Page, visibleTo string) ([]domain.Contact, *paging.Cursor, error) {
+	args := []any{}
+	arg := func(v any) string {
+		args = append(args, v)
+		return "$" + strconv.Itoa(len(args))
 	}
-	id, _ := cursorParts(after.ID)
-	rows, err := q.tx.Query(ctx, "select "+contactColumns+` from contacts k
-		where ($1::boolean or (k.create_time, k.id) > ($2, $3::uuid))
-		  and ($4 = '' or exists (select 1 from client_contacts cc
+	conds := changeConds(f.Changes, "k.", arg)
+	key := "k.create_time"
+	if f.Order == domain.ContactsByUpdateTime {
+		key = "k.update_time"
+	}
+	if page.After != nil {
+		id, _ := cursorParts(page.After.ID)
+		conds = append(conds, "("+key+", k.id) > ("+arg(page.After.Time)+", "+arg(id)+"::uuid)")
+	}
+	if visibleTo != "" {
+		conds = append(conds, `exists (select 1 from client_contacts cc
 		       join client_assignees a on a.firm_id = cc.firm_id and a.client_id = cc.client_id
-		       where cc.firm_id = k.firm_id and cc.contact_id = k.id and a.member_id = nullif($4, '')::uuid))
-		order by k.create_time, k.id limit $5`, page.After == nil, after.Time, id, visibleTo, page.Size+1)
+		       where cc.firm_id = k.firm_id and cc.contact_id = k.id and a.member_id = `+arg(visibleTo)+"::uuid)")
+	}
+	sql := "select " + contactColumns + " from contacts k"
+	if len(conds) > 0 {
+		sql += " where " + strings.Join(conds, " and ")
+	}
+	sql += " order by " + key + ", k.id limit " + arg(page.Size+1)
+	rows, err := q.tx.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, nil, err
 	}
-	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (domain.Contact, error) { return scanContact(r) })
-	if err != nil || len(list) <= page.Size {
-		return list, nil, err
-	}
-	list = list[:page.Size]
-	last := list[len(list)-1]
-	return list, &paging.Cursor{Time: last.CreateTime, ID: last.ID}, nil
+	return collectPage(rows, page.Size, scanContact, func(c domain.Contact) paging.Cursor {
+		if f.Order == domain.ContactsByUpdateTime {
+			return paging.Cursor{Time: c.UpdateTime, ID: c.ID}
+		}
+		return paging.Cursor{Time: c.CreateTime, ID: c.ID}
+	})
 }
 
 // ContactVisibleTo reports whether the contact belongs to a client assigned to the
@@ -154,7 +180,7 @@ var ErrContactLinked = apierr.AlreadyExists("CONTACT_ALREADY_LINKED", "the conta
 // ClientContacts lists a client's contacts, the primary first, then by name.
 func (q *Queries) ClientContacts(ctx context.Context, clientID string) ([]domain.ClientContact, error) {
 	rows, err := q.tx.Query(ctx, "select "+clientContactColumns+` from client_contacts l
-		join contacts k on k.firm_id = l.firm_id and k.id = l.contact_id
+		join contacts k on k.firm_id = l.firm_id and k.id = l.contact_id and k.delete_time is null
 		where l.client_id = $1 order by l.is_primary desc, k.display_name, l.contact_id limit $2`, clientID, domain.MaxClientContacts)
 	if err != nil {
 		return nil, err
@@ -165,7 +191,7 @@ func (q *Queries) ClientContacts(ctx context.Context, clientID string) ([]domain
 // ClientContactForUpdate reads one link and locks it.
 func (q *Queries) ClientContactForUpdate(ctx context.Context, clientID, contactID string) (domain.ClientContact, error) {
 	l, err := scanClientContact(q.tx.QueryRow(ctx, "select "+clientContactColumns+` from client_contacts l
-		join contacts k on k.firm_id = l.firm_id and k.id = l.contact_id
+		join contacts k on k.firm_id = l.firm_id and k.id = l.contact_id and k.delete_time is null
 		where l.client_id = $1 and l.contact_id = $2 for update of l`, clientID, contactID))
 	return l, pg.NotFound(err, "client contact")
 }

@@ -13,14 +13,14 @@ var exportEntities = []firmdata.Entity{
 		from permissions where firm_id = current_firm_id() order by role, category, action`},
 	{Name: "clients", SchemaVersion: 1, Query: `select id, display_name, kind, description, priority, assignees,
 		services, tags, external_id, tax_id, bank_account, bank_routing, notes, import_id, version, create_time, update_time
-		from clients where firm_id = current_firm_id() order by id`,
+		from clients where firm_id = current_firm_id() and delete_time is null order by id`,
 		Sealed: []string{"tax_id", "bank_account", "bank_routing", "notes"}},
 	{Name: "custom_field_definitions", SchemaVersion: 1, Query: `select id, key, display_name, type, options, version,
 		create_time, update_time from custom_field_definitions where firm_id = current_firm_id() order by id`},
 	{Name: "client_field_values", SchemaVersion: 1, Query: `select client_id, field_id, value
 		from client_field_values where firm_id = current_firm_id() order by client_id, field_id`},
 	{Name: "contacts", SchemaVersion: 1, Query: `select id, display_name, given_name, family_name, job_title, emails,
-		phones, addresses, external_id, version, create_time, update_time from contacts where firm_id = current_firm_id() order by id`},
+		phones, addresses, external_id, version, create_time, update_time from contacts where firm_id = current_firm_id() and delete_time is null order by id`},
 	{Name: "client_contacts", SchemaVersion: 1, Query: `select client_id, contact_id, is_primary, relationship, version,
 		create_time from client_contacts where firm_id = current_firm_id() order by client_id, contact_id`},
 	{Name: "templates", SchemaVersion: 1, Query: `select id, display_name, description, budget_minutes, tasks, revision,
@@ -36,20 +36,25 @@ var exportEntities = []firmdata.Entity{
 	{Name: "projects", SchemaVersion: 1, Query: `select id, client_id, display_name, description, status, start_date,
 		due_date, deadline_date, assignee_id, budget_minutes, tags, template_id, template_revision, series_id, period_start,
 		task_count, completed_task_count, version, create_time, update_time
-		from projects where firm_id = current_firm_id() order by id`},
+		from projects where firm_id = current_firm_id() and delete_time is null order by id`},
 	{Name: "tasks", SchemaVersion: 1, Query: `select id, project_id, client_id, position, title, description, role, status,
 		assignee_id, due_date, estimate_minutes, checklist, from_template, complete_time, version, create_time, update_time
-		from tasks where firm_id = current_firm_id() order by id`},
+		from tasks where firm_id = current_firm_id() and delete_time is null order by id`},
 	{Name: "member_capacities", SchemaVersion: 1, Query: `select member_id, weekly_minutes, version, update_time
 		from member_capacities where firm_id = current_firm_id() order by member_id`},
 }
 
-// firmTables: not exported are client_tags and client_assignees (copies of
+// firmTables: not exported are tombstones (deleted clients, contacts, projects and
+// tasks kept for syncs), client_tags and client_assignees (copies of
 // clients.tags and clients.assignees kept by a trigger for filtering), members (a
 // copy of identity's, which its own export holds), the blind
 // index of tax ids (a keyed digest, not data), create_requests (retry bookkeeping)
 // and queued events; every table is deleted.
-var firmTables = firmdata.Tables{Export: exportEntities, Delete: firmDeletes}
+var firmTables = firmdata.Tables{
+	Export: exportEntities, Delete: firmDeletes,
+	// Tombstones past domain.TombstoneRetention (migration 009).
+	Prune: []string{"select table_name, n_rows from prune_workflow($1)"},
+}
 
 // ExportEntities names what an export holds.
 func ExportEntities() []string { return firmTables.EntityNames() }

@@ -82,7 +82,7 @@ type ClientChange struct {
 func (q *Queries) ReleaseWork(ctx context.Context, memberID string, now time.Time) (ReleasedWork, error) {
 	var w ReleasedWork
 	rows, err := q.tx.Query(ctx, `update tasks set assignee_id = null, version = version + 1, update_time = $3
-		where firm_id = $1 and assignee_id = $2 and status <> 'complete'
+		where firm_id = $1 and assignee_id = $2 and status <> 'complete' and delete_time is null
 		returning id::text, project_id::text, status`, q.firmID, memberID, now)
 	if err != nil {
 		return w, err
@@ -97,7 +97,7 @@ func (q *Queries) ReleaseWork(ctx context.Context, memberID string, now time.Tim
 		return w, err
 	}
 	rows, err = q.tx.Query(ctx, `update projects set assignee_id = null, version = version + 1, update_time = $3
-		where firm_id = $1 and assignee_id = $2 and status <> 'completed'
+		where firm_id = $1 and assignee_id = $2 and status <> 'completed' and delete_time is null
 		returning id::text, client_id::text`, q.firmID, memberID, now)
 	if err != nil {
 		return w, err

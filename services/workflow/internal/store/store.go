@@ -7,6 +7,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/firmflow/firmflow/pkg/listfilter"
 	"github.com/firmflow/firmflow/pkg/outbox"
 	"github.com/firmflow/firmflow/pkg/pg"
 	"github.com/firmflow/firmflow/pkg/principal"
@@ -118,4 +119,24 @@ func (q *Queries) Claim(ctx context.Context, requestID string, resources []strin
 		earlier.Resources = []string{first}
 	}
 	return earlier, false, rpc.CheckRequestReuse(ctx, hash)
+}
+
+// changeConds are the SQL conditions of c on the table whose columns take prefix
+// ("c." or ""): tombstones are left out unless c.ShowDeleted, and each update_time
+// bound holds. arg adds a query argument and answers its placeholder.
+func changeConds(c domain.Changes, prefix string, arg func(any) string) []string {
+	var conds []string
+	if !c.ShowDeleted {
+		conds = append(conds, prefix+"delete_time is null")
+	}
+	for _, b := range c.UpdateTime {
+		op := map[listfilter.Op]string{listfilter.Less: "<", listfilter.LessEqual: "<=", listfilter.Greater: ">",
+			listfilter.GreaterEqual: ">="}[b.Op]
+		if op == "" {
+			conds = append(conds, "false") // the parser allows no other operator: never widen a list
+			continue
+		}
+		conds = append(conds, prefix+"update_time "+op+" "+arg(b.Time))
+	}
+	return conds
 }

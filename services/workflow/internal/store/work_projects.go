@@ -18,24 +18,30 @@ import (
 
 // ProjectCursor is the keyset position just after p in a list in the given order.
 func ProjectCursor(p domain.Project, order domain.ProjectOrder) paging.Cursor {
-	if order == domain.ProjectsByDueDate || order == domain.ProjectsByDueDateDesc {
+	switch order {
+	case domain.ProjectsByDueDate, domain.ProjectsByDueDateDesc:
 		return paging.Cursor{Time: sortDue(p.DueDate), ID: p.ID}
+	case domain.ProjectsByUpdateTime:
+		return paging.Cursor{Time: p.UpdateTime, ID: p.ID}
 	}
 	return paging.Cursor{Time: p.CreateTime, ID: p.ID}
 }
 
 const projectColumns = `id::text, firm_id::text, client_id::text, display_name, description, status, start_date, due_date,
 	deadline_date, assignee_id::text, budget_minutes, tags, template_id::text, coalesce(template_revision, 0), series_id::text,
-	period_start, task_count, completed_task_count, version, create_time, update_time`
+	period_start, task_count, completed_task_count, version, create_time, update_time, delete_time`
 
 func scanProject(row pgx.Row) (domain.Project, error) {
 	var p domain.Project
 	var status string
-	var start, due, deadline, period *time.Time
+	var start, due, deadline, period, deleted *time.Time
 	var assignee, template, series *string
 	err := row.Scan(&p.ID, &p.FirmID, &p.ClientID, &p.DisplayName, &p.Description, &status, &start, &due, &deadline,
 		&assignee, &p.BudgetMinutes, &p.Tags, &template, &p.TemplateRevision, &series, &period,
-		&p.TaskCount, &p.CompletedTasks, &p.Version, &p.CreateTime, &p.UpdateTime)
+		&p.TaskCount, &p.CompletedTasks, &p.Version, &p.CreateTime, &p.UpdateTime, &deleted)
+	if deleted != nil {
+		p.DeleteTime = *deleted
+	}
 	p.Status = domain.ProjectStatus(status)
 	p.StartDate, p.DueDate, p.DeadlineDate, p.PeriodStart = dateFromSQL(start), dateFromSQL(due), dateFromSQL(deadline), dateFromSQL(period)
 	p.AssigneeID, p.TemplateID, p.SeriesID = stringFromSQL(assignee), stringFromSQL(template), stringFromSQL(series)
@@ -66,14 +72,14 @@ func (q *Queries) InsertProject(ctx context.Context, p domain.Project) error {
 
 // Project reads one project.
 func (q *Queries) Project(ctx context.Context, id string) (domain.Project, error) {
-	p, err := scanProject(q.tx.QueryRow(ctx, "select "+projectColumns+" from projects where id = $1", id))
+	p, err := scanProject(q.tx.QueryRow(ctx, "select "+projectColumns+" from projects where id = $1 and delete_time is null", id))
 	return p, pg.NotFound(err, "project")
 }
 
 // ProjectForUpdate reads and locks a project; task changes lock it too, so its
 // derived status and counts are computed one change at a time.
 func (q *Queries) ProjectForUpdate(ctx context.Context, id string) (domain.Project, error) {
-	p, err := scanProject(q.tx.QueryRow(ctx, "select "+projectColumns+" from projects where id = $1 for update", id))
+	p, err := scanProject(q.tx.QueryRow(ctx, "select "+projectColumns+" from projects where id = $1 and delete_time is null for update", id))
 	return p, pg.NotFound(err, "project")
 }
 
@@ -85,6 +91,7 @@ func (q *Queries) Projects(ctx context.Context, f domain.ProjectFilter, page pag
 		args = append(args, v)
 		return "$" + strconv.Itoa(len(args))
 	}
+	conds = append(conds, changeConds(f.Changes, "", arg)...)
 	if f.ClientID != "" {
 		conds = append(conds, "client_id = "+arg(f.ClientID))
 	}
@@ -111,6 +118,8 @@ func (q *Queries) Projects(ctx context.Context, f domain.ProjectFilter, page pag
 		key = "sort_due"
 	case domain.ProjectsByDueDateDesc:
 		key, dir, cmp = "sort_due", " desc", "<"
+	case domain.ProjectsByUpdateTime:
+		key = "update_time"
 	}
 	if page.After != nil {
 		conds = append(conds, fmt.Sprintf("(%s, id) %s (%s, %s)", key, cmp, arg(page.After.Time), arg(page.After.ID)))
@@ -146,9 +155,16 @@ func (q *Queries) SaveProject(ctx context.Context, p domain.Project, expectedVer
 	return p, err
 }
 
-// DeleteProject removes a project and its tasks.
-func (q *Queries) DeleteProject(ctx context.Context, id string) error {
-	tag, err := q.tx.Exec(ctx, "delete from projects where id = $1", id)
+// DeleteProject leaves tombstones of a project and its tasks (see migration 009),
+// deleted at now.
+func (q *Queries) DeleteProject(ctx context.Context, id string, now time.Time) error {
+	_, err := q.tx.Exec(ctx, `update tasks set version = version + 1, update_time = $2, delete_time = $2
+		where project_id = $1 and delete_time is null`, id, now)
+	if err != nil {
+		return err
+	}
+	tag, err := q.tx.Exec(ctx, `update projects set version = version + 1, update_time = $2, delete_time = $2
+		where id = $1 and delete_time is null`, id, now)
 	if err != nil {
 		return err
 	}
@@ -162,7 +178,7 @@ func (q *Queries) DeleteProject(ctx context.Context, id string) error {
 // not started, which a template edit replans.
 func (q *Queries) NotStartedProjectsOfTemplate(ctx context.Context, templateID string) ([]domain.Project, error) {
 	rows, err := q.tx.Query(ctx, "select "+projectColumns+` from projects
-		where template_id = $1 and status = 'not_started' order by id for update`, templateID)
+		where template_id = $1 and status = 'not_started' and delete_time is null order by id for update`, templateID)
 	if err != nil {
 		return nil, err
 	}
@@ -173,7 +189,7 @@ func (q *Queries) NotStartedProjectsOfTemplate(ctx context.Context, templateID s
 // started, which a series edit replans.
 func (q *Queries) NotStartedProjectsOfSeries(ctx context.Context, seriesID string) ([]domain.Project, error) {
 	rows, err := q.tx.Query(ctx, "select "+projectColumns+` from projects
-		where series_id = $1 and status = 'not_started' order by period_start, id for update`, seriesID)
+		where series_id = $1 and status = 'not_started' and delete_time is null order by period_start, id for update`, seriesID)
 	if err != nil {
 		return nil, err
 	}
@@ -185,7 +201,7 @@ func (q *Queries) ProjectTally(ctx context.Context, projectID string) (domain.Ta
 	var t domain.TaskTally
 	err := q.tx.QueryRow(ctx, `select count(*) filter (where status = 'ready'), count(*) filter (where status = 'in_progress'),
 			count(*) filter (where status = 'complete')
-		from tasks where project_id = $1`, projectID).Scan(&t.Ready, &t.InProgress, &t.Complete)
+		from tasks where project_id = $1 and delete_time is null`, projectID).Scan(&t.Ready, &t.InProgress, &t.Complete)
 	return t, err
 }
 

@@ -19,8 +19,11 @@ import (
 
 // TaskCursor is the keyset position just after t in a list in the given order.
 func TaskCursor(t domain.Task, order domain.TaskOrder) paging.Cursor {
-	if order == domain.TasksByPosition {
+	switch order {
+	case domain.TasksByPosition:
 		return positionCursor(t.Position, t.ID)
+	case domain.TasksByUpdateTime:
+		return paging.Cursor{Time: t.UpdateTime, ID: t.ID}
 	}
 	return paging.Cursor{Time: sortDue(t.DueDate), ID: t.ID}
 }
@@ -56,21 +59,24 @@ func decodeChecklist(raw []byte) ([]domain.ChecklistItem, error) {
 // open (which blocks it).
 const taskColumns = `t.id::text, t.firm_id::text, t.project_id::text, t.client_id::text, t.position, t.title, t.description,
 	t.role, t.status, t.assignee_id::text, t.due_date, t.estimate_minutes, t.checklist, t.from_template, t.complete_time,
-	t.version, t.create_time, t.update_time,
+	t.version, t.create_time, t.update_time, t.delete_time,
 	t.status <> 'complete' and exists (select 1 from tasks e where e.firm_id = t.firm_id and e.project_id = t.project_id
-		and (e.position, e.id) < (t.position, t.id) and e.status <> 'complete')`
+		and (e.position, e.id) < (t.position, t.id) and e.status <> 'complete' and e.delete_time is null)`
 
 func scanTask(row pgx.Row) (domain.Task, error) {
 	var t domain.Task
 	var status string
 	var assignee *string
-	var due, completed *time.Time
+	var due, completed, deleted *time.Time
 	var checklist []byte
 	err := row.Scan(&t.ID, &t.FirmID, &t.ProjectID, &t.ClientID, &t.Position, &t.Title, &t.Description, &t.Role, &status,
 		&assignee, &due, &t.EstimateMinutes, &checklist, &t.FromTemplate, &completed, &t.Version, &t.CreateTime, &t.UpdateTime,
-		&t.EarlierOpen)
+		&deleted, &t.EarlierOpen)
 	if err != nil {
 		return t, err
+	}
+	if deleted != nil {
+		t.DeleteTime = *deleted
 	}
 	t.Status, t.AssigneeID, t.DueDate = domain.TaskStatus(status), stringFromSQL(assignee), dateFromSQL(due)
 	if completed != nil {
@@ -111,13 +117,13 @@ func (q *Queries) InsertTasks(ctx context.Context, tasks []domain.Task) error {
 
 // Task reads one task of a project.
 func (q *Queries) Task(ctx context.Context, projectID, id string) (domain.Task, error) {
-	t, err := scanTask(q.tx.QueryRow(ctx, "select "+taskColumns+" from tasks t where t.id = $1 and t.project_id = $2", id, projectID))
+	t, err := scanTask(q.tx.QueryRow(ctx, "select "+taskColumns+" from tasks t where t.id = $1 and t.project_id = $2 and t.delete_time is null", id, projectID))
 	return t, pg.NotFound(err, "task")
 }
 
 // TaskForUpdate reads and locks one task of a project.
 func (q *Queries) TaskForUpdate(ctx context.Context, projectID, id string) (domain.Task, error) {
-	t, err := scanTask(q.tx.QueryRow(ctx, "select "+taskColumns+" from tasks t where t.id = $1 and t.project_id = $2 for update of t",
+	t, err := scanTask(q.tx.QueryRow(ctx, "select "+taskColumns+" from tasks t where t.id = $1 and t.project_id = $2 and t.delete_time is null for update of t",
 		id, projectID))
 	return t, pg.NotFound(err, "task")
 }
@@ -130,6 +136,7 @@ func (q *Queries) Tasks(ctx context.Context, f domain.TaskFilter, page paging.Pa
 		args = append(args, v)
 		return "$" + strconv.Itoa(len(args))
 	}
+	conds = append(conds, changeConds(f.Changes, "t.", arg)...)
 	if f.ProjectID != "" {
 		conds = append(conds, "t.project_id = "+arg(f.ProjectID))
 	}
@@ -152,8 +159,11 @@ func (q *Queries) Tasks(ctx context.Context, f domain.TaskFilter, page paging.Pa
 		conds = append(conds, "t.due_date <= "+arg(f.DueBefore.Time()))
 	}
 	key := "t.sort_due"
-	if f.Order == domain.TasksByPosition {
+	switch f.Order {
+	case domain.TasksByPosition:
 		key = "t.position"
+	case domain.TasksByUpdateTime:
+		key = "t.update_time"
 	}
 	if page.After != nil {
 		var after any = page.After.Time
@@ -189,9 +199,10 @@ func (q *Queries) SaveTask(ctx context.Context, t domain.Task, expectedVersion i
 	return t, err
 }
 
-// DeleteTask removes one task of a project.
-func (q *Queries) DeleteTask(ctx context.Context, projectID, id string) error {
-	tag, err := q.tx.Exec(ctx, "delete from tasks where id = $1 and project_id = $2", id, projectID)
+// DeleteTask leaves a tombstone of one task of a project (see migration 009).
+func (q *Queries) DeleteTask(ctx context.Context, projectID, id string, now time.Time) error {
+	tag, err := q.tx.Exec(ctx, `update tasks set version = version + 1, update_time = $3, delete_time = $3
+		where id = $1 and project_id = $2 and delete_time is null`, id, projectID, now)
 	if err != nil {
 		return err
 	}
@@ -204,19 +215,22 @@ func (q *Queries) DeleteTask(ctx context.Context, projectID, id string) error {
 // NextTaskPosition is the position after the project's last task.
 func (q *Queries) NextTaskPosition(ctx context.Context, projectID string) (int, error) {
 	var n int
-	err := q.tx.QueryRow(ctx, "select coalesce(max(position), 0) + 1 from tasks where project_id = $1", projectID).Scan(&n)
+	err := q.tx.QueryRow(ctx, "select coalesce(max(position), 0) + 1 from tasks where project_id = $1 and delete_time is null", projectID).Scan(&n)
 	return n, err
 }
 
-// ClearTemplateTasks removes the tasks a template made in a project and moves the
-// tasks people added behind the first `reserve` positions, keeping their order, so
-// a new revision's tasks can take positions 1..reserve.
+// ClearTemplateTasks deletes the tasks a template made in a project (leaving
+// tombstones, so a sync sees them go) and moves the tasks people added behind the
+// first `reserve` positions, keeping their order, so a new revision's tasks can take
+// positions 1..reserve.
 func (q *Queries) ClearTemplateTasks(ctx context.Context, projectID string, reserve int) error {
-	if _, err := q.tx.Exec(ctx, "delete from tasks where project_id = $1 and from_template", projectID); err != nil {
+	if _, err := q.tx.Exec(ctx, `update tasks set version = version + 1, update_time = now(), delete_time = now()
+		where project_id = $1 and from_template and delete_time is null`, projectID); err != nil {
 		return fmt.Errorf("delete template tasks: %w", err)
 	}
 	_, err := q.tx.Exec(ctx, `update tasks set position = $2 + o.n, version = version + 1, update_time = now()
-		from (select id, row_number() over (order by position, id) as n from tasks where project_id = $1) o
+		from (select id, row_number() over (order by position, id) as n from tasks
+			where project_id = $1 and delete_time is null) o
 		where tasks.id = o.id and tasks.position <> $2 + o.n`, projectID, reserve)
 	if err != nil {
 		return fmt.Errorf("renumber tasks: %w", err)

@@ -21,7 +21,7 @@ func (q *Queries) MemberLoads(ctx context.Context, today, monday, sunday domain.
 				count(*) filter (where due_date between $2 and $3) as due_this_week,
 				coalesce(sum(estimate_minutes) filter (where due_date <= $3), 0) as planned
 			from tasks
-			where status <> 'complete' and assignee_id is not null and ($4::uuid is null or assignee_id = $4)
+			where status <> 'complete' and delete_time is null and assignee_id is not null and ($4::uuid is null or assignee_id = $4)
 			group by assignee_id
 		)
 		select coalesce(o.assignee_id, c.member_id)::text, coalesce(o.open_tasks, 0), coalesce(o.overdue, 0),

@@ -347,8 +347,13 @@ type Client struct {
 	CreateTime        *timestamppb.Timestamp `protobuf:"bytes,17,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
 	UpdateTime        *timestamppb.Timestamp `protobuf:"bytes,18,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
 	Etag              string                 `protobuf:"bytes,19,opt,name=etag,proto3" json:"etag,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// Output only: when the client was deleted; set only on tombstones, which lists
+	// return with show_deleted (AIP-164).
+	DeleteTime *timestamppb.Timestamp `protobuf:"bytes,20,opt,name=delete_time,json=deleteTime,proto3" json:"delete_time,omitempty"`
+	// Output only: when the tombstone is purged, 30 days after delete_time.
+	ExpireTime    *timestamppb.Timestamp `protobuf:"bytes,21,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Client) Reset() {
@@ -514,6 +519,20 @@ func (x *Client) GetEtag() string {
 	return ""
 }
 
+func (x *Client) GetDeleteTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.DeleteTime
+	}
+	return nil
+}
+
+func (x *Client) GetExpireTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpireTime
+	}
+	return nil
+}
+
 type GetClientRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
@@ -580,8 +599,20 @@ type ListClientsRequest struct {
 	Kind ClientKind `protobuf:"varint,6,opt,name=kind,proto3,enum=firmflow.workflow.v1.ClientKind" json:"kind,omitempty"`
 	// Only the client with this external id.
 	ExternalId string `protobuf:"bytes,7,opt,name=external_id,json=externalId,proto3" json:"external_id,omitempty"`
-	// "create_time" (default), "create_time desc" or "display_name".
-	OrderBy       string `protobuf:"bytes,8,opt,name=order_by,json=orderBy,proto3" json:"order_by,omitempty"`
+	// "create_time" (default), "create_time desc", "display_name" or "update_time"
+	// (then id: the order to sync in).
+	OrderBy string `protobuf:"bytes,8,opt,name=order_by,json=orderBy,proto3" json:"order_by,omitempty"`
+	// AIP-160 filter: comparisons joined by AND, e.g.
+	// `update_time > "2026-12-01T00:00:00Z" AND kind = CLIENT_KIND_PERSON`. Fields: update_time (<, <=, >,
+	// >= with an RFC 3339 timestamp), and with = tag, assignee, kind (a ClientKind
+	// name) and external_id. A field also given as its own parameter
+	// must have the same value. Anything else is INVALID_ARGUMENT naming filter.
+	// With update_time in the filter the list is in update_time order unless order_by
+	// says otherwise.
+	Filter string `protobuf:"bytes,9,opt,name=filter,proto3" json:"filter,omitempty"`
+	// Also list tombstones: objects deleted in the last 30 days, with delete_time set
+	// and only their identifying fields.
+	ShowDeleted   bool `protobuf:"varint,10,opt,name=show_deleted,json=showDeleted,proto3" json:"show_deleted,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -670,6 +701,20 @@ func (x *ListClientsRequest) GetOrderBy() string {
 		return x.OrderBy
 	}
 	return ""
+}
+
+func (x *ListClientsRequest) GetFilter() string {
+	if x != nil {
+		return x.Filter
+	}
+	return ""
+}
+
+func (x *ListClientsRequest) GetShowDeleted() bool {
+	if x != nil {
+		return x.ShowDeleted
+	}
+	return false
 }
 
 type ListClientsResponse struct {
@@ -2136,8 +2181,12 @@ type Contact struct {
 	CreateTime  *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
 	UpdateTime  *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
 	Etag        string                 `protobuf:"bytes,11,opt,name=etag,proto3" json:"etag,omitempty"`
+	// Output only: when the contact was deleted; set only on tombstones (show_deleted).
+	DeleteTime *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=delete_time,json=deleteTime,proto3" json:"delete_time,omitempty"`
+	// Output only: when the tombstone is purged, 30 days after delete_time.
+	ExpireTime *timestamppb.Timestamp `protobuf:"bytes,13,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
 	// The contact's id in a CRM, unique in the firm; for syncing (UpsertContact).
-	ExternalId    string `protobuf:"bytes,12,opt,name=external_id,json=externalId,proto3" json:"external_id,omitempty"`
+	ExternalId    string `protobuf:"bytes,14,opt,name=external_id,json=externalId,proto3" json:"external_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2249,6 +2298,20 @@ func (x *Contact) GetEtag() string {
 	return ""
 }
 
+func (x *Contact) GetDeleteTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.DeleteTime
+	}
+	return nil
+}
+
+func (x *Contact) GetExpireTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpireTime
+	}
+	return nil
+}
+
 func (x *Contact) GetExternalId() string {
 	if x != nil {
 		return x.ExternalId
@@ -2304,8 +2367,18 @@ type ListContactsRequest struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	Parent string                 `protobuf:"bytes,1,opt,name=parent,proto3" json:"parent,omitempty"`
 	// A larger page_size is taken as the largest page, 100 (AIP-158), not refused.
-	PageSize      int32  `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
-	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	PageSize  int32  `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// AIP-160 filter: comparisons of update_time (<, <=, >, >= with an RFC 3339
+	// timestamp) joined by AND, e.g. `update_time > "2026-12-01T00:00:00Z"`; anything
+	// else is INVALID_ARGUMENT naming filter. With update_time in the filter the list
+	// is in update_time order unless order_by says otherwise.
+	Filter string `protobuf:"bytes,4,opt,name=filter,proto3" json:"filter,omitempty"`
+	// Also list tombstones: contacts deleted in the last 30 days, with delete_time set
+	// and only their display name.
+	ShowDeleted bool `protobuf:"varint,5,opt,name=show_deleted,json=showDeleted,proto3" json:"show_deleted,omitempty"`
+	// "create_time" (the default) or "update_time" (then id: the order to sync in).
+	OrderBy       string `protobuf:"bytes,6,opt,name=order_by,json=orderBy,proto3" json:"order_by,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2357,6 +2430,27 @@ func (x *ListContactsRequest) GetPageSize() int32 {
 func (x *ListContactsRequest) GetPageToken() string {
 	if x != nil {
 		return x.PageToken
+	}
+	return ""
+}
+
+func (x *ListContactsRequest) GetFilter() string {
+	if x != nil {
+		return x.Filter
+	}
+	return ""
+}
+
+func (x *ListContactsRequest) GetShowDeleted() bool {
+	if x != nil {
+		return x.ShowDeleted
+	}
+	return false
+}
+
+func (x *ListContactsRequest) GetOrderBy() string {
+	if x != nil {
+		return x.OrderBy
 	}
 	return ""
 }
@@ -2990,7 +3084,7 @@ var File_firmflow_workflow_v1_clients_proto protoreflect.FileDescriptor
 
 const file_firmflow_workflow_v1_clients_proto_rawDesc = "" +
 	"\n" +
-	"\"firmflow/workflow/v1/clients.proto\x12\x14firmflow.workflow.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cfirmflow/api/v1/policy.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a google/protobuf/field_mask.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa2\v\n" +
+	"\"firmflow/workflow/v1/clients.proto\x12\x14firmflow.workflow.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cfirmflow/api/v1/policy.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a google/protobuf/field_mask.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x9c\f\n" +
 	"\x06Client\x12I\n" +
 	"\x04name\x18\x01 \x01(\tB5\xbaH2\xd8\x01\x01r-2+^firms/[0-9a-f-]{36}/clients/[0-9a-f-]{36}$R\x04name\x12<\n" +
 	"\fdisplay_name\x18\x02 \x01(\tB\x19\xbaH\x16\xd8\x01\x01r\x11\x18\xc8\x012\f^[^\\p{Cc}]*$R\vdisplayName\x12>\n" +
@@ -3014,13 +3108,17 @@ const file_firmflow_workflow_v1_clients_proto_rawDesc = "" +
 	"createTime\x12;\n" +
 	"\vupdate_time\x18\x12 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"updateTime\x12\x12\n" +
-	"\x04etag\x18\x13 \x01(\tR\x04etag\x1aW\n" +
+	"\x04etag\x18\x13 \x01(\tR\x04etag\x12;\n" +
+	"\vdelete_time\x18\x14 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"deleteTime\x12;\n" +
+	"\vexpire_time\x18\x15 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"expireTime\x1aW\n" +
 	"\x11CustomFieldsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12,\n" +
 	"\x05value\x18\x02 \x01(\v2\x16.google.protobuf.ValueR\x05value:\x028\x01\"\x9a\x01\n" +
 	"\x10GetClientRequest\x12F\n" +
 	"\x04name\x18\x01 \x01(\tB2\xbaH/r-2+^firms/[0-9a-f-]{36}/clients/[0-9a-f-]{36}$R\x04name\x12>\n" +
-	"\x04view\x18\x02 \x01(\x0e2 .firmflow.workflow.v1.ClientViewB\b\xbaH\x05\x82\x01\x02\x10\x01R\x04view\"\xe0\x03\n" +
+	"\x04view\x18\x02 \x01(\x0e2 .firmflow.workflow.v1.ClientViewB\b\xbaH\x05\x82\x01\x02\x10\x01R\x04view\"\xb2\x04\n" +
 	"\x12ListClientsRequest\x124\n" +
 	"\x06parent\x18\x01 \x01(\tB\x1c\xbaH\x19r\x172\x15^firms/[0-9a-f-]{36}$R\x06parent\x12$\n" +
 	"\tpage_size\x18\x02 \x01(\x05B\a\xbaH\x04\x1a\x02(\x00R\bpageSize\x12'\n" +
@@ -3030,8 +3128,11 @@ const file_firmflow_workflow_v1_clients_proto_rawDesc = "" +
 	"\bassignee\x18\x05 \x01(\tB5\xbaH2r02.^(firms/[0-9a-f-]{36}/members/[0-9a-f-]{36})?$R\bassignee\x12>\n" +
 	"\x04kind\x18\x06 \x01(\x0e2 .firmflow.workflow.v1.ClientKindB\b\xbaH\x05\x82\x01\x02\x10\x01R\x04kind\x127\n" +
 	"\vexternal_id\x18\a \x01(\tB\x16\xbaH\x13r\x11\x18\x80\x012\f^[^\\p{Cc}]*$R\n" +
-	"externalId\x12O\n" +
-	"\border_by\x18\b \x01(\tB4\xbaH1r/R\x00R\vcreate_timeR\x10create_time descR\fdisplay_nameR\aorderBy\"u\n" +
+	"externalId\x12\\\n" +
+	"\border_by\x18\b \x01(\tBA\xbaH>r<R\x00R\vcreate_timeR\x10create_time descR\fdisplay_nameR\vupdate_timeR\aorderBy\x12 \n" +
+	"\x06filter\x18\t \x01(\tB\b\xbaH\x05r\x03\x18\x80\bR\x06filter\x12!\n" +
+	"\fshow_deleted\x18\n" +
+	" \x01(\bR\vshowDeleted\"u\n" +
 	"\x13ListClientsResponse\x126\n" +
 	"\aclients\x18\x01 \x03(\v2\x1c.firmflow.workflow.v1.ClientR\aclients\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xc6\x01\n" +
@@ -3135,7 +3236,7 @@ const file_firmflow_workflow_v1_clients_proto_rawDesc = "" +
 	"\x06region\x18\x04 \x01(\tB\x15\xbaH\x12r\x10\x18d2\f^[^\\p{Cc}]*$R\x06region\x126\n" +
 	"\vpostal_code\x18\x05 \x01(\tB\x15\xbaH\x12r\x10\x18\x142\f^[^\\p{Cc}]*$R\n" +
 	"postalCode\x127\n" +
-	"\fcountry_code\x18\x06 \x01(\tB\x14\xbaH\x11r\x0f2\r^([A-Z]{2})?$R\vcountryCode\"\xd8\x05\n" +
+	"\fcountry_code\x18\x06 \x01(\tB\x14\xbaH\x11r\x0f2\r^([A-Z]{2})?$R\vcountryCode\"\xd2\x06\n" +
 	"\aContact\x12J\n" +
 	"\x04name\x18\x01 \x01(\tB6\xbaH3\xd8\x01\x01r.2,^firms/[0-9a-f-]{36}/contacts/[0-9a-f-]{36}$R\x04name\x12<\n" +
 	"\fdisplay_name\x18\x02 \x01(\tB\x19\xbaH\x16\xd8\x01\x01r\x11\x18\xc8\x012\f^[^\\p{Cc}]*$R\vdisplayName\x124\n" +
@@ -3154,16 +3255,23 @@ const file_firmflow_workflow_v1_clients_proto_rawDesc = "" +
 	"\vupdate_time\x18\n" +
 	" \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"updateTime\x12\x12\n" +
-	"\x04etag\x18\v \x01(\tR\x04etag\x12:\n" +
-	"\vexternal_id\x18\f \x01(\tB\x19\xbaH\x16\xd8\x01\x01r\x11\x18\x80\x012\f^[^\\p{Cc}]*$R\n" +
+	"\x04etag\x18\v \x01(\tR\x04etag\x12;\n" +
+	"\vdelete_time\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"deleteTime\x12;\n" +
+	"\vexpire_time\x18\r \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"expireTime\x12:\n" +
+	"\vexternal_id\x18\x0e \x01(\tB\x19\xbaH\x16\xd8\x01\x01r\x11\x18\x80\x012\f^[^\\p{Cc}]*$R\n" +
 	"externalId\"\\\n" +
 	"\x11GetContactRequest\x12G\n" +
-	"\x04name\x18\x01 \x01(\tB3\xbaH0r.2,^firms/[0-9a-f-]{36}/contacts/[0-9a-f-]{36}$R\x04name\"\x9a\x01\n" +
+	"\x04name\x18\x01 \x01(\tB3\xbaH0r.2,^firms/[0-9a-f-]{36}/contacts/[0-9a-f-]{36}$R\x04name\"\x9d\x02\n" +
 	"\x13ListContactsRequest\x124\n" +
 	"\x06parent\x18\x01 \x01(\tB\x1c\xbaH\x19r\x172\x15^firms/[0-9a-f-]{36}$R\x06parent\x12$\n" +
 	"\tpage_size\x18\x02 \x01(\x05B\a\xbaH\x04\x1a\x02(\x00R\bpageSize\x12'\n" +
 	"\n" +
-	"page_token\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\tpageToken\"y\n" +
+	"page_token\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\tpageToken\x12 \n" +
+	"\x06filter\x18\x04 \x01(\tB\b\xbaH\x05r\x03\x18\x80\bR\x06filter\x12!\n" +
+	"\fshow_deleted\x18\x05 \x01(\bR\vshowDeleted\x12<\n" +
+	"\border_by\x18\x06 \x01(\tB!\xbaH\x1er\x1cR\x00R\vcreate_timeR\vupdate_timeR\aorderBy\"y\n" +
 	"\x14ListContactsResponse\x129\n" +
 	"\bcontacts\x18\x01 \x03(\v2\x1d.firmflow.workflow.v1.ContactR\bcontacts\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xc7\x01\n" +
@@ -3340,102 +3448,106 @@ var file_firmflow_workflow_v1_clients_proto_depIdxs = []int32{
 	46, // 2: firmflow.workflow.v1.Client.custom_fields:type_name -> firmflow.workflow.v1.Client.CustomFieldsEntry
 	47, // 3: firmflow.workflow.v1.Client.create_time:type_name -> google.protobuf.Timestamp
 	47, // 4: firmflow.workflow.v1.Client.update_time:type_name -> google.protobuf.Timestamp
-	2,  // 5: firmflow.workflow.v1.GetClientRequest.view:type_name -> firmflow.workflow.v1.ClientView
-	0,  // 6: firmflow.workflow.v1.ListClientsRequest.kind:type_name -> firmflow.workflow.v1.ClientKind
-	5,  // 7: firmflow.workflow.v1.ListClientsResponse.clients:type_name -> firmflow.workflow.v1.Client
-	5,  // 8: firmflow.workflow.v1.CreateClientRequest.client:type_name -> firmflow.workflow.v1.Client
-	5,  // 9: firmflow.workflow.v1.UpsertClientRequest.client:type_name -> firmflow.workflow.v1.Client
-	48, // 10: firmflow.workflow.v1.UpsertClientRequest.update_mask:type_name -> google.protobuf.FieldMask
-	9,  // 11: firmflow.workflow.v1.BatchCreateClientsRequest.requests:type_name -> firmflow.workflow.v1.CreateClientRequest
-	5,  // 12: firmflow.workflow.v1.BatchCreateClientsResponse.clients:type_name -> firmflow.workflow.v1.Client
-	15, // 13: firmflow.workflow.v1.BatchUpdateClientsRequest.requests:type_name -> firmflow.workflow.v1.UpdateClientRequest
-	5,  // 14: firmflow.workflow.v1.BatchUpdateClientsResponse.clients:type_name -> firmflow.workflow.v1.Client
-	5,  // 15: firmflow.workflow.v1.UpdateClientRequest.client:type_name -> firmflow.workflow.v1.Client
-	48, // 16: firmflow.workflow.v1.UpdateClientRequest.update_mask:type_name -> google.protobuf.FieldMask
-	2,  // 17: firmflow.workflow.v1.LookupClientByTaxIdRequest.view:type_name -> firmflow.workflow.v1.ClientView
-	3,  // 18: firmflow.workflow.v1.ExportClientsRequest.format:type_name -> firmflow.workflow.v1.ExportFormat
-	2,  // 19: firmflow.workflow.v1.ExportClientsRequest.view:type_name -> firmflow.workflow.v1.ClientView
-	4,  // 20: firmflow.workflow.v1.CustomField.type:type_name -> firmflow.workflow.v1.CustomFieldType
-	47, // 21: firmflow.workflow.v1.CustomField.create_time:type_name -> google.protobuf.Timestamp
-	47, // 22: firmflow.workflow.v1.CustomField.update_time:type_name -> google.protobuf.Timestamp
-	22, // 23: firmflow.workflow.v1.ListCustomFieldsResponse.custom_fields:type_name -> firmflow.workflow.v1.CustomField
-	22, // 24: firmflow.workflow.v1.CreateCustomFieldRequest.custom_field:type_name -> firmflow.workflow.v1.CustomField
-	22, // 25: firmflow.workflow.v1.UpdateCustomFieldRequest.custom_field:type_name -> firmflow.workflow.v1.CustomField
-	48, // 26: firmflow.workflow.v1.UpdateCustomFieldRequest.update_mask:type_name -> google.protobuf.FieldMask
-	29, // 27: firmflow.workflow.v1.Contact.emails:type_name -> firmflow.workflow.v1.ContactEmail
-	30, // 28: firmflow.workflow.v1.Contact.phones:type_name -> firmflow.workflow.v1.ContactPhone
-	31, // 29: firmflow.workflow.v1.Contact.addresses:type_name -> firmflow.workflow.v1.PostalAddress
-	47, // 30: firmflow.workflow.v1.Contact.create_time:type_name -> google.protobuf.Timestamp
-	47, // 31: firmflow.workflow.v1.Contact.update_time:type_name -> google.protobuf.Timestamp
-	32, // 32: firmflow.workflow.v1.ListContactsResponse.contacts:type_name -> firmflow.workflow.v1.Contact
-	32, // 33: firmflow.workflow.v1.CreateContactRequest.contact:type_name -> firmflow.workflow.v1.Contact
-	32, // 34: firmflow.workflow.v1.UpsertContactRequest.contact:type_name -> firmflow.workflow.v1.Contact
-	48, // 35: firmflow.workflow.v1.UpsertContactRequest.update_mask:type_name -> google.protobuf.FieldMask
-	32, // 36: firmflow.workflow.v1.UpdateContactRequest.contact:type_name -> firmflow.workflow.v1.Contact
-	48, // 37: firmflow.workflow.v1.UpdateContactRequest.update_mask:type_name -> google.protobuf.FieldMask
-	47, // 38: firmflow.workflow.v1.ClientContact.create_time:type_name -> google.protobuf.Timestamp
-	40, // 39: firmflow.workflow.v1.ListClientContactsResponse.client_contacts:type_name -> firmflow.workflow.v1.ClientContact
-	40, // 40: firmflow.workflow.v1.CreateClientContactRequest.client_contact:type_name -> firmflow.workflow.v1.ClientContact
-	40, // 41: firmflow.workflow.v1.UpdateClientContactRequest.client_contact:type_name -> firmflow.workflow.v1.ClientContact
-	48, // 42: firmflow.workflow.v1.UpdateClientContactRequest.update_mask:type_name -> google.protobuf.FieldMask
-	49, // 43: firmflow.workflow.v1.Client.CustomFieldsEntry.value:type_name -> google.protobuf.Value
-	6,  // 44: firmflow.workflow.v1.ClientService.GetClient:input_type -> firmflow.workflow.v1.GetClientRequest
-	7,  // 45: firmflow.workflow.v1.ClientService.ListClients:input_type -> firmflow.workflow.v1.ListClientsRequest
-	9,  // 46: firmflow.workflow.v1.ClientService.CreateClient:input_type -> firmflow.workflow.v1.CreateClientRequest
-	15, // 47: firmflow.workflow.v1.ClientService.UpdateClient:input_type -> firmflow.workflow.v1.UpdateClientRequest
-	10, // 48: firmflow.workflow.v1.ClientService.UpsertClient:input_type -> firmflow.workflow.v1.UpsertClientRequest
-	11, // 49: firmflow.workflow.v1.ClientService.BatchCreateClients:input_type -> firmflow.workflow.v1.BatchCreateClientsRequest
-	13, // 50: firmflow.workflow.v1.ClientService.BatchUpdateClients:input_type -> firmflow.workflow.v1.BatchUpdateClientsRequest
-	16, // 51: firmflow.workflow.v1.ClientService.DeleteClient:input_type -> firmflow.workflow.v1.DeleteClientRequest
-	17, // 52: firmflow.workflow.v1.ClientService.LookupClientByTaxId:input_type -> firmflow.workflow.v1.LookupClientByTaxIdRequest
-	18, // 53: firmflow.workflow.v1.ClientService.ImportClients:input_type -> firmflow.workflow.v1.ImportClientsRequest
-	20, // 54: firmflow.workflow.v1.ClientService.ExportClients:input_type -> firmflow.workflow.v1.ExportClientsRequest
-	23, // 55: firmflow.workflow.v1.ClientService.ListCustomFields:input_type -> firmflow.workflow.v1.ListCustomFieldsRequest
-	25, // 56: firmflow.workflow.v1.ClientService.GetCustomField:input_type -> firmflow.workflow.v1.GetCustomFieldRequest
-	26, // 57: firmflow.workflow.v1.ClientService.CreateCustomField:input_type -> firmflow.workflow.v1.CreateCustomFieldRequest
-	27, // 58: firmflow.workflow.v1.ClientService.UpdateCustomField:input_type -> firmflow.workflow.v1.UpdateCustomFieldRequest
-	28, // 59: firmflow.workflow.v1.ClientService.DeleteCustomField:input_type -> firmflow.workflow.v1.DeleteCustomFieldRequest
-	33, // 60: firmflow.workflow.v1.ContactService.GetContact:input_type -> firmflow.workflow.v1.GetContactRequest
-	34, // 61: firmflow.workflow.v1.ContactService.ListContacts:input_type -> firmflow.workflow.v1.ListContactsRequest
-	36, // 62: firmflow.workflow.v1.ContactService.CreateContact:input_type -> firmflow.workflow.v1.CreateContactRequest
-	37, // 63: firmflow.workflow.v1.ContactService.UpsertContact:input_type -> firmflow.workflow.v1.UpsertContactRequest
-	38, // 64: firmflow.workflow.v1.ContactService.UpdateContact:input_type -> firmflow.workflow.v1.UpdateContactRequest
-	39, // 65: firmflow.workflow.v1.ContactService.DeleteContact:input_type -> firmflow.workflow.v1.DeleteContactRequest
-	41, // 66: firmflow.workflow.v1.ContactService.ListClientContacts:input_type -> firmflow.workflow.v1.ListClientContactsRequest
-	43, // 67: firmflow.workflow.v1.ContactService.CreateClientContact:input_type -> firmflow.workflow.v1.CreateClientContactRequest
-	44, // 68: firmflow.workflow.v1.ContactService.UpdateClientContact:input_type -> firmflow.workflow.v1.UpdateClientContactRequest
-	45, // 69: firmflow.workflow.v1.ContactService.DeleteClientContact:input_type -> firmflow.workflow.v1.DeleteClientContactRequest
-	5,  // 70: firmflow.workflow.v1.ClientService.GetClient:output_type -> firmflow.workflow.v1.Client
-	8,  // 71: firmflow.workflow.v1.ClientService.ListClients:output_type -> firmflow.workflow.v1.ListClientsResponse
-	5,  // 72: firmflow.workflow.v1.ClientService.CreateClient:output_type -> firmflow.workflow.v1.Client
-	5,  // 73: firmflow.workflow.v1.ClientService.UpdateClient:output_type -> firmflow.workflow.v1.Client
-	5,  // 74: firmflow.workflow.v1.ClientService.UpsertClient:output_type -> firmflow.workflow.v1.Client
-	12, // 75: firmflow.workflow.v1.ClientService.BatchCreateClients:output_type -> firmflow.workflow.v1.BatchCreateClientsResponse
-	14, // 76: firmflow.workflow.v1.ClientService.BatchUpdateClients:output_type -> firmflow.workflow.v1.BatchUpdateClientsResponse
-	50, // 77: firmflow.workflow.v1.ClientService.DeleteClient:output_type -> google.protobuf.Empty
-	5,  // 78: firmflow.workflow.v1.ClientService.LookupClientByTaxId:output_type -> firmflow.workflow.v1.Client
-	19, // 79: firmflow.workflow.v1.ClientService.ImportClients:output_type -> firmflow.workflow.v1.ImportClientsResponse
-	21, // 80: firmflow.workflow.v1.ClientService.ExportClients:output_type -> firmflow.workflow.v1.ExportClientsResponse
-	24, // 81: firmflow.workflow.v1.ClientService.ListCustomFields:output_type -> firmflow.workflow.v1.ListCustomFieldsResponse
-	22, // 82: firmflow.workflow.v1.ClientService.GetCustomField:output_type -> firmflow.workflow.v1.CustomField
-	22, // 83: firmflow.workflow.v1.ClientService.CreateCustomField:output_type -> firmflow.workflow.v1.CustomField
-	22, // 84: firmflow.workflow.v1.ClientService.UpdateCustomField:output_type -> firmflow.workflow.v1.CustomField
-	50, // 85: firmflow.workflow.v1.ClientService.DeleteCustomField:output_type -> google.protobuf.Empty
-	32, // 86: firmflow.workflow.v1.ContactService.GetContact:output_type -> firmflow.workflow.v1.Contact
-	35, // 87: firmflow.workflow.v1.ContactService.ListContacts:output_type -> firmflow.workflow.v1.ListContactsResponse
-	32, // 88: firmflow.workflow.v1.ContactService.CreateContact:output_type -> firmflow.workflow.v1.Contact
-	32, // 89: firmflow.workflow.v1.ContactService.UpsertContact:output_type -> firmflow.workflow.v1.Contact
-	32, // 90: firmflow.workflow.v1.ContactService.UpdateContact:output_type -> firmflow.workflow.v1.Contact
-	50, // 91: firmflow.workflow.v1.ContactService.DeleteContact:output_type -> google.protobuf.Empty
-	42, // 92: firmflow.workflow.v1.ContactService.ListClientContacts:output_type -> firmflow.workflow.v1.ListClientContactsResponse
-	40, // 93: firmflow.workflow.v1.ContactService.CreateClientContact:output_type -> firmflow.workflow.v1.ClientContact
-	40, // 94: firmflow.workflow.v1.ContactService.UpdateClientContact:output_type -> firmflow.workflow.v1.ClientContact
-	50, // 95: firmflow.workflow.v1.ContactService.DeleteClientContact:output_type -> google.protobuf.Empty
-	70, // [70:96] is the sub-list for method output_type
-	44, // [44:70] is the sub-list for method input_type
-	44, // [44:44] is the sub-list for extension type_name
-	44, // [44:44] is the sub-list for extension extendee
-	0,  // [0:44] is the sub-list for field type_name
+	47, // 5: firmflow.workflow.v1.Client.delete_time:type_name -> google.protobuf.Timestamp
+	47, // 6: firmflow.workflow.v1.Client.expire_time:type_name -> google.protobuf.Timestamp
+	2,  // 7: firmflow.workflow.v1.GetClientRequest.view:type_name -> firmflow.workflow.v1.ClientView
+	0,  // 8: firmflow.workflow.v1.ListClientsRequest.kind:type_name -> firmflow.workflow.v1.ClientKind
+	5,  // 9: firmflow.workflow.v1.ListClientsResponse.clients:type_name -> firmflow.workflow.v1.Client
+	5,  // 10: firmflow.workflow.v1.CreateClientRequest.client:type_name -> firmflow.workflow.v1.Client
+	5,  // 11: firmflow.workflow.v1.UpsertClientRequest.client:type_name -> firmflow.workflow.v1.Client
+	48, // 12: firmflow.workflow.v1.UpsertClientRequest.update_mask:type_name -> google.protobuf.FieldMask
+	9,  // 13: firmflow.workflow.v1.BatchCreateClientsRequest.requests:type_name -> firmflow.workflow.v1.CreateClientRequest
+	5,  // 14: firmflow.workflow.v1.BatchCreateClientsResponse.clients:type_name -> firmflow.workflow.v1.Client
+	15, // 15: firmflow.workflow.v1.BatchUpdateClientsRequest.requests:type_name -> firmflow.workflow.v1.UpdateClientRequest
+	5,  // 16: firmflow.workflow.v1.BatchUpdateClientsResponse.clients:type_name -> firmflow.workflow.v1.Client
+	5,  // 17: firmflow.workflow.v1.UpdateClientRequest.client:type_name -> firmflow.workflow.v1.Client
+	48, // 18: firmflow.workflow.v1.UpdateClientRequest.update_mask:type_name -> google.protobuf.FieldMask
+	2,  // 19: firmflow.workflow.v1.LookupClientByTaxIdRequest.view:type_name -> firmflow.workflow.v1.ClientView
+	3,  // 20: firmflow.workflow.v1.ExportClientsRequest.format:type_name -> firmflow.workflow.v1.ExportFormat
+	2,  // 21: firmflow.workflow.v1.ExportClientsRequest.view:type_name -> firmflow.workflow.v1.ClientView
+	4,  // 22: firmflow.workflow.v1.CustomField.type:type_name -> firmflow.workflow.v1.CustomFieldType
+	47, // 23: firmflow.workflow.v1.CustomField.create_time:type_name -> google.protobuf.Timestamp
+	47, // 24: firmflow.workflow.v1.CustomField.update_time:type_name -> google.protobuf.Timestamp
+	22, // 25: firmflow.workflow.v1.ListCustomFieldsResponse.custom_fields:type_name -> firmflow.workflow.v1.CustomField
+	22, // 26: firmflow.workflow.v1.CreateCustomFieldRequest.custom_field:type_name -> firmflow.workflow.v1.CustomField
+	22, // 27: firmflow.workflow.v1.UpdateCustomFieldRequest.custom_field:type_name -> firmflow.workflow.v1.CustomField
+	48, // 28: firmflow.workflow.v1.UpdateCustomFieldRequest.update_mask:type_name -> google.protobuf.FieldMask
+	29, // 29: firmflow.workflow.v1.Contact.emails:type_name -> firmflow.workflow.v1.ContactEmail
+	30, // 30: firmflow.workflow.v1.Contact.phones:type_name -> firmflow.workflow.v1.ContactPhone
+	31, // 31: firmflow.workflow.v1.Contact.addresses:type_name -> firmflow.workflow.v1.PostalAddress
+	47, // 32: firmflow.workflow.v1.Contact.create_time:type_name -> google.protobuf.Timestamp
+	47, // 33: firmflow.workflow.v1.Contact.update_time:type_name -> google.protobuf.Timestamp
+	47, // 34: firmflow.workflow.v1.Contact.delete_time:type_name -> google.protobuf.Timestamp
+	47, // 35: firmflow.workflow.v1.Contact.expire_time:type_name -> google.protobuf.Timestamp
+	32, // 36: firmflow.workflow.v1.ListContactsResponse.contacts:type_name -> firmflow.workflow.v1.Contact
+	32, // 37: firmflow.workflow.v1.CreateContactRequest.contact:type_name -> firmflow.workflow.v1.Contact
+	32, // 38: firmflow.workflow.v1.UpsertContactRequest.contact:type_name -> firmflow.workflow.v1.Contact
+	48, // 39: firmflow.workflow.v1.UpsertContactRequest.update_mask:type_name -> google.protobuf.FieldMask
+	32, // 40: firmflow.workflow.v1.UpdateContactRequest.contact:type_name -> firmflow.workflow.v1.Contact
+	48, // 41: firmflow.workflow.v1.UpdateContactRequest.update_mask:type_name -> google.protobuf.FieldMask
+	47, // 42: firmflow.workflow.v1.ClientContact.create_time:type_name -> google.protobuf.Timestamp
+	40, // 43: firmflow.workflow.v1.ListClientContactsResponse.client_contacts:type_name -> firmflow.workflow.v1.ClientContact
+	40, // 44: firmflow.workflow.v1.CreateClientContactRequest.client_contact:type_name -> firmflow.workflow.v1.ClientContact
+	40, // 45: firmflow.workflow.v1.UpdateClientContactRequest.client_contact:type_name -> firmflow.workflow.v1.ClientContact
+	48, // 46: firmflow.workflow.v1.UpdateClientContactRequest.update_mask:type_name -> google.protobuf.FieldMask
+	49, // 47: firmflow.workflow.v1.Client.CustomFieldsEntry.value:type_name -> google.protobuf.Value
+	6,  // 48: firmflow.workflow.v1.ClientService.GetClient:input_type -> firmflow.workflow.v1.GetClientRequest
+	7,  // 49: firmflow.workflow.v1.ClientService.ListClients:input_type -> firmflow.workflow.v1.ListClientsRequest
+	9,  // 50: firmflow.workflow.v1.ClientService.CreateClient:input_type -> firmflow.workflow.v1.CreateClientRequest
+	15, // 51: firmflow.workflow.v1.ClientService.UpdateClient:input_type -> firmflow.workflow.v1.UpdateClientRequest
+	10, // 52: firmflow.workflow.v1.ClientService.UpsertClient:input_type -> firmflow.workflow.v1.UpsertClientRequest
+	11, // 53: firmflow.workflow.v1.ClientService.BatchCreateClients:input_type -> firmflow.workflow.v1.BatchCreateClientsRequest
+	13, // 54: firmflow.workflow.v1.ClientService.BatchUpdateClients:input_type -> firmflow.workflow.v1.BatchUpdateClientsRequest
+	16, // 55: firmflow.workflow.v1.ClientService.DeleteClient:input_type -> firmflow.workflow.v1.DeleteClientRequest
+	17, // 56: firmflow.workflow.v1.ClientService.LookupClientByTaxId:input_type -> firmflow.workflow.v1.LookupClientByTaxIdRequest
+	18, // 57: firmflow.workflow.v1.ClientService.ImportClients:input_type -> firmflow.workflow.v1.ImportClientsRequest
+	20, // 58: firmflow.workflow.v1.ClientService.ExportClients:input_type -> firmflow.workflow.v1.ExportClientsRequest
+	23, // 59: firmflow.workflow.v1.ClientService.ListCustomFields:input_type -> firmflow.workflow.v1.ListCustomFieldsRequest
+	25, // 60: firmflow.workflow.v1.ClientService.GetCustomField:input_type -> firmflow.workflow.v1.GetCustomFieldRequest
+	26, // 61: firmflow.workflow.v1.ClientService.CreateCustomField:input_type -> firmflow.workflow.v1.CreateCustomFieldRequest
+	27, // 62: firmflow.workflow.v1.ClientService.UpdateCustomField:input_type -> firmflow.workflow.v1.UpdateCustomFieldRequest
+	28, // 63: firmflow.workflow.v1.ClientService.DeleteCustomField:input_type -> firmflow.workflow.v1.DeleteCustomFieldRequest
+	33, // 64: firmflow.workflow.v1.ContactService.GetContact:input_type -> firmflow.workflow.v1.GetContactRequest
+	34, // 65: firmflow.workflow.v1.ContactService.ListContacts:input_type -> firmflow.workflow.v1.ListContactsRequest
+	36, // 66: firmflow.workflow.v1.ContactService.CreateContact:input_type -> firmflow.workflow.v1.CreateContactRequest
+	37, // 67: firmflow.workflow.v1.ContactService.UpsertContact:input_type -> firmflow.workflow.v1.UpsertContactRequest
+	38, // 68: firmflow.workflow.v1.ContactService.UpdateContact:input_type -> firmflow.workflow.v1.UpdateContactRequest
+	39, // 69: firmflow.workflow.v1.ContactService.DeleteContact:input_type -> firmflow.workflow.v1.DeleteContactRequest
+	41, // 70: firmflow.workflow.v1.ContactService.ListClientContacts:input_type -> firmflow.workflow.v1.ListClientContactsRequest
+	43, // 71: firmflow.workflow.v1.ContactService.CreateClientContact:input_type -> firmflow.workflow.v1.CreateClientContactRequest
+	44, // 72: firmflow.workflow.v1.ContactService.UpdateClientContact:input_type -> firmflow.workflow.v1.UpdateClientContactRequest
+	45, // 73: firmflow.workflow.v1.ContactService.DeleteClientContact:input_type -> firmflow.workflow.v1.DeleteClientContactRequest
+	5,  // 74: firmflow.workflow.v1.ClientService.GetClient:output_type -> firmflow.workflow.v1.Client
+	8,  // 75: firmflow.workflow.v1.ClientService.ListClients:output_type -> firmflow.workflow.v1.ListClientsResponse
+	5,  // 76: firmflow.workflow.v1.ClientService.CreateClient:output_type -> firmflow.workflow.v1.Client
+	5,  // 77: firmflow.workflow.v1.ClientService.UpdateClient:output_type -> firmflow.workflow.v1.Client
+	5,  // 78: firmflow.workflow.v1.ClientService.UpsertClient:output_type -> firmflow.workflow.v1.Client
+	12, // 79: firmflow.workflow.v1.ClientService.BatchCreateClients:output_type -> firmflow.workflow.v1.BatchCreateClientsResponse
+	14, // 80: firmflow.workflow.v1.ClientService.BatchUpdateClients:output_type -> firmflow.workflow.v1.BatchUpdateClientsResponse
+	50, // 81: firmflow.workflow.v1.ClientService.DeleteClient:output_type -> google.protobuf.Empty
+	5,  // 82: firmflow.workflow.v1.ClientService.LookupClientByTaxId:output_type -> firmflow.workflow.v1.Client
+	19, // 83: firmflow.workflow.v1.ClientService.ImportClients:output_type -> firmflow.workflow.v1.ImportClientsResponse
+	21, // 84: firmflow.workflow.v1.ClientService.ExportClients:output_type -> firmflow.workflow.v1.ExportClientsResponse
+	24, // 85: firmflow.workflow.v1.ClientService.ListCustomFields:output_type -> firmflow.workflow.v1.ListCustomFieldsResponse
+	22, // 86: firmflow.workflow.v1.ClientService.GetCustomField:output_type -> firmflow.workflow.v1.CustomField
+	22, // 87: firmflow.workflow.v1.ClientService.CreateCustomField:output_type -> firmflow.workflow.v1.CustomField
+	22, // 88: firmflow.workflow.v1.ClientService.UpdateCustomField:output_type -> firmflow.workflow.v1.CustomField
+	50, // 89: firmflow.workflow.v1.ClientService.DeleteCustomField:output_type -> google.protobuf.Empty
+	32, // 90: firmflow.workflow.v1.ContactService.GetContact:output_type -> firmflow.workflow.v1.Contact
+	35, // 91: firmflow.workflow.v1.ContactService.ListContacts:output_type -> firmflow.workflow.v1.ListContactsResponse
+	32, // 92: firmflow.workflow.v1.ContactService.CreateContact:output_type -> firmflow.workflow.v1.Contact
+	32, // 93: firmflow.workflow.v1.ContactService.UpsertContact:output_type -> firmflow.workflow.v1.Contact
+	32, // 94: firmflow.workflow.v1.ContactService.UpdateContact:output_type -> firmflow.workflow.v1.Contact
+	50, // 95: firmflow.workflow.v1.ContactService.DeleteContact:output_type -> google.protobuf.Empty
+	42, // 96: firmflow.workflow.v1.ContactService.ListClientContacts:output_type -> firmflow.workflow.v1.ListClientContactsResponse
+	40, // 97: firmflow.workflow.v1.ContactService.CreateClientContact:output_type -> firmflow.workflow.v1.ClientContact
+	40, // 98: firmflow.workflow.v1.ContactService.UpdateClientContact:output_type -> firmflow.workflow.v1.ClientContact
+	50, // 99: firmflow.workflow.v1.ContactService.DeleteClientContact:output_type -> google.protobuf.Empty
+	74, // [74:100] is the sub-list for method output_type
+	48, // [48:74] is the sub-list for method input_type
+	48, // [48:48] is the sub-list for extension type_name
+	48, // [48:48] is the sub-list for extension extendee
+	0,  // [0:48] is the sub-list for field type_name
 }
 
 func init() { file_firmflow_workflow_v1_clients_proto_init() }

@@ -94,8 +94,11 @@ type ClientServiceClient interface {
 	// client_updated event per client that changed.
 	BatchUpdateClients(ctx context.Context, in *BatchUpdateClientsRequest, opts ...grpc.CallOption) (*BatchUpdateClientsResponse, error)
 	// Deletes a client with its custom field values and contact links (the contacts
-	// stay). Needs clients delete, which members lack by default.
-	// Errors: FAILED_PRECONDITION with reason CLIENT_IN_USE while projects refer to it.
+	// stay), leaving a tombstone for 30 days that ListClients shows with show_deleted:
+	// name, display_name, kind, external_id and times, every other value erased. Get
+	// of a deleted client is NOT_FOUND. Needs clients delete, which members lack by
+	// default. Errors: FAILED_PRECONDITION with reason CLIENT_IN_USE while projects
+	// (not deleted) or series refer to it.
 	DeleteClient(ctx context.Context, in *DeleteClientRequest, opts ...grpc.CallOption) (*emptypb.Empty, error)
 	// Finds the client with exactly this tax id, through its keyed blind index (the tax
 	// id is never compared in clear). POST keeps the tax id out of URLs and logs.
@@ -351,8 +354,11 @@ type ClientServiceServer interface {
 	// client_updated event per client that changed.
 	BatchUpdateClients(context.Context, *BatchUpdateClientsRequest) (*BatchUpdateClientsResponse, error)
 	// Deletes a client with its custom field values and contact links (the contacts
-	// stay). Needs clients delete, which members lack by default.
-	// Errors: FAILED_PRECONDITION with reason CLIENT_IN_USE while projects refer to it.
+	// stay), leaving a tombstone for 30 days that ListClients shows with show_deleted:
+	// name, display_name, kind, external_id and times, every other value erased. Get
+	// of a deleted client is NOT_FOUND. Needs clients delete, which members lack by
+	// default. Errors: FAILED_PRECONDITION with reason CLIENT_IN_USE while projects
+	// (not deleted) or series refer to it.
 	DeleteClient(context.Context, *DeleteClientRequest) (*emptypb.Empty, error)
 	// Finds the client with exactly this tax id, through its keyed blind index (the tax
 	// id is never compared in clear). POST keeps the tax id out of URLs and logs.
@@ -862,8 +868,9 @@ type ContactServiceClient interface {
 	UpsertContact(ctx context.Context, in *UpsertContactRequest, opts ...grpc.CallOption) (*Contact, error)
 	// Changes the fields named in update_mask. Needs contacts update.
 	UpdateContact(ctx context.Context, in *UpdateContactRequest, opts ...grpc.CallOption) (*Contact, error)
-	// Deletes a contact and its links to clients. Needs contacts delete, which members
-	// lack by default.
+	// Deletes a contact and its links to clients, leaving a tombstone for 30 days
+	// (name, display_name and times) that ListContacts shows with show_deleted. Needs
+	// contacts delete, which members lack by default.
 	DeleteContact(ctx context.Context, in *DeleteContactRequest, opts ...grpc.CallOption) (*emptypb.Empty, error)
 	// Lists a client's contacts, the primary first. Needs clients read.
 	ListClientContacts(ctx context.Context, in *ListClientContactsRequest, opts ...grpc.CallOption) (*ListClientContactsResponse, error)
@@ -1010,8 +1017,9 @@ type ContactServiceServer interface {
 	UpsertContact(context.Context, *UpsertContactRequest) (*Contact, error)
 	// Changes the fields named in update_mask. Needs contacts update.
 	UpdateContact(context.Context, *UpdateContactRequest) (*Contact, error)
-	// Deletes a contact and its links to clients. Needs contacts delete, which members
-	// lack by default.
+	// Deletes a contact and its links to clients, leaving a tombstone for 30 days
+	// (name, display_name and times) that ListContacts shows with show_deleted. Needs
+	// contacts delete, which members lack by default.
 	DeleteContact(context.Context, *DeleteContactRequest) (*emptypb.Empty, error)
 	// Lists a client's contacts, the primary first. Needs clients read.
 	ListClientContacts(context.Context, *ListClientContactsRequest) (*ListClientContactsResponse, error)

@@ -1110,8 +1110,12 @@ type Project struct {
 	CreateTime         *timestamppb.Timestamp `protobuf:"bytes,18,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
 	UpdateTime         *timestamppb.Timestamp `protobuf:"bytes,19,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
 	Etag               string                 `protobuf:"bytes,20,opt,name=etag,proto3" json:"etag,omitempty"`
-	unknownFields      protoimpl.UnknownFields
-	sizeCache          protoimpl.SizeCache
+	// Output only: when the project was deleted; set only on tombstones (show_deleted).
+	DeleteTime *timestamppb.Timestamp `protobuf:"bytes,21,opt,name=delete_time,json=deleteTime,proto3" json:"delete_time,omitempty"`
+	// Output only: when the tombstone is purged, 30 days after delete_time.
+	ExpireTime    *timestamppb.Timestamp `protobuf:"bytes,22,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Project) Reset() {
@@ -1284,6 +1288,20 @@ func (x *Project) GetEtag() string {
 	return ""
 }
 
+func (x *Project) GetDeleteTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.DeleteTime
+	}
+	return nil
+}
+
+func (x *Project) GetExpireTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpireTime
+	}
+	return nil
+}
+
 type CreateProjectRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Parent        string                 `protobuf:"bytes,1,opt,name=parent,proto3" json:"parent,omitempty"`
@@ -1405,9 +1423,21 @@ type ListProjectsRequest struct {
 	DueBefore string `protobuf:"bytes,8,opt,name=due_before,json=dueBefore,proto3" json:"due_before,omitempty"`
 	// Only projects with this tag.
 	Tag string `protobuf:"bytes,9,opt,name=tag,proto3" json:"tag,omitempty"`
-	// "create_time" (the default), "create_time desc", "due_date" or "due_date desc";
-	// projects without a due date come last in due_date order.
-	OrderBy       string `protobuf:"bytes,10,opt,name=order_by,json=orderBy,proto3" json:"order_by,omitempty"`
+	// "create_time" (the default), "create_time desc", "due_date", "due_date desc"
+	// or "update_time" (then id: the order to sync in); projects without a due date
+	// come last in due_date order.
+	OrderBy string `protobuf:"bytes,10,opt,name=order_by,json=orderBy,proto3" json:"order_by,omitempty"`
+	// AIP-160 filter: comparisons joined by AND, e.g.
+	// `update_time > "2026-12-01T00:00:00Z" AND status = PROJECT_STATUS_COMPLETED`. Fields: update_time (<, <=, >,
+	// >= with an RFC 3339 timestamp), and with = client, assignee, tag and status (a
+	// ProjectStatus name). A field also given as its own parameter
+	// must have the same value. Anything else is INVALID_ARGUMENT naming filter.
+	// With update_time in the filter the list is in update_time order unless order_by
+	// says otherwise.
+	Filter string `protobuf:"bytes,11,opt,name=filter,proto3" json:"filter,omitempty"`
+	// Also list tombstones: objects deleted in the last 30 days, with delete_time set
+	// and only their identifying fields.
+	ShowDeleted   bool `protobuf:"varint,12,opt,name=show_deleted,json=showDeleted,proto3" json:"show_deleted,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1510,6 +1540,20 @@ func (x *ListProjectsRequest) GetOrderBy() string {
 		return x.OrderBy
 	}
 	return ""
+}
+
+func (x *ListProjectsRequest) GetFilter() string {
+	if x != nil {
+		return x.Filter
+	}
+	return ""
+}
+
+func (x *ListProjectsRequest) GetShowDeleted() bool {
+	if x != nil {
+		return x.ShowDeleted
+	}
+	return false
 }
 
 type ListProjectsResponse struct {
@@ -1761,10 +1805,15 @@ type Task struct {
 	// Output only: the project's client.
 	Client string `protobuf:"bytes,15,opt,name=client,proto3" json:"client,omitempty"`
 	// Output only.
-	CompleteTime  *timestamppb.Timestamp `protobuf:"bytes,16,opt,name=complete_time,json=completeTime,proto3" json:"complete_time,omitempty"`
-	CreateTime    *timestamppb.Timestamp `protobuf:"bytes,17,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
-	UpdateTime    *timestamppb.Timestamp `protobuf:"bytes,18,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
-	Etag          string                 `protobuf:"bytes,19,opt,name=etag,proto3" json:"etag,omitempty"`
+	CompleteTime *timestamppb.Timestamp `protobuf:"bytes,16,opt,name=complete_time,json=completeTime,proto3" json:"complete_time,omitempty"`
+	CreateTime   *timestamppb.Timestamp `protobuf:"bytes,17,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	UpdateTime   *timestamppb.Timestamp `protobuf:"bytes,18,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
+	Etag         string                 `protobuf:"bytes,19,opt,name=etag,proto3" json:"etag,omitempty"`
+	// Output only: when the task (or its project) was deleted; set only on tombstones
+	// (show_deleted).
+	DeleteTime *timestamppb.Timestamp `protobuf:"bytes,20,opt,name=delete_time,json=deleteTime,proto3" json:"delete_time,omitempty"`
+	// Output only: when the tombstone is purged, 30 days after delete_time.
+	ExpireTime    *timestamppb.Timestamp `protobuf:"bytes,21,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1932,6 +1981,20 @@ func (x *Task) GetEtag() string {
 	return ""
 }
 
+func (x *Task) GetDeleteTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.DeleteTime
+	}
+	return nil
+}
+
+func (x *Task) GetExpireTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpireTime
+	}
+	return nil
+}
+
 type CreateTaskRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// firms/{firm}/projects/{project}; in a batch, empty or the batch's parent.
@@ -2051,9 +2114,21 @@ type ListTasksRequest struct {
 	DueBefore string     `protobuf:"bytes,8,opt,name=due_before,json=dueBefore,proto3" json:"due_before,omitempty"`
 	// Only tasks that are not complete.
 	OpenOnly bool `protobuf:"varint,9,opt,name=open_only,json=openOnly,proto3" json:"open_only,omitempty"`
-	// "position" (the default within one project) or "due_date" (the default across
-	// projects; tasks without a due date come last).
-	OrderBy       string `protobuf:"bytes,10,opt,name=order_by,json=orderBy,proto3" json:"order_by,omitempty"`
+	// "position" (the default within one project), "due_date" (the default across
+	// projects; tasks without a due date come last) or "update_time" (then id: the
+	// order to sync in).
+	OrderBy string `protobuf:"bytes,10,opt,name=order_by,json=orderBy,proto3" json:"order_by,omitempty"`
+	// AIP-160 filter: comparisons joined by AND, e.g.
+	// `update_time > "2026-12-01T00:00:00Z" AND status = TASK_STATUS_COMPLETE`. Fields: update_time (<, <=, >,
+	// >= with an RFC 3339 timestamp), and with = client, assignee and status (a TaskStatus
+	// name). A field also given as its own parameter
+	// must have the same value. Anything else is INVALID_ARGUMENT naming filter.
+	// With update_time in the filter the list is in update_time order unless order_by
+	// says otherwise.
+	Filter string `protobuf:"bytes,11,opt,name=filter,proto3" json:"filter,omitempty"`
+	// Also list tombstones: objects deleted in the last 30 days, with delete_time set
+	// and only their identifying fields.
+	ShowDeleted   bool `protobuf:"varint,12,opt,name=show_deleted,json=showDeleted,proto3" json:"show_deleted,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2156,6 +2231,20 @@ func (x *ListTasksRequest) GetOrderBy() string {
 		return x.OrderBy
 	}
 	return ""
+}
+
+func (x *ListTasksRequest) GetFilter() string {
+	if x != nil {
+		return x.Filter
+	}
+	return ""
+}
+
+func (x *ListTasksRequest) GetShowDeleted() bool {
+	if x != nil {
+		return x.ShowDeleted
+	}
+	return false
 }
 
 type ListTasksResponse struct {
@@ -3801,7 +3890,8 @@ const file_firmflow_workflow_v1_work_proto_rawDesc = "" +
 	"updateMask\"~\n" +
 	"\x15DeleteTemplateRequest\x12H\n" +
 	"\x04name\x18\x01 \x01(\tB4\xbaH1r/2-^firms/[0-9a-f-]{36}/templates/[0-9a-f-]{36}$R\x04name\x12\x1b\n" +
-	"\x04etag\x18\x02 \x01(\tB\a\xbaH\x04r\x02\x18@R\x04etag\"\xad\t\n" +
+	"\x04etag\x18\x02 \x01(\tB\a\xbaH\x04r\x02\x18@R\x04etag\"\xa7\n" +
+	"\n" +
 	"\aProject\x12J\n" +
 	"\x04name\x18\x01 \x01(\tB6\xbaH3\xd8\x01\x01r.2,^firms/[0-9a-f-]{36}/projects/[0-9a-f-]{36}$R\x04name\x12M\n" +
 	"\x06client\x18\x02 \x01(\tB5\xbaH2\xd8\x01\x01r-2+^firms/[0-9a-f-]{36}/clients/[0-9a-f-]{36}$R\x06client\x12<\n" +
@@ -3827,14 +3917,18 @@ const file_firmflow_workflow_v1_work_proto_rawDesc = "" +
 	"createTime\x12;\n" +
 	"\vupdate_time\x18\x13 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"updateTime\x12\x1b\n" +
-	"\x04etag\x18\x14 \x01(\tB\a\xbaH\x04r\x02\x18@R\x04etag\"\xc7\x01\n" +
+	"\x04etag\x18\x14 \x01(\tB\a\xbaH\x04r\x02\x18@R\x04etag\x12;\n" +
+	"\vdelete_time\x18\x15 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"deleteTime\x12;\n" +
+	"\vexpire_time\x18\x16 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"expireTime\"\xc7\x01\n" +
 	"\x14CreateProjectRequest\x124\n" +
 	"\x06parent\x18\x01 \x01(\tB\x1c\xbaH\x19r\x172\x15^firms/[0-9a-f-]{36}$R\x06parent\x12?\n" +
 	"\aproject\x18\x02 \x01(\v2\x1d.firmflow.workflow.v1.ProjectB\x06\xbaH\x03\xc8\x01\x01R\aproject\x128\n" +
 	"\n" +
 	"request_id\x18\x03 \x01(\tB\x19\xbaH\x16r\x14\x18@2\x10^[A-Za-z0-9_-]*$R\trequestId\"\\\n" +
 	"\x11GetProjectRequest\x12G\n" +
-	"\x04name\x18\x01 \x01(\tB3\xbaH0r.2,^firms/[0-9a-f-]{36}/projects/[0-9a-f-]{36}$R\x04name\"\x94\x05\n" +
+	"\x04name\x18\x01 \x01(\tB3\xbaH0r.2,^firms/[0-9a-f-]{36}/projects/[0-9a-f-]{36}$R\x04name\"\xe6\x05\n" +
 	"\x13ListProjectsRequest\x124\n" +
 	"\x06parent\x18\x01 \x01(\tB\x1c\xbaH\x19r\x172\x15^firms/[0-9a-f-]{36}$R\x06parent\x12$\n" +
 	"\tpage_size\x18\x02 \x01(\x05B\a\xbaH\x04\x1a\x02(\x00R\bpageSize\x12'\n" +
@@ -3846,9 +3940,11 @@ const file_firmflow_workflow_v1_work_proto_rawDesc = "" +
 	"\tdue_after\x18\a \x01(\tB&\xbaH#r!2\x1f^([0-9]{4}-[0-9]{2}-[0-9]{2})?$R\bdueAfter\x12E\n" +
 	"\n" +
 	"due_before\x18\b \x01(\tB&\xbaH#r!2\x1f^([0-9]{4}-[0-9]{2}-[0-9]{2})?$R\tdueBefore\x12'\n" +
-	"\x03tag\x18\t \x01(\tB\x15\xbaH\x12r\x10\x1822\f^[^\\p{Cc}]*$R\x03tag\x12Z\n" +
+	"\x03tag\x18\t \x01(\tB\x15\xbaH\x12r\x10\x1822\f^[^\\p{Cc}]*$R\x03tag\x12g\n" +
 	"\border_by\x18\n" +
-	" \x01(\tB?\xbaH<r:R\x00R\vcreate_timeR\x10create_time descR\bdue_dateR\rdue_date descR\aorderBy\"y\n" +
+	" \x01(\tBL\xbaHIrGR\x00R\vcreate_timeR\x10create_time descR\bdue_dateR\rdue_date descR\vupdate_timeR\aorderBy\x12 \n" +
+	"\x06filter\x18\v \x01(\tB\b\xbaH\x05r\x03\x18\x80\bR\x06filter\x12!\n" +
+	"\fshow_deleted\x18\f \x01(\bR\vshowDeleted\"y\n" +
 	"\x14ListProjectsResponse\x129\n" +
 	"\bprojects\x18\x01 \x03(\v2\x1d.firmflow.workflow.v1.ProjectR\bprojects\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x9c\x01\n" +
@@ -3863,7 +3959,7 @@ const file_firmflow_workflow_v1_work_proto_rawDesc = "" +
 	"\x02id\x18\x01 \x01(\tB\x11\xbaH\x0er\f\x18\n" +
 	"2\b^[0-9]*$R\x02id\x12,\n" +
 	"\x04text\x18\x02 \x01(\tB\x18\xbaH\x15r\x13\x10\x01\x18\xf4\x032\f^[^\\p{Cc}]*$R\x04text\x12\x12\n" +
-	"\x04done\x18\x03 \x01(\bR\x04done\"\xf6\a\n" +
+	"\x04done\x18\x03 \x01(\bR\x04done\"\xf0\b\n" +
 	"\x04Task\x12^\n" +
 	"\x04name\x18\x01 \x01(\tBJ\xbaHG\xd8\x01\x01rB2@^firms/[0-9a-f-]{36}/projects/[0-9a-f-]{36}/tasks/[0-9a-f-]{36}$R\x04name\x12/\n" +
 	"\x05title\x18\x02 \x01(\tB\x19\xbaH\x16\xd8\x01\x01r\x11\x18\xc8\x012\f^[^\\p{Cc}]*$R\x05title\x12S\n" +
@@ -3886,14 +3982,18 @@ const file_firmflow_workflow_v1_work_proto_rawDesc = "" +
 	"createTime\x12;\n" +
 	"\vupdate_time\x18\x12 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"updateTime\x12\x1b\n" +
-	"\x04etag\x18\x13 \x01(\tB\a\xbaH\x04r\x02\x18@R\x04etag\"\xd5\x01\n" +
+	"\x04etag\x18\x13 \x01(\tB\a\xbaH\x04r\x02\x18@R\x04etag\x12;\n" +
+	"\vdelete_time\x18\x14 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"deleteTime\x12;\n" +
+	"\vexpire_time\x18\x15 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"expireTime\"\xd5\x01\n" +
 	"\x11CreateTaskRequest\x12N\n" +
 	"\x06parent\x18\x01 \x01(\tB6\xbaH3r12/^(firms/[0-9a-f-]{36}/projects/[0-9a-f-]{36})?$R\x06parent\x126\n" +
 	"\x04task\x18\x02 \x01(\v2\x1a.firmflow.workflow.v1.TaskB\x06\xbaH\x03\xc8\x01\x01R\x04task\x128\n" +
 	"\n" +
 	"request_id\x18\x03 \x01(\tB\x19\xbaH\x16r\x14\x18@2\x10^[A-Za-z0-9_-]*$R\trequestId\"m\n" +
 	"\x0eGetTaskRequest\x12[\n" +
-	"\x04name\x18\x01 \x01(\tBG\xbaHDrB2@^firms/[0-9a-f-]{36}/projects/[0-9a-f-]{36}/tasks/[0-9a-f-]{36}$R\x04name\"\xf9\x04\n" +
+	"\x04name\x18\x01 \x01(\tBG\xbaHDrB2@^firms/[0-9a-f-]{36}/projects/[0-9a-f-]{36}/tasks/[0-9a-f-]{36}$R\x04name\"\xcb\x05\n" +
 	"\x10ListTasksRequest\x12O\n" +
 	"\x06parent\x18\x01 \x01(\tB7\xbaH4r220^firms/[0-9a-f-]{36}/projects/([0-9a-f-]{36}|-)$R\x06parent\x12$\n" +
 	"\tpage_size\x18\x02 \x01(\x05B\a\xbaH\x04\x1a\x02(\x00R\bpageSize\x12'\n" +
@@ -3905,9 +4005,11 @@ const file_firmflow_workflow_v1_work_proto_rawDesc = "" +
 	"\tdue_after\x18\a \x01(\tB&\xbaH#r!2\x1f^([0-9]{4}-[0-9]{2}-[0-9]{2})?$R\bdueAfter\x12E\n" +
 	"\n" +
 	"due_before\x18\b \x01(\tB&\xbaH#r!2\x1f^([0-9]{4}-[0-9]{2}-[0-9]{2})?$R\tdueBefore\x12\x1b\n" +
-	"\topen_only\x18\t \x01(\bR\bopenOnly\x126\n" +
+	"\topen_only\x18\t \x01(\bR\bopenOnly\x12C\n" +
 	"\border_by\x18\n" +
-	" \x01(\tB\x1b\xbaH\x18r\x16R\x00R\bpositionR\bdue_dateR\aorderBy\"m\n" +
+	" \x01(\tB(\xbaH%r#R\x00R\bpositionR\bdue_dateR\vupdate_timeR\aorderBy\x12 \n" +
+	"\x06filter\x18\v \x01(\tB\b\xbaH\x05r\x03\x18\x80\bR\x06filter\x12!\n" +
+	"\fshow_deleted\x18\f \x01(\bR\vshowDeleted\"m\n" +
 	"\x11ListTasksResponse\x120\n" +
 	"\x05tasks\x18\x01 \x03(\v2\x1a.firmflow.workflow.v1.TaskR\x05tasks\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xf2\x01\n" +
@@ -4195,102 +4297,106 @@ var file_firmflow_workflow_v1_work_proto_depIdxs = []int32{
 	1,  // 9: firmflow.workflow.v1.Project.status:type_name -> firmflow.workflow.v1.ProjectStatus
 	54, // 10: firmflow.workflow.v1.Project.create_time:type_name -> google.protobuf.Timestamp
 	54, // 11: firmflow.workflow.v1.Project.update_time:type_name -> google.protobuf.Timestamp
-	17, // 12: firmflow.workflow.v1.CreateProjectRequest.project:type_name -> firmflow.workflow.v1.Project
-	1,  // 13: firmflow.workflow.v1.ListProjectsRequest.status:type_name -> firmflow.workflow.v1.ProjectStatus
-	17, // 14: firmflow.workflow.v1.ListProjectsResponse.projects:type_name -> firmflow.workflow.v1.Project
-	17, // 15: firmflow.workflow.v1.UpdateProjectRequest.project:type_name -> firmflow.workflow.v1.Project
-	55, // 16: firmflow.workflow.v1.UpdateProjectRequest.update_mask:type_name -> google.protobuf.FieldMask
-	2,  // 17: firmflow.workflow.v1.Task.status:type_name -> firmflow.workflow.v1.TaskStatus
-	24, // 18: firmflow.workflow.v1.Task.checklist:type_name -> firmflow.workflow.v1.ChecklistItem
-	54, // 19: firmflow.workflow.v1.Task.complete_time:type_name -> google.protobuf.Timestamp
-	54, // 20: firmflow.workflow.v1.Task.create_time:type_name -> google.protobuf.Timestamp
-	54, // 21: firmflow.workflow.v1.Task.update_time:type_name -> google.protobuf.Timestamp
-	25, // 22: firmflow.workflow.v1.CreateTaskRequest.task:type_name -> firmflow.workflow.v1.Task
-	2,  // 23: firmflow.workflow.v1.ListTasksRequest.status:type_name -> firmflow.workflow.v1.TaskStatus
-	25, // 24: firmflow.workflow.v1.ListTasksResponse.tasks:type_name -> firmflow.workflow.v1.Task
-	26, // 25: firmflow.workflow.v1.BatchCreateTasksRequest.requests:type_name -> firmflow.workflow.v1.CreateTaskRequest
-	25, // 26: firmflow.workflow.v1.BatchCreateTasksResponse.tasks:type_name -> firmflow.workflow.v1.Task
-	34, // 27: firmflow.workflow.v1.BatchUpdateTasksRequest.requests:type_name -> firmflow.workflow.v1.UpdateTaskRequest
-	25, // 28: firmflow.workflow.v1.BatchUpdateTasksResponse.tasks:type_name -> firmflow.workflow.v1.Task
-	25, // 29: firmflow.workflow.v1.UpdateTaskRequest.task:type_name -> firmflow.workflow.v1.Task
-	55, // 30: firmflow.workflow.v1.UpdateTaskRequest.update_mask:type_name -> google.protobuf.FieldMask
-	4,  // 31: firmflow.workflow.v1.DueRule.kind:type_name -> firmflow.workflow.v1.DueRuleKind
-	6,  // 32: firmflow.workflow.v1.DueRule.weekday:type_name -> firmflow.workflow.v1.DayOfWeek
-	3,  // 33: firmflow.workflow.v1.Series.frequency:type_name -> firmflow.workflow.v1.Frequency
-	36, // 34: firmflow.workflow.v1.Series.due_rule:type_name -> firmflow.workflow.v1.DueRule
-	5,  // 35: firmflow.workflow.v1.Series.weekend_shift:type_name -> firmflow.workflow.v1.WeekendShift
-	54, // 36: firmflow.workflow.v1.Series.create_time:type_name -> google.protobuf.Timestamp
-	54, // 37: firmflow.workflow.v1.Series.update_time:type_name -> google.protobuf.Timestamp
-	37, // 38: firmflow.workflow.v1.CreateSeriesRequest.series:type_name -> firmflow.workflow.v1.Series
-	37, // 39: firmflow.workflow.v1.ListSeriesResponse.series:type_name -> firmflow.workflow.v1.Series
-	37, // 40: firmflow.workflow.v1.UpdateSeriesRequest.series:type_name -> firmflow.workflow.v1.Series
-	55, // 41: firmflow.workflow.v1.UpdateSeriesRequest.update_mask:type_name -> google.protobuf.FieldMask
-	46, // 42: firmflow.workflow.v1.Workload.members:type_name -> firmflow.workflow.v1.MemberWorkload
-	46, // 43: firmflow.workflow.v1.MyWork.summary:type_name -> firmflow.workflow.v1.MemberWorkload
-	25, // 44: firmflow.workflow.v1.MyWork.tasks:type_name -> firmflow.workflow.v1.Task
-	51, // 45: firmflow.workflow.v1.UpdateMemberCapacityRequest.capacity:type_name -> firmflow.workflow.v1.MemberCapacity
-	55, // 46: firmflow.workflow.v1.UpdateMemberCapacityRequest.update_mask:type_name -> google.protobuf.FieldMask
-	9,  // 47: firmflow.workflow.v1.TemplateService.CreateTemplate:input_type -> firmflow.workflow.v1.CreateTemplateRequest
-	10, // 48: firmflow.workflow.v1.TemplateService.GetTemplate:input_type -> firmflow.workflow.v1.GetTemplateRequest
-	11, // 49: firmflow.workflow.v1.TemplateService.ListTemplates:input_type -> firmflow.workflow.v1.ListTemplatesRequest
-	13, // 50: firmflow.workflow.v1.TemplateService.ListTemplateRevisions:input_type -> firmflow.workflow.v1.ListTemplateRevisionsRequest
-	15, // 51: firmflow.workflow.v1.TemplateService.UpdateTemplate:input_type -> firmflow.workflow.v1.UpdateTemplateRequest
-	16, // 52: firmflow.workflow.v1.TemplateService.DeleteTemplate:input_type -> firmflow.workflow.v1.DeleteTemplateRequest
-	18, // 53: firmflow.workflow.v1.ProjectService.CreateProject:input_type -> firmflow.workflow.v1.CreateProjectRequest
-	19, // 54: firmflow.workflow.v1.ProjectService.GetProject:input_type -> firmflow.workflow.v1.GetProjectRequest
-	20, // 55: firmflow.workflow.v1.ProjectService.ListProjects:input_type -> firmflow.workflow.v1.ListProjectsRequest
-	22, // 56: firmflow.workflow.v1.ProjectService.UpdateProject:input_type -> firmflow.workflow.v1.UpdateProjectRequest
-	23, // 57: firmflow.workflow.v1.ProjectService.DeleteProject:input_type -> firmflow.workflow.v1.DeleteProjectRequest
-	26, // 58: firmflow.workflow.v1.ProjectService.CreateTask:input_type -> firmflow.workflow.v1.CreateTaskRequest
-	30, // 59: firmflow.workflow.v1.ProjectService.BatchCreateTasks:input_type -> firmflow.workflow.v1.BatchCreateTasksRequest
-	32, // 60: firmflow.workflow.v1.ProjectService.BatchUpdateTasks:input_type -> firmflow.workflow.v1.BatchUpdateTasksRequest
-	27, // 61: firmflow.workflow.v1.ProjectService.GetTask:input_type -> firmflow.workflow.v1.GetTaskRequest
-	28, // 62: firmflow.workflow.v1.ProjectService.ListTasks:input_type -> firmflow.workflow.v1.ListTasksRequest
-	34, // 63: firmflow.workflow.v1.ProjectService.UpdateTask:input_type -> firmflow.workflow.v1.UpdateTaskRequest
-	35, // 64: firmflow.workflow.v1.ProjectService.DeleteTask:input_type -> firmflow.workflow.v1.DeleteTaskRequest
-	38, // 65: firmflow.workflow.v1.SeriesService.CreateSeries:input_type -> firmflow.workflow.v1.CreateSeriesRequest
-	39, // 66: firmflow.workflow.v1.SeriesService.GetSeries:input_type -> firmflow.workflow.v1.GetSeriesRequest
-	40, // 67: firmflow.workflow.v1.SeriesService.ListSeries:input_type -> firmflow.workflow.v1.ListSeriesRequest
-	42, // 68: firmflow.workflow.v1.SeriesService.UpdateSeries:input_type -> firmflow.workflow.v1.UpdateSeriesRequest
-	43, // 69: firmflow.workflow.v1.SeriesService.DeleteSeries:input_type -> firmflow.workflow.v1.DeleteSeriesRequest
-	44, // 70: firmflow.workflow.v1.SeriesService.RunSeries:input_type -> firmflow.workflow.v1.RunSeriesRequest
-	48, // 71: firmflow.workflow.v1.WorkloadService.GetWorkload:input_type -> firmflow.workflow.v1.GetWorkloadRequest
-	50, // 72: firmflow.workflow.v1.WorkloadService.GetMyWork:input_type -> firmflow.workflow.v1.GetMyWorkRequest
-	52, // 73: firmflow.workflow.v1.WorkloadService.GetMemberCapacity:input_type -> firmflow.workflow.v1.GetMemberCapacityRequest
-	53, // 74: firmflow.workflow.v1.WorkloadService.UpdateMemberCapacity:input_type -> firmflow.workflow.v1.UpdateMemberCapacityRequest
-	8,  // 75: firmflow.workflow.v1.TemplateService.CreateTemplate:output_type -> firmflow.workflow.v1.Template
-	8,  // 76: firmflow.workflow.v1.TemplateService.GetTemplate:output_type -> firmflow.workflow.v1.Template
-	12, // 77: firmflow.workflow.v1.TemplateService.ListTemplates:output_type -> firmflow.workflow.v1.ListTemplatesResponse
-	14, // 78: firmflow.workflow.v1.TemplateService.ListTemplateRevisions:output_type -> firmflow.workflow.v1.ListTemplateRevisionsResponse
-	8,  // 79: firmflow.workflow.v1.TemplateService.UpdateTemplate:output_type -> firmflow.workflow.v1.Template
-	56, // 80: firmflow.workflow.v1.TemplateService.DeleteTemplate:output_type -> google.protobuf.Empty
-	17, // 81: firmflow.workflow.v1.ProjectService.CreateProject:output_type -> firmflow.workflow.v1.Project
-	17, // 82: firmflow.workflow.v1.ProjectService.GetProject:output_type -> firmflow.workflow.v1.Project
-	21, // 83: firmflow.workflow.v1.ProjectService.ListProjects:output_type -> firmflow.workflow.v1.ListProjectsResponse
-	17, // 84: firmflow.workflow.v1.ProjectService.UpdateProject:output_type -> firmflow.workflow.v1.Project
-	56, // 85: firmflow.workflow.v1.ProjectService.DeleteProject:output_type -> google.protobuf.Empty
-	25, // 86: firmflow.workflow.v1.ProjectService.CreateTask:output_type -> firmflow.workflow.v1.Task
-	31, // 87: firmflow.workflow.v1.ProjectService.BatchCreateTasks:output_type -> firmflow.workflow.v1.BatchCreateTasksResponse
-	33, // 88: firmflow.workflow.v1.ProjectService.BatchUpdateTasks:output_type -> firmflow.workflow.v1.BatchUpdateTasksResponse
-	25, // 89: firmflow.workflow.v1.ProjectService.GetTask:output_type -> firmflow.workflow.v1.Task
-	29, // 90: firmflow.workflow.v1.ProjectService.ListTasks:output_type -> firmflow.workflow.v1.ListTasksResponse
-	25, // 91: firmflow.workflow.v1.ProjectService.UpdateTask:output_type -> firmflow.workflow.v1.Task
-	56, // 92: firmflow.workflow.v1.ProjectService.DeleteTask:output_type -> google.protobuf.Empty
-	37, // 93: firmflow.workflow.v1.SeriesService.CreateSeries:output_type -> firmflow.workflow.v1.Series
-	37, // 94: firmflow.workflow.v1.SeriesService.GetSeries:output_type -> firmflow.workflow.v1.Series
-	41, // 95: firmflow.workflow.v1.SeriesService.ListSeries:output_type -> firmflow.workflow.v1.ListSeriesResponse
-	37, // 96: firmflow.workflow.v1.SeriesService.UpdateSeries:output_type -> firmflow.workflow.v1.Series
-	56, // 97: firmflow.workflow.v1.SeriesService.DeleteSeries:output_type -> google.protobuf.Empty
-	45, // 98: firmflow.workflow.v1.SeriesService.RunSeries:output_type -> firmflow.workflow.v1.RunSeriesResponse
-	47, // 99: firmflow.workflow.v1.WorkloadService.GetWorkload:output_type -> firmflow.workflow.v1.Workload
-	49, // 100: firmflow.workflow.v1.WorkloadService.GetMyWork:output_type -> firmflow.workflow.v1.MyWork
-	51, // 101: firmflow.workflow.v1.WorkloadService.GetMemberCapacity:output_type -> firmflow.workflow.v1.MemberCapacity
-	51, // 102: firmflow.workflow.v1.WorkloadService.UpdateMemberCapacity:output_type -> firmflow.workflow.v1.MemberCapacity
-	75, // [75:103] is the sub-list for method output_type
-	47, // [47:75] is the sub-list for method input_type
-	47, // [47:47] is the sub-list for extension type_name
-	47, // [47:47] is the sub-list for extension extendee
-	0,  // [0:47] is the sub-list for field type_name
+	54, // 12: firmflow.workflow.v1.Project.delete_time:type_name -> google.protobuf.Timestamp
+	54, // 13: firmflow.workflow.v1.Project.expire_time:type_name -> google.protobuf.Timestamp
+	17, // 14: firmflow.workflow.v1.CreateProjectRequest.project:type_name -> firmflow.workflow.v1.Project
+	1,  // 15: firmflow.workflow.v1.ListProjectsRequest.status:type_name -> firmflow.workflow.v1.ProjectStatus
+	17, // 16: firmflow.workflow.v1.ListProjectsResponse.projects:type_name -> firmflow.workflow.v1.Project
+	17, // 17: firmflow.workflow.v1.UpdateProjectRequest.project:type_name -> firmflow.workflow.v1.Project
+	55, // 18: firmflow.workflow.v1.UpdateProjectRequest.update_mask:type_name -> google.protobuf.FieldMask
+	2,  // 19: firmflow.workflow.v1.Task.status:type_name -> firmflow.workflow.v1.TaskStatus
+	24, // 20: firmflow.workflow.v1.Task.checklist:type_name -> firmflow.workflow.v1.ChecklistItem
+	54, // 21: firmflow.workflow.v1.Task.complete_time:type_name -> google.protobuf.Timestamp
+	54, // 22: firmflow.workflow.v1.Task.create_time:type_name -> google.protobuf.Timestamp
+	54, // 23: firmflow.workflow.v1.Task.update_time:type_name -> google.protobuf.Timestamp
+	54, // 24: firmflow.workflow.v1.Task.delete_time:type_name -> google.protobuf.Timestamp
+	54, // 25: firmflow.workflow.v1.Task.expire_time:type_name -> google.protobuf.Timestamp
+	25, // 26: firmflow.workflow.v1.CreateTaskRequest.task:type_name -> firmflow.workflow.v1.Task
+	2,  // 27: firmflow.workflow.v1.ListTasksRequest.status:type_name -> firmflow.workflow.v1.TaskStatus
+	25, // 28: firmflow.workflow.v1.ListTasksResponse.tasks:type_name -> firmflow.workflow.v1.Task
+	26, // 29: firmflow.workflow.v1.BatchCreateTasksRequest.requests:type_name -> firmflow.workflow.v1.CreateTaskRequest
+	25, // 30: firmflow.workflow.v1.BatchCreateTasksResponse.tasks:type_name -> firmflow.workflow.v1.Task
+	34, // 31: firmflow.workflow.v1.BatchUpdateTasksRequest.requests:type_name -> firmflow.workflow.v1.UpdateTaskRequest
+	25, // 32: firmflow.workflow.v1.BatchUpdateTasksResponse.tasks:type_name -> firmflow.workflow.v1.Task
+	25, // 33: firmflow.workflow.v1.UpdateTaskRequest.task:type_name -> firmflow.workflow.v1.Task
+	55, // 34: firmflow.workflow.v1.UpdateTaskRequest.update_mask:type_name -> google.protobuf.FieldMask
+	4,  // 35: firmflow.workflow.v1.DueRule.kind:type_name -> firmflow.workflow.v1.DueRuleKind
+	6,  // 36: firmflow.workflow.v1.DueRule.weekday:type_name -> firmflow.workflow.v1.DayOfWeek
+	3,  // 37: firmflow.workflow.v1.Series.frequency:type_name -> firmflow.workflow.v1.Frequency
+	36, // 38: firmflow.workflow.v1.Series.due_rule:type_name -> firmflow.workflow.v1.DueRule
+	5,  // 39: firmflow.workflow.v1.Series.weekend_shift:type_name -> firmflow.workflow.v1.WeekendShift
+	54, // 40: firmflow.workflow.v1.Series.create_time:type_name -> google.protobuf.Timestamp
+	54, // 41: firmflow.workflow.v1.Series.update_time:type_name -> google.protobuf.Timestamp
+	37, // 42: firmflow.workflow.v1.CreateSeriesRequest.series:type_name -> firmflow.workflow.v1.Series
+	37, // 43: firmflow.workflow.v1.ListSeriesResponse.series:type_name -> firmflow.workflow.v1.Series
+	37, // 44: firmflow.workflow.v1.UpdateSeriesRequest.series:type_name -> firmflow.workflow.v1.Series
+	55, // 45: firmflow.workflow.v1.UpdateSeriesRequest.update_mask:type_name -> google.protobuf.FieldMask
+	46, // 46: firmflow.workflow.v1.Workload.members:type_name -> firmflow.workflow.v1.MemberWorkload
+	46, // 47: firmflow.workflow.v1.MyWork.summary:type_name -> firmflow.workflow.v1.MemberWorkload
+	25, // 48: firmflow.workflow.v1.MyWork.tasks:type_name -> firmflow.workflow.v1.Task
+	51, // 49: firmflow.workflow.v1.UpdateMemberCapacityRequest.capacity:type_name -> firmflow.workflow.v1.MemberCapacity
+	55, // 50: firmflow.workflow.v1.UpdateMemberCapacityRequest.update_mask:type_name -> google.protobuf.FieldMask
+	9,  // 51: firmflow.workflow.v1.TemplateService.CreateTemplate:input_type -> firmflow.workflow.v1.CreateTemplateRequest
+	10, // 52: firmflow.workflow.v1.TemplateService.GetTemplate:input_type -> firmflow.workflow.v1.GetTemplateRequest
+	11, // 53: firmflow.workflow.v1.TemplateService.ListTemplates:input_type -> firmflow.workflow.v1.ListTemplatesRequest
+	13, // 54: firmflow.workflow.v1.TemplateService.ListTemplateRevisions:input_type -> firmflow.workflow.v1.ListTemplateRevisionsRequest
+	15, // 55: firmflow.workflow.v1.TemplateService.UpdateTemplate:input_type -> firmflow.workflow.v1.UpdateTemplateRequest
+	16, // 56: firmflow.workflow.v1.TemplateService.DeleteTemplate:input_type -> firmflow.workflow.v1.DeleteTemplateRequest
+	18, // 57: firmflow.workflow.v1.ProjectService.CreateProject:input_type -> firmflow.workflow.v1.CreateProjectRequest
+	19, // 58: firmflow.workflow.v1.ProjectService.GetProject:input_type -> firmflow.workflow.v1.GetProjectRequest
+	20, // 59: firmflow.workflow.v1.ProjectService.ListProjects:input_type -> firmflow.workflow.v1.ListProjectsRequest
+	22, // 60: firmflow.workflow.v1.ProjectService.UpdateProject:input_type -> firmflow.workflow.v1.UpdateProjectRequest
+	23, // 61: firmflow.workflow.v1.ProjectService.DeleteProject:input_type -> firmflow.workflow.v1.DeleteProjectRequest
+	26, // 62: firmflow.workflow.v1.ProjectService.CreateTask:input_type -> firmflow.workflow.v1.CreateTaskRequest
+	30, // 63: firmflow.workflow.v1.ProjectService.BatchCreateTasks:input_type -> firmflow.workflow.v1.BatchCreateTasksRequest
+	32, // 64: firmflow.workflow.v1.ProjectService.BatchUpdateTasks:input_type -> firmflow.workflow.v1.BatchUpdateTasksRequest
+	27, // 65: firmflow.workflow.v1.ProjectService.GetTask:input_type -> firmflow.workflow.v1.GetTaskRequest
+	28, // 66: firmflow.workflow.v1.ProjectService.ListTasks:input_type -> firmflow.workflow.v1.ListTasksRequest
+	34, // 67: firmflow.workflow.v1.ProjectService.UpdateTask:input_type -> firmflow.workflow.v1.UpdateTaskRequest
+	35, // 68: firmflow.workflow.v1.ProjectService.DeleteTask:input_type -> firmflow.workflow.v1.DeleteTaskRequest
+	38, // 69: firmflow.workflow.v1.SeriesService.CreateSeries:input_type -> firmflow.workflow.v1.CreateSeriesRequest
+	39, // 70: firmflow.workflow.v1.SeriesService.GetSeries:input_type -> firmflow.workflow.v1.GetSeriesRequest
+	40, // 71: firmflow.workflow.v1.SeriesService.ListSeries:input_type -> firmflow.workflow.v1.ListSeriesRequest
+	42, // 72: firmflow.workflow.v1.SeriesService.UpdateSeries:input_type -> firmflow.workflow.v1.UpdateSeriesRequest
+	43, // 73: firmflow.workflow.v1.SeriesService.DeleteSeries:input_type -> firmflow.workflow.v1.DeleteSeriesRequest
+	44, // 74: firmflow.workflow.v1.SeriesService.RunSeries:input_type -> firmflow.workflow.v1.RunSeriesRequest
+	48, // 75: firmflow.workflow.v1.WorkloadService.GetWorkload:input_type -> firmflow.workflow.v1.GetWorkloadRequest
+	50, // 76: firmflow.workflow.v1.WorkloadService.GetMyWork:input_type -> firmflow.workflow.v1.GetMyWorkRequest
+	52, // 77: firmflow.workflow.v1.WorkloadService.GetMemberCapacity:input_type -> firmflow.workflow.v1.GetMemberCapacityRequest
+	53, // 78: firmflow.workflow.v1.WorkloadService.UpdateMemberCapacity:input_type -> firmflow.workflow.v1.UpdateMemberCapacityRequest
+	8,  // 79: firmflow.workflow.v1.TemplateService.CreateTemplate:output_type -> firmflow.workflow.v1.Template
+	8,  // 80: firmflow.workflow.v1.TemplateService.GetTemplate:output_type -> firmflow.workflow.v1.Template
+	12, // 81: firmflow.workflow.v1.TemplateService.ListTemplates:output_type -> firmflow.workflow.v1.ListTemplatesResponse
+	14, // 82: firmflow.workflow.v1.TemplateService.ListTemplateRevisions:output_type -> firmflow.workflow.v1.ListTemplateRevisionsResponse
+	8,  // 83: firmflow.workflow.v1.TemplateService.UpdateTemplate:output_type -> firmflow.workflow.v1.Template
+	56, // 84: firmflow.workflow.v1.TemplateService.DeleteTemplate:output_type -> google.protobuf.Empty
+	17, // 85: firmflow.workflow.v1.ProjectService.CreateProject:output_type -> firmflow.workflow.v1.Project
+	17, // 86: firmflow.workflow.v1.ProjectService.GetProject:output_type -> firmflow.workflow.v1.Project
+	21, // 87: firmflow.workflow.v1.ProjectService.ListProjects:output_type -> firmflow.workflow.v1.ListProjectsResponse
+	17, // 88: firmflow.workflow.v1.ProjectService.UpdateProject:output_type -> firmflow.workflow.v1.Project
+	56, // 89: firmflow.workflow.v1.ProjectService.DeleteProject:output_type -> google.protobuf.Empty
+	25, // 90: firmflow.workflow.v1.ProjectService.CreateTask:output_type -> firmflow.workflow.v1.Task
+	31, // 91: firmflow.workflow.v1.ProjectService.BatchCreateTasks:output_type -> firmflow.workflow.v1.BatchCreateTasksResponse
+	33, // 92: firmflow.workflow.v1.ProjectService.BatchUpdateTasks:output_type -> firmflow.workflow.v1.BatchUpdateTasksResponse
+	25, // 93: firmflow.workflow.v1.ProjectService.GetTask:output_type -> firmflow.workflow.v1.Task
+	29, // 94: firmflow.workflow.v1.ProjectService.ListTasks:output_type -> firmflow.workflow.v1.ListTasksResponse
+	25, // 95: firmflow.workflow.v1.ProjectService.UpdateTask:output_type -> firmflow.workflow.v1.Task
+	56, // 96: firmflow.workflow.v1.ProjectService.DeleteTask:output_type -> google.protobuf.Empty
+	37, // 97: firmflow.workflow.v1.SeriesService.CreateSeries:output_type -> firmflow.workflow.v1.Series
+	37, // 98: firmflow.workflow.v1.SeriesService.GetSeries:output_type -> firmflow.workflow.v1.Series
+	41, // 99: firmflow.workflow.v1.SeriesService.ListSeries:output_type -> firmflow.workflow.v1.ListSeriesResponse
+	37, // 100: firmflow.workflow.v1.SeriesService.UpdateSeries:output_type -> firmflow.workflow.v1.Series
+	56, // 101: firmflow.workflow.v1.SeriesService.DeleteSeries:output_type -> google.protobuf.Empty
+	45, // 102: firmflow.workflow.v1.SeriesService.RunSeries:output_type -> firmflow.workflow.v1.RunSeriesResponse
+	47, // 103: firmflow.workflow.v1.WorkloadService.GetWorkload:output_type -> firmflow.workflow.v1.Workload
+	49, // 104: firmflow.workflow.v1.WorkloadService.GetMyWork:output_type -> firmflow.workflow.v1.MyWork
+	51, // 105: firmflow.workflow.v1.WorkloadService.GetMemberCapacity:output_type -> firmflow.workflow.v1.MemberCapacity
+	51, // 106: firmflow.workflow.v1.WorkloadService.UpdateMemberCapacity:output_type -> firmflow.workflow.v1.MemberCapacity
+	79, // [79:107] is the sub-list for method output_type
+	51, // [51:79] is the sub-list for method input_type
+	51, // [51:51] is the sub-list for extension type_name
+	51, // [51:51] is the sub-list for extension extendee
+	0,  // [0:51] is the sub-list for field type_name
 }
 
 func init() { file_firmflow_workflow_v1_work_proto_init() }

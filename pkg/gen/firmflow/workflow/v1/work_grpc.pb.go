@@ -375,7 +375,8 @@ type ProjectServiceClient interface {
 	// Changes display_name, description, assignee, start_date, due_date, deadline_date,
 	// budget_minutes or tags. Action update; projects:write.
 	UpdateProject(ctx context.Context, in *UpdateProjectRequest, opts ...grpc.CallOption) (*Project, error)
-	// Deletes a project and its tasks. Action delete; projects:write.
+	// Deletes a project and its tasks, leaving tombstones for 30 days that the lists
+	// show with show_deleted. Action delete; projects:write.
 	DeleteProject(ctx context.Context, in *DeleteProjectRequest, opts ...grpc.CallOption) (*emptypb.Empty, error)
 	// Adds a task at the end of the project (or at position). Category tasks, action
 	// create; tasks:write.
@@ -400,7 +401,8 @@ type ProjectServiceClient interface {
 	// sending the list back with done set). The project's status follows. Action
 	// update; tasks:write.
 	UpdateTask(ctx context.Context, in *UpdateTaskRequest, opts ...grpc.CallOption) (*Task, error)
-	// Deletes a task; the project's status follows. Action delete; tasks:write.
+	// Deletes a task, leaving a tombstone for 30 days that ListTasks shows with
+	// show_deleted; the project's status follows. Action delete; tasks:write.
 	DeleteTask(ctx context.Context, in *DeleteTaskRequest, opts ...grpc.CallOption) (*emptypb.Empty, error)
 }
 
@@ -553,7 +555,8 @@ type ProjectServiceServer interface {
 	// Changes display_name, description, assignee, start_date, due_date, deadline_date,
 	// budget_minutes or tags. Action update; projects:write.
 	UpdateProject(context.Context, *UpdateProjectRequest) (*Project, error)
-	// Deletes a project and its tasks. Action delete; projects:write.
+	// Deletes a project and its tasks, leaving tombstones for 30 days that the lists
+	// show with show_deleted. Action delete; projects:write.
 	DeleteProject(context.Context, *DeleteProjectRequest) (*emptypb.Empty, error)
 	// Adds a task at the end of the project (or at position). Category tasks, action
 	// create; tasks:write.
@@ -578,7 +581,8 @@ type ProjectServiceServer interface {
 	// sending the list back with done set). The project's status follows. Action
 	// update; tasks:write.
 	UpdateTask(context.Context, *UpdateTaskRequest) (*Task, error)
-	// Deletes a task; the project's status follows. Action delete; tasks:write.
+	// Deletes a task, leaving a tombstone for 30 days that ListTasks shows with
+	// show_deleted; the project's status follows. Action delete; tasks:write.
 	DeleteTask(context.Context, *DeleteTaskRequest) (*emptypb.Empty, error)
 	mustEmbedUnimplementedProjectServiceServer()
 }
