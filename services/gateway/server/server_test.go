@@ -160,10 +160,15 @@ func TestGatewayServesHealthAndOpenAPIOverHTTPS(t *testing.T) {
 		t.Errorf("/healthz lacks HSTS or a request id: %v", health.Header)
 	}
 
-	doc := st.get(t, "/openapi.json")
-	body, _ := io.ReadAll(doc.Body)
-	if doc.StatusCode != http.StatusOK || doc.Header.Get("Content-Type") != "application/json" || !bytes.Equal(body, openapi.Document) {
-		t.Errorf("/openapi.json: %d %q, %d bytes", doc.StatusCode, doc.Header.Get("Content-Type"), len(body))
+	for path, want := range map[string]struct {
+		contentType string
+		body        []byte
+	}{"/openapi.json": {"application/json", openapi.JSON}, "/openapi.yaml": {"application/yaml", openapi.YAML}} {
+		doc := st.get(t, path)
+		body, _ := io.ReadAll(doc.Body)
+		if doc.StatusCode != http.StatusOK || doc.Header.Get("Content-Type") != want.contentType || !bytes.Equal(body, want.body) {
+			t.Errorf("%s: %d %q, %d bytes", path, doc.StatusCode, doc.Header.Get("Content-Type"), len(body))
+		}
 	}
 }
 

@@ -143,7 +143,7 @@ func TestLogEndsWithTheResponseTheClientGot(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer nc.Close()
-	h := Track(discardLogger(), nil)(RecordAccess(js, nil, discardLogger())(newRESTForTest(t, &fakeIdentity{})))
+	h := Track(discardLogger(), nil)(RecordAccess(js, discardLogger())(newRESTForTest(t, &fakeIdentity{})))
 
 	proxy.stall()
 	res := serve(h, jsonRequest(http.MethodPost, "/v1/signup", `{"firm_display_name":"Ledger & Co"}`))
@@ -218,7 +218,7 @@ func TestConcurrentRequestsShareDurableWrites(t *testing.T) {
 		t.Fatal(err)
 	}
 	pub := &gatedPublisher{next: js, gate: make(chan struct{})}
-	h := Track(discardLogger(), nil)(RecordAccess(pub, nil, discardLogger())(newRESTForTest(t, &fakeIdentity{})))
+	h := Track(discardLogger(), nil)(RecordAccess(pub, discardLogger())(newRESTForTest(t, &fakeIdentity{})))
 
 	const requests = 40
 	answered := make(chan *http.Response, requests)
