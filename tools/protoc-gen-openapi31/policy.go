@@ -20,8 +20,8 @@ const policyExtensionName = "firmflow.api.v1.policy"
 // policy is what the generator needs of a method's firmflow.api.v1.policy.
 type policy struct {
 	public, created, accepted, upsert, staff, noSupport, duringEnrollment bool
-	roles                                                         []string
-	scope                                                         string
+	roles                                                                 []string
+	scope                                                                 string
 }
 
 // supportGrant reports a method staff may call under a support grant, which they
