@@ -51,6 +51,7 @@ func untilNoRace[T any](lost error, upsert func() (T, bool, error)) (out T, crea
 
 func (a *App) upsertClient(ctx context.Context, p principal.Principal, firmID string, in domain.Client, patch ClientPatch, requestID string) (out domain.Client, created bool, err error) {
 	err = a.inFirm(ctx, p, firmID, func(q *store.Queries) error {
+		created = false // fn may run again (requireMembers)
 		r, found, err := q.ClientByExternalIDForUpdate(ctx, in.ExternalID)
 		if err != nil {
 			return err

@@ -180,6 +180,7 @@ func (a *App) UpsertContact(ctx context.Context, p principal.Principal, firmID s
 
 func (a *App) upsertContact(ctx context.Context, p principal.Principal, firmID string, in domain.Contact, patch ContactPatch, requestID string) (out domain.Contact, created bool, err error) {
 	err = a.inFirm(ctx, p, firmID, func(q *store.Queries) error {
+		created = false // fn may run again (requireMembers)
 		existing, found, err := q.ContactByExternalIDForUpdate(ctx, in.ExternalID)
 		if err != nil {
 			return err
