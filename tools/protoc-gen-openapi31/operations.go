@@ -200,12 +200,21 @@ func (g *generator) operation(m *protogen.Method, pol policy, verb, template, bo
 		op.Parameters = append(op.Parameters, g.queryParams(m.Input, "", boundSet(bound, body), maxQueryDepth)...)
 		ifMatch = field.Message.Desc.Fields().ByName("etag") != nil || m.Input.Desc.Fields().ByName("etag") != nil
 	}
-	// The gateway puts If-Match into the request's etag on PATCH and DELETE.
-	ifMatch = ifMatch && (verb == http.MethodPatch || verb == http.MethodDelete)
+	// The gateway puts If-Match into the request's etag on PATCH, DELETE and upserts.
+	ifMatch = ifMatch && (verb == http.MethodPatch || verb == http.MethodDelete || pol.upsert)
 	if ifMatch {
 		op.Parameters = append(op.Parameters, &parameter{Ref: ref("parameters", "IfMatch")})
 	}
-	op.Responses[successCode(pol)] = g.success(m, pol)
+	if pol.upsert {
+		// An upsert answers 201 when it created the resource, 200 when it changed it.
+		created := pol
+		created.created = true
+		op.Responses["201"] = g.success(m, created)
+		op.Responses["200"] = g.success(m, pol)
+		op.Responses["200"].Description = "OK: the resource existed and was changed"
+	} else {
+		op.Responses[successCode(pol)] = g.success(m, pol)
+	}
 	for _, code := range errorResponses(pol, verb, ifMatch) {
 		op.Responses[code] = &response{Ref: ref("responses", errorResponseNames[code])}
 	}

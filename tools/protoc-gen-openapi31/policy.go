@@ -19,9 +19,9 @@ const policyExtensionName = "firmflow.api.v1.policy"
 
 // policy is what the generator needs of a method's firmflow.api.v1.policy.
 type policy struct {
-	public, created, accepted, staff, noSupport, duringEnrollment bool
-	roles                                                         []string
-	scope                                                         string
+	public, created, accepted, upsert, staff, noSupport, duringEnrollment bool
+	roles                                                                 []string
+	scope                                                                 string
 }
 
 // supportGrant reports a method staff may call under a support grant, which they
@@ -76,7 +76,7 @@ func (r *policyReader) read(opts proto.Message) (policy, bool) {
 		return f != nil && msg.Get(f).Bool()
 	}
 	p := policy{
-		public: flag("public"), created: flag("created"), accepted: flag("accepted"),
+		public: flag("public"), created: flag("created"), accepted: flag("accepted"), upsert: flag("upsert"),
 		staff: flag("staff"), noSupport: flag("no_support"), duringEnrollment: flag("during_enrollment"),
 	}
 	if f := fields.ByName("scope"); f != nil {

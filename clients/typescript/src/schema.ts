@@ -479,6 +479,52 @@ export interface paths {
         patch: operations["UpdateClientContact"];
         trace?: never;
     };
+    "/v1/firms/{firm}/clients:batchCreate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Creates up to 500 clients, all or none, in one transaction (AIP-233): any invalid item fails the batch with INVALID_ARGUMENT naming it ("requests[3].client.display_name"), and nothing is created.
+         * @description Creates up to 500 clients, all or none, in one transaction (AIP-233): any
+         *     invalid item fails the batch with INVALID_ARGUMENT naming it
+         *     ("requests[3].client.display_name"), and nothing is created. Each item as
+         *     CreateClient; one client_created event per client. A retry with the same
+         *     request_id returns the first batch's clients.
+         */
+        post: operations["BatchCreateClients"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/firms/{firm}/clients:batchUpdate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Changes up to 500 clients, all or none, in one transaction (AIP-235); each item as UpdateClient (etags checked), errors name the item ("requests[3].…"), one client_updated event per client that changed.
+         * @description Changes up to 500 clients, all or none, in one transaction (AIP-235); each item
+         *     as UpdateClient (etags checked), errors name the item ("requests[3].…"), one
+         *     client_updated event per client that changed.
+         */
+        post: operations["BatchUpdateClients"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/firms/{firm}/clients:export": {
         parameters: {
             query?: never;
@@ -548,6 +594,33 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/firms/{firm}/clients:upsert": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Creates the client with client.external_id, or changes the client that has it (AIP-134 allow_missing, keyed by the CRM's id rather than ours): 201 Created when it made the client, 200 OK when it changed it.
+         * @description Creates the client with client.external_id, or changes the client that has it
+         *     (AIP-134 allow_missing, keyed by the CRM's id rather than ours): 201 Created when
+         *     it made the client, 200 OK when it changed it. A new client needs clients
+         *     create, a change clients update, with the same rules, sealing and events
+         *     (client_created, client_updated) as CreateClient and UpdateClient. Concurrent
+         *     upserts of one external id make one client. client.etag (or If-Match), when
+         *     set, must be that client's current etag; a client that does not exist has none
+         *     (ABORTED ETAG_MISMATCH, 412 with If-Match).
+         */
+        post: operations["UpsertClient"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/firms/{firm}/contacts": {
         parameters: {
             query?: never;
@@ -602,6 +675,28 @@ export interface paths {
          * @description Changes the fields named in update_mask. Needs contacts update.
          */
         patch: operations["UpdateContact"];
+        trace?: never;
+    };
+    "/v1/firms/{firm}/contacts:upsert": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Creates the contact with contact.external_id, or changes the contact that has it (AIP-134 allow_missing): 201 Created when it made the contact, 200 OK when it changed it.
+         * @description Creates the contact with contact.external_id, or changes the contact that has
+         *     it (AIP-134 allow_missing): 201 Created when it made the contact, 200 OK when it
+         *     changed it. Needs contacts create or update; events and etag as UpsertClient.
+         */
+        post: operations["UpsertContact"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
         trace?: never;
     };
     "/v1/firms/{firm}/customFields": {
@@ -1040,6 +1135,51 @@ export interface paths {
          *     update; tasks:write.
          */
         patch: operations["UpdateTask"];
+        trace?: never;
+    };
+    "/v1/firms/{firm}/projects/{project}/tasks:batchCreate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Adds up to 500 tasks to one project, all or none, in one transaction (AIP-233): each item as CreateTask, errors name the item ("requests[3].task.title"), one task_created event per task.
+         * @description Adds up to 500 tasks to one project, all or none, in one transaction (AIP-233):
+         *     each item as CreateTask, errors name the item ("requests[3].task.title"), one
+         *     task_created event per task. A retry with the same request_id returns the first
+         *     batch's tasks.
+         */
+        post: operations["BatchCreateTasks"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/firms/{firm}/projects/{project}/tasks:batchUpdate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Changes up to 500 tasks of one project, all or none, in one transaction (AIP-235): each item as UpdateTask (etags checked), errors name the item, one event per task that changed.
+         * @description Changes up to 500 tasks of one project, all or none, in one transaction
+         *     (AIP-235): each item as UpdateTask (etags checked), errors name the item, one
+         *     event per task that changed.
+         */
+        post: operations["BatchUpdateTasks"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
         trace?: never;
     };
     "/v1/firms/{firm}/series": {
@@ -1962,6 +2102,22 @@ export interface components {
                 reason?: string;
             }[];
         };
+        BatchCreateClientsResponse: {
+            /** @description The clients created, in request order, masked. */
+            clients?: components["schemas"]["Client"][];
+        };
+        BatchCreateTasksResponse: {
+            /** @description The tasks created, in request order. */
+            tasks?: components["schemas"]["Task"][];
+        };
+        BatchUpdateClientsResponse: {
+            /** @description The clients as they are after the batch, in request order, masked. */
+            clients?: components["schemas"]["Client"][];
+        };
+        BatchUpdateTasksResponse: {
+            /** @description The tasks as they are after the batch, in request order. */
+            tasks?: components["schemas"]["Task"][];
+        };
         BeginTotpEnrollmentRequest: Record<string, never>;
         BeginTotpEnrollmentResponse: {
             /** @description otpauth:// URI for a QR code. */
@@ -2121,9 +2277,22 @@ export interface components {
             /** @description Digits with an optional leading + and spaces, dots, dashes or parentheses. */
             number: string;
         };
+        CreateClientRequest: {
+            client: components["schemas"]["Client"];
+            /** @description firms/{firm}; in a batch, empty or the batch's parent. */
+            parent?: string;
+            /** @description Makes retries safe: the same id returns the first client. */
+            request_id?: string;
+        };
         CreatePasswordResetRequest: {
             /** Format: email */
             email: string;
+        };
+        CreateTaskRequest: {
+            /** @description firms/{firm}/projects/{project}; in a batch, empty or the batch's parent. */
+            parent?: string;
+            request_id?: string;
+            task: components["schemas"]["Task"];
         };
         CustomField: {
             /** Format: date-time */
@@ -2991,6 +3160,28 @@ export interface components {
             role?: string;
             title: string;
         };
+        UpdateClientRequest: {
+            /** @description name identifies the client; etag, when set, must be current. */
+            client: components["schemas"]["Client"];
+            /**
+             * @description Fields to change: display_name, kind, description, priority, assignees,
+             *     services, tags, external_id, tax_id, bank_account_number, bank_routing_number,
+             *     notes, custom_fields (all values) or custom_fields.<key> (one value).
+             *
+             *     Comma-separated field names, e.g. `display_name,tags`.
+             */
+            update_mask: string;
+        };
+        UpdateTaskRequest: {
+            task: components["schemas"]["Task"];
+            /**
+             * @description Fields to change: title, description, role, status, assignee, due_date,
+             *     estimate_minutes, position, checklist.
+             *
+             *     Comma-separated field names, e.g. `display_name,tags`.
+             */
+            update_mask: string;
+        };
         VerifyAuditChainResponse: {
             /**
              * Format: int64
@@ -3071,6 +3262,8 @@ export interface components {
              * @description Output only: when the tombstone is purged, 30 days after delete_time.
              */
             readonly expire_time?: string;
+            /** @description The contact's id in a CRM, unique in the firm; for syncing (UpsertContact). */
+            external_id?: string;
             family_name?: string;
             given_name?: string;
             job_title?: string;
@@ -4439,6 +4632,102 @@ export interface operations {
             503: components["responses"]["Unavailable"];
         };
     };
+    BatchCreateClients: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Staff only: the support grant to act under, firms/{firm}/supportGrants/{grant}. Members and API keys do not send it. */
+                "X-Support-Grant"?: components["parameters"]["SupportGrant"];
+            };
+            path: {
+                /** @description The firm id: `parent` is `firms/{firm}`. */
+                firm: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description Makes retries safe: the same id returns the first batch's clients. */
+                    request_id?: string;
+                    /**
+                     * @description The clients to create, at most 500. Each request's parent is empty or the
+                     *     batch's; its request_id stays empty (the batch's request_id covers them all).
+                     */
+                    requests?: components["schemas"]["CreateClientRequest"][];
+                };
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimitLimit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimitRemaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimitReset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BatchCreateClientsResponse"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["PermissionDenied"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    BatchUpdateClients: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Staff only: the support grant to act under, firms/{firm}/supportGrants/{grant}. Members and API keys do not send it. */
+                "X-Support-Grant"?: components["parameters"]["SupportGrant"];
+            };
+            path: {
+                /** @description The firm id: `parent` is `firms/{firm}`. */
+                firm: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /**
+                     * @description The changes, at most 500, each naming a client of the batch's parent; a client
+                     *     appears at most once.
+                     */
+                    requests?: components["schemas"]["UpdateClientRequest"][];
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimitLimit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimitRemaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimitReset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BatchUpdateClientsResponse"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["PermissionDenied"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
     ExportClients: {
         parameters: {
             query?: never;
@@ -4589,6 +4878,83 @@ export interface operations {
             403: components["responses"]["PermissionDenied"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    UpsertClient: {
+        parameters: {
+            query?: {
+                /**
+                 * @description Fields to change when the client exists, as UpdateClient's. Without one, every
+                 *     field the request sets (not empty) is written and the others stay; name a field
+                 *     here to clear it. Not used when the client is created.
+                 *
+                 *     Comma-separated field names, e.g. `display_name,tags`.
+                 */
+                update_mask?: string;
+                /**
+                 * @description Makes retries safe: the same id answers with the client the first request made
+                 *     or changed, without changing it again.
+                 */
+                request_id?: string;
+            };
+            header?: {
+                /** @description Staff only: the support grant to act under, firms/{firm}/supportGrants/{grant}. Members and API keys do not send it. */
+                "X-Support-Grant"?: components["parameters"]["SupportGrant"];
+                /** @description The ETag of the version read; a stale one answers 412. `*` matches any version. */
+                "If-Match"?: components["parameters"]["IfMatch"];
+            };
+            path: {
+                /** @description The firm id: `parent` is `firms/{firm}`. */
+                firm: string;
+            };
+            cookie?: never;
+        };
+        /**
+         * @description The client as the CRM has it; external_id is required and says which client.
+         *     name is ignored; etag, when set, must be the existing client's.
+         */
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["Client"];
+            };
+        };
+        responses: {
+            /** @description OK: the resource existed and was changed */
+            200: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    "RateLimit-Limit": components["headers"]["RateLimitLimit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimitRemaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimitReset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Client"];
+                };
+            };
+            /** @description Created */
+            201: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    Location: components["headers"]["Location"];
+                    "RateLimit-Limit": components["headers"]["RateLimitLimit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimitRemaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimitReset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Client"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["PermissionDenied"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            412: components["responses"]["PreconditionFailed"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["Internal"];
             503: components["responses"]["Unavailable"];
@@ -4781,7 +5147,7 @@ export interface operations {
             query: {
                 /**
                  * @description Fields to change: display_name, given_name, family_name, job_title, emails,
-                 *     phones, addresses.
+                 *     phones, addresses, external_id.
                  *
                  *     Comma-separated field names, e.g. `display_name,tags`.
                  */
@@ -4811,6 +5177,75 @@ export interface operations {
             200: {
                 headers: {
                     ETag: components["headers"]["ETag"];
+                    "RateLimit-Limit": components["headers"]["RateLimitLimit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimitRemaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimitReset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["workflow.Contact"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["PermissionDenied"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            412: components["responses"]["PreconditionFailed"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    UpsertContact: {
+        parameters: {
+            query?: {
+                /**
+                 * @description As UpsertClientRequest.update_mask.
+                 *
+                 *     Comma-separated field names, e.g. `display_name,tags`.
+                 */
+                update_mask?: string;
+                /** @description As UpsertClientRequest.request_id. */
+                request_id?: string;
+            };
+            header?: {
+                /** @description Staff only: the support grant to act under, firms/{firm}/supportGrants/{grant}. Members and API keys do not send it. */
+                "X-Support-Grant"?: components["parameters"]["SupportGrant"];
+                /** @description The ETag of the version read; a stale one answers 412. `*` matches any version. */
+                "If-Match"?: components["parameters"]["IfMatch"];
+            };
+            path: {
+                /** @description The firm id: `parent` is `firms/{firm}`. */
+                firm: string;
+            };
+            cookie?: never;
+        };
+        /** @description The contact as the CRM has it; external_id is required and says which contact. */
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["workflow.Contact"];
+            };
+        };
+        responses: {
+            /** @description OK: the resource existed and was changed */
+            200: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    "RateLimit-Limit": components["headers"]["RateLimitLimit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimitRemaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimitReset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["workflow.Contact"];
+                };
+            };
+            /** @description Created */
+            201: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    Location: components["headers"]["Location"];
                     "RateLimit-Limit": components["headers"]["RateLimitLimit"];
                     "RateLimit-Remaining": components["headers"]["RateLimitRemaining"];
                     "RateLimit-Reset": components["headers"]["RateLimitReset"];
@@ -6218,6 +6653,106 @@ export interface operations {
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
             412: components["responses"]["PreconditionFailed"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    BatchCreateTasks: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Staff only: the support grant to act under, firms/{firm}/supportGrants/{grant}. Members and API keys do not send it. */
+                "X-Support-Grant"?: components["parameters"]["SupportGrant"];
+            };
+            path: {
+                /** @description The firm id: `parent` is `firms/{firm}/projects/{project}`. */
+                firm: string;
+                /** @description The project id: `parent` is `firms/{firm}/projects/{project}`. */
+                project: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description Makes retries safe: the same id returns the first batch's tasks. */
+                    request_id?: string;
+                    /**
+                     * @description The tasks to add, at most 500, in order. Each request's parent is empty or the
+                     *     batch's; its request_id stays empty (the batch's covers them all).
+                     */
+                    requests?: components["schemas"]["CreateTaskRequest"][];
+                };
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimitLimit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimitRemaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimitReset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BatchCreateTasksResponse"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["PermissionDenied"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    BatchUpdateTasks: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Staff only: the support grant to act under, firms/{firm}/supportGrants/{grant}. Members and API keys do not send it. */
+                "X-Support-Grant"?: components["parameters"]["SupportGrant"];
+            };
+            path: {
+                /** @description The firm id: `parent` is `firms/{firm}/projects/{project}`. */
+                firm: string;
+                /** @description The project id: `parent` is `firms/{firm}/projects/{project}`. */
+                project: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /**
+                     * @description The changes, at most 500, each naming a task of the project; a task appears at
+                     *     most once.
+                     */
+                    requests?: components["schemas"]["UpdateTaskRequest"][];
+                };
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimitLimit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimitRemaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimitReset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BatchUpdateTasksResponse"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["PermissionDenied"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["Internal"];
             503: components["responses"]["Unavailable"];
