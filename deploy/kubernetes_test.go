@@ -546,7 +546,7 @@ func checkNATSCluster(t *testing.T, m manifests, services []service) {
 	}
 	streams := strings.Fields(env["STREAMS"])
 	for _, s := range services {
-		if name := natsx.ServiceStream(s.name, false).Name; !slices.Contains(streams, name) {
+		if name := natsx.ServiceStream(s.name, false, natsx.DefaultStreamMaxAge).Name; !slices.Contains(streams, name) {
 			t.Errorf("stream %s (%s) is not raised to 3 replicas", name, s.name)
 		}
 	}

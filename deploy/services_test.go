@@ -50,9 +50,7 @@ func describe[C any]() described {
 
 // operatorOnly are variables a service's configuration holds for a subcommand an
 // operator runs by hand, not for `serve`; deployments need not set them.
-var operatorOnly = map[string]string{
-	"FIRMFLOW_AUDIT_RETENTION_URL": "`audit retention` and the retention run's audit step connect with a URL the operator supplies (unset, that step fails and is recorded; the rest of the run prunes)",
-}
+var operatorOnly = map[string]string{}
 
 // libraryVars are variables a service reads through a library rather than its
 // configuration.

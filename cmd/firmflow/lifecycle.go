@@ -62,6 +62,11 @@ func printCertificate(out io.Writer, c certificate.Certificate) {
 	fmt.Fprintf(out, "keys        %d destroyed\n", len(c.DestroyedKeys))
 	fmt.Fprintf(out, "audit head  %s\n", c.AuditChainHead)
 	fmt.Fprintf(out, "residue     clean=%v\n", c.ResidueClean)
+	var purged, shared int64
+	for _, st := range c.Streams {
+		purged, shared = purged+st.PurgedMessages, shared+st.SharedMessages
+	}
+	fmt.Fprintf(out, "streams     %d messages purged from %d streams, %d shared with other firms left\n", purged, len(c.Streams), shared)
 	fmt.Fprintf(out, "streams     clear after %s\n", day(c.StreamsClearAfter))
 	fmt.Fprintf(out, "backups     clear after %s\n", day(c.BackupsClearAfter))
 	fmt.Fprintf(out, "key copies  gone after %s\n", day(c.KeyBackupsClearAfter))

@@ -244,3 +244,22 @@ func HasCode(err error, code codes.Code) bool {
 	var apiErr *Error
 	return errors.As(err, &apiErr) && apiErr.Code == code
 }
+
+// Within places err, about one item of a list request, under that item: each field
+// violation's field gets prefix ("requests[3]." before "client.display_name") and
+// the message starts with the item ("requests[3]: ..."). err itself is not changed;
+// errors other than *Error pass as they are.
+func Within(err error, prefix string) error {
+	var e *Error
+	if !errors.As(err, &e) {
+		return err
+	}
+	out := *e
+	out.Message = strings.TrimSuffix(prefix, ".") + ": " + e.Message
+	out.Violations = make([]FieldViolation, len(e.Violations))
+	for i, v := range e.Violations {
+		v.Field = prefix + v.Field
+		out.Violations[i] = v
+	}
+	return &out
+}

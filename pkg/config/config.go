@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"reflect"
 	"strings"
+	"time"
 
 	"github.com/caarlos0/env/v11"
 )
@@ -84,7 +85,14 @@ type Shared struct {
 	PublicKeyFile string `env:"FIRMFLOW_PRINCIPAL_PUBLIC_KEY" envDefault:".data/keys/principal.pub"`
 	// NATSURL is the JetStream server events and access records travel through.
 	NATSURL string `env:"FIRMFLOW_NATS_URL" envDefault:"nats://127.0.0.1:4222"`
+	// StreamMaxAge is how long every firmflow stream keeps a message: the bound a
+	// firm's deletion certificate gives for messages that cannot be purged per firm.
+	StreamMaxAge time.Duration `env:"FIRMFLOW_STREAM_MAX_AGE" envDefault:"720h"`
 }
+
+// MinStreamMaxAge is the shortest FIRMFLOW_STREAM_MAX_AGE: a consumer that is away
+// for a day must still find the events it missed.
+const MinStreamMaxAge = 24 * time.Hour
 
 // Check reports the shared settings that are missing; a service's Validate joins it
 // with its own findings.
@@ -96,6 +104,9 @@ func (s Shared) Check() error {
 		if v.value == "" {
 			errs = append(errs, fmt.Errorf("%s must be set", v.name))
 		}
+	}
+	if s.StreamMaxAge < MinStreamMaxAge {
+		errs = append(errs, fmt.Errorf("FIRMFLOW_STREAM_MAX_AGE must be at least %s", MinStreamMaxAge))
 	}
 	return errors.Join(errs...)
 }

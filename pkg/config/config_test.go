@@ -47,3 +47,20 @@ func TestLoadNamesTheVariableNotTheValue(t *testing.T) {
 		t.Errorf("missing required variable: err = %v", err)
 	}
 }
+
+func TestStreamMaxAgeDefaultsToThirtyDaysAndRefusesLessThanADay(t *testing.T) {
+	var s Shared
+	if err := LoadFrom(&s, map[string]string{}); err != nil {
+		t.Fatal(err)
+	}
+	if s.StreamMaxAge != 30*24*time.Hour {
+		t.Errorf("FIRMFLOW_STREAM_MAX_AGE default %v, want 720h", s.StreamMaxAge)
+	}
+	if err := s.Check(); err != nil {
+		t.Errorf("defaults: %v", err)
+	}
+	s.StreamMaxAge = time.Hour
+	if err := s.Check(); err == nil || !strings.Contains(err.Error(), "FIRMFLOW_STREAM_MAX_AGE") {
+		t.Errorf("an hour: err = %v, want it to name FIRMFLOW_STREAM_MAX_AGE", err)
+	}
+}

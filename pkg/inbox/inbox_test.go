@@ -61,7 +61,7 @@ func newEnv(t *testing.T, withStream bool) env {
 
 func (e env) createStream(t *testing.T) {
 	t.Helper()
-	if _, err := natsx.EnsureStream(context.Background(), e.js, natsx.ServiceStream("inboxtest", false)); err != nil {
+	if _, err := natsx.EnsureStream(context.Background(), e.js, natsx.ServiceStream("inboxtest", false, natsx.DefaultStreamMaxAge)); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -20,7 +20,7 @@ func TestPublishesAreTimedAndFailuresCountedByReason(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer nc.Close()
-	if _, err := natsx.EnsureStream(ctx, js, natsx.ServiceStream("pubmetrics", false)); err != nil {
+	if _, err := natsx.EnsureStream(ctx, js, natsx.ServiceStream("pubmetrics", false, natsx.DefaultStreamMaxAge)); err != nil {
 		t.Fatal(err)
 	}
 	for range 3 {
@@ -53,7 +53,7 @@ func TestConsumerLagIsItsPendingMessages(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer nc.Close()
-	stream, err := natsx.EnsureStream(ctx, js, natsx.ServiceStream("lagtest", false))
+	stream, err := natsx.EnsureStream(ctx, js, natsx.ServiceStream("lagtest", false, natsx.DefaultStreamMaxAge))
 	if err != nil {
 		t.Fatal(err)
 	}

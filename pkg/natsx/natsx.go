@@ -23,6 +23,10 @@ import (
 // publishing and committing and comes back much later.
 const DuplicateWindow = 2 * time.Hour
 
+// DefaultStreamMaxAge is FIRMFLOW_STREAM_MAX_AGE's default: every stream keeps a
+// message 30 days.
+const DefaultStreamMaxAge = 30 * 24 * time.Hour
+
 // SyncMetadataKey is set to "always" in the metadata of streams that carry audit or
 // money. JetStream has no per-stream fsync option (PersistMode only offers a less
 // durable async mode), so fsync on every write is the server's sync_interval=always
@@ -99,16 +103,21 @@ func EnsureStream(ctx context.Context, js jetstream.JetStream, cfg jetstream.Str
 }
 
 // ServiceStream is the stream that carries a service's events: FIRMFLOW_<SERVICE>
-// holding firmflow.<service>.>, on disk, with the project's duplicate window.
+// holding firmflow.<service>.>, on disk, with the project's duplicate window, each
+// message kept for maxAge (FIRMFLOW_STREAM_MAX_AGE): a firm's deletion purges the
+// messages that name it alone, and maxAge bounds how long any other message about it
+// (an access batch shared with other firms) survives. EnsureStream applies a changed
+// maxAge to an existing stream, which then drops what is older at once.
 // syncAlways marks streams carrying audit or money, which need every write synced
 // before it is acknowledged; see SyncMetadataKey for how that is achieved.
-func ServiceStream(service string, syncAlways bool) jetstream.StreamConfig {
+func ServiceStream(service string, syncAlways bool, maxAge time.Duration) jetstream.StreamConfig {
 	cfg := jetstream.StreamConfig{
 		Name:       "FIRMFLOW_" + strings.ToUpper(service),
 		Subjects:   []string{"firmflow." + service + ".>"},
 		Storage:    jetstream.FileStorage,
 		Retention:  jetstream.LimitsPolicy,
 		Duplicates: DuplicateWindow,
+		MaxAge:     maxAge,
 	}
 	if syncAlways {
 		cfg.Metadata = map[string]string{SyncMetadataKey: "always"}

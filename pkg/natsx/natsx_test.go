@@ -40,7 +40,7 @@ func TestServiceStreamFollowsConvention(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.service, func(t *testing.T) {
-			cfg := natsx.ServiceStream(tt.service, tt.syncAlways)
+			cfg := natsx.ServiceStream(tt.service, tt.syncAlways, natsx.DefaultStreamMaxAge)
 			if cfg.Name != tt.name {
 				t.Errorf("name = %q, want %q", cfg.Name, tt.name)
 			}
@@ -49,6 +49,9 @@ func TestServiceStreamFollowsConvention(t *testing.T) {
 			}
 			if cfg.Storage != jetstream.FileStorage {
 				t.Errorf("storage = %v, want file", cfg.Storage)
+			}
+			if cfg.MaxAge != natsx.DefaultStreamMaxAge {
+				t.Errorf("max age = %v, want %v", cfg.MaxAge, natsx.DefaultStreamMaxAge)
 			}
 			if cfg.Duplicates != natsx.DuplicateWindow {
 				t.Errorf("duplicate window = %v, want %v", cfg.Duplicates, natsx.DuplicateWindow)
@@ -65,11 +68,12 @@ func TestEnsureStreamDeclaresIdempotentlyAndDedupes(t *testing.T) {
 	ctx := context.Background()
 	_, js := connect(t, natstest.Start(t))
 
-	cfg := natsx.ServiceStream("audit", true)
+	// A stream declared before streams had a maximum age takes one on the next start.
+	cfg := natsx.ServiceStream("audit", true, 0)
 	if _, err := natsx.EnsureStream(ctx, js, cfg); err != nil {
 		t.Fatal(err)
 	}
-	cfg.MaxAge = 24 * time.Hour
+	cfg = natsx.ServiceStream("audit", true, 24*time.Hour)
 	stream, err := natsx.EnsureStream(ctx, js, cfg)
 	if err != nil {
 		t.Fatalf("second declaration: %v", err)
@@ -138,7 +142,7 @@ func TestClientReconnectsAndStreamSurvivesServerRestart(t *testing.T) {
 	t.Cleanup(func() { first.Shutdown(); first.WaitForShutdown() })
 	port := first.Addr().(*net.TCPAddr).Port
 	nc, js := connect(t, first.ClientURL())
-	if _, err := natsx.EnsureStream(ctx, js, natsx.ServiceStream("billing", true)); err != nil {
+	if _, err := natsx.EnsureStream(ctx, js, natsx.ServiceStream("billing", true, natsx.DefaultStreamMaxAge)); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := js.Publish(ctx, "firmflow.billing.paid", []byte("x"), jetstream.WithMsgID("event-1")); err != nil {
@@ -219,7 +223,7 @@ func (j *replicaJS) CreateOrUpdateStream(_ context.Context, cfg jetstream.Stream
 func TestEnsureStreamKeepsTheReplicasTheDeploymentChose(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	cfg := natsx.ServiceStream("workflow", false)
+	cfg := natsx.ServiceStream("workflow", false, natsx.DefaultStreamMaxAge)
 
 	js := &replicaJS{}
 	if _, err := natsx.EnsureStream(ctx, js, cfg); err != nil {

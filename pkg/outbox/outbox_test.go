@@ -346,7 +346,7 @@ func TestOversizedEventIsSetAsideWithoutHoldingUpOthers(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	ctx := context.Background()
-	cfg := natsx.ServiceStream("outboxtest", false)
+	cfg := natsx.ServiceStream("outboxtest", false, natsx.DefaultStreamMaxAge)
 	cfg.MaxMsgSize = 512
 	if _, err := natsx.EnsureStream(ctx, e.js, cfg); err != nil {
 		t.Fatal(err)
@@ -403,7 +403,7 @@ func newEnvOn(t *testing.T, natsURL string) *env {
 	t.Cleanup(admin.Close)
 	e.admin = admin
 	e.nc, e.js = connectNATS(t, natsURL)
-	e.stream, err = natsx.EnsureStream(ctx, e.js, natsx.ServiceStream("outboxtest", false))
+	e.stream, err = natsx.EnsureStream(ctx, e.js, natsx.ServiceStream("outboxtest", false, natsx.DefaultStreamMaxAge))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -564,7 +564,7 @@ func TestRelayCatchesUpSoonAfterTheDatabaseReturns(t *testing.T) {
 	t.Cleanup(admin.Close)
 	e.admin = admin
 	e.nc, e.js = connectNATS(t, natstest.Start(t))
-	if e.stream, err = natsx.EnsureStream(context.Background(), e.js, natsx.ServiceStream("outboxtest", false)); err != nil {
+	if e.stream, err = natsx.EnsureStream(context.Background(), e.js, natsx.ServiceStream("outboxtest", false, natsx.DefaultStreamMaxAge)); err != nil {
 		t.Fatal(err)
 	}
 	// Frequent polling, so that the relay meets the outage and backs off.

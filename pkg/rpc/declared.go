@@ -55,6 +55,7 @@ func policyFrom(d *apiv1.Policy) Policy {
 		NoSupport:        d.GetNoSupport(),
 		Created:          d.GetCreated(),
 		Accepted:         d.GetAccepted(),
+		Upsert:           d.GetUpsert(),
 	}
 	for _, r := range d.GetRoles() {
 		switch r {

@@ -49,6 +49,13 @@ func CheckRequestReuse(ctx context.Context, earlier []byte) error {
 	if earlier == nil || now == nil || bytes.Equal(earlier, now) {
 		return nil
 	}
+	return RequestIDReused()
+}
+
+// RequestIDReused is the error of a request_id used before for a different request
+// (409 ALREADY_EXISTS), whoever found out: a store comparing fingerprints, or a
+// payment provider comparing an idempotency key's parameters.
+func RequestIDReused() *apierr.Error {
 	return apierr.New(codes.AlreadyExists, "REQUEST_ID_REUSED",
 		"this request_id was already used for a different request; send a new request_id")
 }

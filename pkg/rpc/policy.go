@@ -43,6 +43,9 @@ type Policy struct {
 	Created bool
 	// Accepted marks methods whose work happens afterwards; the gateway answers them 202.
 	Accepted bool
+	// Upsert marks methods that create a resource or change the one that exists; the
+	// gateway answers 201 when the service marked the response (MarkCreated), else 200.
+	Upsert bool
 }
 
 // Policies maps full method names ("/firmflow.identity.v1.IdentityService/GetFirm")

@@ -106,7 +106,7 @@ func Start(ctx context.Context, opts Options, logger *slog.Logger) (_ *Runtime, 
 		return nil, err
 	}
 	r.closers = append(r.closers, r.NATS.Close)
-	if _, err := natsx.EnsureStream(ctx, r.JetStream, natsx.ServiceStream(opts.Name, opts.SyncStream)); err != nil {
+	if _, err := natsx.EnsureStream(ctx, r.JetStream, natsx.ServiceStream(opts.Name, opts.SyncStream, opts.StreamMaxAge)); err != nil {
 		return nil, err
 	}
 	if r.GRPC, r.health, err = rpc.NewServer(rpc.ServerConfig{

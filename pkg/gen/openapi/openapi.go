@@ -1,9 +1,15 @@
-// Package openapi embeds the merged OpenAPI document that `make gen` writes beside it.
+// Package openapi embeds the OpenAPI 3.1 document of the REST API that `make gen`
+// writes beside it (tools/protoc-gen-openapi31), as JSON and as YAML.
 package openapi
 
 import _ "embed"
 
-// Document is the merged OpenAPI v2 document for every public API.
+// JSON is the OpenAPI 3.1 document as JSON.
 //
-//go:embed firmflow.swagger.json
-var Document []byte
+//go:embed firmflow.openapi.json
+var JSON []byte
+
+// YAML is the same document as YAML.
+//
+//go:embed firmflow.openapi.yaml
+var YAML []byte

@@ -49,30 +49,36 @@ func EveryMethodHasAPolicy(t *testing.T, register func(*grpc.Server), wantServic
 	}
 }
 
-// createVerbs begin the names of methods that make a new resource: AIP's Create and
-// Import, and the few custom methods whose answer is a new resource (a rotated key's
-// successor, a requested grant, an accepted invitation's member, a signed-up firm).
-var createVerbs = []string{"Create", "Import", "Rotate", "Request", "Accept", "SignUp"}
+// createVerbs begin the names of methods that make a new resource: AIP's Create,
+// BatchCreate and Import, and the few custom methods whose answer is a new resource
+// (a rotated key's successor, a requested grant, an accepted invitation's member, a
+// signed-up firm).
+var createVerbs = []string{"Create", "BatchCreate", "Import", "Rotate", "Request", "Accept", "SignUp"}
 
 // CreatesAnswerCreated fails the test for a method declared created whose name is not
 // a create verb's, or a create verb's method not declared created: the gateway answers
 // 201 from the flag, and the name is what a reader expects it from. A create whose
 // resource is made afterwards (a password reset) is declared accepted instead: 202.
+// Upsert methods, which answer 201 or 200 as the call went, are declared upsert and
+// nothing else.
 func CreatesAnswerCreated(t *testing.T, policies rpc.Policies) {
 	t.Helper()
 	for method, p := range policies {
 		name := method[strings.LastIndex(method, "/")+1:]
-		if creates := isCreate(name); creates != (p.Created || p.Accepted) {
+		if creates := hasVerb(name, createVerbs...); creates != (p.Created || p.Accepted) {
 			t.Errorf("%s: created is %v, but its name says %v (create verbs: %v)", method, p.Created, creates, createVerbs)
 		}
 		if p.Created && p.Accepted {
 			t.Errorf("%s: declared both created (201) and accepted (202)", method)
 		}
+		if upsert := hasVerb(name, "Upsert"); upsert != p.Upsert {
+			t.Errorf("%s: upsert is %v, but its name says %v", method, p.Upsert, upsert)
+		}
 	}
 }
 
-func isCreate(name string) bool {
-	for _, verb := range createVerbs {
+func hasVerb(name string, verbs ...string) bool {
+	for _, verb := range verbs {
 		rest, ok := strings.CutPrefix(name, verb)
 		// The verb must end where a new word starts: "Creates" or "Requested" are not.
 		if ok && (rest == "" || rest[0] >= 'A' && rest[0] <= 'Z') {

@@ -10,14 +10,17 @@ func TestCreateVerbsEndWhereAWordEnds(t *testing.T) {
 		"RequestSupportAccess": true,
 		"AcceptInvitation":     true,
 		"SignUp":               true,
+		"BatchCreateClients":   true,
+		"BatchUpdateClients":   false,
+		"UpsertClient":         false,
 		"Creates":              false,
 		"Requeue":              false,
 		"UpdateClient":         false,
 		"RunSeries":            false,
 		"ApproveSupportGrant":  false,
 	} {
-		if got := isCreate(name); got != want {
-			t.Errorf("isCreate(%q) = %v, want %v", name, got, want)
+		if got := hasVerb(name, createVerbs...); got != want {
+			t.Errorf("hasVerb(%q, createVerbs...) = %v, want %v", name, got, want)
 		}
 	}
 }

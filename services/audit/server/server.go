@@ -104,6 +104,10 @@ func (c Config) Validate() error {
 // RetentionRole is the group role allowed to drop expired partitions of the log.
 const RetentionRole = "audit_retention"
 
+// RetentionLogin is the login, a member of RetentionRole and nothing else, that the
+// service connects as for the retention run's audit step (FIRMFLOW_AUDIT_RETENTION_URL).
+const RetentionLogin = "audit_pruner"
+
 // Provision creates audit's database and roles as an administrator: the owner and
 // runtime roles every service has, and the retention and ingest roles, which the
 // owner may not create itself.
@@ -114,7 +118,10 @@ func Provision(ctx context.Context, adminURL, database string) error {
 	if err := store.ProvisionIngestRole(ctx, adminURL); err != nil {
 		return err
 	}
-	return store.ProvisionRetentionRole(ctx, adminURL, RetentionRole)
+	if err := store.ProvisionRetentionRole(ctx, adminURL, RetentionRole); err != nil {
+		return err
+	}
+	return store.ProvisionRetentionLogin(ctx, adminURL, database, RetentionLogin, RetentionRole)
 }
 
 // Migrate applies audit's migrations as the owner role.
@@ -186,7 +193,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 	consumer := ingest.New(rt.JetStream, a, ingest.Options{
 		Streams: trimmed(cfg.Streams), Batch: cfg.Batch, AckWait: cfg.AckWait, Logger: logger,
 		// The gateway declares its stream too; whoever starts first creates it.
-		Create: []jetstream.StreamConfig{natsx.ServiceStream("gateway", true)},
+		Create: []jetstream.StreamConfig{natsx.ServiceStream("gateway", true, cfg.StreamMaxAge)},
 	})
 	return &Server{rt: rt, ingestDB: ingestDB, app: a, consumer: consumer, interval: cfg.CheckpointInterval, logger: logger}, nil
 }

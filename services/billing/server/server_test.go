@@ -98,7 +98,7 @@ func start(t *testing.T) env {
 		t.Fatal(err)
 	}
 	t.Cleanup(nc.Close)
-	if _, err := natsx.EnsureStream(ctx, js, natsx.ServiceStream("identity", false)); err != nil {
+	if _, err := natsx.EnsureStream(ctx, js, natsx.ServiceStream("identity", false, natsx.DefaultStreamMaxAge)); err != nil {
 		t.Fatal(err)
 	}
 

@@ -46,9 +46,15 @@ type Fake struct {
 	subs       map[string]*Subscription
 	items      map[string]string // subscription item id -> subscription id
 	invoices   map[string][]map[string]any
-	events     []json.RawMessage // newest first, as Stripe lists them
-	replies    map[string][]byte // idempotency key -> first answer
+	events     []json.RawMessage     // newest first, as Stripe lists them
+	replies    map[string]keyedReply // idempotency key -> first request and answer
 	hook       webhookTarget
+}
+
+// keyedReply is a request made with an idempotency key, and what it answered.
+type keyedReply struct {
+	params string // the request's form, as sent
+	body   []byte
 }
 
 type fakeCustomer struct {
@@ -76,7 +82,7 @@ func NewFake(pagesURL string) *Fake {
 	return &Fake{
 		now: time.Now, pages: strings.TrimSuffix(pagesURL, "/"),
 		customers: map[string]*fakeCustomer{}, sessions: map[string]*fakeSession{}, subs: map[string]*Subscription{},
-		items: map[string]string{}, invoices: map[string][]map[string]any{}, replies: map[string][]byte{},
+		items: map[string]string{}, invoices: map[string][]map[string]any{}, replies: map[string]keyedReply{},
 	}
 }
 
@@ -125,10 +131,16 @@ func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	key := r.Header.Get("Idempotency-Key")
 	if r.Method == http.MethodPost && key != "" {
 		f.mu.Lock()
-		reply, seen := f.replies[key]
+		first, seen := f.replies[key]
 		f.mu.Unlock()
-		if seen {
-			writeJSON(w, http.StatusOK, json.RawMessage(reply))
+		switch {
+		case seen && first.params != r.Form.Encode():
+			// As Stripe: a key belongs to the parameters it was first sent with.
+			writeError(w, http.StatusBadRequest, "idempotency_error", "",
+				"Keys for idempotent requests can only be used with the same parameters they were first used with.")
+			return
+		case seen:
+			writeJSON(w, http.StatusOK, json.RawMessage(first.body))
 			return
 		}
 	}
@@ -144,7 +156,7 @@ func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if status == http.StatusOK && r.Method == http.MethodPost && key != "" {
 		f.mu.Lock()
-		f.replies[key] = body
+		f.replies[key] = keyedReply{params: r.Form.Encode(), body: body}
 		f.mu.Unlock()
 	}
 	if page, ok := reply.(htmlPage); ok {

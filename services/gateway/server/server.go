@@ -20,7 +20,6 @@ import (
 	lifecyclev1 "github.com/firmflow/firmflow/pkg/gen/firmflow/lifecycle/v1"
 	"github.com/firmflow/firmflow/pkg/gen/openapi"
 	"github.com/firmflow/firmflow/pkg/natsx"
-	"github.com/firmflow/firmflow/pkg/principal"
 	"github.com/firmflow/firmflow/pkg/readiness"
 	"github.com/firmflow/firmflow/pkg/telemetry"
 	"github.com/firmflow/firmflow/pkg/tlsconf"
@@ -38,7 +37,6 @@ type Server struct {
 	upstreams upstreams
 	nats      *nats.Conn
 	access    httpapi.AccessPublisher
-	verifier  *principal.Verifier
 	// probes are what /readyz checks: NATS, where every access event must be
 	// durable, and every service behind the gateway.
 	probes readiness.Probes
@@ -64,17 +62,13 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 	if err != nil {
 		return nil, fmt.Errorf("gateway client TLS: %w", err)
 	}
-	publicKey, err := principal.LoadPublicKey(cfg.PublicKeyFile)
-	if err != nil {
-		return nil, fmt.Errorf("principal public key: %w", err)
-	}
 	// No reconnect buffer: during an outage an access event must fail at once (and the
 	// client get 503), not wait in memory and arrive after the client was refused.
 	nc, js, err := natsx.Connect(cfg.NATSURL, "gateway", nats.ReconnectBufSize(-1))
 	if err != nil {
 		return nil, err
 	}
-	if _, err := natsx.EnsureStream(ctx, js, natsx.ServiceStream("gateway", true)); err != nil {
+	if _, err := natsx.EnsureStream(ctx, js, natsx.ServiceStream("gateway", true, cfg.StreamMaxAge)); err != nil {
 		nc.Close()
 		return nil, fmt.Errorf("access event stream: %w", err)
 	}
@@ -84,7 +78,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 		return nil, err
 	}
 	s := &Server{
-		cfg: cfg, logger: logger, upstreams: up, nats: nc, access: js, verifier: principal.NewVerifier(publicKey),
+		cfg: cfg, logger: logger, upstreams: up, nats: nc, access: js,
 		probes: append(readiness.Probes{{Name: "nats", Check: natsx.Ready(nc, js)}}, up.probes()...),
 	}
 	handler, err := s.routes(ctx)
@@ -131,7 +125,8 @@ func (s *Server) routes(ctx context.Context) (http.Handler, error) {
 	// gateway under load.
 	mux.HandleFunc("GET /healthz", httpapi.Healthz)
 	mux.Handle("GET /readyz", perClient(httpapi.Readyz(s.logger, s.probes.Check)))
-	mux.Handle("GET /openapi.json", perClient(httpapi.OpenAPI(openapi.Document)))
+	mux.Handle("GET /openapi.json", perClient(httpapi.OpenAPI("application/json", openapi.JSON)))
+	mux.Handle("GET /openapi.yaml", perClient(httpapi.OpenAPI("application/yaml", openapi.YAML)))
 	mux.Handle("/", api)
 	// Export archives stream from lifecycle with Content-Length and Range, which the
 	// REST mux cannot give a binary body; authenticated as every API route.
@@ -147,7 +142,7 @@ func (s *Server) routes(ctx context.Context) (http.Handler, error) {
 	handler = httpapi.CORS(s.cfg.CORSOrigins)(handler)
 	handler = httpapi.SecurityHeaders(handler)
 	// Every response waits here until its access event is durable.
-	handler = httpapi.RecordAccess(s.access, s.verifier, s.logger)(handler)
+	handler = httpapi.RecordAccess(s.access, s.logger)(handler)
 	// In front of the access write and the upstreams: under overload the excess is
 	// refused within milliseconds instead of queueing until clients time out. A
 	// refused request reached no service and no data, and is not an access event

@@ -160,10 +160,15 @@ func TestGatewayServesHealthAndOpenAPIOverHTTPS(t *testing.T) {
 		t.Errorf("/healthz lacks HSTS or a request id: %v", health.Header)
 	}
 
-	doc := st.get(t, "/openapi.json")
-	body, _ := io.ReadAll(doc.Body)
-	if doc.StatusCode != http.StatusOK || doc.Header.Get("Content-Type") != "application/json" || !bytes.Equal(body, openapi.Document) {
-		t.Errorf("/openapi.json: %d %q, %d bytes", doc.StatusCode, doc.Header.Get("Content-Type"), len(body))
+	for path, want := range map[string]struct {
+		contentType string
+		body        []byte
+	}{"/openapi.json": {"application/json", openapi.JSON}, "/openapi.yaml": {"application/yaml", openapi.YAML}} {
+		doc := st.get(t, path)
+		body, _ := io.ReadAll(doc.Body)
+		if doc.StatusCode != http.StatusOK || doc.Header.Get("Content-Type") != want.contentType || !bytes.Equal(body, want.body) {
+			t.Errorf("%s: %d %q, %d bytes", path, doc.StatusCode, doc.Header.Get("Content-Type"), len(body))
+		}
 	}
 }
 
@@ -292,7 +297,7 @@ func TestRunReturnsWhenContextEnds(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg := server.Config{
-		Shared: config.Shared{NATSURL: natstest.Start(t), PublicKeyFile: publicKey, TLSCA: pki.CAFile},
+		Shared: config.Shared{NATSURL: natstest.Start(t), PublicKeyFile: publicKey, TLSCA: pki.CAFile, StreamMaxAge: natsx.DefaultStreamMaxAge},
 		Addr:   "127.0.0.1:0", TLSCert: pki.CertFile("gateway"), TLSKey: pki.KeyFile("gateway"),
 		ClientCert: pki.CertFile("gateway"), ClientKey: pki.KeyFile("gateway"),
 		IdentityAddr: "127.0.0.1:9", WorkflowAddr: "127.0.0.1:9", AuditAddr: "127.0.0.1:9", BillingAddr: "127.0.0.1:9", LifecycleAddr: "127.0.0.1:9", BodyLimit: 1 << 20,

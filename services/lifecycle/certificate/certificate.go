@@ -25,13 +25,19 @@ type TableCount struct {
 	Rows  int64  `json:"rows"`
 }
 
-// Stream says by when a JetStream stream holds none of the firm's messages.
+// Stream is what the deletion did to one JetStream stream: PurgedMessages (those
+// naming the firm alone) deleted, and Purged when a second scan found none of them
+// left; SharedMessages (access batches naming other firms too) stay until
+// ClearAfter, the deletion plus the stream's MaxAge. Unbounded: the stream has no
+// maximum age, so no date can be given.
 type Stream struct {
-	Stream     string    `json:"stream"`
-	Purged     bool      `json:"purged"`
-	MaxAge     string    `json:"max_age,omitempty"`
-	ClearAfter time.Time `json:"clear_after,omitzero"`
-	Unbounded  bool      `json:"unbounded,omitempty"`
+	Stream         string    `json:"stream"`
+	Purged         bool      `json:"purged"`
+	PurgedMessages int64     `json:"purged_messages"`
+	SharedMessages int64     `json:"shared_messages"`
+	MaxAge         string    `json:"max_age,omitempty"`
+	ClearAfter     time.Time `json:"clear_after,omitzero"`
+	Unbounded      bool      `json:"unbounded,omitempty"`
 }
 
 // Certificate is what a firm's deletion did. Every field is set by the saga from the
@@ -63,7 +69,8 @@ type Certificate struct {
 	Residue      map[string][]TableCount `json:"residue"`
 	ResidueClean bool                    `json:"residue_clean"`
 	Streams      []Stream                `json:"streams"`
-	// StreamsClearAfter is when no bounded stream holds the firm's messages.
+	// StreamsClearAfter is when no stream holds any message about the firm: the
+	// latest ClearAfter, absent when a stream is unbounded.
 	StreamsClearAfter time.Time `json:"streams_clear_after,omitzero"`
 	// BackupsClearAfter is when no backup holds the firm's data: the deletion time
 	// plus the backup retention. The firm's keys are destroyed already, so backups

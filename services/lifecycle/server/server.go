@@ -69,9 +69,6 @@ type Config struct {
 	KeysDatabaseURL string `env:"FIRMFLOW_KEYS_DATABASE_URL" envDefault:"postgres://keys_app@127.0.0.1:5432/firmflow_keys?sslmode=disable"`
 	KEKFile         string `env:"FIRMFLOW_KEK_FILE" envDefault:".data/keys/kek"`
 
-	// Streams are the streams that may carry a firm's messages.
-	Streams []string `env:"FIRMFLOW_LIFECYCLE_STREAMS" envSeparator:"," envDefault:"FIRMFLOW_GATEWAY,FIRMFLOW_IDENTITY,FIRMFLOW_WORKFLOW,FIRMFLOW_BILLING,FIRMFLOW_AUDIT"`
-
 	// RunInterval is how often the runner looks for due deletions.
 	RunInterval time.Duration `env:"FIRMFLOW_LIFECYCLE_RUN_INTERVAL" envDefault:"2s"`
 	// RetryBase and RetryMax pace the retries of a failed step.
@@ -246,7 +243,7 @@ func New(ctx context.Context, cfg Config, keys app.KeyShredder, logger *slog.Log
 	}
 	s.app, err = app.New(app.Deps{
 		Store: store.New(rt.DB), Services: services, Identity: peers.NewIdentity(identityConn), Keys: keys,
-		Streams: peers.NewStreams(rt.JetStream, trimmed(cfg.Streams)), Signer: signer, Logger: logger,
+		Streams: peers.NewStreams(rt.JetStream), Signer: signer, Logger: logger,
 	}, app.Config{
 		Retry: domain.Retry{Base: cfg.RetryBase, Max: cfg.RetryMax}, Lease: cfg.Lease, BackupRetention: cfg.BackupRetention,
 		KeyBackupRetention: keyRetention, ExportDir: cfg.ExportDir, ExportKey: exportKey,
@@ -356,14 +353,4 @@ func days(s string) (time.Duration, error) {
 		err = errors.New("not positive")
 	}
 	return d, err
-}
-
-func trimmed(list []string) []string {
-	out := make([]string, 0, len(list))
-	for _, s := range list {
-		if s = strings.TrimSpace(s); s != "" {
-			out = append(out, s)
-		}
-	}
-	return out
 }

@@ -84,7 +84,13 @@ func start(t *testing.T, tune func(*gateway.Config)) *system {
 // gateway, or count every event a stack produced.
 func startPrivate(t *testing.T, tune func(*gateway.Config)) *system {
 	t.Helper()
-	h, err := harness.Boot(harness.Options{Tune: tune})
+	return startWith(t, harness.Options{Tune: tune})
+}
+
+// startWith boots a stack for this test alone with the options given.
+func startWith(t *testing.T, opts harness.Options) *system {
+	t.Helper()
+	h, err := harness.Boot(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,10 +149,16 @@ func message[M proto.Message](t *testing.T, r response) M {
 	t.Helper()
 	var zero M
 	m := zero.ProtoReflect().Type().New().Interface().(M)
+	decodeMessage(t, r, m)
+	return m
+}
+
+// decodeMessage is message for a message whose type is known only at run time.
+func decodeMessage(t *testing.T, r response, m proto.Message) {
+	t.Helper()
 	if err := protojson.Unmarshal(r.raw, m); err != nil {
 		t.Fatalf("decode %T from %s: %v", m, truncate(string(r.raw), 300), err)
 	}
-	return m
 }
 
 // decode reads a body that is not a proto message (error bodies, JSON Lines records,

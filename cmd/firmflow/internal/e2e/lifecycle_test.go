@@ -3,7 +3,10 @@ package e2e
 import (
 	"archive/zip"
 	"bytes"
+	"context"
+	"crypto/ed25519"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"path/filepath"
@@ -12,10 +15,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	identityv1 "github.com/firmflow/firmflow/pkg/gen/firmflow/identity/v1"
 	lifecyclev1 "github.com/firmflow/firmflow/pkg/gen/firmflow/lifecycle/v1"
 	workflowv1 "github.com/firmflow/firmflow/pkg/gen/firmflow/workflow/v1"
 	"github.com/firmflow/firmflow/pkg/keyfile"
+	"github.com/firmflow/firmflow/pkg/natsx"
+	"github.com/firmflow/firmflow/pkg/outbox"
 	"github.com/firmflow/firmflow/services/lifecycle/certificate"
 )
 
@@ -115,25 +122,15 @@ func TestFirmDeletionEndToEnd(t *testing.T) {
 	}
 	want(t, doomed.client.do("POST", "/v1/"+doomed.name+"/clients", map[string]any{"display_name": "After cancel"}), http.StatusCreated, "write after cancel")
 
+	// Every message naming the other firm, as the deletion begins.
+	keptBefore := firmMessages(t, sys.stack.NATSURL, strings.TrimPrefix(kept.name, "firms/"))
+
 	// Grace 0: the deletion runs at once.
 	r = want(t, doomed.client.do("POST", request, map[string]any{"password": password, "grace_days": 0}), http.StatusCreated, "request with grace 0")
 	requested := message[*lifecyclev1.RequestFirmDeletionResponse](t, r)
 	token, op := requested.GetCertificateToken(), requested.GetOperation().GetName()
 	anon := sys.browser()
-	var cert []byte
-	eventually(t, "certificate", func() bool {
-		status, _, body := anon.raw(t, "/v1/deletionCertificates/"+token, nil)
-		cert = body
-		return status == http.StatusOK
-	})
-	pub, err := keyfile.LoadPublic(filepath.Join(filepath.Dir(sys.stack.Material.PublicKey), "lifecycle.pub"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := certificate.Verify(cert, pub)
-	if err != nil {
-		t.Fatalf("certificate does not verify: %v\n%s", err, cert)
-	}
+	cert, got, pub := awaitCertificate(t, sys, token)
 	if got.Firm != doomed.name || got.Deletion != op || !got.ResidueClean || got.AuditChainHead == "" || len(got.DestroyedKeys) == 0 {
 		t.Errorf("certificate: %s", cert)
 	}
@@ -163,6 +160,48 @@ func TestFirmDeletionEndToEnd(t *testing.T) {
 			t.Errorf("%s: %d rows before, %d deleted", service, before, deleted)
 		}
 	}
+	// JetStream: nothing names the deleted firm alone; what it shares with other firms
+	// is what the certificate counts and dates; every message of the other firm stays.
+	var purged, shared int64
+	for _, st := range got.Streams {
+		if !st.Purged || st.Unbounded {
+			t.Errorf("stream %+v: want purged and bounded", st)
+		}
+		purged, shared = purged+st.PurgedMessages, shared+st.SharedMessages
+	}
+	if purged == 0 || !got.StreamsClearAfter.Equal(got.CompleteAt.Add(30*24*time.Hour)) {
+		t.Errorf("streams: %d messages purged, clear after %s (complete %s)", purged, got.StreamsClearAfter, got.CompleteAt)
+	}
+	var left int64
+	for stream, msgs := range firmMessages(t, sys.stack.NATSURL, strings.TrimPrefix(doomed.name, "firms/")) {
+		for seq, firms := range msgs {
+			if len(firms) == 1 {
+				t.Errorf("%s message %d names only the deleted firm", stream, seq)
+			}
+			left++
+		}
+	}
+	if left != shared {
+		t.Errorf("%d messages still name the deleted firm beside others, the certificate counts %d", left, shared)
+	}
+	keptAfter := firmMessages(t, sys.stack.NATSURL, strings.TrimPrefix(kept.name, "firms/"))
+	keptMsgs := 0
+	for _, msgs := range keptAfter {
+		keptMsgs += len(msgs)
+	}
+	t.Logf("streams: %d messages of the deleted firm purged, %d shared left; the other firm's %d kept", purged, shared, keptMsgs)
+	for stream, msgs := range keptBefore {
+		for seq := range msgs {
+			if _, ok := keptAfter[stream][seq]; !ok {
+				t.Errorf("the other firm's message %d of %s is gone", seq, stream)
+			}
+		}
+	}
+	if len(keptBefore["FIRMFLOW_IDENTITY"]) == 0 || len(keptBefore["FIRMFLOW_WORKFLOW"]) == 0 || len(keptBefore["FIRMFLOW_GATEWAY"]) == 0 {
+		t.Errorf("the other firm's messages per stream: %d identity, %d workflow, %d gateway; want some in each",
+			len(keptBefore["FIRMFLOW_IDENTITY"]), len(keptBefore["FIRMFLOW_WORKFLOW"]), len(keptBefore["FIRMFLOW_GATEWAY"]))
+	}
+
 	altered := bytes.Replace(cert, []byte(doomed.name), []byte(kept.name), 1)
 	if _, err := certificate.Verify(altered, pub); err == nil {
 		t.Error("an altered certificate verifies")
@@ -180,6 +219,67 @@ func TestFirmDeletionEndToEnd(t *testing.T) {
 	if status, _, _ := anon.raw(t, "/v1/deletionCertificates/"+bogus, nil); status != http.StatusNotFound {
 		t.Errorf("unknown token: %d", status)
 	}
+}
+
+// awaitCertificate fetches the deletion certificate with its token, without signing
+// in, once it is served, and verifies it with lifecycle's public key, which it
+// returns too.
+func awaitCertificate(t *testing.T, sys *system, token string) ([]byte, certificate.Certificate, ed25519.PublicKey) {
+	t.Helper()
+	anon := sys.browser()
+	var cert []byte
+	eventually(t, "certificate", func() bool {
+		status, _, body := anon.raw(t, "/v1/deletionCertificates/"+token, nil)
+		cert = body
+		return status == http.StatusOK
+	})
+	pub, err := keyfile.LoadPublic(filepath.Join(filepath.Dir(sys.stack.Material.PublicKey), "lifecycle.pub"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := certificate.Verify(cert, pub)
+	if err != nil {
+		t.Fatalf("certificate does not verify: %v\n%s", err, cert)
+	}
+	return cert, c, pub
+}
+
+// firmMessages reads every message of every stream and returns, per stream and
+// sequence, the firms named by the messages that name firm.
+func firmMessages(t *testing.T, url, firm string) map[string]map[uint64][]string {
+	t.Helper()
+	ctx := context.Background()
+	nc, js, err := natsx.Connect(url, "e2e-streams")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	out := map[string]map[uint64][]string{}
+	names := js.StreamNames(ctx)
+	for name := range names.Name() {
+		stream, err := js.Stream(ctx, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		state := stream.CachedInfo().State
+		out[name] = map[uint64][]string{}
+		for seq := state.FirstSeq; state.Msgs > 0 && seq <= state.LastSeq; seq++ {
+			m, err := stream.GetMsg(ctx, seq)
+			if errors.Is(err, jetstream.ErrMsgNotFound) {
+				continue
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if firms := m.Header.Values(outbox.HeaderFirmID); slices.Contains(firms, firm) {
+				out[name][seq] = firms
+			}
+		}
+	}
+	if err := names.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
 
 // TestFirmExportEndToEnd exports a firm and downloads the archive, whole and by range.

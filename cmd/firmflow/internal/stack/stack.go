@@ -203,7 +203,11 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		// A restart (StartNATS) comes back on the same port, where clients reconnect.
 		s.natsOpts.Port = s.nats.Addr().(*net.TCPAddr).Port
 	}
-	shared := config.Shared{TLSCA: material.PKI.CAFile, PublicKeyFile: material.PublicKey, NATSURL: s.NATSURL}
+	var shared config.Shared // FIRMFLOW_STREAM_MAX_AGE from the environment; the rest is the stack's
+	if err := config.LoadFrom(&shared, opts.Environ); err != nil {
+		return nil, err
+	}
+	shared.TLSCA, shared.PublicKeyFile, shared.NATSURL = material.PKI.CAFile, material.PublicKey, s.NATSURL
 
 	var idCfg identity.Config
 	if err := config.LoadFrom(&idCfg, opts.Environ); err != nil {

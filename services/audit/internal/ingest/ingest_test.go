@@ -35,7 +35,7 @@ func broker(t testing.TB) jetstream.JetStream {
 	}
 	t.Cleanup(nc.Close)
 	for _, s := range []string{"gateway", "identity"} {
-		if _, err := natsx.EnsureStream(context.Background(), js, natsx.ServiceStream(s, true)); err != nil {
+		if _, err := natsx.EnsureStream(context.Background(), js, natsx.ServiceStream(s, true, natsx.DefaultStreamMaxAge)); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -44,7 +44,7 @@ func TestLagShowsWhileAppendsWaitAndDelayIsRecordedPerEvent(t *testing.T) {
 	f := audittest.New(t)
 	js := broker(t)
 	// A stream of its own, so that the labels are this test's alone.
-	if _, err := natsx.EnsureStream(context.Background(), js, natsx.ServiceStream("ingestmetrics", true)); err != nil {
+	if _, err := natsx.EnsureStream(context.Background(), js, natsx.ServiceStream("ingestmetrics", true, natsx.DefaultStreamMaxAge)); err != nil {
 		t.Fatal(err)
 	}
 	const events = 50

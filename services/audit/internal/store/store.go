@@ -423,6 +423,31 @@ func ProvisionRetentionRole(ctx context.Context, adminURL, role string) error {
 	return provisionRole(ctx, adminURL, role, "nologin")
 }
 
+// ProvisionRetentionLogin creates the login role the audit service's part of the
+// scheduled retention run connects as (FIRMFLOW_AUDIT_RETENTION_URL): a member of the
+// retention group role that may connect to database and holds nothing else, so the
+// running service need not know an administrator's credentials.
+func ProvisionRetentionLogin(ctx context.Context, adminURL, database, login, group string) error {
+	if err := provisionRole(ctx, adminURL, login, "login"); err != nil {
+		return err
+	}
+	conn, err := pgx.Connect(ctx, adminURL)
+	if err != nil {
+		return fmt.Errorf("connect as administrator: %w", err)
+	}
+	defer conn.Close(ctx)
+	l := pgx.Identifier{login}.Sanitize()
+	for _, stmt := range []string{
+		"grant " + pgx.Identifier{group}.Sanitize() + " to " + l,
+		"grant connect on database " + pgx.Identifier{database}.Sanitize() + " to " + l,
+	} {
+		if _, err := conn.Exec(ctx, stmt); err != nil {
+			return fmt.Errorf("provision %s: %w", login, err)
+		}
+	}
+	return nil
+}
+
 // ProvisionIngestRole creates the audit_ingest login role as an administrator: it
 // bypasses row-level security, which COPY into the log needs and only an
 // administrator may grant; the migration grants it INSERT on the log and nothing more.

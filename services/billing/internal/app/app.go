@@ -19,6 +19,7 @@ import (
 	"github.com/firmflow/firmflow/pkg/outbox"
 	"github.com/firmflow/firmflow/pkg/principal"
 	"github.com/firmflow/firmflow/pkg/resource"
+	"github.com/firmflow/firmflow/pkg/rpc"
 	"github.com/firmflow/firmflow/services/billing/internal/domain"
 	"github.com/firmflow/firmflow/services/billing/internal/store"
 	"github.com/firmflow/firmflow/services/billing/internal/stripeapi"
@@ -90,9 +91,8 @@ func clientError(err error) error {
 		return &apierr.Error{Code: codes.Unavailable, Reason: "PAYMENT_PROVIDER_UNAVAILABLE",
 			Message: "the payment provider could not be reached; try again", RetryAfter: 5 * time.Second}
 	case errors.Is(err, stripeapi.ErrKeyReused):
-		return &apierr.Error{Code: codes.InvalidArgument, Reason: "REQUEST_ID_REUSED",
-			Message:    "request_id: already used for a different request",
-			Violations: []apierr.FieldViolation{{Field: "request_id", Rule: "request_id.unique", Description: "already used for a different request"}}}
+		// Stripe keeps the parameters an idempotency key was first sent with.
+		return rpc.RequestIDReused()
 	}
 	return err
 }

@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/firmflow/firmflow/pkg/firmdata/firmdatatest"
 	lifecyclev1 "github.com/firmflow/firmflow/pkg/gen/firmflow/lifecycle/v1"
@@ -133,5 +134,54 @@ func TestFirmDataDeletionKeepsRowsWhileStripeIsDown(t *testing.T) {
 	_, facts := firmdatatest.Delete(t, lc, firm)
 	if facts[app.FactStripeCustomerDeleted] != customer {
 		t.Errorf("retry facts %v", facts)
+	}
+}
+
+// TestPruneForgetsStripeEventIDsPastTheirWindow drives Prune with a clock moved
+// forward: the ids of applied Stripe events (kept to refuse a second delivery) stay
+// for 35 days after they were received, then go, of every firm; the accounts and
+// subscriptions stay however late it is. Every answer counts what went.
+func TestPruneForgetsStripeEventIDsPastTheirWindow(t *testing.T) {
+	f := newFixture(t, 5*time.Second)
+	lc := f.serveFirmData(t).Lifecycle
+	ctx := context.Background()
+	firmID, customer := f.firm(t, 3)
+	controlID, controlCustomer := f.firm(t, 2)
+	f.subscribe(t, customer, "active", 3, ago(time.Hour))
+	f.subscribe(t, controlCustomer, "active", 2, ago(time.Hour))
+	firm, control := "firms/"+firmID, "firms/"+controlID
+	events := firmdatatest.Counts(t, lc, firm)["stripe_events"] + firmdatatest.Counts(t, lc, control)["stripe_events"]
+	if events == 0 {
+		t.Fatal("no Stripe event recorded")
+	}
+	start := time.Now()
+	prune := func(after time.Duration) int64 {
+		t.Helper()
+		res, err := lc.Prune(ctx, &lifecyclev1.PruneRequest{Now: timestamppb.New(start.Add(after)), Run: "test"})
+		if err != nil {
+			t.Fatalf("prune at +%v: %v", after, err)
+		}
+		for _, c := range res.GetPruned() {
+			if c.GetTable() == "stripe_events" {
+				return c.GetRows()
+			}
+		}
+		t.Fatalf("prune at +%v does not answer for stripe_events: %v", after, res.GetPruned())
+		return 0
+	}
+	day := 24 * time.Hour
+	for _, step := range []struct {
+		after time.Duration
+		want  int64
+	}{{0, 0}, {4 * day, 0}, {34 * day, 0}, {36 * day, events}, {37 * day, 0}} {
+		if got := prune(step.after); got != step.want {
+			t.Errorf("prune at +%v removed %d stripe_events, want %d", step.after, got, step.want)
+		}
+	}
+	for _, name := range []string{firm, control} {
+		left := firmdatatest.Counts(t, lc, name)
+		if left["stripe_events"] != 0 || left["accounts"] != 1 || left["subscriptions"] != 1 {
+			t.Errorf("%s after pruning: %v, want its account and subscription and no event id", name, left)
+		}
 	}
 }

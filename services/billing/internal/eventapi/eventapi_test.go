@@ -112,7 +112,7 @@ func TestIdentityEventsGiveOneCustomerAndSeatsThatFollowMembers(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(nc.Close)
-	if _, err := natsx.EnsureStream(ctx, js, natsx.ServiceStream("identity", false)); err != nil {
+	if _, err := natsx.EnsureStream(ctx, js, natsx.ServiceStream("identity", false, natsx.DefaultStreamMaxAge)); err != nil {
 		t.Fatal(err)
 	}
 	cfg := eventapi.Consumer()

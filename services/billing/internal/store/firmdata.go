@@ -11,6 +11,7 @@ import (
 // invoices and payment methods live at Stripe, and the firm reaches them through the
 // Billing Portal until its customer is deleted.
 var firmTables = firmdata.Tables{
+	Prune: []string{"select table_name, n_rows from prune_stripe_events($1)"},
 	Export: []firmdata.Entity{
 		{Name: "account", SchemaVersion: 1, Query: `select stripe_customer_id, active_members, members_as_of, create_time
 			from accounts where firm_id = current_firm_id()`},

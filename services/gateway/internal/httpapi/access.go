@@ -22,7 +22,6 @@ import (
 	"github.com/firmflow/firmflow/pkg/apierr"
 	eventsv1 "github.com/firmflow/firmflow/pkg/gen/firmflow/events/v1"
 	"github.com/firmflow/firmflow/pkg/outbox"
-	"github.com/firmflow/firmflow/pkg/principal"
 )
 
 // AccessSubject carries a lone access event: the follow-up saying a response was
@@ -55,7 +54,7 @@ type AccessPublisher interface {
 // saw. So every refusal is followed by a second event for the same request, saying
 // the response was replaced by 503 (HeaderReplaces names the first), published in the
 // background until JetStream takes it: the log ends saying what the client received.
-func RecordAccess(pub AccessPublisher, verifier *principal.Verifier, logger *slog.Logger) func(http.Handler) http.Handler {
+func RecordAccess(pub AccessPublisher, logger *slog.Logger) func(http.Handler) http.Handler {
 	log := &accessLog{pub: pub}
 	replaced := &replacements{pub: pub, logger: logger}
 	return func(next http.Handler) http.Handler {
@@ -67,7 +66,7 @@ func RecordAccess(pub AccessPublisher, verifier *principal.Verifier, logger *slo
 			held := &heldResponse{header: w.Header().Clone()}
 			next.ServeHTTP(held, r)
 
-			event := accessEvent(r, held, verifier)
+			event := accessEvent(r, held)
 			if err := log.record(event); err != nil {
 				logger.ErrorContext(r.Context(), "access event not recorded; refusing the response",
 					slog.String("error", err.Error()), slog.String("event_id", event.GetEventId()))
@@ -166,7 +165,10 @@ func (l *accessLog) write() {
 }
 
 // publishBatch makes a batch durable as one message under an id of its own; each
-// event inside keeps its own id, which the audit log goes by.
+// event inside keeps its own id, which the audit log goes by. The message names every
+// firm its events belong to (HeaderFirmID, once per firm, at most maxBatchEvents
+// values of 36 bytes: well under JetStream's 64 KiB of headers), so that a firm's
+// deletion finds, without decoding payloads, the batches that are its alone to purge.
 func publishBatch(ctx context.Context, pub AccessPublisher, batch *eventsv1.AccessEventBatch) error {
 	if err := ctx.Err(); err != nil {
 		// Waited past its deadline behind a write that hung: never sent.
@@ -181,6 +183,13 @@ func publishBatch(ctx context.Context, pub AccessPublisher, batch *eventsv1.Acce
 	msg.Data = data
 	msg.Header.Set(outbox.HeaderEventID, id)
 	msg.Header.Set(outbox.HeaderOccurredAt, time.Now().UTC().Format(time.RFC3339Nano))
+	named := map[string]bool{}
+	for _, e := range batch.GetEvents() {
+		if firm := strings.TrimPrefix(e.GetFirm(), "firms/"); firm != "" && !named[firm] {
+			named[firm] = true
+			msg.Header.Add(outbox.HeaderFirmID, firm)
+		}
+	}
 	_, err = pub.PublishMsg(ctx, msg, jetstream.WithMsgID(id))
 	return err
 }
@@ -287,9 +296,17 @@ func (q *replacements) drain() {
 	}
 }
 
-// accessEvent describes the finished request. The principal comes from the token
-// identity signed (verified again here), never from anything the client sent.
-func accessEvent(r *http.Request, held *heldResponse, verifier *principal.Verifier) *eventsv1.AccessEvent {
+// accessPrincipal is whom a request's credential speaks for, as identity's reply to
+// Authenticate named it.
+type accessPrincipal struct {
+	actor, kind, firm, supportGrant string
+}
+
+// accessEvent describes the finished request. The principal comes from identity's
+// answer about the credential, which reached the gateway over mutual TLS beside the
+// token it signed, never from anything the client sent. (Verifying the token's
+// Ed25519 signature here again, as the gateway once did, taught it nothing new.)
+func accessEvent(r *http.Request, held *heldResponse) *eventsv1.AccessEvent {
 	req := requestFrom(r)
 	e := &eventsv1.AccessEvent{
 		EventId:    uuid.Must(uuid.NewV7()).String(),
@@ -313,16 +330,8 @@ func accessEvent(r *http.Request, held *heldResponse, verifier *principal.Verifi
 	if sc := trace.SpanContextFromContext(r.Context()); sc.HasTraceID() {
 		e.TraceId = sc.TraceID().String()
 	}
-	if req.principalToken != "" && verifier != nil {
-		if p, err := verifier.Verify(req.principalToken); err == nil {
-			e.Actor, e.ActorKind = p.Actor(), string(p.Kind)
-			if p.FirmID != "" {
-				e.Firm = "firms/" + p.FirmID
-			}
-			if p.GrantID != "" {
-				e.SupportGrant = "firms/" + p.FirmID + "/supportGrants/" + p.GrantID
-			}
-		}
+	if p := req.principal; p.actor != "" {
+		e.Actor, e.ActorKind, e.Firm, e.SupportGrant = p.actor, p.kind, p.firm, p.supportGrant
 	}
 	if name := resourceOf(r.URL.Path); name != "" && req.route != "" {
 		// A path that is not UTF-8 is refused, but still recorded: its raw bytes

@@ -26,7 +26,7 @@ func BenchmarkDurableAccessEvents(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer nc.Close()
-	if _, err := natsx.EnsureStream(context.Background(), js, natsx.ServiceStream("gateway", true)); err != nil {
+	if _, err := natsx.EnsureStream(context.Background(), js, natsx.ServiceStream("gateway", true, natsx.DefaultStreamMaxAge)); err != nil {
 		b.Fatal(err)
 	}
 	const requests, perRequest = 64, 40 // in flight, and events each sends in turn

@@ -132,7 +132,7 @@ func TestLogEndsWithTheResponseTheClientGot(t *testing.T) {
 	}
 	defer admin.Close()
 	adminJS, _ := jetstream.New(admin)
-	stream, err := natsx.EnsureStream(context.Background(), adminJS, natsx.ServiceStream("gateway", true))
+	stream, err := natsx.EnsureStream(context.Background(), adminJS, natsx.ServiceStream("gateway", true, natsx.DefaultStreamMaxAge))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,7 +143,7 @@ func TestLogEndsWithTheResponseTheClientGot(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer nc.Close()
-	h := Track(discardLogger(), nil)(RecordAccess(js, nil, discardLogger())(newRESTForTest(t, &fakeIdentity{})))
+	h := Track(discardLogger(), nil)(RecordAccess(js, discardLogger())(newRESTForTest(t, &fakeIdentity{})))
 
 	proxy.stall()
 	res := serve(h, jsonRequest(http.MethodPost, "/v1/signup", `{"firm_display_name":"Ledger & Co"}`))
@@ -213,12 +213,12 @@ func TestConcurrentRequestsShareDurableWrites(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer nc.Close()
-	stream, err := natsx.EnsureStream(context.Background(), js, natsx.ServiceStream("gateway", true))
+	stream, err := natsx.EnsureStream(context.Background(), js, natsx.ServiceStream("gateway", true, natsx.DefaultStreamMaxAge))
 	if err != nil {
 		t.Fatal(err)
 	}
 	pub := &gatedPublisher{next: js, gate: make(chan struct{})}
-	h := Track(discardLogger(), nil)(RecordAccess(pub, nil, discardLogger())(newRESTForTest(t, &fakeIdentity{})))
+	h := Track(discardLogger(), nil)(RecordAccess(pub, discardLogger())(newRESTForTest(t, &fakeIdentity{})))
 
 	const requests = 40
 	answered := make(chan *http.Response, requests)
@@ -273,4 +273,32 @@ func TestConcurrentRequestsShareDurableWrites(t *testing.T) {
 		t.Errorf("%d requests took %d messages (%d writes): no write was shared", requests, info.State.Msgs, pub.attempts)
 	}
 	t.Logf("%d requests, %d durable writes", requests, pub.attempts)
+}
+
+// capturingPublisher keeps the messages it is given and acknowledges them.
+type capturingPublisher struct{ msgs []*nats.Msg }
+
+func (c *capturingPublisher) PublishMsg(_ context.Context, msg *nats.Msg, _ ...jetstream.PublishOpt) (*jetstream.PubAck, error) {
+	c.msgs = append(c.msgs, msg)
+	return &jetstream.PubAck{}, nil
+}
+
+// TestBatchNamesEachFirmOnce: a batch's message carries the firm header once per
+// firm its events belong to, and none for events outside any firm, so that a firm's
+// deletion can tell the batches that are its alone from those it shares.
+func TestBatchNamesEachFirmOnce(t *testing.T) {
+	const a, b = "0190a4b2-0000-7000-8000-00000000000a", "0190a4b2-0000-7000-8000-00000000000b"
+	pub := &capturingPublisher{}
+	batch := &eventsv1.AccessEventBatch{Events: []*eventsv1.AccessEvent{
+		{EventId: "1", Firm: "firms/" + a}, {EventId: "2"}, {EventId: "3", Firm: "firms/" + b}, {EventId: "4", Firm: "firms/" + a},
+	}}
+	if err := publishBatch(context.Background(), pub, batch); err != nil {
+		t.Fatal(err)
+	}
+	if len(pub.msgs) != 1 {
+		t.Fatalf("%d messages, want 1", len(pub.msgs))
+	}
+	if got := pub.msgs[0].Header.Values(outbox.HeaderFirmID); len(got) != 2 || got[0] != a || got[1] != b {
+		t.Errorf("firm headers %q, want [%s %s]", got, a, b)
+	}
 }

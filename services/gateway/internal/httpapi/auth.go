@@ -113,7 +113,10 @@ func Authenticate(identity Authenticator, errs Errors) func(http.Handler) http.H
 					return
 				}
 				ctx = withPrincipalToken(ctx, resp.GetPrincipalToken())
-				req.principalToken = resp.GetPrincipalToken()
+				req.principal = accessPrincipal{
+					actor: resp.GetActor(), kind: resp.GetActorKind(),
+					firm: resp.GetFirm(), supportGrant: resp.GetSupportGrant(),
+				}
 				if cred.kind == credentialSession {
 					ctx = context.WithValue(ctx, csrfTokenKey{}, principal.CSRFToken(cred.token))
 				}

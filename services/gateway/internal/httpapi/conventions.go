@@ -27,7 +27,7 @@ const IfMatchHeader = "If-Match"
 // binding declares:
 //   - a query parameter the route does not map onto a field is refused (400 naming
 //     it), so that a misspelt filter cannot silently return everything;
-//   - If-Match on a PATCH or DELETE becomes the request's etag (the field AIP-154
+//   - If-Match on a PATCH, DELETE or upsert becomes the request's etag (the field AIP-154
 //     defines), and a stale one answers 412 FAILED_PRECONDITION rather than the 409
 //     ABORTED a stale etag in the body gets (see ifMatchFailed).
 func conventions(rs routes) runtime.Middleware {
@@ -43,7 +43,7 @@ func conventions(rs routes) runtime.Middleware {
 				writeError(w, apierr.InvalidArgument(name, "unknown_parameter", "this route takes no query parameter "+name))
 				return
 			}
-			if r.Header.Get(IfMatchHeader) != "" && (r.Method == http.MethodPatch || r.Method == http.MethodDelete) {
+			if r.Header.Get(IfMatchHeader) != "" && rt.conditional {
 				var err *apierr.Error
 				if r, err = applyIfMatch(rt, r); err != nil {
 					writeError(w, err)
@@ -160,7 +160,7 @@ func resourceHeaders(policies rpc.Policies) func(context.Context, http.ResponseW
 		if tag := entityTag(stringField(msg, "etag")); tag != "" {
 			w.Header().Set("ETag", tag)
 		}
-		if method, ok := runtime.RPCMethod(ctx); ok && policies[method].Created {
+		if method, ok := runtime.RPCMethod(ctx); ok && answersCreated(ctx, policies[method]) {
 			if name := resourceName(msg); name != "" {
 				w.Header().Set("Location", "/v1/"+name)
 			}

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"net/http"
+	"strings"
 	"testing"
 
 	auditv1 "github.com/firmflow/firmflow/pkg/gen/firmflow/audit/v1"
@@ -72,4 +73,55 @@ func TestCreatedIsDeclaredOnEveryCreate(t *testing.T) {
 		}
 	}
 	rpctest.CreatesAnswerCreated(t, declared)
+}
+
+// fakeClients answers upserts as created when the external id is "new", and marks
+// an update as created too, which the gateway must not believe of a method not
+// declared an upsert.
+type fakeClients struct {
+	workflowv1.UnimplementedClientServiceServer
+}
+
+func (fakeClients) UpsertClient(ctx context.Context, req *workflowv1.UpsertClientRequest) (*workflowv1.Client, error) {
+	if req.GetClient().GetExternalId() == "new" {
+		rpc.MarkCreated(ctx)
+	}
+	return &workflowv1.Client{Name: req.GetParent() + "/clients/0b0e5f6e-4c2a-4a37-9d0b-1f0e7f4b2a12", Etag: `"1"`}, nil
+}
+
+func (fakeClients) UpdateClient(ctx context.Context, req *workflowv1.UpdateClientRequest) (*workflowv1.Client, error) {
+	rpc.MarkCreated(ctx)
+	return req.GetClient(), nil
+}
+
+// An upsert answers 201 with Location when the service marks its response as a
+// creation, 200 without Location otherwise; the mark means nothing on other methods
+// and never reaches the client as a header.
+func TestUpsertAnswers201OnlyWhenItCreated(t *testing.T) {
+	mux := NewREST(Errors{Logger: discardLogger()})
+	if err := workflowv1.RegisterClientServiceHandlerServer(context.Background(), mux, fakeClients{}); err != nil {
+		t.Fatal(err)
+	}
+	const firm = "/v1/firms/0b0e5f6e-4c2a-4a37-9d0b-1f0e7f4b2a11"
+	for _, c := range []struct {
+		method, path, body string
+		want               int
+	}{
+		{http.MethodPost, firm + "/clients:upsert", `{"external_id":"new"}`, http.StatusCreated},
+		{http.MethodPost, firm + "/clients:upsert", `{"external_id":"old"}`, http.StatusOK},
+		{http.MethodPatch, firm + "/clients/0b0e5f6e-4c2a-4a37-9d0b-1f0e7f4b2a12?update_mask=display_name", `{"display_name":"x"}`, http.StatusOK},
+	} {
+		res := serve(mux, jsonRequest(c.method, c.path, c.body))
+		if res.StatusCode != c.want {
+			t.Errorf("%s %s %s: status %d, want %d", c.method, c.path, c.body, res.StatusCode, c.want)
+		}
+		if hasLocation := res.Header.Get("Location") != ""; hasLocation != (c.want == http.StatusCreated) {
+			t.Errorf("%s %s: Location %q with status %d", c.method, c.body, res.Header.Get("Location"), res.StatusCode)
+		}
+		for name := range res.Header {
+			if strings.Contains(strings.ToLower(name), rpc.CreatedHeader) {
+				t.Errorf("the service's mark leaked as header %s", name)
+			}
+		}
+	}
 }

@@ -197,7 +197,7 @@ func TestEvery503SaysWhenToRetry(t *testing.T) {
 }
 
 func TestAccessNotRecordedIs503WithRetryAfter(t *testing.T) {
-	h := Track(discardLogger(), nil)(RecordAccess(failingAccess{}, nil, discardLogger())(newRESTForTest(t, &fakeIdentity{})))
+	h := Track(discardLogger(), nil)(RecordAccess(failingAccess{}, discardLogger())(newRESTForTest(t, &fakeIdentity{})))
 	res := serve(h, httptest.NewRequest(http.MethodGet, "/v1/caller", nil))
 	if res.StatusCode != http.StatusServiceUnavailable {
 		t.Fatalf("status = %d, want 503", res.StatusCode)

@@ -30,10 +30,12 @@ func Readyz(logger *slog.Logger, ready func(context.Context) error) http.Handler
 	})
 }
 
-// OpenAPI serves the merged OpenAPI document that describes the REST API.
-func OpenAPI(document []byte) http.Handler {
+// OpenAPI serves the OpenAPI 3.1 document that describes the REST API, as JSON or
+// YAML (contentType says which).
+func OpenAPI(contentType string, document []byte) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, document)
+		w.Header().Set("Content-Type", contentType)
+		_, _ = w.Write(document)
 	})
 }
 

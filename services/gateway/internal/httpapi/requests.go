@@ -28,8 +28,8 @@ type request struct {
 	clientIP   netip.Addr
 	route      string // the API path template, once the REST mux has matched one
 	credential string // "session", "api_key" or "" when none was presented
-	// principalToken is what identity signed for the credential, for the access event.
-	principalToken string
+	// principal is whom identity said the credential speaks for, for the access event.
+	principal accessPrincipal
 	// rpcMethod is the gRPC method the matched route calls.
 	rpcMethod string
 }

@@ -8,6 +8,8 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
+
+	apiv1 "github.com/firmflow/firmflow/pkg/gen/firmflow/api/v1"
 )
 
 // route is what the gateway knows about one REST binding of an RPC, read from its
@@ -20,6 +22,9 @@ type route struct {
 	// field, AIP-154 style, outside the path and body), etagBody (an etag field at
 	// the top level of the JSON body) or etagNone.
 	etag etagPlace
+	// conditional says If-Match applies: PATCH and DELETE, and the POST of an upsert
+	// (which changes the resource when it exists).
+	conditional bool
 }
 
 type etagPlace int
@@ -57,7 +62,10 @@ func declaredRoutes() routes {
 					if verb == "" {
 						continue
 					}
-					rs[verb+" "+normalTemplate(template)] = newRoute(md.Input(), template, r.GetBody())
+					rt := newRoute(md.Input(), template, r.GetBody())
+					policy, _ := proto.GetExtension(md.Options(), apiv1.E_Policy).(*apiv1.Policy)
+					rt.conditional = verb == "PATCH" || verb == "DELETE" || policy.GetUpsert()
+					rs[verb+" "+normalTemplate(template)] = rt
 				}
 			}
 		}

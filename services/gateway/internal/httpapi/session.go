@@ -66,19 +66,34 @@ func newSessionCookie(value string) *http.Cookie {
 }
 
 // createdStatus is the forward-response option that answers 201 Created for the
-// methods whose declared policy says they create, and 202 Accepted for those that
-// accept work done afterwards. It writes the status line, so it must be the last
-// option.
+// methods whose declared policy says they create (or, for an upsert, whose service
+// says this call created), and 202 Accepted for those that accept work done
+// afterwards. It writes the status line, so it must be the last option.
 func createdStatus(policies rpc.Policies) func(context.Context, http.ResponseWriter, proto.Message) error {
 	return func(ctx context.Context, w http.ResponseWriter, _ proto.Message) error {
 		method, ok := runtime.RPCMethod(ctx)
 		switch {
 		case !ok:
-		case policies[method].Created:
+		case answersCreated(ctx, policies[method]):
 			w.WriteHeader(http.StatusCreated)
 		case policies[method].Accepted:
 			w.WriteHeader(http.StatusAccepted)
 		}
 		return nil
 	}
+}
+
+// answersCreated reports whether a response of a method with this policy tells of a
+// resource the call created: always for a create, and for an upsert when the
+// service marked it so (rpc.MarkCreated). The mark is honoured only on methods the
+// proto declares as upserts.
+func answersCreated(ctx context.Context, policy rpc.Policy) bool {
+	if policy.Created {
+		return true
+	}
+	if !policy.Upsert {
+		return false
+	}
+	md, ok := runtime.ServerMetadataFromContext(ctx)
+	return ok && rpc.WasCreated(md.HeaderMD)
 }

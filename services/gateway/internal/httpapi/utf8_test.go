@@ -69,7 +69,7 @@ func TestInvalidUTF8IsA400NamingTheFieldAndIsRecorded(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			identity := &fakeIdentity{}
 			access := &capturedAccess{}
-			h := Track(discardLogger(), nil)(RecordAccess(access, nil, discardLogger())(newRESTForTest(t, identity)))
+			h := Track(discardLogger(), nil)(RecordAccess(access, discardLogger())(newRESTForTest(t, identity)))
 
 			res := serve(h, tc.req)
 			if res.StatusCode != http.StatusBadRequest {
@@ -100,7 +100,7 @@ func TestInvalidUTF8IsA400NamingTheFieldAndIsRecorded(t *testing.T) {
 func TestValidUTF8PassesTheCheck(t *testing.T) {
 	identity := &fakeIdentity{}
 	access := &capturedAccess{}
-	h := Track(discardLogger(), nil)(RecordAccess(access, nil, discardLogger())(newRESTForTest(t, identity)))
+	h := Track(discardLogger(), nil)(RecordAccess(access, discardLogger())(newRESTForTest(t, identity)))
 	res := serve(h, jsonRequest(http.MethodPost, "/v1/signup", `{"firm_display_name":"Müller & Søn ✓","display_name":"Zoë"}`))
 	if res.StatusCode != http.StatusCreated {
 		t.Fatalf("status = %d, want 201", res.StatusCode)

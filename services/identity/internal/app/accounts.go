@@ -284,9 +284,16 @@ func totpBinding(m domain.Member, column string) fieldcrypt.Binding {
 	return fieldcrypt.Binding{FirmID: m.FirmID, Table: "members", Column: column, RowID: m.ID}
 }
 
+// Authenticated is a credential's principal and the token identity signed for it.
+type Authenticated struct {
+	Principal principal.Principal
+	Token     string
+	Expires   time.Time
+}
+
 // Authenticate turns a session token, API key or staff session token into a signed
 // principal. Bearer tokens come in APIKey; a staff token is told by its prefix.
-func (a *App) Authenticate(ctx context.Context, c Credential) (string, time.Time, error) {
+func (a *App) Authenticate(ctx context.Context, c Credential) (Authenticated, error) {
 	var p principal.Principal
 	var err error
 	switch {
@@ -300,9 +307,13 @@ func (a *App) Authenticate(ctx context.Context, c Credential) (string, time.Time
 		err = errUnauthenticated
 	}
 	if err != nil {
-		return "", time.Time{}, err
+		return Authenticated{}, err
 	}
-	return a.signer.Sign(p)
+	token, expires, err := a.signer.Sign(p)
+	if err != nil {
+		return Authenticated{}, err
+	}
+	return Authenticated{Principal: p, Token: token, Expires: expires}, nil
 }
 
 // Credential is what a client presented to the gateway.

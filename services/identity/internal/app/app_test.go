@@ -104,7 +104,8 @@ func (f fixture) login(t *testing.T, email, code string) principal.Principal {
 }
 
 func (f fixture) authenticate(c app.Credential) (principal.Principal, error) {
-	token, _, err := f.app.Authenticate(context.Background(), c)
+	signed, err := f.app.Authenticate(context.Background(), c)
+	token := signed.Token
 	if err != nil {
 		return principal.Principal{}, err
 	}

@@ -363,12 +363,23 @@ func (s *Server) RevokeApiKey(ctx context.Context, req *identityv1.RevokeApiKeyR
 }
 
 func (s *Server) Authenticate(ctx context.Context, req *identityv1.AuthenticateRequest) (*identityv1.AuthenticateResponse, error) {
-	token, exp, err := s.app.Authenticate(ctx, app.Credential{
+	signed, err := s.app.Authenticate(ctx, app.Credential{
 		SessionToken: req.GetSessionToken(), APIKey: req.GetApiKey(),
 		CSRFToken: req.GetCsrfToken(), RequireCSRF: req.GetRequireCsrf(), SupportGrant: req.GetSupportGrant(),
 	})
 	if err != nil {
 		return nil, err
 	}
-	return &identityv1.AuthenticateResponse{PrincipalToken: token, ExpireTime: ts(exp)}, nil
+	p := signed.Principal
+	resp := &identityv1.AuthenticateResponse{
+		PrincipalToken: signed.Token, ExpireTime: ts(signed.Expires),
+		Actor: p.Actor(), ActorKind: string(p.Kind),
+	}
+	if p.FirmID != "" {
+		resp.Firm = "firms/" + p.FirmID
+		if p.GrantID != "" {
+			resp.SupportGrant = resp.Firm + "/supportGrants/" + p.GrantID
+		}
+	}
+	return resp, nil
 }

@@ -14,7 +14,10 @@ import (
 // exported is sealed. The staff tables belong to no firm; a firm's support grants
 // keep the staff member's name and email as the firm was shown them.
 var firmTables = firmdata.Tables{
-	Prune: []string{"select table_name, n_rows from prune_identity($1)"},
+	Prune: []string{
+		"select table_name, n_rows from prune_identity($1)",
+		"select table_name, n_rows from prune_password_resets($1)",
+	},
 	Export: []firmdata.Entity{
 		{Name: "firm", SchemaVersion: 1, Query: `select id, display_name, require_totp, version, create_time, update_time
 			from firms where id = current_firm_id()`},

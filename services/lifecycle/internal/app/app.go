@@ -61,10 +61,10 @@ type KeyShredder interface {
 	DestroyFirm(ctx context.Context, firmID string) ([]string, error)
 }
 
-// Streams tells, for every JetStream stream, by when it holds none of the firm's
-// messages, purging them where the subjects allow.
+// Streams purges the firm's messages from every JetStream stream and tells, per
+// stream, what it purged, what it had to leave and by when that is gone.
 type Streams interface {
-	Horizons(ctx context.Context, firmID string, now time.Time) ([]domain.StreamHorizon, error)
+	Purge(ctx context.Context, firmID string, now time.Time) ([]domain.StreamHorizon, error)
 }
 
 // Config is the part of lifecycle's configuration the use cases take.

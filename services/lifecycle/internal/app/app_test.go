@@ -201,7 +201,7 @@ func (k *keys) DestroyFirm(ctx context.Context, firm string) ([]string, error) {
 
 type streams struct{}
 
-func (streams) Horizons(ctx context.Context, firm string, now time.Time) ([]domain.StreamHorizon, error) {
+func (streams) Purge(ctx context.Context, firm string, now time.Time) ([]domain.StreamHorizon, error) {
 	return []domain.StreamHorizon{{Stream: "FIRMFLOW_WORKFLOW", MaxAge: "720h0m0s", ClearAfter: now.Add(720 * time.Hour)}}, nil
 }
 
@@ -424,7 +424,7 @@ func TestDeletionWithGraceZeroDeletesEverythingAndCertifiesIt(t *testing.T) {
 			t.Errorf("%s deleted %d times", s, f.services[s].deletes)
 		}
 	}
-	if len(c.DestroyedKeys) != 3 || c.StreamsClearAfter.IsZero() || !c.BackupsClearAfter.Equal(c.CompleteAt.Add(35*24*time.Hour)) ||
+	if len(c.DestroyedKeys) != 3 || !c.StreamsClearAfter.Equal(c.CompleteAt.Add(720*time.Hour)) || !c.BackupsClearAfter.Equal(c.CompleteAt.Add(35*24*time.Hour)) ||
 		!c.KeyBackupsClearAfter.Equal(c.CompleteAt.Add(7*24*time.Hour)) {
 		t.Errorf("keys %v streams %s backups %s", c.DestroyedKeys, c.StreamsClearAfter, c.BackupsClearAfter)
 	}

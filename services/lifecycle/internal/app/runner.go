@@ -176,7 +176,7 @@ func (a *App) runStep(ctx context.Context, d *domain.Deletion, step domain.Step,
 		}
 		return func(r *domain.Record) { r.Residue = scan }, nil, ""
 	case domain.StepStreams:
-		horizons, err := a.streams.Horizons(ctx, d.FirmID, now)
+		horizons, err := a.streams.Purge(ctx, d.FirmID, now)
 		if err != nil {
 			return fail("NATS", err)
 		}
@@ -237,7 +237,12 @@ func (a *App) certificate(d *domain.Deletion, now time.Time) certificate.Certifi
 	}
 	bounded := true
 	for _, h := range r.Streams {
-		c.Streams = append(c.Streams, certificate.Stream(h))
+		// The bound runs from completion: a message about the firm published after
+		// the purge (an access record) is gone by then too.
+		if maxAge, err := time.ParseDuration(h.MaxAge); err == nil && !h.Unbounded {
+			h.ClearAfter = now.Add(maxAge)
+		}
+		c.Streams = append(c.Streams, h)
 		if h.Unbounded {
 			bounded = false
 		}

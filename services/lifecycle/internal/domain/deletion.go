@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/firmflow/firmflow/pkg/apierr"
+	"github.com/firmflow/firmflow/services/lifecycle/certificate"
 )
 
 // State is where an operation stands.
@@ -59,8 +60,8 @@ const (
 	// StepResidueScan asks every service to count the rows still carrying the firm's
 	// id; any count above zero fails the step, which is retried.
 	StepResidueScan Step = "residue_scan"
-	// StepStreams records, for every JetStream stream, by when it holds none of the
-	// firm's messages any more.
+	// StepStreams purges the firm's messages from every JetStream stream and records,
+	// per stream, by when it holds none of them any more.
 	StepStreams Step = "streams"
 	// StepCertificate signs the certificate and leaves only the tombstone.
 	StepCertificate Step = "certificate"
@@ -113,17 +114,9 @@ type TableCount struct {
 	Rows  int64  `json:"rows"`
 }
 
-// StreamHorizon says by when a JetStream stream holds none of the firm's messages:
-// Purged when its messages could be removed at once, otherwise ClearAfter (the
-// deletion time plus the stream's maximum age). Unbounded streams keep messages
-// until their size limits push them out, so no date can be promised for them.
-type StreamHorizon struct {
-	Stream     string    `json:"stream"`
-	Purged     bool      `json:"purged"`
-	MaxAge     string    `json:"max_age,omitempty"`
-	ClearAfter time.Time `json:"clear_after,omitzero"`
-	Unbounded  bool      `json:"unbounded,omitempty"`
-}
+// StreamHorizon is what a firm's deletion did to one JetStream stream, as the
+// certificate states it (see certificate.Stream).
+type StreamHorizon = certificate.Stream
 
 // Record is what the steps found and did; it becomes the certificate.
 type Record struct {

@@ -7,7 +7,9 @@ package peers
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -18,6 +20,7 @@ import (
 	auditv1 "github.com/firmflow/firmflow/pkg/gen/firmflow/audit/v1"
 	identityv1 "github.com/firmflow/firmflow/pkg/gen/firmflow/identity/v1"
 	lifecyclev1 "github.com/firmflow/firmflow/pkg/gen/firmflow/lifecycle/v1"
+	"github.com/firmflow/firmflow/pkg/outbox"
 	"github.com/firmflow/firmflow/services/lifecycle/internal/app"
 	"github.com/firmflow/firmflow/services/lifecycle/internal/domain"
 )
@@ -133,40 +136,129 @@ func (i *Identity) ContainIncident(ctx context.Context, incidentID string, apiKe
 	return int(res.GetRevokedApiKeys()), int(res.GetEndedSessions()), nil
 }
 
-// Streams reads the retention of firmflow's JetStream streams.
+// Streams purges a firm's messages from every JetStream stream and reads the
+// streams' retention.
 type Streams struct {
-	js    jetstream.JetStream
-	names []string
+	js jetstream.JetStream
 }
 
-// NewStreams covers the named streams.
-func NewStreams(js jetstream.JetStream, names []string) *Streams {
-	return &Streams{js: js, names: names}
+// NewStreams covers every stream of the JetStream account.
+func NewStreams(js jetstream.JetStream) *Streams {
+	return &Streams{js: js}
 }
 
-// Horizons answers, per stream, by when none of the firm's messages is left in it.
-// Subjects name the service and event, never the firm, so no stream can be purged of
-// one firm's messages: each gives its maximum age instead, and a stream without one
-// is reported unbounded. A missing stream holds nothing.
-func (s *Streams) Horizons(ctx context.Context, firmID string, now time.Time) ([]domain.StreamHorizon, error) {
+// scanBatch is how many messages' headers the scan asks for at a time; scanWait
+// bounds the wait for the next one.
+const (
+	scanBatch = 1000
+	scanWait  = 10 * time.Second
+)
+
+// Purge removes, from every stream of the account, each message that names the firm
+// and no other (outbox.HeaderFirmID: every service's events and the gateway's lone
+// access events name one firm, an access batch names each firm it holds), then
+// scans again and fails if any such message is left. A deleted message is gone from
+// the stream at once (no consumer or read gets it); its bytes stay in the server's
+// block file until the block ages out, within the maximum age: JetStream's secure
+// delete, which overwrites them, rewrites the block and costs some 16 ms a message
+// against 0.05 ms (BenchmarkPurge), minutes for a busy firm. Subjects name the service and event, never the firm, so the
+// scan reads every message's headers (never the payloads). Messages that also name
+// other firms (access batches shared by concurrent requests) cannot be removed
+// without losing the others' records: they are counted and left to the stream's
+// maximum age, which gives each stream's date. A stream without a maximum age is
+// reported unbounded.
+func (s *Streams) Purge(ctx context.Context, firmID string, now time.Time) ([]domain.StreamHorizon, error) {
 	var out []domain.StreamHorizon
-	for _, name := range s.names {
+	names := s.js.StreamNames(ctx)
+	for name := range names.Name() {
 		stream, err := s.js.Stream(ctx, name)
 		if errors.Is(err, jetstream.ErrStreamNotFound) {
-			out = append(out, domain.StreamHorizon{Stream: name, Purged: true})
-			continue
+			continue // deleted since it was listed: it holds nothing
 		}
 		if err != nil {
 			return nil, err
 		}
-		maxAge := stream.CachedInfo().Config.MaxAge
-		if maxAge <= 0 {
-			out = append(out, domain.StreamHorizon{Stream: name, Unbounded: true})
-			continue
+		alone, _, err := scanStream(ctx, stream, firmID)
+		if err != nil {
+			return nil, fmt.Errorf("scan stream %s: %w", name, err)
 		}
-		out = append(out, domain.StreamHorizon{Stream: name, MaxAge: maxAge.String(), ClearAfter: now.Add(maxAge)})
+		for _, seq := range alone {
+			if err := stream.DeleteMsg(ctx, seq); err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
+				return nil, fmt.Errorf("purge message %d of stream %s: %w", seq, name, err)
+			}
+		}
+		left, shared, err := scanStream(ctx, stream, firmID)
+		if err != nil {
+			return nil, fmt.Errorf("scan stream %s: %w", name, err)
+		}
+		if len(left) > 0 {
+			return nil, fmt.Errorf("stream %s still holds %d messages of the firm after the purge", name, len(left))
+		}
+		h := domain.StreamHorizon{Stream: name, Purged: true, PurgedMessages: int64(len(alone)), SharedMessages: shared}
+		if maxAge := stream.CachedInfo().Config.MaxAge; maxAge > 0 {
+			h.MaxAge, h.ClearAfter = maxAge.String(), now.Add(maxAge)
+		} else {
+			h.Unbounded = true
+		}
+		out = append(out, h)
+	}
+	if err := names.Err(); err != nil {
+		return nil, fmt.Errorf("list streams: %w", err)
 	}
 	return out, nil
+}
+
+// scanStream reads the headers of every message of the stream, from the first to the
+// last at the time of the scan, and returns the sequences of those naming only the
+// firm and the number naming it beside other firms.
+func scanStream(ctx context.Context, stream jetstream.Stream, firmID string) (alone []uint64, shared int64, err error) {
+	info, err := stream.Info(ctx)
+	if err != nil {
+		return nil, 0, err
+	}
+	if info.State.Msgs == 0 {
+		return nil, 0, nil
+	}
+	cons, err := stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{HeadersOnly: true, DeliverPolicy: jetstream.DeliverAllPolicy})
+	if err != nil {
+		return nil, 0, err
+	}
+	it, err := cons.Messages(jetstream.PullMaxMessages(scanBatch))
+	if err != nil {
+		return nil, 0, err
+	}
+	defer it.Stop()
+	for {
+		// A stream emptied since its Info delivers nothing: the wait ends the scan
+		// with an error, and the step is tried again.
+		msg, err := it.Next(jetstream.NextMaxWait(scanWait))
+		if err != nil {
+			return nil, 0, err
+		}
+		md, err := msg.Metadata()
+		if err != nil {
+			return nil, 0, err
+		}
+		if firms := msg.Headers().Values(outbox.HeaderFirmID); slices.Contains(firms, firmID) {
+			if allEqual(firms, firmID) {
+				alone = append(alone, md.Sequence.Stream)
+			} else {
+				shared++
+			}
+		}
+		if md.NumPending == 0 {
+			return alone, shared, nil
+		}
+	}
+}
+
+func allEqual(values []string, v string) bool {
+	for _, x := range values {
+		if x != v {
+			return false
+		}
+	}
+	return true
 }
 
 // AccessLog calls audit's IncidentEvidenceService for the impact analysis.

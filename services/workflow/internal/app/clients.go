@@ -6,6 +6,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/firmflow/firmflow/pkg/apierr"
 	eventsv1 "github.com/firmflow/firmflow/pkg/gen/firmflow/events/v1"
@@ -158,20 +159,13 @@ func (a *App) openClients(ctx context.Context, q *store.Queries, records []store
 // CreateClient creates a client. A retry with the same request id returns the
 // client the first request created.
 func (a *App) CreateClient(ctx context.Context, p principal.Principal, firmID string, c domain.Client, requestID string) (domain.Client, error) {
-	c = c.WithDefaults()
-	c.ID, c.FirmID, c.Version = newID(), firmID, 1
-	c.CreateTime = a.stamp()
-	c.UpdateTime = c.CreateTime
-	c.ImportID, c.PrimaryContactID = "", ""
+	c = newClient(c, firmID, a.stamp())
 	if err := domain.InvalidFields("client.", c.Problems()); err != nil {
 		return domain.Client{}, err
 	}
 	var out domain.Client
 	err := a.inFirm(ctx, p, firmID, func(q *store.Queries) error {
-		if err := require(ctx, q, p, domain.CategoryClients, domain.ActionCreate, c.AssignedTo(p.UserID)); err != nil {
-			return err
-		}
-		if err := requireMembers(ctx, q, clientAssignees("client.assignees", c.Assignees)...); err != nil {
+		if err := requireCreateClients(ctx, q, p, false, c); err != nil {
 			return err
 		}
 		earlier, claimed, err := q.ClaimRequest(ctx, requestID, ClientName(firmID, c.ID))
@@ -182,31 +176,74 @@ func (a *App) CreateClient(ctx context.Context, p principal.Principal, firmID st
 			out, err = a.earlierClient(ctx, q, p, firmID, earlier)
 			return err
 		}
-		defs, err := q.CustomFieldsByKey(ctx)
-		if err != nil {
+		events := newEventBatch(q, p.Actor())
+		if out, err = a.insertClient(ctx, q, c, events); err != nil {
 			return err
 		}
-		values, problems := domain.CheckCustomValues(c.CustomFields, defs, firmID)
-		if err := domain.InvalidFields("client.", problems); err != nil {
-			return err
-		}
-		if err := requireMembers(ctx, q, customMembers(defs, values, firmID)...); err != nil {
-			return err
-		}
-		c.CustomFields = nilIfEmpty(values)
-		key := a.lazyFirmKey(ctx, q)
-		defer key.close()
-		sealed, err := key.seal(c)
-		if err != nil {
-			return err
-		}
-		if err := q.CreateClient(ctx, store.ClientRecord{Client: c, Sealed: sealed}); err != nil {
-			return err
-		}
-		out = c.Masked()
-		return emit(ctx, q, p, "client_created", &eventsv1.ClientCreated{Client: ClientName(firmID, c.ID)})
+		return events.write(ctx, q)
 	})
 	return out, err
+}
+
+// newClient readies c, as a request gave it, to be created in the firm at now.
+func newClient(c domain.Client, firmID string, now time.Time) domain.Client {
+	c = c.WithDefaults()
+	c.ID, c.FirmID, c.Version = newID(), firmID, 1
+	c.CreateTime, c.UpdateTime = now, now
+	c.ImportID, c.PrimaryContactID = "", ""
+	return c
+}
+
+// requireCreateClients checks that the caller may create every one of cs (with
+// scope "assigned", only clients they are an assignee of) and that their
+// assignees are members. The fields are client.assignees[j] for one client and
+// requests[i].client.assignees[j] for a batch.
+func requireCreateClients(ctx context.Context, q *store.Queries, p principal.Principal, batch bool, cs ...domain.Client) error {
+	mine := true
+	var refs []memberRef
+	for i, c := range cs {
+		mine = mine && c.AssignedTo(p.UserID)
+		refs = append(refs, clientAssignees(itemPrefix(i, batch)+"client.assignees", c.Assignees)...)
+	}
+	if err := require(ctx, q, p, domain.CategoryClients, domain.ActionCreate, mine); err != nil {
+		return err
+	}
+	return requireMembers(ctx, q, refs...)
+}
+
+// insertClient inserts a client checked as new (see prepareClient), with its
+// client_created event, and returns it masked.
+func (a *App) insertClient(ctx context.Context, q *store.Queries, c domain.Client, events *eventBatch) (domain.Client, error) {
+	key := a.lazyFirmKey(ctx, q)
+	defer key.close()
+	defs, err := q.CustomFieldsByKey(ctx)
+	if err != nil {
+		return domain.Client{}, err
+	}
+	r, err := prepareClient(ctx, q, c, defs, key)
+	if err != nil {
+		return domain.Client{}, err
+	}
+	if err := q.CreateClient(ctx, r); err != nil {
+		return domain.Client{}, err
+	}
+	events.add("client_created", &eventsv1.ClientCreated{Client: ClientName(c.FirmID, c.ID)})
+	return r.Client.Masked(), nil
+}
+
+// prepareClient checks a new client's custom values against the firm's definitions
+// and seals its sensitive fields, ready to insert.
+func prepareClient(ctx context.Context, q *store.Queries, c domain.Client, defs map[string]domain.CustomField, key *firmKey) (store.ClientRecord, error) {
+	values, problems := domain.CheckCustomValues(c.CustomFields, defs, c.FirmID)
+	if err := domain.InvalidFields("client.", problems); err != nil {
+		return store.ClientRecord{}, err
+	}
+	if err := requireMembers(ctx, q, customMembers(defs, values, c.FirmID)...); err != nil {
+		return store.ClientRecord{}, err
+	}
+	c.CustomFields = nilIfEmpty(values)
+	sealed, err := key.seal(c)
+	return store.ClientRecord{Client: c, Sealed: sealed}, err
 }
 
 // earlierClient returns the client an earlier create with the same request id made.
@@ -238,69 +275,79 @@ func (a *App) UpdateClient(ctx context.Context, p principal.Principal, firmID, c
 		if err != nil {
 			return err
 		}
-		if err := a.requireOnClient(ctx, q, p, r.Client, domain.ActionUpdate); err != nil {
+		events := newEventBatch(q, p.Actor())
+		if out, err = a.changeClient(ctx, q, p, r, patch, events); err != nil {
 			return err
 		}
-		if err := checkEtag(patch.Etag, r.Client.Version, "client"); err != nil {
-			return err
-		}
-		if patch.Assignees != nil {
-			if err := requireMembers(ctx, q, clientAssignees("client.assignees", *patch.Assignees)...); err != nil {
-				return err
-			}
-		}
-		key := a.lazyFirmKey(ctx, q)
-		defer key.close()
-		c, err := key.openClient(r)
-		if err != nil {
-			return err
-		}
-		before := domain.CloneClient(c)
-		changed := patch.apply(&c)
-		if len(changed) == 0 {
-			out = c.Masked()
-			return nil
-		}
-		if err := domain.InvalidFields("client.", c.Problems()); err != nil {
-			return err
-		}
-		fieldsChanged := false
-		for _, f := range changed {
-			fieldsChanged = fieldsChanged || strings.HasPrefix(f, "custom_fields")
-		}
-		if fieldsChanged {
-			defs, err := q.CustomFieldsByKey(ctx)
-			if err != nil {
-				return err
-			}
-			values, problems := domain.CheckCustomValues(c.CustomFields, defs, firmID)
-			if err := domain.InvalidFields("client.", problems); err != nil {
-				return err
-			}
-			if err := requireMembers(ctx, q, customMembers(defs, values, firmID)...); err != nil {
-				return err
-			}
-			c.CustomFields = nilIfEmpty(values)
-			if err := q.SetClientFieldValues(ctx, c.ID, c.CustomFields); err != nil {
-				return err
-			}
-		}
-		sealed := r.Sealed
-		if c.Sensitive != before.Sensitive {
-			// Every field is sealed again; unchanged ones get a fresh nonce, which
-			// costs nothing and keeps this path simple.
-			if sealed, err = key.seal(c); err != nil {
-				return err
-			}
-		}
-		saved, err := q.UpdateClient(ctx, store.ClientRecord{Client: c, Sealed: sealed}, r.Client.Version, a.stamp())
-		if err != nil {
-			return err
-		}
-		out = saved.Client.Masked()
-		return emit(ctx, q, p, "client_updated", &eventsv1.ClientUpdated{Client: ClientName(firmID, c.ID), ChangedFields: changed})
+		return events.write(ctx, q)
 	})
 	return out, err
+}
+
+// changeClient applies patch to a client read for update, with its client_updated
+// event when anything changed, and returns it masked.
+func (a *App) changeClient(ctx context.Context, q *store.Queries, p principal.Principal, r store.ClientRecord, patch ClientPatch, events *eventBatch) (domain.Client, error) {
+	firmID := r.Client.FirmID
+	if err := a.requireOnClient(ctx, q, p, r.Client, domain.ActionUpdate); err != nil {
+		return domain.Client{}, err
+	}
+	if err := checkEtag(patch.Etag, r.Client.Version, "client"); err != nil {
+		return domain.Client{}, err
+	}
+	if patch.Assignees != nil {
+		if err := requireMembers(ctx, q, clientAssignees("client.assignees", *patch.Assignees)...); err != nil {
+			return domain.Client{}, err
+		}
+	}
+	key := a.lazyFirmKey(ctx, q)
+	defer key.close()
+	c, err := key.openClient(r)
+	if err != nil {
+		return domain.Client{}, err
+	}
+	before := domain.CloneClient(c)
+	changed := patch.apply(&c)
+	if len(changed) == 0 {
+		return c.Masked(), nil
+	}
+	if err := domain.InvalidFields("client.", c.Problems()); err != nil {
+		return domain.Client{}, err
+	}
+	fieldsChanged := false
+	for _, f := range changed {
+		fieldsChanged = fieldsChanged || strings.HasPrefix(f, "custom_fields")
+	}
+	if fieldsChanged {
+		defs, err := q.CustomFieldsByKey(ctx)
+		if err != nil {
+			return domain.Client{}, err
+		}
+		values, problems := domain.CheckCustomValues(c.CustomFields, defs, firmID)
+		if err := domain.InvalidFields("client.", problems); err != nil {
+			return domain.Client{}, err
+		}
+		if err := requireMembers(ctx, q, customMembers(defs, values, firmID)...); err != nil {
+			return domain.Client{}, err
+		}
+		c.CustomFields = nilIfEmpty(values)
+		if err := q.SetClientFieldValues(ctx, c.ID, c.CustomFields); err != nil {
+			return domain.Client{}, err
+		}
+	}
+	sealed := r.Sealed
+	if c.Sensitive != before.Sensitive {
+		// Every field is sealed again; unchanged ones get a fresh nonce, which
+		// costs nothing and keeps this path simple.
+		if sealed, err = key.seal(c); err != nil {
+			return domain.Client{}, err
+		}
+	}
+	saved, err := q.UpdateClient(ctx, store.ClientRecord{Client: c, Sealed: sealed}, r.Client.Version, a.stamp())
+	if err != nil {
+		return domain.Client{}, err
+	}
+	events.add("client_updated", &eventsv1.ClientUpdated{Client: ClientName(firmID, c.ID), ChangedFields: changed})
+	return saved.Client.Masked(), nil
 }
 
 // requireOnClient checks the caller's permission for act on an existing client; an

@@ -88,7 +88,11 @@ func (a *App) ImportClients(ctx context.Context, p principal.Principal, firmID, 
 			}
 			records[i] = store.ClientRecord{Client: c, Sealed: sealed}
 		}
-		if problems, err := a.importCollisions(ctx, q, rows, records); err != nil || len(problems) > 0 {
+		labels := make([]string, len(rows))
+		for i, r := range rows {
+			labels[i] = fmt.Sprintf("rows[%d]", r.Line)
+		}
+		if problems, err := clientCollisions(ctx, q, labels, records); err != nil || len(problems) > 0 {
 			if err == nil {
 				err = importProblems(problems)
 			}
@@ -98,7 +102,7 @@ func (a *App) ImportClients(ctx context.Context, p principal.Principal, firmID, 
 		if validateOnly {
 			return nil
 		}
-		if err := q.ImportClients(ctx, records); err != nil {
+		if err := q.InsertClients(ctx, records); err != nil {
 			return err
 		}
 		out.Name = name
@@ -113,9 +117,10 @@ func (a *App) ImportClients(ctx context.Context, p principal.Principal, firmID, 
 	return out, err
 }
 
-// importCollisions names the rows whose tax id or external id another client of the
-// firm already has.
-func (a *App) importCollisions(ctx context.Context, q *store.Queries, rows []domain.ImportRow, records []store.ClientRecord) ([]apierr.FieldViolation, error) {
+// clientCollisions names the new clients (labels[i] for records[i], e.g.
+// "rows[7]" or "requests[3].client") whose tax id or external id another client of
+// the firm has already, or an earlier one of the same records.
+func clientCollisions(ctx context.Context, q *store.Queries, labels []string, records []store.ClientRecord) ([]apierr.FieldViolation, error) {
 	var indexes [][]byte
 	var externalIDs []string
 	for _, r := range records {
@@ -134,13 +139,25 @@ func (a *App) importCollisions(ctx context.Context, q *store.Queries, rows []dom
 		return nil, err
 	}
 	var problems []apierr.FieldViolation
-	for i, r := range records {
-		line := fmt.Sprintf("rows[%d]", rows[i].Line)
-		if r.Sealed.TaxIDIndex != nil && taxTaken[string(r.Sealed.TaxIDIndex)] {
-			problems = append(problems, apierr.FieldViolation{Field: line + ".tax_id", Rule: "unique", Description: "another client of the firm has this tax id"})
+	// unique names a value another client has, or an earlier one of records (first
+	// says which).
+	unique := func(first map[string]string, taken bool, value, at, field, what string) {
+		switch earlier, dup := first[value]; {
+		case taken:
+			problems = append(problems, apierr.FieldViolation{Field: at + "." + field, Rule: "unique", Description: "another client of the firm has this " + what})
+		case dup:
+			problems = append(problems, apierr.FieldViolation{Field: at + "." + field, Rule: "unique", Description: "the same " + what + " as " + earlier})
+		default:
+			first[value] = at
 		}
-		if r.Client.ExternalID != "" && extTaken[r.Client.ExternalID] {
-			problems = append(problems, apierr.FieldViolation{Field: line + ".external_id", Rule: "unique", Description: "another client of the firm has this external id"})
+	}
+	taxFirst, extFirst := map[string]string{}, map[string]string{}
+	for i, r := range records {
+		if index := string(r.Sealed.TaxIDIndex); r.Sealed.TaxIDIndex != nil {
+			unique(taxFirst, taxTaken[index], index, labels[i], "tax_id", "tax id")
+		}
+		if ext := r.Client.ExternalID; ext != "" {
+			unique(extFirst, extTaken[ext], ext, labels[i], "external_id", "external id")
 		}
 		if len(problems) >= domain.MaxImportProblems {
 			break

@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/firmflow/firmflow/pkg/apierr"
 	eventsv1 "github.com/firmflow/firmflow/pkg/gen/firmflow/events/v1"
@@ -83,16 +84,13 @@ func (a *App) Contacts(ctx context.Context, p principal.Principal, firmID string
 // CreateContact creates a contact. A retry with the same request id returns the
 // first contact.
 func (a *App) CreateContact(ctx context.Context, p principal.Principal, firmID string, c domain.Contact, requestID string) (domain.Contact, error) {
-	c.ID, c.FirmID, c.Version = newID(), firmID, 1
-	c.CreateTime = a.stamp()
-	c.UpdateTime = c.CreateTime
+	c = newContact(c, firmID, a.stamp())
 	if err := domain.InvalidFields("contact.", c.Problems()); err != nil {
 		return domain.Contact{}, err
 	}
 	out := c
 	err := a.inFirm(ctx, p, firmID, func(q *store.Queries) error {
-		// A new contact belongs to no client yet, so an "assigned" scope cannot reach it.
-		if err := require(ctx, q, p, domain.CategoryContacts, domain.ActionCreate, false); err != nil {
+		if err := requireCreateContact(ctx, q, p); err != nil {
 			return err
 		}
 		earlier, claimed, err := q.ClaimRequest(ctx, requestID, ContactName(firmID, c.ID))
@@ -100,11 +98,7 @@ func (a *App) CreateContact(ctx context.Context, p principal.Principal, firmID s
 			return err
 		}
 		if !claimed {
-			ids, err := earlierCreate(earlier, firmID, "firms/{firm}/contacts/{contact}")
-			if err != nil {
-				return err
-			}
-			out, err = q.Contact(ctx, ids[1])
+			out, err = earlierContact(ctx, q, firmID, earlier)
 			return err
 		}
 		if err := q.CreateContact(ctx, c); err != nil {
@@ -115,6 +109,27 @@ func (a *App) CreateContact(ctx context.Context, p principal.Principal, firmID s
 	return out, err
 }
 
+func newContact(c domain.Contact, firmID string, now time.Time) domain.Contact {
+	c.ID, c.FirmID, c.Version = newID(), firmID, 1
+	c.CreateTime, c.UpdateTime = now, now
+	return c
+}
+
+// requireCreateContact checks that the caller may create contacts. A new contact
+// belongs to no client yet, so an "assigned" scope cannot reach it.
+func requireCreateContact(ctx context.Context, q *store.Queries, p principal.Principal) error {
+	return require(ctx, q, p, domain.CategoryContacts, domain.ActionCreate, false)
+}
+
+// earlierContact returns the contact an earlier request with the same id made.
+func earlierContact(ctx context.Context, q *store.Queries, firmID, name string) (domain.Contact, error) {
+	ids, err := earlierCreate(name, firmID, "firms/{firm}/contacts/{contact}")
+	if err != nil {
+		return domain.Contact{}, err
+	}
+	return q.Contact(ctx, ids[1])
+}
+
 // UpdateContact changes the fields the patch sets.
 func (a *App) UpdateContact(ctx context.Context, p principal.Principal, firmID, id string, patch ContactPatch) (domain.Contact, error) {
 	var out domain.Contact
@@ -123,26 +138,86 @@ func (a *App) UpdateContact(ctx context.Context, p principal.Principal, firmID, 
 		if err != nil {
 			return err
 		}
-		if err := requireOnContact(ctx, q, p, id, domain.ActionUpdate); err != nil {
+		out, err = a.changeContact(ctx, q, p, c, patch)
+		return err
+	})
+	return out, err
+}
+
+// changeContact applies patch to a contact read for update, with its
+// contact_updated event when anything changed.
+func (a *App) changeContact(ctx context.Context, q *store.Queries, p principal.Principal, c domain.Contact, patch ContactPatch) (domain.Contact, error) {
+	if err := requireOnContact(ctx, q, p, c.ID, domain.ActionUpdate); err != nil {
+		return domain.Contact{}, err
+	}
+	if err := checkEtag(patch.Etag, c.Version, "contact"); err != nil {
+		return domain.Contact{}, err
+	}
+	changed := patch.apply(&c)
+	if len(changed) == 0 {
+		return c, nil
+	}
+	if err := domain.InvalidFields("contact.", c.Problems()); err != nil {
+		return domain.Contact{}, err
+	}
+	out, err := q.UpdateContact(ctx, c, c.Version, a.stamp())
+	if err != nil {
+		return domain.Contact{}, err
+	}
+	return out, emit(ctx, q, p, "contact_updated", &eventsv1.ContactChanged{Contact: ContactName(c.FirmID, c.ID), ChangedFields: changed})
+}
+
+// UpsertContact creates the contact with c.ExternalID or changes the contact that
+// has it, as UpsertClient does for clients.
+func (a *App) UpsertContact(ctx context.Context, p principal.Principal, firmID string, c domain.Contact, patch ContactPatch, requestID string) (domain.Contact, bool, error) {
+	if c.ExternalID == "" {
+		return domain.Contact{}, false, ErrExternalIDRequired("contact")
+	}
+	return untilNoRace(store.ErrContactExternalIDTaken, func() (domain.Contact, bool, error) {
+		return a.upsertContact(ctx, p, firmID, c, patch, requestID)
+	})
+}
+
+func (a *App) upsertContact(ctx context.Context, p principal.Principal, firmID string, in domain.Contact, patch ContactPatch, requestID string) (out domain.Contact, created bool, err error) {
+	err = a.inFirm(ctx, p, firmID, func(q *store.Queries) error {
+		created = false // fn may run again (requireMembers)
+		existing, found, err := q.ContactByExternalIDForUpdate(ctx, in.ExternalID)
+		if err != nil {
 			return err
 		}
-		if err := checkEtag(patch.Etag, c.Version, "contact"); err != nil {
+		c := newContact(in, firmID, a.stamp())
+		if found {
+			c = existing
+		}
+		earlier, claimed, err := q.Claim(ctx, requestID, []string{ContactName(firmID, c.ID)}, found)
+		if err != nil {
 			return err
 		}
-		changed := patch.apply(&c)
-		out = c
-		if len(changed) == 0 {
-			return nil
+		if !claimed {
+			created = !earlier.Updated
+			out, err = earlierContact(ctx, q, firmID, earlier.Resources[0])
+			return err
+		}
+		if found {
+			out, err = a.changeContact(ctx, q, p, existing, patch)
+			return err
+		}
+		if patch.Etag != "" {
+			return apierr.StaleEtag("contact")
 		}
 		if err := domain.InvalidFields("contact.", c.Problems()); err != nil {
 			return err
 		}
-		if out, err = q.UpdateContact(ctx, c, c.Version, a.stamp()); err != nil {
+		if err := requireCreateContact(ctx, q, p); err != nil {
 			return err
 		}
-		return emit(ctx, q, p, "contact_updated", &eventsv1.ContactChanged{Contact: ContactName(firmID, id), ChangedFields: changed})
+		if err := q.CreateContact(ctx, c); err != nil {
+			return err
+		}
+		out, created = c, true
+		return emit(ctx, q, p, "contact_created", &eventsv1.ContactChanged{Contact: ContactName(firmID, c.ID)})
 	})
-	return out, err
+	return out, created, err
 }
 
 // DeleteContact deletes a contact and its links to clients.

@@ -105,6 +105,7 @@ type ContactPatch struct {
 	Emails      *[]domain.ContactEmail
 	Phones      *[]domain.ContactPhone
 	Addresses   *[]domain.PostalAddress
+	ExternalID  *string
 	Etag        string
 }
 
@@ -116,6 +117,7 @@ func (patch ContactPatch) apply(c *domain.Contact) []string {
 	setField(&changed, "job_title", &c.JobTitle, patch.JobTitle)
 	setList(&changed, "emails", &c.Emails, patch.Emails)
 	setList(&changed, "phones", &c.Phones, patch.Phones)
+	setField(&changed, "external_id", &c.ExternalID, patch.ExternalID)
 	if v := patch.Addresses; v != nil && !slices.EqualFunc(c.Addresses, *v, func(a, b domain.PostalAddress) bool {
 		return a.Label == b.Label && slices.Equal(a.Lines, b.Lines) && a.Locality == b.Locality &&
 			a.Region == b.Region && a.PostalCode == b.PostalCode && a.CountryCode == b.CountryCode

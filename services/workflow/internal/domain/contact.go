@@ -54,10 +54,12 @@ type Contact struct {
 	Emails      []ContactEmail
 	Phones      []ContactPhone
 	Addresses   []PostalAddress
-	Version     int64
-	CreateTime  time.Time
-	UpdateTime  time.Time
-	DeleteTime  time.Time // set on tombstones only
+	// ExternalID is the contact's id in a CRM, unique in the firm.
+	ExternalID string
+	Version    int64
+	CreateTime time.Time
+	UpdateTime time.Time
+	DeleteTime time.Time // set on tombstones only
 }
 
 var (
@@ -80,6 +82,9 @@ func (c Contact) Problems() []apierr.FieldViolation {
 		if !singleLine(v, 100) {
 			add(field, "string.text", "at most 100 characters, no control characters")
 		}
+	}
+	if !singleLine(c.ExternalID, MaxExternalIDLen) {
+		add("external_id", "string.text", fmt.Sprintf("at most %d characters, no control characters", MaxExternalIDLen))
 	}
 	if len(c.Emails) > MaxContactEmails {
 		add("emails", "repeated.max_items", fmt.Sprintf("at most %d", MaxContactEmails))

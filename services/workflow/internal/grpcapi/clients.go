@@ -7,9 +7,11 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/types/known/emptypb"
 
+	"github.com/firmflow/firmflow/pkg/apierr"
 	workflowv1 "github.com/firmflow/firmflow/pkg/gen/firmflow/workflow/v1"
 	"github.com/firmflow/firmflow/pkg/paging"
 	"github.com/firmflow/firmflow/pkg/resource"
+	"github.com/firmflow/firmflow/pkg/rpc"
 	"github.com/firmflow/firmflow/services/workflow/internal/app"
 	"github.com/firmflow/firmflow/services/workflow/internal/domain"
 )
@@ -132,6 +134,90 @@ func (s *clientServer) UpdateClient(ctx context.Context, req *workflowv1.UpdateC
 		return nil, err
 	}
 	return toClient(updated, false), nil
+}
+
+func (s *clientServer) UpsertClient(ctx context.Context, req *workflowv1.UpsertClientRequest) (*workflowv1.Client, error) {
+	ids, err := resource.Parse("parent", req.GetParent(), firmPattern)
+	if err != nil {
+		return nil, err
+	}
+	firmID := ids[0]
+	if req.GetClient().GetExternalId() == "" {
+		return nil, app.ErrExternalIDRequired("client")
+	}
+	c, err := fromClient(req.GetClient(), firmID)
+	if err != nil {
+		return nil, err
+	}
+	patch, err := clientPatch(req.GetClient(), upsertPaths(req.GetClient(), req.GetUpdateMask().GetPaths()), firmID)
+	if err != nil {
+		return nil, err
+	}
+	out, created, err := s.app.UpsertClient(ctx, caller(ctx), firmID, c, patch, req.GetRequestId())
+	if err != nil {
+		return nil, err
+	}
+	if created {
+		rpc.MarkCreated(ctx)
+	}
+	return toClient(out, false), nil
+}
+
+func (s *clientServer) BatchCreateClients(ctx context.Context, req *workflowv1.BatchCreateClientsRequest) (*workflowv1.BatchCreateClientsResponse, error) {
+	ids, err := resource.Parse("parent", req.GetParent(), firmPattern)
+	if err != nil {
+		return nil, err
+	}
+	firmID := ids[0]
+	clients := make([]domain.Client, len(req.GetRequests()))
+	for i, r := range req.GetRequests() {
+		if err := batchItem(i, req.GetParent(), r.GetParent(), r.GetRequestId()); err != nil {
+			return nil, err
+		}
+		if clients[i], err = fromClient(r.GetClient(), firmID); err != nil {
+			return nil, apierr.Within(err, itemPrefix(i))
+		}
+	}
+	created, err := s.app.BatchCreateClients(ctx, caller(ctx), firmID, clients, req.GetRequestId())
+	if err != nil {
+		return nil, err
+	}
+	out := &workflowv1.BatchCreateClientsResponse{}
+	for _, c := range created {
+		out.Clients = append(out.Clients, toClient(c, false))
+	}
+	return out, nil
+}
+
+func (s *clientServer) BatchUpdateClients(ctx context.Context, req *workflowv1.BatchUpdateClientsRequest) (*workflowv1.BatchUpdateClientsResponse, error) {
+	parent, err := resource.Parse("parent", req.GetParent(), firmPattern)
+	if err != nil {
+		return nil, err
+	}
+	firmID := parent[0]
+	changes := make([]app.ClientChange, len(req.GetRequests()))
+	for i, r := range req.GetRequests() {
+		ids, err := resource.Parse("client.name", r.GetClient().GetName(), clientPattern)
+		if err == nil && ids[0] != firmID {
+			err = apierr.InvalidArgument("client.name", "batch.parent", "must name a client of the batch's parent "+req.GetParent())
+		}
+		if err != nil {
+			return nil, apierr.Within(err, itemPrefix(i))
+		}
+		changes[i].ClientID = ids[1]
+		if changes[i].Patch, err = clientPatch(r.GetClient(), r.GetUpdateMask().GetPaths(), firmID); err != nil {
+			return nil, apierr.Within(err, itemPrefix(i))
+		}
+	}
+	updated, err := s.app.BatchUpdateClients(ctx, caller(ctx), firmID, changes)
+	if err != nil {
+		return nil, err
+	}
+	out := &workflowv1.BatchUpdateClientsResponse{}
+	for _, c := range updated {
+		out.Clients = append(out.Clients, toClient(c, false))
+	}
+	return out, nil
 }
 
 func (s *clientServer) DeleteClient(ctx context.Context, req *workflowv1.DeleteClientRequest) (*emptypb.Empty, error) {

@@ -123,8 +123,10 @@ func contactPatch(m *workflowv1.Contact, paths []string) (app.ContactPatch, erro
 			patch.Phones = &u.Phones
 		case "addresses":
 			patch.Addresses = &u.Addresses
+		case "external_id":
+			patch.ExternalID = &u.ExternalID
 		default:
-			return patch, unknownPath(path, "display_name, given_name, family_name, job_title, emails, phones and addresses")
+			return patch, unknownPath(path, "display_name, given_name, family_name, job_title, emails, phones, addresses and external_id")
 		}
 	}
 	return patch, nil
@@ -255,7 +257,7 @@ func fromCustomField(m *workflowv1.CustomField) domain.CustomField {
 func toContact(c domain.Contact) *workflowv1.Contact {
 	out := &workflowv1.Contact{
 		Name: app.ContactName(c.FirmID, c.ID), DisplayName: c.DisplayName, GivenName: c.GivenName, FamilyName: c.FamilyName,
-		JobTitle: c.JobTitle, CreateTime: ts(c.CreateTime), UpdateTime: ts(c.UpdateTime), Etag: app.Etag(c.Version),
+		JobTitle: c.JobTitle, ExternalId: c.ExternalID, CreateTime: ts(c.CreateTime), UpdateTime: ts(c.UpdateTime), Etag: app.Etag(c.Version),
 		DeleteTime: ts(c.DeleteTime), ExpireTime: ts(domain.ExpireTime(c.DeleteTime)),
 	}
 	for _, e := range c.Emails {
@@ -275,6 +277,7 @@ func toContact(c domain.Contact) *workflowv1.Contact {
 func fromContact(m *workflowv1.Contact) domain.Contact {
 	c := domain.Contact{
 		DisplayName: m.GetDisplayName(), GivenName: m.GetGivenName(), FamilyName: m.GetFamilyName(), JobTitle: m.GetJobTitle(),
+		ExternalID: m.GetExternalId(),
 	}
 	for _, e := range m.GetEmails() {
 		c.Emails = append(c.Emails, domain.ContactEmail{Address: e.GetAddress(), Label: e.GetLabel()})

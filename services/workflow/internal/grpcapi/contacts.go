@@ -9,6 +9,8 @@ import (
 	workflowv1 "github.com/firmflow/firmflow/pkg/gen/firmflow/workflow/v1"
 	"github.com/firmflow/firmflow/pkg/paging"
 	"github.com/firmflow/firmflow/pkg/resource"
+	"github.com/firmflow/firmflow/pkg/rpc"
+	"github.com/firmflow/firmflow/services/workflow/internal/app"
 	"github.com/firmflow/firmflow/services/workflow/internal/domain"
 )
 
@@ -64,6 +66,28 @@ func (s *contactServer) CreateContact(ctx context.Context, req *workflowv1.Creat
 		return nil, err
 	}
 	return toContact(c), nil
+}
+
+func (s *contactServer) UpsertContact(ctx context.Context, req *workflowv1.UpsertContactRequest) (*workflowv1.Contact, error) {
+	ids, err := resource.Parse("parent", req.GetParent(), firmPattern)
+	if err != nil {
+		return nil, err
+	}
+	if req.GetContact().GetExternalId() == "" {
+		return nil, app.ErrExternalIDRequired("contact")
+	}
+	patch, err := contactPatch(req.GetContact(), upsertPaths(req.GetContact(), req.GetUpdateMask().GetPaths()))
+	if err != nil {
+		return nil, err
+	}
+	out, created, err := s.app.UpsertContact(ctx, caller(ctx), ids[0], fromContact(req.GetContact()), patch, req.GetRequestId())
+	if err != nil {
+		return nil, err
+	}
+	if created {
+		rpc.MarkCreated(ctx)
+	}
+	return toContact(out), nil
 }
 
 func (s *contactServer) UpdateContact(ctx context.Context, req *workflowv1.UpdateContactRequest) (*workflowv1.Contact, error) {

@@ -18,22 +18,54 @@ func (s *projectServer) CreateTask(ctx context.Context, req *workflowv1.CreateTa
 	if err != nil {
 		return nil, err
 	}
-	firmID, in := ids[0], req.GetTask()
-	t := domain.Task{
-		Title: in.GetTitle(), Description: in.GetDescription(), Role: in.GetRole(), Status: fromProto(taskStatusToProto, in.GetStatus()),
-		EstimateMinutes: int(in.GetEstimateMinutes()), Position: int(in.GetPosition()), Checklist: checklistFromProto(in.GetChecklist()),
-	}
-	if t.AssigneeID, err = referenceID("task.assignee", in.GetAssignee(), firmID, "members"); err != nil {
+	t, err := newTask(req.GetTask(), ids[0])
+	if err != nil {
 		return nil, err
 	}
-	if t.DueDate, err = workDate("task.due_date", in.GetDueDate()); err != nil {
-		return nil, err
-	}
-	t, err = s.app.CreateTask(ctx, caller(ctx), firmID, ids[1], t, req.GetRequestId())
+	t, err = s.app.CreateTask(ctx, caller(ctx), ids[0], ids[1], t, req.GetRequestId())
 	if err != nil {
 		return nil, err
 	}
 	return toTask(t, s.app.Today()), nil
+}
+
+func (s *projectServer) BatchCreateTasks(ctx context.Context, req *workflowv1.BatchCreateTasksRequest) (*workflowv1.BatchCreateTasksResponse, error) {
+	ids, err := resource.Parse("parent", req.GetParent(), projectPattern)
+	if err != nil {
+		return nil, err
+	}
+	tasks := make([]domain.Task, len(req.GetRequests()))
+	for i, r := range req.GetRequests() {
+		if err := batchItem(i, req.GetParent(), r.GetParent(), r.GetRequestId()); err != nil {
+			return nil, err
+		}
+		if tasks[i], err = newTask(r.GetTask(), ids[0]); err != nil {
+			return nil, apierr.Within(err, itemPrefix(i))
+		}
+	}
+	created, err := s.app.BatchCreateTasks(ctx, caller(ctx), ids[0], ids[1], tasks, req.GetRequestId())
+	if err != nil {
+		return nil, err
+	}
+	out := &workflowv1.BatchCreateTasksResponse{}
+	for _, t := range created {
+		out.Tasks = append(out.Tasks, toTask(t, s.app.Today()))
+	}
+	return out, nil
+}
+
+// newTask reads a task to create.
+func newTask(in *workflowv1.Task, firmID string) (domain.Task, error) {
+	t := domain.Task{
+		Title: in.GetTitle(), Description: in.GetDescription(), Role: in.GetRole(), Status: fromProto(taskStatusToProto, in.GetStatus()),
+		EstimateMinutes: int(in.GetEstimateMinutes()), Position: int(in.GetPosition()), Checklist: checklistFromProto(in.GetChecklist()),
+	}
+	var err error
+	if t.AssigneeID, err = referenceID("task.assignee", in.GetAssignee(), firmID, "members"); err != nil {
+		return t, err
+	}
+	t.DueDate, err = workDate("task.due_date", in.GetDueDate())
+	return t, err
 }
 
 func (s *projectServer) GetTask(ctx context.Context, req *workflowv1.GetTaskRequest) (*workflowv1.Task, error) {
@@ -106,14 +138,56 @@ func (s *projectServer) ListTasks(ctx context.Context, req *workflowv1.ListTasks
 }
 
 func (s *projectServer) UpdateTask(ctx context.Context, req *workflowv1.UpdateTaskRequest) (*workflowv1.Task, error) {
-	in := req.GetTask()
-	ids, err := resource.Parse("task.name", in.GetName(), taskPattern)
+	ids, err := resource.Parse("task.name", req.GetTask().GetName(), taskPattern)
 	if err != nil {
 		return nil, err
 	}
-	firmID := ids[0]
+	patch, err := taskPatch(req.GetTask(), req.GetUpdateMask().GetPaths(), ids[0])
+	if err != nil {
+		return nil, err
+	}
+	t, err := s.app.UpdateTask(ctx, caller(ctx), ids[0], ids[1], ids[2], patch)
+	if err != nil {
+		return nil, err
+	}
+	return toTask(t, s.app.Today()), nil
+}
+
+func (s *projectServer) BatchUpdateTasks(ctx context.Context, req *workflowv1.BatchUpdateTasksRequest) (*workflowv1.BatchUpdateTasksResponse, error) {
+	parent, err := resource.Parse("parent", req.GetParent(), projectPattern)
+	if err != nil {
+		return nil, err
+	}
+	changes := make([]app.TaskChange, len(req.GetRequests()))
+	for i, r := range req.GetRequests() {
+		ids, err := resource.Parse("task.name", r.GetTask().GetName(), taskPattern)
+		if err == nil && (ids[0] != parent[0] || ids[1] != parent[1]) {
+			err = apierr.InvalidArgument("task.name", "batch.parent", "must name a task of the batch's parent "+req.GetParent())
+		}
+		if err != nil {
+			return nil, apierr.Within(err, itemPrefix(i))
+		}
+		changes[i].TaskID = ids[2]
+		if changes[i].Patch, err = taskPatch(r.GetTask(), r.GetUpdateMask().GetPaths(), ids[0]); err != nil {
+			return nil, apierr.Within(err, itemPrefix(i))
+		}
+	}
+	updated, err := s.app.BatchUpdateTasks(ctx, caller(ctx), parent[0], parent[1], changes)
+	if err != nil {
+		return nil, err
+	}
+	out := &workflowv1.BatchUpdateTasksResponse{}
+	for _, t := range updated {
+		out.Tasks = append(out.Tasks, toTask(t, s.app.Today()))
+	}
+	return out, nil
+}
+
+// taskPatch reads an UpdateTask's mask into a patch.
+func taskPatch(in *workflowv1.Task, paths []string, firmID string) (app.TaskPatch, error) {
 	patch := app.TaskPatch{Etag: in.GetEtag()}
-	for _, path := range req.GetUpdateMask().GetPaths() {
+	var err error
+	for _, path := range paths {
 		switch path {
 		case "title":
 			patch.Title = &in.Title
@@ -124,18 +198,18 @@ func (s *projectServer) UpdateTask(ctx context.Context, req *workflowv1.UpdateTa
 		case "status":
 			status := fromProto(taskStatusToProto, in.GetStatus())
 			if status == "" {
-				return nil, apierr.InvalidArgument("task.status", "required", "must be set when in update_mask")
+				return patch, apierr.InvalidArgument("task.status", "required", "must be set when in update_mask")
 			}
 			patch.Status = &status
 		case "assignee":
 			id, err := referenceID("task.assignee", in.GetAssignee(), firmID, "members")
 			if err != nil {
-				return nil, err
+				return patch, err
 			}
 			patch.AssigneeID = &id
 		case "due_date":
 			if patch.DueDate, err = datePatch("task.due_date", in.GetDueDate()); err != nil {
-				return nil, err
+				return patch, err
 			}
 		case "estimate_minutes":
 			minutes := int(in.GetEstimateMinutes())
@@ -147,14 +221,10 @@ func (s *projectServer) UpdateTask(ctx context.Context, req *workflowv1.UpdateTa
 			items := checklistFromProto(in.GetChecklist())
 			patch.Checklist = &items
 		default:
-			return nil, unknownPath(path, "title, description, role, status, assignee, due_date, estimate_minutes, position and checklist")
+			return patch, unknownPath(path, "title, description, role, status, assignee, due_date, estimate_minutes, position and checklist")
 		}
 	}
-	t, err := s.app.UpdateTask(ctx, caller(ctx), firmID, ids[1], ids[2], patch)
-	if err != nil {
-		return nil, err
-	}
-	return toTask(t, s.app.Today()), nil
+	return patch, nil
 }
 
 func (s *projectServer) DeleteTask(ctx context.Context, req *workflowv1.DeleteTaskRequest) (*emptypb.Empty, error) {

@@ -165,6 +165,16 @@ func (q *Queries) ClientForUpdate(ctx context.Context, id string) (ClientRecord,
 	return r, pg.NotFound(err, "client")
 }
 
+// ClientByExternalIDForUpdate reads the client with this external id and locks it;
+// found is false when the firm has none.
+func (q *Queries) ClientByExternalIDForUpdate(ctx context.Context, externalID string) (r ClientRecord, found bool, err error) {
+	r, err = scanClient(q.tx.QueryRow(ctx, "select "+clientColumns+" from clients c where c.external_id = $1 and c.delete_time is null for update of c", externalID))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return ClientRecord{}, false, nil
+	}
+	return r, err == nil, err
+}
+
 // ClientByTaxIDIndex finds the client whose tax id has this blind index.
 func (q *Queries) ClientByTaxIDIndex(ctx context.Context, index []byte) (ClientRecord, error) {
 	r, err := scanClient(q.tx.QueryRow(ctx, "select "+clientColumns+" from clients c where c.tax_id_index = $1 and c.delete_time is null", index))
@@ -378,8 +388,9 @@ func (q *Queries) TakenClientKeys(ctx context.Context, taxIndexes [][]byte, exte
 	return taxTaken, extTaken, rows.Err()
 }
 
-// ImportClients inserts many clients in one round trip.
-func (q *Queries) ImportClients(ctx context.Context, records []ClientRecord) error {
+// InsertClients inserts many clients, with their custom field values, in one round
+// trip (an import, a batch create).
+func (q *Queries) InsertClients(ctx context.Context, records []ClientRecord) error {
 	batch := &pgx.Batch{}
 	for _, r := range records {
 		c := r.Client

@@ -16,26 +16,48 @@ import (
 )
 
 const contactColumns = `k.id::text, k.firm_id::text, k.display_name, k.given_name, k.family_name, k.job_title,
-	k.emails, k.phones, k.addresses, k.version, k.create_time, k.update_time, k.delete_time`
+	k.emails, k.phones, k.addresses, coalesce(k.external_id, ''), k.version, k.create_time, k.update_time, k.delete_time`
 
 func scanContact(row pgx.Row) (domain.Contact, error) {
 	var c domain.Contact
 	var deleted *time.Time
 	err := row.Scan(&c.ID, &c.FirmID, &c.DisplayName, &c.GivenName, &c.FamilyName, &c.JobTitle,
-		&c.Emails, &c.Phones, &c.Addresses, &c.Version, &c.CreateTime, &c.UpdateTime, &deleted)
+		&c.Emails, &c.Phones, &c.Addresses, &c.ExternalID, &c.Version, &c.CreateTime, &c.UpdateTime, &deleted)
 	if deleted != nil {
 		c.DeleteTime = *deleted
 	}
 	return c, err
 }
 
+// ErrContactExternalIDTaken is a contact external id another contact has; it names
+// the field, never the value.
+var ErrContactExternalIDTaken = apierr.AlreadyExists("EXTERNAL_ID_TAKEN", "another contact of the firm has this external id")
+
+func contactConflict(err error) error {
+	if pg.IsUniqueViolation(err, "contacts_external_id") {
+		return ErrContactExternalIDTaken
+	}
+	return err
+}
+
 // CreateContact inserts a contact.
 func (q *Queries) CreateContact(ctx context.Context, c domain.Contact) error {
 	_, err := q.tx.Exec(ctx, `insert into contacts (id, firm_id, display_name, given_name, family_name, job_title,
-		emails, phones, addresses, create_time, update_time) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)`,
+		emails, phones, addresses, external_id, create_time, update_time)
+		values ($1, $2, $3, $4, $5, $6, $7, $8, $9, nullif($10, ''), $11, $11)`,
 		c.ID, q.firmID, c.DisplayName, c.GivenName, c.FamilyName, c.JobTitle,
-		jsonList(c.Emails), jsonList(c.Phones), jsonList(c.Addresses), c.CreateTime)
-	return err
+		jsonList(c.Emails), jsonList(c.Phones), jsonList(c.Addresses), c.ExternalID, c.CreateTime)
+	return contactConflict(err)
+}
+
+// ContactByExternalIDForUpdate reads the contact with this external id and locks
+// it; found is false when the firm has none.
+func (q *Queries) ContactByExternalIDForUpdate(ctx context.Context, externalID string) (c domain.Contact, found bool, err error) {
+	c, err = scanContact(q.tx.QueryRow(ctx, "select "+contactColumns+" from contacts k where k.external_id = $1 and k.delete_time is null for update", externalID))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return domain.Contact{}, false, nil
+	}
+	return c, err == nil, err
 }
 
 // jsonList keeps a nil slice from being stored as JSON null.
@@ -61,14 +83,14 @@ func (q *Queries) ContactForUpdate(ctx context.Context, id string) (domain.Conta
 // UpdateContact writes c if its version is still expectedVersion.
 func (q *Queries) UpdateContact(ctx context.Context, c domain.Contact, expectedVersion int64, now time.Time) (domain.Contact, error) {
 	err := q.tx.QueryRow(ctx, `update contacts set display_name = $2, given_name = $3, family_name = $4, job_title = $5,
-		emails = $6, phones = $7, addresses = $8, version = version + 1, update_time = $10
+		emails = $6, phones = $7, addresses = $8, external_id = nullif($11, ''), version = version + 1, update_time = $10
 		where id = $1 and version = $9 returning version, update_time`,
 		c.ID, c.DisplayName, c.GivenName, c.FamilyName, c.JobTitle, jsonList(c.Emails), jsonList(c.Phones),
-		jsonList(c.Addresses), expectedVersion, now).Scan(&c.Version, &c.UpdateTime)
+		jsonList(c.Addresses), expectedVersion, now, c.ExternalID).Scan(&c.Version, &c.UpdateTime)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return c, apierr.StaleEtag("contact")
 	}
-	return c, err
+	return c, contactConflict(err)
 }
 
 // DeleteContact removes a contact's links to clients and leaves a tombstone of it

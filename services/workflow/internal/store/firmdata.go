@@ -20,7 +20,7 @@ var exportEntities = []firmdata.Entity{
 	{Name: "client_field_values", SchemaVersion: 1, Query: `select client_id, field_id, value
 		from client_field_values where firm_id = current_firm_id() order by client_id, field_id`},
 	{Name: "contacts", SchemaVersion: 1, Query: `select id, display_name, given_name, family_name, job_title, emails,
-		phones, addresses, version, create_time, update_time from contacts where firm_id = current_firm_id() and delete_time is null order by id`},
+		phones, addresses, external_id, version, create_time, update_time from contacts where firm_id = current_firm_id() and delete_time is null order by id`},
 	{Name: "client_contacts", SchemaVersion: 1, Query: `select client_id, contact_id, is_primary, relationship, version,
 		create_time from client_contacts where firm_id = current_firm_id() order by client_id, contact_id`},
 	{Name: "templates", SchemaVersion: 1, Query: `select id, display_name, description, budget_minutes, tasks, revision,

@@ -73,20 +73,50 @@ func (q *Queries) SetPermission(ctx context.Context, k domain.PermissionKey, s d
 // claimed=false, and the caller returns that resource instead of creating another
 // (AIP-155); when it was used for a different request, REQUEST_ID_REUSED.
 func (q *Queries) ClaimRequest(ctx context.Context, requestID, resource string) (earlier string, claimed bool, err error) {
-	if requestID == "" {
-		return "", true, nil
+	c, claimed, err := q.Claim(ctx, requestID, []string{resource}, false)
+	if claimed || err != nil {
+		return "", claimed, err
 	}
-	tag, err := q.tx.Exec(ctx, `insert into create_requests (firm_id, request_id, resource, request_hash) values ($1, $2, $3, $4)
-		on conflict (firm_id, request_id) do nothing`, q.firmID, requestID, resource, rpc.RequestFingerprint(ctx))
+	return c.Resources[0], false, nil
+}
+
+// Claim is what the request that first used a request_id did.
+type Claim struct {
+	// Resources are the resource it made or changed, or a batch's resources in
+	// request order.
+	Resources []string
+	// Updated marks an upsert that changed an existing resource.
+	Updated bool
+}
+
+// Claim records that request_id made (or, updated, changed) resources, as
+// ClaimRequest does for one; a retry gets back every resource of a batch.
+func (q *Queries) Claim(ctx context.Context, requestID string, resources []string, updated bool) (earlier Claim, claimed bool, err error) {
+	if requestID == "" {
+		return Claim{}, true, nil
+	}
+	var batch []string
+	if len(resources) > 1 {
+		batch = resources
+	}
+	tag, err := q.tx.Exec(ctx, `insert into create_requests (firm_id, request_id, resource, resources, updated, request_hash)
+		values ($1, $2, $3, $4, $5, $6) on conflict (firm_id, request_id) do nothing`,
+		q.firmID, requestID, resources[0], batch, updated, rpc.RequestFingerprint(ctx))
 	if err != nil {
-		return "", false, err
+		return Claim{}, false, err
 	}
 	if tag.RowsAffected() == 1 {
-		return "", true, nil
+		return Claim{}, true, nil
 	}
+	var first string
 	var hash []byte
-	if err := q.tx.QueryRow(ctx, "select resource, request_hash from create_requests where request_id = $1", requestID).Scan(&earlier, &hash); err != nil {
-		return "", false, err
+	err = q.tx.QueryRow(ctx, "select resource, resources, updated, request_hash from create_requests where request_id = $1", requestID).
+		Scan(&first, &earlier.Resources, &earlier.Updated, &hash)
+	if err != nil {
+		return Claim{}, false, err
+	}
+	if len(earlier.Resources) == 0 {
+		earlier.Resources = []string{first}
 	}
 	return earlier, false, rpc.CheckRequestReuse(ctx, hash)
 }

@@ -35,6 +35,7 @@ import (
 	"github.com/firmflow/firmflow/services/billing/stripetest"
 	gateway "github.com/firmflow/firmflow/services/gateway/server"
 	identity "github.com/firmflow/firmflow/services/identity/server"
+	lifecycle "github.com/firmflow/firmflow/services/lifecycle/server"
 )
 
 // StripeWebhookSecret is the webhook signing secret billing is given.
@@ -65,6 +66,9 @@ type Options struct {
 	AdminDatabaseURL string
 	// AuditTuning adjusts audit's configuration.
 	AuditTuning func(*audit.Config)
+	// LifecycleTuning adjusts lifecycle's configuration (every address and file
+	// already filled in).
+	LifecycleTuning func(*lifecycle.Config)
 	// DatabasePrefix names the databases (prefix + service); empty makes a random
 	// one. A rebuild from backups boots on the databases of the system it replaces.
 	DatabasePrefix string
@@ -179,9 +183,10 @@ func Boot(opts Options) (_ *System, err error) {
 			c.SMTPAddr, c.SMTPTLS = smtp.Addr, "none"
 			c.MailInterval, c.MailRetryMin = 50*time.Millisecond, 100*time.Millisecond
 		},
-		AuditTuning: opts.AuditTuning,
-		Logger:      logger,
-		Telemetry:   opts.Telemetry,
+		AuditTuning:     opts.AuditTuning,
+		LifecycleTuning: opts.LifecycleTuning,
+		Logger:          logger,
+		Telemetry:       opts.Telemetry,
 	})
 	if err != nil {
 		cancel()

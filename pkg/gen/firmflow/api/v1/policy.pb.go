@@ -108,7 +108,11 @@ type Policy struct {
 	AnyPeer bool `protobuf:"varint,9,opt,name=any_peer,json=anyPeer,proto3" json:"any_peer,omitempty"`
 	// The method only accepts work that is done afterwards (a password reset email):
 	// the gateway answers 202 Accepted.
-	Accepted      bool `protobuf:"varint,10,opt,name=accepted,proto3" json:"accepted,omitempty"`
+	Accepted bool `protobuf:"varint,10,opt,name=accepted,proto3" json:"accepted,omitempty"`
+	// The method creates the resource or changes the one that exists (an upsert,
+	// AIP-134 allow_missing): the gateway answers 201 Created, with Location, when the
+	// service marks its response as a creation (rpc.MarkCreated), and 200 OK otherwise.
+	Upsert        bool `protobuf:"varint,11,opt,name=upsert,proto3" json:"upsert,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -213,6 +217,13 @@ func (x *Policy) GetAccepted() bool {
 	return false
 }
 
+func (x *Policy) GetUpsert() bool {
+	if x != nil {
+		return x.Upsert
+	}
+	return false
+}
+
 var file_firmflow_api_v1_policy_proto_extTypes = []protoimpl.ExtensionInfo{
 	{
 		ExtendedType:  (*descriptorpb.MethodOptions)(nil),
@@ -236,7 +247,7 @@ var File_firmflow_api_v1_policy_proto protoreflect.FileDescriptor
 
 const file_firmflow_api_v1_policy_proto_rawDesc = "" +
 	"\n" +
-	"\x1cfirmflow/api/v1/policy.proto\x12\x0ffirmflow.api.v1\x1a google/protobuf/descriptor.proto\"\xac\x02\n" +
+	"\x1cfirmflow/api/v1/policy.proto\x12\x0ffirmflow.api.v1\x1a google/protobuf/descriptor.proto\"\xc4\x02\n" +
 	"\x06Policy\x12\x16\n" +
 	"\x06public\x18\x01 \x01(\bR\x06public\x12\x14\n" +
 	"\x05peers\x18\x02 \x03(\tR\x05peers\x12+\n" +
@@ -249,7 +260,8 @@ const file_firmflow_api_v1_policy_proto_rawDesc = "" +
 	"\acreated\x18\b \x01(\bR\acreated\x12\x19\n" +
 	"\bany_peer\x18\t \x01(\bR\aanyPeer\x12\x1a\n" +
 	"\baccepted\x18\n" +
-	" \x01(\bR\baccepted*M\n" +
+	" \x01(\bR\baccepted\x12\x16\n" +
+	"\x06upsert\x18\v \x01(\bR\x06upsert*M\n" +
 	"\x04Role\x12\x14\n" +
 	"\x10ROLE_UNSPECIFIED\x10\x00\x12\x0e\n" +
 	"\n" +

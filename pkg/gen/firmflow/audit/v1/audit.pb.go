@@ -10,6 +10,7 @@ import (
 	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
 	_ "github.com/firmflow/firmflow/pkg/gen/firmflow/api/v1"
 	v1 "github.com/firmflow/firmflow/pkg/gen/firmflow/events/v1"
+	_ "github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-openapiv2/options"
 	_ "google.golang.org/genproto/googleapis/api/annotations"
 	httpbody "google.golang.org/genproto/googleapis/api/httpbody"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
@@ -1118,7 +1119,7 @@ var File_firmflow_audit_v1_audit_proto protoreflect.FileDescriptor
 
 const file_firmflow_audit_v1_audit_proto_rawDesc = "" +
 	"\n" +
-	"\x1dfirmflow/audit/v1/audit.proto\x12\x11firmflow.audit.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cfirmflow/api/v1/policy.proto\x1a\x1efirmflow/events/v1/audit.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x19google/api/httpbody.proto\x1a google/protobuf/field_mask.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x8a\x04\n" +
+	"\x1dfirmflow/audit/v1/audit.proto\x12\x11firmflow.audit.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cfirmflow/api/v1/policy.proto\x1a\x1efirmflow/events/v1/audit.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x19google/api/httpbody.proto\x1a google/protobuf/field_mask.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\"\x8a\x04\n" +
 	"\n" +
 	"AuditEvent\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1a\n" +
@@ -1204,11 +1205,11 @@ const file_firmflow_audit_v1_audit_proto_rawDesc = "" +
 	"\fAuditOutcome\x12\x1d\n" +
 	"\x19AUDIT_OUTCOME_UNSPECIFIED\x10\x00\x12\x1b\n" +
 	"\x17AUDIT_OUTCOME_SUCCEEDED\x10\x01\x12\x18\n" +
-	"\x14AUDIT_OUTCOME_FAILED\x10\x022\x91\b\n" +
+	"\x14AUDIT_OUTCOME_FAILED\x10\x022\xa7\b\n" +
 	"\fAuditService\x12\xa8\x01\n" +
 	"\x0fListAuditEvents\x12).firmflow.audit.v1.ListAuditEventsRequest\x1a*.firmflow.audit.v1.ListAuditEventsResponse\">\xa2\xbb\x18\x12\x1a\x02\x01\x02\"\n" +
-	"audit:read8\x01\x82\xd3\xe4\x93\x02\"\x12 /v1/{parent=firms/*}/auditEvents\x12\x9d\x01\n" +
-	"\x11ExportAuditEvents\x12+.firmflow.audit.v1.ExportAuditEventsRequest\x1a\x14.google.api.HttpBody\"E\xa2\xbb\x18\x12\x1a\x02\x01\x02\"\n" +
+	"audit:read8\x01\x82\xd3\xe4\x93\x02\"\x12 /v1/{parent=firms/*}/auditEvents\x12\xb3\x01\n" +
+	"\x11ExportAuditEvents\x12+.firmflow.audit.v1.ExportAuditEventsRequest\x1a\x14.google.api.HttpBody\"[\x92A\x13:\x11application/jsonl\xa2\xbb\x18\x12\x1a\x02\x01\x02\"\n" +
 	"audit:read8\x01\x82\xd3\xe4\x93\x02)\x12'/v1/{parent=firms/*}/auditEvents:export\x12\xb5\x01\n" +
 	"\x10VerifyAuditChain\x12*.firmflow.audit.v1.VerifyAuditChainRequest\x1a+.firmflow.audit.v1.VerifyAuditChainResponse\"H\xa2\xbb\x18\x12\x1a\x02\x01\x02\"\n" +
 	"audit:read8\x01\x82\xd3\xe4\x93\x02,:\x01*\"'/v1/{parent=firms/*}/auditEvents:verify\x12\xaa\x01\n" +

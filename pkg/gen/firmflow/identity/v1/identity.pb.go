@@ -9,7 +9,6 @@ package identityv1
 import (
 	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
 	_ "github.com/firmflow/firmflow/pkg/gen/firmflow/api/v1"
-	_ "github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-openapiv2/options"
 	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
@@ -2471,8 +2470,17 @@ type AuthenticateResponse struct {
 	// Ed25519-signed principal, forwarded to services in x-firmflow-principal.
 	PrincipalToken string                 `protobuf:"bytes,1,opt,name=principal_token,json=principalToken,proto3" json:"principal_token,omitempty"`
 	ExpireTime     *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Whom the token speaks for, in the access log's terms: the gateway records the
+	// request from these without verifying the token's signature a second time, since
+	// this reply reached it from identity over mutual TLS.
+	Actor     string `protobuf:"bytes,3,opt,name=actor,proto3" json:"actor,omitempty"`
+	ActorKind string `protobuf:"bytes,4,opt,name=actor_kind,json=actorKind,proto3" json:"actor_kind,omitempty"`
+	// firms/{firm}, empty when the principal names no firm (a staff member without a live grant).
+	Firm string `protobuf:"bytes,5,opt,name=firm,proto3" json:"firm,omitempty"`
+	// firms/{firm}/supportGrants/{grant} a staff member acts under, if any.
+	SupportGrant  string `protobuf:"bytes,6,opt,name=support_grant,json=supportGrant,proto3" json:"support_grant,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *AuthenticateResponse) Reset() {
@@ -2519,11 +2527,39 @@ func (x *AuthenticateResponse) GetExpireTime() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *AuthenticateResponse) GetActor() string {
+	if x != nil {
+		return x.Actor
+	}
+	return ""
+}
+
+func (x *AuthenticateResponse) GetActorKind() string {
+	if x != nil {
+		return x.ActorKind
+	}
+	return ""
+}
+
+func (x *AuthenticateResponse) GetFirm() string {
+	if x != nil {
+		return x.Firm
+	}
+	return ""
+}
+
+func (x *AuthenticateResponse) GetSupportGrant() string {
+	if x != nil {
+		return x.SupportGrant
+	}
+	return ""
+}
+
 var File_firmflow_identity_v1_identity_proto protoreflect.FileDescriptor
 
 const file_firmflow_identity_v1_identity_proto_rawDesc = "" +
 	"\n" +
-	"#firmflow/identity/v1/identity.proto\x12\x14firmflow.identity.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cfirmflow/api/v1/policy.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\"\xa7\x02\n" +
+	"#firmflow/identity/v1/identity.proto\x12\x14firmflow.identity.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cfirmflow/api/v1/policy.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa7\x02\n" +
 	"\x04Firm\x120\n" +
 	"\x04name\x18\x01 \x01(\tB\x1c\xbaH\x19r\x172\x15^firms/[0-9a-f-]{36}$R\x04name\x12<\n" +
 	"\fdisplay_name\x18\x02 \x01(\tB\x19\xbaH\x16\xd8\x01\x01r\x11\x18\xc8\x012\f^[^\\p{Cc}]*$R\vdisplayName\x12!\n" +
@@ -2710,11 +2746,16 @@ const file_firmflow_identity_v1_identity_proto_rawDesc = "" +
 	"user_agent\x18\x06 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\tuserAgent\x12`\n" +
 	"\rsupport_grant\x18\a \x01(\tB;\xbaH8r624^(firms/[0-9a-f-]{36}/supportGrants/[0-9a-f-]{36})?$R\fsupportGrantB\x13\n" +
 	"\n" +
-	"credential\x12\x05\xbaH\x02\b\x01\"|\n" +
+	"credential\x12\x05\xbaH\x02\b\x01\"\xea\x01\n" +
 	"\x14AuthenticateResponse\x12'\n" +
 	"\x0fprincipal_token\x18\x01 \x01(\tR\x0eprincipalToken\x12;\n" +
 	"\vexpire_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"expireTime*M\n" +
+	"expireTime\x12\x14\n" +
+	"\x05actor\x18\x03 \x01(\tR\x05actor\x12\x1d\n" +
+	"\n" +
+	"actor_kind\x18\x04 \x01(\tR\tactorKind\x12\x12\n" +
+	"\x04firm\x18\x05 \x01(\tR\x04firm\x12#\n" +
+	"\rsupport_grant\x18\x06 \x01(\tR\fsupportGrant*M\n" +
 	"\x04Role\x12\x14\n" +
 	"\x10ROLE_UNSPECIFIED\x10\x00\x12\x0e\n" +
 	"\n" +
@@ -2759,17 +2800,7 @@ const file_firmflow_identity_v1_identity_proto_rawDesc = "" +
 	"\fRotateApiKey\x12).firmflow.identity.v1.RotateApiKeyRequest\x1a\x1c.firmflow.identity.v1.ApiKey\":\xa2\xbb\x18\b\x1a\x02\x01\x028\x01@\x01\x82\xd3\xe4\x93\x02(:\x01*\"#/v1/{name=firms/*/apiKeys/*}:rotate\x12\x91\x01\n" +
 	"\fRevokeApiKey\x12).firmflow.identity.v1.RevokeApiKeyRequest\x1a\x1c.firmflow.identity.v1.ApiKey\"8\xa2\xbb\x18\x06\x1a\x02\x01\x028\x01\x82\xd3\xe4\x93\x02(:\x01*\"#/v1/{name=firms/*/apiKeys/*}:revoke2\x83\x01\n" +
 	"\vAuthService\x12t\n" +
-	"\fAuthenticate\x12).firmflow.identity.v1.AuthenticateRequest\x1a*.firmflow.identity.v1.AuthenticateResponse\"\r\xa2\xbb\x18\t\x12\agatewayB\xf6\x03\x92A\xac\x03\x12\xd3\x01\n" +
-	"\ffirmflow API\x12\xbf\x01Practice management for accounting and bookkeeping firms. Authenticate with the session cookie set by Login (plus the X-CSRF-Token header on writes) or with `Authorization: Bearer <api key>`.2\x011*\x01\x022\x10application/json:\x10application/jsonZ\x8f\x01\n" +
-	"/\n" +
-	"\x06ApiKey\x12%\b\x02\x12\x10Bearer <api key>\x1a\rAuthorization \x02\n" +
-	"\\\n" +
-	"\aSession\x12Q\b\x02\x12Cfirmflow_session cookie set by Login; writes also need X-CSRF-Token\x1a\x06Cookie \x02b\f\n" +
-	"\n" +
-	"\n" +
-	"\x06ApiKey\x12\x00b\r\n" +
-	"\v\n" +
-	"\aSession\x12\x00ZDgithub.com/firmflow/firmflow/pkg/gen/firmflow/identity/v1;identityv1b\x06proto3"
+	"\fAuthenticate\x12).firmflow.identity.v1.AuthenticateRequest\x1a*.firmflow.identity.v1.AuthenticateResponse\"\r\xa2\xbb\x18\t\x12\agatewayBFZDgithub.com/firmflow/firmflow/pkg/gen/firmflow/identity/v1;identityv1b\x06proto3"
 
 var (
 	file_firmflow_identity_v1_identity_proto_rawDescOnce sync.Once

@@ -9,6 +9,7 @@ package lifecyclev1
 import (
 	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
 	_ "github.com/firmflow/firmflow/pkg/gen/firmflow/api/v1"
+	_ "github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-openapiv2/options"
 	_ "google.golang.org/genproto/googleapis/api/annotations"
 	httpbody "google.golang.org/genproto/googleapis/api/httpbody"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
@@ -1077,7 +1078,7 @@ var File_firmflow_lifecycle_v1_lifecycle_proto protoreflect.FileDescriptor
 
 const file_firmflow_lifecycle_v1_lifecycle_proto_rawDesc = "" +
 	"\n" +
-	"%firmflow/lifecycle/v1/lifecycle.proto\x12\x15firmflow.lifecycle.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cfirmflow/api/v1/policy.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x19google/api/httpbody.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x90\x02\n" +
+	"%firmflow/lifecycle/v1/lifecycle.proto\x12\x15firmflow.lifecycle.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cfirmflow/api/v1/policy.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x19google/api/httpbody.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\"\x90\x02\n" +
 	"\tOperation\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04firm\x18\x02 \x01(\tR\x04firm\x12\x12\n" +
@@ -1160,7 +1161,7 @@ const file_firmflow_lifecycle_v1_lifecycle_proto_rawDesc = "" +
 	"\x17OPERATION_STATE_RUNNING\x10\x02\x12\x1d\n" +
 	"\x19OPERATION_STATE_SUCCEEDED\x10\x03\x12\x1d\n" +
 	"\x19OPERATION_STATE_CANCELLED\x10\x04\x12\x1a\n" +
-	"\x16OPERATION_STATE_FAILED\x10\x052\xd9\t\n" +
+	"\x16OPERATION_STATE_FAILED\x10\x052\xee\t\n" +
 	"\x10LifecycleService\x12\xb6\x01\n" +
 	"\x13RequestFirmDeletion\x121.firmflow.lifecycle.v1.RequestFirmDeletionRequest\x1a2.firmflow.lifecycle.v1.RequestFirmDeletionResponse\"8\xa2\xbb\x18\a\x1a\x01\x018\x01@\x01\x82\xd3\xe4\x93\x02':\x01*\"\"/v1/{firm=firms/*}:requestDeletion\x12\x9f\x01\n" +
 	"\x12CancelFirmDeletion\x120.firmflow.lifecycle.v1.CancelFirmDeletionRequest\x1a .firmflow.lifecycle.v1.Operation\"5\xa2\xbb\x18\x05\x1a\x01\x018\x01\x82\xd3\xe4\x93\x02&:\x01*\"!/v1/{firm=firms/*}:cancelDeletion\x12\x86\x01\n" +
@@ -1168,8 +1169,8 @@ const file_firmflow_lifecycle_v1_lifecycle_proto_rawDesc = "" +
 	"\x0eListOperations\x12,.firmflow.lifecycle.v1.ListOperationsRequest\x1a-.firmflow.lifecycle.v1.ListOperationsResponse\"0\xa2\xbb\x18\x05\x1a\x01\x018\x01\x82\xd3\xe4\x93\x02!\x12\x1f/v1/{parent=firms/*}/operations\x12\x96\x01\n" +
 	"\x0fCancelOperation\x12-.firmflow.lifecycle.v1.CancelOperationRequest\x1a .firmflow.lifecycle.v1.Operation\"2\xa2\xbb\x18\x05\x1a\x01\x018\x01\x82\xd3\xe4\x93\x02#:\x01*\"\x1e/v1/{name=operations/*}:cancel\x12\x90\x01\n" +
 	"\fCreateExport\x12*.firmflow.lifecycle.v1.CreateExportRequest\x1a .firmflow.lifecycle.v1.Operation\"2\xa2\xbb\x18\a\x1a\x01\x018\x01@\x01\x82\xd3\xe4\x93\x02!:\x01*\"\x1c/v1/{parent=firms/*}/exports\x12|\n" +
-	"\x11ReadExportArchive\x12/.firmflow.lifecycle.v1.ReadExportArchiveRequest\x1a).firmflow.lifecycle.v1.ExportArchiveChunk\"\t\xa2\xbb\x18\x05\x1a\x01\x018\x010\x01\x12\x94\x01\n" +
-	"\x16GetDeletionCertificate\x124.firmflow.lifecycle.v1.GetDeletionCertificateRequest\x1a\x14.google.api.HttpBody\".\xa2\xbb\x18\x02\b\x01\x82\xd3\xe4\x93\x02\"\x12 /v1/deletionCertificates/{token}BHZFgithub.com/firmflow/firmflow/pkg/gen/firmflow/lifecycle/v1;lifecyclev1b\x06proto3"
+	"\x11ReadExportArchive\x12/.firmflow.lifecycle.v1.ReadExportArchiveRequest\x1a).firmflow.lifecycle.v1.ExportArchiveChunk\"\t\xa2\xbb\x18\x05\x1a\x01\x018\x010\x01\x12\xa9\x01\n" +
+	"\x16GetDeletionCertificate\x124.firmflow.lifecycle.v1.GetDeletionCertificateRequest\x1a\x14.google.api.HttpBody\"C\x92A\x12:\x10application/json\xa2\xbb\x18\x02\b\x01\x82\xd3\xe4\x93\x02\"\x12 /v1/deletionCertificates/{token}BHZFgithub.com/firmflow/firmflow/pkg/gen/firmflow/lifecycle/v1;lifecyclev1b\x06proto3"
 
 var (
 	file_firmflow_lifecycle_v1_lifecycle_proto_rawDescOnce sync.Once

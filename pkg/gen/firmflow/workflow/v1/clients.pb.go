@@ -771,9 +771,10 @@ func (x *ListClientsResponse) GetNextPageToken() string {
 }
 
 type CreateClientRequest struct {
-	state  protoimpl.MessageState `protogen:"open.v1"`
-	Parent string                 `protobuf:"bytes,1,opt,name=parent,proto3" json:"parent,omitempty"`
-	Client *Client                `protobuf:"bytes,2,opt,name=client,proto3" json:"client,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// firms/{firm}; in a batch, empty or the batch's parent.
+	Parent string  `protobuf:"bytes,1,opt,name=parent,proto3" json:"parent,omitempty"`
+	Client *Client `protobuf:"bytes,2,opt,name=client,proto3" json:"client,omitempty"`
 	// Makes retries safe: the same id returns the first client.
 	RequestId     string `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -831,6 +832,288 @@ func (x *CreateClientRequest) GetRequestId() string {
 	return ""
 }
 
+type UpsertClientRequest struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Parent string                 `protobuf:"bytes,1,opt,name=parent,proto3" json:"parent,omitempty"`
+	// The client as the CRM has it; external_id is required and says which client.
+	// name is ignored; etag, when set, must be the existing client's.
+	Client *Client `protobuf:"bytes,2,opt,name=client,proto3" json:"client,omitempty"`
+	// Fields to change when the client exists, as UpdateClient's. Without one, every
+	// field the request sets (not empty) is written and the others stay; name a field
+	// here to clear it. Not used when the client is created.
+	UpdateMask *fieldmaskpb.FieldMask `protobuf:"bytes,3,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
+	// Makes retries safe: the same id answers with the client the first request made
+	// or changed, without changing it again.
+	RequestId     string `protobuf:"bytes,4,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpsertClientRequest) Reset() {
+	*x = UpsertClientRequest{}
+	mi := &file_firmflow_workflow_v1_clients_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpsertClientRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpsertClientRequest) ProtoMessage() {}
+
+func (x *UpsertClientRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_firmflow_workflow_v1_clients_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpsertClientRequest.ProtoReflect.Descriptor instead.
+func (*UpsertClientRequest) Descriptor() ([]byte, []int) {
+	return file_firmflow_workflow_v1_clients_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *UpsertClientRequest) GetParent() string {
+	if x != nil {
+		return x.Parent
+	}
+	return ""
+}
+
+func (x *UpsertClientRequest) GetClient() *Client {
+	if x != nil {
+		return x.Client
+	}
+	return nil
+}
+
+func (x *UpsertClientRequest) GetUpdateMask() *fieldmaskpb.FieldMask {
+	if x != nil {
+		return x.UpdateMask
+	}
+	return nil
+}
+
+func (x *UpsertClientRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+type BatchCreateClientsRequest struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Parent string                 `protobuf:"bytes,1,opt,name=parent,proto3" json:"parent,omitempty"`
+	// The clients to create, at most 500. Each request's parent is empty or the
+	// batch's; its request_id stays empty (the batch's request_id covers them all).
+	Requests []*CreateClientRequest `protobuf:"bytes,2,rep,name=requests,proto3" json:"requests,omitempty"`
+	// Makes retries safe: the same id returns the first batch's clients.
+	RequestId     string `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BatchCreateClientsRequest) Reset() {
+	*x = BatchCreateClientsRequest{}
+	mi := &file_firmflow_workflow_v1_clients_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BatchCreateClientsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BatchCreateClientsRequest) ProtoMessage() {}
+
+func (x *BatchCreateClientsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_firmflow_workflow_v1_clients_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BatchCreateClientsRequest.ProtoReflect.Descriptor instead.
+func (*BatchCreateClientsRequest) Descriptor() ([]byte, []int) {
+	return file_firmflow_workflow_v1_clients_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *BatchCreateClientsRequest) GetParent() string {
+	if x != nil {
+		return x.Parent
+	}
+	return ""
+}
+
+func (x *BatchCreateClientsRequest) GetRequests() []*CreateClientRequest {
+	if x != nil {
+		return x.Requests
+	}
+	return nil
+}
+
+func (x *BatchCreateClientsRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+type BatchCreateClientsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The clients created, in request order, masked.
+	Clients       []*Client `protobuf:"bytes,1,rep,name=clients,proto3" json:"clients,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BatchCreateClientsResponse) Reset() {
+	*x = BatchCreateClientsResponse{}
+	mi := &file_firmflow_workflow_v1_clients_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BatchCreateClientsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BatchCreateClientsResponse) ProtoMessage() {}
+
+func (x *BatchCreateClientsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_firmflow_workflow_v1_clients_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BatchCreateClientsResponse.ProtoReflect.Descriptor instead.
+func (*BatchCreateClientsResponse) Descriptor() ([]byte, []int) {
+	return file_firmflow_workflow_v1_clients_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *BatchCreateClientsResponse) GetClients() []*Client {
+	if x != nil {
+		return x.Clients
+	}
+	return nil
+}
+
+type BatchUpdateClientsRequest struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Parent string                 `protobuf:"bytes,1,opt,name=parent,proto3" json:"parent,omitempty"`
+	// The changes, at most 500, each naming a client of the batch's parent; a client
+	// appears at most once.
+	Requests      []*UpdateClientRequest `protobuf:"bytes,2,rep,name=requests,proto3" json:"requests,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BatchUpdateClientsRequest) Reset() {
+	*x = BatchUpdateClientsRequest{}
+	mi := &file_firmflow_workflow_v1_clients_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BatchUpdateClientsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BatchUpdateClientsRequest) ProtoMessage() {}
+
+func (x *BatchUpdateClientsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_firmflow_workflow_v1_clients_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BatchUpdateClientsRequest.ProtoReflect.Descriptor instead.
+func (*BatchUpdateClientsRequest) Descriptor() ([]byte, []int) {
+	return file_firmflow_workflow_v1_clients_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *BatchUpdateClientsRequest) GetParent() string {
+	if x != nil {
+		return x.Parent
+	}
+	return ""
+}
+
+func (x *BatchUpdateClientsRequest) GetRequests() []*UpdateClientRequest {
+	if x != nil {
+		return x.Requests
+	}
+	return nil
+}
+
+type BatchUpdateClientsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The clients as they are after the batch, in request order, masked.
+	Clients       []*Client `protobuf:"bytes,1,rep,name=clients,proto3" json:"clients,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BatchUpdateClientsResponse) Reset() {
+	*x = BatchUpdateClientsResponse{}
+	mi := &file_firmflow_workflow_v1_clients_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BatchUpdateClientsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BatchUpdateClientsResponse) ProtoMessage() {}
+
+func (x *BatchUpdateClientsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_firmflow_workflow_v1_clients_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BatchUpdateClientsResponse.ProtoReflect.Descriptor instead.
+func (*BatchUpdateClientsResponse) Descriptor() ([]byte, []int) {
+	return file_firmflow_workflow_v1_clients_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *BatchUpdateClientsResponse) GetClients() []*Client {
+	if x != nil {
+		return x.Clients
+	}
+	return nil
+}
+
 type UpdateClientRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// name identifies the client; etag, when set, must be current.
@@ -845,7 +1128,7 @@ type UpdateClientRequest struct {
 
 func (x *UpdateClientRequest) Reset() {
 	*x = UpdateClientRequest{}
-	mi := &file_firmflow_workflow_v1_clients_proto_msgTypes[5]
+	mi := &file_firmflow_workflow_v1_clients_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -857,7 +1140,7 @@ func (x *UpdateClientRequest) String() string {
 func (*UpdateClientRequest) ProtoMessage() {}
 
 func (x *UpdateClientRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_firmflow_workflow_v1_clients_proto_msgTypes[5]
+	mi := &file_firmflow_workflow_v1_clients_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -870,7 +1153,7 @@ func (x *UpdateClientRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateClientRequest.ProtoReflect.Descriptor instead.
 func (*UpdateClientRequest) Descriptor() ([]byte, []int) {
-	return file_firmflow_workflow_v1_clients_proto_rawDescGZIP(), []int{5}
+	return file_firmflow_workflow_v1_clients_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *UpdateClientRequest) GetClient() *Client {
@@ -898,7 +1181,7 @@ type DeleteClientRequest struct {
 
 func (x *DeleteClientRequest) Reset() {
 	*x = DeleteClientRequest{}
-	mi := &file_firmflow_workflow_v1_clients_proto_msgTypes[6]
+	mi := &file_firmflow_workflow_v1_clients_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -910,7 +1193,7 @@ func (x *DeleteClientRequest) String() string {
 func (*DeleteClientRequest) ProtoMessage() {}
 
 func (x *DeleteClientRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_firmflow_workflow_v1_clients_proto_msgTypes[6]
+	mi := &file_firmflow_workflow_v1_clients_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -923,7 +1206,7 @@ func (x *DeleteClientRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteClientRequest.ProtoReflect.Descriptor instead.
 func (*DeleteClientRequest) Descriptor() ([]byte, []int) {
-	return file_firmflow_workflow_v1_clients_proto_rawDescGZIP(), []int{6}
+	return file_firmflow_workflow_v1_clients_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *DeleteClientRequest) GetName() string {
@@ -952,7 +1235,7 @@ type LookupClientByTaxIdRequest struct {
 
 func (x *LookupClientByTaxIdRequest) Reset() {
 	*x = LookupClientByTaxIdRequest{}
-	mi := &file_firmflow_workflow_v1_clients_proto_msgTypes[7]
+	mi := &file_firmflow_workflow_v1_clients_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -964,7 +1247,7 @@ func (x *LookupClientByTaxIdRequest) String() string {
 func (*LookupClientByTaxIdRequest) ProtoMessage() {}
 
 func (x *LookupClientByTaxIdRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_firmflow_workflow_v1_clients_proto_msgTypes[7]
+	mi := &file_firmflow_workflow_v1_clients_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -977,7 +1260,7 @@ func (x *LookupClientByTaxIdRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LookupClientByTaxIdRequest.ProtoReflect.Descriptor instead.
 func (*LookupClientByTaxIdRequest) Descriptor() ([]byte, []int) {
-	return file_firmflow_workflow_v1_clients_proto_rawDescGZIP(), []int{7}
+	return file_firmflow_workflow_v1_clients_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *LookupClientByTaxIdRequest) GetParent() string {
@@ -1021,7 +1304,7 @@ type ImportClientsRequest struct {
 
 func (x *ImportClientsRequest) Reset() {
 	*x = ImportClientsRequest{}
-	mi := &file_firmflow_workflow_v1_clients_proto_msgTypes[8]
+	mi := &file_firmflow_workflow_v1_clients_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1033,7 +1316,7 @@ func (x *ImportClientsRequest) String() string {
 func (*ImportClientsRequest) ProtoMessage() {}
 
 func (x *ImportClientsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_firmflow_workflow_v1_clients_proto_msgTypes[8]
+	mi := &file_firmflow_workflow_v1_clients_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1046,7 +1329,7 @@ func (x *ImportClientsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportClientsRequest.ProtoReflect.Descriptor instead.
 func (*ImportClientsRequest) Descriptor() ([]byte, []int) {
-	return file_firmflow_workflow_v1_clients_proto_rawDescGZIP(), []int{8}
+	return file_firmflow_workflow_v1_clients_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ImportClientsRequest) GetParent() string {
@@ -1089,7 +1372,7 @@ type ImportClientsResponse struct {
 
 func (x *ImportClientsResponse) Reset() {
 	*x = ImportClientsResponse{}
-	mi := &file_firmflow_workflow_v1_clients_proto_msgTypes[9]
+	mi := &file_firmflow_workflow_v1_clients_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1101,7 +1384,7 @@ func (x *ImportClientsResponse) String() string {
 func (*ImportClientsResponse) ProtoMessage() {}
 
 func (x *ImportClientsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_firmflow_workflow_v1_clients_proto_msgTypes[9]
+	mi := &file_firmflow_workflow_v1_clients_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1114,7 +1397,7 @@ func (x *ImportClientsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportClientsResponse.ProtoReflect.Descriptor instead.
 func (*ImportClientsResponse) Descriptor() ([]byte, []int) {
-	return file_firmflow_workflow_v1_clients_proto_rawDescGZIP(), []int{9}
+	return file_firmflow_workflow_v1_clients_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ImportClientsResponse) GetImportedCount() int32 {
@@ -1149,7 +1432,7 @@ type ExportClientsRequest struct {
 
 func (x *ExportClientsRequest) Reset() {
 	*x = ExportClientsRequest{}
-	mi := &file_firmflow_workflow_v1_clients_proto_msgTypes[10]
+	mi := &file_firmflow_workflow_v1_clients_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1161,7 +1444,7 @@ func (x *ExportClientsRequest) String() string {
 func (*ExportClientsRequest) ProtoMessage() {}
 
 func (x *ExportClientsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_firmflow_workflow_v1_clients_proto_msgTypes[10]
+	mi := &file_firmflow_workflow_v1_clients_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1174,7 +1457,7 @@ func (x *ExportClientsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportClientsRequest.ProtoReflect.Descriptor instead.
 func (*ExportClientsRequest) Descriptor() ([]byte, []int) {
-	return file_firmflow_workflow_v1_clients_proto_rawDescGZIP(), []int{10}
+	return file_firmflow_workflow_v1_clients_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ExportClientsRequest) GetParent() string {
@@ -1233,7 +1516,7 @@ type ExportClientsResponse struct {
 
 func (x *ExportClientsResponse) Reset() {
 	*x = ExportClientsResponse{}
-	mi := &file_firmflow_workflow_v1_clients_proto_msgTypes[11]
+	mi := &file_firmflow_workflow_v1_clients_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1245,7 +1528,7 @@ func (x *ExportClientsResponse) String() string {
 func (*ExportClientsResponse) ProtoMessage() {}
 
 func (x *ExportClientsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_firmflow_workflow_v1_clients_proto_msgTypes[11]
+	mi := &file_firmflow_workflow_v1_clients_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1258,7 +1541,7 @@ func (x *ExportClientsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportClientsResponse.ProtoReflect.Descriptor instead.
 func (*ExportClientsResponse) Descriptor() ([]byte, []int) {
-	return file_firmflow_workflow_v1_clients_proto_rawDescGZIP(), []int{11}
+	return file_firmflow_workflow_v1_clients_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ExportClientsResponse) GetContentType() string {
@@ -1310,7 +1593,7 @@ type CustomField struct {
 
 func (x *CustomField) Reset() {
 	*x = CustomField{}
-	mi := &file_firmflow_workflow_v1_clients_proto_msgTypes[12]
+	mi := &file_firmflow_workflow_v1_clients_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1322,7 +1605,7 @@ func (x *CustomField) String() string {
 func (*CustomField) ProtoMessage() {}
 
 func (x *CustomField) ProtoReflect() protoreflect.Message {
-	mi := &file_firmflow_workflow_v1_clients_proto_msgTypes[12]
+	mi := &file_firmflow_workflow_v1_clients_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1335,7 +1618,7 @@ func (x *CustomField) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CustomField.ProtoReflect.Descriptor instead.
 func (*CustomField) Descriptor() ([]byte, []int) {
-	return file_firmflow_workflow_v1_clients_proto_rawDescGZIP(), []int{12}
+	return file_firmflow_workflow_v1_clients_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *CustomField) GetName() string {
@@ -1403,7 +1686,7 @@ type ListCustomFieldsRequest struct {
 
 func (x *ListCustomFieldsRequest) Reset() {
 	*x = ListCustomFieldsRequest{}
-	mi := &file_firmflow_workflow_v1_clients_proto_msgTypes[13]
+	mi := &file_firmflow_workflow_v1_clients_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1415,7 +1698,7 @@ func (x *ListCustomFieldsRequest) String() string {
 func (*ListCustomFieldsRequest) ProtoMessage() {}
 
 func (x *ListCustomFieldsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_firmflow_workflow_v1_clients_proto_msgTypes[13]
+	mi := &file_firmflow_workflow_v1_clients_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1428,7 +1711,7 @@ func (x *ListCustomFieldsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCustomFieldsRequest.ProtoReflect.Descriptor instead.
 func (*ListCustomFieldsRequest) Descriptor() ([]byte, []int) {
-	return file_firmflow_workflow_v1_clients_proto_rawDescGZIP(), []int{13}
+	return file_firmflow_workflow_v1_clients_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ListCustomFieldsRequest) GetParent() string {
@@ -1448,7 +1731,7 @@ type ListCustomFieldsResponse struct {
 
 func (x *ListCustomFieldsResponse) Reset() {
 	*x = ListCustomFieldsResponse{}
-	mi := &file_firmflow_workflow_v1_clients_proto_msgTypes[14]
+	mi := &file_firmflow_workflow_v1_clients_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1460,7 +1743,7 @@ func (x *ListCustomFieldsResponse) String() string {
 func (*ListCustomFieldsResponse) ProtoMessage() {}
 
 func (x *ListCustomFieldsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_firmflow_workflow_v1_clients_proto_msgTypes[14]
+	mi := &file_firmflow_workflow_v1_clients_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1473,7 +1756,7 @@ func (x *ListCustomFieldsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCustomFieldsResponse.ProtoReflect.Descriptor instead.
 func (*ListCustomFieldsResponse) Descriptor() ([]byte, []int) {
-	return file_firmflow_workflow_v1_clients_proto_rawDescGZIP(), []int{14}
+	return file_firmflow_workflow_v1_clients_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ListCustomFieldsResponse) GetCustomFields() []*CustomField {
@@ -1492,7 +1775,7 @@ type GetCustomFieldRequest struct {
 
 func (x *GetCustomFieldRequest) Reset() {
 	*x = GetCustomFieldRequest{}
-	mi := &file_firmflow_workflow_v1_clients_proto_msgTypes[15]
+	mi := &file_firmflow_workflow_v1_clients_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1504,7 +1787,7 @@ func (x *GetCustomFieldRequest) String() string {
 func (*GetCustomFieldRequest) ProtoMessage() {}
 
 func (x *GetCustomFieldRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_firmflow_workflow_v1_clients_proto_msgTypes[15]
+	mi := &file_firmflow_workflow_v1_clients_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1517,7 +1800,7 @@ func (x *GetCustomFieldRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCustomFieldRequest.ProtoReflect.Descriptor instead.
 func (*GetCustomFieldRequest) Descriptor() ([]byte, []int) {
-	return file_firmflow_workflow_v1_clients_proto_rawDescGZIP(), []int{15}
+	return file_firmflow_workflow_v1_clients_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *GetCustomFieldRequest) GetName() string {
@@ -1538,7 +1821,7 @@ type CreateCustomFieldRequest struct {
 
 func (x *CreateCustomFieldRequest) Reset() {
 	*x = CreateCustomFieldRequest{}
-	mi := &file_firmflow_workflow_v1_clients_proto_msgTypes[16]
+	mi := &file_firmflow_workflow_v1_clients_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1550,7 +1833,7 @@ func (x *CreateCustomFieldRequest) String() string {
 func (*CreateCustomFieldRequest) ProtoMessage() {}
 
 func (x *CreateCustomFieldRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_firmflow_workflow_v1_clients_proto_msgTypes[16]
+	mi := &file_firmflow_workflow_v1_clients_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1563,7 +1846,7 @@ func (x *CreateCustomFieldRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateCustomFieldRequest.ProtoReflect.Descriptor instead.
 func (*CreateCustomFieldRequest) Descriptor() ([]byte, []int) {
-	return file_firmflow_workflow_v1_clients_proto_rawDescGZIP(), []int{16}
+	return file_firmflow_workflow_v1_clients_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *CreateCustomFieldRequest) GetParent() string {
@@ -1598,7 +1881,7 @@ type UpdateCustomFieldRequest struct {
 
 func (x *UpdateCustomFieldRequest) Reset() {
 	*x = UpdateCustomFieldRequest{}
-	mi := &file_firmflow_workflow_v1_clients_proto_msgTypes[17]
+	mi := &file_firmflow_workflow_v1_clients_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1610,7 +1893,7 @@ func (x *UpdateCustomFieldRequest) String() string {
 func (*UpdateCustomFieldRequest) ProtoMessage() {}
 
 func (x *UpdateCustomFieldRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_firmflow_workflow_v1_clients_proto_msgTypes[17]
+	mi := &file_firmflow_workflow_v1_clients_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1623,7 +1906,7 @@ func (x *UpdateCustomFieldRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateCustomFieldRequest.ProtoReflect.Descriptor instead.
 func (*UpdateCustomFieldRequest) Descriptor() ([]byte, []int) {
-	return file_firmflow_workflow_v1_clients_proto_rawDescGZIP(), []int{17}
+	return file_firmflow_workflow_v1_clients_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *UpdateCustomFieldRequest) GetCustomField() *CustomField {
@@ -1650,7 +1933,7 @@ type DeleteCustomFieldRequest struct {
 
 func (x *DeleteCustomFieldRequest) Reset() {
 	*x = DeleteCustomFieldRequest{}
-	mi := &file_firmflow_workflow_v1_clients_proto_msgTypes[18]
+	mi := &file_firmflow_workflow_v1_clients_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1662,7 +1945,7 @@ func (x *DeleteCustomFieldRequest) String() string {
 func (*DeleteCustomFieldRequest) ProtoMessage() {}
 
 func (x *DeleteCustomFieldRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_firmflow_workflow_v1_clients_proto_msgTypes[18]
+	mi := &file_firmflow_workflow_v1_clients_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1675,7 +1958,7 @@ func (x *DeleteCustomFieldRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteCustomFieldRequest.ProtoReflect.Descriptor instead.
 func (*DeleteCustomFieldRequest) Descriptor() ([]byte, []int) {
-	return file_firmflow_workflow_v1_clients_proto_rawDescGZIP(), []int{18}
+	return file_firmflow_workflow_v1_clients_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *DeleteCustomFieldRequest) GetName() string {
@@ -1703,7 +1986,7 @@ type ContactEmail struct {
 
 func (x *ContactEmail) Reset() {
 	*x = ContactEmail{}
-	mi := &file_firmflow_workflow_v1_clients_proto_msgTypes[19]
+	mi := &file_firmflow_workflow_v1_clients_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1715,7 +1998,7 @@ func (x *ContactEmail) String() string {
 func (*ContactEmail) ProtoMessage() {}
 
 func (x *ContactEmail) ProtoReflect() protoreflect.Message {
-	mi := &file_firmflow_workflow_v1_clients_proto_msgTypes[19]
+	mi := &file_firmflow_workflow_v1_clients_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1728,7 +2011,7 @@ func (x *ContactEmail) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContactEmail.ProtoReflect.Descriptor instead.
 func (*ContactEmail) Descriptor() ([]byte, []int) {
-	return file_firmflow_workflow_v1_clients_proto_rawDescGZIP(), []int{19}
+	return file_firmflow_workflow_v1_clients_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ContactEmail) GetAddress() string {
@@ -1756,7 +2039,7 @@ type ContactPhone struct {
 
 func (x *ContactPhone) Reset() {
 	*x = ContactPhone{}
-	mi := &file_firmflow_workflow_v1_clients_proto_msgTypes[20]
+	mi := &file_firmflow_workflow_v1_clients_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1768,7 +2051,7 @@ func (x *ContactPhone) String() string {
 func (*ContactPhone) ProtoMessage() {}
 
 func (x *ContactPhone) ProtoReflect() protoreflect.Message {
-	mi := &file_firmflow_workflow_v1_clients_proto_msgTypes[20]
+	mi := &file_firmflow_workflow_v1_clients_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1781,7 +2064,7 @@ func (x *ContactPhone) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContactPhone.ProtoReflect.Descriptor instead.
 func (*ContactPhone) Descriptor() ([]byte, []int) {
-	return file_firmflow_workflow_v1_clients_proto_rawDescGZIP(), []int{20}
+	return file_firmflow_workflow_v1_clients_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ContactPhone) GetNumber() string {
@@ -1813,7 +2096,7 @@ type PostalAddress struct {
 
 func (x *PostalAddress) Reset() {
 	*x = PostalAddress{}
-	mi := &file_firmflow_workflow_v1_clients_proto_msgTypes[21]
+	mi := &file_firmflow_workflow_v1_clients_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1825,7 +2108,7 @@ func (x *PostalAddress) String() string {
 func (*PostalAddress) ProtoMessage() {}
 
 func (x *PostalAddress) ProtoReflect() protoreflect.Message {
-	mi := &file_firmflow_workflow_v1_clients_proto_msgTypes[21]
+	mi := &file_firmflow_workflow_v1_clients_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1838,7 +2121,7 @@ func (x *PostalAddress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PostalAddress.ProtoReflect.Descriptor instead.
 func (*PostalAddress) Descriptor() ([]byte, []int) {
-	return file_firmflow_workflow_v1_clients_proto_rawDescGZIP(), []int{21}
+	return file_firmflow_workflow_v1_clients_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *PostalAddress) GetLabel() string {
@@ -1901,14 +2184,16 @@ type Contact struct {
 	// Output only: when the contact was deleted; set only on tombstones (show_deleted).
 	DeleteTime *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=delete_time,json=deleteTime,proto3" json:"delete_time,omitempty"`
 	// Output only: when the tombstone is purged, 30 days after delete_time.
-	ExpireTime    *timestamppb.Timestamp `protobuf:"bytes,13,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
+	ExpireTime *timestamppb.Timestamp `protobuf:"bytes,13,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
+	// The contact's id in a CRM, unique in the firm; for syncing (UpsertContact).
+	ExternalId    string `protobuf:"bytes,14,opt,name=external_id,json=externalId,proto3" json:"external_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Contact) Reset() {
 	*x = Contact{}
-	mi := &file_firmflow_workflow_v1_clients_proto_msgTypes[22]
+	mi := &file_firmflow_workflow_v1_clients_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1920,7 +2205,7 @@ func (x *Contact) String() string {
 func (*Contact) ProtoMessage() {}
 
 func (x *Contact) ProtoReflect() protoreflect.Message {
-	mi := &file_firmflow_workflow_v1_clients_proto_msgTypes[22]
+	mi := &file_firmflow_workflow_v1_clients_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1933,7 +2218,7 @@ func (x *Contact) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Contact.ProtoReflect.Descriptor instead.
 func (*Contact) Descriptor() ([]byte, []int) {
-	return file_firmflow_workflow_v1_clients_proto_rawDescGZIP(), []int{22}
+	return file_firmflow_workflow_v1_clients_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *Contact) GetName() string {
@@ -2027,6 +2312,13 @@ func (x *Contact) GetExpireTime() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *Contact) GetExternalId() string {
+	if x != nil {
+		return x.ExternalId
+	}
+	return ""
+}
+
 type GetContactRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
@@ -2036,7 +2328,7 @@ type GetContactRequest struct {
 
 func (x *GetContactRequest) Reset() {
 	*x = GetContactRequest{}
-	mi := &file_firmflow_workflow_v1_clients_proto_msgTypes[23]
+	mi := &file_firmflow_workflow_v1_clients_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2048,7 +2340,7 @@ func (x *GetContactRequest) String() string {
 func (*GetContactRequest) ProtoMessage() {}
 
 func (x *GetContactRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_firmflow_workflow_v1_clients_proto_msgTypes[23]
+	mi := &file_firmflow_workflow_v1_clients_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2061,7 +2353,7 @@ func (x *GetContactRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetContactRequest.ProtoReflect.Descriptor instead.
 func (*GetContactRequest) Descriptor() ([]byte, []int) {
-	return file_firmflow_workflow_v1_clients_proto_rawDescGZIP(), []int{23}
+	return file_firmflow_workflow_v1_clients_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *GetContactRequest) GetName() string {
@@ -2093,7 +2385,7 @@ type ListContactsRequest struct {
 
 func (x *ListContactsRequest) Reset() {
 	*x = ListContactsRequest{}
-	mi := &file_firmflow_workflow_v1_clients_proto_msgTypes[24]
+	mi := &file_firmflow_workflow_v1_clients_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2105,7 +2397,7 @@ func (x *ListContactsRequest) String() string {
 func (*ListContactsRequest) ProtoMessage() {}
 
 func (x *ListContactsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_firmflow_workflow_v1_clients_proto_msgTypes[24]
+	mi := &file_firmflow_workflow_v1_clients_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2118,7 +2410,7 @@ func (x *ListContactsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListContactsRequest.ProtoReflect.Descriptor instead.
 func (*ListContactsRequest) Descriptor() ([]byte, []int) {
-	return file_firmflow_workflow_v1_clients_proto_rawDescGZIP(), []int{24}
+	return file_firmflow_workflow_v1_clients_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ListContactsRequest) GetParent() string {
@@ -2173,7 +2465,7 @@ type ListContactsResponse struct {
 
 func (x *ListContactsResponse) Reset() {
 	*x = ListContactsResponse{}
-	mi := &file_firmflow_workflow_v1_clients_proto_msgTypes[25]
+	mi := &file_firmflow_workflow_v1_clients_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2185,7 +2477,7 @@ func (x *ListContactsResponse) String() string {
 func (*ListContactsResponse) ProtoMessage() {}
 
 func (x *ListContactsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_firmflow_workflow_v1_clients_proto_msgTypes[25]
+	mi := &file_firmflow_workflow_v1_clients_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2198,7 +2490,7 @@ func (x *ListContactsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListContactsResponse.ProtoReflect.Descriptor instead.
 func (*ListContactsResponse) Descriptor() ([]byte, []int) {
-	return file_firmflow_workflow_v1_clients_proto_rawDescGZIP(), []int{25}
+	return file_firmflow_workflow_v1_clients_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ListContactsResponse) GetContacts() []*Contact {
@@ -2226,7 +2518,7 @@ type CreateContactRequest struct {
 
 func (x *CreateContactRequest) Reset() {
 	*x = CreateContactRequest{}
-	mi := &file_firmflow_workflow_v1_clients_proto_msgTypes[26]
+	mi := &file_firmflow_workflow_v1_clients_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2238,7 +2530,7 @@ func (x *CreateContactRequest) String() string {
 func (*CreateContactRequest) ProtoMessage() {}
 
 func (x *CreateContactRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_firmflow_workflow_v1_clients_proto_msgTypes[26]
+	mi := &file_firmflow_workflow_v1_clients_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2251,7 +2543,7 @@ func (x *CreateContactRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateContactRequest.ProtoReflect.Descriptor instead.
 func (*CreateContactRequest) Descriptor() ([]byte, []int) {
-	return file_firmflow_workflow_v1_clients_proto_rawDescGZIP(), []int{26}
+	return file_firmflow_workflow_v1_clients_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *CreateContactRequest) GetParent() string {
@@ -2275,11 +2567,82 @@ func (x *CreateContactRequest) GetRequestId() string {
 	return ""
 }
 
+type UpsertContactRequest struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Parent string                 `protobuf:"bytes,1,opt,name=parent,proto3" json:"parent,omitempty"`
+	// The contact as the CRM has it; external_id is required and says which contact.
+	Contact *Contact `protobuf:"bytes,2,opt,name=contact,proto3" json:"contact,omitempty"`
+	// As UpsertClientRequest.update_mask.
+	UpdateMask *fieldmaskpb.FieldMask `protobuf:"bytes,3,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
+	// As UpsertClientRequest.request_id.
+	RequestId     string `protobuf:"bytes,4,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpsertContactRequest) Reset() {
+	*x = UpsertContactRequest{}
+	mi := &file_firmflow_workflow_v1_clients_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpsertContactRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpsertContactRequest) ProtoMessage() {}
+
+func (x *UpsertContactRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_firmflow_workflow_v1_clients_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpsertContactRequest.ProtoReflect.Descriptor instead.
+func (*UpsertContactRequest) Descriptor() ([]byte, []int) {
+	return file_firmflow_workflow_v1_clients_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *UpsertContactRequest) GetParent() string {
+	if x != nil {
+		return x.Parent
+	}
+	return ""
+}
+
+func (x *UpsertContactRequest) GetContact() *Contact {
+	if x != nil {
+		return x.Contact
+	}
+	return nil
+}
+
+func (x *UpsertContactRequest) GetUpdateMask() *fieldmaskpb.FieldMask {
+	if x != nil {
+		return x.UpdateMask
+	}
+	return nil
+}
+
+func (x *UpsertContactRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
 type UpdateContactRequest struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	Contact *Contact               `protobuf:"bytes,1,opt,name=contact,proto3" json:"contact,omitempty"`
 	// Fields to change: display_name, given_name, family_name, job_title, emails,
-	// phones, addresses.
+	// phones, addresses, external_id.
 	UpdateMask    *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2287,7 +2650,7 @@ type UpdateContactRequest struct {
 
 func (x *UpdateContactRequest) Reset() {
 	*x = UpdateContactRequest{}
-	mi := &file_firmflow_workflow_v1_clients_proto_msgTypes[27]
+	mi := &file_firmflow_workflow_v1_clients_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2299,7 +2662,7 @@ func (x *UpdateContactRequest) String() string {
 func (*UpdateContactRequest) ProtoMessage() {}
 
 func (x *UpdateContactRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_firmflow_workflow_v1_clients_proto_msgTypes[27]
+	mi := &file_firmflow_workflow_v1_clients_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2312,7 +2675,7 @@ func (x *UpdateContactRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateContactRequest.ProtoReflect.Descriptor instead.
 func (*UpdateContactRequest) Descriptor() ([]byte, []int) {
-	return file_firmflow_workflow_v1_clients_proto_rawDescGZIP(), []int{27}
+	return file_firmflow_workflow_v1_clients_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *UpdateContactRequest) GetContact() *Contact {
@@ -2339,7 +2702,7 @@ type DeleteContactRequest struct {
 
 func (x *DeleteContactRequest) Reset() {
 	*x = DeleteContactRequest{}
-	mi := &file_firmflow_workflow_v1_clients_proto_msgTypes[28]
+	mi := &file_firmflow_workflow_v1_clients_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2351,7 +2714,7 @@ func (x *DeleteContactRequest) String() string {
 func (*DeleteContactRequest) ProtoMessage() {}
 
 func (x *DeleteContactRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_firmflow_workflow_v1_clients_proto_msgTypes[28]
+	mi := &file_firmflow_workflow_v1_clients_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2364,7 +2727,7 @@ func (x *DeleteContactRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteContactRequest.ProtoReflect.Descriptor instead.
 func (*DeleteContactRequest) Descriptor() ([]byte, []int) {
-	return file_firmflow_workflow_v1_clients_proto_rawDescGZIP(), []int{28}
+	return file_firmflow_workflow_v1_clients_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *DeleteContactRequest) GetName() string {
@@ -2402,7 +2765,7 @@ type ClientContact struct {
 
 func (x *ClientContact) Reset() {
 	*x = ClientContact{}
-	mi := &file_firmflow_workflow_v1_clients_proto_msgTypes[29]
+	mi := &file_firmflow_workflow_v1_clients_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2414,7 +2777,7 @@ func (x *ClientContact) String() string {
 func (*ClientContact) ProtoMessage() {}
 
 func (x *ClientContact) ProtoReflect() protoreflect.Message {
-	mi := &file_firmflow_workflow_v1_clients_proto_msgTypes[29]
+	mi := &file_firmflow_workflow_v1_clients_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2427,7 +2790,7 @@ func (x *ClientContact) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClientContact.ProtoReflect.Descriptor instead.
 func (*ClientContact) Descriptor() ([]byte, []int) {
-	return file_firmflow_workflow_v1_clients_proto_rawDescGZIP(), []int{29}
+	return file_firmflow_workflow_v1_clients_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *ClientContact) GetName() string {
@@ -2488,7 +2851,7 @@ type ListClientContactsRequest struct {
 
 func (x *ListClientContactsRequest) Reset() {
 	*x = ListClientContactsRequest{}
-	mi := &file_firmflow_workflow_v1_clients_proto_msgTypes[30]
+	mi := &file_firmflow_workflow_v1_clients_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2500,7 +2863,7 @@ func (x *ListClientContactsRequest) String() string {
 func (*ListClientContactsRequest) ProtoMessage() {}
 
 func (x *ListClientContactsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_firmflow_workflow_v1_clients_proto_msgTypes[30]
+	mi := &file_firmflow_workflow_v1_clients_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2513,7 +2876,7 @@ func (x *ListClientContactsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListClientContactsRequest.ProtoReflect.Descriptor instead.
 func (*ListClientContactsRequest) Descriptor() ([]byte, []int) {
-	return file_firmflow_workflow_v1_clients_proto_rawDescGZIP(), []int{30}
+	return file_firmflow_workflow_v1_clients_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *ListClientContactsRequest) GetParent() string {
@@ -2533,7 +2896,7 @@ type ListClientContactsResponse struct {
 
 func (x *ListClientContactsResponse) Reset() {
 	*x = ListClientContactsResponse{}
-	mi := &file_firmflow_workflow_v1_clients_proto_msgTypes[31]
+	mi := &file_firmflow_workflow_v1_clients_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2545,7 +2908,7 @@ func (x *ListClientContactsResponse) String() string {
 func (*ListClientContactsResponse) ProtoMessage() {}
 
 func (x *ListClientContactsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_firmflow_workflow_v1_clients_proto_msgTypes[31]
+	mi := &file_firmflow_workflow_v1_clients_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2558,7 +2921,7 @@ func (x *ListClientContactsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListClientContactsResponse.ProtoReflect.Descriptor instead.
 func (*ListClientContactsResponse) Descriptor() ([]byte, []int) {
-	return file_firmflow_workflow_v1_clients_proto_rawDescGZIP(), []int{31}
+	return file_firmflow_workflow_v1_clients_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ListClientContactsResponse) GetClientContacts() []*ClientContact {
@@ -2578,7 +2941,7 @@ type CreateClientContactRequest struct {
 
 func (x *CreateClientContactRequest) Reset() {
 	*x = CreateClientContactRequest{}
-	mi := &file_firmflow_workflow_v1_clients_proto_msgTypes[32]
+	mi := &file_firmflow_workflow_v1_clients_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2590,7 +2953,7 @@ func (x *CreateClientContactRequest) String() string {
 func (*CreateClientContactRequest) ProtoMessage() {}
 
 func (x *CreateClientContactRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_firmflow_workflow_v1_clients_proto_msgTypes[32]
+	mi := &file_firmflow_workflow_v1_clients_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2603,7 +2966,7 @@ func (x *CreateClientContactRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateClientContactRequest.ProtoReflect.Descriptor instead.
 func (*CreateClientContactRequest) Descriptor() ([]byte, []int) {
-	return file_firmflow_workflow_v1_clients_proto_rawDescGZIP(), []int{32}
+	return file_firmflow_workflow_v1_clients_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *CreateClientContactRequest) GetParent() string {
@@ -2631,7 +2994,7 @@ type UpdateClientContactRequest struct {
 
 func (x *UpdateClientContactRequest) Reset() {
 	*x = UpdateClientContactRequest{}
-	mi := &file_firmflow_workflow_v1_clients_proto_msgTypes[33]
+	mi := &file_firmflow_workflow_v1_clients_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2643,7 +3006,7 @@ func (x *UpdateClientContactRequest) String() string {
 func (*UpdateClientContactRequest) ProtoMessage() {}
 
 func (x *UpdateClientContactRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_firmflow_workflow_v1_clients_proto_msgTypes[33]
+	mi := &file_firmflow_workflow_v1_clients_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2656,7 +3019,7 @@ func (x *UpdateClientContactRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateClientContactRequest.ProtoReflect.Descriptor instead.
 func (*UpdateClientContactRequest) Descriptor() ([]byte, []int) {
-	return file_firmflow_workflow_v1_clients_proto_rawDescGZIP(), []int{33}
+	return file_firmflow_workflow_v1_clients_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *UpdateClientContactRequest) GetClientContact() *ClientContact {
@@ -2682,7 +3045,7 @@ type DeleteClientContactRequest struct {
 
 func (x *DeleteClientContactRequest) Reset() {
 	*x = DeleteClientContactRequest{}
-	mi := &file_firmflow_workflow_v1_clients_proto_msgTypes[34]
+	mi := &file_firmflow_workflow_v1_clients_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2694,7 +3057,7 @@ func (x *DeleteClientContactRequest) String() string {
 func (*DeleteClientContactRequest) ProtoMessage() {}
 
 func (x *DeleteClientContactRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_firmflow_workflow_v1_clients_proto_msgTypes[34]
+	mi := &file_firmflow_workflow_v1_clients_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2707,7 +3070,7 @@ func (x *DeleteClientContactRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteClientContactRequest.ProtoReflect.Descriptor instead.
 func (*DeleteClientContactRequest) Descriptor() ([]byte, []int) {
-	return file_firmflow_workflow_v1_clients_proto_rawDescGZIP(), []int{34}
+	return file_firmflow_workflow_v1_clients_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *DeleteClientContactRequest) GetName() string {
@@ -2772,12 +3135,31 @@ const file_firmflow_workflow_v1_clients_proto_rawDesc = "" +
 	" \x01(\bR\vshowDeleted\"u\n" +
 	"\x13ListClientsResponse\x126\n" +
 	"\aclients\x18\x01 \x03(\v2\x1c.firmflow.workflow.v1.ClientR\aclients\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xc3\x01\n" +
-	"\x13CreateClientRequest\x124\n" +
-	"\x06parent\x18\x01 \x01(\tB\x1c\xbaH\x19r\x172\x15^firms/[0-9a-f-]{36}$R\x06parent\x12<\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xc6\x01\n" +
+	"\x13CreateClientRequest\x127\n" +
+	"\x06parent\x18\x01 \x01(\tB\x1f\xbaH\x1cr\x1a2\x18^(firms/[0-9a-f-]{36})?$R\x06parent\x12<\n" +
 	"\x06client\x18\x02 \x01(\v2\x1c.firmflow.workflow.v1.ClientB\x06\xbaH\x03\xc8\x01\x01R\x06client\x128\n" +
 	"\n" +
-	"request_id\x18\x03 \x01(\tB\x19\xbaH\x16r\x14\x18@2\x10^[A-Za-z0-9_-]*$R\trequestId\"\x98\x01\n" +
+	"request_id\x18\x03 \x01(\tB\x19\xbaH\x16r\x14\x18@2\x10^[A-Za-z0-9_-]*$R\trequestId\"\x80\x02\n" +
+	"\x13UpsertClientRequest\x124\n" +
+	"\x06parent\x18\x01 \x01(\tB\x1c\xbaH\x19r\x172\x15^firms/[0-9a-f-]{36}$R\x06parent\x12<\n" +
+	"\x06client\x18\x02 \x01(\v2\x1c.firmflow.workflow.v1.ClientB\x06\xbaH\x03\xc8\x01\x01R\x06client\x12;\n" +
+	"\vupdate_mask\x18\x03 \x01(\v2\x1a.google.protobuf.FieldMaskR\n" +
+	"updateMask\x128\n" +
+	"\n" +
+	"request_id\x18\x04 \x01(\tB\x19\xbaH\x16r\x14\x18@2\x10^[A-Za-z0-9_-]*$R\trequestId\"\xdf\x01\n" +
+	"\x19BatchCreateClientsRequest\x124\n" +
+	"\x06parent\x18\x01 \x01(\tB\x1c\xbaH\x19r\x172\x15^firms/[0-9a-f-]{36}$R\x06parent\x12R\n" +
+	"\brequests\x18\x02 \x03(\v2).firmflow.workflow.v1.CreateClientRequestB\v\xbaH\b\x92\x01\x05\b\x01\x10\xf4\x03R\brequests\x128\n" +
+	"\n" +
+	"request_id\x18\x03 \x01(\tB\x19\xbaH\x16r\x14\x18@2\x10^[A-Za-z0-9_-]*$R\trequestId\"T\n" +
+	"\x1aBatchCreateClientsResponse\x126\n" +
+	"\aclients\x18\x01 \x03(\v2\x1c.firmflow.workflow.v1.ClientR\aclients\"\xa5\x01\n" +
+	"\x19BatchUpdateClientsRequest\x124\n" +
+	"\x06parent\x18\x01 \x01(\tB\x1c\xbaH\x19r\x172\x15^firms/[0-9a-f-]{36}$R\x06parent\x12R\n" +
+	"\brequests\x18\x02 \x03(\v2).firmflow.workflow.v1.UpdateClientRequestB\v\xbaH\b\x92\x01\x05\b\x01\x10\xf4\x03R\brequests\"T\n" +
+	"\x1aBatchUpdateClientsResponse\x126\n" +
+	"\aclients\x18\x01 \x03(\v2\x1c.firmflow.workflow.v1.ClientR\aclients\"\x98\x01\n" +
 	"\x13UpdateClientRequest\x12<\n" +
 	"\x06client\x18\x01 \x01(\v2\x1c.firmflow.workflow.v1.ClientB\x06\xbaH\x03\xc8\x01\x01R\x06client\x12C\n" +
 	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskB\x06\xbaH\x03\xc8\x01\x01R\n" +
@@ -2854,7 +3236,7 @@ const file_firmflow_workflow_v1_clients_proto_rawDesc = "" +
 	"\x06region\x18\x04 \x01(\tB\x15\xbaH\x12r\x10\x18d2\f^[^\\p{Cc}]*$R\x06region\x126\n" +
 	"\vpostal_code\x18\x05 \x01(\tB\x15\xbaH\x12r\x10\x18\x142\f^[^\\p{Cc}]*$R\n" +
 	"postalCode\x127\n" +
-	"\fcountry_code\x18\x06 \x01(\tB\x14\xbaH\x11r\x0f2\r^([A-Z]{2})?$R\vcountryCode\"\x96\x06\n" +
+	"\fcountry_code\x18\x06 \x01(\tB\x14\xbaH\x11r\x0f2\r^([A-Z]{2})?$R\vcountryCode\"\xd2\x06\n" +
 	"\aContact\x12J\n" +
 	"\x04name\x18\x01 \x01(\tB6\xbaH3\xd8\x01\x01r.2,^firms/[0-9a-f-]{36}/contacts/[0-9a-f-]{36}$R\x04name\x12<\n" +
 	"\fdisplay_name\x18\x02 \x01(\tB\x19\xbaH\x16\xd8\x01\x01r\x11\x18\xc8\x012\f^[^\\p{Cc}]*$R\vdisplayName\x124\n" +
@@ -2877,7 +3259,9 @@ const file_firmflow_workflow_v1_clients_proto_rawDesc = "" +
 	"\vdelete_time\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"deleteTime\x12;\n" +
 	"\vexpire_time\x18\r \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"expireTime\"\\\n" +
+	"expireTime\x12:\n" +
+	"\vexternal_id\x18\x0e \x01(\tB\x19\xbaH\x16\xd8\x01\x01r\x11\x18\x80\x012\f^[^\\p{Cc}]*$R\n" +
+	"externalId\"\\\n" +
 	"\x11GetContactRequest\x12G\n" +
 	"\x04name\x18\x01 \x01(\tB3\xbaH0r.2,^firms/[0-9a-f-]{36}/contacts/[0-9a-f-]{36}$R\x04name\"\x9d\x02\n" +
 	"\x13ListContactsRequest\x124\n" +
@@ -2895,7 +3279,14 @@ const file_firmflow_workflow_v1_clients_proto_rawDesc = "" +
 	"\x06parent\x18\x01 \x01(\tB\x1c\xbaH\x19r\x172\x15^firms/[0-9a-f-]{36}$R\x06parent\x12?\n" +
 	"\acontact\x18\x02 \x01(\v2\x1d.firmflow.workflow.v1.ContactB\x06\xbaH\x03\xc8\x01\x01R\acontact\x128\n" +
 	"\n" +
-	"request_id\x18\x03 \x01(\tB\x19\xbaH\x16r\x14\x18@2\x10^[A-Za-z0-9_-]*$R\trequestId\"\x9c\x01\n" +
+	"request_id\x18\x03 \x01(\tB\x19\xbaH\x16r\x14\x18@2\x10^[A-Za-z0-9_-]*$R\trequestId\"\x84\x02\n" +
+	"\x14UpsertContactRequest\x124\n" +
+	"\x06parent\x18\x01 \x01(\tB\x1c\xbaH\x19r\x172\x15^firms/[0-9a-f-]{36}$R\x06parent\x12?\n" +
+	"\acontact\x18\x02 \x01(\v2\x1d.firmflow.workflow.v1.ContactB\x06\xbaH\x03\xc8\x01\x01R\acontact\x12;\n" +
+	"\vupdate_mask\x18\x03 \x01(\v2\x1a.google.protobuf.FieldMaskR\n" +
+	"updateMask\x128\n" +
+	"\n" +
+	"request_id\x18\x04 \x01(\tB\x19\xbaH\x16r\x14\x18@2\x10^[A-Za-z0-9_-]*$R\trequestId\"\x9c\x01\n" +
 	"\x14UpdateContactRequest\x12?\n" +
 	"\acontact\x18\x01 \x01(\v2\x1d.firmflow.workflow.v1.ContactB\x06\xbaH\x03\xc8\x01\x01R\acontact\x12C\n" +
 	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskB\x06\xbaH\x03\xc8\x01\x01R\n" +
@@ -2953,12 +3344,15 @@ const file_firmflow_workflow_v1_clients_proto_rawDesc = "" +
 	"\x19CUSTOM_FIELD_TYPE_BOOLEAN\x10\x04\x12\x1c\n" +
 	"\x18CUSTOM_FIELD_TYPE_MEMBER\x10\x05\x12#\n" +
 	"\x1fCUSTOM_FIELD_TYPE_SINGLE_SELECT\x10\x06\x12\"\n" +
-	"\x1eCUSTOM_FIELD_TYPE_MULTI_SELECT\x10\a2\x89\x11\n" +
+	"\x1eCUSTOM_FIELD_TYPE_MULTI_SELECT\x10\a2\xc2\x15\n" +
 	"\rClientService\x12\x8e\x01\n" +
 	"\tGetClient\x12&.firmflow.workflow.v1.GetClientRequest\x1a\x1c.firmflow.workflow.v1.Client\";\xa2\xbb\x18\x13\x1a\x03\x01\x02\x03\"\fclients:read\x82\xd3\xe4\x93\x02\x1e\x12\x1c/v1/{name=firms/*/clients/*}\x12\x9f\x01\n" +
 	"\vListClients\x12(.firmflow.workflow.v1.ListClientsRequest\x1a).firmflow.workflow.v1.ListClientsResponse\";\xa2\xbb\x18\x13\x1a\x03\x01\x02\x03\"\fclients:read\x82\xd3\xe4\x93\x02\x1e\x12\x1c/v1/{parent=firms/*}/clients\x12\x9f\x01\n" +
 	"\fCreateClient\x12).firmflow.workflow.v1.CreateClientRequest\x1a\x1c.firmflow.workflow.v1.Client\"F\xa2\xbb\x18\x16\x1a\x03\x01\x02\x03\"\rclients:write@\x01\x82\xd3\xe4\x93\x02&:\x06client\"\x1c/v1/{parent=firms/*}/clients\x12\xa4\x01\n" +
-	"\fUpdateClient\x12).firmflow.workflow.v1.UpdateClientRequest\x1a\x1c.firmflow.workflow.v1.Client\"K\xa2\xbb\x18\x14\x1a\x03\x01\x02\x03\"\rclients:write\x82\xd3\xe4\x93\x02-:\x06client2#/v1/{client.name=firms/*/clients/*}\x12\x8f\x01\n" +
+	"\fUpdateClient\x12).firmflow.workflow.v1.UpdateClientRequest\x1a\x1c.firmflow.workflow.v1.Client\"K\xa2\xbb\x18\x14\x1a\x03\x01\x02\x03\"\rclients:write\x82\xd3\xe4\x93\x02-:\x06client2#/v1/{client.name=firms/*/clients/*}\x12\xa6\x01\n" +
+	"\fUpsertClient\x12).firmflow.workflow.v1.UpsertClientRequest\x1a\x1c.firmflow.workflow.v1.Client\"M\xa2\xbb\x18\x16\x1a\x03\x01\x02\x03\"\rclients:writeX\x01\x82\xd3\xe4\x93\x02-:\x06client\"#/v1/{parent=firms/*}/clients:upsert\x12\xc6\x01\n" +
+	"\x12BatchCreateClients\x12/.firmflow.workflow.v1.BatchCreateClientsRequest\x1a0.firmflow.workflow.v1.BatchCreateClientsResponse\"M\xa2\xbb\x18\x16\x1a\x03\x01\x02\x03\"\rclients:write@\x01\x82\xd3\xe4\x93\x02-:\x01*\"(/v1/{parent=firms/*}/clients:batchCreate\x12\xc4\x01\n" +
+	"\x12BatchUpdateClients\x12/.firmflow.workflow.v1.BatchUpdateClientsRequest\x1a0.firmflow.workflow.v1.BatchUpdateClientsResponse\"K\xa2\xbb\x18\x14\x1a\x03\x01\x02\x03\"\rclients:write\x82\xd3\xe4\x93\x02-:\x01*\"(/v1/{parent=firms/*}/clients:batchUpdate\x12\x8f\x01\n" +
 	"\fDeleteClient\x12).firmflow.workflow.v1.DeleteClientRequest\x1a\x16.google.protobuf.Empty\"<\xa2\xbb\x18\x14\x1a\x03\x01\x02\x03\"\rclients:write\x82\xd3\xe4\x93\x02\x1e*\x1c/v1/{name=firms/*/clients/*}\x12\xb3\x01\n" +
 	"\x13LookupClientByTaxId\x120.firmflow.workflow.v1.LookupClientByTaxIdRequest\x1a\x1c.firmflow.workflow.v1.Client\"L\xa2\xbb\x18\x13\x1a\x03\x01\x02\x03\"\fclients:read\x82\xd3\xe4\x93\x02/:\x01*\"*/v1/{parent=firms/*}/clients:lookupByTaxId\x12\xb2\x01\n" +
 	"\rImportClients\x12*.firmflow.workflow.v1.ImportClientsRequest\x1a+.firmflow.workflow.v1.ImportClientsResponse\"H\xa2\xbb\x18\x16\x1a\x03\x01\x02\x03\"\rclients:write@\x01\x82\xd3\xe4\x93\x02(:\x01*\"#/v1/{parent=firms/*}/clients:import\x12\xaf\x01\n" +
@@ -2967,12 +3361,13 @@ const file_firmflow_workflow_v1_clients_proto_rawDesc = "" +
 	"\x0eGetCustomField\x12+.firmflow.workflow.v1.GetCustomFieldRequest\x1a!.firmflow.workflow.v1.CustomField\"@\xa2\xbb\x18\x13\x1a\x03\x01\x02\x03\"\fclients:read\x82\xd3\xe4\x93\x02#\x12!/v1/{name=firms/*/customFields/*}\x12\xa9\x01\n" +
 	"\x11CreateCustomField\x12..firmflow.workflow.v1.CreateCustomFieldRequest\x1a!.firmflow.workflow.v1.CustomField\"A\xa2\xbb\x18\x06\x1a\x02\x01\x02@\x01\x82\xd3\xe4\x93\x021:\fcustom_field\"!/v1/{parent=firms/*}/customFields\x12\xb4\x01\n" +
 	"\x11UpdateCustomField\x12..firmflow.workflow.v1.UpdateCustomFieldRequest\x1a!.firmflow.workflow.v1.CustomField\"L\xa2\xbb\x18\x04\x1a\x02\x01\x02\x82\xd3\xe4\x93\x02>:\fcustom_field2./v1/{custom_field.name=firms/*/customFields/*}\x12\x8e\x01\n" +
-	"\x11DeleteCustomField\x12..firmflow.workflow.v1.DeleteCustomFieldRequest\x1a\x16.google.protobuf.Empty\"1\xa2\xbb\x18\x04\x1a\x02\x01\x02\x82\xd3\xe4\x93\x02#*!/v1/{name=firms/*/customFields/*}2\xc7\f\n" +
+	"\x11DeleteCustomField\x12..firmflow.workflow.v1.DeleteCustomFieldRequest\x1a\x16.google.protobuf.Empty\"1\xa2\xbb\x18\x04\x1a\x02\x01\x02\x82\xd3\xe4\x93\x02#*!/v1/{name=firms/*/customFields/*}2\xf6\r\n" +
 	"\x0eContactService\x12\x93\x01\n" +
 	"\n" +
 	"GetContact\x12'.firmflow.workflow.v1.GetContactRequest\x1a\x1d.firmflow.workflow.v1.Contact\"=\xa2\xbb\x18\x14\x1a\x03\x01\x02\x03\"\rcontacts:read\x82\xd3\xe4\x93\x02\x1f\x12\x1d/v1/{name=firms/*/contacts/*}\x12\xa4\x01\n" +
 	"\fListContacts\x12).firmflow.workflow.v1.ListContactsRequest\x1a*.firmflow.workflow.v1.ListContactsResponse\"=\xa2\xbb\x18\x14\x1a\x03\x01\x02\x03\"\rcontacts:read\x82\xd3\xe4\x93\x02\x1f\x12\x1d/v1/{parent=firms/*}/contacts\x12\xa5\x01\n" +
-	"\rCreateContact\x12*.firmflow.workflow.v1.CreateContactRequest\x1a\x1d.firmflow.workflow.v1.Contact\"I\xa2\xbb\x18\x17\x1a\x03\x01\x02\x03\"\x0econtacts:write@\x01\x82\xd3\xe4\x93\x02(:\acontact\"\x1d/v1/{parent=firms/*}/contacts\x12\xab\x01\n" +
+	"\rCreateContact\x12*.firmflow.workflow.v1.CreateContactRequest\x1a\x1d.firmflow.workflow.v1.Contact\"I\xa2\xbb\x18\x17\x1a\x03\x01\x02\x03\"\x0econtacts:write@\x01\x82\xd3\xe4\x93\x02(:\acontact\"\x1d/v1/{parent=firms/*}/contacts\x12\xac\x01\n" +
+	"\rUpsertContact\x12*.firmflow.workflow.v1.UpsertContactRequest\x1a\x1d.firmflow.workflow.v1.Contact\"P\xa2\xbb\x18\x17\x1a\x03\x01\x02\x03\"\x0econtacts:writeX\x01\x82\xd3\xe4\x93\x02/:\acontact\"$/v1/{parent=firms/*}/contacts:upsert\x12\xab\x01\n" +
 	"\rUpdateContact\x12*.firmflow.workflow.v1.UpdateContactRequest\x1a\x1d.firmflow.workflow.v1.Contact\"O\xa2\xbb\x18\x15\x1a\x03\x01\x02\x03\"\x0econtacts:write\x82\xd3\xe4\x93\x020:\acontact2%/v1/{contact.name=firms/*/contacts/*}\x12\x93\x01\n" +
 	"\rDeleteContact\x12*.firmflow.workflow.v1.DeleteContactRequest\x1a\x16.google.protobuf.Empty\">\xa2\xbb\x18\x15\x1a\x03\x01\x02\x03\"\x0econtacts:write\x82\xd3\xe4\x93\x02\x1f*\x1d/v1/{name=firms/*/contacts/*}\x12\xbf\x01\n" +
 	"\x12ListClientContacts\x12/.firmflow.workflow.v1.ListClientContactsRequest\x1a0.firmflow.workflow.v1.ListClientContactsResponse\"F\xa2\xbb\x18\x13\x1a\x03\x01\x02\x03\"\fclients:read\x82\xd3\xe4\x93\x02)\x12'/v1/{parent=firms/*/clients/*}/contacts\x12\xc7\x01\n" +
@@ -2993,7 +3388,7 @@ func file_firmflow_workflow_v1_clients_proto_rawDescGZIP() []byte {
 }
 
 var file_firmflow_workflow_v1_clients_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_firmflow_workflow_v1_clients_proto_msgTypes = make([]protoimpl.MessageInfo, 36)
+var file_firmflow_workflow_v1_clients_proto_msgTypes = make([]protoimpl.MessageInfo, 42)
 var file_firmflow_workflow_v1_clients_proto_goTypes = []any{
 	(ClientKind)(0),                    // 0: firmflow.workflow.v1.ClientKind
 	(ClientPriority)(0),                // 1: firmflow.workflow.v1.ClientPriority
@@ -3005,132 +3400,154 @@ var file_firmflow_workflow_v1_clients_proto_goTypes = []any{
 	(*ListClientsRequest)(nil),         // 7: firmflow.workflow.v1.ListClientsRequest
 	(*ListClientsResponse)(nil),        // 8: firmflow.workflow.v1.ListClientsResponse
 	(*CreateClientRequest)(nil),        // 9: firmflow.workflow.v1.CreateClientRequest
-	(*UpdateClientRequest)(nil),        // 10: firmflow.workflow.v1.UpdateClientRequest
-	(*DeleteClientRequest)(nil),        // 11: firmflow.workflow.v1.DeleteClientRequest
-	(*LookupClientByTaxIdRequest)(nil), // 12: firmflow.workflow.v1.LookupClientByTaxIdRequest
-	(*ImportClientsRequest)(nil),       // 13: firmflow.workflow.v1.ImportClientsRequest
-	(*ImportClientsResponse)(nil),      // 14: firmflow.workflow.v1.ImportClientsResponse
-	(*ExportClientsRequest)(nil),       // 15: firmflow.workflow.v1.ExportClientsRequest
-	(*ExportClientsResponse)(nil),      // 16: firmflow.workflow.v1.ExportClientsResponse
-	(*CustomField)(nil),                // 17: firmflow.workflow.v1.CustomField
-	(*ListCustomFieldsRequest)(nil),    // 18: firmflow.workflow.v1.ListCustomFieldsRequest
-	(*ListCustomFieldsResponse)(nil),   // 19: firmflow.workflow.v1.ListCustomFieldsResponse
-	(*GetCustomFieldRequest)(nil),      // 20: firmflow.workflow.v1.GetCustomFieldRequest
-	(*CreateCustomFieldRequest)(nil),   // 21: firmflow.workflow.v1.CreateCustomFieldRequest
-	(*UpdateCustomFieldRequest)(nil),   // 22: firmflow.workflow.v1.UpdateCustomFieldRequest
-	(*DeleteCustomFieldRequest)(nil),   // 23: firmflow.workflow.v1.DeleteCustomFieldRequest
-	(*ContactEmail)(nil),               // 24: firmflow.workflow.v1.ContactEmail
-	(*ContactPhone)(nil),               // 25: firmflow.workflow.v1.ContactPhone
-	(*PostalAddress)(nil),              // 26: firmflow.workflow.v1.PostalAddress
-	(*Contact)(nil),                    // 27: firmflow.workflow.v1.Contact
-	(*GetContactRequest)(nil),          // 28: firmflow.workflow.v1.GetContactRequest
-	(*ListContactsRequest)(nil),        // 29: firmflow.workflow.v1.ListContactsRequest
-	(*ListContactsResponse)(nil),       // 30: firmflow.workflow.v1.ListContactsResponse
-	(*CreateContactRequest)(nil),       // 31: firmflow.workflow.v1.CreateContactRequest
-	(*UpdateContactRequest)(nil),       // 32: firmflow.workflow.v1.UpdateContactRequest
-	(*DeleteContactRequest)(nil),       // 33: firmflow.workflow.v1.DeleteContactRequest
-	(*ClientContact)(nil),              // 34: firmflow.workflow.v1.ClientContact
-	(*ListClientContactsRequest)(nil),  // 35: firmflow.workflow.v1.ListClientContactsRequest
-	(*ListClientContactsResponse)(nil), // 36: firmflow.workflow.v1.ListClientContactsResponse
-	(*CreateClientContactRequest)(nil), // 37: firmflow.workflow.v1.CreateClientContactRequest
-	(*UpdateClientContactRequest)(nil), // 38: firmflow.workflow.v1.UpdateClientContactRequest
-	(*DeleteClientContactRequest)(nil), // 39: firmflow.workflow.v1.DeleteClientContactRequest
-	nil,                                // 40: firmflow.workflow.v1.Client.CustomFieldsEntry
-	(*timestamppb.Timestamp)(nil),      // 41: google.protobuf.Timestamp
-	(*fieldmaskpb.FieldMask)(nil),      // 42: google.protobuf.FieldMask
-	(*structpb.Value)(nil),             // 43: google.protobuf.Value
-	(*emptypb.Empty)(nil),              // 44: google.protobuf.Empty
+	(*UpsertClientRequest)(nil),        // 10: firmflow.workflow.v1.UpsertClientRequest
+	(*BatchCreateClientsRequest)(nil),  // 11: firmflow.workflow.v1.BatchCreateClientsRequest
+	(*BatchCreateClientsResponse)(nil), // 12: firmflow.workflow.v1.BatchCreateClientsResponse
+	(*BatchUpdateClientsRequest)(nil),  // 13: firmflow.workflow.v1.BatchUpdateClientsRequest
+	(*BatchUpdateClientsResponse)(nil), // 14: firmflow.workflow.v1.BatchUpdateClientsResponse
+	(*UpdateClientRequest)(nil),        // 15: firmflow.workflow.v1.UpdateClientRequest
+	(*DeleteClientRequest)(nil),        // 16: firmflow.workflow.v1.DeleteClientRequest
+	(*LookupClientByTaxIdRequest)(nil), // 17: firmflow.workflow.v1.LookupClientByTaxIdRequest
+	(*ImportClientsRequest)(nil),       // 18: firmflow.workflow.v1.ImportClientsRequest
+	(*ImportClientsResponse)(nil),      // 19: firmflow.workflow.v1.ImportClientsResponse
+	(*ExportClientsRequest)(nil),       // 20: firmflow.workflow.v1.ExportClientsRequest
+	(*ExportClientsResponse)(nil),      // 21: firmflow.workflow.v1.ExportClientsResponse
+	(*CustomField)(nil),                // 22: firmflow.workflow.v1.CustomField
+	(*ListCustomFieldsRequest)(nil),    // 23: firmflow.workflow.v1.ListCustomFieldsRequest
+	(*ListCustomFieldsResponse)(nil),   // 24: firmflow.workflow.v1.ListCustomFieldsResponse
+	(*GetCustomFieldRequest)(nil),      // 25: firmflow.workflow.v1.GetCustomFieldRequest
+	(*CreateCustomFieldRequest)(nil),   // 26: firmflow.workflow.v1.CreateCustomFieldRequest
+	(*UpdateCustomFieldRequest)(nil),   // 27: firmflow.workflow.v1.UpdateCustomFieldRequest
+	(*DeleteCustomFieldRequest)(nil),   // 28: firmflow.workflow.v1.DeleteCustomFieldRequest
+	(*ContactEmail)(nil),               // 29: firmflow.workflow.v1.ContactEmail
+	(*ContactPhone)(nil),               // 30: firmflow.workflow.v1.ContactPhone
+	(*PostalAddress)(nil),              // 31: firmflow.workflow.v1.PostalAddress
+	(*Contact)(nil),                    // 32: firmflow.workflow.v1.Contact
+	(*GetContactRequest)(nil),          // 33: firmflow.workflow.v1.GetContactRequest
+	(*ListContactsRequest)(nil),        // 34: firmflow.workflow.v1.ListContactsRequest
+	(*ListContactsResponse)(nil),       // 35: firmflow.workflow.v1.ListContactsResponse
+	(*CreateContactRequest)(nil),       // 36: firmflow.workflow.v1.CreateContactRequest
+	(*UpsertContactRequest)(nil),       // 37: firmflow.workflow.v1.UpsertContactRequest
+	(*UpdateContactRequest)(nil),       // 38: firmflow.workflow.v1.UpdateContactRequest
+	(*DeleteContactRequest)(nil),       // 39: firmflow.workflow.v1.DeleteContactRequest
+	(*ClientContact)(nil),              // 40: firmflow.workflow.v1.ClientContact
+	(*ListClientContactsRequest)(nil),  // 41: firmflow.workflow.v1.ListClientContactsRequest
+	(*ListClientContactsResponse)(nil), // 42: firmflow.workflow.v1.ListClientContactsResponse
+	(*CreateClientContactRequest)(nil), // 43: firmflow.workflow.v1.CreateClientContactRequest
+	(*UpdateClientContactRequest)(nil), // 44: firmflow.workflow.v1.UpdateClientContactRequest
+	(*DeleteClientContactRequest)(nil), // 45: firmflow.workflow.v1.DeleteClientContactRequest
+	nil,                                // 46: firmflow.workflow.v1.Client.CustomFieldsEntry
+	(*timestamppb.Timestamp)(nil),      // 47: google.protobuf.Timestamp
+	(*fieldmaskpb.FieldMask)(nil),      // 48: google.protobuf.FieldMask
+	(*structpb.Value)(nil),             // 49: google.protobuf.Value
+	(*emptypb.Empty)(nil),              // 50: google.protobuf.Empty
 }
 var file_firmflow_workflow_v1_clients_proto_depIdxs = []int32{
 	0,  // 0: firmflow.workflow.v1.Client.kind:type_name -> firmflow.workflow.v1.ClientKind
 	1,  // 1: firmflow.workflow.v1.Client.priority:type_name -> firmflow.workflow.v1.ClientPriority
-	40, // 2: firmflow.workflow.v1.Client.custom_fields:type_name -> firmflow.workflow.v1.Client.CustomFieldsEntry
-	41, // 3: firmflow.workflow.v1.Client.create_time:type_name -> google.protobuf.Timestamp
-	41, // 4: firmflow.workflow.v1.Client.update_time:type_name -> google.protobuf.Timestamp
-	41, // 5: firmflow.workflow.v1.Client.delete_time:type_name -> google.protobuf.Timestamp
-	41, // 6: firmflow.workflow.v1.Client.expire_time:type_name -> google.protobuf.Timestamp
+	46, // 2: firmflow.workflow.v1.Client.custom_fields:type_name -> firmflow.workflow.v1.Client.CustomFieldsEntry
+	47, // 3: firmflow.workflow.v1.Client.create_time:type_name -> google.protobuf.Timestamp
+	47, // 4: firmflow.workflow.v1.Client.update_time:type_name -> google.protobuf.Timestamp
+	47, // 5: firmflow.workflow.v1.Client.delete_time:type_name -> google.protobuf.Timestamp
+	47, // 6: firmflow.workflow.v1.Client.expire_time:type_name -> google.protobuf.Timestamp
 	2,  // 7: firmflow.workflow.v1.GetClientRequest.view:type_name -> firmflow.workflow.v1.ClientView
 	0,  // 8: firmflow.workflow.v1.ListClientsRequest.kind:type_name -> firmflow.workflow.v1.ClientKind
 	5,  // 9: firmflow.workflow.v1.ListClientsResponse.clients:type_name -> firmflow.workflow.v1.Client
 	5,  // 10: firmflow.workflow.v1.CreateClientRequest.client:type_name -> firmflow.workflow.v1.Client
-	5,  // 11: firmflow.workflow.v1.UpdateClientRequest.client:type_name -> firmflow.workflow.v1.Client
-	42, // 12: firmflow.workflow.v1.UpdateClientRequest.update_mask:type_name -> google.protobuf.FieldMask
-	2,  // 13: firmflow.workflow.v1.LookupClientByTaxIdRequest.view:type_name -> firmflow.workflow.v1.ClientView
-	3,  // 14: firmflow.workflow.v1.ExportClientsRequest.format:type_name -> firmflow.workflow.v1.ExportFormat
-	2,  // 15: firmflow.workflow.v1.ExportClientsRequest.view:type_name -> firmflow.workflow.v1.ClientView
-	4,  // 16: firmflow.workflow.v1.CustomField.type:type_name -> firmflow.workflow.v1.CustomFieldType
-	41, // 17: firmflow.workflow.v1.CustomField.create_time:type_name -> google.protobuf.Timestamp
-	41, // 18: firmflow.workflow.v1.CustomField.update_time:type_name -> google.protobuf.Timestamp
-	17, // 19: firmflow.workflow.v1.ListCustomFieldsResponse.custom_fields:type_name -> firmflow.workflow.v1.CustomField
-	17, // 20: firmflow.workflow.v1.CreateCustomFieldRequest.custom_field:type_name -> firmflow.workflow.v1.CustomField
-	17, // 21: firmflow.workflow.v1.UpdateCustomFieldRequest.custom_field:type_name -> firmflow.workflow.v1.CustomField
-	42, // 22: firmflow.workflow.v1.UpdateCustomFieldRequest.update_mask:type_name -> google.protobuf.FieldMask
-	24, // 23: firmflow.workflow.v1.Contact.emails:type_name -> firmflow.workflow.v1.ContactEmail
-	25, // 24: firmflow.workflow.v1.Contact.phones:type_name -> firmflow.workflow.v1.ContactPhone
-	26, // 25: firmflow.workflow.v1.Contact.addresses:type_name -> firmflow.workflow.v1.PostalAddress
-	41, // 26: firmflow.workflow.v1.Contact.create_time:type_name -> google.protobuf.Timestamp
-	41, // 27: firmflow.workflow.v1.Contact.update_time:type_name -> google.protobuf.Timestamp
-	41, // 28: firmflow.workflow.v1.Contact.delete_time:type_name -> google.protobuf.Timestamp
-	41, // 29: firmflow.workflow.v1.Contact.expire_time:type_name -> google.protobuf.Timestamp
-	27, // 30: firmflow.workflow.v1.ListContactsResponse.contacts:type_name -> firmflow.workflow.v1.Contact
-	27, // 31: firmflow.workflow.v1.CreateContactRequest.contact:type_name -> firmflow.workflow.v1.Contact
-	27, // 32: firmflow.workflow.v1.UpdateContactRequest.contact:type_name -> firmflow.workflow.v1.Contact
-	42, // 33: firmflow.workflow.v1.UpdateContactRequest.update_mask:type_name -> google.protobuf.FieldMask
-	41, // 34: firmflow.workflow.v1.ClientContact.create_time:type_name -> google.protobuf.Timestamp
-	34, // 35: firmflow.workflow.v1.ListClientContactsResponse.client_contacts:type_name -> firmflow.workflow.v1.ClientContact
-	34, // 36: firmflow.workflow.v1.CreateClientContactRequest.client_contact:type_name -> firmflow.workflow.v1.ClientContact
-	34, // 37: firmflow.workflow.v1.UpdateClientContactRequest.client_contact:type_name -> firmflow.workflow.v1.ClientContact
-	42, // 38: firmflow.workflow.v1.UpdateClientContactRequest.update_mask:type_name -> google.protobuf.FieldMask
-	43, // 39: firmflow.workflow.v1.Client.CustomFieldsEntry.value:type_name -> google.protobuf.Value
-	6,  // 40: firmflow.workflow.v1.ClientService.GetClient:input_type -> firmflow.workflow.v1.GetClientRequest
-	7,  // 41: firmflow.workflow.v1.ClientService.ListClients:input_type -> firmflow.workflow.v1.ListClientsRequest
-	9,  // 42: firmflow.workflow.v1.ClientService.CreateClient:input_type -> firmflow.workflow.v1.CreateClientRequest
-	10, // 43: firmflow.workflow.v1.ClientService.UpdateClient:input_type -> firmflow.workflow.v1.UpdateClientRequest
-	11, // 44: firmflow.workflow.v1.ClientService.DeleteClient:input_type -> firmflow.workflow.v1.DeleteClientRequest
-	12, // 45: firmflow.workflow.v1.ClientService.LookupClientByTaxId:input_type -> firmflow.workflow.v1.LookupClientByTaxIdRequest
-	13, // 46: firmflow.workflow.v1.ClientService.ImportClients:input_type -> firmflow.workflow.v1.ImportClientsRequest
-	15, // 47: firmflow.workflow.v1.ClientService.ExportClients:input_type -> firmflow.workflow.v1.ExportClientsRequest
-	18, // 48: firmflow.workflow.v1.ClientService.ListCustomFields:input_type -> firmflow.workflow.v1.ListCustomFieldsRequest
-	20, // 49: firmflow.workflow.v1.ClientService.GetCustomField:input_type -> firmflow.workflow.v1.GetCustomFieldRequest
-	21, // 50: firmflow.workflow.v1.ClientService.CreateCustomField:input_type -> firmflow.workflow.v1.CreateCustomFieldRequest
-	22, // 51: firmflow.workflow.v1.ClientService.UpdateCustomField:input_type -> firmflow.workflow.v1.UpdateCustomFieldRequest
-	23, // 52: firmflow.workflow.v1.ClientService.DeleteCustomField:input_type -> firmflow.workflow.v1.DeleteCustomFieldRequest
-	28, // 53: firmflow.workflow.v1.ContactService.GetContact:input_type -> firmflow.workflow.v1.GetContactRequest
-	29, // 54: firmflow.workflow.v1.ContactService.ListContacts:input_type -> firmflow.workflow.v1.ListContactsRequest
-	31, // 55: firmflow.workflow.v1.ContactService.CreateContact:input_type -> firmflow.workflow.v1.CreateContactRequest
-	32, // 56: firmflow.workflow.v1.ContactService.UpdateContact:input_type -> firmflow.workflow.v1.UpdateContactRequest
-	33, // 57: firmflow.workflow.v1.ContactService.DeleteContact:input_type -> firmflow.workflow.v1.DeleteContactRequest
-	35, // 58: firmflow.workflow.v1.ContactService.ListClientContacts:input_type -> firmflow.workflow.v1.ListClientContactsRequest
-	37, // 59: firmflow.workflow.v1.ContactService.CreateClientContact:input_type -> firmflow.workflow.v1.CreateClientContactRequest
-	38, // 60: firmflow.workflow.v1.ContactService.UpdateClientContact:input_type -> firmflow.workflow.v1.UpdateClientContactRequest
-	39, // 61: firmflow.workflow.v1.ContactService.DeleteClientContact:input_type -> firmflow.workflow.v1.DeleteClientContactRequest
-	5,  // 62: firmflow.workflow.v1.ClientService.GetClient:output_type -> firmflow.workflow.v1.Client
-	8,  // 63: firmflow.workflow.v1.ClientService.ListClients:output_type -> firmflow.workflow.v1.ListClientsResponse
-	5,  // 64: firmflow.workflow.v1.ClientService.CreateClient:output_type -> firmflow.workflow.v1.Client
-	5,  // 65: firmflow.workflow.v1.ClientService.UpdateClient:output_type -> firmflow.workflow.v1.Client
-	44, // 66: firmflow.workflow.v1.ClientService.DeleteClient:output_type -> google.protobuf.Empty
-	5,  // 67: firmflow.workflow.v1.ClientService.LookupClientByTaxId:output_type -> firmflow.workflow.v1.Client
-	14, // 68: firmflow.workflow.v1.ClientService.ImportClients:output_type -> firmflow.workflow.v1.ImportClientsResponse
-	16, // 69: firmflow.workflow.v1.ClientService.ExportClients:output_type -> firmflow.workflow.v1.ExportClientsResponse
-	19, // 70: firmflow.workflow.v1.ClientService.ListCustomFields:output_type -> firmflow.workflow.v1.ListCustomFieldsResponse
-	17, // 71: firmflow.workflow.v1.ClientService.GetCustomField:output_type -> firmflow.workflow.v1.CustomField
-	17, // 72: firmflow.workflow.v1.ClientService.CreateCustomField:output_type -> firmflow.workflow.v1.CustomField
-	17, // 73: firmflow.workflow.v1.ClientService.UpdateCustomField:output_type -> firmflow.workflow.v1.CustomField
-	44, // 74: firmflow.workflow.v1.ClientService.DeleteCustomField:output_type -> google.protobuf.Empty
-	27, // 75: firmflow.workflow.v1.ContactService.GetContact:output_type -> firmflow.workflow.v1.Contact
-	30, // 76: firmflow.workflow.v1.ContactService.ListContacts:output_type -> firmflow.workflow.v1.ListContactsResponse
-	27, // 77: firmflow.workflow.v1.ContactService.CreateContact:output_type -> firmflow.workflow.v1.Contact
-	27, // 78: firmflow.workflow.v1.ContactService.UpdateContact:output_type -> firmflow.workflow.v1.Contact
-	44, // 79: firmflow.workflow.v1.ContactService.DeleteContact:output_type -> google.protobuf.Empty
-	36, // 80: firmflow.workflow.v1.ContactService.ListClientContacts:output_type -> firmflow.workflow.v1.ListClientContactsResponse
-	34, // 81: firmflow.workflow.v1.ContactService.CreateClientContact:output_type -> firmflow.workflow.v1.ClientContact
-	34, // 82: firmflow.workflow.v1.ContactService.UpdateClientContact:output_type -> firmflow.workflow.v1.ClientContact
-	44, // 83: firmflow.workflow.v1.ContactService.DeleteClientContact:output_type -> google.protobuf.Empty
-	62, // [62:84] is the sub-list for method output_type
-	40, // [40:62] is the sub-list for method input_type
-	40, // [40:40] is the sub-list for extension type_name
-	40, // [40:40] is the sub-list for extension extendee
-	0,  // [0:40] is the sub-list for field type_name
+	5,  // 11: firmflow.workflow.v1.UpsertClientRequest.client:type_name -> firmflow.workflow.v1.Client
+	48, // 12: firmflow.workflow.v1.UpsertClientRequest.update_mask:type_name -> google.protobuf.FieldMask
+	9,  // 13: firmflow.workflow.v1.BatchCreateClientsRequest.requests:type_name -> firmflow.workflow.v1.CreateClientRequest
+	5,  // 14: firmflow.workflow.v1.BatchCreateClientsResponse.clients:type_name -> firmflow.workflow.v1.Client
+	15, // 15: firmflow.workflow.v1.BatchUpdateClientsRequest.requests:type_name -> firmflow.workflow.v1.UpdateClientRequest
+	5,  // 16: firmflow.workflow.v1.BatchUpdateClientsResponse.clients:type_name -> firmflow.workflow.v1.Client
+	5,  // 17: firmflow.workflow.v1.UpdateClientRequest.client:type_name -> firmflow.workflow.v1.Client
+	48, // 18: firmflow.workflow.v1.UpdateClientRequest.update_mask:type_name -> google.protobuf.FieldMask
+	2,  // 19: firmflow.workflow.v1.LookupClientByTaxIdRequest.view:type_name -> firmflow.workflow.v1.ClientView
+	3,  // 20: firmflow.workflow.v1.ExportClientsRequest.format:type_name -> firmflow.workflow.v1.ExportFormat
+	2,  // 21: firmflow.workflow.v1.ExportClientsRequest.view:type_name -> firmflow.workflow.v1.ClientView
+	4,  // 22: firmflow.workflow.v1.CustomField.type:type_name -> firmflow.workflow.v1.CustomFieldType
+	47, // 23: firmflow.workflow.v1.CustomField.create_time:type_name -> google.protobuf.Timestamp
+	47, // 24: firmflow.workflow.v1.CustomField.update_time:type_name -> google.protobuf.Timestamp
+	22, // 25: firmflow.workflow.v1.ListCustomFieldsResponse.custom_fields:type_name -> firmflow.workflow.v1.CustomField
+	22, // 26: firmflow.workflow.v1.CreateCustomFieldRequest.custom_field:type_name -> firmflow.workflow.v1.CustomField
+	22, // 27: firmflow.workflow.v1.UpdateCustomFieldRequest.custom_field:type_name -> firmflow.workflow.v1.CustomField
+	48, // 28: firmflow.workflow.v1.UpdateCustomFieldRequest.update_mask:type_name -> google.protobuf.FieldMask
+	29, // 29: firmflow.workflow.v1.Contact.emails:type_name -> firmflow.workflow.v1.ContactEmail
+	30, // 30: firmflow.workflow.v1.Contact.phones:type_name -> firmflow.workflow.v1.ContactPhone
+	31, // 31: firmflow.workflow.v1.Contact.addresses:type_name -> firmflow.workflow.v1.PostalAddress
+	47, // 32: firmflow.workflow.v1.Contact.create_time:type_name -> google.protobuf.Timestamp
+	47, // 33: firmflow.workflow.v1.Contact.update_time:type_name -> google.protobuf.Timestamp
+	47, // 34: firmflow.workflow.v1.Contact.delete_time:type_name -> google.protobuf.Timestamp
+	47, // 35: firmflow.workflow.v1.Contact.expire_time:type_name -> google.protobuf.Timestamp
+	32, // 36: firmflow.workflow.v1.ListContactsResponse.contacts:type_name -> firmflow.workflow.v1.Contact
+	32, // 37: firmflow.workflow.v1.CreateContactRequest.contact:type_name -> firmflow.workflow.v1.Contact
+	32, // 38: firmflow.workflow.v1.UpsertContactRequest.contact:type_name -> firmflow.workflow.v1.Contact
+	48, // 39: firmflow.workflow.v1.UpsertContactRequest.update_mask:type_name -> google.protobuf.FieldMask
+	32, // 40: firmflow.workflow.v1.UpdateContactRequest.contact:type_name -> firmflow.workflow.v1.Contact
+	48, // 41: firmflow.workflow.v1.UpdateContactRequest.update_mask:type_name -> google.protobuf.FieldMask
+	47, // 42: firmflow.workflow.v1.ClientContact.create_time:type_name -> google.protobuf.Timestamp
+	40, // 43: firmflow.workflow.v1.ListClientContactsResponse.client_contacts:type_name -> firmflow.workflow.v1.ClientContact
+	40, // 44: firmflow.workflow.v1.CreateClientContactRequest.client_contact:type_name -> firmflow.workflow.v1.ClientContact
+	40, // 45: firmflow.workflow.v1.UpdateClientContactRequest.client_contact:type_name -> firmflow.workflow.v1.ClientContact
+	48, // 46: firmflow.workflow.v1.UpdateClientContactRequest.update_mask:type_name -> google.protobuf.FieldMask
+	49, // 47: firmflow.workflow.v1.Client.CustomFieldsEntry.value:type_name -> google.protobuf.Value
+	6,  // 48: firmflow.workflow.v1.ClientService.GetClient:input_type -> firmflow.workflow.v1.GetClientRequest
+	7,  // 49: firmflow.workflow.v1.ClientService.ListClients:input_type -> firmflow.workflow.v1.ListClientsRequest
+	9,  // 50: firmflow.workflow.v1.ClientService.CreateClient:input_type -> firmflow.workflow.v1.CreateClientRequest
+	15, // 51: firmflow.workflow.v1.ClientService.UpdateClient:input_type -> firmflow.workflow.v1.UpdateClientRequest
+	10, // 52: firmflow.workflow.v1.ClientService.UpsertClient:input_type -> firmflow.workflow.v1.UpsertClientRequest
+	11, // 53: firmflow.workflow.v1.ClientService.BatchCreateClients:input_type -> firmflow.workflow.v1.BatchCreateClientsRequest
+	13, // 54: firmflow.workflow.v1.ClientService.BatchUpdateClients:input_type -> firmflow.workflow.v1.BatchUpdateClientsRequest
+	16, // 55: firmflow.workflow.v1.ClientService.DeleteClient:input_type -> firmflow.workflow.v1.DeleteClientRequest
+	17, // 56: firmflow.workflow.v1.ClientService.LookupClientByTaxId:input_type -> firmflow.workflow.v1.LookupClientByTaxIdRequest
+	18, // 57: firmflow.workflow.v1.ClientService.ImportClients:input_type -> firmflow.workflow.v1.ImportClientsRequest
+	20, // 58: firmflow.workflow.v1.ClientService.ExportClients:input_type -> firmflow.workflow.v1.ExportClientsRequest
+	23, // 59: firmflow.workflow.v1.ClientService.ListCustomFields:input_type -> firmflow.workflow.v1.ListCustomFieldsRequest
+	25, // 60: firmflow.workflow.v1.ClientService.GetCustomField:input_type -> firmflow.workflow.v1.GetCustomFieldRequest
+	26, // 61: firmflow.workflow.v1.ClientService.CreateCustomField:input_type -> firmflow.workflow.v1.CreateCustomFieldRequest
+	27, // 62: firmflow.workflow.v1.ClientService.UpdateCustomField:input_type -> firmflow.workflow.v1.UpdateCustomFieldRequest
+	28, // 63: firmflow.workflow.v1.ClientService.DeleteCustomField:input_type -> firmflow.workflow.v1.DeleteCustomFieldRequest
+	33, // 64: firmflow.workflow.v1.ContactService.GetContact:input_type -> firmflow.workflow.v1.GetContactRequest
+	34, // 65: firmflow.workflow.v1.ContactService.ListContacts:input_type -> firmflow.workflow.v1.ListContactsRequest
+	36, // 66: firmflow.workflow.v1.ContactService.CreateContact:input_type -> firmflow.workflow.v1.CreateContactRequest
+	37, // 67: firmflow.workflow.v1.ContactService.UpsertContact:input_type -> firmflow.workflow.v1.UpsertContactRequest
+	38, // 68: firmflow.workflow.v1.ContactService.UpdateContact:input_type -> firmflow.workflow.v1.UpdateContactRequest
+	39, // 69: firmflow.workflow.v1.ContactService.DeleteContact:input_type -> firmflow.workflow.v1.DeleteContactRequest
+	41, // 70: firmflow.workflow.v1.ContactService.ListClientContacts:input_type -> firmflow.workflow.v1.ListClientContactsRequest
+	43, // 71: firmflow.workflow.v1.ContactService.CreateClientContact:input_type -> firmflow.workflow.v1.CreateClientContactRequest
+	44, // 72: firmflow.workflow.v1.ContactService.UpdateClientContact:input_type -> firmflow.workflow.v1.UpdateClientContactRequest
+	45, // 73: firmflow.workflow.v1.ContactService.DeleteClientContact:input_type -> firmflow.workflow.v1.DeleteClientContactRequest
+	5,  // 74: firmflow.workflow.v1.ClientService.GetClient:output_type -> firmflow.workflow.v1.Client
+	8,  // 75: firmflow.workflow.v1.ClientService.ListClients:output_type -> firmflow.workflow.v1.ListClientsResponse
+	5,  // 76: firmflow.workflow.v1.ClientService.CreateClient:output_type -> firmflow.workflow.v1.Client
+	5,  // 77: firmflow.workflow.v1.ClientService.UpdateClient:output_type -> firmflow.workflow.v1.Client
+	5,  // 78: firmflow.workflow.v1.ClientService.UpsertClient:output_type -> firmflow.workflow.v1.Client
+	12, // 79: firmflow.workflow.v1.ClientService.BatchCreateClients:output_type -> firmflow.workflow.v1.BatchCreateClientsResponse
+	14, // 80: firmflow.workflow.v1.ClientService.BatchUpdateClients:output_type -> firmflow.workflow.v1.BatchUpdateClientsResponse
+	50, // 81: firmflow.workflow.v1.ClientService.DeleteClient:output_type -> google.protobuf.Empty
+	5,  // 82: firmflow.workflow.v1.ClientService.LookupClientByTaxId:output_type -> firmflow.workflow.v1.Client
+	19, // 83: firmflow.workflow.v1.ClientService.ImportClients:output_type -> firmflow.workflow.v1.ImportClientsResponse
+	21, // 84: firmflow.workflow.v1.ClientService.ExportClients:output_type -> firmflow.workflow.v1.ExportClientsResponse
+	24, // 85: firmflow.workflow.v1.ClientService.ListCustomFields:output_type -> firmflow.workflow.v1.ListCustomFieldsResponse
+	22, // 86: firmflow.workflow.v1.ClientService.GetCustomField:output_type -> firmflow.workflow.v1.CustomField
+	22, // 87: firmflow.workflow.v1.ClientService.CreateCustomField:output_type -> firmflow.workflow.v1.CustomField
+	22, // 88: firmflow.workflow.v1.ClientService.UpdateCustomField:output_type -> firmflow.workflow.v1.CustomField
+	50, // 89: firmflow.workflow.v1.ClientService.DeleteCustomField:output_type -> google.protobuf.Empty
+	32, // 90: firmflow.workflow.v1.ContactService.GetContact:output_type -> firmflow.workflow.v1.Contact
+	35, // 91: firmflow.workflow.v1.ContactService.ListContacts:output_type -> firmflow.workflow.v1.ListContactsResponse
+	32, // 92: firmflow.workflow.v1.ContactService.CreateContact:output_type -> firmflow.workflow.v1.Contact
+	32, // 93: firmflow.workflow.v1.ContactService.UpsertContact:output_type -> firmflow.workflow.v1.Contact
+	32, // 94: firmflow.workflow.v1.ContactService.UpdateContact:output_type -> firmflow.workflow.v1.Contact
+	50, // 95: firmflow.workflow.v1.ContactService.DeleteContact:output_type -> google.protobuf.Empty
+	42, // 96: firmflow.workflow.v1.ContactService.ListClientContacts:output_type -> firmflow.workflow.v1.ListClientContactsResponse
+	40, // 97: firmflow.workflow.v1.ContactService.CreateClientContact:output_type -> firmflow.workflow.v1.ClientContact
+	40, // 98: firmflow.workflow.v1.ContactService.UpdateClientContact:output_type -> firmflow.workflow.v1.ClientContact
+	50, // 99: firmflow.workflow.v1.ContactService.DeleteClientContact:output_type -> google.protobuf.Empty
+	74, // [74:100] is the sub-list for method output_type
+	48, // [48:74] is the sub-list for method input_type
+	48, // [48:48] is the sub-list for extension type_name
+	48, // [48:48] is the sub-list for extension extendee
+	0,  // [0:48] is the sub-list for field type_name
 }
 
 func init() { file_firmflow_workflow_v1_clients_proto_init() }
@@ -3144,7 +3561,7 @@ func file_firmflow_workflow_v1_clients_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_firmflow_workflow_v1_clients_proto_rawDesc), len(file_firmflow_workflow_v1_clients_proto_rawDesc)),
 			NumEnums:      5,
-			NumMessages:   36,
+			NumMessages:   42,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

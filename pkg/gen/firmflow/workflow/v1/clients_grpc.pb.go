@@ -24,6 +24,9 @@ const (
 	ClientService_ListClients_FullMethodName         = "/firmflow.workflow.v1.ClientService/ListClients"
 	ClientService_CreateClient_FullMethodName        = "/firmflow.workflow.v1.ClientService/CreateClient"
 	ClientService_UpdateClient_FullMethodName        = "/firmflow.workflow.v1.ClientService/UpdateClient"
+	ClientService_UpsertClient_FullMethodName        = "/firmflow.workflow.v1.ClientService/UpsertClient"
+	ClientService_BatchCreateClients_FullMethodName  = "/firmflow.workflow.v1.ClientService/BatchCreateClients"
+	ClientService_BatchUpdateClients_FullMethodName  = "/firmflow.workflow.v1.ClientService/BatchUpdateClients"
 	ClientService_DeleteClient_FullMethodName        = "/firmflow.workflow.v1.ClientService/DeleteClient"
 	ClientService_LookupClientByTaxId_FullMethodName = "/firmflow.workflow.v1.ClientService/LookupClientByTaxId"
 	ClientService_ImportClients_FullMethodName       = "/firmflow.workflow.v1.ClientService/ImportClients"
@@ -71,6 +74,25 @@ type ClientServiceClient interface {
 	// ("***-**-6789") is refused for tax_id and bank numbers, so a client read back and
 	// written again cannot overwrite them by accident.
 	UpdateClient(ctx context.Context, in *UpdateClientRequest, opts ...grpc.CallOption) (*Client, error)
+	// Creates the client with client.external_id, or changes the client that has it
+	// (AIP-134 allow_missing, keyed by the CRM's id rather than ours): 201 Created when
+	// it made the client, 200 OK when it changed it. A new client needs clients
+	// create, a change clients update, with the same rules, sealing and events
+	// (client_created, client_updated) as CreateClient and UpdateClient. Concurrent
+	// upserts of one external id make one client. client.etag (or If-Match), when
+	// set, must be that client's current etag; a client that does not exist has none
+	// (ABORTED ETAG_MISMATCH, 412 with If-Match).
+	UpsertClient(ctx context.Context, in *UpsertClientRequest, opts ...grpc.CallOption) (*Client, error)
+	// Creates up to 500 clients, all or none, in one transaction (AIP-233): any
+	// invalid item fails the batch with INVALID_ARGUMENT naming it
+	// ("requests[3].client.display_name"), and nothing is created. Each item as
+	// CreateClient; one client_created event per client. A retry with the same
+	// request_id returns the first batch's clients.
+	BatchCreateClients(ctx context.Context, in *BatchCreateClientsRequest, opts ...grpc.CallOption) (*BatchCreateClientsResponse, error)
+	// Changes up to 500 clients, all or none, in one transaction (AIP-235); each item
+	// as UpdateClient (etags checked), errors name the item ("requests[3].…"), one
+	// client_updated event per client that changed.
+	BatchUpdateClients(ctx context.Context, in *BatchUpdateClientsRequest, opts ...grpc.CallOption) (*BatchUpdateClientsResponse, error)
 	// Deletes a client with its custom field values and contact links (the contacts
 	// stay), leaving a tombstone for 30 days that ListClients shows with show_deleted:
 	// name, display_name, kind, external_id and times, every other value erased. Get
@@ -150,6 +172,36 @@ func (c *clientServiceClient) UpdateClient(ctx context.Context, in *UpdateClient
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(Client)
 	err := c.cc.Invoke(ctx, ClientService_UpdateClient_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *clientServiceClient) UpsertClient(ctx context.Context, in *UpsertClientRequest, opts ...grpc.CallOption) (*Client, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Client)
+	err := c.cc.Invoke(ctx, ClientService_UpsertClient_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *clientServiceClient) BatchCreateClients(ctx context.Context, in *BatchCreateClientsRequest, opts ...grpc.CallOption) (*BatchCreateClientsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(BatchCreateClientsResponse)
+	err := c.cc.Invoke(ctx, ClientService_BatchCreateClients_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *clientServiceClient) BatchUpdateClients(ctx context.Context, in *BatchUpdateClientsRequest, opts ...grpc.CallOption) (*BatchUpdateClientsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(BatchUpdateClientsResponse)
+	err := c.cc.Invoke(ctx, ClientService_BatchUpdateClients_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -282,6 +334,25 @@ type ClientServiceServer interface {
 	// ("***-**-6789") is refused for tax_id and bank numbers, so a client read back and
 	// written again cannot overwrite them by accident.
 	UpdateClient(context.Context, *UpdateClientRequest) (*Client, error)
+	// Creates the client with client.external_id, or changes the client that has it
+	// (AIP-134 allow_missing, keyed by the CRM's id rather than ours): 201 Created when
+	// it made the client, 200 OK when it changed it. A new client needs clients
+	// create, a change clients update, with the same rules, sealing and events
+	// (client_created, client_updated) as CreateClient and UpdateClient. Concurrent
+	// upserts of one external id make one client. client.etag (or If-Match), when
+	// set, must be that client's current etag; a client that does not exist has none
+	// (ABORTED ETAG_MISMATCH, 412 with If-Match).
+	UpsertClient(context.Context, *UpsertClientRequest) (*Client, error)
+	// Creates up to 500 clients, all or none, in one transaction (AIP-233): any
+	// invalid item fails the batch with INVALID_ARGUMENT naming it
+	// ("requests[3].client.display_name"), and nothing is created. Each item as
+	// CreateClient; one client_created event per client. A retry with the same
+	// request_id returns the first batch's clients.
+	BatchCreateClients(context.Context, *BatchCreateClientsRequest) (*BatchCreateClientsResponse, error)
+	// Changes up to 500 clients, all or none, in one transaction (AIP-235); each item
+	// as UpdateClient (etags checked), errors name the item ("requests[3].…"), one
+	// client_updated event per client that changed.
+	BatchUpdateClients(context.Context, *BatchUpdateClientsRequest) (*BatchUpdateClientsResponse, error)
 	// Deletes a client with its custom field values and contact links (the contacts
 	// stay), leaving a tombstone for 30 days that ListClients shows with show_deleted:
 	// name, display_name, kind, external_id and times, every other value erased. Get
@@ -338,6 +409,15 @@ func (UnimplementedClientServiceServer) CreateClient(context.Context, *CreateCli
 }
 func (UnimplementedClientServiceServer) UpdateClient(context.Context, *UpdateClientRequest) (*Client, error) {
 	return nil, status.Error(codes.Unimplemented, "method UpdateClient not implemented")
+}
+func (UnimplementedClientServiceServer) UpsertClient(context.Context, *UpsertClientRequest) (*Client, error) {
+	return nil, status.Error(codes.Unimplemented, "method UpsertClient not implemented")
+}
+func (UnimplementedClientServiceServer) BatchCreateClients(context.Context, *BatchCreateClientsRequest) (*BatchCreateClientsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method BatchCreateClients not implemented")
+}
+func (UnimplementedClientServiceServer) BatchUpdateClients(context.Context, *BatchUpdateClientsRequest) (*BatchUpdateClientsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method BatchUpdateClients not implemented")
 }
 func (UnimplementedClientServiceServer) DeleteClient(context.Context, *DeleteClientRequest) (*emptypb.Empty, error) {
 	return nil, status.Error(codes.Unimplemented, "method DeleteClient not implemented")
@@ -455,6 +535,60 @@ func _ClientService_UpdateClient_Handler(srv interface{}, ctx context.Context, d
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(ClientServiceServer).UpdateClient(ctx, req.(*UpdateClientRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ClientService_UpsertClient_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UpsertClientRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ClientServiceServer).UpsertClient(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ClientService_UpsertClient_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ClientServiceServer).UpsertClient(ctx, req.(*UpsertClientRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ClientService_BatchCreateClients_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(BatchCreateClientsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ClientServiceServer).BatchCreateClients(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ClientService_BatchCreateClients_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ClientServiceServer).BatchCreateClients(ctx, req.(*BatchCreateClientsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ClientService_BatchUpdateClients_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(BatchUpdateClientsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ClientServiceServer).BatchUpdateClients(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ClientService_BatchUpdateClients_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ClientServiceServer).BatchUpdateClients(ctx, req.(*BatchUpdateClientsRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -645,6 +779,18 @@ var ClientService_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _ClientService_UpdateClient_Handler,
 		},
 		{
+			MethodName: "UpsertClient",
+			Handler:    _ClientService_UpsertClient_Handler,
+		},
+		{
+			MethodName: "BatchCreateClients",
+			Handler:    _ClientService_BatchCreateClients_Handler,
+		},
+		{
+			MethodName: "BatchUpdateClients",
+			Handler:    _ClientService_BatchUpdateClients_Handler,
+		},
+		{
 			MethodName: "DeleteClient",
 			Handler:    _ClientService_DeleteClient_Handler,
 		},
@@ -689,6 +835,7 @@ const (
 	ContactService_GetContact_FullMethodName          = "/firmflow.workflow.v1.ContactService/GetContact"
 	ContactService_ListContacts_FullMethodName        = "/firmflow.workflow.v1.ContactService/ListContacts"
 	ContactService_CreateContact_FullMethodName       = "/firmflow.workflow.v1.ContactService/CreateContact"
+	ContactService_UpsertContact_FullMethodName       = "/firmflow.workflow.v1.ContactService/UpsertContact"
 	ContactService_UpdateContact_FullMethodName       = "/firmflow.workflow.v1.ContactService/UpdateContact"
 	ContactService_DeleteContact_FullMethodName       = "/firmflow.workflow.v1.ContactService/DeleteContact"
 	ContactService_ListClientContacts_FullMethodName  = "/firmflow.workflow.v1.ContactService/ListClientContacts"
@@ -715,6 +862,10 @@ type ContactServiceClient interface {
 	// Creates a contact. Needs contacts create. A retry with the same request_id
 	// returns the first contact.
 	CreateContact(ctx context.Context, in *CreateContactRequest, opts ...grpc.CallOption) (*Contact, error)
+	// Creates the contact with contact.external_id, or changes the contact that has
+	// it (AIP-134 allow_missing): 201 Created when it made the contact, 200 OK when it
+	// changed it. Needs contacts create or update; events and etag as UpsertClient.
+	UpsertContact(ctx context.Context, in *UpsertContactRequest, opts ...grpc.CallOption) (*Contact, error)
 	// Changes the fields named in update_mask. Needs contacts update.
 	UpdateContact(ctx context.Context, in *UpdateContactRequest, opts ...grpc.CallOption) (*Contact, error)
 	// Deletes a contact and its links to clients, leaving a tombstone for 30 days
@@ -766,6 +917,16 @@ func (c *contactServiceClient) CreateContact(ctx context.Context, in *CreateCont
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(Contact)
 	err := c.cc.Invoke(ctx, ContactService_CreateContact_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *contactServiceClient) UpsertContact(ctx context.Context, in *UpsertContactRequest, opts ...grpc.CallOption) (*Contact, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Contact)
+	err := c.cc.Invoke(ctx, ContactService_UpsertContact_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -850,6 +1011,10 @@ type ContactServiceServer interface {
 	// Creates a contact. Needs contacts create. A retry with the same request_id
 	// returns the first contact.
 	CreateContact(context.Context, *CreateContactRequest) (*Contact, error)
+	// Creates the contact with contact.external_id, or changes the contact that has
+	// it (AIP-134 allow_missing): 201 Created when it made the contact, 200 OK when it
+	// changed it. Needs contacts create or update; events and etag as UpsertClient.
+	UpsertContact(context.Context, *UpsertContactRequest) (*Contact, error)
 	// Changes the fields named in update_mask. Needs contacts update.
 	UpdateContact(context.Context, *UpdateContactRequest) (*Contact, error)
 	// Deletes a contact and its links to clients, leaving a tombstone for 30 days
@@ -885,6 +1050,9 @@ func (UnimplementedContactServiceServer) ListContacts(context.Context, *ListCont
 }
 func (UnimplementedContactServiceServer) CreateContact(context.Context, *CreateContactRequest) (*Contact, error) {
 	return nil, status.Error(codes.Unimplemented, "method CreateContact not implemented")
+}
+func (UnimplementedContactServiceServer) UpsertContact(context.Context, *UpsertContactRequest) (*Contact, error) {
+	return nil, status.Error(codes.Unimplemented, "method UpsertContact not implemented")
 }
 func (UnimplementedContactServiceServer) UpdateContact(context.Context, *UpdateContactRequest) (*Contact, error) {
 	return nil, status.Error(codes.Unimplemented, "method UpdateContact not implemented")
@@ -975,6 +1143,24 @@ func _ContactService_CreateContact_Handler(srv interface{}, ctx context.Context,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(ContactServiceServer).CreateContact(ctx, req.(*CreateContactRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ContactService_UpsertContact_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UpsertContactRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ContactServiceServer).UpsertContact(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ContactService_UpsertContact_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ContactServiceServer).UpsertContact(ctx, req.(*UpsertContactRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -1105,6 +1291,10 @@ var ContactService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "CreateContact",
 			Handler:    _ContactService_CreateContact_Handler,
+		},
+		{
+			MethodName: "UpsertContact",
+			Handler:    _ContactService_UpsertContact_Handler,
 		},
 		{
 			MethodName: "UpdateContact",

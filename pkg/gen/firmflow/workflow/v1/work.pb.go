@@ -1997,7 +1997,7 @@ func (x *Task) GetExpireTime() *timestamppb.Timestamp {
 
 type CreateTaskRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// firms/{firm}/projects/{project}
+	// firms/{firm}/projects/{project}; in a batch, empty or the batch's parent.
 	Parent        string `protobuf:"bytes,1,opt,name=parent,proto3" json:"parent,omitempty"`
 	Task          *Task  `protobuf:"bytes,2,opt,name=task,proto3" json:"task,omitempty"`
 	RequestId     string `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
@@ -2299,6 +2299,215 @@ func (x *ListTasksResponse) GetNextPageToken() string {
 	return ""
 }
 
+type BatchCreateTasksRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// firms/{firm}/projects/{project}
+	Parent string `protobuf:"bytes,1,opt,name=parent,proto3" json:"parent,omitempty"`
+	// The tasks to add, at most 500, in order. Each request's parent is empty or the
+	// batch's; its request_id stays empty (the batch's covers them all).
+	Requests []*CreateTaskRequest `protobuf:"bytes,2,rep,name=requests,proto3" json:"requests,omitempty"`
+	// Makes retries safe: the same id returns the first batch's tasks.
+	RequestId     string `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BatchCreateTasksRequest) Reset() {
+	*x = BatchCreateTasksRequest{}
+	mi := &file_firmflow_workflow_v1_work_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BatchCreateTasksRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BatchCreateTasksRequest) ProtoMessage() {}
+
+func (x *BatchCreateTasksRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_firmflow_workflow_v1_work_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BatchCreateTasksRequest.ProtoReflect.Descriptor instead.
+func (*BatchCreateTasksRequest) Descriptor() ([]byte, []int) {
+	return file_firmflow_workflow_v1_work_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *BatchCreateTasksRequest) GetParent() string {
+	if x != nil {
+		return x.Parent
+	}
+	return ""
+}
+
+func (x *BatchCreateTasksRequest) GetRequests() []*CreateTaskRequest {
+	if x != nil {
+		return x.Requests
+	}
+	return nil
+}
+
+func (x *BatchCreateTasksRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+type BatchCreateTasksResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The tasks created, in request order.
+	Tasks         []*Task `protobuf:"bytes,1,rep,name=tasks,proto3" json:"tasks,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BatchCreateTasksResponse) Reset() {
+	*x = BatchCreateTasksResponse{}
+	mi := &file_firmflow_workflow_v1_work_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BatchCreateTasksResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BatchCreateTasksResponse) ProtoMessage() {}
+
+func (x *BatchCreateTasksResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_firmflow_workflow_v1_work_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BatchCreateTasksResponse.ProtoReflect.Descriptor instead.
+func (*BatchCreateTasksResponse) Descriptor() ([]byte, []int) {
+	return file_firmflow_workflow_v1_work_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *BatchCreateTasksResponse) GetTasks() []*Task {
+	if x != nil {
+		return x.Tasks
+	}
+	return nil
+}
+
+type BatchUpdateTasksRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// firms/{firm}/projects/{project}
+	Parent string `protobuf:"bytes,1,opt,name=parent,proto3" json:"parent,omitempty"`
+	// The changes, at most 500, each naming a task of the project; a task appears at
+	// most once.
+	Requests      []*UpdateTaskRequest `protobuf:"bytes,2,rep,name=requests,proto3" json:"requests,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BatchUpdateTasksRequest) Reset() {
+	*x = BatchUpdateTasksRequest{}
+	mi := &file_firmflow_workflow_v1_work_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BatchUpdateTasksRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BatchUpdateTasksRequest) ProtoMessage() {}
+
+func (x *BatchUpdateTasksRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_firmflow_workflow_v1_work_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BatchUpdateTasksRequest.ProtoReflect.Descriptor instead.
+func (*BatchUpdateTasksRequest) Descriptor() ([]byte, []int) {
+	return file_firmflow_workflow_v1_work_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *BatchUpdateTasksRequest) GetParent() string {
+	if x != nil {
+		return x.Parent
+	}
+	return ""
+}
+
+func (x *BatchUpdateTasksRequest) GetRequests() []*UpdateTaskRequest {
+	if x != nil {
+		return x.Requests
+	}
+	return nil
+}
+
+type BatchUpdateTasksResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The tasks as they are after the batch, in request order.
+	Tasks         []*Task `protobuf:"bytes,1,rep,name=tasks,proto3" json:"tasks,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BatchUpdateTasksResponse) Reset() {
+	*x = BatchUpdateTasksResponse{}
+	mi := &file_firmflow_workflow_v1_work_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BatchUpdateTasksResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BatchUpdateTasksResponse) ProtoMessage() {}
+
+func (x *BatchUpdateTasksResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_firmflow_workflow_v1_work_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BatchUpdateTasksResponse.ProtoReflect.Descriptor instead.
+func (*BatchUpdateTasksResponse) Descriptor() ([]byte, []int) {
+	return file_firmflow_workflow_v1_work_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *BatchUpdateTasksResponse) GetTasks() []*Task {
+	if x != nil {
+		return x.Tasks
+	}
+	return nil
+}
+
 type UpdateTaskRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Task  *Task                  `protobuf:"bytes,1,opt,name=task,proto3" json:"task,omitempty"`
@@ -2311,7 +2520,7 @@ type UpdateTaskRequest struct {
 
 func (x *UpdateTaskRequest) Reset() {
 	*x = UpdateTaskRequest{}
-	mi := &file_firmflow_workflow_v1_work_proto_msgTypes[23]
+	mi := &file_firmflow_workflow_v1_work_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2323,7 +2532,7 @@ func (x *UpdateTaskRequest) String() string {
 func (*UpdateTaskRequest) ProtoMessage() {}
 
 func (x *UpdateTaskRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_firmflow_workflow_v1_work_proto_msgTypes[23]
+	mi := &file_firmflow_workflow_v1_work_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2336,7 +2545,7 @@ func (x *UpdateTaskRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateTaskRequest.ProtoReflect.Descriptor instead.
 func (*UpdateTaskRequest) Descriptor() ([]byte, []int) {
-	return file_firmflow_workflow_v1_work_proto_rawDescGZIP(), []int{23}
+	return file_firmflow_workflow_v1_work_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *UpdateTaskRequest) GetTask() *Task {
@@ -2363,7 +2572,7 @@ type DeleteTaskRequest struct {
 
 func (x *DeleteTaskRequest) Reset() {
 	*x = DeleteTaskRequest{}
-	mi := &file_firmflow_workflow_v1_work_proto_msgTypes[24]
+	mi := &file_firmflow_workflow_v1_work_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2375,7 +2584,7 @@ func (x *DeleteTaskRequest) String() string {
 func (*DeleteTaskRequest) ProtoMessage() {}
 
 func (x *DeleteTaskRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_firmflow_workflow_v1_work_proto_msgTypes[24]
+	mi := &file_firmflow_workflow_v1_work_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2388,7 +2597,7 @@ func (x *DeleteTaskRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteTaskRequest.ProtoReflect.Descriptor instead.
 func (*DeleteTaskRequest) Descriptor() ([]byte, []int) {
-	return file_firmflow_workflow_v1_work_proto_rawDescGZIP(), []int{24}
+	return file_firmflow_workflow_v1_work_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *DeleteTaskRequest) GetName() string {
@@ -2424,7 +2633,7 @@ type DueRule struct {
 
 func (x *DueRule) Reset() {
 	*x = DueRule{}
-	mi := &file_firmflow_workflow_v1_work_proto_msgTypes[25]
+	mi := &file_firmflow_workflow_v1_work_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2436,7 +2645,7 @@ func (x *DueRule) String() string {
 func (*DueRule) ProtoMessage() {}
 
 func (x *DueRule) ProtoReflect() protoreflect.Message {
-	mi := &file_firmflow_workflow_v1_work_proto_msgTypes[25]
+	mi := &file_firmflow_workflow_v1_work_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2449,7 +2658,7 @@ func (x *DueRule) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DueRule.ProtoReflect.Descriptor instead.
 func (*DueRule) Descriptor() ([]byte, []int) {
-	return file_firmflow_workflow_v1_work_proto_rawDescGZIP(), []int{25}
+	return file_firmflow_workflow_v1_work_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *DueRule) GetKind() DueRuleKind {
@@ -2529,7 +2738,7 @@ type Series struct {
 
 func (x *Series) Reset() {
 	*x = Series{}
-	mi := &file_firmflow_workflow_v1_work_proto_msgTypes[26]
+	mi := &file_firmflow_workflow_v1_work_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2541,7 +2750,7 @@ func (x *Series) String() string {
 func (*Series) ProtoMessage() {}
 
 func (x *Series) ProtoReflect() protoreflect.Message {
-	mi := &file_firmflow_workflow_v1_work_proto_msgTypes[26]
+	mi := &file_firmflow_workflow_v1_work_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2554,7 +2763,7 @@ func (x *Series) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Series.ProtoReflect.Descriptor instead.
 func (*Series) Descriptor() ([]byte, []int) {
-	return file_firmflow_workflow_v1_work_proto_rawDescGZIP(), []int{26}
+	return file_firmflow_workflow_v1_work_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *Series) GetName() string {
@@ -2694,7 +2903,7 @@ type CreateSeriesRequest struct {
 
 func (x *CreateSeriesRequest) Reset() {
 	*x = CreateSeriesRequest{}
-	mi := &file_firmflow_workflow_v1_work_proto_msgTypes[27]
+	mi := &file_firmflow_workflow_v1_work_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2706,7 +2915,7 @@ func (x *CreateSeriesRequest) String() string {
 func (*CreateSeriesRequest) ProtoMessage() {}
 
 func (x *CreateSeriesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_firmflow_workflow_v1_work_proto_msgTypes[27]
+	mi := &file_firmflow_workflow_v1_work_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2719,7 +2928,7 @@ func (x *CreateSeriesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateSeriesRequest.ProtoReflect.Descriptor instead.
 func (*CreateSeriesRequest) Descriptor() ([]byte, []int) {
-	return file_firmflow_workflow_v1_work_proto_rawDescGZIP(), []int{27}
+	return file_firmflow_workflow_v1_work_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *CreateSeriesRequest) GetParent() string {
@@ -2752,7 +2961,7 @@ type GetSeriesRequest struct {
 
 func (x *GetSeriesRequest) Reset() {
 	*x = GetSeriesRequest{}
-	mi := &file_firmflow_workflow_v1_work_proto_msgTypes[28]
+	mi := &file_firmflow_workflow_v1_work_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2764,7 +2973,7 @@ func (x *GetSeriesRequest) String() string {
 func (*GetSeriesRequest) ProtoMessage() {}
 
 func (x *GetSeriesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_firmflow_workflow_v1_work_proto_msgTypes[28]
+	mi := &file_firmflow_workflow_v1_work_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2777,7 +2986,7 @@ func (x *GetSeriesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSeriesRequest.ProtoReflect.Descriptor instead.
 func (*GetSeriesRequest) Descriptor() ([]byte, []int) {
-	return file_firmflow_workflow_v1_work_proto_rawDescGZIP(), []int{28}
+	return file_firmflow_workflow_v1_work_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *GetSeriesRequest) GetName() string {
@@ -2801,7 +3010,7 @@ type ListSeriesRequest struct {
 
 func (x *ListSeriesRequest) Reset() {
 	*x = ListSeriesRequest{}
-	mi := &file_firmflow_workflow_v1_work_proto_msgTypes[29]
+	mi := &file_firmflow_workflow_v1_work_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2813,7 +3022,7 @@ func (x *ListSeriesRequest) String() string {
 func (*ListSeriesRequest) ProtoMessage() {}
 
 func (x *ListSeriesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_firmflow_workflow_v1_work_proto_msgTypes[29]
+	mi := &file_firmflow_workflow_v1_work_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2826,7 +3035,7 @@ func (x *ListSeriesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSeriesRequest.ProtoReflect.Descriptor instead.
 func (*ListSeriesRequest) Descriptor() ([]byte, []int) {
-	return file_firmflow_workflow_v1_work_proto_rawDescGZIP(), []int{29}
+	return file_firmflow_workflow_v1_work_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *ListSeriesRequest) GetParent() string {
@@ -2867,7 +3076,7 @@ type ListSeriesResponse struct {
 
 func (x *ListSeriesResponse) Reset() {
 	*x = ListSeriesResponse{}
-	mi := &file_firmflow_workflow_v1_work_proto_msgTypes[30]
+	mi := &file_firmflow_workflow_v1_work_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2879,7 +3088,7 @@ func (x *ListSeriesResponse) String() string {
 func (*ListSeriesResponse) ProtoMessage() {}
 
 func (x *ListSeriesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_firmflow_workflow_v1_work_proto_msgTypes[30]
+	mi := &file_firmflow_workflow_v1_work_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2892,7 +3101,7 @@ func (x *ListSeriesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSeriesResponse.ProtoReflect.Descriptor instead.
 func (*ListSeriesResponse) Descriptor() ([]byte, []int) {
-	return file_firmflow_workflow_v1_work_proto_rawDescGZIP(), []int{30}
+	return file_firmflow_workflow_v1_work_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *ListSeriesResponse) GetSeries() []*Series {
@@ -2921,7 +3130,7 @@ type UpdateSeriesRequest struct {
 
 func (x *UpdateSeriesRequest) Reset() {
 	*x = UpdateSeriesRequest{}
-	mi := &file_firmflow_workflow_v1_work_proto_msgTypes[31]
+	mi := &file_firmflow_workflow_v1_work_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2933,7 +3142,7 @@ func (x *UpdateSeriesRequest) String() string {
 func (*UpdateSeriesRequest) ProtoMessage() {}
 
 func (x *UpdateSeriesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_firmflow_workflow_v1_work_proto_msgTypes[31]
+	mi := &file_firmflow_workflow_v1_work_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2946,7 +3155,7 @@ func (x *UpdateSeriesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateSeriesRequest.ProtoReflect.Descriptor instead.
 func (*UpdateSeriesRequest) Descriptor() ([]byte, []int) {
-	return file_firmflow_workflow_v1_work_proto_rawDescGZIP(), []int{31}
+	return file_firmflow_workflow_v1_work_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *UpdateSeriesRequest) GetSeries() *Series {
@@ -2973,7 +3182,7 @@ type DeleteSeriesRequest struct {
 
 func (x *DeleteSeriesRequest) Reset() {
 	*x = DeleteSeriesRequest{}
-	mi := &file_firmflow_workflow_v1_work_proto_msgTypes[32]
+	mi := &file_firmflow_workflow_v1_work_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2985,7 +3194,7 @@ func (x *DeleteSeriesRequest) String() string {
 func (*DeleteSeriesRequest) ProtoMessage() {}
 
 func (x *DeleteSeriesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_firmflow_workflow_v1_work_proto_msgTypes[32]
+	mi := &file_firmflow_workflow_v1_work_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2998,7 +3207,7 @@ func (x *DeleteSeriesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteSeriesRequest.ProtoReflect.Descriptor instead.
 func (*DeleteSeriesRequest) Descriptor() ([]byte, []int) {
-	return file_firmflow_workflow_v1_work_proto_rawDescGZIP(), []int{32}
+	return file_firmflow_workflow_v1_work_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *DeleteSeriesRequest) GetName() string {
@@ -3024,7 +3233,7 @@ type RunSeriesRequest struct {
 
 func (x *RunSeriesRequest) Reset() {
 	*x = RunSeriesRequest{}
-	mi := &file_firmflow_workflow_v1_work_proto_msgTypes[33]
+	mi := &file_firmflow_workflow_v1_work_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3036,7 +3245,7 @@ func (x *RunSeriesRequest) String() string {
 func (*RunSeriesRequest) ProtoMessage() {}
 
 func (x *RunSeriesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_firmflow_workflow_v1_work_proto_msgTypes[33]
+	mi := &file_firmflow_workflow_v1_work_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3049,7 +3258,7 @@ func (x *RunSeriesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunSeriesRequest.ProtoReflect.Descriptor instead.
 func (*RunSeriesRequest) Descriptor() ([]byte, []int) {
-	return file_firmflow_workflow_v1_work_proto_rawDescGZIP(), []int{33}
+	return file_firmflow_workflow_v1_work_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *RunSeriesRequest) GetName() string {
@@ -3070,7 +3279,7 @@ type RunSeriesResponse struct {
 
 func (x *RunSeriesResponse) Reset() {
 	*x = RunSeriesResponse{}
-	mi := &file_firmflow_workflow_v1_work_proto_msgTypes[34]
+	mi := &file_firmflow_workflow_v1_work_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3082,7 +3291,7 @@ func (x *RunSeriesResponse) String() string {
 func (*RunSeriesResponse) ProtoMessage() {}
 
 func (x *RunSeriesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_firmflow_workflow_v1_work_proto_msgTypes[34]
+	mi := &file_firmflow_workflow_v1_work_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3095,7 +3304,7 @@ func (x *RunSeriesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunSeriesResponse.ProtoReflect.Descriptor instead.
 func (*RunSeriesResponse) Descriptor() ([]byte, []int) {
-	return file_firmflow_workflow_v1_work_proto_rawDescGZIP(), []int{34}
+	return file_firmflow_workflow_v1_work_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *RunSeriesResponse) GetCreatedProjects() []string {
@@ -3132,7 +3341,7 @@ type MemberWorkload struct {
 
 func (x *MemberWorkload) Reset() {
 	*x = MemberWorkload{}
-	mi := &file_firmflow_workflow_v1_work_proto_msgTypes[35]
+	mi := &file_firmflow_workflow_v1_work_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3144,7 +3353,7 @@ func (x *MemberWorkload) String() string {
 func (*MemberWorkload) ProtoMessage() {}
 
 func (x *MemberWorkload) ProtoReflect() protoreflect.Message {
-	mi := &file_firmflow_workflow_v1_work_proto_msgTypes[35]
+	mi := &file_firmflow_workflow_v1_work_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3157,7 +3366,7 @@ func (x *MemberWorkload) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MemberWorkload.ProtoReflect.Descriptor instead.
 func (*MemberWorkload) Descriptor() ([]byte, []int) {
-	return file_firmflow_workflow_v1_work_proto_rawDescGZIP(), []int{35}
+	return file_firmflow_workflow_v1_work_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *MemberWorkload) GetMember() string {
@@ -3224,7 +3433,7 @@ type Workload struct {
 
 func (x *Workload) Reset() {
 	*x = Workload{}
-	mi := &file_firmflow_workflow_v1_work_proto_msgTypes[36]
+	mi := &file_firmflow_workflow_v1_work_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3236,7 +3445,7 @@ func (x *Workload) String() string {
 func (*Workload) ProtoMessage() {}
 
 func (x *Workload) ProtoReflect() protoreflect.Message {
-	mi := &file_firmflow_workflow_v1_work_proto_msgTypes[36]
+	mi := &file_firmflow_workflow_v1_work_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3249,7 +3458,7 @@ func (x *Workload) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Workload.ProtoReflect.Descriptor instead.
 func (*Workload) Descriptor() ([]byte, []int) {
-	return file_firmflow_workflow_v1_work_proto_rawDescGZIP(), []int{36}
+	return file_firmflow_workflow_v1_work_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *Workload) GetName() string {
@@ -3291,7 +3500,7 @@ type GetWorkloadRequest struct {
 
 func (x *GetWorkloadRequest) Reset() {
 	*x = GetWorkloadRequest{}
-	mi := &file_firmflow_workflow_v1_work_proto_msgTypes[37]
+	mi := &file_firmflow_workflow_v1_work_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3303,7 +3512,7 @@ func (x *GetWorkloadRequest) String() string {
 func (*GetWorkloadRequest) ProtoMessage() {}
 
 func (x *GetWorkloadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_firmflow_workflow_v1_work_proto_msgTypes[37]
+	mi := &file_firmflow_workflow_v1_work_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3316,7 +3525,7 @@ func (x *GetWorkloadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetWorkloadRequest.ProtoReflect.Descriptor instead.
 func (*GetWorkloadRequest) Descriptor() ([]byte, []int) {
-	return file_firmflow_workflow_v1_work_proto_rawDescGZIP(), []int{37}
+	return file_firmflow_workflow_v1_work_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *GetWorkloadRequest) GetName() string {
@@ -3347,7 +3556,7 @@ type MyWork struct {
 
 func (x *MyWork) Reset() {
 	*x = MyWork{}
-	mi := &file_firmflow_workflow_v1_work_proto_msgTypes[38]
+	mi := &file_firmflow_workflow_v1_work_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3359,7 +3568,7 @@ func (x *MyWork) String() string {
 func (*MyWork) ProtoMessage() {}
 
 func (x *MyWork) ProtoReflect() protoreflect.Message {
-	mi := &file_firmflow_workflow_v1_work_proto_msgTypes[38]
+	mi := &file_firmflow_workflow_v1_work_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3372,7 +3581,7 @@ func (x *MyWork) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MyWork.ProtoReflect.Descriptor instead.
 func (*MyWork) Descriptor() ([]byte, []int) {
-	return file_firmflow_workflow_v1_work_proto_rawDescGZIP(), []int{38}
+	return file_firmflow_workflow_v1_work_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *MyWork) GetName() string {
@@ -3415,7 +3624,7 @@ type GetMyWorkRequest struct {
 
 func (x *GetMyWorkRequest) Reset() {
 	*x = GetMyWorkRequest{}
-	mi := &file_firmflow_workflow_v1_work_proto_msgTypes[39]
+	mi := &file_firmflow_workflow_v1_work_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3427,7 +3636,7 @@ func (x *GetMyWorkRequest) String() string {
 func (*GetMyWorkRequest) ProtoMessage() {}
 
 func (x *GetMyWorkRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_firmflow_workflow_v1_work_proto_msgTypes[39]
+	mi := &file_firmflow_workflow_v1_work_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3440,7 +3649,7 @@ func (x *GetMyWorkRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetMyWorkRequest.ProtoReflect.Descriptor instead.
 func (*GetMyWorkRequest) Descriptor() ([]byte, []int) {
-	return file_firmflow_workflow_v1_work_proto_rawDescGZIP(), []int{39}
+	return file_firmflow_workflow_v1_work_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *GetMyWorkRequest) GetName() string {
@@ -3479,7 +3688,7 @@ type MemberCapacity struct {
 
 func (x *MemberCapacity) Reset() {
 	*x = MemberCapacity{}
-	mi := &file_firmflow_workflow_v1_work_proto_msgTypes[40]
+	mi := &file_firmflow_workflow_v1_work_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3491,7 +3700,7 @@ func (x *MemberCapacity) String() string {
 func (*MemberCapacity) ProtoMessage() {}
 
 func (x *MemberCapacity) ProtoReflect() protoreflect.Message {
-	mi := &file_firmflow_workflow_v1_work_proto_msgTypes[40]
+	mi := &file_firmflow_workflow_v1_work_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3504,7 +3713,7 @@ func (x *MemberCapacity) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MemberCapacity.ProtoReflect.Descriptor instead.
 func (*MemberCapacity) Descriptor() ([]byte, []int) {
-	return file_firmflow_workflow_v1_work_proto_rawDescGZIP(), []int{40}
+	return file_firmflow_workflow_v1_work_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *MemberCapacity) GetName() string {
@@ -3537,7 +3746,7 @@ type GetMemberCapacityRequest struct {
 
 func (x *GetMemberCapacityRequest) Reset() {
 	*x = GetMemberCapacityRequest{}
-	mi := &file_firmflow_workflow_v1_work_proto_msgTypes[41]
+	mi := &file_firmflow_workflow_v1_work_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3549,7 +3758,7 @@ func (x *GetMemberCapacityRequest) String() string {
 func (*GetMemberCapacityRequest) ProtoMessage() {}
 
 func (x *GetMemberCapacityRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_firmflow_workflow_v1_work_proto_msgTypes[41]
+	mi := &file_firmflow_workflow_v1_work_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3562,7 +3771,7 @@ func (x *GetMemberCapacityRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetMemberCapacityRequest.ProtoReflect.Descriptor instead.
 func (*GetMemberCapacityRequest) Descriptor() ([]byte, []int) {
-	return file_firmflow_workflow_v1_work_proto_rawDescGZIP(), []int{41}
+	return file_firmflow_workflow_v1_work_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *GetMemberCapacityRequest) GetName() string {
@@ -3583,7 +3792,7 @@ type UpdateMemberCapacityRequest struct {
 
 func (x *UpdateMemberCapacityRequest) Reset() {
 	*x = UpdateMemberCapacityRequest{}
-	mi := &file_firmflow_workflow_v1_work_proto_msgTypes[42]
+	mi := &file_firmflow_workflow_v1_work_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3595,7 +3804,7 @@ func (x *UpdateMemberCapacityRequest) String() string {
 func (*UpdateMemberCapacityRequest) ProtoMessage() {}
 
 func (x *UpdateMemberCapacityRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_firmflow_workflow_v1_work_proto_msgTypes[42]
+	mi := &file_firmflow_workflow_v1_work_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3608,7 +3817,7 @@ func (x *UpdateMemberCapacityRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateMemberCapacityRequest.ProtoReflect.Descriptor instead.
 func (*UpdateMemberCapacityRequest) Descriptor() ([]byte, []int) {
-	return file_firmflow_workflow_v1_work_proto_rawDescGZIP(), []int{42}
+	return file_firmflow_workflow_v1_work_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *UpdateMemberCapacityRequest) GetCapacity() *MemberCapacity {
@@ -3777,9 +3986,9 @@ const file_firmflow_workflow_v1_work_proto_rawDesc = "" +
 	"\vdelete_time\x18\x14 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"deleteTime\x12;\n" +
 	"\vexpire_time\x18\x15 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"expireTime\"\xd2\x01\n" +
-	"\x11CreateTaskRequest\x12K\n" +
-	"\x06parent\x18\x01 \x01(\tB3\xbaH0r.2,^firms/[0-9a-f-]{36}/projects/[0-9a-f-]{36}$R\x06parent\x126\n" +
+	"expireTime\"\xd5\x01\n" +
+	"\x11CreateTaskRequest\x12N\n" +
+	"\x06parent\x18\x01 \x01(\tB6\xbaH3r12/^(firms/[0-9a-f-]{36}/projects/[0-9a-f-]{36})?$R\x06parent\x126\n" +
 	"\x04task\x18\x02 \x01(\v2\x1a.firmflow.workflow.v1.TaskB\x06\xbaH\x03\xc8\x01\x01R\x04task\x128\n" +
 	"\n" +
 	"request_id\x18\x03 \x01(\tB\x19\xbaH\x16r\x14\x18@2\x10^[A-Za-z0-9_-]*$R\trequestId\"m\n" +
@@ -3803,7 +4012,19 @@ const file_firmflow_workflow_v1_work_proto_rawDesc = "" +
 	"\fshow_deleted\x18\f \x01(\bR\vshowDeleted\"m\n" +
 	"\x11ListTasksResponse\x120\n" +
 	"\x05tasks\x18\x01 \x03(\v2\x1a.firmflow.workflow.v1.TaskR\x05tasks\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x90\x01\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xf2\x01\n" +
+	"\x17BatchCreateTasksRequest\x12K\n" +
+	"\x06parent\x18\x01 \x01(\tB3\xbaH0r.2,^firms/[0-9a-f-]{36}/projects/[0-9a-f-]{36}$R\x06parent\x12P\n" +
+	"\brequests\x18\x02 \x03(\v2'.firmflow.workflow.v1.CreateTaskRequestB\v\xbaH\b\x92\x01\x05\b\x01\x10\xf4\x03R\brequests\x128\n" +
+	"\n" +
+	"request_id\x18\x03 \x01(\tB\x19\xbaH\x16r\x14\x18@2\x10^[A-Za-z0-9_-]*$R\trequestId\"L\n" +
+	"\x18BatchCreateTasksResponse\x120\n" +
+	"\x05tasks\x18\x01 \x03(\v2\x1a.firmflow.workflow.v1.TaskR\x05tasks\"\xb8\x01\n" +
+	"\x17BatchUpdateTasksRequest\x12K\n" +
+	"\x06parent\x18\x01 \x01(\tB3\xbaH0r.2,^firms/[0-9a-f-]{36}/projects/[0-9a-f-]{36}$R\x06parent\x12P\n" +
+	"\brequests\x18\x02 \x03(\v2'.firmflow.workflow.v1.UpdateTaskRequestB\v\xbaH\b\x92\x01\x05\b\x01\x10\xf4\x03R\brequests\"L\n" +
+	"\x18BatchUpdateTasksResponse\x120\n" +
+	"\x05tasks\x18\x01 \x03(\v2\x1a.firmflow.workflow.v1.TaskR\x05tasks\"\x90\x01\n" +
 	"\x11UpdateTaskRequest\x126\n" +
 	"\x04task\x18\x01 \x01(\v2\x1a.firmflow.workflow.v1.TaskB\x06\xbaH\x03\xc8\x01\x01R\x04task\x12C\n" +
 	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskB\x06\xbaH\x03\xc8\x01\x01R\n" +
@@ -3956,7 +4177,7 @@ const file_firmflow_workflow_v1_work_proto_rawDesc = "" +
 	"\rListTemplates\x12*.firmflow.workflow.v1.ListTemplatesRequest\x1a+.firmflow.workflow.v1.ListTemplatesResponse\"?\xa2\xbb\x18\x15\x1a\x03\x01\x02\x03\"\x0etemplates:read\x82\xd3\xe4\x93\x02 \x12\x1e/v1/{parent=firms/*}/templates\x12\xcf\x01\n" +
 	"\x15ListTemplateRevisions\x122.firmflow.workflow.v1.ListTemplateRevisionsRequest\x1a3.firmflow.workflow.v1.ListTemplateRevisionsResponse\"M\xa2\xbb\x18\x15\x1a\x03\x01\x02\x03\"\x0etemplates:read\x82\xd3\xe4\x93\x02.\x12,/v1/{name=firms/*/templates/*}:listRevisions\x12\xb2\x01\n" +
 	"\x0eUpdateTemplate\x12+.firmflow.workflow.v1.UpdateTemplateRequest\x1a\x1e.firmflow.workflow.v1.Template\"S\xa2\xbb\x18\x16\x1a\x03\x01\x02\x03\"\x0ftemplates:write\x82\xd3\xe4\x93\x023:\btemplate2'/v1/{template.name=firms/*/templates/*}\x12\x97\x01\n" +
-	"\x0eDeleteTemplate\x12+.firmflow.workflow.v1.DeleteTemplateRequest\x1a\x16.google.protobuf.Empty\"@\xa2\xbb\x18\x16\x1a\x03\x01\x02\x03\"\x0ftemplates:write\x82\xd3\xe4\x93\x02 *\x1e/v1/{name=firms/*/templates/*}2\xc8\f\n" +
+	"\x0eDeleteTemplate\x12+.firmflow.workflow.v1.DeleteTemplateRequest\x1a\x16.google.protobuf.Empty\"@\xa2\xbb\x18\x16\x1a\x03\x01\x02\x03\"\x0ftemplates:write\x82\xd3\xe4\x93\x02 *\x1e/v1/{name=firms/*/templates/*}2\xda\x0f\n" +
 	"\x0eProjectService\x12\xa5\x01\n" +
 	"\rCreateProject\x12*.firmflow.workflow.v1.CreateProjectRequest\x1a\x1d.firmflow.workflow.v1.Project\"I\xa2\xbb\x18\x17\x1a\x03\x01\x02\x03\"\x0eprojects:write@\x01\x82\xd3\xe4\x93\x02(:\aproject\"\x1d/v1/{parent=firms/*}/projects\x12\x93\x01\n" +
 	"\n" +
@@ -3965,7 +4186,9 @@ const file_firmflow_workflow_v1_work_proto_rawDesc = "" +
 	"\rUpdateProject\x12*.firmflow.workflow.v1.UpdateProjectRequest\x1a\x1d.firmflow.workflow.v1.Project\"O\xa2\xbb\x18\x15\x1a\x03\x01\x02\x03\"\x0eprojects:write\x82\xd3\xe4\x93\x020:\aproject2%/v1/{project.name=firms/*/projects/*}\x12\x93\x01\n" +
 	"\rDeleteProject\x12*.firmflow.workflow.v1.DeleteProjectRequest\x1a\x16.google.protobuf.Empty\">\xa2\xbb\x18\x15\x1a\x03\x01\x02\x03\"\x0eprojects:write\x82\xd3\xe4\x93\x02\x1f*\x1d/v1/{name=firms/*/projects/*}\x12\x9e\x01\n" +
 	"\n" +
-	"CreateTask\x12'.firmflow.workflow.v1.CreateTaskRequest\x1a\x1a.firmflow.workflow.v1.Task\"K\xa2\xbb\x18\x14\x1a\x03\x01\x02\x03\"\vtasks:write@\x01\x82\xd3\xe4\x93\x02-:\x04task\"%/v1/{parent=firms/*/projects/*}/tasks\x12\x8f\x01\n" +
+	"CreateTask\x12'.firmflow.workflow.v1.CreateTaskRequest\x1a\x1a.firmflow.workflow.v1.Task\"K\xa2\xbb\x18\x14\x1a\x03\x01\x02\x03\"\vtasks:write@\x01\x82\xd3\xe4\x93\x02-:\x04task\"%/v1/{parent=firms/*/projects/*}/tasks\x12\xc7\x01\n" +
+	"\x10BatchCreateTasks\x12-.firmflow.workflow.v1.BatchCreateTasksRequest\x1a..firmflow.workflow.v1.BatchCreateTasksResponse\"T\xa2\xbb\x18\x14\x1a\x03\x01\x02\x03\"\vtasks:write@\x01\x82\xd3\xe4\x93\x026:\x01*\"1/v1/{parent=firms/*/projects/*}/tasks:batchCreate\x12\xc5\x01\n" +
+	"\x10BatchUpdateTasks\x12-.firmflow.workflow.v1.BatchUpdateTasksRequest\x1a..firmflow.workflow.v1.BatchUpdateTasksResponse\"R\xa2\xbb\x18\x12\x1a\x03\x01\x02\x03\"\vtasks:write\x82\xd3\xe4\x93\x026:\x01*\"1/v1/{parent=firms/*/projects/*}/tasks:batchUpdate\x12\x8f\x01\n" +
 	"\aGetTask\x12$.firmflow.workflow.v1.GetTaskRequest\x1a\x1a.firmflow.workflow.v1.Task\"B\xa2\xbb\x18\x11\x1a\x03\x01\x02\x03\"\n" +
 	"tasks:read\x82\xd3\xe4\x93\x02'\x12%/v1/{name=firms/*/projects/*/tasks/*}\x12\xa0\x01\n" +
 	"\tListTasks\x12&.firmflow.workflow.v1.ListTasksRequest\x1a'.firmflow.workflow.v1.ListTasksResponse\"B\xa2\xbb\x18\x11\x1a\x03\x01\x02\x03\"\n" +
@@ -4001,7 +4224,7 @@ func file_firmflow_workflow_v1_work_proto_rawDescGZIP() []byte {
 }
 
 var file_firmflow_workflow_v1_work_proto_enumTypes = make([]protoimpl.EnumInfo, 7)
-var file_firmflow_workflow_v1_work_proto_msgTypes = make([]protoimpl.MessageInfo, 43)
+var file_firmflow_workflow_v1_work_proto_msgTypes = make([]protoimpl.MessageInfo, 47)
 var file_firmflow_workflow_v1_work_proto_goTypes = []any{
 	(DueAnchor)(0),                        // 0: firmflow.workflow.v1.DueAnchor
 	(ProjectStatus)(0),                    // 1: firmflow.workflow.v1.ProjectStatus
@@ -4033,135 +4256,147 @@ var file_firmflow_workflow_v1_work_proto_goTypes = []any{
 	(*GetTaskRequest)(nil),                // 27: firmflow.workflow.v1.GetTaskRequest
 	(*ListTasksRequest)(nil),              // 28: firmflow.workflow.v1.ListTasksRequest
 	(*ListTasksResponse)(nil),             // 29: firmflow.workflow.v1.ListTasksResponse
-	(*UpdateTaskRequest)(nil),             // 30: firmflow.workflow.v1.UpdateTaskRequest
-	(*DeleteTaskRequest)(nil),             // 31: firmflow.workflow.v1.DeleteTaskRequest
-	(*DueRule)(nil),                       // 32: firmflow.workflow.v1.DueRule
-	(*Series)(nil),                        // 33: firmflow.workflow.v1.Series
-	(*CreateSeriesRequest)(nil),           // 34: firmflow.workflow.v1.CreateSeriesRequest
-	(*GetSeriesRequest)(nil),              // 35: firmflow.workflow.v1.GetSeriesRequest
-	(*ListSeriesRequest)(nil),             // 36: firmflow.workflow.v1.ListSeriesRequest
-	(*ListSeriesResponse)(nil),            // 37: firmflow.workflow.v1.ListSeriesResponse
-	(*UpdateSeriesRequest)(nil),           // 38: firmflow.workflow.v1.UpdateSeriesRequest
-	(*DeleteSeriesRequest)(nil),           // 39: firmflow.workflow.v1.DeleteSeriesRequest
-	(*RunSeriesRequest)(nil),              // 40: firmflow.workflow.v1.RunSeriesRequest
-	(*RunSeriesResponse)(nil),             // 41: firmflow.workflow.v1.RunSeriesResponse
-	(*MemberWorkload)(nil),                // 42: firmflow.workflow.v1.MemberWorkload
-	(*Workload)(nil),                      // 43: firmflow.workflow.v1.Workload
-	(*GetWorkloadRequest)(nil),            // 44: firmflow.workflow.v1.GetWorkloadRequest
-	(*MyWork)(nil),                        // 45: firmflow.workflow.v1.MyWork
-	(*GetMyWorkRequest)(nil),              // 46: firmflow.workflow.v1.GetMyWorkRequest
-	(*MemberCapacity)(nil),                // 47: firmflow.workflow.v1.MemberCapacity
-	(*GetMemberCapacityRequest)(nil),      // 48: firmflow.workflow.v1.GetMemberCapacityRequest
-	(*UpdateMemberCapacityRequest)(nil),   // 49: firmflow.workflow.v1.UpdateMemberCapacityRequest
-	(*timestamppb.Timestamp)(nil),         // 50: google.protobuf.Timestamp
-	(*fieldmaskpb.FieldMask)(nil),         // 51: google.protobuf.FieldMask
-	(*emptypb.Empty)(nil),                 // 52: google.protobuf.Empty
+	(*BatchCreateTasksRequest)(nil),       // 30: firmflow.workflow.v1.BatchCreateTasksRequest
+	(*BatchCreateTasksResponse)(nil),      // 31: firmflow.workflow.v1.BatchCreateTasksResponse
+	(*BatchUpdateTasksRequest)(nil),       // 32: firmflow.workflow.v1.BatchUpdateTasksRequest
+	(*BatchUpdateTasksResponse)(nil),      // 33: firmflow.workflow.v1.BatchUpdateTasksResponse
+	(*UpdateTaskRequest)(nil),             // 34: firmflow.workflow.v1.UpdateTaskRequest
+	(*DeleteTaskRequest)(nil),             // 35: firmflow.workflow.v1.DeleteTaskRequest
+	(*DueRule)(nil),                       // 36: firmflow.workflow.v1.DueRule
+	(*Series)(nil),                        // 37: firmflow.workflow.v1.Series
+	(*CreateSeriesRequest)(nil),           // 38: firmflow.workflow.v1.CreateSeriesRequest
+	(*GetSeriesRequest)(nil),              // 39: firmflow.workflow.v1.GetSeriesRequest
+	(*ListSeriesRequest)(nil),             // 40: firmflow.workflow.v1.ListSeriesRequest
+	(*ListSeriesResponse)(nil),            // 41: firmflow.workflow.v1.ListSeriesResponse
+	(*UpdateSeriesRequest)(nil),           // 42: firmflow.workflow.v1.UpdateSeriesRequest
+	(*DeleteSeriesRequest)(nil),           // 43: firmflow.workflow.v1.DeleteSeriesRequest
+	(*RunSeriesRequest)(nil),              // 44: firmflow.workflow.v1.RunSeriesRequest
+	(*RunSeriesResponse)(nil),             // 45: firmflow.workflow.v1.RunSeriesResponse
+	(*MemberWorkload)(nil),                // 46: firmflow.workflow.v1.MemberWorkload
+	(*Workload)(nil),                      // 47: firmflow.workflow.v1.Workload
+	(*GetWorkloadRequest)(nil),            // 48: firmflow.workflow.v1.GetWorkloadRequest
+	(*MyWork)(nil),                        // 49: firmflow.workflow.v1.MyWork
+	(*GetMyWorkRequest)(nil),              // 50: firmflow.workflow.v1.GetMyWorkRequest
+	(*MemberCapacity)(nil),                // 51: firmflow.workflow.v1.MemberCapacity
+	(*GetMemberCapacityRequest)(nil),      // 52: firmflow.workflow.v1.GetMemberCapacityRequest
+	(*UpdateMemberCapacityRequest)(nil),   // 53: firmflow.workflow.v1.UpdateMemberCapacityRequest
+	(*timestamppb.Timestamp)(nil),         // 54: google.protobuf.Timestamp
+	(*fieldmaskpb.FieldMask)(nil),         // 55: google.protobuf.FieldMask
+	(*emptypb.Empty)(nil),                 // 56: google.protobuf.Empty
 }
 var file_firmflow_workflow_v1_work_proto_depIdxs = []int32{
 	0,  // 0: firmflow.workflow.v1.TemplateTask.anchor:type_name -> firmflow.workflow.v1.DueAnchor
 	7,  // 1: firmflow.workflow.v1.Template.tasks:type_name -> firmflow.workflow.v1.TemplateTask
-	50, // 2: firmflow.workflow.v1.Template.create_time:type_name -> google.protobuf.Timestamp
-	50, // 3: firmflow.workflow.v1.Template.update_time:type_name -> google.protobuf.Timestamp
+	54, // 2: firmflow.workflow.v1.Template.create_time:type_name -> google.protobuf.Timestamp
+	54, // 3: firmflow.workflow.v1.Template.update_time:type_name -> google.protobuf.Timestamp
 	8,  // 4: firmflow.workflow.v1.CreateTemplateRequest.template:type_name -> firmflow.workflow.v1.Template
 	8,  // 5: firmflow.workflow.v1.ListTemplatesResponse.templates:type_name -> firmflow.workflow.v1.Template
 	8,  // 6: firmflow.workflow.v1.ListTemplateRevisionsResponse.templates:type_name -> firmflow.workflow.v1.Template
 	8,  // 7: firmflow.workflow.v1.UpdateTemplateRequest.template:type_name -> firmflow.workflow.v1.Template
-	51, // 8: firmflow.workflow.v1.UpdateTemplateRequest.update_mask:type_name -> google.protobuf.FieldMask
+	55, // 8: firmflow.workflow.v1.UpdateTemplateRequest.update_mask:type_name -> google.protobuf.FieldMask
 	1,  // 9: firmflow.workflow.v1.Project.status:type_name -> firmflow.workflow.v1.ProjectStatus
-	50, // 10: firmflow.workflow.v1.Project.create_time:type_name -> google.protobuf.Timestamp
-	50, // 11: firmflow.workflow.v1.Project.update_time:type_name -> google.protobuf.Timestamp
-	50, // 12: firmflow.workflow.v1.Project.delete_time:type_name -> google.protobuf.Timestamp
-	50, // 13: firmflow.workflow.v1.Project.expire_time:type_name -> google.protobuf.Timestamp
+	54, // 10: firmflow.workflow.v1.Project.create_time:type_name -> google.protobuf.Timestamp
+	54, // 11: firmflow.workflow.v1.Project.update_time:type_name -> google.protobuf.Timestamp
+	54, // 12: firmflow.workflow.v1.Project.delete_time:type_name -> google.protobuf.Timestamp
+	54, // 13: firmflow.workflow.v1.Project.expire_time:type_name -> google.protobuf.Timestamp
 	17, // 14: firmflow.workflow.v1.CreateProjectRequest.project:type_name -> firmflow.workflow.v1.Project
 	1,  // 15: firmflow.workflow.v1.ListProjectsRequest.status:type_name -> firmflow.workflow.v1.ProjectStatus
 	17, // 16: firmflow.workflow.v1.ListProjectsResponse.projects:type_name -> firmflow.workflow.v1.Project
 	17, // 17: firmflow.workflow.v1.UpdateProjectRequest.project:type_name -> firmflow.workflow.v1.Project
-	51, // 18: firmflow.workflow.v1.UpdateProjectRequest.update_mask:type_name -> google.protobuf.FieldMask
+	55, // 18: firmflow.workflow.v1.UpdateProjectRequest.update_mask:type_name -> google.protobuf.FieldMask
 	2,  // 19: firmflow.workflow.v1.Task.status:type_name -> firmflow.workflow.v1.TaskStatus
 	24, // 20: firmflow.workflow.v1.Task.checklist:type_name -> firmflow.workflow.v1.ChecklistItem
-	50, // 21: firmflow.workflow.v1.Task.complete_time:type_name -> google.protobuf.Timestamp
-	50, // 22: firmflow.workflow.v1.Task.create_time:type_name -> google.protobuf.Timestamp
-	50, // 23: firmflow.workflow.v1.Task.update_time:type_name -> google.protobuf.Timestamp
-	50, // 24: firmflow.workflow.v1.Task.delete_time:type_name -> google.protobuf.Timestamp
-	50, // 25: firmflow.workflow.v1.Task.expire_time:type_name -> google.protobuf.Timestamp
+	54, // 21: firmflow.workflow.v1.Task.complete_time:type_name -> google.protobuf.Timestamp
+	54, // 22: firmflow.workflow.v1.Task.create_time:type_name -> google.protobuf.Timestamp
+	54, // 23: firmflow.workflow.v1.Task.update_time:type_name -> google.protobuf.Timestamp
+	54, // 24: firmflow.workflow.v1.Task.delete_time:type_name -> google.protobuf.Timestamp
+	54, // 25: firmflow.workflow.v1.Task.expire_time:type_name -> google.protobuf.Timestamp
 	25, // 26: firmflow.workflow.v1.CreateTaskRequest.task:type_name -> firmflow.workflow.v1.Task
 	2,  // 27: firmflow.workflow.v1.ListTasksRequest.status:type_name -> firmflow.workflow.v1.TaskStatus
 	25, // 28: firmflow.workflow.v1.ListTasksResponse.tasks:type_name -> firmflow.workflow.v1.Task
-	25, // 29: firmflow.workflow.v1.UpdateTaskRequest.task:type_name -> firmflow.workflow.v1.Task
-	51, // 30: firmflow.workflow.v1.UpdateTaskRequest.update_mask:type_name -> google.protobuf.FieldMask
-	4,  // 31: firmflow.workflow.v1.DueRule.kind:type_name -> firmflow.workflow.v1.DueRuleKind
-	6,  // 32: firmflow.workflow.v1.DueRule.weekday:type_name -> firmflow.workflow.v1.DayOfWeek
-	3,  // 33: firmflow.workflow.v1.Series.frequency:type_name -> firmflow.workflow.v1.Frequency
-	32, // 34: firmflow.workflow.v1.Series.due_rule:type_name -> firmflow.workflow.v1.DueRule
-	5,  // 35: firmflow.workflow.v1.Series.weekend_shift:type_name -> firmflow.workflow.v1.WeekendShift
-	50, // 36: firmflow.workflow.v1.Series.create_time:type_name -> google.protobuf.Timestamp
-	50, // 37: firmflow.workflow.v1.Series.update_time:type_name -> google.protobuf.Timestamp
-	33, // 38: firmflow.workflow.v1.CreateSeriesRequest.series:type_name -> firmflow.workflow.v1.Series
-	33, // 39: firmflow.workflow.v1.ListSeriesResponse.series:type_name -> firmflow.workflow.v1.Series
-	33, // 40: firmflow.workflow.v1.UpdateSeriesRequest.series:type_name -> firmflow.workflow.v1.Series
-	51, // 41: firmflow.workflow.v1.UpdateSeriesRequest.update_mask:type_name -> google.protobuf.FieldMask
-	42, // 42: firmflow.workflow.v1.Workload.members:type_name -> firmflow.workflow.v1.MemberWorkload
-	42, // 43: firmflow.workflow.v1.MyWork.summary:type_name -> firmflow.workflow.v1.MemberWorkload
-	25, // 44: firmflow.workflow.v1.MyWork.tasks:type_name -> firmflow.workflow.v1.Task
-	47, // 45: firmflow.workflow.v1.UpdateMemberCapacityRequest.capacity:type_name -> firmflow.workflow.v1.MemberCapacity
-	51, // 46: firmflow.workflow.v1.UpdateMemberCapacityRequest.update_mask:type_name -> google.protobuf.FieldMask
-	9,  // 47: firmflow.workflow.v1.TemplateService.CreateTemplate:input_type -> firmflow.workflow.v1.CreateTemplateRequest
-	10, // 48: firmflow.workflow.v1.TemplateService.GetTemplate:input_type -> firmflow.workflow.v1.GetTemplateRequest
-	11, // 49: firmflow.workflow.v1.TemplateService.ListTemplates:input_type -> firmflow.workflow.v1.ListTemplatesRequest
-	13, // 50: firmflow.workflow.v1.TemplateService.ListTemplateRevisions:input_type -> firmflow.workflow.v1.ListTemplateRevisionsRequest
-	15, // 51: firmflow.workflow.v1.TemplateService.UpdateTemplate:input_type -> firmflow.workflow.v1.UpdateTemplateRequest
-	16, // 52: firmflow.workflow.v1.TemplateService.DeleteTemplate:input_type -> firmflow.workflow.v1.DeleteTemplateRequest
-	18, // 53: firmflow.workflow.v1.ProjectService.CreateProject:input_type -> firmflow.workflow.v1.CreateProjectRequest
-	19, // 54: firmflow.workflow.v1.ProjectService.GetProject:input_type -> firmflow.workflow.v1.GetProjectRequest
-	20, // 55: firmflow.workflow.v1.ProjectService.ListProjects:input_type -> firmflow.workflow.v1.ListProjectsRequest
-	22, // 56: firmflow.workflow.v1.ProjectService.UpdateProject:input_type -> firmflow.workflow.v1.UpdateProjectRequest
-	23, // 57: firmflow.workflow.v1.ProjectService.DeleteProject:input_type -> firmflow.workflow.v1.DeleteProjectRequest
-	26, // 58: firmflow.workflow.v1.ProjectService.CreateTask:input_type -> firmflow.workflow.v1.CreateTaskRequest
-	27, // 59: firmflow.workflow.v1.ProjectService.GetTask:input_type -> firmflow.workflow.v1.GetTaskRequest
-	28, // 60: firmflow.workflow.v1.ProjectService.ListTasks:input_type -> firmflow.workflow.v1.ListTasksRequest
-	30, // 61: firmflow.workflow.v1.ProjectService.UpdateTask:input_type -> firmflow.workflow.v1.UpdateTaskRequest
-	31, // 62: firmflow.workflow.v1.ProjectService.DeleteTask:input_type -> firmflow.workflow.v1.DeleteTaskRequest
-	34, // 63: firmflow.workflow.v1.SeriesService.CreateSeries:input_type -> firmflow.workflow.v1.CreateSeriesRequest
-	35, // 64: firmflow.workflow.v1.SeriesService.GetSeries:input_type -> firmflow.workflow.v1.GetSeriesRequest
-	36, // 65: firmflow.workflow.v1.SeriesService.ListSeries:input_type -> firmflow.workflow.v1.ListSeriesRequest
-	38, // 66: firmflow.workflow.v1.SeriesService.UpdateSeries:input_type -> firmflow.workflow.v1.UpdateSeriesRequest
-	39, // 67: firmflow.workflow.v1.SeriesService.DeleteSeries:input_type -> firmflow.workflow.v1.DeleteSeriesRequest
-	40, // 68: firmflow.workflow.v1.SeriesService.RunSeries:input_type -> firmflow.workflow.v1.RunSeriesRequest
-	44, // 69: firmflow.workflow.v1.WorkloadService.GetWorkload:input_type -> firmflow.workflow.v1.GetWorkloadRequest
-	46, // 70: firmflow.workflow.v1.WorkloadService.GetMyWork:input_type -> firmflow.workflow.v1.GetMyWorkRequest
-	48, // 71: firmflow.workflow.v1.WorkloadService.GetMemberCapacity:input_type -> firmflow.workflow.v1.GetMemberCapacityRequest
-	49, // 72: firmflow.workflow.v1.WorkloadService.UpdateMemberCapacity:input_type -> firmflow.workflow.v1.UpdateMemberCapacityRequest
-	8,  // 73: firmflow.workflow.v1.TemplateService.CreateTemplate:output_type -> firmflow.workflow.v1.Template
-	8,  // 74: firmflow.workflow.v1.TemplateService.GetTemplate:output_type -> firmflow.workflow.v1.Template
-	12, // 75: firmflow.workflow.v1.TemplateService.ListTemplates:output_type -> firmflow.workflow.v1.ListTemplatesResponse
-	14, // 76: firmflow.workflow.v1.TemplateService.ListTemplateRevisions:output_type -> firmflow.workflow.v1.ListTemplateRevisionsResponse
-	8,  // 77: firmflow.workflow.v1.TemplateService.UpdateTemplate:output_type -> firmflow.workflow.v1.Template
-	52, // 78: firmflow.workflow.v1.TemplateService.DeleteTemplate:output_type -> google.protobuf.Empty
-	17, // 79: firmflow.workflow.v1.ProjectService.CreateProject:output_type -> firmflow.workflow.v1.Project
-	17, // 80: firmflow.workflow.v1.ProjectService.GetProject:output_type -> firmflow.workflow.v1.Project
-	21, // 81: firmflow.workflow.v1.ProjectService.ListProjects:output_type -> firmflow.workflow.v1.ListProjectsResponse
-	17, // 82: firmflow.workflow.v1.ProjectService.UpdateProject:output_type -> firmflow.workflow.v1.Project
-	52, // 83: firmflow.workflow.v1.ProjectService.DeleteProject:output_type -> google.protobuf.Empty
-	25, // 84: firmflow.workflow.v1.ProjectService.CreateTask:output_type -> firmflow.workflow.v1.Task
-	25, // 85: firmflow.workflow.v1.ProjectService.GetTask:output_type -> firmflow.workflow.v1.Task
-	29, // 86: firmflow.workflow.v1.ProjectService.ListTasks:output_type -> firmflow.workflow.v1.ListTasksResponse
-	25, // 87: firmflow.workflow.v1.ProjectService.UpdateTask:output_type -> firmflow.workflow.v1.Task
-	52, // 88: firmflow.workflow.v1.ProjectService.DeleteTask:output_type -> google.protobuf.Empty
-	33, // 89: firmflow.workflow.v1.SeriesService.CreateSeries:output_type -> firmflow.workflow.v1.Series
-	33, // 90: firmflow.workflow.v1.SeriesService.GetSeries:output_type -> firmflow.workflow.v1.Series
-	37, // 91: firmflow.workflow.v1.SeriesService.ListSeries:output_type -> firmflow.workflow.v1.ListSeriesResponse
-	33, // 92: firmflow.workflow.v1.SeriesService.UpdateSeries:output_type -> firmflow.workflow.v1.Series
-	52, // 93: firmflow.workflow.v1.SeriesService.DeleteSeries:output_type -> google.protobuf.Empty
-	41, // 94: firmflow.workflow.v1.SeriesService.RunSeries:output_type -> firmflow.workflow.v1.RunSeriesResponse
-	43, // 95: firmflow.workflow.v1.WorkloadService.GetWorkload:output_type -> firmflow.workflow.v1.Workload
-	45, // 96: firmflow.workflow.v1.WorkloadService.GetMyWork:output_type -> firmflow.workflow.v1.MyWork
-	47, // 97: firmflow.workflow.v1.WorkloadService.GetMemberCapacity:output_type -> firmflow.workflow.v1.MemberCapacity
-	47, // 98: firmflow.workflow.v1.WorkloadService.UpdateMemberCapacity:output_type -> firmflow.workflow.v1.MemberCapacity
-	73, // [73:99] is the sub-list for method output_type
-	47, // [47:73] is the sub-list for method input_type
-	47, // [47:47] is the sub-list for extension type_name
-	47, // [47:47] is the sub-list for extension extendee
-	0,  // [0:47] is the sub-list for field type_name
+	26, // 29: firmflow.workflow.v1.BatchCreateTasksRequest.requests:type_name -> firmflow.workflow.v1.CreateTaskRequest
+	25, // 30: firmflow.workflow.v1.BatchCreateTasksResponse.tasks:type_name -> firmflow.workflow.v1.Task
+	34, // 31: firmflow.workflow.v1.BatchUpdateTasksRequest.requests:type_name -> firmflow.workflow.v1.UpdateTaskRequest
+	25, // 32: firmflow.workflow.v1.BatchUpdateTasksResponse.tasks:type_name -> firmflow.workflow.v1.Task
+	25, // 33: firmflow.workflow.v1.UpdateTaskRequest.task:type_name -> firmflow.workflow.v1.Task
+	55, // 34: firmflow.workflow.v1.UpdateTaskRequest.update_mask:type_name -> google.protobuf.FieldMask
+	4,  // 35: firmflow.workflow.v1.DueRule.kind:type_name -> firmflow.workflow.v1.DueRuleKind
+	6,  // 36: firmflow.workflow.v1.DueRule.weekday:type_name -> firmflow.workflow.v1.DayOfWeek
+	3,  // 37: firmflow.workflow.v1.Series.frequency:type_name -> firmflow.workflow.v1.Frequency
+	36, // 38: firmflow.workflow.v1.Series.due_rule:type_name -> firmflow.workflow.v1.DueRule
+	5,  // 39: firmflow.workflow.v1.Series.weekend_shift:type_name -> firmflow.workflow.v1.WeekendShift
+	54, // 40: firmflow.workflow.v1.Series.create_time:type_name -> google.protobuf.Timestamp
+	54, // 41: firmflow.workflow.v1.Series.update_time:type_name -> google.protobuf.Timestamp
+	37, // 42: firmflow.workflow.v1.CreateSeriesRequest.series:type_name -> firmflow.workflow.v1.Series
+	37, // 43: firmflow.workflow.v1.ListSeriesResponse.series:type_name -> firmflow.workflow.v1.Series
+	37, // 44: firmflow.workflow.v1.UpdateSeriesRequest.series:type_name -> firmflow.workflow.v1.Series
+	55, // 45: firmflow.workflow.v1.UpdateSeriesRequest.update_mask:type_name -> google.protobuf.FieldMask
+	46, // 46: firmflow.workflow.v1.Workload.members:type_name -> firmflow.workflow.v1.MemberWorkload
+	46, // 47: firmflow.workflow.v1.MyWork.summary:type_name -> firmflow.workflow.v1.MemberWorkload
+	25, // 48: firmflow.workflow.v1.MyWork.tasks:type_name -> firmflow.workflow.v1.Task
+	51, // 49: firmflow.workflow.v1.UpdateMemberCapacityRequest.capacity:type_name -> firmflow.workflow.v1.MemberCapacity
+	55, // 50: firmflow.workflow.v1.UpdateMemberCapacityRequest.update_mask:type_name -> google.protobuf.FieldMask
+	9,  // 51: firmflow.workflow.v1.TemplateService.CreateTemplate:input_type -> firmflow.workflow.v1.CreateTemplateRequest
+	10, // 52: firmflow.workflow.v1.TemplateService.GetTemplate:input_type -> firmflow.workflow.v1.GetTemplateRequest
+	11, // 53: firmflow.workflow.v1.TemplateService.ListTemplates:input_type -> firmflow.workflow.v1.ListTemplatesRequest
+	13, // 54: firmflow.workflow.v1.TemplateService.ListTemplateRevisions:input_type -> firmflow.workflow.v1.ListTemplateRevisionsRequest
+	15, // 55: firmflow.workflow.v1.TemplateService.UpdateTemplate:input_type -> firmflow.workflow.v1.UpdateTemplateRequest
+	16, // 56: firmflow.workflow.v1.TemplateService.DeleteTemplate:input_type -> firmflow.workflow.v1.DeleteTemplateRequest
+	18, // 57: firmflow.workflow.v1.ProjectService.CreateProject:input_type -> firmflow.workflow.v1.CreateProjectRequest
+	19, // 58: firmflow.workflow.v1.ProjectService.GetProject:input_type -> firmflow.workflow.v1.GetProjectRequest
+	20, // 59: firmflow.workflow.v1.ProjectService.ListProjects:input_type -> firmflow.workflow.v1.ListProjectsRequest
+	22, // 60: firmflow.workflow.v1.ProjectService.UpdateProject:input_type -> firmflow.workflow.v1.UpdateProjectRequest
+	23, // 61: firmflow.workflow.v1.ProjectService.DeleteProject:input_type -> firmflow.workflow.v1.DeleteProjectRequest
+	26, // 62: firmflow.workflow.v1.ProjectService.CreateTask:input_type -> firmflow.workflow.v1.CreateTaskRequest
+	30, // 63: firmflow.workflow.v1.ProjectService.BatchCreateTasks:input_type -> firmflow.workflow.v1.BatchCreateTasksRequest
+	32, // 64: firmflow.workflow.v1.ProjectService.BatchUpdateTasks:input_type -> firmflow.workflow.v1.BatchUpdateTasksRequest
+	27, // 65: firmflow.workflow.v1.ProjectService.GetTask:input_type -> firmflow.workflow.v1.GetTaskRequest
+	28, // 66: firmflow.workflow.v1.ProjectService.ListTasks:input_type -> firmflow.workflow.v1.ListTasksRequest
+	34, // 67: firmflow.workflow.v1.ProjectService.UpdateTask:input_type -> firmflow.workflow.v1.UpdateTaskRequest
+	35, // 68: firmflow.workflow.v1.ProjectService.DeleteTask:input_type -> firmflow.workflow.v1.DeleteTaskRequest
+	38, // 69: firmflow.workflow.v1.SeriesService.CreateSeries:input_type -> firmflow.workflow.v1.CreateSeriesRequest
+	39, // 70: firmflow.workflow.v1.SeriesService.GetSeries:input_type -> firmflow.workflow.v1.GetSeriesRequest
+	40, // 71: firmflow.workflow.v1.SeriesService.ListSeries:input_type -> firmflow.workflow.v1.ListSeriesRequest
+	42, // 72: firmflow.workflow.v1.SeriesService.UpdateSeries:input_type -> firmflow.workflow.v1.UpdateSeriesRequest
+	43, // 73: firmflow.workflow.v1.SeriesService.DeleteSeries:input_type -> firmflow.workflow.v1.DeleteSeriesRequest
+	44, // 74: firmflow.workflow.v1.SeriesService.RunSeries:input_type -> firmflow.workflow.v1.RunSeriesRequest
+	48, // 75: firmflow.workflow.v1.WorkloadService.GetWorkload:input_type -> firmflow.workflow.v1.GetWorkloadRequest
+	50, // 76: firmflow.workflow.v1.WorkloadService.GetMyWork:input_type -> firmflow.workflow.v1.GetMyWorkRequest
+	52, // 77: firmflow.workflow.v1.WorkloadService.GetMemberCapacity:input_type -> firmflow.workflow.v1.GetMemberCapacityRequest
+	53, // 78: firmflow.workflow.v1.WorkloadService.UpdateMemberCapacity:input_type -> firmflow.workflow.v1.UpdateMemberCapacityRequest
+	8,  // 79: firmflow.workflow.v1.TemplateService.CreateTemplate:output_type -> firmflow.workflow.v1.Template
+	8,  // 80: firmflow.workflow.v1.TemplateService.GetTemplate:output_type -> firmflow.workflow.v1.Template
+	12, // 81: firmflow.workflow.v1.TemplateService.ListTemplates:output_type -> firmflow.workflow.v1.ListTemplatesResponse
+	14, // 82: firmflow.workflow.v1.TemplateService.ListTemplateRevisions:output_type -> firmflow.workflow.v1.ListTemplateRevisionsResponse
+	8,  // 83: firmflow.workflow.v1.TemplateService.UpdateTemplate:output_type -> firmflow.workflow.v1.Template
+	56, // 84: firmflow.workflow.v1.TemplateService.DeleteTemplate:output_type -> google.protobuf.Empty
+	17, // 85: firmflow.workflow.v1.ProjectService.CreateProject:output_type -> firmflow.workflow.v1.Project
+	17, // 86: firmflow.workflow.v1.ProjectService.GetProject:output_type -> firmflow.workflow.v1.Project
+	21, // 87: firmflow.workflow.v1.ProjectService.ListProjects:output_type -> firmflow.workflow.v1.ListProjectsResponse
+	17, // 88: firmflow.workflow.v1.ProjectService.UpdateProject:output_type -> firmflow.workflow.v1.Project
+	56, // 89: firmflow.workflow.v1.ProjectService.DeleteProject:output_type -> google.protobuf.Empty
+	25, // 90: firmflow.workflow.v1.ProjectService.CreateTask:output_type -> firmflow.workflow.v1.Task
+	31, // 91: firmflow.workflow.v1.ProjectService.BatchCreateTasks:output_type -> firmflow.workflow.v1.BatchCreateTasksResponse
+	33, // 92: firmflow.workflow.v1.ProjectService.BatchUpdateTasks:output_type -> firmflow.workflow.v1.BatchUpdateTasksResponse
+	25, // 93: firmflow.workflow.v1.ProjectService.GetTask:output_type -> firmflow.workflow.v1.Task
+	29, // 94: firmflow.workflow.v1.ProjectService.ListTasks:output_type -> firmflow.workflow.v1.ListTasksResponse
+	25, // 95: firmflow.workflow.v1.ProjectService.UpdateTask:output_type -> firmflow.workflow.v1.Task
+	56, // 96: firmflow.workflow.v1.ProjectService.DeleteTask:output_type -> google.protobuf.Empty
+	37, // 97: firmflow.workflow.v1.SeriesService.CreateSeries:output_type -> firmflow.workflow.v1.Series
+	37, // 98: firmflow.workflow.v1.SeriesService.GetSeries:output_type -> firmflow.workflow.v1.Series
+	41, // 99: firmflow.workflow.v1.SeriesService.ListSeries:output_type -> firmflow.workflow.v1.ListSeriesResponse
+	37, // 100: firmflow.workflow.v1.SeriesService.UpdateSeries:output_type -> firmflow.workflow.v1.Series
+	56, // 101: firmflow.workflow.v1.SeriesService.DeleteSeries:output_type -> google.protobuf.Empty
+	45, // 102: firmflow.workflow.v1.SeriesService.RunSeries:output_type -> firmflow.workflow.v1.RunSeriesResponse
+	47, // 103: firmflow.workflow.v1.WorkloadService.GetWorkload:output_type -> firmflow.workflow.v1.Workload
+	49, // 104: firmflow.workflow.v1.WorkloadService.GetMyWork:output_type -> firmflow.workflow.v1.MyWork
+	51, // 105: firmflow.workflow.v1.WorkloadService.GetMemberCapacity:output_type -> firmflow.workflow.v1.MemberCapacity
+	51, // 106: firmflow.workflow.v1.WorkloadService.UpdateMemberCapacity:output_type -> firmflow.workflow.v1.MemberCapacity
+	79, // [79:107] is the sub-list for method output_type
+	51, // [51:79] is the sub-list for method input_type
+	51, // [51:51] is the sub-list for extension type_name
+	51, // [51:51] is the sub-list for extension extendee
+	0,  // [0:51] is the sub-list for field type_name
 }
 
 func init() { file_firmflow_workflow_v1_work_proto_init() }
@@ -4175,7 +4410,7 @@ func file_firmflow_workflow_v1_work_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_firmflow_workflow_v1_work_proto_rawDesc), len(file_firmflow_workflow_v1_work_proto_rawDesc)),
 			NumEnums:      7,
-			NumMessages:   43,
+			NumMessages:   47,
 			NumExtensions: 0,
 			NumServices:   4,
 		},

@@ -340,16 +340,18 @@ var TemplateService_ServiceDesc = grpc.ServiceDesc{
 }
 
 const (
-	ProjectService_CreateProject_FullMethodName = "/firmflow.workflow.v1.ProjectService/CreateProject"
-	ProjectService_GetProject_FullMethodName    = "/firmflow.workflow.v1.ProjectService/GetProject"
-	ProjectService_ListProjects_FullMethodName  = "/firmflow.workflow.v1.ProjectService/ListProjects"
-	ProjectService_UpdateProject_FullMethodName = "/firmflow.workflow.v1.ProjectService/UpdateProject"
-	ProjectService_DeleteProject_FullMethodName = "/firmflow.workflow.v1.ProjectService/DeleteProject"
-	ProjectService_CreateTask_FullMethodName    = "/firmflow.workflow.v1.ProjectService/CreateTask"
-	ProjectService_GetTask_FullMethodName       = "/firmflow.workflow.v1.ProjectService/GetTask"
-	ProjectService_ListTasks_FullMethodName     = "/firmflow.workflow.v1.ProjectService/ListTasks"
-	ProjectService_UpdateTask_FullMethodName    = "/firmflow.workflow.v1.ProjectService/UpdateTask"
-	ProjectService_DeleteTask_FullMethodName    = "/firmflow.workflow.v1.ProjectService/DeleteTask"
+	ProjectService_CreateProject_FullMethodName    = "/firmflow.workflow.v1.ProjectService/CreateProject"
+	ProjectService_GetProject_FullMethodName       = "/firmflow.workflow.v1.ProjectService/GetProject"
+	ProjectService_ListProjects_FullMethodName     = "/firmflow.workflow.v1.ProjectService/ListProjects"
+	ProjectService_UpdateProject_FullMethodName    = "/firmflow.workflow.v1.ProjectService/UpdateProject"
+	ProjectService_DeleteProject_FullMethodName    = "/firmflow.workflow.v1.ProjectService/DeleteProject"
+	ProjectService_CreateTask_FullMethodName       = "/firmflow.workflow.v1.ProjectService/CreateTask"
+	ProjectService_BatchCreateTasks_FullMethodName = "/firmflow.workflow.v1.ProjectService/BatchCreateTasks"
+	ProjectService_BatchUpdateTasks_FullMethodName = "/firmflow.workflow.v1.ProjectService/BatchUpdateTasks"
+	ProjectService_GetTask_FullMethodName          = "/firmflow.workflow.v1.ProjectService/GetTask"
+	ProjectService_ListTasks_FullMethodName        = "/firmflow.workflow.v1.ProjectService/ListTasks"
+	ProjectService_UpdateTask_FullMethodName       = "/firmflow.workflow.v1.ProjectService/UpdateTask"
+	ProjectService_DeleteTask_FullMethodName       = "/firmflow.workflow.v1.ProjectService/DeleteTask"
 )
 
 // ProjectServiceClient is the client API for ProjectService service.
@@ -379,6 +381,15 @@ type ProjectServiceClient interface {
 	// Adds a task at the end of the project (or at position). Category tasks, action
 	// create; tasks:write.
 	CreateTask(ctx context.Context, in *CreateTaskRequest, opts ...grpc.CallOption) (*Task, error)
+	// Adds up to 500 tasks to one project, all or none, in one transaction (AIP-233):
+	// each item as CreateTask, errors name the item ("requests[3].task.title"), one
+	// task_created event per task. A retry with the same request_id returns the first
+	// batch's tasks.
+	BatchCreateTasks(ctx context.Context, in *BatchCreateTasksRequest, opts ...grpc.CallOption) (*BatchCreateTasksResponse, error)
+	// Changes up to 500 tasks of one project, all or none, in one transaction
+	// (AIP-235): each item as UpdateTask (etags checked), errors name the item, one
+	// event per task that changed.
+	BatchUpdateTasks(ctx context.Context, in *BatchUpdateTasksRequest, opts ...grpc.CallOption) (*BatchUpdateTasksResponse, error)
 	// Returns a task with its flags. Action read; tasks:read.
 	GetTask(ctx context.Context, in *GetTaskRequest, opts ...grpc.CallOption) (*Task, error)
 	// Lists a project's tasks in order, or with parent firms/{firm}/projects/- the
@@ -463,6 +474,26 @@ func (c *projectServiceClient) CreateTask(ctx context.Context, in *CreateTaskReq
 	return out, nil
 }
 
+func (c *projectServiceClient) BatchCreateTasks(ctx context.Context, in *BatchCreateTasksRequest, opts ...grpc.CallOption) (*BatchCreateTasksResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(BatchCreateTasksResponse)
+	err := c.cc.Invoke(ctx, ProjectService_BatchCreateTasks_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *projectServiceClient) BatchUpdateTasks(ctx context.Context, in *BatchUpdateTasksRequest, opts ...grpc.CallOption) (*BatchUpdateTasksResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(BatchUpdateTasksResponse)
+	err := c.cc.Invoke(ctx, ProjectService_BatchUpdateTasks_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *projectServiceClient) GetTask(ctx context.Context, in *GetTaskRequest, opts ...grpc.CallOption) (*Task, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(Task)
@@ -530,6 +561,15 @@ type ProjectServiceServer interface {
 	// Adds a task at the end of the project (or at position). Category tasks, action
 	// create; tasks:write.
 	CreateTask(context.Context, *CreateTaskRequest) (*Task, error)
+	// Adds up to 500 tasks to one project, all or none, in one transaction (AIP-233):
+	// each item as CreateTask, errors name the item ("requests[3].task.title"), one
+	// task_created event per task. A retry with the same request_id returns the first
+	// batch's tasks.
+	BatchCreateTasks(context.Context, *BatchCreateTasksRequest) (*BatchCreateTasksResponse, error)
+	// Changes up to 500 tasks of one project, all or none, in one transaction
+	// (AIP-235): each item as UpdateTask (etags checked), errors name the item, one
+	// event per task that changed.
+	BatchUpdateTasks(context.Context, *BatchUpdateTasksRequest) (*BatchUpdateTasksResponse, error)
 	// Returns a task with its flags. Action read; tasks:read.
 	GetTask(context.Context, *GetTaskRequest) (*Task, error)
 	// Lists a project's tasks in order, or with parent firms/{firm}/projects/- the
@@ -571,6 +611,12 @@ func (UnimplementedProjectServiceServer) DeleteProject(context.Context, *DeleteP
 }
 func (UnimplementedProjectServiceServer) CreateTask(context.Context, *CreateTaskRequest) (*Task, error) {
 	return nil, status.Error(codes.Unimplemented, "method CreateTask not implemented")
+}
+func (UnimplementedProjectServiceServer) BatchCreateTasks(context.Context, *BatchCreateTasksRequest) (*BatchCreateTasksResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method BatchCreateTasks not implemented")
+}
+func (UnimplementedProjectServiceServer) BatchUpdateTasks(context.Context, *BatchUpdateTasksRequest) (*BatchUpdateTasksResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method BatchUpdateTasks not implemented")
 }
 func (UnimplementedProjectServiceServer) GetTask(context.Context, *GetTaskRequest) (*Task, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetTask not implemented")
@@ -713,6 +759,42 @@ func _ProjectService_CreateTask_Handler(srv interface{}, ctx context.Context, de
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ProjectService_BatchCreateTasks_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(BatchCreateTasksRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ProjectServiceServer).BatchCreateTasks(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ProjectService_BatchCreateTasks_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ProjectServiceServer).BatchCreateTasks(ctx, req.(*BatchCreateTasksRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ProjectService_BatchUpdateTasks_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(BatchUpdateTasksRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ProjectServiceServer).BatchUpdateTasks(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ProjectService_BatchUpdateTasks_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ProjectServiceServer).BatchUpdateTasks(ctx, req.(*BatchUpdateTasksRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _ProjectService_GetTask_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(GetTaskRequest)
 	if err := dec(in); err != nil {
@@ -815,6 +897,14 @@ var ProjectService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "CreateTask",
 			Handler:    _ProjectService_CreateTask_Handler,
+		},
+		{
+			MethodName: "BatchCreateTasks",
+			Handler:    _ProjectService_BatchCreateTasks_Handler,
+		},
+		{
+			MethodName: "BatchUpdateTasks",
+			Handler:    _ProjectService_BatchUpdateTasks_Handler,
 		},
 		{
 			MethodName: "GetTask",
