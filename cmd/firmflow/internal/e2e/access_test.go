@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	eventsv1 "github.com/firmflow/firmflow/pkg/gen/firmflow/events/v1"
+	identityv1 "github.com/firmflow/firmflow/pkg/gen/firmflow/identity/v1"
 	"github.com/firmflow/firmflow/pkg/natsx"
 )
 
@@ -74,8 +75,8 @@ func TestEveryResponseHasExactlyOneAccessEvent(t *testing.T) {
 	t.Parallel()
 	sys := startPrivate(t, nil) // counts every event of its stack
 	f := sys.signUp(t, "counted")
-	key := want(t, f.client.do("POST", "/v1/"+f.name+"/apiKeys", map[string]any{"display_name": "crm", "scopes": []string{"identity:read"}}),
-		http.StatusCreated, "key").str("secret")
+	key := message[*identityv1.ApiKey](t, want(t, f.client.do("POST", "/v1/"+f.name+"/apiKeys", map[string]any{"display_name": "crm", "scopes": []string{"identity:read"}}),
+		http.StatusCreated, "key")).GetSecret()
 	crm := sys.integration(key)
 	anon := sys.browser()
 
@@ -155,7 +156,11 @@ func TestNoResponseLeavesWithoutADurableAccessEvent(t *testing.T) {
 	if r.status != http.StatusServiceUnavailable || r.reason() != "AUDIT_UNAVAILABLE" {
 		t.Errorf("during the outage: status %d reason %q, want 503 AUDIT_UNAVAILABLE", r.status, r.reason())
 	}
-	if r.get("display_name") != nil || r.get("name") != nil {
+	// The body is an error, not a Firm: neither of the firm's fields may be in it.
+	if leaked := decode[struct {
+		Name        *string `json:"name"`
+		DisplayName *string `json:"display_name"`
+	}](t, r); leaked.Name != nil || leaked.DisplayName != nil {
 		t.Errorf("firm data left without an access record: %s", r.raw)
 	}
 
@@ -222,8 +227,8 @@ func TestInvalidUTF8IsA400NamingTheParameterAndIsRecorded(t *testing.T) {
 		}
 	}
 
-	key := want(t, f.client.do("POST", "/v1/"+f.name+"/apiKeys", map[string]any{"display_name": "hr", "scopes": []string{"identity:write"}}),
-		http.StatusCreated, "key").str("secret")
+	key := message[*identityv1.ApiKey](t, want(t, f.client.do("POST", "/v1/"+f.name+"/apiKeys", map[string]any{"display_name": "hr", "scopes": []string{"identity:write"}}),
+		http.StatusCreated, "key")).GetSecret()
 	r := sys.integration(key).do("POST", "/v1/"+f.name+"/invitations", map[string]any{"email": "sam@bytes.example", "role": "ROLE_MEMBER"})
 	if r.status != http.StatusForbidden || r.reason() != "API_KEY_CANNOT_INVITE" {
 		t.Errorf("API key inviting a member: %d %s, want 403 API_KEY_CANNOT_INVITE", r.status, r.raw)

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"bytes"
-	"encoding/json"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -10,6 +9,8 @@ import (
 	"time"
 
 	"github.com/firmflow/firmflow/cmd/firmflow/internal/stack"
+	auditv1 "github.com/firmflow/firmflow/pkg/gen/firmflow/audit/v1"
+	identityv1 "github.com/firmflow/firmflow/pkg/gen/firmflow/identity/v1"
 	"github.com/firmflow/firmflow/services/audit/chain"
 	"github.com/firmflow/firmflow/services/audit/export"
 )
@@ -26,11 +27,11 @@ func TestFirmReadsExportsAndVerifiesItsAuditLog(t *testing.T) {
 	probe := want(t, f.client.do("GET", "/v1/"+f.name+"/members", nil), http.StatusOK, "a request to find in the log")
 
 	// Within a few seconds the request is in the log, newest first.
-	var events []auditEvent
+	var events []*auditv1.AuditEvent
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		r := want(t, f.client.do("GET", "/v1/"+f.name+"/auditEvents?action=firmflow.identity.v1.IdentityService/ListMembers", nil), http.StatusOK, "list")
-		events = decode[auditEventList](t, r).AuditEvents
+		events = message[*auditv1.ListAuditEventsResponse](t, r).GetAuditEvents()
 		if len(events) > 0 || time.Now().After(deadline) {
 			break
 		}
@@ -39,19 +40,17 @@ func TestFirmReadsExportsAndVerifiesItsAuditLog(t *testing.T) {
 	if len(events) != 1 {
 		t.Fatalf("%d ListMembers events in the log", len(events))
 	}
-	if e := events[0]; e.Access == nil || e.Access.RequestID != probe.header.Get("X-Request-Id") || !strings.HasPrefix(e.Actor, "users/") {
-		t.Errorf("the event: %+v", e)
+	if e := events[0]; e.GetAccess() == nil || e.GetAccess().GetRequestId() != probe.header.Get("X-Request-Id") || !strings.HasPrefix(e.GetActor(), "users/") {
+		t.Errorf("the event: %v", e)
 	}
-	changes := decode[auditEventList](t, want(t, f.client.do("GET", "/v1/"+f.name+"/auditEvents?kind=AUDIT_EVENT_KIND_CHANGE", nil), http.StatusOK, "changes")).AuditEvents
-	if len(changes) == 0 || changes[0].Change == nil {
-		t.Errorf("sign-up's changes: %+v", changes)
+	changes := message[*auditv1.ListAuditEventsResponse](t, want(t, f.client.do("GET", "/v1/"+f.name+"/auditEvents?kind=AUDIT_EVENT_KIND_CHANGE", nil), http.StatusOK, "changes")).GetAuditEvents()
+	if len(changes) == 0 || changes[0].GetChange() == nil {
+		t.Errorf("sign-up's changes: %v", changes)
 	}
 
 	want(t, f.client.do("POST", "/v1/"+f.name+"/auditCheckpoints", map[string]any{}), http.StatusCreated, "checkpoint")
 	verified := want(t, f.client.do("POST", "/v1/"+f.name+"/auditEvents:verify", map[string]any{}), http.StatusOK, "verify")
-	if !decode[struct {
-		Valid bool `json:"valid"`
-	}](t, verified).Valid {
+	if !message[*auditv1.VerifyAuditChainResponse](t, verified).GetValid() {
 		t.Errorf("stored chain: %s", verified.raw)
 	}
 
@@ -70,8 +69,8 @@ func TestFirmReadsExportsAndVerifiesItsAuditLog(t *testing.T) {
 
 	for what, r := range map[string]response{
 		"another firm's log": other.client.do("GET", "/v1/"+f.name+"/auditEvents", nil),
-		"a key without audit:read": sys.integration(want(t, f.client.do("POST", "/v1/"+f.name+"/apiKeys",
-			map[string]any{"display_name": "crm", "scopes": []string{"identity:read"}}), http.StatusCreated, "key").str("secret")).
+		"a key without audit:read": sys.integration(message[*identityv1.ApiKey](t, want(t, f.client.do("POST", "/v1/"+f.name+"/apiKeys",
+			map[string]any{"display_name": "crm", "scopes": []string{"identity:read"}}), http.StatusCreated, "key")).GetSecret()).
 			do("GET", "/v1/"+f.name+"/auditEvents", nil),
 		"shortening retention": f.client.do("PATCH", "/v1/"+f.name+"/auditSettings?update_mask=retention_days",
 			map[string]any{"retention_days": 399}),
@@ -80,23 +79,10 @@ func TestFirmReadsExportsAndVerifiesItsAuditLog(t *testing.T) {
 			t.Errorf("%s: %d", what, r.status)
 		}
 	}
-	reader := sys.integration(want(t, f.client.do("POST", "/v1/"+f.name+"/apiKeys",
-		map[string]any{"display_name": "siem", "scopes": []string{"audit:read"}}), http.StatusCreated, "key").str("secret"))
+	reader := sys.integration(message[*identityv1.ApiKey](t, want(t, f.client.do("POST", "/v1/"+f.name+"/apiKeys",
+		map[string]any{"display_name": "siem", "scopes": []string{"audit:read"}}), http.StatusCreated, "key")).GetSecret())
 	want(t, reader.do("GET", "/v1/"+f.name+"/auditEvents?page_size=5", nil), http.StatusOK, "an audit:read key lists")
 	if r := reader.do("POST", "/v1/"+f.name+"/auditCheckpoints", map[string]any{}); r.status != http.StatusForbidden {
 		t.Errorf("an audit:read key signs a checkpoint: %d", r.status)
 	}
-}
-
-// auditEvent is the part of an audit event the tests read.
-type auditEvent struct {
-	Actor  string `json:"actor"`
-	Access *struct {
-		RequestID string `json:"request_id"`
-	} `json:"access"`
-	Change *json.RawMessage `json:"change"`
-}
-
-type auditEventList struct {
-	AuditEvents []auditEvent `json:"audit_events"`
 }

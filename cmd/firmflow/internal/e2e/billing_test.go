@@ -9,8 +9,10 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/firmflow/firmflow/cmd/firmflow/internal/e2e/harness"
+	billingv1 "github.com/firmflow/firmflow/pkg/gen/firmflow/billing/v1"
 	"github.com/firmflow/firmflow/pkg/pg"
 	"github.com/firmflow/firmflow/pkg/pg/pgtest"
 	"github.com/firmflow/firmflow/services/billing/stripetest"
@@ -29,11 +31,11 @@ func TestBillingThroughTheGateway(t *testing.T) {
 	owner := alpha.client
 
 	checkout := checkoutWhenReady(t, alpha, "first")
-	if !strings.HasPrefix(checkout.str("url"), sys.stripe.URL+"/checkout/cs_") { // the development Stripe's page
-		t.Fatalf("checkout = %s", checkout.raw)
+	if !strings.HasPrefix(checkout.GetUrl(), sys.stripe.URL+"/checkout/cs_") { // the development Stripe's page
+		t.Fatalf("checkout = %v", checkout)
 	}
 	sub := want(t, owner.do("GET", "/v1/"+alpha.name+"/subscription", nil), http.StatusOK, "subscription")
-	if s := decode[subscription](t, sub); s.State != "SUBSCRIPTION_STATE_NONE" || s.Access != "ACCESS_FULL" {
+	if s := message[*billingv1.Subscription](t, sub); s.GetState() != billingv1.SubscriptionState_SUBSCRIPTION_STATE_NONE || s.GetAccess() != billingv1.Access_ACCESS_FULL {
 		t.Fatalf("new firm's subscription = %s", sub.raw)
 	}
 
@@ -53,7 +55,7 @@ func TestBillingThroughTheGateway(t *testing.T) {
 		}
 	}
 	sub = want(t, owner.do("GET", "/v1/"+alpha.name+"/subscription", nil), http.StatusOK, "subscription")
-	if s := decode[subscription](t, sub); s.State != "SUBSCRIPTION_STATE_ACTIVE" || s.Plan != "standard" || s.Seats != "1" {
+	if s := message[*billingv1.Subscription](t, sub); s.GetState() != billingv1.SubscriptionState_SUBSCRIPTION_STATE_ACTIVE || s.GetPlan() != "standard" || s.GetSeats() != 1 {
 		t.Errorf("subscription after the webhook = %s", sub.raw)
 	}
 
@@ -81,7 +83,7 @@ func TestCheckoutLeavesTheFirmPaidAndWritable(t *testing.T) {
 	f := sys.signUp(t, "billing-paid")
 	owner := f.client
 	checkout := checkoutWhenReady(t, f, "pay")
-	page, err := http.Get(checkout.str("url")) // the person pays
+	page, err := http.Get(checkout.GetUrl()) // the person pays
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,13 +91,13 @@ func TestCheckoutLeavesTheFirmPaidAndWritable(t *testing.T) {
 	if page.StatusCode != http.StatusOK {
 		t.Fatalf("checkout page: %d", page.StatusCode)
 	}
-	var s subscription
+	var s *billingv1.Subscription
 	eventually(t, "subscription active", func() bool {
-		s = decode[subscription](t, want(t, owner.do("GET", "/v1/"+f.name+"/subscription", nil), http.StatusOK, "subscription"))
-		return s.State == "SUBSCRIPTION_STATE_ACTIVE"
+		s = message[*billingv1.Subscription](t, want(t, owner.do("GET", "/v1/"+f.name+"/subscription", nil), http.StatusOK, "subscription"))
+		return s.GetState() == billingv1.SubscriptionState_SUBSCRIPTION_STATE_ACTIVE
 	})
-	if s.Access != "ACCESS_FULL" || s.Plan != "standard" || s.Seats != "1" || !s.CurrentPeriodEnd.After(time.Now().AddDate(0, 0, 27)) {
-		t.Fatalf("subscription after paying: %+v", s)
+	if s.GetAccess() != billingv1.Access_ACCESS_FULL || s.GetPlan() != "standard" || s.GetSeats() != 1 || !s.GetCurrentPeriodEnd().AsTime().After(time.Now().AddDate(0, 0, 27)) {
+		t.Fatalf("subscription after paying: %v", s)
 	}
 	// Billing re-read the subscription on checkout.session.completed and invoice.paid.
 	if reads := sys.stripe.Requests(http.MethodGet, "/v1/subscriptions/"); len(reads) == 0 {
@@ -103,20 +105,20 @@ func TestCheckoutLeavesTheFirmPaidAndWritable(t *testing.T) {
 	}
 	want(t, owner.do("POST", "/v1/"+f.name+"/clients", map[string]any{"display_name": "Paid Ltd", "kind": "CLIENT_KIND_BUSINESS"}),
 		http.StatusCreated, "write after paying")
-	invoices := want(t, owner.do("GET", "/v1/"+f.name+"/invoices", nil), http.StatusOK, "invoices").list("invoices")
-	if len(invoices) != 1 || invoices[0]["status"] != "paid" {
+	invoices := message[*billingv1.ListInvoicesResponse](t, want(t, owner.do("GET", "/v1/"+f.name+"/invoices", nil), http.StatusOK, "invoices")).GetInvoices()
+	if len(invoices) != 1 || invoices[0].GetStatus() != "paid" {
 		t.Errorf("invoices after paying: %v", invoices)
 	}
 	time.Sleep(time.Second) // any late event or re-read would show now
-	again := decode[subscription](t, want(t, owner.do("GET", "/v1/"+f.name+"/subscription", nil), http.StatusOK, "subscription"))
-	if again.State != s.State || again.Access != "ACCESS_FULL" || !again.CurrentPeriodEnd.Equal(s.CurrentPeriodEnd) {
-		t.Errorf("subscription drifted: %+v, was %+v", again, s)
+	again := message[*billingv1.Subscription](t, want(t, owner.do("GET", "/v1/"+f.name+"/subscription", nil), http.StatusOK, "subscription"))
+	if again.GetState() != s.GetState() || again.GetAccess() != billingv1.Access_ACCESS_FULL || !proto.Equal(again.GetCurrentPeriodEnd(), s.GetCurrentPeriodEnd()) {
+		t.Errorf("subscription drifted: %v, was %v", again, s)
 	}
 }
 
 // checkoutWhenReady asks for the firm's Checkout page as its owner. Billing sets the
 // firm up from identity's event; until then checkout answers BILLING_NOT_READY.
-func checkoutWhenReady(t *testing.T, f firm, requestID string) response {
+func checkoutWhenReady(t *testing.T, f firm, requestID string) *billingv1.CheckoutSession {
 	t.Helper()
 	var checkout response
 	deadline := time.Now().Add(20 * time.Second)
@@ -127,7 +129,7 @@ func checkoutWhenReady(t *testing.T, f firm, requestID string) response {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	return want(t, checkout, http.StatusOK, "checkout")
+	return message[*billingv1.CheckoutSession](t, want(t, checkout, http.StatusOK, "checkout"))
 }
 
 // stripeWebhook posts a webhook as Stripe does and returns the status.
@@ -167,14 +169,4 @@ func (s *system) billingCustomer(t *testing.T, firmID string) string {
 		t.Fatal(err)
 	}
 	return customer
-}
-
-// subscription is the part of a firm's subscription the tests read.
-type subscription struct {
-	State  string `json:"state"`
-	Access string `json:"access"`
-	Plan   string `json:"plan"`
-	Seats  string `json:"seats"` // int64, a string in proto JSON
-	// CurrentPeriodEnd is when the paid period ends.
-	CurrentPeriodEnd time.Time `json:"current_period_end"`
 }

@@ -1,11 +1,15 @@
 package e2e
 
 import (
+	"encoding/json"
 	"net/http"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
+
+	identityv1 "github.com/firmflow/firmflow/pkg/gen/firmflow/identity/v1"
+	workflowv1 "github.com/firmflow/firmflow/pkg/gen/firmflow/workflow/v1"
 )
 
 // The HTTP conventions every REST route shares, over TLS through the gateway: unknown
@@ -20,7 +24,8 @@ func TestHTTPConventions(t *testing.T) {
 	clients := "/v1/" + f.name + "/clients"
 
 	created := want(t, owner.do("POST", clients, map[string]any{"display_name": "Acme"}), http.StatusCreated, "create client")
-	name, etag := created.str("name"), created.str("etag")
+	acme := message[*workflowv1.Client](t, created)
+	name, etag := acme.GetName(), acme.GetEtag()
 
 	t.Run("Location on 201 names the created resource", func(t *testing.T) {
 		if got := created.header.Get("Location"); got != "/v1/"+name {
@@ -28,8 +33,9 @@ func TestHTTPConventions(t *testing.T) {
 		}
 		key := want(t, owner.do("POST", "/v1/"+f.name+"/apiKeys", map[string]any{"display_name": "loc", "scopes": []string{"clients:read"}}),
 			http.StatusCreated, "create API key")
-		if got := key.header.Get("Location"); got != "/v1/"+key.str("name") || !strings.HasPrefix(got, "/v1/"+f.name+"/apiKeys/") {
-			t.Errorf("API key Location = %q, want /v1/%s", got, key.str("name"))
+		keyName := message[*identityv1.ApiKey](t, key).GetName()
+		if got := key.header.Get("Location"); got != "/v1/"+keyName || !strings.HasPrefix(got, "/v1/"+f.name+"/apiKeys/") {
+			t.Errorf("API key Location = %q, want /v1/%s", got, keyName)
 		}
 		want(t, owner.do("GET", created.header.Get("Location"), nil), http.StatusOK, "GET the Location")
 	})
@@ -61,7 +67,7 @@ func TestHTTPConventions(t *testing.T) {
 			want(t, owner.do("POST", clients, map[string]any{"display_name": "Page " + strconv.Itoa(i)}), http.StatusCreated, "create client")
 		}
 		r := want(t, owner.do("GET", clients+"?page_size=100000", nil), http.StatusOK, "page_size 100000")
-		if n := len(r.list("clients")); n < 4 || n > 100 {
+		if n := len(message[*workflowv1.ListClientsResponse](t, r).GetClients()); n < 4 || n > 100 {
 			t.Errorf("page_size 100000 listed %d clients, want all 4+ and at most 100", n)
 		}
 		want(t, owner.do("GET", clients+"?page_size=-1", nil), http.StatusBadRequest, "negative page_size")
@@ -79,13 +85,14 @@ func TestHTTPConventions(t *testing.T) {
 		if e := r.errorReply(); e.Error.Status != "FAILED_PRECONDITION" || e.Error.Code != 412 || r.reason() != "ETAG_MISMATCH" {
 			t.Errorf("stale If-Match: %+v reason %s", e.Error, r.reason())
 		}
-		if after := want(t, owner.do("GET", "/v1/"+name, nil), http.StatusOK, "get client"); after.str("display_name") != "Acme" {
-			t.Errorf("a refused PATCH changed the client: %s", after.str("display_name"))
+		if after := message[*workflowv1.Client](t, want(t, owner.do("GET", "/v1/"+name, nil), http.StatusOK, "get client")); after.GetDisplayName() != "Acme" {
+			t.Errorf("a refused PATCH changed the client: %s", after.GetDisplayName())
 		}
 		r = want(t, owner.doWith("PATCH", "/v1/"+name+"?update_mask=display_name", map[string]any{"display_name": "Acme Ltd"}, http.Header{"If-Match": {got.header.Get("ETag")}}),
 			http.StatusOK, "PATCH with the current If-Match")
-		if r.str("display_name") != "Acme Ltd" || r.header.Get("ETag") == got.header.Get("ETag") || r.header.Get("ETag") != r.str("etag") {
-			t.Errorf("PATCH: name %q, ETag %q (before %q)", r.str("display_name"), r.header.Get("ETag"), got.header.Get("ETag"))
+		patched := message[*workflowv1.Client](t, r)
+		if patched.GetDisplayName() != "Acme Ltd" || r.header.Get("ETag") == got.header.Get("ETag") || r.header.Get("ETag") != patched.GetEtag() {
+			t.Errorf("PATCH: name %q, ETag %q (before %q)", patched.GetDisplayName(), r.header.Get("ETag"), got.header.Get("ETag"))
 		}
 		// The old etag is stale now.
 		want(t, owner.doWith("DELETE", "/v1/"+name, nil, http.Header{"If-Match": {got.header.Get("ETag")}}), http.StatusPreconditionFailed, "DELETE with a stale If-Match")
@@ -99,19 +106,19 @@ func TestHTTPConventions(t *testing.T) {
 	})
 
 	t.Run("request_id reused with a different body is 409", func(t *testing.T) {
-		first := want(t, owner.do("POST", clients+"?request_id=conv-1", map[string]any{"display_name": "Idem", "kind": "CLIENT_KIND_UNSPECIFIED"}), http.StatusCreated, "create")
+		first := message[*workflowv1.Client](t, want(t, owner.do("POST", clients+"?request_id=conv-1", map[string]any{"display_name": "Idem", "kind": "CLIENT_KIND_UNSPECIFIED"}), http.StatusCreated, "create"))
 		// The same request, written differently, is a retry.
-		again := want(t, owner.do("POST", clients+"?request_id=conv-1", `{ "display_name" : "Idem" }`), http.StatusCreated, "retry")
-		if again.str("name") != first.str("name") {
-			t.Errorf("retry created %s, want the first %s", again.str("name"), first.str("name"))
+		again := message[*workflowv1.Client](t, want(t, owner.do("POST", clients+"?request_id=conv-1", `{ "display_name" : "Idem" }`), http.StatusCreated, "retry"))
+		if again.GetName() != first.GetName() {
+			t.Errorf("retry created %s, want the first %s", again.GetName(), first.GetName())
 		}
 		r := want(t, owner.do("POST", clients+"?request_id=conv-1", map[string]any{"display_name": "Other"}), http.StatusConflict, "reuse")
 		if r.reason() != "REQUEST_ID_REUSED" || r.errorReply().Error.Status != "ALREADY_EXISTS" {
 			t.Errorf("reuse: %+v reason %s", r.errorReply().Error, r.reason())
 		}
 		projects := "/v1/" + f.name + "/projects?request_id=conv-2"
-		want(t, owner.do("POST", projects, map[string]any{"display_name": "Close 2026", "client": first.str("name")}), http.StatusCreated, "create project")
-		if r := want(t, owner.do("POST", projects, map[string]any{"display_name": "Close 2027", "client": first.str("name")}), http.StatusConflict, "project request_id reuse"); r.reason() != "REQUEST_ID_REUSED" {
+		want(t, owner.do("POST", projects, map[string]any{"display_name": "Close 2026", "client": first.GetName()}), http.StatusCreated, "create project")
+		if r := want(t, owner.do("POST", projects, map[string]any{"display_name": "Close 2027", "client": first.GetName()}), http.StatusConflict, "project request_id reuse"); r.reason() != "REQUEST_ID_REUSED" {
 			t.Errorf("project reuse reason %s", r.reason())
 		}
 		keys := "/v1/" + f.name + "/apiKeys?request_id=conv-3"
@@ -160,21 +167,25 @@ func TestHTTPConventions(t *testing.T) {
 		login := page.login(t, f.email, "")
 		reloaded := &client{sys: sys, http: page.http} // same cookie jar, the token lost
 		want(t, reloaded.do("POST", clients, map[string]any{"display_name": "No token"}), http.StatusForbidden, "write without the token")
-		caller := want(t, reloaded.do("GET", "/v1/caller", nil), http.StatusOK, "caller")
-		if caller.str("csrf_token") == "" || caller.str("csrf_token") != login.str("csrf_token") {
-			t.Fatalf("caller csrf_token %q, want the one login gave", caller.str("csrf_token"))
+		caller := message[*identityv1.Caller](t, want(t, reloaded.do("GET", "/v1/caller", nil), http.StatusOK, "caller"))
+		if caller.GetCsrfToken() == "" || caller.GetCsrfToken() != message[*identityv1.LoginResponse](t, login).GetCsrfToken() {
+			t.Fatalf("caller csrf_token %q, want the one login gave", caller.GetCsrfToken())
 		}
-		reloaded.csrf = caller.str("csrf_token")
+		reloaded.csrf = caller.GetCsrfToken()
 		want(t, reloaded.do("POST", clients, map[string]any{"display_name": "With token"}), http.StatusCreated, "write with the recovered token")
 		crm := f.apiKey(t, sys, "identity:read")
-		if got := want(t, crm.do("GET", "/v1/caller", nil), http.StatusOK, "API key caller").str("csrf_token"); got != "" {
+		if got := message[*identityv1.Caller](t, want(t, crm.do("GET", "/v1/caller", nil), http.StatusOK, "API key caller")).GetCsrfToken(); got != "" {
 			t.Errorf("an API key caller got a csrf_token %q", got)
 		}
 	})
 
 	t.Run("clients:import names no unreadable import", func(t *testing.T) {
 		r := want(t, owner.do("POST", clients+":import", map[string]any{"csv": "display_name\nImported\n"}), http.StatusCreated, "import")
-		if _, ok := r.body["import"]; ok || len(r.get("clients").([]any)) != 1 {
+		// protojson skips a reserved field name silently, so the retired field is looked for apart.
+		retired := decode[struct {
+			Import *json.RawMessage `json:"import"`
+		}](t, r)
+		if imp := message[*workflowv1.ImportClientsResponse](t, r); retired.Import != nil || len(imp.GetClients()) != 1 {
 			t.Errorf("import answered %s", r.raw)
 		}
 	})

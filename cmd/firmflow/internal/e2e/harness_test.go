@@ -18,9 +18,12 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/firmflow/firmflow/cmd/firmflow/internal/e2e/harness"
 	"github.com/firmflow/firmflow/cmd/firmflow/internal/stack"
+	identityv1 "github.com/firmflow/firmflow/pkg/gen/firmflow/identity/v1"
 	"github.com/firmflow/firmflow/pkg/rpc"
 	"github.com/firmflow/firmflow/pkg/tlsconf"
 	"github.com/firmflow/firmflow/services/billing/stripetest"
@@ -131,16 +134,35 @@ func (s *system) integration(apiKey string) *client {
 	return &client{sys: s, http: s.httpClient(nil), bearer: apiKey}
 }
 
-// response is a decoded reply. Tests that read more than a field or two decode raw
-// into a small struct with decode.
+// response is a reply as it came: tests read its body typed, with message (the
+// operation's generated message) or decode (a small struct for what is no message).
 type response struct {
 	status int
 	header http.Header
-	body   map[string]any
 	raw    []byte
 }
 
-// decode reads the response body into a T, failing the test when it does not fit.
+// message decodes the response body into M, the generated message the operation
+// returns, failing the test on bad JSON or on a field the contract does not have: every
+// typed read also checks that the REST reply fits the proto.
+func message[M proto.Message](t *testing.T, r response) M {
+	t.Helper()
+	var zero M
+	m := zero.ProtoReflect().Type().New().Interface().(M)
+	decodeMessage(t, r, m)
+	return m
+}
+
+// decodeMessage is message for a message whose type is known only at run time.
+func decodeMessage(t *testing.T, r response, m proto.Message) {
+	t.Helper()
+	if err := protojson.Unmarshal(r.raw, m); err != nil {
+		t.Fatalf("decode %T from %s: %v", m, truncate(string(r.raw), 300), err)
+	}
+}
+
+// decode reads a body that is not a proto message (error bodies, JSON Lines records,
+// the OpenAPI document) into a small struct T, failing the test when it does not fit.
 func decode[T any](t *testing.T, r response) T {
 	t.Helper()
 	var v T
@@ -148,35 +170,6 @@ func decode[T any](t *testing.T, r response) T {
 		t.Fatalf("decode %T from %s: %v", v, truncate(string(r.raw), 300), err)
 	}
 	return v
-}
-
-func (r response) str(path ...string) string {
-	v := r.get(path...)
-	s, _ := v.(string)
-	return s
-}
-
-func (r response) get(path ...string) any {
-	var v any = r.body
-	for _, p := range path {
-		m, ok := v.(map[string]any)
-		if !ok {
-			return nil
-		}
-		v = m[p]
-	}
-	return v
-}
-
-func (r response) list(key string) []map[string]any {
-	items, _ := r.body[key].([]any)
-	out := make([]map[string]any, 0, len(items))
-	for _, it := range items {
-		if m, ok := it.(map[string]any); ok {
-			out = append(out, m)
-		}
-	}
-	return out
 }
 
 // errorReply is the typed error body, or the zero value for another body.
@@ -206,11 +199,7 @@ func (c *client) doWith(method, path string, body any, header http.Header) respo
 	if err != nil {
 		c.sys.t.Fatal(err)
 	}
-	out := response{status: r.Status, header: r.Header, raw: r.Raw}
-	if len(r.Raw) > 0 {
-		_ = json.Unmarshal(r.Raw, &out.body)
-	}
-	return out
+	return response{status: r.Status, header: r.Header, raw: r.Raw}
 }
 
 // want fails the test unless the response has the status.
@@ -259,7 +248,7 @@ func (c *client) login(t *testing.T, email, code string) response {
 		body["totp_code"] = code
 	}
 	r := want(t, c.do("POST", "/v1/login", body), http.StatusOK, "login "+email)
-	c.csrf = decode[harness.LoginReply](t, r).CSRFToken
+	c.csrf = message[*identityv1.LoginResponse](t, r).GetCsrfToken()
 	return r
 }
 

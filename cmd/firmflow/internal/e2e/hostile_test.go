@@ -22,6 +22,7 @@ import (
 type hostileOperation struct {
 	operation
 	request protoreflect.MessageDescriptor
+	reply   protoreflect.MessageDescriptor
 	body    string // "" (none: fields go in the query), "*", or one field's name
 	inPath  map[string]bool
 }
@@ -53,7 +54,7 @@ func hostileOperations(t *testing.T) []hostileOperation {
 					}
 					ops = append(ops, hostileOperation{
 						operation: operation{rpc: string(m.FullName()), method: method, path: expandTemplate(path)},
-						request:   m.Input(), body: r.GetBody(), inPath: inPath,
+						request:   m.Input(), reply: m.Output(), body: r.GetBody(), inPath: inPath,
 					})
 				}
 			}

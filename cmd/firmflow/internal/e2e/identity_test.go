@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/pquerna/otp/totp"
 
+	identityv1 "github.com/firmflow/firmflow/pkg/gen/firmflow/identity/v1"
 	"github.com/firmflow/firmflow/pkg/natsx"
 )
 
@@ -24,9 +25,9 @@ func TestFirmLifecycleAsBrowserAndIntegration(t *testing.T) {
 	owner := alpha.client
 	var secrets []string // every credential handed out, to look for in the logs
 
-	caller := want(t, owner.do("GET", "/v1/caller", nil), http.StatusOK, "caller")
-	if caller.str("member", "role") != "ROLE_OWNER" || caller.str("firm", "name") != alpha.name {
-		t.Fatalf("caller = %s", caller.raw)
+	caller := message[*identityv1.Caller](t, want(t, owner.do("GET", "/v1/caller", nil), http.StatusOK, "caller"))
+	if caller.GetMember().GetRole() != identityv1.Role_ROLE_OWNER || caller.GetFirm().GetName() != alpha.name {
+		t.Fatalf("caller = %v", caller)
 	}
 
 	t.Run("cookie writes need the CSRF header", func(t *testing.T) {
@@ -41,23 +42,23 @@ func TestFirmLifecycleAsBrowserAndIntegration(t *testing.T) {
 		want(t, owner.do("PATCH", "/v1/"+alpha.name+"?update_mask=display_name", map[string]any{"display_name": "Hijacked"}),
 			http.StatusForbidden, "write with a forged CSRF token")
 		owner.csrf = csrf
-		firm := want(t, owner.do("GET", "/v1/"+alpha.name, nil), http.StatusOK, "get firm")
-		if firm.str("display_name") != "alpha Bookkeeping" {
-			t.Errorf("refused writes changed the firm: %s", firm.raw)
+		firm := message[*identityv1.Firm](t, want(t, owner.do("GET", "/v1/"+alpha.name, nil), http.StatusOK, "get firm"))
+		if firm.GetDisplayName() != "alpha Bookkeeping" {
+			t.Errorf("refused writes changed the firm: %v", firm)
 		}
 	})
 
 	t.Run("TOTP enrollment makes login ask for a code", func(t *testing.T) {
-		begin := want(t, owner.do("POST", "/v1/caller/totp:begin", map[string]any{}), http.StatusOK, "begin TOTP")
-		secret := begin.str("secret")
-		if !strings.HasPrefix(begin.str("otpauth_uri"), "otpauth://totp/") || secret == "" {
-			t.Fatalf("begin = %s", begin.raw)
+		begin := message[*identityv1.BeginTotpEnrollmentResponse](t, want(t, owner.do("POST", "/v1/caller/totp:begin", map[string]any{}), http.StatusOK, "begin TOTP"))
+		secret := begin.GetSecret()
+		if !strings.HasPrefix(begin.GetOtpauthUri(), "otpauth://totp/") || secret == "" {
+			t.Fatalf("begin = %v", begin)
 		}
 		secrets = append(secrets, secret)
 		code, _ := totp.GenerateCode(secret, time.Now())
-		confirmed := want(t, owner.do("POST", "/v1/caller/totp:confirm", map[string]any{"code": code}), http.StatusOK, "confirm TOTP")
-		if confirmed.get("totp_enabled") != true {
-			t.Fatalf("confirm = %s", confirmed.raw)
+		confirmed := message[*identityv1.Member](t, want(t, owner.do("POST", "/v1/caller/totp:confirm", map[string]any{"code": code}), http.StatusOK, "confirm TOTP"))
+		if !confirmed.GetTotpEnabled() {
+			t.Fatalf("confirm = %v", confirmed)
 		}
 		other := sys.browser()
 		r := want(t, other.do("POST", "/v1/login", map[string]any{"email": alpha.email, "password": password}),
@@ -75,23 +76,23 @@ func TestFirmLifecycleAsBrowserAndIntegration(t *testing.T) {
 	var memberClient *client
 	var memberName string
 	t.Run("an invited member joins and cannot do an admin's work", func(t *testing.T) {
-		inv := want(t, owner.do("POST", "/v1/"+alpha.name+"/invitations", map[string]any{
+		inv := message[*identityv1.Invitation](t, want(t, owner.do("POST", "/v1/"+alpha.name+"/invitations", map[string]any{
 			"email": "staff@alpha.example", "role": "ROLE_MEMBER",
-		}), http.StatusCreated, "invite")
-		if inv.get("token") != nil {
-			t.Errorf("the invitation token went back to the inviter although mail is on: %s", inv.raw)
+		}), http.StatusCreated, "invite"))
+		if inv.GetToken() != "" {
+			t.Errorf("the invitation token went back to the inviter although mail is on: %v", inv)
 		}
 		token := sys.mailToken(t, "staff@alpha.example", "invited you", invitationTokenPattern)
 		secrets = append(secrets, token)
-		list := want(t, owner.do("GET", "/v1/"+alpha.name+"/invitations", nil), http.StatusOK, "list invitations")
-		if n := len(list.list("invitations")); n != 1 || list.list("invitations")[0]["token"] != nil {
-			t.Errorf("invitations listed: %s", list.raw)
+		list := message[*identityv1.ListInvitationsResponse](t, want(t, owner.do("GET", "/v1/"+alpha.name+"/invitations", nil), http.StatusOK, "list invitations"))
+		if n := len(list.GetInvitations()); n != 1 || list.GetInvitations()[0].GetToken() != "" {
+			t.Errorf("invitations listed: %v", list)
 		}
 		anon := sys.browser()
 		m := want(t, anon.do("POST", "/v1/invitations:accept", map[string]any{
 			"token": token, "display_name": "Sam Staff", "password": password,
 		}), http.StatusCreated, "accept invitation")
-		memberName = m.str("name")
+		memberName = message[*identityv1.Member](t, m).GetName()
 		want(t, anon.do("POST", "/v1/invitations:accept", map[string]any{
 			"token": token, "display_name": "Sam Again", "password": password,
 		}), http.StatusBadRequest, "accept twice")
@@ -115,19 +116,19 @@ func TestFirmLifecycleAsBrowserAndIntegration(t *testing.T) {
 				t.Errorf("member %s %s: reason %q", c.method, c.path, r.reason())
 			}
 		}
-		self := want(t, memberClient.do("GET", "/v1/caller", nil), http.StatusOK, "member caller")
-		if self.str("member", "role") != "ROLE_MEMBER" {
-			t.Errorf("member escalated: %s", self.raw)
+		self := message[*identityv1.Caller](t, want(t, memberClient.do("GET", "/v1/caller", nil), http.StatusOK, "member caller"))
+		if self.GetMember().GetRole() != identityv1.Role_ROLE_MEMBER {
+			t.Errorf("member escalated: %v", self)
 		}
 	})
 
 	t.Run("API keys are created, used, rotated and revoked", func(t *testing.T) {
-		created := want(t, owner.do("POST", "/v1/"+alpha.name+"/apiKeys", map[string]any{
+		created := message[*identityv1.ApiKey](t, want(t, owner.do("POST", "/v1/"+alpha.name+"/apiKeys", map[string]any{
 			"display_name": "HubSpot sync", "scopes": []string{"identity:read"},
-		}), http.StatusCreated, "create API key")
-		key, keyName := created.str("secret"), created.str("name")
-		if !strings.HasPrefix(key, "ffk_") || !strings.HasPrefix(key, created.str("prefix")) {
-			t.Fatalf("created = %s", created.raw)
+		}), http.StatusCreated, "create API key"))
+		key, keyName := created.GetSecret(), created.GetName()
+		if !strings.HasPrefix(key, "ffk_") || created.GetPrefix() == "" || !strings.HasPrefix(key, created.GetPrefix()) {
+			t.Fatalf("created = %s", created.GetName())
 		}
 		secrets = append(secrets, key)
 		crm := sys.integration(key)
@@ -141,22 +142,22 @@ func TestFirmLifecycleAsBrowserAndIntegration(t *testing.T) {
 		want(t, crm.do("POST", "/v1/"+alpha.name+"/apiKeys", map[string]any{"display_name": "mint", "scopes": []string{"identity:write"}}),
 			http.StatusForbidden, "a key minting keys")
 
-		got := want(t, owner.do("GET", "/v1/"+keyName, nil), http.StatusOK, "get key")
-		if got.get("secret") != nil || got.str("state") != "API_KEY_STATE_ACTIVE" || got.get("last_used_time") == nil {
-			t.Errorf("get key = %s", got.raw)
+		got := message[*identityv1.ApiKey](t, want(t, owner.do("GET", "/v1/"+keyName, nil), http.StatusOK, "get key"))
+		if got.GetSecret() != "" || got.GetState() != identityv1.ApiKeyState_API_KEY_STATE_ACTIVE || got.GetLastUsedTime() == nil {
+			t.Errorf("get key = %v", got)
 		}
 
-		rotated := want(t, owner.do("POST", "/v1/"+keyName+":rotate", map[string]any{"overlap": "3600s"}), http.StatusCreated, "rotate")
-		next := rotated.str("secret")
+		rotated := message[*identityv1.ApiKey](t, want(t, owner.do("POST", "/v1/"+keyName+":rotate", map[string]any{"overlap": "3600s"}), http.StatusCreated, "rotate"))
+		next := rotated.GetSecret()
 		secrets = append(secrets, next)
-		if next == "" || next == key || rotated.str("rotated_from") != keyName {
-			t.Fatalf("rotated = %s", rotated.raw)
+		if next == "" || next == key || rotated.GetRotatedFrom() != keyName {
+			t.Fatalf("rotated = %s from %s", rotated.GetName(), rotated.GetRotatedFrom())
 		}
 		want(t, crm.do("GET", "/v1/"+alpha.name, nil), http.StatusOK, "old key during the overlap")
 		nextCRM := sys.integration(next)
 		want(t, nextCRM.do("GET", "/v1/"+alpha.name, nil), http.StatusOK, "new key")
 		keys := want(t, owner.do("GET", "/v1/"+alpha.name+"/apiKeys", nil), http.StatusOK, "list keys")
-		if n := len(keys.list("api_keys")); n != 2 {
+		if n := len(message[*identityv1.ListApiKeysResponse](t, keys).GetApiKeys()); n != 2 {
 			t.Errorf("%d keys listed, want 2", n)
 		}
 		if strings.Contains(string(keys.raw), key) || strings.Contains(string(keys.raw), next) {
@@ -173,7 +174,7 @@ func TestFirmLifecycleAsBrowserAndIntegration(t *testing.T) {
 	})
 
 	t.Run("a firm requiring TOTP lets unenrolled members only enroll", func(t *testing.T) {
-		etag := want(t, owner.do("GET", "/v1/"+alpha.name, nil), http.StatusOK, "firm").str("etag")
+		etag := message[*identityv1.Firm](t, want(t, owner.do("GET", "/v1/"+alpha.name, nil), http.StatusOK, "firm")).GetEtag()
 		want(t, owner.do("PATCH", "/v1/"+alpha.name+"?update_mask=require_totp", map[string]any{"require_totp": true, "etag": etag}),
 			http.StatusOK, "require TOTP")
 		strict := sys.browser()
@@ -183,9 +184,9 @@ func TestFirmLifecycleAsBrowserAndIntegration(t *testing.T) {
 			t.Errorf("reason %q", r.reason())
 		}
 		want(t, strict.do("GET", "/v1/caller", nil), http.StatusOK, "unenrolled member sees who they are")
-		begin := want(t, strict.do("POST", "/v1/caller/totp:begin", map[string]any{}), http.StatusOK, "member begins TOTP")
-		secrets = append(secrets, begin.str("secret"))
-		code, _ := totp.GenerateCode(begin.str("secret"), time.Now())
+		begin := message[*identityv1.BeginTotpEnrollmentResponse](t, want(t, strict.do("POST", "/v1/caller/totp:begin", map[string]any{}), http.StatusOK, "member begins TOTP"))
+		secrets = append(secrets, begin.GetSecret())
+		code, _ := totp.GenerateCode(begin.GetSecret(), time.Now())
 		want(t, strict.do("POST", "/v1/caller/totp:confirm", map[string]any{"code": code}), http.StatusOK, "member confirms TOTP")
 		want(t, strict.do("GET", "/v1/"+alpha.name+"/members", nil), http.StatusOK, "enrolled member reads members")
 	})
@@ -196,9 +197,9 @@ func TestFirmLifecycleAsBrowserAndIntegration(t *testing.T) {
 	})
 
 	t.Run("sessions are listed and logout ends the current one", func(t *testing.T) {
-		sessions := want(t, owner.do("GET", "/v1/sessions", nil), http.StatusOK, "list sessions")
-		if len(sessions.list("sessions")) < 2 {
-			t.Errorf("sessions = %s", sessions.raw)
+		sessions := message[*identityv1.ListSessionsResponse](t, want(t, owner.do("GET", "/v1/sessions", nil), http.StatusOK, "list sessions"))
+		if len(sessions.GetSessions()) < 2 {
+			t.Errorf("sessions = %v", sessions)
 		}
 		r := want(t, owner.do("POST", "/v1/logout", map[string]any{}), http.StatusOK, "logout")
 		if !strings.Contains(r.header.Get("Set-Cookie"), "Max-Age=0") {

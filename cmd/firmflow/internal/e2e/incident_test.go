@@ -11,6 +11,8 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	auditv1 "github.com/firmflow/firmflow/pkg/gen/firmflow/audit/v1"
+	identityv1 "github.com/firmflow/firmflow/pkg/gen/firmflow/identity/v1"
 	lifecyclev1 "github.com/firmflow/firmflow/pkg/gen/firmflow/lifecycle/v1"
 )
 
@@ -36,8 +38,11 @@ func TestIncidentNoticesReachOnlyTheFirmsTheLeakedKeyTouched(t *testing.T) {
 	var actor string
 	eventually(t, "the key's access recorded", func() bool {
 		r := victim.client.do("GET", "/v1/"+victim.name+"/auditEvents?category=general", nil)
-		for _, e := range r.list("audit_events") {
-			if a, _ := e["actor"].(string); strings.HasPrefix(a, "apiKeys/") {
+		if r.status != http.StatusOK {
+			return false
+		}
+		for _, e := range message[*auditv1.ListAuditEventsResponse](t, r).GetAuditEvents() {
+			if a := e.GetActor(); strings.HasPrefix(a, "apiKeys/") {
 				actor = a
 				return true
 			}
@@ -46,7 +51,7 @@ func TestIncidentNoticesReachOnlyTheFirmsTheLeakedKeyTouched(t *testing.T) {
 	})
 	eventually(t, "the bystander's access recorded", func() bool {
 		r := bystander.client.do("GET", "/v1/"+bystander.name+"/auditEvents?action=firmflow.workflow.v1.ClientService/ListClients", nil)
-		return len(r.list("audit_events")) > 0
+		return r.status == http.StatusOK && len(message[*auditv1.ListAuditEventsResponse](t, r).GetAuditEvents()) > 0
 	})
 
 	admin := sys.incidentAdmin(t, "operator")
@@ -99,19 +104,19 @@ func TestIncidentNoticesReachOnlyTheFirmsTheLeakedKeyTouched(t *testing.T) {
 	}
 
 	r := want(t, victim.client.do("GET", "/v1/"+victim.name+"/incidents", nil), http.StatusOK, "the victim's incidents")
-	incidents := r.list("incidents")
-	if len(incidents) != 1 || !strings.Contains(incidents[0]["text"].(string), "rotate the listed API keys") ||
-		!strings.Contains(incidents[0]["text"].(string), victim.name+"/clients") || incidents[0]["email_state"] != "queued" {
+	incidents := message[*lifecyclev1.ListFirmIncidentsResponse](t, r).GetIncidents()
+	if len(incidents) != 1 || !strings.Contains(incidents[0].GetText(), "rotate the listed API keys") ||
+		!strings.Contains(incidents[0].GetText(), victim.name+"/clients") || incidents[0].GetEmailState() != "queued" {
 		t.Fatalf("victim's incidents: %s", truncate(string(r.raw), 800))
 	}
-	name := incidents[0]["name"].(string)
-	if r := want(t, bystander.client.do("GET", "/v1/"+bystander.name+"/incidents", nil), http.StatusOK, "the bystander's incidents"); len(r.list("incidents")) != 0 {
+	name := incidents[0].GetName()
+	if r := want(t, bystander.client.do("GET", "/v1/"+bystander.name+"/incidents", nil), http.StatusOK, "the bystander's incidents"); len(message[*lifecyclev1.ListFirmIncidentsResponse](t, r).GetIncidents()) != 0 {
 		t.Fatalf("the bystander was notified: %s", r.raw)
 	}
 	notes := want(t, victim.client.do("GET", "/v1/"+victim.name+"/notifications", nil), http.StatusOK, "the victim's notifications")
 	found := false
-	for _, n := range notes.list("notifications") {
-		if n["kind"] == "NOTIFICATION_KIND_INCIDENT" && n["incident"] == name && strings.Contains(n["text"].(string), victim.name+"/clients") {
+	for _, n := range message[*identityv1.ListNotificationsResponse](t, notes).GetNotifications() {
+		if n.GetKind() == identityv1.NotificationKind_NOTIFICATION_KIND_INCIDENT && n.GetIncident() == name && strings.Contains(n.GetText(), victim.name+"/clients") {
 			found = true
 		}
 	}
@@ -137,7 +142,7 @@ func TestIncidentNoticesReachOnlyTheFirmsTheLeakedKeyTouched(t *testing.T) {
 	want(t, bystander.client.do("POST", "/v1/"+name+":acknowledge", map[string]any{}), http.StatusNotFound, "another firm acknowledges")
 	want(t, leaked.do("GET", "/v1/"+victim.name+"/incidents", nil), http.StatusForbidden, "an API key reads incidents")
 	ack := want(t, victim.client.do("POST", "/v1/"+name+":acknowledge", map[string]any{}), http.StatusOK, "the owner acknowledges")
-	if acks := ack.list("acknowledgements"); len(acks) != 1 {
+	if acks := message[*lifecyclev1.FirmIncident](t, ack).GetAcknowledgements(); len(acks) != 1 {
 		t.Fatalf("acknowledgement not recorded: %s", ack.raw)
 	}
 
@@ -149,7 +154,7 @@ func TestIncidentNoticesReachOnlyTheFirmsTheLeakedKeyTouched(t *testing.T) {
 	want(t, leaked.do("GET", "/v1/"+victim.name+"/clients", nil), http.StatusUnauthorized, "the leaked key after containment")
 	eventually(t, "the revocation in the audit log, by the incident", func() bool {
 		r := victim.client.do("GET", "/v1/"+victim.name+"/auditEvents?actor="+inc.GetName(), nil)
-		return len(r.list("audit_events")) == 1
+		return r.status == http.StatusOK && len(message[*auditv1.ListAuditEventsResponse](t, r).GetAuditEvents()) == 1
 	})
 
 	closed, err := admin.CloseIncident(ctx, &lifecyclev1.CloseIncidentRequest{Name: inc.GetName()})

@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/firmflow/firmflow/cmd/firmflow/internal/e2e/harness"
+	lifecyclev1 "github.com/firmflow/firmflow/pkg/gen/firmflow/lifecycle/v1"
 	"github.com/firmflow/firmflow/pkg/pg"
 	"github.com/firmflow/firmflow/pkg/pg/pgtest"
 	"github.com/firmflow/firmflow/services/lifecycle/certificate"
@@ -151,16 +152,17 @@ func TestDeletionSurvivesLifecycleKilledMidSagaAndAServiceDown(t *testing.T) {
 			keys.Close()
 		}
 	}
-	operation := func(name string) response {
-		return want(t, doomed.client.do("GET", "/v1/"+name, nil), http.StatusOK, "operation")
+	operation := func(name string) *lifecyclev1.Operation {
+		return message[*lifecyclev1.Operation](t, want(t, doomed.client.do("GET", "/v1/"+name, nil), http.StatusOK, "operation"))
 	}
 
 	stopFirst := run("first")
 	r := want(t, doomed.client.do("POST", "/v1/"+doomed.name+":requestDeletion", map[string]any{"password": password, "grace_days": 0}),
 		http.StatusCreated, "request deletion")
-	token, op := r.str("certificate_token"), r.str("operation", "name")
+	requested := message[*lifecyclev1.RequestFirmDeletionResponse](t, r)
+	token, op := requested.GetCertificateToken(), requested.GetOperation().GetName()
 	eventually(t, "workflow's deletion under way", func() bool {
-		return operation(op).str("metadata", "step") == "delete:workflow"
+		return operation(op).GetMetadata().GetStep() == "delete:workflow"
 	})
 	billing.set(true)
 	stopFirst()
@@ -177,11 +179,11 @@ func TestDeletionSurvivesLifecycleKilledMidSagaAndAServiceDown(t *testing.T) {
 	defer stopSecond()
 	eventually(t, "billing retried", func() bool {
 		m := operation(op)
-		return m.str("metadata", "step") == "delete:billing" && m.get("metadata", "attempts").(float64) >= 2
+		return m.GetMetadata().GetStep() == "delete:billing" && m.GetMetadata().GetAttempts() >= 2
 	})
 	m := operation(op)
-	if m.get("done") == true || !strings.Contains(m.str("metadata", "last_error"), "billing") || certificateStatus() != http.StatusNotFound {
-		t.Fatalf("while billing is down: %s", m.raw)
+	if m.GetDone() || !strings.Contains(m.GetMetadata().GetLastError(), "billing") || certificateStatus() != http.StatusNotFound {
+		t.Fatalf("while billing is down: %v", m)
 	}
 	if n := len(sys.stripe.Requests(http.MethodDelete, "/v1/customers/")); n != 0 {
 		t.Fatalf("Stripe customer deleted %d times while billing was unreachable", n)
@@ -207,7 +209,7 @@ func TestDeletionSurvivesLifecycleKilledMidSagaAndAServiceDown(t *testing.T) {
 		}
 	}
 	t.Logf("workflow held %d rows, the certificate counts %d deleted; billing attempts before it came back: %v",
-		total(c.Inventory["workflow"]), total(c.Deleted["workflow"]), m.get("metadata", "attempts"))
+		total(c.Inventory["workflow"]), total(c.Deleted["workflow"]), m.GetMetadata().GetAttempts())
 	if total(c.Inventory["workflow"]) < 80_000 {
 		t.Errorf("workflow held %d rows, want the 80,000 tasks seeded and more", total(c.Inventory["workflow"]))
 	}

@@ -17,6 +17,9 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	identityv1 "github.com/firmflow/firmflow/pkg/gen/firmflow/identity/v1"
+	lifecyclev1 "github.com/firmflow/firmflow/pkg/gen/firmflow/lifecycle/v1"
+	workflowv1 "github.com/firmflow/firmflow/pkg/gen/firmflow/workflow/v1"
 	"github.com/firmflow/firmflow/pkg/keyfile"
 	"github.com/firmflow/firmflow/pkg/natsx"
 	"github.com/firmflow/firmflow/pkg/outbox"
@@ -72,12 +75,12 @@ func TestFirmDeletionEndToEnd(t *testing.T) {
 			http.StatusCreated, "client")
 	}
 	// A deleted client's tombstone is the firm's data too: the residue scan must find none.
-	gone := want(t, doomed.client.do("POST", "/v1/"+doomed.name+"/clients", map[string]any{"display_name": "Gone", "external_id": "crm-9"}),
-		http.StatusCreated, "client to delete").str("name")
+	gone := message[*workflowv1.Client](t, want(t, doomed.client.do("POST", "/v1/"+doomed.name+"/clients", map[string]any{"display_name": "Gone", "external_id": "crm-9"}),
+		http.StatusCreated, "client to delete")).GetName()
 	want(t, doomed.client.do("DELETE", "/v1/"+gone, nil), http.StatusOK, "delete client")
-	key := want(t, doomed.client.do("POST", "/v1/"+doomed.name+"/apiKeys", map[string]any{
+	key := message[*identityv1.ApiKey](t, want(t, doomed.client.do("POST", "/v1/"+doomed.name+"/apiKeys", map[string]any{
 		"display_name": "crm", "scopes": []string{"identity:read", "clients:write"},
-	}), http.StatusCreated, "key").str("secret")
+	}), http.StatusCreated, "key")).GetSecret()
 	crm := sys.integration(key)
 	request := "/v1/" + doomed.name + ":requestDeletion"
 
@@ -96,13 +99,14 @@ func TestFirmDeletionEndToEnd(t *testing.T) {
 	}
 	want(t, kept.client.do("POST", request, map[string]any{"password": password}), http.StatusNotFound, "another firm's deletion")
 	ops := want(t, doomed.client.do("GET", "/v1/"+doomed.name+"/operations", nil), http.StatusOK, "operations")
-	if len(ops.list("operations")) != 0 {
+	if len(message[*lifecyclev1.ListOperationsResponse](t, ops).GetOperations()) != 0 {
 		t.Fatalf("refused requests left operations: %s", ops.raw)
 	}
 
 	// A grace period: read-only, then cancelled.
 	r = want(t, doomed.client.do("POST", request, map[string]any{"password": password}), http.StatusCreated, "request with default grace")
-	if r.str("operation", "metadata", "state") != "OPERATION_STATE_SCHEDULED" || !strings.HasPrefix(r.str("certificate_token"), "ffdc_") {
+	if s := message[*lifecyclev1.RequestFirmDeletionResponse](t, r); s.GetOperation().GetMetadata().GetState() != lifecyclev1.OperationState_OPERATION_STATE_SCHEDULED ||
+		!strings.HasPrefix(s.GetCertificateToken(), "ffdc_") {
 		t.Fatalf("scheduled: %s", r.raw)
 	}
 	want(t, doomed.client.do("POST", request, map[string]any{"password": password}), http.StatusConflict, "second request")
@@ -113,7 +117,7 @@ func TestFirmDeletionEndToEnd(t *testing.T) {
 	want(t, doomed.client.do("GET", "/v1/"+doomed.name+"/clients", nil), http.StatusOK, "read during grace")
 	want(t, kept.client.do("POST", "/v1/"+kept.name+"/clients", map[string]any{"display_name": "Unaffected"}), http.StatusCreated, "other firm writes")
 	c := want(t, doomed.client.do("POST", "/v1/"+doomed.name+":cancelDeletion", map[string]any{}), http.StatusOK, "cancel")
-	if c.str("metadata", "state") != "OPERATION_STATE_CANCELLED" || c.get("done") != true {
+	if op := message[*lifecyclev1.Operation](t, c); op.GetMetadata().GetState() != lifecyclev1.OperationState_OPERATION_STATE_CANCELLED || !op.GetDone() {
 		t.Fatalf("cancelled: %s", c.raw)
 	}
 	want(t, doomed.client.do("POST", "/v1/"+doomed.name+"/clients", map[string]any{"display_name": "After cancel"}), http.StatusCreated, "write after cancel")
@@ -123,7 +127,8 @@ func TestFirmDeletionEndToEnd(t *testing.T) {
 
 	// Grace 0: the deletion runs at once.
 	r = want(t, doomed.client.do("POST", request, map[string]any{"password": password, "grace_days": 0}), http.StatusCreated, "request with grace 0")
-	token, op := r.str("certificate_token"), r.str("operation", "name")
+	requested := message[*lifecyclev1.RequestFirmDeletionResponse](t, r)
+	token, op := requested.GetCertificateToken(), requested.GetOperation().GetName()
 	anon := sys.browser()
 	cert, got, pub := awaitCertificate(t, sys, token)
 	if got.Firm != doomed.name || got.Deletion != op || !got.ResidueClean || got.AuditChainHead == "" || len(got.DestroyedKeys) == 0 {
@@ -207,7 +212,7 @@ func TestFirmDeletionEndToEnd(t *testing.T) {
 	want(t, crm.do("GET", "/v1/"+doomed.name+"/clients", nil), http.StatusUnauthorized, "deleted firm's API key")
 	want(t, kept.client.do("GET", "/v1/caller", nil), http.StatusOK, "other firm's session")
 	clients := want(t, kept.client.do("GET", "/v1/"+kept.name+"/clients", nil), http.StatusOK, "other firm's clients")
-	if n := len(clients.list("clients")); n != 2 {
+	if n := len(message[*workflowv1.ListClientsResponse](t, clients).GetClients()); n != 2 {
 		t.Errorf("other firm has %d clients, want 2", n)
 	}
 	bogus := "ffdc_" + strings.Repeat("A", 43)
@@ -284,12 +289,12 @@ func TestFirmExportEndToEnd(t *testing.T) {
 	f := sys.signUp(t, "exporter")
 	want(t, f.client.do("POST", "/v1/"+f.name+"/clients", map[string]any{"display_name": "=cmd|' /C calc'!A0", "tax_id": "123-45-6789"}),
 		http.StatusCreated, "client")
-	op := want(t, f.client.do("POST", "/v1/"+f.name+"/exports", map[string]any{}), http.StatusCreated, "export").str("name")
+	op := message[*lifecyclev1.Operation](t, want(t, f.client.do("POST", "/v1/"+f.name+"/exports", map[string]any{}), http.StatusCreated, "export")).GetName()
 	var export string
 	eventually(t, "export done", func() bool {
-		r := want(t, f.client.do("GET", "/v1/"+op, nil), http.StatusOK, "operation")
-		export = r.str("response", "export")
-		return r.get("done") == true
+		r := message[*lifecyclev1.Operation](t, want(t, f.client.do("GET", "/v1/"+op, nil), http.StatusOK, "operation"))
+		export = r.GetResponse().GetExport()
+		return r.GetDone()
 	})
 	status, header, archive := f.client.raw(t, "/v1/"+export+":download", nil)
 	if status != http.StatusOK || header.Get("Content-Type") != "application/zip" || header.Get("Content-Length") == "" {

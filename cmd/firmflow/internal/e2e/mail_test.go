@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	identityv1 "github.com/firmflow/firmflow/pkg/gen/firmflow/identity/v1"
 )
 
 func TestInvitationArrivesByEmailAndLetsTheInviteeIn(t *testing.T) {
@@ -14,10 +16,10 @@ func TestInvitationArrivesByEmailAndLetsTheInviteeIn(t *testing.T) {
 	f := sys.signUp(t, "mailinvite")
 	invitee := "sam@" + strings.TrimPrefix(f.email, "owner@")
 
-	inv := want(t, f.client.do("POST", "/v1/"+f.name+"/invitations", map[string]any{"email": invitee, "role": "ROLE_ADMIN"}),
-		http.StatusCreated, "invite")
-	if inv.get("token") != nil {
-		t.Fatalf("the token went back to the inviter although mail is on: %s", inv.raw)
+	inv := message[*identityv1.Invitation](t, want(t, f.client.do("POST", "/v1/"+f.name+"/invitations", map[string]any{"email": invitee, "role": "ROLE_ADMIN"}),
+		http.StatusCreated, "invite"))
+	if inv.GetToken() != "" {
+		t.Fatalf("the token went back to the inviter although mail is on: %v", inv)
 	}
 	m, err := sys.h.Mail.Wait(invitee, "invited you", 20*time.Second)
 	if err != nil {
@@ -36,8 +38,8 @@ func TestInvitationArrivesByEmailAndLetsTheInviteeIn(t *testing.T) {
 	}), http.StatusCreated, "accept the emailed invitation")
 	sam := sys.browser()
 	sam.login(t, invitee, "")
-	if r := want(t, sam.do("GET", "/v1/caller", nil), http.StatusOK, "caller"); r.str("member", "role") != "ROLE_ADMIN" {
-		t.Fatalf("caller %s", r.raw)
+	if c := message[*identityv1.Caller](t, want(t, sam.do("GET", "/v1/caller", nil), http.StatusOK, "caller")); c.GetMember().GetRole() != identityv1.Role_ROLE_ADMIN {
+		t.Fatalf("caller %v", c)
 	}
 	if n := len(sys.h.Mail.To(invitee)); n != 1 {
 		t.Errorf("%d emails to the invitee, want 1", n)

@@ -15,6 +15,8 @@ import (
 	"google.golang.org/genproto/googleapis/api/annotations"
 
 	identityv1 "github.com/firmflow/firmflow/pkg/gen/firmflow/identity/v1"
+	lifecyclev1 "github.com/firmflow/firmflow/pkg/gen/firmflow/lifecycle/v1"
+	workflowv1 "github.com/firmflow/firmflow/pkg/gen/firmflow/workflow/v1"
 )
 
 // operation is one REST binding of an RPC: its HTTP method and its path with every
@@ -101,15 +103,15 @@ func TestCrossFirmMatrixOverEveryOperation(t *testing.T) {
 
 	// One of each of A's objects.
 	w := seedWork(t, alpha)
-	contact := want(t, a.do("POST", ap+"/contacts", map[string]any{"display_name": "Victim contact"}), http.StatusCreated, "contact").str("name")
+	contact := message[*workflowv1.Contact](t, want(t, a.do("POST", ap+"/contacts", map[string]any{"display_name": "Victim contact"}), http.StatusCreated, "contact")).GetName()
 	want(t, a.do("POST", "/v1/"+w.client+"/contacts", map[string]any{"contact": contact}), http.StatusCreated, "link")
-	field := want(t, a.do("POST", ap+"/customFields", map[string]any{"key": "k", "display_name": "K", "type": "CUSTOM_FIELD_TYPE_TEXT"}),
-		http.StatusCreated, "custom field").str("name")
-	apiKey := want(t, a.do("POST", ap+"/apiKeys", map[string]any{"display_name": "victim key", "scopes": []string{"clients:read"}}),
-		http.StatusCreated, "api key").str("name")
+	field := message[*workflowv1.CustomField](t, want(t, a.do("POST", ap+"/customFields", map[string]any{"key": "k", "display_name": "K", "type": "CUSTOM_FIELD_TYPE_TEXT"}),
+		http.StatusCreated, "custom field")).GetName()
+	apiKey := message[*identityv1.ApiKey](t, want(t, a.do("POST", ap+"/apiKeys", map[string]any{"display_name": "victim key", "scopes": []string{"clients:read"}}),
+		http.StatusCreated, "api key")).GetName()
 	_, memberName := alpha.member(t, sys, "member@matrixvictim.example")
-	export := want(t, a.do("POST", ap+"/exports", map[string]any{}), http.StatusCreated, "export").str("name")
-	sessions := want(t, a.do("GET", "/v1/sessions", nil), http.StatusOK, "sessions").list("sessions")
+	export := message[*lifecyclev1.Operation](t, want(t, a.do("POST", ap+"/exports", map[string]any{}), http.StatusCreated, "export")).GetName()
+	sessions := message[*identityv1.ListSessionsResponse](t, want(t, a.do("GET", "/v1/sessions", nil), http.StatusOK, "sessions")).GetSessions()
 	if len(sessions) == 0 {
 		t.Fatal("the victim's owner has no session to aim at")
 	}
@@ -120,7 +122,7 @@ func TestCrossFirmMatrixOverEveryOperation(t *testing.T) {
 		"firms": lastID(alpha.name), "clients": lastID(w.client), "contacts": lastID(contact), "customFields": lastID(field),
 		"templates": lastID(w.template), "projects": lastID(w.project), "tasks": lastID(w.task), "series": lastID(w.series),
 		"members": lastID(memberName), "capacities": lastID(memberName), "apiKeys": lastID(apiKey),
-		"supportGrants": lastID(alphaGrant), "operations": lastID(export), "sessions": lastID(sessions[0]["name"].(string)),
+		"supportGrants": lastID(alphaGrant), "operations": lastID(export), "sessions": lastID(sessions[0].GetName()),
 		"deletionCertificates": "ffdc_" + strings.Repeat("a", 43), "incidents": lastID(incident),
 	}
 	// The same shape of ids, of nothing.
@@ -218,12 +220,12 @@ func staffWithGrants(t *testing.T, sys *system, alpha, beta firm) (token, alphaG
 		t.Fatal(err)
 	}
 	code, _ := totp.GenerateCode(created.GetTotpSecret(), time.Now())
-	token = want(t, sys.browser().do("POST", "/v1/staff/login", map[string]any{"email": email, "password": password, "totp_code": code}),
-		http.StatusOK, "staff login").str("session_token")
+	token = message[*identityv1.StaffLoginResponse](t, want(t, sys.browser().do("POST", "/v1/staff/login", map[string]any{"email": email, "password": password, "totp_code": code}),
+		http.StatusOK, "staff login")).GetSessionToken()
 	staff := sys.staffClient(token, "")
 	ask := map[string]any{"reason": "the matrix checks firm borders", "ticket": "SUP-1"}
-	alphaGrant = wantCreated(t, staff.do("POST", "/v1/"+alpha.name+"/supportGrants", ask), "ask A").str("name")
-	betaGrant = wantCreated(t, staff.do("POST", "/v1/"+beta.name+"/supportGrants", ask), "ask B").str("name")
+	alphaGrant = message[*identityv1.SupportGrant](t, wantCreated(t, staff.do("POST", "/v1/"+alpha.name+"/supportGrants", ask), "ask A")).GetName()
+	betaGrant = message[*identityv1.SupportGrant](t, wantCreated(t, staff.do("POST", "/v1/"+beta.name+"/supportGrants", ask), "ask B")).GetName()
 	want(t, beta.client.do("POST", "/v1/"+betaGrant+":approve", map[string]any{"scope": "SUPPORT_SCOPE_WRITE"}), http.StatusOK, "B approves")
 	return token, alphaGrant, betaGrant
 }

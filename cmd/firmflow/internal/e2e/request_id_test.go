@@ -5,6 +5,11 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/reflect/protoregistry"
+
+	workflowv1 "github.com/firmflow/firmflow/pkg/gen/firmflow/workflow/v1"
 )
 
 // TestEveryRequestIDRefusesReuse covers every REST operation whose request carries a
@@ -18,10 +23,10 @@ func TestEveryRequestIDRefusesReuse(t *testing.T) {
 	f := sys.signUp(t, "request-id")
 	owner := f.client
 	firm := "/v1/" + f.name
-	client := want(t, owner.do("POST", firm+"/clients", map[string]any{"display_name": "Rid client"}), http.StatusCreated, "client").str("name")
-	template := want(t, owner.do("POST", firm+"/templates", map[string]any{"display_name": "Rid template", "tasks": []map[string]any{{"title": "Step"}}}),
-		http.StatusCreated, "template").str("name")
-	project := want(t, owner.do("POST", firm+"/projects", map[string]any{"display_name": "Rid project", "client": client}), http.StatusCreated, "project").str("name")
+	client := message[*workflowv1.Client](t, want(t, owner.do("POST", firm+"/clients", map[string]any{"display_name": "Rid client"}), http.StatusCreated, "client")).GetName()
+	template := message[*workflowv1.Template](t, want(t, owner.do("POST", firm+"/templates", map[string]any{"display_name": "Rid template", "tasks": []map[string]any{{"title": "Step"}}}),
+		http.StatusCreated, "template")).GetName()
+	project := message[*workflowv1.Project](t, want(t, owner.do("POST", firm+"/projects", map[string]any{"display_name": "Rid project", "client": client}), http.StatusCreated, "project")).GetName()
 	series := func(name string) map[string]any {
 		return map[string]any{"display_name": name, "client": client, "template": template, "frequency": "FREQUENCY_MONTHLY",
 			"start_date": "2026-01-01", "due_rule": map[string]any{"kind": "DUE_RULE_KIND_LAST_DAY"}}
@@ -94,7 +99,9 @@ func TestEveryRequestIDRefusesReuse(t *testing.T) {
 			}
 			first := want(t, send(c.first), c.status, "first")
 			again := want(t, send(c.first), c.status, "the same request again")
-			if string(again.raw) != string(first.raw) && (first.str("name") == "" || again.str("name") != first.str("name")) {
+			// Each answer is the method's response message; a retry names what the first made.
+			firstName, againName := replyName(t, op.reply, first), replyName(t, op.reply, again)
+			if string(again.raw) != string(first.raw) && (firstName == "" || againName != firstName) {
 				t.Errorf("retry answered %s, first %s", truncate(string(again.raw), 300), truncate(string(first.raw), 300))
 			}
 			r := want(t, send(c.other), http.StatusConflict, "another request with the id")
@@ -120,4 +127,22 @@ func checkoutWhenReadyWith(t *testing.T, f firm, path string, body map[string]an
 		return r.status != http.StatusBadRequest || r.reason() != "BILLING_NOT_READY"
 	})
 	return r
+}
+
+// replyName decodes r as the generated response message the operation declares
+// (failing the test when the reply does not fit it) and returns its name, or "" for a
+// response without one.
+func replyName(t *testing.T, reply protoreflect.MessageDescriptor, r response) string {
+	t.Helper()
+	mt, err := protoregistry.GlobalTypes.FindMessageByName(reply.FullName())
+	if err != nil {
+		t.Fatalf("response type %s: %v", reply.FullName(), err)
+	}
+	m := mt.New().Interface()
+	decodeMessage(t, r, m)
+	field := reply.Fields().ByName("name")
+	if field == nil || field.Kind() != protoreflect.StringKind {
+		return ""
+	}
+	return m.ProtoReflect().Get(field).String()
 }

@@ -1,12 +1,14 @@
 package e2e
 
 import (
+	"encoding/json"
 	"net/http"
 	"reflect"
 	"strconv"
 	"strings"
 	"testing"
 
+	identityv1 "github.com/firmflow/firmflow/pkg/gen/firmflow/identity/v1"
 	gateway "github.com/firmflow/firmflow/services/gateway/server"
 )
 
@@ -32,14 +34,14 @@ func TestEveryIdentityRouteRefusesAnotherFirmsObjects(t *testing.T) {
 	key := want(t, alpha.client.do("POST", "/v1/"+alpha.name+"/apiKeys", map[string]any{
 		"display_name": "crm", "scopes": []string{"identity:read"},
 	}), http.StatusCreated, "victim key")
-	keyName := key.str("name")
+	keyName := message[*identityv1.ApiKey](t, key).GetName()
 	want(t, alpha.client.do("POST", "/v1/"+alpha.name+"/invitations", map[string]any{"email": "new@victim.example", "role": "ROLE_ADMIN"}),
 		http.StatusCreated, "victim invitation")
 	sessions := want(t, alpha.client.do("GET", "/v1/sessions", nil), http.StatusOK, "victim sessions")
-	alphaSession := sessions.list("sessions")[0]["name"].(string)
-	betaKey := want(t, beta.client.do("POST", "/v1/"+beta.name+"/apiKeys", map[string]any{
+	alphaSession := message[*identityv1.ListSessionsResponse](t, sessions).GetSessions()[0].GetName()
+	betaKey := message[*identityv1.ApiKey](t, want(t, beta.client.do("POST", "/v1/"+beta.name+"/apiKeys", map[string]any{
 		"display_name": "crm", "scopes": []string{"identity:write"},
-	}), http.StatusCreated, "intruder key").str("secret")
+	}), http.StatusCreated, "intruder key")).GetSecret()
 	betaMember := strings.TrimPrefix(alpha.owner, alpha.name+"/")
 	before := snapshot(t, alpha)
 
@@ -109,7 +111,7 @@ func TestHostileInputIsRefusedOrStoredLiterally(t *testing.T) {
 		if r.status < 400 || r.status >= 500 {
 			t.Errorf("%s: status %d, want 4xx: %s", m.name, r.status, truncate(string(r.raw), 200))
 		}
-		if r.get("error", "message") == nil {
+		if r.errorReply().Error.Message == "" {
 			t.Errorf("%s: no error message: %s", m.name, truncate(string(r.raw), 200))
 		}
 	}
@@ -146,15 +148,15 @@ func TestHostileInputIsRefusedOrStoredLiterally(t *testing.T) {
 		"Ünïcödé 会計事務所 🧾",
 	}
 	for i, value := range literal {
-		etag := want(t, f.client.do("GET", "/v1/"+f.name, nil), http.StatusOK, "read etag").str("etag")
+		etag := message[*identityv1.Firm](t, want(t, f.client.do("GET", "/v1/"+f.name, nil), http.StatusOK, "read etag")).GetEtag()
 		r := want(t, f.client.do("PATCH", "/v1/"+f.name+"?update_mask=display_name", map[string]any{"display_name": value, "etag": etag}),
 			http.StatusOK, "literal "+strconv.Itoa(i))
-		if got := r.str("display_name"); got != value {
+		if got := message[*identityv1.Firm](t, r).GetDisplayName(); got != value {
 			t.Errorf("stored %q as %q", value, got)
 		}
-		read := want(t, f.client.do("GET", "/v1/"+f.name, nil), http.StatusOK, "read back")
-		if read.str("display_name") != value {
-			t.Errorf("read back %q as %q", value, read.str("display_name"))
+		read := message[*identityv1.Firm](t, want(t, f.client.do("GET", "/v1/"+f.name, nil), http.StatusOK, "read back"))
+		if read.GetDisplayName() != value {
+			t.Errorf("read back %q as %q", value, read.GetDisplayName())
 		}
 	}
 	for _, email := range []string{"x'@hostile.example", "a@b.example'; --", "<x>@y.example"} {
@@ -189,7 +191,10 @@ func TestGatewayLimitsAndBrowserRules(t *testing.T) {
 	}
 
 	doc := want(t, anon.do("GET", "/openapi.json", nil), http.StatusOK, "openapi")
-	if doc.get("paths", "/v1/signup") == nil {
+	// The OpenAPI document is no proto message: its paths are all the test reads.
+	if _, ok := decode[struct {
+		Paths map[string]json.RawMessage `json:"paths"`
+	}](t, doc).Paths["/v1/signup"]; !ok {
 		t.Errorf("OpenAPI document lacks /v1/signup")
 	}
 	if !strings.Contains(doc.header.Get("Strict-Transport-Security"), "max-age=") {

@@ -54,25 +54,11 @@ func wantCreated(t *testing.T, r response, what string) response {
 func noticeKinds(t *testing.T, f firm) map[string]string {
 	t.Helper()
 	r := want(t, f.client.do("GET", "/v1/"+f.name+"/notifications", nil), http.StatusOK, "notifications")
-	list := decode[struct {
-		Notifications []struct {
-			Kind         string `json:"kind"`
-			SupportGrant string `json:"support_grant"`
-		} `json:"notifications"`
-	}](t, r)
 	out := map[string]string{}
-	for _, n := range list.Notifications {
-		out[n.Kind] = n.SupportGrant
+	for _, n := range message[*identityv1.ListNotificationsResponse](t, r).GetNotifications() {
+		out[n.GetKind().String()] = n.GetSupportGrant()
 	}
 	return out
-}
-
-// supportGrant is the part of a support grant the tests read.
-type supportGrant struct {
-	Name      string `json:"name"`
-	State     string `json:"state"`
-	Scope     string `json:"scope"`
-	RevokedBy string `json:"revoked_by"`
 }
 
 // TestSupportAccessNeedsTheFirmsPermissionAndEndsWithIt walks support access end to
@@ -108,7 +94,7 @@ func TestSupportAccessNeedsTheFirmsPermissionAndEndsWithIt(t *testing.T) {
 	login := want(t, anon.do("POST", "/v1/staff/login", map[string]any{
 		"email": "ada@support.firmflow.example", "password": password, "totp_code": code,
 	}), http.StatusOK, "staff login")
-	token := login.str("session_token")
+	token := message[*identityv1.StaffLoginResponse](t, login).GetSessionToken()
 	if token == "" || login.header.Get("Set-Cookie") != "" {
 		t.Fatalf("staff login gave token %q, cookie %q", token, login.header.Get("Set-Cookie"))
 	}
@@ -153,9 +139,9 @@ func TestSupportAccessNeedsTheFirmsPermissionAndEndsWithIt(t *testing.T) {
 	})
 
 	staff := sys.staffClient(token, "")
-	grant := wantCreated(t, staff.do("POST", "/v1/"+alpha.name+"/supportGrants", map[string]any{
+	grant := message[*identityv1.SupportGrant](t, wantCreated(t, staff.do("POST", "/v1/"+alpha.name+"/supportGrants", map[string]any{
 		"reason": "invoices do not show for the customer", "ticket": "SUP-1234",
-	}), "request access").str("name")
+	}), "request access")).GetName()
 	if kinds := noticeKinds(t, alpha); kinds["NOTIFICATION_KIND_SUPPORT_REQUESTED"] != grant {
 		t.Fatalf("owner's notifications after the request: %v", kinds)
 	}
@@ -164,7 +150,7 @@ func TestSupportAccessNeedsTheFirmsPermissionAndEndsWithIt(t *testing.T) {
 	}
 	want(t, beta.client.do("POST", "/v1/"+grant+":approve", map[string]any{}), http.StatusNotFound, "another firm approves")
 	approved := want(t, alpha.client.do("POST", "/v1/"+grant+":approve", map[string]any{}), http.StatusOK, "owner approves")
-	if g := decode[supportGrant](t, approved); g.State != "SUPPORT_GRANT_STATE_APPROVED" || g.Scope != "SUPPORT_SCOPE_READ" {
+	if g := message[*identityv1.SupportGrant](t, approved); g.GetState() != identityv1.SupportGrantState_SUPPORT_GRANT_STATE_APPROVED || g.GetScope() != identityv1.SupportScope_SUPPORT_SCOPE_READ {
 		t.Fatalf("approved grant = %s", approved.raw)
 	}
 
@@ -213,17 +199,16 @@ func TestSupportAccessNeedsTheFirmsPermissionAndEndsWithIt(t *testing.T) {
 		t.Errorf("owner's notifications after revocation: %v", kinds)
 	}
 
-	second := wantCreated(t, staff.do("POST", "/v1/"+alpha.name+"/supportGrants", map[string]any{
+	second := message[*identityv1.SupportGrant](t, wantCreated(t, staff.do("POST", "/v1/"+alpha.name+"/supportGrants", map[string]any{
 		"reason": "follow-up on the invoice fix", "ticket": "SUP-1235",
-	}), "request again").str("name")
+	}), "request again")).GetName()
 	want(t, alpha.client.do("POST", "/v1/"+second+":approve", map[string]any{"scope": "SUPPORT_SCOPE_WRITE", "ttl": "3600s"}),
 		http.StatusOK, "owner approves write access")
 	again := sys.staffClient(token, second)
 	want(t, again.do("GET", "/v1/"+alpha.name, nil), http.StatusOK, "staff reads on the second grant")
 	mine := want(t, staff.do("GET", "/v1/staff/supportGrants", nil), http.StatusOK, "staff lists their grants")
-	if got := decode[struct {
-		SupportGrants []supportGrant `json:"support_grants"`
-	}](t, mine).SupportGrants; len(got) != 2 || got[0].Name != second || got[0].State != "SUPPORT_GRANT_STATE_APPROVED" {
+	if got := message[*identityv1.ListMySupportGrantsResponse](t, mine).GetSupportGrants(); len(got) != 2 || got[0].GetName() != second ||
+		got[0].GetState() != identityv1.SupportGrantState_SUPPORT_GRANT_STATE_APPROVED {
 		t.Errorf("staff's own grants = %s", mine.raw)
 	}
 
@@ -239,7 +224,7 @@ func TestSupportAccessNeedsTheFirmsPermissionAndEndsWithIt(t *testing.T) {
 		"email": "ada@support.firmflow.example", "password": password, "totp_code": code,
 	}), http.StatusUnauthorized, "offboarded staff signs in")
 	ended := want(t, alpha.client.do("GET", "/v1/"+second, nil), http.StatusOK, "owner reads the grant")
-	if g := decode[supportGrant](t, ended); g.State != "SUPPORT_GRANT_STATE_REVOKED" || g.RevokedBy != "operator" {
+	if g := message[*identityv1.SupportGrant](t, ended); g.GetState() != identityv1.SupportGrantState_SUPPORT_GRANT_STATE_REVOKED || g.GetRevokedBy() != "operator" {
 		t.Errorf("grant after offboarding = %s", ended.raw)
 	}
 }

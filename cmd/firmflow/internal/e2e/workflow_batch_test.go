@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	workflowv1 "github.com/firmflow/firmflow/pkg/gen/firmflow/workflow/v1"
 )
 
 // Upserts by external id and batch methods, as a CRM integration calls them over
@@ -19,26 +21,27 @@ func TestUpsertAndBatchOverREST(t *testing.T) {
 	firmPath := "/v1/" + f.name
 	count := func(t *testing.T, query string) int {
 		t.Helper()
-		return len(collectNames(t, crm, firmPath+"/clients?page_size=100"+query, "clients"))
+		return len(collectNames(t, crm, firmPath+"/clients?page_size=100"+query, (*workflowv1.ListClientsResponse).GetClients))
 	}
 
 	t.Run("an upsert creates (201) then changes (200) the client with the external id", func(t *testing.T) {
 		created := want(t, crm.do("POST", firmPath+"/clients:upsert",
 			map[string]any{"display_name": "Acme", "external_id": "crm-42", "tax_id": "12-3456789", "tags": []string{"payroll"}}),
 			http.StatusCreated, "first upsert")
-		name := created.str("name")
-		if created.header.Get("Location") != "/v1/"+name || created.header.Get("ETag") != created.str("etag") || created.str("tax_id") != "**-***6789" {
-			t.Errorf("created: Location %q, ETag %q, tax id %q", created.header.Get("Location"), created.header.Get("ETag"), created.str("tax_id"))
+		c := message[*workflowv1.Client](t, created)
+		name := c.GetName()
+		if created.header.Get("Location") != "/v1/"+name || created.header.Get("ETag") != c.GetEtag() || c.GetTaxId() != "**-***6789" {
+			t.Errorf("created: Location %q, ETag %q, tax id %q", created.header.Get("Location"), created.header.Get("ETag"), c.GetTaxId())
 		}
 		updated := want(t, crm.do("POST", firmPath+"/clients:upsert", map[string]any{"external_id": "crm-42", "description": "from the CRM"}),
 			http.StatusOK, "second upsert")
-		if updated.str("name") != name || updated.str("display_name") != "Acme" || updated.str("description") != "from the CRM" ||
+		if u := message[*workflowv1.Client](t, updated); u.GetName() != name || u.GetDisplayName() != "Acme" || u.GetDescription() != "from the CRM" ||
 			updated.header.Get("Location") != "" {
 			t.Errorf("updated: %s (Location %q)", updated.raw, updated.header.Get("Location"))
 		}
 		cleared := want(t, crm.do("POST", firmPath+"/clients:upsert?update_mask=description,tags", map[string]any{"external_id": "crm-42"}),
 			http.StatusOK, "upsert clearing the fields its mask names")
-		if cleared.str("description") != "" || cleared.get("tags") != nil || cleared.str("tax_id") != "**-***6789" {
+		if cl := message[*workflowv1.Client](t, cleared); cl.GetDescription() != "" || len(cl.GetTags()) != 0 || cl.GetTaxId() != "**-***6789" {
 			t.Errorf("cleared: %s", cleared.raw)
 		}
 		stale := updated.header.Get("ETag")
@@ -62,26 +65,29 @@ func TestUpsertAndBatchOverREST(t *testing.T) {
 
 	t.Run("concurrent upserts of one external id make one client", func(t *testing.T) {
 		const n = 6
-		statuses := make([]int, n)
-		names := make([]string, n)
+		replies := make([]response, n)
 		var wg sync.WaitGroup
 		for i := range n {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				r := crm.do("POST", firmPath+"/clients:upsert", map[string]any{"external_id": "crm-race", "display_name": fmt.Sprintf("Racer %d", i)})
-				statuses[i], names[i] = r.status, r.str("name")
+				replies[i] = crm.do("POST", firmPath+"/clients:upsert", map[string]any{"external_id": "crm-race", "display_name": fmt.Sprintf("Racer %d", i)})
 			}()
 		}
 		wg.Wait()
 		created := 0
-		for i, s := range statuses {
+		names := make([]string, n)
+		for i, r := range replies {
 			switch {
-			case s == http.StatusCreated:
+			case r.status == http.StatusCreated:
 				created++
-			case s != http.StatusOK:
-				t.Errorf("upsert %d: status %d", i, s)
+			case r.status != http.StatusOK:
+				t.Errorf("upsert %d: status %d", i, r.status)
+				continue
 			}
+			names[i] = message[*workflowv1.Client](t, r).GetName()
+		}
+		for i := range replies {
 			if names[i] != names[0] {
 				t.Errorf("upsert %d answered %s, upsert 0 %s", i, names[i], names[0])
 			}
@@ -93,10 +99,10 @@ func TestUpsertAndBatchOverREST(t *testing.T) {
 
 	t.Run("an upsert retried with its request_id answers as the first time", func(t *testing.T) {
 		body := map[string]any{"external_id": "crm-rid", "display_name": "Retry"}
-		first := want(t, crm.do("POST", firmPath+"/clients:upsert?request_id=up-1", body), http.StatusCreated, "upsert")
-		again := want(t, crm.do("POST", firmPath+"/clients:upsert?request_id=up-1", body), http.StatusCreated, "retry")
-		if again.str("name") != first.str("name") {
-			t.Errorf("retry answered %s, want %s", again.str("name"), first.str("name"))
+		first := message[*workflowv1.Client](t, want(t, crm.do("POST", firmPath+"/clients:upsert?request_id=up-1", body), http.StatusCreated, "upsert"))
+		again := message[*workflowv1.Client](t, want(t, crm.do("POST", firmPath+"/clients:upsert?request_id=up-1", body), http.StatusCreated, "retry"))
+		if again.GetName() != first.GetName() {
+			t.Errorf("retry answered %s, want %s", again.GetName(), first.GetName())
 		}
 		body["display_name"] = "Other"
 		if r := want(t, crm.do("POST", firmPath+"/clients:upsert?request_id=up-1", body), http.StatusConflict, "reuse"); r.reason() != "REQUEST_ID_REUSED" {
@@ -105,13 +111,13 @@ func TestUpsertAndBatchOverREST(t *testing.T) {
 	})
 
 	t.Run("contacts upsert by external id", func(t *testing.T) {
-		first := want(t, crm.do("POST", firmPath+"/contacts:upsert", map[string]any{"external_id": "p-1", "display_name": "Pat"}),
-			http.StatusCreated, "create contact")
-		second := want(t, crm.do("POST", firmPath+"/contacts:upsert", map[string]any{"external_id": "p-1", "job_title": "CFO"}),
-			http.StatusOK, "update contact")
-		if second.str("name") != first.str("name") || second.str("display_name") != "Pat" || second.str("job_title") != "CFO" ||
-			second.str("external_id") != "p-1" {
-			t.Errorf("contact upsert: %s", second.raw)
+		first := message[*workflowv1.Contact](t, want(t, crm.do("POST", firmPath+"/contacts:upsert", map[string]any{"external_id": "p-1", "display_name": "Pat"}),
+			http.StatusCreated, "create contact"))
+		second := message[*workflowv1.Contact](t, want(t, crm.do("POST", firmPath+"/contacts:upsert", map[string]any{"external_id": "p-1", "job_title": "CFO"}),
+			http.StatusOK, "update contact"))
+		if second.GetName() != first.GetName() || second.GetDisplayName() != "Pat" || second.GetJobTitle() != "CFO" ||
+			second.GetExternalId() != "p-1" {
+			t.Errorf("contact upsert: %v", second)
 		}
 	})
 
@@ -159,11 +165,11 @@ func TestUpsertAndBatchOverREST(t *testing.T) {
 			body["request_id"] = "batch-1" // with body "*", in the body
 			return body
 		}
-		made := want(t, crm.do("POST", firmPath+"/clients:batchCreate", withID(batch(3, newClient("ok")))), http.StatusCreated, "batch")
-		again := want(t, crm.do("POST", firmPath+"/clients:batchCreate", withID(batch(3, newClient("ok")))), http.StatusCreated, "retry")
-		names := func(r response) (out []string) {
-			for _, c := range r.list("clients") {
-				out = append(out, c["name"].(string))
+		made := message[*workflowv1.BatchCreateClientsResponse](t, want(t, crm.do("POST", firmPath+"/clients:batchCreate", withID(batch(3, newClient("ok")))), http.StatusCreated, "batch"))
+		again := message[*workflowv1.BatchCreateClientsResponse](t, want(t, crm.do("POST", firmPath+"/clients:batchCreate", withID(batch(3, newClient("ok")))), http.StatusCreated, "retry"))
+		names := func(r *workflowv1.BatchCreateClientsResponse) (out []string) {
+			for _, c := range r.GetClients() {
+				out = append(out, c.GetName())
 			}
 			return out
 		}
@@ -175,8 +181,8 @@ func TestUpsertAndBatchOverREST(t *testing.T) {
 		}
 
 		update := func(i int) map[string]any {
-			c := made.list("clients")[i]
-			return map[string]any{"client": map[string]any{"name": c["name"], "priority": "CLIENT_PRIORITY_HIGH", "etag": c["etag"]}, "update_mask": "priority"}
+			c := made.GetClients()[i]
+			return map[string]any{"client": map[string]any{"name": c.GetName(), "priority": "CLIENT_PRIORITY_HIGH", "etag": c.GetEtag()}, "update_mask": "priority"}
 		}
 		body = batch(3, update)
 		body["requests"].([]map[string]any)[1]["client"].(map[string]any)["etag"] = `"99"`
@@ -184,21 +190,21 @@ func TestUpsertAndBatchOverREST(t *testing.T) {
 		if r.reason() != "ETAG_MISMATCH" || !strings.HasPrefix(r.errorReply().Error.Message, "requests[1]: ") {
 			t.Errorf("stale item: %s", r.raw)
 		}
-		if c := want(t, crm.do("GET", "/v1/"+names(made)[0], nil), http.StatusOK, "get"); c.str("priority") == "CLIENT_PRIORITY_HIGH" {
+		if c := message[*workflowv1.Client](t, want(t, crm.do("GET", "/v1/"+names(made)[0], nil), http.StatusOK, "get")); c.GetPriority() == workflowv1.ClientPriority_CLIENT_PRIORITY_HIGH {
 			t.Error("a refused batch update changed its first client")
 		}
-		done := want(t, crm.do("POST", firmPath+"/clients:batchUpdate", batch(3, update)), http.StatusOK, "batch update")
-		for _, c := range done.list("clients") {
-			if c["priority"] != "CLIENT_PRIORITY_HIGH" {
+		done := message[*workflowv1.BatchUpdateClientsResponse](t, want(t, crm.do("POST", firmPath+"/clients:batchUpdate", batch(3, update)), http.StatusOK, "batch update"))
+		for _, c := range done.GetClients() {
+			if c.GetPriority() != workflowv1.ClientPriority_CLIENT_PRIORITY_HIGH {
 				t.Errorf("after batch update: %v", c)
 			}
 		}
 	})
 
 	t.Run("tasks are batch created and updated per project", func(t *testing.T) {
-		client := want(t, crm.do("POST", firmPath+"/clients", map[string]any{"display_name": "Task client"}), http.StatusCreated, "client")
-		project := want(t, crm.do("POST", firmPath+"/projects", map[string]any{"display_name": "Close", "client": client.str("name")}),
-			http.StatusCreated, "project").str("name")
+		client := message[*workflowv1.Client](t, want(t, crm.do("POST", firmPath+"/clients", map[string]any{"display_name": "Task client"}), http.StatusCreated, "client"))
+		project := message[*workflowv1.Project](t, want(t, crm.do("POST", firmPath+"/projects", map[string]any{"display_name": "Close", "client": client.GetName()}),
+			http.StatusCreated, "project")).GetName()
 		task := func(i int) map[string]any {
 			return map[string]any{"task": map[string]any{"title": fmt.Sprintf("Step %d", i)}}
 		}
@@ -214,20 +220,20 @@ func TestUpsertAndBatchOverREST(t *testing.T) {
 		if !slices.Equal(r.fields(), []string{"requests[1].parent"}) {
 			t.Errorf("other parent: fields %v", r.fields())
 		}
-		if n := len(want(t, crm.do("GET", "/v1/"+project+"/tasks", nil), http.StatusOK, "tasks").list("tasks")); n != 0 {
+		if n := len(message[*workflowv1.ListTasksResponse](t, want(t, crm.do("GET", "/v1/"+project+"/tasks", nil), http.StatusOK, "tasks")).GetTasks()); n != 0 {
 			t.Fatalf("refused batches left %d tasks", n)
 		}
-		made := want(t, crm.do("POST", "/v1/"+project+"/tasks:batchCreate", batch(4, task)), http.StatusCreated, "batch create tasks")
-		tasks := made.list("tasks")
-		if len(tasks) != 4 || tasks[3]["title"] != "Step 3" || tasks[3]["position"] != float64(4) {
-			t.Fatalf("tasks: %s", made.raw)
+		made := message[*workflowv1.BatchCreateTasksResponse](t, want(t, crm.do("POST", "/v1/"+project+"/tasks:batchCreate", batch(4, task)), http.StatusCreated, "batch create tasks"))
+		tasks := made.GetTasks()
+		if len(tasks) != 4 || tasks[3].GetTitle() != "Step 3" || tasks[3].GetPosition() != 4 {
+			t.Fatalf("tasks: %v", made)
 		}
 		complete := func(i int) map[string]any {
-			return map[string]any{"task": map[string]any{"name": tasks[i]["name"], "status": "TASK_STATUS_COMPLETE"}, "update_mask": "status"}
+			return map[string]any{"task": map[string]any{"name": tasks[i].GetName(), "status": "TASK_STATUS_COMPLETE"}, "update_mask": "status"}
 		}
 		want(t, crm.do("POST", "/v1/"+project+"/tasks:batchUpdate", batch(4, complete)), http.StatusOK, "complete every task")
-		if p := want(t, crm.do("GET", "/v1/"+project, nil), http.StatusOK, "project"); p.str("status") != "PROJECT_STATUS_COMPLETED" {
-			t.Errorf("project after its tasks were completed in one batch: %s", p.str("status"))
+		if p := message[*workflowv1.Project](t, want(t, crm.do("GET", "/v1/"+project, nil), http.StatusOK, "project")); p.GetStatus() != workflowv1.ProjectStatus_PROJECT_STATUS_COMPLETED {
+			t.Errorf("project after its tasks were completed in one batch: %s", p.GetStatus())
 		}
 	})
 }

@@ -13,7 +13,11 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
 
+	identityv1 "github.com/firmflow/firmflow/pkg/gen/firmflow/identity/v1"
+	workflowv1 "github.com/firmflow/firmflow/pkg/gen/firmflow/workflow/v1"
 	"github.com/firmflow/firmflow/pkg/natsx"
 	gateway "github.com/firmflow/firmflow/services/gateway/server"
 )
@@ -27,7 +31,7 @@ func (f firm) apiKey(t *testing.T, sys *system, scopes ...string) *client {
 	t.Helper()
 	r := want(t, f.client.do("POST", "/v1/"+f.name+"/apiKeys", map[string]any{"display_name": "crm " + strings.Join(scopes, " "), "scopes": scopes}),
 		http.StatusCreated, "create API key "+strings.Join(scopes, ","))
-	return sys.integration(r.str("secret"))
+	return sys.integration(message[*identityv1.ApiKey](t, r).GetSecret())
 }
 
 // member invites someone into the firm as a member and returns their signed-in
@@ -41,11 +45,18 @@ func (f firm) member(t *testing.T, sys *system, email string) (*client, string) 
 	}), http.StatusCreated, "accept invitation")
 	c := sys.browser()
 	c.login(t, email, "")
-	return c, m.str("name")
+	return c, message[*identityv1.Member](t, m).GetName()
 }
 
-// collectNames follows next_page_token through a list and returns every item's name.
-func collectNames(t *testing.T, c *client, path, key string) []string {
+// listPage is a List method's response: a page of items and the token of the next.
+type listPage interface {
+	proto.Message
+	GetNextPageToken() string
+}
+
+// collectNames follows next_page_token through a list and returns the name of every
+// item items takes from a page, e.g. (*workflowv1.ListClientsResponse).GetClients.
+func collectNames[P listPage, I interface{ GetName() string }](t *testing.T, c *client, path string, items func(P) []I) []string {
 	t.Helper()
 	var names []string
 	token := ""
@@ -55,10 +66,11 @@ func collectNames(t *testing.T, c *client, path, key string) []string {
 			sep = "&"
 		}
 		r := want(t, c.do("GET", path+sep+"page_token="+url.QueryEscape(token), nil), http.StatusOK, "list "+path)
-		for _, item := range r.list(key) {
-			names = append(names, item["name"].(string))
+		page := message[P](t, r)
+		for _, item := range items(page) {
+			names = append(names, item.GetName())
 		}
-		if token = r.str("next_page_token"); token == "" {
+		if token = page.GetNextPageToken(); token == "" {
 			return names
 		}
 	}
@@ -77,9 +89,9 @@ func TestClientsAsBrowserAndIntegration(t *testing.T) {
 	owner := alpha.client
 	firmPath := "/v1/" + alpha.name
 
-	fee := want(t, owner.do("POST", firmPath+"/customFields", map[string]any{
+	fee := message[*workflowv1.CustomField](t, want(t, owner.do("POST", firmPath+"/customFields", map[string]any{
 		"key": "fee", "display_name": "Annual fee", "type": "CUSTOM_FIELD_TYPE_NUMBER",
-	}), http.StatusCreated, "define custom field")
+	}), http.StatusCreated, "define custom field"))
 	want(t, owner.do("POST", firmPath+"/customFields", map[string]any{
 		"key": "entity", "display_name": "Entity", "type": "CUSTOM_FIELD_TYPE_SINGLE_SELECT", "options": []string{"LLC", "S-Corp"},
 	}), http.StatusCreated, "define select field")
@@ -90,24 +102,24 @@ func TestClientsAsBrowserAndIntegration(t *testing.T) {
 		"tax_id": "123-45-6789", "bank_account_number": "000123456789", "bank_routing_number": "021000021",
 		"notes": "prefers email", "custom_fields": map[string]any{"fee": 1200, "entity": "LLC"},
 	}
-	created := want(t, owner.do("POST", firmPath+"/clients?request_id=signup-ada", ada), http.StatusCreated, "create client")
-	clientName := created.str("name")
-	retried := want(t, owner.do("POST", firmPath+"/clients?request_id=signup-ada", ada), http.StatusCreated, "retried create")
-	if retried.str("name") != clientName {
-		t.Fatalf("a retried create made %s besides %s", retried.str("name"), clientName)
+	created := message[*workflowv1.Client](t, want(t, owner.do("POST", firmPath+"/clients?request_id=signup-ada", ada), http.StatusCreated, "create client"))
+	clientName := created.GetName()
+	retried := message[*workflowv1.Client](t, want(t, owner.do("POST", firmPath+"/clients?request_id=signup-ada", ada), http.StatusCreated, "retried create"))
+	if retried.GetName() != clientName {
+		t.Fatalf("a retried create made %s besides %s", retried.GetName(), clientName)
 	}
-	if created.str("tax_id") != "***-**-6789" || created.str("bank_account_number") != "********6789" || created.get("sensitive_revealed") != nil {
-		t.Errorf("create response not masked: %s", created.raw)
+	if created.GetTaxId() != "***-**-6789" || created.GetBankAccountNumber() != "********6789" || created.GetSensitiveRevealed() {
+		t.Errorf("create response not masked: %v", created)
 	}
 
 	t.Run("tax and bank numbers are masked unless revealed to those allowed", func(t *testing.T) {
-		masked := want(t, owner.do("GET", "/v1/"+clientName, nil), http.StatusOK, "get client")
-		if masked.str("tax_id") != "***-**-6789" || masked.str("notes") != "prefers email" || masked.get("custom_fields", "fee") != 1200.0 {
-			t.Errorf("masked view: %s", masked.raw)
+		masked := message[*workflowv1.Client](t, want(t, owner.do("GET", "/v1/"+clientName, nil), http.StatusOK, "get client"))
+		if masked.GetTaxId() != "***-**-6789" || masked.GetNotes() != "prefers email" || masked.GetCustomFields()["fee"].GetNumberValue() != 1200 {
+			t.Errorf("masked view: %v", masked)
 		}
-		full := want(t, owner.do("GET", "/v1/"+clientName+"?view=CLIENT_VIEW_REVEALED", nil), http.StatusOK, "reveal as owner")
-		if full.str("tax_id") != "123-45-6789" || full.str("bank_routing_number") != "021000021" || full.get("sensitive_revealed") != true {
-			t.Errorf("revealed view: %s", full.raw)
+		full := message[*workflowv1.Client](t, want(t, owner.do("GET", "/v1/"+clientName+"?view=CLIENT_VIEW_REVEALED", nil), http.StatusOK, "reveal as owner"))
+		if full.GetTaxId() != "123-45-6789" || full.GetBankRoutingNumber() != "021000021" || !full.GetSensitiveRevealed() {
+			t.Errorf("revealed view: %v", full)
 		}
 		reader := alpha.apiKey(t, sys, "clients:read")
 		want(t, reader.do("GET", "/v1/"+clientName, nil), http.StatusOK, "read key reads")
@@ -120,18 +132,19 @@ func TestClientsAsBrowserAndIntegration(t *testing.T) {
 			t.Errorf("reason %q", r.reason())
 		}
 		writer := alpha.apiKey(t, sys, "clients:write")
-		if got := want(t, writer.do("GET", "/v1/"+clientName+"?view=CLIENT_VIEW_REVEALED", nil), http.StatusOK, "write key reveals"); got.str("tax_id") != "123-45-6789" {
-			t.Errorf("write key's revealed view: %s", got.raw)
+		if got := message[*workflowv1.Client](t, want(t, writer.do("GET", "/v1/"+clientName+"?view=CLIENT_VIEW_REVEALED", nil), http.StatusOK, "write key reveals")); got.GetTaxId() != "123-45-6789" {
+			t.Errorf("write key's revealed view: %v", got)
 		}
 	})
 
 	t.Run("updates need the current etag and never store a masked value", func(t *testing.T) {
 		current := want(t, owner.do("GET", "/v1/"+clientName, nil), http.StatusOK, "get client")
-		etag := current.str("etag")
-		u := want(t, owner.do("PATCH", "/v1/"+clientName+"?update_mask=display_name,custom_fields.fee",
-			map[string]any{"display_name": "Ada King", "custom_fields": map[string]any{"fee": 1500}, "etag": etag}), http.StatusOK, "update")
-		if u.str("display_name") != "Ada King" || u.get("custom_fields", "fee") != 1500.0 || u.get("custom_fields", "entity") != "LLC" || u.str("etag") == etag {
-			t.Errorf("updated: %s", u.raw)
+		etag := message[*workflowv1.Client](t, current).GetEtag()
+		u := message[*workflowv1.Client](t, want(t, owner.do("PATCH", "/v1/"+clientName+"?update_mask=display_name,custom_fields.fee",
+			map[string]any{"display_name": "Ada King", "custom_fields": map[string]any{"fee": 1500}, "etag": etag}), http.StatusOK, "update"))
+		fields := u.GetCustomFields()
+		if u.GetDisplayName() != "Ada King" || fields["fee"].GetNumberValue() != 1500 || fields["entity"].GetStringValue() != "LLC" || u.GetEtag() == etag {
+			t.Errorf("updated: %v", u)
 		}
 		r := want(t, owner.do("PATCH", "/v1/"+clientName+"?update_mask=display_name", map[string]any{"display_name": "Late", "etag": etag}),
 			http.StatusConflict, "stale etag")
@@ -139,21 +152,21 @@ func TestClientsAsBrowserAndIntegration(t *testing.T) {
 			t.Errorf("reason %q", r.reason())
 		}
 		// The SPA reads a client and writes it all back: the masked numbers are refused.
-		back := current.body
-		back["etag"] = u.str("etag")
+		back := decode[map[string]any](t, current)
+		back["etag"] = u.GetEtag()
 		r = want(t, owner.do("PATCH", "/v1/"+clientName+"?update_mask=tax_id", back), http.StatusBadRequest, "masked tax id written back")
 		if !slices.Contains(r.fields(), "client.tax_id") {
 			t.Errorf("violations %v", r.fields())
 		}
 		// Without update_mask, the mask comes from the body's keys; output-only ones are ignored.
-		u2 := want(t, owner.do("PATCH", "/v1/"+clientName, map[string]any{"description": "from the CRM", "etag": u.str("etag"), "name": clientName}),
-			http.StatusOK, "update with the mask from the body")
-		if u2.str("description") != "from the CRM" || u2.str("display_name") != "Ada King" {
-			t.Errorf("body-mask update: %s", u2.raw)
+		u2 := message[*workflowv1.Client](t, want(t, owner.do("PATCH", "/v1/"+clientName, map[string]any{"description": "from the CRM", "etag": u.GetEtag(), "name": clientName}),
+			http.StatusOK, "update with the mask from the body"))
+		if u2.GetDescription() != "from the CRM" || u2.GetDisplayName() != "Ada King" {
+			t.Errorf("body-mask update: %v", u2)
 		}
-		full := want(t, owner.do("GET", "/v1/"+clientName+"?view=CLIENT_VIEW_REVEALED", nil), http.StatusOK, "reveal")
-		if full.str("tax_id") != "123-45-6789" {
-			t.Errorf("tax id after refused write: %q", full.str("tax_id"))
+		full := message[*workflowv1.Client](t, want(t, owner.do("GET", "/v1/"+clientName+"?view=CLIENT_VIEW_REVEALED", nil), http.StatusOK, "reveal"))
+		if full.GetTaxId() != "123-45-6789" {
+			t.Errorf("tax id after refused write: %q", full.GetTaxId())
 		}
 	})
 
@@ -166,27 +179,27 @@ func TestClientsAsBrowserAndIntegration(t *testing.T) {
 				body["tags"] = []string{"payroll"}
 			}
 			rid := fmt.Sprintf("sync-%d", i)
-			r := want(t, crm.do("POST", firmPath+"/clients?request_id="+rid, body), http.StatusCreated, "integration creates")
-			again := want(t, crm.do("POST", firmPath+"/clients?request_id="+rid, body), http.StatusCreated, "integration retries")
-			if again.str("name") != r.str("name") {
+			r := message[*workflowv1.Client](t, want(t, crm.do("POST", firmPath+"/clients?request_id="+rid, body), http.StatusCreated, "integration creates"))
+			again := message[*workflowv1.Client](t, want(t, crm.do("POST", firmPath+"/clients?request_id="+rid, body), http.StatusCreated, "integration retries"))
+			if again.GetName() != r.GetName() {
 				t.Errorf("retry %d made a second client", i)
 			}
-			names = append(names, r.str("name"))
+			names = append(names, r.GetName())
 		}
-		all := collectNames(t, crm, firmPath+"/clients?page_size=3", "clients")
+		all := collectNames(t, crm, firmPath+"/clients?page_size=3", (*workflowv1.ListClientsResponse).GetClients)
 		if len(all) != 8 || all[0] != clientName || !slices.Equal(all[1:], names) {
 			t.Errorf("pages of 3 gave %d clients: %v", len(all), all)
 		}
-		tagged := collectNames(t, crm, firmPath+"/clients?page_size=1&tag=payroll", "clients")
+		tagged := collectNames(t, crm, firmPath+"/clients?page_size=1&tag=payroll", (*workflowv1.ListClientsResponse).GetClients)
 		if !slices.Equal(tagged, []string{names[0], names[3], names[6]}) {
 			t.Errorf("tag payroll: %v", tagged)
 		}
-		byExt := want(t, crm.do("GET", firmPath+"/clients?external_id=hubspot-104", nil), http.StatusOK, "by external id")
-		if l := byExt.list("clients"); len(l) != 1 || l[0]["name"] != names[4] {
-			t.Errorf("by external id: %s", byExt.raw)
+		byExt := message[*workflowv1.ListClientsResponse](t, want(t, crm.do("GET", firmPath+"/clients?external_id=hubspot-104", nil), http.StatusOK, "by external id"))
+		if l := byExt.GetClients(); len(l) != 1 || l[0].GetName() != names[4] {
+			t.Errorf("by external id: %v", byExt)
 		}
-		first := want(t, crm.do("GET", firmPath+"/clients?page_size=2&tag=payroll", nil), http.StatusOK, "first page")
-		r := want(t, crm.do("GET", firmPath+"/clients?page_size=2&tag=vip&page_token="+url.QueryEscape(first.str("next_page_token")), nil),
+		first := message[*workflowv1.ListClientsResponse](t, want(t, crm.do("GET", firmPath+"/clients?page_size=2&tag=payroll", nil), http.StatusOK, "first page"))
+		r := want(t, crm.do("GET", firmPath+"/clients?page_size=2&tag=vip&page_token="+url.QueryEscape(first.GetNextPageToken()), nil),
 			http.StatusBadRequest, "token of another filter")
 		if !slices.Contains(r.fields(), "page_token") {
 			t.Errorf("violations %v", r.fields())
@@ -196,9 +209,9 @@ func TestClientsAsBrowserAndIntegration(t *testing.T) {
 	})
 
 	t.Run("lookup by tax id uses POST and the blind index", func(t *testing.T) {
-		found := want(t, crm.do("POST", firmPath+"/clients:lookupByTaxId", map[string]any{"tax_id": "123 45 6789"}), http.StatusOK, "lookup")
-		if found.str("name") != clientName || found.str("tax_id") != "***-**-6789" {
-			t.Errorf("lookup: %s", found.raw)
+		found := message[*workflowv1.Client](t, want(t, crm.do("POST", firmPath+"/clients:lookupByTaxId", map[string]any{"tax_id": "123 45 6789"}), http.StatusOK, "lookup"))
+		if found.GetName() != clientName || found.GetTaxId() != "***-**-6789" {
+			t.Errorf("lookup: %v", found)
 		}
 		want(t, crm.do("POST", firmPath+"/clients:lookupByTaxId", map[string]any{"tax_id": "999-99-9999"}), http.StatusNotFound, "unknown tax id")
 		want(t, owner.do("POST", firmPath+"/clients", map[string]any{"display_name": "Twin", "tax_id": "123456789"}),
@@ -206,89 +219,94 @@ func TestClientsAsBrowserAndIntegration(t *testing.T) {
 	})
 
 	t.Run("an import with one bad row imports nothing and names the row", func(t *testing.T) {
-		before := collectNames(t, owner, firmPath+"/clients?page_size=100", "clients")
+		before := collectNames(t, owner, firmPath+"/clients?page_size=100", (*workflowv1.ListClientsResponse).GetClients)
 		bad := "display_name,tax_id,tags,custom.entity\nGood One,111-22-3333,a,LLC\nBad One,***-**-1234,b,Trust\nGood Two,,c,\n"
 		r := want(t, owner.do("POST", firmPath+"/clients:import", map[string]any{"csv": bad}), http.StatusBadRequest, "bad import")
 		if r.reason() != "IMPORT_ROWS_INVALID" || !slices.Equal(r.fields(), []string{"rows[3].custom.entity", "rows[3].tax_id"}) {
 			t.Errorf("import report: reason %q, fields %v", r.reason(), r.fields())
 		}
-		if after := collectNames(t, owner, firmPath+"/clients?page_size=100", "clients"); len(after) != len(before) {
+		if after := collectNames(t, owner, firmPath+"/clients?page_size=100", (*workflowv1.ListClientsResponse).GetClients); len(after) != len(before) {
 			t.Fatalf("a refused import changed the clients: %d -> %d", len(before), len(after))
 		}
 		good := strings.Replace(bad, "***-**-1234,b,Trust", "444-55-6666,b,S-Corp", 1)
-		imp := want(t, crm.do("POST", firmPath+"/clients:import", map[string]any{"csv": good, "request_id": "nightly-1"}), http.StatusCreated, "import")
-		if imp.get("imported_count") != 3.0 || len(imp.get("clients").([]any)) != 3 {
-			t.Fatalf("import: %s", imp.raw)
+		imp := message[*workflowv1.ImportClientsResponse](t, want(t, crm.do("POST", firmPath+"/clients:import", map[string]any{"csv": good, "request_id": "nightly-1"}), http.StatusCreated, "import"))
+		if imp.GetImportedCount() != 3 || len(imp.GetClients()) != 3 {
+			t.Fatalf("import: %v", imp)
 		}
-		again := want(t, crm.do("POST", firmPath+"/clients:import", map[string]any{"csv": good, "request_id": "nightly-1"}), http.StatusCreated, "retried import")
-		if again.str("import") != imp.str("import") || !reflect.DeepEqual(again.get("clients"), imp.get("clients")) {
-			t.Errorf("retried import: %s", again.raw)
+		again := message[*workflowv1.ImportClientsResponse](t, want(t, crm.do("POST", firmPath+"/clients:import", map[string]any{"csv": good, "request_id": "nightly-1"}), http.StatusCreated, "retried import"))
+		if !proto.Equal(again, imp) {
+			t.Errorf("retried import: %v, first %v", again, imp)
 		}
-		found := want(t, owner.do("POST", firmPath+"/clients:lookupByTaxId", map[string]any{"tax_id": "444556666", "view": "CLIENT_VIEW_REVEALED"}),
-			http.StatusOK, "imported client by tax id")
-		if found.str("display_name") != "Bad One" || found.str("tax_id") != "444-55-6666" || found.get("custom_fields", "entity") != "S-Corp" {
-			t.Errorf("imported: %s", found.raw)
+		found := message[*workflowv1.Client](t, want(t, owner.do("POST", firmPath+"/clients:lookupByTaxId", map[string]any{"tax_id": "444556666", "view": "CLIENT_VIEW_REVEALED"}),
+			http.StatusOK, "imported client by tax id"))
+		if found.GetDisplayName() != "Bad One" || found.GetTaxId() != "444-55-6666" || found.GetCustomFields()["entity"].GetStringValue() != "S-Corp" {
+			t.Errorf("imported: %v", found)
 		}
 	})
 
 	t.Run("exports are CSV or JSON, masked unless revealed", func(t *testing.T) {
-		exp := want(t, owner.do("POST", firmPath+"/clients:export", map[string]any{"tag": "1040"}), http.StatusOK, "export CSV")
-		content := exp.str("content")
-		if !strings.HasPrefix(exp.str("content_type"), "text/csv") || exp.get("client_count") != 1.0 ||
+		exp := message[*workflowv1.ExportClientsResponse](t, want(t, owner.do("POST", firmPath+"/clients:export", map[string]any{"tag": "1040"}), http.StatusOK, "export CSV"))
+		content := exp.GetContent()
+		if !strings.HasPrefix(exp.GetContentType(), "text/csv") || exp.GetClientCount() != 1 ||
 			!strings.HasPrefix(content, "name,display_name,") || !strings.Contains(content, "***-**-6789") || strings.Contains(content, "123-45-6789") {
-			t.Errorf("CSV export: %s", exp.raw)
+			t.Errorf("CSV export: %v", exp)
 		}
-		exp = want(t, crm.do("POST", firmPath+"/clients:export", map[string]any{"format": "EXPORT_FORMAT_JSON", "view": "CLIENT_VIEW_REVEALED", "page_size": 5}),
-			http.StatusOK, "export JSON")
-		var docs []map[string]any
-		if err := json.Unmarshal([]byte(exp.str("content")), &docs); err != nil || len(docs) != 5 || exp.str("next_page_token") == "" {
-			t.Fatalf("JSON export (%v): %s", err, truncate(string(exp.raw), 400))
+		exp = message[*workflowv1.ExportClientsResponse](t, want(t, crm.do("POST", firmPath+"/clients:export", map[string]any{"format": "EXPORT_FORMAT_JSON", "view": "CLIENT_VIEW_REVEALED", "page_size": 5}),
+			http.StatusOK, "export JSON"))
+		var docs []json.RawMessage
+		if err := json.Unmarshal([]byte(exp.GetContent()), &docs); err != nil || len(docs) != 5 || exp.GetNextPageToken() == "" {
+			t.Fatalf("JSON export (%v): %s", err, truncate(exp.GetContent(), 400))
 		}
-		if docs[0]["tax_id"] != "123-45-6789" || docs[0]["name"] != clientName {
-			t.Errorf("revealed JSON export: %v", docs[0])
+		// Each exported document is a Client as the API returns it.
+		doc := &workflowv1.Client{}
+		if err := protojson.Unmarshal(docs[0], doc); err != nil {
+			t.Fatalf("JSON export document %s: %v", truncate(string(docs[0]), 300), err)
+		}
+		if doc.GetTaxId() != "123-45-6789" || doc.GetName() != clientName {
+			t.Errorf("revealed JSON export: %v", doc)
 		}
 	})
 
 	t.Run("contacts link to clients with one primary", func(t *testing.T) {
-		grace := want(t, crm.do("POST", firmPath+"/contacts", map[string]any{
+		grace := message[*workflowv1.Contact](t, want(t, crm.do("POST", firmPath+"/contacts", map[string]any{
 			"display_name": "Grace Hopper", "emails": []map[string]any{{"address": "grace@example.com", "label": "work"}},
 			"phones": []map[string]any{{"number": "+1 555 0100"}}, "addresses": []map[string]any{{"lines": []string{"1 Navy Way"}, "country_code": "US"}},
-		}), http.StatusCreated, "create contact").str("name")
-		alan := want(t, owner.do("POST", firmPath+"/contacts", map[string]any{"display_name": "Alan Turing"}), http.StatusCreated, "create contact").str("name")
-		first := want(t, crm.do("POST", "/v1/"+clientName+"/contacts", map[string]any{"contact": grace, "relationship": "spouse"}),
-			http.StatusCreated, "link Grace")
-		if first.get("primary") != true {
-			t.Errorf("first link not primary: %s", first.raw)
+		}), http.StatusCreated, "create contact")).GetName()
+		alan := message[*workflowv1.Contact](t, want(t, owner.do("POST", firmPath+"/contacts", map[string]any{"display_name": "Alan Turing"}), http.StatusCreated, "create contact")).GetName()
+		first := message[*workflowv1.ClientContact](t, want(t, crm.do("POST", "/v1/"+clientName+"/contacts", map[string]any{"contact": grace, "relationship": "spouse"}),
+			http.StatusCreated, "link Grace"))
+		if !first.GetPrimary() {
+			t.Errorf("first link not primary: %v", first)
 		}
 		want(t, crm.do("POST", "/v1/"+clientName+"/contacts", map[string]any{"contact": alan, "primary": true}), http.StatusCreated, "link Alan as primary")
 		want(t, crm.do("POST", "/v1/"+clientName+"/contacts", map[string]any{"contact": alan}), http.StatusConflict, "link twice")
-		links := want(t, owner.do("GET", "/v1/"+clientName+"/contacts", nil), http.StatusOK, "list links").list("client_contacts")
-		if len(links) != 2 || links[0]["contact"] != alan || links[0]["primary"] != true || links[1]["primary"] != nil {
+		links := message[*workflowv1.ListClientContactsResponse](t, want(t, owner.do("GET", "/v1/"+clientName+"/contacts", nil), http.StatusOK, "list links")).GetClientContacts()
+		if len(links) != 2 || links[0].GetContact() != alan || !links[0].GetPrimary() || links[1].GetPrimary() {
 			t.Errorf("links: %v", links)
 		}
-		c := want(t, owner.do("GET", "/v1/"+clientName, nil), http.StatusOK, "client")
-		if c.str("primary_contact") != alan {
-			t.Errorf("primary contact %q", c.str("primary_contact"))
+		c := message[*workflowv1.Client](t, want(t, owner.do("GET", "/v1/"+clientName, nil), http.StatusOK, "client"))
+		if c.GetPrimaryContact() != alan {
+			t.Errorf("primary contact %q", c.GetPrimaryContact())
 		}
-		graceLink := first.str("name")
+		graceLink := first.GetName()
 		want(t, owner.do("PATCH", "/v1/"+graceLink+"?update_mask=primary", map[string]any{"primary": true}), http.StatusOK, "make Grace primary")
-		if got := want(t, owner.do("GET", "/v1/"+clientName, nil), http.StatusOK, "client").str("primary_contact"); got != grace {
+		if got := message[*workflowv1.Client](t, want(t, owner.do("GET", "/v1/"+clientName, nil), http.StatusOK, "client")).GetPrimaryContact(); got != grace {
 			t.Errorf("primary after change %q", got)
 		}
 		want(t, owner.do("DELETE", "/v1/"+graceLink, nil), http.StatusOK, "unlink")
 		want(t, owner.do("GET", "/v1/"+grace, nil), http.StatusOK, "contact survives unlinking")
-		contacts := collectNames(t, crm, firmPath+"/contacts?page_size=1", "contacts")
+		contacts := collectNames(t, crm, firmPath+"/contacts?page_size=1", (*workflowv1.ListContactsResponse).GetContacts)
 		if !slices.Equal(contacts, []string{grace, alan}) {
 			t.Errorf("contacts: %v", contacts)
 		}
 	})
 
 	t.Run("delete needs the current etag", func(t *testing.T) {
-		victim := want(t, owner.do("POST", firmPath+"/clients", map[string]any{"display_name": "Short-lived"}), http.StatusCreated, "create")
-		want(t, owner.do("DELETE", "/v1/"+victim.str("name")+"?etag="+url.QueryEscape(`"99"`), nil), http.StatusConflict, "stale delete")
-		want(t, owner.do("DELETE", "/v1/"+victim.str("name")+"?etag="+url.QueryEscape(victim.str("etag")), nil), http.StatusOK, "delete")
-		want(t, owner.do("GET", "/v1/"+victim.str("name"), nil), http.StatusNotFound, "deleted client")
-		want(t, owner.do("DELETE", "/v1/"+fee.str("name"), nil), http.StatusOK, "delete custom field")
+		victim := message[*workflowv1.Client](t, want(t, owner.do("POST", firmPath+"/clients", map[string]any{"display_name": "Short-lived"}), http.StatusCreated, "create"))
+		want(t, owner.do("DELETE", "/v1/"+victim.GetName()+"?etag="+url.QueryEscape(`"99"`), nil), http.StatusConflict, "stale delete")
+		want(t, owner.do("DELETE", "/v1/"+victim.GetName()+"?etag="+url.QueryEscape(victim.GetEtag()), nil), http.StatusOK, "delete")
+		want(t, owner.do("GET", "/v1/"+victim.GetName(), nil), http.StatusNotFound, "deleted client")
+		want(t, owner.do("DELETE", "/v1/"+fee.GetName(), nil), http.StatusOK, "delete custom field")
 	})
 
 	t.Run("events reach JetStream without sensitive values", func(t *testing.T) {
@@ -312,6 +330,9 @@ func TestClientsAsBrowserAndIntegration(t *testing.T) {
 			msg, err := consumer.Next(jetstream.FetchMaxWait(10 * time.Second))
 			if err != nil {
 				t.Fatalf("waiting for client events (seen %v): %v", seen, err)
+			}
+			if !strings.Contains(string(msg.Data()), alpha.name+"/") {
+				continue // another test's firm: the stream is the shared stack's
 			}
 			seen[msg.Subject()]++
 			if msg.Headers().Get("Nats-Msg-Id") == "" {
@@ -352,13 +373,13 @@ func TestEveryClientRouteRefusesAnotherFirmsObjects(t *testing.T) {
 	alpha, beta := sys.signUp(t, "clientvictim"), sys.signUp(t, "clientintruder")
 	a := alpha.client
 	ap, bp := "/v1/"+alpha.name, "/v1/"+beta.name
-	victimClient := want(t, a.do("POST", ap+"/clients", map[string]any{"display_name": "Secret client", "tax_id": "321-54-9876", "tags": []string{"x"}}),
-		http.StatusCreated, "victim client").str("name")
-	contact := want(t, a.do("POST", ap+"/contacts", map[string]any{"display_name": "Secret contact"}), http.StatusCreated, "victim contact").str("name")
-	field := want(t, a.do("POST", ap+"/customFields", map[string]any{"key": "k", "display_name": "K", "type": "CUSTOM_FIELD_TYPE_TEXT"}),
-		http.StatusCreated, "victim field").str("name")
-	link := want(t, a.do("POST", "/v1/"+victimClient+"/contacts", map[string]any{"contact": contact}), http.StatusCreated, "victim link").str("name")
-	betaClient := want(t, beta.client.do("POST", bp+"/clients", map[string]any{"display_name": "Intruder's client"}), http.StatusCreated, "intruder client").str("name")
+	victimClient := message[*workflowv1.Client](t, want(t, a.do("POST", ap+"/clients", map[string]any{"display_name": "Secret client", "tax_id": "321-54-9876", "tags": []string{"x"}}),
+		http.StatusCreated, "victim client")).GetName()
+	contact := message[*workflowv1.Contact](t, want(t, a.do("POST", ap+"/contacts", map[string]any{"display_name": "Secret contact"}), http.StatusCreated, "victim contact")).GetName()
+	field := message[*workflowv1.CustomField](t, want(t, a.do("POST", ap+"/customFields", map[string]any{"key": "k", "display_name": "K", "type": "CUSTOM_FIELD_TYPE_TEXT"}),
+		http.StatusCreated, "victim field")).GetName()
+	link := message[*workflowv1.ClientContact](t, want(t, a.do("POST", "/v1/"+victimClient+"/contacts", map[string]any{"contact": contact}), http.StatusCreated, "victim link")).GetName()
+	betaClient := message[*workflowv1.Client](t, want(t, beta.client.do("POST", bp+"/clients", map[string]any{"display_name": "Intruder's client"}), http.StatusCreated, "intruder client")).GetName()
 	clientID, contactID, fieldID := lastID(victimClient), lastID(contact), lastID(field)
 
 	snapshot := func() map[string]string {
@@ -494,7 +515,7 @@ func TestHostileStringsInClientFieldsAreRefusedOrStoredLiterally(t *testing.T) {
 		case r.status >= 500:
 			t.Errorf("%s %q: status %d: %s", what, truncate(value, 40), r.status, truncate(string(r.raw), 200))
 		case r.status >= 400:
-			if r.get("error", "message") == nil {
+			if r.errorReply().Error.Message == "" {
 				t.Errorf("%s %q: %d without an error message", what, truncate(value, 40), r.status)
 			}
 		case r.status >= 200 && stored != nil:
@@ -503,36 +524,60 @@ func TestHostileStringsInClientFieldsAreRefusedOrStoredLiterally(t *testing.T) {
 			}
 		}
 	}
-	clientFields := []string{"display_name", "description", "external_id", "tax_id", "bank_account_number", "bank_routing_number", "notes"}
+	// readClient reads back the client a create answered with.
+	readClient := func(created response, query string) *workflowv1.Client {
+		t.Helper()
+		name := message[*workflowv1.Client](t, created).GetName()
+		return message[*workflowv1.Client](t, want(t, c.do("GET", "/v1/"+name+query, nil), http.StatusOK, "read back"))
+	}
+	clientFields := []struct {
+		name string
+		read func(*workflowv1.Client) string
+	}{
+		{"display_name", (*workflowv1.Client).GetDisplayName}, {"description", (*workflowv1.Client).GetDescription},
+		{"external_id", (*workflowv1.Client).GetExternalId}, {"tax_id", (*workflowv1.Client).GetTaxId},
+		{"bank_account_number", (*workflowv1.Client).GetBankAccountNumber}, {"bank_routing_number", (*workflowv1.Client).GetBankRoutingNumber},
+		{"notes", (*workflowv1.Client).GetNotes},
+	}
+	clientLists := []struct {
+		name string
+		read func(*workflowv1.Client) []string
+	}{{"tags", (*workflowv1.Client).GetTags}, {"services", (*workflowv1.Client).GetServices}}
+	contactFields := []struct {
+		name string
+		read func(*workflowv1.Contact) string
+	}{
+		{"display_name", (*workflowv1.Contact).GetDisplayName}, {"given_name", (*workflowv1.Contact).GetGivenName},
+		{"family_name", (*workflowv1.Contact).GetFamilyName}, {"job_title", (*workflowv1.Contact).GetJobTitle},
+	}
 	for _, value := range hostile {
 		for _, field := range clientFields {
-			body := map[string]any{"display_name": "Hostile", field: value}
+			body := map[string]any{"display_name": "Hostile", field.name: value}
 			r := c.do("POST", fp+"/clients", body)
-			check("client."+field, r, func() string {
-				got := want(t, c.do("GET", "/v1/"+r.str("name")+"?view=CLIENT_VIEW_REVEALED", nil), http.StatusOK, "read back")
-				return got.str(field)
+			check("client."+field.name, r, func() string {
+				return field.read(readClient(r, "?view=CLIENT_VIEW_REVEALED"))
 			}, value)
 		}
-		for _, field := range []string{"tags", "services"} {
-			r := c.do("POST", fp+"/clients", map[string]any{"display_name": "Hostile list", field: []string{value}})
-			check("client."+field, r, func() string {
-				list, _ := want(t, c.do("GET", "/v1/"+r.str("name"), nil), http.StatusOK, "read back").get(field).([]any)
+		for _, field := range clientLists {
+			r := c.do("POST", fp+"/clients", map[string]any{"display_name": "Hostile list", field.name: []string{value}})
+			check("client."+field.name, r, func() string {
+				list := field.read(readClient(r, ""))
 				if len(list) != 1 {
 					return fmt.Sprint(list)
 				}
-				return list[0].(string)
+				return list[0]
 			}, value)
 		}
 		r := c.do("POST", fp+"/clients", map[string]any{"display_name": "Hostile custom", "custom_fields": map[string]any{"memo": value}})
 		check("client.custom_fields.memo", r, func() string {
-			got, _ := want(t, c.do("GET", "/v1/"+r.str("name"), nil), http.StatusOK, "read back").get("custom_fields", "memo").(string)
-			return got
+			return readClient(r, "").GetCustomFields()["memo"].GetStringValue()
 		}, value)
-		for _, field := range []string{"display_name", "given_name", "family_name", "job_title"} {
-			body := map[string]any{"display_name": "Hostile contact", field: value}
+		for _, field := range contactFields {
+			body := map[string]any{"display_name": "Hostile contact", field.name: value}
 			r := c.do("POST", fp+"/contacts", body)
-			check("contact."+field, r, func() string {
-				return want(t, c.do("GET", "/v1/"+r.str("name"), nil), http.StatusOK, "read back").str(field)
+			check("contact."+field.name, r, func() string {
+				name := message[*workflowv1.Contact](t, r).GetName()
+				return field.read(message[*workflowv1.Contact](t, want(t, c.do("GET", "/v1/"+name, nil), http.StatusOK, "read back")))
 			}, value)
 		}
 		for _, body := range []map[string]any{
@@ -555,12 +600,12 @@ func TestHostileStringsInClientFieldsAreRefusedOrStoredLiterally(t *testing.T) {
 		check("import", c.do("POST", fp+"/clients:import", map[string]any{"csv": "display_name,notes\n" + value + "," + value + "\n", "validate_only": true}), nil, value)
 		check("export tag", c.do("POST", fp+"/clients:export", map[string]any{"tag": value}), nil, value)
 	}
-	holder := want(t, c.do("POST", fp+"/clients", map[string]any{"display_name": "Link holder"}), http.StatusCreated, "client").str("name")
-	person := want(t, c.do("POST", fp+"/contacts", map[string]any{"display_name": "Linked"}), http.StatusCreated, "contact").str("name")
-	link := want(t, c.do("POST", "/v1/"+holder+"/contacts", map[string]any{"contact": person}), http.StatusCreated, "link").str("name")
+	holder := message[*workflowv1.Client](t, want(t, c.do("POST", fp+"/clients", map[string]any{"display_name": "Link holder"}), http.StatusCreated, "client")).GetName()
+	person := message[*workflowv1.Contact](t, want(t, c.do("POST", fp+"/contacts", map[string]any{"display_name": "Linked"}), http.StatusCreated, "contact")).GetName()
+	link := message[*workflowv1.ClientContact](t, want(t, c.do("POST", "/v1/"+holder+"/contacts", map[string]any{"contact": person}), http.StatusCreated, "link")).GetName()
 	for _, value := range hostile {
 		r := c.do("PATCH", "/v1/"+link+"?update_mask=relationship", map[string]any{"relationship": value})
-		check("link relationship", r, func() string { return r.str("relationship") }, value)
+		check("link relationship", r, func() string { return message[*workflowv1.ClientContact](t, r).GetRelationship() }, value)
 	}
 	for _, name := range []string{"firms/x/clients/y", "firms/" + strings.Repeat("-", 36) + "/clients/" + strings.Repeat("-", 36),
 		f.name + "/clients/" + strings.Repeat("0", 36), f.name + "/clients/%27%20OR%201=1"} {

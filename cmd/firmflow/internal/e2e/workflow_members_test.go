@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	workflowv1 "github.com/firmflow/firmflow/pkg/gen/firmflow/workflow/v1"
 )
 
 // wantField fails the test unless r is 400 INVALID_ARGUMENT naming field.
@@ -29,16 +31,16 @@ func TestMemberReferencesAreRefusedUnlessTheyAreTheFirmsMembers(t *testing.T) {
 	betaOwnerID := beta.owner[strings.LastIndex(beta.owner, "/")+1:]
 	nobodyID := "0190b6d1-0000-7000-8000-000000000000"
 	customer := workClient(t, owner, alpha.name, "Refs Ltd")
-	project := want(t, owner.do("POST", "/v1/"+alpha.name+"/projects", map[string]any{"client": customer, "display_name": "Refs"}),
-		http.StatusCreated, "project").str("name")
-	task := want(t, owner.do("POST", "/v1/"+project+"/tasks", map[string]any{"title": "Prepare"}), http.StatusCreated, "task")
+	project := message[*workflowv1.Project](t, want(t, owner.do("POST", "/v1/"+alpha.name+"/projects", map[string]any{"client": customer, "display_name": "Refs"}),
+		http.StatusCreated, "project")).GetName()
+	task := message[*workflowv1.Task](t, want(t, owner.do("POST", "/v1/"+project+"/tasks", map[string]any{"title": "Prepare"}), http.StatusCreated, "task"))
 
 	for label, id := range map[string]string{"another firm's member": betaOwnerID, "no member": nobodyID} {
 		member := alpha.name + "/members/" + id
 		for caller, c := range map[string]*client{"owner": owner, "api key": crm} {
 			wantField(t, c.do("POST", "/v1/"+project+"/tasks", map[string]any{"title": "x", "assignee": member}),
 				"task.assignee", caller+" creates a task for "+label)
-			wantField(t, c.do("PATCH", "/v1/"+task.str("name")+"?update_mask=assignee", map[string]any{"assignee": member}),
+			wantField(t, c.do("PATCH", "/v1/"+task.GetName()+"?update_mask=assignee", map[string]any{"assignee": member}),
 				"task.assignee", caller+" assigns a task to "+label)
 			wantField(t, c.do("POST", "/v1/"+alpha.name+"/clients", map[string]any{"display_name": "x", "assignees": []string{alpha.owner, member}}),
 				"client.assignees[1]", caller+" creates a client for "+label)
@@ -46,8 +48,8 @@ func TestMemberReferencesAreRefusedUnlessTheyAreTheFirmsMembers(t *testing.T) {
 		wantField(t, owner.do("PATCH", "/v1/"+alpha.name+"/capacities/"+id+"?update_mask=weekly_minutes", map[string]any{"weekly_minutes": 60}),
 			"capacity.name", "owner sets the capacity of "+label)
 	}
-	if got := want(t, owner.do("GET", "/v1/"+task.str("name"), nil), http.StatusOK, "task").str("etag"); got != task.str("etag") {
-		t.Errorf("the task changed under refused requests: etag %s, was %s", got, task.str("etag"))
+	if got := message[*workflowv1.Task](t, want(t, owner.do("GET", "/v1/"+task.GetName(), nil), http.StatusOK, "task")).GetEtag(); got != task.GetEtag() {
+		t.Errorf("the task changed under refused requests: etag %s, was %s", got, task.GetEtag())
 	}
 
 	// A member who has just accepted an invitation is assignable at once.
@@ -68,31 +70,31 @@ func TestRemovedMembersOpenWorkIsReleased(t *testing.T) {
 	owner := alpha.client
 	_, member := alpha.member(t, sys, "leaver-member@example.com")
 	memberID := member[strings.LastIndex(member, "/")+1:]
-	customer := want(t, owner.do("POST", "/v1/"+alpha.name+"/clients", map[string]any{"display_name": "Leaver Ltd", "assignees": []string{alpha.owner, member}}),
-		http.StatusCreated, "client").str("name")
-	project := want(t, owner.do("POST", "/v1/"+alpha.name+"/projects", map[string]any{"client": customer, "display_name": "Leaver", "assignee": member}),
-		http.StatusCreated, "project").str("name")
-	open := want(t, owner.do("POST", "/v1/"+project+"/tasks", map[string]any{"title": "Open", "assignee": member}), http.StatusCreated, "open task").str("name")
-	done := want(t, owner.do("POST", "/v1/"+project+"/tasks", map[string]any{"title": "Done", "assignee": member, "status": "TASK_STATUS_COMPLETE"}),
-		http.StatusCreated, "done task").str("name")
+	customer := message[*workflowv1.Client](t, want(t, owner.do("POST", "/v1/"+alpha.name+"/clients", map[string]any{"display_name": "Leaver Ltd", "assignees": []string{alpha.owner, member}}),
+		http.StatusCreated, "client")).GetName()
+	project := message[*workflowv1.Project](t, want(t, owner.do("POST", "/v1/"+alpha.name+"/projects", map[string]any{"client": customer, "display_name": "Leaver", "assignee": member}),
+		http.StatusCreated, "project")).GetName()
+	open := message[*workflowv1.Task](t, want(t, owner.do("POST", "/v1/"+project+"/tasks", map[string]any{"title": "Open", "assignee": member}), http.StatusCreated, "open task")).GetName()
+	done := message[*workflowv1.Task](t, want(t, owner.do("POST", "/v1/"+project+"/tasks", map[string]any{"title": "Done", "assignee": member, "status": "TASK_STATUS_COMPLETE"}),
+		http.StatusCreated, "done task")).GetName()
 	owner.patch(t, alpha.name+"/capacities/"+memberID, "weekly_minutes", map[string]any{"weekly_minutes": 600}, http.StatusOK)
 
 	want(t, owner.do("DELETE", "/v1/"+member, nil), http.StatusOK, "remove the member")
 	eventually(t, "the open task released", func() bool {
-		return want(t, owner.do("GET", "/v1/"+open, nil), http.StatusOK, "open task").str("assignee") == ""
+		return message[*workflowv1.Task](t, want(t, owner.do("GET", "/v1/"+open, nil), http.StatusOK, "open task")).GetAssignee() == ""
 	})
-	if got := want(t, owner.do("GET", "/v1/"+done, nil), http.StatusOK, "done task").str("assignee"); got != member {
+	if got := message[*workflowv1.Task](t, want(t, owner.do("GET", "/v1/"+done, nil), http.StatusOK, "done task")).GetAssignee(); got != member {
 		t.Errorf("completed task assignee %q, want %s", got, member)
 	}
-	if got := want(t, owner.do("GET", "/v1/"+project, nil), http.StatusOK, "project").str("assignee"); got != "" {
+	if got := message[*workflowv1.Project](t, want(t, owner.do("GET", "/v1/"+project, nil), http.StatusOK, "project")).GetAssignee(); got != "" {
 		t.Errorf("project still assigned to %q", got)
 	}
-	assignees := want(t, owner.do("GET", "/v1/"+customer, nil), http.StatusOK, "client").get("assignees")
-	if list, _ := assignees.([]any); len(list) != 1 || list[0] != alpha.owner {
+	assignees := message[*workflowv1.Client](t, want(t, owner.do("GET", "/v1/"+customer, nil), http.StatusOK, "client")).GetAssignees()
+	if !slices.Equal(assignees, []string{alpha.owner}) {
 		t.Errorf("client assignees %v, want only the owner", assignees)
 	}
-	if got := want(t, owner.do("GET", "/v1/"+alpha.name+"/capacities/"+memberID, nil), http.StatusOK, "capacity").get("weekly_minutes"); got == float64(600) {
-		t.Errorf("the removed member's capacity is still %v", got)
+	if got := message[*workflowv1.MemberCapacity](t, want(t, owner.do("GET", "/v1/"+alpha.name+"/capacities/"+memberID, nil), http.StatusOK, "capacity")).GetWeeklyMinutes(); got == 600 {
+		t.Errorf("the removed member's capacity is still %d", got)
 	}
 	wantField(t, owner.do("POST", "/v1/"+project+"/tasks", map[string]any{"title": "x", "assignee": member}), "task.assignee", "assign a removed member")
 }

@@ -6,18 +6,9 @@ import (
 	"slices"
 	"testing"
 	"time"
-)
 
-// syncPage is the fields a CRM's sync reads from a listed client.
-type syncedClient struct {
-	Name        string `json:"name"`
-	DisplayName string `json:"display_name"`
-	ExternalID  string `json:"external_id"`
-	TaxID       string `json:"tax_id"`
-	UpdateTime  string `json:"update_time"`
-	DeleteTime  string `json:"delete_time"`
-	ExpireTime  string `json:"expire_time"`
-}
+	workflowv1 "github.com/firmflow/firmflow/pkg/gen/firmflow/workflow/v1"
+)
 
 // crmSync is a CRM's sync loop as the README describes it: list what changed since
 // the last update_time seen (less an overlap), tombstones included, page by page,
@@ -27,7 +18,7 @@ type crmSync struct {
 	c        *client
 	path     string // the list, e.g. /v1/firms/{id}/clients
 	lastSeen time.Time
-	known    map[string]syncedClient
+	known    map[string]*workflowv1.Client
 	pages    int
 }
 
@@ -35,38 +26,35 @@ type crmSync struct {
 // earlier update_time still falls inside it, and the names dedupe what comes twice.
 const overlap = 5 * time.Second
 
-func (s *crmSync) round() []syncedClient {
+func (s *crmSync) round() []*workflowv1.Client {
 	s.t.Helper()
 	since := s.lastSeen.Add(-overlap).UTC().Format(time.RFC3339Nano)
 	query := url.Values{
 		"filter": {`update_time > "` + since + `"`}, "show_deleted": {"true"}, "page_size": {"2"},
 	}
-	var changed []syncedClient
+	var changed []*workflowv1.Client
 	for range 100 {
 		r := want(s.t, s.c.do("GET", s.path+"?"+query.Encode(), nil), http.StatusOK, "sync "+s.path)
 		s.pages++
-		page := decode[struct {
-			Clients []syncedClient `json:"clients"`
-			Next    string         `json:"next_page_token"`
-		}](s.t, r)
-		for _, c := range page.Clients {
-			ut, err := time.Parse(time.RFC3339Nano, c.UpdateTime)
-			if err != nil {
-				s.t.Fatalf("update_time %q: %v", c.UpdateTime, err)
+		page := message[*workflowv1.ListClientsResponse](s.t, r)
+		for _, c := range page.GetClients() {
+			if !c.GetUpdateTime().IsValid() {
+				s.t.Fatalf("%s without a valid update_time", c.GetName())
 			}
+			ut := c.GetUpdateTime().AsTime()
 			if ut.Before(s.lastSeen.Add(-overlap)) {
-				s.t.Errorf("%s changed at %s, before the filter's %s", c.Name, c.UpdateTime, since)
+				s.t.Errorf("%s changed at %s, before the filter's %s", c.GetName(), ut, since)
 			}
 			if ut.After(s.lastSeen) {
 				s.lastSeen = ut
 			}
-			s.known[c.Name] = c
+			s.known[c.GetName()] = c
 			changed = append(changed, c)
 		}
-		if page.Next == "" {
+		if page.GetNextPageToken() == "" {
 			return changed
 		}
-		query.Set("page_token", page.Next)
+		query.Set("page_token", page.GetNextPageToken())
 	}
 	s.t.Fatal("the sync never ran out of pages")
 	return nil
@@ -89,9 +77,9 @@ func TestCRMSyncSeesCreatesUpdatesAndDeletes(t *testing.T) {
 		r := want(t, owner.do("POST", firmPath+"/clients", map[string]any{
 			"display_name": "Client " + ext, "external_id": ext, "tax_id": "12-345678" + string(rune('0'+i)),
 		}), http.StatusCreated, "create "+ext)
-		names = append(names, r.str("name"))
+		names = append(names, message[*workflowv1.Client](t, r).GetName())
 	}
-	sync := &crmSync{t: t, c: crm, path: firmPath + "/clients", known: map[string]syncedClient{}}
+	sync := &crmSync{t: t, c: crm, path: firmPath + "/clients", known: map[string]*workflowv1.Client{}}
 	first := sync.round()
 	if len(first) != 5 || sync.pages != 3 {
 		t.Fatalf("first round: %d clients in %d pages, want 5 in 3", len(first), sync.pages)
@@ -101,34 +89,34 @@ func TestCRMSyncSeesCreatesUpdatesAndDeletes(t *testing.T) {
 	want(t, owner.do("PATCH", "/v1/"+names[0]+"?update_mask=display_name", map[string]any{"display_name": "Renamed"}),
 		http.StatusOK, "update")
 	want(t, owner.do("DELETE", "/v1/"+names[1], nil), http.StatusOK, "delete")
-	created := want(t, owner.do("POST", firmPath+"/clients", map[string]any{"display_name": "Newcomer", "external_id": "crm-6"}),
-		http.StatusCreated, "create after the first round").str("name")
+	created := message[*workflowv1.Client](t, want(t, owner.do("POST", firmPath+"/clients", map[string]any{"display_name": "Newcomer", "external_id": "crm-6"}),
+		http.StatusCreated, "create after the first round")).GetName()
 
 	// The round may repeat clients inside the overlap; it must hold every change.
 	changed := sync.round()
 	var changedNames []string
 	for _, c := range changed {
-		changedNames = append(changedNames, c.Name)
+		changedNames = append(changedNames, c.GetName())
 	}
 	for _, n := range []string{names[0], names[1], created} {
 		if !slices.Contains(changedNames, n) {
 			t.Errorf("second round %v misses %s", changedNames, n)
 		}
 	}
-	if got := sync.known[names[0]]; got.DisplayName != "Renamed" || got.DeleteTime != "" {
-		t.Errorf("updated client as synced: %+v", got)
+	if got := sync.known[names[0]]; got.GetDisplayName() != "Renamed" || got.GetDeleteTime() != nil {
+		t.Errorf("updated client as synced: %v", got)
 	}
 	tomb := sync.known[names[1]]
-	if tomb.DeleteTime == "" || tomb.ExternalID != "crm-2" || tomb.TaxID != "" || tomb.ExpireTime == "" {
-		t.Errorf("deleted client as synced: %+v", tomb)
+	if tomb.GetDeleteTime() == nil || tomb.GetExternalId() != "crm-2" || tomb.GetTaxId() != "" || tomb.GetExpireTime() == nil {
+		t.Errorf("deleted client as synced: %v", tomb)
 	}
-	if del, err := time.Parse(time.RFC3339Nano, tomb.DeleteTime); err != nil || tomb.UpdateTime != tomb.DeleteTime {
-		t.Errorf("tombstone update_time %s, delete_time %s (%v): a delete is a change", tomb.UpdateTime, tomb.DeleteTime, err)
-	} else if exp, _ := time.Parse(time.RFC3339Nano, tomb.ExpireTime); !exp.Equal(del.Add(30 * 24 * time.Hour)) {
-		t.Errorf("expire_time %s, want 30 days after %s", tomb.ExpireTime, tomb.DeleteTime)
+	if del := tomb.GetDeleteTime().AsTime(); !tomb.GetUpdateTime().AsTime().Equal(del) {
+		t.Errorf("tombstone update_time %s, delete_time %s: a delete is a change", tomb.GetUpdateTime().AsTime(), del)
+	} else if exp := tomb.GetExpireTime().AsTime(); !exp.Equal(del.Add(30 * 24 * time.Hour)) {
+		t.Errorf("expire_time %s, want 30 days after %s", exp, del)
 	}
-	if sync.known[created].DisplayName != "Newcomer" {
-		t.Errorf("created client as synced: %+v", sync.known[created])
+	if sync.known[created].GetDisplayName() != "Newcomer" {
+		t.Errorf("created client as synced: %v", sync.known[created])
 	}
 
 	// A round with nothing new past the overlap returns nothing new.
@@ -139,37 +127,36 @@ func TestCRMSyncSeesCreatesUpdatesAndDeletes(t *testing.T) {
 
 	// Without show_deleted, the tombstone is gone from every read.
 	want(t, crm.do("GET", "/v1/"+names[1], nil), http.StatusNotFound, "get a deleted client")
-	listed := collectNames(t, crm, firmPath+"/clients?page_size=2", "clients")
+	listed := collectNames(t, crm, firmPath+"/clients?page_size=2", (*workflowv1.ListClientsResponse).GetClients)
 	if slices.Contains(listed, names[1]) || len(listed) != 5 {
 		t.Errorf("plain list %v", listed)
 	}
-	byExt := want(t, crm.do("GET", firmPath+"/clients?external_id=crm-2", nil), http.StatusOK, "by external id")
-	if len(byExt.list("clients")) != 0 {
-		t.Errorf("external id of a deleted client still lists it: %s", byExt.raw)
+	byExt := message[*workflowv1.ListClientsResponse](t, want(t, crm.do("GET", firmPath+"/clients?external_id=crm-2", nil), http.StatusOK, "by external id"))
+	if len(byExt.GetClients()) != 0 {
+		t.Errorf("external id of a deleted client still lists it: %v", byExt)
 	}
 	// The deleted client's external id may be taken again.
 	want(t, owner.do("POST", firmPath+"/clients", map[string]any{"display_name": "Back", "external_id": "crm-2"}),
 		http.StatusCreated, "re-create with the external id of a tombstone")
 
 	t.Run("tasks of a deleted project sync as tombstones", func(t *testing.T) {
-		project := want(t, owner.do("POST", firmPath+"/projects", map[string]any{"client": names[2], "display_name": "Books"}),
-			http.StatusCreated, "create project").str("name")
-		task := want(t, owner.do("POST", "/v1/"+project+"/tasks", map[string]any{"title": "Close"}),
-			http.StatusCreated, "create task").str("name")
+		project := message[*workflowv1.Project](t, want(t, owner.do("POST", firmPath+"/projects", map[string]any{"client": names[2], "display_name": "Books"}),
+			http.StatusCreated, "create project")).GetName()
+		task := message[*workflowv1.Task](t, want(t, owner.do("POST", "/v1/"+project+"/tasks", map[string]any{"title": "Close"}),
+			http.StatusCreated, "create task")).GetName()
 		want(t, owner.do("DELETE", "/v1/"+project, nil), http.StatusOK, "delete project")
 		since := url.QueryEscape(`update_time > "2000-01-01T00:00:00Z"`)
-		r := want(t, crm.do("GET", firmPath+"/projects/-/tasks?show_deleted=true&filter="+since, nil), http.StatusOK, "sync tasks")
-		tasks := r.list("tasks")
-		if len(tasks) != 1 || tasks[0]["name"] != task || tasks[0]["delete_time"] == nil {
-			t.Errorf("tasks with show_deleted: %s", r.raw)
+		tasks := message[*workflowv1.ListTasksResponse](t, want(t, crm.do("GET", firmPath+"/projects/-/tasks?show_deleted=true&filter="+since, nil), http.StatusOK, "sync tasks")).GetTasks()
+		if len(tasks) != 1 || tasks[0].GetName() != task || tasks[0].GetDeleteTime() == nil {
+			t.Errorf("tasks with show_deleted: %v", tasks)
 		}
-		r = want(t, crm.do("GET", firmPath+"/projects?show_deleted=true&filter="+since, nil), http.StatusOK, "sync projects")
-		if p := r.list("projects"); len(p) != 1 || p[0]["name"] != project || p[0]["delete_time"] == nil {
-			t.Errorf("projects with show_deleted: %s", r.raw)
+		projects := message[*workflowv1.ListProjectsResponse](t, want(t, crm.do("GET", firmPath+"/projects?show_deleted=true&filter="+since, nil), http.StatusOK, "sync projects")).GetProjects()
+		if len(projects) != 1 || projects[0].GetName() != project || projects[0].GetDeleteTime() == nil {
+			t.Errorf("projects with show_deleted: %v", projects)
 		}
-		r = want(t, crm.do("GET", firmPath+"/projects/-/tasks?filter="+since, nil), http.StatusOK, "tasks without show_deleted")
-		if len(r.list("tasks")) != 0 {
-			t.Errorf("a deleted project's task is listed: %s", r.raw)
+		live := message[*workflowv1.ListTasksResponse](t, want(t, crm.do("GET", firmPath+"/projects/-/tasks?filter="+since, nil), http.StatusOK, "tasks without show_deleted"))
+		if len(live.GetTasks()) != 0 {
+			t.Errorf("a deleted project's task is listed: %v", live)
 		}
 		want(t, crm.do("GET", "/v1/"+task, nil), http.StatusNotFound, "get a task of a deleted project")
 	})
@@ -177,7 +164,7 @@ func TestCRMSyncSeesCreatesUpdatesAndDeletes(t *testing.T) {
 	t.Run("a page token is bound to its filter", func(t *testing.T) {
 		first := want(t, crm.do("GET", firmPath+"/clients?page_size=1&filter="+url.QueryEscape(`update_time > "2000-01-01T00:00:00Z"`), nil),
 			http.StatusOK, "first page")
-		token := url.QueryEscape(first.str("next_page_token"))
+		token := url.QueryEscape(message[*workflowv1.ListClientsResponse](t, first).GetNextPageToken())
 		want(t, crm.do("GET", firmPath+"/clients?page_size=1&page_token="+token+"&filter="+url.QueryEscape(`update_time > "2000-01-01T00:00:00Z"`), nil),
 			http.StatusOK, "same filter")
 		for what, query := range map[string]string{
@@ -210,10 +197,10 @@ func TestCRMSyncSeesCreatesUpdatesAndDeletes(t *testing.T) {
 			t.Errorf("conflicting tag: fields %v", r.fields())
 		}
 		// The list's own fields work in the filter, joined by AND.
-		r = want(t, crm.do("GET", firmPath+"/clients?filter="+url.QueryEscape(`external_id = "crm-3" AND update_time > "2000-01-01T00:00:00Z"`), nil),
-			http.StatusOK, "external id in the filter")
-		if got := r.list("clients"); len(got) != 1 || got[0]["name"] != names[2] {
-			t.Errorf("filter by external id: %s", r.raw)
+		listed := message[*workflowv1.ListClientsResponse](t, want(t, crm.do("GET", firmPath+"/clients?filter="+url.QueryEscape(`external_id = "crm-3" AND update_time > "2000-01-01T00:00:00Z"`), nil),
+			http.StatusOK, "external id in the filter"))
+		if got := listed.GetClients(); len(got) != 1 || got[0].GetName() != names[2] {
+			t.Errorf("filter by external id: %v", listed)
 		}
 	})
 }

@@ -7,6 +7,11 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	identityv1 "github.com/firmflow/firmflow/pkg/gen/firmflow/identity/v1"
+	workflowv1 "github.com/firmflow/firmflow/pkg/gen/firmflow/workflow/v1"
 )
 
 // The firm's work over REST: templates, projects, tasks, series and workload, as the
@@ -17,23 +22,37 @@ func workClient(t *testing.T, c *client, firmName, display string) string {
 	t.Helper()
 	r := want(t, c.do("POST", "/v1/"+firmName+"/clients", map[string]any{"display_name": display, "kind": "CLIENT_KIND_BUSINESS"}),
 		http.StatusCreated, "create client "+display)
-	return r.str("name")
+	return message[*workflowv1.Client](t, r).GetName()
 }
 
 // workDay is today in the service's calendar (UTC) moved by days, as YYYY-MM-DD.
 func workDay(days int) string { return time.Now().UTC().AddDate(0, 0, days).Format(time.DateOnly) }
 
 // workTemplate is a template of three ordered tasks.
-func workTemplate(t *testing.T, c *client, firmName string) response {
+func workTemplate(t *testing.T, c *client, firmName string) *workflowv1.Template {
 	t.Helper()
-	return want(t, c.do("POST", "/v1/"+firmName+"/templates", map[string]any{
+	return message[*workflowv1.Template](t, want(t, c.do("POST", "/v1/"+firmName+"/templates", map[string]any{
 		"display_name": "Monthly close", "budget_minutes": 240,
 		"tasks": []map[string]any{
 			{"title": "Collect statements", "offset_days": 1, "estimate_minutes": 30, "checklist": []string{"bank", "card"}},
 			{"title": "Reconcile", "offset_days": 4, "estimate_minutes": 120, "role": "preparer"},
 			{"title": "Review", "anchor": "DUE_ANCHOR_DUE", "offset_days": 0, "estimate_minutes": 60, "role": "reviewer"},
 		},
-	}), http.StatusCreated, "create template")
+	}), http.StatusCreated, "create template"))
+}
+
+// firstOf is a list's first item, or the zero value (whose getters read zero values).
+func firstOf[T any](list []T) T {
+	var zero T
+	if len(list) == 0 {
+		return zero
+	}
+	return list[0]
+}
+
+// reading reads a string with get from a reply decoded as M.
+func reading[M proto.Message](t *testing.T, get func(M) string) func(response) string {
+	return func(r response) string { return get(message[M](t, r)) }
 }
 
 func (c *client) patch(t *testing.T, name, mask string, body map[string]any, status int) response {
@@ -48,106 +67,106 @@ func TestWorkflowWorkAsBrowserAndIntegration(t *testing.T) {
 	owner := alpha.client
 	customer := workClient(t, owner, alpha.name, "Acme Ltd")
 	tmpl := workTemplate(t, owner, alpha.name)
-	if tmpl.get("revision") != "1" || len(tmpl.list("tasks")) != 3 {
-		t.Fatalf("template = %s", tmpl.raw)
+	if tmpl.GetRevision() != 1 || len(tmpl.GetTasks()) != 3 {
+		t.Fatalf("template = %v", tmpl)
 	}
 
-	var project response
+	var project *workflowv1.Project
 	t.Run("a template applied to a client makes a project with dated tasks", func(t *testing.T) {
-		body := map[string]any{"client": customer, "template": tmpl.str("name"), "start_date": "2026-03-02", "deadline_date": "2026-04-15"}
-		project = want(t, owner.do("POST", "/v1/"+alpha.name+"/projects?request_id=close-march", body), http.StatusCreated, "create project")
-		if project.str("status") != "PROJECT_STATUS_NOT_STARTED" || project.str("due_date") != "2026-03-06" ||
-			project.get("task_count") != float64(3) || project.str("template") != tmpl.str("name") || project.get("budget_minutes") != float64(240) {
-			t.Fatalf("project = %s", project.raw)
+		body := map[string]any{"client": customer, "template": tmpl.GetName(), "start_date": "2026-03-02", "deadline_date": "2026-04-15"}
+		project = message[*workflowv1.Project](t, want(t, owner.do("POST", "/v1/"+alpha.name+"/projects?request_id=close-march", body), http.StatusCreated, "create project"))
+		if project.GetStatus() != workflowv1.ProjectStatus_PROJECT_STATUS_NOT_STARTED || project.GetDueDate() != "2026-03-06" ||
+			project.GetTaskCount() != 3 || project.GetTemplate() != tmpl.GetName() || project.GetBudgetMinutes() != 240 {
+			t.Fatalf("project = %v", project)
 		}
-		again := want(t, owner.do("POST", "/v1/"+alpha.name+"/projects?request_id=close-march", body), http.StatusCreated, "retry create")
-		if again.str("name") != project.str("name") {
-			t.Errorf("retry made %s, want %s", again.str("name"), project.str("name"))
+		again := message[*workflowv1.Project](t, want(t, owner.do("POST", "/v1/"+alpha.name+"/projects?request_id=close-march", body), http.StatusCreated, "retry create"))
+		if again.GetName() != project.GetName() {
+			t.Errorf("retry made %s, want %s", again.GetName(), project.GetName())
 		}
-		tasks := want(t, owner.do("GET", "/v1/"+project.str("name")+"/tasks", nil), http.StatusOK, "list tasks").list("tasks")
+		tasks := message[*workflowv1.ListTasksResponse](t, want(t, owner.do("GET", "/v1/"+project.GetName()+"/tasks", nil), http.StatusOK, "list tasks")).GetTasks()
 		if len(tasks) != 3 {
 			t.Fatalf("%d tasks", len(tasks))
 		}
 		for i, due := range []string{"2026-03-03", "2026-03-06", "2026-03-06"} {
-			if tasks[i]["due_date"] != due || tasks[i]["client"] != customer {
+			if tasks[i].GetDueDate() != due || tasks[i].GetClient() != customer {
 				t.Errorf("task %d = %v, want due %s", i, tasks[i], due)
 			}
 		}
-		if tasks[0]["up_next"] != true || tasks[1]["blocked"] != true || tasks[1]["up_next"] != nil {
+		if !tasks[0].GetUpNext() || !tasks[1].GetBlocked() || tasks[1].GetUpNext() {
 			t.Errorf("flags: first %v, second %v", tasks[0], tasks[1])
 		}
 	})
 
 	t.Run("completing tasks moves the project's derived status", func(t *testing.T) {
-		tasks := want(t, owner.do("GET", "/v1/"+project.str("name")+"/tasks", nil), http.StatusOK, "list tasks").list("tasks")
+		tasks := message[*workflowv1.ListTasksResponse](t, want(t, owner.do("GET", "/v1/"+project.GetName()+"/tasks", nil), http.StatusOK, "list tasks")).GetTasks()
 		first := tasks[0]
-		items := first["checklist"].([]any)
-		ticked := owner.patch(t, first["name"].(string), "checklist", map[string]any{"etag": first["etag"], "checklist": []map[string]any{
-			{"id": items[0].(map[string]any)["id"], "text": "bank", "done": true}, {"id": items[1].(map[string]any)["id"], "text": "card"},
-		}}, http.StatusOK)
-		if ticked.list("checklist")[0]["done"] != true || ticked.list("checklist")[1]["done"] != nil {
-			t.Errorf("checklist = %s", ticked.raw)
+		items := first.GetChecklist()
+		ticked := message[*workflowv1.Task](t, owner.patch(t, first.GetName(), "checklist", map[string]any{"etag": first.GetEtag(), "checklist": []map[string]any{
+			{"id": items[0].GetId(), "text": "bank", "done": true}, {"id": items[1].GetId(), "text": "card"},
+		}}, http.StatusOK))
+		if list := ticked.GetChecklist(); len(list) != 2 || !list[0].GetDone() || list[1].GetDone() {
+			t.Errorf("checklist = %v", ticked)
 		}
-		stale := owner.patch(t, first["name"].(string), "status", map[string]any{"status": "TASK_STATUS_COMPLETE", "etag": first["etag"]}, http.StatusConflict)
+		stale := owner.patch(t, first.GetName(), "status", map[string]any{"status": "TASK_STATUS_COMPLETE", "etag": first.GetEtag()}, http.StatusConflict)
 		if stale.reason() != "ETAG_MISMATCH" {
 			t.Errorf("stale etag reason %q", stale.reason())
 		}
 		for i, task := range tasks {
-			etag := want(t, owner.do("GET", "/v1/"+task["name"].(string), nil), http.StatusOK, "read task").str("etag")
-			done := owner.patch(t, task["name"].(string), "status", map[string]any{"status": "TASK_STATUS_COMPLETE", "etag": etag}, http.StatusOK)
-			if done.get("complete_time") == nil {
+			etag := message[*workflowv1.Task](t, want(t, owner.do("GET", "/v1/"+task.GetName(), nil), http.StatusOK, "read task")).GetEtag()
+			done := message[*workflowv1.Task](t, owner.patch(t, task.GetName(), "status", map[string]any{"status": "TASK_STATUS_COMPLETE", "etag": etag}, http.StatusOK))
+			if done.GetCompleteTime() == nil {
 				t.Errorf("task %d complete without complete_time", i)
 			}
-			got := want(t, owner.do("GET", "/v1/"+project.str("name"), nil), http.StatusOK, "read project")
-			wantStatus := "PROJECT_STATUS_IN_PROGRESS"
+			got := message[*workflowv1.Project](t, want(t, owner.do("GET", "/v1/"+project.GetName(), nil), http.StatusOK, "read project"))
+			wantStatus := workflowv1.ProjectStatus_PROJECT_STATUS_IN_PROGRESS
 			if i == len(tasks)-1 {
-				wantStatus = "PROJECT_STATUS_COMPLETED"
+				wantStatus = workflowv1.ProjectStatus_PROJECT_STATUS_COMPLETED
 			}
-			if got.str("status") != wantStatus || got.get("completed_task_count") != float64(i+1) {
-				t.Errorf("after task %d: %s %v, want %s", i, got.str("status"), got.get("completed_task_count"), wantStatus)
+			if got.GetStatus() != wantStatus || got.GetCompletedTaskCount() != int32(i+1) {
+				t.Errorf("after task %d: %s %d, want %s", i, got.GetStatus(), got.GetCompletedTaskCount(), wantStatus)
 			}
 		}
 	})
 
 	t.Run("a template edit reaches only projects that have not started", func(t *testing.T) {
-		waiting := want(t, owner.do("POST", "/v1/"+alpha.name+"/projects", map[string]any{"client": customer, "template": tmpl.str("name")}),
-			http.StatusCreated, "second project")
-		current := want(t, owner.do("GET", "/v1/"+tmpl.str("name"), nil), http.StatusOK, "read template")
-		edited := owner.patch(t, tmpl.str("name"), "tasks,display_name", map[string]any{
-			"etag": current.str("etag"), "display_name": "Monthly close v2",
+		waiting := message[*workflowv1.Project](t, want(t, owner.do("POST", "/v1/"+alpha.name+"/projects", map[string]any{"client": customer, "template": tmpl.GetName()}),
+			http.StatusCreated, "second project"))
+		current := message[*workflowv1.Template](t, want(t, owner.do("GET", "/v1/"+tmpl.GetName(), nil), http.StatusOK, "read template"))
+		edited := message[*workflowv1.Template](t, owner.patch(t, tmpl.GetName(), "tasks,display_name", map[string]any{
+			"etag": current.GetEtag(), "display_name": "Monthly close v2",
 			"tasks": []map[string]any{{"title": "Collect statements", "offset_days": 1}, {"title": "Sign off", "offset_days": 2}},
-		}, http.StatusOK)
-		if edited.get("revision") != "2" {
-			t.Fatalf("edited template = %s", edited.raw)
+		}, http.StatusOK))
+		if edited.GetRevision() != 2 {
+			t.Fatalf("edited template = %v", edited)
 		}
-		if n := len(want(t, owner.do("GET", "/v1/"+waiting.str("name")+"/tasks", nil), http.StatusOK, "tasks").list("tasks")); n != 2 {
+		if n := len(message[*workflowv1.ListTasksResponse](t, want(t, owner.do("GET", "/v1/"+waiting.GetName()+"/tasks", nil), http.StatusOK, "tasks")).GetTasks()); n != 2 {
 			t.Errorf("not-started project has %d tasks after the edit, want 2", n)
 		}
-		if got := want(t, owner.do("GET", "/v1/"+waiting.str("name"), nil), http.StatusOK, "read").get("template_revision"); got != "2" {
-			t.Errorf("not-started project at revision %v", got)
+		if got := message[*workflowv1.Project](t, want(t, owner.do("GET", "/v1/"+waiting.GetName(), nil), http.StatusOK, "read")).GetTemplateRevision(); got != 2 {
+			t.Errorf("not-started project at revision %d", got)
 		}
-		done := want(t, owner.do("GET", "/v1/"+project.str("name"), nil), http.StatusOK, "read completed")
-		if done.get("template_revision") != "1" || done.get("task_count") != float64(3) || done.str("status") != "PROJECT_STATUS_COMPLETED" {
-			t.Errorf("completed project changed: %s", done.raw)
+		done := message[*workflowv1.Project](t, want(t, owner.do("GET", "/v1/"+project.GetName(), nil), http.StatusOK, "read completed"))
+		if done.GetTemplateRevision() != 1 || done.GetTaskCount() != 3 || done.GetStatus() != workflowv1.ProjectStatus_PROJECT_STATUS_COMPLETED {
+			t.Errorf("completed project changed: %v", done)
 		}
-		revisions := want(t, owner.do("GET", "/v1/"+tmpl.str("name")+":listRevisions", nil), http.StatusOK, "revisions").list("templates")
-		if len(revisions) != 2 || revisions[1]["display_name"] != "Monthly close" {
+		revisions := message[*workflowv1.ListTemplateRevisionsResponse](t, want(t, owner.do("GET", "/v1/"+tmpl.GetName()+":listRevisions", nil), http.StatusOK, "revisions")).GetTemplates()
+		if len(revisions) != 2 || revisions[1].GetDisplayName() != "Monthly close" {
 			t.Errorf("revisions = %v", revisions)
 		}
 	})
 
-	key := want(t, owner.do("POST", "/v1/"+alpha.name+"/apiKeys", map[string]any{
+	key := message[*identityv1.ApiKey](t, want(t, owner.do("POST", "/v1/"+alpha.name+"/apiKeys", map[string]any{
 		"display_name": "crm", "scopes": []string{"projects:write", "tasks:write", "templates:read", "series:write", "workload:read"},
-	}), http.StatusCreated, "API key").str("secret")
+	}), http.StatusCreated, "API key")).GetSecret()
 	crm := sys.integration(key)
 
 	t.Run("an integration creates work idempotently and pages through a client's projects", func(t *testing.T) {
 		for i := range 3 {
 			body := map[string]any{"client": customer, "display_name": "Advisory call", "tags": []string{"crm"}}
 			reqID := "crm-" + string(rune('a'+i))
-			first := want(t, crm.do("POST", "/v1/"+alpha.name+"/projects?request_id="+reqID, body), http.StatusCreated, "crm project")
-			retry := want(t, crm.do("POST", "/v1/"+alpha.name+"/projects?request_id="+reqID, body), http.StatusCreated, "crm retry")
-			if first.str("name") != retry.str("name") {
+			first := message[*workflowv1.Project](t, want(t, crm.do("POST", "/v1/"+alpha.name+"/projects?request_id="+reqID, body), http.StatusCreated, "crm project"))
+			retry := message[*workflowv1.Project](t, want(t, crm.do("POST", "/v1/"+alpha.name+"/projects?request_id="+reqID, body), http.StatusCreated, "crm retry"))
+			if first.GetName() != retry.GetName() {
 				t.Errorf("retry %s made another project", reqID)
 			}
 		}
@@ -155,11 +174,11 @@ func TestWorkflowWorkAsBrowserAndIntegration(t *testing.T) {
 		path := "/v1/" + alpha.name + "/projects?page_size=2&tag=crm&client=" + url.QueryEscape(customer)
 		next := ""
 		for pages := 0; pages < 5; pages++ {
-			r := want(t, crm.do("GET", path+"&page_token="+next, nil), http.StatusOK, "page")
-			for _, p := range r.list("projects") {
-				names = append(names, p["name"].(string))
+			page := message[*workflowv1.ListProjectsResponse](t, want(t, crm.do("GET", path+"&page_token="+next, nil), http.StatusOK, "page"))
+			for _, p := range page.GetProjects() {
+				names = append(names, p.GetName())
 			}
-			if next = r.str("next_page_token"); next == "" {
+			if next = page.GetNextPageToken(); next == "" {
 				break
 			}
 			if pages == 0 {
@@ -174,55 +193,55 @@ func TestWorkflowWorkAsBrowserAndIntegration(t *testing.T) {
 	})
 
 	t.Run("workload counts the week and my work lists the caller's tasks", func(t *testing.T) {
-		adHoc := want(t, crm.do("POST", "/v1/"+alpha.name+"/projects", map[string]any{"client": customer, "display_name": "Payroll fix"}),
-			http.StatusCreated, "ad hoc project")
+		adHoc := message[*workflowv1.Project](t, want(t, crm.do("POST", "/v1/"+alpha.name+"/projects", map[string]any{"client": customer, "display_name": "Payroll fix"}),
+			http.StatusCreated, "ad hoc project"))
 		for _, task := range []map[string]any{
 			{"title": "Late filing", "assignee": alpha.owner, "due_date": workDay(-3), "estimate_minutes": 60},
 			{"title": "Today's call", "assignee": alpha.owner, "due_date": workDay(0), "estimate_minutes": 30},
 			{"title": "Next month", "assignee": alpha.owner, "due_date": workDay(40), "estimate_minutes": 500},
 		} {
-			want(t, crm.do("POST", "/v1/"+adHoc.str("name")+"/tasks", task), http.StatusCreated, "task "+task["title"].(string))
+			want(t, crm.do("POST", "/v1/"+adHoc.GetName()+"/tasks", task), http.StatusCreated, "task "+task["title"].(string))
 		}
 		ownerID := strings.TrimPrefix(alpha.owner, alpha.name+"/members/")
 		owner.patch(t, alpha.name+"/capacities/"+ownerID, "weekly_minutes", map[string]any{"weekly_minutes": 60}, http.StatusOK)
 		crm.patch(t, alpha.name+"/capacities/"+ownerID, "weekly_minutes", map[string]any{"weekly_minutes": 9000}, http.StatusForbidden)
 
-		load := want(t, crm.do("GET", "/v1/"+alpha.name+"/workload", nil), http.StatusOK, "workload")
-		var mine map[string]any
-		for _, m := range load.list("members") {
-			if m["member"] == alpha.owner {
+		load := message[*workflowv1.Workload](t, want(t, crm.do("GET", "/v1/"+alpha.name+"/workload", nil), http.StatusOK, "workload"))
+		var mine *workflowv1.MemberWorkload
+		for _, m := range load.GetMembers() {
+			if m.GetMember() == alpha.owner {
 				mine = m
 			}
 		}
-		monday := load.str("week_start")
-		dueThisWeek := float64(1)
+		monday := load.GetWeekStart()
+		dueThisWeek := int32(1)
 		if workDay(-3) >= monday {
 			dueThisWeek = 2
 		}
-		if mine == nil || mine["open_tasks"] != float64(3) || mine["overdue_tasks"] != float64(1) || mine["due_this_week_tasks"] != dueThisWeek ||
-			mine["planned_minutes"] != float64(90) || mine["capacity_minutes"] != float64(60) || mine["over_capacity"] != true {
+		if mine == nil || mine.GetOpenTasks() != 3 || mine.GetOverdueTasks() != 1 || mine.GetDueThisWeekTasks() != dueThisWeek ||
+			mine.GetPlannedMinutes() != 90 || mine.GetCapacityMinutes() != 60 || !mine.GetOverCapacity() {
 			t.Errorf("owner's workload = %v (week from %s)", mine, monday)
 		}
-		my := want(t, owner.do("GET", "/v1/"+alpha.name+"/myWork?page_size=2", nil), http.StatusOK, "my work")
-		if tasks := my.list("tasks"); len(tasks) != 2 || tasks[0]["title"] != "Late filing" || tasks[0]["overdue"] != true || my.str("next_page_token") == "" {
-			t.Errorf("my work = %s", my.raw)
+		my := message[*workflowv1.MyWork](t, want(t, owner.do("GET", "/v1/"+alpha.name+"/myWork?page_size=2", nil), http.StatusOK, "my work"))
+		if tasks := my.GetTasks(); len(tasks) != 2 || tasks[0].GetTitle() != "Late filing" || !tasks[0].GetOverdue() || my.GetNextPageToken() == "" {
+			t.Errorf("my work = %v", my)
 		}
 		want(t, crm.do("GET", "/v1/"+alpha.name+"/myWork", nil), http.StatusForbidden, "my work for an API key")
 	})
 
 	t.Run("a series makes each period's project once", func(t *testing.T) {
-		series := want(t, crm.do("POST", "/v1/"+alpha.name+"/series", map[string]any{
-			"display_name": "Bookkeeping", "client": customer, "template": tmpl.str("name"), "frequency": "FREQUENCY_MONTHLY",
+		series := message[*workflowv1.Series](t, want(t, crm.do("POST", "/v1/"+alpha.name+"/series", map[string]any{
+			"display_name": "Bookkeeping", "client": customer, "template": tmpl.GetName(), "frequency": "FREQUENCY_MONTHLY",
 			"start_date": time.Now().UTC().Format("2006-01") + "-01", "create_ahead_days": 0,
 			"due_rule": map[string]any{"kind": "DUE_RULE_KIND_LAST_DAY"}, "weekend_shift": "WEEKEND_SHIFT_PREVIOUS_WEEKDAY",
-		}), http.StatusCreated, "create series")
-		if series.str("next_run_date") == "" {
-			t.Errorf("series = %s", series.raw)
+		}), http.StatusCreated, "create series"))
+		if series.GetNextRunDate() == "" {
+			t.Errorf("series = %v", series)
 		}
-		made := want(t, crm.do("GET", "/v1/"+alpha.name+"/projects?client="+url.QueryEscape(customer)+"&page_size=100", nil), http.StatusOK, "projects")
+		made := message[*workflowv1.ListProjectsResponse](t, want(t, crm.do("GET", "/v1/"+alpha.name+"/projects?client="+url.QueryEscape(customer)+"&page_size=100", nil), http.StatusOK, "projects"))
 		var ofSeries int
-		for _, p := range made.list("projects") {
-			if p["series"] == series.str("name") {
+		for _, p := range made.GetProjects() {
+			if p.GetSeries() == series.GetName() {
 				ofSeries++
 			}
 		}
@@ -230,9 +249,9 @@ func TestWorkflowWorkAsBrowserAndIntegration(t *testing.T) {
 			t.Errorf("the series made %d projects for this month, want 1", ofSeries)
 		}
 		for range 2 {
-			run := want(t, crm.do("POST", "/v1/"+series.str("name")+":run", map[string]any{}), http.StatusOK, "run series")
-			if len(run.list("created_projects")) != 0 {
-				t.Errorf("running again created %s", run.raw)
+			run := message[*workflowv1.RunSeriesResponse](t, want(t, crm.do("POST", "/v1/"+series.GetName()+":run", map[string]any{}), http.StatusOK, "run series"))
+			if len(run.GetCreatedProjects()) != 0 {
+				t.Errorf("running again created %v", run.GetCreatedProjects())
 			}
 		}
 	})
@@ -248,14 +267,14 @@ func seedWork(t *testing.T, f firm) workResources {
 	c := f.client
 	var w workResources
 	w.client = workClient(t, c, f.name, "Victim client")
-	w.template = workTemplate(t, c, f.name).str("name")
-	w.project = want(t, c.do("POST", "/v1/"+f.name+"/projects", map[string]any{"client": w.client, "template": w.template}),
-		http.StatusCreated, "project").str("name")
-	w.task = want(t, c.do("GET", "/v1/"+w.project+"/tasks", nil), http.StatusOK, "tasks").list("tasks")[0]["name"].(string)
-	w.series = want(t, c.do("POST", "/v1/"+f.name+"/series", map[string]any{
+	w.template = workTemplate(t, c, f.name).GetName()
+	w.project = message[*workflowv1.Project](t, want(t, c.do("POST", "/v1/"+f.name+"/projects", map[string]any{"client": w.client, "template": w.template}),
+		http.StatusCreated, "project")).GetName()
+	w.task = message[*workflowv1.ListTasksResponse](t, want(t, c.do("GET", "/v1/"+w.project+"/tasks", nil), http.StatusOK, "tasks")).GetTasks()[0].GetName()
+	w.series = message[*workflowv1.Series](t, want(t, c.do("POST", "/v1/"+f.name+"/series", map[string]any{
 		"display_name": "Quarterly", "client": w.client, "template": w.template, "frequency": "FREQUENCY_QUARTERLY",
 		"start_date": "2026-01-01", "due_rule": map[string]any{"kind": "DUE_RULE_KIND_LAST_DAY", "lag_days": 15},
-	}), http.StatusCreated, "series").str("name")
+	}), http.StatusCreated, "series")).GetName()
 	return w
 }
 
@@ -322,9 +341,9 @@ func TestEveryWorkRouteRefusesOutsidersAndMembersWithoutPermission(t *testing.T)
 	sys := start(t, nil)
 	alpha, beta := sys.signUp(t, "workvictim"), sys.signUp(t, "workintruder")
 	w := seedWork(t, alpha)
-	betaKey := want(t, beta.client.do("POST", "/v1/"+beta.name+"/apiKeys", map[string]any{
+	betaKey := message[*identityv1.ApiKey](t, want(t, beta.client.do("POST", "/v1/"+beta.name+"/apiKeys", map[string]any{
 		"display_name": "crm", "scopes": []string{"templates:write", "projects:write", "tasks:write", "series:write", "workload:read"},
-	}), http.StatusCreated, "intruder key").str("secret")
+	}), http.StatusCreated, "intruder key")).GetSecret()
 	before := workSnapshot(t, alpha, w)
 
 	routes := workRoutes(alpha, w)
@@ -393,7 +412,7 @@ func TestWorkHostileInputIsRefusedOrStoredLiterally(t *testing.T) {
 	c := f.client
 	// A task added by hand: editing the template below replans the project and
 	// replaces the tasks the template made.
-	w.task = want(t, c.do("POST", "/v1/"+w.project+"/tasks", map[string]any{"title": "by hand"}), http.StatusCreated, "task").str("name")
+	w.task = message[*workflowv1.Task](t, want(t, c.do("POST", "/v1/"+w.project+"/tasks", map[string]any{"title": "by hand"}), http.StatusCreated, "task")).GetName()
 	values := []string{
 		"O'Brien & Sons; DROP TABLE projects;--", `" OR 1=1 --`, "<script>alert('x')</script>", "${jndi:ldap://x}",
 		"{{7*7}} %s %n", "Ünïcödé 会計事務所 🧾", "Robert\x00'); DROP TABLE tasks;--", "evil\r\nSet-Cookie: x=y",
@@ -403,49 +422,29 @@ func TestWorkHostileInputIsRefusedOrStoredLiterally(t *testing.T) {
 		name, mask, field string
 		read              func(response) string
 	}
-	str := func(field string) func(response) string { return func(r response) string { return r.str(field) } }
-	first := func(list, field string) func(response) string {
-		return func(r response) string {
-			if items := r.list(list); len(items) > 0 {
-				if s, ok := items[0][field].(string); ok {
-					return s
-				}
-				if arr, ok := items[0][field].([]any); ok && len(arr) > 0 {
-					s, _ := arr[0].(string)
-					return s
-				}
-			}
-			return ""
-		}
-	}
 	targets := []struct {
 		target
 		body func(v string) map[string]any
 	}{
-		{target{w.template, "display_name", "display_name", str("display_name")}, func(v string) map[string]any { return map[string]any{"display_name": v} }},
-		{target{w.template, "description", "description", str("description")}, func(v string) map[string]any { return map[string]any{"description": v} }},
-		{target{w.template, "tasks", "tasks.title", first("tasks", "title")}, func(v string) map[string]any {
+		{target{w.template, "display_name", "display_name", reading(t, (*workflowv1.Template).GetDisplayName)}, func(v string) map[string]any { return map[string]any{"display_name": v} }},
+		{target{w.template, "description", "description", reading(t, (*workflowv1.Template).GetDescription)}, func(v string) map[string]any { return map[string]any{"description": v} }},
+		{target{w.template, "tasks", "tasks.title", reading(t, func(m *workflowv1.Template) string { return firstOf(m.GetTasks()).GetTitle() })}, func(v string) map[string]any {
 			return map[string]any{"tasks": []map[string]any{{"title": v}}}
 		}},
-		{target{w.template, "tasks", "tasks.checklist", first("tasks", "checklist")}, func(v string) map[string]any {
+		{target{w.template, "tasks", "tasks.checklist", reading(t, func(m *workflowv1.Template) string { return firstOf(firstOf(m.GetTasks()).GetChecklist()) })}, func(v string) map[string]any {
 			return map[string]any{"tasks": []map[string]any{{"title": "t", "checklist": []string{v}}}}
 		}},
-		{target{w.project, "display_name", "display_name", str("display_name")}, func(v string) map[string]any { return map[string]any{"display_name": v} }},
-		{target{w.project, "description", "description", str("description")}, func(v string) map[string]any { return map[string]any{"description": v} }},
-		{target{w.project, "tags", "tags", func(r response) string {
-			tags, _ := r.get("tags").([]any)
-			if len(tags) == 0 {
-				return ""
-			}
-			s, _ := tags[0].(string)
-			return s
-		}}, func(v string) map[string]any { return map[string]any{"tags": []string{v}} }},
-		{target{w.task, "title", "title", str("title")}, func(v string) map[string]any { return map[string]any{"title": v} }},
-		{target{w.task, "role", "role", str("role")}, func(v string) map[string]any { return map[string]any{"role": v} }},
-		{target{w.task, "checklist", "checklist", first("checklist", "text")}, func(v string) map[string]any {
+		{target{w.project, "display_name", "display_name", reading(t, (*workflowv1.Project).GetDisplayName)}, func(v string) map[string]any { return map[string]any{"display_name": v} }},
+		{target{w.project, "description", "description", reading(t, (*workflowv1.Project).GetDescription)}, func(v string) map[string]any { return map[string]any{"description": v} }},
+		{target{w.project, "tags", "tags", reading(t, func(m *workflowv1.Project) string { return firstOf(m.GetTags()) })}, func(v string) map[string]any {
+			return map[string]any{"tags": []string{v}}
+		}},
+		{target{w.task, "title", "title", reading(t, (*workflowv1.Task).GetTitle)}, func(v string) map[string]any { return map[string]any{"title": v} }},
+		{target{w.task, "role", "role", reading(t, (*workflowv1.Task).GetRole)}, func(v string) map[string]any { return map[string]any{"role": v} }},
+		{target{w.task, "checklist", "checklist", reading(t, func(m *workflowv1.Task) string { return firstOf(m.GetChecklist()).GetText() })}, func(v string) map[string]any {
 			return map[string]any{"checklist": []map[string]any{{"text": v}}}
 		}},
-		{target{w.series, "display_name", "display_name", str("display_name")}, func(v string) map[string]any { return map[string]any{"display_name": v} }},
+		{target{w.series, "display_name", "display_name", reading(t, (*workflowv1.Series).GetDisplayName)}, func(v string) map[string]any { return map[string]any{"display_name": v} }},
 	}
 	// Values every field must take as they are: refusing them would be a bug too.
 	mustStore := map[string]bool{values[0]: true, values[1]: true, values[2]: true, values[5]: true}
