@@ -90,7 +90,7 @@ func (p *switchProxy) serve(c net.Conn) {
 // TestDeletionSurvivesLifecycleKilledMidSagaAndAServiceDown runs the saga against the
 // real stack in lifecycle processes of the test's own (the stack's lifecycle serves
 // the API and runs no deletion): the first is stopped in the middle of workflow's
-// deletion, holding its lease, while billing is stopped too; a second, started in its
+// deletion (held there by a row lock the test takes), holding its lease, while billing is stopped too; a second, started in its
 // place, waits for the lease, then retries billing for as long as it is down without
 // ever finishing early; once billing is back the deletion completes once: one
 // certificate, the Stripe customer deleted once, every service's deleted rows equal
@@ -156,6 +156,17 @@ func TestDeletionSurvivesLifecycleKilledMidSagaAndAServiceDown(t *testing.T) {
 		return message[*lifecyclev1.Operation](t, want(t, doomed.client.do("GET", "/v1/"+name, nil), http.StatusOK, "operation"))
 	}
 
+	// A row of the firm's locked by another transaction holds workflow's deletion
+	// in its DELETE for as long as the test needs, however fast the machine.
+	hold, err := admin(t, sys, "workflow").Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = hold.Rollback(ctx) }()
+	if _, err := hold.Exec(ctx, "select 1 from tasks where firm_id = $1 limit 1 for update", firmID); err != nil {
+		t.Fatal(err)
+	}
+
 	stopFirst := run("first")
 	r := want(t, doomed.client.do("POST", "/v1/"+doomed.name+":requestDeletion", map[string]any{"password": password, "grace_days": 0}),
 		http.StatusCreated, "request deletion")
@@ -166,6 +177,9 @@ func TestDeletionSurvivesLifecycleKilledMidSagaAndAServiceDown(t *testing.T) {
 	})
 	billing.set(true)
 	stopFirst()
+	if err := hold.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
 
 	anon := sys.browser()
 	certificateStatus := func() int {
