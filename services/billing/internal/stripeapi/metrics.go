@@ -46,9 +46,8 @@ func (m meteredTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 
 // failure names why an attempt failed, or is empty when it did not. The client's
 // timeout shows as the request's context running out while the transport reports
-// only "request canceled"; http.Client also cancels that context from a timer of
-// its own at the same deadline, and when the timer fires first the context says
-// Canceled, so an attempt that failed at or after its deadline is a timeout.
+// only "request canceled": an attempt that failed at or after its deadline is a
+// timeout, whatever its context says yet (see pastDeadline).
 func failure(ctx context.Context, resp *http.Response, err error) string {
 	var netErr net.Error
 	switch {
@@ -67,12 +66,16 @@ func failure(ctx context.Context, resp *http.Response, err error) string {
 	return ""
 }
 
+// pastDeadline reports whether the attempt ran out of time. http.Client gives a
+// transport it does not know (ours) both a context deadline and a Cancel channel its
+// own timer closes at that deadline; the transport may see either first, so the
+// context may say DeadlineExceeded, Canceled or, for a moment, nothing yet.
 func pastDeadline(ctx context.Context) bool {
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		return true
 	}
 	deadline, ok := ctx.Deadline()
-	return ok && ctx.Err() != nil && !time.Now().Before(deadline)
+	return ok && !time.Now().Before(deadline)
 }
 
 // operation is the request's method and path with Stripe object ids replaced by

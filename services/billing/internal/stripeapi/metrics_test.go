@@ -2,6 +2,7 @@ package stripeapi
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -24,21 +25,33 @@ func TestOperationsNameTheCallNotTheObject(t *testing.T) {
 	}
 }
 
-// http.Client enforces its Timeout twice, with the request context's deadline and
-// with a timer that cancels that context: when the timer wins, the context says
-// Canceled, not DeadlineExceeded, and the attempt still timed out.
-func TestAnAttemptCanceledAtItsDeadlineCountsAsATimeout(t *testing.T) {
+// http.Client enforces its Timeout on our transport twice, with the request
+// context's deadline and with a Cancel channel its own timer closes at that
+// deadline: when the channel wins, the transport says "request canceled" while the
+// context is not done yet, and the attempt still timed out.
+func TestAnAttemptFailedAtItsDeadlineCountsAsATimeout(t *testing.T) {
 	t.Parallel()
-	ctx, cancel := context.WithDeadline(context.Background(), time.Now().Add(5*time.Millisecond))
-	cancel()
-	time.Sleep(10 * time.Millisecond) // past the deadline the client's timer acted on
-	if got := failure(ctx, nil, context.Canceled); got != "timeout" {
-		t.Errorf("failure(canceled at its deadline) = %q, want timeout", got)
+	canceledByTimer := errors.New("net/http: request canceled")
+	past := deadlineOnly{Context: context.Background(), deadline: time.Now().Add(-time.Millisecond)}
+	if got := failure(past, nil, canceledByTimer); got != "timeout" {
+		t.Errorf("failure(at its deadline, context not done yet) = %q, want timeout", got)
 	}
-
-	early, cancelEarly := context.WithDeadline(context.Background(), time.Now().Add(time.Hour))
-	cancelEarly()
+	early, cancel := context.WithDeadline(context.Background(), time.Now().Add(time.Hour))
+	cancel()
 	if got := failure(early, nil, context.Canceled); got != "network" {
 		t.Errorf("failure(canceled long before its deadline) = %q, want network", got)
 	}
+	if got := failure(context.Background(), nil, canceledByTimer); got != "network" {
+		t.Errorf("failure(no deadline) = %q, want network", got)
+	}
 }
+
+// deadlineOnly is a context whose deadline has passed before it noticed.
+type deadlineOnly struct {
+	context.Context
+	deadline time.Time
+}
+
+func (d deadlineOnly) Deadline() (time.Time, bool) { return d.deadline, true }
+func (d deadlineOnly) Err() error                  { return nil }
+func (d deadlineOnly) Done() <-chan struct{}       { return nil }
