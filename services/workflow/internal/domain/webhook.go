@@ -307,7 +307,9 @@ type AttemptOutcome struct {
 }
 
 // Succeeded reports whether the receiver took the delivery.
-func (o AttemptOutcome) Succeeded() bool { return o.Err == "" && o.StatusCode >= 200 && o.StatusCode < 300 }
+func (o AttemptOutcome) Succeeded() bool {
+	return o.Err == "" && o.StatusCode >= 200 && o.StatusCode < 300
+}
 
 // Failed records a failed attempt at now: the delivery waits for its next attempt,
 // or fails for good past its horizon. It reports whether the subscription has now

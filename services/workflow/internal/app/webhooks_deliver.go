@@ -1,0 +1,369 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"google.golang.org/grpc/codes"
+
+	"github.com/firmflow/firmflow/pkg/apierr"
+	eventsv1 "github.com/firmflow/firmflow/pkg/gen/firmflow/events/v1"
+	"github.com/firmflow/firmflow/services/workflow/internal/domain"
+	"github.com/firmflow/firmflow/services/workflow/internal/store"
+)
+
+// WebhookConfig is how deliveries leave: which endpoints are allowed and how long
+// one attempt may take.
+type WebhookConfig struct {
+	// AllowLoopback lets subscriptions name loopback addresses, for tests and a
+	// developer's machine only.
+	AllowLoopback bool
+	// RootCAs, when set, replaces the system's roots for endpoints' certificates;
+	// for tests and a developer's machine only.
+	RootCAs *x509.CertPool
+	// Timeout bounds one attempt; default 10s.
+	Timeout time.Duration
+	// Concurrency is how many deliveries are in flight at once; default 32.
+	Concurrency int
+}
+
+// webhookSender sends deliveries over HTTPS to public addresses only.
+type webhookSender struct {
+	rules       domain.WebhookURLRules
+	client      *http.Client
+	timeout     time.Duration
+	concurrency int
+	due         chan struct{} // a delivery was queued: look now rather than at the next poll
+}
+
+// errAddressNotAllowed refuses a connection to a private, loopback, link-local or
+// shared address, whatever name resolved to it.
+var errAddressNotAllowed = errors.New("address not allowed")
+
+func newWebhookSender(cfg WebhookConfig) *webhookSender {
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 10 * time.Second
+	}
+	if cfg.Concurrency <= 0 {
+		cfg.Concurrency = 32
+	}
+	rules := domain.WebhookURLRules{AllowLoopback: cfg.AllowLoopback}
+	dialer := &net.Dialer{
+		Timeout: cfg.Timeout,
+		// Checked on the address actually dialled, after DNS: a name that resolves
+		// to a private address (or is made to later) is refused all the same.
+		Control: func(_, address string, _ syscall.RawConn) error {
+			host, _, err := net.SplitHostPort(address)
+			if err != nil {
+				return errAddressNotAllowed
+			}
+			ip, err := netip.ParseAddr(host)
+			if err != nil || !domain.AddressAllowed(ip, rules) {
+				return errAddressNotAllowed
+			}
+			return nil
+		},
+	}
+	transport := &http.Transport{
+		Proxy:                 nil, // never through a proxy, which would dial for us
+		DialContext:           dialer.DialContext,
+		TLSClientConfig:       &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: cfg.RootCAs},
+		TLSHandshakeTimeout:   cfg.Timeout,
+		ResponseHeaderTimeout: cfg.Timeout,
+		MaxIdleConnsPerHost:   cfg.Concurrency,
+		IdleConnTimeout:       90 * time.Second,
+		ForceAttemptHTTP2:     true,
+	}
+	return &webhookSender{
+		rules: rules, timeout: cfg.Timeout, concurrency: cfg.Concurrency, due: make(chan struct{}, 1),
+		client: &http.Client{
+			Transport: transport,
+			Timeout:   cfg.Timeout,
+			// A redirect is the receiver's answer, not somewhere else to send to.
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		},
+	}
+}
+
+// ConfigureWebhooks sets how deliveries leave; call it before serving.
+func (a *App) ConfigureWebhooks(cfg WebhookConfig) { a.webhooks = newWebhookSender(cfg) }
+
+func (w *webhookSender) wake() {
+	select {
+	case w.due <- struct{}{}:
+	default:
+	}
+}
+
+// webhookPayload is the JSON body of a delivery (Standard Webhooks: type,
+// timestamp, data). Names only: the receiver reads the object with its API key.
+type webhookPayload struct {
+	Type      string      `json:"type"`
+	Timestamp time.Time   `json:"timestamp"`
+	Data      webhookData `json:"data"`
+}
+
+type webhookData struct {
+	Object        string   `json:"object"`
+	ChangedFields []string `json:"changed_fields"`
+	Sequence      int64    `json:"sequence"`
+	ChangeCount   int      `json:"change_count"`
+	Subscription  string   `json:"subscription"`
+	Delivery      string   `json:"delivery"`
+}
+
+func webhookBody(d domain.WebhookDelivery) ([]byte, error) {
+	fields := d.Change.ChangedFields
+	if fields == nil {
+		fields = []string{}
+	}
+	return json.Marshal(webhookPayload{
+		Type: d.Change.Type, Timestamp: d.Change.OccurredAt.UTC(),
+		Data: webhookData{
+			Object: d.Change.Object, ChangedFields: fields, Sequence: d.Sequence, ChangeCount: d.ChangeCount,
+			Subscription: WebhookSubscriptionName(d.FirmID, d.SubscriptionID),
+			Delivery:     WebhookDeliveryName(d.FirmID, d.SubscriptionID, d.ID),
+		},
+	})
+}
+
+// send makes one attempt and says what came of it; the reason never holds the
+// response body or anything of the request.
+func (w *webhookSender) send(ctx context.Context, s domain.WebhookSubscription, d domain.WebhookDelivery, at time.Time) domain.AttemptOutcome {
+	if problems := s.Problems(w.rules); len(problems) > 0 {
+		return domain.AttemptOutcome{Err: "url not allowed: " + problems[0].Rule}
+	}
+	body, err := webhookBody(d)
+	if err != nil {
+		return domain.AttemptOutcome{Err: "payload"}
+	}
+	sigs, err := s.Signatures(d.MessageID(), at, body)
+	if err != nil {
+		return domain.AttemptOutcome{Err: "secret"}
+	}
+	ctx, cancel := context.WithTimeout(ctx, w.timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.URL, bytes.NewReader(body))
+	if err != nil {
+		return domain.AttemptOutcome{Err: "url"}
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "firmflow-webhooks/1")
+	req.Header.Set("webhook-id", d.MessageID())
+	req.Header.Set("webhook-timestamp", strconv.FormatInt(at.Unix(), 10))
+	req.Header.Set("webhook-signature", sigs)
+	resp, err := w.client.Do(req)
+	if err != nil {
+		return domain.AttemptOutcome{Err: attemptError(err)}
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // lets the connection be reused
+	o := domain.AttemptOutcome{StatusCode: resp.StatusCode}
+	switch {
+	case resp.StatusCode >= 300 && resp.StatusCode < 400:
+		o.Err = fmt.Sprintf("http %d: redirects are not followed", resp.StatusCode)
+	case resp.StatusCode >= 400 || resp.StatusCode < 200:
+		o.Err = fmt.Sprintf("http %d", resp.StatusCode)
+	}
+	return o
+}
+
+// attemptError is a short reason for a failed request, for the delivery log.
+func attemptError(err error) string {
+	var netErr net.Error
+	var certErr *tls.CertificateVerificationError
+	var urlErr *url.Error
+	switch {
+	case errors.Is(err, errAddressNotAllowed):
+		return "address not allowed"
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr) && netErr.Timeout():
+		return "timeout"
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "connection refused"
+	case errors.As(err, &certErr):
+		return "tls: certificate not trusted"
+	case errors.As(err, &urlErr) && errors.As(urlErr.Err, new(*net.DNSError)):
+		return "dns lookup failed"
+	}
+	return "connection failed"
+}
+
+// DeliverDueWebhooks makes one attempt at every delivery due by now, across firms,
+// several at once. A delivery's object has at most one delivery waiting, so
+// attempts at once never reorder one object's changes.
+func (a *App) DeliverDueWebhooks(ctx context.Context) error {
+	const batch = 200
+	var errs []error
+	var mu sync.Mutex
+	for {
+		refs, err := a.store.DueWebhookDeliveries(ctx, a.stamp(), batch)
+		if err != nil {
+			return errors.Join(append(errs, err)...)
+		}
+		sem := make(chan struct{}, a.webhooks.concurrency)
+		var wg sync.WaitGroup
+		for _, ref := range refs {
+			sem <- struct{}{}
+			wg.Add(1)
+			go func() {
+				defer func() { <-sem; wg.Done() }()
+				if err := a.attemptDelivery(ctx, ref); err != nil {
+					mu.Lock()
+					errs = append(errs, fmt.Errorf("delivery %s of firm %s: %w", ref.DeliveryID, ref.FirmID, err))
+					mu.Unlock()
+				}
+			}()
+		}
+		wg.Wait()
+		if len(refs) < batch || ctx.Err() != nil {
+			return errors.Join(errs...)
+		}
+	}
+}
+
+// attemptDelivery claims a due delivery, sends it outside any transaction, and
+// records the outcome.
+func (a *App) attemptDelivery(ctx context.Context, ref store.DeliveryRef) error {
+	var sub domain.WebhookSubscription
+	var claimed domain.WebhookDelivery
+	ok := false
+	err := a.store.InFirm(ctx, ref.FirmID, func(q *store.Queries) error {
+		// Only the delivery is locked here; settling locks the subscription first,
+		// as queueing does, so neither waits on the other in a cycle.
+		d, err := q.WebhookDeliveryForUpdate(ctx, ref.DeliveryID)
+		if err != nil {
+			return err
+		}
+		r, err := q.WebhookSubscription(ctx, d.SubscriptionID)
+		if err != nil {
+			return err
+		}
+		now := a.stamp()
+		if d.State != domain.DeliveryPending || d.NextAttempt.After(now) || r.State != domain.WebhookActive {
+			return nil // another worker has it, or it was settled meanwhile
+		}
+		if err := a.openSubscription(ctx, q, &r); err != nil {
+			return err
+		}
+		d.Attempts++
+		d.LastAttempt = now
+		d.NextAttempt = now.Add(a.webhooks.timeout + 30*time.Second) // the lease while it is in flight
+		if err := q.SaveWebhookDelivery(ctx, d); err != nil {
+			return err
+		}
+		sub, claimed, ok = r.WebhookSubscription, d, true
+		return nil
+	})
+	if err != nil || !ok {
+		return ignoreGone(err)
+	}
+	outcome := a.webhooks.send(ctx, sub, claimed, a.now())
+	if ctx.Err() != nil {
+		return nil // the lease runs out and the attempt is made again
+	}
+	return ignoreGone(a.store.InFirm(ctx, ref.FirmID, func(q *store.Queries) error {
+		return a.settleDelivery(ctx, q, claimed, outcome)
+	}))
+}
+
+// settleDelivery records an attempt's outcome. A change that replaced the payload
+// while it was in flight is not lost: on success the sent payload is logged as
+// delivered and the newer one waits as a delivery of its own.
+func (a *App) settleDelivery(ctx context.Context, q *store.Queries, claimed domain.WebhookDelivery, o domain.AttemptOutcome) error {
+	r, err := q.WebhookSubscriptionForUpdate(ctx, claimed.SubscriptionID)
+	if err != nil {
+		return err
+	}
+	cur, err := q.WebhookDeliveryForUpdate(ctx, claimed.ID)
+	if err != nil {
+		return err
+	}
+	now := a.stamp()
+	wasFailing := !r.FailingSince.IsZero()
+	disabled := false
+	if o.Succeeded() {
+		sent := claimed
+		sent.Succeeded(&r.WebhookSubscription, o, now)
+		if err := q.SaveWebhookDelivery(ctx, sent); err != nil {
+			return err
+		}
+		if cur.Revision != claimed.Revision {
+			newer := cur
+			newer.ID, newer.Revision, newer.Attempts = newID(), 1, 0
+			newer.ChangeCount = cur.ChangeCount - claimed.ChangeCount
+			newer.CreateTime, newer.ExpireTime, newer.NextAttempt = now, now.Add(domain.WebhookRetryHorizon), now
+			if _, err := q.QueueWebhookDelivery(ctx, newer); err != nil {
+				return err
+			}
+			a.webhooks.wake()
+		}
+	} else {
+		disabled = cur.Failed(&r.WebhookSubscription, o, now)
+		if err := q.SaveWebhookDelivery(ctx, cur); err != nil {
+			return err
+		}
+	}
+	if wasFailing != !r.FailingSince.IsZero() || disabled {
+		if _, err := q.UpdateWebhookSubscription(ctx, r, now); err != nil {
+			return err
+		}
+	}
+	if !disabled {
+		return nil
+	}
+	host := ""
+	if u, err := url.Parse(r.URL); err == nil {
+		host = u.Hostname()
+	}
+	b := newEventBatch(q, WebhookActor)
+	b.add("webhook_subscription_disabled", &eventsv1.WebhookSubscriptionDisabled{
+		WebhookSubscription: WebhookSubscriptionName(q.FirmID(), r.ID), Reason: r.DisableReason, Host: host,
+	})
+	return b.write(ctx, q)
+}
+
+// WebhookActor is the actor of the events the delivery worker causes.
+const WebhookActor = "system:webhooks"
+
+// ignoreGone drops the error of a delivery or subscription deleted meanwhile.
+func ignoreGone(err error) error {
+	if apierr.HasCode(err, codes.NotFound) {
+		return nil
+	}
+	return err
+}
+
+// WebhookWorker delivers due webhooks until ctx ends: at once when a change is
+// queued, else every poll. Failures are logged and retried on the next round.
+func (a *App) WebhookWorker(logger *slog.Logger, poll time.Duration) func(context.Context) error {
+	return func(ctx context.Context) error {
+		ticker := time.NewTicker(poll)
+		defer ticker.Stop()
+		for {
+			if err := a.DeliverDueWebhooks(ctx); err != nil && ctx.Err() == nil {
+				logger.ErrorContext(ctx, "webhook delivery round failed", slog.String("error", err.Error()))
+			}
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-ticker.C:
+			case <-a.webhooks.due:
+			}
+		}
+	}
+}
