@@ -3434,7 +3434,7 @@ export interface components {
         };
         /**
          * @description - `WEBHOOK_SUBSCRIPTION_STATE_UNSPECIFIED`: Treated as WEBHOOK_SUBSCRIPTION_STATE_ACTIVE on create.
-         *     - `WEBHOOK_SUBSCRIPTION_STATE_DISABLED`: Nothing is sent or queued; set by the firm, or by firmflow after 24 hours of failed deliveries.
+         *     - `WEBHOOK_SUBSCRIPTION_STATE_DISABLED`: Nothing is sent; changes wait, one delivery per object, and go out when the subscription is enabled again. Set by the firm, or by firmflow after 24 hours of failed deliveries.
          * @enum {string}
          */
         WebhookSubscriptionState: "WEBHOOK_SUBSCRIPTION_STATE_UNSPECIFIED" | "WEBHOOK_SUBSCRIPTION_STATE_ACTIVE" | "WEBHOOK_SUBSCRIPTION_STATE_DISABLED";

@@ -310,15 +310,17 @@ func (a *App) RedeliverWebhook(ctx context.Context, p principal.Principal, firmI
 }
 
 // QueueWebhookChange queues a workflow change, from the firm's event, for each
-// active subscription that asked for its type; a change to an object that already
-// waits replaces the waiting payload. A redelivered event changes nothing.
+// subscription that asked for its type; a change to an object that already waits
+// replaces the waiting payload. A disabled subscription's changes wait too (one per
+// object, so they stay bounded) and go out once it is enabled again. A redelivered
+// event changes nothing.
 func (a *App) QueueWebhookChange(ctx context.Context, m inbox.Message, c domain.WebhookChange) error {
 	queued := false
 	err := a.store.InFirm(ctx, m.FirmID, func(q *store.Queries) error {
 		if first, err := q.RecordEvent(ctx, m); err != nil || !first {
 			return err
 		}
-		subs, err := q.ActiveWebhookSubscriptions(ctx)
+		subs, err := q.WebhookSubscriptionTypes(ctx)
 		if err != nil {
 			return err
 		}

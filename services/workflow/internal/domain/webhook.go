@@ -325,7 +325,9 @@ func (d *WebhookDelivery) Failed(s *WebhookSubscription, o AttemptOutcome, now t
 	if s.FailingSince.IsZero() {
 		s.FailingSince = now
 	}
-	if s.State == WebhookActive && now.Sub(s.FailingSince) >= WebhookDisableAfter {
+	// Sustained failure: a day of nothing but failures, or a delivery given up after
+	// its day of attempts (all failed, or FailingSince would have been reset).
+	if s.State == WebhookActive && (now.Sub(s.FailingSince) >= WebhookDisableAfter || d.State == DeliveryFailed) {
 		s.State, s.DisableTime = WebhookDisabled, now
 		s.DisableReason = fmt.Sprintf("every delivery failed from %s to %s; the last: %s",
 			s.FailingSince.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339), o.Err)

@@ -119,5 +119,6 @@ func WebhookChange(m inbox.Message) (c domain.WebhookChange, ok bool, err error)
 			changed = append(changed, list.Get(i).String())
 		}
 	}
+	slices.Sort(changed)
 	return domain.WebhookChange{Type: e.typ, Object: msg.Get(object).String(), ChangedFields: changed, OccurredAt: m.OccurredAt}, true, nil
 }

@@ -103,9 +103,10 @@ func (q *Queries) DeleteWebhookSubscription(ctx context.Context, id string) erro
 	return err
 }
 
-// ActiveWebhookSubscriptions lists the firm's active subscriptions.
-func (q *Queries) ActiveWebhookSubscriptions(ctx context.Context) ([]domain.WebhookSubscription, error) {
-	rows, err := q.tx.Query(ctx, "select id::text, event_types from webhook_subscriptions where state = 'active' order by id")
+// WebhookSubscriptionTypes lists the firm's subscriptions with their event types,
+// disabled ones too: their changes wait, one per object, until they are enabled.
+func (q *Queries) WebhookSubscriptionTypes(ctx context.Context) ([]domain.WebhookSubscription, error) {
+	rows, err := q.tx.Query(ctx, "select id::text, event_types from webhook_subscriptions order by id")
 	if err != nil {
 		return nil, err
 	}

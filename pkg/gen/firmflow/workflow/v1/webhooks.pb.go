@@ -34,8 +34,9 @@ const (
 	// Treated as WEBHOOK_SUBSCRIPTION_STATE_ACTIVE on create.
 	WebhookSubscriptionState_WEBHOOK_SUBSCRIPTION_STATE_UNSPECIFIED WebhookSubscriptionState = 0
 	WebhookSubscriptionState_WEBHOOK_SUBSCRIPTION_STATE_ACTIVE      WebhookSubscriptionState = 1
-	// Nothing is sent or queued; set by the firm, or by firmflow after 24 hours of
-	// failed deliveries.
+	// Nothing is sent; changes wait, one delivery per object, and go out when the
+	// subscription is enabled again. Set by the firm, or by firmflow after 24 hours
+	// of failed deliveries.
 	WebhookSubscriptionState_WEBHOOK_SUBSCRIPTION_STATE_DISABLED WebhookSubscriptionState = 2
 )
 
