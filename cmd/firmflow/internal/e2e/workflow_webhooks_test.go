@@ -1,0 +1,212 @@
+package e2e
+
+import (
+	"crypto/tls"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
+)
+
+// hookReceiver is an integration's HTTPS endpoint on loopback (the test stack allows
+// loopback and trusts the development CA, whose certificate it serves); it answers
+// 500 to its first failFirst requests.
+type hookReceiver struct {
+	srv       *httptest.Server
+	mu        sync.Mutex
+	failFirst int
+	requests  int
+	got       []hookMessage
+}
+
+type hookMessage struct {
+	header http.Header
+	body   []byte
+	Type   string `json:"type"`
+	Data   struct {
+		Object        string   `json:"object"`
+		ChangedFields []string `json:"changed_fields"`
+		Sequence      int64    `json:"sequence"`
+		Delivery      string   `json:"delivery"`
+	} `json:"data"`
+}
+
+func newHookReceiver(t *testing.T, sys *system, failFirst int) *hookReceiver {
+	t.Helper()
+	cert, err := tls.LoadX509KeyPair(sys.stack.Material.PKI.CertFile("gateway"), sys.stack.Material.PKI.KeyFile("gateway"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &hookReceiver{failFirst: failFirst}
+	r.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		body, _ := io.ReadAll(req.Body)
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		r.requests++
+		if r.requests <= r.failFirst {
+			http.Error(w, "not yet", http.StatusInternalServerError)
+			return
+		}
+		m := hookMessage{header: req.Header.Clone(), body: body}
+		if json.Unmarshal(body, &m) != nil {
+			http.Error(w, "bad json", http.StatusBadRequest)
+			return
+		}
+		r.got = append(r.got, m)
+	}))
+	r.srv.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
+	r.srv.StartTLS()
+	t.Cleanup(r.srv.Close)
+	return r
+}
+
+func (r *hookReceiver) messages() []hookMessage {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.got)
+}
+
+// about lists the messages about the object.
+func (r *hookReceiver) about(object string) []hookMessage {
+	var out []hookMessage
+	for _, m := range r.messages() {
+		if m.Data.Object == object {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// TestWebhooksOverTheGateway: an integration subscribes with an API key, its
+// receiver fails at first and then recovers, and gets every change signed, in order
+// per object, naming fields and never values; it reads the object with its key. The
+// delivery log, redelivery, secret rotation and deletion work over REST; bad URLs are
+// 400 naming the field; keys without the scope and other firms are refused.
+func TestWebhooksOverTheGateway(t *testing.T) {
+	t.Parallel()
+	sys := start(t, nil)
+	f := sys.signUp(t, "webhooks")
+	other := sys.signUp(t, "webhooks-other")
+	newKey := func(scopes ...string) *client {
+		return sys.integration(want(t, f.client.do("POST", "/v1/"+f.name+"/apiKeys",
+			map[string]any{"display_name": "crm", "scopes": scopes}), http.StatusCreated, "key").str("secret"))
+	}
+	crm := newKey("webhooks:write", "clients:write")
+	recv := newHookReceiver(t, sys, 2)
+	subs := "/v1/" + f.name + "/webhookSubscriptions"
+
+	for _, tc := range []struct{ url, rule string }{
+		{"http://hooks.example.com/firmflow", "url.https"},
+		{"https://10.1.2.3/firmflow", "url.public_address"},
+		{"https://169.254.169.254/latest/meta-data", "url.public_address"},
+	} {
+		r := crm.do("POST", subs, map[string]any{"url": tc.url, "event_types": []string{"client.updated"}})
+		if r.status != http.StatusBadRequest || !slices.Contains(r.fields(), "webhook_subscription.url") || !strings.Contains(string(r.raw), tc.rule) {
+			t.Errorf("%s: %d %s, want 400 naming webhook_subscription.url and %s", tc.url, r.status, truncate(string(r.raw), 300), tc.rule)
+		}
+	}
+	if r := newKey("clients:write").do("POST", subs, map[string]any{"url": recv.srv.URL, "event_types": []string{"*"}}); r.status != http.StatusForbidden {
+		t.Errorf("a key without webhooks:write subscribes: %d", r.status)
+	}
+
+	created := want(t, crm.do("POST", subs, map[string]any{
+		"url": recv.srv.URL + "/firmflow", "event_types": []string{"client.created", "client.updated"},
+	}), http.StatusCreated, "subscribe")
+	sub, secret := created.str("name"), created.str("secret")
+	if !strings.HasPrefix(secret, "whsec_") {
+		t.Fatalf("secret %q", secret)
+	}
+	if got := want(t, newKey("webhooks:read").do("GET", "/v1/"+sub, nil), http.StatusOK, "read with webhooks:read"); got.str("secret") != "" {
+		t.Error("a read shows the secret")
+	}
+
+	var clients []string
+	for _, name := range []string{"Acme", "Globex", "Initech"} {
+		clients = append(clients, want(t, crm.do("POST", "/v1/"+f.name+"/clients", map[string]any{"display_name": name}),
+			http.StatusCreated, "client").str("name"))
+	}
+	eventually(t, "three creations delivered", func() bool { return len(recv.messages()) >= 3 })
+	want(t, crm.do("PATCH", "/v1/"+clients[0]+"?update_mask=tax_id", map[string]any{"tax_id": "12-3456789"}), http.StatusOK, "set tax id")
+	eventually(t, "the update delivered", func() bool { return len(recv.about(clients[0])) >= 2 })
+
+	wh, err := standardwebhooks.NewWebhook(secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range recv.messages() {
+		if err := wh.Verify(m.body, m.header); err != nil {
+			t.Errorf("message %s: %v", m.header.Get("webhook-id"), err)
+		}
+		if strings.Contains(string(m.body), "12-3456789") {
+			t.Errorf("payload carries the tax id: %s", m.body)
+		}
+	}
+	for _, c := range clients {
+		if n := len(recv.about(c)); n == 0 {
+			t.Errorf("nothing delivered about %s", c)
+		}
+	}
+	acme := recv.about(clients[0])
+	if last := acme[len(acme)-1]; last.Type != "client.updated" || !slices.Equal(last.Data.ChangedFields, []string{"tax_id"}) ||
+		last.Data.Sequence <= acme[0].Data.Sequence {
+		t.Errorf("Acme's messages: %+v", acme)
+	}
+	// The receiver reads what changed with its key.
+	want(t, crm.do("GET", "/v1/"+acme[len(acme)-1].Data.Object, nil), http.StatusOK, "read the object named")
+
+	log := want(t, crm.do("GET", "/v1/"+sub+"/deliveries", nil), http.StatusOK, "delivery log").list("deliveries")
+	retried := false
+	for _, d := range log {
+		if d["state"] != "WEBHOOK_DELIVERY_STATE_SUCCEEDED" {
+			t.Errorf("delivery %v not succeeded", d)
+		}
+		if n, _ := d["attempts"].(float64); n > 1 {
+			retried = true
+		}
+	}
+	if len(log) < 4 || !retried {
+		t.Errorf("log of %d deliveries, retried=%v: want every change, some after a retry", len(log), retried)
+	}
+
+	before := len(recv.messages())
+	again := want(t, crm.do("POST", "/v1/"+log[0]["name"].(string)+":redeliver", map[string]any{}), http.StatusOK, "redeliver")
+	if again.str("redelivery_of") != log[0]["name"] {
+		t.Errorf("redelivery: %s", again.raw)
+	}
+	eventually(t, "the redelivery arrives", func() bool { return len(recv.messages()) > before })
+
+	rotated := want(t, crm.do("POST", "/v1/"+sub+":rotateSecret", map[string]any{}), http.StatusCreated, "rotate").str("secret")
+	want(t, crm.do("PATCH", "/v1/"+clients[1]+"?update_mask=display_name", map[string]any{"display_name": "Globex Corp"}), http.StatusOK, "rename")
+	var renamed hookMessage
+	eventually(t, "the rename delivered", func() bool {
+		for _, m := range recv.about(clients[1]) {
+			if m.Type == "client.updated" {
+				renamed = m
+				return true
+			}
+		}
+		return false
+	})
+	whNew, _ := standardwebhooks.NewWebhook(rotated)
+	if whNew.Verify(renamed.body, renamed.header) != nil || wh.Verify(renamed.body, renamed.header) != nil {
+		t.Errorf("during the overlap a message verifies with both secrets: %s", renamed.header.Get("webhook-signature"))
+	}
+
+	for what, r := range map[string]response{
+		"get":    other.client.do("GET", "/v1/"+sub, nil),
+		"log":    other.client.do("GET", "/v1/"+sub+"/deliveries", nil),
+		"delete": other.client.do("DELETE", "/v1/"+sub, nil),
+	} {
+		if r.status != http.StatusNotFound {
+			t.Errorf("another firm's %s: %d", what, r.status)
+		}
+	}
+	want(t, crm.do("DELETE", "/v1/"+sub, nil), http.StatusOK, "unsubscribe")
+	want(t, crm.do("GET", "/v1/"+sub, nil), http.StatusNotFound, "gone")
+}
