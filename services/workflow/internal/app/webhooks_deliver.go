@@ -319,7 +319,7 @@ func (a *App) settleDelivery(ctx context.Context, q *store.Queries, claimed doma
 		}
 	}
 	if wasFailing != !r.FailingSince.IsZero() || disabled {
-		if _, err := q.UpdateWebhookSubscription(ctx, r, now); err != nil {
+		if err := q.SaveWebhookHealth(ctx, r.WebhookSubscription, now); err != nil {
 			return err
 		}
 	}

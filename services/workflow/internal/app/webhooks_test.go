@@ -542,13 +542,25 @@ func TestWebhookRedeliverAndAnotherFirm(t *testing.T) {
 
 	// Another firm's owner reaches nothing of it.
 	for what, err := range map[string]error{
-		"get":       func() error { _, err := e.app.WebhookSubscription(ctx, e.other, e.firm, sub.ID); return err }(),
-		"get own":   func() error { _, err := e.app.WebhookSubscription(ctx, e.other, e.other.FirmID, sub.ID); return err }(),
-		"update":    func() error { _, err := e.app.UpdateWebhookSubscription(ctx, e.other, e.other.FirmID, sub.ID, app.WebhookPatch{URL: ptr("https://evil.example.com")}); return err }(),
-		"rotate":    func() error { _, err := e.app.RotateWebhookSecret(ctx, e.other, e.other.FirmID, sub.ID, nil); return err }(),
-		"delete":    e.app.DeleteWebhookSubscription(ctx, e.other, e.other.FirmID, sub.ID, ""),
-		"redeliver": func() error { _, err := e.app.RedeliverWebhook(ctx, e.other, e.other.FirmID, sub.ID, first.ID); return err }(),
-		"log":       func() error { _, _, err := e.app.WebhookDeliveries(ctx, e.other, e.other.FirmID, sub.ID, paging.Page{Size: 10}); return err }(),
+		"get":     func() error { _, err := e.app.WebhookSubscription(ctx, e.other, e.firm, sub.ID); return err }(),
+		"get own": func() error { _, err := e.app.WebhookSubscription(ctx, e.other, e.other.FirmID, sub.ID); return err }(),
+		"update": func() error {
+			_, err := e.app.UpdateWebhookSubscription(ctx, e.other, e.other.FirmID, sub.ID, app.WebhookPatch{URL: ptr("https://evil.example.com")})
+			return err
+		}(),
+		"rotate": func() error {
+			_, err := e.app.RotateWebhookSecret(ctx, e.other, e.other.FirmID, sub.ID, nil)
+			return err
+		}(),
+		"delete": e.app.DeleteWebhookSubscription(ctx, e.other, e.other.FirmID, sub.ID, ""),
+		"redeliver": func() error {
+			_, err := e.app.RedeliverWebhook(ctx, e.other, e.other.FirmID, sub.ID, first.ID)
+			return err
+		}(),
+		"log": func() error {
+			_, _, err := e.app.WebhookDeliveries(ctx, e.other, e.other.FirmID, sub.ID, paging.Page{Size: 10})
+			return err
+		}(),
 	} {
 		if !apierr.HasCode(err, codes.NotFound) {
 			t.Errorf("%s from another firm: err = %v, want NOT_FOUND", what, err)

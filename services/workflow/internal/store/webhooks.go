@@ -97,6 +97,17 @@ func (q *Queries) UpdateWebhookSubscription(ctx context.Context, r WebhookSubscr
 	return r, err
 }
 
+// SaveWebhookHealth writes what the delivery worker learnt of a subscription:
+// since when it fails, and whether it was disabled for it. Only disabling makes a
+// new version, so a firm's update with an etag does not race the worker.
+func (q *Queries) SaveWebhookHealth(ctx context.Context, s domain.WebhookSubscription, now time.Time) error {
+	_, err := q.tx.Exec(ctx, `update webhook_subscriptions set failing_since = $2, state = $3, disable_reason = $4,
+		disable_time = $5, version = version + (state <> $3)::int,
+		update_time = case when state <> $3 then $6 else update_time end where id = $1`,
+		s.ID, pg.NullTime(s.FailingSince), string(s.State), s.DisableReason, pg.NullTime(s.DisableTime), now)
+	return err
+}
+
 // DeleteWebhookSubscription removes a subscription and its deliveries.
 func (q *Queries) DeleteWebhookSubscription(ctx context.Context, id string) error {
 	_, err := q.tx.Exec(ctx, "delete from webhook_subscriptions where id = $1", id)
