@@ -103,7 +103,7 @@ func TestCrossFirmMatrixOverEveryOperation(t *testing.T) {
 
 	// One of each of A's objects. The webhook subscription comes first, so the work
 	// seeded next makes deliveries to it.
-	hooks := newHookReceiver(t, sys, 0)
+	hooks := newHookReceiver(t, sys.stack.Material.PKI, 0)
 	hook := want(t, a.do("POST", ap+"/webhookSubscriptions", map[string]any{"url": hooks.srv.URL, "event_types": []string{"*"}}),
 		http.StatusCreated, "webhook subscription").str("name")
 	w := seedWork(t, alpha)

@@ -10,8 +10,11 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
+
+	"github.com/firmflow/firmflow/pkg/tlsconf"
 )
 
 // hookReceiver is an integration's HTTPS endpoint on loopback (the test stack allows
@@ -21,39 +24,44 @@ type hookReceiver struct {
 	srv       *httptest.Server
 	mu        sync.Mutex
 	failFirst int
+	down      bool // answer 500 to everything
 	requests  int
 	got       []hookMessage
 }
 
 type hookMessage struct {
-	header http.Header
-	body   []byte
-	Type   string `json:"type"`
-	Data   struct {
+	header  http.Header
+	body    []byte
+	arrived time.Time
+	Type    string    `json:"type"`
+	Time    time.Time `json:"timestamp"`
+	Data    struct {
 		Object        string   `json:"object"`
 		ChangedFields []string `json:"changed_fields"`
 		Sequence      int64    `json:"sequence"`
+		ChangeCount   int      `json:"change_count"`
 		Delivery      string   `json:"delivery"`
 	} `json:"data"`
 }
 
-func newHookReceiver(t *testing.T, sys *system, failFirst int) *hookReceiver {
-	t.Helper()
-	cert, err := tls.LoadX509KeyPair(sys.stack.Material.PKI.CertFile("gateway"), sys.stack.Material.PKI.KeyFile("gateway"))
+func newHookReceiver(tb testing.TB, pki *tlsconf.DevPKI, failFirst int) *hookReceiver {
+	tb.Helper()
+	cert, err := tls.LoadX509KeyPair(pki.CertFile("gateway"), pki.KeyFile("gateway"))
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	r := &hookReceiver{failFirst: failFirst}
 	r.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		body, _ := io.ReadAll(req.Body)
+		arrived := time.Now()
 		r.mu.Lock()
 		defer r.mu.Unlock()
 		r.requests++
-		if r.requests <= r.failFirst {
+		if r.requests <= r.failFirst || r.down {
 			http.Error(w, "not yet", http.StatusInternalServerError)
 			return
 		}
-		m := hookMessage{header: req.Header.Clone(), body: body}
+		m := hookMessage{header: req.Header.Clone(), body: body, arrived: arrived}
 		if json.Unmarshal(body, &m) != nil {
 			http.Error(w, "bad json", http.StatusBadRequest)
 			return
@@ -62,8 +70,14 @@ func newHookReceiver(t *testing.T, sys *system, failFirst int) *hookReceiver {
 	}))
 	r.srv.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
 	r.srv.StartTLS()
-	t.Cleanup(r.srv.Close)
+	tb.Cleanup(r.srv.Close)
 	return r
+}
+
+func (r *hookReceiver) setDown(down bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.down = down
 }
 
 func (r *hookReceiver) messages() []hookMessage {
@@ -98,7 +112,7 @@ func TestWebhooksOverTheGateway(t *testing.T) {
 			map[string]any{"display_name": "crm", "scopes": scopes}), http.StatusCreated, "key").str("secret"))
 	}
 	crm := newKey("webhooks:write", "clients:write")
-	recv := newHookReceiver(t, sys, 2)
+	recv := newHookReceiver(t, sys.stack.Material.PKI, 2)
 	subs := "/v1/" + f.name + "/webhookSubscriptions"
 
 	for _, tc := range []struct{ url, rule string }{
