@@ -260,7 +260,7 @@ func (a *App) RotateWebhookSecret(ctx context.Context, p principal.Principal, fi
 		}
 		out = withoutSecrets(r)
 		out.Secret = secret
-		return emitSubscription(ctx, q, p, "webhook_subscription_secret_rotated", id, []string{"secret"})
+		return emitSubscription(ctx, q, p, "webhook_subscription_updated", id, []string{"secret"})
 	})
 	return out, err
 }

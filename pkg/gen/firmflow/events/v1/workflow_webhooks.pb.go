@@ -21,8 +21,8 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
-// firmflow.workflow.webhook_subscription_created, webhook_subscription_updated,
-// webhook_subscription_deleted, webhook_subscription_secret_rotated
+// firmflow.workflow.webhook_subscription_created, webhook_subscription_updated
+// (changed_fields "secret" for a rotation), webhook_subscription_deleted
 type WebhookSubscriptionChanged struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// firms/{firm}/webhookSubscriptions/{webhook_subscription}
