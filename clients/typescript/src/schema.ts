@@ -2780,12 +2780,18 @@ export interface components {
             support_grant?: string;
             /** @description A sentence for people, e.g. "Ada Staff (ada@firmflow.example) asked for access: ... (ticket SUP-1)". */
             text?: string;
+            /**
+             * @description The webhook subscription it is about:
+             *     firms/{firm}/webhookSubscriptions/{webhook_subscription}.
+             */
+            webhook_subscription?: string;
         };
         /**
          * @description - `NOTIFICATION_KIND_INCIDENT`: A security incident touched the firm's data: the notice from lifecycle.
+         *     - `NOTIFICATION_KIND_WEBHOOK_DISABLED`: firmflow disabled a webhook subscription after a day of failed deliveries.
          * @enum {string}
          */
-        NotificationKind: "NOTIFICATION_KIND_UNSPECIFIED" | "NOTIFICATION_KIND_SUPPORT_REQUESTED" | "NOTIFICATION_KIND_SUPPORT_APPROVED" | "NOTIFICATION_KIND_SUPPORT_DENIED" | "NOTIFICATION_KIND_SUPPORT_FIRST_USED" | "NOTIFICATION_KIND_SUPPORT_EXPIRED" | "NOTIFICATION_KIND_SUPPORT_REVOKED" | "NOTIFICATION_KIND_INCIDENT";
+        NotificationKind: "NOTIFICATION_KIND_UNSPECIFIED" | "NOTIFICATION_KIND_SUPPORT_REQUESTED" | "NOTIFICATION_KIND_SUPPORT_APPROVED" | "NOTIFICATION_KIND_SUPPORT_DENIED" | "NOTIFICATION_KIND_SUPPORT_FIRST_USED" | "NOTIFICATION_KIND_SUPPORT_EXPIRED" | "NOTIFICATION_KIND_SUPPORT_REVOKED" | "NOTIFICATION_KIND_INCIDENT" | "NOTIFICATION_KIND_WEBHOOK_DISABLED";
         OperationError: {
             message?: string;
             /** @description UPPER_SNAKE reason. */
@@ -8199,10 +8205,9 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Created */
-            201: {
+            /** @description OK */
+            200: {
                 headers: {
-                    Location: components["headers"]["Location"];
                     "RateLimit-Limit": components["headers"]["RateLimitLimit"];
                     "RateLimit-Remaining": components["headers"]["RateLimitRemaining"];
                     "RateLimit-Reset": components["headers"]["RateLimitReset"];
@@ -8247,10 +8252,11 @@ export interface operations {
             };
         };
         responses: {
-            /** @description OK */
-            200: {
+            /** @description Created */
+            201: {
                 headers: {
                     ETag: components["headers"]["ETag"];
+                    Location: components["headers"]["Location"];
                     "RateLimit-Limit": components["headers"]["RateLimitLimit"];
                     "RateLimit-Remaining": components["headers"]["RateLimitRemaining"];
                     "RateLimit-Reset": components["headers"]["RateLimitReset"];

@@ -86,3 +86,20 @@ $$;
 alter function webhook_deliveries_due(timestamptz, integer) owner to {{.owner_role}};
 revoke execute on function webhook_deliveries_due(timestamptz, integer) from public;
 grant execute on function webhook_deliveries_due(timestamptz, integer) to {{.runtime_role}};
+
+-- The delivery log is kept 30 days: the scheduled retention run (FirmDataService.Prune)
+-- removes, across firms, settled deliveries older than that. Waiting ones stay.
+create function prune_webhook_deliveries(p_now timestamptz) returns table (table_name text, n_rows bigint)
+language plpgsql volatile security definer
+set search_path = pg_catalog, public, pg_temp
+as $$
+begin
+  table_name := 'webhook_deliveries';
+  delete from public.webhook_deliveries where state <> 'pending' and create_time < p_now - interval '30 days';
+  get diagnostics n_rows = row_count;
+  return next;
+end
+$$;
+alter function prune_webhook_deliveries(timestamptz) owner to {{.owner_role}};
+revoke execute on function prune_webhook_deliveries(timestamptz) from public;
+grant execute on function prune_webhook_deliveries(timestamptz) to {{.runtime_role}};

@@ -55,8 +55,9 @@ var exportEntities = []firmdata.Entity{
 // objects the export holds), and queued events; every table is deleted.
 var firmTables = firmdata.Tables{
 	Export: exportEntities, Delete: firmDeletes,
-	// Tombstones past domain.TombstoneRetention (migration 009).
-	Prune: []string{"select table_name, n_rows from prune_workflow($1)"},
+	// Tombstones past domain.TombstoneRetention (migration 009), the webhook delivery
+	// log after 30 days (migration 011).
+	Prune: []string{"select table_name, n_rows from prune_workflow($1)", "select table_name, n_rows from prune_webhook_deliveries($1)"},
 }
 
 // ExportEntities names what an export holds.
