@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"crypto/tls"
 	"encoding/json"
 	"io"
@@ -12,8 +13,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+	"github.com/nats-io/nats.go"
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
+	"google.golang.org/protobuf/proto"
 
+	eventsv1 "github.com/firmflow/firmflow/pkg/gen/firmflow/events/v1"
+	"github.com/firmflow/firmflow/pkg/natsx"
+	"github.com/firmflow/firmflow/pkg/outbox"
 	"github.com/firmflow/firmflow/pkg/tlsconf"
 )
 
@@ -223,4 +230,62 @@ func TestWebhooksOverTheGateway(t *testing.T) {
 	}
 	want(t, crm.do("DELETE", "/v1/"+sub, nil), http.StatusOK, "unsubscribe")
 	want(t, crm.do("GET", "/v1/"+sub, nil), http.StatusNotFound, "gone")
+}
+
+// TestDisabledWebhookNoticeReachesTheFirm: the event workflow publishes when it
+// disables a subscription (a day of failures, too long for a test to wait, so it is
+// published here as workflow's relay would) reaches identity over JetStream and
+// becomes a notification the owner lists and an email to them; published twice, it
+// tells them once.
+func TestDisabledWebhookNoticeReachesTheFirm(t *testing.T) {
+	t.Parallel()
+	sys := start(t, nil)
+	f := sys.signUp(t, "webhooknotice")
+	nc, js, err := natsx.Connect(sys.nats, "e2e")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	sub := f.name + "/webhookSubscriptions/" + uuid.NewString()
+	payload, _ := proto.Marshal(&eventsv1.WebhookSubscriptionDisabled{
+		WebhookSubscription: sub, Host: "hooks.example.com", Reason: "every delivery failed for a day; the last: http 503",
+	})
+	msg := nats.NewMsg("firmflow.workflow.webhook_subscription_disabled")
+	msg.Data = payload
+	eventID := uuid.NewString()
+	msg.Header.Set(outbox.HeaderEventID, eventID)
+	msg.Header.Set(outbox.HeaderFirmID, strings.TrimPrefix(f.name, "firms/"))
+	msg.Header.Set(outbox.HeaderActor, "system:webhooks")
+	msg.Header.Set(outbox.HeaderOccurredAt, time.Now().UTC().Format(time.RFC3339Nano))
+	for range 2 {
+		if _, err := js.PublishMsg(context.Background(), msg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var notice map[string]any
+	eventually(t, "the notification", func() bool {
+		for _, n := range want(t, f.client.do("GET", "/v1/"+f.name+"/notifications", nil), http.StatusOK, "notifications").list("notifications") {
+			if n["kind"] == "NOTIFICATION_KIND_WEBHOOK_DISABLED" {
+				notice = n
+				return true
+			}
+		}
+		return false
+	})
+	if notice["webhook_subscription"] != sub || !strings.Contains(notice["text"].(string), "hooks.example.com") {
+		t.Errorf("notification %v", notice)
+	}
+	if _, err := sys.h.Mail.Wait(f.email, "Webhook deliveries", 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second) // the second copy has had time to arrive
+	n := 0
+	for _, m := range sys.h.Mail.To(f.email) {
+		if strings.Contains(m.Subject, "Webhook deliveries") {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("%d emails about the disabled subscription, want 1", n)
+	}
 }
