@@ -244,17 +244,6 @@ type DeliveryRef struct {
 // active subscriptions, through the webhook_deliveries_due SECURITY DEFINER
 // function; each is then claimed in its own firm's transaction.
 func (s *Store) DueWebhookDeliveries(ctx context.Context, now time.Time, batch int) ([]DeliveryRef, error) {
-	var refs []DeliveryRef
-	err := s.db.InTx(ctx, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, "select firm_id::text, delivery_id::text from webhook_deliveries_due($1, $2)", now, batch)
-		if err != nil {
-			return err
-		}
-		refs, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (DeliveryRef, error) {
-			var ref DeliveryRef
-			return ref, r.Scan(&ref.FirmID, &ref.DeliveryID)
-		})
-		return err
-	})
-	return refs, err
+	return dueAcrossFirms(ctx, s, func(firm, id string) DeliveryRef { return DeliveryRef{FirmID: firm, DeliveryID: id} },
+		"select firm_id::text, delivery_id::text from webhook_deliveries_due($1, $2)", now, batch)
 }
