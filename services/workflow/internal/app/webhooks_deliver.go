@@ -230,8 +230,8 @@ func (a *App) DeliverDueWebhooks(ctx context.Context) error {
 			}()
 		}
 		wg.Wait()
-		if len(refs) < batch || ctx.Err() != nil {
-			return errors.Join(errs...)
+		if len(refs) < batch || len(errs) > 0 || ctx.Err() != nil {
+			return errors.Join(errs...) // after a failure, the next round tries again
 		}
 	}
 }
