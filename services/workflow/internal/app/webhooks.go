@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"github.com/firmflow/firmflow/pkg/apierr"
@@ -201,6 +202,9 @@ func (a *App) UpdateWebhookSubscription(ctx context.Context, p principal.Princip
 		case r.State == domain.WebhookDisabled:
 			r.DisableTime, r.DisableReason = now, "disabled by the firm"
 		}
+		if slices.Contains(changed, "url") {
+			r.FailingSince = time.Time{} // a new endpoint starts with a clean record
+		}
 		if r, err = q.UpdateWebhookSubscription(ctx, r, now); err != nil {
 			return err
 		}
@@ -317,18 +321,19 @@ func (a *App) RedeliverWebhook(ctx context.Context, p principal.Principal, firmI
 func (a *App) QueueWebhookChange(ctx context.Context, m inbox.Message, c domain.WebhookChange) error {
 	queued := false
 	err := a.store.InFirm(ctx, m.FirmID, func(q *store.Queries) error {
-		if first, err := q.RecordEvent(ctx, m); err != nil || !first {
-			return err
-		}
 		subs, err := q.WebhookSubscriptionTypes(ctx)
 		if err != nil {
 			return err
 		}
+		subs = slices.DeleteFunc(subs, func(s domain.WebhookSubscription) bool { return !s.Wants(c.Type) })
+		if len(subs) == 0 {
+			return nil // nothing to do, so nothing to remember: most firms have no subscription
+		}
+		if first, err := q.RecordEvent(ctx, m); err != nil || !first {
+			return err
+		}
 		now := a.stamp()
 		for _, s := range subs {
-			if !s.Wants(c.Type) {
-				continue
-			}
 			seq, err := q.NextWebhookSequence(ctx, s.ID)
 			if err != nil {
 				return err
