@@ -203,35 +203,98 @@ func attemptError(err error) string {
 	return "connection failed"
 }
 
+// deliveryPool keeps up to the configured number of attempts in flight, each in its
+// own goroutine, so a slow endpoint holds one slot, not the other firms' deliveries.
+// A delivery's object has at most one delivery waiting, so attempts at once never
+// reorder one object's changes.
+type deliveryPool struct {
+	a        *App
+	slots    chan struct{}
+	freed    chan struct{} // an attempt ended: there may be room and work
+	mu       sync.Mutex
+	inFlight map[string]bool
+	errs     []error
+	wg       sync.WaitGroup
+}
+
+func (a *App) newDeliveryPool() *deliveryPool {
+	return &deliveryPool{
+		a: a, slots: make(chan struct{}, a.webhooks.concurrency), freed: make(chan struct{}, 1), inFlight: map[string]bool{},
+	}
+}
+
+// dispatch starts an attempt at each delivery due now that is not in flight, while
+// slots are free, and answers how many it started.
+func (p *deliveryPool) dispatch(ctx context.Context) (int, error) {
+	refs, err := p.a.store.DueWebhookDeliveries(ctx, p.a.stamp(), cap(p.slots))
+	if err != nil {
+		return 0, err
+	}
+	started := 0
+	for _, ref := range refs {
+		p.mu.Lock()
+		busy := p.inFlight[ref.DeliveryID]
+		p.mu.Unlock()
+		if busy {
+			continue
+		}
+		select {
+		case p.slots <- struct{}{}:
+		default:
+			return started, nil // full: the next freed slot dispatches again
+		}
+		p.mu.Lock()
+		p.inFlight[ref.DeliveryID] = true
+		p.mu.Unlock()
+		started++
+		p.wg.Add(1)
+		go func() {
+			defer p.wg.Done()
+			err := p.a.attemptDelivery(ctx, ref)
+			p.mu.Lock()
+			delete(p.inFlight, ref.DeliveryID)
+			if err != nil {
+				p.errs = append(p.errs, fmt.Errorf("delivery %s of firm %s: %w", ref.DeliveryID, ref.FirmID, err))
+			}
+			p.mu.Unlock()
+			<-p.slots
+			select {
+			case p.freed <- struct{}{}:
+			default:
+			}
+		}()
+	}
+	return started, nil
+}
+
+// takeErrs answers the errors of the attempts ended since the last call.
+func (p *deliveryPool) takeErrs() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	err := errors.Join(p.errs...)
+	p.errs = nil
+	return err
+}
+
 // DeliverDueWebhooks makes one attempt at every delivery due by now, across firms,
-// several at once. A delivery's object has at most one delivery waiting, so
-// attempts at once never reorder one object's changes.
+// several at once, and returns when they have all ended (the tests' round).
 func (a *App) DeliverDueWebhooks(ctx context.Context) error {
-	const batch = 200
-	var errs []error
-	var mu sync.Mutex
+	p := a.newDeliveryPool()
 	for {
-		refs, err := a.store.DueWebhookDeliveries(ctx, a.stamp(), batch)
-		if err != nil {
-			return errors.Join(append(errs, err)...)
+		started, err := p.dispatch(ctx)
+		if err != nil || started == 0 {
+			p.wg.Wait()
+			return errors.Join(err, p.takeErrs())
 		}
-		sem := make(chan struct{}, a.webhooks.concurrency)
-		var wg sync.WaitGroup
-		for _, ref := range refs {
-			sem <- struct{}{}
-			wg.Add(1)
-			go func() {
-				defer func() { <-sem; wg.Done() }()
-				if err := a.attemptDelivery(ctx, ref); err != nil {
-					mu.Lock()
-					errs = append(errs, fmt.Errorf("delivery %s of firm %s: %w", ref.DeliveryID, ref.FirmID, err))
-					mu.Unlock()
-				}
-			}()
+		select {
+		case <-ctx.Done():
+			p.wg.Wait()
+			return p.takeErrs()
+		case <-p.freed:
 		}
-		wg.Wait()
-		if len(refs) < batch || len(errs) > 0 || ctx.Err() != nil {
-			return errors.Join(errs...) // after a failure, the next round tries again
+		if err := p.takeErrs(); err != nil {
+			p.wg.Wait()
+			return errors.Join(err, p.takeErrs()) // after a failure, the next round tries again
 		}
 	}
 }
@@ -349,20 +412,33 @@ func ignoreGone(err error) error {
 }
 
 // WebhookWorker delivers due webhooks until ctx ends: at once when a change is
-// queued, else every poll. Failures are logged and retried on the next round.
+// queued or an attempt ends, else every poll. Failures are logged and retried on the
+// next round.
 func (a *App) WebhookWorker(logger *slog.Logger, poll time.Duration) func(context.Context) error {
 	return func(ctx context.Context) error {
+		p := a.newDeliveryPool()
+		defer p.wg.Wait()
 		ticker := time.NewTicker(poll)
 		defer ticker.Stop()
 		for {
-			if err := a.DeliverDueWebhooks(ctx); err != nil && ctx.Err() == nil {
-				logger.ErrorContext(ctx, "webhook delivery round failed", slog.String("error", err.Error()))
+			_, err := p.dispatch(ctx)
+			if err = errors.Join(err, p.takeErrs()); err != nil && ctx.Err() == nil {
+				logger.ErrorContext(ctx, "webhook deliveries failed", slog.String("error", err.Error()))
+				// Something is away (the database, the key store): wait for the
+				// next tick rather than trying again at once.
+				select {
+				case <-ctx.Done():
+					return nil
+				case <-ticker.C:
+				}
+				continue
 			}
 			select {
 			case <-ctx.Done():
 				return nil
 			case <-ticker.C:
 			case <-a.webhooks.due:
+			case <-p.freed:
 			}
 		}
 	}
