@@ -73,6 +73,9 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("%s must be set", name))
 		}
 	}
+	if c.WebhookTimeout <= 0 {
+		errs = append(errs, errors.New("FIRMFLOW_WEBHOOK_TIMEOUT must be positive"))
+	}
 	return errors.Join(errs...)
 }
 
