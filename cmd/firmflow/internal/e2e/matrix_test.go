@@ -104,8 +104,8 @@ func TestCrossFirmMatrixOverEveryOperation(t *testing.T) {
 	// One of each of A's objects. The webhook subscription comes first, so the work
 	// seeded next makes deliveries to it.
 	hooks := newHookReceiver(t, sys.stack.Material.PKI, 0)
-	hook := want(t, a.do("POST", ap+"/webhookSubscriptions", map[string]any{"url": hooks.srv.URL, "event_types": []string{"*"}}),
-		http.StatusCreated, "webhook subscription").str("name")
+	hook := message[*workflowv1.WebhookSubscription](t, want(t, a.do("POST", ap+"/webhookSubscriptions",
+		map[string]any{"url": hooks.srv.URL, "event_types": []string{"*"}}), http.StatusCreated, "webhook subscription")).GetName()
 	w := seedWork(t, alpha)
 	contact := message[*workflowv1.Contact](t, want(t, a.do("POST", ap+"/contacts", map[string]any{"display_name": "Victim contact"}), http.StatusCreated, "contact")).GetName()
 	want(t, a.do("POST", "/v1/"+w.client+"/contacts", map[string]any{"contact": contact}), http.StatusCreated, "link")
@@ -123,9 +123,10 @@ func TestCrossFirmMatrixOverEveryOperation(t *testing.T) {
 	incident := firmIncident(t, sys, alpha)
 	var delivery string
 	eventually(t, "a webhook delivery", func() bool {
-		list := want(t, a.do("GET", "/v1/"+hook+"/deliveries", nil), http.StatusOK, "deliveries").list("deliveries")
+		list := message[*workflowv1.ListWebhookDeliveriesResponse](t, want(t, a.do("GET", "/v1/"+hook+"/deliveries", nil),
+			http.StatusOK, "deliveries")).GetDeliveries()
 		if len(list) > 0 {
-			delivery, _ = list[len(list)-1]["name"].(string)
+			delivery = list[len(list)-1].GetName()
 		}
 		return delivery != ""
 	})

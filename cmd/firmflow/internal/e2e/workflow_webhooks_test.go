@@ -19,6 +19,8 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	eventsv1 "github.com/firmflow/firmflow/pkg/gen/firmflow/events/v1"
+	identityv1 "github.com/firmflow/firmflow/pkg/gen/firmflow/identity/v1"
+	workflowv1 "github.com/firmflow/firmflow/pkg/gen/firmflow/workflow/v1"
 	"github.com/firmflow/firmflow/pkg/natsx"
 	"github.com/firmflow/firmflow/pkg/outbox"
 	"github.com/firmflow/firmflow/pkg/tlsconf"
@@ -115,8 +117,8 @@ func TestWebhooksOverTheGateway(t *testing.T) {
 	f := sys.signUp(t, "webhooks")
 	other := sys.signUp(t, "webhooks-other")
 	newKey := func(scopes ...string) *client {
-		return sys.integration(want(t, f.client.do("POST", "/v1/"+f.name+"/apiKeys",
-			map[string]any{"display_name": "crm", "scopes": scopes}), http.StatusCreated, "key").str("secret"))
+		return sys.integration(message[*identityv1.ApiKey](t, want(t, f.client.do("POST", "/v1/"+f.name+"/apiKeys",
+			map[string]any{"display_name": "crm", "scopes": scopes}), http.StatusCreated, "key")).GetSecret())
 	}
 	crm := newKey("webhooks:write", "clients:write")
 	recv := newHookReceiver(t, sys.stack.Material.PKI, 2)
@@ -136,21 +138,22 @@ func TestWebhooksOverTheGateway(t *testing.T) {
 		t.Errorf("a key without webhooks:write subscribes: %d", r.status)
 	}
 
-	created := want(t, crm.do("POST", subs, map[string]any{
+	created := message[*workflowv1.WebhookSubscription](t, want(t, crm.do("POST", subs, map[string]any{
 		"url": recv.srv.URL + "/firmflow", "event_types": []string{"client.created", "client.updated"},
-	}), http.StatusCreated, "subscribe")
-	sub, secret := created.str("name"), created.str("secret")
+	}), http.StatusCreated, "subscribe"))
+	sub, secret := created.GetName(), created.GetSecret()
 	if !strings.HasPrefix(secret, "whsec_") {
 		t.Fatalf("secret %q", secret)
 	}
-	if got := want(t, newKey("webhooks:read").do("GET", "/v1/"+sub, nil), http.StatusOK, "read with webhooks:read"); got.str("secret") != "" {
+	if got := message[*workflowv1.WebhookSubscription](t, want(t, newKey("webhooks:read").do("GET", "/v1/"+sub, nil),
+		http.StatusOK, "read with webhooks:read")); got.GetSecret() != "" {
 		t.Error("a read shows the secret")
 	}
 
 	var clients []string
 	for _, name := range []string{"Acme", "Globex", "Initech"} {
-		clients = append(clients, want(t, crm.do("POST", "/v1/"+f.name+"/clients", map[string]any{"display_name": name}),
-			http.StatusCreated, "client").str("name"))
+		clients = append(clients, message[*workflowv1.Client](t, want(t, crm.do("POST", "/v1/"+f.name+"/clients",
+			map[string]any{"display_name": name}), http.StatusCreated, "client")).GetName())
 	}
 	eventually(t, "three creations delivered", func() bool { return len(recv.messages()) >= 3 })
 	want(t, crm.do("PATCH", "/v1/"+clients[0]+"?update_mask=tax_id", map[string]any{"tax_id": "12-3456789"}), http.StatusOK, "set tax id")
@@ -181,13 +184,14 @@ func TestWebhooksOverTheGateway(t *testing.T) {
 	// The receiver reads what changed with its key.
 	want(t, crm.do("GET", "/v1/"+acme[len(acme)-1].Data.Object, nil), http.StatusOK, "read the object named")
 
-	log := want(t, crm.do("GET", "/v1/"+sub+"/deliveries", nil), http.StatusOK, "delivery log").list("deliveries")
+	log := message[*workflowv1.ListWebhookDeliveriesResponse](t, want(t, crm.do("GET", "/v1/"+sub+"/deliveries", nil),
+		http.StatusOK, "delivery log")).GetDeliveries()
 	retried := false
 	for _, d := range log {
-		if d["state"] != "WEBHOOK_DELIVERY_STATE_SUCCEEDED" {
+		if d.GetState() != workflowv1.WebhookDeliveryState_WEBHOOK_DELIVERY_STATE_SUCCEEDED {
 			t.Errorf("delivery %v not succeeded", d)
 		}
-		if n, _ := d["attempts"].(float64); n > 1 {
+		if d.GetAttempts() > 1 {
 			retried = true
 		}
 	}
@@ -196,13 +200,15 @@ func TestWebhooksOverTheGateway(t *testing.T) {
 	}
 
 	before := len(recv.messages())
-	again := want(t, crm.do("POST", "/v1/"+log[0]["name"].(string)+":redeliver", map[string]any{}), http.StatusOK, "redeliver")
-	if again.str("redelivery_of") != log[0]["name"] {
-		t.Errorf("redelivery: %s", again.raw)
+	again := message[*workflowv1.WebhookDelivery](t, want(t, crm.do("POST", "/v1/"+log[0].GetName()+":redeliver", map[string]any{}),
+		http.StatusOK, "redeliver"))
+	if again.GetRedeliveryOf() != log[0].GetName() {
+		t.Errorf("redelivery: %v", again)
 	}
 	eventually(t, "the redelivery arrives", func() bool { return len(recv.messages()) > before })
 
-	rotated := want(t, crm.do("POST", "/v1/"+sub+":rotateSecret", map[string]any{}), http.StatusCreated, "rotate").str("secret")
+	rotated := message[*workflowv1.WebhookSubscription](t, want(t, crm.do("POST", "/v1/"+sub+":rotateSecret", map[string]any{}),
+		http.StatusCreated, "rotate")).GetSecret()
 	want(t, crm.do("PATCH", "/v1/"+clients[1]+"?update_mask=display_name", map[string]any{"display_name": "Globex Corp"}), http.StatusOK, "rename")
 	var renamed hookMessage
 	eventually(t, "the rename delivered", func() bool {
@@ -262,17 +268,19 @@ func TestDisabledWebhookNoticeReachesTheFirm(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	var notice map[string]any
+	var notice *identityv1.Notification
 	eventually(t, "the notification", func() bool {
-		for _, n := range want(t, f.client.do("GET", "/v1/"+f.name+"/notifications", nil), http.StatusOK, "notifications").list("notifications") {
-			if n["kind"] == "NOTIFICATION_KIND_WEBHOOK_DISABLED" {
+		list := message[*identityv1.ListNotificationsResponse](t, want(t, f.client.do("GET", "/v1/"+f.name+"/notifications", nil),
+			http.StatusOK, "notifications")).GetNotifications()
+		for _, n := range list {
+			if n.GetKind() == identityv1.NotificationKind_NOTIFICATION_KIND_WEBHOOK_DISABLED {
 				notice = n
 				return true
 			}
 		}
 		return false
 	})
-	if notice["webhook_subscription"] != sub || !strings.Contains(notice["text"].(string), "hooks.example.com") {
+	if notice.GetWebhookSubscription() != sub || !strings.Contains(notice.GetText(), "hooks.example.com") {
 		t.Errorf("notification %v", notice)
 	}
 	if _, err := sys.h.Mail.Wait(f.email, "Webhook deliveries", 10*time.Second); err != nil {
