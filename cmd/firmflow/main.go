@@ -291,8 +291,8 @@ func dev(ctx context.Context, env process.Env, cfg devConfig, s *streams) error 
 	st, err := stack.Start(ctx, stack.Options{
 		AdminDatabaseURL: cfg.DatabaseURL, DatabasePrefix: cfg.DatabasePrefix, DataDir: cfg.DataDir,
 		NATSURL: cfg.NATSURL, NATSPort: cfg.NATSPort, StripeAPIURL: cfg.StripeAPIURL,
-		IdentityTuning: devMail(smtpAddr),
-		Logger:         env.Logger, Telemetry: env.Telemetry,
+		IdentityTuning: devMail(smtpAddr), LocalWebhooks: true,
+		Logger: env.Logger, Telemetry: env.Telemetry,
 	})
 	if err != nil {
 		return err

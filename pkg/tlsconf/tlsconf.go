@@ -56,7 +56,7 @@ func MutualServerConfig(caFile, certFile, keyFile string) (*tls.Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	pool, err := loadCertPool(caFile)
+	pool, err := LoadCertPool(caFile)
 	if err != nil {
 		return nil, err
 	}
@@ -73,7 +73,7 @@ func ClientConfig(caFile, certFile, keyFile string) (*tls.Config, error) {
 	if (certFile == "") != (keyFile == "") {
 		return nil, errors.New("client certificate and key must be given together")
 	}
-	pool, err := loadCertPool(caFile)
+	pool, err := LoadCertPool(caFile)
 	if err != nil {
 		return nil, err
 	}
@@ -100,7 +100,8 @@ func PeerCommonName(state tls.ConnectionState) string {
 	return state.VerifiedChains[0][0].Subject.CommonName
 }
 
-func loadCertPool(caFile string) (*x509.CertPool, error) {
+// LoadCertPool reads the PEM certificates in caFile into a pool.
+func LoadCertPool(caFile string) (*x509.CertPool, error) {
 	pemBytes, err := os.ReadFile(caFile)
 	if err != nil {
 		return nil, fmt.Errorf("read CA file: %w", err)

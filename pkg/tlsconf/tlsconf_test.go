@@ -127,7 +127,7 @@ func TestServerConfigAcceptsOnlyModernTLS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	roots, err := loadCertPool(pki.CAFile)
+	roots, err := LoadCertPool(pki.CAFile)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -287,7 +287,7 @@ func TestEnsureDevPKIIssuesCertificatesForServerAndClientUse(t *testing.T) {
 		if cert.Subject.CommonName != name {
 			t.Errorf("CommonName = %q, want %q", cert.Subject.CommonName, name)
 		}
-		roots, err := loadCertPool(pki.CAFile)
+		roots, err := LoadCertPool(pki.CAFile)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1539,6 +1539,127 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/firms/{firm}/webhookSubscriptions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Lists the firm's subscriptions, oldest first, 50 a page by default.
+         * @description Lists the firm's subscriptions, oldest first, 50 a page by default.
+         */
+        get: operations["ListWebhookSubscriptions"];
+        put?: never;
+        /**
+         * Creates a subscription.
+         * @description Creates a subscription. The answer carries the signing secret, once; it is
+         *     stored sealed with the firm's key. A retry with the same request_id returns the
+         *     first subscription, without its secret.
+         */
+        post: operations["CreateWebhookSubscription"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/firms/{firm}/webhookSubscriptions/{webhookSubscription}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Returns one subscription, without its secret.
+         * @description Returns one subscription, without its secret.
+         */
+        get: operations["GetWebhookSubscription"];
+        put?: never;
+        post?: never;
+        /**
+         * Deletes a subscription and its delivery log; nothing more is sent.
+         * @description Deletes a subscription and its delivery log; nothing more is sent.
+         */
+        delete: operations["DeleteWebhookSubscription"];
+        options?: never;
+        head?: never;
+        /**
+         * Changes the fields named in update_mask: url, event_types, state.
+         * @description Changes the fields named in update_mask: url, event_types, state. Setting state
+         *     to ACTIVE enables a disabled subscription again; its waiting deliveries get a
+         *     fresh 24 hours.
+         */
+        patch: operations["UpdateWebhookSubscription"];
+        trace?: never;
+    };
+    "/v1/firms/{firm}/webhookSubscriptions/{webhookSubscription}/deliveries": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Lists a subscription's deliveries, newest first, 50 a page by default.
+         * @description Lists a subscription's deliveries, newest first, 50 a page by default. Kept 30
+         *     days.
+         */
+        get: operations["ListWebhookDeliveries"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/firms/{firm}/webhookSubscriptions/{webhookSubscription}/deliveries/{delivery}:redeliver": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Sends a delivery's payload again, as a new delivery with its own id, whatever became of the first.
+         * @description Sends a delivery's payload again, as a new delivery with its own id, whatever
+         *     became of the first. Errors: FAILED_PRECONDITION with reason
+         *     SUBSCRIPTION_DISABLED when the subscription is disabled.
+         */
+        post: operations["RedeliverWebhookDelivery"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/firms/{firm}/webhookSubscriptions/{webhookSubscription}:rotateSecret": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Issues a new signing secret, returned once.
+         * @description Issues a new signing secret, returned once. For the overlap (default 24h, at
+         *     most 7 days) deliveries carry two signatures, one with each secret, so the
+         *     receiver can switch without losing any.
+         */
+        post: operations["RotateWebhookSubscriptionSecret"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/firms/{firm}/workload": {
         parameters: {
             query?: never;
@@ -2558,6 +2679,14 @@ export interface components {
             next_page_token?: string;
             templates?: components["schemas"]["Template"][];
         };
+        ListWebhookDeliveriesResponse: {
+            deliveries?: components["schemas"]["WebhookDelivery"][];
+            next_page_token?: string;
+        };
+        ListWebhookSubscriptionsResponse: {
+            next_page_token?: string;
+            webhook_subscriptions?: components["schemas"]["WebhookSubscription"][];
+        };
         LoginRequest: {
             /** Format: email */
             email: string;
@@ -2651,12 +2780,18 @@ export interface components {
             support_grant?: string;
             /** @description A sentence for people, e.g. "Ada Staff (ada@firmflow.example) asked for access: ... (ticket SUP-1)". */
             text?: string;
+            /**
+             * @description The webhook subscription it is about:
+             *     firms/{firm}/webhookSubscriptions/{webhook_subscription}.
+             */
+            webhook_subscription?: string;
         };
         /**
          * @description - `NOTIFICATION_KIND_INCIDENT`: A security incident touched the firm's data: the notice from lifecycle.
+         *     - `NOTIFICATION_KIND_WEBHOOK_DISABLED`: firmflow disabled a webhook subscription after a day of failed deliveries.
          * @enum {string}
          */
-        NotificationKind: "NOTIFICATION_KIND_UNSPECIFIED" | "NOTIFICATION_KIND_SUPPORT_REQUESTED" | "NOTIFICATION_KIND_SUPPORT_APPROVED" | "NOTIFICATION_KIND_SUPPORT_DENIED" | "NOTIFICATION_KIND_SUPPORT_FIRST_USED" | "NOTIFICATION_KIND_SUPPORT_EXPIRED" | "NOTIFICATION_KIND_SUPPORT_REVOKED" | "NOTIFICATION_KIND_INCIDENT";
+        NotificationKind: "NOTIFICATION_KIND_UNSPECIFIED" | "NOTIFICATION_KIND_SUPPORT_REQUESTED" | "NOTIFICATION_KIND_SUPPORT_APPROVED" | "NOTIFICATION_KIND_SUPPORT_DENIED" | "NOTIFICATION_KIND_SUPPORT_FIRST_USED" | "NOTIFICATION_KIND_SUPPORT_EXPIRED" | "NOTIFICATION_KIND_SUPPORT_REVOKED" | "NOTIFICATION_KIND_INCIDENT" | "NOTIFICATION_KIND_WEBHOOK_DISABLED";
         OperationError: {
             message?: string;
             /** @description UPPER_SNAKE reason. */
@@ -3212,6 +3347,103 @@ export interface components {
             /** @description True when no problem was found. */
             valid?: boolean;
         };
+        /** @description WebhookDelivery is one message to a subscription's endpoint and what became of it. */
+        WebhookDelivery: {
+            /**
+             * Format: int32
+             * @description Attempts made so far.
+             */
+            attempts?: number;
+            /**
+             * Format: int32
+             * @description How many changes this delivery stands for (coalesced while it waited).
+             */
+            change_count?: number;
+            /** @description Names of the fields that changed, e.g. "tax_id"; never their values. */
+            changed_fields?: string[];
+            /** Format: date-time */
+            readonly create_time?: string;
+            /** Format: date-time */
+            deliver_time?: string;
+            /** @description e.g. "client.updated". */
+            event_type?: string;
+            /** Format: date-time */
+            last_attempt_time?: string;
+            /**
+             * @description Why the last attempt failed: "timeout", "connection refused", "http 500",
+             *     "address not allowed"...
+             */
+            last_error?: string;
+            /**
+             * Format: int32
+             * @description The last attempt's HTTP status, 0 when none was received.
+             */
+            last_status_code?: number;
+            /** @description firms/{firm}/webhookSubscriptions/{webhook_subscription}/deliveries/{delivery} */
+            name?: string;
+            /** Format: date-time */
+            next_attempt_time?: string;
+            /** @description The object that changed, e.g. firms/{firm}/clients/{client}. */
+            object?: string;
+            /** @description The delivery this one sends again, when made by redeliver. */
+            redelivery_of?: string;
+            /**
+             * Format: int64
+             * @description Increases with each change queued for the subscription; a receiver that sees a
+             *     smaller sequence for an object than one it has applied can ignore it.
+             */
+            sequence?: string;
+            state?: components["schemas"]["WebhookDeliveryState"];
+        };
+        /**
+         * @description - `WEBHOOK_DELIVERY_STATE_PENDING`: Waiting for its next attempt.
+         *     - `WEBHOOK_DELIVERY_STATE_SUCCEEDED`: The receiver answered 2xx.
+         *     - `WEBHOOK_DELIVERY_STATE_FAILED`: Given up after 24 hours of attempts.
+         * @enum {string}
+         */
+        WebhookDeliveryState: "WEBHOOK_DELIVERY_STATE_UNSPECIFIED" | "WEBHOOK_DELIVERY_STATE_PENDING" | "WEBHOOK_DELIVERY_STATE_SUCCEEDED" | "WEBHOOK_DELIVERY_STATE_FAILED";
+        WebhookSubscription: {
+            /** Format: date-time */
+            readonly create_time?: string;
+            /** @description Output only: why firmflow disabled the subscription, when it did. */
+            readonly disable_reason?: string;
+            /** Format: date-time */
+            disable_time?: string;
+            etag?: string;
+            /**
+             * @description Required on create: the kinds of change to send, e.g. "client.created",
+             *     "client.updated", "task.updated"; "*" for every kind.
+             */
+            event_types?: string[];
+            /**
+             * Format: date-time
+             * @description Output only: since when deliveries have been failing, if they are.
+             */
+            readonly failing_since?: string;
+            /** @description firms/{firm}/webhookSubscriptions/{webhook_subscription}; set by the service. */
+            name?: string;
+            /**
+             * Format: date-time
+             * @description Output only: until when the secret before the last rotation still signs.
+             */
+            readonly previous_secret_expire_time?: string;
+            /** @description Output only: returned once, by create and rotateSecret ("whsec_" and base64). */
+            readonly secret?: string;
+            state?: components["schemas"]["WebhookSubscriptionState"];
+            /** Format: date-time */
+            readonly update_time?: string;
+            /**
+             * @description Required on create: https:// to a host on the public internet, no credentials,
+             *     no fragment.
+             */
+            url?: string;
+        };
+        /**
+         * @description - `WEBHOOK_SUBSCRIPTION_STATE_UNSPECIFIED`: Treated as WEBHOOK_SUBSCRIPTION_STATE_ACTIVE on create.
+         *     - `WEBHOOK_SUBSCRIPTION_STATE_DISABLED`: Nothing is sent; changes wait, one delivery per object, and go out when the subscription is enabled again. Set by the firm, or by firmflow after 24 hours of failed deliveries.
+         * @enum {string}
+         */
+        WebhookSubscriptionState: "WEBHOOK_SUBSCRIPTION_STATE_UNSPECIFIED" | "WEBHOOK_SUBSCRIPTION_STATE_ACTIVE" | "WEBHOOK_SUBSCRIPTION_STATE_DISABLED";
         /**
          * @description - `WEEKEND_SHIFT_UNSPECIFIED`: Treated as WEEKEND_SHIFT_NONE.
          *     - `WEEKEND_SHIFT_PREVIOUS_WEEKDAY`: Saturday and Sunday move to the Friday before.
@@ -7699,6 +7931,346 @@ export interface operations {
             401: components["responses"]["Unauthenticated"];
             403: components["responses"]["PermissionDenied"];
             404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    ListWebhookSubscriptions: {
+        parameters: {
+            query?: {
+                /** @description A larger page_size is taken as the largest page, 100 (AIP-158), not refused. */
+                page_size?: number;
+                page_token?: string;
+            };
+            header?: never;
+            path: {
+                /** @description The firm id: `parent` is `firms/{firm}`. */
+                firm: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimitLimit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimitRemaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimitReset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListWebhookSubscriptionsResponse"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["PermissionDenied"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    CreateWebhookSubscription: {
+        parameters: {
+            query?: {
+                /** @description Makes retries safe: the same id returns the first subscription. */
+                request_id?: string;
+            };
+            header?: never;
+            path: {
+                /** @description The firm id: `parent` is `firms/{firm}`. */
+                firm: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["WebhookSubscription"];
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    Location: components["headers"]["Location"];
+                    "RateLimit-Limit": components["headers"]["RateLimitLimit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimitRemaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimitReset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookSubscription"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["PermissionDenied"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    GetWebhookSubscription: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The firm id: `name` is `firms/{firm}/webhookSubscriptions/{webhookSubscription}`. */
+                firm: string;
+                /** @description The webhookSubscription id: `name` is `firms/{firm}/webhookSubscriptions/{webhookSubscription}`. */
+                webhookSubscription: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    "RateLimit-Limit": components["headers"]["RateLimitLimit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimitRemaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimitReset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookSubscription"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["PermissionDenied"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    DeleteWebhookSubscription: {
+        parameters: {
+            query?: {
+                etag?: string;
+            };
+            header?: {
+                /** @description The ETag of the version read; a stale one answers 412. `*` matches any version. */
+                "If-Match"?: components["parameters"]["IfMatch"];
+            };
+            path: {
+                /** @description The firm id: `name` is `firms/{firm}/webhookSubscriptions/{webhookSubscription}`. */
+                firm: string;
+                /** @description The webhookSubscription id: `name` is `firms/{firm}/webhookSubscriptions/{webhookSubscription}`. */
+                webhookSubscription: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimitLimit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimitRemaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimitReset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": Record<string, never>;
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["PermissionDenied"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            412: components["responses"]["PreconditionFailed"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    UpdateWebhookSubscription: {
+        parameters: {
+            query?: {
+                /**
+                 * @description url, event_types, state.
+                 *
+                 *     Comma-separated field names, e.g. `display_name,tags`.
+                 */
+                update_mask?: string;
+            };
+            header?: {
+                /** @description The ETag of the version read; a stale one answers 412. `*` matches any version. */
+                "If-Match"?: components["parameters"]["IfMatch"];
+            };
+            path: {
+                /** @description The firm id: `webhook_subscription.name` is `firms/{firm}/webhookSubscriptions/{webhookSubscription}`. */
+                firm: string;
+                /** @description The webhookSubscription id: `webhook_subscription.name` is `firms/{firm}/webhookSubscriptions/{webhookSubscription}`. */
+                webhookSubscription: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["WebhookSubscription"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    "RateLimit-Limit": components["headers"]["RateLimitLimit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimitRemaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimitReset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookSubscription"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["PermissionDenied"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            412: components["responses"]["PreconditionFailed"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    ListWebhookDeliveries: {
+        parameters: {
+            query?: {
+                /** @description A larger page_size is taken as the largest page, 100 (AIP-158), not refused. */
+                page_size?: number;
+                page_token?: string;
+            };
+            header?: never;
+            path: {
+                /** @description The firm id: `parent` is `firms/{firm}/webhookSubscriptions/{webhookSubscription}`. */
+                firm: string;
+                /** @description The webhookSubscription id: `parent` is `firms/{firm}/webhookSubscriptions/{webhookSubscription}`. */
+                webhookSubscription: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimitLimit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimitRemaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimitReset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListWebhookDeliveriesResponse"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["PermissionDenied"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    RedeliverWebhookDelivery: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The firm id: `name` is `firms/{firm}/webhookSubscriptions/{webhookSubscription}/deliveries/{delivery}`. */
+                firm: string;
+                /** @description The webhookSubscription id: `name` is `firms/{firm}/webhookSubscriptions/{webhookSubscription}/deliveries/{delivery}`. */
+                webhookSubscription: string;
+                /** @description The delivery id: `name` is `firms/{firm}/webhookSubscriptions/{webhookSubscription}/deliveries/{delivery}`. */
+                delivery: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": Record<string, never>;
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimitLimit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimitRemaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimitReset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookDelivery"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["PermissionDenied"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    RotateWebhookSubscriptionSecret: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The firm id: `name` is `firms/{firm}/webhookSubscriptions/{webhookSubscription}`. */
+                firm: string;
+                /** @description The webhookSubscription id: `name` is `firms/{firm}/webhookSubscriptions/{webhookSubscription}`. */
+                webhookSubscription: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /**
+                     * @description How long the old secret keeps signing; default 24h, at most 7 days.
+                     *
+                     *     Seconds with an "s" suffix, e.g. "3600s".
+                     */
+                    overlap?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    Location: components["headers"]["Location"];
+                    "RateLimit-Limit": components["headers"]["RateLimitLimit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimitRemaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimitReset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookSubscription"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["PermissionDenied"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["Internal"];
             503: components["responses"]["Unavailable"];

@@ -98,6 +98,7 @@ func registerRoutes(ctx context.Context, rest *runtime.ServeMux, up upstreams) e
 		{"workflow projects", workflowv1.RegisterProjectServiceHandler, up["workflow"]},
 		{"workflow series", workflowv1.RegisterSeriesServiceHandler, up["workflow"]},
 		{"workflow workload", workflowv1.RegisterWorkloadServiceHandler, up["workflow"]},
+		{"workflow webhooks", workflowv1.RegisterWebhookServiceHandler, up["workflow"]},
 		{"billing", billingv1.RegisterBillingServiceHandler, up["billing"]},
 		{"audit", auditv1.RegisterAuditServiceHandler, up["audit"]},
 		{"lifecycle", lifecyclev1.RegisterLifecycleServiceHandler, up["lifecycle"]},

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/firmflow/firmflow/pkg/config"
+	"github.com/firmflow/firmflow/pkg/inbox"
 	"github.com/firmflow/firmflow/pkg/keystore"
 	"github.com/firmflow/firmflow/pkg/mail"
 	"github.com/firmflow/firmflow/pkg/pg"
@@ -21,6 +22,7 @@ import (
 	"github.com/firmflow/firmflow/pkg/telemetry"
 	"github.com/firmflow/firmflow/services/identity/internal/app"
 	"github.com/firmflow/firmflow/services/identity/internal/domain"
+	"github.com/firmflow/firmflow/services/identity/internal/eventapi"
 	"github.com/firmflow/firmflow/services/identity/internal/grpcapi"
 	"github.com/firmflow/firmflow/services/identity/internal/store"
 	"github.com/firmflow/firmflow/services/identity/migrations"
@@ -125,6 +127,8 @@ type Server struct {
 	mail   *mail.Worker // nil when no mail server is configured
 	every  time.Duration
 	logger *slog.Logger
+	// notices consumes other services' events that become the firm's notifications.
+	notices *inbox.Consumer
 }
 
 // Migrate applies identity's migrations as the owner role, and the key store's when
@@ -179,7 +183,8 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 	})
 	grpcapi.Register(rt.GRPC, a)
 	rt.AddProbe("keys", keys.Ping)
-	return &Server{rt: rt, keys: keys, app: a, mail: worker, every: cfg.MailInterval, logger: logger}, nil
+	notices := inbox.NewConsumer(rt.JetStream, eventapi.Consumer(), eventapi.Handler(a), logger)
+	return &Server{rt: rt, keys: keys, app: a, mail: worker, every: cfg.MailInterval, logger: logger, notices: notices}, nil
 }
 
 // setUpMail builds the mail outbox and the SMTP sender when a mail server is
@@ -214,11 +219,11 @@ func (s *Server) Addr() string { return s.rt.Addr() }
 func (s *Server) AdminAddr() string { return s.rt.AdminAddr() }
 
 // Run serves until ctx ends, with the outbox relay, the support grant sweeper, the
-// password reset handler and (when mail is configured) the mail worker beside the
-// gRPC server.
+// password reset handler, the consumer of other services' notices and (when mail is
+// configured) the mail worker beside the gRPC server.
 func (s *Server) Run(ctx context.Context) error {
 	defer s.keys.Close()
-	workers := []func(context.Context) error{s.sweepSupportGrants, s.handlePasswordResets}
+	workers := []func(context.Context) error{s.sweepSupportGrants, s.handlePasswordResets, s.notices.Run}
 	if s.mail != nil {
 		workers = append(workers, s.mail.Run)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/firmflow/firmflow/pkg/pg"
 	"github.com/firmflow/firmflow/pkg/svc"
 	"github.com/firmflow/firmflow/pkg/telemetry"
+	"github.com/firmflow/firmflow/pkg/tlsconf"
 	"github.com/firmflow/firmflow/services/workflow/internal/app"
 	"github.com/firmflow/firmflow/services/workflow/internal/eventapi"
 	"github.com/firmflow/firmflow/services/workflow/internal/grpcapi"
@@ -46,6 +47,16 @@ type Config struct {
 	// from workflow's database and its backups; the runtime role.
 	KeysURL string `env:"FIRMFLOW_KEYS_DATABASE_URL" envDefault:"postgres://keys_app@127.0.0.1:5432/firmflow_keys?sslmode=disable"`
 
+	// WebhookAllowLoopback lets webhook subscriptions name loopback addresses (and
+	// plain http:// to them); for tests and a developer's machine only, never in
+	// production.
+	WebhookAllowLoopback bool `env:"FIRMFLOW_WEBHOOK_ALLOW_LOOPBACK" envDefault:"false"`
+	// WebhookCAFile, when set, is a PEM bundle trusted for webhook endpoints instead
+	// of the system roots; for tests and a developer's machine only.
+	WebhookCAFile string `env:"FIRMFLOW_WEBHOOK_CA_FILE"`
+	// WebhookTimeout bounds one delivery attempt.
+	WebhookTimeout time.Duration `env:"FIRMFLOW_WEBHOOK_TIMEOUT" envDefault:"10s"`
+
 	// Telemetry, when set, serves metrics on the admin port.
 	Telemetry *telemetry.Telemetry `env:"-"`
 }
@@ -62,6 +73,9 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("%s must be set", name))
 		}
 	}
+	if c.WebhookTimeout <= 0 {
+		errs = append(errs, errors.New("FIRMFLOW_WEBHOOK_TIMEOUT must be positive"))
+	}
 	return errors.Join(errs...)
 }
 
@@ -71,6 +85,8 @@ type Server struct {
 	keys      *keystore.Postgres
 	scheduler func(context.Context) error // creates due series periods
 	members   *inbox.Consumer             // identity's member events
+	changes   *inbox.Consumer             // workflow's own change events, for webhooks
+	webhooks  func(context.Context) error // sends due webhook deliveries
 }
 
 // Migrate applies workflow's migrations as the owner role.
@@ -102,6 +118,14 @@ func OpenSealedSample(ctx context.Context, databaseURL, keysURL, kekFile string,
 
 // New connects, wires and binds workflow; Run serves it.
 func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) {
+	webhookCfg := app.WebhookConfig{AllowLoopback: cfg.WebhookAllowLoopback, Timeout: cfg.WebhookTimeout}
+	if cfg.WebhookCAFile != "" {
+		pool, err := tlsconf.LoadCertPool(cfg.WebhookCAFile)
+		if err != nil {
+			return nil, fmt.Errorf("FIRMFLOW_WEBHOOK_CA_FILE: %w", err)
+		}
+		webhookCfg.RootCAs = pool
+	}
 	kek, err := svc.LoadKEK(cfg.KEKFile)
 	if err != nil {
 		return nil, err
@@ -120,10 +144,15 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 		return nil, err
 	}
 	a := app.New(store.New(rt.DB), keys)
+	a.ConfigureWebhooks(webhookCfg)
 	grpcapi.Register(rt.GRPC, a)
 	rt.AddProbe("keys", keys.Ping)
 	members := inbox.NewConsumer(rt.JetStream, eventapi.Consumer(), eventapi.Handler(a), logger)
-	return &Server{rt: rt, keys: keys, scheduler: a.SeriesScheduler(logger, time.Minute), members: members}, nil
+	changes := inbox.NewConsumer(rt.JetStream, eventapi.WebhookConsumer(), eventapi.WebhookHandler(a), logger)
+	return &Server{
+		rt: rt, keys: keys, scheduler: a.SeriesScheduler(logger, time.Minute), members: members,
+		changes: changes, webhooks: a.WebhookWorker(logger, time.Second),
+	}, nil
 }
 
 // Addr is the bound gRPC address.
@@ -135,5 +164,5 @@ func (s *Server) AdminAddr() string { return s.rt.AdminAddr() }
 // Run serves until ctx ends.
 func (s *Server) Run(ctx context.Context) error {
 	defer s.keys.Close()
-	return s.rt.Run(ctx, s.scheduler, s.members.Run)
+	return s.rt.Run(ctx, s.scheduler, s.members.Run, s.changes.Run, s.webhooks)
 }

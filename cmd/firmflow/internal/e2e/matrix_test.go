@@ -101,7 +101,11 @@ func TestCrossFirmMatrixOverEveryOperation(t *testing.T) {
 	alpha, beta := sys.signUp(t, "matrixvictim"), sys.signUp(t, "matrixintruder")
 	a, ap := alpha.client, "/v1/"+alpha.name
 
-	// One of each of A's objects.
+	// One of each of A's objects. The webhook subscription comes first, so the work
+	// seeded next makes deliveries to it.
+	hooks := newHookReceiver(t, sys.stack.Material.PKI, 0)
+	hook := message[*workflowv1.WebhookSubscription](t, want(t, a.do("POST", ap+"/webhookSubscriptions",
+		map[string]any{"url": hooks.srv.URL, "event_types": []string{"*"}}), http.StatusCreated, "webhook subscription")).GetName()
 	w := seedWork(t, alpha)
 	contact := message[*workflowv1.Contact](t, want(t, a.do("POST", ap+"/contacts", map[string]any{"display_name": "Victim contact"}), http.StatusCreated, "contact")).GetName()
 	want(t, a.do("POST", "/v1/"+w.client+"/contacts", map[string]any{"contact": contact}), http.StatusCreated, "link")
@@ -117,6 +121,15 @@ func TestCrossFirmMatrixOverEveryOperation(t *testing.T) {
 	}
 	staffToken, alphaGrant, betaGrant := staffWithGrants(t, sys, alpha, beta)
 	incident := firmIncident(t, sys, alpha)
+	var delivery string
+	eventually(t, "a webhook delivery", func() bool {
+		list := message[*workflowv1.ListWebhookDeliveriesResponse](t, want(t, a.do("GET", "/v1/"+hook+"/deliveries", nil),
+			http.StatusOK, "deliveries")).GetDeliveries()
+		if len(list) > 0 {
+			delivery = list[len(list)-1].GetName()
+		}
+		return delivery != ""
+	})
 
 	ids := map[string]string{
 		"firms": lastID(alpha.name), "clients": lastID(w.client), "contacts": lastID(contact), "customFields": lastID(field),
@@ -124,6 +137,7 @@ func TestCrossFirmMatrixOverEveryOperation(t *testing.T) {
 		"members": lastID(memberName), "capacities": lastID(memberName), "apiKeys": lastID(apiKey),
 		"supportGrants": lastID(alphaGrant), "operations": lastID(export), "sessions": lastID(sessions[0].GetName()),
 		"deletionCertificates": "ffdc_" + strings.Repeat("a", 43), "incidents": lastID(incident),
+		"webhookSubscriptions": lastID(hook), "deliveries": lastID(delivery),
 	}
 	// The same shape of ids, of nothing.
 	nowhere := map[string]string{}
@@ -137,7 +151,7 @@ func TestCrossFirmMatrixOverEveryOperation(t *testing.T) {
 	snapshot := func() map[string]string {
 		out := workSnapshot(t, alpha, w)
 		for _, p := range []string{"/v1/" + alpha.name, "/v1/" + contact, "/v1/" + field, "/v1/" + apiKey, "/v1/" + memberName,
-			"/v1/" + alphaGrant, ap + "/members", ap + "/permissions", ap + "/apiKeys", "/v1/" + w.client + "/contacts", ap + "/incidents"} {
+			"/v1/" + alphaGrant, ap + "/members", ap + "/permissions", ap + "/apiKeys", "/v1/" + w.client + "/contacts", ap + "/incidents", "/v1/" + hook} {
 			out[p] = string(want(t, a.do("GET", p, nil), http.StatusOK, "snapshot "+p).raw)
 		}
 		return out
@@ -149,7 +163,7 @@ func TestCrossFirmMatrixOverEveryOperation(t *testing.T) {
 		"owner":  beta.client,
 		"member": betaMember,
 		"api key": beta.apiKey(t, sys, "identity:write", "clients:write", "contacts:write", "templates:write", "projects:write",
-			"tasks:write", "series:write", "workload:read", "audit:read"),
+			"tasks:write", "series:write", "workload:read", "audit:read", "webhooks:write"),
 		"staff": sys.staffClient(staffToken, betaGrant),
 	}
 

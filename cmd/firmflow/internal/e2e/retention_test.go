@@ -56,7 +56,7 @@ func TestRetentionRunReachesEveryService(t *testing.T) {
 	}
 	for _, want := range []string{
 		"identity/outbox", "identity/sessions", "identity/invitations", "identity/support_grants", "identity/notifications",
-		"workflow/outbox", "workflow/inbox", "billing/outbox", "billing/inbox", "audit/outbox", "audit/audit_events partitions",
+		"workflow/outbox", "workflow/inbox", "workflow/webhook_deliveries", "billing/outbox", "billing/inbox", "audit/outbox", "audit/audit_events partitions",
 		"lifecycle/export archives", "lifecycle/outbox",
 	} {
 		if !tables[want] {

@@ -4,6 +4,7 @@
 package stack
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -69,6 +70,13 @@ type Options struct {
 	// IdentityTuning, when set, adjusts identity's configuration (dev and the tests
 	// point its mail at a local SMTP server).
 	IdentityTuning func(*identity.Config)
+	// LocalWebhooks lets webhook subscriptions name loopback endpoints and trusts
+	// the development CA for them, unless FIRMFLOW_WEBHOOK_CA_FILE names another:
+	// `firmflow dev` and the tests, never production.
+	LocalWebhooks bool
+	// WorkflowTuning, when set, adjusts workflow's configuration (tests shorten
+	// webhook timeouts).
+	WorkflowTuning func(*workflow.Config)
 
 	Logger    *slog.Logger
 	Telemetry *telemetry.Telemetry
@@ -237,6 +245,13 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	wfCfg.DatabaseURL, wfCfg.MigrateURL = urls["workflow"][0], urls["workflow"][1]
 	wfCfg.TLSCert, wfCfg.TLSKey = material.PKI.CertFile("workflow"), material.PKI.KeyFile("workflow")
 	wfCfg.KEKFile, wfCfg.KeysURL = material.KEKFile, keysURL
+	if opts.LocalWebhooks {
+		wfCfg.WebhookAllowLoopback = true
+		wfCfg.WebhookCAFile = cmp.Or(wfCfg.WebhookCAFile, material.PKI.CAFile)
+	}
+	if opts.WorkflowTuning != nil {
+		opts.WorkflowTuning(&wfCfg)
+	}
 	if err := workflow.Migrate(ctx, wfCfg); err != nil {
 		return nil, fmt.Errorf("migrate workflow: %w", err)
 	}

@@ -11,7 +11,7 @@ import (
 
 // ScopeFamilies are the resource families an API key can be scoped to.
 var ScopeFamilies = []string{
-	"identity", "clients", "contacts", "templates", "projects", "tasks", "series", "workload", "audit", "billing",
+	"identity", "clients", "contacts", "templates", "projects", "tasks", "series", "workload", "audit", "billing", "webhooks",
 }
 
 // APIKey lets a third-party integration (a CRM, say) call the API for one firm.

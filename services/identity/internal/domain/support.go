@@ -147,6 +147,9 @@ const (
 	NoticeSupportRevoked   NotificationKind = "support_revoked"
 	// NoticeIncident is a security incident's notice, posted by lifecycle.
 	NoticeIncident NotificationKind = "incident"
+	// NoticeWebhookDisabled says workflow stopped sending to a webhook subscription
+	// whose deliveries failed for a day.
+	NoticeWebhookDisabled NotificationKind = "webhook_disabled"
 )
 
 // Notification tells a firm's owners and admins about something that happened to
@@ -158,8 +161,10 @@ type Notification struct {
 	GrantID string
 	// IncidentID is set on NoticeIncident.
 	IncidentID string
-	Text       string
-	CreateTime time.Time
+	// WebhookSubscription is set on NoticeWebhookDisabled: its resource name.
+	WebhookSubscription string
+	Text                string
+	CreateTime          time.Time
 }
 
 // SupportNotice is the notification of kind about g.

@@ -236,12 +236,13 @@ var notificationKinds = map[domain.NotificationKind]identityv1.NotificationKind{
 	domain.NoticeSupportExpired:   identityv1.NotificationKind_NOTIFICATION_KIND_SUPPORT_EXPIRED,
 	domain.NoticeSupportRevoked:   identityv1.NotificationKind_NOTIFICATION_KIND_SUPPORT_REVOKED,
 	domain.NoticeIncident:         identityv1.NotificationKind_NOTIFICATION_KIND_INCIDENT,
+	domain.NoticeWebhookDisabled:  identityv1.NotificationKind_NOTIFICATION_KIND_WEBHOOK_DISABLED,
 }
 
 func toNotification(n domain.Notification) *identityv1.Notification {
 	out := &identityv1.Notification{
 		Name: resource.Name("firms", n.FirmID, "notifications", n.ID),
-		Kind: notificationKinds[n.Kind], Text: n.Text, CreateTime: ts(n.CreateTime),
+		Kind: notificationKinds[n.Kind], Text: n.Text, CreateTime: ts(n.CreateTime), WebhookSubscription: n.WebhookSubscription,
 	}
 	if n.GrantID != "" {
 		out.SupportGrant = resource.Name("firms", n.FirmID, "supportGrants", n.GrantID)

@@ -105,13 +105,23 @@ func (q *Queries) AddIncidentNotification(ctx context.Context, n domain.Notifica
 	return err
 }
 
+// AddWebhookNotification stores a webhook subscription's notice; added again with
+// the same id (a redelivered event), the first stays. It reports whether it was new.
+func (q *Queries) AddWebhookNotification(ctx context.Context, n domain.Notification) (bool, error) {
+	tag, err := q.tx.Exec(ctx, `insert into notifications (id, firm_id, kind, webhook_subscription, text, create_time)
+		values ($1, $2, $3, $4, $5, $6) on conflict (id) do nothing`,
+		n.ID, n.FirmID, string(n.Kind), n.WebhookSubscription, n.Text, n.CreateTime)
+	return tag.RowsAffected() == 1, err
+}
+
 // Notifications lists a page of the firm's notifications, newest first.
 func (q *Queries) Notifications(ctx context.Context, page paging.Page) ([]domain.Notification, bool, error) {
 	after := paging.Cursor{}
 	if page.After != nil {
 		after = *page.After
 	}
-	rows, err := q.tx.Query(ctx, `select id::text, firm_id::text, kind, coalesce(grant_id::text, ''), coalesce(incident_id::text, ''), text, create_time
+	rows, err := q.tx.Query(ctx, `select id::text, firm_id::text, kind, coalesce(grant_id::text, ''), coalesce(incident_id::text, ''),
+		coalesce(webhook_subscription, ''), text, create_time
 		from notifications where $1::boolean or (create_time, id) < ($2, $3::uuid)
 		order by create_time desc, id desc limit $4`, page.After == nil, after.Time, pg.NullString(after.ID), page.Size+1)
 	if err != nil {
@@ -120,7 +130,7 @@ func (q *Queries) Notifications(ctx context.Context, page paging.Page) ([]domain
 	notes, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (domain.Notification, error) {
 		var n domain.Notification
 		var kind string
-		err := r.Scan(&n.ID, &n.FirmID, &kind, &n.GrantID, &n.IncidentID, &n.Text, &n.CreateTime)
+		err := r.Scan(&n.ID, &n.FirmID, &kind, &n.GrantID, &n.IncidentID, &n.WebhookSubscription, &n.Text, &n.CreateTime)
 		n.Kind = domain.NotificationKind(kind)
 		return n, err
 	})

@@ -28,12 +28,14 @@ type App struct {
 	// memberWait is how long a reference to a member not known yet waits for
 	// identity's event (see members.go).
 	memberWait time.Duration
+	// webhooks sends deliveries (webhooks_deliver.go).
+	webhooks *webhookSender
 }
 
 // New returns the use cases over a store; keys holds each firm's data key, apart
 // from the data, so that destroying it shreds the firm's sealed values everywhere.
 func New(s *store.Store, keys keystore.Store) *App {
-	return &App{store: s, keys: keys, now: time.Now, memberWait: defaultMemberWait}
+	return &App{store: s, keys: keys, now: time.Now, memberWait: defaultMemberWait, webhooks: newWebhookSender(WebhookConfig{})}
 }
 
 // stamp is the current time as PostgreSQL stores it (microseconds), so what a

@@ -71,7 +71,7 @@ func (f firmDataFixture) seed(t *testing.T, firm, label string) domain.Sensitive
 		t.Fatal(err)
 	}
 	defer conn.Close(ctx)
-	tpl, contact, field, series, project := uuid.NewString(), uuid.NewString(), uuid.NewString(), uuid.NewString(), uuid.NewString()
+	tpl, contact, field, series, project, hook := uuid.NewString(), uuid.NewString(), uuid.NewString(), uuid.NewString(), uuid.NewString(), uuid.NewString()
 	for _, stmt := range []string{
 		`insert into permissions (firm_id, role, category, action, scope) values ($1, 'member', 'clients', 'read', 'all')`,
 		fmt.Sprintf(`insert into custom_field_definitions (id, firm_id, key, display_name, type, create_time, update_time)
@@ -92,6 +92,11 @@ func (f firmDataFixture) seed(t *testing.T, firm, label string) domain.Sensitive
 		fmt.Sprintf(`insert into series_periods (firm_id, series_id, period_start, project_id, create_time)
 			values ($1, '%s', '2026-01-01', '%s', now())`, series, project),
 		`insert into member_capacities (firm_id, member_id, weekly_minutes, update_time) values ($1, gen_random_uuid(), 2400, now())`,
+		fmt.Sprintf(`insert into webhook_subscriptions (id, firm_id, url, event_types, state, secret, create_time, update_time)
+			values ('%s', $1, 'https://hooks.example.com/firmflow', '{client.updated}', 'active', '\x00', now(), now())`, hook),
+		fmt.Sprintf(`insert into webhook_deliveries (id, firm_id, subscription_id, object, event_type, sequence, state, occur_time,
+			create_time, expire_time, next_attempt_time) values (gen_random_uuid(), $1, '%s', 'firms/x/clients/y', 'client.updated', 1,
+			'pending', now(), now(), now() + interval '1 day', now())`, hook),
 		`insert into outbox (id, firm_id, subject, payload) values (gen_random_uuid(), $1, 'firmflow.workflow.test', '\x00')`,
 	} {
 		if _, err := conn.Exec(ctx, stmt, firm); err != nil {

@@ -50,6 +50,10 @@ type (
 		workflowv1.UnimplementedWorkloadServiceServer
 		app *app.App
 	}
+	webhookServer struct {
+		workflowv1.UnimplementedWebhookServiceServer
+		app *app.App
+	}
 )
 
 // Register adds every workflow service to srv.
@@ -61,6 +65,7 @@ func Register(srv grpc.ServiceRegistrar, a *app.App) {
 	workflowv1.RegisterProjectServiceServer(srv, &projectServer{app: a})
 	workflowv1.RegisterSeriesServiceServer(srv, &seriesServer{app: a})
 	workflowv1.RegisterWorkloadServiceServer(srv, &workloadServer{app: a})
+	workflowv1.RegisterWebhookServiceServer(srv, &webhookServer{app: a})
 	// lifecycle exports and deletes the firm's workflow data through FirmDataService.
 	firmdata.Register(srv, a)
 }

@@ -24,6 +24,9 @@ const (
 	permissionsPattern   = "firms/{firm}/permissions"
 	workloadPattern      = "firms/{firm}/workload"
 	myWorkPattern        = "firms/{firm}/myWork"
+
+	webhookSubscriptionPattern = "firms/{firm}/webhookSubscriptions/{webhookSubscription}"
+	webhookDeliveryPattern     = "firms/{firm}/webhookSubscriptions/{webhookSubscription}/deliveries/{delivery}"
 )
 
 // referenceID is the id in name, a reference to something of the firm in a

@@ -42,18 +42,22 @@ var exportEntities = []firmdata.Entity{
 		from tasks where firm_id = current_firm_id() and delete_time is null order by id`},
 	{Name: "member_capacities", SchemaVersion: 1, Query: `select member_id, weekly_minutes, version, update_time
 		from member_capacities where firm_id = current_firm_id() order by member_id`},
+	{Name: "webhook_subscriptions", SchemaVersion: 1, Query: `select id, url, event_types, state, disable_reason, disable_time,
+		version, create_time, update_time from webhook_subscriptions where firm_id = current_firm_id() order by id`},
 }
 
 // firmTables: not exported are tombstones (deleted clients, contacts, projects and
 // tasks kept for syncs), client_tags and client_assignees (copies of
 // clients.tags and clients.assignees kept by a trigger for filtering), members (a
 // copy of identity's, which its own export holds), the blind
-// index of tax ids (a keyed digest, not data), create_requests (retry bookkeeping)
-// and queued events; every table is deleted.
+// index of tax ids (a keyed digest, not data), create_requests (retry bookkeeping),
+// webhook secrets and deliveries (sealed secrets, and a log of messages naming
+// objects the export holds), and queued events; every table is deleted.
 var firmTables = firmdata.Tables{
 	Export: exportEntities, Delete: firmDeletes,
-	// Tombstones past domain.TombstoneRetention (migration 009).
-	Prune: []string{"select table_name, n_rows from prune_workflow($1)"},
+	// Tombstones past domain.TombstoneRetention (migration 009), the webhook delivery
+	// log after 30 days (migration 011).
+	Prune: []string{"select table_name, n_rows from prune_workflow($1)", "select table_name, n_rows from prune_webhook_deliveries($1)"},
 }
 
 // ExportEntities names what an export holds.
@@ -77,6 +81,8 @@ func (s *Store) CountFirmRows(ctx context.Context, firmID string) ([]firmdata.Co
 
 // firmDeletes remove the firm's rows child tables first, so no foreign key refuses.
 var firmDeletes = []firmdata.TableDelete{
+	{Table: "webhook_deliveries", SQL: "delete from webhook_deliveries where firm_id = $1"},
+	{Table: "webhook_subscriptions", SQL: "delete from webhook_subscriptions where firm_id = $1"},
 	{Table: "tasks", SQL: "delete from tasks where firm_id = $1"},
 	{Table: "series_periods", SQL: "delete from series_periods where firm_id = $1"},
 	{Table: "projects", SQL: "delete from projects where firm_id = $1"},

@@ -41,6 +41,26 @@ func TestPruneKeepsQueuesWithinTheirWindows(t *testing.T) {
 			}
 		}
 	}
+	// The webhook delivery log: settled deliveries older than 30 days go, waiting ones stay.
+	hook := uuid.NewString()
+	if _, err := conn.Exec(ctx, `insert into webhook_subscriptions (id, firm_id, url, event_types, state, secret, create_time, update_time)
+		values ($1, $2, 'https://hooks.example.com', '{*}', 'active', '\x00', $3, $3)`, hook, firms[0], now.Add(-90*24*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []struct {
+		state string
+		age   time.Duration
+	}{{"succeeded", 31 * 24 * time.Hour}, {"failed", 31 * 24 * time.Hour}, {"succeeded", 29 * 24 * time.Hour}, {"pending", 40 * 24 * time.Hour}} {
+		var next any
+		if d.state == "pending" {
+			next = now
+		}
+		if _, err := conn.Exec(ctx, `insert into webhook_deliveries (id, firm_id, subscription_id, object, event_type, sequence, state,
+			occur_time, create_time, expire_time, next_attempt_time) values ($1, $2, $3, $4, 'client.updated', 1, $5, $6, $6, $6, $7)`,
+			uuid.NewString(), firms[0], hook, uuid.NewString(), d.state, now.Add(-d.age), next); err != nil {
+			t.Fatal(err)
+		}
+	}
 	counts, err := s.Prune(ctx, now)
 	if err != nil {
 		t.Fatal(err)
@@ -49,8 +69,8 @@ func TestPruneKeepsQueuesWithinTheirWindows(t *testing.T) {
 	for _, c := range counts {
 		got[c.Table] = c.Rows
 	}
-	if got["outbox"] != 2 || got["inbox"] != 2 {
-		t.Errorf("pruned %v, want 2 outbox rows and 2 inbox ids (one of each per firm)", got)
+	if got["outbox"] != 2 || got["inbox"] != 2 || got["webhook_deliveries"] != 2 {
+		t.Errorf("pruned %v, want 2 outbox rows and 2 inbox ids (one of each per firm), 2 webhook deliveries", got)
 	}
 	var outbox, unpublished, inbox int
 	if err := conn.QueryRow(ctx, `select count(*), count(*) filter (where published_at is null) from outbox`).Scan(&outbox, &unpublished); err != nil {
@@ -62,7 +82,13 @@ func TestPruneKeepsQueuesWithinTheirWindows(t *testing.T) {
 	if outbox != 4 || unpublished != 2 || inbox != 2 {
 		t.Errorf("left %d outbox rows (%d unpublished) and %d recent inbox ids, want 4 (2) and 2", outbox, unpublished, inbox)
 	}
-	if again, err := s.Prune(ctx, now); err != nil || again[0].Rows != 0 || again[1].Rows != 0 {
-		t.Errorf("second prune: %v %v, want nothing more", again, err)
+	again, err := s.Prune(ctx, now)
+	if err != nil {
+		t.Fatalf("second prune: %v", err)
+	}
+	for _, c := range again {
+		if c.Rows != 0 {
+			t.Errorf("second prune removed %d %s rows, want nothing more", c.Rows, c.Table)
+		}
 	}
 }

@@ -161,15 +161,23 @@ type SeriesRef struct {
 // It runs outside any firm, through the series_due SECURITY DEFINER function, and
 // returns ids only: each series is then run in its own firm's transaction.
 func (s *Store) DueSeries(ctx context.Context, today domain.Date, batch int) ([]SeriesRef, error) {
-	var refs []SeriesRef
+	return dueAcrossFirms(ctx, s, func(firm, id string) SeriesRef { return SeriesRef{FirmID: firm, SeriesID: id} },
+		"select firm_id::text, series_id::text from series_due($1, $2)", today.Time(), batch)
+}
+
+// dueAcrossFirms runs a queue's SECURITY DEFINER function, outside any firm, and
+// answers the (firm id, id) pairs it returns as refs.
+func dueAcrossFirms[T any](ctx context.Context, s *Store, ref func(firmID, id string) T, sql string, args ...any) ([]T, error) {
+	var refs []T
 	err := s.db.InTx(ctx, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, "select firm_id::text, series_id::text from series_due($1, $2)", today.Time(), batch)
+		rows, err := tx.Query(ctx, sql, args...)
 		if err != nil {
 			return err
 		}
-		refs, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (SeriesRef, error) {
-			var ref SeriesRef
-			return ref, r.Scan(&ref.FirmID, &ref.SeriesID)
+		refs, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (T, error) {
+			var firm, id string
+			err := r.Scan(&firm, &id)
+			return ref(firm, id), err
 		})
 		return err
 	})

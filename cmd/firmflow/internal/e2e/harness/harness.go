@@ -36,6 +36,7 @@ import (
 	gateway "github.com/firmflow/firmflow/services/gateway/server"
 	identity "github.com/firmflow/firmflow/services/identity/server"
 	lifecycle "github.com/firmflow/firmflow/services/lifecycle/server"
+	workflow "github.com/firmflow/firmflow/services/workflow/server"
 )
 
 // StripeWebhookSecret is the webhook signing secret billing is given.
@@ -69,6 +70,8 @@ type Options struct {
 	// LifecycleTuning adjusts lifecycle's configuration (every address and file
 	// already filled in).
 	LifecycleTuning func(*lifecycle.Config)
+	// WorkflowTuning adjusts workflow's configuration.
+	WorkflowTuning func(*workflow.Config)
 	// DatabasePrefix names the databases (prefix + service); empty makes a random
 	// one. A rebuild from backups boots on the databases of the system it replaces.
 	DatabasePrefix string
@@ -185,8 +188,15 @@ func Boot(opts Options) (_ *System, err error) {
 		},
 		AuditTuning:     opts.AuditTuning,
 		LifecycleTuning: opts.LifecycleTuning,
-		Logger:          logger,
-		Telemetry:       opts.Telemetry,
+		LocalWebhooks:   true,
+		WorkflowTuning: func(c *workflow.Config) {
+			c.WebhookTimeout = 2 * time.Second
+			if opts.WorkflowTuning != nil {
+				opts.WorkflowTuning(c)
+			}
+		},
+		Logger:    logger,
+		Telemetry: opts.Telemetry,
 	})
 	if err != nil {
 		cancel()

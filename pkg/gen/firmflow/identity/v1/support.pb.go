@@ -152,6 +152,8 @@ const (
 	NotificationKind_NOTIFICATION_KIND_SUPPORT_REVOKED    NotificationKind = 6
 	// A security incident touched the firm's data: the notice from lifecycle.
 	NotificationKind_NOTIFICATION_KIND_INCIDENT NotificationKind = 7
+	// firmflow disabled a webhook subscription after a day of failed deliveries.
+	NotificationKind_NOTIFICATION_KIND_WEBHOOK_DISABLED NotificationKind = 8
 )
 
 // Enum value maps for NotificationKind.
@@ -165,6 +167,7 @@ var (
 		5: "NOTIFICATION_KIND_SUPPORT_EXPIRED",
 		6: "NOTIFICATION_KIND_SUPPORT_REVOKED",
 		7: "NOTIFICATION_KIND_INCIDENT",
+		8: "NOTIFICATION_KIND_WEBHOOK_DISABLED",
 	}
 	NotificationKind_value = map[string]int32{
 		"NOTIFICATION_KIND_UNSPECIFIED":        0,
@@ -175,6 +178,7 @@ var (
 		"NOTIFICATION_KIND_SUPPORT_EXPIRED":    5,
 		"NOTIFICATION_KIND_SUPPORT_REVOKED":    6,
 		"NOTIFICATION_KIND_INCIDENT":           7,
+		"NOTIFICATION_KIND_WEBHOOK_DISABLED":   8,
 	}
 )
 
@@ -1095,9 +1099,12 @@ type Notification struct {
 	CreateTime *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
 	// The incident it is about: firms/{firm}/incidents/{incident}, where the firm reads
 	// and acknowledges it.
-	Incident      string `protobuf:"bytes,6,opt,name=incident,proto3" json:"incident,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Incident string `protobuf:"bytes,6,opt,name=incident,proto3" json:"incident,omitempty"`
+	// The webhook subscription it is about:
+	// firms/{firm}/webhookSubscriptions/{webhook_subscription}.
+	WebhookSubscription string `protobuf:"bytes,7,opt,name=webhook_subscription,json=webhookSubscription,proto3" json:"webhook_subscription,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *Notification) Reset() {
@@ -1168,6 +1175,13 @@ func (x *Notification) GetCreateTime() *timestamppb.Timestamp {
 func (x *Notification) GetIncident() string {
 	if x != nil {
 		return x.Incident
+	}
+	return ""
+}
+
+func (x *Notification) GetWebhookSubscription() string {
+	if x != nil {
+		return x.WebhookSubscription
 	}
 	return ""
 }
@@ -1621,7 +1635,7 @@ const file_firmflow_identity_v1_support_proto_rawDesc = "" +
 	"\x17DenySupportGrantRequest\x12L\n" +
 	"\x04name\x18\x01 \x01(\tB8\xbaH5r321^firms/[0-9a-f-]{36}/supportGrants/[0-9a-f-]{36}$R\x04name\"i\n" +
 	"\x19RevokeSupportGrantRequest\x12L\n" +
-	"\x04name\x18\x01 \x01(\tB8\xbaH5r321^firms/[0-9a-f-]{36}/supportGrants/[0-9a-f-]{36}$R\x04name\"\xf0\x01\n" +
+	"\x04name\x18\x01 \x01(\tB8\xbaH5r321^firms/[0-9a-f-]{36}/supportGrants/[0-9a-f-]{36}$R\x04name\"\xa3\x02\n" +
 	"\fNotification\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12:\n" +
 	"\x04kind\x18\x02 \x01(\x0e2&.firmflow.identity.v1.NotificationKindR\x04kind\x12#\n" +
@@ -1629,7 +1643,8 @@ const file_firmflow_identity_v1_support_proto_rawDesc = "" +
 	"\x04text\x18\x04 \x01(\tR\x04text\x12;\n" +
 	"\vcreate_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"createTime\x12\x1a\n" +
-	"\bincident\x18\x06 \x01(\tR\bincident\"\x9f\x01\n" +
+	"\bincident\x18\x06 \x01(\tR\bincident\x121\n" +
+	"\x14webhook_subscription\x18\a \x01(\tR\x13webhookSubscription\"\x9f\x01\n" +
 	"\x18ListNotificationsRequest\x124\n" +
 	"\x06parent\x18\x01 \x01(\tB\x1c\xbaH\x19r\x172\x15^firms/[0-9a-f-]{36}$R\x06parent\x12$\n" +
 	"\tpage_size\x18\x02 \x01(\x05B\a\xbaH\x04\x1a\x02(\x00R\bpageSize\x12'\n" +
@@ -1668,7 +1683,7 @@ const file_firmflow_identity_v1_support_proto_rawDesc = "" +
 	"\fSupportScope\x12\x1d\n" +
 	"\x19SUPPORT_SCOPE_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12SUPPORT_SCOPE_READ\x10\x01\x12\x17\n" +
-	"\x13SUPPORT_SCOPE_WRITE\x10\x02*\xc4\x02\n" +
+	"\x13SUPPORT_SCOPE_WRITE\x10\x02*\xec\x02\n" +
 	"\x10NotificationKind\x12!\n" +
 	"\x1dNOTIFICATION_KIND_UNSPECIFIED\x10\x00\x12'\n" +
 	"#NOTIFICATION_KIND_SUPPORT_REQUESTED\x10\x01\x12&\n" +
@@ -1677,7 +1692,8 @@ const file_firmflow_identity_v1_support_proto_rawDesc = "" +
 	"$NOTIFICATION_KIND_SUPPORT_FIRST_USED\x10\x04\x12%\n" +
 	"!NOTIFICATION_KIND_SUPPORT_EXPIRED\x10\x05\x12%\n" +
 	"!NOTIFICATION_KIND_SUPPORT_REVOKED\x10\x06\x12\x1e\n" +
-	"\x1aNOTIFICATION_KIND_INCIDENT\x10\a2\xd1\x04\n" +
+	"\x1aNOTIFICATION_KIND_INCIDENT\x10\a\x12&\n" +
+	"\"NOTIFICATION_KIND_WEBHOOK_DISABLED\x10\b2\xd1\x04\n" +
 	"\fStaffService\x12\x81\x01\n" +
 	"\n" +
 	"StaffLogin\x12'.firmflow.identity.v1.StaffLoginRequest\x1a(.firmflow.identity.v1.StaffLoginResponse\" \xa2\xbb\x18\x02\b\x01\x82\xd3\xe4\x93\x02\x14:\x01*\"\x0f/v1/staff/login\x12r\n" +
