@@ -73,6 +73,7 @@ func emptyDir(t *testing.T, dir string) {
 // SIGKILL, restores from the repository alone to a random and to a chosen point in
 // time, and finally has verify find a byte flipped in an archived WAL segment.
 func TestBackupsRestoreToAPointInTime(t *testing.T) {
+	t.Parallel() // each on a private cluster, repository and work directory of its own
 	requirePgBackRest(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()

@@ -18,6 +18,7 @@ func TestMain(m *testing.M) { stripetest.Main(m) }
 // and none later, each firm's count as recorded, the audit chains verifying against
 // signed checkpoints and the clients' sealed tax ids opening with the restored keys.
 func TestDrillChecksTheRestoredSystem(t *testing.T) {
+	t.Parallel() // each on a private cluster, repository and work directory of its own
 	requirePgBackRest(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
@@ -44,6 +45,7 @@ func TestDrillChecksTheRestoredSystem(t *testing.T) {
 // after it are the only loss, the outboxes publish into the new JetStream what it had
 // not delivered, and the owner signs in, reads a client and verifies the audit chain.
 func TestDisasterDrillRebuildsTheSystem(t *testing.T) {
+	t.Parallel() // each on a private cluster, repository and work directory of its own
 	requirePgBackRest(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
