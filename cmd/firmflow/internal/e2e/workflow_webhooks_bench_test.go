@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/firmflow/firmflow/cmd/firmflow/internal/e2e/harness"
+	workflowv1 "github.com/firmflow/firmflow/pkg/gen/firmflow/workflow/v1"
 )
 
 // Webhook load shape: changes are client creations over REST, each its own object.
@@ -36,19 +37,19 @@ func BenchmarkWebhookDelivery(b *testing.B) {
 	}
 	owner := f.Client
 	recv := newHookReceiver(b, shared.Stack.Material.PKI, 0)
-	var sub harness.Named
+	sub := &workflowv1.WebhookSubscription{}
 	r, err := owner.Do("POST", "/v1/"+f.Name+"/webhookSubscriptions", map[string]any{"url": recv.srv.URL, "event_types": []string{"client.created"}})
-	if err != nil || r.Status != http.StatusCreated || r.Decode(&sub) != nil {
+	if err != nil || r.Status != http.StatusCreated || r.Message(sub) != nil {
 		b.Fatalf("subscribe: %v %d %s", err, r.Status, r.Raw)
 	}
 	create := func(name string) (string, time.Duration) {
 		start := time.Now()
-		var c harness.Named
+		c := &workflowv1.Client{}
 		r, err := owner.Do("POST", "/v1/"+f.Name+"/clients", map[string]any{"display_name": name})
-		if err != nil || r.Status != http.StatusCreated || r.Decode(&c) != nil {
+		if err != nil || r.Status != http.StatusCreated || r.Message(c) != nil {
 			b.Fatalf("create client: %v %d %s", err, r.Status, r.Raw)
 		}
-		return c.Name, time.Since(start)
+		return c.GetName(), time.Since(start)
 	}
 	// paced makes webhookRate changes a second for d and answers their names and
 	// REST latencies.
@@ -123,7 +124,7 @@ func BenchmarkWebhookDelivery(b *testing.B) {
 		restP99 := percentile(restLatency, 99)
 
 		// 2. Throughput: a paused subscription collects a backlog, then is enabled.
-		mustDo(b, owner, "PATCH", "/v1/"+sub.Name+"?update_mask=state", map[string]any{"state": "WEBHOOK_SUBSCRIPTION_STATE_DISABLED"})
+		mustDo(b, owner, "PATCH", "/v1/"+sub.GetName()+"?update_mask=state", map[string]any{"state": "WEBHOOK_SUBSCRIPTION_STATE_DISABLED"})
 		var backlog []string
 		var wg sync.WaitGroup
 		var mu sync.Mutex
@@ -142,7 +143,7 @@ func BenchmarkWebhookDelivery(b *testing.B) {
 		wg.Wait()
 		time.Sleep(2 * time.Second) // the change consumer queues the last of them
 		enabled := time.Now()
-		mustDo(b, owner, "PATCH", "/v1/"+sub.Name+"?update_mask=state", map[string]any{"state": "WEBHOOK_SUBSCRIPTION_STATE_ACTIVE"})
+		mustDo(b, owner, "PATCH", "/v1/"+sub.GetName()+"?update_mask=state", map[string]any{"state": "WEBHOOK_SUBSCRIPTION_STATE_ACTIVE"})
 		drained := await(backlog)
 		perSecond := float64(len(backlog)) / drained.Sub(enabled).Seconds()
 

@@ -27,6 +27,7 @@ import (
 
 	"github.com/firmflow/firmflow/cmd/firmflow/internal/e2e/harness"
 	"github.com/firmflow/firmflow/cmd/firmflow/internal/stack"
+	identityv1 "github.com/firmflow/firmflow/pkg/gen/firmflow/identity/v1"
 	workflowv1 "github.com/firmflow/firmflow/pkg/gen/firmflow/workflow/v1"
 	"github.com/firmflow/firmflow/pkg/pg"
 	"github.com/firmflow/firmflow/pkg/pg/pgtest"
@@ -567,15 +568,15 @@ func (e *env) signUp(b *testing.B, sys *harness.System) {
 	r, err := f.Client.Do("POST", "/v1/"+f.Name+"/apiKeys", map[string]any{
 		"display_name": "load", "scopes": []string{"projects:write", "tasks:write"},
 	})
-	var key harness.APIKeyReply
-	if err == nil && (r.Status != http.StatusCreated || r.Decode(&key) != nil) {
+	key := &identityv1.ApiKey{}
+	if err == nil && (r.Status != http.StatusCreated || r.Message(key) != nil) {
 		err = fmt.Errorf("create API key: %d %s", r.Status, r.Raw)
 	}
 	if err != nil {
 		b.Fatal(err)
 	}
-	e.apiKey = key.Secret
-	e.apiKeyID = key.Name[strings.LastIndex(key.Name, "/")+1:]
+	e.apiKey = key.GetSecret()
+	e.apiKeyID = key.GetName()[strings.LastIndex(key.GetName(), "/")+1:]
 }
 
 // seed writes the firm's clients, projects and tasks in a few set-based statements

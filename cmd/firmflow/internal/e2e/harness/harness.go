@@ -25,7 +25,11 @@ import (
 	"sync"
 	"time"
 
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+
 	"github.com/firmflow/firmflow/cmd/firmflow/internal/stack"
+	identityv1 "github.com/firmflow/firmflow/pkg/gen/firmflow/identity/v1"
 	"github.com/firmflow/firmflow/pkg/mail/mailtest"
 	"github.com/firmflow/firmflow/pkg/pg"
 	"github.com/firmflow/firmflow/pkg/pg/pgtest"
@@ -316,6 +320,10 @@ type Response struct {
 // Decode reads the JSON body into v.
 func (r Response) Decode(v any) error { return json.Unmarshal(r.Raw, v) }
 
+// Message reads the JSON body into the operation's generated message: an unknown
+// field or a wrong type is an error, so a reply that strays from the contract shows.
+func (r Response) Message(m proto.Message) error { return protojson.Unmarshal(r.Raw, m) }
+
 // Do sends a request; body may be nil, a string or []byte (sent as is) or a value to
 // encode as JSON. Only a transport failure is an error.
 func (c *Client) Do(method, path string, body any) (Response, error) {
@@ -361,26 +369,8 @@ func (c *Client) Do(method, path string, body any) (Response, error) {
 	return Response{Status: resp.StatusCode, Header: resp.Header, Raw: raw}, err
 }
 
-// The replies the harness reads, typed.
+// The error body is the one reply that is not a generated message.
 type (
-	// Named is any resource reply: its name is all the harness needs.
-	Named struct {
-		Name string `json:"name"`
-	}
-	// SignUpReply is POST /v1/signup's reply.
-	SignUpReply struct {
-		Firm  Named `json:"firm"`
-		Owner Named `json:"owner"`
-	}
-	// LoginReply is POST /v1/login's reply.
-	LoginReply struct {
-		CSRFToken string `json:"csrf_token"`
-	}
-	// APIKeyReply is the reply to creating an API key: the only time the secret shows.
-	APIKeyReply struct {
-		Name   string `json:"name"`
-		Secret string `json:"secret"`
-	}
 	// ErrorReply is the gateway's error body (google.rpc.Status as JSON).
 	ErrorReply struct {
 		Error struct {
@@ -444,14 +434,14 @@ func (s *System) SignUp(label string) (Firm, error) {
 	if err != nil {
 		return Firm{}, err
 	}
-	var signed SignUpReply
-	if r.Status != http.StatusCreated || r.Decode(&signed) != nil {
+	signed := &identityv1.SignUpResponse{}
+	if r.Status != http.StatusCreated || r.Message(signed) != nil {
 		return Firm{}, fmt.Errorf("sign up %s: %d %s", label, r.Status, r.Raw)
 	}
 	if _, err := c.Login(email, Password, ""); err != nil {
 		return Firm{}, err
 	}
-	return Firm{Name: signed.Firm.Name, Owner: signed.Owner.Name, Email: email, Client: c}, nil
+	return Firm{Name: signed.GetFirm().GetName(), Owner: signed.GetOwner().GetName(), Email: email, Client: c}, nil
 }
 
 // Login signs the browser in and keeps the CSRF token for writes; code is a TOTP code
@@ -465,10 +455,10 @@ func (c *Client) Login(email, password, code string) (Response, error) {
 	if err != nil {
 		return r, err
 	}
-	var reply LoginReply
-	if r.Status != http.StatusOK || r.Decode(&reply) != nil {
+	reply := &identityv1.LoginResponse{}
+	if r.Status != http.StatusOK || r.Message(reply) != nil {
 		return r, fmt.Errorf("login %s: %d %s", email, r.Status, r.Raw)
 	}
-	c.CSRF = reply.CSRFToken
+	c.CSRF = reply.GetCsrfToken()
 	return r, nil
 }
