@@ -60,7 +60,7 @@ func (a *App) Contact(ctx context.Context, p principal.Principal, firmID, id str
 }
 
 // Contacts lists a page of contacts in f's order; next is nil on the last page.
-func (a *App) Contacts(ctx context.Context, p principal.Principal, firmID string, f domain.ContactFilter, page paging.Page) ([]domain.Contact, *paging.Cursor, error) {
+func (a *App) Contacts(ctx context.Context, p principal.Principal, firmID string, f domain.ChangeFilter, page paging.Page) ([]domain.Contact, *paging.Cursor, error) {
 	var out []domain.Contact
 	var next *paging.Cursor
 	err := a.inFirm(ctx, p, firmID, func(q *store.Queries) error {

@@ -113,11 +113,11 @@ func TestDeletedClientLeavesAnErasedTombstoneOnlyShowDeletedLists(t *testing.T) 
 	}
 	_, err = f.app.Contact(ctx, f.owner, f.firm, contact.ID)
 	wantCode(t, err, codes.NotFound, "deleted contact")
-	contacts, _, err := f.app.Contacts(ctx, f.owner, f.firm, domain.ContactFilter{}, firstPage)
+	contacts, _, err := f.app.Contacts(ctx, f.owner, f.firm, domain.ChangeFilter{}, firstPage)
 	if err != nil || len(contacts) != 0 {
 		t.Errorf("contacts: %v %v", contacts, err)
 	}
-	contacts, _, err = f.app.Contacts(ctx, f.owner, f.firm, domain.ContactFilter{Changes: domain.Changes{ShowDeleted: true}}, firstPage)
+	contacts, _, err = f.app.Contacts(ctx, f.owner, f.firm, domain.ChangeFilter{Changes: domain.Changes{ShowDeleted: true}}, firstPage)
 	if err != nil || len(contacts) != 1 || contacts[0].DeleteTime.IsZero() || contacts[0].DisplayName != "Bob" {
 		t.Errorf("contacts with show_deleted: %+v %v", contacts, err)
 	}

@@ -33,12 +33,11 @@ func (s *contactServer) ListContacts(ctx context.Context, req *workflowv1.ListCo
 		return nil, err
 	}
 	firmID := ids[0]
-	lf, changes, err := listChanges(req.GetFilter(), req.GetShowDeleted(), contactListFields)
+	f, lf, err := changeFilter(req.GetFilter(), req.GetShowDeleted(), req.GetOrderBy(), changeListFields)
 	if err != nil {
 		return nil, err
 	}
-	f := domain.ContactFilter{Order: domain.ContactOrder(syncOrder(req.GetOrderBy(), lf)), Changes: changes}
-	filter := listFilter("contacts", firmID, f.Order, lf, changes.ShowDeleted)
+	filter := listFilter("contacts", firmID, f.Order, lf, f.Changes.ShowDeleted)
 	page, err := paging.Request(req.GetPageSize(), req.GetPageToken(), filter)
 	if err != nil {
 		return nil, err

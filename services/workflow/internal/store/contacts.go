@@ -116,7 +116,7 @@ func (q *Queries) DeleteContact(ctx context.Context, id string, now time.Time) (
 // Contacts lists a page of contacts in f's order, oldest first by default.
 // visibleTo, when set, limits them to contacts of clients assigned to that member
 // (which a tombstone, having no links, never is).
-func (q *Queries) Contacts(ctx context.Context, f domain.ContactFilter, page paging.Page, visibleTo string) ([]domain.Contact, *paging.Cursor, error) {
+func (q *Queries) Contacts(ctx context.Context, f domain.ChangeFilter, page paging.Page, visibleTo string) ([]domain.Contact, *paging.Cursor, error) {
 	args := []any{}
 	arg := func(v any) string {
 		args = append(args, v)
@@ -124,7 +124,7 @@ func (q *Queries) Contacts(ctx context.Context, f domain.ContactFilter, page pag
 	}
 	conds := changeConds(f.Changes, "k.", arg)
 	key := "k.create_time"
-	if f.Order == domain.ContactsByUpdateTime {
+	if f.Order == domain.ByUpdateTime {
 		key = "k.update_time"
 	}
 	if page.After != nil {
@@ -146,7 +146,7 @@ func (q *Queries) Contacts(ctx context.Context, f domain.ContactFilter, page pag
 		return nil, nil, err
 	}
 	return collectPage(rows, page.Size, scanContact, func(c domain.Contact) paging.Cursor {
-		if f.Order == domain.ContactsByUpdateTime {
+		if f.Order == domain.ByUpdateTime {
 			return paging.Cursor{Time: c.UpdateTime, ID: c.ID}
 		}
 		return paging.Cursor{Time: c.CreateTime, ID: c.ID}
