@@ -343,3 +343,126 @@ func TestAClientIsNeverDeletedUnderAProjectCreatedAtTheSameTime(t *testing.T) {
 		}
 	}
 }
+
+func TestDeletedTemplatesSeriesAndCustomFieldsAreTombstonesUntilTheRetentionRunPurgesThem(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t).withClock(tuesday)
+	ctx := context.Background()
+	client := f.client(t, f.firm)
+	tmpl := f.template(t, closeTasks()...)
+	series, err := f.app.CreateSeries(ctx, f.owner, f.firm, domain.Series{
+		ClientID: client, TemplateID: tmpl.ID, DisplayName: "Payroll",
+		Recurrence: domain.Recurrence{
+			Frequency: domain.Monthly, Interval: 1, Start: domain.MustDate("2026-03-01"), CreateAheadDays: 60,
+			Due: domain.DueRule{Kind: domain.DueLastDay},
+		},
+	}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	field, err := f.app.CreateCustomField(ctx, f.admin, f.firm, domain.CustomField{Key: "fee", DisplayName: "Fee", Type: domain.FieldNumber}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	valued := f.create(t, f.owner, domain.Client{DisplayName: "Valued", CustomFields: map[string]any{"fee": 100.0}})
+
+	// A template a live series uses cannot go; once the series is deleted it can.
+	*f.clock = tuesday.Add(time.Hour)
+	wantReason(t, f.app.DeleteTemplate(ctx, f.owner, f.firm, tmpl.ID, ""), "TEMPLATE_IN_USE")
+	if err := f.app.DeleteSeries(ctx, f.owner, f.firm, series.ID, ""); err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.app.Series(ctx, f.owner, f.firm, series.ID)
+	wantCode(t, err, codes.NotFound, "deleted series")
+	_, _, err = f.app.RunSeries(ctx, f.owner, f.firm, series.ID)
+	wantCode(t, err, codes.NotFound, "run of a deleted series")
+	if err := f.app.RunDueSeries(ctx, tuesday.Add(90*24*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	projects, _, err := f.app.Projects(ctx, f.owner, f.firm, domain.ProjectFilter{}, firstPage)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range projects {
+		if p.SeriesID != "" || p.PeriodStart.After(domain.MustDate("2026-05-01")) {
+			t.Errorf("project %+v after its series was deleted", p)
+		}
+	}
+	if err := f.app.DeleteTemplate(ctx, f.owner, f.firm, tmpl.ID, ""); err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.app.Template(ctx, f.owner, f.firm, tmpl.ID)
+	wantCode(t, err, codes.NotFound, "deleted template")
+	_, err = f.app.CreateProject(ctx, f.owner, f.firm, NewProject{Project: domain.Project{ClientID: client}, TemplateID: tmpl.ID})
+	wantCode(t, err, codes.NotFound, "project from a deleted template")
+	if err := f.app.DeleteCustomField(ctx, f.admin, f.firm, field.ID, ""); err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.app.CustomField(ctx, f.admin, f.firm, field.ID)
+	wantCode(t, err, codes.NotFound, "deleted custom field")
+	if c, err := f.app.Client(ctx, f.owner, f.firm, valued.ID, false); err != nil || len(c.CustomFields) != 0 {
+		t.Errorf("client after its field was deleted: %v %v", c.CustomFields, err)
+	}
+	_, err = f.app.CreateClient(ctx, f.owner, f.firm, domain.Client{DisplayName: "Late", CustomFields: map[string]any{"fee": 1.0}}, "")
+	wantCode(t, err, codes.InvalidArgument, "a value of a deleted field")
+
+	// Lists leave them out; show_deleted lists them, with only what identifies them.
+	deleted := tuesday.Add(time.Hour)
+	live := domain.ChangeFilter{}
+	show := domain.ChangeFilter{Order: domain.ByUpdateTime, Changes: domain.Changes{ShowDeleted: true,
+		UpdateTime: []listfilter.Bound{{Op: listfilter.GreaterEqual, Time: deleted}}}}
+	if list, _, err := f.app.Templates(ctx, f.owner, f.firm, live, firstPage); err != nil || len(list) != 0 {
+		t.Errorf("templates %v %v", list, err)
+	}
+	templates, _, err := f.app.Templates(ctx, f.owner, f.firm, show, firstPage)
+	if err != nil || len(templates) != 1 || templates[0].ID != tmpl.ID || !templates[0].DeleteTime.Equal(deleted) ||
+		!templates[0].UpdateTime.Equal(deleted) || templates[0].DisplayName != tmpl.DisplayName || len(templates[0].Tasks) != 0 ||
+		templates[0].Description != "" {
+		t.Errorf("templates with show_deleted: %+v %v", templates, err)
+	}
+	if list, _, err := f.app.SeriesList(ctx, f.owner, f.firm, domain.SeriesFilter{ClientID: client}, firstPage); err != nil || len(list) != 0 {
+		t.Errorf("series %v %v", list, err)
+	}
+	seriesList, _, err := f.app.SeriesList(ctx, f.owner, f.firm, domain.SeriesFilter{ClientID: client, ChangeFilter: show}, firstPage)
+	if err != nil || len(seriesList) != 1 || seriesList[0].ID != series.ID || !seriesList[0].DeleteTime.Equal(deleted) ||
+		seriesList[0].AssigneeID != "" || !seriesList[0].NextRunDate.IsZero() {
+		t.Errorf("series with show_deleted: %+v %v", seriesList, err)
+	}
+	if list, _, err := f.app.CustomFields(ctx, f.admin, f.firm, live, firstPage); err != nil || len(list) != 0 {
+		t.Errorf("custom fields %v %v", list, err)
+	}
+	fields, _, err := f.app.CustomFields(ctx, f.admin, f.firm, show, firstPage)
+	if err != nil || len(fields) != 1 || fields[0].Key != "fee" || !fields[0].DeleteTime.Equal(deleted) {
+		t.Errorf("custom fields with show_deleted: %+v %v", fields, err)
+	}
+	// The key is free again.
+	again, err := f.app.CreateCustomField(ctx, f.admin, f.firm, domain.CustomField{Key: "fee", DisplayName: "Fee", Type: domain.FieldText}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := f.create(t, f.owner, domain.Client{DisplayName: "Texted", CustomFields: map[string]any{"fee": "high"}})
+	if got, err := f.app.Client(ctx, f.owner, f.firm, c.ID, false); err != nil || got.CustomFields["fee"] != "high" {
+		t.Errorf("value of the new field: %v %v", got.CustomFields, err)
+	}
+
+	// The retention run purges the tombstones 30 days after the delete.
+	if _, err := f.app.Prune(ctx, tuesday.Add(29*24*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	count := func() (n int64) {
+		f.sql(t, func(conn *pgx.Conn) error {
+			return conn.QueryRow(ctx, `select (select count(*) from templates where firm_id = $1) + (select count(*) from series where firm_id = $1)
+				+ (select count(*) from custom_field_definitions where firm_id = $1 and id <> $2)`, f.firm, again.ID).Scan(&n)
+		})
+		return n
+	}
+	if n := count(); n != 3 {
+		t.Fatalf("%d rows within 30 days, want the 3 tombstones", n)
+	}
+	if _, err := f.app.Prune(ctx, deleted.Add(domain.TombstoneRetention+time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(); n != 0 {
+		t.Errorf("%d tombstones after the run past 30 days", n)
+	}
+}
