@@ -2354,6 +2354,11 @@ export interface components {
             primary?: boolean;
             /** @description What the contact is to the client, e.g. "spouse", "CFO". */
             relationship?: string;
+            /**
+             * Format: date-time
+             * @description Output only: set by every change to the link (not by changes to the contact).
+             */
+            readonly update_time?: string;
         };
         /**
          * @description - `CLIENT_KIND_UNSPECIFIED`: Treated as CLIENT_KIND_BUSINESS on create.
@@ -4720,7 +4725,15 @@ export interface operations {
     };
     ListClientContacts: {
         parameters: {
-            query?: never;
+            query?: {
+                /**
+                 * @description AIP-160 filter: comparisons of update_time (<, <=, >, >= with an RFC 3339
+                 *     timestamp) joined by AND, e.g. `update_time > "2026-12-01T00:00:00Z"`; anything
+                 *     else is INVALID_ARGUMENT naming filter. An unlinked contact simply leaves the
+                 *     list (links keep no tombstones).
+                 */
+                filter?: string;
+            };
             header?: {
                 /** @description Staff only: the support grant to act under, firms/{firm}/supportGrants/{grant}. Members and API keys do not send it. */
                 "X-Support-Grant"?: components["parameters"]["SupportGrant"];

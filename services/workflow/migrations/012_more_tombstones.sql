@@ -90,3 +90,9 @@ $$;
 alter function prune_workflow(timestamptz) owner to {{.owner_role}};
 revoke execute on function prune_workflow(timestamptz) from public;
 grant execute on function prune_workflow(timestamptz) to {{.runtime_role}};
+
+-- A client-contact link has update_time too, set by every change to it, so a sync
+-- can ask a client's links for what changed.
+alter table client_contacts add column update_time timestamptz;
+update client_contacts set update_time = create_time;
+alter table client_contacts alter column update_time set not null;

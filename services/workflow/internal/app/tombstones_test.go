@@ -48,7 +48,7 @@ func TestDeletedClientLeavesAnErasedTombstoneOnlyShowDeletedLists(t *testing.T) 
 	wantCode(t, err, codes.NotFound, "get")
 	_, err = f.app.LookupClientByTaxID(ctx, f.owner, f.firm, taxed.Sensitive.TaxID, false)
 	wantCode(t, err, codes.NotFound, "lookup by tax id")
-	_, err = f.app.ClientContacts(ctx, f.owner, f.firm, c.ID)
+	_, err = f.app.ClientContacts(ctx, f.owner, f.firm, c.ID, nil)
 	wantCode(t, err, codes.NotFound, "contacts of a deleted client")
 	err = f.app.DeleteClient(ctx, f.owner, f.firm, c.ID, "")
 	wantCode(t, err, codes.NotFound, "second delete")
@@ -464,5 +464,48 @@ func TestDeletedTemplatesSeriesAndCustomFieldsAreTombstonesUntilTheRetentionRunP
 	}
 	if n := count(); n != 0 {
 		t.Errorf("%d tombstones after the run past 30 days", n)
+	}
+}
+
+func TestClientContactLinksCarryUpdateTimeAndFilterByIt(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t).withClock(tuesday)
+	ctx := context.Background()
+	c := f.create(t, f.owner, domain.Client{DisplayName: "Linked"})
+	var contacts []string
+	for _, name := range []string{"Ann", "Bob", "Cid"} {
+		k, err := f.app.CreateContact(ctx, f.owner, f.firm, domain.Contact{DisplayName: name}, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.app.LinkContact(ctx, f.owner, f.firm, domain.ClientContact{ClientID: c.ID, ContactID: k.ID}); err != nil {
+			t.Fatal(err)
+		}
+		contacts = append(contacts, k.ID)
+	}
+	// Making Bob primary changes his link and Ann's (demoted); Cid's stays.
+	later := tuesday.Add(time.Hour)
+	*f.clock = later
+	primary := true
+	if _, err := f.app.UpdateClientContact(ctx, f.owner, f.firm, c.ID, contacts[1], ClientContactPatch{Primary: &primary}); err != nil {
+		t.Fatal(err)
+	}
+	links, err := f.app.ClientContacts(ctx, f.owner, f.firm, c.ID, []listfilter.Bound{{Op: listfilter.Greater, Time: tuesday}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, l := range links {
+		if !l.UpdateTime.Equal(later) {
+			t.Errorf("link %s update_time %s, want %s", l.ContactID, l.UpdateTime, later)
+		}
+		got = append(got, l.ContactID)
+	}
+	if want := []string{contacts[1], contacts[0]}; !slices.Equal(got, want) {
+		t.Errorf("links changed since the links were made: %v, want %v", got, want)
+	}
+	all, err := f.app.ClientContacts(ctx, f.owner, f.firm, c.ID, nil)
+	if err != nil || len(all) != 3 || !all[2].UpdateTime.Equal(tuesday) {
+		t.Errorf("every link: %+v %v", all, err)
 	}
 }

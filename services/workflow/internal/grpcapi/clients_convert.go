@@ -303,6 +303,7 @@ func toClientContact(l domain.ClientContact) *workflowv1.ClientContact {
 		Relationship: l.Relationship,
 		DisplayName:  l.DisplayName,
 		CreateTime:   ts(l.CreateTime),
+		UpdateTime:   ts(l.UpdateTime),
 		Etag:         app.Etag(l.Version),
 	}
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/firmflow/firmflow/pkg/apierr"
 	workflowv1 "github.com/firmflow/firmflow/pkg/gen/firmflow/workflow/v1"
+	"github.com/firmflow/firmflow/pkg/listfilter"
 	"github.com/firmflow/firmflow/pkg/paging"
 	"github.com/firmflow/firmflow/pkg/resource"
 	"github.com/firmflow/firmflow/pkg/rpc"
@@ -124,7 +125,11 @@ func (s *contactServer) ListClientContacts(ctx context.Context, req *workflowv1.
 		return nil, err
 	}
 	firmID, clientID := ids[0], ids[1]
-	links, err := s.app.ClientContacts(ctx, caller(ctx), firmID, clientID)
+	lf, err := listfilter.Parse(req.GetFilter(), changeListFields)
+	if err != nil {
+		return nil, err
+	}
+	links, err := s.app.ClientContacts(ctx, caller(ctx), firmID, clientID, lf.Bounds("update_time"))
 	if err != nil {
 		return nil, err
 	}

@@ -2831,9 +2831,11 @@ type ClientContact struct {
 	// What the contact is to the client, e.g. "spouse", "CFO".
 	Relationship string `protobuf:"bytes,4,opt,name=relationship,proto3" json:"relationship,omitempty"`
 	// Output only: the contact's display name.
-	DisplayName   string                 `protobuf:"bytes,5,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
-	CreateTime    *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
-	Etag          string                 `protobuf:"bytes,7,opt,name=etag,proto3" json:"etag,omitempty"`
+	DisplayName string                 `protobuf:"bytes,5,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
+	CreateTime  *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	Etag        string                 `protobuf:"bytes,7,opt,name=etag,proto3" json:"etag,omitempty"`
+	// Output only: set by every change to the link (not by changes to the contact).
+	UpdateTime    *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2917,9 +2919,21 @@ func (x *ClientContact) GetEtag() string {
 	return ""
 }
 
+func (x *ClientContact) GetUpdateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.UpdateTime
+	}
+	return nil
+}
+
 type ListClientContactsRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Parent        string                 `protobuf:"bytes,1,opt,name=parent,proto3" json:"parent,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Parent string                 `protobuf:"bytes,1,opt,name=parent,proto3" json:"parent,omitempty"`
+	// AIP-160 filter: comparisons of update_time (<, <=, >, >= with an RFC 3339
+	// timestamp) joined by AND, e.g. `update_time > "2026-12-01T00:00:00Z"`; anything
+	// else is INVALID_ARGUMENT naming filter. An unlinked contact simply leaves the
+	// list (links keep no tombstones).
+	Filter        string `protobuf:"bytes,2,opt,name=filter,proto3" json:"filter,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2957,6 +2971,13 @@ func (*ListClientContactsRequest) Descriptor() ([]byte, []int) {
 func (x *ListClientContactsRequest) GetParent() string {
 	if x != nil {
 		return x.Parent
+	}
+	return ""
+}
+
+func (x *ListClientContactsRequest) GetFilter() string {
+	if x != nil {
+		return x.Filter
 	}
 	return ""
 }
@@ -3380,7 +3401,7 @@ const file_firmflow_workflow_v1_clients_proto_rawDesc = "" +
 	"updateMask\"|\n" +
 	"\x14DeleteContactRequest\x12G\n" +
 	"\x04name\x18\x01 \x01(\tB3\xbaH0r.2,^firms/[0-9a-f-]{36}/contacts/[0-9a-f-]{36}$R\x04name\x12\x1b\n" +
-	"\x04etag\x18\x02 \x01(\tB\a\xbaH\x04r\x02\x18@R\x04etag\"\x8f\x03\n" +
+	"\x04etag\x18\x02 \x01(\tB\a\xbaH\x04r\x02\x18@R\x04etag\"\xcc\x03\n" +
 	"\rClientContact\x12`\n" +
 	"\x04name\x18\x01 \x01(\tBL\xbaHI\xd8\x01\x01rD2B^firms/[0-9a-f-]{36}/clients/[0-9a-f-]{36}/contacts/[0-9a-f-]{36}$R\x04name\x12P\n" +
 	"\acontact\x18\x02 \x01(\tB6\xbaH3\xd8\x01\x01r.2,^firms/[0-9a-f-]{36}/contacts/[0-9a-f-]{36}$R\acontact\x12\x18\n" +
@@ -3389,9 +3410,12 @@ const file_firmflow_workflow_v1_clients_proto_rawDesc = "" +
 	"\fdisplay_name\x18\x05 \x01(\tR\vdisplayName\x12;\n" +
 	"\vcreate_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"createTime\x12\x12\n" +
-	"\x04etag\x18\a \x01(\tR\x04etag\"g\n" +
+	"\x04etag\x18\a \x01(\tR\x04etag\x12;\n" +
+	"\vupdate_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"updateTime\"\x89\x01\n" +
 	"\x19ListClientContactsRequest\x12J\n" +
-	"\x06parent\x18\x01 \x01(\tB2\xbaH/r-2+^firms/[0-9a-f-]{36}/clients/[0-9a-f-]{36}$R\x06parent\"j\n" +
+	"\x06parent\x18\x01 \x01(\tB2\xbaH/r-2+^firms/[0-9a-f-]{36}/clients/[0-9a-f-]{36}$R\x06parent\x12 \n" +
+	"\x06filter\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\bR\x06filter\"j\n" +
 	"\x1aListClientContactsResponse\x12L\n" +
 	"\x0fclient_contacts\x18\x01 \x03(\v2#.firmflow.workflow.v1.ClientContactR\x0eclientContacts\"\xbc\x01\n" +
 	"\x1aCreateClientContactRequest\x12J\n" +
@@ -3575,68 +3599,69 @@ var file_firmflow_workflow_v1_clients_proto_depIdxs = []int32{
 	32, // 42: firmflow.workflow.v1.UpdateContactRequest.contact:type_name -> firmflow.workflow.v1.Contact
 	48, // 43: firmflow.workflow.v1.UpdateContactRequest.update_mask:type_name -> google.protobuf.FieldMask
 	47, // 44: firmflow.workflow.v1.ClientContact.create_time:type_name -> google.protobuf.Timestamp
-	40, // 45: firmflow.workflow.v1.ListClientContactsResponse.client_contacts:type_name -> firmflow.workflow.v1.ClientContact
-	40, // 46: firmflow.workflow.v1.CreateClientContactRequest.client_contact:type_name -> firmflow.workflow.v1.ClientContact
-	40, // 47: firmflow.workflow.v1.UpdateClientContactRequest.client_contact:type_name -> firmflow.workflow.v1.ClientContact
-	48, // 48: firmflow.workflow.v1.UpdateClientContactRequest.update_mask:type_name -> google.protobuf.FieldMask
-	49, // 49: firmflow.workflow.v1.Client.CustomFieldsEntry.value:type_name -> google.protobuf.Value
-	6,  // 50: firmflow.workflow.v1.ClientService.GetClient:input_type -> firmflow.workflow.v1.GetClientRequest
-	7,  // 51: firmflow.workflow.v1.ClientService.ListClients:input_type -> firmflow.workflow.v1.ListClientsRequest
-	9,  // 52: firmflow.workflow.v1.ClientService.CreateClient:input_type -> firmflow.workflow.v1.CreateClientRequest
-	15, // 53: firmflow.workflow.v1.ClientService.UpdateClient:input_type -> firmflow.workflow.v1.UpdateClientRequest
-	10, // 54: firmflow.workflow.v1.ClientService.UpsertClient:input_type -> firmflow.workflow.v1.UpsertClientRequest
-	11, // 55: firmflow.workflow.v1.ClientService.BatchCreateClients:input_type -> firmflow.workflow.v1.BatchCreateClientsRequest
-	13, // 56: firmflow.workflow.v1.ClientService.BatchUpdateClients:input_type -> firmflow.workflow.v1.BatchUpdateClientsRequest
-	16, // 57: firmflow.workflow.v1.ClientService.DeleteClient:input_type -> firmflow.workflow.v1.DeleteClientRequest
-	17, // 58: firmflow.workflow.v1.ClientService.LookupClientByTaxId:input_type -> firmflow.workflow.v1.LookupClientByTaxIdRequest
-	18, // 59: firmflow.workflow.v1.ClientService.ImportClients:input_type -> firmflow.workflow.v1.ImportClientsRequest
-	20, // 60: firmflow.workflow.v1.ClientService.ExportClients:input_type -> firmflow.workflow.v1.ExportClientsRequest
-	23, // 61: firmflow.workflow.v1.ClientService.ListCustomFields:input_type -> firmflow.workflow.v1.ListCustomFieldsRequest
-	25, // 62: firmflow.workflow.v1.ClientService.GetCustomField:input_type -> firmflow.workflow.v1.GetCustomFieldRequest
-	26, // 63: firmflow.workflow.v1.ClientService.CreateCustomField:input_type -> firmflow.workflow.v1.CreateCustomFieldRequest
-	27, // 64: firmflow.workflow.v1.ClientService.UpdateCustomField:input_type -> firmflow.workflow.v1.UpdateCustomFieldRequest
-	28, // 65: firmflow.workflow.v1.ClientService.DeleteCustomField:input_type -> firmflow.workflow.v1.DeleteCustomFieldRequest
-	33, // 66: firmflow.workflow.v1.ContactService.GetContact:input_type -> firmflow.workflow.v1.GetContactRequest
-	34, // 67: firmflow.workflow.v1.ContactService.ListContacts:input_type -> firmflow.workflow.v1.ListContactsRequest
-	36, // 68: firmflow.workflow.v1.ContactService.CreateContact:input_type -> firmflow.workflow.v1.CreateContactRequest
-	37, // 69: firmflow.workflow.v1.ContactService.UpsertContact:input_type -> firmflow.workflow.v1.UpsertContactRequest
-	38, // 70: firmflow.workflow.v1.ContactService.UpdateContact:input_type -> firmflow.workflow.v1.UpdateContactRequest
-	39, // 71: firmflow.workflow.v1.ContactService.DeleteContact:input_type -> firmflow.workflow.v1.DeleteContactRequest
-	41, // 72: firmflow.workflow.v1.ContactService.ListClientContacts:input_type -> firmflow.workflow.v1.ListClientContactsRequest
-	43, // 73: firmflow.workflow.v1.ContactService.CreateClientContact:input_type -> firmflow.workflow.v1.CreateClientContactRequest
-	44, // 74: firmflow.workflow.v1.ContactService.UpdateClientContact:input_type -> firmflow.workflow.v1.UpdateClientContactRequest
-	45, // 75: firmflow.workflow.v1.ContactService.DeleteClientContact:input_type -> firmflow.workflow.v1.DeleteClientContactRequest
-	5,  // 76: firmflow.workflow.v1.ClientService.GetClient:output_type -> firmflow.workflow.v1.Client
-	8,  // 77: firmflow.workflow.v1.ClientService.ListClients:output_type -> firmflow.workflow.v1.ListClientsResponse
-	5,  // 78: firmflow.workflow.v1.ClientService.CreateClient:output_type -> firmflow.workflow.v1.Client
-	5,  // 79: firmflow.workflow.v1.ClientService.UpdateClient:output_type -> firmflow.workflow.v1.Client
-	5,  // 80: firmflow.workflow.v1.ClientService.UpsertClient:output_type -> firmflow.workflow.v1.Client
-	12, // 81: firmflow.workflow.v1.ClientService.BatchCreateClients:output_type -> firmflow.workflow.v1.BatchCreateClientsResponse
-	14, // 82: firmflow.workflow.v1.ClientService.BatchUpdateClients:output_type -> firmflow.workflow.v1.BatchUpdateClientsResponse
-	50, // 83: firmflow.workflow.v1.ClientService.DeleteClient:output_type -> google.protobuf.Empty
-	5,  // 84: firmflow.workflow.v1.ClientService.LookupClientByTaxId:output_type -> firmflow.workflow.v1.Client
-	19, // 85: firmflow.workflow.v1.ClientService.ImportClients:output_type -> firmflow.workflow.v1.ImportClientsResponse
-	21, // 86: firmflow.workflow.v1.ClientService.ExportClients:output_type -> firmflow.workflow.v1.ExportClientsResponse
-	24, // 87: firmflow.workflow.v1.ClientService.ListCustomFields:output_type -> firmflow.workflow.v1.ListCustomFieldsResponse
-	22, // 88: firmflow.workflow.v1.ClientService.GetCustomField:output_type -> firmflow.workflow.v1.CustomField
-	22, // 89: firmflow.workflow.v1.ClientService.CreateCustomField:output_type -> firmflow.workflow.v1.CustomField
-	22, // 90: firmflow.workflow.v1.ClientService.UpdateCustomField:output_type -> firmflow.workflow.v1.CustomField
-	50, // 91: firmflow.workflow.v1.ClientService.DeleteCustomField:output_type -> google.protobuf.Empty
-	32, // 92: firmflow.workflow.v1.ContactService.GetContact:output_type -> firmflow.workflow.v1.Contact
-	35, // 93: firmflow.workflow.v1.ContactService.ListContacts:output_type -> firmflow.workflow.v1.ListContactsResponse
-	32, // 94: firmflow.workflow.v1.ContactService.CreateContact:output_type -> firmflow.workflow.v1.Contact
-	32, // 95: firmflow.workflow.v1.ContactService.UpsertContact:output_type -> firmflow.workflow.v1.Contact
-	32, // 96: firmflow.workflow.v1.ContactService.UpdateContact:output_type -> firmflow.workflow.v1.Contact
-	50, // 97: firmflow.workflow.v1.ContactService.DeleteContact:output_type -> google.protobuf.Empty
-	42, // 98: firmflow.workflow.v1.ContactService.ListClientContacts:output_type -> firmflow.workflow.v1.ListClientContactsResponse
-	40, // 99: firmflow.workflow.v1.ContactService.CreateClientContact:output_type -> firmflow.workflow.v1.ClientContact
-	40, // 100: firmflow.workflow.v1.ContactService.UpdateClientContact:output_type -> firmflow.workflow.v1.ClientContact
-	50, // 101: firmflow.workflow.v1.ContactService.DeleteClientContact:output_type -> google.protobuf.Empty
-	76, // [76:102] is the sub-list for method output_type
-	50, // [50:76] is the sub-list for method input_type
-	50, // [50:50] is the sub-list for extension type_name
-	50, // [50:50] is the sub-list for extension extendee
-	0,  // [0:50] is the sub-list for field type_name
+	47, // 45: firmflow.workflow.v1.ClientContact.update_time:type_name -> google.protobuf.Timestamp
+	40, // 46: firmflow.workflow.v1.ListClientContactsResponse.client_contacts:type_name -> firmflow.workflow.v1.ClientContact
+	40, // 47: firmflow.workflow.v1.CreateClientContactRequest.client_contact:type_name -> firmflow.workflow.v1.ClientContact
+	40, // 48: firmflow.workflow.v1.UpdateClientContactRequest.client_contact:type_name -> firmflow.workflow.v1.ClientContact
+	48, // 49: firmflow.workflow.v1.UpdateClientContactRequest.update_mask:type_name -> google.protobuf.FieldMask
+	49, // 50: firmflow.workflow.v1.Client.CustomFieldsEntry.value:type_name -> google.protobuf.Value
+	6,  // 51: firmflow.workflow.v1.ClientService.GetClient:input_type -> firmflow.workflow.v1.GetClientRequest
+	7,  // 52: firmflow.workflow.v1.ClientService.ListClients:input_type -> firmflow.workflow.v1.ListClientsRequest
+	9,  // 53: firmflow.workflow.v1.ClientService.CreateClient:input_type -> firmflow.workflow.v1.CreateClientRequest
+	15, // 54: firmflow.workflow.v1.ClientService.UpdateClient:input_type -> firmflow.workflow.v1.UpdateClientRequest
+	10, // 55: firmflow.workflow.v1.ClientService.UpsertClient:input_type -> firmflow.workflow.v1.UpsertClientRequest
+	11, // 56: firmflow.workflow.v1.ClientService.BatchCreateClients:input_type -> firmflow.workflow.v1.BatchCreateClientsRequest
+	13, // 57: firmflow.workflow.v1.ClientService.BatchUpdateClients:input_type -> firmflow.workflow.v1.BatchUpdateClientsRequest
+	16, // 58: firmflow.workflow.v1.ClientService.DeleteClient:input_type -> firmflow.workflow.v1.DeleteClientRequest
+	17, // 59: firmflow.workflow.v1.ClientService.LookupClientByTaxId:input_type -> firmflow.workflow.v1.LookupClientByTaxIdRequest
+	18, // 60: firmflow.workflow.v1.ClientService.ImportClients:input_type -> firmflow.workflow.v1.ImportClientsRequest
+	20, // 61: firmflow.workflow.v1.ClientService.ExportClients:input_type -> firmflow.workflow.v1.ExportClientsRequest
+	23, // 62: firmflow.workflow.v1.ClientService.ListCustomFields:input_type -> firmflow.workflow.v1.ListCustomFieldsRequest
+	25, // 63: firmflow.workflow.v1.ClientService.GetCustomField:input_type -> firmflow.workflow.v1.GetCustomFieldRequest
+	26, // 64: firmflow.workflow.v1.ClientService.CreateCustomField:input_type -> firmflow.workflow.v1.CreateCustomFieldRequest
+	27, // 65: firmflow.workflow.v1.ClientService.UpdateCustomField:input_type -> firmflow.workflow.v1.UpdateCustomFieldRequest
+	28, // 66: firmflow.workflow.v1.ClientService.DeleteCustomField:input_type -> firmflow.workflow.v1.DeleteCustomFieldRequest
+	33, // 67: firmflow.workflow.v1.ContactService.GetContact:input_type -> firmflow.workflow.v1.GetContactRequest
+	34, // 68: firmflow.workflow.v1.ContactService.ListContacts:input_type -> firmflow.workflow.v1.ListContactsRequest
+	36, // 69: firmflow.workflow.v1.ContactService.CreateContact:input_type -> firmflow.workflow.v1.CreateContactRequest
+	37, // 70: firmflow.workflow.v1.ContactService.UpsertContact:input_type -> firmflow.workflow.v1.UpsertContactRequest
+	38, // 71: firmflow.workflow.v1.ContactService.UpdateContact:input_type -> firmflow.workflow.v1.UpdateContactRequest
+	39, // 72: firmflow.workflow.v1.ContactService.DeleteContact:input_type -> firmflow.workflow.v1.DeleteContactRequest
+	41, // 73: firmflow.workflow.v1.ContactService.ListClientContacts:input_type -> firmflow.workflow.v1.ListClientContactsRequest
+	43, // 74: firmflow.workflow.v1.ContactService.CreateClientContact:input_type -> firmflow.workflow.v1.CreateClientContactRequest
+	44, // 75: firmflow.workflow.v1.ContactService.UpdateClientContact:input_type -> firmflow.workflow.v1.UpdateClientContactRequest
+	45, // 76: firmflow.workflow.v1.ContactService.DeleteClientContact:input_type -> firmflow.workflow.v1.DeleteClientContactRequest
+	5,  // 77: firmflow.workflow.v1.ClientService.GetClient:output_type -> firmflow.workflow.v1.Client
+	8,  // 78: firmflow.workflow.v1.ClientService.ListClients:output_type -> firmflow.workflow.v1.ListClientsResponse
+	5,  // 79: firmflow.workflow.v1.ClientService.CreateClient:output_type -> firmflow.workflow.v1.Client
+	5,  // 80: firmflow.workflow.v1.ClientService.UpdateClient:output_type -> firmflow.workflow.v1.Client
+	5,  // 81: firmflow.workflow.v1.ClientService.UpsertClient:output_type -> firmflow.workflow.v1.Client
+	12, // 82: firmflow.workflow.v1.ClientService.BatchCreateClients:output_type -> firmflow.workflow.v1.BatchCreateClientsResponse
+	14, // 83: firmflow.workflow.v1.ClientService.BatchUpdateClients:output_type -> firmflow.workflow.v1.BatchUpdateClientsResponse
+	50, // 84: firmflow.workflow.v1.ClientService.DeleteClient:output_type -> google.protobuf.Empty
+	5,  // 85: firmflow.workflow.v1.ClientService.LookupClientByTaxId:output_type -> firmflow.workflow.v1.Client
+	19, // 86: firmflow.workflow.v1.ClientService.ImportClients:output_type -> firmflow.workflow.v1.ImportClientsResponse
+	21, // 87: firmflow.workflow.v1.ClientService.ExportClients:output_type -> firmflow.workflow.v1.ExportClientsResponse
+	24, // 88: firmflow.workflow.v1.ClientService.ListCustomFields:output_type -> firmflow.workflow.v1.ListCustomFieldsResponse
+	22, // 89: firmflow.workflow.v1.ClientService.GetCustomField:output_type -> firmflow.workflow.v1.CustomField
+	22, // 90: firmflow.workflow.v1.ClientService.CreateCustomField:output_type -> firmflow.workflow.v1.CustomField
+	22, // 91: firmflow.workflow.v1.ClientService.UpdateCustomField:output_type -> firmflow.workflow.v1.CustomField
+	50, // 92: firmflow.workflow.v1.ClientService.DeleteCustomField:output_type -> google.protobuf.Empty
+	32, // 93: firmflow.workflow.v1.ContactService.GetContact:output_type -> firmflow.workflow.v1.Contact
+	35, // 94: firmflow.workflow.v1.ContactService.ListContacts:output_type -> firmflow.workflow.v1.ListContactsResponse
+	32, // 95: firmflow.workflow.v1.ContactService.CreateContact:output_type -> firmflow.workflow.v1.Contact
+	32, // 96: firmflow.workflow.v1.ContactService.UpsertContact:output_type -> firmflow.workflow.v1.Contact
+	32, // 97: firmflow.workflow.v1.ContactService.UpdateContact:output_type -> firmflow.workflow.v1.Contact
+	50, // 98: firmflow.workflow.v1.ContactService.DeleteContact:output_type -> google.protobuf.Empty
+	42, // 99: firmflow.workflow.v1.ContactService.ListClientContacts:output_type -> firmflow.workflow.v1.ListClientContactsResponse
+	40, // 100: firmflow.workflow.v1.ContactService.CreateClientContact:output_type -> firmflow.workflow.v1.ClientContact
+	40, // 101: firmflow.workflow.v1.ContactService.UpdateClientContact:output_type -> firmflow.workflow.v1.ClientContact
+	50, // 102: firmflow.workflow.v1.ContactService.DeleteClientContact:output_type -> google.protobuf.Empty
+	77, // [77:103] is the sub-list for method output_type
+	51, // [51:77] is the sub-list for method input_type
+	51, // [51:51] is the sub-list for extension type_name
+	51, // [51:51] is the sub-list for extension extendee
+	0,  // [0:51] is the sub-list for field type_name
 }
 
 func init() { file_firmflow_workflow_v1_clients_proto_init() }
