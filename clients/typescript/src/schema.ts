@@ -2354,6 +2354,11 @@ export interface components {
             primary?: boolean;
             /** @description What the contact is to the client, e.g. "spouse", "CFO". */
             relationship?: string;
+            /**
+             * Format: date-time
+             * @description Output only: set by every change to the link (not by changes to the contact).
+             */
+            readonly update_time?: string;
         };
         /**
          * @description - `CLIENT_KIND_UNSPECIFIED`: Treated as CLIENT_KIND_BUSINESS on create.
@@ -2418,8 +2423,18 @@ export interface components {
         CustomField: {
             /** Format: date-time */
             readonly create_time?: string;
+            /**
+             * Format: date-time
+             * @description Output only: when the field was deleted; set only on tombstones (show_deleted).
+             */
+            readonly delete_time?: string;
             display_name?: string;
             etag?: string;
+            /**
+             * Format: date-time
+             * @description Output only: when the tombstone is purged, 30 days after delete_time.
+             */
+            readonly expire_time?: string;
             /**
              * @description How values are addressed: Client.custom_fields keys and CSV columns
              *     "custom.<key>". Set on create, never changes.
@@ -2622,8 +2637,9 @@ export interface components {
             next_page_token?: string;
         };
         ListCustomFieldsResponse: {
-            /** @description Every definition of the firm (at most 100), oldest first. */
+            /** @description The firm's definitions, oldest first unless order_by says otherwise. */
             custom_fields?: components["schemas"]["CustomField"][];
+            next_page_token?: string;
         };
         ListFirmIncidentsResponse: {
             incidents?: components["schemas"]["FirmIncident"][];
@@ -3002,12 +3018,22 @@ export interface components {
             create_ahead_days?: number;
             /** Format: date-time */
             readonly create_time?: string;
+            /**
+             * Format: date-time
+             * @description Output only: when the series was deleted; set only on tombstones (show_deleted).
+             */
+            readonly delete_time?: string;
             /** @description Required on create; each project is named after it and its period. */
             display_name?: string;
             due_rule?: components["schemas"]["DueRule"];
             /** @description No period begins after it. */
             end_date?: string;
             etag?: string;
+            /**
+             * Format: date-time
+             * @description Output only: when the tombstone is purged, 30 days after delete_time.
+             */
+            readonly expire_time?: string;
             frequency?: components["schemas"]["Frequency"];
             /**
              * Format: int32
@@ -3024,7 +3050,10 @@ export interface components {
             start_date?: string;
             /** @description firms/{firm}/templates/{template}; required on create. */
             template?: string;
-            /** Format: date-time */
+            /**
+             * Format: date-time
+             * @description Changes with every edit, and when a run moves next_run_date.
+             */
             readonly update_time?: string;
             weekend_shift?: components["schemas"]["WeekendShift"];
         };
@@ -3257,10 +3286,20 @@ export interface components {
             budget_minutes?: number;
             /** Format: date-time */
             readonly create_time?: string;
+            /**
+             * Format: date-time
+             * @description Output only: when the template was deleted; set only on tombstones (show_deleted).
+             */
+            readonly delete_time?: string;
             description?: string;
             /** @description Required on create. */
             display_name?: string;
             etag?: string;
+            /**
+             * Format: date-time
+             * @description Output only: when the tombstone is purged, 30 days after delete_time.
+             */
+            readonly expire_time?: string;
             /** @description firms/{firm}/templates/{template} */
             name?: string;
             /**
@@ -4686,7 +4725,15 @@ export interface operations {
     };
     ListClientContacts: {
         parameters: {
-            query?: never;
+            query?: {
+                /**
+                 * @description AIP-160 filter: comparisons of update_time (<, <=, >, >= with an RFC 3339
+                 *     timestamp) joined by AND, e.g. `update_time > "2026-12-01T00:00:00Z"`; anything
+                 *     else is INVALID_ARGUMENT naming filter. An unlinked contact simply leaves the
+                 *     list (links keep no tombstones).
+                 */
+                filter?: string;
+            };
             header?: {
                 /** @description Staff only: the support grant to act under, firms/{firm}/supportGrants/{grant}. Members and API keys do not send it. */
                 "X-Support-Grant"?: components["parameters"]["SupportGrant"];
@@ -5500,7 +5547,28 @@ export interface operations {
     };
     ListCustomFields: {
         parameters: {
-            query?: never;
+            query?: {
+                /**
+                 * @description 100 when unset, the largest page: a firm's live definitions (at most 100) fit in
+                 *     one page; a larger page_size is taken as 100 (AIP-158), not refused.
+                 */
+                page_size?: number;
+                page_token?: string;
+                /**
+                 * @description AIP-160 filter: comparisons of update_time (<, <=, >, >= with an RFC 3339
+                 *     timestamp) joined by AND, e.g. `update_time > "2026-12-01T00:00:00Z"`; anything
+                 *     else is INVALID_ARGUMENT naming filter. With update_time in the filter the list
+                 *     is in update_time order unless order_by says otherwise.
+                 */
+                filter?: string;
+                /**
+                 * @description Also list tombstones: fields deleted in the last 30 days, with delete_time set
+                 *     and only their key, type and display name.
+                 */
+                show_deleted?: boolean;
+                /** @description "create_time" (the default) or "update_time" (then id: the order to sync in). */
+                order_by?: "" | "create_time" | "update_time";
+            };
             header?: {
                 /** @description Staff only: the support grant to act under, firms/{firm}/supportGrants/{grant}. Members and API keys do not send it. */
                 "X-Support-Grant"?: components["parameters"]["SupportGrant"];
@@ -6998,6 +7066,22 @@ export interface operations {
                 page_token?: string;
                 /** @description Only this client's series. */
                 client?: string;
+                /**
+                 * @description AIP-160 filter: comparisons joined by AND, e.g.
+                 *     `update_time > "2026-12-01T00:00:00Z" AND client = "firms/.../clients/..."`.
+                 *     Fields: update_time (<, <=, >, >= with an RFC 3339 timestamp), and client with =,
+                 *     which must agree with the client parameter when both are given. Anything else is
+                 *     INVALID_ARGUMENT naming filter. With update_time in the filter the list is in
+                 *     update_time order unless order_by says otherwise.
+                 */
+                filter?: string;
+                /**
+                 * @description Also list tombstones: series deleted in the last 30 days, with delete_time set
+                 *     and only their display name, client and template.
+                 */
+                show_deleted?: boolean;
+                /** @description "create_time" (the default) or "update_time" (then id: the order to sync in). */
+                order_by?: "" | "create_time" | "update_time";
             };
             header?: {
                 /** @description Staff only: the support grant to act under, firms/{firm}/supportGrants/{grant}. Members and API keys do not send it. */
@@ -7676,6 +7760,20 @@ export interface operations {
                 /** @description A larger page_size is taken as the largest page, 100 (AIP-158), not refused. */
                 page_size?: number;
                 page_token?: string;
+                /**
+                 * @description AIP-160 filter: comparisons of update_time (<, <=, >, >= with an RFC 3339
+                 *     timestamp) joined by AND, e.g. `update_time > "2026-12-01T00:00:00Z"`; anything
+                 *     else is INVALID_ARGUMENT naming filter. With update_time in the filter the list
+                 *     is in update_time order unless order_by says otherwise.
+                 */
+                filter?: string;
+                /**
+                 * @description Also list tombstones: templates deleted in the last 30 days, with delete_time set
+                 *     and only their display name.
+                 */
+                show_deleted?: boolean;
+                /** @description "create_time" (the default) or "update_time" (then id: the order to sync in). */
+                order_by?: "" | "create_time" | "update_time";
             };
             header?: {
                 /** @description Staff only: the support grant to act under, firms/{firm}/supportGrants/{grant}. Members and API keys do not send it. */

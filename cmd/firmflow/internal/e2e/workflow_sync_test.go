@@ -204,3 +204,67 @@ func TestCRMSyncSeesCreatesUpdatesAndDeletes(t *testing.T) {
 		}
 	})
 }
+
+// TestSyncSeesDeletedTemplatesSeriesAndCustomFields syncs templates, series and
+// custom fields over REST: after deletes, a changed-since list with show_deleted
+// holds each one's tombstone (only what identifies it), every other read leaves it
+// out, and a deleted field's key can be taken again.
+func TestSyncSeesDeletedTemplatesSeriesAndCustomFields(t *testing.T) {
+	t.Parallel()
+	sys := start(t, nil)
+	alpha := sys.signUp(t, "syncing-config")
+	owner := alpha.client
+	firmPath := "/v1/" + alpha.name
+	since := time.Now().Add(-time.Minute).UTC().Format(time.RFC3339Nano)
+
+	client := message[*workflowv1.Client](t, want(t, owner.do("POST", firmPath+"/clients", map[string]any{"display_name": "Acme"}),
+		http.StatusCreated, "client")).GetName()
+	tmpl := message[*workflowv1.Template](t, want(t, owner.do("POST", firmPath+"/templates", map[string]any{
+		"display_name": "Monthly close", "description": "the close", "tasks": []map[string]any{{"title": "Reconcile"}},
+	}), http.StatusCreated, "template")).GetName()
+	series := message[*workflowv1.Series](t, want(t, owner.do("POST", firmPath+"/series", map[string]any{
+		"display_name": "Quarterly", "client": client, "template": tmpl, "frequency": "FREQUENCY_QUARTERLY",
+		"start_date": "2026-01-01", "due_rule": map[string]any{"kind": "DUE_RULE_KIND_LAST_DAY"},
+	}), http.StatusCreated, "series")).GetName()
+	field := message[*workflowv1.CustomField](t, want(t, owner.do("POST", firmPath+"/customFields", map[string]any{
+		"key": "fee", "display_name": "Fee", "type": "CUSTOM_FIELD_TYPE_SINGLE_SELECT", "options": []string{"low", "high"},
+	}), http.StatusCreated, "custom field")).GetName()
+
+	want(t, owner.do("DELETE", "/v1/"+tmpl, nil), http.StatusBadRequest, "delete a template a series uses")
+	for _, name := range []string{series, tmpl, field} {
+		want(t, owner.do("DELETE", "/v1/"+name, nil), http.StatusOK, "delete "+name)
+		want(t, owner.do("GET", "/v1/"+name, nil), http.StatusNotFound, "get deleted "+name)
+	}
+	want(t, owner.do("POST", firmPath+"/projects", map[string]any{"client": client, "template": tmpl}),
+		http.StatusNotFound, "project from a deleted template")
+	want(t, owner.do("POST", "/v1/"+series+":run", map[string]any{}),
+		http.StatusNotFound, "run a deleted series")
+
+	query := url.Values{"filter": {`update_time > "` + since + `"`}, "show_deleted": {"true"}}
+	templates := message[*workflowv1.ListTemplatesResponse](t, want(t, owner.do("GET", firmPath+"/templates?"+query.Encode(), nil),
+		http.StatusOK, "templates")).GetTemplates()
+	if len(templates) != 1 || templates[0].GetName() != tmpl || templates[0].GetDeleteTime() == nil || templates[0].GetExpireTime() == nil ||
+		templates[0].GetDisplayName() != "Monthly close" || templates[0].GetDescription() != "" || len(templates[0].GetTasks()) != 0 {
+		t.Errorf("templates with show_deleted: %v", templates)
+	}
+	seriesList := message[*workflowv1.ListSeriesResponse](t, want(t, owner.do("GET", firmPath+"/series?"+query.Encode()+"&client="+url.QueryEscape(client), nil),
+		http.StatusOK, "series")).GetSeries()
+	if len(seriesList) != 1 || seriesList[0].GetName() != series || seriesList[0].GetDeleteTime() == nil ||
+		seriesList[0].GetClient() != client || seriesList[0].GetNextRunDate() != "" || seriesList[0].GetFrequency() != 0 {
+		t.Errorf("series with show_deleted: %v", seriesList)
+	}
+	fields := message[*workflowv1.ListCustomFieldsResponse](t, want(t, owner.do("GET", firmPath+"/customFields?"+query.Encode(), nil),
+		http.StatusOK, "custom fields")).GetCustomFields()
+	if len(fields) != 1 || fields[0].GetName() != field || fields[0].GetDeleteTime() == nil || fields[0].GetKey() != "fee" || len(fields[0].GetOptions()) != 0 {
+		t.Errorf("custom fields with show_deleted: %v", fields)
+	}
+	plain := len(message[*workflowv1.ListTemplatesResponse](t, want(t, owner.do("GET", firmPath+"/templates", nil), http.StatusOK, "templates")).GetTemplates()) +
+		len(message[*workflowv1.ListSeriesResponse](t, want(t, owner.do("GET", firmPath+"/series", nil), http.StatusOK, "series")).GetSeries()) +
+		len(message[*workflowv1.ListCustomFieldsResponse](t, want(t, owner.do("GET", firmPath+"/customFields", nil), http.StatusOK, "fields")).GetCustomFields())
+	if plain != 0 {
+		t.Errorf("plain lists show %d tombstones", plain)
+	}
+	want(t, owner.do("GET", firmPath+"/series?filter="+url.QueryEscape(`paused = "true"`), nil), http.StatusBadRequest, "unknown filter field")
+	want(t, owner.do("POST", firmPath+"/customFields", map[string]any{"key": "fee", "display_name": "Fee", "type": "CUSTOM_FIELD_TYPE_TEXT"}),
+		http.StatusCreated, "re-create a deleted field's key")
+}

@@ -5,6 +5,7 @@ import (
 
 	"github.com/firmflow/firmflow/pkg/apierr"
 	eventsv1 "github.com/firmflow/firmflow/pkg/gen/firmflow/events/v1"
+	"github.com/firmflow/firmflow/pkg/paging"
 	"github.com/firmflow/firmflow/pkg/principal"
 	"github.com/firmflow/firmflow/pkg/resource"
 	"github.com/firmflow/firmflow/services/workflow/internal/domain"
@@ -20,15 +21,16 @@ func CustomFieldName(firmID, id string) string {
 	return resource.Name("firms", firmID, "customFields", id)
 }
 
-// CustomFields lists the firm's definitions, oldest first.
-func (a *App) CustomFields(ctx context.Context, p principal.Principal, firmID string) ([]domain.CustomField, error) {
+// CustomFields lists a page of the firm's definitions in f's order.
+func (a *App) CustomFields(ctx context.Context, p principal.Principal, firmID string, f domain.ChangeFilter, page paging.Page) ([]domain.CustomField, *paging.Cursor, error) {
 	var out []domain.CustomField
+	var next *paging.Cursor
 	err := a.inFirm(ctx, p, firmID, func(q *store.Queries) error {
 		var err error
-		out, err = q.CustomFields(ctx)
+		out, next, err = q.CustomFieldPage(ctx, f, page)
 		return err
 	})
-	return out, err
+	return out, next, err
 }
 
 // CustomField returns one definition.
@@ -118,7 +120,8 @@ func (a *App) UpdateCustomField(ctx context.Context, p principal.Principal, firm
 	return out, err
 }
 
-// DeleteCustomField deletes a definition and every client's value of it.
+// DeleteCustomField deletes a definition, leaving a tombstone, and every client's
+// value of it.
 func (a *App) DeleteCustomField(ctx context.Context, p principal.Principal, firmID, id, etag string) error {
 	return a.inFirm(ctx, p, firmID, func(q *store.Queries) error {
 		f, err := q.CustomFieldForUpdate(ctx, id)

@@ -464,7 +464,7 @@ func TestContactsLinkToClientsWithOnePrimary(t *testing.T) {
 	if _, err := f.app.UpdateClientContact(ctx, f.member, f.firm, c.ID, alan.ID, ClientContactPatch{Primary: ptr(true)}); err != nil {
 		t.Fatal(err)
 	}
-	links, err := f.app.ClientContacts(ctx, f.member, f.firm, c.ID)
+	links, err := f.app.ClientContacts(ctx, f.member, f.firm, c.ID, nil)
 	if err != nil || len(links) != 2 || links[0].ContactID != alan.ID || !links[0].Primary || links[1].Primary {
 		t.Fatalf("links after making Alan primary: %+v %v", links, err)
 	}
@@ -484,7 +484,7 @@ func TestContactsLinkToClientsWithOnePrimary(t *testing.T) {
 	if err := f.app.UnlinkContact(ctx, f.member, f.firm, c.ID, grace.ID); err != nil {
 		t.Fatal(err)
 	}
-	if links, _ := f.app.ClientContacts(ctx, f.member, f.firm, c.ID); len(links) != 0 {
+	if links, _ := f.app.ClientContacts(ctx, f.member, f.firm, c.ID, nil); len(links) != 0 {
 		t.Errorf("links left: %+v", links)
 	}
 	if _, err := f.app.Contact(ctx, f.member, f.firm, grace.ID); err != nil {
@@ -520,7 +520,7 @@ func TestAnotherFirmsClientsContactsAndFieldsAreNotFound(t *testing.T) {
 	_, checks["update contact"] = f.app.UpdateContact(ctx, o, theirs, k.ID, ContactPatch{DisplayName: ptr("x")})
 	checks["delete contact"] = f.app.DeleteContact(ctx, o, theirs, k.ID, "")
 	_, checks["link their contact to my client"] = f.app.LinkContact(ctx, o, theirs, domain.ClientContact{ClientID: mine.ID, ContactID: k.ID})
-	_, checks["list links"] = f.app.ClientContacts(ctx, o, theirs, c.ID)
+	_, checks["list links"] = f.app.ClientContacts(ctx, o, theirs, c.ID, nil)
 	checks["unlink"] = f.app.UnlinkContact(ctx, o, theirs, c.ID, k.ID)
 	_, checks["field"] = f.app.CustomField(ctx, o, theirs, def.ID)
 	_, checks["update field"] = f.app.UpdateCustomField(ctx, o, theirs, def.ID, CustomFieldPatch{DisplayName: ptr("x")})

@@ -7,6 +7,7 @@ import (
 
 	"github.com/firmflow/firmflow/pkg/apierr"
 	eventsv1 "github.com/firmflow/firmflow/pkg/gen/firmflow/events/v1"
+	"github.com/firmflow/firmflow/pkg/listfilter"
 	"github.com/firmflow/firmflow/pkg/paging"
 	"github.com/firmflow/firmflow/pkg/principal"
 	"github.com/firmflow/firmflow/pkg/resource"
@@ -60,7 +61,7 @@ func (a *App) Contact(ctx context.Context, p principal.Principal, firmID, id str
 }
 
 // Contacts lists a page of contacts in f's order; next is nil on the last page.
-func (a *App) Contacts(ctx context.Context, p principal.Principal, firmID string, f domain.ContactFilter, page paging.Page) ([]domain.Contact, *paging.Cursor, error) {
+func (a *App) Contacts(ctx context.Context, p principal.Principal, firmID string, f domain.ChangeFilter, page paging.Page) ([]domain.Contact, *paging.Cursor, error) {
 	var out []domain.Contact
 	var next *paging.Cursor
 	err := a.inFirm(ctx, p, firmID, func(q *store.Queries) error {
@@ -246,8 +247,9 @@ func (a *App) DeleteContact(ctx context.Context, p principal.Principal, firmID, 
 	})
 }
 
-// ClientContacts lists a client's contacts, the primary first.
-func (a *App) ClientContacts(ctx context.Context, p principal.Principal, firmID, clientID string) ([]domain.ClientContact, error) {
+// ClientContacts lists a client's contacts, the primary first; with changed, only
+// those whose update_time is within it.
+func (a *App) ClientContacts(ctx context.Context, p principal.Principal, firmID, clientID string, changed []listfilter.Bound) ([]domain.ClientContact, error) {
 	var out []domain.ClientContact
 	err := a.inFirm(ctx, p, firmID, func(q *store.Queries) error {
 		r, err := q.Client(ctx, clientID)
@@ -257,7 +259,7 @@ func (a *App) ClientContacts(ctx context.Context, p principal.Principal, firmID,
 		if err := a.requireOnClient(ctx, q, p, r.Client, domain.ActionRead); err != nil {
 			return err
 		}
-		out, err = q.ClientContacts(ctx, clientID)
+		out, err = q.ClientContacts(ctx, clientID, changed)
 		return err
 	})
 	return out, err
@@ -293,9 +295,10 @@ func (a *App) LinkContact(ctx context.Context, p principal.Principal, firmID str
 			return apierr.FailedPrecondition("CLIENT_CONTACT_LIMIT", fmt.Sprintf("a client has at most %d contacts", domain.MaxClientContacts))
 		}
 		l.FirmID, l.DisplayName, l.Version, l.CreateTime = firmID, contact.DisplayName, 1, a.stamp()
+		l.UpdateTime = l.CreateTime
 		l.Primary = l.Primary || n == 0
 		if l.Primary && r.Client.PrimaryContactID != "" {
-			if err := q.DemotePrimary(ctx, l.ClientID); err != nil {
+			if err := q.DemotePrimary(ctx, l.ClientID, l.CreateTime); err != nil {
 				return err
 			}
 		}
@@ -344,8 +347,9 @@ func (a *App) UpdateClientContact(ctx context.Context, p principal.Principal, fi
 		for _, f := range changed {
 			primaryChanged = primaryChanged || f == "primary"
 		}
+		l.UpdateTime = a.stamp()
 		if primaryChanged && l.Primary {
-			if err := q.DemotePrimary(ctx, l.ClientID); err != nil {
+			if err := q.DemotePrimary(ctx, l.ClientID, l.UpdateTime); err != nil {
 				return err
 			}
 		}
@@ -353,7 +357,7 @@ func (a *App) UpdateClientContact(ctx context.Context, p principal.Principal, fi
 			return err
 		}
 		if primaryChanged {
-			if err := q.TouchClient(ctx, l.ClientID, a.stamp()); err != nil {
+			if err := q.TouchClient(ctx, l.ClientID, l.UpdateTime); err != nil {
 				return err
 			}
 		}

@@ -48,7 +48,7 @@ func TestDeletedClientLeavesAnErasedTombstoneOnlyShowDeletedLists(t *testing.T) 
 	wantCode(t, err, codes.NotFound, "get")
 	_, err = f.app.LookupClientByTaxID(ctx, f.owner, f.firm, taxed.Sensitive.TaxID, false)
 	wantCode(t, err, codes.NotFound, "lookup by tax id")
-	_, err = f.app.ClientContacts(ctx, f.owner, f.firm, c.ID)
+	_, err = f.app.ClientContacts(ctx, f.owner, f.firm, c.ID, nil)
 	wantCode(t, err, codes.NotFound, "contacts of a deleted client")
 	err = f.app.DeleteClient(ctx, f.owner, f.firm, c.ID, "")
 	wantCode(t, err, codes.NotFound, "second delete")
@@ -113,11 +113,11 @@ func TestDeletedClientLeavesAnErasedTombstoneOnlyShowDeletedLists(t *testing.T) 
 	}
 	_, err = f.app.Contact(ctx, f.owner, f.firm, contact.ID)
 	wantCode(t, err, codes.NotFound, "deleted contact")
-	contacts, _, err := f.app.Contacts(ctx, f.owner, f.firm, domain.ContactFilter{}, firstPage)
+	contacts, _, err := f.app.Contacts(ctx, f.owner, f.firm, domain.ChangeFilter{}, firstPage)
 	if err != nil || len(contacts) != 0 {
 		t.Errorf("contacts: %v %v", contacts, err)
 	}
-	contacts, _, err = f.app.Contacts(ctx, f.owner, f.firm, domain.ContactFilter{Changes: domain.Changes{ShowDeleted: true}}, firstPage)
+	contacts, _, err = f.app.Contacts(ctx, f.owner, f.firm, domain.ChangeFilter{Changes: domain.Changes{ShowDeleted: true}}, firstPage)
 	if err != nil || len(contacts) != 1 || contacts[0].DeleteTime.IsZero() || contacts[0].DisplayName != "Bob" {
 		t.Errorf("contacts with show_deleted: %+v %v", contacts, err)
 	}
@@ -341,5 +341,171 @@ func TestAClientIsNeverDeletedUnderAProjectCreatedAtTheSameTime(t *testing.T) {
 		if orphans != 0 {
 			t.Fatalf("%d live projects of a deleted client", orphans)
 		}
+	}
+}
+
+func TestDeletedTemplatesSeriesAndCustomFieldsAreTombstonesUntilTheRetentionRunPurgesThem(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t).withClock(tuesday)
+	ctx := context.Background()
+	client := f.client(t, f.firm)
+	tmpl := f.template(t, closeTasks()...)
+	series, err := f.app.CreateSeries(ctx, f.owner, f.firm, domain.Series{
+		ClientID: client, TemplateID: tmpl.ID, DisplayName: "Payroll",
+		Recurrence: domain.Recurrence{
+			Frequency: domain.Monthly, Interval: 1, Start: domain.MustDate("2026-03-01"), CreateAheadDays: 60,
+			Due: domain.DueRule{Kind: domain.DueLastDay},
+		},
+	}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	field, err := f.app.CreateCustomField(ctx, f.admin, f.firm, domain.CustomField{Key: "fee", DisplayName: "Fee", Type: domain.FieldNumber}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	valued := f.create(t, f.owner, domain.Client{DisplayName: "Valued", CustomFields: map[string]any{"fee": 100.0}})
+
+	// A template a live series uses cannot go; once the series is deleted it can.
+	*f.clock = tuesday.Add(time.Hour)
+	wantReason(t, f.app.DeleteTemplate(ctx, f.owner, f.firm, tmpl.ID, ""), "TEMPLATE_IN_USE")
+	if err := f.app.DeleteSeries(ctx, f.owner, f.firm, series.ID, ""); err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.app.Series(ctx, f.owner, f.firm, series.ID)
+	wantCode(t, err, codes.NotFound, "deleted series")
+	_, _, err = f.app.RunSeries(ctx, f.owner, f.firm, series.ID)
+	wantCode(t, err, codes.NotFound, "run of a deleted series")
+	if err := f.app.RunDueSeries(ctx, tuesday.Add(90*24*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	projects, _, err := f.app.Projects(ctx, f.owner, f.firm, domain.ProjectFilter{}, firstPage)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range projects {
+		if p.SeriesID != "" || p.PeriodStart.After(domain.MustDate("2026-05-01")) {
+			t.Errorf("project %+v after its series was deleted", p)
+		}
+	}
+	if err := f.app.DeleteTemplate(ctx, f.owner, f.firm, tmpl.ID, ""); err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.app.Template(ctx, f.owner, f.firm, tmpl.ID)
+	wantCode(t, err, codes.NotFound, "deleted template")
+	_, err = f.app.CreateProject(ctx, f.owner, f.firm, NewProject{Project: domain.Project{ClientID: client}, TemplateID: tmpl.ID})
+	wantCode(t, err, codes.NotFound, "project from a deleted template")
+	if err := f.app.DeleteCustomField(ctx, f.admin, f.firm, field.ID, ""); err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.app.CustomField(ctx, f.admin, f.firm, field.ID)
+	wantCode(t, err, codes.NotFound, "deleted custom field")
+	if c, err := f.app.Client(ctx, f.owner, f.firm, valued.ID, false); err != nil || len(c.CustomFields) != 0 {
+		t.Errorf("client after its field was deleted: %v %v", c.CustomFields, err)
+	}
+	_, err = f.app.CreateClient(ctx, f.owner, f.firm, domain.Client{DisplayName: "Late", CustomFields: map[string]any{"fee": 1.0}}, "")
+	wantCode(t, err, codes.InvalidArgument, "a value of a deleted field")
+
+	// Lists leave them out; show_deleted lists them, with only what identifies them.
+	deleted := tuesday.Add(time.Hour)
+	live := domain.ChangeFilter{}
+	show := domain.ChangeFilter{Order: domain.ByUpdateTime, Changes: domain.Changes{ShowDeleted: true,
+		UpdateTime: []listfilter.Bound{{Op: listfilter.GreaterEqual, Time: deleted}}}}
+	if list, _, err := f.app.Templates(ctx, f.owner, f.firm, live, firstPage); err != nil || len(list) != 0 {
+		t.Errorf("templates %v %v", list, err)
+	}
+	templates, _, err := f.app.Templates(ctx, f.owner, f.firm, show, firstPage)
+	if err != nil || len(templates) != 1 || templates[0].ID != tmpl.ID || !templates[0].DeleteTime.Equal(deleted) ||
+		!templates[0].UpdateTime.Equal(deleted) || templates[0].DisplayName != tmpl.DisplayName || len(templates[0].Tasks) != 0 ||
+		templates[0].Description != "" {
+		t.Errorf("templates with show_deleted: %+v %v", templates, err)
+	}
+	if list, _, err := f.app.SeriesList(ctx, f.owner, f.firm, domain.SeriesFilter{ClientID: client}, firstPage); err != nil || len(list) != 0 {
+		t.Errorf("series %v %v", list, err)
+	}
+	seriesList, _, err := f.app.SeriesList(ctx, f.owner, f.firm, domain.SeriesFilter{ClientID: client, ChangeFilter: show}, firstPage)
+	if err != nil || len(seriesList) != 1 || seriesList[0].ID != series.ID || !seriesList[0].DeleteTime.Equal(deleted) ||
+		seriesList[0].AssigneeID != "" || !seriesList[0].NextRunDate.IsZero() {
+		t.Errorf("series with show_deleted: %+v %v", seriesList, err)
+	}
+	if list, _, err := f.app.CustomFields(ctx, f.admin, f.firm, live, firstPage); err != nil || len(list) != 0 {
+		t.Errorf("custom fields %v %v", list, err)
+	}
+	fields, _, err := f.app.CustomFields(ctx, f.admin, f.firm, show, firstPage)
+	if err != nil || len(fields) != 1 || fields[0].Key != "fee" || !fields[0].DeleteTime.Equal(deleted) {
+		t.Errorf("custom fields with show_deleted: %+v %v", fields, err)
+	}
+	// The key is free again.
+	again, err := f.app.CreateCustomField(ctx, f.admin, f.firm, domain.CustomField{Key: "fee", DisplayName: "Fee", Type: domain.FieldText}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := f.create(t, f.owner, domain.Client{DisplayName: "Texted", CustomFields: map[string]any{"fee": "high"}})
+	if got, err := f.app.Client(ctx, f.owner, f.firm, c.ID, false); err != nil || got.CustomFields["fee"] != "high" {
+		t.Errorf("value of the new field: %v %v", got.CustomFields, err)
+	}
+
+	// The retention run purges the tombstones 30 days after the delete.
+	if _, err := f.app.Prune(ctx, tuesday.Add(29*24*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	count := func() (n int64) {
+		f.sql(t, func(conn *pgx.Conn) error {
+			return conn.QueryRow(ctx, `select (select count(*) from templates where firm_id = $1) + (select count(*) from series where firm_id = $1)
+				+ (select count(*) from custom_field_definitions where firm_id = $1 and id <> $2)`, f.firm, again.ID).Scan(&n)
+		})
+		return n
+	}
+	if n := count(); n != 3 {
+		t.Fatalf("%d rows within 30 days, want the 3 tombstones", n)
+	}
+	if _, err := f.app.Prune(ctx, deleted.Add(domain.TombstoneRetention+time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(); n != 0 {
+		t.Errorf("%d tombstones after the run past 30 days", n)
+	}
+}
+
+func TestClientContactLinksCarryUpdateTimeAndFilterByIt(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t).withClock(tuesday)
+	ctx := context.Background()
+	c := f.create(t, f.owner, domain.Client{DisplayName: "Linked"})
+	var contacts []string
+	for _, name := range []string{"Ann", "Bob", "Cid"} {
+		k, err := f.app.CreateContact(ctx, f.owner, f.firm, domain.Contact{DisplayName: name}, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.app.LinkContact(ctx, f.owner, f.firm, domain.ClientContact{ClientID: c.ID, ContactID: k.ID}); err != nil {
+			t.Fatal(err)
+		}
+		contacts = append(contacts, k.ID)
+	}
+	// Making Bob primary changes his link and Ann's (demoted); Cid's stays.
+	later := tuesday.Add(time.Hour)
+	*f.clock = later
+	primary := true
+	if _, err := f.app.UpdateClientContact(ctx, f.owner, f.firm, c.ID, contacts[1], ClientContactPatch{Primary: &primary}); err != nil {
+		t.Fatal(err)
+	}
+	links, err := f.app.ClientContacts(ctx, f.owner, f.firm, c.ID, []listfilter.Bound{{Op: listfilter.Greater, Time: tuesday}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, l := range links {
+		if !l.UpdateTime.Equal(later) {
+			t.Errorf("link %s update_time %s, want %s", l.ContactID, l.UpdateTime, later)
+		}
+		got = append(got, l.ContactID)
+	}
+	if want := []string{contacts[1], contacts[0]}; !slices.Equal(got, want) {
+		t.Errorf("links changed since the links were made: %v, want %v", got, want)
+	}
+	all, err := f.app.ClientContacts(ctx, f.owner, f.firm, c.ID, nil)
+	if err != nil || len(all) != 3 || !all[2].UpdateTime.Equal(tuesday) {
+		t.Errorf("every link: %+v %v", all, err)
 	}
 }

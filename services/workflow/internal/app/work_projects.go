@@ -50,7 +50,7 @@ func (a *App) CreateProject(ctx context.Context, p principal.Principal, firmID s
 		}
 		var tmpl *domain.Template
 		if in.TemplateID != "" {
-			t, err := q.Template(ctx, in.TemplateID)
+			t, err := q.TemplateForShare(ctx, in.TemplateID)
 			if err != nil {
 				return err
 			}

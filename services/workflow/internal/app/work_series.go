@@ -48,7 +48,7 @@ func (a *App) CreateSeries(ctx context.Context, p principal.Principal, firmID st
 		if ok, err := q.ClientExists(ctx, s.ClientID); err != nil || !ok {
 			return notFoundUnless(err, "client")
 		}
-		tmpl, err := q.Template(ctx, s.TemplateID)
+		tmpl, err := q.TemplateForShare(ctx, s.TemplateID)
 		if err != nil {
 			return err
 		}
@@ -94,8 +94,8 @@ func (a *App) Series(ctx context.Context, p principal.Principal, firmID, id stri
 	return s, err
 }
 
-// SeriesList lists a page of the firm's series, optionally one client's.
-func (a *App) SeriesList(ctx context.Context, p principal.Principal, firmID, clientID string, page paging.Page) ([]domain.Series, *paging.Cursor, error) {
+// SeriesList lists a page of the firm's series in f's order, optionally one client's.
+func (a *App) SeriesList(ctx context.Context, p principal.Principal, firmID string, f domain.SeriesFilter, page paging.Page) ([]domain.Series, *paging.Cursor, error) {
 	var out []domain.Series
 	var next *paging.Cursor
 	err := a.inFirm(ctx, p, firmID, func(q *store.Queries) error {
@@ -103,7 +103,7 @@ func (a *App) SeriesList(ctx context.Context, p principal.Principal, firmID, cli
 			return err
 		}
 		var err error
-		out, next, err = q.SeriesList(ctx, clientID, page)
+		out, next, err = q.SeriesList(ctx, f, page)
 		return err
 	})
 	return out, next, err
@@ -151,7 +151,7 @@ func (a *App) UpdateSeries(ctx context.Context, p principal.Principal, firmID, i
 		if err := validateSeries(s); err != nil {
 			return err
 		}
-		tmpl, err := q.Template(ctx, s.TemplateID)
+		tmpl, err := q.TemplateForShare(ctx, s.TemplateID)
 		if err != nil {
 			return err
 		}
@@ -203,7 +203,7 @@ func (patch SeriesPatch) apply(s *domain.Series) []string {
 	return changed
 }
 
-// DeleteSeries removes a series; the projects it made stay.
+// DeleteSeries deletes a series, leaving a tombstone; the projects it made stay.
 func (a *App) DeleteSeries(ctx context.Context, p principal.Principal, firmID, id, etag string) error {
 	return a.inFirm(ctx, p, firmID, func(q *store.Queries) error {
 		s, err := q.SeriesForUpdate(ctx, id)
@@ -216,7 +216,7 @@ func (a *App) DeleteSeries(ctx context.Context, p principal.Principal, firmID, i
 		if err := checkEtag(etag, s.Version, "series"); err != nil {
 			return err
 		}
-		if err := q.DeleteSeries(ctx, id); err != nil {
+		if err := q.DeleteSeries(ctx, id, a.stamp()); err != nil {
 			return err
 		}
 		return emit(ctx, q, p, "series_deleted", &eventsv1.SeriesChanged{Series: seriesName(firmID, id)})
@@ -291,8 +291,11 @@ func (a *App) runSeries(ctx context.Context, q *store.Queries, events *eventBatc
 		})
 		created = append(created, project)
 	}
-	s.NextRunDate = next
-	return created, q.SetSeriesNextRun(ctx, s.ID, next)
+	if next == s.NextRunDate {
+		return created, nil
+	}
+	s.NextRunDate, s.UpdateTime = next, a.stamp()
+	return created, q.SetSeriesNextRun(ctx, s.ID, next, s.UpdateTime)
 }
 
 // seriesPlan is how a series' project for a period should look.

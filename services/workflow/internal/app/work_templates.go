@@ -62,8 +62,8 @@ func (a *App) Template(ctx context.Context, p principal.Principal, firmID, id st
 	return t, err
 }
 
-// Templates lists a page of the firm's templates.
-func (a *App) Templates(ctx context.Context, p principal.Principal, firmID string, page paging.Page) ([]domain.Template, *paging.Cursor, error) {
+// Templates lists a page of the firm's templates in f's order.
+func (a *App) Templates(ctx context.Context, p principal.Principal, firmID string, f domain.ChangeFilter, page paging.Page) ([]domain.Template, *paging.Cursor, error) {
 	var out []domain.Template
 	var next *paging.Cursor
 	err := a.inFirm(ctx, p, firmID, func(q *store.Queries) error {
@@ -71,7 +71,7 @@ func (a *App) Templates(ctx context.Context, p principal.Principal, firmID strin
 			return err
 		}
 		var err error
-		out, next, err = q.Templates(ctx, page)
+		out, next, err = q.Templates(ctx, f, page)
 		return err
 	})
 	return out, next, err
@@ -145,7 +145,8 @@ func (a *App) UpdateTemplate(ctx context.Context, p principal.Principal, firmID,
 	return t, err
 }
 
-// DeleteTemplate removes a template; the projects made from it keep their tasks.
+// DeleteTemplate deletes a template, leaving a tombstone; the projects made from it
+// keep their tasks.
 func (a *App) DeleteTemplate(ctx context.Context, p principal.Principal, firmID, id, etag string) error {
 	return a.inFirm(ctx, p, firmID, func(q *store.Queries) error {
 		if err := require(ctx, q, p, domain.CategoryTemplates, domain.ActionDelete, false); err != nil {
@@ -158,7 +159,7 @@ func (a *App) DeleteTemplate(ctx context.Context, p principal.Principal, firmID,
 		if err := checkEtag(etag, t.Revision, "template"); err != nil {
 			return err
 		}
-		if err := q.DeleteTemplate(ctx, id); err != nil {
+		if err := q.DeleteTemplate(ctx, id, a.stamp()); err != nil {
 			return err
 		}
 		return emit(ctx, q, p, "template_deleted", &eventsv1.TemplateChanged{Template: templateName(firmID, id), Revision: t.Revision})

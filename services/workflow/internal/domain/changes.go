@@ -6,8 +6,8 @@ import (
 	"github.com/firmflow/firmflow/pkg/listfilter"
 )
 
-// TombstoneRetention is how long a deleted client, contact, project or task stays
-// listable (with show_deleted) before the retention run purges it.
+// TombstoneRetention is how long a deleted client, contact, project, task, template,
+// series or custom field stays listable (with show_deleted) before the retention run purges it.
 const TombstoneRetention = 30 * 24 * time.Hour
 
 // ExpireTime is when a tombstone deleted at deleteTime is purged; zero for a live
@@ -26,16 +26,23 @@ type Changes struct {
 	ShowDeleted bool
 }
 
-// ContactOrder is an order the contact list offers.
-type ContactOrder string
+// TimeOrder is an order of a list that offers creation order (the default) and
+// update order (to sync in): contacts, templates, series and custom fields.
+type TimeOrder string
 
 const (
-	ContactsByCreateTime ContactOrder = "create_time"
-	ContactsByUpdateTime ContactOrder = "update_time"
+	ByCreateTime TimeOrder = "create_time"
+	ByUpdateTime TimeOrder = "update_time"
 )
 
-// ContactFilter narrows a contact list.
-type ContactFilter struct {
-	Order   ContactOrder
+// ChangeFilter narrows a list in TimeOrder to what changed.
+type ChangeFilter struct {
+	Order   TimeOrder
 	Changes Changes
+}
+
+// SeriesFilter narrows a list of series; a zero ClientID does not filter.
+type SeriesFilter struct {
+	ClientID string
+	ChangeFilter
 }

@@ -135,6 +135,7 @@ type ClientContact struct {
 	DisplayName  string // the contact's, for lists
 	Version      int64
 	CreateTime   time.Time
+	UpdateTime   time.Time
 }
 
 // Problems lists what is wrong with a link.

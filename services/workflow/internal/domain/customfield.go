@@ -52,6 +52,7 @@ type CustomField struct {
 	Version     int64
 	CreateTime  time.Time
 	UpdateTime  time.Time
+	DeleteTime  time.Time // set on tombstones only
 }
 
 // Selects reports whether the field's values are chosen from its options.

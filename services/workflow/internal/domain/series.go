@@ -254,6 +254,7 @@ type Series struct {
 	Version     int64
 	CreateTime  time.Time
 	UpdateTime  time.Time
+	DeleteTime  time.Time // set on tombstones only
 }
 
 // ProjectPlan is what a series' period project should look like; applied when the

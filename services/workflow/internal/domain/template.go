@@ -47,6 +47,7 @@ type Template struct {
 	Revision      int64 // also the etag version: each edit is a new revision
 	CreateTime    time.Time
 	UpdateTime    time.Time
+	DeleteTime    time.Time // set on tombstones only
 }
 
 // Validate refuses a template whose tasks cannot be instantiated.

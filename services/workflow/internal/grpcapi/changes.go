@@ -23,7 +23,9 @@ var (
 		"kind":        {Type: listfilter.Enum, Values: enumNames(clientKinds)},
 		"external_id": {Type: listfilter.String, Pattern: regexp.MustCompile(`^.{1,128}$`)},
 	}
-	contactListFields = listfilter.Schema{"update_time": updateTimeField}
+	// Contacts, templates and custom fields sync by update_time alone.
+	changeListFields  = listfilter.Schema{"update_time": updateTimeField}
+	seriesListFields  = listfilter.Schema{"update_time": updateTimeField, "client": clientField}
 	projectListFields = listfilter.Schema{
 		"update_time": updateTimeField,
 		"client":      clientField,
@@ -97,4 +99,14 @@ func syncOrder(orderBy string, f listfilter.Filter) string {
 		return "update_time"
 	}
 	return orderBy
+}
+
+// changeFilter reads the filter, show_deleted and order_by of a list in TimeOrder,
+// and the canonical form of all three, to bind its page tokens with.
+func changeFilter(filter string, showDeleted bool, orderBy string, fields listfilter.Schema) (domain.ChangeFilter, listfilter.Filter, error) {
+	lf, changes, err := listChanges(filter, showDeleted, fields)
+	if err != nil {
+		return domain.ChangeFilter{}, lf, err
+	}
+	return domain.ChangeFilter{Order: domain.TimeOrder(syncOrder(orderBy, lf)), Changes: changes}, lf, nil
 }

@@ -310,7 +310,16 @@ func (s *clientServer) ListCustomFields(ctx context.Context, req *workflowv1.Lis
 		return nil, err
 	}
 	firmID := ids[0]
-	fields, err := s.app.CustomFields(ctx, caller(ctx), firmID)
+	f, lf, err := changeFilter(req.GetFilter(), req.GetShowDeleted(), req.GetOrderBy(), changeListFields)
+	if err != nil {
+		return nil, err
+	}
+	filter := listFilter("custom fields", firmID, f.Order, lf, f.Changes.ShowDeleted)
+	page, err := paging.RequestSized(req.GetPageSize(), domain.MaxCustomFields, paging.MaxSize, req.GetPageToken(), filter)
+	if err != nil {
+		return nil, err
+	}
+	fields, next, err := s.app.CustomFields(ctx, caller(ctx), firmID, f, page)
 	if err != nil {
 		return nil, err
 	}
@@ -318,6 +327,7 @@ func (s *clientServer) ListCustomFields(ctx context.Context, req *workflowv1.Lis
 	for _, f := range fields {
 		out.CustomFields = append(out.CustomFields, toCustomField(f))
 	}
+	out.NextPageToken = nextPageToken(next, filter)
 	return out, nil
 }
 

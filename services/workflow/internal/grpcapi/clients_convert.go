@@ -245,6 +245,7 @@ func toCustomField(f domain.CustomField) *workflowv1.CustomField {
 	return &workflowv1.CustomField{
 		Name: app.CustomFieldName(f.FirmID, f.ID), Key: f.Key, DisplayName: f.DisplayName, Type: customFieldTypes[f.Type],
 		Options: f.Options, CreateTime: ts(f.CreateTime), UpdateTime: ts(f.UpdateTime), Etag: app.Etag(f.Version),
+		DeleteTime: ts(f.DeleteTime), ExpireTime: ts(domain.ExpireTime(f.DeleteTime)),
 	}
 }
 
@@ -302,6 +303,7 @@ func toClientContact(l domain.ClientContact) *workflowv1.ClientContact {
 		Relationship: l.Relationship,
 		DisplayName:  l.DisplayName,
 		CreateTime:   ts(l.CreateTime),
+		UpdateTime:   ts(l.UpdateTime),
 		Etag:         app.Etag(l.Version),
 	}
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/firmflow/firmflow/pkg/apierr"
 	workflowv1 "github.com/firmflow/firmflow/pkg/gen/firmflow/workflow/v1"
+	"github.com/firmflow/firmflow/pkg/listfilter"
 	"github.com/firmflow/firmflow/pkg/paging"
 	"github.com/firmflow/firmflow/pkg/resource"
 	"github.com/firmflow/firmflow/pkg/rpc"
@@ -33,12 +34,11 @@ func (s *contactServer) ListContacts(ctx context.Context, req *workflowv1.ListCo
 		return nil, err
 	}
 	firmID := ids[0]
-	lf, changes, err := listChanges(req.GetFilter(), req.GetShowDeleted(), contactListFields)
+	f, lf, err := changeFilter(req.GetFilter(), req.GetShowDeleted(), req.GetOrderBy(), changeListFields)
 	if err != nil {
 		return nil, err
 	}
-	f := domain.ContactFilter{Order: domain.ContactOrder(syncOrder(req.GetOrderBy(), lf)), Changes: changes}
-	filter := listFilter("contacts", firmID, f.Order, lf, changes.ShowDeleted)
+	filter := listFilter("contacts", firmID, f.Order, lf, f.Changes.ShowDeleted)
 	page, err := paging.Request(req.GetPageSize(), req.GetPageToken(), filter)
 	if err != nil {
 		return nil, err
@@ -125,7 +125,11 @@ func (s *contactServer) ListClientContacts(ctx context.Context, req *workflowv1.
 		return nil, err
 	}
 	firmID, clientID := ids[0], ids[1]
-	links, err := s.app.ClientContacts(ctx, caller(ctx), firmID, clientID)
+	lf, err := listfilter.Parse(req.GetFilter(), changeListFields)
+	if err != nil {
+		return nil, err
+	}
+	links, err := s.app.ClientContacts(ctx, caller(ctx), firmID, clientID, lf.Bounds("update_time"))
 	if err != nil {
 		return nil, err
 	}

@@ -78,7 +78,7 @@ func (f firmDataFixture) seed(t *testing.T, firm, label string) domain.Sensitive
 			values ('%s', $1, 'code', 'Code', 'text', now(), now())`, field),
 		fmt.Sprintf(`insert into client_field_values (firm_id, client_id, field_id, value) values ($1, '%s', '%s', '"x"')`, c.ID, field),
 		fmt.Sprintf(`insert into contacts (id, firm_id, display_name, create_time, update_time) values ('%s', $1, 'Contact', now(), now())`, contact),
-		fmt.Sprintf(`insert into client_contacts (firm_id, client_id, contact_id, create_time) values ($1, '%s', '%s', now())`, c.ID, contact),
+		fmt.Sprintf(`insert into client_contacts (firm_id, client_id, contact_id, create_time, update_time) values ($1, '%s', '%s', now(), now())`, c.ID, contact),
 		fmt.Sprintf(`insert into templates (id, firm_id, display_name, create_time, update_time) values ('%s', $1, 'Monthly close', now(), now())`, tpl),
 		fmt.Sprintf(`insert into template_revisions (firm_id, template_id, revision, display_name, description, budget_minutes, tasks, create_time)
 			values ($1, '%s', 1, 'Monthly close', '', 0, '[]', now())`, tpl),

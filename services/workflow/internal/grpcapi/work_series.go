@@ -63,16 +63,24 @@ func (s *seriesServer) ListSeries(ctx context.Context, req *workflowv1.ListSerie
 	if err != nil {
 		return nil, err
 	}
-	clientID, err := referenceID("client", req.GetClient(), ids[0], "clients")
+	cf, lf, err := changeFilter(req.GetFilter(), req.GetShowDeleted(), req.GetOrderBy(), seriesListFields)
 	if err != nil {
 		return nil, err
 	}
-	filter := listFilter("series", req.GetParent(), req.GetClient())
+	client, err := lf.Merge("client", req.GetClient())
+	if err != nil {
+		return nil, err
+	}
+	f := domain.SeriesFilter{ChangeFilter: cf}
+	if f.ClientID, err = referenceID("client", client, ids[0], "clients"); err != nil {
+		return nil, err
+	}
+	filter := listFilter("series", req.GetParent(), client, f.Order, lf, f.Changes.ShowDeleted)
 	page, err := paging.Request(req.GetPageSize(), req.GetPageToken(), filter)
 	if err != nil {
 		return nil, err
 	}
-	list, next, err := s.app.SeriesList(ctx, caller(ctx), ids[0], clientID, page)
+	list, next, err := s.app.SeriesList(ctx, caller(ctx), ids[0], f, page)
 	if err != nil {
 		return nil, err
 	}
@@ -203,6 +211,15 @@ func toSeries(s domain.Series) *workflowv1.Series {
 	shift := r.Due.Shift
 	if shift == "" {
 		shift = domain.ShiftNone
+	}
+	if !s.DeleteTime.IsZero() {
+		// A tombstone: what identifies it, and its times.
+		return &workflowv1.Series{
+			Name: resource.Name("firms", s.FirmID, "series", s.ID), DisplayName: s.DisplayName,
+			Client: refName(s.FirmID, "clients", s.ClientID), Template: refName(s.FirmID, "templates", s.TemplateID),
+			CreateTime: ts(s.CreateTime), UpdateTime: ts(s.UpdateTime), Etag: app.Etag(s.Version),
+			DeleteTime: ts(s.DeleteTime), ExpireTime: ts(domain.ExpireTime(s.DeleteTime)),
+		}
 	}
 	return &workflowv1.Series{
 		Name: resource.Name("firms", s.FirmID, "series", s.ID), DisplayName: s.DisplayName,

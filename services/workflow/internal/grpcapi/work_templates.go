@@ -49,12 +49,16 @@ func (s *templateServer) ListTemplates(ctx context.Context, req *workflowv1.List
 	if err != nil {
 		return nil, err
 	}
-	filter := listFilter("templates", req.GetParent())
+	f, lf, err := changeFilter(req.GetFilter(), req.GetShowDeleted(), req.GetOrderBy(), changeListFields)
+	if err != nil {
+		return nil, err
+	}
+	filter := listFilter("templates", req.GetParent(), f.Order, lf, f.Changes.ShowDeleted)
 	page, err := paging.Request(req.GetPageSize(), req.GetPageToken(), filter)
 	if err != nil {
 		return nil, err
 	}
-	templates, next, err := s.app.Templates(ctx, caller(ctx), ids[0], page)
+	templates, next, err := s.app.Templates(ctx, caller(ctx), ids[0], f, page)
 	if err != nil {
 		return nil, err
 	}
@@ -153,7 +157,7 @@ func toTemplate(t domain.Template) *workflowv1.Template {
 	out := &workflowv1.Template{
 		Name: resource.Name("firms", t.FirmID, "templates", t.ID), DisplayName: t.DisplayName, Description: t.Description,
 		BudgetMinutes: int32(t.BudgetMinutes), Revision: t.Revision, CreateTime: ts(t.CreateTime), UpdateTime: ts(t.UpdateTime),
-		Etag: app.Etag(t.Revision),
+		Etag: app.Etag(t.Revision), DeleteTime: ts(t.DeleteTime), ExpireTime: ts(domain.ExpireTime(t.DeleteTime)),
 	}
 	for _, task := range t.Tasks {
 		anchor := workflowv1.DueAnchor_DUE_ANCHOR_START

@@ -69,7 +69,7 @@ const clientColumns = `c.id::text, c.firm_id::text, c.display_name, c.kind, c.de
 	c.assignees::text[], c.services, c.tags, coalesce(c.external_id, ''), c.tax_id, c.tax_id_index,
 	c.bank_account, c.bank_routing, c.notes, coalesce(c.import_id::text, ''), c.version, c.create_time, c.update_time, c.delete_time,
 	coalesce((select jsonb_object_agg(d.key, v.value) from client_field_values v
-		join custom_field_definitions d on d.firm_id = v.firm_id and d.id = v.field_id
+		join custom_field_definitions d on d.firm_id = v.firm_id and d.id = v.field_id and d.delete_time is null
 		where v.firm_id = c.firm_id and v.client_id = c.id), '{}'::jsonb),
 	coalesce((select cc.contact_id::text from client_contacts cc
 		where cc.firm_id = c.firm_id and cc.client_id = c.id and cc.is_primary), '')`
@@ -130,7 +130,7 @@ func (q *Queries) SetClientFieldValues(ctx context.Context, clientID string, val
 
 const insertFieldValuesSQL = `insert into client_field_values (firm_id, client_id, field_id, value)
 	select $1, $2, d.id, v.value from jsonb_each($3::jsonb) v
-	join custom_field_definitions d on d.key = v.key`
+	join custom_field_definitions d on d.key = v.key and d.delete_time is null`
 
 func (q *Queries) insertFieldValues(ctx context.Context, clientID string, values map[string]any) error {
 	if len(values) == 0 {
@@ -213,7 +213,7 @@ func (q *Queries) TouchClient(ctx context.Context, id string, now time.Time) err
 func (q *Queries) DeleteClient(ctx context.Context, id string, now time.Time) error {
 	var inUse bool
 	err := q.tx.QueryRow(ctx, `select exists (select 1 from projects where client_id = $1 and delete_time is null)
-		or exists (select 1 from series where client_id = $1)`, id).Scan(&inUse)
+		or exists (select 1 from series where client_id = $1 and delete_time is null)`, id).Scan(&inUse)
 	if err != nil {
 		return err
 	}
@@ -416,12 +416,16 @@ func (q *Queries) InsertClients(ctx context.Context, records []ClientRecord) err
 
 // ---- custom field definitions ----
 
-const customFieldColumns = `id::text, firm_id::text, key, display_name, type, options, version, create_time, update_time`
+const customFieldColumns = `id::text, firm_id::text, key, display_name, type, options, version, create_time, update_time, delete_time`
 
 func scanCustomField(row pgx.Row) (domain.CustomField, error) {
 	var f domain.CustomField
 	var typ string
-	err := row.Scan(&f.ID, &f.FirmID, &f.Key, &f.DisplayName, &typ, &f.Options, &f.Version, &f.CreateTime, &f.UpdateTime)
+	var deleted *time.Time
+	err := row.Scan(&f.ID, &f.FirmID, &f.Key, &f.DisplayName, &typ, &f.Options, &f.Version, &f.CreateTime, &f.UpdateTime, &deleted)
+	if deleted != nil {
+		f.DeleteTime = *deleted
+	}
 	f.Type = domain.CustomFieldType(typ)
 	return f, err
 }
@@ -429,14 +433,21 @@ func scanCustomField(row pgx.Row) (domain.CustomField, error) {
 // ErrCustomFieldKeyTaken refuses a second definition with the same key.
 var ErrCustomFieldKeyTaken = apierr.AlreadyExists("CUSTOM_FIELD_KEY_TAKEN", "the firm has a custom field with this key")
 
-// CustomFields lists the firm's definitions, oldest first.
+// CustomFields lists the firm's live definitions, oldest first: the ones client
+// values are checked against.
 func (q *Queries) CustomFields(ctx context.Context) ([]domain.CustomField, error) {
-	rows, err := q.tx.Query(ctx, "select "+customFieldColumns+" from custom_field_definitions order by create_time, id limit $1",
+	rows, err := q.tx.Query(ctx, "select "+customFieldColumns+" from custom_field_definitions where delete_time is null order by create_time, id limit $1",
 		domain.MaxCustomFields)
 	if err != nil {
 		return nil, err
 	}
 	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (domain.CustomField, error) { return scanCustomField(r) })
+}
+
+// CustomFieldPage lists a page of the firm's definitions in f's order.
+func (q *Queries) CustomFieldPage(ctx context.Context, f domain.ChangeFilter, page paging.Page) ([]domain.CustomField, *paging.Cursor, error) {
+	return timeOrderedPage(ctx, q, customFieldColumns, "custom_field_definitions", f, page, scanCustomField,
+		func(f domain.CustomField) (time.Time, time.Time, string) { return f.CreateTime, f.UpdateTime, f.ID }, nil)
 }
 
 // CustomFieldsByKey returns the firm's definitions keyed by key.
@@ -451,13 +462,13 @@ func (q *Queries) CustomFieldsByKey(ctx context.Context) (map[string]domain.Cust
 
 // CustomField reads one definition.
 func (q *Queries) CustomField(ctx context.Context, id string) (domain.CustomField, error) {
-	f, err := scanCustomField(q.tx.QueryRow(ctx, "select "+customFieldColumns+" from custom_field_definitions where id = $1", id))
+	f, err := scanCustomField(q.tx.QueryRow(ctx, "select "+customFieldColumns+" from custom_field_definitions where id = $1 and delete_time is null", id))
 	return f, pg.NotFound(err, "custom field")
 }
 
 // CustomFieldForUpdate reads one definition and locks it.
 func (q *Queries) CustomFieldForUpdate(ctx context.Context, id string) (domain.CustomField, error) {
-	f, err := scanCustomField(q.tx.QueryRow(ctx, "select "+customFieldColumns+" from custom_field_definitions where id = $1 for update", id))
+	f, err := scanCustomField(q.tx.QueryRow(ctx, "select "+customFieldColumns+" from custom_field_definitions where id = $1 and delete_time is null for update", id))
 	return f, pg.NotFound(err, "custom field")
 }
 
@@ -468,7 +479,7 @@ func (q *Queries) CreateCustomField(ctx context.Context, f domain.CustomField) e
 		return err
 	}
 	var n int
-	if err := q.tx.QueryRow(ctx, "select count(*) from custom_field_definitions").Scan(&n); err != nil {
+	if err := q.tx.QueryRow(ctx, "select count(*) from custom_field_definitions where delete_time is null").Scan(&n); err != nil {
 		return err
 	}
 	if n >= domain.MaxCustomFields {
@@ -486,7 +497,7 @@ func (q *Queries) CreateCustomField(ctx context.Context, f domain.CustomField) e
 // is still expectedVersion.
 func (q *Queries) UpdateCustomField(ctx context.Context, f domain.CustomField, expectedVersion int64, now time.Time) (domain.CustomField, error) {
 	err := q.tx.QueryRow(ctx, `update custom_field_definitions set display_name = $2, options = $3, version = version + 1,
-		update_time = $5 where id = $1 and version = $4 returning version, update_time`,
+		update_time = $5 where id = $1 and version = $4 and delete_time is null returning version, update_time`,
 		f.ID, f.DisplayName, nonNullTexts(f.Options), expectedVersion, now).Scan(&f.Version, &f.UpdateTime)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return f, apierr.StaleEtag("custom field")
@@ -503,15 +514,20 @@ func (q *Queries) OptionsInUse(ctx context.Context, fieldID string, options []st
 	return used, err
 }
 
-// DeleteCustomField removes a definition and every value of it; the clients that
-// had a value get a new version, since what they show changed.
+// DeleteCustomField leaves a tombstone of a definition (see migration 012), deleted
+// at now, and removes every value of it; the clients that had a value get a new
+// version, since what they show changed.
 func (q *Queries) DeleteCustomField(ctx context.Context, id string, now time.Time) error {
-	_, err := q.tx.Exec(ctx, `update clients set version = version + 1, update_time = $2
-		where id in (select client_id from client_field_values where field_id = $1)`, id, now)
+	_, err := q.tx.Exec(ctx, `with removed as (delete from client_field_values where field_id = $1 returning client_id)
+		update clients set version = version + 1, update_time = $2 where id in (select client_id from removed)`, id, now)
 	if err != nil {
 		return err
 	}
-	_, err = q.tx.Exec(ctx, "delete from custom_field_definitions where id = $1", id)
+	tag, err := q.tx.Exec(ctx, `update custom_field_definitions set options = '{}', version = version + 1, update_time = $2, delete_time = $2
+		where id = $1 and delete_time is null`, id, now)
+	if err == nil && tag.RowsAffected() == 0 {
+		return apierr.NotFound("custom field")
+	}
 	return err
 }
 

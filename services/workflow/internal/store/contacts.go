@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/firmflow/firmflow/pkg/apierr"
+	"github.com/firmflow/firmflow/pkg/listfilter"
 	"github.com/firmflow/firmflow/pkg/paging"
 	"github.com/firmflow/firmflow/pkg/pg"
 	"github.com/firmflow/firmflow/services/workflow/internal/domain"
@@ -116,7 +117,7 @@ func (q *Queries) DeleteContact(ctx context.Context, id string, now time.Time) (
 // Contacts lists a page of contacts in f's order, oldest first by default.
 // visibleTo, when set, limits them to contacts of clients assigned to that member
 // (which a tombstone, having no links, never is).
-func (q *Queries) Contacts(ctx context.Context, f domain.ContactFilter, page paging.Page, visibleTo string) ([]domain.Contact, *paging.Cursor, error) {
+func (q *Queries) Contacts(ctx context.Context, f domain.ChangeFilter, page paging.Page, visibleTo string) ([]domain.Contact, *paging.Cursor, error) {
 	args := []any{}
 	arg := func(v any) string {
 		args = append(args, v)
@@ -124,7 +125,7 @@ func (q *Queries) Contacts(ctx context.Context, f domain.ContactFilter, page pag
 	}
 	conds := changeConds(f.Changes, "k.", arg)
 	key := "k.create_time"
-	if f.Order == domain.ContactsByUpdateTime {
+	if f.Order == domain.ByUpdateTime {
 		key = "k.update_time"
 	}
 	if page.After != nil {
@@ -146,7 +147,7 @@ func (q *Queries) Contacts(ctx context.Context, f domain.ContactFilter, page pag
 		return nil, nil, err
 	}
 	return collectPage(rows, page.Size, scanContact, func(c domain.Contact) paging.Cursor {
-		if f.Order == domain.ContactsByUpdateTime {
+		if f.Order == domain.ByUpdateTime {
 			return paging.Cursor{Time: c.UpdateTime, ID: c.ID}
 		}
 		return paging.Cursor{Time: c.CreateTime, ID: c.ID}
@@ -166,22 +167,31 @@ func (q *Queries) ContactVisibleTo(ctx context.Context, contactID, memberID stri
 // ---- links between clients and contacts ----
 
 const clientContactColumns = `l.firm_id::text, l.client_id::text, l.contact_id::text, l.is_primary, l.relationship,
-	k.display_name, l.version, l.create_time`
+	k.display_name, l.version, l.create_time, l.update_time`
 
 func scanClientContact(row pgx.Row) (domain.ClientContact, error) {
 	var l domain.ClientContact
-	err := row.Scan(&l.FirmID, &l.ClientID, &l.ContactID, &l.Primary, &l.Relationship, &l.DisplayName, &l.Version, &l.CreateTime)
+	err := row.Scan(&l.FirmID, &l.ClientID, &l.ContactID, &l.Primary, &l.Relationship, &l.DisplayName, &l.Version, &l.CreateTime, &l.UpdateTime)
 	return l, err
 }
 
 // ErrContactLinked refuses linking a contact to a client twice.
 var ErrContactLinked = apierr.AlreadyExists("CONTACT_ALREADY_LINKED", "the contact is linked to this client already")
 
-// ClientContacts lists a client's contacts, the primary first, then by name.
-func (q *Queries) ClientContacts(ctx context.Context, clientID string) ([]domain.ClientContact, error) {
+// ClientContacts lists a client's contacts, the primary first, then by name; only
+// those whose update_time is within changed.
+func (q *Queries) ClientContacts(ctx context.Context, clientID string, changed []listfilter.Bound) ([]domain.ClientContact, error) {
+	args := []any{clientID, domain.MaxClientContacts}
+	arg := func(v any) string {
+		args = append(args, v)
+		return "$" + strconv.Itoa(len(args))
+	}
+	// The links are not tombstones: ShowDeleted only keeps changeConds off delete_time.
+	conds := changeConds(domain.Changes{UpdateTime: changed, ShowDeleted: true}, "l.", arg)
 	rows, err := q.tx.Query(ctx, "select "+clientContactColumns+` from client_contacts l
 		join contacts k on k.firm_id = l.firm_id and k.id = l.contact_id and k.delete_time is null
-		where l.client_id = $1 order by l.is_primary desc, k.display_name, l.contact_id limit $2`, clientID, domain.MaxClientContacts)
+		where `+strings.Join(append([]string{"l.client_id = $1"}, conds...), " and ")+`
+		order by l.is_primary desc, k.display_name, l.contact_id limit $2`, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -203,16 +213,17 @@ func (q *Queries) CountClientContacts(ctx context.Context, clientID string) (int
 	return n, err
 }
 
-// DemotePrimary makes the client's primary contact, if any, an ordinary one.
-func (q *Queries) DemotePrimary(ctx context.Context, clientID string) error {
-	_, err := q.tx.Exec(ctx, "update client_contacts set is_primary = false, version = version + 1 where client_id = $1 and is_primary", clientID)
+// DemotePrimary makes the client's primary contact, if any, an ordinary one, at now.
+func (q *Queries) DemotePrimary(ctx context.Context, clientID string, now time.Time) error {
+	_, err := q.tx.Exec(ctx, `update client_contacts set is_primary = false, version = version + 1, update_time = $2
+		where client_id = $1 and is_primary`, clientID, now)
 	return err
 }
 
 // CreateClientContact inserts a link.
 func (q *Queries) CreateClientContact(ctx context.Context, l domain.ClientContact) error {
-	_, err := q.tx.Exec(ctx, `insert into client_contacts (firm_id, client_id, contact_id, is_primary, relationship, create_time)
-		values ($1, $2, $3, $4, $5, $6)`, q.firmID, l.ClientID, l.ContactID, l.Primary, l.Relationship, l.CreateTime)
+	_, err := q.tx.Exec(ctx, `insert into client_contacts (firm_id, client_id, contact_id, is_primary, relationship, create_time, update_time)
+		values ($1, $2, $3, $4, $5, $6, $6)`, q.firmID, l.ClientID, l.ContactID, l.Primary, l.Relationship, l.CreateTime)
 	if pg.IsUniqueViolation(err, "client_contacts_pkey") {
 		return ErrContactLinked
 	}
@@ -221,8 +232,8 @@ func (q *Queries) CreateClientContact(ctx context.Context, l domain.ClientContac
 
 // UpdateClientContact writes a link's primary flag and relationship.
 func (q *Queries) UpdateClientContact(ctx context.Context, l domain.ClientContact) (domain.ClientContact, error) {
-	err := q.tx.QueryRow(ctx, `update client_contacts set is_primary = $3, relationship = $4, version = version + 1
-		where client_id = $1 and contact_id = $2 returning version`, l.ClientID, l.ContactID, l.Primary, l.Relationship).Scan(&l.Version)
+	err := q.tx.QueryRow(ctx, `update client_contacts set is_primary = $3, relationship = $4, version = version + 1, update_time = $5
+		where client_id = $1 and contact_id = $2 returning version`, l.ClientID, l.ContactID, l.Primary, l.Relationship, l.UpdateTime).Scan(&l.Version)
 	return l, pg.NotFound(err, "client contact")
 }
 

@@ -16,7 +16,7 @@ var exportEntities = []firmdata.Entity{
 		from clients where firm_id = current_firm_id() and delete_time is null order by id`,
 		Sealed: []string{"tax_id", "bank_account", "bank_routing", "notes"}},
 	{Name: "custom_field_definitions", SchemaVersion: 1, Query: `select id, key, display_name, type, options, version,
-		create_time, update_time from custom_field_definitions where firm_id = current_firm_id() order by id`},
+		create_time, update_time from custom_field_definitions where firm_id = current_firm_id() and delete_time is null order by id`},
 	{Name: "client_field_values", SchemaVersion: 1, Query: `select client_id, field_id, value
 		from client_field_values where firm_id = current_firm_id() order by client_id, field_id`},
 	{Name: "contacts", SchemaVersion: 1, Query: `select id, display_name, given_name, family_name, job_title, emails,
@@ -24,13 +24,13 @@ var exportEntities = []firmdata.Entity{
 	{Name: "client_contacts", SchemaVersion: 1, Query: `select client_id, contact_id, is_primary, relationship, version,
 		create_time from client_contacts where firm_id = current_firm_id() order by client_id, contact_id`},
 	{Name: "templates", SchemaVersion: 1, Query: `select id, display_name, description, budget_minutes, tasks, revision,
-		create_time, update_time from templates where firm_id = current_firm_id() order by id`},
+		create_time, update_time from templates where firm_id = current_firm_id() and delete_time is null order by id`},
 	{Name: "template_revisions", SchemaVersion: 1, Query: `select template_id, revision, display_name, description,
 		budget_minutes, tasks, create_time from template_revisions where firm_id = current_firm_id() order by template_id, revision`},
 	{Name: "series", SchemaVersion: 1, Query: `select id, client_id, template_id, display_name, assignee_id, budget_minutes,
 		frequency, interval_count, start_date, end_date, due_kind, due_day, due_nth, due_weekday, due_lag_days,
 		weekend_shift, create_ahead_days, paused, next_run_date, version, create_time, update_time
-		from series where firm_id = current_firm_id() order by id`},
+		from series where firm_id = current_firm_id() and delete_time is null order by id`},
 	{Name: "series_periods", SchemaVersion: 1, Query: `select series_id, period_start, project_id, create_time
 		from series_periods where firm_id = current_firm_id() order by series_id, period_start`},
 	{Name: "projects", SchemaVersion: 1, Query: `select id, client_id, display_name, description, status, start_date,
@@ -46,8 +46,8 @@ var exportEntities = []firmdata.Entity{
 		version, create_time, update_time from webhook_subscriptions where firm_id = current_firm_id() order by id`},
 }
 
-// firmTables: not exported are tombstones (deleted clients, contacts, projects and
-// tasks kept for syncs), client_tags and client_assignees (copies of
+// firmTables: not exported are tombstones (deleted clients, contacts, projects,
+// tasks, templates, series and custom fields kept for syncs), client_tags and client_assignees (copies of
 // clients.tags and clients.assignees kept by a trigger for filtering), members (a
 // copy of identity's, which its own export holds), the blind
 // index of tax ids (a keyed digest, not data), create_requests (retry bookkeeping),
@@ -55,7 +55,7 @@ var exportEntities = []firmdata.Entity{
 // objects the export holds), and queued events; every table is deleted.
 var firmTables = firmdata.Tables{
 	Export: exportEntities, Delete: firmDeletes,
-	// Tombstones past domain.TombstoneRetention (migration 009), the webhook delivery
+	// Tombstones past domain.TombstoneRetention (migrations 009 and 012), the webhook delivery
 	// log after 30 days (migration 011).
 	Prune: []string{"select table_name, n_rows from prune_workflow($1)", "select table_name, n_rows from prune_webhook_deliveries($1)"},
 }

@@ -109,7 +109,7 @@ func (q *Queries) ReleaseWork(ctx context.Context, memberID string, now time.Tim
 		return w, err
 	}
 	rows, err = q.tx.Query(ctx, `update series set assignee_id = null, version = version + 1, update_time = $3
-		where firm_id = $1 and assignee_id = $2 returning id::text`, q.firmID, memberID, now)
+		where firm_id = $1 and assignee_id = $2 and delete_time is null returning id::text`, q.firmID, memberID, now)
 	if err != nil {
 		return w, err
 	}

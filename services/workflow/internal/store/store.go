@@ -4,11 +4,15 @@ package store
 
 import (
 	"context"
+	"strconv"
+	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/firmflow/firmflow/pkg/listfilter"
 	"github.com/firmflow/firmflow/pkg/outbox"
+	"github.com/firmflow/firmflow/pkg/paging"
 	"github.com/firmflow/firmflow/pkg/pg"
 	"github.com/firmflow/firmflow/pkg/principal"
 	"github.com/firmflow/firmflow/pkg/rpc"
@@ -139,4 +143,44 @@ func changeConds(c domain.Changes, prefix string, arg func(any) string) []string
 		conds = append(conds, prefix+"update_time "+op+" "+arg(b.Time))
 	}
 	return conds
+}
+
+// timeOrderedPage lists a page of the rows of table (one with id, create_time,
+// update_time and delete_time columns) that f lets through, in f's order then by id;
+// where adds further conditions, with arg adding their arguments. times answers a
+// row's create and update times and id, for the cursor.
+func timeOrderedPage[T any](ctx context.Context, q *Queries, columns, table string, f domain.ChangeFilter, page paging.Page,
+	scan func(pgx.Row) (T, error), times func(T) (create, update time.Time, id string),
+	where func(arg func(any) string) []string) ([]T, *paging.Cursor, error) {
+	var args []any
+	arg := func(v any) string {
+		args = append(args, v)
+		return "$" + strconv.Itoa(len(args))
+	}
+	conds := changeConds(f.Changes, "", arg)
+	if where != nil {
+		conds = append(conds, where(arg)...)
+	}
+	key := "create_time"
+	if f.Order == domain.ByUpdateTime {
+		key = "update_time"
+	}
+	if page.After != nil {
+		conds = append(conds, "("+key+", id) > ("+arg(page.After.Time)+", "+arg(page.After.ID)+"::uuid)")
+	}
+	sql := "select " + columns + " from " + table
+	if len(conds) > 0 {
+		sql += " where " + strings.Join(conds, " and ")
+	}
+	rows, err := q.tx.Query(ctx, sql+" order by "+key+", id limit "+arg(page.Size+1), args...)
+	if err != nil {
+		return nil, nil, err
+	}
+	return collectPage(rows, page.Size, scan, func(v T) paging.Cursor {
+		create, update, id := times(v)
+		if f.Order == domain.ByUpdateTime {
+			return paging.Cursor{Time: update, ID: id}
+		}
+		return paging.Cursor{Time: create, ID: id}
+	})
 }

@@ -16,7 +16,7 @@ import (
 
 const seriesColumns = `id::text, firm_id::text, client_id::text, template_id::text, display_name, assignee_id::text,
 	budget_minutes, frequency, interval_count, start_date, end_date, due_kind, due_day, due_nth, due_weekday, due_lag_days,
-	weekend_shift, create_ahead_days, paused, next_run_date, version, create_time, update_time`
+	weekend_shift, create_ahead_days, paused, next_run_date, version, create_time, update_time, delete_time`
 
 func scanSeries(row pgx.Row) (domain.Series, error) {
 	var s domain.Series
@@ -25,10 +25,13 @@ func scanSeries(row pgx.Row) (domain.Series, error) {
 	var frequency, kind, shift string
 	var weekday int
 	var start time.Time
-	var end, next *time.Time
+	var end, next, deleted *time.Time
 	err := row.Scan(&s.ID, &s.FirmID, &s.ClientID, &s.TemplateID, &s.DisplayName, &assignee, &s.BudgetMinutes, &frequency,
 		&r.Interval, &start, &end, &kind, &r.Due.Day, &r.Due.Nth, &weekday, &r.Due.LagDays, &shift, &r.CreateAheadDays,
-		&s.Paused, &next, &s.Version, &s.CreateTime, &s.UpdateTime)
+		&s.Paused, &next, &s.Version, &s.CreateTime, &s.UpdateTime, &deleted)
+	if deleted != nil {
+		s.DeleteTime = *deleted
+	}
 	s.AssigneeID = stringFromSQL(assignee)
 	r.Frequency, r.Due.Kind, r.Due.Shift, r.Due.Weekday = domain.Frequency(frequency), domain.DueRuleKind(kind), domain.WeekendShift(shift), time.Weekday(weekday)
 	r.Start, r.End, s.NextRunDate = domain.DateOf(start), dateFromSQL(end), dateFromSQL(next)
@@ -66,32 +69,27 @@ func (q *Queries) InsertSeries(ctx context.Context, s domain.Series) error {
 
 // Series reads one series.
 func (q *Queries) Series(ctx context.Context, id string) (domain.Series, error) {
-	s, err := scanSeries(q.tx.QueryRow(ctx, "select "+seriesColumns+" from series where id = $1", id))
+	s, err := scanSeries(q.tx.QueryRow(ctx, "select "+seriesColumns+" from series where id = $1 and delete_time is null", id))
 	return s, pg.NotFound(err, "series")
 }
 
 // SeriesForUpdate reads and locks a series: runs and edits of one series take turns,
 // so two schedulers never create the same period twice.
 func (q *Queries) SeriesForUpdate(ctx context.Context, id string) (domain.Series, error) {
-	s, err := scanSeries(q.tx.QueryRow(ctx, "select "+seriesColumns+" from series where id = $1 for update", id))
+	s, err := scanSeries(q.tx.QueryRow(ctx, "select "+seriesColumns+" from series where id = $1 and delete_time is null for update", id))
 	return s, pg.NotFound(err, "series")
 }
 
-// SeriesList lists a page of the firm's series by creation, optionally one client's.
-func (q *Queries) SeriesList(ctx context.Context, clientID string, page paging.Page) ([]domain.Series, *paging.Cursor, error) {
-	args := []any{page.Size + 1, sqlUUID(clientID)}
-	where := "where ($2::uuid is null or client_id = $2)"
-	if page.After != nil {
-		where += " and (create_time, id) > ($3, $4)"
-		args = append(args, page.After.Time, page.After.ID)
-	}
-	rows, err := q.tx.Query(ctx, "select "+seriesColumns+" from series "+where+" order by create_time, id limit $1", args...)
-	if err != nil {
-		return nil, nil, err
-	}
-	return collectPage(rows, page.Size, scanSeries, func(s domain.Series) paging.Cursor {
-		return paging.Cursor{Time: s.CreateTime, ID: s.ID}
-	})
+// SeriesList lists a page of the firm's series in f's order, optionally one client's.
+func (q *Queries) SeriesList(ctx context.Context, f domain.SeriesFilter, page paging.Page) ([]domain.Series, *paging.Cursor, error) {
+	return timeOrderedPage(ctx, q, seriesColumns, "series", f.ChangeFilter, page, scanSeries,
+		func(s domain.Series) (time.Time, time.Time, string) { return s.CreateTime, s.UpdateTime, s.ID },
+		func(arg func(any) string) []string {
+			if f.ClientID == "" {
+				return nil
+			}
+			return []string{"client_id = " + arg(f.ClientID) + "::uuid"}
+		})
 }
 
 // SaveSeries writes s if its version is still expectedVersion.
@@ -101,7 +99,7 @@ func (q *Queries) SaveSeries(ctx context.Context, s domain.Series, expectedVersi
 			frequency = $6, interval_count = $7, start_date = $8, end_date = $9, due_kind = $10, due_day = $11, due_nth = $12,
 			due_weekday = $13, due_lag_days = $14, weekend_shift = $15, create_ahead_days = $16, paused = $17,
 			next_run_date = $18, version = version + 1, update_time = $19
-		where id = $1 and version = $20 returning version, update_time`, args...).Scan(&s.Version, &s.UpdateTime)
+		where id = $1 and version = $20 and delete_time is null returning version, update_time`, args...).Scan(&s.Version, &s.UpdateTime)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 		return s, apierr.StaleEtag("series")
@@ -111,23 +109,31 @@ func (q *Queries) SaveSeries(ctx context.Context, s domain.Series, expectedVersi
 	return s, err
 }
 
-// SetSeriesNextRun records when the scheduler next has work for the series. It is
-// bookkeeping, not an edit: the version (and so the etag) stays.
-func (q *Queries) SetSeriesNextRun(ctx context.Context, id string, next domain.Date) error {
-	_, err := q.tx.Exec(ctx, "update series set next_run_date = $2 where id = $1", id, sqlDate(next))
+// SetSeriesNextRun records when the scheduler next has work for the series, at now.
+// It is bookkeeping, not an edit: the version (and so the etag) stays, but
+// update_time moves, so a sync sees the new next_run_date.
+func (q *Queries) SetSeriesNextRun(ctx context.Context, id string, next domain.Date, now time.Time) error {
+	_, err := q.tx.Exec(ctx, "update series set next_run_date = $2, update_time = $3 where id = $1", id, sqlDate(next), now)
 	return err
 }
 
-// DeleteSeries removes a series; its projects stay and forget it.
-func (q *Queries) DeleteSeries(ctx context.Context, id string) error {
-	tag, err := q.tx.Exec(ctx, "delete from series where id = $1", id)
-	if err != nil {
+// DeleteSeries leaves a tombstone of a series (see migration 012), deleted at now:
+// it never runs again, its assignee and periods go, and its projects stay and
+// forget it (a change to them).
+func (q *Queries) DeleteSeries(ctx context.Context, id string, now time.Time) error {
+	if _, err := q.tx.Exec(ctx, `update projects set series_id = null, version = version + 1, update_time = $2
+		where series_id = $1 and delete_time is null`, id, now); err != nil {
 		return err
 	}
-	if tag.RowsAffected() == 0 {
+	if _, err := q.tx.Exec(ctx, "delete from series_periods where series_id = $1", id); err != nil {
+		return err
+	}
+	tag, err := q.tx.Exec(ctx, `update series set assignee_id = null, next_run_date = null, version = version + 1,
+		update_time = $2, delete_time = $2 where id = $1 and delete_time is null`, id, now)
+	if err == nil && tag.RowsAffected() == 0 {
 		return apierr.NotFound("series")
 	}
-	return nil
+	return err
 }
 
 // ClaimSeriesPeriod records that the series makes projectID for the period beginning

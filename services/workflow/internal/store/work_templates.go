@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -53,13 +54,19 @@ func decodeTemplateTasks(raw []byte) ([]domain.TemplateTask, error) {
 	return out, nil
 }
 
-const templateColumns = `id::text, firm_id::text, display_name, description, budget_minutes, tasks, revision, create_time, update_time`
+const templateColumns = `id::text, firm_id::text, display_name, description, budget_minutes, tasks, revision, create_time, update_time,
+	delete_time`
 
 func scanTemplate(row pgx.Row) (domain.Template, error) {
 	var t domain.Template
 	var tasks []byte
-	if err := row.Scan(&t.ID, &t.FirmID, &t.DisplayName, &t.Description, &t.BudgetMinutes, &tasks, &t.Revision, &t.CreateTime, &t.UpdateTime); err != nil {
+	var deleted *time.Time
+	if err := row.Scan(&t.ID, &t.FirmID, &t.DisplayName, &t.Description, &t.BudgetMinutes, &tasks, &t.Revision, &t.CreateTime, &t.UpdateTime,
+		&deleted); err != nil {
 		return t, err
+	}
+	if deleted != nil {
+		t.DeleteTime = *deleted
 	}
 	var err error
 	t.Tasks, err = decodeTemplateTasks(tasks)
@@ -93,38 +100,35 @@ func (q *Queries) insertTemplateRevision(ctx context.Context, t domain.Template,
 
 // Template reads a template at its current revision.
 func (q *Queries) Template(ctx context.Context, id string) (domain.Template, error) {
-	t, err := scanTemplate(q.tx.QueryRow(ctx, "select "+templateColumns+" from templates where id = $1", id))
+	t, err := scanTemplate(q.tx.QueryRow(ctx, "select "+templateColumns+" from templates where id = $1 and delete_time is null", id))
+	return t, pg.NotFound(err, "template")
+}
+
+// TemplateForShare reads a template that a new project or series will refer to,
+// and keeps it from being deleted (DeleteTemplate locks it for update) until that
+// is committed.
+func (q *Queries) TemplateForShare(ctx context.Context, id string) (domain.Template, error) {
+	t, err := scanTemplate(q.tx.QueryRow(ctx, "select "+templateColumns+" from templates where id = $1 and delete_time is null for share", id))
 	return t, pg.NotFound(err, "template")
 }
 
 // TemplateForUpdate reads and locks a template for a change.
 func (q *Queries) TemplateForUpdate(ctx context.Context, id string) (domain.Template, error) {
-	t, err := scanTemplate(q.tx.QueryRow(ctx, "select "+templateColumns+" from templates where id = $1 for update", id))
+	t, err := scanTemplate(q.tx.QueryRow(ctx, "select "+templateColumns+" from templates where id = $1 and delete_time is null for update", id))
 	return t, pg.NotFound(err, "template")
 }
 
-// Templates lists a page of the firm's templates by creation.
-func (q *Queries) Templates(ctx context.Context, page paging.Page) ([]domain.Template, *paging.Cursor, error) {
-	args := []any{page.Size + 1}
-	where := ""
-	if page.After != nil {
-		where = "where (create_time, id) > ($2, $3)"
-		args = append(args, page.After.Time, page.After.ID)
-	}
-	rows, err := q.tx.Query(ctx, "select "+templateColumns+" from templates "+where+" order by create_time, id limit $1", args...)
-	if err != nil {
-		return nil, nil, err
-	}
-	return collectPage(rows, page.Size, scanTemplate, func(t domain.Template) paging.Cursor {
-		return paging.Cursor{Time: t.CreateTime, ID: t.ID}
-	})
+// Templates lists a page of the firm's templates in f's order.
+func (q *Queries) Templates(ctx context.Context, f domain.ChangeFilter, page paging.Page) ([]domain.Template, *paging.Cursor, error) {
+	return timeOrderedPage(ctx, q, templateColumns, "templates", f, page, scanTemplate,
+		func(t domain.Template) (time.Time, time.Time, string) { return t.CreateTime, t.UpdateTime, t.ID }, nil)
 }
 
 // TemplateRevisions lists a page of a template's revisions, newest first. The page
 // cursor carries the revision number in its id.
 func (q *Queries) TemplateRevisions(ctx context.Context, id string, page paging.Page) ([]domain.Template, *paging.Cursor, error) {
 	var exists bool
-	if err := q.tx.QueryRow(ctx, "select exists (select 1 from templates where id = $1)", id).Scan(&exists); err != nil {
+	if err := q.tx.QueryRow(ctx, "select exists (select 1 from templates where id = $1 and delete_time is null)", id).Scan(&exists); err != nil {
 		return nil, nil, err
 	}
 	if !exists {
@@ -139,7 +143,7 @@ func (q *Queries) TemplateRevisions(ctx context.Context, id string, page paging.
 		before = n
 	}
 	rows, err := q.tx.Query(ctx, `select r.template_id::text, r.firm_id::text, r.display_name, r.description, r.budget_minutes, r.tasks,
-			r.revision, t.create_time, r.create_time
+			r.revision, t.create_time, r.create_time, null::timestamptz
 		from template_revisions r join templates t on t.id = r.template_id
 		where r.template_id = $1 and r.revision < $2 order by r.revision desc limit $3`, id, before, page.Size+1)
 	if err != nil {
@@ -159,7 +163,7 @@ func (q *Queries) SaveTemplate(ctx context.Context, t domain.Template, expectedR
 	}
 	err = q.tx.QueryRow(ctx, `update templates set display_name = $2, description = $3, budget_minutes = $4, tasks = $5,
 			revision = revision + 1, update_time = $6
-		where id = $1 and revision = $7 returning revision`,
+		where id = $1 and revision = $7 and delete_time is null returning revision`,
 		t.ID, t.DisplayName, t.Description, t.BudgetMinutes, tasks, t.UpdateTime, expectedRevision).Scan(&t.Revision)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return t, apierr.StaleEtag("template")
@@ -170,20 +174,30 @@ func (q *Queries) SaveTemplate(ctx context.Context, t domain.Template, expectedR
 	return t, q.insertTemplateRevision(ctx, t, tasks)
 }
 
-// DeleteTemplate removes a template and its revisions; projects made from it keep
-// their tasks and forget the template. A series still using it keeps it.
-func (q *Queries) DeleteTemplate(ctx context.Context, id string) error {
-	tag, err := q.tx.Exec(ctx, "delete from templates where id = $1", id)
-	if stillReferenced(err, "") {
-		return apierr.FailedPrecondition("TEMPLATE_IN_USE", "a series uses this template; change or delete the series first")
-	}
-	if err != nil {
+// DeleteTemplate leaves a tombstone of a template (see migration 012), deleted at
+// now: its description, budget, tasks and revisions go, and the projects made from
+// it forget it (a change to them). A live series using it refuses the delete.
+func (q *Queries) DeleteTemplate(ctx context.Context, id string, now time.Time) error {
+	var inUse bool
+	if err := q.tx.QueryRow(ctx, "select exists (select 1 from series where template_id = $1 and delete_time is null)", id).Scan(&inUse); err != nil {
 		return err
 	}
-	if tag.RowsAffected() == 0 {
+	if inUse {
+		return apierr.FailedPrecondition("TEMPLATE_IN_USE", "a series uses this template; change or delete the series first")
+	}
+	if _, err := q.tx.Exec(ctx, `update projects set template_id = null, version = version + 1, update_time = $2
+		where template_id = $1 and delete_time is null`, id, now); err != nil {
+		return err
+	}
+	if _, err := q.tx.Exec(ctx, "delete from template_revisions where template_id = $1", id); err != nil {
+		return err
+	}
+	tag, err := q.tx.Exec(ctx, `update templates set description = '', budget_minutes = 0, tasks = '[]', update_time = $2, delete_time = $2
+		where id = $1 and delete_time is null`, id, now)
+	if err == nil && tag.RowsAffected() == 0 {
 		return apierr.NotFound("template")
 	}
-	return nil
+	return err
 }
 
 // collectPage reads up to size rows and, when there were more, the cursor just after

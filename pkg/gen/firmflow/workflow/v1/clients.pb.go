@@ -1583,10 +1583,14 @@ type CustomField struct {
 	// Set on create, never changes.
 	Type CustomFieldType `protobuf:"varint,4,opt,name=type,proto3,enum=firmflow.workflow.v1.CustomFieldType" json:"type,omitempty"`
 	// The choices of select fields.
-	Options       []string               `protobuf:"bytes,5,rep,name=options,proto3" json:"options,omitempty"`
-	CreateTime    *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
-	UpdateTime    *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
-	Etag          string                 `protobuf:"bytes,8,opt,name=etag,proto3" json:"etag,omitempty"`
+	Options    []string               `protobuf:"bytes,5,rep,name=options,proto3" json:"options,omitempty"`
+	CreateTime *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
+	Etag       string                 `protobuf:"bytes,8,opt,name=etag,proto3" json:"etag,omitempty"`
+	// Output only: when the field was deleted; set only on tombstones (show_deleted).
+	DeleteTime *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=delete_time,json=deleteTime,proto3" json:"delete_time,omitempty"`
+	// Output only: when the tombstone is purged, 30 days after delete_time.
+	ExpireTime    *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1677,9 +1681,37 @@ func (x *CustomField) GetEtag() string {
 	return ""
 }
 
+func (x *CustomField) GetDeleteTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.DeleteTime
+	}
+	return nil
+}
+
+func (x *CustomField) GetExpireTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpireTime
+	}
+	return nil
+}
+
 type ListCustomFieldsRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Parent        string                 `protobuf:"bytes,1,opt,name=parent,proto3" json:"parent,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Parent string                 `protobuf:"bytes,1,opt,name=parent,proto3" json:"parent,omitempty"`
+	// 100 when unset, the largest page: a firm's live definitions (at most 100) fit in
+	// one page; a larger page_size is taken as 100 (AIP-158), not refused.
+	PageSize  int32  `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// AIP-160 filter: comparisons of update_time (<, <=, >, >= with an RFC 3339
+	// timestamp) joined by AND, e.g. `update_time > "2026-12-01T00:00:00Z"`; anything
+	// else is INVALID_ARGUMENT naming filter. With update_time in the filter the list
+	// is in update_time order unless order_by says otherwise.
+	Filter string `protobuf:"bytes,4,opt,name=filter,proto3" json:"filter,omitempty"`
+	// Also list tombstones: fields deleted in the last 30 days, with delete_time set
+	// and only their key, type and display name.
+	ShowDeleted bool `protobuf:"varint,5,opt,name=show_deleted,json=showDeleted,proto3" json:"show_deleted,omitempty"`
+	// "create_time" (the default) or "update_time" (then id: the order to sync in).
+	OrderBy       string `protobuf:"bytes,6,opt,name=order_by,json=orderBy,proto3" json:"order_by,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1721,10 +1753,46 @@ func (x *ListCustomFieldsRequest) GetParent() string {
 	return ""
 }
 
+func (x *ListCustomFieldsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListCustomFieldsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+func (x *ListCustomFieldsRequest) GetFilter() string {
+	if x != nil {
+		return x.Filter
+	}
+	return ""
+}
+
+func (x *ListCustomFieldsRequest) GetShowDeleted() bool {
+	if x != nil {
+		return x.ShowDeleted
+	}
+	return false
+}
+
+func (x *ListCustomFieldsRequest) GetOrderBy() string {
+	if x != nil {
+		return x.OrderBy
+	}
+	return ""
+}
+
 type ListCustomFieldsResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Every definition of the firm (at most 100), oldest first.
+	// The firm's definitions, oldest first unless order_by says otherwise.
 	CustomFields  []*CustomField `protobuf:"bytes,1,rep,name=custom_fields,json=customFields,proto3" json:"custom_fields,omitempty"`
+	NextPageToken string         `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1764,6 +1832,13 @@ func (x *ListCustomFieldsResponse) GetCustomFields() []*CustomField {
 		return x.CustomFields
 	}
 	return nil
+}
+
+func (x *ListCustomFieldsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
 }
 
 type GetCustomFieldRequest struct {
@@ -2756,9 +2831,11 @@ type ClientContact struct {
 	// What the contact is to the client, e.g. "spouse", "CFO".
 	Relationship string `protobuf:"bytes,4,opt,name=relationship,proto3" json:"relationship,omitempty"`
 	// Output only: the contact's display name.
-	DisplayName   string                 `protobuf:"bytes,5,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
-	CreateTime    *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
-	Etag          string                 `protobuf:"bytes,7,opt,name=etag,proto3" json:"etag,omitempty"`
+	DisplayName string                 `protobuf:"bytes,5,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
+	CreateTime  *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	Etag        string                 `protobuf:"bytes,7,opt,name=etag,proto3" json:"etag,omitempty"`
+	// Output only: set by every change to the link (not by changes to the contact).
+	UpdateTime    *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2842,9 +2919,21 @@ func (x *ClientContact) GetEtag() string {
 	return ""
 }
 
+func (x *ClientContact) GetUpdateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.UpdateTime
+	}
+	return nil
+}
+
 type ListClientContactsRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Parent        string                 `protobuf:"bytes,1,opt,name=parent,proto3" json:"parent,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Parent string                 `protobuf:"bytes,1,opt,name=parent,proto3" json:"parent,omitempty"`
+	// AIP-160 filter: comparisons of update_time (<, <=, >, >= with an RFC 3339
+	// timestamp) joined by AND, e.g. `update_time > "2026-12-01T00:00:00Z"`; anything
+	// else is INVALID_ARGUMENT naming filter. An unlinked contact simply leaves the
+	// list (links keep no tombstones).
+	Filter        string `protobuf:"bytes,2,opt,name=filter,proto3" json:"filter,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2882,6 +2971,13 @@ func (*ListClientContactsRequest) Descriptor() ([]byte, []int) {
 func (x *ListClientContactsRequest) GetParent() string {
 	if x != nil {
 		return x.Parent
+	}
+	return ""
+}
+
+func (x *ListClientContactsRequest) GetFilter() string {
+	if x != nil {
+		return x.Filter
 	}
 	return ""
 }
@@ -3192,7 +3288,7 @@ const file_firmflow_workflow_v1_clients_proto_rawDesc = "" +
 	"\fcontent_type\x18\x01 \x01(\tR\vcontentType\x12\x18\n" +
 	"\acontent\x18\x02 \x01(\tR\acontent\x12!\n" +
 	"\fclient_count\x18\x03 \x01(\x05R\vclientCount\x12&\n" +
-	"\x0fnext_page_token\x18\x04 \x01(\tR\rnextPageToken\"\xdf\x03\n" +
+	"\x0fnext_page_token\x18\x04 \x01(\tR\rnextPageToken\"\xd9\x04\n" +
 	"\vCustomField\x12N\n" +
 	"\x04name\x18\x01 \x01(\tB:\xbaH7\xd8\x01\x01r220^firms/[0-9a-f-]{36}/customFields/[0-9a-f-]{36}$R\x04name\x122\n" +
 	"\x03key\x18\x02 \x01(\tB \xbaH\x1d\xd8\x01\x01r\x182\x16^[a-z][a-z0-9_]{0,62}$R\x03key\x12<\n" +
@@ -3203,11 +3299,23 @@ const file_firmflow_workflow_v1_clients_proto_rawDesc = "" +
 	"createTime\x12;\n" +
 	"\vupdate_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"updateTime\x12\x12\n" +
-	"\x04etag\x18\b \x01(\tR\x04etag\"O\n" +
+	"\x04etag\x18\b \x01(\tR\x04etag\x12;\n" +
+	"\vdelete_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"deleteTime\x12;\n" +
+	"\vexpire_time\x18\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"expireTime\"\xa1\x02\n" +
 	"\x17ListCustomFieldsRequest\x124\n" +
-	"\x06parent\x18\x01 \x01(\tB\x1c\xbaH\x19r\x172\x15^firms/[0-9a-f-]{36}$R\x06parent\"b\n" +
+	"\x06parent\x18\x01 \x01(\tB\x1c\xbaH\x19r\x172\x15^firms/[0-9a-f-]{36}$R\x06parent\x12$\n" +
+	"\tpage_size\x18\x02 \x01(\x05B\a\xbaH\x04\x1a\x02(\x00R\bpageSize\x12'\n" +
+	"\n" +
+	"page_token\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\tpageToken\x12 \n" +
+	"\x06filter\x18\x04 \x01(\tB\b\xbaH\x05r\x03\x18\x80\bR\x06filter\x12!\n" +
+	"\fshow_deleted\x18\x05 \x01(\bR\vshowDeleted\x12<\n" +
+	"\border_by\x18\x06 \x01(\tB!\xbaH\x1er\x1cR\x00R\vcreate_timeR\vupdate_timeR\aorderBy\"\x8a\x01\n" +
 	"\x18ListCustomFieldsResponse\x12F\n" +
-	"\rcustom_fields\x18\x01 \x03(\v2!.firmflow.workflow.v1.CustomFieldR\fcustomFields\"d\n" +
+	"\rcustom_fields\x18\x01 \x03(\v2!.firmflow.workflow.v1.CustomFieldR\fcustomFields\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"d\n" +
 	"\x15GetCustomFieldRequest\x12K\n" +
 	"\x04name\x18\x01 \x01(\tB7\xbaH4r220^firms/[0-9a-f-]{36}/customFields/[0-9a-f-]{36}$R\x04name\"\xd8\x01\n" +
 	"\x18CreateCustomFieldRequest\x124\n" +
@@ -3293,7 +3401,7 @@ const file_firmflow_workflow_v1_clients_proto_rawDesc = "" +
 	"updateMask\"|\n" +
 	"\x14DeleteContactRequest\x12G\n" +
 	"\x04name\x18\x01 \x01(\tB3\xbaH0r.2,^firms/[0-9a-f-]{36}/contacts/[0-9a-f-]{36}$R\x04name\x12\x1b\n" +
-	"\x04etag\x18\x02 \x01(\tB\a\xbaH\x04r\x02\x18@R\x04etag\"\x8f\x03\n" +
+	"\x04etag\x18\x02 \x01(\tB\a\xbaH\x04r\x02\x18@R\x04etag\"\xcc\x03\n" +
 	"\rClientContact\x12`\n" +
 	"\x04name\x18\x01 \x01(\tBL\xbaHI\xd8\x01\x01rD2B^firms/[0-9a-f-]{36}/clients/[0-9a-f-]{36}/contacts/[0-9a-f-]{36}$R\x04name\x12P\n" +
 	"\acontact\x18\x02 \x01(\tB6\xbaH3\xd8\x01\x01r.2,^firms/[0-9a-f-]{36}/contacts/[0-9a-f-]{36}$R\acontact\x12\x18\n" +
@@ -3302,9 +3410,12 @@ const file_firmflow_workflow_v1_clients_proto_rawDesc = "" +
 	"\fdisplay_name\x18\x05 \x01(\tR\vdisplayName\x12;\n" +
 	"\vcreate_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"createTime\x12\x12\n" +
-	"\x04etag\x18\a \x01(\tR\x04etag\"g\n" +
+	"\x04etag\x18\a \x01(\tR\x04etag\x12;\n" +
+	"\vupdate_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"updateTime\"\x89\x01\n" +
 	"\x19ListClientContactsRequest\x12J\n" +
-	"\x06parent\x18\x01 \x01(\tB2\xbaH/r-2+^firms/[0-9a-f-]{36}/clients/[0-9a-f-]{36}$R\x06parent\"j\n" +
+	"\x06parent\x18\x01 \x01(\tB2\xbaH/r-2+^firms/[0-9a-f-]{36}/clients/[0-9a-f-]{36}$R\x06parent\x12 \n" +
+	"\x06filter\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\bR\x06filter\"j\n" +
 	"\x1aListClientContactsResponse\x12L\n" +
 	"\x0fclient_contacts\x18\x01 \x03(\v2#.firmflow.workflow.v1.ClientContactR\x0eclientContacts\"\xbc\x01\n" +
 	"\x1aCreateClientContactRequest\x12J\n" +
@@ -3468,86 +3579,89 @@ var file_firmflow_workflow_v1_clients_proto_depIdxs = []int32{
 	4,  // 22: firmflow.workflow.v1.CustomField.type:type_name -> firmflow.workflow.v1.CustomFieldType
 	47, // 23: firmflow.workflow.v1.CustomField.create_time:type_name -> google.protobuf.Timestamp
 	47, // 24: firmflow.workflow.v1.CustomField.update_time:type_name -> google.protobuf.Timestamp
-	22, // 25: firmflow.workflow.v1.ListCustomFieldsResponse.custom_fields:type_name -> firmflow.workflow.v1.CustomField
-	22, // 26: firmflow.workflow.v1.CreateCustomFieldRequest.custom_field:type_name -> firmflow.workflow.v1.CustomField
-	22, // 27: firmflow.workflow.v1.UpdateCustomFieldRequest.custom_field:type_name -> firmflow.workflow.v1.CustomField
-	48, // 28: firmflow.workflow.v1.UpdateCustomFieldRequest.update_mask:type_name -> google.protobuf.FieldMask
-	29, // 29: firmflow.workflow.v1.Contact.emails:type_name -> firmflow.workflow.v1.ContactEmail
-	30, // 30: firmflow.workflow.v1.Contact.phones:type_name -> firmflow.workflow.v1.ContactPhone
-	31, // 31: firmflow.workflow.v1.Contact.addresses:type_name -> firmflow.workflow.v1.PostalAddress
-	47, // 32: firmflow.workflow.v1.Contact.create_time:type_name -> google.protobuf.Timestamp
-	47, // 33: firmflow.workflow.v1.Contact.update_time:type_name -> google.protobuf.Timestamp
-	47, // 34: firmflow.workflow.v1.Contact.delete_time:type_name -> google.protobuf.Timestamp
-	47, // 35: firmflow.workflow.v1.Contact.expire_time:type_name -> google.protobuf.Timestamp
-	32, // 36: firmflow.workflow.v1.ListContactsResponse.contacts:type_name -> firmflow.workflow.v1.Contact
-	32, // 37: firmflow.workflow.v1.CreateContactRequest.contact:type_name -> firmflow.workflow.v1.Contact
-	32, // 38: firmflow.workflow.v1.UpsertContactRequest.contact:type_name -> firmflow.workflow.v1.Contact
-	48, // 39: firmflow.workflow.v1.UpsertContactRequest.update_mask:type_name -> google.protobuf.FieldMask
-	32, // 40: firmflow.workflow.v1.UpdateContactRequest.contact:type_name -> firmflow.workflow.v1.Contact
-	48, // 41: firmflow.workflow.v1.UpdateContactRequest.update_mask:type_name -> google.protobuf.FieldMask
-	47, // 42: firmflow.workflow.v1.ClientContact.create_time:type_name -> google.protobuf.Timestamp
-	40, // 43: firmflow.workflow.v1.ListClientContactsResponse.client_contacts:type_name -> firmflow.workflow.v1.ClientContact
-	40, // 44: firmflow.workflow.v1.CreateClientContactRequest.client_contact:type_name -> firmflow.workflow.v1.ClientContact
-	40, // 45: firmflow.workflow.v1.UpdateClientContactRequest.client_contact:type_name -> firmflow.workflow.v1.ClientContact
-	48, // 46: firmflow.workflow.v1.UpdateClientContactRequest.update_mask:type_name -> google.protobuf.FieldMask
-	49, // 47: firmflow.workflow.v1.Client.CustomFieldsEntry.value:type_name -> google.protobuf.Value
-	6,  // 48: firmflow.workflow.v1.ClientService.GetClient:input_type -> firmflow.workflow.v1.GetClientRequest
-	7,  // 49: firmflow.workflow.v1.ClientService.ListClients:input_type -> firmflow.workflow.v1.ListClientsRequest
-	9,  // 50: firmflow.workflow.v1.ClientService.CreateClient:input_type -> firmflow.workflow.v1.CreateClientRequest
-	15, // 51: firmflow.workflow.v1.ClientService.UpdateClient:input_type -> firmflow.workflow.v1.UpdateClientRequest
-	10, // 52: firmflow.workflow.v1.ClientService.UpsertClient:input_type -> firmflow.workflow.v1.UpsertClientRequest
-	11, // 53: firmflow.workflow.v1.ClientService.BatchCreateClients:input_type -> firmflow.workflow.v1.BatchCreateClientsRequest
-	13, // 54: firmflow.workflow.v1.ClientService.BatchUpdateClients:input_type -> firmflow.workflow.v1.BatchUpdateClientsRequest
-	16, // 55: firmflow.workflow.v1.ClientService.DeleteClient:input_type -> firmflow.workflow.v1.DeleteClientRequest
-	17, // 56: firmflow.workflow.v1.ClientService.LookupClientByTaxId:input_type -> firmflow.workflow.v1.LookupClientByTaxIdRequest
-	18, // 57: firmflow.workflow.v1.ClientService.ImportClients:input_type -> firmflow.workflow.v1.ImportClientsRequest
-	20, // 58: firmflow.workflow.v1.ClientService.ExportClients:input_type -> firmflow.workflow.v1.ExportClientsRequest
-	23, // 59: firmflow.workflow.v1.ClientService.ListCustomFields:input_type -> firmflow.workflow.v1.ListCustomFieldsRequest
-	25, // 60: firmflow.workflow.v1.ClientService.GetCustomField:input_type -> firmflow.workflow.v1.GetCustomFieldRequest
-	26, // 61: firmflow.workflow.v1.ClientService.CreateCustomField:input_type -> firmflow.workflow.v1.CreateCustomFieldRequest
-	27, // 62: firmflow.workflow.v1.ClientService.UpdateCustomField:input_type -> firmflow.workflow.v1.UpdateCustomFieldRequest
-	28, // 63: firmflow.workflow.v1.ClientService.DeleteCustomField:input_type -> firmflow.workflow.v1.DeleteCustomFieldRequest
-	33, // 64: firmflow.workflow.v1.ContactService.GetContact:input_type -> firmflow.workflow.v1.GetContactRequest
-	34, // 65: firmflow.workflow.v1.ContactService.ListContacts:input_type -> firmflow.workflow.v1.ListContactsRequest
-	36, // 66: firmflow.workflow.v1.ContactService.CreateContact:input_type -> firmflow.workflow.v1.CreateContactRequest
-	37, // 67: firmflow.workflow.v1.ContactService.UpsertContact:input_type -> firmflow.workflow.v1.UpsertContactRequest
-	38, // 68: firmflow.workflow.v1.ContactService.UpdateContact:input_type -> firmflow.workflow.v1.UpdateContactRequest
-	39, // 69: firmflow.workflow.v1.ContactService.DeleteContact:input_type -> firmflow.workflow.v1.DeleteContactRequest
-	41, // 70: firmflow.workflow.v1.ContactService.ListClientContacts:input_type -> firmflow.workflow.v1.ListClientContactsRequest
-	43, // 71: firmflow.workflow.v1.ContactService.CreateClientContact:input_type -> firmflow.workflow.v1.CreateClientContactRequest
-	44, // 72: firmflow.workflow.v1.ContactService.UpdateClientContact:input_type -> firmflow.workflow.v1.UpdateClientContactRequest
-	45, // 73: firmflow.workflow.v1.ContactService.DeleteClientContact:input_type -> firmflow.workflow.v1.DeleteClientContactRequest
-	5,  // 74: firmflow.workflow.v1.ClientService.GetClient:output_type -> firmflow.workflow.v1.Client
-	8,  // 75: firmflow.workflow.v1.ClientService.ListClients:output_type -> firmflow.workflow.v1.ListClientsResponse
-	5,  // 76: firmflow.workflow.v1.ClientService.CreateClient:output_type -> firmflow.workflow.v1.Client
-	5,  // 77: firmflow.workflow.v1.ClientService.UpdateClient:output_type -> firmflow.workflow.v1.Client
-	5,  // 78: firmflow.workflow.v1.ClientService.UpsertClient:output_type -> firmflow.workflow.v1.Client
-	12, // 79: firmflow.workflow.v1.ClientService.BatchCreateClients:output_type -> firmflow.workflow.v1.BatchCreateClientsResponse
-	14, // 80: firmflow.workflow.v1.ClientService.BatchUpdateClients:output_type -> firmflow.workflow.v1.BatchUpdateClientsResponse
-	50, // 81: firmflow.workflow.v1.ClientService.DeleteClient:output_type -> google.protobuf.Empty
-	5,  // 82: firmflow.workflow.v1.ClientService.LookupClientByTaxId:output_type -> firmflow.workflow.v1.Client
-	19, // 83: firmflow.workflow.v1.ClientService.ImportClients:output_type -> firmflow.workflow.v1.ImportClientsResponse
-	21, // 84: firmflow.workflow.v1.ClientService.ExportClients:output_type -> firmflow.workflow.v1.ExportClientsResponse
-	24, // 85: firmflow.workflow.v1.ClientService.ListCustomFields:output_type -> firmflow.workflow.v1.ListCustomFieldsResponse
-	22, // 86: firmflow.workflow.v1.ClientService.GetCustomField:output_type -> firmflow.workflow.v1.CustomField
-	22, // 87: firmflow.workflow.v1.ClientService.CreateCustomField:output_type -> firmflow.workflow.v1.CustomField
-	22, // 88: firmflow.workflow.v1.ClientService.UpdateCustomField:output_type -> firmflow.workflow.v1.CustomField
-	50, // 89: firmflow.workflow.v1.ClientService.DeleteCustomField:output_type -> google.protobuf.Empty
-	32, // 90: firmflow.workflow.v1.ContactService.GetContact:output_type -> firmflow.workflow.v1.Contact
-	35, // 91: firmflow.workflow.v1.ContactService.ListContacts:output_type -> firmflow.workflow.v1.ListContactsResponse
-	32, // 92: firmflow.workflow.v1.ContactService.CreateContact:output_type -> firmflow.workflow.v1.Contact
-	32, // 93: firmflow.workflow.v1.ContactService.UpsertContact:output_type -> firmflow.workflow.v1.Contact
-	32, // 94: firmflow.workflow.v1.ContactService.UpdateContact:output_type -> firmflow.workflow.v1.Contact
-	50, // 95: firmflow.workflow.v1.ContactService.DeleteContact:output_type -> google.protobuf.Empty
-	42, // 96: firmflow.workflow.v1.ContactService.ListClientContacts:output_type -> firmflow.workflow.v1.ListClientContactsResponse
-	40, // 97: firmflow.workflow.v1.ContactService.CreateClientContact:output_type -> firmflow.workflow.v1.ClientContact
-	40, // 98: firmflow.workflow.v1.ContactService.UpdateClientContact:output_type -> firmflow.workflow.v1.ClientContact
-	50, // 99: firmflow.workflow.v1.ContactService.DeleteClientContact:output_type -> google.protobuf.Empty
-	74, // [74:100] is the sub-list for method output_type
-	48, // [48:74] is the sub-list for method input_type
-	48, // [48:48] is the sub-list for extension type_name
-	48, // [48:48] is the sub-list for extension extendee
-	0,  // [0:48] is the sub-list for field type_name
+	47, // 25: firmflow.workflow.v1.CustomField.delete_time:type_name -> google.protobuf.Timestamp
+	47, // 26: firmflow.workflow.v1.CustomField.expire_time:type_name -> google.protobuf.Timestamp
+	22, // 27: firmflow.workflow.v1.ListCustomFieldsResponse.custom_fields:type_name -> firmflow.workflow.v1.CustomField
+	22, // 28: firmflow.workflow.v1.CreateCustomFieldRequest.custom_field:type_name -> firmflow.workflow.v1.CustomField
+	22, // 29: firmflow.workflow.v1.UpdateCustomFieldRequest.custom_field:type_name -> firmflow.workflow.v1.CustomField
+	48, // 30: firmflow.workflow.v1.UpdateCustomFieldRequest.update_mask:type_name -> google.protobuf.FieldMask
+	29, // 31: firmflow.workflow.v1.Contact.emails:type_name -> firmflow.workflow.v1.ContactEmail
+	30, // 32: firmflow.workflow.v1.Contact.phones:type_name -> firmflow.workflow.v1.ContactPhone
+	31, // 33: firmflow.workflow.v1.Contact.addresses:type_name -> firmflow.workflow.v1.PostalAddress
+	47, // 34: firmflow.workflow.v1.Contact.create_time:type_name -> google.protobuf.Timestamp
+	47, // 35: firmflow.workflow.v1.Contact.update_time:type_name -> google.protobuf.Timestamp
+	47, // 36: firmflow.workflow.v1.Contact.delete_time:type_name -> google.protobuf.Timestamp
+	47, // 37: firmflow.workflow.v1.Contact.expire_time:type_name -> google.protobuf.Timestamp
+	32, // 38: firmflow.workflow.v1.ListContactsResponse.contacts:type_name -> firmflow.workflow.v1.Contact
+	32, // 39: firmflow.workflow.v1.CreateContactRequest.contact:type_name -> firmflow.workflow.v1.Contact
+	32, // 40: firmflow.workflow.v1.UpsertContactRequest.contact:type_name -> firmflow.workflow.v1.Contact
+	48, // 41: firmflow.workflow.v1.UpsertContactRequest.update_mask:type_name -> google.protobuf.FieldMask
+	32, // 42: firmflow.workflow.v1.UpdateContactRequest.contact:type_name -> firmflow.workflow.v1.Contact
+	48, // 43: firmflow.workflow.v1.UpdateContactRequest.update_mask:type_name -> google.protobuf.FieldMask
+	47, // 44: firmflow.workflow.v1.ClientContact.create_time:type_name -> google.protobuf.Timestamp
+	47, // 45: firmflow.workflow.v1.ClientContact.update_time:type_name -> google.protobuf.Timestamp
+	40, // 46: firmflow.workflow.v1.ListClientContactsResponse.client_contacts:type_name -> firmflow.workflow.v1.ClientContact
+	40, // 47: firmflow.workflow.v1.CreateClientContactRequest.client_contact:type_name -> firmflow.workflow.v1.ClientContact
+	40, // 48: firmflow.workflow.v1.UpdateClientContactRequest.client_contact:type_name -> firmflow.workflow.v1.ClientContact
+	48, // 49: firmflow.workflow.v1.UpdateClientContactRequest.update_mask:type_name -> google.protobuf.FieldMask
+	49, // 50: firmflow.workflow.v1.Client.CustomFieldsEntry.value:type_name -> google.protobuf.Value
+	6,  // 51: firmflow.workflow.v1.ClientService.GetClient:input_type -> firmflow.workflow.v1.GetClientRequest
+	7,  // 52: firmflow.workflow.v1.ClientService.ListClients:input_type -> firmflow.workflow.v1.ListClientsRequest
+	9,  // 53: firmflow.workflow.v1.ClientService.CreateClient:input_type -> firmflow.workflow.v1.CreateClientRequest
+	15, // 54: firmflow.workflow.v1.ClientService.UpdateClient:input_type -> firmflow.workflow.v1.UpdateClientRequest
+	10, // 55: firmflow.workflow.v1.ClientService.UpsertClient:input_type -> firmflow.workflow.v1.UpsertClientRequest
+	11, // 56: firmflow.workflow.v1.ClientService.BatchCreateClients:input_type -> firmflow.workflow.v1.BatchCreateClientsRequest
+	13, // 57: firmflow.workflow.v1.ClientService.BatchUpdateClients:input_type -> firmflow.workflow.v1.BatchUpdateClientsRequest
+	16, // 58: firmflow.workflow.v1.ClientService.DeleteClient:input_type -> firmflow.workflow.v1.DeleteClientRequest
+	17, // 59: firmflow.workflow.v1.ClientService.LookupClientByTaxId:input_type -> firmflow.workflow.v1.LookupClientByTaxIdRequest
+	18, // 60: firmflow.workflow.v1.ClientService.ImportClients:input_type -> firmflow.workflow.v1.ImportClientsRequest
+	20, // 61: firmflow.workflow.v1.ClientService.ExportClients:input_type -> firmflow.workflow.v1.ExportClientsRequest
+	23, // 62: firmflow.workflow.v1.ClientService.ListCustomFields:input_type -> firmflow.workflow.v1.ListCustomFieldsRequest
+	25, // 63: firmflow.workflow.v1.ClientService.GetCustomField:input_type -> firmflow.workflow.v1.GetCustomFieldRequest
+	26, // 64: firmflow.workflow.v1.ClientService.CreateCustomField:input_type -> firmflow.workflow.v1.CreateCustomFieldRequest
+	27, // 65: firmflow.workflow.v1.ClientService.UpdateCustomField:input_type -> firmflow.workflow.v1.UpdateCustomFieldRequest
+	28, // 66: firmflow.workflow.v1.ClientService.DeleteCustomField:input_type -> firmflow.workflow.v1.DeleteCustomFieldRequest
+	33, // 67: firmflow.workflow.v1.ContactService.GetContact:input_type -> firmflow.workflow.v1.GetContactRequest
+	34, // 68: firmflow.workflow.v1.ContactService.ListContacts:input_type -> firmflow.workflow.v1.ListContactsRequest
+	36, // 69: firmflow.workflow.v1.ContactService.CreateContact:input_type -> firmflow.workflow.v1.CreateContactRequest
+	37, // 70: firmflow.workflow.v1.ContactService.UpsertContact:input_type -> firmflow.workflow.v1.UpsertContactRequest
+	38, // 71: firmflow.workflow.v1.ContactService.UpdateContact:input_type -> firmflow.workflow.v1.UpdateContactRequest
+	39, // 72: firmflow.workflow.v1.ContactService.DeleteContact:input_type -> firmflow.workflow.v1.DeleteContactRequest
+	41, // 73: firmflow.workflow.v1.ContactService.ListClientContacts:input_type -> firmflow.workflow.v1.ListClientContactsRequest
+	43, // 74: firmflow.workflow.v1.ContactService.CreateClientContact:input_type -> firmflow.workflow.v1.CreateClientContactRequest
+	44, // 75: firmflow.workflow.v1.ContactService.UpdateClientContact:input_type -> firmflow.workflow.v1.UpdateClientContactRequest
+	45, // 76: firmflow.workflow.v1.ContactService.DeleteClientContact:input_type -> firmflow.workflow.v1.DeleteClientContactRequest
+	5,  // 77: firmflow.workflow.v1.ClientService.GetClient:output_type -> firmflow.workflow.v1.Client
+	8,  // 78: firmflow.workflow.v1.ClientService.ListClients:output_type -> firmflow.workflow.v1.ListClientsResponse
+	5,  // 79: firmflow.workflow.v1.ClientService.CreateClient:output_type -> firmflow.workflow.v1.Client
+	5,  // 80: firmflow.workflow.v1.ClientService.UpdateClient:output_type -> firmflow.workflow.v1.Client
+	5,  // 81: firmflow.workflow.v1.ClientService.UpsertClient:output_type -> firmflow.workflow.v1.Client
+	12, // 82: firmflow.workflow.v1.ClientService.BatchCreateClients:output_type -> firmflow.workflow.v1.BatchCreateClientsResponse
+	14, // 83: firmflow.workflow.v1.ClientService.BatchUpdateClients:output_type -> firmflow.workflow.v1.BatchUpdateClientsResponse
+	50, // 84: firmflow.workflow.v1.ClientService.DeleteClient:output_type -> google.protobuf.Empty
+	5,  // 85: firmflow.workflow.v1.ClientService.LookupClientByTaxId:output_type -> firmflow.workflow.v1.Client
+	19, // 86: firmflow.workflow.v1.ClientService.ImportClients:output_type -> firmflow.workflow.v1.ImportClientsResponse
+	21, // 87: firmflow.workflow.v1.ClientService.ExportClients:output_type -> firmflow.workflow.v1.ExportClientsResponse
+	24, // 88: firmflow.workflow.v1.ClientService.ListCustomFields:output_type -> firmflow.workflow.v1.ListCustomFieldsResponse
+	22, // 89: firmflow.workflow.v1.ClientService.GetCustomField:output_type -> firmflow.workflow.v1.CustomField
+	22, // 90: firmflow.workflow.v1.ClientService.CreateCustomField:output_type -> firmflow.workflow.v1.CustomField
+	22, // 91: firmflow.workflow.v1.ClientService.UpdateCustomField:output_type -> firmflow.workflow.v1.CustomField
+	50, // 92: firmflow.workflow.v1.ClientService.DeleteCustomField:output_type -> google.protobuf.Empty
+	32, // 93: firmflow.workflow.v1.ContactService.GetContact:output_type -> firmflow.workflow.v1.Contact
+	35, // 94: firmflow.workflow.v1.ContactService.ListContacts:output_type -> firmflow.workflow.v1.ListContactsResponse
+	32, // 95: firmflow.workflow.v1.ContactService.CreateContact:output_type -> firmflow.workflow.v1.Contact
+	32, // 96: firmflow.workflow.v1.ContactService.UpsertContact:output_type -> firmflow.workflow.v1.Contact
+	32, // 97: firmflow.workflow.v1.ContactService.UpdateContact:output_type -> firmflow.workflow.v1.Contact
+	50, // 98: firmflow.workflow.v1.ContactService.DeleteContact:output_type -> google.protobuf.Empty
+	42, // 99: firmflow.workflow.v1.ContactService.ListClientContacts:output_type -> firmflow.workflow.v1.ListClientContactsResponse
+	40, // 100: firmflow.workflow.v1.ContactService.CreateClientContact:output_type -> firmflow.workflow.v1.ClientContact
+	40, // 101: firmflow.workflow.v1.ContactService.UpdateClientContact:output_type -> firmflow.workflow.v1.ClientContact
+	50, // 102: firmflow.workflow.v1.ContactService.DeleteClientContact:output_type -> google.protobuf.Empty
+	77, // [77:103] is the sub-list for method output_type
+	51, // [51:77] is the sub-list for method input_type
+	51, // [51:51] is the sub-list for extension type_name
+	51, // [51:51] is the sub-list for extension extendee
+	0,  // [0:51] is the sub-list for field type_name
 }
 
 func init() { file_firmflow_workflow_v1_clients_proto_init() }

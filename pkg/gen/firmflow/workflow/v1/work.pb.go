@@ -533,10 +533,14 @@ type Template struct {
 	BudgetMinutes int32           `protobuf:"varint,4,opt,name=budget_minutes,json=budgetMinutes,proto3" json:"budget_minutes,omitempty"`
 	Tasks         []*TemplateTask `protobuf:"bytes,5,rep,name=tasks,proto3" json:"tasks,omitempty"`
 	// Output only: 1 on create, one more on each change.
-	Revision      int64                  `protobuf:"varint,6,opt,name=revision,proto3" json:"revision,omitempty"`
-	CreateTime    *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
-	UpdateTime    *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
-	Etag          string                 `protobuf:"bytes,9,opt,name=etag,proto3" json:"etag,omitempty"`
+	Revision   int64                  `protobuf:"varint,6,opt,name=revision,proto3" json:"revision,omitempty"`
+	CreateTime *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
+	Etag       string                 `protobuf:"bytes,9,opt,name=etag,proto3" json:"etag,omitempty"`
+	// Output only: when the template was deleted; set only on tombstones (show_deleted).
+	DeleteTime *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=delete_time,json=deleteTime,proto3" json:"delete_time,omitempty"`
+	// Output only: when the tombstone is purged, 30 days after delete_time.
+	ExpireTime    *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -632,6 +636,20 @@ func (x *Template) GetEtag() string {
 		return x.Etag
 	}
 	return ""
+}
+
+func (x *Template) GetDeleteTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.DeleteTime
+	}
+	return nil
+}
+
+func (x *Template) GetExpireTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpireTime
+	}
+	return nil
 }
 
 type CreateTemplateRequest struct {
@@ -743,8 +761,18 @@ type ListTemplatesRequest struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	Parent string                 `protobuf:"bytes,1,opt,name=parent,proto3" json:"parent,omitempty"`
 	// A larger page_size is taken as the largest page, 100 (AIP-158), not refused.
-	PageSize      int32  `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
-	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	PageSize  int32  `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// AIP-160 filter: comparisons of update_time (<, <=, >, >= with an RFC 3339
+	// timestamp) joined by AND, e.g. `update_time > "2026-12-01T00:00:00Z"`; anything
+	// else is INVALID_ARGUMENT naming filter. With update_time in the filter the list
+	// is in update_time order unless order_by says otherwise.
+	Filter string `protobuf:"bytes,4,opt,name=filter,proto3" json:"filter,omitempty"`
+	// Also list tombstones: templates deleted in the last 30 days, with delete_time set
+	// and only their display name.
+	ShowDeleted bool `protobuf:"varint,5,opt,name=show_deleted,json=showDeleted,proto3" json:"show_deleted,omitempty"`
+	// "create_time" (the default) or "update_time" (then id: the order to sync in).
+	OrderBy       string `protobuf:"bytes,6,opt,name=order_by,json=orderBy,proto3" json:"order_by,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -796,6 +824,27 @@ func (x *ListTemplatesRequest) GetPageSize() int32 {
 func (x *ListTemplatesRequest) GetPageToken() string {
 	if x != nil {
 		return x.PageToken
+	}
+	return ""
+}
+
+func (x *ListTemplatesRequest) GetFilter() string {
+	if x != nil {
+		return x.Filter
+	}
+	return ""
+}
+
+func (x *ListTemplatesRequest) GetShowDeleted() bool {
+	if x != nil {
+		return x.ShowDeleted
+	}
+	return false
+}
+
+func (x *ListTemplatesRequest) GetOrderBy() string {
+	if x != nil {
+		return x.OrderBy
 	}
 	return ""
 }
@@ -2728,10 +2777,15 @@ type Series struct {
 	// A paused series creates nothing.
 	Paused bool `protobuf:"varint,14,opt,name=paused,proto3" json:"paused,omitempty"`
 	// Output only: when the next period's project will be created.
-	NextRunDate   string                 `protobuf:"bytes,15,opt,name=next_run_date,json=nextRunDate,proto3" json:"next_run_date,omitempty"`
-	CreateTime    *timestamppb.Timestamp `protobuf:"bytes,16,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
-	UpdateTime    *timestamppb.Timestamp `protobuf:"bytes,17,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
-	Etag          string                 `protobuf:"bytes,18,opt,name=etag,proto3" json:"etag,omitempty"`
+	NextRunDate string                 `protobuf:"bytes,15,opt,name=next_run_date,json=nextRunDate,proto3" json:"next_run_date,omitempty"`
+	CreateTime  *timestamppb.Timestamp `protobuf:"bytes,16,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	// Changes with every edit, and when a run moves next_run_date.
+	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,17,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
+	Etag       string                 `protobuf:"bytes,18,opt,name=etag,proto3" json:"etag,omitempty"`
+	// Output only: when the series was deleted; set only on tombstones (show_deleted).
+	DeleteTime *timestamppb.Timestamp `protobuf:"bytes,19,opt,name=delete_time,json=deleteTime,proto3" json:"delete_time,omitempty"`
+	// Output only: when the tombstone is purged, 30 days after delete_time.
+	ExpireTime    *timestamppb.Timestamp `protobuf:"bytes,20,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2892,6 +2946,20 @@ func (x *Series) GetEtag() string {
 	return ""
 }
 
+func (x *Series) GetDeleteTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.DeleteTime
+	}
+	return nil
+}
+
+func (x *Series) GetExpireTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpireTime
+	}
+	return nil
+}
+
 type CreateSeriesRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Parent        string                 `protobuf:"bytes,1,opt,name=parent,proto3" json:"parent,omitempty"`
@@ -3003,7 +3071,19 @@ type ListSeriesRequest struct {
 	PageSize  int32  `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	PageToken string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	// Only this client's series.
-	Client        string `protobuf:"bytes,4,opt,name=client,proto3" json:"client,omitempty"`
+	Client string `protobuf:"bytes,4,opt,name=client,proto3" json:"client,omitempty"`
+	// AIP-160 filter: comparisons joined by AND, e.g.
+	// `update_time > "2026-12-01T00:00:00Z" AND client = "firms/.../clients/..."`.
+	// Fields: update_time (<, <=, >, >= with an RFC 3339 timestamp), and client with =,
+	// which must agree with the client parameter when both are given. Anything else is
+	// INVALID_ARGUMENT naming filter. With update_time in the filter the list is in
+	// update_time order unless order_by says otherwise.
+	Filter string `protobuf:"bytes,5,opt,name=filter,proto3" json:"filter,omitempty"`
+	// Also list tombstones: series deleted in the last 30 days, with delete_time set
+	// and only their display name, client and template.
+	ShowDeleted bool `protobuf:"varint,6,opt,name=show_deleted,json=showDeleted,proto3" json:"show_deleted,omitempty"`
+	// "create_time" (the default) or "update_time" (then id: the order to sync in).
+	OrderBy       string `protobuf:"bytes,7,opt,name=order_by,json=orderBy,proto3" json:"order_by,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3062,6 +3142,27 @@ func (x *ListSeriesRequest) GetPageToken() string {
 func (x *ListSeriesRequest) GetClient() string {
 	if x != nil {
 		return x.Client
+	}
+	return ""
+}
+
+func (x *ListSeriesRequest) GetFilter() string {
+	if x != nil {
+		return x.Filter
+	}
+	return ""
+}
+
+func (x *ListSeriesRequest) GetShowDeleted() bool {
+	if x != nil {
+		return x.ShowDeleted
+	}
+	return false
+}
+
+func (x *ListSeriesRequest) GetOrderBy() string {
+	if x != nil {
+		return x.OrderBy
 	}
 	return ""
 }
@@ -3848,7 +3949,7 @@ const file_firmflow_workflow_v1_work_proto_rawDesc = "" +
 	"offsetDays\x12Q\n" +
 	"\bassignee\x18\x06 \x01(\tB5\xbaH2r02.^(firms/[0-9a-f-]{36}/members/[0-9a-f-]{36})?$R\bassignee\x126\n" +
 	"\x10estimate_minutes\x18\a \x01(\x05B\v\xbaH\b\x1a\x06\x18\xa0\x8d\x06(\x00R\x0festimateMinutes\x12=\n" +
-	"\tchecklist\x18\b \x03(\tB\x1f\xbaH\x1c\x92\x01\x19\x10d\"\x15r\x13\x10\x01\x18\xf4\x032\f^[^\\p{Cc}]*$R\tchecklist\"\x96\x04\n" +
+	"\tchecklist\x18\b \x03(\tB\x1f\xbaH\x1c\x92\x01\x19\x10d\"\x15r\x13\x10\x01\x18\xf4\x032\f^[^\\p{Cc}]*$R\tchecklist\"\x90\x05\n" +
 	"\bTemplate\x12K\n" +
 	"\x04name\x18\x01 \x01(\tB7\xbaH4\xd8\x01\x01r/2-^firms/[0-9a-f-]{36}/templates/[0-9a-f-]{36}$R\x04name\x12<\n" +
 	"\fdisplay_name\x18\x02 \x01(\tB\x19\xbaH\x16\xd8\x01\x01r\x11\x18\xc8\x012\f^[^\\p{Cc}]*$R\vdisplayName\x12S\n" +
@@ -3860,19 +3961,27 @@ const file_firmflow_workflow_v1_work_proto_rawDesc = "" +
 	"createTime\x12;\n" +
 	"\vupdate_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"updateTime\x12\x1b\n" +
-	"\x04etag\x18\t \x01(\tB\a\xbaH\x04r\x02\x18@R\x04etag\"\xcb\x01\n" +
+	"\x04etag\x18\t \x01(\tB\a\xbaH\x04r\x02\x18@R\x04etag\x12;\n" +
+	"\vdelete_time\x18\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"deleteTime\x12;\n" +
+	"\vexpire_time\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"expireTime\"\xcb\x01\n" +
 	"\x15CreateTemplateRequest\x124\n" +
 	"\x06parent\x18\x01 \x01(\tB\x1c\xbaH\x19r\x172\x15^firms/[0-9a-f-]{36}$R\x06parent\x12B\n" +
 	"\btemplate\x18\x02 \x01(\v2\x1e.firmflow.workflow.v1.TemplateB\x06\xbaH\x03\xc8\x01\x01R\btemplate\x128\n" +
 	"\n" +
 	"request_id\x18\x03 \x01(\tB\x19\xbaH\x16r\x14\x18@2\x10^[A-Za-z0-9_-]*$R\trequestId\"^\n" +
 	"\x12GetTemplateRequest\x12H\n" +
-	"\x04name\x18\x01 \x01(\tB4\xbaH1r/2-^firms/[0-9a-f-]{36}/templates/[0-9a-f-]{36}$R\x04name\"\x9b\x01\n" +
+	"\x04name\x18\x01 \x01(\tB4\xbaH1r/2-^firms/[0-9a-f-]{36}/templates/[0-9a-f-]{36}$R\x04name\"\x9e\x02\n" +
 	"\x14ListTemplatesRequest\x124\n" +
 	"\x06parent\x18\x01 \x01(\tB\x1c\xbaH\x19r\x172\x15^firms/[0-9a-f-]{36}$R\x06parent\x12$\n" +
 	"\tpage_size\x18\x02 \x01(\x05B\a\xbaH\x04\x1a\x02(\x00R\bpageSize\x12'\n" +
 	"\n" +
-	"page_token\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\tpageToken\"}\n" +
+	"page_token\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\tpageToken\x12 \n" +
+	"\x06filter\x18\x04 \x01(\tB\b\xbaH\x05r\x03\x18\x80\bR\x06filter\x12!\n" +
+	"\fshow_deleted\x18\x05 \x01(\bR\vshowDeleted\x12<\n" +
+	"\border_by\x18\x06 \x01(\tB!\xbaH\x1er\x1cR\x00R\vcreate_timeR\vupdate_timeR\aorderBy\"}\n" +
 	"\x15ListTemplatesResponse\x12<\n" +
 	"\ttemplates\x18\x01 \x03(\v2\x1e.firmflow.workflow.v1.TemplateR\ttemplates\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xb7\x01\n" +
@@ -4039,7 +4148,7 @@ const file_firmflow_workflow_v1_work_proto_rawDesc = "" +
 	"\x03nth\x18\x03 \x01(\x05B\x12\xbaH\x0f\x1a\r\x18\x05(\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01R\x03nth\x12C\n" +
 	"\aweekday\x18\x04 \x01(\x0e2\x1f.firmflow.workflow.v1.DayOfWeekB\b\xbaH\x05\x82\x01\x02\x10\x01R\aweekday\x12%\n" +
 	"\blag_days\x18\x05 \x01(\x05B\n" +
-	"\xbaH\a\x1a\x05\x18\xee\x02(\x00R\alagDays\"\xcd\b\n" +
+	"\xbaH\a\x1a\x05\x18\xee\x02(\x00R\alagDays\"\xc7\t\n" +
 	"\x06Series\x12H\n" +
 	"\x04name\x18\x01 \x01(\tB4\xbaH1\xd8\x01\x01r,2*^firms/[0-9a-f-]{36}/series/[0-9a-f-]{36}$R\x04name\x12<\n" +
 	"\fdisplay_name\x18\x02 \x01(\tB\x19\xbaH\x16\xd8\x01\x01r\x11\x18\xc8\x012\f^[^\\p{Cc}]*$R\vdisplayName\x12M\n" +
@@ -4063,20 +4172,27 @@ const file_firmflow_workflow_v1_work_proto_rawDesc = "" +
 	"createTime\x12;\n" +
 	"\vupdate_time\x18\x11 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"updateTime\x12\x1b\n" +
-	"\x04etag\x18\x12 \x01(\tB\a\xbaH\x04r\x02\x18@R\x04etag\"\xc3\x01\n" +
+	"\x04etag\x18\x12 \x01(\tB\a\xbaH\x04r\x02\x18@R\x04etag\x12;\n" +
+	"\vdelete_time\x18\x13 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"deleteTime\x12;\n" +
+	"\vexpire_time\x18\x14 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"expireTime\"\xc3\x01\n" +
 	"\x13CreateSeriesRequest\x124\n" +
 	"\x06parent\x18\x01 \x01(\tB\x1c\xbaH\x19r\x172\x15^firms/[0-9a-f-]{36}$R\x06parent\x12<\n" +
 	"\x06series\x18\x02 \x01(\v2\x1c.firmflow.workflow.v1.SeriesB\x06\xbaH\x03\xc8\x01\x01R\x06series\x128\n" +
 	"\n" +
 	"request_id\x18\x03 \x01(\tB\x19\xbaH\x16r\x14\x18@2\x10^[A-Za-z0-9_-]*$R\trequestId\"Y\n" +
 	"\x10GetSeriesRequest\x12E\n" +
-	"\x04name\x18\x01 \x01(\tB1\xbaH.r,2*^firms/[0-9a-f-]{36}/series/[0-9a-f-]{36}$R\x04name\"\xe7\x01\n" +
+	"\x04name\x18\x01 \x01(\tB1\xbaH.r,2*^firms/[0-9a-f-]{36}/series/[0-9a-f-]{36}$R\x04name\"\xea\x02\n" +
 	"\x11ListSeriesRequest\x124\n" +
 	"\x06parent\x18\x01 \x01(\tB\x1c\xbaH\x19r\x172\x15^firms/[0-9a-f-]{36}$R\x06parent\x12$\n" +
 	"\tpage_size\x18\x02 \x01(\x05B\a\xbaH\x04\x1a\x02(\x00R\bpageSize\x12'\n" +
 	"\n" +
 	"page_token\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\tpageToken\x12M\n" +
-	"\x06client\x18\x04 \x01(\tB5\xbaH2r02.^(firms/[0-9a-f-]{36}/clients/[0-9a-f-]{36})?$R\x06client\"r\n" +
+	"\x06client\x18\x04 \x01(\tB5\xbaH2r02.^(firms/[0-9a-f-]{36}/clients/[0-9a-f-]{36})?$R\x06client\x12 \n" +
+	"\x06filter\x18\x05 \x01(\tB\b\xbaH\x05r\x03\x18\x80\bR\x06filter\x12!\n" +
+	"\fshow_deleted\x18\x06 \x01(\bR\vshowDeleted\x12<\n" +
+	"\border_by\x18\a \x01(\tB!\xbaH\x1er\x1cR\x00R\vcreate_timeR\vupdate_timeR\aorderBy\"r\n" +
 	"\x12ListSeriesResponse\x124\n" +
 	"\x06series\x18\x01 \x03(\v2\x1c.firmflow.workflow.v1.SeriesR\x06series\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x98\x01\n" +
@@ -4289,114 +4405,118 @@ var file_firmflow_workflow_v1_work_proto_depIdxs = []int32{
 	7,  // 1: firmflow.workflow.v1.Template.tasks:type_name -> firmflow.workflow.v1.TemplateTask
 	54, // 2: firmflow.workflow.v1.Template.create_time:type_name -> google.protobuf.Timestamp
 	54, // 3: firmflow.workflow.v1.Template.update_time:type_name -> google.protobuf.Timestamp
-	8,  // 4: firmflow.workflow.v1.CreateTemplateRequest.template:type_name -> firmflow.workflow.v1.Template
-	8,  // 5: firmflow.workflow.v1.ListTemplatesResponse.templates:type_name -> firmflow.workflow.v1.Template
-	8,  // 6: firmflow.workflow.v1.ListTemplateRevisionsResponse.templates:type_name -> firmflow.workflow.v1.Template
-	8,  // 7: firmflow.workflow.v1.UpdateTemplateRequest.template:type_name -> firmflow.workflow.v1.Template
-	55, // 8: firmflow.workflow.v1.UpdateTemplateRequest.update_mask:type_name -> google.protobuf.FieldMask
-	1,  // 9: firmflow.workflow.v1.Project.status:type_name -> firmflow.workflow.v1.ProjectStatus
-	54, // 10: firmflow.workflow.v1.Project.create_time:type_name -> google.protobuf.Timestamp
-	54, // 11: firmflow.workflow.v1.Project.update_time:type_name -> google.protobuf.Timestamp
-	54, // 12: firmflow.workflow.v1.Project.delete_time:type_name -> google.protobuf.Timestamp
-	54, // 13: firmflow.workflow.v1.Project.expire_time:type_name -> google.protobuf.Timestamp
-	17, // 14: firmflow.workflow.v1.CreateProjectRequest.project:type_name -> firmflow.workflow.v1.Project
-	1,  // 15: firmflow.workflow.v1.ListProjectsRequest.status:type_name -> firmflow.workflow.v1.ProjectStatus
-	17, // 16: firmflow.workflow.v1.ListProjectsResponse.projects:type_name -> firmflow.workflow.v1.Project
-	17, // 17: firmflow.workflow.v1.UpdateProjectRequest.project:type_name -> firmflow.workflow.v1.Project
-	55, // 18: firmflow.workflow.v1.UpdateProjectRequest.update_mask:type_name -> google.protobuf.FieldMask
-	2,  // 19: firmflow.workflow.v1.Task.status:type_name -> firmflow.workflow.v1.TaskStatus
-	24, // 20: firmflow.workflow.v1.Task.checklist:type_name -> firmflow.workflow.v1.ChecklistItem
-	54, // 21: firmflow.workflow.v1.Task.complete_time:type_name -> google.protobuf.Timestamp
-	54, // 22: firmflow.workflow.v1.Task.create_time:type_name -> google.protobuf.Timestamp
-	54, // 23: firmflow.workflow.v1.Task.update_time:type_name -> google.protobuf.Timestamp
-	54, // 24: firmflow.workflow.v1.Task.delete_time:type_name -> google.protobuf.Timestamp
-	54, // 25: firmflow.workflow.v1.Task.expire_time:type_name -> google.protobuf.Timestamp
-	25, // 26: firmflow.workflow.v1.CreateTaskRequest.task:type_name -> firmflow.workflow.v1.Task
-	2,  // 27: firmflow.workflow.v1.ListTasksRequest.status:type_name -> firmflow.workflow.v1.TaskStatus
-	25, // 28: firmflow.workflow.v1.ListTasksResponse.tasks:type_name -> firmflow.workflow.v1.Task
-	26, // 29: firmflow.workflow.v1.BatchCreateTasksRequest.requests:type_name -> firmflow.workflow.v1.CreateTaskRequest
-	25, // 30: firmflow.workflow.v1.BatchCreateTasksResponse.tasks:type_name -> firmflow.workflow.v1.Task
-	34, // 31: firmflow.workflow.v1.BatchUpdateTasksRequest.requests:type_name -> firmflow.workflow.v1.UpdateTaskRequest
-	25, // 32: firmflow.workflow.v1.BatchUpdateTasksResponse.tasks:type_name -> firmflow.workflow.v1.Task
-	25, // 33: firmflow.workflow.v1.UpdateTaskRequest.task:type_name -> firmflow.workflow.v1.Task
-	55, // 34: firmflow.workflow.v1.UpdateTaskRequest.update_mask:type_name -> google.protobuf.FieldMask
-	4,  // 35: firmflow.workflow.v1.DueRule.kind:type_name -> firmflow.workflow.v1.DueRuleKind
-	6,  // 36: firmflow.workflow.v1.DueRule.weekday:type_name -> firmflow.workflow.v1.DayOfWeek
-	3,  // 37: firmflow.workflow.v1.Series.frequency:type_name -> firmflow.workflow.v1.Frequency
-	36, // 38: firmflow.workflow.v1.Series.due_rule:type_name -> firmflow.workflow.v1.DueRule
-	5,  // 39: firmflow.workflow.v1.Series.weekend_shift:type_name -> firmflow.workflow.v1.WeekendShift
-	54, // 40: firmflow.workflow.v1.Series.create_time:type_name -> google.protobuf.Timestamp
-	54, // 41: firmflow.workflow.v1.Series.update_time:type_name -> google.protobuf.Timestamp
-	37, // 42: firmflow.workflow.v1.CreateSeriesRequest.series:type_name -> firmflow.workflow.v1.Series
-	37, // 43: firmflow.workflow.v1.ListSeriesResponse.series:type_name -> firmflow.workflow.v1.Series
-	37, // 44: firmflow.workflow.v1.UpdateSeriesRequest.series:type_name -> firmflow.workflow.v1.Series
-	55, // 45: firmflow.workflow.v1.UpdateSeriesRequest.update_mask:type_name -> google.protobuf.FieldMask
-	46, // 46: firmflow.workflow.v1.Workload.members:type_name -> firmflow.workflow.v1.MemberWorkload
-	46, // 47: firmflow.workflow.v1.MyWork.summary:type_name -> firmflow.workflow.v1.MemberWorkload
-	25, // 48: firmflow.workflow.v1.MyWork.tasks:type_name -> firmflow.workflow.v1.Task
-	51, // 49: firmflow.workflow.v1.UpdateMemberCapacityRequest.capacity:type_name -> firmflow.workflow.v1.MemberCapacity
-	55, // 50: firmflow.workflow.v1.UpdateMemberCapacityRequest.update_mask:type_name -> google.protobuf.FieldMask
-	9,  // 51: firmflow.workflow.v1.TemplateService.CreateTemplate:input_type -> firmflow.workflow.v1.CreateTemplateRequest
-	10, // 52: firmflow.workflow.v1.TemplateService.GetTemplate:input_type -> firmflow.workflow.v1.GetTemplateRequest
-	11, // 53: firmflow.workflow.v1.TemplateService.ListTemplates:input_type -> firmflow.workflow.v1.ListTemplatesRequest
-	13, // 54: firmflow.workflow.v1.TemplateService.ListTemplateRevisions:input_type -> firmflow.workflow.v1.ListTemplateRevisionsRequest
-	15, // 55: firmflow.workflow.v1.TemplateService.UpdateTemplate:input_type -> firmflow.workflow.v1.UpdateTemplateRequest
-	16, // 56: firmflow.workflow.v1.TemplateService.DeleteTemplate:input_type -> firmflow.workflow.v1.DeleteTemplateRequest
-	18, // 57: firmflow.workflow.v1.ProjectService.CreateProject:input_type -> firmflow.workflow.v1.CreateProjectRequest
-	19, // 58: firmflow.workflow.v1.ProjectService.GetProject:input_type -> firmflow.workflow.v1.GetProjectRequest
-	20, // 59: firmflow.workflow.v1.ProjectService.ListProjects:input_type -> firmflow.workflow.v1.ListProjectsRequest
-	22, // 60: firmflow.workflow.v1.ProjectService.UpdateProject:input_type -> firmflow.workflow.v1.UpdateProjectRequest
-	23, // 61: firmflow.workflow.v1.ProjectService.DeleteProject:input_type -> firmflow.workflow.v1.DeleteProjectRequest
-	26, // 62: firmflow.workflow.v1.ProjectService.CreateTask:input_type -> firmflow.workflow.v1.CreateTaskRequest
-	30, // 63: firmflow.workflow.v1.ProjectService.BatchCreateTasks:input_type -> firmflow.workflow.v1.BatchCreateTasksRequest
-	32, // 64: firmflow.workflow.v1.ProjectService.BatchUpdateTasks:input_type -> firmflow.workflow.v1.BatchUpdateTasksRequest
-	27, // 65: firmflow.workflow.v1.ProjectService.GetTask:input_type -> firmflow.workflow.v1.GetTaskRequest
-	28, // 66: firmflow.workflow.v1.ProjectService.ListTasks:input_type -> firmflow.workflow.v1.ListTasksRequest
-	34, // 67: firmflow.workflow.v1.ProjectService.UpdateTask:input_type -> firmflow.workflow.v1.UpdateTaskRequest
-	35, // 68: firmflow.workflow.v1.ProjectService.DeleteTask:input_type -> firmflow.workflow.v1.DeleteTaskRequest
-	38, // 69: firmflow.workflow.v1.SeriesService.CreateSeries:input_type -> firmflow.workflow.v1.CreateSeriesRequest
-	39, // 70: firmflow.workflow.v1.SeriesService.GetSeries:input_type -> firmflow.workflow.v1.GetSeriesRequest
-	40, // 71: firmflow.workflow.v1.SeriesService.ListSeries:input_type -> firmflow.workflow.v1.ListSeriesRequest
-	42, // 72: firmflow.workflow.v1.SeriesService.UpdateSeries:input_type -> firmflow.workflow.v1.UpdateSeriesRequest
-	43, // 73: firmflow.workflow.v1.SeriesService.DeleteSeries:input_type -> firmflow.workflow.v1.DeleteSeriesRequest
-	44, // 74: firmflow.workflow.v1.SeriesService.RunSeries:input_type -> firmflow.workflow.v1.RunSeriesRequest
-	48, // 75: firmflow.workflow.v1.WorkloadService.GetWorkload:input_type -> firmflow.workflow.v1.GetWorkloadRequest
-	50, // 76: firmflow.workflow.v1.WorkloadService.GetMyWork:input_type -> firmflow.workflow.v1.GetMyWorkRequest
-	52, // 77: firmflow.workflow.v1.WorkloadService.GetMemberCapacity:input_type -> firmflow.workflow.v1.GetMemberCapacityRequest
-	53, // 78: firmflow.workflow.v1.WorkloadService.UpdateMemberCapacity:input_type -> firmflow.workflow.v1.UpdateMemberCapacityRequest
-	8,  // 79: firmflow.workflow.v1.TemplateService.CreateTemplate:output_type -> firmflow.workflow.v1.Template
-	8,  // 80: firmflow.workflow.v1.TemplateService.GetTemplate:output_type -> firmflow.workflow.v1.Template
-	12, // 81: firmflow.workflow.v1.TemplateService.ListTemplates:output_type -> firmflow.workflow.v1.ListTemplatesResponse
-	14, // 82: firmflow.workflow.v1.TemplateService.ListTemplateRevisions:output_type -> firmflow.workflow.v1.ListTemplateRevisionsResponse
-	8,  // 83: firmflow.workflow.v1.TemplateService.UpdateTemplate:output_type -> firmflow.workflow.v1.Template
-	56, // 84: firmflow.workflow.v1.TemplateService.DeleteTemplate:output_type -> google.protobuf.Empty
-	17, // 85: firmflow.workflow.v1.ProjectService.CreateProject:output_type -> firmflow.workflow.v1.Project
-	17, // 86: firmflow.workflow.v1.ProjectService.GetProject:output_type -> firmflow.workflow.v1.Project
-	21, // 87: firmflow.workflow.v1.ProjectService.ListProjects:output_type -> firmflow.workflow.v1.ListProjectsResponse
-	17, // 88: firmflow.workflow.v1.ProjectService.UpdateProject:output_type -> firmflow.workflow.v1.Project
-	56, // 89: firmflow.workflow.v1.ProjectService.DeleteProject:output_type -> google.protobuf.Empty
-	25, // 90: firmflow.workflow.v1.ProjectService.CreateTask:output_type -> firmflow.workflow.v1.Task
-	31, // 91: firmflow.workflow.v1.ProjectService.BatchCreateTasks:output_type -> firmflow.workflow.v1.BatchCreateTasksResponse
-	33, // 92: firmflow.workflow.v1.ProjectService.BatchUpdateTasks:output_type -> firmflow.workflow.v1.BatchUpdateTasksResponse
-	25, // 93: firmflow.workflow.v1.ProjectService.GetTask:output_type -> firmflow.workflow.v1.Task
-	29, // 94: firmflow.workflow.v1.ProjectService.ListTasks:output_type -> firmflow.workflow.v1.ListTasksResponse
-	25, // 95: firmflow.workflow.v1.ProjectService.UpdateTask:output_type -> firmflow.workflow.v1.Task
-	56, // 96: firmflow.workflow.v1.ProjectService.DeleteTask:output_type -> google.protobuf.Empty
-	37, // 97: firmflow.workflow.v1.SeriesService.CreateSeries:output_type -> firmflow.workflow.v1.Series
-	37, // 98: firmflow.workflow.v1.SeriesService.GetSeries:output_type -> firmflow.workflow.v1.Series
-	41, // 99: firmflow.workflow.v1.SeriesService.ListSeries:output_type -> firmflow.workflow.v1.ListSeriesResponse
-	37, // 100: firmflow.workflow.v1.SeriesService.UpdateSeries:output_type -> firmflow.workflow.v1.Series
-	56, // 101: firmflow.workflow.v1.SeriesService.DeleteSeries:output_type -> google.protobuf.Empty
-	45, // 102: firmflow.workflow.v1.SeriesService.RunSeries:output_type -> firmflow.workflow.v1.RunSeriesResponse
-	47, // 103: firmflow.workflow.v1.WorkloadService.GetWorkload:output_type -> firmflow.workflow.v1.Workload
-	49, // 104: firmflow.workflow.v1.WorkloadService.GetMyWork:output_type -> firmflow.workflow.v1.MyWork
-	51, // 105: firmflow.workflow.v1.WorkloadService.GetMemberCapacity:output_type -> firmflow.workflow.v1.MemberCapacity
-	51, // 106: firmflow.workflow.v1.WorkloadService.UpdateMemberCapacity:output_type -> firmflow.workflow.v1.MemberCapacity
-	79, // [79:107] is the sub-list for method output_type
-	51, // [51:79] is the sub-list for method input_type
-	51, // [51:51] is the sub-list for extension type_name
-	51, // [51:51] is the sub-list for extension extendee
-	0,  // [0:51] is the sub-list for field type_name
+	54, // 4: firmflow.workflow.v1.Template.delete_time:type_name -> google.protobuf.Timestamp
+	54, // 5: firmflow.workflow.v1.Template.expire_time:type_name -> google.protobuf.Timestamp
+	8,  // 6: firmflow.workflow.v1.CreateTemplateRequest.template:type_name -> firmflow.workflow.v1.Template
+	8,  // 7: firmflow.workflow.v1.ListTemplatesResponse.templates:type_name -> firmflow.workflow.v1.Template
+	8,  // 8: firmflow.workflow.v1.ListTemplateRevisionsResponse.templates:type_name -> firmflow.workflow.v1.Template
+	8,  // 9: firmflow.workflow.v1.UpdateTemplateRequest.template:type_name -> firmflow.workflow.v1.Template
+	55, // 10: firmflow.workflow.v1.UpdateTemplateRequest.update_mask:type_name -> google.protobuf.FieldMask
+	1,  // 11: firmflow.workflow.v1.Project.status:type_name -> firmflow.workflow.v1.ProjectStatus
+	54, // 12: firmflow.workflow.v1.Project.create_time:type_name -> google.protobuf.Timestamp
+	54, // 13: firmflow.workflow.v1.Project.update_time:type_name -> google.protobuf.Timestamp
+	54, // 14: firmflow.workflow.v1.Project.delete_time:type_name -> google.protobuf.Timestamp
+	54, // 15: firmflow.workflow.v1.Project.expire_time:type_name -> google.protobuf.Timestamp
+	17, // 16: firmflow.workflow.v1.CreateProjectRequest.project:type_name -> firmflow.workflow.v1.Project
+	1,  // 17: firmflow.workflow.v1.ListProjectsRequest.status:type_name -> firmflow.workflow.v1.ProjectStatus
+	17, // 18: firmflow.workflow.v1.ListProjectsResponse.projects:type_name -> firmflow.workflow.v1.Project
+	17, // 19: firmflow.workflow.v1.UpdateProjectRequest.project:type_name -> firmflow.workflow.v1.Project
+	55, // 20: firmflow.workflow.v1.UpdateProjectRequest.update_mask:type_name -> google.protobuf.FieldMask
+	2,  // 21: firmflow.workflow.v1.Task.status:type_name -> firmflow.workflow.v1.TaskStatus
+	24, // 22: firmflow.workflow.v1.Task.checklist:type_name -> firmflow.workflow.v1.ChecklistItem
+	54, // 23: firmflow.workflow.v1.Task.complete_time:type_name -> google.protobuf.Timestamp
+	54, // 24: firmflow.workflow.v1.Task.create_time:type_name -> google.protobuf.Timestamp
+	54, // 25: firmflow.workflow.v1.Task.update_time:type_name -> google.protobuf.Timestamp
+	54, // 26: firmflow.workflow.v1.Task.delete_time:type_name -> google.protobuf.Timestamp
+	54, // 27: firmflow.workflow.v1.Task.expire_time:type_name -> google.protobuf.Timestamp
+	25, // 28: firmflow.workflow.v1.CreateTaskRequest.task:type_name -> firmflow.workflow.v1.Task
+	2,  // 29: firmflow.workflow.v1.ListTasksRequest.status:type_name -> firmflow.workflow.v1.TaskStatus
+	25, // 30: firmflow.workflow.v1.ListTasksResponse.tasks:type_name -> firmflow.workflow.v1.Task
+	26, // 31: firmflow.workflow.v1.BatchCreateTasksRequest.requests:type_name -> firmflow.workflow.v1.CreateTaskRequest
+	25, // 32: firmflow.workflow.v1.BatchCreateTasksResponse.tasks:type_name -> firmflow.workflow.v1.Task
+	34, // 33: firmflow.workflow.v1.BatchUpdateTasksRequest.requests:type_name -> firmflow.workflow.v1.UpdateTaskRequest
+	25, // 34: firmflow.workflow.v1.BatchUpdateTasksResponse.tasks:type_name -> firmflow.workflow.v1.Task
+	25, // 35: firmflow.workflow.v1.UpdateTaskRequest.task:type_name -> firmflow.workflow.v1.Task
+	55, // 36: firmflow.workflow.v1.UpdateTaskRequest.update_mask:type_name -> google.protobuf.FieldMask
+	4,  // 37: firmflow.workflow.v1.DueRule.kind:type_name -> firmflow.workflow.v1.DueRuleKind
+	6,  // 38: firmflow.workflow.v1.DueRule.weekday:type_name -> firmflow.workflow.v1.DayOfWeek
+	3,  // 39: firmflow.workflow.v1.Series.frequency:type_name -> firmflow.workflow.v1.Frequency
+	36, // 40: firmflow.workflow.v1.Series.due_rule:type_name -> firmflow.workflow.v1.DueRule
+	5,  // 41: firmflow.workflow.v1.Series.weekend_shift:type_name -> firmflow.workflow.v1.WeekendShift
+	54, // 42: firmflow.workflow.v1.Series.create_time:type_name -> google.protobuf.Timestamp
+	54, // 43: firmflow.workflow.v1.Series.update_time:type_name -> google.protobuf.Timestamp
+	54, // 44: firmflow.workflow.v1.Series.delete_time:type_name -> google.protobuf.Timestamp
+	54, // 45: firmflow.workflow.v1.Series.expire_time:type_name -> google.protobuf.Timestamp
+	37, // 46: firmflow.workflow.v1.CreateSeriesRequest.series:type_name -> firmflow.workflow.v1.Series
+	37, // 47: firmflow.workflow.v1.ListSeriesResponse.series:type_name -> firmflow.workflow.v1.Series
+	37, // 48: firmflow.workflow.v1.UpdateSeriesRequest.series:type_name -> firmflow.workflow.v1.Series
+	55, // 49: firmflow.workflow.v1.UpdateSeriesRequest.update_mask:type_name -> google.protobuf.FieldMask
+	46, // 50: firmflow.workflow.v1.Workload.members:type_name -> firmflow.workflow.v1.MemberWorkload
+	46, // 51: firmflow.workflow.v1.MyWork.summary:type_name -> firmflow.workflow.v1.MemberWorkload
+	25, // 52: firmflow.workflow.v1.MyWork.tasks:type_name -> firmflow.workflow.v1.Task
+	51, // 53: firmflow.workflow.v1.UpdateMemberCapacityRequest.capacity:type_name -> firmflow.workflow.v1.MemberCapacity
+	55, // 54: firmflow.workflow.v1.UpdateMemberCapacityRequest.update_mask:type_name -> google.protobuf.FieldMask
+	9,  // 55: firmflow.workflow.v1.TemplateService.CreateTemplate:input_type -> firmflow.workflow.v1.CreateTemplateRequest
+	10, // 56: firmflow.workflow.v1.TemplateService.GetTemplate:input_type -> firmflow.workflow.v1.GetTemplateRequest
+	11, // 57: firmflow.workflow.v1.TemplateService.ListTemplates:input_type -> firmflow.workflow.v1.ListTemplatesRequest
+	13, // 58: firmflow.workflow.v1.TemplateService.ListTemplateRevisions:input_type -> firmflow.workflow.v1.ListTemplateRevisionsRequest
+	15, // 59: firmflow.workflow.v1.TemplateService.UpdateTemplate:input_type -> firmflow.workflow.v1.UpdateTemplateRequest
+	16, // 60: firmflow.workflow.v1.TemplateService.DeleteTemplate:input_type -> firmflow.workflow.v1.DeleteTemplateRequest
+	18, // 61: firmflow.workflow.v1.ProjectService.CreateProject:input_type -> firmflow.workflow.v1.CreateProjectRequest
+	19, // 62: firmflow.workflow.v1.ProjectService.GetProject:input_type -> firmflow.workflow.v1.GetProjectRequest
+	20, // 63: firmflow.workflow.v1.ProjectService.ListProjects:input_type -> firmflow.workflow.v1.ListProjectsRequest
+	22, // 64: firmflow.workflow.v1.ProjectService.UpdateProject:input_type -> firmflow.workflow.v1.UpdateProjectRequest
+	23, // 65: firmflow.workflow.v1.ProjectService.DeleteProject:input_type -> firmflow.workflow.v1.DeleteProjectRequest
+	26, // 66: firmflow.workflow.v1.ProjectService.CreateTask:input_type -> firmflow.workflow.v1.CreateTaskRequest
+	30, // 67: firmflow.workflow.v1.ProjectService.BatchCreateTasks:input_type -> firmflow.workflow.v1.BatchCreateTasksRequest
+	32, // 68: firmflow.workflow.v1.ProjectService.BatchUpdateTasks:input_type -> firmflow.workflow.v1.BatchUpdateTasksRequest
+	27, // 69: firmflow.workflow.v1.ProjectService.GetTask:input_type -> firmflow.workflow.v1.GetTaskRequest
+	28, // 70: firmflow.workflow.v1.ProjectService.ListTasks:input_type -> firmflow.workflow.v1.ListTasksRequest
+	34, // 71: firmflow.workflow.v1.ProjectService.UpdateTask:input_type -> firmflow.workflow.v1.UpdateTaskRequest
+	35, // 72: firmflow.workflow.v1.ProjectService.DeleteTask:input_type -> firmflow.workflow.v1.DeleteTaskRequest
+	38, // 73: firmflow.workflow.v1.SeriesService.CreateSeries:input_type -> firmflow.workflow.v1.CreateSeriesRequest
+	39, // 74: firmflow.workflow.v1.SeriesService.GetSeries:input_type -> firmflow.workflow.v1.GetSeriesRequest
+	40, // 75: firmflow.workflow.v1.SeriesService.ListSeries:input_type -> firmflow.workflow.v1.ListSeriesRequest
+	42, // 76: firmflow.workflow.v1.SeriesService.UpdateSeries:input_type -> firmflow.workflow.v1.UpdateSeriesRequest
+	43, // 77: firmflow.workflow.v1.SeriesService.DeleteSeries:input_type -> firmflow.workflow.v1.DeleteSeriesRequest
+	44, // 78: firmflow.workflow.v1.SeriesService.RunSeries:input_type -> firmflow.workflow.v1.RunSeriesRequest
+	48, // 79: firmflow.workflow.v1.WorkloadService.GetWorkload:input_type -> firmflow.workflow.v1.GetWorkloadRequest
+	50, // 80: firmflow.workflow.v1.WorkloadService.GetMyWork:input_type -> firmflow.workflow.v1.GetMyWorkRequest
+	52, // 81: firmflow.workflow.v1.WorkloadService.GetMemberCapacity:input_type -> firmflow.workflow.v1.GetMemberCapacityRequest
+	53, // 82: firmflow.workflow.v1.WorkloadService.UpdateMemberCapacity:input_type -> firmflow.workflow.v1.UpdateMemberCapacityRequest
+	8,  // 83: firmflow.workflow.v1.TemplateService.CreateTemplate:output_type -> firmflow.workflow.v1.Template
+	8,  // 84: firmflow.workflow.v1.TemplateService.GetTemplate:output_type -> firmflow.workflow.v1.Template
+	12, // 85: firmflow.workflow.v1.TemplateService.ListTemplates:output_type -> firmflow.workflow.v1.ListTemplatesResponse
+	14, // 86: firmflow.workflow.v1.TemplateService.ListTemplateRevisions:output_type -> firmflow.workflow.v1.ListTemplateRevisionsResponse
+	8,  // 87: firmflow.workflow.v1.TemplateService.UpdateTemplate:output_type -> firmflow.workflow.v1.Template
+	56, // 88: firmflow.workflow.v1.TemplateService.DeleteTemplate:output_type -> google.protobuf.Empty
+	17, // 89: firmflow.workflow.v1.ProjectService.CreateProject:output_type -> firmflow.workflow.v1.Project
+	17, // 90: firmflow.workflow.v1.ProjectService.GetProject:output_type -> firmflow.workflow.v1.Project
+	21, // 91: firmflow.workflow.v1.ProjectService.ListProjects:output_type -> firmflow.workflow.v1.ListProjectsResponse
+	17, // 92: firmflow.workflow.v1.ProjectService.UpdateProject:output_type -> firmflow.workflow.v1.Project
+	56, // 93: firmflow.workflow.v1.ProjectService.DeleteProject:output_type -> google.protobuf.Empty
+	25, // 94: firmflow.workflow.v1.ProjectService.CreateTask:output_type -> firmflow.workflow.v1.Task
+	31, // 95: firmflow.workflow.v1.ProjectService.BatchCreateTasks:output_type -> firmflow.workflow.v1.BatchCreateTasksResponse
+	33, // 96: firmflow.workflow.v1.ProjectService.BatchUpdateTasks:output_type -> firmflow.workflow.v1.BatchUpdateTasksResponse
+	25, // 97: firmflow.workflow.v1.ProjectService.GetTask:output_type -> firmflow.workflow.v1.Task
+	29, // 98: firmflow.workflow.v1.ProjectService.ListTasks:output_type -> firmflow.workflow.v1.ListTasksResponse
+	25, // 99: firmflow.workflow.v1.ProjectService.UpdateTask:output_type -> firmflow.workflow.v1.Task
+	56, // 100: firmflow.workflow.v1.ProjectService.DeleteTask:output_type -> google.protobuf.Empty
+	37, // 101: firmflow.workflow.v1.SeriesService.CreateSeries:output_type -> firmflow.workflow.v1.Series
+	37, // 102: firmflow.workflow.v1.SeriesService.GetSeries:output_type -> firmflow.workflow.v1.Series
+	41, // 103: firmflow.workflow.v1.SeriesService.ListSeries:output_type -> firmflow.workflow.v1.ListSeriesResponse
+	37, // 104: firmflow.workflow.v1.SeriesService.UpdateSeries:output_type -> firmflow.workflow.v1.Series
+	56, // 105: firmflow.workflow.v1.SeriesService.DeleteSeries:output_type -> google.protobuf.Empty
+	45, // 106: firmflow.workflow.v1.SeriesService.RunSeries:output_type -> firmflow.workflow.v1.RunSeriesResponse
+	47, // 107: firmflow.workflow.v1.WorkloadService.GetWorkload:output_type -> firmflow.workflow.v1.Workload
+	49, // 108: firmflow.workflow.v1.WorkloadService.GetMyWork:output_type -> firmflow.workflow.v1.MyWork
+	51, // 109: firmflow.workflow.v1.WorkloadService.GetMemberCapacity:output_type -> firmflow.workflow.v1.MemberCapacity
+	51, // 110: firmflow.workflow.v1.WorkloadService.UpdateMemberCapacity:output_type -> firmflow.workflow.v1.MemberCapacity
+	83, // [83:111] is the sub-list for method output_type
+	55, // [55:83] is the sub-list for method input_type
+	55, // [55:55] is the sub-list for extension type_name
+	55, // [55:55] is the sub-list for extension extendee
+	0,  // [0:55] is the sub-list for field type_name
 }
 
 func init() { file_firmflow_workflow_v1_work_proto_init() }
