@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/url"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -84,13 +85,7 @@ func (db *DB) InFirmSnapshot(ctx context.Context, firmID string, fn func(pgx.Tx)
 	if firmID == "" {
 		return errors.New("pg: firm-scoped transaction without a firm")
 	}
-	opts := pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}
-	return pgx.BeginTxFunc(ctx, db.Pool, opts, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, "select set_config($1, $2, true)", FirmSetting, firmID); err != nil {
-			return fmt.Errorf("scope transaction to firm: %w", err)
-		}
-		return fn(tx)
-	})
+	return inFirmTx(ctx, db.Pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, firmID, fn)
 }
 
 // InTx runs fn in a transaction with no firm set: only rows reachable through
@@ -100,14 +95,38 @@ func (db *DB) InTx(ctx context.Context, fn func(pgx.Tx) error) error {
 }
 
 func (db *DB) inTx(ctx context.Context, firmID string, fn func(pgx.Tx) error) error {
-	return pgx.BeginTxFunc(ctx, db.Pool, pgx.TxOptions{}, func(tx pgx.Tx) error {
-		if firmID != "" {
-			if _, err := tx.Exec(ctx, "select set_config($1, $2, true)", FirmSetting, firmID); err != nil {
-				return fmt.Errorf("scope transaction to firm: %w", err)
-			}
+	if firmID == "" {
+		return pgx.BeginTxFunc(ctx, db.Pool, pgx.TxOptions{}, fn)
+	}
+	return inFirmTx(ctx, db.Pool, pgx.TxOptions{}, firmID, fn)
+}
+
+// inFirmTx runs fn in a transaction begun with opts and scoped to firmID. A firm id
+// that is a UUID, as every stored one is, is scoped by the statement that begins the
+// transaction, in the same round trip (the simple protocol takes both statements at
+// once); its canonical form holds only hex digits and dashes, so it is safe inside
+// the statement's text. Any other id is passed as a parameter in a round trip of its
+// own, and fails as it always did, at the first query that reads the setting.
+func inFirmTx(ctx context.Context, pool *pgxpool.Pool, opts pgx.TxOptions, firmID string, fn func(pgx.Tx) error) error {
+	if id, err := uuid.Parse(firmID); err == nil {
+		opts.BeginQuery = beginSQL(opts) + "; select set_config('" + FirmSetting + "', '" + id.String() + "', true)"
+		return pgx.BeginTxFunc(ctx, pool, opts, fn)
+	}
+	return pgx.BeginTxFunc(ctx, pool, opts, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "select set_config($1, $2, true)", FirmSetting, firmID); err != nil {
+			return fmt.Errorf("scope transaction to firm: %w", err)
 		}
 		return fn(tx)
 	})
+}
+
+// beginSQL is the BEGIN statement for the options pgx would send, for the two kinds
+// of transaction this package begins.
+func beginSQL(opts pgx.TxOptions) string {
+	if opts.IsoLevel == pgx.RepeatableRead && opts.AccessMode == pgx.ReadOnly {
+		return "begin isolation level repeatable read read only"
+	}
+	return "begin"
 }
 
 // WithUserAndDatabase returns databaseURL connecting as user to database instead.

@@ -3,8 +3,10 @@ package pg_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"testing/fstest"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -102,6 +104,52 @@ func TestFirmScopeEndsWithTheTransaction(t *testing.T) {
 	}
 }
 
+func TestFirmScopeComesWithTheBeginAndAnyOtherIDStaysAParameter(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	d := pgtest.New(t, "pgtest", notesMigrations)
+	db, err := pg.Open(ctx, d.RuntimeURL+"&pool_max_conns=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+
+	var firm, isolation, readOnly string
+	read := func(tx pgx.Tx) error {
+		return tx.QueryRow(ctx, "select current_firm_id()::text, current_setting('transaction_isolation'), current_setting('transaction_read_only')").
+			Scan(&firm, &isolation, &readOnly)
+	}
+	if err := db.InFirm(ctx, strings.ToUpper(firmA), read); err != nil {
+		t.Fatal(err)
+	}
+	if firm != firmA || isolation != "read committed" || readOnly != "off" {
+		t.Errorf("InFirm: firm %q, %s, read only %s", firm, isolation, readOnly)
+	}
+	if err := db.InFirmSnapshot(ctx, firmB, read); err != nil {
+		t.Fatal(err)
+	}
+	if firm != firmB || isolation != "repeatable read" || readOnly != "on" {
+		t.Errorf("InFirmSnapshot: firm %q, %s, read only %s", firm, isolation, readOnly)
+	}
+
+	// Not a UUID: never part of a statement's text, and refused where it is read.
+	hostile := firmA + "', true); drop table notes; select set_config('x"
+	err = db.InFirm(ctx, hostile, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, "select count(*) from notes")
+		return err
+	})
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) || pgErr.Code != "22P02" {
+		t.Errorf("a firm id that is not a UUID: err = %v, want invalid_text_representation", err)
+	}
+	if err := db.InFirm(ctx, firmA, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, "select count(*) from notes")
+		return err
+	}); err != nil {
+		t.Errorf("notes after the hostile id: %v", err)
+	}
+}
+
 func TestRuntimeRoleCannotDisableRowLevelSecurity(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -151,4 +199,43 @@ func TestEachRoleConnectsOnlyToItsOwnDatabase(t *testing.T) {
 			}
 		}
 	}
+}
+
+// BenchmarkInFirm measures a firm-scoped transaction reading one row, in the same
+// run: scoped by a statement of its own after BEGIN (a round trip more), and by
+// InFirm, which scopes it with the BEGIN.
+func BenchmarkInFirm(b *testing.B) {
+	ctx := context.Background()
+	db := pgtest.New(b, "pgtest", notesMigrations).Open(b)
+	read := func(tx pgx.Tx) error {
+		var n int
+		return tx.QueryRow(ctx, "select count(*) from notes").Scan(&n)
+	}
+	var separate time.Duration
+	b.Run("scope_statement_of_its_own", func(b *testing.B) {
+		start := time.Now()
+		for range b.N {
+			err := pgx.BeginTxFunc(ctx, db.Pool, pgx.TxOptions{}, func(tx pgx.Tx) error {
+				if _, err := tx.Exec(ctx, "select set_config($1, $2, true)", pg.FirmSetting, firmA); err != nil {
+					return err
+				}
+				return read(tx)
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
+		separate = time.Since(start) / time.Duration(b.N)
+	})
+	b.Run("scoped_with_begin", func(b *testing.B) {
+		start := time.Now()
+		for range b.N {
+			if err := db.InFirm(ctx, firmA, read); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if per := time.Since(start) / time.Duration(b.N); separate > 0 {
+			b.ReportMetric(float64(separate)/float64(per), "separate/with_begin")
+		}
+	})
 }
