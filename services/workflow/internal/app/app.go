@@ -55,7 +55,7 @@ func (a *App) inFirm(ctx context.Context, p principal.Principal, firmID string, 
 // require loads the firm's permissions and refuses what the caller's scope does not
 // reach; see domain.Permissions.Require for assignedToCaller.
 func require(ctx context.Context, q *store.Queries, p principal.Principal, c domain.Category, act domain.Action, assignedToCaller bool) error {
-	perms, err := q.Permissions(ctx)
+	perms, err := permissionsFor(ctx, q, p)
 	if err != nil {
 		return err
 	}
@@ -65,11 +65,21 @@ func require(ctx context.Context, q *store.Queries, p principal.Principal, c dom
 // scopeOf returns how far the caller reaches, for list filters ("assigned" lists
 // only the caller's work).
 func scopeOf(ctx context.Context, q *store.Queries, p principal.Principal, c domain.Category, act domain.Action) (domain.Scope, error) {
-	perms, err := q.Permissions(ctx)
+	perms, err := permissionsFor(ctx, q, p)
 	if err != nil {
 		return domain.ScopeNone, err
 	}
 	return perms.ScopeFor(p, c, act), nil
+}
+
+// permissionsFor is the firm's permission matrix when it decides the caller's scope
+// (domain.MatrixDecides), and nil otherwise, which spares the requests of API keys,
+// staff on a grant and owners a query in every transaction.
+func permissionsFor(ctx context.Context, q *store.Queries, p principal.Principal) (domain.Permissions, error) {
+	if !domain.MatrixDecides(p) {
+		return nil, nil
+	}
+	return q.Permissions(ctx)
 }
 
 // dataKey opens the firm's data key from the key store, creating it on first use.

@@ -224,7 +224,7 @@ func (a *App) Projects(ctx context.Context, p principal.Principal, firmID string
 // listScope narrows a list to the caller's own work when their scope is "assigned":
 // it returns the assignee filter to apply.
 func listScope(ctx context.Context, q *store.Queries, p principal.Principal, c domain.Category, assignee string) (string, error) {
-	perms, err := q.Permissions(ctx)
+	perms, err := permissionsFor(ctx, q, p)
 	if err != nil {
 		return "", err
 	}

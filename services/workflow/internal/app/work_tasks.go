@@ -47,7 +47,7 @@ func (a *App) createTasks(ctx context.Context, p principal.Principal, firmID, pr
 	}
 	var out []domain.Task
 	err := a.inFirm(ctx, p, firmID, func(q *store.Queries) error {
-		perms, err := q.Permissions(ctx)
+		perms, err := permissionsFor(ctx, q, p)
 		if err != nil {
 			return err
 		}

@@ -77,6 +77,13 @@ func DefaultPermissions() Permissions {
 	return p
 }
 
+// MatrixDecides reports whether the firm's permission matrix decides how far the
+// caller reaches: for members and admins only. API keys, staff on a grant and owners
+// reach everything whatever the matrix says, so their requests need not read it.
+func MatrixDecides(caller principal.Principal) bool {
+	return caller.Kind == principal.KindUser && caller.Role != principal.RoleOwner
+}
+
 // ScopeFor returns how far the caller reaches with action on category. Owners reach
 // everything; API keys reach everything their scopes (checked by the declared policy)
 // allow; users get their role's cell.
@@ -88,9 +95,9 @@ func (p Permissions) ScopeFor(caller principal.Principal, c Category, a Action) 
 		// The firm's grant decides, and the declared policy has already held a
 		// read-only grant to reading methods.
 		return ScopeAll
-	case caller.Kind == principal.KindUser && caller.Role == principal.RoleOwner:
-		return ScopeAll
-	case caller.Kind == principal.KindUser:
+	case caller.Kind == principal.KindUser && !MatrixDecides(caller):
+		return ScopeAll // an owner
+	case MatrixDecides(caller):
 		if s, ok := p[PermissionKey{caller.Role, c, a}]; ok {
 			return s
 		}
