@@ -25,9 +25,8 @@ import (
 
 // The statements, as workflow's store writes them.
 const (
-	sqlScope       = "select set_config('app.firm_id', $1, true)"
-	sqlPermissions = "select role, category, action, scope from permissions"
-	projectCols    = `id::text, firm_id::text, client_id::text, display_name, description, status, start_date, due_date,
+	sqlScope    = "select set_config('app.firm_id', $1, true)"
+	projectCols = `id::text, firm_id::text, client_id::text, display_name, description, status, start_date, due_date,
 	deadline_date, assignee_id::text, budget_minutes, tags, template_id::text, coalesce(template_revision, 0), series_id::text,
 	period_start, task_count, completed_task_count, version, create_time, update_time`
 	taskCols = `t.id::text, t.firm_id::text, t.project_id::text, t.client_id::text, t.position, t.title, t.description,
@@ -104,23 +103,13 @@ func startBaseline(b *testing.B, runtimeURL, firmID string) (string, *http.Clien
 	return srv.URL, c
 }
 
-// inFirm runs fn in a transaction scoped to the firm, reading its permissions as
-// every workflow use case does.
+// inFirm runs fn in a transaction scoped to the firm as workflow's are (pg.DB.InFirm):
+// the scope sent with the BEGIN, in one round trip. Workflow reads the firm's
+// permission matrix only for members and admins (domain.MatrixDecides); the load
+// comes from an API key, so neither reads it.
 func (bl *baseline) inFirm(ctx context.Context, fn func(pgx.Tx) error) error {
-	return pgx.BeginTxFunc(ctx, bl.pool, pgx.TxOptions{}, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, sqlScope, bl.firmID); err != nil {
-			return err
-		}
-		rows, err := tx.Query(ctx, sqlPermissions)
-		if err != nil {
-			return err
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		return fn(tx)
-	})
+	begin := "begin; select set_config('app.firm_id', '" + uuid.MustParse(bl.firmID).String() + "', true)"
+	return pgx.BeginTxFunc(ctx, bl.pool, pgx.TxOptions{BeginQuery: begin}, fn)
 }
 
 func (bl *baseline) getProject(w http.ResponseWriter, r *http.Request) {
