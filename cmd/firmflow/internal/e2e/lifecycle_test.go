@@ -248,7 +248,10 @@ func awaitCertificate(t *testing.T, sys *system, token string) ([]byte, certific
 // sequence, the firms named by the messages that name firm.
 func firmMessages(t *testing.T, url, firm string) map[string]map[uint64][]string {
 	t.Helper()
-	ctx := context.Background()
+	// One deadline for the whole walk rather than the client's 5 s a request: on a
+	// busy machine one of its thousands of lookups may wait longer than that.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
 	nc, js, err := natsx.Connect(url, "e2e-streams")
 	if err != nil {
 		t.Fatal(err)
