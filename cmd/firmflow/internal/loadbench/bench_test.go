@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"runtime/pprof"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -239,6 +240,10 @@ func compare(b *testing.B, s scenario) [3]result {
 		b.ReportMetric(ms(m.r.pct(99)), m.prefix+"p99_ms")
 	}
 	b.ReportMetric(f.rps()/bl.rps(), "full/base")
+	if f.cpu > 0 && bl.cpu > 0 {
+		b.ReportMetric(ms(f.cpuPerRequest()), "cpu_ms/req")
+		b.ReportMetric(ms(bl.cpuPerRequest()), "base_cpu_ms/req")
+	}
 	b.Logf("full path %.0f req/s p50 %.1f ms p99 %.1f ms | workflow gRPC %.0f req/s p50 %.1f ms p99 %.1f ms | "+
 		"baseline %.0f req/s p50 %.1f ms p99 %.1f ms | full/baseline %.2f",
 		f.rps(), ms(f.pct(50)), ms(f.pct(99)), d.rps(), ms(d.pct(50)), ms(d.pct(99)),
@@ -294,9 +299,23 @@ type result struct {
 	firstError string
 	elapsed    time.Duration
 	latencies  []time.Duration
+	// cpu is the CPU time the whole machine spent busy during the run (every process,
+	// the kernel included; idle, I/O wait and time stolen by the host excluded), or 0
+	// where /proc/stat cannot tell.
+	cpu time.Duration
 }
 
 func (r result) rps() float64 { return float64(r.n) / r.elapsed.Seconds() }
+
+// cpuPerRequest is the machine's busy CPU time per request: what a request costs the
+// whole stack, which time stolen by a virtual machine's host does not change, unlike
+// the throughput.
+func (r result) cpuPerRequest() time.Duration {
+	if r.n == 0 {
+		return 0
+	}
+	return r.cpu / time.Duration(r.n)
+}
 
 func (r result) pct(p float64) time.Duration {
 	if len(r.latencies) == 0 {
@@ -330,6 +349,7 @@ func (rec *recorder) record(latency time.Duration, err error) {
 // closedLoop keeps workers requests in flight for d.
 func closedLoop(workers int, d time.Duration, do func(context.Context) error) result {
 	var rec recorder
+	cpuBefore := busyCPU()
 	start := time.Now()
 	deadline := start.Add(d)
 	var wg sync.WaitGroup
@@ -344,8 +364,39 @@ func closedLoop(workers int, d time.Duration, do func(context.Context) error) re
 	}
 	wg.Wait()
 	rec.r.elapsed = time.Since(start)
+	if cpuBefore > 0 {
+		rec.r.cpu = busyCPU() - cpuBefore
+	}
 	return rec.r
 }
+
+// busyCPU is the CPU time the machine has spent busy since it booted, from the first
+// line of /proc/stat (user, nice, system, irq, softirq; not idle, iowait or steal),
+// or 0 where there is no such file.
+func busyCPU() time.Duration {
+	raw, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0
+	}
+	line, _, _ := strings.Cut(string(raw), "\n")
+	fields := strings.Fields(line)
+	if len(fields) < 8 || fields[0] != "cpu" {
+		return 0
+	}
+	var ticks int64
+	for _, i := range []int{1, 2, 3, 6, 7} { // user nice system irq softirq
+		n, err := strconv.ParseInt(fields[i], 10, 64)
+		if err != nil {
+			return 0
+		}
+		ticks += n
+	}
+	return time.Duration(ticks) * time.Second / clockTicks
+}
+
+// clockTicks is USER_HZ, the unit of /proc/stat: 100 on every Linux architecture Go
+// supports.
+const clockTicks = 100
 
 // paced sends rate requests a second for d whatever the answers take (open loop)
 // and times each from when it was due to be sent, so a stall shows in the latencies

@@ -95,7 +95,9 @@ type fixedRate struct {
 }
 
 // print writes the summary: throughput at saturation of each path with its ratio to
-// the baseline, then the latencies at each fixed rate.
+// the baseline, and the machine's CPU time per request of each (which, unlike the
+// throughput, time stolen by a virtual machine's host leaves alone), then the
+// latencies at each fixed rate.
 func (s *summary) print(out io.Writer) {
 	if len(s.saturated) == 0 && len(s.fixed) == 0 {
 		return
@@ -104,10 +106,11 @@ func (s *summary) print(out io.Writer) {
 	fmt.Fprintf(out, "\nloadbench summary (%s, %d CPUs, %s/%s, GOMAXPROCS %d, host %s)\n",
 		cpuModel(), runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.GOMAXPROCS(0), host)
 	w := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(w, "saturated (%d in flight)\tfull req/s\tgRPC req/s\tbaseline req/s\tfull/baseline\tgRPC/baseline\t\n", concurrency)
+	fmt.Fprintf(w, "saturated (%d in flight)\tfull req/s\tgRPC req/s\tbaseline req/s\tfull/baseline\tgRPC/baseline\tCPU ms/req full\tgRPC\tbaseline\tbaseline/full CPU\t\n", concurrency)
 	for _, sat := range s.saturated {
 		f, g, b := sat.results[0].rps(), sat.results[1].rps(), sat.results[2].rps()
-		fmt.Fprintf(w, "%s\t%.0f\t%.0f\t%.0f\t%.2f\t%.2f\t\n", sat.scenario, f, g, b, f/b, g/b)
+		fc, gc, bc := ms(sat.results[0].cpuPerRequest()), ms(sat.results[1].cpuPerRequest()), ms(sat.results[2].cpuPerRequest())
+		fmt.Fprintf(w, "%s\t%.0f\t%.0f\t%.0f\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t\n", sat.scenario, f, g, b, f/b, g/b, fc, gc, bc, bc/fc)
 	}
 	w.Flush()
 	fmt.Fprintln(out)
