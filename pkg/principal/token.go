@@ -17,8 +17,9 @@ import (
 const (
 	issuer   = "firmflow-identity"
 	audience = "firmflow-services"
-	// TokenTTL is short because the gateway asks for a fresh token on every request;
-	// a revoked credential therefore stops working on the next one.
+	// TokenTTL is short because the gateway asks identity for a token on every
+	// request, and identity gives none for a revoked credential: it stops working on
+	// the next request, and a token already forwarded soon expires.
 	TokenTTL = 60 * time.Second
 	// leeway is the clock skew between identity and a service that Verify forgives.
 	leeway = 5 * time.Second
