@@ -85,7 +85,7 @@ func (db *DB) InFirmSnapshot(ctx context.Context, firmID string, fn func(pgx.Tx)
 	if firmID == "" {
 		return errors.New("pg: firm-scoped transaction without a firm")
 	}
-	return inFirmTx(ctx, db.Pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, firmID, fn)
+	return inFirmTx(ctx, db.Pool, snapshotTx, firmID, fn)
 }
 
 // InTx runs fn in a transaction with no firm set: only rows reachable through
@@ -108,8 +108,10 @@ func (db *DB) inTx(ctx context.Context, firmID string, fn func(pgx.Tx) error) er
 // the statement's text. Any other id is passed as a parameter in a round trip of its
 // own, and fails as it always did, at the first query that reads the setting.
 func inFirmTx(ctx context.Context, pool *pgxpool.Pool, opts pgx.TxOptions, firmID string, fn func(pgx.Tx) error) error {
-	if id, err := uuid.Parse(firmID); err == nil {
-		opts.BeginQuery = beginSQL(opts) + "; select set_config('" + FirmSetting + "', '" + id.String() + "', true)"
+	id, err := uuid.Parse(firmID)
+	begin, known := beginSQL[opts]
+	if err == nil && known {
+		opts.BeginQuery = begin + "; select set_config('" + FirmSetting + "', '" + id.String() + "', true)"
 		return pgx.BeginTxFunc(ctx, pool, opts, fn)
 	}
 	return pgx.BeginTxFunc(ctx, pool, opts, func(tx pgx.Tx) error {
@@ -120,13 +122,14 @@ func inFirmTx(ctx context.Context, pool *pgxpool.Pool, opts pgx.TxOptions, firmI
 	})
 }
 
-// beginSQL is the BEGIN statement for the options pgx would send, for the two kinds
-// of transaction this package begins.
-func beginSQL(opts pgx.TxOptions) string {
-	if opts.IsoLevel == pgx.RepeatableRead && opts.AccessMode == pgx.ReadOnly {
-		return "begin isolation level repeatable read read only"
-	}
-	return "begin"
+// snapshotTx is InFirmSnapshot's kind of transaction.
+var snapshotTx = pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}
+
+// beginSQL is the BEGIN statement pgx sends for each kind of transaction this package
+// begins; options it does not list are begun by pgx itself, and scoped apart.
+var beginSQL = map[pgx.TxOptions]string{
+	{}:         "begin",
+	snapshotTx: "begin isolation level repeatable read read only",
 }
 
 // WithUserAndDatabase returns databaseURL connecting as user to database instead.

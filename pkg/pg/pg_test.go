@@ -79,21 +79,29 @@ func TestFirmScopedTransactionsSeeOnlyTheirFirm(t *testing.T) {
 	}
 }
 
-func TestFirmScopeEndsWithTheTransaction(t *testing.T) {
-	t.Parallel()
-	ctx := context.Background()
+// openOneConnection is a pool of one connection, as the runtime role, on a new
+// database: each transaction runs in the same session as the one before.
+func openOneConnection(t *testing.T) *pg.DB {
+	t.Helper()
 	d := pgtest.New(t, "pgtest", notesMigrations)
-	// One connection, so the second transaction reuses the first one's session.
-	db, err := pg.Open(ctx, d.RuntimeURL+"&pool_max_conns=1")
+	db, err := pg.Open(context.Background(), d.RuntimeURL+"&pool_max_conns=1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
+	t.Cleanup(db.Close)
+	return db
+}
+
+func TestFirmScopeEndsWithTheTransaction(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	// One connection, so the second transaction reuses the first one's session.
+	db := openOneConnection(t)
 	if err := db.InFirm(ctx, firmA, func(tx pgx.Tx) error { return nil }); err != nil {
 		t.Fatal(err)
 	}
 	var setting *string
-	err = db.InTx(ctx, func(tx pgx.Tx) error {
+	err := db.InTx(ctx, func(tx pgx.Tx) error {
 		return tx.QueryRow(ctx, "select current_firm_id()::text").Scan(&setting)
 	})
 	if err != nil {
@@ -107,12 +115,7 @@ func TestFirmScopeEndsWithTheTransaction(t *testing.T) {
 func TestFirmScopeComesWithTheBeginAndAnyOtherIDStaysAParameter(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	d := pgtest.New(t, "pgtest", notesMigrations)
-	db, err := pg.Open(ctx, d.RuntimeURL+"&pool_max_conns=1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openOneConnection(t)
 
 	var firm, isolation, readOnly string
 	read := func(tx pgx.Tx) error {
@@ -134,7 +137,7 @@ func TestFirmScopeComesWithTheBeginAndAnyOtherIDStaysAParameter(t *testing.T) {
 
 	// Not a UUID: never part of a statement's text, and refused where it is read.
 	hostile := firmA + "', true); drop table notes; select set_config('x"
-	err = db.InFirm(ctx, hostile, func(tx pgx.Tx) error {
+	err := db.InFirm(ctx, hostile, func(tx pgx.Tx) error {
 		_, err := tx.Exec(ctx, "select count(*) from notes")
 		return err
 	})
