@@ -308,8 +308,8 @@ type result struct {
 func (r result) rps() float64 { return float64(r.n) / r.elapsed.Seconds() }
 
 // cpuPerRequest is the machine's busy CPU time per request: what a request costs the
-// whole stack, which time stolen by a virtual machine's host does not change, unlike
-// the throughput.
+// whole stack, leaving out the time a virtual machine's host stole, which lowers the
+// throughput.
 func (r result) cpuPerRequest() time.Duration {
 	if r.n == 0 {
 		return 0

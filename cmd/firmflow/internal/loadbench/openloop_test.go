@@ -95,9 +95,8 @@ type fixedRate struct {
 }
 
 // print writes the summary: throughput at saturation of each path with its ratio to
-// the baseline, and the machine's CPU time per request of each (which, unlike the
-// throughput, time stolen by a virtual machine's host leaves alone), then the
-// latencies at each fixed rate.
+// the baseline, and the machine's busy CPU time per request of each (steal left
+// out), then the latencies at each fixed rate.
 func (s *summary) print(out io.Writer) {
 	if len(s.saturated) == 0 && len(s.fixed) == 0 {
 		return

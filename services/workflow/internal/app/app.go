@@ -52,8 +52,9 @@ func (a *App) inFirm(ctx context.Context, p principal.Principal, firmID string, 
 	return a.runAwaitingMembers(ctx, firmID, fn)
 }
 
-// require loads the firm's permissions and refuses what the caller's scope does not
-// reach; see domain.Permissions.Require for assignedToCaller.
+// require refuses what the caller's scope does not reach, reading the firm's
+// permissions when they decide it; see domain.Permissions.Require for
+// assignedToCaller.
 func require(ctx context.Context, q *store.Queries, p principal.Principal, c domain.Category, act domain.Action, assignedToCaller bool) error {
 	perms, err := permissionsFor(ctx, q, p)
 	if err != nil {
