@@ -5,7 +5,6 @@ import (
 	"io/fs"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -59,7 +58,6 @@ func BenchmarkAuthenticateStatement(b *testing.B) {
 
 	hash := domain.HashSecret(secret)
 	perCall := map[string]time.Duration{}
-	var mu sync.Mutex
 	measure := func(name string, call func() error) {
 		b.Run(name, func(b *testing.B) {
 			b.SetParallelism(4) // callers per CPU: enough to keep PostgreSQL busy
@@ -72,8 +70,6 @@ func BenchmarkAuthenticateStatement(b *testing.B) {
 					}
 				}
 			})
-			mu.Lock()
-			defer mu.Unlock()
 			perCall[name] = time.Since(start) / time.Duration(b.N)
 			if old := perCall["sql_006"]; name == "plpgsql_014" && old > 0 {
 				b.ReportMetric(float64(old)/float64(perCall[name]), "sql/plpgsql")
