@@ -116,7 +116,7 @@ func (s *Server) routes(ctx context.Context) (http.Handler, error) {
 	}
 	perClient := httpapi.LimitClients(httpapi.NewRateLimiter(s.cfg.IPRate, s.cfg.IPBurst, maxLimiterKeys))
 	perCredential := httpapi.LimitCredentials(httpapi.NewRateLimiter(s.cfg.CredentialRate, s.cfg.CredentialBurst, maxLimiterKeys))
-	authenticate := httpapi.Authenticate(identityv1.NewAuthServiceClient(up["identity"]), errs)
+	authenticate := httpapi.Authenticate(httpapi.CoalesceAuthentications(identityv1.NewAuthServiceClient(up["identity"])), errs)
 
 	api := perClient(perCredential(httpapi.LimitBody(s.cfg.BodyLimit)(httpapi.RequireJSON(authenticate(rest)))))
 

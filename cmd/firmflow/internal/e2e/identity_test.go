@@ -5,12 +5,15 @@ import (
 	"crypto/tls"
 	"net/http"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/pquerna/otp/totp"
 
+	"github.com/firmflow/firmflow/cmd/firmflow/internal/e2e/harness"
 	identityv1 "github.com/firmflow/firmflow/pkg/gen/firmflow/identity/v1"
 	"github.com/firmflow/firmflow/pkg/natsx"
 )
@@ -285,4 +288,73 @@ func TestOldTLSVersionsAreRefused(t *testing.T) {
 			t.Errorf("%s handshake: err = %v, want success %v", v.name, err, v.ok)
 		}
 	}
+}
+
+// TestRevocationBitesOnTheNextRequestUnderLoad revokes an API key while sixteen
+// clients read with it as fast as they can, so that the gateway is sharing its calls
+// to identity among them: every request sent after the revocation was answered must
+// be refused, however many requests were waiting for identity at that moment.
+func TestRevocationBitesOnTheNextRequestUnderLoad(t *testing.T) {
+	t.Parallel()
+	sys := start(t, nil) // unthrottled: the credential limit would answer 429 first
+	alpha := sys.signUp(t, "revoke-under-load")
+	created := message[*identityv1.ApiKey](t, want(t, alpha.client.do("POST", "/v1/"+alpha.name+"/apiKeys", map[string]any{
+		"display_name": "busy CRM", "scopes": []string{"identity:read"},
+	}), http.StatusCreated, "create API key"))
+	crm := sys.integration(created.GetSecret())
+
+	type sent struct {
+		at     time.Time
+		status int
+		reason string
+	}
+	const clients = 16
+	var stop atomic.Bool
+	results := make([][]sent, clients)
+	errs := make(chan error, clients)
+	var wg sync.WaitGroup
+	for i := range clients {
+		wg.Go(func() {
+			hc := harness.Client{HTTP: crm.http, URL: sys.url, Bearer: crm.bearer}
+			for !stop.Load() {
+				at := time.Now()
+				r, err := hc.Do("GET", "/v1/"+alpha.name, nil)
+				if err != nil {
+					errs <- err
+					return
+				}
+				results[i] = append(results[i], sent{at, r.Status, response{status: r.Status, raw: r.Raw}.reason()})
+			}
+		})
+	}
+	time.Sleep(500 * time.Millisecond)
+	want(t, alpha.client.do("POST", "/v1/"+created.GetName()+":revoke", map[string]any{}), http.StatusOK, "revoke")
+	revoked := time.Now()
+	time.Sleep(500 * time.Millisecond)
+	stop.Store(true)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+
+	var before, after int
+	for _, rs := range results {
+		for _, r := range rs {
+			switch {
+			case r.at.Before(revoked):
+				if r.status == http.StatusOK {
+					before++
+				}
+			case r.status != http.StatusUnauthorized || r.reason != "API_KEY_INACTIVE":
+				t.Fatalf("a request sent %v after the revocation was answered %d %s", r.at.Sub(revoked), r.status, r.reason)
+			default:
+				after++
+			}
+		}
+	}
+	if before < clients || after < clients {
+		t.Fatalf("%d reads answered before the revocation and %d refused after it: too few to show anything", before, after)
+	}
+	t.Logf("%d reads answered before the revocation, %d refused after it", before, after)
 }
