@@ -68,9 +68,8 @@ func (c *coalescing) Authenticate(ctx context.Context, in *identityv1.Authentica
 	if !inFlight {
 		c.credentials[key] = &credentialCalls{}
 		c.mu.Unlock()
-		resp, err := c.identity.Authenticate(ctx, in, opts...)
-		c.ended(key)
-		return resp, err
+		defer c.ended(key)
+		return c.identity.Authenticate(ctx, in, opts...)
 	}
 	call := calls.next
 	if call == nil {
