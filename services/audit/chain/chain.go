@@ -29,6 +29,7 @@ package chain
 import (
 	"crypto/sha256"
 	"encoding/binary"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -62,43 +63,69 @@ type Event struct {
 
 // Encode returns the event's canonical encoding (see the package documentation).
 func (e *Event) Encode() []byte {
-	size := 256 + len(e.Payload) + len(e.Kind) + len(e.Category) + len(e.Actor) + len(e.Action) + len(e.Code) + len(e.Subject)
+	return e.appendEncoding(make([]byte, 0, e.encodedSize()))
+}
+
+// encodedSize is the length of the event's encoding.
+func (e *Event) encodedSize() int {
+	const fixed = 4 + len(formatName) + 4 + 16 + 4 + 8 + 4 + 16 + 4 + 8 + 4 + 8 + 4 + 4
+	size := fixed + 4*4 + len(e.Kind) + len(e.Category) + len(e.Actor) + len(e.Action) +
+		4 + len(e.Code) + 4 + len(e.Subject) + 4 + len(e.Payload)
 	for _, r := range e.Resources {
 		size += 4 + len(r)
 	}
-	b := make([]byte, 0, size)
-	b = appendField(b, []byte(formatName))
+	return size
+}
+
+// appendEncoding appends the event's canonical encoding to b.
+func (e *Event) appendEncoding(b []byte) []byte {
+	b = appendField(b, formatName)
 	b = appendField(b, e.FirmID[:])
-	b = appendField(b, binary.BigEndian.AppendUint64(nil, uint64(e.Sequence)))
+	b = appendUint64Field(b, uint64(e.Sequence))
 	b = appendField(b, e.ID[:])
-	b = appendField(b, binary.BigEndian.AppendUint64(nil, uint64(e.Time.UnixMicro())))
-	b = appendField(b, binary.BigEndian.AppendUint64(nil, uint64(e.RecordTime.UnixMicro())))
-	for _, s := range []string{e.Kind, e.Category, e.Actor, e.Action} {
-		b = appendField(b, []byte(s))
+	b = appendUint64Field(b, uint64(e.Time.UnixMicro()))
+	b = appendUint64Field(b, uint64(e.RecordTime.UnixMicro()))
+	for _, s := range [...]string{e.Kind, e.Category, e.Actor, e.Action} {
+		b = appendField(b, s)
 	}
-	list := binary.BigEndian.AppendUint32(nil, uint32(len(e.Resources)))
+	// The resources are one field holding a count and a field per name.
+	listSize := 4
 	for _, r := range e.Resources {
-		list = appendField(list, []byte(r))
+		listSize += 4 + len(r)
 	}
-	b = appendField(b, list)
-	b = appendField(b, []byte(e.Code))
-	b = appendField(b, []byte(e.Subject))
+	b = binary.BigEndian.AppendUint32(b, uint32(listSize))
+	b = binary.BigEndian.AppendUint32(b, uint32(len(e.Resources)))
+	for _, r := range e.Resources {
+		b = appendField(b, r)
+	}
+	b = appendField(b, e.Code)
+	b = appendField(b, e.Subject)
 	return appendField(b, e.Payload)
 }
 
-func appendField(b, field []byte) []byte {
+func appendField[T string | []byte](b []byte, field T) []byte {
 	b = binary.BigEndian.AppendUint32(b, uint32(len(field)))
 	return append(b, field...)
 }
 
+func appendUint64Field(b []byte, v uint64) []byte {
+	b = binary.BigEndian.AppendUint32(b, 8)
+	return binary.BigEndian.AppendUint64(b, v)
+}
+
+// linkBuffers hold a previous hash and an encoding while they are hashed, so that
+// appending a batch does not allocate an encoding per event.
+var linkBuffers = sync.Pool{New: func() any { return new([]byte) }}
+
 // Link is the hash of e when it follows an event whose hash is prev.
 func Link(prev Hash, e *Event) Hash {
-	h := sha256.New()
-	h.Write(prev[:])
-	h.Write(e.Encode())
-	var out Hash
-	h.Sum(out[:0])
-	return out
+	buf := linkBuffers.Get().(*[]byte)
+	b := append((*buf)[:0], prev[:]...)
+	b = e.appendEncoding(b)
+	h := Hash(sha256.Sum256(b))
+	*buf = b
+	linkBuffers.Put(buf)
+	return h
 }
 
 // Sealed reports whether e's stored hash matches its content and previous hash.
