@@ -107,7 +107,9 @@ func (a *App) appendOnce(ctx context.Context, firms []uuid.UUID, byFirm map[uuid
 		if err != nil {
 			return err
 		}
-		var out []chain.Event
+		// Sized for the whole batch: events are large, and growing the slice copied them
+		// again and again while the transaction held the heads.
+		out := make([]chain.Event, 0, len(ids))
 		var moved []chain.Head
 		for i := range heads {
 			h := &heads[i]
