@@ -94,6 +94,15 @@ func (a *App) Append(ctx context.Context, events []chain.Event) (int, error) {
 	return n, err
 }
 
+// copyIDsFrom is the batch size from which event ids are recorded with COPY
+// (store.ClaimNew): COPY costs two round trips more than claiming the ids together
+// with the heads' lock, and less per id.
+const copyIDsFrom = 128
+
+// appendOnce appends the batch in one transaction. A large batch is taken to hold
+// only new events, as nearly every batch does; when one was already appended (a
+// redelivery), the batch is appended again by claiming its ids, skipping those the
+// log holds.
 func (a *App) appendOnce(ctx context.Context, firms []uuid.UUID, byFirm map[uuid.UUID][]chain.Event, now time.Time) (int, error) {
 	var ids, idFirms []uuid.UUID
 	for _, f := range firms {
@@ -101,9 +110,27 @@ func (a *App) appendOnce(ctx context.Context, firms []uuid.UUID, byFirm map[uuid
 			ids, idFirms = append(ids, e.ID), append(idFirms, f)
 		}
 	}
+	if len(ids) >= copyIDsFrom {
+		n, err := a.appendTx(ctx, firms, byFirm, ids, idFirms, now, true)
+		if !errors.Is(err, store.ErrEventSeen) {
+			return n, err
+		}
+	}
+	return a.appendTx(ctx, firms, byFirm, ids, idFirms, now, false)
+}
+
+func (a *App) appendTx(ctx context.Context, firms []uuid.UUID, byFirm map[uuid.UUID][]chain.Event, ids, idFirms []uuid.UUID,
+	now time.Time, allNew bool) (int, error) {
 	appended := 0
 	err := a.store.Append(ctx, func(ap *store.Appender) error {
-		heads, fresh, err := ap.Claim(ctx, firms, ids, idFirms)
+		var heads []chain.Head
+		var fresh map[uuid.UUID]bool // nil when every event is new
+		var err error
+		if allNew {
+			heads, err = ap.ClaimNew(ctx, firms, ids, idFirms)
+		} else {
+			heads, fresh, err = ap.Claim(ctx, firms, ids, idFirms)
+		}
 		if err != nil {
 			return err
 		}
@@ -115,7 +142,7 @@ func (a *App) appendOnce(ctx context.Context, firms []uuid.UUID, byFirm map[uuid
 			h := &heads[i]
 			before := len(out)
 			for _, e := range byFirm[h.FirmID] {
-				if fresh[e.ID] {
+				if fresh == nil || fresh[e.ID] {
 					h.Append(&e, now)
 					out = append(out, e)
 				}

@@ -74,6 +74,39 @@ func TestAppendSkipsEventsAlreadyInTheLog(t *testing.T) {
 	}
 }
 
+// A large batch records its ids with COPY, taking them all to be new; redelivered
+// with new events among its own, it must still append only the new ones, in order.
+func TestALargeBatchRedeliveredAppendsOnlyItsNewEvents(t *testing.T) {
+	t.Parallel()
+	f := audittest.New(t)
+	ctx := context.Background()
+	firmA, firmB := uuid.New(), uuid.New()
+	var batch []chain.Event
+	for i := range 300 {
+		batch = append(batch, access([]uuid.UUID{firmA, firmB}[i%2], "users/a", "OK", time.Now()))
+	}
+	if n, err := f.App.Append(ctx, batch); err != nil || n != len(batch) {
+		t.Fatalf("first delivery: %d, %v", n, err)
+	}
+	var fresh []chain.Event
+	for range 150 {
+		fresh = append(fresh, access(firmA, "users/b", "OK", time.Now()))
+	}
+	again := append(slices.Clone(batch[100:]), fresh...)
+	if n, err := f.App.Append(ctx, again); err != nil || n != len(fresh) {
+		t.Fatalf("redelivery of 200 events with 150 new: %d appended, %v", n, err)
+	}
+	for firm, want := range map[uuid.UUID]int{firmA: 150 + 150, firmB: 150} {
+		report, err := f.App.Verify(ctx, owner(firm), firm.String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !report.Valid() || report.Events != int64(want) {
+			t.Errorf("firm chain after the redelivery: %+v, want %d events verified", report, want)
+		}
+	}
+}
+
 func TestEventsFilterAndPageNewestFirst(t *testing.T) {
 	t.Parallel()
 	f := audittest.New(t)

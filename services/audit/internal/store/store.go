@@ -127,19 +127,10 @@ func (a *Appender) Claim(ctx context.Context, firms []uuid.UUID, ids, idFirms []
 	var heads []chain.Head
 	fresh := make(map[uuid.UUID]bool, len(ids))
 	b := &pgx.Batch{}
-	b.Queue("select firm_id, seq, hash, record_time from audit_lock_heads($1)", binaryUUIDs(firms)).
-		Query(func(rows pgx.Rows) error {
-			for rows.Next() {
-				var h chain.Head
-				var hash []byte
-				if err := rows.Scan(&h.FirmID, &h.Sequence, &hash, &h.RecordTime); err != nil {
-					return err
-				}
-				copy(h.Hash[:], hash)
-				heads = append(heads, h)
-			}
-			return rows.Err()
-		})
+	b.Queue(lockHeads, binaryUUIDs(firms)).Query(func(rows pgx.Rows) (err error) {
+		heads, err = scanHeads(rows)
+		return err
+	})
 	b.Queue("select audit_claim_events($1, $2)", binaryUUIDs(ids), binaryUUIDs(idFirms)).
 		Query(func(rows pgx.Rows) error {
 			for rows.Next() {
@@ -158,6 +149,55 @@ func (a *Appender) Claim(ctx context.Context, firms []uuid.UUID, ids, idFirms []
 		return nil, nil, fmt.Errorf("claim chain heads: %d heads for %d firms", len(heads), len(firms))
 	}
 	return heads, fresh, nil
+}
+
+// ErrEventSeen is ClaimNew finding an event of the batch already in the log.
+var ErrEventSeen = errors.New("an event of the batch is already in the log")
+
+// ClaimNew is Claim for a batch whose events are all new, as nearly every batch's
+// are: it records their ids with COPY, which skips the conflict check and the answer
+// per id. When one is already in the log (a redelivery) it returns ErrEventSeen and
+// the transaction can do nothing more; the batch then goes through Claim.
+func (a *Appender) ClaimNew(ctx context.Context, firms []uuid.UUID, ids, idFirms []uuid.UUID) ([]chain.Head, error) {
+	rows, err := a.tx.Query(ctx, lockHeads, binaryUUIDs(firms))
+	if err != nil {
+		return nil, fmt.Errorf("lock chain heads: %w", err)
+	}
+	heads, err := scanHeads(rows)
+	if err != nil {
+		return nil, fmt.Errorf("lock chain heads: %w", err)
+	}
+	if len(heads) != len(firms) {
+		return nil, fmt.Errorf("lock chain heads: %d heads for %d firms", len(heads), len(firms))
+	}
+	_, err = a.tx.CopyFrom(ctx, pgx.Identifier{"audit_event_ids"}, []string{"event_id", "firm_id"},
+		pgx.CopyFromSlice(len(ids), func(i int) ([]any, error) { return []any{[16]byte(ids[i]), [16]byte(idFirms[i])}, nil }))
+	if pg.IsUniqueViolation(err, "audit_event_ids_pkey") {
+		return nil, ErrEventSeen
+	}
+	if err != nil {
+		return nil, fmt.Errorf("copy event ids: %w", err)
+	}
+	return heads, nil
+}
+
+// lockHeads locks the chain heads of firms ($1), creating missing ones, in firm id
+// order.
+const lockHeads = "select firm_id, seq, hash, record_time from audit_lock_heads($1)"
+
+func scanHeads(rows pgx.Rows) ([]chain.Head, error) {
+	var heads []chain.Head
+	for rows.Next() {
+		var h chain.Head
+		var hash []byte
+		if err := rows.Scan(&h.FirmID, &h.Sequence, &hash, &h.RecordTime); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		copy(h.Hash[:], hash)
+		heads = append(heads, h)
+	}
+	return heads, rows.Err()
 }
 
 // Insert stores the appended events, whatever their firms, with COPY, and moves the
