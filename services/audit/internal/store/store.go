@@ -490,7 +490,8 @@ func ProvisionRetentionLogin(ctx context.Context, adminURL, database, login, gro
 
 // ProvisionIngestRole creates the audit_ingest login role as an administrator: it
 // bypasses row-level security, which COPY into the log needs and only an
-// administrator may grant; the migration grants it INSERT on the log and nothing more.
+// administrator may grant; the migrations grant it INSERT on the log and its event
+// ids and nothing more.
 func ProvisionIngestRole(ctx context.Context, adminURL string) error {
 	return provisionRole(ctx, adminURL, IngestRole, "login bypassrls")
 }

@@ -149,8 +149,8 @@ func TestRuntimeRoleSeesOnlyTheScopedFirm(t *testing.T) {
 }
 
 // TestIngestRoleOnlyAppends: the role that appends with COPY bypasses row-level
-// security, so it is given nothing but INSERT on the log and the head functions. It
-// may not read, change or remove anything, nor move a head by hand.
+// security, so it is given nothing but INSERT on the log and its event ids, and the
+// head functions. It may not read, change or remove anything, nor move a head by hand.
 func TestIngestRoleOnlyAppends(t *testing.T) {
 	t.Parallel()
 	f := audittest.New(t)
