@@ -69,6 +69,7 @@ func (c *coalescing) Authenticate(ctx context.Context, in *identityv1.Authentica
 		c.credentials[key] = &credentialCalls{}
 		c.mu.Unlock()
 		defer c.ended(key)
+		identityCalls.Add(context.WithoutCancel(ctx), 1)
 		return c.identity.Authenticate(ctx, in, opts...)
 	}
 	call := calls.next
@@ -115,6 +116,7 @@ func (c *coalescing) ended(key string) {
 		return
 	}
 	go func() {
+		identityCalls.Add(call.ctx, 1)
 		call.resp, call.err = c.identity.Authenticate(call.ctx, call.in, call.opts...)
 		call.cancel()
 		close(call.done)

@@ -18,7 +18,9 @@ const (
 	rejectLogin      = "login"      // identity locked the account after failed sign-ins (429)
 )
 
-var rejections = telemetry.Must(telemetry.Meter("services/gateway/httpapi").Int64Counter(
+var meter = telemetry.Meter("services/gateway/httpapi")
+
+var rejections = telemetry.Must(meter.Int64Counter(
 	"firmflow.gateway.rate_limit.rejections", metric.WithUnit("{request}"),
 	metric.WithDescription("Requests refused by a rate limit or by admission control, by kind: ip, credential, overload, login.")))
 
@@ -33,3 +35,10 @@ func startRejectionCounts() {
 func reject(ctx context.Context, kind string) {
 	rejections.Add(context.WithoutCancel(ctx), 1, metric.WithAttributes(attribute.String("kind", kind)))
 }
+
+// identityCalls counts the calls made to identity to authenticate requests; against
+// the requests that carried a credential, it shows how many each call answered
+// (CoalesceAuthentications).
+var identityCalls = telemetry.Must(meter.Int64Counter(
+	"firmflow.gateway.identity.calls", metric.WithUnit("{call}"),
+	metric.WithDescription("Calls to identity's Authenticate; requests with the same credential that arrive during a call share the next one.")))

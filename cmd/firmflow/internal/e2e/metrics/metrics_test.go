@@ -114,6 +114,7 @@ func TestEveryMetricFamilyIsExposedAndMoves(t *testing.T) {
 		{"http_server_request_duration_seconds", nil},
 		{"rpc_server_call_duration_seconds", nil},
 		{"firmflow_gateway_rate_limit_rejections_total", []string{"kind", "login"}},
+		{"firmflow_gateway_identity_calls_total", nil},
 		{"firmflow_jetstream_publish_duration_seconds", []string{"service", "gateway"}},
 		{"firmflow_jetstream_publish_duration_seconds", []string{"service", "identity"}},
 		{"firmflow_audit_ingestion_delay_seconds", []string{"stream", "FIRMFLOW_GATEWAY"}},
