@@ -71,17 +71,22 @@ func TestSupportAccessNeedsTheFirmsPermissionAndEndsWithIt(t *testing.T) {
 	t.Parallel()
 	sys := start(t, nil)
 	alpha, beta := sys.signUp(t, "supported"), sys.signUp(t, "bystander")
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	// Each staff-admin call gets its own deadline: one for the whole test would count
+	// every REST call before it, which a loaded machine makes slow.
+	call := func() context.Context {
+		ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+		t.Cleanup(cancel)
+		return ctx
+	}
 
-	created, err := sys.staffAdmin(t, "operator").CreateStaff(ctx, &identityv1.CreateStaffRequest{
+	created, err := sys.staffAdmin(t, "operator").CreateStaff(call(), &identityv1.CreateStaffRequest{
 		Email: "ada@support.firmflow.example", DisplayName: "Ada Support", Password: password,
 	})
 	if err != nil {
 		t.Fatalf("operator creates staff: %v", err)
 	}
 	staffName := created.GetStaff().GetName()
-	if _, err := sys.staffAdmin(t, "gateway").CreateStaff(ctx, &identityv1.CreateStaffRequest{
+	if _, err := sys.staffAdmin(t, "gateway").CreateStaff(call(), &identityv1.CreateStaffRequest{
 		Email: "mallory@support.firmflow.example", DisplayName: "Mallory", Password: password,
 	}); status.Code(err) != codes.Unauthenticated && status.Code(err) != codes.PermissionDenied {
 		t.Errorf("the gateway's certificate created staff: %v", err)
@@ -212,7 +217,7 @@ func TestSupportAccessNeedsTheFirmsPermissionAndEndsWithIt(t *testing.T) {
 		t.Errorf("staff's own grants = %s", mine.raw)
 	}
 
-	left, err := sys.staffAdmin(t, "operator").OffboardStaff(ctx, &identityv1.OffboardStaffRequest{
+	left, err := sys.staffAdmin(t, "operator").OffboardStaff(call(), &identityv1.OffboardStaffRequest{
 		Staff: &identityv1.OffboardStaffRequest_Email{Email: "ada@support.firmflow.example"},
 	})
 	if err != nil || left.GetRevokedGrants() != 1 || left.GetStaff().GetOffboardTime() == nil {
