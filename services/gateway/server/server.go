@@ -192,8 +192,10 @@ func (s *Server) AdminAddr() string {
 // early, with the error, if a listener fails.
 func (s *Server) Run(ctx context.Context) error {
 	failed := make(chan error, 2)
+	serving := 1
 	go func() { failed <- serveErr(s.public.ServeTLS(s.listener, "", "")) }()
 	if s.admin != nil {
+		serving++
 		go func() { failed <- serveErr(s.admin.Serve(s.adminLn)) }()
 	}
 	s.logger.InfoContext(ctx, "gateway serving", slog.String("addr", s.Addr()), slog.String("admin_addr", s.AdminAddr()))
@@ -202,12 +204,19 @@ func (s *Server) Run(ctx context.Context) error {
 	select {
 	case <-ctx.Done():
 	case runErr = <-failed:
+		serving--
 	}
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.shutdownTimeout())
 	defer cancel()
 	errs := []error{runErr, shutdown(shutdownCtx, s.public)}
 	if s.admin != nil {
 		errs = append(errs, shutdown(shutdownCtx, s.admin))
+	}
+	// A Serve that had not started when ctx ended was unknown to Shutdown: it returns
+	// at once, closing its listener as it does. Waiting for every Serve means nothing
+	// listens once Run has returned.
+	for range serving {
+		errs = append(errs, <-failed)
 	}
 	errs = append(errs, s.closeUpstreams())
 	return errors.Join(errs...)

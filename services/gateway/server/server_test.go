@@ -311,10 +311,11 @@ func TestRunReturnsWhenContextEnds(t *testing.T) {
 	if gw.AdminAddr() != "" {
 		t.Errorf("admin listener %s with AdminAddr empty", gw.AdminAddr())
 	}
+	// Cancelled before Run starts: Run must still leave nothing listening, even when
+	// its servers had not begun to serve when it shut them down.
+	cancel()
 	done := make(chan error, 1)
 	go func() { done <- gw.Run(ctx) }()
-
-	cancel()
 
 	if err := <-done; err != nil {
 		t.Errorf("Run = %v, want nil after a clean shutdown", err)
