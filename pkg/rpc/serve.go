@@ -40,7 +40,14 @@ func Listen(grpcAddr, adminAddr string) (Listeners, error) {
 // stops both gracefully, giving in-flight calls up to ten seconds.
 func Serve(ctx context.Context, srv *grpc.Server, admin *http.Server, l Listeners) error {
 	g, ctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return srv.Serve(l.GRPC) })
+	g.Go(func() error {
+		// Stopped before it began serving (ctx ended during start-up): Serve closes
+		// the listener and says so, and a stop asked for is no failure.
+		if err := srv.Serve(l.GRPC); !errors.Is(err, grpc.ErrServerStopped) {
+			return err
+		}
+		return nil
+	})
 	if admin != nil && l.Admin != nil {
 		g.Go(func() error {
 			if err := admin.Serve(l.Admin); !errors.Is(err, http.ErrServerClosed) {
