@@ -339,24 +339,18 @@ func TestRevocationBitesOnTheNextRequestUnderLoad(t *testing.T) {
 			}
 		})
 	}
+	stopLoad := sync.OnceFunc(func() { stop.Store(true); wg.Wait() })
+	t.Cleanup(stopLoad)
 	// Counts rather than durations, so that a slow machine still gets the load it
-	// needs on both sides of the revocation.
-	waitUntil := func(what string, done func() bool) {
-		for deadline := time.Now().Add(time.Minute); !done() && servedAfter.Load() == 0; time.Sleep(10 * time.Millisecond) {
-			if time.Now().After(deadline) {
-				stop.Store(true)
-				wg.Wait()
-				t.Fatalf("waited a minute for %s", what)
-			}
-		}
-	}
-	waitUntil("reads with the key", func() bool { return answered.Load() >= 4*clients })
+	// needs on both sides of the revocation; a read served after it ends the wait.
+	eventually(t, "reads with the key", func() bool { return answered.Load() >= 4*clients })
 	want(t, alpha.client.do("POST", "/v1/"+created.GetName()+":revoke", map[string]any{}), http.StatusOK, "revoke")
 	revoked := time.Now()
 	revokedAt.Store(&revoked)
-	waitUntil("requests sent after the revocation", func() bool { return refused.Load() >= 4*clients })
-	stop.Store(true)
-	wg.Wait()
+	eventually(t, "requests sent after the revocation", func() bool {
+		return refused.Load() >= 4*clients || servedAfter.Load() > 0
+	})
+	stopLoad()
 	close(errs)
 	for err := range errs {
 		t.Fatal(err)

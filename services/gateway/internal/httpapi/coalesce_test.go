@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -62,19 +63,12 @@ func waitForWaiters(t *testing.T, a Authenticator, key string, n int) {
 	t.Helper()
 	c := a.(*coalescing)
 	content := requestContent(t, key)
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+	waitFor(t, fmt.Sprintf("%d requests to wait for the next call", n), func() bool {
 		c.mu.Lock()
+		defer c.mu.Unlock()
 		calls := c.credentials[content]
-		waiting := 0
-		if calls != nil && calls.next != nil {
-			waiting = calls.next.waiting
-		}
-		c.mu.Unlock()
-		if waiting == n {
-			return
-		}
-	}
-	t.Fatalf("%d requests never came to wait for the next call", n)
+		return calls != nil && calls.next != nil && calls.next.waiting == n
+	})
 }
 
 func requestContent(t *testing.T, key string) string {
@@ -129,17 +123,11 @@ func TestARequestIsNeverAnsweredByACallThatBeganBeforeIt(t *testing.T) {
 		t.Errorf("identity was called %d times for three requests, want 2", n)
 	}
 	c := a.(*coalescing)
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+	waitFor(t, "the credential to be forgotten once its calls ended", func() bool {
 		c.mu.Lock()
-		left := len(c.credentials)
-		c.mu.Unlock()
-		if left == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the credential is still remembered after its calls ended")
-		}
-	}
+		defer c.mu.Unlock()
+		return len(c.credentials) == 0
+	})
 }
 
 func TestRequestsWithOtherContentDoNotWaitForEachOther(t *testing.T) {
