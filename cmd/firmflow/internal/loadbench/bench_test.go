@@ -41,18 +41,31 @@ import (
 // Load shape. Every measurement runs for a fixed time rather than b.N requests, so
 // each sub-benchmark runs once and reports its own figures (req/s, p50, p99).
 const (
-	clients        = 10_000
-	tasksTotal     = 200_000
 	tasksPerProj   = 8
-	busyClients    = 100   // clients with busyProjects projects, for full pages of 50
-	busyProjects   = 60    // per busy client
-	giantProjects  = 5_000 // one client with this many, for deep pages
-	concurrency    = 16    // requests in flight in the closed-loop runs
+	busyProjects   = 60 // per busy client, for full pages of 50
+	concurrency    = 16 // requests in flight in the closed-loop runs
 	measureFor     = 5 * time.Second
 	warmUpFor      = time.Second
 	deepPageNumber = 100 // page of 50 compared with the first
 	pacedTimeout   = 5 * time.Second
 )
+
+// firmShape is how much a seeded firm holds: its clients, the tasks of its projects,
+// the clients with busyProjects projects each, and one client with giantProjects.
+type firmShape struct {
+	clients, tasks, busyClients, giantProjects int
+}
+
+var (
+	// largeFirm is the firm every scenario runs against; its giant client is for deep pages.
+	largeFirm = firmShape{clients: 10_000, tasks: 200_000, busyClients: 100, giantProjects: 5_000}
+	// smallFirm is a hundredth of it, for comparing the same requests (firm_size).
+	smallFirm = firmShape{clients: 100, tasks: 2_000, busyClients: 10, giantProjects: busyProjects}
+)
+
+func (s firmShape) projects() int {
+	return s.giantProjects + s.busyClients*busyProjects + (s.clients-1-s.busyClients)*2
+}
 
 // BenchmarkWorkflowLoad seeds a firm and drives get project, list a client's
 // projects (page of 50), create task and a mix of them (80% reads) three ways with
@@ -61,7 +74,8 @@ const (
 // pgx server over HTTPS doing the same SQL (the baseline). Closed-loop runs give the
 // throughput at saturation of each and the full/baseline ratio; open-loop runs at
 // fixed rates (openLoopRates) give p50, p99 and p99.9. It also compares first-page
-// with deep-page list latency, and prints a summary table at the end.
+// with deep-page list latency and, through the full path, the same requests for a
+// firm a hundredth the size (smallFirm), and prints a summary table at the end.
 func BenchmarkWorkflowLoad(b *testing.B) {
 	e := setUp(b)
 	scenarios := e.scenarios()
@@ -80,31 +94,31 @@ func BenchmarkWorkflowLoad(b *testing.B) {
 	b.Run("list_first_vs_deep_page", func(b *testing.B) {
 		first := e.gateway + "/v1/firms/" + e.firmID + "/projects?page_size=50&client=" + url.QueryEscape("firms/"+e.firmID+"/clients/"+e.giant)
 		deep := first + "&page_token=" + e.deepToken
-		// Alternate the two in the same run, so both meet the same background load.
-		var firstRec, deepRec recorder
-		alternate := func(d time.Duration) {
-			closedLoop(concurrency, d, func(ctx context.Context) error {
-				for _, page := range []struct {
-					target string
-					rec    *recorder
-				}{{first, &firstRec}, {deep, &deepRec}} {
-					t0 := time.Now()
-					err := e.call(ctx, e.full, "GET", page.target, nil)
-					page.rec.record(time.Since(t0), err)
-				}
-				return nil
-			})
-		}
-		alternate(warmUpFor)
-		firstRec, deepRec = recorder{}, recorder{}
-		alternate(measureFor)
-		f, d := firstRec.r, deepRec.r
+		f, d := alternate(
+			func(ctx context.Context) error { return e.call(ctx, e.full, "GET", first, nil) },
+			func(ctx context.Context) error { return e.call(ctx, e.full, "GET", deep, nil) })
 		failOnErrors(b, f, d)
 		b.ReportMetric(ms(f.pct(50)), "first_p50_ms")
 		b.ReportMetric(ms(d.pct(50)), "deep_p50_ms")
 		b.ReportMetric(ms(d.pct(50))/ms(f.pct(50)), "deep/first_p50")
 		b.Logf("client with %d projects: page 1 p50 %.1f ms p99 %.1f ms; page %d p50 %.1f ms p99 %.1f ms",
-			giantProjects, ms(f.pct(50)), ms(f.pct(99)), deepPageNumber, ms(d.pct(50)), ms(d.pct(99)))
+			largeFirm.giantProjects, ms(f.pct(50)), ms(f.pct(99)), deepPageNumber, ms(d.pct(50)), ms(d.pct(99)))
+	})
+	// The same requests for a firm of a hundredth the size, alternated with the large
+	// firm's in one closed loop.
+	b.Run("firm_size", func(b *testing.B) {
+		small, large := e.viaGateway(&e.small), e.viaGateway(&e.firmLoad)
+		for _, kind := range []struct {
+			name         string
+			small, large func(context.Context) error
+		}{{"get_project", small.get, large.get}, {"list_client_projects_50", small.list, large.list}, {"create_task", small.create, large.create}} {
+			s, l := alternate(kind.small, kind.large)
+			failOnErrors(b, s, l)
+			sum.firmSize = append(sum.firmSize, firmSizeResult{scenario: kind.name, small: s, large: l})
+			b.ReportMetric(ms(l.pct(50))/ms(s.pct(50)), kind.name+"_large/small_p50")
+			b.Logf("%s: firm of %d tasks p50 %.1f ms p99 %.1f ms; firm of %d tasks p50 %.1f ms p99 %.1f ms",
+				kind.name, smallFirm.tasks, ms(s.pct(50)), ms(s.pct(99)), largeFirm.tasks, ms(l.pct(50)), ms(l.pct(99)))
+		}
 	})
 	pacedGet := func() error {
 		return e.call(context.Background(), e.paced, "GET", e.gateway+"/v1/"+e.projectName(), nil)
@@ -145,19 +159,18 @@ func (s scenario) paths() []path {
 	return []path{{"full", s.full}, {"grpc", s.grpc}, {"baseline", s.base}}
 }
 
-func (e *env) projectName() string { return "firms/" + e.firmID + "/projects/" + pick(e.projects) }
+func (f *firmLoad) projectName() string { return "firms/" + f.firmID + "/projects/" + pick(f.projects) }
+
+func (f *firmLoad) clientName() string { return "firms/" + f.firmID + "/clients/" + pick(f.busy) }
 
 // scenarios are the requests measured: get project, list a client's projects (page
 // of 50), create task, and a mix of them as an office uses the product: 80% reads
 // (50% get, 30% list), 20% task creation.
 func (e *env) scenarios() []scenario {
-	clientName := func() string { return "firms/" + e.firmID + "/clients/" + pick(e.busy) }
-	taskBody := []byte(`{"title":"Load task","estimate_minutes":15}`)
+	full := e.viaGateway(&e.firmLoad)
 	get := scenario{
 		name: "get_project",
-		full: func(ctx context.Context) error {
-			return e.call(ctx, e.full, "GET", e.gateway+"/v1/"+e.projectName(), nil)
-		},
+		full: full.get,
 		grpc: func(ctx context.Context) error {
 			_, err := e.grpc.GetProject(e.grpcContext(ctx), &workflowv1.GetProjectRequest{Name: e.projectName()})
 			return err
@@ -168,12 +181,10 @@ func (e *env) scenarios() []scenario {
 	}
 	list := scenario{
 		name: "list_client_projects_50",
-		full: func(ctx context.Context) error {
-			return e.call(ctx, e.full, "GET", e.gateway+"/v1/firms/"+e.firmID+"/projects?page_size=50&client="+url.QueryEscape(clientName()), nil)
-		},
+		full: full.list,
 		grpc: func(ctx context.Context) error {
 			_, err := e.grpc.ListProjects(e.grpcContext(ctx), &workflowv1.ListProjectsRequest{
-				Parent: "firms/" + e.firmID, Client: clientName(), PageSize: 50,
+				Parent: "firms/" + e.firmID, Client: e.clientName(), PageSize: 50,
 			})
 			return err
 		},
@@ -183,9 +194,7 @@ func (e *env) scenarios() []scenario {
 	}
 	create := scenario{
 		name: "create_task",
-		full: func(ctx context.Context) error {
-			return e.call(ctx, e.full, "POST", e.gateway+"/v1/"+e.projectName()+"/tasks", taskBody)
-		},
+		full: full.create,
 		grpc: func(ctx context.Context) error {
 			_, err := e.grpc.CreateTask(e.grpcContext(ctx), &workflowv1.CreateTaskRequest{
 				Parent: e.projectName(), Task: &workflowv1.Task{Title: "Load task", EstimateMinutes: 15},
@@ -193,7 +202,7 @@ func (e *env) scenarios() []scenario {
 			return err
 		},
 		base: func(ctx context.Context) error {
-			return e.call(ctx, e.base, "POST", e.baseline+"/tasks?project="+pick(e.projects), taskBody)
+			return e.call(ctx, e.base, "POST", e.baseline+"/tasks?project="+pick(e.projects), loadTaskBody)
 		},
 	}
 	mixOf := func(get, list, create func(context.Context) error) func(context.Context) error {
@@ -215,6 +224,30 @@ func (e *env) scenarios() []scenario {
 		base: mixOf(get.base, list.base, create.base),
 	}
 	return []scenario{get, list, create, mix}
+}
+
+// loadTaskBody is the task every create_task request creates.
+var loadTaskBody = []byte(`{"title":"Load task","estimate_minutes":15}`)
+
+// requests are the three kinds of request, sent for one firm along one path.
+type requests struct {
+	get, list, create func(context.Context) error
+}
+
+// viaGateway sends the requests through the gateway (the full path) with the firm's
+// API key, each for a random project or busy client of the firm.
+func (e *env) viaGateway(f *firmLoad) requests {
+	return requests{
+		get: func(ctx context.Context) error {
+			return f.call(ctx, e.full, "GET", e.gateway+"/v1/"+f.projectName(), nil)
+		},
+		list: func(ctx context.Context) error {
+			return f.call(ctx, e.full, "GET", e.gateway+"/v1/firms/"+f.firmID+"/projects?page_size=50&client="+url.QueryEscape(f.clientName()), nil)
+		},
+		create: func(ctx context.Context) error {
+			return f.call(ctx, e.full, "POST", e.gateway+"/v1/"+f.projectName()+"/tasks", loadTaskBody)
+		},
+	}
 }
 
 // compare measures the full path, the service alone and the baseline at saturation
@@ -346,6 +379,30 @@ func (rec *recorder) record(latency time.Duration, err error) {
 	}
 }
 
+// alternate sends a and b one after the other in each of the closed loop's workers,
+// so that both meet the same background load, and returns their results, warmed up
+// for warmUpFor and measured for measureFor.
+func alternate(a, b func(context.Context) error) (result, result) {
+	var recA, recB recorder
+	run := func(d time.Duration) {
+		closedLoop(concurrency, d, func(ctx context.Context) error {
+			for _, req := range []struct {
+				do  func(context.Context) error
+				rec *recorder
+			}{{a, &recA}, {b, &recB}} {
+				t0 := time.Now()
+				err := req.do(ctx)
+				req.rec.record(time.Since(t0), err)
+			}
+			return nil
+		})
+	}
+	run(warmUpFor)
+	recA, recB = recorder{}, recorder{}
+	run(measureFor)
+	return recA.r, recB.r
+}
+
 // closedLoop keeps workers requests in flight for d.
 func closedLoop(workers int, d time.Duration, do func(context.Context) error) result {
 	var rec recorder
@@ -432,25 +489,30 @@ type env struct {
 	tokenMu           sync.Mutex
 	token             string
 	tokenExpiry       time.Time
-	apiKey, apiKeyID  string
-	firmID            string
-	projects          []string // projects with tasks
-	busy              []string // clients with busyProjects projects
-	giant             string   // the client with giantProjects projects
+	firmLoad                   // the large firm, which every scenario reads and writes
+	small             firmLoad // the small firm, for firm_size
 	deepToken         string   // page token of the giant client's page deepPageNumber
+}
+
+// firmLoad is a seeded firm and the API key its requests are sent with.
+type firmLoad struct {
+	firmID, apiKey, apiKeyID string
+	projects                 []string // projects with tasks
+	busy                     []string // clients with busyProjects projects
+	giant                    string   // the client with giantProjects projects
 }
 
 // pick is a random id: requests spread over the firm's data, not one hot row.
 func pick(ids []string) string { return ids[mathrand.IntN(len(ids))] }
 
-// call sends one request with the API key and reads the whole answer; a status
-// other than 2xx is an error.
-func (e *env) call(ctx context.Context, c *http.Client, method, target string, body []byte) error {
+// call sends one request with the firm's API key and reads the whole answer; a
+// status other than 2xx is an error.
+func (f *firmLoad) call(ctx context.Context, c *http.Client, method, target string, body []byte) error {
 	req, err := http.NewRequestWithContext(ctx, method, target, bytes.NewReader(body))
 	if err != nil {
 		return err
 	}
-	req.Header.Set("Authorization", "Bearer "+e.apiKey)
+	req.Header.Set("Authorization", "Bearer "+f.apiKey)
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
@@ -504,15 +566,21 @@ func setUp(b *testing.B) *env {
 	s := sys.Stack
 	e := &env{gateway: sys.URL, full: httpsClient(sys.CA, nil), paced: httpsClient(sys.CA, nil)}
 	e.paced.Timeout = pacedTimeout
-	e.signUp(b, sys)
 	adminURL, err := pg.WithUserAndDatabase(pgtest.AdminURL(), "", s.Databases["workflow"])
 	if err != nil {
 		b.Fatal(err)
 	}
-	started := time.Now()
-	e.seed(b, adminURL)
-	b.Logf("seeded %d clients, %d projects and %d tasks in %s", clients,
-		busyClients*busyProjects+(clients-1-busyClients)*2+giantProjects, tasksTotal, time.Since(started).Round(time.Millisecond))
+	for _, firm := range []struct {
+		load  *firmLoad
+		name  string
+		shape firmShape
+	}{{&e.firmLoad, "load", largeFirm}, {&e.small, "small", smallFirm}} {
+		firm.load.signUp(b, sys, firm.name)
+		started := time.Now()
+		firm.load.seed(b, adminURL, firm.shape)
+		b.Logf("seeded the %s firm: %d clients, %d projects and %d tasks in %s", firm.name, firm.shape.clients,
+			firm.shape.projects(), firm.shape.tasks, time.Since(started).Round(time.Millisecond))
+	}
 	e.findDeepToken(b)
 
 	runtimeURL, err := pg.WithUserAndDatabase(pgtest.AdminURL(), pg.RolesFor("workflow").Runtime, s.Databases["workflow"])
@@ -609,13 +677,13 @@ func httpsClient(pool *x509.CertPool, jar http.CookieJar) *http.Client {
 }
 
 // signUp makes the firm and an API key for the load, as a firm would.
-func (e *env) signUp(b *testing.B, sys *harness.System) {
+func (fl *firmLoad) signUp(b *testing.B, sys *harness.System, name string) {
 	b.Helper()
-	f, err := sys.SignUp("load")
+	f, err := sys.SignUp(name)
 	if err != nil {
 		b.Fatal(err)
 	}
-	e.firmID = f.ID()
+	fl.firmID = f.ID()
 	r, err := f.Client.Do("POST", "/v1/"+f.Name+"/apiKeys", map[string]any{
 		"display_name": "load", "scopes": []string{"projects:write", "tasks:write"},
 	})
@@ -626,13 +694,13 @@ func (e *env) signUp(b *testing.B, sys *harness.System) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	e.apiKey = key.GetSecret()
-	e.apiKeyID = key.GetName()[strings.LastIndex(key.GetName(), "/")+1:]
+	fl.apiKey = key.GetSecret()
+	fl.apiKeyID = key.GetName()[strings.LastIndex(key.GetName(), "/")+1:]
 }
 
 // seed writes the firm's clients, projects and tasks in a few set-based statements
 // as the administrator.
-func (e *env) seed(b *testing.B, adminURL string) {
+func (f *firmLoad) seed(b *testing.B, adminURL string, shape firmShape) {
 	b.Helper()
 	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, adminURL)
@@ -643,7 +711,7 @@ func (e *env) seed(b *testing.B, adminURL string) {
 	statements := []string{
 		`insert into clients (id, firm_id, display_name, kind, priority, create_time, update_time)
 		 select gen_random_uuid(), $1, 'Client ' || i, 'business', 'normal', now() - make_interval(secs => i), now()
-		 from generate_series(1, ` + fmt.Sprint(clients) + `) i`,
+		 from generate_series(1, ` + fmt.Sprint(shape.clients) + `) i`,
 		`create temporary table seed_clients as
 		 select id, row_number() over (order by id) as n from clients where firm_id = $1`,
 		// Client 1 has giantProjects projects, the next busyClients have busyProjects, the rest two.
@@ -652,11 +720,11 @@ func (e *env) seed(b *testing.B, adminURL string) {
 		 select gen_random_uuid(), $1, c.id, 'Project ' || c.n || '-' || k, 'not_started', date '2026-01-01',
 		   date '2026-01-01' + (k % 90), 240, 0, 0, 1, now() - make_interval(secs => c.n * 10000 + k), now()
 		 from seed_clients c cross join lateral generate_series(1,
-		   case when c.n = 1 then ` + fmt.Sprint(giantProjects) + ` when c.n <= ` + fmt.Sprint(busyClients+1) + ` then ` +
+		   case when c.n = 1 then ` + fmt.Sprint(shape.giantProjects) + ` when c.n <= ` + fmt.Sprint(shape.busyClients+1) + ` then ` +
 			fmt.Sprint(busyProjects) + ` else 2 end) k`,
 		`create temporary table seed_projects as
 		 select p.id, p.client_id, p.due_date, p.create_time from projects p join seed_clients c on c.id = p.client_id
-		 where p.firm_id = $1 and c.n > 1 order by p.id limit ` + fmt.Sprint(tasksTotal/tasksPerProj),
+		 where p.firm_id = $1 and c.n > 1 order by p.id limit ` + fmt.Sprint(shape.tasks/tasksPerProj),
 		`insert into tasks (id, firm_id, project_id, client_id, position, title, status, due_date, estimate_minutes,
 		   version, create_time, update_time)
 		 select gen_random_uuid(), $1, p.id, p.client_id, k, 'Task ' || k, case when k <= 2 then 'complete' else 'ready' end,
@@ -671,7 +739,7 @@ func (e *env) seed(b *testing.B, adminURL string) {
 		b.Fatal(err)
 	}
 	for _, sql := range statements {
-		args := []any{e.firmID}
+		args := []any{f.firmID}
 		if !strings.Contains(sql, "$1") {
 			args = nil
 		}
@@ -683,14 +751,14 @@ func (e *env) seed(b *testing.B, adminURL string) {
 		b.Logf("seed %5dms  %s", time.Since(started).Milliseconds(), strings.Join(words[:min(3, len(words))], " "))
 	}
 	rows, _ := conn.Query(ctx, "select id::text from seed_projects")
-	if e.projects, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
+	if f.projects, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
 		b.Fatal(err)
 	}
-	rows, _ = conn.Query(ctx, "select id::text from seed_clients where n between 2 and $1", busyClients+1)
-	if e.busy, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
+	rows, _ = conn.Query(ctx, "select id::text from seed_clients where n between 2 and $1", shape.busyClients+1)
+	if f.busy, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
 		b.Fatal(err)
 	}
-	if err := conn.QueryRow(ctx, "select id::text from seed_clients where n = 1").Scan(&e.giant); err != nil {
+	if err := conn.QueryRow(ctx, "select id::text from seed_clients where n = 1").Scan(&f.giant); err != nil {
 		b.Fatal(err)
 	}
 }

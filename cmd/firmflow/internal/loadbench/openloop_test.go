@@ -80,7 +80,15 @@ func firstError(m vegeta.Metrics) string {
 // summary collects the figures of a `make bench` run for the table printed at its end.
 type summary struct {
 	saturated []saturation
+	firmSize  []firmSizeResult
 	fixed     []fixedRate
+}
+
+// firmSizeResult is one kind of request through the full path for the small and the
+// large firm, alternated in one closed loop.
+type firmSizeResult struct {
+	scenario     string
+	small, large result
 }
 
 type saturation struct {
@@ -96,29 +104,48 @@ type fixedRate struct {
 
 // print writes the summary: throughput at saturation of each path with its ratio to
 // the baseline, and the machine's busy CPU time per request of each (steal left
-// out), then the latencies at each fixed rate.
+// out), then the small firm against the large, then the latencies at each fixed
+// rate. A part the run did not measure is left out.
 func (s *summary) print(out io.Writer) {
-	if len(s.saturated) == 0 && len(s.fixed) == 0 {
+	if len(s.saturated) == 0 && len(s.firmSize) == 0 && len(s.fixed) == 0 {
 		return
 	}
 	host, _ := os.Hostname()
 	fmt.Fprintf(out, "\nloadbench summary (%s, %d CPUs, %s/%s, GOMAXPROCS %d, host %s)\n",
 		cpuModel(), runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.GOMAXPROCS(0), host)
-	w := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(w, "saturated (%d in flight)\tfull req/s\tgRPC req/s\tbaseline req/s\tfull/baseline\tgRPC/baseline\tCPU ms/req full\tgRPC\tbaseline\tbaseline/full CPU\t\n", concurrency)
-	for _, sat := range s.saturated {
-		f, g, b := sat.results[0].rps(), sat.results[1].rps(), sat.results[2].rps()
-		fc, gc, bc := ms(sat.results[0].cpuPerRequest()), ms(sat.results[1].cpuPerRequest()), ms(sat.results[2].cpuPerRequest())
-		fmt.Fprintf(w, "%s\t%.0f\t%.0f\t%.0f\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t\n", sat.scenario, f, g, b, f/b, g/b, fc, gc, bc, bc/fc)
+	table(out, len(s.saturated), func(w io.Writer) {
+		fmt.Fprintf(w, "saturated (%d in flight)\tfull req/s\tgRPC req/s\tbaseline req/s\tfull/baseline\tgRPC/baseline\tCPU ms/req full\tgRPC\tbaseline\tbaseline/full CPU\t\n", concurrency)
+		for _, sat := range s.saturated {
+			f, g, b := sat.results[0].rps(), sat.results[1].rps(), sat.results[2].rps()
+			fc, gc, bc := ms(sat.results[0].cpuPerRequest()), ms(sat.results[1].cpuPerRequest()), ms(sat.results[2].cpuPerRequest())
+			fmt.Fprintf(w, "%s\t%.0f\t%.0f\t%.0f\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t\n", sat.scenario, f, g, b, f/b, g/b, fc, gc, bc, bc/fc)
+		}
+	})
+	table(out, len(s.firmSize), func(w io.Writer) {
+		fmt.Fprintf(w, "firm size (full path, alternated)\tp50 ms %d tasks\t%d tasks\tratio\tp99 ms %d tasks\t%d tasks\tratio\t\n",
+			smallFirm.tasks, largeFirm.tasks, smallFirm.tasks, largeFirm.tasks)
+		for _, r := range s.firmSize {
+			sp50, lp50, sp99, lp99 := ms(r.small.pct(50)), ms(r.large.pct(50)), ms(r.small.pct(99)), ms(r.large.pct(99))
+			fmt.Fprintf(w, "%s\t%.1f\t%.1f\t%.2f\t%.1f\t%.1f\t%.2f\t\n", r.scenario, sp50, lp50, lp50/sp50, sp99, lp99, lp99/sp99)
+		}
+	})
+	table(out, len(s.fixed), func(w io.Writer) {
+		fmt.Fprintf(w, "open loop\tpath\toffered req/s\tanswered req/s\tp50 ms\tp99 ms\tp99.9 ms\terrors %%\t\n")
+		for _, f := range s.fixed {
+			fmt.Fprintf(w, "%s\t%s\t%d\t%.0f\t%.1f\t%.1f\t%.1f\t%.1f\t\n", f.scenario, f.path, f.rate, f.m.Throughput,
+				ms(f.m.Latencies.P50), ms(f.m.Latencies.P99), ms(f.m.Latencies.Quantile(0.999)), 100*(1-f.m.Success))
+		}
+	})
+}
+
+// table writes one aligned table of the summary, when it has rows, after a blank line.
+func table(out io.Writer, rows int, write func(w io.Writer)) {
+	if rows == 0 {
+		return
 	}
-	w.Flush()
 	fmt.Fprintln(out)
-	w = tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(w, "open loop\tpath\toffered req/s\tanswered req/s\tp50 ms\tp99 ms\tp99.9 ms\terrors %%\t\n")
-	for _, f := range s.fixed {
-		fmt.Fprintf(w, "%s\t%s\t%d\t%.0f\t%.1f\t%.1f\t%.1f\t%.1f\t\n", f.scenario, f.path, f.rate, f.m.Throughput,
-			ms(f.m.Latencies.P50), ms(f.m.Latencies.P99), ms(f.m.Latencies.Quantile(0.999)), 100*(1-f.m.Success))
-	}
+	w := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
+	write(w)
 	w.Flush()
 }
 
