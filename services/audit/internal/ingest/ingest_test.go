@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -380,5 +381,64 @@ func TestAnUndecodableBatchIsRecorded(t *testing.T) {
 	events := garbled.Events()
 	if len(events) != 1 || events[0].FirmID != chain.SystemFirm || events[0].Kind != domain.KindAccess || string(events[0].Payload) != "\xff\xff\xff" {
 		t.Errorf("undecodable batch recorded as %+v", events)
+	}
+}
+
+// batchSizes is an Appender that appends nothing and remembers how many events each
+// call brought.
+type batchSizes struct {
+	mu    sync.Mutex
+	sizes []int
+}
+
+func (b *batchSizes) Append(_ context.Context, events []chain.Event) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.sizes = append(b.sizes, len(events))
+	return len(events), nil
+}
+
+func (b *batchSizes) total() (events int, sizes []int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, n := range b.sizes {
+		events += n
+	}
+	return events, slices.Clone(b.sizes)
+}
+
+// TestABatchClosesLingerAfterItsFirstMessage: messages arriving one every 25 ms for a
+// second, each sooner after the last than the linger time (100 ms), are appended in
+// batches that close 100 ms after their first message, about ten of them, not held
+// in one batch while the stream keeps coming.
+func TestABatchClosesLingerAfterItsFirstMessage(t *testing.T) {
+	t.Parallel()
+	js := broker(t)
+	appender := &batchSizes{}
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- ingest.New(js, appender, ingest.Options{Streams: []string{"FIRMFLOW_GATEWAY"}, Linger: 100 * time.Millisecond}).Run(ctx)
+	}()
+	defer func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+
+	const messages = 40
+	firm := uuid.NewString()
+	for range messages {
+		id := uuid.NewString()
+		publish(t, js, []*nats.Msg{accessMsg(t, id, firm, "users/u", id)})
+		time.Sleep(25 * time.Millisecond)
+	}
+	waitFor(t, "every event appended", 30*time.Second, func() bool { n, _ := appender.total(); return n >= messages })
+	// A second of messages makes about ten batches; a slow machine makes more. One
+	// batch open for the whole stream, or nearly, is what a window counted from the
+	// last message gives.
+	if events, sizes := appender.total(); events != messages || len(sizes) < 4 {
+		t.Errorf("%d events in %d batches %v; want %d in at least 4", events, len(sizes), sizes, messages)
 	}
 }
