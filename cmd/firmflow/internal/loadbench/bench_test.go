@@ -336,6 +336,9 @@ type result struct {
 	// the kernel included; idle, I/O wait and time stolen by the host excluded), or 0
 	// where /proc/stat cannot tell.
 	cpu time.Duration
+	// byProcess is the CPU time each group of processes used during the run
+	// (processCPU), or nil where /proc cannot tell.
+	byProcess map[string]time.Duration
 }
 
 func (r result) rps() float64 { return float64(r.n) / r.elapsed.Seconds() }
@@ -406,7 +409,7 @@ func alternate(a, b func(context.Context) error) (result, result) {
 // closedLoop keeps workers requests in flight for d.
 func closedLoop(workers int, d time.Duration, do func(context.Context) error) result {
 	var rec recorder
-	cpuBefore := busyCPU()
+	cpuBefore, processesBefore := busyCPU(), processCPU()
 	start := time.Now()
 	deadline := start.Add(d)
 	var wg sync.WaitGroup
@@ -424,6 +427,7 @@ func closedLoop(workers int, d time.Duration, do func(context.Context) error) re
 	if cpuBefore > 0 {
 		rec.r.cpu = busyCPU() - cpuBefore
 	}
+	rec.r.byProcess = cpuSince(processesBefore, processCPU())
 	return rec.r
 }
 

@@ -1,11 +1,14 @@
 package loadbench
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"text/tabwriter"
@@ -121,6 +124,7 @@ func (s *summary) print(out io.Writer) {
 			fmt.Fprintf(w, "%s\t%.0f\t%.0f\t%.0f\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t\n", sat.scenario, f, g, b, f/b, g/b, fc, gc, bc, bc/fc)
 		}
 	})
+	table(out, len(s.saturated), func(w io.Writer) { s.printByProcess(w) })
 	table(out, len(s.firmSize), func(w io.Writer) {
 		fmt.Fprintf(w, "firm size (full path, alternated)\tp50 ms %d tasks\t%d tasks\tratio\tp99 ms %d tasks\t%d tasks\tratio\t\n",
 			smallFirm.tasks, largeFirm.tasks, smallFirm.tasks, largeFirm.tasks)
@@ -136,6 +140,32 @@ func (s *summary) print(out io.Writer) {
 				ms(f.m.Latencies.P50), ms(f.m.Latencies.P99), ms(f.m.Latencies.Quantile(0.999)), 100*(1-f.m.Success))
 		}
 	})
+}
+
+// printByProcess writes where each saturated run's CPU went, per request: this
+// process, PostgreSQL's backends by role, and the rest, the groups that used the
+// most first.
+func (s *summary) printByProcess(w io.Writer) {
+	total := map[string]time.Duration{}
+	for _, sat := range s.saturated {
+		for _, r := range sat.results {
+			for group, t := range r.byProcess {
+				total[group] += t
+			}
+		}
+	}
+	groups := slices.SortedFunc(maps.Keys(total), func(a, b string) int { return cmp.Compare(total[b], total[a]) })
+	fmt.Fprintf(w, "CPU ms/req by process\tpath\t%s\t\n", strings.Join(groups, "\t"))
+	for _, sat := range s.saturated {
+		for i, path := range []string{"full", "grpc", "baseline"} {
+			r := sat.results[i]
+			fmt.Fprintf(w, "%s\t%s\t", sat.scenario, path)
+			for _, group := range groups {
+				fmt.Fprintf(w, "%.3f\t", ms(r.byProcess[group])/float64(max(r.n, 1)))
+			}
+			fmt.Fprintln(w)
+		}
+	}
 }
 
 // table writes one aligned table of the summary, when it has rows, after a blank line.
