@@ -28,12 +28,12 @@ const (
 	sqlScope    = "select set_config('app.firm_id', $1, true)"
 	projectCols = `id::text, firm_id::text, client_id::text, display_name, description, status, start_date, due_date,
 	deadline_date, assignee_id::text, budget_minutes, tags, template_id::text, coalesce(template_revision, 0), series_id::text,
-	period_start, task_count, completed_task_count, version, create_time, update_time`
+	period_start, task_count, completed_task_count, version, create_time, update_time, delete_time`
 	taskCols = `t.id::text, t.firm_id::text, t.project_id::text, t.client_id::text, t.position, t.title, t.description,
 	t.role, t.status, t.assignee_id::text, t.due_date, t.estimate_minutes, t.checklist, t.from_template, t.complete_time,
-	t.version, t.create_time, t.update_time,
+	t.version, t.create_time, t.update_time, t.delete_time,
 	t.status <> 'complete' and exists (select 1 from tasks e where e.firm_id = t.firm_id and e.project_id = t.project_id
-		and (e.position, e.id) < (t.position, t.id) and e.status <> 'complete')`
+		and (e.position, e.id) < (t.position, t.id) and e.status <> 'complete' and e.delete_time is null)`
 )
 
 type baselineProject struct {
@@ -49,13 +49,14 @@ type baselineProject struct {
 	TaskCount, CompletedTaskCount                          int
 	Version                                                int64
 	CreateTime, UpdateTime                                 time.Time
+	DeleteTime                                             *time.Time
 }
 
 func scanBaselineProject(row pgx.Row) (baselineProject, error) {
 	var p baselineProject
 	err := row.Scan(&p.ID, &p.FirmID, &p.ClientID, &p.DisplayName, &p.Description, &p.Status, &p.StartDate, &p.DueDate,
 		&p.DeadlineDate, &p.AssigneeID, &p.BudgetMinutes, &p.Tags, &p.TemplateID, &p.TemplateRevision, &p.SeriesID,
-		&p.PeriodStart, &p.TaskCount, &p.CompletedTaskCount, &p.Version, &p.CreateTime, &p.UpdateTime)
+		&p.PeriodStart, &p.TaskCount, &p.CompletedTaskCount, &p.Version, &p.CreateTime, &p.UpdateTime, &p.DeleteTime)
 	return p, err
 }
 
@@ -72,6 +73,7 @@ type baselineTask struct {
 	CompleteTime                    *time.Time
 	Version                         int64
 	CreateTime, UpdateTime          time.Time
+	DeleteTime                      *time.Time
 	Blocked                         bool
 }
 
@@ -116,7 +118,7 @@ func (bl *baseline) getProject(w http.ResponseWriter, r *http.Request) {
 	var p baselineProject
 	err := bl.inFirm(r.Context(), func(tx pgx.Tx) error {
 		var err error
-		p, err = scanBaselineProject(tx.QueryRow(r.Context(), "select "+projectCols+" from projects where id = $1", r.URL.Query().Get("id")))
+		p, err = scanBaselineProject(tx.QueryRow(r.Context(), "select "+projectCols+" from projects where id = $1 and delete_time is null", r.URL.Query().Get("id")))
 		return err
 	})
 	reply(w, p, err)
@@ -128,7 +130,7 @@ func (bl *baseline) listProjects(w http.ResponseWriter, r *http.Request) {
 		More     bool
 	}
 	err := bl.inFirm(r.Context(), func(tx pgx.Tx) error {
-		rows, err := tx.Query(r.Context(), "select "+projectCols+" from projects where client_id = $1 order by create_time, id limit $2",
+		rows, err := tx.Query(r.Context(), "select "+projectCols+" from projects where delete_time is null and client_id = $1 order by create_time, id limit $2",
 			r.URL.Query().Get("client"), 51)
 		if err != nil {
 			return err
@@ -154,12 +156,12 @@ func (bl *baseline) createTask(w http.ResponseWriter, r *http.Request) {
 	ctx, projectID := r.Context(), r.URL.Query().Get("project")
 	var t baselineTask
 	err := bl.inFirm(ctx, func(tx pgx.Tx) error {
-		p, err := scanBaselineProject(tx.QueryRow(ctx, "select "+projectCols+" from projects where id = $1 for update", projectID))
+		p, err := scanBaselineProject(tx.QueryRow(ctx, "select "+projectCols+" from projects where id = $1 and delete_time is null for update", projectID))
 		if err != nil {
 			return err
 		}
 		var position int
-		if err := tx.QueryRow(ctx, "select coalesce(max(position), 0) + 1 from tasks where project_id = $1", projectID).Scan(&position); err != nil {
+		if err := tx.QueryRow(ctx, "select coalesce(max(position), 0) + 1 from tasks where project_id = $1 and delete_time is null", projectID).Scan(&position); err != nil {
 			return err
 		}
 		id, now := uuid.Must(uuid.NewV7()).String(), time.Now().UTC().Truncate(time.Microsecond)
@@ -172,7 +174,7 @@ func (bl *baseline) createTask(w http.ResponseWriter, r *http.Request) {
 		}
 		var ready, inProgress, complete int
 		if err := tx.QueryRow(ctx, `select count(*) filter (where status = 'ready'), count(*) filter (where status = 'in_progress'),
-				count(*) filter (where status = 'complete') from tasks where project_id = $1`, projectID).Scan(&ready, &inProgress, &complete); err != nil {
+				count(*) filter (where status = 'complete') from tasks where project_id = $1 and delete_time is null`, projectID).Scan(&ready, &inProgress, &complete); err != nil {
 			return err
 		}
 		status := "not_started"
@@ -201,9 +203,10 @@ func (bl *baseline) createTask(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			return err
 		}
-		return tx.QueryRow(ctx, "select "+taskCols+" from tasks t where t.id = $1 and t.project_id = $2", id, projectID).Scan(
+		return tx.QueryRow(ctx, "select "+taskCols+" from tasks t where t.id = $1 and t.project_id = $2 and t.delete_time is null", id, projectID).Scan(
 			&t.ID, &t.FirmID, &t.ProjectID, &t.ClientID, &t.Position, &t.Title, &t.Description, &t.Role, &t.Status, &t.AssigneeID,
-			&t.DueDate, &t.EstimateMinutes, &t.Checklist, &t.FromTemplate, &t.CompleteTime, &t.Version, &t.CreateTime, &t.UpdateTime, &t.Blocked)
+			&t.DueDate, &t.EstimateMinutes, &t.Checklist, &t.FromTemplate, &t.CompleteTime, &t.Version, &t.CreateTime, &t.UpdateTime,
+			&t.DeleteTime, &t.Blocked)
 	})
 	replyWith(w, http.StatusCreated, t, err)
 }
