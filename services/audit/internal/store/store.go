@@ -128,7 +128,7 @@ func (a *Appender) Claim(ctx context.Context, firms []uuid.UUID, ids, idFirms []
 	fresh := make(map[uuid.UUID]bool, len(ids))
 	b := &pgx.Batch{}
 	b.Queue(lockHeads, binaryUUIDs(firms)).Query(func(rows pgx.Rows) (err error) {
-		heads, err = scanHeads(rows)
+		heads, err = scanHeads(rows, len(firms))
 		return err
 	})
 	b.Queue("select audit_claim_events($1, $2)", binaryUUIDs(ids), binaryUUIDs(idFirms)).
@@ -145,9 +145,6 @@ func (a *Appender) Claim(ctx context.Context, firms []uuid.UUID, ids, idFirms []
 	if err := a.tx.SendBatch(ctx, b).Close(); err != nil {
 		return nil, nil, fmt.Errorf("claim chain heads: %w", err)
 	}
-	if len(heads) != len(firms) {
-		return nil, nil, fmt.Errorf("claim chain heads: %d heads for %d firms", len(heads), len(firms))
-	}
 	return heads, fresh, nil
 }
 
@@ -163,12 +160,9 @@ func (a *Appender) ClaimNew(ctx context.Context, firms []uuid.UUID, ids, idFirms
 	if err != nil {
 		return nil, fmt.Errorf("lock chain heads: %w", err)
 	}
-	heads, err := scanHeads(rows)
+	heads, err := scanHeads(rows, len(firms))
 	if err != nil {
 		return nil, fmt.Errorf("lock chain heads: %w", err)
-	}
-	if len(heads) != len(firms) {
-		return nil, fmt.Errorf("lock chain heads: %d heads for %d firms", len(heads), len(firms))
 	}
 	_, err = a.tx.CopyFrom(ctx, pgx.Identifier{"audit_event_ids"}, []string{"event_id", "firm_id"},
 		pgx.CopyFromSlice(len(ids), func(i int) ([]any, error) { return []any{[16]byte(ids[i]), [16]byte(idFirms[i])}, nil }))
@@ -185,7 +179,9 @@ func (a *Appender) ClaimNew(ctx context.Context, firms []uuid.UUID, ids, idFirms
 // order.
 const lockHeads = "select firm_id, seq, hash, record_time from audit_lock_heads($1)"
 
-func scanHeads(rows pgx.Rows) ([]chain.Head, error) {
+// scanHeads reads the heads lockHeads returns, which must be one for each of the
+// firms asked for.
+func scanHeads(rows pgx.Rows, firms int) ([]chain.Head, error) {
 	var heads []chain.Head
 	for rows.Next() {
 		var h chain.Head
@@ -197,7 +193,13 @@ func scanHeads(rows pgx.Rows) ([]chain.Head, error) {
 		copy(h.Hash[:], hash)
 		heads = append(heads, h)
 	}
-	return heads, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if len(heads) != firms {
+		return nil, fmt.Errorf("%d heads for %d firms", len(heads), firms)
+	}
+	return heads, nil
 }
 
 // Insert stores the appended events, whatever their firms, with COPY, and moves the
