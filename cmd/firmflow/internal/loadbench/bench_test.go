@@ -250,18 +250,28 @@ func (e *env) viaGateway(f *firmLoad) requests {
 	}
 }
 
+// turnOrders are the turns compare gives the full path (0), the service alone (1) and
+// the baseline (2): every order once, so that a drift in the machine's speed during a
+// run, or the work one path leaves behind (the outbox relay, audit's ingestion), falls
+// on each path alike rather than on whichever comes next.
+var turnOrders = [...][3]int{{0, 1, 2}, {1, 2, 0}, {2, 0, 1}, {2, 1, 0}, {1, 0, 2}, {0, 2, 1}}
+
 // compare measures the full path, the service alone and the baseline at saturation
-// with the same closed-loop load, one after the other, and returns the three.
+// with the same closed-loop load, taking turns (turnOrders) for measureFor each in
+// all, and returns the three.
 func compare(b *testing.B, s scenario) [3]result {
-	measure := func(do func(context.Context) error) result {
+	paths := [3]func(context.Context) error{s.full, s.grpc, s.base}
+	for _, do := range paths {
 		closedLoop(concurrency, warmUpFor, do)
-		return closedLoop(concurrency, measureFor, do)
 	}
-	closedLoop(concurrency, warmUpFor, s.full)
-	stopProfile := profileCPU(b)
-	f := closedLoop(concurrency, measureFor, s.full)
-	stopProfile()
-	d, bl := measure(s.grpc), measure(s.base)
+	var results [3]result
+	for _, order := range turnOrders {
+		for _, i := range order {
+			results[i].add(closedLoop(concurrency, measureFor/time.Duration(len(turnOrders)), paths[i]))
+		}
+	}
+	profileCPU(b, func() { closedLoop(concurrency, measureFor, s.full) })
+	f, d, bl := results[0], results[1], results[2]
 	failOnErrors(b, f, d, bl)
 	b.ReportMetric(float64(f.elapsed.Nanoseconds())/float64(f.n), "ns/op")
 	for _, m := range []struct {
@@ -284,13 +294,13 @@ func compare(b *testing.B, s scenario) [3]result {
 	return [3]result{f, d, bl}
 }
 
-// profileCPU profiles the process (the whole stack runs in it) into
-// $FIRMFLOW_BENCH_PROFILE/<benchmark>.prof while the full path is measured, when that
-// variable names a directory; read it with go tool pprof -top.
-func profileCPU(b *testing.B) (stop func()) {
+// profileCPU runs load under the CPU profiler of the process (the whole stack runs in
+// it), into $FIRMFLOW_BENCH_PROFILE/<benchmark>.prof, when that variable names a
+// directory, and does nothing otherwise; read the profile with go tool pprof -top.
+func profileCPU(b *testing.B, load func()) {
 	dir := os.Getenv("FIRMFLOW_BENCH_PROFILE")
 	if dir == "" {
-		return func() {}
+		return
 	}
 	out, err := os.Create(filepath.Join(dir, strings.ReplaceAll(b.Name(), "/", "_")+".prof"))
 	if err != nil {
@@ -299,11 +309,10 @@ func profileCPU(b *testing.B) (stop func()) {
 	if err := pprof.StartCPUProfile(out); err != nil {
 		b.Fatal(err)
 	}
-	return func() {
-		pprof.StopCPUProfile()
-		if err := out.Close(); err != nil {
-			b.Error(err)
-		}
+	load()
+	pprof.StopCPUProfile()
+	if err := out.Close(); err != nil {
+		b.Error(err)
 	}
 }
 
@@ -342,6 +351,24 @@ type result struct {
 }
 
 func (r result) rps() float64 { return float64(r.n) / r.elapsed.Seconds() }
+
+// add counts another run of the same load into r, as if r had gone on for it.
+func (r *result) add(more result) {
+	r.n += more.n
+	r.errors += more.errors
+	if r.firstError == "" {
+		r.firstError = more.firstError
+	}
+	r.elapsed += more.elapsed
+	r.latencies = append(r.latencies, more.latencies...)
+	r.cpu += more.cpu
+	for group, t := range more.byProcess {
+		if r.byProcess == nil {
+			r.byProcess = map[string]time.Duration{}
+		}
+		r.byProcess[group] += t
+	}
+}
 
 // cpuPerRequest is the machine's busy CPU time per request: what a request costs the
 // whole stack, leaving out the time a virtual machine's host stole, which lowers the
