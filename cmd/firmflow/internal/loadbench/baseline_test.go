@@ -192,14 +192,15 @@ func (bl *baseline) createTask(w http.ResponseWriter, r *http.Request) {
 			p.Tags, nil, ready+inProgress+complete, complete, now, p.Version); err != nil {
 			return err
 		}
-		payload, err := proto.Marshal(&eventsv1.TaskChanged{Task: "firms/" + bl.firmID + "/projects/" + projectID + "/tasks/" + id, Status: "ready"})
+		project := "firms/" + bl.firmID + "/projects/" + projectID
+		payload, err := proto.Marshal(&eventsv1.TaskChanged{Task: project + "/tasks/" + id, Project: project, Status: "ready"})
 		if err != nil {
 			return err
 		}
 		_, err = tx.Exec(ctx, `insert into outbox (id, firm_id, subject, actor, payload, headers)
 			select id, firm_id, subject, actor, payload, $6::jsonb
 			from unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::bytea[]) as e(id, firm_id, subject, actor, payload)`,
-			[]string{uuid.NewString()}, []string{bl.firmID}, []string{"firmflow.workflow.task_created"}, []string{"baseline"}, [][]byte{payload}, "{}")
+			[]string{uuid.Must(uuid.NewV7()).String()}, []string{bl.firmID}, []string{"firmflow.workflow.task_created"}, []string{"baseline"}, [][]byte{payload}, "{}")
 		if err != nil {
 			return err
 		}
