@@ -17,7 +17,6 @@ import (
 	"path/filepath"
 	"runtime/pprof"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -457,34 +456,6 @@ func closedLoop(workers int, d time.Duration, do func(context.Context) error) re
 	rec.r.byProcess = cpuSince(processesBefore, processCPU())
 	return rec.r
 }
-
-// busyCPU is the CPU time the machine has spent busy since it booted, from the first
-// line of /proc/stat (user, nice, system, irq, softirq; not idle, iowait or steal),
-// or 0 where there is no such file.
-func busyCPU() time.Duration {
-	raw, err := os.ReadFile("/proc/stat")
-	if err != nil {
-		return 0
-	}
-	line, _, _ := strings.Cut(string(raw), "\n")
-	fields := strings.Fields(line)
-	if len(fields) < 8 || fields[0] != "cpu" {
-		return 0
-	}
-	var ticks int64
-	for _, i := range []int{1, 2, 3, 6, 7} { // user nice system irq softirq
-		n, err := strconv.ParseInt(fields[i], 10, 64)
-		if err != nil {
-			return 0
-		}
-		ticks += n
-	}
-	return time.Duration(ticks) * time.Second / clockTicks
-}
-
-// clockTicks is USER_HZ, the unit of /proc/stat: 100 on every Linux architecture Go
-// supports.
-const clockTicks = 100
 
 // paced sends rate requests a second for d whatever the answers take (open loop)
 // and times each from when it was due to be sent, so a stall shows in the latencies

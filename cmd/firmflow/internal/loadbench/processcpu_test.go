@@ -9,15 +9,46 @@ import (
 	"time"
 )
 
-// Where a run's CPU went, by process: this process (the whole stack, the embedded
-// NATS server and the load generator run in it), PostgreSQL's backends by the role
-// they connect as (which tells the services' databases apart), PostgreSQL's own
-// background processes, and everything else on the machine.
+// What a run cost the machine, read from /proc: its busy CPU time in all (busyCPU),
+// and the CPU time of each group of processes (processCPU).
+
+// The groups processCPU counts: this process (the whole stack, the embedded NATS
+// server and the load generator run in it), PostgreSQL's backends by the role they
+// connect as (which tells the services' databases apart), PostgreSQL's own background
+// processes, and everything else on the machine.
 const (
 	thisProcess        = "this process"
 	postgresBackground = "postgres background"
 	otherProcesses     = "other"
 )
+
+// busyCPU is the CPU time the machine has spent busy since it booted, from the first
+// line of /proc/stat (user, nice, system, irq, softirq; not idle, iowait or steal),
+// or 0 where there is no such file.
+func busyCPU() time.Duration {
+	raw, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0
+	}
+	line, _, _ := strings.Cut(string(raw), "\n")
+	fields := strings.Fields(line)
+	if len(fields) < 8 || fields[0] != "cpu" {
+		return 0
+	}
+	var ticks int64
+	for _, i := range []int{1, 2, 3, 6, 7} { // user nice system irq softirq
+		n, err := strconv.ParseInt(fields[i], 10, 64)
+		if err != nil {
+			return 0
+		}
+		ticks += n
+	}
+	return time.Duration(ticks) * time.Second / clockTicks
+}
+
+// clockTicks is USER_HZ, the unit of /proc/stat: 100 on every Linux architecture Go
+// supports.
+const clockTicks = 100
 
 // processCPU is the CPU time each group of processes has used so far, from
 // /proc/<pid>/stat (user and system time), or nil where there is no /proc. A
