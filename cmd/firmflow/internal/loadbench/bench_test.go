@@ -84,9 +84,9 @@ func BenchmarkWorkflowLoad(b *testing.B) {
 	for _, s := range scenarios {
 		b.Run(s.name, func(b *testing.B) {
 			sat := compare(b, s)
-			sum.saturated = append(sum.saturated, saturation{scenario: s.name, results: sat})
+			sum.saturated = append(sum.saturated, sat)
 			if s.name == "get_project" {
-				e.getProjectRPS = sat[0].rps()
+				e.getProjectRPS = sat.results[0].rps()
 			}
 		})
 	}
@@ -257,8 +257,9 @@ var turnOrders = [...][3]int{{0, 1, 2}, {1, 2, 0}, {2, 0, 1}, {2, 1, 0}, {1, 0, 
 
 // compare measures the full path, the service alone and the baseline at saturation
 // with the same closed-loop load, taking turns (turnOrders) for measureFor each in
-// all, and returns the three.
-func compare(b *testing.B, s scenario) [3]result {
+// all, and returns the three (and, when asked for, the full path's CPU profile by
+// part).
+func compare(b *testing.B, s scenario) saturation {
 	paths := [3]func(context.Context) error{s.full, s.grpc, s.base}
 	for _, do := range paths {
 		closedLoop(concurrency, warmUpFor, do)
@@ -269,7 +270,7 @@ func compare(b *testing.B, s scenario) [3]result {
 			results[i].add(closedLoop(concurrency, measureFor/time.Duration(len(turnOrders)), paths[i]))
 		}
 	}
-	profileCPU(b, func() { closedLoop(concurrency, measureFor, s.full) })
+	parts := profileCPU(b, s.name, func() int { return closedLoop(concurrency, measureFor, s.full).n })
 	f, d, bl := results[0], results[1], results[2]
 	failOnErrors(b, f, d, bl)
 	b.ReportMetric(float64(f.elapsed.Nanoseconds())/float64(f.n), "ns/op")
@@ -290,29 +291,38 @@ func compare(b *testing.B, s scenario) [3]result {
 		"baseline %.0f req/s p50 %.1f ms p99 %.1f ms | full/baseline %.2f",
 		f.rps(), ms(f.pct(50)), ms(f.pct(99)), d.rps(), ms(d.pct(50)), ms(d.pct(99)),
 		bl.rps(), ms(bl.pct(50)), ms(bl.pct(99)), f.rps()/bl.rps())
-	return [3]result{f, d, bl}
+	return saturation{scenario: s.name, results: results, profile: parts}
 }
 
-// profileCPU runs load under the CPU profiler of the process (the whole stack runs in
-// it), into $FIRMFLOW_BENCH_PROFILE/<benchmark>.prof, when that variable names a
-// directory, and does nothing otherwise; read the profile with go tool pprof -top.
-func profileCPU(b *testing.B, load func()) {
+// profileCPU runs load, which returns the requests it served, under the CPU profiler
+// of the process (the whole stack runs in it), into
+// $FIRMFLOW_BENCH_PROFILE/<benchmark>.prof, when that variable names a directory, and
+// returns the profile by part (profileparts_test.go); it does nothing otherwise. Read
+// the profile itself with go tool pprof -top.
+func profileCPU(b *testing.B, scenario string, load func() int) *profileParts {
 	dir := os.Getenv("FIRMFLOW_BENCH_PROFILE")
 	if dir == "" {
-		return
+		return nil
 	}
-	out, err := os.Create(filepath.Join(dir, strings.ReplaceAll(b.Name(), "/", "_")+".prof"))
+	path := filepath.Join(dir, strings.ReplaceAll(b.Name(), "/", "_")+".prof")
+	out, err := os.Create(path)
 	if err != nil {
 		b.Fatal(err)
 	}
 	if err := pprof.StartCPUProfile(out); err != nil {
 		b.Fatal(err)
 	}
-	load()
+	requests := load()
 	pprof.StopCPUProfile()
 	if err := out.Close(); err != nil {
-		b.Error(err)
+		b.Fatal(err)
 	}
+	parts, err := readProfileParts(path, scenario, requests)
+	if err != nil {
+		b.Error(err)
+		return nil
+	}
+	return &parts
 }
 
 // reportPaced reports an open-loop run; requests that time out count as errors.

@@ -97,6 +97,8 @@ type firmSizeResult struct {
 type saturation struct {
 	scenario string
 	results  [3]result // full, grpc, baseline
+	// profile is the full path's CPU by part, when a profile was asked for.
+	profile *profileParts
 }
 
 type fixedRate struct {
@@ -125,6 +127,13 @@ func (s *summary) print(out io.Writer) {
 		}
 	})
 	table(out, len(s.saturated), func(w io.Writer) { s.printByProcess(w) })
+	var profiled []*profileParts
+	for _, sat := range s.saturated {
+		if sat.profile != nil {
+			profiled = append(profiled, sat.profile)
+		}
+	}
+	table(out, len(profiled), func(w io.Writer) { printProfileParts(w, profiled) })
 	table(out, len(s.firmSize), func(w io.Writer) {
 		fmt.Fprintf(w, "firm size (full path, alternated)\tp50 ms %d tasks\t%d tasks\tratio\tp99 ms %d tasks\t%d tasks\tratio\t\n",
 			smallFirm.tasks, largeFirm.tasks, smallFirm.tasks, largeFirm.tasks)
@@ -166,6 +175,47 @@ func (s *summary) printByProcess(w io.Writer) {
 			fmt.Fprintln(w)
 		}
 	}
+}
+
+// printProfileParts writes the full path's CPU in this process by part, per request
+// and as a share of the profile, one column pair a profiled scenario, the parts that
+// used the most first.
+func printProfileParts(w io.Writer, profiled []*profileParts) {
+	total := map[string]time.Duration{}
+	for _, p := range profiled {
+		for part, t := range p.parts {
+			total[part] += t
+		}
+	}
+	parts := slices.SortedFunc(maps.Keys(total), func(a, b string) int {
+		if (a == otherPart) != (b == otherPart) {
+			return cmp.Compare(boolRank(a == otherPart), boolRank(b == otherPart))
+		}
+		return cmp.Compare(total[b], total[a])
+	})
+	fmt.Fprint(w, "full path, this process by part (profile)\t")
+	for _, p := range profiled {
+		fmt.Fprintf(w, "%s ms/req\t%%\t", p.scenario)
+	}
+	fmt.Fprintln(w)
+	for _, part := range parts {
+		fmt.Fprintf(w, "%s\t", part)
+		for _, p := range profiled {
+			var all time.Duration
+			for _, t := range p.parts {
+				all += t
+			}
+			fmt.Fprintf(w, "%.3f\t%.1f\t", ms(p.parts[part])/float64(max(p.requests, 1)), 100*float64(p.parts[part])/float64(max(all, 1)))
+		}
+		fmt.Fprintln(w)
+	}
+}
+
+func boolRank(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // table writes one aligned table of the summary, when it has rows, after a blank line.
