@@ -270,7 +270,12 @@ func compare(b *testing.B, s scenario) saturation {
 			results[i].add(closedLoop(concurrency, measureFor/time.Duration(len(turnOrders)), paths[i]))
 		}
 	}
-	parts := profileCPU(b, s.name, func() int { return closedLoop(concurrency, measureFor, s.full).n })
+	var profiles []*profileParts
+	for i, path := range []string{"full", "grpc"} {
+		if p := profileCPU(b, s.name, path, func() int { return closedLoop(concurrency, measureFor, paths[i]).n }); p != nil {
+			profiles = append(profiles, p)
+		}
+	}
 	f, d, bl := results[0], results[1], results[2]
 	failOnErrors(b, f, d, bl)
 	b.ReportMetric(float64(f.elapsed.Nanoseconds())/float64(f.n), "ns/op")
@@ -291,21 +296,21 @@ func compare(b *testing.B, s scenario) saturation {
 		"baseline %.0f req/s p50 %.1f ms p99 %.1f ms | full/baseline %.2f",
 		f.rps(), ms(f.pct(50)), ms(f.pct(99)), d.rps(), ms(d.pct(50)), ms(d.pct(99)),
 		bl.rps(), ms(bl.pct(50)), ms(bl.pct(99)), f.rps()/bl.rps())
-	return saturation{scenario: s.name, results: results, profile: parts}
+	return saturation{scenario: s.name, results: results, profiles: profiles}
 }
 
-// profileCPU runs load, which returns the requests it served, under the CPU profiler
-// of the process (the whole stack runs in it), into
-// $FIRMFLOW_BENCH_PROFILE/<benchmark>.prof, when that variable names a directory, and
-// returns the profile by part (profileparts_test.go); it does nothing otherwise. Read
-// the profile itself with go tool pprof -top.
-func profileCPU(b *testing.B, scenario string, load func() int) *profileParts {
+// profileCPU runs load, which sends path's requests and returns how many it served,
+// under the CPU profiler of the process (the whole stack runs in it), into
+// $FIRMFLOW_BENCH_PROFILE/<benchmark>_<path>.prof, when that variable names a
+// directory, and returns the profile by part (profileparts_test.go); it does nothing
+// otherwise. Read the profile itself with go tool pprof -top.
+func profileCPU(b *testing.B, scenario, path string, load func() int) *profileParts {
 	dir := os.Getenv("FIRMFLOW_BENCH_PROFILE")
 	if dir == "" {
 		return nil
 	}
-	path := filepath.Join(dir, strings.ReplaceAll(b.Name(), "/", "_")+".prof")
-	out, err := os.Create(path)
+	file := filepath.Join(dir, strings.ReplaceAll(b.Name(), "/", "_")+"_"+path+".prof")
+	out, err := os.Create(file)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -317,7 +322,7 @@ func profileCPU(b *testing.B, scenario string, load func() int) *profileParts {
 	if err := out.Close(); err != nil {
 		b.Fatal(err)
 	}
-	parts, err := readProfileParts(path, scenario, requests)
+	parts, err := readProfileParts(file, scenario, path, requests)
 	if err != nil {
 		b.Error(err)
 		return nil

@@ -97,8 +97,9 @@ type firmSizeResult struct {
 type saturation struct {
 	scenario string
 	results  [3]result // full, grpc, baseline
-	// profile is the full path's CPU by part, when a profile was asked for.
-	profile *profileParts
+	// profiles are the full path's and the service's CPU by part, when a profile was
+	// asked for.
+	profiles []*profileParts
 }
 
 type fixedRate struct {
@@ -129,9 +130,7 @@ func (s *summary) print(out io.Writer) {
 	table(out, len(s.saturated), func(w io.Writer) { s.printByProcess(w) })
 	var profiled []*profileParts
 	for _, sat := range s.saturated {
-		if sat.profile != nil {
-			profiled = append(profiled, sat.profile)
-		}
+		profiled = append(profiled, sat.profiles...)
 	}
 	table(out, len(profiled), func(w io.Writer) { printProfileParts(w, profiled) })
 	table(out, len(s.firmSize), func(w io.Writer) {
@@ -177,9 +176,8 @@ func (s *summary) printByProcess(w io.Writer) {
 	}
 }
 
-// printProfileParts writes the full path's CPU in this process by part, per request
-// and as a share of the profile, one column pair a profiled scenario, the parts that
-// used the most first.
+// printProfileParts writes the CPU of this process by part, per request, one column
+// a profiled scenario and path, the parts that used the most first, and their total.
 func printProfileParts(w io.Writer, profiled []*profileParts) {
 	total := map[string]time.Duration{}
 	for _, p := range profiled {
@@ -193,22 +191,28 @@ func printProfileParts(w io.Writer, profiled []*profileParts) {
 		}
 		return cmp.Compare(total[b], total[a])
 	})
-	fmt.Fprint(w, "full path, this process by part (profile)\t")
+	fmt.Fprint(w, "this process by part (profile), ms/req\t")
 	for _, p := range profiled {
-		fmt.Fprintf(w, "%s ms/req\t%%\t", p.scenario)
+		fmt.Fprintf(w, "%s %s\t", p.scenario, p.path)
 	}
 	fmt.Fprintln(w)
+	perRequest := func(p *profileParts, t time.Duration) float64 { return ms(t) / float64(max(p.requests, 1)) }
 	for _, part := range parts {
 		fmt.Fprintf(w, "%s\t", part)
 		for _, p := range profiled {
-			var all time.Duration
-			for _, t := range p.parts {
-				all += t
-			}
-			fmt.Fprintf(w, "%.3f\t%.1f\t", ms(p.parts[part])/float64(max(p.requests, 1)), 100*float64(p.parts[part])/float64(max(all, 1)))
+			fmt.Fprintf(w, "%.3f\t", perRequest(p, p.parts[part]))
 		}
 		fmt.Fprintln(w)
 	}
+	fmt.Fprint(w, "total\t")
+	for _, p := range profiled {
+		var all time.Duration
+		for _, t := range p.parts {
+			all += t
+		}
+		fmt.Fprintf(w, "%.3f\t", perRequest(p, all))
+	}
+	fmt.Fprintln(w)
 }
 
 func boolRank(b bool) int {

@@ -91,26 +91,27 @@ func partOf(s *profile.Sample) string {
 	return otherPart
 }
 
-// profileParts is the parts of one profiled run, with the requests it served.
+// profileParts is the parts of one profiled run of a scenario on one path, with the
+// requests it served.
 type profileParts struct {
-	scenario string
-	requests int
-	parts    map[string]time.Duration
+	scenario, path string
+	requests       int
+	parts          map[string]time.Duration
 }
 
-// readProfileParts reads the profile at path; a failure is reported, not fatal, since
+// readProfileParts reads the profile in file; a failure is reported, not fatal, since
 // the profile is extra to the measurement.
-func readProfileParts(path, scenario string, requests int) (profileParts, error) {
-	f, err := os.Open(path)
+func readProfileParts(file, scenario, path string, requests int) (profileParts, error) {
+	f, err := os.Open(file)
 	if err != nil {
 		return profileParts{}, err
 	}
 	defer f.Close()
 	parts, err := partsOfProfile(f)
 	if err != nil {
-		return profileParts{}, fmt.Errorf("read %s: %w", path, err)
+		return profileParts{}, fmt.Errorf("read %s: %w", file, err)
 	}
-	return profileParts{scenario: scenario, requests: requests, parts: parts}, nil
+	return profileParts{scenario: scenario, path: path, requests: requests, parts: parts}, nil
 }
 
 func TestPartsOfProfileGoesByTheFirstRuleOnTheStack(t *testing.T) {
