@@ -302,12 +302,15 @@ func compare(b *testing.B, s scenario) saturation {
 // profileCPU runs load, which sends path's requests and returns how many it served,
 // under the CPU profiler of the process (the whole stack runs in it), into
 // $FIRMFLOW_BENCH_PROFILE/<benchmark>_<path>.prof, when that variable names a
-// directory, and returns the profile by part (profileparts_test.go); it does nothing
+// directory (made if missing), and returns the profile by part (profileparts_test.go); it does nothing
 // otherwise. Read the profile itself with go tool pprof -top.
 func profileCPU(b *testing.B, scenario, path string, load func() int) *profileParts {
 	dir := os.Getenv("FIRMFLOW_BENCH_PROFILE")
 	if dir == "" {
 		return nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		b.Fatal(err)
 	}
 	file := filepath.Join(dir, strings.ReplaceAll(b.Name(), "/", "_")+"_"+path+".prof")
 	out, err := os.Create(file)
