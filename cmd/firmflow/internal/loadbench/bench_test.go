@@ -257,7 +257,7 @@ var turnOrders = [...][3]int{{0, 1, 2}, {1, 2, 0}, {2, 0, 1}, {2, 1, 0}, {1, 0, 
 
 // compare measures the full path, the service alone and the baseline at saturation
 // with the same closed-loop load, taking turns (turnOrders) for measureFor each in
-// all, and returns the three (and, when asked for, the full path's CPU profile by
+// all, and returns the three (and, when asked for, each path's CPU profile by
 // part).
 func compare(b *testing.B, s scenario) saturation {
 	paths := [3]func(context.Context) error{s.full, s.grpc, s.base}
@@ -271,7 +271,7 @@ func compare(b *testing.B, s scenario) saturation {
 		}
 	}
 	var profiles []*profileParts
-	for i, path := range []string{"full", "grpc"} {
+	for i, path := range []string{"full", "grpc", "baseline"} {
 		if p := profileCPU(b, s.name, path, func() int { return closedLoop(concurrency, measureFor, paths[i]).n }); p != nil {
 			profiles = append(profiles, p)
 		}
@@ -302,8 +302,9 @@ func compare(b *testing.B, s scenario) saturation {
 // profileCPU runs load, which sends path's requests and returns how many it served,
 // under the CPU profiler of the process (the whole stack runs in it), into
 // $FIRMFLOW_BENCH_PROFILE/<benchmark>_<path>.prof, when that variable names a
-// directory (made if missing), and returns the profile by part (profileparts_test.go); it does nothing
-// otherwise. Read the profile itself with go tool pprof -top.
+// directory (made if missing), and returns the profile by part
+// (profileparts_test.go); it does nothing otherwise. Read the profile itself with go
+// tool pprof -top.
 func profileCPU(b *testing.B, scenario, path string, load func() int) *profileParts {
 	dir := os.Getenv("FIRMFLOW_BENCH_PROFILE")
 	if dir == "" {

@@ -97,8 +97,7 @@ type firmSizeResult struct {
 type saturation struct {
 	scenario string
 	results  [3]result // full, grpc, baseline
-	// profiles are the full path's and the service's CPU by part, when a profile was
-	// asked for.
+	// profiles are each path's CPU by part, when a profile was asked for.
 	profiles []*profileParts
 }
 

@@ -13,13 +13,12 @@ import (
 	"github.com/google/pprof/profile"
 )
 
-// Where the full path's CPU goes inside this process, from its CPU profile: each
-// sample goes to the first part (in partRules' order) one of whose patterns is in the
-// name of a function on the sample's stack. A goroutine's stack starts where it was
-// started, so a service's handler counts for the service, with the SQL it runs, and
-// the gRPC transport's reading and writing goroutines count for the transport.
-// Everything here but "load generator" is the stack; the baseline has the load
-// generator, an HTTP server and one transaction, no more.
+// Where a path's CPU goes inside this process, from its CPU profile: each sample goes
+// to the first part (in partRules' order) one of whose patterns is in the name of a
+// function on the sample's stack. A goroutine's stack starts where it was started, so
+// a service's handler counts for the service, with the SQL it runs, and the gRPC
+// transport's reading and writing goroutines count for the transport. The baseline
+// is the load generator, an HTTPS server and its handler, no more.
 
 // partRule names a part of the process and the function names that place a sample in
 // it.
@@ -30,6 +29,7 @@ type partRule struct {
 
 var partRules = []partRule{
 	{"GC (background)", []string{"runtime.gcBgMarkWorker", "runtime.bgsweep", "runtime.bgscavenge"}},
+	{"baseline: handler, SQL, JSON", []string{"loadbench.(*baseline)"}},
 	{"load generator", []string{"/loadbench.", "vegeta", "net/http.(*http2ClientConn)", "net/http.(*http2clientConnReadLoop)", "net/http.(*http2clientStream)", "net/http.(*Transport)", "net/http.(*persistConn)"}},
 	{"audit ingestion", []string{"/services/audit/"}},
 	// A service's generated handlers (v1._Service_Method_Handler) decode the request
@@ -42,7 +42,8 @@ var partRules = []partRule{
 	{"gateway: access events", []string{"httpapi.publishBatch", "httpapi.(*accessLog)", "httpapi.accessEvent"}},
 	{"gateway: identity calls", []string{"httpapi.(*coalescing)"}},
 	{"gateway: workflow calls", []string{"/pkg/gen/firmflow/workflow/v1.request_", "/pkg/gen/firmflow/workflow/v1.Register", "/pkg/gen/firmflow/workflow/v1.(*"}},
-	{"gateway: HTTP, TLS, middleware, JSON", []string{"/services/gateway/", "grpc-gateway", "net/http.(*conn)", "net/http.(*http2serverConn)", "otelhttp"}},
+	// The baseline's server as well as the gateway's, which has middleware besides.
+	{"HTTPS server (the gateway's: with middleware)", []string{"/services/gateway/", "grpc-gateway", "net/http.(*conn)", "net/http.(*http2serverConn)", "otelhttp"}},
 	{"NATS server (JetStream)", []string{"nats-server/v2"}},
 	{"NATS client", []string{"nats-io/nats.go", "nats%2ego"}},
 	{"gRPC transport", []string{"google.golang.org/grpc"}},
@@ -128,6 +129,8 @@ func TestPartsOfProfileGoesByTheFirstRuleOnTheStack(t *testing.T) {
 		{[]string{"google.golang.org/grpc/internal/transport.(*loopyWriter).run"}, "gRPC transport"},
 		{[]string{"runtime.scanobject", "runtime.gcBgMarkWorker"}, "GC (background)"},
 		{[]string{"net/http.(*http2clientConnReadLoop).run", "net/http.(*http2ClientConn).readLoop"}, "load generator"},
+		{[]string{"encoding/json.Marshal", "github.com/firmflow/firmflow/cmd/firmflow/internal/loadbench.(*baseline).getProject", "net/http.(*http2serverConn).runHandler"}, "baseline: handler, SQL, JSON"},
+		{[]string{"crypto/tls.(*Conn).Write", "net/http.(*http2serverConn).writeFrameAsync"}, "HTTPS server (the gateway's: with middleware)"},
 		{[]string{"os.(*File).Sync", "github.com/nats-io/nats-server/v2/server.(*msgBlock).flushPendingMsgsLocked"}, "NATS server (JetStream)"},
 		{[]string{"runtime.futex"}, otherPart},
 	}
