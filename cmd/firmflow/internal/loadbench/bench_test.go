@@ -255,12 +255,15 @@ func (e *env) viaGateway(f *firmLoad) requests {
 // on each path alike rather than on whichever comes next.
 var turnOrders = [...][3]int{{0, 1, 2}, {1, 2, 0}, {2, 0, 1}, {2, 1, 0}, {1, 0, 2}, {0, 2, 1}}
 
+// pathNames names the three paths compare measures, in the order of its results.
+var pathNames = [...]string{"full", "grpc", "baseline"}
+
 // compare measures the full path, the service alone and the baseline at saturation
 // with the same closed-loop load, taking turns (turnOrders) for measureFor each in
 // all, and returns the three (and, when asked for, each path's CPU profile by
 // part).
 func compare(b *testing.B, s scenario) saturation {
-	paths := [3]func(context.Context) error{s.full, s.grpc, s.base}
+	paths := [len(pathNames)]func(context.Context) error{s.full, s.grpc, s.base}
 	for _, do := range paths {
 		closedLoop(concurrency, warmUpFor, do)
 	}
@@ -271,7 +274,7 @@ func compare(b *testing.B, s scenario) saturation {
 		}
 	}
 	var profiles []*profileParts
-	for i, path := range []string{"full", "grpc", "baseline"} {
+	for i, path := range pathNames {
 		if p := profileCPU(b, s.name, path, func() int { return closedLoop(concurrency, measureFor, paths[i]).n }); p != nil {
 			profiles = append(profiles, p)
 		}

@@ -153,18 +153,16 @@ func (s *summary) print(out io.Writer) {
 // process, PostgreSQL's backends by role, and the rest, the groups that used the
 // most first.
 func (s *summary) printByProcess(w io.Writer) {
-	total := map[string]time.Duration{}
+	var used []map[string]time.Duration
 	for _, sat := range s.saturated {
 		for _, r := range sat.results {
-			for group, t := range r.byProcess {
-				total[group] += t
-			}
+			used = append(used, r.byProcess)
 		}
 	}
-	groups := slices.SortedFunc(maps.Keys(total), func(a, b string) int { return cmp.Compare(total[b], total[a]) })
+	groups := largestFirst(used)
 	fmt.Fprintf(w, "CPU ms/req by process\tpath\t%s\t\n", strings.Join(groups, "\t"))
 	for _, sat := range s.saturated {
-		for i, path := range []string{"full", "grpc", "baseline"} {
+		for i, path := range pathNames {
 			r := sat.results[i]
 			fmt.Fprintf(w, "%s\t%s\t", sat.scenario, path)
 			for _, group := range groups {
@@ -178,18 +176,15 @@ func (s *summary) printByProcess(w io.Writer) {
 // printProfileParts writes the CPU of this process by part, per request, one column
 // a profiled scenario and path, the parts that used the most first, and their total.
 func printProfileParts(w io.Writer, profiled []*profileParts) {
-	total := map[string]time.Duration{}
+	var used []map[string]time.Duration
 	for _, p := range profiled {
-		for part, t := range p.parts {
-			total[part] += t
-		}
+		used = append(used, p.parts)
 	}
-	parts := slices.SortedFunc(maps.Keys(total), func(a, b string) int {
-		if (a == otherPart) != (b == otherPart) {
-			return cmp.Compare(boolRank(a == otherPart), boolRank(b == otherPart))
-		}
-		return cmp.Compare(total[b], total[a])
-	})
+	// "other" goes last whatever its size: it is what no rule named.
+	parts := largestFirst(used)
+	if i := slices.Index(parts, otherPart); i >= 0 {
+		parts = append(slices.Delete(parts, i, i+1), otherPart)
+	}
 	fmt.Fprint(w, "this process by part (profile), ms/req\t")
 	for _, p := range profiled {
 		fmt.Fprintf(w, "%s %s\t", p.scenario, p.path)
@@ -214,11 +209,15 @@ func printProfileParts(w io.Writer, profiled []*profileParts) {
 	fmt.Fprintln(w)
 }
 
-func boolRank(b bool) int {
-	if b {
-		return 1
+// largestFirst is the names in used, the one whose times sum to the most first.
+func largestFirst(used []map[string]time.Duration) []string {
+	total := map[string]time.Duration{}
+	for _, m := range used {
+		for name, t := range m {
+			total[name] += t
+		}
 	}
-	return 0
+	return slices.SortedFunc(maps.Keys(total), func(a, b string) int { return cmp.Compare(total[b], total[a]) })
 }
 
 // table writes one aligned table of the summary, when it has rows, after a blank line.
